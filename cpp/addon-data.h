@@ -1,0 +1,26 @@
+// Per-environment addon state (no C++ globals): the error class and live exit watches.
+#pragma once
+#include <napi.h>
+
+#include <set>
+
+namespace nsbox {
+
+struct ExitWatch;
+
+struct AddonData {
+  Napi::FunctionReference error_class;
+  std::set<ExitWatch*> watches;
+  bool closing = false;
+};
+
+inline AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+// Init functions for each part of the export table.
+void InitSpawn(Napi::Env env, Napi::Object exports);
+void InitPidfd(Napi::Env env, Napi::Object exports);
+void InitPty(Napi::Env env, Napi::Object exports);
+void InitMount(Napi::Env env, Napi::Object exports);
+void CloseAllWatches(AddonData* data);
+
+}  // namespace nsbox

@@ -1,0 +1,38 @@
+#include "errors.h"
+
+#include <string.h>
+
+#include "addon-data.h"
+
+namespace nsbox {
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? name : std::to_string(err);
+}
+
+Napi::Error MakeSysError(Napi::Env env, int err, const std::string& syscall, const std::string& path,
+                         const std::string& what) {
+  std::string code = ErrnoName(err);
+  std::string message = (what.empty() ? syscall + (path.empty() ? "" : " " + path) : what) + ": " + code +
+                        " (" + strerror(err) + ")";
+  Napi::Object details = Napi::Object::New(env);
+  details.Set("code", code);
+  details.Set("errno", Napi::Number::New(env, err));
+  details.Set("syscall", syscall);
+  if (!path.empty()) details.Set("path", path);
+  AddonData* data = GetData(env);
+  if (data != nullptr && !data->error_class.IsEmpty()) {
+    Napi::Value e = data->error_class.New({Napi::String::New(env, message), details});
+    if (!env.IsExceptionPending()) return Napi::Error(env, e);
+    env.GetAndClearPendingException();
+  }
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", code);
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", syscall);
+  if (!path.empty()) e.Set("path", path);
+  return e;
+}
+
+}  // namespace nsbox

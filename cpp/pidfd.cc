@@ -1,0 +1,144 @@
+// Exit watching on the event loop: one uv_poll per pidfd, no thread per container.
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "addon-data.h"
+#include "errors.h"
+#include "syscalls.h"
+
+namespace nsbox {
+
+struct ExitWatch {
+  uv_poll_t poll;
+  int pidfd;
+  napi_env env;
+  Napi::FunctionReference callback;
+  Napi::AsyncContext* context;
+  AddonData* data;
+};
+
+namespace {
+
+void OnClosed(uv_handle_t* handle) {
+  auto* w = static_cast<ExitWatch*>(handle->data);
+  delete w->context;
+  delete w;
+}
+
+void Finish(ExitWatch* w) {
+  uv_poll_stop(&w->poll);
+  w->data->watches.erase(w);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);
+}
+
+void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
+  auto* w = static_cast<ExitWatch*>(handle->data);
+  siginfo_t si{};
+  int r = -1;
+  if (status >= 0) {
+    do {
+      r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &si, WEXITED | WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0 && si.si_pid == 0) return;  // not yet: spurious wake-up
+  }
+  int err = r < 0 ? errno : 0;
+  Napi::Env env(w->env);
+  Napi::HandleScope scope(env);
+  Napi::Object result = Napi::Object::New(env);
+  if (status < 0) {
+    result.Set("error", Napi::String::New(env, uv_strerror(status)));
+  } else if (r < 0) {
+    result.Set("error", Napi::String::New(env, ErrnoName(err)));
+  } else if (si.si_code == CLD_EXITED) {
+    result.Set("exitCode", Napi::Number::New(env, si.si_status));
+  } else {
+    result.Set("signal", Napi::Number::New(env, si.si_status));
+    result.Set("coreDumped", si.si_code == CLD_DUMPED);
+  }
+  Napi::FunctionReference cb = std::move(w->callback);
+  Napi::AsyncContext* ctx = w->context;
+  w->context = nullptr;
+  Finish(w);
+  cb.MakeCallback(env.Global(), {result}, *ctx);
+  delete ctx;
+}
+
+// watchExit(pidfd, callback): calls back once with { exitCode } or { signal, coreDumped }, reaping the child.
+Napi::Value WatchExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NSBOX_CHECK_ARG(env, info.Length() >= 2 && info[0].IsNumber() && info[1].IsFunction(),
+                  "watchExit(pidfd, callback)");
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new ExitWatch();
+  w->pidfd = info[0].As<Napi::Number>().Int32Value();
+  w->env = env;
+  w->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  w->context = new Napi::AsyncContext(env, "nsbox.exit");
+  w->data = GetData(env);
+  int r = uv_poll_init(loop, &w->poll, w->pidfd);
+  if (r == 0) {
+    w->poll.data = w;
+    r = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
+    if (r != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);
+    } else {
+      w->data->watches.insert(w);
+      return env.Undefined();
+    }
+  } else {
+    delete w->context;
+    delete w;
+  }
+  MakeSysError(env, -r, "uv_poll_start", "pidfd").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// sendSignal(pidfd, signo): pidfd_send_signal, so a recycled pid can never be hit.
+Napi::Value SendSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NSBOX_CHECK_ARG(env, info.Length() >= 2 && info[0].IsNumber() && info[1].IsNumber(), "sendSignal(pidfd, signo)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int sig = info[1].As<Napi::Number>().Int32Value();
+  if (sys_pidfd_send_signal(fd, sig) < 0) {
+    if (errno == ESRCH) return Napi::Boolean::New(env, false);
+    MakeSysError(env, errno, "pidfd_send_signal", "").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NSBOX_CHECK_ARG(env, info.Length() >= 1 && info[0].IsNumber(), "pidfdOpen(pid)");
+  int fd = sys_pidfd_open(info[0].As<Napi::Number>().Int32Value(), 0);
+  if (fd < 0) {
+    MakeSysError(env, errno, "pidfd_open", "").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+}  // namespace
+
+void CloseAllWatches(AddonData* data) {
+  data->closing = true;
+  for (ExitWatch* w : std::set<ExitWatch*>(data->watches)) {
+    w->callback.Reset();
+    Finish(w);
+  }
+}
+
+void InitPidfd(Napi::Env env, Napi::Object exports) {
+  exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
+  exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
+}
+
+}  // namespace nsbox

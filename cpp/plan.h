@@ -1,0 +1,96 @@
+// The spawn plan: everything the child needs, laid out by the parent before clone.
+// The child only reads it (c_str(), data()): it must not allocate after clone.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nsbox {
+
+enum class OpKind : int {
+  kMount,       // mount(a=source, b=target, c=fstype, flags, d=data)
+  kBind,        // mount(a, b, MS_BIND[|MS_REC]) then mount_setattr(set) when set != 0
+  kSetAttr,     // mount_setattr(b, set, clr) [AT_RECURSIVE]
+  kUmount,      // umount2(b, flags)
+  kMkdir,       // mkdir(b, mode), EEXIST is fine
+  kTouch,       // open(b, O_CREAT) (a bind-mount target for a file)
+  kMknod,       // mknod(b, mode, dev)
+  kSymlink,     // symlink(a=target, b=linkpath), EEXIST is fine
+  kPivotRoot,   // chdir(b); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/")
+  kChroot,      // chdir(b); chroot(".")
+  kSethostname, // sethostname(a)
+  kChdir,       // chdir(b)
+  kWriteFile,   // open(b, O_WRONLY) + write(d)
+  kSetIds,      // setgroups(groups) (unless skip), setresgid(gid), setresuid(uid)
+  kChmod,       // chmod(b, mode): the child's umask applies to mkdir and mknod
+  kLoopbackUp,  // ioctl(SIOCSIFFLAGS, IFF_UP) on "lo": a new network namespace starts with it down
+};
+
+struct Op {
+  OpKind kind = OpKind::kMount;
+  std::string a, b, c, d;
+  unsigned long flags = 0;
+  uint64_t set = 0, clr = 0;
+  unsigned mode = 0;
+  uint64_t dev = 0;
+  bool recursive = false;
+  bool optional = false;
+  uint32_t uid = 0, gid = 0;
+  bool set_groups = true;
+  std::vector<gid_t> groups;
+};
+
+// Steps that are not in the op list get negative indexes in error reports.
+enum PseudoOp : int32_t {
+  kStepExec = -1,
+  kStepStdio = -2,
+  kStepSetsid = -3,
+  kStepCtty = -4,
+  kStepWait = -5,
+  kStepPdeathsig = -6,
+  kStepSetns = -7,
+  kStepClone = -8,
+  kStepSignals = -9,
+};
+
+struct ChildError {
+  int32_t step;
+  int32_t err;
+};
+
+struct Plan {
+  uint64_t clone_flags = 0;  // CLONE_NEW* only
+  std::vector<Op> ops;
+  std::vector<std::string> argv_s, envp_s;
+  std::vector<char*> argv, envp;  // point into argv_s / envp_s, null-terminated
+  std::string path_env;           // PATH used to find argv[0] inside the container
+  int stdio[3] = {-1, -1, -1};    // fds dup'ed onto 0, 1, 2 (-1: leave as is)
+  bool setsid = true;
+  bool ctty = false;              // make fd 0 the controlling terminal
+  bool pdeathsig = true;
+  std::string uid_map, gid_map;   // written by the parent before the child is released
+  bool deny_setgroups = false;
+  std::string cgroup_path;        // cgroup2 dir for CLONE_INTO_CGROUP
+  std::vector<std::string> cgroup_procs;  // v1: cgroup.procs files the parent writes the pid into
+  int enter_pidfd = -1;           // enter: join this process's namespaces first
+  uint64_t enter_flags = 0;
+
+  void Finish() {
+    argv.clear();
+    for (auto& s : argv_s) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    envp.clear();
+    for (auto& s : envp_s) envp.push_back(s.data());
+    envp.push_back(nullptr);
+  }
+};
+
+// Child side: runs the plan's steps and execve; never returns.
+[[noreturn]] void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd);
+
+// Parent side: what a failed step was doing, for the error message ("pivot_root /x", "execve /bin/nope").
+std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, std::string* path);
+
+}  // namespace nsbox

@@ -1,0 +1,55 @@
+/**
+ * One error shape across the native boundary: the addon constructs `NsboxError` (registered by
+ * lib/native.ts) with the errno name as `code`, the number as `errno`, and the `syscall` and `path`
+ * that failed. A small hierarchy above it names the situations callers branch on.
+ */
+
+export interface NsboxErrorDetails {
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  cause?: unknown;
+}
+
+export class NsboxError extends Error {
+  override name = 'NsboxError';
+  /** errno name ('EPERM'), or an nsbox code ('ERR_INVALID_STATE'). */
+  readonly code: string;
+  readonly errno?: number;
+  readonly syscall?: string;
+  readonly path?: string;
+
+  constructor(message: string, details: NsboxErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = details.code ?? 'ERR_NSBOX';
+    if (details.errno !== undefined) this.errno = details.errno;
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.path !== undefined) this.path = details.path;
+  }
+}
+
+/** A bad option or argument; `field` names it ('namespaces.user.uidMap.0.size'). */
+export class ValidationError extends NsboxError {
+  override name = 'ValidationError';
+  readonly field: string;
+  constructor(message: string, field: string, cause?: unknown) {
+    super(message, { code: 'ERR_VALIDATION', cause });
+    this.field = field;
+  }
+}
+
+export class NotFoundError extends NsboxError {
+  override name = 'NotFoundError';
+  constructor(message: string, details: NsboxErrorDetails = {}) {
+    super(message, { code: 'ENOENT', ...details });
+  }
+}
+
+/** An operation that the object's current state does not allow (start twice, exec after exit). */
+export class InvalidStateError extends NsboxError {
+  override name = 'InvalidStateError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_INVALID_STATE' });
+  }
+}

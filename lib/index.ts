@@ -1,0 +1,7 @@
+/** nsbox: Linux containers inside Node.js. The public API. */
+export { Container, type ContainerState } from './runtime/container.js';
+export { ContainerProcess, type ExitStatus } from './runtime/process.js';
+export type { ContainerOptions, ExecOptions, Mount, IdMapEntry } from './runtime/options.js';
+export type { SignalName } from './runtime/signals.js';
+export { NsboxError, ValidationError, NotFoundError, InvalidStateError } from './errors.js';
+export * as raw from './raw.js';

@@ -1,0 +1,108 @@
+/**
+ * The only module that loads the addon. It declares the addon's shape once and registers
+ * `NsboxError` as the class native code throws.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NsboxError } from './errors.js';
+
+/** One setup step the child runs after clone, in order (see cpp/setup-ops.cc). */
+export type SetupOp =
+  | { op: 'mount'; source?: string; target: string; fstype?: string; flags?: number; data?: string; optional?: boolean }
+  | { op: 'bind'; source: string; target: string; recursive?: boolean; set?: number; clear?: number; optional?: boolean }
+  | { op: 'setattr'; target: string; set?: number; clear?: number; recursive?: boolean; optional?: boolean }
+  | { op: 'umount'; target: string; flags?: number; optional?: boolean }
+  | { op: 'mkdir'; target: string; mode: number; optional?: boolean }
+  | { op: 'touch'; target: string; mode: number; optional?: boolean }
+  | { op: 'mknod'; target: string; mode: number; major: number; minor: number; optional?: boolean }
+  | { op: 'symlink'; value: string; target: string; optional?: boolean }
+  | { op: 'pivot_root'; target: string }
+  | { op: 'chroot'; target: string }
+  | { op: 'sethostname'; value: string }
+  | { op: 'chdir'; target: string }
+  | { op: 'write'; target: string; data: string; optional?: boolean }
+  | { op: 'setids'; uid: number; gid: number; groups?: number[] }
+  | { op: 'chmod'; target: string; mode: number; optional?: boolean }
+  | { op: 'lo_up' };
+
+export interface SpawnPlan {
+  /** CLONE_NEW* flags for clone3 (ignored when entering). */
+  cloneFlags: number;
+  ops: SetupOp[];
+  argv: string[];
+  env: string[];
+  /** PATH searched inside the container when argv[0] has no slash. */
+  path?: string;
+  /** fds dup'ed onto 0, 1, 2 in the child; -1 leaves the inherited one. */
+  stdio: [number, number, number];
+  setsid?: boolean;
+  /** Make fd 0 (a pty slave) the controlling terminal. */
+  ctty?: boolean;
+  /** Kill the child when the thread that spawned it dies (default true). */
+  pdeathsig?: boolean;
+  uidMap?: string;
+  gidMap?: string;
+  denySetgroups?: boolean;
+  /** cgroup2 directory: the child is born in it (CLONE_INTO_CGROUP). */
+  cgroupPath?: string;
+  /** cgroup v1 `cgroup.procs` files the parent writes the pid into before releasing the child. */
+  cgroupProcs?: string[];
+  /** Enter mode: join the namespaces (enterFlags) of the process behind this pidfd first. */
+  enterPidfd?: number;
+  enterFlags?: number;
+}
+
+export interface ExitInfo {
+  exitCode?: number;
+  signal?: number;
+  coreDumped?: boolean;
+  error?: string;
+}
+
+export interface NativeAddon {
+  setErrorClass(ctor: typeof NsboxError): void;
+  constants: Record<
+    | 'CLONE_NEWUSER' | 'CLONE_NEWPID' | 'CLONE_NEWNS' | 'CLONE_NEWNET' | 'CLONE_NEWIPC' | 'CLONE_NEWUTS'
+    | 'CLONE_NEWCGROUP' | 'CLONE_NEWTIME' | 'MS_RDONLY' | 'MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC'
+    | 'MS_REMOUNT' | 'MS_BIND' | 'MS_REC' | 'MS_PRIVATE' | 'MS_SLAVE' | 'MS_SHARED' | 'MS_STRICTATIME'
+    | 'MS_RELATIME' | 'MNT_DETACH' | 'MOUNT_ATTR_RDONLY' | 'MOUNT_ATTR_NOSUID' | 'MOUNT_ATTR_NODEV'
+    | 'MOUNT_ATTR_NOEXEC',
+    number
+  >;
+  /** clone3 + setup ops + execve on the thread pool; resolves once execve succeeded. */
+  spawn(plan: SpawnPlan): Promise<{ pid: number; pidfd: number }>;
+  /** Reaps the child behind pidfd when it exits and calls back once. */
+  watchExit(pidfd: number, callback: (info: ExitInfo) => void): void;
+  /** pidfd_send_signal; false when the process is already gone. */
+  sendSignal(pidfd: number, signo: number): boolean;
+  pidfdOpen(pid: number): number;
+  /** pipe2(O_CLOEXEC) -> [read end, write end]. */
+  pipe(): [number, number];
+  openPty(size?: { cols: number; rows: number }): { master: number; slave: number; path: string };
+  resizePty(fd: number, cols: number, rows: number): void;
+  pivotRoot(newRoot: string, putOld: string): void;
+  setns(fd: number, nstype: number): void;
+  unshare(flags: number): void;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
+  umount(target: string, flags?: number): void;
+}
+
+function load(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '..', 'build', 'Release', 'nsbox.node'), join(here, '..', 'build', 'Debug', 'nsbox.node')];
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) {
+    throw new NsboxError(`nsbox: the native addon is not built (looked for ${candidates[0]}); run npm install`, {
+      code: 'ERR_ADDON_MISSING',
+    });
+  }
+  const addon = require(file) as NativeAddon;
+  addon.setErrorClass(NsboxError);
+  return addon;
+}
+
+export const native: NativeAddon = load();
+export const constants = native.constants;

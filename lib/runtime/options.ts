@@ -1,0 +1,107 @@
+/**
+ * `ContainerOptions`: what a caller may ask of a container, validated with zod at the boundary.
+ * A bad option is a `ValidationError` naming the field.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+
+const absPath = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').refine((p) => !p.includes('\0'), 'must not contain NUL');
+const noNul = z.string().refine((s) => !s.includes('\0'), 'must not contain NUL');
+
+const IdMapEntry = z.object({
+  containerID: z.number().int().nonnegative(),
+  hostID: z.number().int().nonnegative(),
+  size: z.number().int().positive(),
+});
+export type IdMapEntry = z.infer<typeof IdMapEntry>;
+
+const UserNamespace = z.union([
+  z.boolean(),
+  z.object({ uidMap: z.array(IdMapEntry).min(1).max(340).optional(), gidMap: z.array(IdMapEntry).min(1).max(340).optional() }).strict(),
+]);
+
+/** Each namespace is private (true, the default) or shared with the host (false); `user` is off by default. */
+const Namespaces = z
+  .object({
+    pid: z.boolean().default(true),
+    mount: z.boolean().default(true),
+    net: z.boolean().default(true),
+    ipc: z.boolean().default(true),
+    uts: z.boolean().default(true),
+    cgroup: z.boolean().default(true),
+    time: z.boolean().default(false),
+    user: UserNamespace.default(false),
+  })
+  .strict();
+
+const BindMount = z
+  .object({ type: z.literal('bind'), source: absPath, target: absPath, readonly: z.boolean().default(false), recursive: z.boolean().default(true) })
+  .strict();
+const TmpfsMount = z
+  .object({
+    type: z.literal('tmpfs'),
+    target: absPath,
+    size: z.union([z.number().int().positive(), z.string().regex(/^\d+[kmgKMG%]?$/)]).optional(),
+    mode: z.number().int().min(0).max(0o7777).optional(),
+    readonly: z.boolean().default(false),
+  })
+  .strict();
+export const MountSchema = z.discriminatedUnion('type', [BindMount, TmpfsMount]);
+export type Mount = z.infer<typeof MountSchema>;
+
+const StdioKind = z.union([z.enum(['pipe', 'inherit', 'ignore']), z.number().int().nonnegative()]);
+export type StdioKind = z.infer<typeof StdioKind>;
+const Stdio = z.union([StdioKind, z.tuple([StdioKind, StdioKind, StdioKind])]);
+
+const User = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+(:\d+)?$/, 'must be uid or uid:gid (numbers)'),
+  z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative().optional(), groups: z.array(z.number().int().nonnegative()).optional() }).strict(),
+]);
+
+const Tty = z.union([z.boolean(), z.object({ cols: z.number().int().positive().max(65535), rows: z.number().int().positive().max(65535) }).strict()]);
+
+export const ContainerOptionsSchema = z
+  .object({
+    /** The root file system (a directory). Omitted: a host sandbox built from read-only binds of /usr, /etc, … */
+    rootfs: absPath.optional(),
+    command: z.array(noNul).min(1, 'must name a program'),
+    env: z.union([z.record(z.string().regex(/^[^=\0]+$/, 'bad variable name'), noNul), z.array(noNul.regex(/^[^=]+=/, 'must be NAME=value'))]).optional(),
+    cwd: absPath.default('/'),
+    user: User.optional(),
+    hostname: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be a valid host name').optional(),
+    namespaces: Namespaces.prefault({}),
+    mounts: z.array(MountSchema).default([]),
+    readonlyRootfs: z.boolean().optional(),
+    tty: Tty.default(false),
+    stdio: Stdio.default('pipe'),
+    /** Container id; a random 64-hex id when omitted. */
+    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be [A-Za-z0-9_.-], at most 128 characters').optional(),
+    /** Where per-container runtime state lives (default /run/nsbox as root, else $XDG_RUNTIME_DIR/nsbox or the temp dir). */
+    runRoot: absPath.optional(),
+  })
+  .strict();
+
+export type ContainerOptions = z.input<typeof ContainerOptionsSchema>;
+export type ContainerConfig = z.output<typeof ContainerOptionsSchema>;
+
+/** Parses with `schema`, turning the first problem into a `ValidationError` that names the field. */
+export function validate<T extends z.ZodTypeAny>(schema: T, input: unknown, what: string): z.output<T> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const field = issue.path.map(String).join('.') || what;
+  throw new ValidationError(`invalid ${what}: ${field}: ${issue.message}`, field, r.error);
+}
+
+export const ExecOptionsSchema = z
+  .object({
+    env: z.union([z.record(z.string().regex(/^[^=\0]+$/), noNul), z.array(noNul.regex(/^[^=]+=/, 'must be NAME=value'))]).optional(),
+    cwd: absPath.optional(),
+    user: User.optional(),
+    tty: Tty.default(false),
+    stdio: Stdio.default('pipe'),
+  })
+  .strict();
+export type ExecOptions = z.input<typeof ExecOptionsSchema>;
+export type ExecConfig = z.output<typeof ExecOptionsSchema>;

@@ -1,0 +1,263 @@
+/**
+ * Turns a validated container config plus facts about the host into the flat list of setup ops
+ * the native child runs (bubblewrap's idea: setup is data). Pure: unit-tested without root.
+ */
+import { posix as path } from 'node:path';
+import type { SetupOp } from '../native.js';
+import type { ContainerConfig, IdMapEntry, Mount } from './options.js';
+
+// Kernel constants (stable ABI); the addon exports the same values.
+export const CLONE = {
+  NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000, NEWTIME: 0x00000080,
+} as const;
+export const MS = {
+  RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, BIND: 4096, REC: 16384, PRIVATE: 1 << 18, STRICTATIME: 1 << 24,
+} as const;
+export const MOUNT_ATTR = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8 } as const;
+
+/** One cgroup hierarchy to show at /sys/fs/cgroup/<name> inside the container. */
+export interface CgroupView {
+  /** Directory name under /sys/fs/cgroup ('memory', 'unified', 'systemd'); '' for a cgroup2-only host. */
+  name: string;
+  fstype: 'cgroup' | 'cgroup2';
+  /** Mount data for a cgroup v1 hierarchy ('memory', 'name=systemd'). */
+  data: string;
+  /** Host directory of the container's cgroup in this hierarchy: bound instead when mounting is not allowed. */
+  hostDir: string;
+}
+
+/** What the plan needs to know about the host and this container, gathered by the caller. */
+export interface PlanContext {
+  id: string;
+  /** Host path of the root: the rootfs, or the (empty) staging dir of a host sandbox. */
+  root: string;
+  sandbox: boolean;
+  /** Top-level host entries a sandbox gets: directories bound read-only, symlinks recreated. */
+  sandboxEntries: Array<{ name: string; symlink?: string }>;
+  /** Is the caller root in the initial user namespace (mknod allowed, maps written directly)? */
+  privileged: boolean;
+  hostUid: number;
+  hostGid: number;
+  cgroups: CgroupView[];
+  /** For each bind mount (by index): is the source a directory? */
+  bindIsDir: boolean[];
+  /** Host path of the pty slave when the container has a terminal (bound to /dev/console). */
+  consolePath?: string;
+}
+
+export interface ContainerPlanParts {
+  cloneFlags: number;
+  ops: SetupOp[];
+  uidMap?: string;
+  gidMap?: string;
+  denySetgroups: boolean;
+  user: { uid: number; gid: number; groups?: number[] };
+}
+
+const DEVICES: Array<[string, number, number]> = [
+  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
+];
+const S_IFCHR = 0o020000;
+
+export function cloneFlagsFor(ns: ContainerConfig['namespaces']): number {
+  let f = 0;
+  if (ns.user !== false) f |= CLONE.NEWUSER;
+  if (ns.pid) f |= CLONE.NEWPID;
+  if (ns.mount) f |= CLONE.NEWNS;
+  if (ns.net) f |= CLONE.NEWNET;
+  if (ns.ipc) f |= CLONE.NEWIPC;
+  if (ns.uts) f |= CLONE.NEWUTS;
+  if (ns.cgroup) f |= CLONE.NEWCGROUP;
+  if (ns.time) f |= CLONE.NEWTIME;
+  return f;
+}
+
+export function parseUser(user: ContainerConfig['user']): { uid: number; gid: number; groups?: number[] } {
+  if (user === undefined) return { uid: 0, gid: 0 };
+  if (typeof user === 'number') return { uid: user, gid: 0 };
+  if (typeof user === 'string') {
+    const [u, g] = user.split(':');
+    return { uid: Number(u), gid: g === undefined ? 0 : Number(g) };
+  }
+  return { uid: user.uid, gid: user.gid ?? 0, ...(user.groups ? { groups: user.groups } : {}) };
+}
+
+export const formatIdMap = (m: IdMapEntry[]) => m.map((e) => `${e.containerID} ${e.hostID} ${e.size}`).join('\n') + '\n';
+
+/** Maps for a user namespace: as asked, or the caller's own ids as root inside (like `unshare -r`). */
+export function idMaps(ns: ContainerConfig['namespaces'], ctx: Pick<PlanContext, 'hostUid' | 'hostGid'>) {
+  if (ns.user === false) return undefined;
+  const asked = ns.user === true ? {} : ns.user;
+  const uid = asked.uidMap ?? [{ containerID: 0, hostID: ctx.hostUid, size: 1 }];
+  const gid = asked.gidMap ?? [{ containerID: 0, hostID: ctx.hostGid, size: 1 }];
+  return { uidMap: formatIdMap(uid), gidMap: formatIdMap(gid), gidEntries: gid };
+}
+
+const inRoot = (root: string, p: string) => path.join(root, p);
+
+function sizeData(size: number | string | undefined): string {
+  if (size === undefined) return '';
+  return `,size=${typeof size === 'number' ? String(size) : size}`;
+}
+
+function userMountOps(root: string, m: Mount, isDir: boolean): SetupOp[] {
+  const target = inRoot(root, m.target);
+  if (m.type === 'tmpfs') {
+    const mode = (m.mode ?? 0o1777).toString(8);
+    const flags = MS.NOSUID | MS.NODEV | (m.readonly ? MS.RDONLY : 0);
+    return [
+      ...mkdirs(root, m.target),
+      { op: 'mount', source: 'tmpfs', target, fstype: 'tmpfs', flags, data: `mode=${mode}${sizeData(m.size)}` },
+    ];
+  }
+  const make: SetupOp[] = isDir ? mkdirs(root, m.target) : [...mkdirs(root, path.dirname(m.target)), { op: 'touch', target, mode: 0o644 }];
+  return [...make, { op: 'bind', source: m.source, target, recursive: m.recursive, set: m.readonly ? MOUNT_ATTR.RDONLY : 0 }];
+}
+
+/** mkdir -p of a container path under root (each component, EEXIST is fine). */
+export function mkdirs(root: string, p: string, mode = 0o755): SetupOp[] {
+  const out: SetupOp[] = [];
+  let cur = '/';
+  for (const part of p.split('/').filter(Boolean)) {
+    cur = path.join(cur, part);
+    out.push({ op: 'mkdir', target: inRoot(root, cur), mode });
+  }
+  return out;
+}
+
+function devOps(root: string, ctx: PlanContext, userns: boolean, gid5Mapped: boolean): SetupOp[] {
+  const dev = inRoot(root, '/dev');
+  const ops: SetupOp[] = [
+    { op: 'mkdir', target: dev, mode: 0o755 },
+    { op: 'mount', source: 'tmpfs', target: dev, fstype: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME, data: 'mode=755,size=65536k' },
+  ];
+  for (const [name, major, minor] of DEVICES) {
+    const target = path.join(dev, name);
+    if (ctx.privileged && !userns) {
+      ops.push({ op: 'mknod', target, mode: S_IFCHR | 0o666, major, minor }, { op: 'chmod', target, mode: 0o666 });
+    } else {
+      // mknod is not allowed in a user namespace: bind the host's node instead (as crun does).
+      ops.push({ op: 'touch', target, mode: 0o666 }, { op: 'bind', source: `/dev/${name}`, target });
+    }
+  }
+  const pts = path.join(dev, 'pts');
+  ops.push(
+    { op: 'mkdir', target: pts, mode: 0o755 },
+    { op: 'mount', source: 'devpts', target: pts, fstype: 'devpts', flags: MS.NOSUID | MS.NOEXEC, data: `newinstance,ptmxmode=0666,mode=0620${gid5Mapped ? ',gid=5' : ''}` },
+    { op: 'symlink', value: 'pts/ptmx', target: path.join(dev, 'ptmx') },
+    { op: 'mkdir', target: path.join(dev, 'shm'), mode: 0o1777 },
+    { op: 'mount', source: 'shm', target: path.join(dev, 'shm'), fstype: 'tmpfs', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV, data: 'mode=1777,size=65536k' },
+    { op: 'mkdir', target: path.join(dev, 'mqueue'), mode: 0o755 },
+    { op: 'mount', source: 'mqueue', target: path.join(dev, 'mqueue'), fstype: 'mqueue', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV, optional: true },
+    { op: 'symlink', value: '/proc/self/fd', target: path.join(dev, 'fd') },
+    { op: 'symlink', value: '/proc/self/fd/0', target: path.join(dev, 'stdin') },
+    { op: 'symlink', value: '/proc/self/fd/1', target: path.join(dev, 'stdout') },
+    { op: 'symlink', value: '/proc/self/fd/2', target: path.join(dev, 'stderr') },
+    { op: 'symlink', value: '/proc/kcore', target: path.join(dev, 'core') },
+  );
+  if (ctx.consolePath) {
+    ops.push({ op: 'touch', target: path.join(dev, 'console'), mode: 0o620 }, { op: 'bind', source: ctx.consolePath, target: path.join(dev, 'console') });
+  }
+  return ops;
+}
+
+function sysOps(root: string, cfg: ContainerConfig, ctx: PlanContext, userns: boolean): SetupOp[] {
+  const sys = inRoot(root, '/sys');
+  const ops: SetupOp[] = [{ op: 'mkdir', target: sys, mode: 0o555 }];
+  if (userns && !cfg.namespaces.net) {
+    // sysfs can only be mounted by the owner of the network namespace: show the host's, read-only.
+    ops.push({ op: 'bind', source: '/sys', target: sys, recursive: true, set: MOUNT_ATTR.RDONLY });
+    return ops;
+  }
+  ops.push({ op: 'mount', source: 'sysfs', target: sys, fstype: 'sysfs', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RDONLY });
+  const cg = path.join(sys, 'fs/cgroup');
+  const fl = MS.NOSUID | MS.NOEXEC | MS.NODEV;
+  // A new mount of an existing hierarchy is made read-only per mount (mount_setattr), never through
+  // mount flags that could reach the shared superblock.
+  const only = ctx.cgroups.length === 1 && ctx.cgroups[0]!.name === '' ? ctx.cgroups[0] : undefined;
+  if (only) {
+    if (userns) ops.push({ op: 'bind', source: only.hostDir, target: cg, recursive: true });
+    else ops.push({ op: 'mount', source: 'cgroup2', target: cg, fstype: 'cgroup2', flags: fl });
+  } else if (ctx.cgroups.length > 0) {
+    ops.push({ op: 'mount', source: 'tmpfs', target: cg, fstype: 'tmpfs', flags: fl, data: 'mode=755' });
+    for (const v of ctx.cgroups) {
+      const dir = path.join(cg, v.name);
+      ops.push({ op: 'mkdir', target: dir, mode: 0o755 });
+      // cgroup v1 cannot be mounted inside a user namespace: bind the container's own directory there.
+      if (userns && v.fstype === 'cgroup') ops.push({ op: 'bind', source: v.hostDir, target: dir, recursive: true, optional: true });
+      else ops.push({ op: 'mount', source: v.fstype, target: dir, fstype: v.fstype, flags: fl, data: v.data, optional: true });
+    }
+  } else {
+    return ops;
+  }
+  ops.push({ op: 'setattr', target: cg, set: MOUNT_ATTR.RDONLY, recursive: true });
+  return ops;
+}
+
+/** The whole setup of a new container: namespaces, root, /proc, /dev, /sys, user mounts, pivot_root, ids. */
+export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): ContainerPlanParts {
+  const ns = cfg.namespaces;
+  const userns = ns.user !== false;
+  const maps = idMaps(ns, ctx);
+  const gid5Mapped = !userns || (maps?.gidEntries.some((e) => e.containerID <= 5 && 5 < e.containerID + e.size) ?? false);
+  const user = parseUser(cfg.user);
+  const ops: SetupOp[] = [];
+  const root = ctx.root;
+
+  if (ns.mount) {
+    ops.push({ op: 'mount', target: '/', flags: MS.REC | MS.PRIVATE });
+    if (ctx.sandbox) {
+      ops.push({ op: 'mount', source: 'tmpfs', target: root, fstype: 'tmpfs', flags: MS.NOSUID | MS.NODEV, data: 'mode=755,size=1m' });
+      for (const e of ctx.sandboxEntries) {
+        const target = inRoot(root, e.name);
+        if (e.symlink !== undefined) ops.push({ op: 'symlink', value: e.symlink, target });
+        else ops.push({ op: 'mkdir', target, mode: 0o755 }, { op: 'bind', source: `/${e.name}`, target, recursive: true, set: MOUNT_ATTR.RDONLY | MOUNT_ATTR.NODEV });
+      }
+      ops.push(
+        { op: 'mkdir', target: inRoot(root, '/tmp'), mode: 0o1777 },
+        { op: 'mount', source: 'tmpfs', target: inRoot(root, '/tmp'), fstype: 'tmpfs', flags: MS.NOSUID | MS.NODEV, data: 'mode=1777' },
+        { op: 'mkdir', target: inRoot(root, '/root'), mode: 0o700 },
+      );
+    } else {
+      ops.push({ op: 'bind', source: root, target: root, recursive: true });
+    }
+    ops.push(
+      { op: 'mkdir', target: inRoot(root, '/proc'), mode: 0o555 },
+      { op: 'mount', source: 'proc', target: inRoot(root, '/proc'), fstype: 'proc', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV },
+      ...devOps(root, ctx, userns, gid5Mapped),
+      ...sysOps(root, cfg, ctx, userns),
+    );
+    cfg.mounts.forEach((m, i) => ops.push(...userMountOps(root, m, ctx.bindIsDir[i] ?? true)));
+    ops.push({ op: 'pivot_root', target: root });
+    const readonly = cfg.readonlyRootfs ?? ctx.sandbox;
+    if (readonly) ops.push({ op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
+  } else if (!ctx.sandbox) {
+    ops.push({ op: 'chroot', target: root });
+  }
+  if (ns.net) ops.push({ op: 'lo_up' });
+  if (ns.uts) ops.push({ op: 'sethostname', value: cfg.hostname ?? ctx.id.slice(0, 12) });
+  if (cfg.user !== undefined || userns) ops.push({ op: 'setids', uid: user.uid, gid: user.gid, ...(ctx.privileged || !userns ? { groups: user.groups ?? [] } : {}) });
+  ops.push({ op: 'chdir', target: cfg.cwd });
+
+  const parts: ContainerPlanParts = { cloneFlags: cloneFlagsFor(ns), ops, denySetgroups: userns && !ctx.privileged, user };
+  if (maps) {
+    parts.uidMap = maps.uidMap;
+    parts.gidMap = maps.gidMap;
+  }
+  return parts;
+}
+
+/** Environment for the container's process: docker's defaults, then the caller's. */
+export function buildEnv(base: Record<string, string>, given: ContainerConfig['env']): string[] {
+  const env = new Map(Object.entries(base));
+  if (Array.isArray(given)) {
+    for (const kv of given) {
+      const i = kv.indexOf('=');
+      env.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+  } else if (given) {
+    for (const [k, v] of Object.entries(given)) env.set(k, v);
+  }
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
