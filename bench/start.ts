@@ -140,8 +140,9 @@ const peers: Peer[] = [
           await c.remove();
         }
         const ms = Number(process.hrtime.bigint() - start) / 1e6;
-        const code = typeof status === 'object' && status !== null ? (status as { exitCode?: unknown }).exitCode : status;
-        if (typeof code === 'number' && code !== 0) throw new Error(`/bin/true exited with status ${code}`);
+        // wait() resolves to { exitCode, signal }; exitCode is null when a signal ended it.
+        const { exitCode, signal } = (status ?? {}) as { exitCode?: unknown; signal?: unknown };
+        if (exitCode !== 0) throw new Error(`/bin/true ended with ${signal ?? `status ${exitCode}`}`);
         return ms;
       };
       return { once, notes: [] };
