@@ -248,7 +248,9 @@ class SpawnWorker : public Napi::AsyncWorker {
           (void)!write(err_w.get(), &e, sizeof e);
           _exit(1);
         }
+        // The kernel takes the exit signal of a CLONE_PARENT child from its creator (SIGCHLD here).
         args.flags |= CLONE_PARENT;
+        args.exit_signal = 0;
         long g = sys_clone3(&args);
         if (g == 0) RunChild(plan_, sync_r.get(), err_w.get(), pid_w.get());
         if (g < 0) {

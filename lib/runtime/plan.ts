@@ -205,6 +205,9 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
   const ops: SetupOp[] = [];
   const root = ctx.root;
 
+  // After clone the child still has the host's ids, which the new user namespace does not map:
+  // become the namespace's root before creating anything.
+  if (userns) ops.push({ op: 'setids', uid: 0, gid: 0, ...(ctx.privileged ? { groups: [] } : {}) });
   if (ns.mount) {
     ops.push({ op: 'mount', target: '/', flags: MS.REC | MS.PRIVATE });
     if (ctx.sandbox) {

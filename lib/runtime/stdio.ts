@@ -5,7 +5,7 @@
 import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import tty from 'node:tty';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { native } from '../native.js';
 import type { StdioKind } from './options.js';
 
@@ -38,13 +38,21 @@ function pipeWriter(fd: number): Writable {
   return new net.Socket({ fd, readable: false, writable: true });
 }
 
-/** A pty master as one duplex stream: EIO (the slave side closed) is the normal end of output. */
-function ptyStream(fd: number): tty.ReadStream {
+/**
+ * A pty master: writes go to the tty stream, output comes through a PassThrough, because reading a
+ * master whose slave side has closed fails with EIO, which here is just the end of the output.
+ */
+function ptyStreams(fd: number): { input: Writable; output: Readable } {
   const s = new tty.ReadStream(fd);
+  const output = new PassThrough();
+  s.on('data', (d: Buffer) => output.write(d));
+  s.on('end', () => output.end());
   s.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EIO') s.push(null);
+    if (e.code === 'EIO') output.end();
+    else output.destroy(e);
   });
-  return s;
+  output.on('close', () => s.destroy());
+  return { input: s, output };
 }
 
 export function prepareStdio(kinds: StdioKind | [StdioKind, StdioKind, StdioKind], ttyOpt: boolean | { cols: number; rows: number }): PreparedStdio {
@@ -61,9 +69,9 @@ export function prepareStdio(kinds: StdioKind | [StdioKind, StdioKind, StdioKind
       out.ptyMaster = p.master;
       out.consolePath = p.path;
       out.ctty = true;
-      const s = ptyStream(p.master);
-      out.stdin = s;
-      out.stdout = s;
+      const { input, output } = ptyStreams(p.master);
+      out.stdin = input;
+      out.stdout = output;
       return out;
     }
     let devnull = -1;

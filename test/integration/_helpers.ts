@@ -1,0 +1,64 @@
+/** Shared fixtures for integration tests: the busybox rootfs, root checks, output collection. */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+import test from 'ava';
+
+const script = fileURLToPath(new URL('../fixtures/make-rootfs.sh', import.meta.url));
+let rootfsPath: string | undefined;
+
+/** The busybox rootfs (built by test/fixtures/make-rootfs.sh on first use). */
+export function rootfs(): string {
+  rootfsPath ??= execFileSync('bash', [script], { encoding: 'utf8' }).trim().split('\n').pop()!;
+  return rootfsPath;
+}
+
+export const isRoot = process.geteuid?.() === 0;
+
+/** Reads a stream to its end as text. */
+export function collect(stream: Readable | null): Promise<string> {
+  if (!stream) return Promise.resolve('');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', reject);
+  });
+}
+
+/** The fds this process has open, by number (minus the one readdir itself uses). */
+export function openFds(): string[] {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return !readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').includes('inotify');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Children of this process, including zombies. */
+export function children(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+export const mountTable = () => readFileSync('/proc/self/mountinfo', 'utf8');
+
+/** `test` as root; `test.skip` otherwise, with the reason printed once (CI runs as root). */
+export const rootTest: typeof test = isRoot ? test : test.skip;
+/** The same, one at a time: for tests that count this process's fds, children or mounts. */
+export const serialRootTest: typeof test.serial = isRoot ? test.serial : test.serial.skip;
+if (!isRoot) console.warn('nsbox integration tests: not root, skipping the tests that need root');

@@ -1,0 +1,79 @@
+/** Errors name what failed, and a failure leaves nothing behind. */
+import { readdirSync } from 'node:fs';
+import { Container, NotFoundError, NsboxError, ValidationError } from '../../lib/index.js';
+import { children, mountTable, openFds, serialRootTest as test, rootfs } from './_helpers.js';
+
+async function leavesNothing(t: import('ava').ExecutionContext, fn: () => Promise<unknown>) {
+  const fds = openFds();
+  const mounts = mountTable();
+  const kids = children();
+  const runDir = '/run/nsbox';
+  const dirs = (() => { try { return readdirSync(runDir); } catch { return []; } })();
+  const e = await t.throwsAsync(fn());
+  await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(openFds(), fds, 'no fd left open');
+  t.is(mountTable(), mounts, 'no mount left');
+  t.deepEqual(children(), kids, 'no child left');
+  t.deepEqual((() => { try { return readdirSync(runDir); } catch { return []; } })(), dirs, 'no directory left');
+  return e!;
+}
+
+test('a missing command: execve ENOENT, with the path', async (t) => {
+  const e = await leavesNothing(t, () => Container.run({ rootfs: rootfs(), command: ['/bin/nope'] }));
+  t.true(e instanceof NsboxError);
+  t.regex(e.message, /^execve \/bin\/nope: ENOENT/);
+  t.is((e as NsboxError).code, 'ENOENT');
+  t.is((e as NsboxError).syscall, 'execve');
+  t.is((e as NsboxError).path, '/bin/nope');
+  const viaPath = await leavesNothing(t, () => Container.run({ rootfs: rootfs(), command: ['no-such-program'] }));
+  t.regex(viaPath.message, /^execve no-such-program: ENOENT/);
+});
+
+test('a missing or bad rootfs', async (t) => {
+  const e = await leavesNothing(t, () => Container.run({ rootfs: '/nonexistent/rootfs', command: ['/bin/true'] }));
+  t.true(e instanceof NotFoundError);
+  t.regex(e.message, /rootfs \/nonexistent\/rootfs does not exist/);
+  const f = await leavesNothing(t, () => Container.run({ rootfs: '/etc/hostname', command: ['/bin/true'] }));
+  t.true(f instanceof ValidationError);
+  t.is((f as ValidationError).field, 'rootfs');
+  // A directory that is no root file system: the failing step and its path are named.
+  const g = await leavesNothing(t, () => Container.run({ rootfs: '/var/empty-nsbox-test'.replace(/.*/, '/usr/share/doc'), command: ['/bin/sh'] }));
+  t.regex(g.message, /^execve \/bin\/sh: ENOENT/);
+});
+
+test('a failing setup step names the operation and its path', async (t) => {
+  const e = await leavesNothing(t, () =>
+    Container.run({ rootfs: rootfs(), command: ['/bin/true'], mounts: [{ type: 'bind', source: '/proc/self/fd/0', target: '/dev/null/x' }] }),
+  );
+  t.true(e instanceof NsboxError);
+  t.regex(e.message, /(mkdir|create|bind) .*\/dev\/null.*: E[A-Z]+/);
+});
+
+test('bad options are ValidationErrors naming the field', async (t) => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ rootfs: rootfs(), command: [] }, 'command'],
+    [{ rootfs: 'relative/path', command: ['/bin/true'] }, 'rootfs'],
+    [{ rootfs: rootfs(), command: ['/bin/true'], namespaces: { pid: 'yes' } }, 'namespaces.pid'],
+    [{ rootfs: rootfs(), command: ['/bin/true'], mounts: [{ type: 'bind', source: '/tmp' }] }, 'mounts.0.target'],
+    [{ rootfs: rootfs(), command: ['/bin/true'], user: 'root' }, 'user'],
+    [{ rootfs: rootfs(), command: ['/bin/true'], bogus: 1 }, 'container options'],
+    [{ rootfs: rootfs(), command: ['/bin/true'], hostname: 'bad host' }, 'hostname'],
+  ];
+  for (const [opts, field] of cases) {
+    const e = await leavesNothing(t, () => Container.run(opts as never));
+    t.true(e instanceof ValidationError, `${JSON.stringify(opts)}`);
+    t.is((e as ValidationError).field, field);
+    t.regex(e.message, new RegExp(`invalid container options: ${field.replace(/\./g, '\\.')}`));
+  }
+});
+
+test('state errors: start twice, kill before start', async (t) => {
+  const c = await Container.create({ rootfs: rootfs(), command: ['/bin/true'], stdio: 'ignore' });
+  t.throws(() => c.kill(), { name: 'InvalidStateError' });
+  await c.start();
+  await t.throwsAsync(c.start(), { name: 'InvalidStateError' });
+  await c.wait();
+  await c.remove();
+  await c.remove();
+  t.is(c.state, 'removed');
+});
