@@ -1,0 +1,168 @@
+import { constants } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { NotFoundError, NsboxError } from '../errors.js';
+
+/** Turns a Node fs error on a cgroup file into an NsboxError that keeps errno, syscall and path. */
+export function cgroupFsError(err: unknown, what: string, file: string): NsboxError {
+  const e = err as NodeJS.ErrnoException;
+  const details = { code: e.code ?? 'ERR_NSBOX', errno: e.errno === undefined ? undefined : Math.abs(e.errno), syscall: e.syscall, path: file, cause: err };
+  const msg = `${what} ${file}: ${e.code ?? e.message}`;
+  return e.code === 'ENOENT' ? new NotFoundError(msg, details) : new NsboxError(msg, details);
+}
+
+const isCode = (err: unknown, ...codes: string[]) => codes.includes((err as NodeJS.ErrnoException).code ?? '');
+export { isCode };
+
+export async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw cgroupFsError(err, 'read', file);
+  }
+}
+
+/** Reads a file, or returns undefined when it does not exist (a controller or feature the kernel lacks). */
+export async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT', 'ENODEV', 'EOPNOTSUPP')) return undefined;
+    throw cgroupFsError(err, 'read', file);
+  }
+}
+
+/**
+ * Writes a value in one write(2). O_WRONLY without O_CREAT: a missing control file is ENOENT (the
+ * controller is absent), never an attempt to create one; write-only files like cgroup.kill open fine.
+ */
+export async function writeValue(file: string, value: string | number): Promise<void> {
+  try {
+    await writeFile(file, String(value), { flag: constants.O_WRONLY });
+  } catch (err) {
+    throw cgroupFsError(err, `write '${value}' to`, file);
+  }
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await readdir(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A cgroup value that may be 'max' (v2) or a huge sentinel (v1 "unlimited") → number, or null when unlimited. */
+export function parseLimit(text: string | undefined): number | null | undefined {
+  if (text === undefined) return undefined;
+  const t = text.trim();
+  if (t === 'max' || t === '-1') return null;
+  const n = Number(t);
+  if (!Number.isFinite(n)) return undefined;
+  return n >= 2 ** 62 ? null : n;
+}
+
+export function parseNumber(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text.trim());
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Parses "key value" lines (memory.stat, cpu.stat, cgroup.events, memory.oom_control). */
+export function parseFlatKeyed(text: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (text === undefined) return out;
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && Number.isFinite(Number(v))) out[k] = Number(v);
+  }
+  return out;
+}
+
+/** Parses "maj:min key=value ..." lines (io.stat, io.max) → device → key → value. */
+export function parseNestedKeyed(text: string | undefined): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  if (text === undefined) return out;
+  for (const line of text.split('\n')) {
+    const [dev, ...pairs] = line.trim().split(/\s+/);
+    if (!dev) continue;
+    const rec: Record<string, string> = (out[dev] ??= {});
+    for (const p of pairs) {
+      const i = p.indexOf('=');
+      if (i > 0) rec[p.slice(0, i)] = p.slice(i + 1);
+    }
+  }
+  return out;
+}
+
+export function parsePids(text: string | undefined): number[] {
+  if (text === undefined) return [];
+  return text.split('\n').filter(Boolean).map(Number);
+}
+
+/**
+ * Creates `dir` and any missing ancestors below `stop`, one level at a time, and returns the levels it
+ * created (outermost first), so callers can initialise each one (cpuset, subtree_control).
+ * The leaf must not exist yet unless `existOk`.
+ */
+export async function mkdirLevels(stop: string, dir: string, existOk = false): Promise<string[]> {
+  const rel = path.posix.relative(stop, dir);
+  if (rel === '' || rel.startsWith('..')) throw new NsboxError(`cgroup ${dir} is not below ${stop}`, { code: 'EINVAL', path: dir });
+  const created: string[] = [];
+  let cur = stop;
+  const parts = rel.split('/');
+  for (let i = 0; i < parts.length; i++) {
+    cur = path.posix.join(cur, parts[i]!);
+    const leaf = i === parts.length - 1;
+    try {
+      await mkdir(cur);
+      created.push(cur);
+    } catch (err) {
+      if (isCode(err, 'EEXIST') && (!leaf || existOk)) continue;
+      throw cgroupFsError(err, 'mkdir', cur);
+    }
+  }
+  return created;
+}
+
+/** Sub-cgroup directories of `dir`, deepest first, then `dir` itself. */
+export async function walkDeepestFirst(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return [];
+    throw cgroupFsError(err, 'readdir', dir);
+  }
+  const out: string[] = [];
+  for (const e of entries) if (e.isDirectory()) out.push(...(await walkDeepestFirst(path.join(dir, e.name))));
+  out.push(dir);
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
+
+/**
+ * Removes a cgroup directory and its sub-cgroups, deepest first. A cgroup that is already gone is
+ * fine; EBUSY (tasks still leaving after a kill) is retried until `timeoutMs`.
+ */
+export async function rmdirTree(dir: string, timeoutMs = 5000): Promise<void> {
+  for (const d of await walkDeepestFirst(dir)) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await rmdir(d);
+        break;
+      } catch (err) {
+        if (isCode(err, 'ENOENT')) break;
+        if (isCode(err, 'EBUSY') && Date.now() < deadline) {
+          await sleep(20);
+          continue;
+        }
+        throw cgroupFsError(err, 'rmdir', d);
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { watch, type FSWatcher } from 'node:fs';
+
+/**
+ * Runs `check` whenever `file` changes (inotify through fs.watch: cgroupfs signals IN_MODIFY on
+ * cgroup.events and memory.events) and every `intervalMs` as a safety net, or only by polling when
+ * `file` is undefined. Checks never overlap; errors in a check are passed to `onError`.
+ * Returns the function that stops watching.
+ */
+export function watchOrPoll(file: string | undefined, check: () => Promise<void>, intervalMs: number, onError: (err: unknown) => void): () => void {
+  let running = false;
+  let again = false;
+  let stopped = false;
+  const run = () => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    check()
+      .catch(onError)
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  let watcher: FSWatcher | undefined;
+  if (file !== undefined) {
+    try {
+      watcher = watch(file, { persistent: true }, run);
+      watcher.on('error', () => watcher?.close());
+    } catch {
+      // No inotify here: the poll below still reports.
+    }
+  }
+  const timer = setInterval(run, intervalMs);
+  run();
+  return () => {
+    stopped = true;
+    watcher?.close();
+    clearInterval(timer);
+  };
+}
