@@ -26,6 +26,7 @@ enum class OpKind : int {
   kSetIds,      // setgroups(groups) (unless skip), setresgid(gid), setresuid(uid)
   kChmod,       // chmod(b, mode): the child's umask applies to mkdir and mknod
   kLoopbackUp,  // ioctl(SIOCSIFFLAGS, IFF_UP) on "lo": a new network namespace starts with it down
+  kUnshare,     // unshare(flags): a cgroup namespace made after the parent placed us in our cgroup
 };
 
 struct Op {

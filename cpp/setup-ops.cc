@@ -93,6 +93,8 @@ int RunOp(const Op& op) {
       return setresuid(op.uid, op.uid, op.uid);
     case OpKind::kChmod:
       return chmod(op.b.c_str(), op.mode);
+    case OpKind::kUnshare:
+      return unshare(static_cast<int>(op.flags));
     case OpKind::kLoopbackUp: {
       int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       if (fd < 0) return -1;
@@ -247,6 +249,7 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
       *path = "";
       return "set user " + std::to_string(op.uid) + ":" + std::to_string(op.gid);
     case OpKind::kChmod: *syscall = "chmod"; return "chmod " + op.b;
+    case OpKind::kUnshare: *syscall = "unshare"; *path = ""; return "unshare " + std::to_string(op.flags);
     case OpKind::kLoopbackUp: *syscall = "ioctl"; *path = "lo"; return "bring up lo";
   }
   return "op";

@@ -52,7 +52,7 @@ bool ParseOpKind(const std::string& s, OpKind* k) {
       {"mknod", OpKind::kMknod},       {"symlink", OpKind::kSymlink}, {"pivot_root", OpKind::kPivotRoot},
       {"chroot", OpKind::kChroot},     {"sethostname", OpKind::kSethostname},
       {"chdir", OpKind::kChdir},       {"write", OpKind::kWriteFile}, {"setids", OpKind::kSetIds},
-      {"chmod", OpKind::kChmod},       {"lo_up", OpKind::kLoopbackUp},
+      {"chmod", OpKind::kChmod},       {"lo_up", OpKind::kLoopbackUp}, {"unshare", OpKind::kUnshare},
   };
   for (const auto& e : table) {
     if (s == e.name) {

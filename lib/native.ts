@@ -25,7 +25,8 @@ export type SetupOp =
   | { op: 'write'; target: string; data: string; optional?: boolean }
   | { op: 'setids'; uid: number; gid: number; groups?: number[] }
   | { op: 'chmod'; target: string; mode: number; optional?: boolean }
-  | { op: 'lo_up' };
+  | { op: 'lo_up' }
+  | { op: 'unshare'; flags: number };
 
 export interface SpawnPlan {
   /** CLONE_NEW* flags for clone3 (ignored when entering). */

@@ -11,11 +11,15 @@ import type { Readable, Writable } from 'node:stream';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import { native, type SpawnPlan } from '../native.js';
 import { hostFacts } from './host.js';
+import { Cgroup } from '../cgroup/cgroup.js';
+import { detectCgroups, type CgroupLayout } from '../cgroup/detect.js';
+import type { CgroupStats } from '../cgroup/driver.js';
+import type { CgroupView } from './plan.js';
 import {
   ContainerOptionsSchema, ExecOptionsSchema, validate,
   type ContainerConfig, type ContainerOptions, type ExecOptions,
 } from './options.js';
-import { buildContainerPlan, buildEnv, cloneFlagsFor, parseUser, CLONE } from './plan.js';
+import { buildContainerPlan, buildEnv, namespaceFlags, parseUser, CLONE } from './plan.js';
 import { ContainerProcess, type ExitStatus } from './process.js';
 import { closeQuietly, discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
 import type { SignalName } from './signals.js';
@@ -29,6 +33,27 @@ function defaultRunRoot(): string {
   if (process.geteuid?.() === 0) return '/run/nsbox';
   if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'nsbox');
   return join(tmpdir(), `nsbox-${process.geteuid?.() ?? 0}`);
+}
+
+let layout: Promise<CgroupLayout> | undefined;
+/** The host's cgroup layout, detected once per process. */
+function cgroupLayout(): Promise<CgroupLayout> {
+  layout ??= detectCgroups();
+  layout.catch(() => {
+    layout = undefined;
+  });
+  return layout;
+}
+
+/** The container's own cgroup directories, for hierarchies bound (not mounted) in a user namespace. */
+function viewsFor(views: CgroupView[], cg: Cgroup | undefined): CgroupView[] {
+  if (!cg) return views;
+  const paths = cg.paths;
+  return views.map((v) => {
+    const key = v.fstype === 'cgroup2' ? (paths.unified !== undefined ? 'unified' : Object.keys(paths)[0]) : v.data.split(',').find((c) => paths[c] !== undefined);
+    const dir = key === undefined ? undefined : paths[key];
+    return dir === undefined ? v : { ...v, hostDir: dir };
+  });
 }
 
 function rmdirQuietly(dir: string): void {
@@ -51,6 +76,8 @@ export class Container implements AsyncDisposable {
   #init: ContainerProcess | undefined;
   #execs = new Set<ContainerProcess>();
   #runDir: string | undefined;
+  #cgroup: Cgroup | undefined;
+  #exit: Promise<ExitStatus> | undefined;
   #root: string;
   #env: string[];
 
@@ -134,8 +161,11 @@ export class Container implements AsyncDisposable {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     const facts = hostFacts();
-    const stdio = prepareStdio(cfg.stdio, cfg.tty);
+    this.#cgroup = await this.#makeCgroup(facts.privileged);
+    let stdio: PreparedStdio | undefined;
     try {
+      stdio = prepareStdio(cfg.stdio, cfg.tty);
+      const placement = this.#cgroup?.placement();
       const parts = buildContainerPlan(cfg, {
         id: this.id,
         root: this.#root,
@@ -144,7 +174,7 @@ export class Container implements AsyncDisposable {
         privileged: facts.privileged,
         hostUid: facts.uid,
         hostGid: facts.gid,
-        cgroups: facts.cgroups,
+        cgroups: viewsFor(facts.cgroups, this.#cgroup),
         bindIsDir: cfg.mounts.map((m) => m.type !== 'bind' || statSync(m.source).isDirectory()),
         ...(stdio.consolePath ? { consolePath: stdio.consolePath } : {}),
       });
@@ -158,13 +188,77 @@ export class Container implements AsyncDisposable {
         ctty: stdio.ctty,
         denySetgroups: parts.denySetgroups,
         ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
+        ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
+        ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
       };
       this.#init = await this.#spawn(plan, stdio);
       this.#state = 'running';
     } catch (e) {
-      discardStdio(stdio);
+      if (stdio) discardStdio(stdio);
+      await this.#cgroup?.remove({ force: true }).catch(() => {});
+      this.#cgroup = undefined;
       throw e;
     }
+  }
+
+  /**
+   * Every container gets its own cgroup when the caller may create one (root), so it can be limited,
+   * measured, paused and killed as a whole. Without privileges, only when resources are asked for.
+   */
+  async #makeCgroup(privileged: boolean): Promise<Cgroup | undefined> {
+    const { resources, cgroupParent } = this.config;
+    if (!resources && !privileged) return undefined;
+    try {
+      return await Cgroup.create(this.id, {
+        layout: await cgroupLayout(),
+        ...(cgroupParent !== undefined ? { parent: cgroupParent } : {}),
+        ...(resources ? { resources } : {}),
+      });
+    } catch (e) {
+      if (resources) throw e;
+      return undefined; // no cgroup: the container runs in ours, unlimited
+    }
+  }
+
+  /** The container's cgroup (undefined when it has none: unprivileged and no resources). */
+  get cgroup(): Cgroup | undefined {
+    return this.#cgroup;
+  }
+
+  #requireCgroup(what: string): Cgroup {
+    if (!this.#cgroup) throw new InvalidStateError(`cannot ${what} container ${this.id}: it has no cgroup (start it first; without root, give it resources)`);
+    return this.#cgroup;
+  }
+
+  /** Memory, CPU, pids and I/O accounting from the container's cgroup. With `{ stream: true }`, a sample every `intervalMs` (default 1000) until it exits. */
+  stats(): Promise<CgroupStats>;
+  stats(options: { stream: true; intervalMs?: number }): AsyncIterableIterator<CgroupStats>;
+  stats(options?: { stream?: boolean; intervalMs?: number }): Promise<CgroupStats> | AsyncIterableIterator<CgroupStats> {
+    const cg = this.#requireCgroup('get stats of');
+    if (!options?.stream) return cg.stats();
+    return this.#statsStream(cg, options.intervalMs ?? 1000);
+  }
+
+  async *#statsStream(cg: Cgroup, intervalMs: number): AsyncIterableIterator<CgroupStats> {
+    while (this.state === 'running') {
+      yield await cg.stats();
+      if (this.state !== 'running') return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#init!.wait(), new Promise((r) => (timer = setTimeout(r, intervalMs)))]);
+      clearTimeout(timer);
+    }
+  }
+
+  /** Freezes every process of the container (the cgroup freezer). */
+  async pause(): Promise<void> {
+    this.#requireRunning('pause');
+    await this.#requireCgroup('pause').freeze();
+  }
+
+  /** Thaws a paused container. */
+  async resume(): Promise<void> {
+    this.#requireRunning('resume');
+    await this.#requireCgroup('resume').thaw();
   }
 
   async #spawn(plan: SpawnPlan, stdio: PreparedStdio): Promise<ContainerProcess> {
@@ -184,8 +278,15 @@ export class Container implements AsyncDisposable {
 
   /** Resolves when the init process has exited: `{ exitCode, signal }`. */
   wait(): Promise<ExitStatus> {
-    if (!this.#init) return Promise.reject(new InvalidStateError(`container ${this.id} has not started`));
-    return this.#init.wait();
+    const init = this.#init;
+    if (!init) return Promise.reject(new InvalidStateError(`container ${this.id} has not started`));
+    this.#exit ??= init.wait().then(async (status) => {
+      const cg = this.#cgroup;
+      if (!cg || this.config.resources?.memory === undefined) return status;
+      const stats = await cg.stats().catch(() => undefined);
+      return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0 };
+    });
+    return this.#exit;
   }
 
   /** Sends a signal to the init process (default SIGKILL, as `docker kill`). */
@@ -197,7 +298,7 @@ export class Container implements AsyncDisposable {
   async stop(options: { timeout?: number; signal?: SignalName } = {}): Promise<ExitStatus> {
     const init = this.#init;
     if (!init) throw new InvalidStateError(`container ${this.id} has not started`);
-    if (!init.running) return init.wait();
+    if (!init.running) return this.wait();
     init.kill(options.signal ?? 'SIGTERM');
     const timeoutMs = (options.timeout ?? 10) * 1000;
     let timer: NodeJS.Timeout | undefined;
@@ -209,7 +310,7 @@ export class Container implements AsyncDisposable {
     });
     try {
       await Promise.race([init.wait(), escalate]);
-      return await init.wait();
+      return await this.wait();
     } finally {
       clearTimeout(timer);
     }
@@ -237,7 +338,7 @@ export class Container implements AsyncDisposable {
       const plan: SpawnPlan = {
         cloneFlags: 0,
         enterPidfd: init.pidfd,
-        enterFlags: cloneFlagsFor(cfg.namespaces) & ~CLONE.NEWTIME,
+        enterFlags: namespaceFlags(cfg.namespaces) & ~CLONE.NEWTIME,
         ops: [
           ...(opts.user !== undefined || cfg.user !== undefined || userns
             ? [{ op: 'setids' as const, uid: user.uid, gid: user.gid, ...(facts.privileged || !userns ? { groups: user.groups ?? [] } : {}) }]
@@ -250,6 +351,9 @@ export class Container implements AsyncDisposable {
         stdio: stdio.childFds,
         ctty: stdio.ctty,
       };
+      const placement = this.#cgroup?.placement();
+      if (placement?.v2Path) plan.cgroupPath = placement.v2Path;
+      if (placement?.procsFiles.length) plan.cgroupProcs = placement.procsFiles;
       const proc = await this.#spawn(plan, stdio);
       this.#execs.add(proc);
       void proc.wait().catch(() => {});
@@ -264,10 +368,16 @@ export class Container implements AsyncDisposable {
   async remove(): Promise<void> {
     if (this.#state === 'removed') return;
     const procs = [...this.#execs, ...(this.#init ? [this.#init] : [])];
+    // A frozen process cannot die: thaw a paused container before killing it.
+    if (this.#cgroup && procs.some((p) => p.running)) await this.#cgroup.thaw().catch(() => {});
     for (const p of procs) p.kill('SIGKILL');
     await Promise.all(procs.map((p) => p.wait().catch(() => undefined)));
     for (const p of procs) p.close();
     this.#execs.clear();
+    if (this.#cgroup) {
+      await this.#cgroup.remove({ force: true });
+      this.#cgroup = undefined;
+    }
     if (this.#runDir) {
       // Only empty directories: the root was a mount point inside the container's namespace only.
       rmdirQuietly(this.#root);

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { ResourcesSchema } from '../cgroup/resources.js';
 
 const absPath = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').refine((p) => !p.includes('\0'), 'must not contain NUL');
 const noNul = z.string().refine((s) => !s.includes('\0'), 'must not contain NUL');
@@ -75,6 +76,10 @@ export const ContainerOptionsSchema = z
     readonlyRootfs: z.boolean().optional(),
     tty: Tty.default(false),
     stdio: Stdio.default('pipe'),
+    /** cgroup limits and priorities (memory, cpus, cpuWeight/cpuShares, pids, cpuset, blkio). */
+    resources: ResourcesSchema.optional(),
+    /** Parent of the container's cgroup: relative to this process's own cgroup, or absolute. Default $NSBOX_CGROUP_PARENT or 'nsbox'. */
+    cgroupParent: z.string().min(1).optional(),
     /** Container id; a random 64-hex id when omitted. */
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be [A-Za-z0-9_.-], at most 128 characters').optional(),
     /** Where per-container runtime state lives (default /run/nsbox as root, else $XDG_RUNTIME_DIR/nsbox or the temp dir). */

@@ -60,15 +60,20 @@ const DEVICES: Array<[string, number, number]> = [
 ];
 const S_IFCHR = 0o020000;
 
+/** Flags for clone3 (CLONE_NEWCGROUP is done by an op instead, see buildContainerPlan). */
 export function cloneFlagsFor(ns: ContainerConfig['namespaces']): number {
-  let f = 0;
+  return namespaceFlags(ns) & ~CLONE.NEWCGROUP;
+}
+
+/** Every namespace the container has of its own, as CLONE_NEW* flags (what exec joins). */
+export function namespaceFlags(ns: ContainerConfig['namespaces']): number {
+  let f = ns.cgroup ? CLONE.NEWCGROUP : 0;
   if (ns.user !== false) f |= CLONE.NEWUSER;
   if (ns.pid) f |= CLONE.NEWPID;
   if (ns.mount) f |= CLONE.NEWNS;
   if (ns.net) f |= CLONE.NEWNET;
   if (ns.ipc) f |= CLONE.NEWIPC;
   if (ns.uts) f |= CLONE.NEWUTS;
-  if (ns.cgroup) f |= CLONE.NEWCGROUP;
   if (ns.time) f |= CLONE.NEWTIME;
   return f;
 }
@@ -208,6 +213,9 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
   // After clone the child still has the host's ids, which the new user namespace does not map:
   // become the namespace's root before creating anything.
   if (userns) ops.push({ op: 'setids', uid: 0, gid: 0, ...(ctx.privileged ? { groups: [] } : {}) });
+  // The cgroup namespace is made here, not by clone3: its root is the cgroup the child is in when it
+  // is made, and on cgroup v1 the parent moves the child into the container's cgroup after clone.
+  if (ns.cgroup) ops.push({ op: 'unshare', flags: CLONE.NEWCGROUP });
   if (ns.mount) {
     ops.push({ op: 'mount', target: '/', flags: MS.REC | MS.PRIVATE });
     if (ctx.sandbox) {

@@ -14,9 +14,11 @@ const cfg = (o: Record<string, unknown>) => validate(ContainerOptionsSchema, { r
 
 test('defaults: every namespace but user and time; / made rprivate first; pivot_root after mounts', (t) => {
   const p = buildContainerPlan(cfg({}), ctx);
-  t.is(p.cloneFlags, CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWCGROUP);
-  t.deepEqual(p.ops[0], { op: 'mount', target: '/', flags: MS.REC | MS.PRIVATE });
-  t.deepEqual(p.ops[1], { op: 'bind', source: '/r', target: '/r', recursive: true });
+  t.is(p.cloneFlags, CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS);
+  // The cgroup namespace comes after the parent placed the child in its cgroup.
+  t.deepEqual(p.ops[0], { op: 'unshare', flags: CLONE.NEWCGROUP });
+  t.deepEqual(p.ops[1], { op: 'mount', target: '/', flags: MS.REC | MS.PRIVATE });
+  t.deepEqual(p.ops[2], { op: 'bind', source: '/r', target: '/r', recursive: true });
   const names = p.ops.map((o) => o.op);
   const pivot = names.indexOf('pivot_root');
   t.true(pivot > names.lastIndexOf('mount'));
@@ -33,6 +35,7 @@ test('a user namespace: maps, setids to root first, devices bound instead of mkn
   t.is(p.gidMap, '0 1000 1\n');
   t.true(p.denySetgroups);
   t.deepEqual(p.ops[0], { op: 'setids', uid: 0, gid: 0 });
+  t.deepEqual(p.ops[1], { op: 'unshare', flags: CLONE.NEWCGROUP });
   t.false(p.ops.some((o) => o.op === 'mknod'));
   t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/dev/null'));
   t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/sys/fs/cgroup/memory/x'));
