@@ -24,10 +24,13 @@ export function sharesToWeight(shares: number): number {
   return 1 + Math.floor(((shares - 2) * 9999) / 262142);
 }
 
-/** cgroup v2 `cpu.weight` (1..10000) → cgroup v1 `cpu.shares` (2..262144): the inverse of {@link sharesToWeight}. */
+/**
+ * cgroup v2 `cpu.weight` (1..10000) → cgroup v1 `cpu.shares` (2..262144): the inverse of
+ * {@link sharesToWeight}, rounded up so that converting back gives the same weight.
+ */
 export function weightToShares(weight: number): number {
   if (weight === 0) return 0;
-  return 2 + Math.floor(((weight - 1) * 262142) / 9999);
+  return 2 + Math.ceil(((weight - 1) * 262142) / 9999);
 }
 
 /** blkio weight (10..1000, v1 and BFQ) → cgroup v2 `io.weight` (1..10000), as runc converts. */
