@@ -1,0 +1,123 @@
+/**
+ * cgroup limits enforced on real kernels, through containers: memory (OOM kill), pids, cpu quota,
+ * cpuset, weights, freeze, stats, and removal. Runs on this host's cgroup v1/hybrid and, through
+ * test/cgroup-v2-in-vm.sh, on a cgroup2-only kernel.
+ */
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { Container } from '../../lib/index.js';
+import { collect, rootTest, rootfs } from './_helpers.js';
+
+// CPU-share tests need a quiet machine: run this file's tests one at a time.
+const test = rootTest.serial;
+const slow = process.env.NSBOX_TEST_SLOW ? 10 : 1;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const busy = ['/bin/sh', '-c', 'while :; do :; done'];
+
+test('memory: past the limit the OOM killer ends the container and oomKilled is true', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/tail', '/dev/zero'], resources: { memory: '32m', memorySwap: '32m' }, stdio: 'ignore' });
+  const status = await c.wait();
+  t.deepEqual(status, { exitCode: null, signal: 'SIGKILL', oomKilled: true });
+  t.true((await c.stats()).memory!.oomKills >= 1);
+});
+
+test('memory: under the limit nothing is killed', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'head -c 8000000 /dev/zero | tail > /dev/null; echo done'], resources: { memory: '64m' } });
+  const [out, status] = await Promise.all([collect(c.stdout), c.wait()]);
+  t.is(out, 'done\n');
+  t.deepEqual(status, { exitCode: 0, signal: null, oomKilled: false });
+  const stats = await c.stats();
+  t.is(stats.memory!.limit, 64 * 2 ** 20);
+});
+
+test('pids: forks beyond the limit fail inside; the host is unaffected', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'for i in $(seq 1 30); do sleep 60 & done; echo forked; sleep 60'], resources: { pids: 8 } });
+  let err = '';
+  c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  for (let i = 0; i < 100 * slow && !/fork/i.test(err); i++) await sleep(20);
+  t.regex(err, /can't fork|Resource temporarily unavailable|fork/i);
+  const stats = await c.stats();
+  t.is(stats.pids!.limit, 8);
+  t.true(stats.pids!.current <= 8, `pids.current ${stats.pids!.current}`);
+  t.is(spawnSync('/bin/true').status, 0, 'the host can still fork');
+});
+
+test('cpu: with cpus 0.5 a busy loop gets 0.4–0.6 CPU-seconds per wall second', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpus: 0.5 }, stdio: 'ignore' });
+  await sleep(300 * slow);
+  const a = await c.stats();
+  const t0 = performance.now();
+  await sleep(2000 * slow);
+  const b = await c.stats();
+  const wall = (performance.now() - t0) / 1000;
+  const share = (b.cpu!.usageUsec - a.cpu!.usageUsec) / 1e6 / wall;
+  t.log(`cpu share ${share.toFixed(3)} over ${wall.toFixed(2)} s`);
+  t.true(share >= 0.4 && share <= 0.6, `share ${share}`);
+});
+
+test('cpuset: visible as the affinity inside', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'grep Cpus_allowed_list /proc/self/status'], resources: { cpuset: { cpus: '1' } } });
+  const [out] = await Promise.all([collect(c.stdout), c.wait()]);
+  t.regex(out, /Cpus_allowed_list:\s+1\n/);
+});
+
+test('weights: two busy containers with weights 1:4 on one CPU split time about 1:4', async (t) => {
+  await using a = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpuWeight: 100, cpuset: { cpus: '0' } }, stdio: 'ignore' });
+  await using b = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpuWeight: 400, cpuset: { cpus: '0' } }, stdio: 'ignore' });
+  await sleep(300 * slow);
+  const [a0, b0] = await Promise.all([a.stats(), b.stats()]);
+  await sleep(2500 * slow);
+  const [a1, b1] = await Promise.all([a.stats(), b.stats()]);
+  const ua = a1.cpu!.usageUsec - a0.cpu!.usageUsec;
+  const ub = b1.cpu!.usageUsec - b0.cpu!.usageUsec;
+  const ratio = ub / ua;
+  t.log(`usage ${(ua / 1e6).toFixed(2)} s vs ${(ub / 1e6).toFixed(2)} s: ratio ${ratio.toFixed(2)}`);
+  t.true(ratio > 2.5 && ratio < 6, `ratio ${ratio}`);
+});
+
+test('freeze: a paused container makes no progress, then resumes', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpus: 1 }, stdio: 'ignore' });
+  await sleep(200 * slow);
+  await c.pause();
+  await sleep(100 * slow);
+  const p0 = await c.stats();
+  await sleep(500 * slow);
+  const p1 = await c.stats();
+  t.true(p1.cpu!.usageUsec - p0.cpu!.usageUsec < 20_000, `paused usage grew ${p1.cpu!.usageUsec - p0.cpu!.usageUsec} µs`);
+  await c.resume();
+  await sleep(500 * slow);
+  const r1 = await c.stats();
+  t.true(r1.cpu!.usageUsec - p1.cpu!.usageUsec > 100_000 * Math.min(slow, 1), 'runs again after resume');
+  // A paused container can still be removed.
+  await c.pause();
+});
+
+test('stats change as the container works; the stream ends when it exits', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'read x; head -c 20000000 /dev/zero | tail > /dev/null; read y'] });
+  const before = await c.stats();
+  c.stdin!.write('go\n');
+  await sleep(800 * slow);
+  const after = await c.stats();
+  t.true(after.cpu!.usageUsec > before.cpu!.usageUsec);
+  t.true((after.memory!.peak ?? after.memory!.current) > (before.memory!.peak ?? before.memory!.current));
+  let samples = 0;
+  const stream = c.stats({ stream: true, intervalMs: 50 });
+  setTimeout(() => c.stdin!.end('\n'), 200);
+  for await (const s of stream) {
+    samples++;
+    t.is(typeof s.pids!.current, 'number');
+  }
+  t.true(samples >= 1);
+  t.deepEqual(await c.wait(), { exitCode: 0, signal: null });
+});
+
+test('remove() leaves no cgroup; exec joins the container cgroup', async (t) => {
+  const c = await Container.run({ rootfs: rootfs(), command: ['/bin/sleep', '100'], stdio: 'ignore', resources: { pids: 50 } });
+  const paths = Object.values(c.cgroup!.paths);
+  t.true(paths.length > 0 && paths.every((p) => existsSync(p)));
+  const p = await c.exec(['/bin/sh', '-c', 'cat /proc/self/cgroup']);
+  const [out] = await Promise.all([collect(p.stdout), p.wait()]);
+  for (const line of out.trim().split('\n')) t.true(line.endsWith(':/'), `exec is in the container's cgroup namespace root: ${line}`);
+  await c.remove();
+  t.true(paths.every((p) => !existsSync(p)), 'every cgroup directory is gone');
+});
