@@ -5,3 +5,7 @@ export type { ContainerOptions, ExecOptions, Mount, IdMapEntry } from './runtime
 export type { SignalName } from './runtime/signals.js';
 export { NsboxError, ValidationError, NotFoundError, InvalidStateError } from './errors.js';
 export * as raw from './raw.js';
+export {
+  Cgroup, detectCgroups, parseBytes,
+  type CgroupLayout, type CgroupMode, type CgroupOptions, type CgroupStats, type CgroupEvent, type Resources,
+} from './cgroup/index.js';
