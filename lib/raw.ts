@@ -20,16 +20,17 @@ export function pivotRoot(newRoot: string, putOld: string): void {
 
 /**
  * setns(2): moves the calling thread into the namespace behind `fd` (from /proc/PID/ns/* or a pidfd).
- * Node is multi-threaded: joining a user or mount namespace fails with EINVAL, and the others change
- * only the calling (main) thread.
+ * Node is multi-threaded: joining a user namespace fails with EINVAL, a mount namespace needs an
+ * unshared fs context, and the others change only the calling (main) thread, not libuv's threads.
  */
 export function setns(fd: number, nstype = 0): void {
   native.setns(fd, nstype);
 }
 
 /**
- * unshare(2): gives the calling thread new namespaces (flags: constants.CLONE_NEW*). In Node, new
- * user or mount namespaces fail (multi-threaded); a new pid namespace applies to later children only.
+ * unshare(2): gives the calling thread new namespaces (flags: constants.CLONE_NEW*). In Node that is
+ * the main thread only: libuv's threads keep the old ones. A user namespace fails with EINVAL
+ * (multi-threaded process); a pid namespace applies only to children created later.
  */
 export function unshare(flags: number): void {
   native.unshare(flags);
