@@ -15,7 +15,7 @@ import { CgroupV2Driver } from './v2.js';
 import { cpuStatsV2, needsCpu, setCpuV2 } from './v2/cpu.js';
 import { ioStatsV2, setIoV2 } from './v2/io.js';
 import { memoryStatsV2, setMemoryV2 } from './v2/memory.js';
-import { watchEmptyV2, watchOomV2 } from './v2/core.js';
+import { hasKillFile, watchEmptyV2, watchOomV2 } from './v2/core.js';
 import { watchOrPoll } from './watch.js';
 
 /** The v1 controllers nsbox places its processes in, where mounted. */
@@ -160,7 +160,8 @@ export class CgroupV1Driver implements CgroupDriver {
     const timeoutMs = options.timeoutMs ?? 10_000;
     // The unified twin's cgroup.kill takes everything placed there in one step; the freezer loop
     // then catches any process that was put only into the v1 hierarchies.
-    if (this.unified && (await this.unified.exists())) await this.unified.kill({ timeoutMs }).catch(() => undefined);
+    // No waiting there: tasks the v1 freezer holds die only once thawed, which the loop below does.
+    if (this.unified && (await hasKillFile(this.unified.dir))) await writeValue(path.join(this.unified.dir, 'cgroup.kill'), 1).catch(() => undefined);
     const freezer = this.#by.get('freezer');
     const ops = freezer
       ? { freeze: () => setFrozenV1(freezer, true, timeoutMs), thaw: () => setFrozenV1(freezer, false, timeoutMs), allProcs: () => this.#allProcs() }

@@ -304,16 +304,35 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     }
   });
 
-  when('empty', "'empty' fires when the last process leaves", async (t) => {
+  when(['kill', 'freeze'], 'kill ends the processes of a frozen cgroup too', async (t) => {
+    const cg = await make(t);
+    const p = gated(t, 'sleep 60 & wait');
+    await cg.addProcess(p.child.pid!);
+    p.release();
+    await waitFor('two processes', async () => (await cg.procs()).length === 2);
+    await cg.freeze();
+    await cg.kill({ timeoutMs: scale(5000) });
+    t.deepEqual(await cg.procs(), []);
+    t.is((await p.exit).signal, 'SIGKILL');
+  });
+
+  when('empty', "'empty' fires when the last process leaves, through on() and events()", async (t) => {
     const cg = await make(t);
     const p = gated(t, 'sleep 1');
     await cg.addProcess(p.child.pid!);
     const empty = once(cg, 'empty');
+    const abort = new AbortController();
+    const iterated = (async () => {
+      for await (const e of cg.events({ signal: abort.signal })) if (e.type === 'empty') return e;
+      return undefined;
+    })();
     await sleep(scale(100)); // the watcher's first read sees the cgroup populated
     p.release();
     await withTimeout(empty, scale(10_000), "the 'empty' event");
+    t.deepEqual(await withTimeout(iterated, scale(1000), 'events() to yield'), { type: 'empty' });
+    abort.abort();
     t.deepEqual(await cg.procs(), []);
-    cg.close();
+    t.is(cg.listenerCount('empty'), 0, 'the iterator removed its listener');
   });
 
   test.serial(`${d.label}: stats change as the processes work`, async (t) => {
