@@ -42,14 +42,19 @@ export interface V1DriverOptions {
 export class CgroupV1Driver implements CgroupDriver {
   readonly version = 1 as const;
   readonly hierarchies: readonly V1Hierarchy[];
-  readonly unified: CgroupV2Driver | undefined;
+  #unified: CgroupV2Driver | undefined;
   readonly #by = new Map<string, string>();
 
   constructor(options: V1DriverOptions) {
     if (options.hierarchies.length === 0) throw new NotFoundError('no cgroup v1 hierarchy is mounted');
     this.hierarchies = options.hierarchies;
-    this.unified = options.unified;
+    this.#unified = options.unified;
     for (const h of this.hierarchies) for (const c of h.controllers) this.#by.set(c, h.dir);
+  }
+
+  /** The unified twin, while it is in use (dropped when the unified hierarchy is not writable). */
+  get unified(): CgroupV2Driver | undefined {
+    return this.#unified;
   }
 
   get paths(): Record<string, string> {
@@ -71,8 +76,13 @@ export class CgroupV1Driver implements CgroupDriver {
         done.push(h.dir);
         if (h.controllers.includes('cpuset')) await initCpusetV1(created);
       }
-      if (this.unified) {
-        await this.unified.create();
+      // The twin is a bonus (atomic kill, inotify 'empty'): a read-only or foreign-owned unified
+      // mount, as some containers get, drops it rather than failing.
+      try {
+        await this.unified?.create();
+      } catch (err) {
+        if (!isCode(err, 'EROFS', 'EACCES', 'EPERM')) throw err;
+        this.#unified = undefined;
       }
     } catch (err) {
       await Promise.all(done.map((d) => rmdirTree(d).catch(() => undefined)));
