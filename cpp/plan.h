@@ -27,6 +27,8 @@ enum class OpKind : int {
   kChmod,       // chmod(b, mode): the child's umask applies to mkdir and mknod
   kLoopbackUp,  // ioctl(SIOCSIFFLAGS, IFF_UP) on "lo": a new network namespace starts with it down
   kUnshare,     // unshare(flags): a cgroup namespace made after the parent placed us in our cgroup
+  kMask,        // hide b: a read-only empty tmpfs over a directory, /dev/null over a file; absent is fine
+  kReadonly,    // bind b on itself, read-only (recursive); absent is fine
 };
 
 struct Op {

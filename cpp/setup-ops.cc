@@ -95,6 +95,17 @@ int RunOp(const Op& op) {
       return chmod(op.b.c_str(), op.mode);
     case OpKind::kUnshare:
       return unshare(static_cast<int>(op.flags));
+    case OpKind::kMask: {
+      struct stat st;
+      if (stat(op.b.c_str(), &st) < 0) return errno == ENOENT ? 0 : -1;
+      if (S_ISDIR(st.st_mode)) return mount("tmpfs", op.b.c_str(), "tmpfs", MS_RDONLY, nullptr);
+      return mount("/dev/null", op.b.c_str(), nullptr, MS_BIND, nullptr);
+    }
+    case OpKind::kReadonly: {
+      if (mount(op.b.c_str(), op.b.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) return errno == ENOENT ? 0 : -1;
+      MountAttr attr{MOUNT_ATTR_RDONLY, 0, 0, 0};
+      return sys_mount_setattr(AT_FDCWD, op.b.c_str(), AT_RECURSIVE, &attr);
+    }
     case OpKind::kLoopbackUp: {
       int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       if (fd < 0) return -1;
@@ -250,6 +261,8 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
       return "set user " + std::to_string(op.uid) + ":" + std::to_string(op.gid);
     case OpKind::kChmod: *syscall = "chmod"; return "chmod " + op.b;
     case OpKind::kUnshare: *syscall = "unshare"; *path = ""; return "unshare " + std::to_string(op.flags);
+    case OpKind::kMask: *syscall = "mount"; return "mask " + op.b;
+    case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.b;
     case OpKind::kLoopbackUp: *syscall = "ioctl"; *path = "lo"; return "bring up lo";
   }
   return "op";

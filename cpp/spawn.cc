@@ -53,6 +53,7 @@ bool ParseOpKind(const std::string& s, OpKind* k) {
       {"chroot", OpKind::kChroot},     {"sethostname", OpKind::kSethostname},
       {"chdir", OpKind::kChdir},       {"write", OpKind::kWriteFile}, {"setids", OpKind::kSetIds},
       {"chmod", OpKind::kChmod},       {"lo_up", OpKind::kLoopbackUp}, {"unshare", OpKind::kUnshare},
+      {"mask", OpKind::kMask},         {"readonly", OpKind::kReadonly},
   };
   for (const auto& e : table) {
     if (s == e.name) {

@@ -26,7 +26,9 @@ export type SetupOp =
   | { op: 'setids'; uid: number; gid: number; groups?: number[] }
   | { op: 'chmod'; target: string; mode: number; optional?: boolean }
   | { op: 'lo_up' }
-  | { op: 'unshare'; flags: number };
+  | { op: 'unshare'; flags: number }
+  | { op: 'mask'; target: string }
+  | { op: 'readonly'; target: string };
 
 export interface SpawnPlan {
   /** CLONE_NEW* flags for clone3 (ignored when entering). */

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
@@ -33,6 +33,27 @@ function defaultRunRoot(): string {
   if (process.geteuid?.() === 0) return '/run/nsbox';
   if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'nsbox');
   return join(tmpdir(), `nsbox-${process.geteuid?.() ?? 0}`);
+}
+
+// Spawns in flight at once. Each clones this (large) process and sets up a container in the kernel:
+// beyond the number of CPUs that only makes the event loop wait for a CPU, without finishing sooner.
+const maxSpawns = Math.max(1, Math.min(4, availableParallelism()));
+let spawning = 0;
+const spawnQueue: Array<() => void> = [];
+function spawnSlot(): Promise<() => void> {
+  const release = () => {
+    spawning--;
+    const next = spawnQueue.shift();
+    if (next) {
+      spawning++;
+      next();
+    }
+  };
+  if (spawning < maxSpawns) {
+    spawning++;
+    return Promise.resolve(release);
+  }
+  return new Promise((resolve) => spawnQueue.push(() => resolve(release)));
 }
 
 let layout: Promise<CgroupLayout> | undefined;
@@ -262,8 +283,9 @@ export class Container implements AsyncDisposable {
   }
 
   async #spawn(plan: SpawnPlan, stdio: PreparedStdio): Promise<ContainerProcess> {
+    const release = await spawnSlot();
     try {
-      const { pid, pidfd } = await native.spawn(plan);
+      const { pid, pidfd } = await native.spawn(plan).finally(release);
       return new ContainerProcess(pid, pidfd, stdio);
     } finally {
       for (const fd of stdio.closeAfterSpawn) closeQuietly(fd);

@@ -55,6 +55,13 @@ export interface ContainerPlanParts {
   user: { uid: number; gid: number; groups?: number[] };
 }
 
+/** What crun's default config (`crun spec`) hides and makes read-only under /proc and /sys. */
+export const MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
+];
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
 const DEVICES: Array<[string, number, number]> = [
   ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
 ];
@@ -241,6 +248,11 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
     );
     cfg.mounts.forEach((m, i) => ops.push(...userMountOps(root, m, ctx.bindIsDir[i] ?? true)));
     ops.push({ op: 'pivot_root', target: root });
+    if (ns.pid) {
+      // Only over the container's own /proc: with the host's pid namespace it is the host's view anyway.
+      for (const p of READONLY_PATHS) ops.push({ op: 'readonly', target: p });
+      for (const p of MASKED_PATHS) ops.push({ op: 'mask', target: p });
+    }
     const readonly = cfg.readonlyRootfs ?? ctx.sandbox;
     if (readonly) ops.push({ op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
   } else if (!ctx.sandbox) {

@@ -109,3 +109,15 @@ test('env, cwd and user', async (t) => {
   const { out } = await sh('echo $FOO $HOME; pwd; id -u; id -g', { env: { FOO: 'bar' }, cwd: '/tmp', user: '1000:1000' });
   t.is(out, 'bar /\n/tmp\n1000\n1000\n');
 });
+
+test('masked and read-only paths as in crun’s default config', async (t) => {
+  const { out } = await sh('cat /proc/keys | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo sys-ro');
+  t.is(out, '0\n0\nsys-ro\n');
+});
+
+test('a time namespace on request', async (t) => {
+  const { out } = await sh('readlink /proc/self/ns/time', { namespaces: { time: true } });
+  t.not(out.trim(), readlinkSync('/proc/self/ns/time'));
+  const shared = await sh('readlink /proc/self/ns/time');
+  t.is(shared.out.trim(), readlinkSync('/proc/self/ns/time'));
+});
