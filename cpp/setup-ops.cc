@@ -88,9 +88,11 @@ int RunOp(const Op& op) {
       return n == static_cast<ssize_t>(op.d.size()) ? 0 : -1;
     }
     case OpKind::kSetIds:
-      if (op.set_groups && setgroups(op.groups.size(), op.groups.data()) < 0) return -1;
-      if (setresgid(op.gid, op.gid, op.gid) < 0) return -1;
-      return setresuid(op.uid, op.uid, op.uid);
+      // Raw syscalls: glibc's wrappers broadcast the change to every thread it knows of, and the
+      // thread list it would walk (and lock) is the Node process's, copied by clone.
+      if (op.set_groups && syscall(SYS_setgroups, op.groups.size(), op.groups.data()) < 0) return -1;
+      if (syscall(SYS_setresgid, op.gid, op.gid, op.gid) < 0) return -1;
+      return static_cast<int>(syscall(SYS_setresuid, op.uid, op.uid, op.uid));
     case OpKind::kChmod:
       return chmod(op.b.c_str(), op.mode);
     case OpKind::kUnshare:

@@ -1,7 +1,24 @@
 /** Errors name what failed, and a failure leaves nothing behind. */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Container, NotFoundError, NsboxError, ValidationError } from '../../lib/index.js';
 import { children, mountTable, openFds, serialRootTest as test, rootfs } from './_helpers.js';
+
+/** The cgroups under nsbox's default parent, in every hierarchy where this process sits. */
+function nsboxCgroups(): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, ctrl, path] = line.split(':');
+    const name = ctrl === '' ? 'unified' : ctrl!.replace(/^name=/, '');
+    for (const base of [`/sys/fs/cgroup/${name}${path}/nsbox`, `/sys/fs/cgroup${path}/nsbox`]) {
+      try {
+        out.push(...readdirSync(base, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `${base}/${d.name}`));
+      } catch {
+        // no such hierarchy or parent
+      }
+    }
+  }
+  return out.sort();
+}
 
 async function leavesNothing(t: import('ava').ExecutionContext, fn: () => Promise<unknown>) {
   const fds = openFds();
@@ -9,12 +26,14 @@ async function leavesNothing(t: import('ava').ExecutionContext, fn: () => Promis
   const kids = children();
   const runDir = '/run/nsbox';
   const dirs = (() => { try { return readdirSync(runDir); } catch { return []; } })();
+  const cgroups = nsboxCgroups();
   const e = await t.throwsAsync(fn());
   await new Promise((r) => setTimeout(r, 20));
   t.deepEqual(openFds(), fds, 'no fd left open');
   t.is(mountTable(), mounts, 'no mount left');
   t.deepEqual(children(), kids, 'no child left');
   t.deepEqual((() => { try { return readdirSync(runDir); } catch { return []; } })(), dirs, 'no directory left');
+  t.deepEqual(nsboxCgroups(), cgroups, 'no cgroup left');
   return e!;
 }
 
