@@ -29,6 +29,7 @@ enum class OpKind : int {
   kUnshare,     // unshare(flags): a cgroup namespace made after the parent placed us in our cgroup
   kMask,        // hide b: a read-only empty tmpfs over a directory, /dev/null over a file; absent is fine
   kReadonly,    // bind b on itself, read-only (recursive); absent is fine
+  kSetns,       // setns(fd, flags): exec joins the cgroup namespace only once it is in the cgroup
 };
 
 struct Op {
@@ -41,6 +42,7 @@ struct Op {
   bool recursive = false;
   bool optional = false;
   uint32_t uid = 0, gid = 0;
+  int fd = -1;
   bool set_groups = true;
   std::vector<gid_t> groups;
 };

@@ -97,6 +97,8 @@ int RunOp(const Op& op) {
       return chmod(op.b.c_str(), op.mode);
     case OpKind::kUnshare:
       return unshare(static_cast<int>(op.flags));
+    case OpKind::kSetns:
+      return setns(op.fd, static_cast<int>(op.flags));
     case OpKind::kMask: {
       struct stat st;
       if (stat(op.b.c_str(), &st) < 0) return errno == ENOENT ? 0 : -1;
@@ -264,6 +266,7 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
     case OpKind::kChmod: *syscall = "chmod"; return "chmod " + op.b;
     case OpKind::kUnshare: *syscall = "unshare"; *path = ""; return "unshare " + std::to_string(op.flags);
     case OpKind::kMask: *syscall = "mount"; return "mask " + op.b;
+    case OpKind::kSetns: *syscall = "setns"; *path = ""; return "setns " + std::to_string(op.flags);
     case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.b;
     case OpKind::kLoopbackUp: *syscall = "ioctl"; *path = "lo"; return "bring up lo";
   }

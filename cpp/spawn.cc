@@ -53,7 +53,7 @@ bool ParseOpKind(const std::string& s, OpKind* k) {
       {"chroot", OpKind::kChroot},     {"sethostname", OpKind::kSethostname},
       {"chdir", OpKind::kChdir},       {"write", OpKind::kWriteFile}, {"setids", OpKind::kSetIds},
       {"chmod", OpKind::kChmod},       {"lo_up", OpKind::kLoopbackUp}, {"unshare", OpKind::kUnshare},
-      {"mask", OpKind::kMask},         {"readonly", OpKind::kReadonly},
+      {"mask", OpKind::kMask},         {"readonly", OpKind::kReadonly}, {"setns", OpKind::kSetns},
   };
   for (const auto& e : table) {
     if (s == e.name) {
@@ -123,6 +123,7 @@ bool ParsePlan(const Napi::Object& o, Plan* plan, std::string* bad) {
       op.recursive = Bool(e, "recursive");
       op.optional = Bool(e, "optional");
       op.uid = static_cast<uint32_t>(Num(e, "uid"));
+      op.fd = static_cast<int>(Num(e, "fd", -1));
       op.gid = static_cast<uint32_t>(Num(e, "gid"));
       Napi::Value groups = e.Get("groups");
       op.set_groups = groups.IsArray();

@@ -28,7 +28,8 @@ export type SetupOp =
   | { op: 'lo_up' }
   | { op: 'unshare'; flags: number }
   | { op: 'mask'; target: string }
-  | { op: 'readonly'; target: string };
+  | { op: 'readonly'; target: string }
+  | { op: 'setns'; fd: number; flags: number };
 
 export interface SpawnPlan {
   /** CLONE_NEW* flags for clone3 (ignored when entering). */

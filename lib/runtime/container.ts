@@ -360,8 +360,11 @@ export class Container implements AsyncDisposable {
       const plan: SpawnPlan = {
         cloneFlags: 0,
         enterPidfd: init.pidfd,
-        enterFlags: namespaceFlags(cfg.namespaces) & ~CLONE.NEWTIME,
+        // The cgroup namespace is joined last, by the new process itself: the kernel refuses to place
+        // a process (CLONE_INTO_CGROUP) from outside the cgroup namespace's scope.
+        enterFlags: namespaceFlags(cfg.namespaces) & ~(CLONE.NEWTIME | CLONE.NEWCGROUP),
         ops: [
+          ...(cfg.namespaces.cgroup ? [{ op: 'setns' as const, fd: init.pidfd, flags: CLONE.NEWCGROUP }] : []),
           ...(opts.user !== undefined || cfg.user !== undefined || userns
             ? [{ op: 'setids' as const, uid: user.uid, gid: user.gid, ...(facts.privileged || !userns ? { groups: user.groups ?? [] } : {}) }]
             : []),

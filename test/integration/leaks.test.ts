@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Container } from '../../lib/index.js';
+import { Cgroup, Container } from '../../lib/index.js';
 import { children, mountTable, openFds, serialRootTest as test, rootfs } from './_helpers.js';
 
 const runDirEntries = () => (existsSync('/run/nsbox') ? readdirSync('/run/nsbox') : []);
@@ -48,13 +48,14 @@ test('containers die with the Node process that owns them', async (t) => {
     import { Container } from ${JSON.stringify(new URL('../../lib/index.ts', import.meta.url).href)};
     const c = await Container.run({ rootfs: ${JSON.stringify(rootfs())}, command: ['/bin/sleep', '1000'], stdio: 'ignore' });
     const p = await c.exec(['/bin/sleep', '1000'], { stdio: 'ignore' });
-    console.log(c.pid + ' ' + p.pid);
+    console.log(c.pid + ' ' + p.pid + ' ' + Object.values(c.cgroup?.paths ?? {}).join(' '));
     setInterval(() => {}, 1000);
   `;
   const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  const pids = line.split(' ').map(Number);
-  t.is(pids.length, 2);
+  const [init, exec, ...cgroupDirs] = line.split(' ');
+  const pids = [Number(init), Number(exec)];
+  t.true(cgroupDirs.length > 0, 'the container has a cgroup');
   for (const pid of pids) t.true(existsSync(`/proc/${pid}`));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
@@ -69,4 +70,8 @@ test('containers die with the Node process that owns them', async (t) => {
   };
   for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 20));
   for (const pid of pids) t.false(alive(pid), `pid ${pid} ended with its owner`);
+  // What the crashed owner could not remove, Cgroup.prune() finds (every nsbox cgroup says 'nsbox') and removes.
+  t.true(cgroupDirs.every((d) => existsSync(d)));
+  const removed = await Cgroup.prune({ minAgeMs: 0 });
+  t.true(cgroupDirs.every((d) => removed.includes(d) && !existsSync(d)), `pruned: ${removed.join(' ')}`);
 });

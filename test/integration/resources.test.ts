@@ -113,10 +113,14 @@ test('stats change as the container works; the stream ends when it exits', async
 
 test('remove() leaves no cgroup; exec joins the container cgroup', async (t) => {
   const c = await Container.run({ rootfs: rootfs(), command: ['/bin/sleep', '100'], stdio: 'ignore', resources: { pids: 50 } });
+  t.teardown(() => c.remove());
   const paths = Object.values(c.cgroup!.paths);
   t.true(paths.length > 0 && paths.every((p) => existsSync(p)));
-  const p = await c.exec(['/bin/sh', '-c', 'cat /proc/self/cgroup']);
-  const [out] = await Promise.all([collect(p.stdout), p.wait()]);
+  const p = await c.exec(['/bin/sh', '-c', 'cat /proc/self/cgroup; read x']);
+  const outP = collect(p.stdout);
+  t.true((await c.cgroup!.procs()).includes(p.pid), 'exec was placed in the container cgroup');
+  p.stdin!.end('\n');
+  const [out] = await Promise.all([outP, p.wait()]);
   for (const line of out.trim().split('\n')) t.true(line.endsWith(':/'), `exec is in the container's cgroup namespace root: ${line}`);
   await c.remove();
   t.true(paths.every((p) => !existsSync(p)), 'every cgroup directory is gone');
