@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "addon-data.h"
 #include "errors.h"
 #include "plan.h"
+#include "raw-syscall.h"
 #include "syscalls.h"
 #include "unique-fd.h"
 
@@ -174,6 +176,84 @@ void ReapNow(pid_t pid) {
   }
 }
 
+// A stack for a CLONE_VM child, with a guard page below it. Unmapped only once the child has
+// exec'd (it then has memory of its own) or has been reaped.
+class ChildStack {
+ public:
+  static constexpr size_t kSize = 256 * 1024;
+  ChildStack() {
+    void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return;
+    mprotect(p, 4096, PROT_NONE);
+    base_ = p;
+  }
+  ~ChildStack() {
+    if (base_ != nullptr) munmap(base_, kSize);
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  bool valid() const { return base_ != nullptr; }
+  uint64_t base() const { return reinterpret_cast<uint64_t>(base_); }
+
+ private:
+  void* base_ = nullptr;
+};
+
+// Runs fn(arg) in a new process. Where we have the trampoline, the child shares our memory
+// (CLONE_VM, like posix_spawn): no page tables are copied, so the cost does not grow with the
+// Node heap and the other threads are not stalled on the memory map lock while it is copied.
+long CloneRun(CloneArgs* args, ChildStack* stack, int (*fn)(void*), void* arg) {
+#if NSBOX_HAVE_CLONE_VM
+  if (stack->valid()) {
+    args->flags |= CLONE_VM;
+    args->stack = stack->base();
+    args->stack_size = ChildStack::kSize;
+    return nsbox_clone3_run(args, sizeof(CloneArgs), fn, arg);
+  }
+#else
+  (void)stack;
+#endif
+  long r = sys_clone3(args);
+  if (r < 0) return -errno;
+  if (r == 0) raw::Exit(fn(arg));
+  return r;
+}
+
+struct ChildArgs {
+  const Plan* plan;
+  int sync_fd, err_fd, pid_fd;
+  // enter: the grandchild's clone arguments and stack, prepared by the parent.
+  CloneArgs* grandchild_args;
+  ChildStack* grandchild_stack;
+};
+
+int ChildMain(void* p) {
+  auto* a = static_cast<ChildArgs*>(p);
+  RunChild(*a->plan, a->sync_fd, a->err_fd, a->pid_fd);
+}
+
+// enter: setns() into a pid namespace only affects children, so this first child joins the
+// namespaces and clones the real process as our sibling (CLONE_PARENT): it is then our child.
+int EnterMain(void* p) {
+  auto* a = static_cast<ChildArgs*>(p);
+  long r = raw::Sys(SYS_setns, a->plan->enter_pidfd, a->plan->enter_flags);
+  ChildError e{kStepSetns, static_cast<int32_t>(-r)};
+  if (r >= 0) {
+    // Its own copy of the arguments: the kernel writes nothing back without CLONE_PIDFD, but the
+    // grandchild must not depend on this process's stack after it exits.
+    CloneArgs args = *a->grandchild_args;
+    r = CloneRun(&args, a->grandchild_stack, ChildMain, a);
+    if (r > 0) {
+      pid_t gp = static_cast<pid_t>(r);
+      raw::Sys(SYS_write, a->pid_fd, &gp, sizeof gp);
+      return 0;
+    }
+    e = ChildError{kStepClone, static_cast<int32_t>(-r)};
+  }
+  raw::Sys(SYS_write, a->err_fd, &e, sizeof e);
+  return 1;
+}
+
 class SpawnWorker : public Napi::AsyncWorker {
  public:
   SpawnWorker(Napi::Env env, Plan plan)
@@ -227,43 +307,28 @@ class SpawnWorker : public Napi::AsyncWorker {
       args.flags |= CLONE_INTO_CGROUP;
       args.cgroup = static_cast<uint64_t>(cgroup_fd.get());
     }
+    ChildStack stack, grandchild_stack;
+    ChildArgs child{&plan_, sync_r.get(), err_w.get(), -1, nullptr, nullptr};
     pid_t pid;
     if (!entering) {
       int pidfd = -1;
       args.flags |= plan_.clone_flags | CLONE_PIDFD;
       args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-      long r = sys_clone3(&args);
-      if (r < 0) return Fail(errno, "clone3");
-      if (r == 0) RunChild(plan_, sync_r.get(), err_w.get(), -1);
+      long r = CloneRun(&args, &stack, ChildMain, &child);
+      if (r < 0) return Fail(static_cast<int>(-r), "clone3");
       pid = static_cast<pid_t>(r);
       pidfd_.reset(pidfd);
     } else {
-      // setns() into a pid namespace only affects children, so a first child joins the namespaces
-      // and clones the real process as our sibling (CLONE_PARENT): it is then our child to wait for.
+      // The grandchild's exit signal comes from its creator under CLONE_PARENT (clone3 wants 0 here).
+      args.flags |= CLONE_PARENT;
+      args.exit_signal = 0;
+      child.pid_fd = pid_w.get();
+      child.grandchild_args = &args;
+      child.grandchild_stack = &grandchild_stack;
       CloneArgs first{};
       first.exit_signal = SIGCHLD;
-      long r = sys_clone3(&first);
-      if (r < 0) return Fail(errno, "clone3");
-      if (r == 0) {
-        if (setns(plan_.enter_pidfd, static_cast<int>(plan_.enter_flags)) < 0) {
-          ChildError e{kStepSetns, errno};
-          (void)!write(err_w.get(), &e, sizeof e);
-          _exit(1);
-        }
-        // The kernel takes the exit signal of a CLONE_PARENT child from its creator (SIGCHLD here).
-        args.flags |= CLONE_PARENT;
-        args.exit_signal = 0;
-        long g = sys_clone3(&args);
-        if (g == 0) RunChild(plan_, sync_r.get(), err_w.get(), pid_w.get());
-        if (g < 0) {
-          ChildError e{kStepClone, errno};
-          (void)!write(err_w.get(), &e, sizeof e);
-          _exit(1);
-        }
-        pid_t gp = static_cast<pid_t>(g);
-        (void)!write(pid_w.get(), &gp, sizeof gp);
-        _exit(0);
-      }
+      long r = CloneRun(&first, &stack, EnterMain, &child);
+      if (r < 0) return Fail(static_cast<int>(-r), "clone3");
       ReapNow(static_cast<pid_t>(r));
       pid_w.reset();
       pid_t gp = 0;

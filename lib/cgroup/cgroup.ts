@@ -177,9 +177,11 @@ export class Cgroup extends EventEmitter<CgroupEvents> {
   /** Removes the cgroup in every hierarchy, sub-cgroups first; a cgroup already gone is fine. */
   async remove(options: RemoveOptions = {}): Promise<void> {
     this.close();
-    if (!(await this.driver.exists())) return;
-    if (options.force) await this.driver.kill();
-    else {
+    if (options.force) {
+      if (!(await this.driver.exists())) return;
+      await this.driver.kill();
+    } else {
+      // A cgroup already gone reads as no processes; the driver's remove tolerates it too.
       const pids = await this.driver.procs().catch(() => []);
       if (pids.length > 0) throw new InvalidStateError(`cgroup ${this.name} still has processes (${pids.join(' ')}); remove({ force: true }) kills them`);
     }

