@@ -1,6 +1,7 @@
 // The export table of nsbox.node. Each part registers its functions; lib/native.ts declares them.
 #include <napi.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 
 #include "addon-data.h"
@@ -46,6 +47,10 @@ Napi::Object Constants(Napi::Env env) {
   set("MOUNT_ATTR_NOSUID", MOUNT_ATTR_NOSUID);
   set("MOUNT_ATTR_NODEV", MOUNT_ATTR_NODEV);
   set("MOUNT_ATTR_NOEXEC", MOUNT_ATTR_NOEXEC);
+  set("LOCK_SH", LOCK_SH);
+  set("LOCK_EX", LOCK_EX);
+  set("LOCK_NB", LOCK_NB);
+  set("LOCK_UN", LOCK_UN);
   return c;
 }
 
@@ -60,6 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPidfd(env, exports);
   InitPty(env, exports);
   InitMount(env, exports);
+  InitFs(env, exports);
   return exports;
 }
 

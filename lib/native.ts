@@ -72,7 +72,7 @@ export interface NativeAddon {
     | 'CLONE_NEWCGROUP' | 'CLONE_NEWTIME' | 'MS_RDONLY' | 'MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC'
     | 'MS_REMOUNT' | 'MS_BIND' | 'MS_REC' | 'MS_PRIVATE' | 'MS_SLAVE' | 'MS_SHARED' | 'MS_STRICTATIME'
     | 'MS_RELATIME' | 'MNT_DETACH' | 'MOUNT_ATTR_RDONLY' | 'MOUNT_ATTR_NOSUID' | 'MOUNT_ATTR_NODEV'
-    | 'MOUNT_ATTR_NOEXEC',
+    | 'MOUNT_ATTR_NOEXEC' | 'LOCK_SH' | 'LOCK_EX' | 'LOCK_NB' | 'LOCK_UN',
     number
   >;
   /** clone3 + setup ops + execve on the thread pool; resolves once execve succeeded. */
@@ -91,6 +91,14 @@ export interface NativeAddon {
   unshare(flags: number): void;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
   umount(target: string, flags?: number): void;
+  /** mknod(2); mode includes the type bits (S_IFCHR 0o020000, S_IFBLK 0o060000, S_IFIFO 0o010000). */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  /** null when the attribute is absent. */
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+  /** flock(2); false when LOCK_NB would block. Without LOCK_NB it blocks the calling thread. */
+  flock(fd: number, op: number): boolean;
 }
 
 function load(): NativeAddon {

@@ -1,0 +1,111 @@
+// File operations Node lacks, one syscall each: mknod (device nodes and overlayfs whiteouts in
+// unpacked layers), extended attributes (overlayfs opaque dirs, file capabilities), flock (store locks).
+#include <errno.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include <string>
+#include <vector>
+
+#include "addon-data.h"
+#include "errors.h"
+
+namespace nsbox {
+namespace {
+
+std::string Path(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
+}
+uint32_t U32(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
+}
+
+// mknod(path, mode, major, minor): mode includes the file type (S_IFCHR, S_IFBLK, S_IFIFO).
+Napi::Value Mknod(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = Path(info, 0);
+  if (mknod(path.c_str(), U32(info, 1), makedev(U32(info, 2), U32(info, 3))) < 0)
+    MakeSysError(env, errno, "mknod", path).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// lsetxattr(path, name, value): on the link itself, never following a symlink.
+Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NSBOX_CHECK_ARG(env, info.Length() >= 3 && info[2].IsBuffer(), "lsetxattr(path, name, value: Buffer)");
+  std::string path = Path(info, 0), name = Path(info, 1);
+  Napi::Buffer<char> value = info[2].As<Napi::Buffer<char>>();
+  if (lsetxattr(path.c_str(), name.c_str(), value.Data(), value.Length(), 0) < 0)
+    MakeSysError(env, errno, "lsetxattr", path, "lsetxattr " + name + " on " + path).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// lgetxattr(path, name) -> Buffer, or null when the attribute is absent.
+Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = Path(info, 0), name = Path(info, 1);
+  std::vector<char> buf(4096);
+  ssize_t n = lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+  if (n < 0 && errno == ERANGE) {
+    n = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (n >= 0) {
+      buf.resize(static_cast<size_t>(n));
+      n = lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+    }
+  }
+  if (n < 0) {
+    if (errno == ENODATA) return env.Null();
+    MakeSysError(env, errno, "lgetxattr", path).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, buf.data(), static_cast<size_t>(n));
+}
+
+// llistxattr(path) -> string[]
+Napi::Value Llistxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = Path(info, 0);
+  ssize_t n = llistxattr(path.c_str(), nullptr, 0);
+  std::vector<char> buf(n > 0 ? static_cast<size_t>(n) : 1);
+  if (n > 0) n = llistxattr(path.c_str(), buf.data(), buf.size());
+  if (n < 0) {
+    if (errno == ENOTSUP) return Napi::Array::New(env, 0);
+    MakeSysError(env, errno, "llistxattr", path).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (ssize_t i = 0; i < n;) {
+    std::string name(buf.data() + i);
+    i += static_cast<ssize_t>(name.size()) + 1;
+    out.Set(k++, name);
+  }
+  return out;
+}
+
+// flock(fd, op): op is LOCK_SH/LOCK_EX [| LOCK_NB] or LOCK_UN. Returns false when LOCK_NB would block.
+// Blocking forms block the calling thread: from the event loop, use LOCK_NB and retry.
+Napi::Value Flock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NSBOX_CHECK_ARG(env, info.Length() >= 2 && info[0].IsNumber() && info[1].IsNumber(), "flock(fd, op)");
+  if (flock(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value()) < 0) {
+    if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+    MakeSysError(env, errno, "flock", "").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+}  // namespace
+
+void InitFs(Napi::Env env, Napi::Object exports) {
+  exports.Set("mknod", Napi::Function::New(env, Mknod, "mknod"));
+  exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr, "lsetxattr"));
+  exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr, "lgetxattr"));
+  exports.Set("llistxattr", Napi::Function::New(env, Llistxattr, "llistxattr"));
+  exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
+}
+
+}  // namespace nsbox
