@@ -4,13 +4,15 @@
  * the init process through its pidfd, exec() enters the namespaces, remove() leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import { native, type SpawnPlan } from '../native.js';
 import { hostFacts } from './host.js';
+import { resolveImage, type ResolvedImage } from './image-source.js';
+import { commandFor, resolveUser } from './image-config.js';
 import { Cgroup } from '../cgroup/cgroup.js';
 import { detectCgroups, type CgroupLayout } from '../cgroup/detect.js';
 import type { CgroupStats } from '../cgroup/driver.js';
@@ -77,6 +79,44 @@ function viewsFor(views: CgroupView[], cg: Cgroup | undefined): CgroupView[] {
   });
 }
 
+function checkDir(dir: string, field: string): void {
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new NotFoundError(`${field} ${dir} does not exist`, { path: dir });
+  }
+  if (!isDir) throw new ValidationError(`invalid container options: ${field}: ${dir} is not a directory`, field);
+}
+
+function envObject(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** The image's config as defaults under the caller's options (docker run's precedence). */
+function withImageDefaults(config: ContainerConfig, image: ResolvedImage): ContainerConfig {
+  const ic = image.config;
+  const volumes = Object.keys(ic.Volumes ?? {})
+    .filter((target) => target.startsWith('/') && !config.mounts.some((m) => m.target === target))
+    .map((target) => ({ type: 'tmpfs' as const, target, readonly: false }));
+  const user = config.user ?? (ic.User ? resolveUser(ic.User, image.layers) : undefined);
+  return {
+    ...config,
+    command: commandFor(ic, config.command, config.entrypoint),
+    cwd: config.cwd ?? (ic.WorkingDir || undefined),
+    ...(user !== undefined ? { user } : {}),
+    // Anonymous volumes: a private scratch file system each, gone with the container.
+    mounts: [...config.mounts, ...volumes],
+    labels: { ...(ic.Labels ?? {}), ...(config.labels ?? {}) },
+    ...(config.stopSignal ?? ic.StopSignal ? { stopSignal: config.stopSignal ?? ic.StopSignal } : {}),
+  };
+}
+
 function rmdirQuietly(dir: string): void {
   try {
     rmdirSync(dir);
@@ -101,34 +141,37 @@ export class Container implements AsyncDisposable {
   #exit: Promise<ExitStatus> | undefined;
   #root: string;
   #env: string[];
+  #layers: string[] | undefined;
+  /** The image the container was made from. */
+  readonly image: { ref: string; digest: string } | undefined;
 
-  private constructor(config: ContainerConfig) {
+  private constructor(config: ContainerConfig, id: string, image?: ResolvedImage) {
     this.config = config;
-    this.id = config.id ?? randomBytes(32).toString('hex');
+    this.id = id;
+    this.image = image ? { ref: image.ref, digest: image.digest } : undefined;
+    this.#layers = image?.layers ?? config.layers;
     const hostname = config.hostname ?? this.id.slice(0, 12);
     const home = parseUser(config.user).uid === 0 ? '/root' : '/';
     this.#env = buildEnv(
-      { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: home, ...(config.tty !== false ? { TERM: 'xterm' } : {}) },
+      { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: home, ...(config.tty !== false ? { TERM: 'xterm' } : {}), ...envObject(image?.config.Env ?? []) },
       config.env,
     );
     this.#root = config.rootfs ?? '';
   }
 
-  /** Validates the options and prepares the container; nothing runs until start(). */
+  /** Validates the options, resolves (and pulls) the image, prepares the container; nothing runs until start(). */
   static async create(options: ContainerOptions): Promise<Container> {
-    const config = validate(ContainerOptionsSchema, options, 'container options');
+    let config = validate(ContainerOptionsSchema, options, 'container options');
+    const roots = [config.rootfs, config.layers, config.image].filter((r) => r !== undefined).length;
+    if (roots > 1) throw new ValidationError('invalid container options: give one of rootfs, layers and image', config.image ? 'image' : 'layers');
     if (!config.namespaces.mount && (config.mounts.length > 0 || config.readonlyRootfs)) {
       throw new ValidationError('invalid container options: mounts and readonlyRootfs need a private mount namespace', 'namespaces.mount');
     }
-    if (config.rootfs !== undefined) {
-      let isDir = false;
-      try {
-        isDir = statSync(config.rootfs).isDirectory();
-      } catch {
-        throw new NotFoundError(`rootfs ${config.rootfs} does not exist`, { path: config.rootfs });
-      }
-      if (!isDir) throw new ValidationError(`invalid container options: rootfs: ${config.rootfs} is not a directory`, 'rootfs');
+    if ((config.layers || config.image) && !config.namespaces.mount) {
+      throw new ValidationError('invalid container options: layers and images need a private mount namespace', 'namespaces.mount');
     }
+    if (config.rootfs !== undefined) checkDir(config.rootfs, 'rootfs');
+    config.layers?.forEach((l, i) => checkDir(l, `layers.${i}`));
     config.mounts.forEach((m, i) => {
       if (m.type !== 'bind') return;
       try {
@@ -137,12 +180,22 @@ export class Container implements AsyncDisposable {
         throw new NotFoundError(`mounts.${i}.source: ${m.source} does not exist`, { path: m.source });
       }
     });
-    const c = new Container(config);
-    if (config.rootfs === undefined && config.namespaces.mount) {
-      // A host sandbox needs an empty directory to build its root on, inside its own mount namespace.
+    const image = config.image === undefined ? undefined : await resolveImage(config.image, config.pull);
+    if (image) config = withImageDefaults(config, image);
+    const argv = config.command ?? [];
+    if (argv.length === 0) throw new ValidationError('invalid container options: command: must name a program (the image has no Entrypoint or Cmd)', 'command');
+    const id = config.id ?? randomBytes(32).toString('hex');
+    const c = new Container(config, id, image);
+    if (config.namespaces.mount && (config.rootfs === undefined || c.#layers)) {
+      // A host sandbox or an overlay needs an empty directory to build its root on, inside the
+      // container's own mount namespace; an overlay also its upper and work dirs.
       c.#runDir = join(config.runRoot ?? defaultRunRoot(), c.id);
       c.#root = join(c.#runDir, 'root');
       mkdirSync(c.#root, { recursive: true, mode: 0o700 });
+      if (c.#layers) {
+        mkdirSync(join(c.#runDir, 'upper'), { mode: 0o755 });
+        mkdirSync(join(c.#runDir, 'work'), { mode: 0o700 });
+      }
     }
     return c;
   }
@@ -190,7 +243,7 @@ export class Container implements AsyncDisposable {
       const parts = buildContainerPlan(cfg, {
         id: this.id,
         root: this.#root,
-        sandbox: cfg.rootfs === undefined,
+        sandbox: cfg.rootfs === undefined && !this.#layers,
         sandboxEntries: facts.sandboxEntries,
         privileged: facts.privileged,
         hostUid: facts.uid,
@@ -198,11 +251,14 @@ export class Container implements AsyncDisposable {
         cgroups: viewsFor(facts.cgroups, this.#cgroup),
         bindIsDir: cfg.mounts.map((m) => m.type !== 'bind' || statSync(m.source).isDirectory()),
         ...(stdio.consolePath ? { consolePath: stdio.consolePath } : {}),
+        ...(this.#layers && this.#runDir
+          ? { overlay: { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } }
+          : {}),
       });
       const plan: SpawnPlan = {
         cloneFlags: parts.cloneFlags,
         ops: parts.ops,
-        argv: cfg.command,
+        argv: cfg.command ?? [],
         env: this.#env,
         path: pathFromEnv(this.#env),
         stdio: stdio.childFds,
@@ -321,7 +377,7 @@ export class Container implements AsyncDisposable {
     const init = this.#init;
     if (!init) throw new InvalidStateError(`container ${this.id} has not started`);
     if (!init.running) return this.wait();
-    init.kill(options.signal ?? 'SIGTERM');
+    init.kill(options.signal ?? (this.config.stopSignal as SignalName | undefined) ?? 'SIGTERM');
     const timeoutMs = (options.timeout ?? 10) * 1000;
     let timer: NodeJS.Timeout | undefined;
     const escalate = new Promise<void>((resolve) => {
@@ -368,7 +424,7 @@ export class Container implements AsyncDisposable {
           ...(opts.user !== undefined || cfg.user !== undefined || userns
             ? [{ op: 'setids' as const, uid: user.uid, gid: user.gid, ...(facts.privileged || !userns ? { groups: user.groups ?? [] } : {}) }]
             : []),
-          { op: 'chdir', target: opts.cwd ?? cfg.cwd },
+          { op: 'chdir', target: opts.cwd ?? cfg.cwd ?? '/' },
         ],
         argv,
         env,
@@ -411,6 +467,8 @@ export class Container implements AsyncDisposable {
     if (this.#runDir) {
       // Only empty directories: the root was a mount point inside the container's namespace only.
       rmdirQuietly(this.#root);
+      // The writable layer holds what the container wrote: it goes with the container.
+      for (const d of ['upper', 'work']) rmSync(join(this.#runDir, d), { recursive: true, force: true });
       rmdirQuietly(this.#runDir);
     }
     this.#state = 'removed';

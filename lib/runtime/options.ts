@@ -64,11 +64,23 @@ const Tty = z.union([z.boolean(), z.object({ cols: z.number().int().positive().m
 
 export const ContainerOptionsSchema = z
   .object({
-    /** The root file system (a directory). Omitted: a host sandbox built from read-only binds of /usr, /etc, … */
+    /** The root file system (a directory). Without rootfs, layers or image: a host sandbox built from read-only binds of /usr, /etc, … */
     rootfs: absPath.optional(),
-    command: z.array(noNul).min(1, 'must name a program'),
+    /** Read-only directories, topmost first, joined by overlayfs under a writable layer that is discarded with the container. */
+    layers: z.array(absPath).min(1).max(500).optional(),
+    /** An image reference ('busybox', 'host:5000/app:1.0', 'name@sha256:…'); its config gives the defaults. */
+    image: z.string().min(1).optional(),
+    /** When to pull `image`: 'missing' (default), 'always', 'never'. */
+    pull: z.enum(['missing', 'always', 'never']).default('missing'),
+    /** The program and its arguments (with an image: replaces its Cmd). */
+    command: z.array(noNul).optional(),
+    /** Replaces the image's Entrypoint (and drops its Cmd), as `docker run --entrypoint`. */
+    entrypoint: z.array(noNul).optional(),
+    /** The signal stop() sends first (default: the image's StopSignal, else SIGTERM). */
+    stopSignal: z.string().regex(/^(SIG)?[A-Z0-9+-]+$/, 'must be a signal name').optional(),
+    labels: z.record(z.string(), z.string()).optional(),
     env: z.union([z.record(z.string().regex(/^[^=\0]+$/, 'bad variable name'), noNul), z.array(noNul.regex(/^[^=]+=/, 'must be NAME=value'))]).optional(),
-    cwd: absPath.default('/'),
+    cwd: absPath.optional(),
     user: User.optional(),
     hostname: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be a valid host name').optional(),
     namespaces: Namespaces.prefault({}),

@@ -44,6 +44,8 @@ export interface PlanContext {
   bindIsDir: boolean[];
   /** Host path of the pty slave when the container has a terminal (bound to /dev/console). */
   consolePath?: string;
+  /** Build the root as an overlay of these dirs (lower: topmost first) on `root`, inside the container's mount namespace. */
+  overlay?: { lower: string[]; upper: string; work: string };
 }
 
 export interface ContainerPlanParts {
@@ -237,6 +239,12 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
         { op: 'mount', source: 'tmpfs', target: inRoot(root, '/tmp'), fstype: 'tmpfs', flags: MS.NOSUID | MS.NODEV, data: 'mode=1777' },
         { op: 'mkdir', target: inRoot(root, '/root'), mode: 0o700 },
       );
+    } else if (ctx.overlay) {
+      // Mounted in the container's own mount namespace: it goes away with the container, and the
+      // host's mount table never sees it.
+      const { lower, upper, work } = ctx.overlay;
+      const data = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
+      ops.push({ op: 'mount', source: 'overlay', target: root, fstype: 'overlay', data });
     } else {
       ops.push({ op: 'bind', source: root, target: root, recursive: true });
     }
@@ -261,7 +269,7 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
   if (ns.net) ops.push({ op: 'lo_up' });
   if (ns.uts) ops.push({ op: 'sethostname', value: cfg.hostname ?? ctx.id.slice(0, 12) });
   if (cfg.user !== undefined || userns) ops.push({ op: 'setids', uid: user.uid, gid: user.gid, ...(ctx.privileged || !userns ? { groups: user.groups ?? [] } : {}) });
-  ops.push({ op: 'chdir', target: cfg.cwd });
+  ops.push({ op: 'chdir', target: cfg.cwd ?? '/' });
 
   const parts: ContainerPlanParts = { cloneFlags: cloneFlagsFor(ns), ops, denySetgroups: userns && !ctx.privileged, user };
   if (maps) {

@@ -1,0 +1,43 @@
+/**
+ * How `Container` gets an image without importing the image layer (which sits above it): the image
+ * layer registers a resolver here (lib/index.ts wires it), and `Container.create({ image })` calls it.
+ */
+import { NsboxError } from '../errors.js';
+
+/** The parts of an OCI image config that drive a container (docker's names). */
+export interface ImageRunConfig {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  Volumes?: Record<string, unknown> | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+}
+
+export interface ResolvedImage {
+  /** The reference as resolved, e.g. docker.io/library/busybox:latest. */
+  ref: string;
+  /** The image (manifest) digest. */
+  digest: string;
+  /** Unpacked layer directories, topmost first: the overlay's lower dirs. */
+  layers: string[];
+  config: ImageRunConfig;
+}
+
+export type PullPolicy = 'missing' | 'always' | 'never';
+export type ImageResolver = (ref: string, options: { pull: PullPolicy }) => Promise<ResolvedImage>;
+
+let resolver: ImageResolver | undefined;
+
+export function registerImageResolver(fn: ImageResolver): void {
+  resolver = fn;
+}
+
+export function resolveImage(ref: string, pull: PullPolicy): Promise<ResolvedImage> {
+  if (!resolver) {
+    return Promise.reject(new NsboxError(`cannot run image ${ref}: no image support is loaded (import from 'nsbox')`, { code: 'ERR_NO_IMAGES' }));
+  }
+  return resolver(ref, { pull });
+}

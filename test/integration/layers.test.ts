@@ -1,0 +1,38 @@
+/** A root built by overlayfs from read-only layer directories, with a writable layer per container. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Container } from '../../lib/index.js';
+import { collect, mountTable, rootTest as test, rootfs } from './_helpers.js';
+
+test('layers: the top layer shadows the base, writes go to a private upper layer', async (t) => {
+  const top = mkdtempSync('/tmp/nsbox-layer-');
+  t.teardown(() => rmSync(top, { recursive: true, force: true }));
+  mkdirSync(join(top, 'etc'));
+  writeFileSync(join(top, 'etc/hostname'), 'from-top-layer\n');
+  writeFileSync(join(top, 'hello'), 'hello from the top layer\n');
+  const mounts = mountTable();
+  const c = await Container.run({
+    layers: [top, rootfs()],
+    command: ['/bin/sh', '-c', 'cat /hello /etc/hostname; echo new > /written; cat /written; rm /hello && echo removed; grep -c " - overlay " /proc/self/mountinfo'],
+  });
+  const [out, status] = await Promise.all([collect(c.stdout), c.wait()]);
+  t.deepEqual(status, { exitCode: 0, signal: null });
+  t.is(out, 'hello from the top layer\nfrom-top-layer\nnew\nremoved\n1\n');
+  t.is(readFileSync(join(top, 'hello'), 'utf8'), 'hello from the top layer\n', 'the layer itself is untouched');
+  t.false(existsSync(join(rootfs(), 'written')));
+  t.is(mountTable(), mounts, 'the overlay lives in the container mount namespace only');
+  const runDir = `/run/nsbox/${c.id}`;
+  t.true(existsSync(join(runDir, 'upper/written')));
+  await c.remove();
+  t.false(existsSync(runDir), 'the writable layer goes with the container');
+  t.notThrows(() => execFileSync('true'));
+});
+
+test('layers: exec sees the same overlay', async (t) => {
+  await using c = await Container.run({ layers: [rootfs()], command: ['/bin/sh', '-c', 'echo shared > /tmp/x; sleep 100'], stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 200));
+  const p = await c.exec(['/bin/cat', '/tmp/x']);
+  const [out] = await Promise.all([collect(p.stdout), p.wait()]);
+  t.is(out, 'shared\n');
+});
