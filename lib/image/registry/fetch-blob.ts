@@ -1,0 +1,201 @@
+/**
+ * Download one blob to a file: stream into a temp file next to the destination while hashing,
+ * check size and digest, fsync, rename. Network errors, 5xx and a body cut short are retried with
+ * backoff (resuming with `Range` when the server allows it); the temp file never outlives a failure.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { got } from 'got';
+import { ValidationError } from '../../errors.js';
+import { DigestMismatchError, RegistryError } from './errors.js';
+import type { Descriptor } from './manifest.js';
+import { isTransientCode, withRetries, type RetryPolicy } from './retry.js';
+import type { HttpResponse, RegistryTransport } from './transport.js';
+
+export interface BlobProgress {
+  digest: string;
+  /** 'downloading' while bytes arrive, 'retrying' after a failed attempt, 'done' once renamed into place. */
+  phase: 'downloading' | 'retrying' | 'done';
+  /** Bytes received and verified so far (resets to 0 when a retry starts over). */
+  done: number;
+  total: number;
+  attempt: number;
+}
+
+export interface FetchBlobOptions {
+  onProgress?: ((p: BlobProgress) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+const HASHES = new Set(['sha256', 'sha512']);
+const PROGRESS_INTERVAL_MS = 100;
+
+/** The node:crypto hash for a digest's algorithm (`sha256:…`). */
+export function hashFor(digest: string): Hash {
+  const algo = digest.slice(0, digest.indexOf(':'));
+  if (!HASHES.has(algo)) throw new ValidationError(`unsupported digest algorithm ${JSON.stringify(algo)} in ${digest}`, 'digest');
+  return createHash(algo);
+}
+
+export function digestOf(bytes: Buffer, algo = 'sha256'): string {
+  return `${algo}:${createHash(algo).update(bytes).digest('hex')}`;
+}
+
+/** A body shorter than promised; retried, and reported as TRUNCATED when retries run out. */
+class Truncated extends Error {
+  constructor(readonly got: number) {
+    super('truncated');
+  }
+}
+
+async function removeQuietly(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
+async function fsyncPath(path: string, flags: string): Promise<void> {
+  const fh = await open(path, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function fetchBlobToFile(
+  transport: RegistryTransport,
+  repoPath: string,
+  descriptor: Descriptor,
+  destPath: string,
+  op: string,
+  retry: RetryPolicy,
+  opts: FetchBlobOptions = {},
+): Promise<void> {
+  const { digest, size } = descriptor;
+  const short = digest.slice(0, 19);
+  const scopes = [`repository:${repoPath}:pull`];
+  const url = `/v2/${repoPath}/blobs/${digest}`;
+  const tmp = join(dirname(destPath), `.${basename(destPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const { signal, onProgress } = opts;
+
+  let hash = hashFor(digest);
+  let written = 0;
+  let lastReport = 0;
+  const report = (phase: BlobProgress['phase'], attempt: number, force = false) => {
+    if (!onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastReport < PROGRESS_INTERVAL_MS) return;
+    lastReport = now;
+    onProgress({ digest, phase, done: written, total: size, attempt });
+  };
+
+  const attemptOnce = async (attempt: number): Promise<void> => {
+    // Resume only when the file holds exactly what was hashed; otherwise start over.
+    if (written > 0) {
+      const onDisk = await stat(tmp).then((s) => s.size, () => -1);
+      if (onDisk !== written) {
+        hash = hashFor(digest);
+        written = 0;
+      }
+    }
+    let reauthed = false;
+    for (;;) {
+      const auth = await transport.authorize(scopes, op, signal);
+      const headers: Record<string, string> = { ...auth, accept: '*/*' };
+      if (written > 0) headers['range'] = `bytes=${written}-`;
+      const stream = got.stream(transport.url(url), transport.gotOptions('GET', headers, signal));
+      let response: HttpResponse;
+      try {
+        response = await new Promise<HttpResponse>((resolve, reject) => {
+          stream.once('response', (r: { statusCode: number; headers: HttpResponse['headers']; url: string }) =>
+            resolve({ status: r.statusCode, headers: r.headers, body: Buffer.alloc(0), url: r.url }));
+          stream.once('error', reject);
+        });
+      } catch (err) {
+        stream.destroy();
+        throw transport.networkError(op, err);
+      }
+      if (response.status === 401) {
+        stream.destroy();
+        await transport.onUnauthorized(response, scopes, op, reauthed);
+        reauthed = true;
+        continue;
+      }
+      if (response.status !== 200 && response.status !== 206) {
+        const chunks: Buffer[] = [];
+        try {
+          for await (const c of stream) chunks.push(c as Buffer);
+        } catch {
+          // the status is what matters
+        }
+        throw transport.errorFor(`${op}: blob ${short}`, { ...response, body: Buffer.concat(chunks) });
+      }
+      let flags = 'w';
+      if (response.status === 206 && written > 0) {
+        const range = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''));
+        if (range && Number(range[1]) === written) flags = 'r+';
+      }
+      if (flags === 'w') {
+        hash = hashFor(digest);
+        written = 0;
+      }
+      const meter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          if (written + chunk.length > size) {
+            cb(new DigestMismatchError(
+              `${op}: blob ${short} is larger than the ${size} bytes its descriptor says`,
+              { registry: transport.registry, expected: `${size} bytes`, actual: `more than ${size} bytes`, code: 'SIZE_MISMATCH' }));
+            return;
+          }
+          hash.update(chunk);
+          written += chunk.length;
+          report('downloading', attempt);
+          cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(stream, meter, createWriteStream(tmp, { flags, start: flags === 'w' ? 0 : written, mode: 0o644 }));
+      } catch (err) {
+        if (err instanceof DigestMismatchError) throw err;
+        if (written < size && !signal?.aborted) throw new Truncated(written);
+        throw transport.networkError(op, err);
+      }
+      if (written < size) throw new Truncated(written);
+      return;
+    }
+  };
+
+  try {
+    await withRetries(retry, attemptOnce, (err) => {
+      if (err instanceof Truncated) return true;
+      if (!(err instanceof RegistryError)) return false;
+      return (err.status !== undefined && err.status >= 500) || (err.status === undefined && isTransientCode(err.code));
+    }, {
+      signal,
+      onRetry: (_err, attempt) => report('retrying', attempt, true),
+    }).catch((err: unknown) => {
+      if (err instanceof Truncated) {
+        throw new RegistryError(
+          `${op}: blob ${short} was cut short: received ${err.got} of ${size} bytes (after ${retry.retries + 1} attempts)`,
+          { registry: transport.registry, code: 'TRUNCATED' });
+      }
+      throw err;
+    });
+    const actual = `${digest.slice(0, digest.indexOf(':'))}:${hash.digest('hex')}`;
+    if (actual !== digest) {
+      throw new DigestMismatchError(
+        `${op}: blob ${short} does not match its digest: received content hashes to ${actual.slice(0, 19)} (tampered or corrupted in transit)`,
+        { registry: transport.registry, expected: digest, actual });
+    }
+    await fsyncPath(tmp, 'r+');
+    await rename(tmp, destPath);
+    await fsyncPath(dirname(destPath), 'r').catch(() => undefined);
+    report('done', 0, true);
+  } catch (err) {
+    await removeQuietly(tmp);
+    throw err;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Push one blob: a cross-repository mount when the caller names a source repository on the same
+ * registry, else POST for a session and PUT the whole body (or PATCH it in chunks, then PUT).
+ * docker-registry 2.8 changes the upload `Location` on every answer, so each step uses the latest.
+ */
+import { createReadStream } from 'node:fs';
+import { RegistryError } from './errors.js';
+import type { Descriptor } from './manifest.js';
+import { isTransientCode, withRetries, type RetryPolicy } from './retry.js';
+import { RegistryTransport, type HttpResponse } from './transport.js';
+
+/** A file path or the bytes themselves. */
+export type BlobSource = string | Buffer;
+
+export interface PushBlobOptions {
+  /** A repository on the same registry that already has the blob: tried as a cross-repo mount first. */
+  mountFrom?: string | undefined;
+  /** Upload in PATCH chunks of this many bytes (default: one monolithic PUT). */
+  chunkSize?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+function slice(source: BlobSource, start: number, end: number): Buffer | (() => NodeJS.ReadableStream) {
+  if (Buffer.isBuffer(source)) return source.subarray(start, end);
+  return () => createReadStream(source, { start, end: end - 1 });
+}
+
+function location(res: HttpResponse, op: string, registry: string): string {
+  const loc = RegistryTransport.header(res.headers, 'location');
+  if (!loc) throw new RegistryError(`${op}: the registry sent no upload Location`, { registry, code: 'BLOB_UPLOAD_INVALID', status: res.status });
+  return new URL(loc, res.url).toString();
+}
+
+function withDigest(loc: string, digest: string): string {
+  const u = new URL(loc);
+  u.searchParams.set('digest', digest);
+  return u.toString();
+}
+
+export async function uploadBlob(
+  transport: RegistryTransport,
+  repoPath: string,
+  descriptor: Descriptor,
+  source: BlobSource,
+  op: string,
+  retry: RetryPolicy,
+  opts: PushBlobOptions = {},
+): Promise<'pushed' | 'mounted'> {
+  const { digest, size } = descriptor;
+  const short = digest.slice(0, 19);
+  const scopes = [`repository:${repoPath}:pull,push`];
+  if (opts.mountFrom && opts.mountFrom !== repoPath) scopes.push(`repository:${opts.mountFrom}:pull`);
+  const signal = opts.signal;
+  const blobOp = `${op}: blob ${short}`;
+  const expect = (res: HttpResponse, ...ok: number[]) => {
+    if (!ok.includes(res.status)) throw transport.errorFor(blobOp, res);
+    return res;
+  };
+
+  const once = async (): Promise<'pushed' | 'mounted'> => {
+    let loc: string;
+    if (opts.mountFrom && opts.mountFrom !== repoPath) {
+      const q = new URLSearchParams({ mount: digest, from: opts.mountFrom });
+      const res = expect(await transport.request({ method: 'POST', url: `/v2/${repoPath}/blobs/uploads/?${q}`, scopes, op: blobOp, signal, retry: false }), 201, 202);
+      if (res.status === 201) return 'mounted';
+      loc = location(res, blobOp, transport.registry);
+    } else {
+      const res = expect(await transport.request({ method: 'POST', url: `/v2/${repoPath}/blobs/uploads/`, scopes, op: blobOp, signal, retry: false }), 202);
+      loc = location(res, blobOp, transport.registry);
+    }
+    const octet = { 'content-type': 'application/octet-stream' };
+    const chunk = opts.chunkSize && opts.chunkSize > 0 && size > opts.chunkSize ? opts.chunkSize : 0;
+    let done: HttpResponse;
+    if (chunk) {
+      for (let start = 0; start < size; start += chunk) {
+        const end = Math.min(size, start + chunk);
+        const res = expect(await transport.request({
+          method: 'PATCH', url: loc, scopes, op: blobOp, signal, retry: false,
+          headers: { ...octet, 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` },
+          body: slice(source, start, end),
+        }), 202);
+        loc = location(res, blobOp, transport.registry);
+      }
+      done = await transport.request({ method: 'PUT', url: withDigest(loc, digest), scopes, op: blobOp, signal, retry: false, headers: { 'content-length': '0' } });
+    } else {
+      done = await transport.request({
+        method: 'PUT', url: withDigest(loc, digest), scopes, op: blobOp, signal, retry: false,
+        headers: { ...octet, 'content-length': String(size) },
+        body: slice(source, 0, size),
+      });
+    }
+    expect(done, 201);
+    const got = RegistryTransport.header(done.headers, 'docker-content-digest');
+    if (got && got !== digest) {
+      throw new RegistryError(`${blobOp}: the registry stored it as ${got}`, { registry: transport.registry, code: 'DIGEST_INVALID', status: done.status });
+    }
+    return 'pushed';
+  };
+
+  return withRetries(retry, once, (err) =>
+    err instanceof RegistryError && ((err.status !== undefined && err.status >= 500) || (err.status === undefined && isTransientCode(err.code))), { signal });
+}
