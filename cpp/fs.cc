@@ -10,23 +10,17 @@
 #include <vector>
 
 #include "addon-data.h"
+#include "args.h"
 #include "errors.h"
 
 namespace nsbox {
 namespace {
 
-std::string Path(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
-}
-uint32_t U32(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
-}
-
 // mknod(path, mode, major, minor): mode includes the file type (S_IFCHR, S_IFBLK, S_IFIFO).
 Napi::Value Mknod(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = Path(info, 0);
-  if (mknod(path.c_str(), U32(info, 1), makedev(U32(info, 2), U32(info, 3))) < 0)
+  std::string path = ArgString(info, 0);
+  if (mknod(path.c_str(), static_cast<uint32_t>(ArgNumber(info, 1)), makedev(static_cast<uint32_t>(ArgNumber(info, 2)), static_cast<uint32_t>(ArgNumber(info, 3)))) < 0)
     MakeSysError(env, errno, "mknod", path).ThrowAsJavaScriptException();
   return env.Undefined();
 }
@@ -35,7 +29,7 @@ Napi::Value Mknod(const Napi::CallbackInfo& info) {
 Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NSBOX_CHECK_ARG(env, info.Length() >= 3 && info[2].IsBuffer(), "lsetxattr(path, name, value: Buffer)");
-  std::string path = Path(info, 0), name = Path(info, 1);
+  std::string path = ArgString(info, 0), name = ArgString(info, 1);
   Napi::Buffer<char> value = info[2].As<Napi::Buffer<char>>();
   if (lsetxattr(path.c_str(), name.c_str(), value.Data(), value.Length(), 0) < 0)
     MakeSysError(env, errno, "lsetxattr", path, "lsetxattr " + name + " on " + path).ThrowAsJavaScriptException();
@@ -45,7 +39,7 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
 // lgetxattr(path, name) -> Buffer, or null when the attribute is absent.
 Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = Path(info, 0), name = Path(info, 1);
+  std::string path = ArgString(info, 0), name = ArgString(info, 1);
   std::vector<char> buf(4096);
   ssize_t n = lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
   if (n < 0 && errno == ERANGE) {
@@ -66,7 +60,7 @@ Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
 // llistxattr(path) -> string[]
 Napi::Value Llistxattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = Path(info, 0);
+  std::string path = ArgString(info, 0);
   ssize_t n = llistxattr(path.c_str(), nullptr, 0);
   std::vector<char> buf(n > 0 ? static_cast<size_t>(n) : 1);
   if (n > 0) n = llistxattr(path.c_str(), buf.data(), buf.size());

@@ -6,43 +6,37 @@
 #include <unistd.h>
 
 #include "addon-data.h"
+#include "args.h"
 #include "errors.h"
 #include "syscalls.h"
 
 namespace nsbox {
 namespace {
 
-std::string ArgStr(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
-}
-double ArgNum(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0;
-}
-
 Napi::Value PivotRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string nr = ArgStr(info, 0), old = ArgStr(info, 1);
+  std::string nr = ArgString(info, 0), old = ArgString(info, 1);
   if (sys_pivot_root(nr.c_str(), old.c_str()) < 0) MakeSysError(env, errno, "pivot_root", nr).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
 Napi::Value Setns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (setns(static_cast<int>(ArgNum(info, 0)), static_cast<int>(ArgNum(info, 1))) < 0)
+  if (setns(static_cast<int>(ArgNumber(info, 0)), static_cast<int>(ArgNumber(info, 1))) < 0)
     MakeSysError(env, errno, "setns", "").ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
 Napi::Value Unshare(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (unshare(static_cast<int>(ArgNum(info, 0))) < 0) MakeSysError(env, errno, "unshare", "").ThrowAsJavaScriptException();
+  if (unshare(static_cast<int>(ArgNumber(info, 0))) < 0) MakeSysError(env, errno, "unshare", "").ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
 Napi::Value Mount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string src = ArgStr(info, 0), tgt = ArgStr(info, 1), fstype = ArgStr(info, 2), data = ArgStr(info, 4);
-  unsigned long flags = static_cast<unsigned long>(ArgNum(info, 3));
+  std::string src = ArgString(info, 0), tgt = ArgString(info, 1), fstype = ArgString(info, 2), data = ArgString(info, 4);
+  unsigned long flags = static_cast<unsigned long>(ArgNumber(info, 3));
   if (mount(src.empty() ? nullptr : src.c_str(), tgt.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
             data.empty() ? nullptr : data.c_str()) < 0) {
     MakeSysError(env, errno, "mount", tgt, "mount " + (fstype.empty() ? src : fstype) + " on " + tgt)
@@ -53,8 +47,8 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
 
 Napi::Value Umount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string tgt = ArgStr(info, 0);
-  if (umount2(tgt.c_str(), static_cast<int>(ArgNum(info, 1))) < 0)
+  std::string tgt = ArgString(info, 0);
+  if (umount2(tgt.c_str(), static_cast<int>(ArgNumber(info, 1))) < 0)
     MakeSysError(env, errno, "umount2", tgt).ThrowAsJavaScriptException();
   return env.Undefined();
 }

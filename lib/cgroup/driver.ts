@@ -105,3 +105,13 @@ export interface CgroupDriver {
   events(listener: (event: CgroupEvent) => void, options?: WatchOptions): () => void;
   placement(): CgroupPlacement;
 }
+
+/** A stats record with only the sections the cgroup has. */
+export function statsOf(parts: { memory?: MemoryStats | undefined; cpu?: CpuStats | undefined; pids?: PidsStats | undefined; io?: IoStats | undefined }): CgroupStats {
+  const out: CgroupStats = {};
+  if (parts.memory) out.memory = parts.memory;
+  if (parts.cpu) out.cpu = parts.cpu;
+  if (parts.pids) out.pids = parts.pids;
+  if (parts.io) out.io = parts.io;
+  return out;
+}

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { NotFoundError, NsboxError } from '../errors.js';
 import { exists, isCode, mkdirLevels, parsePids, readOptional, rmdirTree, walkDeepestFirst, writeValue } from './cgroupfs.js';
-import type { CgroupDriver, CgroupEvent, CgroupPlacement, CgroupStats, KillOptions, WatchOptions } from './driver.js';
+import { statsOf, type CgroupDriver, type CgroupEvent, type CgroupPlacement, type CgroupStats, type KillOptions, type WatchOptions } from './driver.js';
 import { killByFreezing } from './kill.js';
 import type { ParsedResources } from './resources.js';
 import { setCpuset } from './shared/cpuset.js';
@@ -134,12 +134,7 @@ export class CgroupV1Driver implements CgroupDriver {
       pidsDir ? pidsStats(pidsDir) : v2.has('pids') ? pidsStats(twin) : undefined,
       blkioDir ? blkioStatsV1(blkioDir) : v2.has('io') ? ioStatsV2(twin) : undefined,
     ]);
-    const out: CgroupStats = {};
-    if (memory) out.memory = memory;
-    if (cpu) out.cpu = cpu;
-    if (pids) out.pids = pids;
-    if (io) out.io = io;
-    return out;
+    return statsOf({ memory, cpu, pids, io });
   }
 
   async freeze(): Promise<void> {

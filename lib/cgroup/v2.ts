@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { NotFoundError, NsboxError } from '../errors.js';
 import { exists, isCode, mkdirLevels, readOptional, rmdirTree, writeValue } from './cgroupfs.js';
-import type { CgroupDriver, CgroupEvent, CgroupPlacement, CgroupStats, KillOptions, WatchOptions } from './driver.js';
+import { statsOf, type CgroupDriver, type CgroupEvent, type CgroupPlacement, type CgroupStats, type KillOptions, type WatchOptions } from './driver.js';
 import type { ParsedResources } from './resources.js';
 import { cpuStatsV2, needsCpu, setCpuV2 } from './v2/cpu.js';
 import { setCpuset } from './shared/cpuset.js';
@@ -120,12 +120,7 @@ export class CgroupV2Driver implements CgroupDriver {
       have.has('pids') ? pidsStats(this.dir) : undefined,
       have.has('io') ? ioStatsV2(this.dir) : undefined,
     ]);
-    const out: CgroupStats = {};
-    if (memory) out.memory = memory;
-    if (cpu) out.cpu = cpu;
-    if (pids) out.pids = pids;
-    if (io) out.io = io;
-    return out;
+    return statsOf({ memory, cpu, pids, io });
   }
 
   freeze(): Promise<void> {
