@@ -81,6 +81,7 @@ export class RegistryTransport {
   #challenge: Challenge | null | undefined;
   #creds: Credentials | null | undefined;
   readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
+  readonly #pending = new Map<string, Promise<string>>();
 
   constructor(registry: string, opts: TransportOptions) {
     this.registry = registry;
@@ -151,6 +152,16 @@ export class RegistryTransport {
     const key = [c.params['realm'], c.params['service'], ...[...scopes].sort()].join(' ');
     const cached = this.#tokens.get(key);
     if (cached && cached.expiresAt > Date.now()) return cached.token;
+    // Parallel requests on one scope (layer downloads) share one token request.
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      pending = this.#fetchToken(c, key, scopes, creds, op, signal).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #fetchToken(c: Challenge, key: string, scopes: readonly string[], creds: Credentials | undefined, op: string, signal?: AbortSignal): Promise<string> {
     const realm = c.params['realm'];
     if (!realm) throw new RegistryError(`${op}: ${this.registry} asked for a Bearer token without a realm`, { registry: this.registry, code: 'UNAUTHORIZED', status: 401 });
     const url = new URL(realm);
