@@ -1,0 +1,127 @@
+/**
+ * Crash-safe writes and cross-process locks. A file is replaced by writing a temp file next to it,
+ * fsyncing it, renaming it over the old one and fsyncing the directory: readers see the old or the
+ * new content, never a mix, whatever happens. Locks are flock(2) on a lock file, taken with LOCK_NB
+ * and retried after short sleeps, so waiting for another process never blocks the event loop.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants as fsc, fsyncSync, openSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NsboxError } from '../errors.js';
+import { native } from '../native.js';
+import { fsError } from './errors.js';
+
+/** fsync a directory, making the renames and creations inside it durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export const tempName = (file: string): string =>
+  path.join(path.dirname(file), `.${path.basename(file)}.tmp-${randomBytes(6).toString('hex')}`);
+
+/** Replaces `file` with `data` atomically and durably. */
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = tempName(file);
+  try {
+    const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+    fsyncDir(path.dirname(file));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw fsError(err, 'write', file);
+  }
+}
+
+export interface LockOptions {
+  /** LOCK_SH instead of LOCK_EX. */
+  shared?: boolean;
+  /** Give up after this long (default: wait forever). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+async function openLockFile(file: string): Promise<number> {
+  await mkdir(path.dirname(file), { recursive: true });
+  try {
+    return openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o644);
+  } catch (err) {
+    throw fsError(err, 'open lock file', file);
+  }
+}
+
+const lockOp = (shared: boolean | undefined) =>
+  (shared ? native.constants.LOCK_SH : native.constants.LOCK_EX) | native.constants.LOCK_NB;
+
+function unlock(fd: number): void {
+  try {
+    native.flock(fd, native.constants.LOCK_UN);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Runs `fn` holding an flock on `file` (created if missing); released however `fn` ends. */
+export async function withLock<T>(file: string, fn: () => Promise<T> | T, opts: LockOptions = {}): Promise<T> {
+  const fd = await openLockFile(file);
+  const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+  let delay = 1;
+  try {
+    while (!native.flock(fd, lockOp(opts.shared))) {
+      opts.signal?.throwIfAborted();
+      if (Date.now() >= deadline) {
+        throw new NsboxError(`lock ${file}: still held by another process after ${opts.timeoutMs} ms`, {
+          code: 'ETIMEDOUT',
+          path: file,
+        });
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  try {
+    return await fn();
+  } finally {
+    unlock(fd);
+  }
+}
+
+/** Like withLock but never waits: `{ locked: false }` when another holder has it. */
+export async function tryLock<T>(
+  file: string,
+  fn: () => Promise<T> | T,
+  opts: { shared?: boolean } = {},
+): Promise<{ locked: true; value: T } | { locked: false }> {
+  const fd = await openLockFile(file);
+  let got: boolean;
+  try {
+    got = native.flock(fd, lockOp(opts.shared));
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  if (!got) {
+    closeSync(fd);
+    return { locked: false };
+  }
+  try {
+    return { locked: true, value: await fn() };
+  } finally {
+    unlock(fd);
+  }
+}

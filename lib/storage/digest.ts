@@ -1,0 +1,37 @@
+/** sha256 digests as OCI writes them: `sha256:<64 lowercase hex>`. */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+
+const pattern = /^sha256:[0-9a-f]{64}$/;
+
+export const digestSchema = z.string().regex(pattern, 'expected sha256:<64 hex digits>');
+export type Digest = z.infer<typeof digestSchema>;
+
+/** Checks a digest string; other algorithms are refused (the store only keeps sha256). */
+export function parseDigest(digest: string, field = 'digest'): { algorithm: 'sha256'; hex: string } {
+  if (!pattern.test(digest)) {
+    throw new ValidationError(`${field}: "${digest}" is not a sha256 digest (sha256:<64 hex digits>)`, field);
+  }
+  return { algorithm: 'sha256', hex: digest.slice(7) };
+}
+
+export const sha256 = (data: string | Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+/**
+ * The chain id of a layer (OCI image spec, "Layer ChainID"): the diff id of the bottom layer, then
+ * sha256 of "<parent chain id> <diff id>" for each layer above it.
+ */
+export function chainId(parent: string | undefined, diffId: string): string {
+  parseDigest(diffId, 'diffId');
+  if (parent === undefined) return diffId;
+  parseDigest(parent, 'parentChainId');
+  return sha256(`${parent} ${diffId}`);
+}
+
+/** The chain ids of every layer of an image, bottom first, from its config's rootfs.diff_ids. */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) out.push(chainId(out.at(-1), d));
+  return out;
+}

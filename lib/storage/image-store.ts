@@ -1,0 +1,213 @@
+/**
+ * Metadata: image records (manifest digest → config, layers) and names (name:tag → manifest digest)
+ * in images.json, replaced atomically under an flock so that several processes (CLI, daemon, SDK
+ * users) share one store; and garbage collection of the blobs and layers no image needs.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { NotFoundError, NsboxError } from '../errors.js';
+import { withLock, writeFileAtomic } from './atomic.js';
+import type { BlobStore } from './blob-store.js';
+import { digestSchema, parseDigest } from './digest.js';
+import { isCode } from './errors.js';
+import type { LayerStore } from './layer-store.js';
+import type { StoreLayout } from './layout.js';
+
+export const imageLayerSchema = z.object({
+  /** The compressed blob. */
+  digest: digestSchema,
+  mediaType: z.string(),
+  size: z.number().int().nonnegative(),
+  diffId: digestSchema,
+  chainId: digestSchema,
+});
+
+export const imageRecordSchema = z.object({
+  /** The manifest's digest: the image's identity. */
+  digest: digestSchema,
+  mediaType: z.string(),
+  config: digestSchema,
+  layers: z.array(imageLayerSchema),
+  /** Other blobs kept with the image, e.g. the index or manifest list it was chosen from. */
+  extraBlobs: z.array(digestSchema).default([]),
+  platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }).optional(),
+  /** From the config's `created`. */
+  created: z.string().optional(),
+  addedAt: z.string(),
+});
+export type ImageRecord = z.infer<typeof imageRecordSchema>;
+export type ImageRecordInput = z.input<typeof imageRecordSchema>;
+
+const dbSchema = z.object({
+  version: z.literal(1),
+  /** name:tag (or name@digest) → manifest digest */
+  refs: z.record(z.string(), digestSchema),
+  images: z.record(z.string(), imageRecordSchema),
+});
+type Db = z.infer<typeof dbSchema>;
+
+export interface ImageEntry {
+  record: ImageRecord;
+  names: string[];
+}
+
+/** What containers still use, from the caller (the lead's container records). */
+export interface InUse {
+  /** Top chain ids of container root file systems: they and their parents are kept. */
+  layers?: Iterable<string>;
+  /** Blobs to keep (manifests, configs of images a container was made from). */
+  blobs?: Iterable<string>;
+}
+
+export interface GcResult {
+  blobs: string[];
+  layers: string[];
+}
+
+const isDigest = (s: string) => /^sha256:[0-9a-f]{64}$/.test(s);
+
+export class ImageStore {
+  readonly layout: StoreLayout;
+  readonly #blobs: BlobStore;
+  readonly #layers: LayerStore;
+
+  constructor(layout: StoreLayout, stores: { blobs: BlobStore; layers: LayerStore }) {
+    this.layout = layout;
+    this.#blobs = stores.blobs;
+    this.#layers = stores.layers;
+  }
+
+  async #load(): Promise<Db> {
+    let text: string;
+    try {
+      text = await readFile(this.layout.imagesFile, 'utf8');
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return { version: 1, refs: {}, images: {} };
+      throw err;
+    }
+    const parsed = dbSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      throw new NsboxError(`${this.layout.imagesFile}: not an nsbox image database: ${parsed.error.message}`, {
+        code: 'ERR_STORE_CORRUPT',
+        path: this.layout.imagesFile,
+      });
+    }
+    return parsed.data;
+  }
+
+  /** Read-modify-write under the images lock; the file is replaced atomically. */
+  async #update<T>(fn: (db: Db) => T): Promise<T> {
+    return withLock(this.layout.imagesLock, async () => {
+      const db = await this.#load();
+      const out = fn(db);
+      await writeFileAtomic(this.layout.imagesFile, `${JSON.stringify(db, null, 2)}\n`);
+      return out;
+    });
+  }
+
+  /** Every image with its names. */
+  async list(): Promise<ImageEntry[]> {
+    const db = await this.#load();
+    return Object.values(db.images).map((record) => ({ record, names: namesOf(db, record.digest) }));
+  }
+
+  /** An image by name (as stored: fully qualified) or by manifest digest; undefined when unknown. */
+  async get(ref: string): Promise<ImageEntry | undefined> {
+    const db = await this.#load();
+    const digest = isDigest(ref) ? ref : db.refs[ref];
+    const record = digest === undefined ? undefined : db.images[digest];
+    return record ? { record, names: namesOf(db, record.digest) } : undefined;
+  }
+
+  /** Adds (or replaces) an image record and points `names` at it (moving them from other images). */
+  async put(input: ImageRecordInput, names: readonly string[] = []): Promise<ImageRecord> {
+    const record = imageRecordSchema.parse(input);
+    return this.#update((db) => {
+      const old = db.images[record.digest];
+      if (old) record.extraBlobs = [...new Set([...old.extraBlobs, ...record.extraBlobs])];
+      db.images[record.digest] = record;
+      for (const n of names) db.refs[n] = record.digest;
+      return record;
+    });
+  }
+
+  /** Points `name` at an existing image. */
+  async tag(name: string, digest: string): Promise<void> {
+    parseDigest(digest);
+    await this.#update((db) => {
+      if (!db.images[digest]) throw new NotFoundError(`image ${digest} is not in the store`);
+      db.refs[name] = digest;
+    });
+  }
+
+  /** Removes a name; returns the digest it pointed to (undefined when it was unknown). */
+  async untag(name: string): Promise<string | undefined> {
+    return this.#update((db) => {
+      const digest = db.refs[name];
+      delete db.refs[name];
+      return digest;
+    });
+  }
+
+  /** Removes an image record and every name pointing to it; returns those names. Blobs stay until gc(). */
+  async remove(digest: string): Promise<string[]> {
+    parseDigest(digest);
+    return this.#update((db) => {
+      if (!db.images[digest]) throw new NotFoundError(`image ${digest} is not in the store`);
+      const names = namesOf(db, digest);
+      for (const n of names) delete db.refs[n];
+      delete db.images[digest];
+      return names;
+    });
+  }
+
+  /** Digests of the images that use `digest` as manifest, config, layer blob, extra blob, diff id or chain id. */
+  async references(digest: string): Promise<string[]> {
+    const db = await this.#load();
+    return Object.values(db.images)
+      .filter((r) => blobsOf(r).includes(digest) || r.layers.some((l) => l.chainId === digest || l.diffId === digest))
+      .map((r) => r.digest);
+  }
+
+  /**
+   * Removes every blob and layer that no image record references and `inUse` does not name. Holds the
+   * lease exclusively, so it waits for ingests, unpacks and pulls that hold it shared (Store.withLease).
+   */
+  async gc(inUse?: () => InUse | Promise<InUse>): Promise<GcResult> {
+    return withLock(this.layout.leaseLock, async () => {
+      const db = await this.#load();
+      const used = (await inUse?.()) ?? {};
+      const keepBlobs = new Set<string>(used.blobs ?? []);
+      const keepLayers = new Set<string>();
+      for (const r of Object.values(db.images)) {
+        for (const b of blobsOf(r)) keepBlobs.add(b);
+        for (const l of r.layers) keepLayers.add(l.chainId);
+      }
+      for (const top of used.layers ?? []) {
+        for (let id: string | undefined = top; id !== undefined && !keepLayers.has(id); ) {
+          keepLayers.add(id);
+          id = (await this.#layers.get(id).catch(() => undefined))?.parent;
+        }
+      }
+      const removed: GcResult = { blobs: [], layers: [] };
+      for (const l of await this.#layers.list()) {
+        if (!keepLayers.has(l.chainId) && (await this.#layers.remove(l.chainId))) removed.layers.push(l.chainId);
+      }
+      for (const b of await this.#blobs.list()) {
+        if (!keepBlobs.has(b) && (await this.#blobs.remove(b))) removed.blobs.push(b);
+      }
+      return removed;
+    });
+  }
+}
+
+function namesOf(db: Db, digest: string): string[] {
+  return Object.entries(db.refs)
+    .filter(([, d]) => d === digest)
+    .map(([n]) => n)
+    .sort();
+}
+
+function blobsOf(r: ImageRecord): string[] {
+  return [r.digest, r.config, ...r.layers.map((l) => l.digest), ...r.extraBlobs];
+}

@@ -1,0 +1,70 @@
+/** Where the store keeps things. Every path of the on-disk layout is spelled here and only here. */
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { ValidationError } from '../errors.js';
+import { parseDigest } from './digest.js';
+
+export interface LayoutEnv {
+  NSBOX_ROOT?: string;
+  XDG_DATA_HOME?: string;
+  HOME?: string;
+}
+
+/** NSBOX_ROOT; else /var/lib/nsbox as root; else $XDG_DATA_HOME/nsbox or ~/.local/share/nsbox. */
+export function defaultRoot(env: LayoutEnv = process.env, euid: number = process.geteuid?.() ?? 0): string {
+  if (env.NSBOX_ROOT) return path.resolve(env.NSBOX_ROOT);
+  if (euid === 0) return '/var/lib/nsbox';
+  const data = env.XDG_DATA_HOME || path.join(env.HOME || homedir(), '.local', 'share');
+  return path.join(path.resolve(data), 'nsbox');
+}
+
+export class StoreLayout {
+  readonly root: string;
+  constructor(root: string = defaultRoot()) {
+    this.root = path.resolve(root);
+  }
+  get blobsDir(): string {
+    return path.join(this.root, 'blobs', 'sha256');
+  }
+  blob(digest: string): string {
+    return path.join(this.blobsDir, parseDigest(digest).hex);
+  }
+  get layersDir(): string {
+    return path.join(this.root, 'layers');
+  }
+  layer(chainId: string): string {
+    return path.join(this.layersDir, parseDigest(chainId, 'chainId').hex);
+  }
+  /** The unpacked tree: an overlay lower dir. */
+  layerDiff(chainId: string): string {
+    return path.join(this.layer(chainId), 'diff');
+  }
+  /** Written last: a layer directory without it is a crash leftover. */
+  layerMarker(chainId: string): string {
+    return path.join(this.layer(chainId), 'layer.json');
+  }
+  get imagesFile(): string {
+    return path.join(this.root, 'images.json');
+  }
+  get imagesLock(): string {
+    return path.join(this.root, 'images.lock');
+  }
+  /**
+   * Held shared by whatever is adding content (ingest, unpack, a pull until its record is written)
+   * and exclusively by garbage collection and start-up repair, so neither removes work in progress.
+   */
+  get leaseLock(): string {
+    return path.join(this.root, 'lease.lock');
+  }
+  get containersDir(): string {
+    return path.join(this.root, 'containers');
+  }
+  container(id: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new ValidationError(`invalid container id "${id}"`, 'id');
+    return path.join(this.containersDir, id);
+  }
+  /** Temp files, on the same file system as blobs/ so that rename is atomic. */
+  get tmpDir(): string {
+    return path.join(this.root, 'tmp');
+  }
+}
