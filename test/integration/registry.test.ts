@@ -39,8 +39,15 @@ const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.t
 
 // The shared seeded registry (../shared/registry, 127.0.0.1:5000) when it runs: the suite must pass against it too.
 const SEEDED = '127.0.0.1:5000';
-const seededUp = reason ? false : await newClient().ping(SEEDED).then(() => true, () => false);
-if (!reason && !seededUp) console.warn(`seeded registry test skipped: nothing answers on ${SEEDED} (start ../shared/registry/registry-up)`);
+const SEEDED_AUTH = '127.0.0.1:5001';
+const SEEDED_REDIRECT = '127.0.0.1:5002';
+const answers = async (host: string) => !reason && (await newClient().ping(host).then(() => true, (e: unknown) => e instanceof RegistryError && e.code === 'UNAUTHORIZED'));
+const seededUp = await answers(SEEDED);
+const seededAuthUp = await answers(SEEDED_AUTH);
+const seededRedirectUp = await answers(SEEDED_REDIRECT);
+for (const [up, host] of [[seededUp, SEEDED], [seededAuthUp, SEEDED_AUTH], [seededRedirectUp, SEEDED_REDIRECT]] as const) {
+  if (!reason && !up) console.warn(`seeded registry test skipped: nothing answers on ${host} (start ../shared/registry/registry-up and seed-images)`);
+}
 
 test.before(async (t) => {
   if (reason) return;
@@ -280,6 +287,10 @@ rtest('truncated once: the retry resumes and the blob verifies', async (t) => {
   t.teardown(() => proxy.stop());
   await newClient().fetchBlob(`${proxy.host}/busybox:1`, layer, join(dir, 'layer'));
   t.is(proxy.hits, 1);
+  // The second request resumes where the first was cut (the registry answers Range with 206).
+  t.is(proxy.ranges.length, 2);
+  t.is(proxy.ranges[0], '');
+  t.regex(proxy.ranges[1]!, /^bytes=[1-9]\d*-$/);
   t.is(sha256(readFileSync(join(dir, 'layer'))), layer.digest);
   t.deepEqual(leftovers(dir), []);
 });
@@ -359,4 +370,21 @@ rtest('push: an index after its manifests, by digest', async (t) => {
   await download(client, r, dir);
   const list = await client.resolve(`${SEEDED}/multiarch:1-docker`, { platform: 'linux/amd64' });
   t.is(list.digest, 'sha256:d201d015ef3f73be4a8f958dab23f869deeb4064c1eee1c01ae04ab3c1afb015');
+});
+
+(seededRedirectUp ? test : test.skip)('shared seeded registry: busybox:1.35 through the redirecting :5002', async (t) => {
+  const client = newClient();
+  const dir = mkdtempSync(join(tmpdir(), 'nsbox-seeded-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await client.resolve(`${SEEDED_REDIRECT}/busybox:1.35`, { platform: 'linux/amd64' });
+  t.is(r.digest, 'sha256:f6beae823f7a60d67b3a5d1a72728788f4d45a5d0c5781adaa4a72f2d8d84fd6');
+  await download(client, r, dir);
+});
+
+(seededAuthUp ? test : test.skip)('shared seeded registry: multiarch:1 on the htpasswd :5001', async (t) => {
+  const client = new RegistryClient({ auth: { username: 'nsbox', password: 'nsbox-test' }, credentialSources: [], retry: RETRY });
+  const r = await client.resolve(`${SEEDED_AUTH}/multiarch:1`, { platform: 'linux/arm64/v8' });
+  t.is(r.index?.digest, 'sha256:b0367ed53ba7f15d4cd1efae9700e9f6376ae510b528e29aad432b7cdf71b62e');
+  t.is(r.config.architecture, 'arm64');
+  await t.throwsAsync(newClient().resolve(`${SEEDED_AUTH}/multiarch:1`), { instanceOf: RegistryError, message: /unauthorized/ });
 });

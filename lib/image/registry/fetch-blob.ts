@@ -4,10 +4,9 @@
  * backoff (resuming with `Range` when the server allows it); the temp file never outlives a failure.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { got } from 'got';
 import { ValidationError } from '../../errors.js';
@@ -81,9 +80,12 @@ export async function fetchBlobToFile(
   const tmp = join(dirname(destPath), `.${basename(destPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const { signal, onProgress } = opts;
 
+  // Hashed bytes are exactly the bytes on disk (the hash is updated after each write lands), so
+  // a retry can resume with `Range` where the last attempt stopped.
   let hash = hashFor(digest);
   let written = 0;
   let lastReport = 0;
+  let fh: FileHandle | undefined;
   const report = (phase: BlobProgress['phase'], attempt: number, force = false) => {
     if (!onProgress) return;
     const now = Date.now();
@@ -91,16 +93,14 @@ export async function fetchBlobToFile(
     lastReport = now;
     onProgress({ digest, phase, done: written, total: size, attempt });
   };
+  const restart = async () => {
+    hash = hashFor(digest);
+    written = 0;
+    await fh!.truncate(0);
+  };
 
   const attemptOnce = async (attempt: number): Promise<void> => {
-    // Resume only when the file holds exactly what was hashed; otherwise start over.
-    if (written > 0) {
-      const onDisk = await stat(tmp).then((s) => s.size, () => -1);
-      if (onDisk !== written) {
-        hash = hashFor(digest);
-        written = 0;
-      }
-    }
+    fh ??= await open(tmp, 'w', 0o644);
     let reauthed = false;
     for (;;) {
       const auth = await transport.authorize(scopes, op, signal);
@@ -133,31 +133,27 @@ export async function fetchBlobToFile(
         }
         throw transport.errorFor(`${op}: blob ${short}`, { ...response, body: Buffer.concat(chunks) });
       }
-      let flags = 'w';
-      if (response.status === 206 && written > 0) {
-        const range = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''));
-        if (range && Number(range[1]) === written) flags = 'r+';
-      }
-      if (flags === 'w') {
-        hash = hashFor(digest);
-        written = 0;
-      }
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
+      const range = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''));
+      if (written > 0 && !(response.status === 206 && range && Number(range[1]) === written)) await restart();
+      const file = fh;
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, cb) {
           if (written + chunk.length > size) {
             cb(new DigestMismatchError(
               `${op}: blob ${short} is larger than the ${size} bytes its descriptor says`,
               { registry: transport.registry, expected: `${size} bytes`, actual: `more than ${size} bytes`, code: 'SIZE_MISMATCH' }));
             return;
           }
-          hash.update(chunk);
-          written += chunk.length;
-          report('downloading', attempt);
-          cb(null, chunk);
+          file.write(chunk, 0, chunk.length, written).then(() => {
+            hash.update(chunk);
+            written += chunk.length;
+            report('downloading', attempt);
+            cb();
+          }, cb);
         },
       });
       try {
-        await pipeline(stream, meter, createWriteStream(tmp, { flags, start: flags === 'w' ? 0 : written, mode: 0o644 }));
+        await pipeline(stream, sink);
       } catch (err) {
         if (err instanceof DigestMismatchError) throw err;
         if (written < size && !signal?.aborted) throw new Truncated(written);
@@ -190,11 +186,14 @@ export async function fetchBlobToFile(
         `${op}: blob ${short} does not match its digest: received content hashes to ${actual.slice(0, 19)} (tampered or corrupted in transit)`,
         { registry: transport.registry, expected: digest, actual });
     }
-    await fsyncPath(tmp, 'r+');
+    await fh!.sync();
+    await fh!.close();
+    fh = undefined;
     await rename(tmp, destPath);
     await fsyncPath(dirname(destPath), 'r').catch(() => undefined);
     report('done', 0, true);
   } catch (err) {
+    await fh?.close().catch(() => undefined);
     await removeQuietly(tmp);
     throw err;
   }
