@@ -180,3 +180,18 @@ tokenTest('token auth: push with credentials (mount scope included); anonymous p
   const anon = await t.throwsAsync(client().pushImage(`${token!.host}/pushed/anon:1`, { manifest, blobs }), { instanceOf: RegistryError });
   t.is(anon!.code, 'UNAUTHORIZED');
 });
+
+tokenTest('token auth: an expired token is renewed', async (t) => {
+  const issuer = await startTokenIssuer({ [USER.username]: USER.password }, 1);
+  t.teardown(() => issuer.stop());
+  const reg = await startRegistry({ token: { realm: issuer.realm, service: issuer.service, issuer: issuer.issuer, certBundle: issuer.certBundle } });
+  t.teardown(() => reg.stop());
+  const c = client();
+  const digest = `sha256:${'3'.repeat(64)}`;
+  t.false(await c.hasBlob(`${reg.host}/empty:1`, digest));
+  t.false(await c.hasBlob(`${reg.host}/empty:1`, digest));
+  t.is(issuer.requests.length, 1, 'cached while valid');
+  await new Promise((r) => setTimeout(r, 1100));
+  t.false(await c.hasBlob(`${reg.host}/empty:1`, digest));
+  t.is(issuer.requests.length, 2, 'renewed after expiry');
+});
