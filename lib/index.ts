@@ -9,3 +9,6 @@ export {
   Cgroup, detectCgroups, parseBytes,
   type CgroupLayout, type CgroupMode, type CgroupOptions, type CgroupStats, type CgroupEvent, type Resources,
 } from './cgroup/index.js';
+export { Image, type PullOptions, type PullProgress } from './image/image.js';
+export { parseReference, type Reference } from './image/reference.js';
+export { RegistryError, DigestMismatchError } from './image/registry/index.js';

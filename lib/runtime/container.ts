@@ -142,6 +142,7 @@ export class Container implements AsyncDisposable {
   #root: string;
   #env: string[];
   #layers: string[] | undefined;
+  #releaseImage: (() => void) | undefined;
   /** The image the container was made from. */
   readonly image: { ref: string; digest: string } | undefined;
 
@@ -149,6 +150,7 @@ export class Container implements AsyncDisposable {
     this.config = config;
     this.id = id;
     this.image = image ? { ref: image.ref, digest: image.digest } : undefined;
+    this.#releaseImage = image?.release;
     this.#layers = image?.layers ?? config.layers;
     const hostname = config.hostname ?? this.id.slice(0, 12);
     const home = parseUser(config.user).uid === 0 ? '/root' : '/';
@@ -181,9 +183,14 @@ export class Container implements AsyncDisposable {
       }
     });
     const image = config.image === undefined ? undefined : await resolveImage(config.image, config.pull);
-    if (image) config = withImageDefaults(config, image);
-    const argv = config.command ?? [];
-    if (argv.length === 0) throw new ValidationError('invalid container options: command: must name a program (the image has no Entrypoint or Cmd)', 'command');
+    try {
+      if (image) config = withImageDefaults(config, image);
+      const argv = config.command ?? [];
+      if (argv.length === 0) throw new ValidationError('invalid container options: command: must name a program (the image has no Entrypoint or Cmd)', 'command');
+    } catch (e) {
+      image?.release?.();
+      throw e;
+    }
     const id = config.id ?? randomBytes(32).toString('hex');
     const c = new Container(config, id, image);
     if (config.namespaces.mount && (config.rootfs === undefined || c.#layers)) {
@@ -471,6 +478,8 @@ export class Container implements AsyncDisposable {
       for (const d of ['upper', 'work']) rmSync(join(this.#runDir, d), { recursive: true, force: true });
       rmdirQuietly(this.#runDir);
     }
+    this.#releaseImage?.();
+    this.#releaseImage = undefined;
     this.#state = 'removed';
   }
 

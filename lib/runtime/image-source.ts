@@ -24,6 +24,8 @@ export interface ResolvedImage {
   /** Unpacked layer directories, topmost first: the overlay's lower dirs. */
   layers: string[];
   config: ImageRunConfig;
+  /** Called once the container is removed: the image is no longer in use by it. */
+  release?: () => void;
 }
 
 export type PullPolicy = 'missing' | 'always' | 'never';

@@ -1,0 +1,261 @@
+/**
+ * `Image`: images in the local store (pull, list, get, tag, remove, history) and the resolver that
+ * lets `Container.run({ image })` start from them. Content, layers and records live in lib/storage;
+ * registries are spoken to through lib/image/registry.
+ */
+import { mkdirSync } from 'node:fs';
+import { InvalidStateError, NotFoundError } from '../errors.js';
+import { registerImageResolver, type ImageRunConfig, type PullPolicy, type ResolvedImage } from '../runtime/image-source.js';
+import { chainId, Store, type ImageEntry, type ImageRecord } from '../storage/index.js';
+import { defaultRoot } from '../storage/layout.js';
+import { isDigest, parseReference, type Reference } from './reference.js';
+import { RegistryClient, pLimit, type BlobProgress, type Credentials, type History, type ImageConfig, type PlatformSpec } from './registry/index.js';
+import { ImageConfigSchema } from './registry/manifest.js';
+
+export interface PullOptions {
+  /** Per-layer progress: bytes done of total, and the phase ('downloading', 'retrying', 'done', 'unpacking', 'unpacked', 'exists'). */
+  onProgress?: (p: PullProgress) => void;
+  auth?: Credentials;
+  /** 'linux/arm64/v8' or { os, architecture, variant }; default: this host's. */
+  platform?: PlatformSpec;
+  /** Registries reached over plain HTTP besides loopback ones. */
+  insecureRegistries?: string[];
+  /** The store (default $NSBOX_ROOT, /var/lib/nsbox as root). */
+  root?: string;
+  signal?: AbortSignal;
+}
+
+export interface PullProgress {
+  /** The layer's blob digest (or the image digest for 'resolved'). */
+  id: string;
+  phase: BlobProgress['phase'] | 'resolved' | 'exists' | 'unpacking' | 'unpacked';
+  done?: number;
+  total?: number;
+}
+
+export interface StoreOptions {
+  root?: string;
+}
+
+const stores = new Map<string, Promise<Store>>();
+
+/** One opened store per root per process (opening repairs crash leftovers once). */
+function openStore(root = defaultRoot()): Promise<Store> {
+  let s = stores.get(root);
+  if (!s) {
+    s = Store.open({ root });
+    stores.set(root, s);
+    s.catch(() => stores.delete(root));
+  }
+  return s;
+}
+
+/** Containers of this process started from each image digest: such an image is not removed without force. */
+const inUse = new Map<string, { count: number; topChainId: string | undefined }>();
+
+/** The name an image is stored under: the fully qualified reference. */
+function nameOf(ref: Reference): string {
+  return ref.toString();
+}
+
+export class Image {
+  /** The manifest digest: what a pull by digest names. */
+  readonly digest: string;
+  /** The names (fully qualified references) that point at it. */
+  readonly names: string[];
+  readonly record: ImageRecord;
+  readonly config: ImageConfig;
+  readonly #store: Store;
+
+  private constructor(store: Store, entry: ImageEntry, config: ImageConfig) {
+    this.#store = store;
+    this.digest = entry.record.digest;
+    this.names = entry.names;
+    this.record = entry.record;
+    this.config = config;
+  }
+
+  /** The image id docker shows: the config's digest. */
+  get id(): string {
+    return this.record.config;
+  }
+  /** Bytes of the compressed layers, as registries count them. */
+  get size(): number {
+    return this.record.layers.reduce((n, l) => n + l.size, 0);
+  }
+  get created(): string | undefined {
+    return this.config.created;
+  }
+  get layers(): ImageRecord['layers'] {
+    return this.record.layers;
+  }
+  history(): History[] {
+    return this.config.history ?? [];
+  }
+
+  /** The unpacked layer directories, topmost first (overlay lower dirs). */
+  async layerDirs(): Promise<string[]> {
+    const top = this.record.layers.at(-1);
+    return top ? this.#store.layers.lowerDirs(top.chainId) : [];
+  }
+
+  static async #load(store: Store, entry: ImageEntry): Promise<Image> {
+    const config = ImageConfigSchema.parse(JSON.parse((await store.blobs.read(entry.record.config)).toString('utf8')));
+    return new Image(store, entry, config);
+  }
+
+  /** Pulls from the registry: only what the store lacks is downloaded and unpacked. */
+  static async pull(ref: string, options: PullOptions = {}): Promise<Image> {
+    const reference = parseReference(ref);
+    const store = await openStore(options.root);
+    const client = new RegistryClient({
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+    });
+    const progress = options.onProgress ?? (() => {});
+    const signal = options.signal;
+    return store.withLease(async () => {
+      const resolved = await client.resolve(reference, { ...(options.platform ? { platform: options.platform } : {}), ...(signal ? { signal } : {}) });
+      progress({ id: resolved.digest, phase: 'resolved' });
+      const diffIds = resolved.config.rootfs.diff_ids;
+      const layers = resolved.manifest.layers;
+      if (diffIds.length !== layers.length) {
+        throw new InvalidStateError(`image ${nameOf(reference)}: the manifest has ${layers.length} layers but the config ${diffIds.length} diff ids`);
+      }
+      await store.blobs.ingest(resolved.manifestBytes, resolved.digest);
+      await store.blobs.ingest(resolved.configBytes, resolved.manifest.config.digest);
+      if (resolved.index) await store.blobs.ingest(resolved.index.bytes, resolved.index.digest);
+      mkdirSync(store.layout.blobsDir, { recursive: true });
+
+      // Download (three at a time) and unpack each layer as soon as it is here; layers are unpacked
+      // independently, keyed by chain id, so a layer shared with another image is reused as is.
+      let parent: string | undefined;
+      const chain = diffIds.map((diffId) => (parent = chainId(parent, diffId)));
+      const limit = pLimit(3);
+      const records = await Promise.all(
+        layers.map((desc, i) =>
+          limit(async () => {
+            const chainId = chain[i]!;
+            const diffId = diffIds[i]!;
+            const layer = { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId, chainId };
+            if (await store.layers.has(chainId)) {
+              progress({ id: desc.digest, phase: 'exists', done: desc.size, total: desc.size });
+              return layer;
+            }
+            const blobPath = store.blobs.path(desc.digest);
+            if (!(await store.blobs.has(desc.digest))) {
+              await client.fetchBlob(reference, desc, blobPath, {
+                onProgress: (p) => progress({ id: desc.digest, phase: p.phase, done: p.done, total: p.total }),
+                ...(signal ? { signal } : {}),
+              });
+            }
+            progress({ id: desc.digest, phase: 'unpacking' });
+            await store.layers.unpack(chainId, blobPath, {
+              diffId,
+              blobDigest: desc.digest,
+              ...(i > 0 ? { parentChainId: chain[i - 1]! } : {}),
+              ...(signal ? { signal } : {}),
+            });
+            progress({ id: desc.digest, phase: 'unpacked' });
+            return layer;
+          }),
+        ),
+      );
+      const cfg = resolved.config;
+      await store.images.put(
+        {
+          digest: resolved.digest,
+          mediaType: resolved.mediaType,
+          config: resolved.manifest.config.digest,
+          layers: records,
+          extraBlobs: resolved.index ? [resolved.index.digest] : [],
+          platform: { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
+          ...(cfg.created ? { created: cfg.created } : {}),
+          addedAt: new Date().toISOString(),
+        },
+        // 'name@digest' is kept as such; 'name:tag@digest' and 'name:tag' under 'name:tag'.
+        reference.digest && !reference.tag ? [nameOf(reference)] : [nameOf(withoutDigest(reference))],
+      );
+      return Image.get(reference.digest ? resolved.digest : nameOf(reference), { root: store.layout.root });
+    });
+  }
+
+  /** An image in the store, by name ('busybox', 'host:5000/app:1') or digest; NotFoundError otherwise. */
+  static async get(ref: string, options: StoreOptions = {}): Promise<Image> {
+    const store = await openStore(options.root);
+    const entry = await findEntry(store, ref);
+    if (!entry) throw new NotFoundError(`No such image: ${ref}`, { code: 'ENOENT' });
+    return Image.#load(store, entry);
+  }
+
+  static async list(options: StoreOptions = {}): Promise<Image[]> {
+    const store = await openStore(options.root);
+    return Promise.all((await store.images.list()).map((e) => Image.#load(store, e)));
+  }
+
+  /** Adds a name for this image. */
+  async tag(ref: string): Promise<void> {
+    await this.#store.images.tag(nameOf(parseReference(ref)), this.digest);
+  }
+
+  /**
+   * Removes a name; when it was the image's last name (or `ref` is a digest), the image itself, and
+   * then the blobs and layers no other image needs. Refused while a container of this process uses
+   * the image, unless `force`.
+   */
+  static async remove(ref: string, options: StoreOptions & { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+    const store = await openStore(options.root);
+    const entry = await findEntry(store, ref);
+    if (!entry) throw new NotFoundError(`No such image: ${ref}`, { code: 'ENOENT' });
+    const byName = !isDigest(ref) && !ref.includes('@') && entry.names.length > 1;
+    if (byName) {
+      const name = nameOf(parseReference(ref));
+      await store.images.untag(name);
+      return { untagged: [name], deleted: [] };
+    }
+    if ((inUse.get(entry.record.digest)?.count ?? 0) > 0 && !options.force) {
+      throw new InvalidStateError(`image ${ref} is in use by a container: stop and remove the container, or use force`);
+    }
+    const untagged = await store.images.remove(entry.record.digest);
+    const gc = await store.images.gc(() => ({ layers: [...inUse.values()].map((u) => u.topChainId).filter((c): c is string => c !== undefined) }));
+    return { untagged, deleted: [entry.record.digest, ...gc.blobs, ...gc.layers] };
+  }
+}
+
+function withoutDigest(ref: Reference): Reference {
+  return parseReference(ref.tag ? `${ref.name}:${ref.tag}` : ref.name);
+}
+
+async function findEntry(store: Store, ref: string): Promise<ImageEntry | undefined> {
+  if (isDigest(ref)) return store.images.get(ref);
+  const r = parseReference(ref);
+  if (r.digest) return store.images.get(r.digest);
+  return store.images.get(nameOf(r));
+}
+
+
+/** What `Container.run({ image })` gets: the layers to stack and the config's defaults. */
+async function resolveForContainer(ref: string, { pull }: { pull: PullPolicy }): Promise<ResolvedImage> {
+  let image: Image | undefined;
+  if (pull !== 'always') image = await Image.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+  if (!image) {
+    if (pull === 'never') throw new NotFoundError(`No such image: ${ref} (pull: 'never')`, { code: 'ENOENT' });
+    image = await Image.pull(ref);
+  }
+  const digest = image.digest;
+  const use = inUse.get(digest) ?? { count: 0, topChainId: image.layers.at(-1)?.chainId };
+  use.count++;
+  inUse.set(digest, use);
+  const config: ImageRunConfig = (image.config.config ?? {}) as ImageRunConfig;
+  return {
+    ref: image.names[0] ?? digest,
+    digest,
+    layers: await image.layerDirs(),
+    config,
+    release: () => {
+      if (--use.count <= 0) inUse.delete(digest);
+    },
+  };
+}
+
+registerImageResolver(resolveForContainer);

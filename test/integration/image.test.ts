@@ -1,0 +1,116 @@
+/**
+ * Images end to end against a real registry (Debian's docker-registry on 127.0.0.1, images this
+ * suite builds from busybox and pushes with skopeo): pull into an empty store, run containers from
+ * images with their config as defaults, whiteouts and opaque dirs through overlayfs, tags, removal.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import anyTest, { type TestFn } from 'ava';
+import { Container, Image, InvalidStateError, NotFoundError, RegistryError } from '../../lib/index.js';
+import { collect, isRoot, rootfs } from './_helpers.js';
+import { buildImages, pushImages, registryUnavailable, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+
+interface Ctx {
+  reg: Registry;
+  images: BuiltImages;
+  root: string;
+}
+const test = anyTest as TestFn<Ctx>;
+const reason = registryUnavailable() ?? (isRoot ? undefined : 'needs root');
+const rtest = reason ? test.skip : test.serial;
+if (reason) console.warn(`image tests skipped: ${reason}`);
+
+test.before(async (t) => {
+  if (reason) return;
+  t.context.root = mkdtempSync(join(tmpdir(), 'nsbox-store-'));
+  t.context.reg = await startRegistry();
+  t.context.images = await buildImages(rootfs());
+  await pushImages(t.context.images, t.context.reg.host);
+});
+
+test.after.always(async (t) => {
+  await t.context.reg?.stop();
+  t.context.images?.cleanup();
+  if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
+});
+
+const opts = (t: { context: Ctx }) => ({ root: t.context.root });
+
+rtest('pull into an empty store, then list and get', async (t) => {
+  const ref = `${t.context.reg.host}/busybox:1`;
+  const phases = new Set<string>();
+  const image = await Image.pull(ref, { ...opts(t), onProgress: (p) => phases.add(p.phase) });
+  t.true(phases.has('resolved') && phases.has('unpacked'), [...phases].join(','));
+  t.deepEqual(image.names, [ref]);
+  t.regex(image.digest, /^sha256:[0-9a-f]{64}$/);
+  t.is(image.layers.length, 1);
+  t.true(image.size > 100_000);
+  t.deepEqual(image.config.config?.Cmd, ['sh']);
+  t.true(image.history().length >= 1);
+  const again = await Image.get(ref, opts(t));
+  t.is(again.digest, image.digest);
+  t.true((await Image.list(opts(t))).some((i) => i.digest === image.digest));
+  // A second pull finds everything in the store.
+  const exists: string[] = [];
+  await Image.pull(ref, { ...opts(t), onProgress: (p) => p.phase === 'exists' && exists.push(p.id) });
+  t.is(exists.length, 1);
+  t.deepEqual(readdirSync(join(t.context.root, 'tmp')), [], 'nothing half-written');
+});
+
+rtest('run a container from an image: Entrypoint, Cmd, WorkingDir and Env as defaults; whiteouts and opaque dirs applied', async (t) => {
+  const prev = process.env.NSBOX_ROOT;
+  process.env.NSBOX_ROOT = t.context.root;
+  t.teardown(() => (prev === undefined ? delete process.env.NSBOX_ROOT : (process.env.NSBOX_ROOT = prev)));
+  const ref = `${t.context.reg.host}/layered:1`;
+  await using c = await Container.run({ image: ref });
+  const [out, status] = await Promise.all([collect(c.stdout), c.wait()]);
+  t.deepEqual(status, { exitCode: 0, signal: null });
+  t.is(out, 'kept\n', 'Entrypoint /bin/cat + Cmd /data/kept.txt');
+  t.is(c.image?.ref, ref);
+  await using d = await Container.run({ image: ref, entrypoint: ['/bin/sh', '-c'], command: ['pwd; ls /data; ls /opaque; echo $PATH'] });
+  const [out2] = await Promise.all([collect(d.stdout), d.wait()]);
+  const lines = out2.trim().split('\n');
+  t.is(lines[0], '/data', 'WorkingDir');
+  t.false(out2.includes('deleted.txt') || out2.includes('gone'), 'whiteouts hide files and directories');
+  t.true(out2.includes('kept.txt'));
+  t.true(out2.includes('from-layer3.txt') && !out2.includes('from-layer2.txt'), 'an opaque dir hides the layers below');
+});
+
+rtest('pull policies, multi-platform index, unknown images and registries', async (t) => {
+  const prev = process.env.NSBOX_ROOT;
+  process.env.NSBOX_ROOT = t.context.root;
+  t.teardown(() => (prev === undefined ? delete process.env.NSBOX_ROOT : (process.env.NSBOX_ROOT = prev)));
+  const multi = `${t.context.reg.host}/multi:1`;
+  await t.throwsAsync(Container.run({ image: multi, command: ['true'], pull: 'never' }), { instanceOf: NotFoundError, message: /No such image/ });
+  await using c = await Container.run({ image: multi, command: ['/bin/sh', '-c', 'test -e /ARCH || echo amd64-variant'] });
+  const [out] = await Promise.all([collect(c.stdout), c.wait()]);
+  t.is(out, 'amd64-variant\n', 'the index resolves to this host platform');
+  const e = await t.throwsAsync(Image.pull(`${t.context.reg.host}/nope:latest`, opts(t)), { instanceOf: RegistryError });
+  t.regex(e!.message, /manifest unknown|not found|404/i);
+  await t.throwsAsync(Image.pull('127.0.0.1:1/x:1', opts(t)), { instanceOf: RegistryError, message: /not reachable|ECONNREFUSED/ });
+  t.deepEqual(readdirSync(join(t.context.root, 'tmp')), [], 'nothing half-written after failures');
+});
+
+rtest('tag, remove refused while in use, then removal frees the layers', async (t) => {
+  const prev = process.env.NSBOX_ROOT;
+  process.env.NSBOX_ROOT = t.context.root;
+  t.teardown(() => (prev === undefined ? delete process.env.NSBOX_ROOT : (process.env.NSBOX_ROOT = prev)));
+  const ref = `${t.context.reg.host}/busybox:docker`;
+  const image = await Image.pull(ref);
+  await image.tag('nsbox-test/mine:v1');
+  t.true((await Image.get('nsbox-test/mine:v1')).names.includes('docker.io/nsbox-test/mine:v1'));
+  // Removing one of two names only untags.
+  t.deepEqual(await Image.remove('nsbox-test/mine:v1'), { untagged: ['docker.io/nsbox-test/mine:v1'], deleted: [] });
+  const c = await Container.run({ image: ref, command: ['/bin/sleep', '100'], stdio: 'ignore' });
+  await t.throwsAsync(Image.remove(ref), { instanceOf: InvalidStateError, message: /in use/ });
+  await c.remove();
+  const layerDirs = await image.layerDirs();
+  const busybox1 = await Image.get(`${t.context.reg.host}/busybox:1`);
+  const shared = (await busybox1.layerDirs())[0];
+  const removed = await Image.remove(ref);
+  t.true(removed.deleted.includes(image.digest));
+  await t.throwsAsync(Image.get(ref), { instanceOf: NotFoundError });
+  // The schema2 image has the same layer as busybox:1: still there; a layer only it used would be gone.
+  for (const d of layerDirs) t.is(existsSync(d), d === shared);
+});
