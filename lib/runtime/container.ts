@@ -13,6 +13,7 @@ import { native, type SpawnPlan } from '../native.js';
 import { hostFacts } from './host.js';
 import { resolveImage, type ResolvedImage } from './image-source.js';
 import { commandFor, resolveUser } from './image-config.js';
+import { copyLayers, overlayAvailable } from './rootfs-copy.js';
 import { Cgroup } from '../cgroup/cgroup.js';
 import { detectCgroups, type CgroupLayout } from '../cgroup/detect.js';
 import type { CgroupStats } from '../cgroup/driver.js';
@@ -242,6 +243,11 @@ export class Container implements AsyncDisposable {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     const facts = hostFacts();
+    let overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } : undefined;
+    if (overlay && (cfg.copyLayers || process.env.NSBOX_COPY_LAYERS === '1' || !(await overlayAvailable()))) {
+      await copyLayers(overlay.lower, this.#root);
+      overlay = undefined;
+    }
     this.#cgroup = await this.#makeCgroup(facts.privileged);
     let stdio: PreparedStdio | undefined;
     try {
@@ -258,9 +264,7 @@ export class Container implements AsyncDisposable {
         cgroups: viewsFor(facts.cgroups, this.#cgroup),
         bindIsDir: cfg.mounts.map((m) => m.type !== 'bind' || statSync(m.source).isDirectory()),
         ...(stdio.consolePath ? { consolePath: stdio.consolePath } : {}),
-        ...(this.#layers && this.#runDir
-          ? { overlay: { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } }
-          : {}),
+        ...(overlay ? { overlay } : {}),
       });
       const plan: SpawnPlan = {
         cloneFlags: parts.cloneFlags,
@@ -473,9 +477,9 @@ export class Container implements AsyncDisposable {
     }
     if (this.#runDir) {
       // Only empty directories: the root was a mount point inside the container's namespace only.
+      // The writable layer (or the copied root) holds what the container wrote: it goes with the container.
+      if (this.#layers) for (const d of ['upper', 'work', 'root']) rmSync(join(this.#runDir, d), { recursive: true, force: true });
       rmdirQuietly(this.#root);
-      // The writable layer holds what the container wrote: it goes with the container.
-      for (const d of ['upper', 'work']) rmSync(join(this.#runDir, d), { recursive: true, force: true });
       rmdirQuietly(this.#runDir);
     }
     this.#releaseImage?.();

@@ -70,6 +70,8 @@ export const ContainerOptionsSchema = z
     layers: z.array(absPath).min(1).max(500).optional(),
     /** An image reference ('busybox', 'host:5000/app:1.0', 'name@sha256:…'); its config gives the defaults. */
     image: z.string().min(1).optional(),
+    /** Copy the layers into one directory instead of an overlay (automatic where the kernel has no overlayfs). */
+    copyLayers: z.boolean().default(false),
     /** When to pull `image`: 'missing' (default), 'always', 'never'. */
     pull: z.enum(['missing', 'always', 'never']).default('missing'),
     /** The program and its arguments (with an image: replaces its Cmd). */

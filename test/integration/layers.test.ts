@@ -36,3 +36,24 @@ test('layers: exec sees the same overlay', async (t) => {
   const [out] = await Promise.all([collect(p.stdout), p.wait()]);
   t.is(out, 'shared\n');
 });
+
+test('layers: the copy fallback builds the same tree, whiteouts and opaque dirs included', async (t) => {
+  const { native } = await import('../../lib/native.js');
+  const top = mkdtempSync('/tmp/nsbox-layer-');
+  t.teardown(() => rmSync(top, { recursive: true, force: true }));
+  // A whiteout that deletes /bin/vi of the base, and an opaque /home that hides its /home/user.
+  mkdirSync(join(top, 'bin'));
+  native.mknod(join(top, 'bin/vi'), 0o020000, 0, 0);
+  mkdirSync(join(top, 'home'));
+  native.lsetxattr(join(top, 'home'), 'trusted.overlay.opaque', Buffer.from('y'));
+  writeFileSync(join(top, 'home/only'), 'x');
+  const script = 'test -e /bin/vi && echo vi || echo no-vi; ls /home; test -x /bin/sh && echo sh';
+  const outputs: string[] = [];
+  for (const copyLayers of [false, true]) {
+    await using c = await Container.run({ layers: [top, rootfs()], copyLayers, command: ['/bin/sh', '-c', script] });
+    const [out] = await Promise.all([collect(c.stdout), c.wait()]);
+    outputs.push(out);
+  }
+  t.is(outputs[0], 'no-vi\nonly\nsh\n');
+  t.is(outputs[1], outputs[0]);
+});
