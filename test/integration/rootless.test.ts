@@ -1,0 +1,66 @@
+/**
+ * Without root: an unprivileged user (nobody) runs containers in a user namespace of its own,
+ * mapped to its own uid, with no cgroup (it may not create one) — on the busybox rootfs and as a
+ * host sandbox. The child Node process drops to uid/gid 65534 with setpriv (util-linux).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { rootTest as test, rootfs } from './_helpers.js';
+
+const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
+const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
+const maxUserNs = Number(execFileSync('cat', ['/proc/sys/user/max_user_namespaces'], { encoding: 'utf8' }).trim());
+const rtest = hasSetpriv && maxUserNs > 0 ? test : test.skip;
+if (!hasSetpriv || maxUserNs === 0) console.warn('rootless tests skipped: needs setpriv and user namespaces');
+
+function asNobody(script: string): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, HOME: '/tmp', XDG_RUNTIME_DIR: '' },
+    timeout: 60_000,
+  });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+rtest('an unprivileged user runs a container in its own user namespace', (t) => {
+  const r = asNobody(`
+    import { Container } from ${JSON.stringify(lib)};
+    const c = await Container.run({ rootfs: ${JSON.stringify(rootfs())}, command: ['/bin/sh', '-c', 'id -u; cat /proc/self/uid_map; echo $$; hostname'], hostname: 'rootless', namespaces: { user: true } });
+    let out = ''; c.stdout.on('data', (d) => (out += d));
+    const status = await c.wait();
+    const p = await Container.run({ rootfs: ${JSON.stringify(rootfs())}, command: ['/bin/sleep', '10'], namespaces: { user: true }, stdio: 'ignore' });
+    const e = await p.exec(['/bin/sh', '-c', 'echo exec-as-$(id -u)']);
+    let eout = ''; e.stdout.on('data', (d) => (eout += d));
+    await e.wait();
+    await p.remove();
+    console.log(JSON.stringify({ out, status, eout, cgroup: c.cgroup === undefined, uid: process.getuid() }));
+    await c.remove();
+  `);
+  t.is(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { out: string; status: unknown; eout: string; cgroup: boolean; uid: number };
+  t.is(res.uid, 65534);
+  const lines = res.out.trim().split('\n');
+  t.is(lines[0], '0', 'root inside');
+  t.deepEqual(lines[1]!.trim().split(/\s+/), ['0', '65534', '1'], 'mapped to the caller');
+  t.is(lines[2], '1');
+  t.is(lines[3], 'rootless');
+  t.deepEqual(res.status, { exitCode: 0, signal: null });
+  t.is(res.eout, 'exec-as-0\n');
+  t.true(res.cgroup, 'no cgroup without privileges');
+});
+
+rtest('an unprivileged host sandbox', (t) => {
+  // nobody's runtime root (no $XDG_RUNTIME_DIR): the library leaves it, empty, as /run/nsbox is left.
+  t.teardown(() => spawnSync('rmdir', [`${tmpdir()}/nsbox-65534`]));
+  const r = asNobody(`
+    import { Container } from ${JSON.stringify(lib)};
+    const c = await Container.run({ command: ['/bin/sh', '-c', 'echo ok > /tmp/f && cat /tmp/f; touch /usr/x 2>/dev/null || echo usr-ro; id -u'], namespaces: { user: true } });
+    let out = ''; c.stdout.on('data', (d) => (out += d));
+    await c.wait();
+    await c.remove();
+    console.log(JSON.stringify(out));
+  `);
+  t.is(r.status, 0, r.stderr);
+  t.is(JSON.parse(r.stdout.trim().split('\n').pop()!), 'ok\nusr-ro\n0\n');
+});
