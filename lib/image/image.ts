@@ -11,6 +11,8 @@ import { defaultRoot } from '../storage/layout.js';
 import { isDigest, parseReference, type Reference } from './reference.js';
 import { RegistryClient, pLimit, type BlobProgress, type Credentials, type History, type ImageConfig, type PlatformSpec } from './registry/index.js';
 import { ImageConfigSchema } from './registry/manifest.js';
+import { loadImages } from './archive/load.js';
+import { saveImage } from './archive/save.js';
 
 export interface PullOptions {
   /** Per-layer progress: bytes done of total, and the phase ('downloading', 'retrying', 'done', 'unpacking', 'unpacked', 'exists'). */
@@ -191,6 +193,21 @@ export class Image {
   static async list(options: StoreOptions = {}): Promise<Image[]> {
     const store = await openStore(options.root);
     return Promise.all((await store.images.list()).map((e) => Image.#load(store, e)));
+  }
+
+  /**
+   * Loads a docker-archive (`docker save`) or oci-archive tar, gzipped or not, from a file or a
+   * stream, or an OCI layout directory. `name` names an image the archive names only by tag.
+   */
+  static async load(source: string | NodeJS.ReadableStream, options: StoreOptions & { name?: string } = {}): Promise<Image[]> {
+    const store = await openStore(options.root);
+    const loaded = await loadImages(store, source, options.name === undefined ? {} : { name: options.name });
+    return Promise.all(loaded.map((l) => Image.get(l.digest, { root: store.layout.root })));
+  }
+
+  /** Writes this image as a docker-archive (default: what `docker load` reads) or an oci-archive. */
+  async save(file: string, options: { format?: 'docker' | 'oci' } = {}): Promise<void> {
+    await saveImage(this.#store, { record: this.record, names: this.names }, file, options);
   }
 
   /** Adds a name for this image. */
