@@ -45,6 +45,8 @@ export class SpooledArchive implements MemberSource {
   readonly dir: string;
   readonly #files = new Map<string, Member>();
   readonly #links = new Map<string, string>();
+  /** Files of members being written: closed here if the tar ends in the middle of one. */
+  readonly #open = new Set<Promise<FileHandle>>();
   #count = 0;
 
   private constructor(dir: string, where: string) {
@@ -85,6 +87,7 @@ export class SpooledArchive implements MemberSource {
       if (bytes === 0) throw new ArchiveError(`${this.where}: the archive is empty`);
       reader.end();
     } catch (err) {
+      await Promise.all([...this.#open].map((p) => p.then((fh) => fh.close()).catch(() => undefined)));
       if (err instanceof ArchiveError) throw err;
       const msg = (err as Error).message;
       const why = (msg.startsWith(`${this.where}: `) ? msg.slice(this.where.length + 2) : msg).replace('(truncated layer)', '(truncated archive)');
@@ -109,21 +112,20 @@ export class SpooledArchive implements MemberSource {
     const file = path.join(this.dir, String(this.#count++));
     const hash = createHash('sha256');
     let size = 0;
-    let fh: FileHandle | undefined;
-    const opening = open(file, 'wx', 0o600).then((h) => (fh = h));
+    const opening = open(file, 'wx', 0o600);
+    this.#open.add(opening);
     const member: Member = { file };
     this.#files.set(name, member);
     this.#links.delete(name);
     return {
       write: async (chunk) => {
-        if (!fh) await opening;
         hash.update(chunk);
         size += chunk.length;
-        await fh!.write(chunk);
+        await (await opening).write(chunk);
       },
       end: async () => {
-        if (!fh) await opening;
-        await fh!.close();
+        this.#open.delete(opening);
+        await (await opening).close();
         member.digest = `sha256:${hash.digest('hex')}`;
         member.size = size;
       },

@@ -106,7 +106,8 @@ export async function readOciLayout(src: MemberSource, platform: PlatformSpec): 
     const seen = byDigest.get(desc.digest);
     if (seen) {
       seen.names = [...new Set([...seen.names, ...names.full])];
-      seen.bareTag ??= names.bareTag;
+      if (names.bareTag) seen.bareTag ??= names.bareTag;
+      for (const e of extra) if (!seen.extra.some((x) => x.digest === e.digest)) seen.extra.push(e);
       continue;
     }
     const manifestBytes = await readBlob(src, desc);
