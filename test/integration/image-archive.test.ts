@@ -235,6 +235,7 @@ rtest('corrupt archives are refused with a clear error and nothing left half-wri
   truncateSync(join(bad, 'noise'), 0);
   await refuse(join(bad, 'noise'), /empty/, 'ERR_ARCHIVE');
   await t.throwsAsync(Image.load(join(bad, 'missing.tar'), { root }), { message: /does not exist/ });
+  await refuse(bad, /not an OCI layout directory/, 'ERR_ARCHIVE');
 });
 
 const cache = '/var/cache/nsbox-fixtures';

@@ -5,7 +5,7 @@
  * name. Docker's legacy `<id>/layer.tar` entries are such symlinks.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync } from 'node:fs';
 import { mkdir, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -160,7 +160,10 @@ export class DirectorySource implements MemberSource {
   }
   get(name: string): Member | undefined {
     const n = memberName(name);
-    return n === undefined ? undefined : { file: path.join(this.dir, n) };
+    if (n === undefined) return undefined;
+    const file = path.join(this.dir, n);
+    // lstat: a member is a regular file of the layout itself, not a link out of it
+    return lstatSync(file, { throwIfNoEntry: false })?.isFile() ? { file } : undefined;
   }
 }
 
