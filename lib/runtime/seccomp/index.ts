@@ -1,0 +1,9 @@
+export { compileSeccomp, actionValue, type CompileSeccompOptions } from './compile.js';
+export { defaultProfile, CLONE_NAMESPACE_FLAGS } from './default-profile.js';
+export {
+  SeccompOption, SeccompProfileSchema, parseSeccompProfile, normalizeCap, SECCOMP_ACTIONS, SECCOMP_OPS,
+  type SeccompProfile, type SeccompProfileInput, type SeccompRule, type SeccompArg, type SeccompConditions,
+  type SeccompAction, type SeccompOp,
+} from './profile.js';
+export { hostSeccompArch, AUDIT_ARCH, SYSCALLS, type SeccompArch } from './arch.js';
+export { BPF_MAXINSNS, SECCOMP_RET, decodeProgram, type Insn } from './bpf.js';

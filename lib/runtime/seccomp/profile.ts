@@ -1,0 +1,153 @@
+/**
+ * The seccomp profile model. One zod schema reads both the OCI runtime-spec `linux.seccomp` object
+ * and docker's profile JSON (a superset: `archMap`, `includes`/`excludes`, `comment`, the old
+ * single `name`), and yields one internal shape. That shape is also accepted as input, so a parsed
+ * profile (or `defaultProfile`) can be passed back wherever a profile is expected.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../../errors.js';
+
+export const SECCOMP_ACTIONS = [
+  'SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_TRAP',
+  'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_LOG', 'SCMP_ACT_ALLOW',
+] as const;
+export type SeccompAction = (typeof SECCOMP_ACTIONS)[number];
+
+export const SECCOMP_OPS = [
+  'SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ',
+] as const;
+export type SeccompOp = (typeof SECCOMP_OPS)[number];
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * A u64 from JSON. Numbers above 2^53 have already lost precision in JSON.parse; the one such value
+ * profiles use in practice is 2^64-1, which parses as 2^64, so values past the top are clamped.
+ */
+const U64 = z
+  .union([z.number().nonnegative().refine(Number.isInteger, 'must be an integer'), z.bigint().nonnegative()])
+  .transform((v) => {
+    const b = typeof v === 'bigint' ? v : BigInt(v);
+    return b > U64_MAX ? U64_MAX : b;
+  });
+
+const Errno = z.number().int().min(0).max(0xffff);
+
+const Action = z.string().transform((s, ctx) => {
+  if ((SECCOMP_ACTIONS as readonly string[]).includes(s)) return s as SeccompAction;
+  ctx.addIssue({
+    code: 'custom',
+    message: s === 'SCMP_ACT_NOTIFY' ? 'SCMP_ACT_NOTIFY needs a seccomp listener, which nsbox does not support' : `unknown action ${JSON.stringify(s)}`,
+  });
+  return z.NEVER;
+});
+
+const Arg = z.object({
+  index: z.number().int().min(0).max(5),
+  value: U64,
+  valueTwo: U64.optional().default(0n),
+  op: z.enum(SECCOMP_OPS),
+});
+export type SeccompArg = z.output<typeof Arg>;
+
+const Conditions = z
+  .object({
+    caps: z.array(z.string()).nullish(),
+    arches: z.array(z.string()).nullish(),
+    minKernel: z.string().regex(/^\d+\.\d+/, 'must look like 4.8').nullish(),
+  })
+  .transform((c) => ({
+    caps: (c.caps ?? []).map(normalizeCap),
+    arches: c.arches ?? [],
+    ...(c.minKernel ? { minKernel: c.minKernel } : {}),
+  }));
+export type SeccompConditions = z.output<typeof Conditions>;
+
+const noConditions = (): SeccompConditions => ({ caps: [], arches: [] });
+
+const Rule = z
+  .object({
+    names: z.array(z.string().min(1)).nullish(),
+    name: z.string().min(1).optional(),
+    action: Action,
+    errnoRet: Errno.optional(),
+    args: z.array(Arg).nullish(),
+    includes: Conditions.nullish(),
+    excludes: Conditions.nullish(),
+    comment: z.string().optional(),
+  })
+  .transform((r, ctx) => {
+    const names = [...(r.names ?? []), ...(r.name ? [r.name] : [])];
+    if (names.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'a rule needs names (or name)', path: ['names'] });
+      return z.NEVER;
+    }
+    return {
+      names,
+      action: r.action,
+      ...(r.errnoRet !== undefined ? { errnoRet: r.errnoRet } : {}),
+      args: r.args ?? [],
+      includes: r.includes ?? noConditions(),
+      excludes: r.excludes ?? noConditions(),
+      ...(r.comment !== undefined ? { comment: r.comment } : {}),
+    };
+  });
+export type SeccompRule = z.output<typeof Rule>;
+
+const FLAGS = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'] as const;
+
+export const SeccompProfileSchema = z
+  .object({
+    defaultAction: Action,
+    defaultErrnoRet: Errno.optional(),
+    architectures: z.array(z.string()).nullish(),
+    archMap: z.array(z.object({ architecture: z.string(), subArchitectures: z.array(z.string()).nullish() })).nullish(),
+    flags: z.array(z.enum(FLAGS)).nullish(),
+    listenerPath: z.string().optional(),
+    listenerMetadata: z.string().optional(),
+    syscalls: z.array(Rule).nullish(),
+  })
+  .transform((p, ctx) => {
+    if (p.listenerPath) {
+      ctx.addIssue({ code: 'custom', message: 'seccomp listeners are not supported', path: ['listenerPath'] });
+      return z.NEVER;
+    }
+    // OCI lists every architecture; docker maps each main one to its sub-architectures.
+    const architectures = p.architectures ?? (p.archMap ?? []).flatMap((m) => [m.architecture, ...(m.subArchitectures ?? [])]);
+    return {
+      defaultAction: p.defaultAction,
+      ...(p.defaultErrnoRet !== undefined ? { defaultErrnoRet: p.defaultErrnoRet } : {}),
+      architectures: [...new Set(architectures)],
+      flags: p.flags ?? [],
+      syscalls: p.syscalls ?? [],
+    };
+  });
+export type SeccompProfile = z.output<typeof SeccompProfileSchema>;
+export type SeccompProfileInput = z.input<typeof SeccompProfileSchema>;
+
+/** The container option: docker's default profile, no filter at all, or a profile of one's own. */
+export const SeccompOption = z.union([z.literal('default'), z.literal('unconfined'), SeccompProfileSchema]);
+export type SeccompOption = z.output<typeof SeccompOption>;
+
+/** Reads a docker or OCI seccomp profile (a JSON string or an already parsed object). */
+export function parseSeccompProfile(json: unknown): SeccompProfile {
+  let input = json;
+  if (typeof json === 'string') {
+    try {
+      input = JSON.parse(json);
+    } catch (err) {
+      throw new ValidationError(`invalid seccomp profile: ${(err as Error).message}`, 'seccomp', err);
+    }
+  }
+  const r = SeccompProfileSchema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const field = ['seccomp', ...issue.path.map(String)].join('.');
+  throw new ValidationError(`invalid seccomp profile: ${field}: ${issue.message}`, field, r.error);
+}
+
+/** 'sys_admin', 'SYS_ADMIN' and 'CAP_SYS_ADMIN' all name the same capability. */
+export function normalizeCap(cap: string): string {
+  const up = cap.toUpperCase();
+  return up.startsWith('CAP_') ? up : `CAP_${up}`;
+}
