@@ -74,10 +74,10 @@ function useRoot(t: { context: Ctx; teardown(fn: () => void): void }): void {
 }
 
 async function runIn(image: string, command?: string[]): Promise<string> {
-  const shell = command?.[0] === '/bin/sh' ? { entrypoint: command.slice(0, 2), command: command.slice(2) } : command ? { command } : {};
+  const shell = !command ? {} : command[0] === '/bin/sh' ? { entrypoint: command.slice(0, 2), command: command.slice(2) } : { command };
   await using c = await Container.run({ image, pull: 'never', ...shell });
   const [out, status] = await Promise.all([collect(c.stdout), c.wait()]);
-  if (status.exitCode !== 0) throw new Error(`${image}: ${command.join(' ')} exited ${status.exitCode}`);
+  if (status.exitCode !== 0) throw new Error(`${image}: ${(command ?? []).join(' ')} exited ${status.exitCode}`);
   return out;
 }
 
