@@ -30,7 +30,15 @@ process.on('exit', () => {
     console.error(`cleanup: ${(error as Error).message}`);
   }
 });
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+// On a signal, the running skopeo or tar is killed and reaped before the files go.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    const gone = [...children].map((child) => new Promise((resolve) => child.once('exit', resolve)));
+    for (const child of children) child.kill('SIGKILL');
+    const deadline = new Promise((resolve) => setTimeout(resolve, 2000));
+    void Promise.race([Promise.all(gone), deadline]).then(() => process.exit(130));
+  });
+}
 
 function fail(message: string): never {
   console.error(`bench/pull: ${message}`);
