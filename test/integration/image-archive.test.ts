@@ -5,7 +5,7 @@
  * refused with nothing left in the store's tmp/.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -118,6 +118,37 @@ rtest('a gzipped docker-archive loads from a stream; the layered image runs with
   t.false(ls.includes('deleted.txt') || ls.includes('gone'));
   t.true(ls.includes('from-layer3.txt') && !ls.includes('from-layer2.txt'));
   t.deepEqual(tmpEmpty(t.context.root), []);
+});
+
+rtest('a docker-archive with gzip layer tars (and a legacy <id>/layer.tar link) loads, runs and saves back as plain tars', async (t) => {
+  const root = freshStore(t, 'gzip-layers');
+  const x = join(t.context.dir, 'gz-layers');
+  mkdirSync(x);
+  await run('tar', ['-xf', join(t.context.dir, 'c.tar'), '-C', x]);
+  const manifest = JSON.parse(readFileSync(join(x, 'manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
+  manifest[0]!.Layers = manifest[0]!.Layers.map((name, i) => {
+    writeFileSync(join(x, `${name}.gz`), gzipSync(readFileSync(join(x, name))));
+    rmSync(join(x, name));
+    mkdirSync(join(x, `legacy${i}`));
+    symlinkSync(`../${name}.gz`, join(x, `legacy${i}`, 'layer.tar'));
+    return `legacy${i}/layer.tar`;
+  });
+  writeFileSync(join(x, 'manifest.json'), JSON.stringify(manifest));
+  await run('tar', ['-cf', join(t.context.dir, 'gz-layers.tar'), '-C', x, '.']);
+  const [image] = await Image.load(join(t.context.dir, 'gz-layers.tar'), { root });
+  t.true(image!.layers.every((l) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip'));
+  const plain = await Image.get('layered:1', { root: t.context.root });
+  t.is(image!.id, plain.id);
+  t.deepEqual(image!.layers.map((l) => l.diffId), plain.layers.map((l) => l.diffId));
+  const prev = process.env.NSBOX_ROOT;
+  process.env.NSBOX_ROOT = root;
+  t.teardown(() => (prev === undefined ? delete process.env.NSBOX_ROOT : (process.env.NSBOX_ROOT = prev)));
+  t.is(await runIn('layered:1'), 'kept\n');
+  const saved = join(t.context.dir, 'gz-layers-saved.tar');
+  await image!.save(saved);
+  const [back] = await Image.load(saved, { root: freshStore(t, 'gzip-layers-back') });
+  t.is(back!.digest, plain.digest, 'saved with plain layer tars: the same image as the plain archive');
+  t.deepEqual(tmpEmpty(root), []);
 });
 
 rtest('OCI layout directories: every image, and this host\'s entry of a nested index', async (t) => {
