@@ -30,6 +30,11 @@ enum class OpKind : int {
   kMask,        // hide b: a read-only empty tmpfs over a directory, /dev/null over a file; absent is fine
   kReadonly,    // bind b on itself, read-only (recursive); absent is fine
   kSetns,       // setns(fd, flags): exec joins the cgroup namespace only once it is in the cgroup
+  kCapBset,     // drop every capability not in `set` from the bounding set
+  kCapSet,      // capset(effective = set, permitted = clr, inheritable = dev)
+  kAmbient,     // clear the ambient set, then raise the capabilities in `set`
+  kPrctl,       // prctl(flags, set, 0, 0, 0): no_new_privs, keepcaps
+  kSeccomp,     // seccomp(SECCOMP_SET_MODE_FILTER) with the classic BPF program in d
 };
 
 struct Op {

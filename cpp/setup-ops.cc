@@ -2,7 +2,10 @@
 // It runs in the Node process's memory (CLONE_VM) on a stack of its own: raw syscalls only
 // (raw-syscall.h), no malloc, no locks, no exceptions, no errno, and no writes outside its stack.
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
 #include <string.h>
@@ -114,6 +117,40 @@ long RunOp(const Op& op) {
       return Sys(SYS_unshare, op.flags);
     case OpKind::kSetns:
       return Sys(SYS_setns, op.fd, op.flags);
+    case OpKind::kCapBset:
+      for (long cap = 0; cap < 64; cap++) {
+        if (op.set & (1ULL << cap)) continue;
+        r = Sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+        if (r == -EINVAL) break;  // past the kernel's last capability
+        if (r < 0) return r;
+      }
+      return 0;
+    case OpKind::kCapSet: {
+      struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+      struct __user_cap_data_struct data[2];
+      data[0].effective = static_cast<uint32_t>(op.set);
+      data[1].effective = static_cast<uint32_t>(op.set >> 32);
+      data[0].permitted = static_cast<uint32_t>(op.clr);
+      data[1].permitted = static_cast<uint32_t>(op.clr >> 32);
+      data[0].inheritable = static_cast<uint32_t>(op.dev);
+      data[1].inheritable = static_cast<uint32_t>(op.dev >> 32);
+      return Sys(SYS_capset, &hdr, data);
+    }
+    case OpKind::kAmbient:
+      if ((r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) < 0 && r != -EINVAL) return r;
+      for (long cap = 0; cap < 64; cap++) {
+        if (!(op.set & (1ULL << cap))) continue;
+        if ((r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)) < 0) return r;
+      }
+      return 0;
+    case OpKind::kPrctl:
+      return Sys(SYS_prctl, op.flags, op.set, 0, 0, 0);
+    case OpKind::kSeccomp: {
+      struct sock_fprog prog;
+      prog.len = static_cast<unsigned short>(op.d.size() / sizeof(struct sock_filter));
+      prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(op.d.data()));
+      return Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    }
     case OpKind::kMask: {
       struct stat st;
       r = Sys(SYS_newfstatat, AT_FDCWD, op.b.c_str(), &st, 0);
@@ -180,6 +217,13 @@ void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd) {
   }
   long r;
   if (plan.pdeathsig && (r = Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL)) < 0) Fail(err_fd, kStepPdeathsig, r);
+  // A process joining a running container is, until execve, a copy of Node (its /proc/PID/exe is
+  // the node binary) inside namespaces the container's processes share: not dumpable, so none of
+  // them can ptrace it or open its exe (the CVE-2019-5736 class); execve makes the new program
+  // dumpable again. Such a process has memory of its own (see spawn.cc): dumpability belongs to
+  // the memory map, and a new container's first process shares Node's, which must stay dumpable;
+  // nothing else is in a new container's namespaces before its execve.
+  if (plan.enter_pidfd >= 0) Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 
   // Wait until the parent has written id maps and cgroup membership. EOF means the parent gave up.
   char go = 0;
@@ -264,6 +308,11 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
     case OpKind::kUnshare: *syscall = "unshare"; *path = ""; return "unshare " + std::to_string(op.flags);
     case OpKind::kSetns: *syscall = "setns"; *path = ""; return "setns " + std::to_string(op.flags);
     case OpKind::kMask: *syscall = "mount"; return "mask " + op.b;
+    case OpKind::kCapBset: *syscall = "prctl"; *path = ""; return "drop capabilities from the bounding set";
+    case OpKind::kCapSet: *syscall = "capset"; *path = ""; return "capset";
+    case OpKind::kAmbient: *syscall = "prctl"; *path = ""; return "set ambient capabilities";
+    case OpKind::kPrctl: *syscall = "prctl"; *path = ""; return "prctl " + std::to_string(op.flags);
+    case OpKind::kSeccomp: *syscall = "seccomp"; *path = ""; return "install the seccomp filter";
     case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.b;
   }
   return "op";

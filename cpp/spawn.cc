@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +57,8 @@ bool ParseOpKind(const std::string& s, OpKind* k) {
       {"chdir", OpKind::kChdir},       {"write", OpKind::kWriteFile}, {"setids", OpKind::kSetIds},
       {"chmod", OpKind::kChmod},       {"lo_up", OpKind::kLoopbackUp}, {"unshare", OpKind::kUnshare},
       {"mask", OpKind::kMask},         {"readonly", OpKind::kReadonly}, {"setns", OpKind::kSetns},
+      {"capbset", OpKind::kCapBset},   {"capset", OpKind::kCapSet},    {"ambient", OpKind::kAmbient},
+      {"prctl", OpKind::kPrctl},       {"seccomp", OpKind::kSeccomp},
   };
   for (const auto& e : table) {
     if (s == e.name) {
@@ -116,12 +119,29 @@ bool ParsePlan(const Napi::Object& o, Plan* plan, std::string* bad) {
       op.b = Str(e, "target");
       op.c = Str(e, "fstype");
       op.d = Str(e, "data");
+      Napi::Value filter = e.Get("filter");
+      if (filter.IsBuffer()) {
+        Napi::Buffer<char> b = filter.As<Napi::Buffer<char>>();
+        op.d.assign(b.Data(), b.Length());
+      }
       op.flags = static_cast<unsigned long>(Num(e, "flags"));
       op.set = static_cast<uint64_t>(Num(e, "set"));
       op.clr = static_cast<uint64_t>(Num(e, "clear"));
+      if (op.kind == OpKind::kCapBset || op.kind == OpKind::kAmbient) op.set = static_cast<uint64_t>(Num(e, "caps"));
+      if (op.kind == OpKind::kCapSet) {
+        op.set = static_cast<uint64_t>(Num(e, "effective"));
+        op.clr = static_cast<uint64_t>(Num(e, "permitted"));
+        op.dev = static_cast<uint64_t>(Num(e, "inheritable"));
+      }
+      if (op.kind == OpKind::kPrctl) {
+        op.flags = static_cast<unsigned long>(Num(e, "option"));
+        op.set = static_cast<uint64_t>(Num(e, "arg"));
+      }
       op.mode = static_cast<unsigned>(Num(e, "mode"));
-      op.dev = static_cast<uint64_t>(makedev(static_cast<unsigned>(Num(e, "major")),
-                                             static_cast<unsigned>(Num(e, "minor"))));
+      if (op.kind == OpKind::kMknod) {
+        op.dev = static_cast<uint64_t>(makedev(static_cast<unsigned>(Num(e, "major")),
+                                               static_cast<unsigned>(Num(e, "minor"))));
+      }
       op.recursive = Bool(e, "recursive");
       op.optional = Bool(e, "optional");
       op.uid = static_cast<uint32_t>(Num(e, "uid"));
@@ -204,7 +224,7 @@ class ChildStack {
 // Node heap and the other threads are not stalled on the memory map lock while it is copied.
 long CloneRun(CloneArgs* args, ChildStack* stack, int (*fn)(void*), void* arg) {
 #if NSBOX_HAVE_CLONE_VM
-  if (stack->valid()) {
+  if (stack != nullptr && stack->valid()) {
     args->flags |= CLONE_VM;
     args->stack = stack->base();
     args->stack_size = ChildStack::kSize;
@@ -222,9 +242,8 @@ long CloneRun(CloneArgs* args, ChildStack* stack, int (*fn)(void*), void* arg) {
 struct ChildArgs {
   const Plan* plan;
   int sync_fd, err_fd, pid_fd;
-  // enter: the grandchild's clone arguments and stack, prepared by the parent.
+  // enter: the grandchild's clone arguments, prepared by the parent.
   CloneArgs* grandchild_args;
-  ChildStack* grandchild_stack;
 };
 
 int ChildMain(void* p) {
@@ -236,13 +255,14 @@ int ChildMain(void* p) {
 // namespaces and clones the real process as our sibling (CLONE_PARENT): it is then our child.
 int EnterMain(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
+  raw::Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);  // see RunChild: a copy of Node, not to be reached
   long r = raw::Sys(SYS_setns, a->plan->enter_pidfd, a->plan->enter_flags);
   ChildError e{kStepSetns, static_cast<int32_t>(-r)};
   if (r >= 0) {
     // Its own copy of the arguments: the kernel writes nothing back without CLONE_PIDFD, but the
     // grandchild must not depend on this process's stack after it exits.
     CloneArgs args = *a->grandchild_args;
-    r = CloneRun(&args, a->grandchild_stack, ChildMain, a);
+    r = CloneRun(&args, nullptr, ChildMain, a);
     if (r > 0) {
       pid_t gp = static_cast<pid_t>(r);
       raw::Sys(SYS_write, a->pid_fd, &gp, sizeof gp);
@@ -307,8 +327,8 @@ class SpawnWorker : public Napi::AsyncWorker {
       args.flags |= CLONE_INTO_CGROUP;
       args.cgroup = static_cast<uint64_t>(cgroup_fd.get());
     }
-    ChildStack stack, grandchild_stack;
-    ChildArgs child{&plan_, sync_r.get(), err_w.get(), -1, nullptr, nullptr};
+    ChildStack stack;
+    ChildArgs child{&plan_, sync_r.get(), err_w.get(), -1, nullptr};
     pid_t pid;
     if (!entering) {
       int pidfd = -1;
@@ -324,10 +344,11 @@ class SpawnWorker : public Napi::AsyncWorker {
       args.exit_signal = 0;
       child.pid_fd = pid_w.get();
       child.grandchild_args = &args;
-      child.grandchild_stack = &grandchild_stack;
+      // Entering: memory of its own (no CLONE_VM), so that it can make itself non-dumpable without
+      // making the Node process so (dumpability belongs to the memory map).
       CloneArgs first{};
       first.exit_signal = SIGCHLD;
-      long r = CloneRun(&first, &stack, EnterMain, &child);
+      long r = CloneRun(&first, nullptr, EnterMain, &child);
       if (r < 0) return Fail(static_cast<int>(-r), "clone3");
       ReapNow(static_cast<pid_t>(r));
       pid_w.reset();

@@ -12,3 +12,6 @@ export {
 export { Image, type PullOptions, type PullProgress } from './image/image.js';
 export { parseReference, type Reference } from './image/reference.js';
 export { RegistryError, DigestMismatchError } from './image/registry/index.js';
+export { ArchiveError } from './image/archive/archive-error.js';
+export { CAPABILITIES, DEFAULT_CAPABILITIES, type Capability } from './runtime/capabilities.js';
+export { defaultProfile as defaultSeccompProfile, parseSeccompProfile, type SeccompProfile } from './runtime/seccomp/index.js';

@@ -29,7 +29,14 @@ export type SetupOp =
   | { op: 'unshare'; flags: number }
   | { op: 'mask'; target: string }
   | { op: 'readonly'; target: string }
-  | { op: 'setns'; fd: number; flags: number };
+  | { op: 'setns'; fd: number; flags: number }
+  /** Drop from the bounding set every capability not in the mask `caps` (bit n = capability n). */
+  | { op: 'capbset'; caps: number }
+  | { op: 'capset'; effective: number; permitted: number; inheritable: number }
+  | { op: 'ambient'; caps: number }
+  | { op: 'prctl'; option: number; arg: number }
+  /** A classic BPF program (struct sock_filter[]), installed last, just before execve. */
+  | { op: 'seccomp'; filter: Buffer };
 
 export interface SpawnPlan {
   /** CLONE_NEW* flags for clone3 (ignored when entering). */

@@ -22,7 +22,9 @@ import {
   ContainerOptionsSchema, ExecOptionsSchema, validate,
   type ContainerConfig, type ContainerOptions, type ExecOptions,
 } from './options.js';
-import { buildContainerPlan, buildEnv, namespaceFlags, parseUser, CLONE } from './plan.js';
+import { buildContainerPlan, buildEnv, namespaceFlags, parseUser, processOps, CLONE, type ProcessSecurity } from './plan.js';
+import { capabilityMask, capabilityName, capabilitySet, type Capability } from './capabilities.js';
+import { compileSeccomp, defaultProfile, hostSeccompArch } from './seccomp/index.js';
 import { ContainerProcess, type ExitStatus } from './process.js';
 import { closeQuietly, discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
 import type { SignalName } from './signals.js';
@@ -78,6 +80,43 @@ function viewsFor(views: CgroupView[], cg: Cgroup | undefined): CgroupView[] {
     const dir = key === undefined ? undefined : paths[key];
     return dir === undefined ? v : { ...v, hostDir: dir };
   });
+}
+
+/** Capabilities, no_new_privs and seccomp from the options (docker's defaults unless relaxed). */
+function securityOf(config: ContainerConfig): ProcessSecurity {
+  const caps = capabilitySet(config);
+  const ambient = new Set<Capability>();
+  for (const name of config.ambientCapabilities ?? []) {
+    const n = capabilityName(name, 'ambientCapabilities');
+    for (const c of n === 'ALL' ? caps : [n]) {
+      if (!caps.has(c)) throw new ValidationError(`invalid container options: ambientCapabilities: ${c} is not in the container's capabilities (add it with capAdd)`, 'ambientCapabilities');
+      ambient.add(c);
+    }
+  }
+  const seccomp = config.privileged || config.seccomp === 'unconfined' ? undefined : seccompFilter(config.seccomp, caps);
+  return {
+    caps: capabilityMask(caps),
+    ambient: capabilityMask(ambient),
+    noNewPrivileges: !config.privileged && config.noNewPrivileges,
+    privileged: config.privileged,
+    ...(seccomp ? { seccomp } : {}),
+  };
+}
+
+const defaultFilters = new Map<number, Buffer>();
+/** The compiled filter; docker's default profile is compiled once per capability set. */
+function seccompFilter(option: Exclude<ContainerConfig['seccomp'], 'unconfined'>, caps: Set<Capability>): Buffer | undefined {
+  const arch = hostSeccompArch();
+  if (!arch) return undefined; // no syscall table for this architecture: unconfined (see README)
+  const capNames = [...caps].map((c) => `CAP_${c}`);
+  if (option !== 'default') return compileSeccomp(option, { arch, caps: capNames });
+  const key = capabilityMask(caps);
+  let filter = defaultFilters.get(key);
+  if (!filter) {
+    filter = compileSeccomp(defaultProfile, { arch, caps: capNames });
+    defaultFilters.set(key, filter);
+  }
+  return filter;
 }
 
 function checkDir(dir: string, field: string): void {
@@ -144,6 +183,7 @@ export class Container implements AsyncDisposable {
   #env: string[];
   #layers: string[] | undefined;
   #releaseImage: (() => void) | undefined;
+  #security: ProcessSecurity;
   /** The image the container was made from. */
   readonly image: { ref: string; digest: string } | undefined;
 
@@ -160,6 +200,7 @@ export class Container implements AsyncDisposable {
       config.env,
     );
     this.#root = config.rootfs ?? '';
+    this.#security = securityOf(config);
   }
 
   /** Validates the options, resolves (and pulls) the image, prepares the container; nothing runs until start(). */
@@ -193,7 +234,13 @@ export class Container implements AsyncDisposable {
       throw e;
     }
     const id = config.id ?? randomBytes(32).toString('hex');
-    const c = new Container(config, id, image);
+    let c: Container;
+    try {
+      c = new Container(config, id, image);
+    } catch (e) {
+      image?.release?.();
+      throw e;
+    }
     if (config.namespaces.mount && (config.rootfs === undefined || c.#layers)) {
       // A host sandbox or an overlay needs an empty directory to build its root on, inside the
       // container's own mount namespace; an overlay also its upper and work dirs.
@@ -265,6 +312,7 @@ export class Container implements AsyncDisposable {
         bindIsDir: cfg.mounts.map((m) => m.type !== 'bind' || statSync(m.source).isDirectory()),
         ...(stdio.consolePath ? { consolePath: stdio.consolePath } : {}),
         ...(overlay ? { overlay } : {}),
+        security: this.#security,
       });
       const plan: SpawnPlan = {
         cloneFlags: parts.cloneFlags,
@@ -432,10 +480,9 @@ export class Container implements AsyncDisposable {
         enterFlags: namespaceFlags(cfg.namespaces) & ~(CLONE.NEWTIME | CLONE.NEWCGROUP),
         ops: [
           ...(cfg.namespaces.cgroup ? [{ op: 'setns' as const, fd: init.pidfd, flags: CLONE.NEWCGROUP }] : []),
-          ...(opts.user !== undefined || cfg.user !== undefined || userns
-            ? [{ op: 'setids' as const, uid: user.uid, gid: user.gid, ...(facts.privileged || !userns ? { groups: user.groups ?? [] } : {}) }]
-            : []),
           { op: 'chdir', target: opts.cwd ?? cfg.cwd ?? '/' },
+          // The same capabilities, no_new_privs and seccomp as the container's own process.
+          ...processOps(user, opts.user !== undefined || cfg.user !== undefined || userns, userns, facts.privileged, this.#security),
         ],
         argv,
         env,

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import { ResourcesSchema } from '../cgroup/resources.js';
+import { SeccompOption } from './seccomp/profile.js';
 
 const absPath = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').refine((p) => !p.includes('\0'), 'must not contain NUL');
 const noNul = z.string().refine((s) => !s.includes('\0'), 'must not contain NUL');
@@ -94,6 +95,18 @@ export const ContainerOptionsSchema = z
     resources: ResourcesSchema.optional(),
     /** Parent of the container's cgroup: relative to this process's own cgroup, or absolute. Default $NSBOX_CGROUP_PARENT or 'nsbox'. */
     cgroupParent: z.string().min(1).optional(),
+    /** Capabilities on top of docker's default set ('NET_ADMIN', 'CAP_SYS_PTRACE', 'ALL'). */
+    capAdd: z.array(z.string()).optional(),
+    /** Capabilities taken from it ('ALL' drops every one). */
+    capDrop: z.array(z.string()).optional(),
+    /** Capabilities a non-root `user` keeps (ambient); they must be in the container's set. */
+    ambientCapabilities: z.array(z.string()).optional(),
+    /** no_new_privs (default true): setuid binaries and file capabilities grant nothing. */
+    noNewPrivileges: z.boolean().default(true),
+    /** 'default' (docker's profile), 'unconfined', or a docker / OCI seccomp profile. */
+    seccomp: SeccompOption.default('default'),
+    /** All capabilities, no seccomp, no masked paths, no no_new_privs: docker's --privileged. */
+    privileged: z.boolean().default(false),
     /** Container id; a random 64-hex id when omitted. */
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be [A-Za-z0-9_.-], at most 128 characters').optional(),
     /** Where per-container runtime state lives (default /run/nsbox as root, else $XDG_RUNTIME_DIR/nsbox or the temp dir). */

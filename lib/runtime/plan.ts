@@ -44,6 +44,8 @@ export interface PlanContext {
   bindIsDir: boolean[];
   /** Host path of the pty slave when the container has a terminal (bound to /dev/console). */
   consolePath?: string;
+  /** Capabilities, no_new_privs and seccomp for the process (absent: none of them are changed). */
+  security?: ProcessSecurity;
   /** Build the root as an overlay of these dirs (lower: topmost first) on `root`, inside the container's mount namespace. */
   overlay?: { lower: string[]; upper: string; work: string };
 }
@@ -209,6 +211,43 @@ function sysOps(root: string, cfg: ContainerConfig, ctx: PlanContext, userns: bo
   return ops;
 }
 
+export interface ProcessSecurity {
+  /** Bit mask of the capabilities the process may have (its bounding set; root's effective set). */
+  caps: number;
+  /** Capabilities a non-root user keeps across execve (ambient), a subset of caps. */
+  ambient: number;
+  noNewPrivileges: boolean;
+  /** A compiled seccomp program (struct sock_filter[]), installed last. */
+  seccomp?: Buffer;
+  /** Masked and read-only paths are left out. */
+  privileged?: boolean;
+}
+
+const PR_SET_KEEPCAPS = 8;
+const PR_SET_NO_NEW_PRIVS = 38;
+
+/**
+ * The ids and the security of the process, in the order the kernel needs: the bounding set is
+ * reduced while still root (it takes CAP_SETPCAP), ids are changed (keeping capabilities only when
+ * ambient ones are asked for), then the sets, no_new_privs, and seccomp last, right before execve.
+ */
+export function processOps(user: { uid: number; gid: number; groups?: number[] }, setIds: boolean, userns: boolean, privileged: boolean, sec?: ProcessSecurity): SetupOp[] {
+  const ops: SetupOp[] = [];
+  if (sec) {
+    ops.push({ op: 'capbset', caps: sec.caps });
+    if (sec.ambient) ops.push({ op: 'prctl', option: PR_SET_KEEPCAPS, arg: 1 });
+  }
+  if (setIds) ops.push({ op: 'setids', uid: user.uid, gid: user.gid, ...(privileged || !userns ? { groups: user.groups ?? [] } : {}) });
+  if (sec) {
+    const sets = user.uid === 0 ? sec.caps : sec.ambient;
+    ops.push({ op: 'capset', effective: sets, permitted: sets, inheritable: sets });
+    if (sec.ambient) ops.push({ op: 'ambient', caps: sec.ambient });
+    if (sec.noNewPrivileges) ops.push({ op: 'prctl', option: PR_SET_NO_NEW_PRIVS, arg: 1 });
+    if (sec.seccomp) ops.push({ op: 'seccomp', filter: sec.seccomp });
+  }
+  return ops;
+}
+
 /** The whole setup of a new container: namespaces, root, /proc, /dev, /sys, user mounts, pivot_root, ids. */
 export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): ContainerPlanParts {
   const ns = cfg.namespaces;
@@ -256,7 +295,7 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
     );
     cfg.mounts.forEach((m, i) => ops.push(...userMountOps(root, m, ctx.bindIsDir[i] ?? true)));
     ops.push({ op: 'pivot_root', target: root });
-    if (ns.pid) {
+    if (ns.pid && !ctx.security?.privileged) {
       // Only over the container's own /proc: with the host's pid namespace it is the host's view anyway.
       for (const p of READONLY_PATHS) ops.push({ op: 'readonly', target: p });
       for (const p of MASKED_PATHS) ops.push({ op: 'mask', target: p });
@@ -268,8 +307,8 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
   }
   if (ns.net) ops.push({ op: 'lo_up' });
   if (ns.uts) ops.push({ op: 'sethostname', value: cfg.hostname ?? ctx.id.slice(0, 12) });
-  if (cfg.user !== undefined || userns) ops.push({ op: 'setids', uid: user.uid, gid: user.gid, ...(ctx.privileged || !userns ? { groups: user.groups ?? [] } : {}) });
   ops.push({ op: 'chdir', target: cfg.cwd ?? '/' });
+  ops.push(...processOps(user, cfg.user !== undefined || userns, userns, ctx.privileged, ctx.security));
 
   const parts: ContainerPlanParts = { cloneFlags: cloneFlagsFor(ns), ops, denySetgroups: userns && !ctx.privileged, user };
   if (maps) {

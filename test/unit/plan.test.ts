@@ -23,6 +23,10 @@ test('defaults: every namespace but user and time; / made rprivate first; pivot_
   const pivot = names.indexOf('pivot_root');
   t.true(pivot > names.lastIndexOf('mount'));
   t.deepEqual(names.slice(pivot).filter((n) => n !== 'mask' && n !== 'readonly'), ['pivot_root', 'lo_up', 'sethostname', 'chdir']);
+  // With security: bounding set while root, ids, then the sets, no_new_privs, seccomp last.
+  const sec = buildContainerPlan(cfg({ user: '7:8' }), { ...ctx, security: { caps: 5, ambient: 0, noNewPrivileges: true, seccomp: Buffer.alloc(8) } });
+  t.deepEqual(sec.ops.slice(-6).map((o) => o.op), ['chdir', 'capbset', 'setids', 'capset', 'prctl', 'seccomp']);
+  t.deepEqual(sec.ops.at(-3), { op: 'capset', effective: 0, permitted: 0, inheritable: 0 }, 'a non-root user gets no capabilities');
   t.true(p.ops.some((o) => o.op === 'mask' && o.target === '/proc/kcore'));
   t.true(p.ops.some((o) => o.op === 'readonly' && o.target === '/proc/sys'));
   t.true(p.ops.some((o) => o.op === 'mknod' && o.target === '/r/dev/null'));
@@ -41,7 +45,7 @@ test('a user namespace: maps, setids to root first, devices bound instead of mkn
   t.false(p.ops.some((o) => o.op === 'mknod'));
   t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/dev/null'));
   t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/sys/fs/cgroup/memory/x'));
-  t.deepEqual(p.ops.at(-2), { op: 'setids', uid: 5, gid: 6 });
+  t.deepEqual(p.ops.at(-1), { op: 'setids', uid: 5, gid: 6 }, 'no security given: ids last');
   t.true((p.cloneFlags & CLONE.NEWUSER) !== 0);
 });
 
