@@ -205,6 +205,15 @@ const tarUnpack: Peer = {
     }),
 };
 
+/**
+ * Writes the file system's dirty pages out (untimed) before each timed run. Runs keep their output
+ * (see withFreshDir), ~0.3 GB a run; without this, the kernel's background writeback starts partway
+ * through the benchmark (at 10 % of available memory dirty) and lands on whichever run is going then.
+ */
+function flush(): void {
+  execFileSync('sync', ['-f', work], { stdio: 'ignore' });
+}
+
 /** One warm-up each (checked), then `runs` timed rounds, the order flipping every round. */
 async function race(a: Peer, b: Peer): Promise<Map<Peer, Record<string, number>[]> | string> {
   const samples = new Map<Peer, Record<string, number>[]>([[a, []], [b, []]]);
@@ -215,6 +224,7 @@ async function race(a: Peer, b: Peer): Promise<Map<Peer, Record<string, number>[
     }
     for (let i = 0; i < runs; i++) {
       for (const peer of i % 2 ? [b, a] : [a, b]) {
+        flush();
         const t = await peer.once();
         samples.get(peer)!.push(t);
         console.error(`run ${i + 1}/${runs} ${peer.name}: ${Object.entries(t).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}`);
