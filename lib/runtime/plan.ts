@@ -146,14 +146,15 @@ function devOps(root: string, ctx: PlanContext, userns: boolean, gid5Mapped: boo
   const dev = inRoot(root, '/dev');
   const ops: SetupOp[] = [
     { op: 'mkdir', target: dev, mode: 0o755 },
-    { op: 'mount', source: 'tmpfs', target: dev, fstype: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME, data: 'mode=755,size=65536k' },
+    { op: 'mount', source: 'tmpfs', target: dev, fstype: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME | (allowDevices(ctx) ? 0 : MS.NODEV), data: 'mode=755,size=65536k' },
   ];
   for (const [name, major, minor] of DEVICES) {
     const target = path.join(dev, name);
-    if (ctx.privileged && !userns) {
+    if (ctx.privileged && !userns && allowDevices(ctx)) {
       ops.push({ op: 'mknod', target, mode: S_IFCHR | 0o666, major, minor }, { op: 'chmod', target, mode: 0o666 });
     } else {
-      // mknod is not allowed in a user namespace: bind the host's node instead (as crun does).
+      // Bound from the host's /dev (mknod is not allowed in a user namespace, and /dev itself is
+      // nodev): each bind is a mount of its own, usable, while a node made with mknod is not.
       ops.push({ op: 'touch', target, mode: 0o666 }, { op: 'bind', source: `/dev/${name}`, target });
     }
   }
@@ -223,6 +224,9 @@ export interface ProcessSecurity {
   privileged?: boolean;
 }
 
+/** Device nodes made inside work only in privileged containers. */
+const allowDevices = (ctx: PlanContext) => ctx.security?.privileged === true;
+
 const PR_SET_KEEPCAPS = 8;
 const PR_SET_NO_NEW_PRIVS = 38;
 
@@ -233,6 +237,10 @@ const PR_SET_NO_NEW_PRIVS = 38;
  */
 export function processOps(user: { uid: number; gid: number; groups?: number[] }, setIds: boolean, userns: boolean, privileged: boolean, sec?: ProcessSecurity): SetupOp[] {
   const ops: SetupOp[] = [];
+  // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: do it first, while still root
+  // (docker's profile allows what follows: capset, prctl, setresuid, execve).
+  const seccompFirst = sec?.seccomp !== undefined && !sec.noNewPrivileges;
+  if (sec?.seccomp && seccompFirst) ops.push({ op: 'seccomp', filter: sec.seccomp });
   if (sec) {
     ops.push({ op: 'capbset', caps: sec.caps });
     if (sec.ambient) ops.push({ op: 'prctl', option: PR_SET_KEEPCAPS, arg: 1 });
@@ -243,7 +251,7 @@ export function processOps(user: { uid: number; gid: number; groups?: number[] }
     ops.push({ op: 'capset', effective: sets, permitted: sets, inheritable: sets });
     if (sec.ambient) ops.push({ op: 'ambient', caps: sec.ambient });
     if (sec.noNewPrivileges) ops.push({ op: 'prctl', option: PR_SET_NO_NEW_PRIVS, arg: 1 });
-    if (sec.seccomp) ops.push({ op: 'seccomp', filter: sec.seccomp });
+    if (sec.seccomp && !seccompFirst) ops.push({ op: 'seccomp', filter: sec.seccomp });
   }
   return ops;
 }
@@ -300,8 +308,10 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
       for (const p of READONLY_PATHS) ops.push({ op: 'readonly', target: p });
       for (const p of MASKED_PATHS) ops.push({ op: 'mask', target: p });
     }
-    const readonly = cfg.readonlyRootfs ?? ctx.sandbox;
-    if (readonly) ops.push({ op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
+    // nodev on the root: a device node made inside (CAP_MKNOD is in docker's default set) cannot be
+    // opened, so a container cannot reach the host's disks that way; only privileged ones can.
+    const rootAttrs = (cfg.readonlyRootfs ?? ctx.sandbox ? MOUNT_ATTR.RDONLY : 0) | (allowDevices(ctx) ? 0 : MOUNT_ATTR.NODEV);
+    if (rootAttrs) ops.push({ op: 'setattr', target: '/', set: rootAttrs });
   } else if (!ctx.sandbox) {
     ops.push({ op: 'chroot', target: root });
   }

@@ -1,6 +1,6 @@
 /** The setup plan is data: its order and content are checked here without root. */
 import test from 'ava';
-import { buildContainerPlan, buildEnv, CLONE, MS, type PlanContext } from '../../lib/runtime/plan.js';
+import { buildContainerPlan, buildEnv, CLONE, MOUNT_ATTR, MS, type PlanContext } from '../../lib/runtime/plan.js';
 import { ContainerOptionsSchema, validate } from '../../lib/runtime/options.js';
 import { ValidationError } from '../../lib/errors.js';
 import { cgroupViews } from '../../lib/runtime/host.js';
@@ -22,14 +22,18 @@ test('defaults: every namespace but user and time; / made rprivate first; pivot_
   const names = p.ops.map((o) => o.op);
   const pivot = names.indexOf('pivot_root');
   t.true(pivot > names.lastIndexOf('mount'));
-  t.deepEqual(names.slice(pivot).filter((n) => n !== 'mask' && n !== 'readonly'), ['pivot_root', 'lo_up', 'sethostname', 'chdir']);
+  t.deepEqual(names.slice(pivot).filter((n) => n !== 'mask' && n !== 'readonly'), ['pivot_root', 'setattr', 'lo_up', 'sethostname', 'chdir']);
   // With security: bounding set while root, ids, then the sets, no_new_privs, seccomp last.
   const sec = buildContainerPlan(cfg({ user: '7:8' }), { ...ctx, security: { caps: 5, ambient: 0, noNewPrivileges: true, seccomp: Buffer.alloc(8) } });
   t.deepEqual(sec.ops.slice(-6).map((o) => o.op), ['chdir', 'capbset', 'setids', 'capset', 'prctl', 'seccomp']);
   t.deepEqual(sec.ops.at(-3), { op: 'capset', effective: 0, permitted: 0, inheritable: 0 }, 'a non-root user gets no capabilities');
   t.true(p.ops.some((o) => o.op === 'mask' && o.target === '/proc/kcore'));
   t.true(p.ops.some((o) => o.op === 'readonly' && o.target === '/proc/sys'));
-  t.true(p.ops.some((o) => o.op === 'mknod' && o.target === '/r/dev/null'));
+  t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/dev/null' && o.target === '/r/dev/null'), 'devices bound into a nodev /dev');
+  t.true(p.ops.some((o) => o.op === 'setattr' && o.target === '/' && o.set === MOUNT_ATTR.NODEV));
+  const priv = buildContainerPlan(cfg({}), { ...ctx, security: { caps: 1, ambient: 0, noNewPrivileges: false, privileged: true } });
+  t.true(priv.ops.some((o) => o.op === 'mknod' && o.target === '/r/dev/null'), 'privileged: real device nodes');
+  t.false(priv.ops.some((o) => o.op === 'mask'), 'privileged: nothing masked');
   t.true(p.ops.some((o) => o.op === 'mount' && o.fstype === 'cgroup' && o.target === '/r/sys/fs/cgroup/memory' && o.data === 'memory'));
   t.deepEqual(p.ops.at(-2), { op: 'sethostname', value: 'abcdef012345' });
   t.is(p.uidMap, undefined);
@@ -57,7 +61,7 @@ test('shared namespaces and the host sandbox', (t) => {
   t.false(p.ops.some((o) => o.op === 'lo_up' || o.op === 'sethostname'));
   t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/usr' && o.target === '/run/x/root/usr' && o.set !== undefined && (o.set & 1) === 1));
   t.true(p.ops.some((o) => o.op === 'symlink' && o.value === 'usr/bin' && o.target === '/run/x/root/bin'));
-  t.deepEqual(p.ops.at(-2), { op: 'setattr', target: '/', set: 1 }, 'a sandbox root is read-only');
+  t.deepEqual(p.ops.at(-2), { op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY | MOUNT_ATTR.NODEV }, 'a sandbox root is read-only');
 });
 
 test('user mounts become mkdir + mount ops under the root', (t) => {
