@@ -351,8 +351,13 @@ export class Container implements AsyncDisposable {
         ...(resources ? { resources } : {}),
       });
     } catch (e) {
-      if (resources) throw e;
-      return undefined; // no cgroup: the container runs in ours, unlimited
+      if (resources && privileged) throw e;
+      // Without privileges cgroups work only where they are delegated to us: elsewhere the container
+      // runs in our cgroup, unlimited, and says so rather than failing.
+      if (resources) {
+        process.emitWarning(`container ${this.id.slice(0, 12)}: no cgroup (${(e as Error).message}); its resources are not applied`, { code: 'NSBOX_NO_CGROUP' });
+      }
+      return undefined;
     }
   }
 

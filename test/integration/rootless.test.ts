@@ -64,3 +64,16 @@ rtest('an unprivileged host sandbox', (t) => {
   t.is(r.status, 0, r.stderr);
   t.is(JSON.parse(r.stdout.trim().split('\n').pop()!), 'ok\nusr-ro\n0\n');
 });
+
+rtest('without delegated cgroups, resources are skipped with a warning, not a crash', (t) => {
+  const r = asNobody(`
+    import { Container } from ${JSON.stringify(lib)};
+    process.on('warning', (w) => console.error('WARNING', w.code));
+    const c = await Container.run({ rootfs: ${JSON.stringify(rootfs())}, command: ['/bin/true'], namespaces: { user: true }, resources: { memory: '64m' } });
+    console.log(JSON.stringify({ status: await c.wait(), cgroup: c.cgroup === undefined }));
+    await c.remove();
+  `);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /WARNING NSBOX_NO_CGROUP/);
+  t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { status: { exitCode: 0, signal: null }, cgroup: true });
+});
