@@ -173,6 +173,20 @@ const nsboxPull: Peer = {
     }),
 };
 
+// What skopeo does: fetch and verify the content, no unpack (Image.pull's `unpack: false`; the
+// layers are then unpacked when a container first runs the image).
+const nsboxFetch: Peer = {
+  name: 'nsbox Image.pull unpack:false',
+  once: (check) =>
+    withFreshDir('store', async (root) => {
+      const start = process.hrtime.bigint();
+      const image = await Image.pull(ref, { root, unpack: false });
+      const total = Number(process.hrtime.bigint() - start) / 1e6;
+      if (check && image.layers.length === 0) throw new Error('nsbox: the pulled image has no layers');
+      return { total };
+    }),
+};
+
 const skopeoPull: Peer = {
   name: 'skopeo copy',
   once: (check) =>
@@ -269,6 +283,16 @@ if (!hasCommand('skopeo')) {
       ['skopeo copy (download only)', s, 1],
     );
     ratios.push(`pull download-only nsbox/skopeo = ${ratio(dl, s)}`, `pull nsbox/skopeo = ${ratio(total, s)}`);
+  }
+  console.error(`pull: ${nsboxFetch.name} vs ${skopeoPull.name}`);
+  const fetch = await race(nsboxFetch, skopeoPull);
+  if (typeof fetch === 'string') {
+    rows.push(['pull unpack:false', `failed: ${fetch}`, undefined]);
+  } else {
+    const f = column(fetch.get(nsboxFetch)!, 'total');
+    const s = column(fetch.get(skopeoPull)!, 'total');
+    rows.push(['nsbox pull, unpack: false (content only)', f, f.median / s.median], ['skopeo copy (same race)', s, 1]);
+    ratios.push(`pull content-only (unpack: false) nsbox/skopeo = ${ratio(f, s)}`);
   }
 }
 

@@ -25,6 +25,11 @@ export interface PullOptions {
   /** The store (default $NSBOX_ROOT, /var/lib/nsbox as root). */
   root?: string;
   signal?: AbortSignal;
+  /**
+   * Unpack the layers now (default), or only fetch and verify the content: the layers are then
+   * unpacked when a container first runs the image (or by `image.unpack()`).
+   */
+  unpack?: boolean;
 }
 
 export interface PullProgress {
@@ -95,10 +100,27 @@ export class Image {
     return this.config.history ?? [];
   }
 
-  /** The unpacked layer directories, topmost first (overlay lower dirs). */
+  /** The unpacked layer directories, topmost first (overlay lower dirs); unpacks what is not yet. */
   async layerDirs(): Promise<string[]> {
+    await this.unpack();
     const top = this.record.layers.at(-1);
     return top ? this.#store.layers.lowerDirs(top.chainId) : [];
+  }
+
+  /** Unpacks the layers not unpacked yet (after a pull with `unpack: false`, or a gc). */
+  async unpack(): Promise<void> {
+    const store = this.#store;
+    await store.withLease(async () => {
+      for (const [i, l] of this.record.layers.entries()) {
+        if (await store.layers.has(l.chainId)) continue;
+        if (!(await store.blobs.has(l.digest))) throw new NotFoundError(`image ${this.names[0] ?? this.digest}: layer ${l.digest} is not in the store; pull it again`);
+        await store.layers.unpack(l.chainId, store.blobs.path(l.digest), {
+          diffId: l.diffId,
+          blobDigest: l.digest,
+          ...(i > 0 ? { parentChainId: this.record.layers[i - 1]!.chainId } : {}),
+        });
+      }
+    });
   }
 
   static async #load(store: Store, entry: ImageEntry): Promise<Image> {
@@ -151,6 +173,7 @@ export class Image {
                 ...(signal ? { signal } : {}),
               });
             }
+            if (options.unpack === false) return layer;
             progress({ id: desc.digest, phase: 'unpacking' });
             await store.layers.unpack(chainId, blobPath, {
               diffId,

@@ -114,3 +114,20 @@ rtest('tag, remove refused while in use, then removal frees the layers', async (
   // The schema2 image has the same layer as busybox:1: still there; a layer only it used would be gone.
   for (const d of layerDirs) t.is(existsSync(d), d === shared);
 });
+
+rtest('pull with unpack: false fetches the content only; the first run unpacks', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'nsbox-store-lazy-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const ref = `${t.context.reg.host}/layered:1`;
+  const phases = new Set<string>();
+  const image = await Image.pull(ref, { root, unpack: false, onProgress: (p) => phases.add(p.phase) });
+  t.false(phases.has('unpacking'));
+  t.deepEqual(readdirSync(join(root, 'layers')), [], 'nothing unpacked yet');
+  const prev = process.env.NSBOX_ROOT;
+  process.env.NSBOX_ROOT = root;
+  t.teardown(() => (prev === undefined ? delete process.env.NSBOX_ROOT : (process.env.NSBOX_ROOT = prev)));
+  await using c = await Container.run({ image: ref, pull: 'never' });
+  const [out] = await Promise.all([collect(c.stdout), c.wait()]);
+  t.is(out, 'kept\n');
+  t.is(readdirSync(join(root, 'layers')).length, image.layers.length);
+});
