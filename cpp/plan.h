@@ -81,6 +81,9 @@ struct Plan {
   bool ctty = false;              // make fd 0 the controlling terminal
   bool pdeathsig = true;
   std::string uid_map, gid_map;   // written by the parent before the child is released
+  // Without privileges, ranges beyond one's own id go through the setuid helpers of the uidmap
+  // package: newuidmap / newgidmap PID (inside outside count)..., run by the parent instead.
+  std::string uid_mapper, gid_mapper;
   bool deny_setgroups = false;
   std::string cgroup_path;        // cgroup2 dir for CLONE_INTO_CGROUP
   std::vector<std::string> cgroup_procs;  // v1: cgroup.procs files the parent writes the pid into

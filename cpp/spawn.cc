@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sysmacros.h>
@@ -94,6 +95,8 @@ bool ParsePlan(const Napi::Object& o, Plan* plan, std::string* bad) {
   plan->uid_map = Str(o, "uidMap");
   plan->gid_map = Str(o, "gidMap");
   plan->deny_setgroups = Bool(o, "denySetgroups");
+  plan->uid_mapper = Str(o, "uidMapper");
+  plan->gid_mapper = Str(o, "gidMapper");
   plan->cgroup_path = Str(o, "cgroupPath");
   plan->cgroup_procs = StrList(o, "cgroupProcs");
   plan->enter_pidfd = static_cast<int>(Num(o, "enterPidfd", -1));
@@ -168,6 +171,38 @@ struct Failure {
   bool in_child = false;
   std::string syscall, path;
 };
+
+// Runs `helper PID inside outside count ...` (newuidmap / newgidmap) with the map's numbers.
+bool RunMapper(const std::string& helper, pid_t pid, const std::string& map, Failure* f) {
+  std::vector<std::string> args{helper, std::to_string(pid)};
+  std::string word;
+  for (char c : map) {
+    if (c == ' ' || c == '\n') {
+      if (!word.empty()) args.push_back(word);
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) args.push_back(word);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+  pid_t child;
+  int err = posix_spawn(&child, helper.c_str(), nullptr, nullptr, argv.data(), envp);
+  int status = 0;
+  if (err == 0) {
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+    err = EPERM;
+  }
+  f->err = err;
+  f->syscall = helper.substr(helper.rfind('/') + 1);
+  f->path = helper;
+  return false;
+}
 
 bool WriteAll(const std::string& file, const std::string& data, Failure* f) {
   UniqueFd fd(open(file.c_str(), O_WRONLY | O_CLOEXEC));
@@ -384,7 +419,15 @@ class SpawnWorker : public Napi::AsyncWorker {
       pidfd_.reset();
     };
     const std::string proc = "/proc/" + std::to_string(pid);
-    if (!plan_.uid_map.empty() && !WriteAll(proc + "/uid_map", plan_.uid_map, &fail_)) {
+    if (!plan_.uid_mapper.empty() && !RunMapper(plan_.uid_mapper, pid, plan_.uid_map, &fail_)) {
+      failed_ = true;
+      return abort_child();
+    }
+    if (!plan_.gid_mapper.empty() && !RunMapper(plan_.gid_mapper, pid, plan_.gid_map, &fail_)) {
+      failed_ = true;
+      return abort_child();
+    }
+    if (plan_.uid_mapper.empty() && !plan_.uid_map.empty() && !WriteAll(proc + "/uid_map", plan_.uid_map, &fail_)) {
       failed_ = true;
       return abort_child();
     }
@@ -392,7 +435,7 @@ class SpawnWorker : public Napi::AsyncWorker {
       failed_ = true;
       return abort_child();
     }
-    if (!plan_.gid_map.empty() && !WriteAll(proc + "/gid_map", plan_.gid_map, &fail_)) {
+    if (plan_.gid_mapper.empty() && !plan_.gid_map.empty() && !WriteAll(proc + "/gid_map", plan_.gid_map, &fail_)) {
       failed_ = true;
       return abort_child();
     }

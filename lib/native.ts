@@ -56,6 +56,9 @@ export interface SpawnPlan {
   uidMap?: string;
   gidMap?: string;
   denySetgroups?: boolean;
+  /** Run these setuid helpers (newuidmap / newgidmap PID triples...) instead of writing the maps. */
+  uidMapper?: string;
+  gidMapper?: string;
   /** cgroup2 directory: the child is born in it (CLONE_INTO_CGROUP). */
   cgroupPath?: string;
   /** cgroup v1 `cgroup.procs` files the parent writes the pid into before releasing the child. */

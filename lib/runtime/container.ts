@@ -306,6 +306,7 @@ export class Container implements AsyncDisposable {
         sandbox: cfg.rootfs === undefined && !this.#layers,
         sandboxEntries: facts.sandboxEntries,
         privileged: facts.privileged,
+        ...(facts.subIds ? { subIds: facts.subIds } : {}),
         hostUid: facts.uid,
         hostGid: facts.gid,
         cgroups: viewsFor(facts.cgroups, this.#cgroup),
@@ -324,6 +325,8 @@ export class Container implements AsyncDisposable {
         ctty: stdio.ctty,
         denySetgroups: parts.denySetgroups,
         ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
+        ...(parts.uidMapper ? { uidMapper: parts.uidMapper } : {}),
+        ...(parts.gidMapper ? { gidMapper: parts.gidMapper } : {}),
         ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
         ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
       };

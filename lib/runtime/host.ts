@@ -5,7 +5,9 @@
 import { readFileSync, readdirSync, readlinkSync, lstatSync } from 'node:fs';
 import { posix as path } from 'node:path';
 import { parseCgroupMounts, parseProcCgroup } from '../cgroup/detect.js';
-import type { CgroupView } from './plan.js';
+import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import type { CgroupView, SubIds } from './plan.js';
 
 /** Host top-level entries a sandbox shows: the system, read-only. Everything else is private. */
 const SANDBOX_DIRS = ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'etc', 'opt'];
@@ -17,6 +19,8 @@ export interface HostFacts {
   gid: number;
   cgroups: CgroupView[];
   sandboxEntries: Array<{ name: string; symlink?: string }>;
+  /** For an unprivileged caller: its subordinate ids and the uidmap helpers, if it has both. */
+  subIds?: SubIds;
 }
 
 let cached: HostFacts | undefined;
@@ -67,6 +71,38 @@ function sandboxEntries(): HostFacts['sandboxEntries'] {
   return out;
 }
 
+/** The first range for `user` (by name or uid) in an /etc/subuid-style file. */
+export function subRange(text: string, name: string | undefined, id: number): { start: number; count: number } | undefined {
+  for (const line of text.split('\n')) {
+    const [who, start, count] = line.trim().split(':');
+    if ((who === name || who === String(id)) && Number(count) > 0) return { start: Number(start), count: Number(count) };
+  }
+  return undefined;
+}
+
+function subIds(uid: number, gid: number): SubIds | undefined {
+  const helper = (n: string) => ['/usr/bin', '/bin', '/usr/sbin', '/sbin'].map((d) => `${d}/${n}`).find((p) => existsSync(p));
+  const newuidmap = helper('newuidmap');
+  const newgidmap = helper('newgidmap');
+  if (!newuidmap || !newgidmap) return undefined;
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = undefined;
+  }
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const u = subRange(read('/etc/subuid'), name, uid);
+  const g = subRange(read('/etc/subgid'), name, gid);
+  return u && g ? { uid: u, gid: g, newuidmap, newgidmap } : undefined;
+}
+
 export function hostFacts(): HostFacts {
   if (cached) return cached;
   let mountinfo = '';
@@ -77,8 +113,11 @@ export function hostFacts(): HostFacts {
   } catch {
     // no /proc: no cgroup views
   }
+  const privileged = isPrivileged();
+  const sub = privileged ? undefined : subIds(process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
   cached = {
-    privileged: isPrivileged(),
+    ...(sub ? { subIds: sub } : {}),
+    privileged,
     uid: process.geteuid?.() ?? 0,
     gid: process.getegid?.() ?? 0,
     cgroups: cgroupViews(mountinfo, procCgroup),

@@ -44,6 +44,8 @@ export interface PlanContext {
   bindIsDir: boolean[];
   /** Host path of the pty slave when the container has a terminal (bound to /dev/console). */
   consolePath?: string;
+  /** The caller's subordinate ids and the uidmap helpers, when it is unprivileged and has them. */
+  subIds?: SubIds;
   /** Capabilities, no_new_privs and seccomp for the process (absent: none of them are changed). */
   security?: ProcessSecurity;
   /** Build the root as an overlay of these dirs (lower: topmost first) on `root`, inside the container's mount namespace. */
@@ -56,6 +58,8 @@ export interface ContainerPlanParts {
   uidMap?: string;
   gidMap?: string;
   denySetgroups: boolean;
+  uidMapper?: string;
+  gidMapper?: string;
   user: { uid: number; gid: number; groups?: number[] };
 }
 
@@ -101,13 +105,35 @@ export function parseUser(user: ContainerConfig['user']): { uid: number; gid: nu
 
 export const formatIdMap = (m: IdMapEntry[]) => m.map((e) => `${e.containerID} ${e.hostID} ${e.size}`).join('\n') + '\n';
 
-/** Maps for a user namespace: as asked, or the caller's own ids as root inside (like `unshare -r`). */
-export function idMaps(ns: ContainerConfig['namespaces'], ctx: Pick<PlanContext, 'hostUid' | 'hostGid'>) {
+/** Subordinate ids the caller may map (/etc/subuid, /etc/subgid) and the helpers that map them. */
+export interface SubIds {
+  uid: { start: number; count: number };
+  gid: { start: number; count: number };
+  newuidmap: string;
+  newgidmap: string;
+}
+
+/**
+ * Maps for a user namespace: as asked; by default the caller's own ids as root inside (like
+ * `unshare -r`), plus, for an unprivileged caller with subordinate ids, those as 1… (as podman does).
+ * Maps an unprivileged caller cannot write itself go through newuidmap / newgidmap.
+ */
+export function idMaps(ns: ContainerConfig['namespaces'], ctx: Pick<PlanContext, 'hostUid' | 'hostGid' | 'privileged' | 'subIds'>) {
   if (ns.user === false) return undefined;
   const asked = ns.user === true ? {} : ns.user;
-  const uid = asked.uidMap ?? [{ containerID: 0, hostID: ctx.hostUid, size: 1 }];
-  const gid = asked.gidMap ?? [{ containerID: 0, hostID: ctx.hostGid, size: 1 }];
-  return { uidMap: formatIdMap(uid), gidMap: formatIdMap(gid), gidEntries: gid };
+  const sub = ctx.privileged ? undefined : ctx.subIds;
+  const range = (own: number, r: { start: number; count: number } | undefined): IdMapEntry[] => [
+    { containerID: 0, hostID: own, size: 1 },
+    ...(r ? [{ containerID: 1, hostID: r.start, size: Math.min(r.count, 65536) }] : []),
+  ];
+  const uid = asked.uidMap ?? range(ctx.hostUid, sub?.uid);
+  const gid = asked.gidMap ?? range(ctx.hostGid, sub?.gid);
+  const onlySelf = (m: IdMapEntry[], own: number) => m.length === 1 && m[0]!.hostID === own && m[0]!.size === 1;
+  const mappers = ctx.privileged || !sub ? {} : {
+    ...(onlySelf(uid, ctx.hostUid) ? {} : { uidMapper: sub.newuidmap }),
+    ...(onlySelf(gid, ctx.hostGid) ? {} : { gidMapper: sub.newgidmap }),
+  };
+  return { uidMap: formatIdMap(uid), gidMap: formatIdMap(gid), gidEntries: gid, ...mappers };
 }
 
 const inRoot = (root: string, p: string) => path.join(root, p);
@@ -320,7 +346,10 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
   ops.push({ op: 'chdir', target: cfg.cwd ?? '/' });
   ops.push(...processOps(user, cfg.user !== undefined || userns, userns, ctx.privileged, ctx.security));
 
-  const parts: ContainerPlanParts = { cloneFlags: cloneFlagsFor(ns), ops, denySetgroups: userns && !ctx.privileged, user };
+  // newgidmap writes setgroups itself; a caller writing its own one-id map must deny setgroups first.
+  const parts: ContainerPlanParts = { cloneFlags: cloneFlagsFor(ns), ops, denySetgroups: userns && !ctx.privileged && !maps?.gidMapper, user };
+  if (maps?.uidMapper) parts.uidMapper = maps.uidMapper;
+  if (maps?.gidMapper) parts.gidMapper = maps.gidMapper;
   if (maps) {
     parts.uidMap = maps.uidMap;
     parts.gidMap = maps.gidMap;

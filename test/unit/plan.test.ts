@@ -104,3 +104,18 @@ test('cgroup views from mountinfo: v1 hierarchies, the unified one, and the own 
     { name: 'unified', fstype: 'cgroup2', data: '', hostDir: '/sys/fs/cgroup/unified/u' },
   ]);
 });
+
+test('id maps: an unprivileged caller with subordinate ids maps them through newuidmap/newgidmap', (t) => {
+  const subIds = { uid: { start: 200000, count: 100000 }, gid: { start: 300000, count: 65536 }, newuidmap: '/usr/bin/newuidmap', newgidmap: '/usr/bin/newgidmap' };
+  const p = buildContainerPlan(cfg({ namespaces: { user: true } }), { ...ctx, privileged: false, hostUid: 1000, hostGid: 1000, subIds });
+  t.is(p.uidMap, '0 1000 1\n1 200000 65536\n');
+  t.is(p.gidMap, '0 1000 1\n1 300000 65536\n');
+  t.is(p.uidMapper, '/usr/bin/newuidmap');
+  t.is(p.gidMapper, '/usr/bin/newgidmap');
+  t.false(p.denySetgroups, 'newgidmap handles setgroups');
+  const self = buildContainerPlan(cfg({ namespaces: { user: { uidMap: [{ containerID: 0, hostID: 1000, size: 1 }] } } }), { ...ctx, privileged: false, hostUid: 1000, hostGid: 1000, subIds });
+  t.is(self.uidMapper, undefined, 'a map of one\'s own id is written directly');
+  const root = buildContainerPlan(cfg({ namespaces: { user: true } }), { ...ctx, subIds });
+  t.is(root.uidMap, '0 0 1\n', 'root maps directly, and only what it is asked');
+  t.is(root.uidMapper, undefined);
+});
