@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync, readlinkSync, lstatSync } from 'node:fs';
 import { posix as path } from 'node:path';
 import { parseCgroupMounts, parseProcCgroup } from '../cgroup/detect.js';
+import { isPrivileged } from '../privilege.js';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { CgroupView, SubIds } from './plan.js';
@@ -24,16 +25,6 @@ export interface HostFacts {
 }
 
 let cached: HostFacts | undefined;
-
-/** Root in the initial user namespace: may mknod and write any id map. */
-function isPrivileged(): boolean {
-  if (process.geteuid?.() !== 0) return false;
-  try {
-    return /^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** The hierarchies mounted under /sys/fs/cgroup, as they should appear in a container. */
 export function cgroupViews(mountinfo: string, procCgroup: string): CgroupView[] {

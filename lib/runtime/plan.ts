@@ -316,7 +316,8 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
       // Mounted in the container's own mount namespace: it goes away with the container, and the
       // host's mount table never sees it.
       const { lower, upper, work } = ctx.overlay;
-      const data = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
+      // Without privileges the layers carry user.overlay.* metadata (see lib/privilege.ts).
+      const data = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}${ctx.privileged ? '' : ',userxattr'}`;
       ops.push({ op: 'mount', source: 'overlay', target: root, fstype: 'overlay', data });
     } else {
       ops.push({ op: 'bind', source: root, target: root, recursive: true });

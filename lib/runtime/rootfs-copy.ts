@@ -19,11 +19,14 @@ function isWhiteout(st: { mode: number; rdev: number; isCharacterDevice(): boole
 }
 
 function isOpaque(dir: string): boolean {
-  try {
-    return native.lgetxattr(dir, 'trusted.overlay.opaque')?.toString() === 'y';
-  } catch {
-    return false;
+  for (const ns of ['trusted', 'user']) {
+    try {
+      if (native.lgetxattr(dir, `${ns}.overlay.opaque`)?.toString() === 'y') return true;
+    } catch {
+      // no such attribute namespace here
+    }
   }
+  return false;
 }
 
 async function copyEntry(src: string, dst: string): Promise<void> {

@@ -41,6 +41,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { NsboxError } from '../errors.js';
 import { native } from '../native.js';
+import { overlayXattrPrefix } from '../privilege.js';
 import { LayerError, isCode } from './errors.js';
 import { TarReader, type TarEntry, type TarSink } from './tar-reader.js';
 
@@ -259,9 +260,9 @@ class LayerWriter {
         this.#parents(`${dir}/x`, e.path, true);
       }
       try {
-        native.lsetxattr(this.#abs(dir), 'trusted.overlay.opaque', Buffer.from('y'));
+        native.lsetxattr(this.#abs(dir), `${overlayXattrPrefix()}.overlay.opaque`, Buffer.from('y'));
       } catch (err) {
-        throw this.#fail(e.path, 'mark opaque (trusted.overlay.opaque, needs root)', err);
+        throw this.#fail(e.path, `mark opaque (${overlayXattrPrefix()}.overlay.opaque)`, err);
       }
       return undefined;
     }

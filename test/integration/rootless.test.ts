@@ -4,7 +4,10 @@
  * host sandbox. The child Node process drops to uid/gid 65534 with setpriv (util-linux).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildImages, pushImages, registryUnavailable, startRegistry } from '../fixtures/registry.js';
 import { fileURLToPath } from 'node:url';
 import { rootTest as test, rootfs } from './_helpers.js';
 
@@ -14,10 +17,10 @@ const maxUserNs = Number(execFileSync('cat', ['/proc/sys/user/max_user_namespace
 const rtest = hasSetpriv && maxUserNs > 0 ? test : test.skip;
 if (!hasSetpriv || maxUserNs === 0) console.warn('rootless tests skipped: needs setpriv and user namespaces');
 
-function asNobody(script: string): { stdout: string; stderr: string; status: number | null } {
+function asNobody(script: string, env: Record<string, string> = {}): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
-    env: { ...process.env, HOME: '/tmp', XDG_RUNTIME_DIR: '' },
+    env: { ...process.env, HOME: '/tmp', XDG_RUNTIME_DIR: '', ...env },
     timeout: 60_000,
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
@@ -76,4 +79,31 @@ rtest('without delegated cgroups, resources are skipped with a warning, not a cr
   t.is(r.status, 0, r.stderr);
   t.regex(r.stderr, /WARNING NSBOX_NO_CGROUP/);
   t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { status: { exitCode: 0, signal: null }, cgroup: true });
+});
+
+const noRegistry = registryUnavailable();
+if (noRegistry) console.warn(`rootless image test skipped: ${noRegistry}`);
+(noRegistry ? test.skip : rtest)('an unprivileged user pulls and runs an image: its own store, overlay in the user namespace, whiteouts and opaque dirs', async (t) => {
+  const reg = await startRegistry();
+  const images = await buildImages(rootfs());
+  const store = mkdtempSync(join(tmpdir(), 'nsbox-rootless-store-'));
+  chmodSync(store, 0o777);
+  t.teardown(async () => {
+    await reg.stop();
+    images.cleanup();
+    rmSync(store, { recursive: true, force: true });
+  });
+  await pushImages(images, reg.host);
+  const r = asNobody(`
+    import { Container } from ${JSON.stringify(lib)};
+    const c = await Container.run({ image: '${reg.host}/layered:1', entrypoint: ['/bin/sh', '-c'], command: ['id -u; ls /data; ls /opaque'], namespaces: { user: true } });
+    let out = ''; c.stdout.on('data', (d) => (out += d)); c.stderr.on('data', (d) => (out += d));
+    const status = await c.wait();
+    await c.remove();
+    console.log(JSON.stringify({ out, status }));
+  `, { NSBOX_ROOT: join(store, 'nsbox') });
+  t.is(r.status, 0, r.stderr);
+  const { out, status } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { out: string; status: unknown };
+  t.deepEqual(status, { exitCode: 0, signal: null });
+  t.is(out, '0\nkept.txt\nfrom-layer3.txt\n', 'whiteouts and the opaque dir applied (user.overlay.* metadata, userxattr)');
 });
