@@ -32,10 +32,13 @@ export function capabilityName(name: string, field: string): Capability | 'ALL' 
 }
 
 /** The container's capability set: docker's defaults, then capDrop, then capAdd ('ALL' allowed in both). */
-export function capabilitySet(options: { capAdd?: string[] | undefined; capDrop?: string[] | undefined; privileged?: boolean | undefined }): Set<Capability> {
-  // 'all' means all that this process has: a caller without some capability (CAP_SYS_RESOURCE in
-  // some VMs) cannot give it away.
-  const all = CAPABILITIES.filter((c) => ownCapabilities().has(c));
+export function capabilitySet(
+  options: { capAdd?: string[] | undefined; capDrop?: string[] | undefined; privileged?: boolean | undefined },
+  userns = false,
+): Set<Capability> {
+  // 'all' means all that this process has (a caller without some capability, CAP_SYS_RESOURCE in
+  // some VMs, cannot give it away); in a user namespace of its own, the process has every one there.
+  const all = userns ? [...CAPABILITIES] : CAPABILITIES.filter((c) => ownCapabilities().has(c));
   if (options.privileged) return new Set(all);
   const set = new Set<Capability>(DEFAULT_CAPABILITIES);
   for (const c of options.capDrop ?? []) {

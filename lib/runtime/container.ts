@@ -84,7 +84,7 @@ function viewsFor(views: CgroupView[], cg: Cgroup | undefined): CgroupView[] {
 
 /** Capabilities, no_new_privs and seccomp from the options (docker's defaults unless relaxed). */
 function securityOf(config: ContainerConfig): ProcessSecurity {
-  const caps = capabilitySet(config);
+  const caps = capabilitySet(config, config.namespaces.user !== false);
   const ambient = new Set<Capability>();
   for (const name of config.ambientCapabilities ?? []) {
     const n = capabilityName(name, 'ambientCapabilities');

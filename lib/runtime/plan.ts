@@ -324,7 +324,11 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
     }
     ops.push(
       { op: 'mkdir', target: inRoot(root, '/proc'), mode: 0o555 },
-      { op: 'mount', source: 'proc', target: inRoot(root, '/proc'), fstype: 'proc', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV },
+      // A new proc needs a pid namespace of the container's own user namespace: sharing the host's
+      // from inside a user namespace, the host's /proc is bound instead.
+      userns && !ns.pid
+        ? { op: 'bind', source: '/proc', target: inRoot(root, '/proc'), recursive: true }
+        : { op: 'mount', source: 'proc', target: inRoot(root, '/proc'), fstype: 'proc', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV },
       ...devOps(root, ctx, userns, gid5Mapped),
       ...sysOps(root, cfg, ctx, userns),
     );

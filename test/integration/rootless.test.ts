@@ -107,3 +107,31 @@ if (noRegistry) console.warn(`rootless image test skipped: ${noRegistry}`);
   t.deepEqual(status, { exitCode: 0, signal: null });
   t.is(out, '0\nkept.txt\nfrom-layer3.txt\n', 'whiteouts and the opaque dir applied (user.overlay.* metadata, userxattr)');
 });
+
+rtest('the escape attempts fail rootless too, and work once the defences are off', (t) => {
+  const attempts = [
+    'mount -t tmpfs none /tmp 2>/dev/null && echo mount',
+    'unshare -U true 2>/dev/null && echo userns',
+    'echo 5000 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo procsys',
+    // the unprivileged Node process that runs the containers: same user, so only the pid namespace stands between
+    'kill -0 $OWNER_PID 2>/dev/null && echo hostpid',
+    'grep -q "^CapBnd:\t00000000a80425fb" /proc/self/status || echo caps',
+  ].join('; ');
+  const r = asNobody(`
+    import { Container } from ${JSON.stringify(lib)};
+    const out = [];
+    for (const opts of [{}, { privileged: true }, { privileged: true, namespaces: { user: true, pid: false } }]) {
+      const c = await Container.run({ rootfs: ${JSON.stringify(rootfs())}, command: ['/bin/sh', '-c', ${JSON.stringify(attempts)} + '; echo end'], namespaces: { user: true }, env: { OWNER_PID: String(process.pid) }, ...opts });
+      let o = ''; c.stdout.on('data', (d) => (o += d));
+      await c.wait();
+      await c.remove();
+      out.push(o.trim().split('\\n').join(' '));
+    }
+    console.log(JSON.stringify(out));
+  `);
+  t.is(r.status, 0, r.stderr);
+  const [on, off, hostPid] = JSON.parse(r.stdout.trim().split('\n').pop()!) as [string, string, string];
+  t.is(on, 'end', 'every attempt fails in a default rootless container');
+  t.is(off, 'mount userns procsys caps end', 'and works privileged (in the user namespace)');
+  t.regex(hostPid, /hostpid/, 'with the host pid namespace, a host process is reachable');
+});

@@ -177,3 +177,10 @@ test('seccomp: common programs still run; a custom profile is applied', async (t
   });
   t.regex(strict.out, /denied|Operation not permitted/);
 });
+
+test('seccomp: a Debian shell and node (the host sandbox) run under the default profile', async (t) => {
+  const bash = await run({ command: ['/bin/bash', '-c', 'echo "$BASH_VERSION" | cut -d. -f1; ls /usr/bin | wc -l | tr -d " " | grep -q . && echo listed'] });
+  t.regex(bash.out, /^\d+\nlisted$/);
+  const node = await run({ command: [process.execPath, '-e', "const cp = require('child_process'); console.log(require('fs').readdirSync('/').length > 0, cp.execSync('echo child').toString().trim(), require('os').cpus().length > 0)"] });
+  t.is(node.out, 'true child true', node.err);
+});
