@@ -6,12 +6,14 @@
  * harmless) arguments. Nothing here changes the host: every call is made to fail after the
  * permission checks.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { Container, type ContainerOptions } from '../../lib/index.js';
+import { Container, raw, type ContainerOptions } from '../../lib/index.js';
 import { collect, rootTest, rootfs } from './_helpers.js';
 
 const x86 = process.arch === 'x64';
@@ -183,4 +185,41 @@ test('seccomp: a Debian shell and node (the host sandbox) run under the default 
   t.regex(bash.out, /^\d+\nlisted$/);
   const node = await run({ command: [process.execPath, '-e', "const cp = require('child_process'); console.log(require('fs').readdirSync('/').length > 0, cp.execSync('echo child').toString().trim(), require('os').cpus().length > 0)"] });
   t.is(node.out, 'true child true', node.err);
+});
+
+(x86 ? test : test.skip)('denied: ptrace a process outside', async (t) => {
+  const target = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => target.kill('SIGKILL'));
+  // PTRACE_ATTACH (16): perl detaches on exit, and the target is killed afterwards anyway.
+  const call = `syscall(101, 16, ${target.pid}, 0, 0)`;
+  t.not(await errnoOf(call), 0, 'the host process is not even visible');
+  t.is(await errnoOf(call, { namespaces: { pid: false }, capAdd: ['SYS_PTRACE'], seccomp: 'unconfined' }), 0, 'with the host pid namespace and CAP_SYS_PTRACE, attached');
+});
+
+test('denied: escape by chroot (the old root is gone after pivot_root)', async (t) => {
+  // The classic: chroot into a subdirectory, climb with "..", chroot "." — which only reaches the real
+  // root when the process was put in a chroot rather than a pivoted mount namespace.
+  const escape = 'mkdir "/tmp/x"; chroot "/tmp/x"; chdir ".." for 1..64; chroot "."; print -d "/work" ? "escaped" : "contained"';
+  const on = await run({ command: ['/usr/bin/perl', '-e', escape] });
+  t.is(on.out, 'contained');
+  // Defence off: a root given by chroot alone (no mount namespace). It is built, in a temp dir of
+  // the test, from binds of the host's system directories, unmounted afterwards.
+  const root = mkdtempSync(join(tmpdir(), 'nsbox-chroot-'));
+  const mounted: string[] = [];
+  t.teardown(() => {
+    for (const m of mounted.reverse()) raw.umount(m, raw.constants.MNT_DETACH);
+    rmSync(root, { recursive: true, force: true });
+  });
+  for (const d of readdirSync('/')) {
+    const st = lstatSync(`/${d}`);
+    if (st.isSymbolicLink()) symlinkSync(readlinkSync(`/${d}`), join(root, d));
+    else if (['usr', 'etc', 'lib', 'lib64', 'dev'].includes(d)) {
+      mkdirSync(join(root, d));
+      raw.mount(`/${d}`, join(root, d), null, raw.constants.MS_BIND | raw.constants.MS_REC);
+      mounted.push(join(root, d));
+    }
+  }
+  mkdirSync(join(root, 'tmp'));
+  const off = await run({ rootfs: root, namespaces: { mount: false }, command: ['/usr/bin/perl', '-e', escape] });
+  t.is(off.out, 'escaped');
 });
