@@ -1,5 +1,5 @@
 /** Shared fixtures for integration tests: the busybox rootfs, root checks, output collection. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
@@ -62,3 +62,13 @@ export const rootTest: typeof test = isRoot ? test : test.skip;
 /** The same, one at a time: for tests that count this process's fds, children or mounts. */
 export const serialRootTest: typeof test.serial = isRoot ? test.serial : test.serial.skip;
 if (!isRoot) console.warn('nsbox integration tests: not root, skipping the tests that need root');
+
+/**
+ * Whether an unprivileged user can reach this checkout and its node_modules (a clone under /root,
+ * say, is out of its reach): the rootless tests run the library as that user.
+ */
+export function unprivilegedCanRead(uid = 65534): boolean {
+  const here = fileURLToPath(new URL('../../', import.meta.url));
+  const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'test', '-r', `${here}node_modules/tsx/package.json`]);
+  return r.status === 0;
+}

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { isRoot, rootfs } from './_helpers.js';
+import { isRoot, rootfs, unprivilegedCanRead } from './_helpers.js';
 
 const USER = 'nsbox-rootless-test';
 const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
@@ -17,7 +17,9 @@ const reason = !isRoot
     ? 'newuidmap/newgidmap are not installed (Debian package uidmap)'
     : spawnSync('useradd', ['--help']).status !== 0
       ? 'useradd is missing'
-      : undefined;
+      : !unprivilegedCanRead()
+        ? 'an unprivileged user cannot read this checkout (clone it where others can)'
+        : undefined;
 const rtest = reason ? test.skip : test.serial;
 if (reason) console.warn(`subordinate-id tests skipped: ${reason}`);
 
