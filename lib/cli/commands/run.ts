@@ -1,0 +1,173 @@
+/**
+ * nsbox run [OPTIONS] IMAGE [COMMAND] [ARG...]: a container from an image in the foreground, its
+ * exit code as ours. -i passes stdin, -t gives it a terminal (raw mode, resize), signals are
+ * forwarded. Detached containers (-d) need nsbox-shim and the engine's records (coming next).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Container } from '../../runtime/container.js';
+import type { ContainerOptions, Mount } from '../../runtime/options.js';
+import { NsboxError, ValidationError } from '../../errors.js';
+import '../../image/image.js'; // registers the image resolver
+import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
+
+const SPECS: FlagSpec[] = [
+  { names: ['interactive', 'i'], kind: 'bool' },
+  { names: ['tty', 't'], kind: 'bool' },
+  { names: ['detach', 'd'], kind: 'bool' },
+  { names: ['rm'], kind: 'bool' },
+  { names: ['name'], kind: 'value' },
+  { names: ['env', 'e'], kind: 'list' },
+  { names: ['env-file'], kind: 'list' },
+  { names: ['volume', 'v'], kind: 'list' },
+  { names: ['tmpfs'], kind: 'list' },
+  { names: ['workdir', 'w'], kind: 'value' },
+  { names: ['user', 'u'], kind: 'value' },
+  { names: ['hostname', 'h'], kind: 'value' },
+  { names: ['entrypoint'], kind: 'value' },
+  { names: ['read-only'], kind: 'bool' },
+  { names: ['memory', 'm'], kind: 'value' },
+  { names: ['memory-swap'], kind: 'value' },
+  { names: ['cpus'], kind: 'value' },
+  { names: ['cpu-shares', 'c'], kind: 'value' },
+  { names: ['pids-limit'], kind: 'value' },
+  { names: ['cpuset-cpus'], kind: 'value' },
+  { names: ['network', 'net'], kind: 'value' },
+  { names: ['restart'], kind: 'value' },
+  { names: ['cap-add'], kind: 'list' },
+  { names: ['cap-drop'], kind: 'list' },
+  { names: ['privileged'], kind: 'bool' },
+  { names: ['pull'], kind: 'value' },
+  { names: ['security-opt'], kind: 'list' },
+];
+
+function envFrom(p: ReturnType<typeof parseArgs>): string[] {
+  const env: string[] = [];
+  for (const file of values(p, 'env-file')) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const l = line.trim();
+      if (!l || l.startsWith('#')) continue;
+      env.push(l.includes('=') ? l : `${l}=${process.env[l] ?? ''}`);
+    }
+  }
+  for (const e of values(p, 'env')) env.push(e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`);
+  return env;
+}
+
+function mountsFrom(p: ReturnType<typeof parseArgs>): Mount[] {
+  const mounts: Mount[] = [];
+  for (const v of values(p, 'volume')) {
+    const [source, target, mode] = v.split(':');
+    if (!source || !target) throw new ValidationError(`invalid volume specification: '${v}' (nsbox binds host paths: -v /host/path:/container/path[:ro])`, 'volume');
+    mounts.push({ type: 'bind', source: resolve(source), target, readonly: mode === 'ro', recursive: true });
+  }
+  for (const t of values(p, 'tmpfs')) {
+    const [target, opts] = t.split(':');
+    const size = opts?.split(',').find((o) => o.startsWith('size='))?.slice(5);
+    mounts.push({ type: 'tmpfs', target: target!, readonly: false, ...(size ? { size } : {}) });
+  }
+  return mounts;
+}
+
+export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
+  const [image, ...command] = p.positional;
+  if (!image) throw new ValidationError('"nsbox run" requires at least 1 argument.', 'image');
+  const network = value(p, 'network') ?? 'none';
+  if (network !== 'none' && network !== 'host') throw new ValidationError(`network ${network}: nsbox supports none (the default: own namespace, lo only) and host`, 'network');
+  const resources: NonNullable<ContainerOptions['resources']> = {};
+  const memory = value(p, 'memory');
+  if (memory) resources.memory = memory;
+  const swap = value(p, 'memory-swap');
+  if (swap) resources.memorySwap = swap === '-1' ? -1 : swap;
+  const cpus = value(p, 'cpus');
+  if (cpus) resources.cpus = Number(cpus);
+  const shares = value(p, 'cpu-shares');
+  if (shares) resources.cpuShares = Number(shares);
+  const pids = value(p, 'pids-limit');
+  if (pids) resources.pids = Number(pids);
+  const cpuset = value(p, 'cpuset-cpus');
+  if (cpuset) resources.cpuset = { cpus: cpuset };
+  const seccomp = values(p, 'security-opt').find((o) => o.startsWith('seccomp='))?.slice(8);
+  const entrypoint = value(p, 'entrypoint');
+  const user = value(p, 'user');
+  const opts: ContainerOptions = {
+    image,
+    ...(command.length ? { command } : {}),
+    ...(entrypoint !== undefined ? { entrypoint: entrypoint === '' ? [] : [entrypoint] } : {}),
+    env: envFrom(p),
+    mounts: mountsFrom(p),
+    ...(value(p, 'workdir') ? { cwd: value(p, 'workdir')! } : {}),
+    ...(user ? { user: /^\d+(:\d+)?$/.test(user) ? user : user } : {}),
+    ...(value(p, 'hostname') ? { hostname: value(p, 'hostname')! } : {}),
+    ...(flag(p, 'read-only') ? { readonlyRootfs: true } : {}),
+    namespaces: { net: network === 'none' },
+    ...(Object.keys(resources).length ? { resources } : {}),
+    ...(values(p, 'cap-add').length ? { capAdd: values(p, 'cap-add') } : {}),
+    ...(values(p, 'cap-drop').length ? { capDrop: values(p, 'cap-drop') } : {}),
+    ...(flag(p, 'privileged') ? { privileged: true } : {}),
+    ...(seccomp === 'unconfined' ? { seccomp: 'unconfined' as const } : seccomp ? { seccomp: JSON.parse(readFileSync(seccomp, 'utf8')) as never } : {}),
+    ...(value(p, 'pull') ? { pull: value(p, 'pull') as 'missing' | 'always' | 'never' } : {}),
+  };
+  return opts;
+}
+
+const signalCode = (sig: string | null) => {
+  const n = sig ? ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[sig] ?? 0 : 0;
+  return 128 + n;
+};
+
+export default async function run(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, SPECS);
+  if (flag(p, 'detach')) {
+    throw new NsboxError('nsbox run -d: detached containers need nsbox-shim, which this build does not have yet', { code: 'ERR_UNSUPPORTED' });
+  }
+  // A name (user-defined) is accepted; the engine's named records come with detached containers.
+  const tty = flag(p, 'tty');
+  const interactive = flag(p, 'interactive');
+  const ttySize = tty ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : false;
+  const options: ContainerOptions = {
+    ...optionsFrom(p),
+    tty: ttySize,
+    stdio: tty ? 'pipe' : [interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+  };
+  const c = await Container.run(options);
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      c.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  if (!tty) for (const s of signals) process.on(s, forward);
+  let restore = () => {};
+  if (tty) {
+    const stdin = process.stdin;
+    if (interactive) {
+      if (stdin.isTTY) stdin.setRawMode(true);
+      stdin.pipe(c.stdin!);
+      restore = () => {
+        if (stdin.isTTY) stdin.setRawMode(false);
+        stdin.unpipe(c.stdin!);
+        stdin.pause();
+      };
+    }
+    c.stdout!.pipe(process.stdout);
+    const onResize = () => c.resize(process.stdout.columns, process.stdout.rows);
+    process.stdout.on('resize', onResize);
+    const prev = restore;
+    restore = () => {
+      prev();
+      process.stdout.off('resize', onResize);
+    };
+  }
+  try {
+    const status = await c.wait();
+    if (c.stdout) await new Promise((r) => (c.stdout!.readableEnded ? r(undefined) : c.stdout!.once('end', r)));
+    return status.exitCode ?? signalCode(status.signal);
+  } finally {
+    restore();
+    for (const s of signals) process.off(s, forward);
+    await c.remove();
+  }
+}

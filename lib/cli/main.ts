@@ -1,0 +1,61 @@
+/**
+ * The `nsbox` command: docker's commands over the library. Each command lives in its own module,
+ * loaded only when used, so that start-up stays lean. Exit codes as docker's: 125 for nsbox's own
+ * errors, 126/127 when the command cannot be run, else the container's.
+ */
+import { NsboxError, ValidationError } from '../errors.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<{ default: Command }>> = {
+  pull: () => import('./commands/pull.js'),
+  images: () => import('./commands/images.js'),
+  rmi: () => import('./commands/rmi.js'),
+  tag: () => import('./commands/tag.js'),
+  save: () => import('./commands/save.js'),
+  load: () => import('./commands/load.js'),
+  run: () => import('./commands/run.js'),
+  version: () => import('./commands/version.js'),
+  info: () => import('./commands/info.js'),
+};
+
+const USAGE = `Usage:  nsbox COMMAND
+
+A Linux container engine in Node.js (docker's commands, no daemon)
+
+Commands:
+  run       Create and run a new container from an image
+  pull      Download an image from a registry
+  images    List images
+  rmi       Remove one or more images
+  tag       Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  save      Save an image to a tar archive
+  load      Load an image from a tar archive
+  info      Display system-wide information
+  version   Show the nsbox version information
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 1;
+  }
+  if (name === '--version' || name === '-v') return main(['version']);
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`nsbox: '${name}' is not a nsbox command.\nSee 'nsbox --help'\n`);
+    return 125;
+  }
+  try {
+    return await (await load()).default(rest);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`nsbox: ${e instanceof ValidationError ? `${message}\nSee 'nsbox ${name} --help'` : message}\n`);
+    if (e instanceof NsboxError && e.syscall === 'execve') return e.code === 'ENOENT' ? 127 : 126;
+    return 125;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,37 @@
+/** docker's output conventions: aligned tables, short ids, human sizes and times. */
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** 1.09MB, 51.2MB, 4.2kB: docker's decimal units. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0).replace(/\.0+$/, '')}${units[i]}`;
+}
+
+/** "3 seconds ago", "2 years ago". */
+export function timeAgo(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return 'N/A';
+  const s = Math.max(0, (now - Date.parse(iso)) / 1000);
+  const steps: Array<[number, string]> = [[60, 'second'], [60, 'minute'], [24, 'hour'], [7, 'day'], [4.35, 'week'], [12, 'month'], [Infinity, 'year']];
+  let v = s;
+  for (const [n, unit] of steps) {
+    if (v < n) {
+      const k = Math.floor(v);
+      return k <= 1 && unit === 'second' ? 'Less than a second ago' : `${k} ${unit}${k === 1 ? '' : 's'} ago`;
+    }
+    v /= n;
+  }
+  return 'a long time ago';
+}
+
+export const shortId = (digestOrId: string) => digestOrId.replace(/^sha256:/, '').slice(0, 12);

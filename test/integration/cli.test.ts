@@ -1,0 +1,114 @@
+/**
+ * The nsbox CLI end to end: the real binary (bin/nsbox.js over dist/, built by `npm test`) against
+ * a real registry on 127.0.0.1 with images this suite builds; -it through a real pty (script(1)).
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import anyTest, { type TestFn } from 'ava';
+import { isRoot, rootfs } from './_helpers.js';
+import { buildImages, pushImages, registryUnavailable, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+
+interface Ctx {
+  reg: Registry;
+  images: BuiltImages;
+  root: string;
+}
+const test = anyTest as TestFn<Ctx>;
+const bin = fileURLToPath(new URL('../../bin/nsbox.js', import.meta.url));
+const dist = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : registryUnavailable();
+const rtest = reason ? test.skip : test.serial;
+if (reason) console.warn(`cli tests skipped: ${reason}`);
+
+function nsbox(t: { context: Ctx }, args: string[], input?: string): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input: input ?? '', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });
+}
+
+test.before(async (t) => {
+  if (reason) return;
+  t.context.root = mkdtempSync(join(tmpdir(), 'nsbox-cli-'));
+  t.context.reg = await startRegistry();
+  t.context.images = await buildImages(rootfs());
+  await pushImages(t.context.images, t.context.reg.host);
+});
+test.after.always(async (t) => {
+  await t.context.reg?.stop();
+  t.context.images?.cleanup();
+  if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
+});
+
+const img = (t: { context: Ctx }, name = 'busybox:1') => `${t.context.reg.host}/${name}`;
+
+rtest('pull, images (-q, --digests), tag, rmi', (t) => {
+  const pull = nsbox(t, ['pull', img(t)]);
+  t.is(pull.status, 0, pull.stderr);
+  t.regex(pull.stdout, /: Pulling from busybox\n/);
+  t.regex(pull.stdout, /[0-9a-f]{12}: Pull complete\n/);
+  t.regex(pull.stdout, /Digest: sha256:[0-9a-f]{64}\n/);
+  t.true(pull.stdout.endsWith(`${img(t)}\n`));
+  const images = nsbox(t, ['images']);
+  t.regex(images.stdout, /^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE\n/);
+  t.regex(images.stdout, new RegExp(`${t.context.reg.host}/busybox\\s+1\\s+[0-9a-f]{12}\\s+.+ ago\\s+[\\d.]+[kM]B\\n`));
+  t.regex(nsbox(t, ['images', '-q']).stdout, /^[0-9a-f]{12}\n$/);
+  t.regex(nsbox(t, ['images', '--digests']).stdout, /DIGEST/);
+  t.is(nsbox(t, ['tag', img(t), 'mine:v1']).status, 0);
+  t.regex(nsbox(t, ['images']).stdout, /\nmine\s+v1\s/);
+  const rmi = nsbox(t, ['rmi', 'mine:v1']);
+  t.is(rmi.stdout, 'Untagged: docker.io/library/mine:v1\n');
+  const missing = nsbox(t, ['rmi', 'nope:1']);
+  t.is(missing.status, 1);
+  t.regex(missing.stderr, /No such image: nope:1/);
+});
+
+rtest('run: exit codes, stdin with -i, env, volumes, read-only, memory limit', (t) => {
+  const ok = nsbox(t, ['run', '--rm', img(t), 'sh', '-c', 'echo hi; exit 3']);
+  t.is(ok.stdout, 'hi\n');
+  t.is(ok.status, 3);
+  t.is(nsbox(t, ['run', img(t), '/bin/nope']).status, 127);
+  const bad = nsbox(t, ['run', '--bogus', img(t)]);
+  t.is(bad.status, 125);
+  t.regex(bad.stderr, /unknown flag: --bogus/);
+  t.is(nsbox(t, ['run', '-i', img(t), 'cat'], 'piped\n').stdout, 'piped\n');
+  t.is(nsbox(t, ['run', img(t), 'cat'], 'piped\n').stdout, '', 'without -i, no stdin');
+  const dir = mkdtempSync(join(tmpdir(), 'nsbox-cli-vol-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'f'), 'from host\n');
+  mkdirSync(join(dir, 'w'));
+  const vol = nsbox(t, ['run', '-e', 'A=1', '-v', `${dir}:/data:ro`, '-v', `${join(dir, 'w')}:/w`, '-w', '/data', '--read-only', '--tmpfs', '/scratch', img(t),
+    'sh', '-c', 'echo $A; cat f; pwd; touch /data/x 2>/dev/null || echo ro; echo y > /w/y && echo rw; touch /x 2>/dev/null || echo rootro; touch /scratch/s && echo tmpfs']);
+  t.is(vol.stdout, '1\nfrom host\n/data\nro\nrw\nrootro\ntmpfs\n', vol.stderr);
+  t.true(existsSync(join(dir, 'w/y')));
+  t.is(nsbox(t, ['run', '-m', '32m', img(t), 'tail', '/dev/zero']).status, 137, 'OOM-killed: 128 + SIGKILL');
+  t.is(nsbox(t, ['run', '--network', 'host', img(t), 'sh', '-c', 'ls /sys/class/net | wc -l']).stdout.trim() !== '1', true, '--network host sees the host interfaces');
+});
+
+rtest('run -it through a real terminal', (t) => {
+  const r = spawnSync('script', ['-qec', `${process.execPath} ${bin} run -it ${img(t)} sh -c 'test -t 0 && echo TTY; stty size; exit 4'`, '/dev/null'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NSBOX_ROOT: t.context.root },
+    timeout: 60_000,
+  });
+  // script(1) echoes what reaches the terminal's input (a NUL as ^@ when its stdin ends): not ours to check
+  t.is(r.stdout.replace(/\r|\^@|\0/g, ''), 'TTY\n24 80\n');
+  t.is(r.status, 4);
+});
+
+rtest('save and load round-trip; version, info, unknown commands', (t) => {
+  const file = join(t.context.root, 'busybox.tar');
+  t.is(nsbox(t, ['save', '-o', file, img(t)]).status, 0);
+  t.true(existsSync(file));
+  t.is(nsbox(t, ['rmi', img(t)]).status, 0);
+  const load = nsbox(t, ['load', '-i', file]);
+  t.is(load.status, 0, load.stderr);
+  t.regex(load.stdout, /Loaded image: /);
+  t.is(nsbox(t, ['run', '--pull', 'never', img(t), 'echo', 'loaded']).stdout, 'loaded\n');
+  t.regex(nsbox(t, ['version']).stdout, /^nsbox version \d+\.\d+\.\d+/);
+  t.regex(nsbox(t, ['info']).stdout, /Cgroup mode: (v1|v2|hybrid)/);
+  const unknown = nsbox(t, ['frobnicate']);
+  t.is(unknown.status, 125);
+  t.regex(unknown.stderr, /'frobnicate' is not a nsbox command/);
+});
