@@ -1,0 +1,342 @@
+/**
+ * `ContainerStore`: container records shared by every process that opens the same root (CLIs, the
+ * daemon, SDK users). Each record is `<root>/containers/<id>/record.json`; `names.json` maps names
+ * to ids. Every change happens under one flock (`containers.lock`) and every file is replaced
+ * atomically, so a kill -9 at any point leaves the old or the new file, never a torn one.
+ *
+ * The records are the truth and the index serves uniqueness: a create writes the index before the
+ * record, a remove deletes the record before the index entry, and an entry counts only while its
+ * record exists under that name. A crash between two writes leaves at most a stale entry, which is
+ * ignored (and dropped by repair), never a record whose name another container could take.
+ */
+import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
+import { tryLock, withLock, writeFileAtomic } from '../storage/atomic.js';
+import { isCode } from '../storage/errors.js';
+import { StoreLayout, defaultRoot } from '../storage/layout.js';
+import { ConflictError } from './conflict-error.js';
+import { canonicalName, generateName } from './names.js';
+import { reconcile, type ReconcileEnv } from './reconcile.js';
+import {
+  ContainerRecordSchema,
+  NewContainerRecordSchema,
+  newContainerId,
+  type ContainerRecord,
+  type NewContainerRecord,
+} from './records.js';
+
+export interface ContainerStoreOptions {
+  /** The store's root (default: NSBOX_ROOT, /var/lib/nsbox as root, else under XDG_DATA_HOME). */
+  root?: string;
+  /** Clock for creation and exit times. */
+  now?: () => Date;
+  /** Where procfs is mounted, for the liveness checks. */
+  proc?: string;
+}
+
+const NamesSchema = z.object({ version: z.literal(1), names: z.record(z.string(), z.string()) });
+type Names = Record<string, string>;
+
+const isId = (s: string) => /^[0-9a-f]{64}$/.test(s);
+const isTemp = (f: string) => f.startsWith('.') && f.includes('.tmp-');
+
+function corrupt(file: string, err: unknown): NsboxError {
+  const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
+  const msg = issue ? `${issue.path.map(String).join('.') || 'record'}: ${issue.message}` : (err as Error).message;
+  return new NsboxError(`${file}: not a valid nsbox record: ${msg}`, { code: 'ERR_STORE_CORRUPT', path: file, cause: err });
+}
+
+export class ContainerStore {
+  readonly layout: StoreLayout;
+  readonly #env: ReconcileEnv;
+
+  constructor(opts: ContainerStoreOptions = {}) {
+    this.layout = new StoreLayout(opts.root ?? defaultRoot());
+    this.#env = { now: opts.now ?? (() => new Date()), proc: opts.proc ?? '/proc' };
+  }
+
+  /** Creates the directory and repairs what a crash left (when no other process holds the lock). */
+  static async open(opts: ContainerStoreOptions = {}): Promise<ContainerStore> {
+    const store = new ContainerStore(opts);
+    await mkdir(store.layout.containersDir, { recursive: true });
+    await store.repair();
+    return store;
+  }
+
+  get namesFile(): string {
+    return path.join(this.layout.containersDir, 'names.json');
+  }
+  get lockFile(): string {
+    return path.join(this.layout.containersDir, 'containers.lock');
+  }
+  recordFile(id: string): string {
+    return path.join(this.layout.container(id), 'record.json');
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(this.lockFile, fn);
+  }
+
+  async #read(id: string): Promise<ContainerRecord | undefined> {
+    const file = this.recordFile(id);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+    try {
+      const record = ContainerRecordSchema.parse(JSON.parse(text));
+      if (record.id !== id) throw new Error(`it holds the record of ${record.id}`);
+      return record;
+    } catch (err) {
+      throw corrupt(file, err);
+    }
+  }
+
+  async #write(record: ContainerRecord): Promise<void> {
+    await mkdir(this.layout.container(record.id), { recursive: true });
+    await writeFileAtomic(this.recordFile(record.id), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  async #readNames(): Promise<Names> {
+    let text: string;
+    try {
+      text = await readFile(this.namesFile, 'utf8');
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return {};
+      throw err;
+    }
+    try {
+      return NamesSchema.parse(JSON.parse(text)).names;
+    } catch (err) {
+      throw corrupt(this.namesFile, err);
+    }
+  }
+
+  async #writeNames(names: Names): Promise<void> {
+    await mkdir(this.layout.containersDir, { recursive: true });
+    await writeFileAtomic(this.namesFile, `${JSON.stringify({ version: 1, names }, null, 2)}\n`);
+  }
+
+  /** The id holding `name`, if its record exists under that name (see the file comment). */
+  async #holder(names: Names, name: string): Promise<string | undefined> {
+    const id = names[name];
+    if (id === undefined || !isId(id)) return undefined;
+    return (await this.#read(id))?.name === name ? id : undefined;
+  }
+
+  async #ids(): Promise<string[]> {
+    try {
+      return (await readdir(this.layout.containersDir)).filter(isId);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return [];
+      throw err;
+    }
+  }
+
+  /** docker's lookup: full id, then name, then unique id prefix. */
+  async #resolve(ref: string): Promise<string> {
+    if (isId(ref) && (await this.#read(ref))) return ref;
+    if (ref.length > 0 && /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(ref)) {
+      const id = await this.#holder(await this.#readNames(), ref.replace(/^\//, ''));
+      if (id !== undefined) return id;
+    }
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const ids = (await this.#ids()).filter((id) => id.startsWith(ref));
+      if (ids.length > 1) throw new ValidationError(`multiple IDs found with provided prefix: ${ref}`, 'id');
+      if (ids.length === 1) return ids[0]!;
+    }
+    throw new NotFoundError(`No such container: ${ref}`);
+  }
+
+  async #current(ref: string): Promise<ContainerRecord> {
+    const id = await this.#resolve(ref);
+    const record = await this.#read(id);
+    if (!record) throw new NotFoundError(`No such container: ${ref}`);
+    return record;
+  }
+
+  /** `record`, or its correction written back (under the lock, re-read there first). */
+  async #reconciled(record: ContainerRecord): Promise<ContainerRecord> {
+    if (!(await reconcile(record, this.#env))) return record;
+    return this.#locked(async () => {
+      const now = await this.#read(record.id);
+      if (!now) throw new NotFoundError(`No such container: ${record.id}`);
+      const fixed = await reconcile(now, this.#env);
+      if (!fixed) return now;
+      await this.#write(fixed);
+      return fixed;
+    });
+  }
+
+  /**
+   * Adds a record. Its name must be free (else a `ConflictError` in docker's words); without one, a
+   * free `adjective_surname` is chosen. The id (64 hex) and creation time are filled in when absent.
+   */
+  async create(input: NewContainerRecord): Promise<ContainerRecord> {
+    const parsed = NewContainerRecordSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.map(String).join('.') || 'record';
+      throw new ValidationError(`invalid container record: ${field}: ${issue.message}`, field, parsed.error);
+    }
+    const given = parsed.data.name === undefined ? undefined : canonicalName(parsed.data.name);
+    const id = parsed.data.id ?? newContainerId();
+    return this.#locked(async () => {
+      if (await this.#read(id)) throw new InvalidStateError(`a container with id ${id} already exists`);
+      const names = await this.#readNames();
+      let name = given;
+      if (name === undefined) {
+        name = generateName((n) => names[n] !== undefined);
+      } else {
+        const holder = await this.#holder(names, name);
+        if (holder !== undefined) throw new ConflictError(name, holder);
+      }
+      const record = ContainerRecordSchema.parse({
+        ...parsed.data,
+        id,
+        name,
+        created: parsed.data.created ?? this.#env.now().toISOString(),
+      });
+      await this.#writeNames({ ...names, [name]: id });
+      await this.#write(record);
+      return record;
+    });
+  }
+
+  /** By full id, name ("web" or "/web") or unique id prefix; a stale "running" is corrected first. */
+  async get(ref: string): Promise<ContainerRecord> {
+    return this.#reconciled(await this.#current(ref));
+  }
+
+  /** Running and paused containers, or all of them; newest first (as `docker ps`). */
+  async list(opts: { all?: boolean } = {}): Promise<ContainerRecord[]> {
+    const out: ContainerRecord[] = [];
+    for (const id of await this.#ids()) {
+      const found = await this.#read(id);
+      if (!found) continue; // removed meanwhile, or a removal a crash interrupted
+      const record = await this.#reconciled(found).catch((err: unknown) => {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      });
+      if (record && (opts.all || record.state === 'running' || record.state === 'paused')) out.push(record);
+    }
+    return out.sort((a, b) => Date.parse(b.created) - Date.parse(a.created) || a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Read-modify-write under the lock: `fn` gets the current (reconciled) record and returns the new
+   * one, or changes it in place. The id cannot change; a new name must be free.
+   */
+  async update(
+    ref: string,
+    fn: (record: ContainerRecord) => ContainerRecord | void | Promise<ContainerRecord | void>,
+  ): Promise<ContainerRecord> {
+    return this.#locked(async () => {
+      const old = await this.#current(ref);
+      const current = (await reconcile(old, this.#env)) ?? old;
+      const draft = structuredClone(current);
+      const parsed = ContainerRecordSchema.safeParse((await fn(draft)) ?? draft);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        const field = issue.path.map(String).join('.') || 'record';
+        throw new ValidationError(`invalid container record: ${field}: ${issue.message}`, field, parsed.error);
+      }
+      const next = parsed.data;
+      if (next.id !== old.id) throw new ValidationError(`a container's id cannot change (${old.id})`, 'id');
+      if (next.name === old.name) {
+        await this.#write(next);
+        return next;
+      }
+      const names = await this.#readNames();
+      const holder = await this.#holder(names, next.name);
+      if (holder !== undefined) throw new ConflictError(next.name, holder);
+      await this.#writeNames({ ...names, [next.name]: next.id });
+      await this.#write(next);
+      const { [old.name]: _, ...rest } = names;
+      await this.#writeNames({ ...rest, [next.name]: next.id });
+      return next;
+    });
+  }
+
+  /** `docker rename`. */
+  rename(ref: string, name: string): Promise<ContainerRecord> {
+    const to = canonicalName(name);
+    return this.update(ref, (r) => ({ ...r, name: to }));
+  }
+
+  /**
+   * Deletes the record and the container's directory. A running or paused container is refused
+   * (checked under the lock) unless `force`: then the caller has already stopped it or gives it up.
+   */
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
+    return this.#locked(async () => {
+      const old = await this.#current(ref);
+      const record = (await reconcile(old, this.#env)) ?? old;
+      if (!opts.force && (record.state === 'running' || record.state === 'paused')) {
+        throw new InvalidStateError(
+          `You cannot remove a ${record.state} container ${record.id}. Stop the container before attempting removal or force remove`,
+        );
+      }
+      await unlink(this.recordFile(record.id));
+      await rm(this.layout.container(record.id), { recursive: true, force: true });
+      const names = await this.#readNames();
+      if (names[record.name] === record.id) {
+        const { [record.name]: _, ...rest } = names;
+        await this.#writeNames(rest);
+      }
+      return record;
+    });
+  }
+
+  /**
+   * Removes what a crash left: temp files, container directories without a record (a create or a
+   * remove cut short) and stale index entries; the index is rebuilt from the records. Skipped (false)
+   * while another process holds the lock.
+   */
+  async repair(): Promise<boolean> {
+    const r = await tryLock(this.lockFile, async () => {
+      const dir = this.layout.containersDir;
+      let entries: string[];
+      try {
+        entries = await readdir(dir);
+      } catch (err) {
+        if (isCode(err, 'ENOENT')) return;
+        throw err;
+      }
+      const old = await this.#readNames().catch(() => ({}) as Names);
+      const names: Names = {};
+      const owners = new Map<string, ContainerRecord>();
+      for (const entry of entries) {
+        if (isTemp(entry)) await rm(path.join(dir, entry), { force: true });
+        if (!isId(entry)) continue;
+        for (const f of await readdir(path.join(dir, entry)).catch(() => [] as string[])) {
+          if (isTemp(f)) await rm(path.join(dir, entry, f), { force: true });
+        }
+        let record: ContainerRecord | undefined;
+        try {
+          record = await this.#read(entry);
+        } catch (err) {
+          if (!(err instanceof NsboxError && err.code === 'ERR_STORE_CORRUPT')) throw err;
+          // Left for a person to look at (get names the file); its name stays taken.
+          for (const [n, id] of Object.entries(old)) if (id === entry) names[n] = id;
+          continue;
+        }
+        if (!record) {
+          await rm(path.join(dir, entry), { recursive: true, force: true });
+          continue;
+        }
+        const other = owners.get(record.name);
+        if (other && Date.parse(other.created) <= Date.parse(record.created)) continue;
+        owners.set(record.name, record);
+        names[record.name] = record.id;
+      }
+      if (JSON.stringify(old) !== JSON.stringify(names)) await this.#writeNames(names);
+    });
+    return r.locked;
+  }
+}

@@ -1,0 +1,19 @@
+/** Engine state: named, persistent container records shared safely by several processes. */
+export { ConflictError } from './conflict-error.js';
+export { ContainerStore, type ContainerStoreOptions } from './container-store.js';
+export { canonicalName, generateName, NAME_PATTERN } from './names.js';
+export { processStartTime, processStat, type ProcessStat } from './process-start-time.js';
+export { ExitFileSchema, exitFilePath, reconcile, type ExitFile, type ReconcileEnv } from './reconcile.js';
+export {
+  ContainerIdSchema,
+  ContainerRecordSchema,
+  ContainerStateSchema,
+  NewContainerRecordSchema,
+  newContainerId,
+  SupervisorSchema,
+  type ContainerRecord,
+  type ContainerRecordState,
+  type NewContainerRecord,
+  type Supervisor,
+} from './records.js';
+export { parseRestartPolicy, RestartPolicySchema, type RestartPolicy } from './restart-policy.js';
