@@ -65,7 +65,7 @@ test('a recycled pid (same pid, other start time) is not the container', async (
   t.is((await store.get(shim.id)).state, 'dead');
 });
 
-test('a shim-supervised container: exit.json gives the exit status; a shim gone without one means dead', async (t) => {
+test('a shim-supervised container: done when its state says so or it is gone; exit.json gives the status', async (t) => {
   const store = await ContainerStore.open({ root: tempRoot(t), now: () => fixedNow });
   const bundles = tempRoot(t);
   const bundle = (n: string) => {
@@ -73,51 +73,80 @@ test('a shim-supervised container: exit.json gives the exit status; a shim gone 
     mkdirSync(dir);
     return dir;
   };
-  const startedAt = '2026-03-04T05:00:00.000Z';
-  const running = { state: 'running' as const, startedAt };
+  // Files as nsbox-shim writes them (cpp/shim/supervisor.cc), nanosecond times included.
+  const state = (dir: string, status: string, shimPid: number, restartCount = 0, startedAt: string | null = '2026-03-04T05:00:00.123456789Z') =>
+    writeFileSync(path.join(dir, 'state.json'), `${JSON.stringify({ status, pid: status === 'running' ? 4242 : 0, shimPid, restartCount, startedAt })}\n`);
+  const exit = (dir: string, e: object) => writeFileSync(path.join(dir, 'exit.json'), `${JSON.stringify(e)}\n`);
+  const running = { state: 'running' as const, startedAt: '2026-03-04T05:00:00.000Z' };
+  const me = process.pid; // a live shim stands in: our own pid
+  const gone = idleChild(t);
+  await gone.kill();
 
-  // The shim (alive: our own pid stands in) has no exit.json yet: still running.
+  // Alive, running: nothing to correct, except the shim's restart count and latest start.
   const b1 = bundle('b1');
-  const c1 = await store.create({ name: 'c1', ...running, supervisor: { kind: 'shim', pid: process.pid, bundle: b1 } });
-  t.is((await store.get('c1')).state, 'running');
-  writeFileSync(path.join(b1, 'exit.json'), JSON.stringify({ exitCode: 3, signal: null, finishedAt: '2026-03-04T05:01:00Z' }));
-  const e1 = await store.get('c1');
-  t.like(e1, { state: 'exited', exitCode: 3, signal: null, oomKilled: false, finishedAt: '2026-03-04T05:01:00.000Z' });
-  t.like(onDisk(store, c1.id), { state: 'exited', exitCode: 3 });
+  const c1 = await store.create({ name: 'c1', ...running, supervisor: { kind: 'shim', pid: me, bundle: b1 } });
+  t.deepEqual(await store.get('c1'), c1);
+  state(b1, 'running', me);
+  t.like(await store.get('c1'), { state: 'running', startedAt: '2026-03-04T05:00:00.123Z' });
+  // Between restarts exit.json holds the last run's exit, but the container will run again.
+  exit(b1, { exitCode: 1, signal: null, finishedAt: '2026-03-04T05:00:30.000000001Z' });
+  state(b1, 'restarting', me, 1);
+  t.like(await store.get('c1'), { state: 'running', restartCount: 1 });
+  state(b1, 'running', me, 2, '2026-03-04T05:00:31Z');
+  t.like(await store.get('c1'), { state: 'running', restartCount: 2, startedAt: '2026-03-04T05:00:31.000Z' });
+  // The shim's state says done (it is about to exit): exited with exit.json's status.
+  exit(b1, { exitCode: 3, signal: null, finishedAt: '2026-03-04T05:01:00.5Z' });
+  state(b1, 'exited', me, 2);
+  t.like(await store.get('c1'), { state: 'exited', exitCode: 3, signal: null, oomKilled: false, restartCount: 2, finishedAt: '2026-03-04T05:01:00.500Z' });
+  t.like(onDisk(store, c1.id), { state: 'exited', exitCode: 3, restartCount: 2 });
 
-  // The shim has exited too, after writing a signal death (as a number): still its status.
-  const dead = idleChild(t);
-  await dead.kill();
+  // The shim is gone after a signal death (given as a name or a number): still its status.
   const b2 = bundle('b2');
-  writeFileSync(path.join(b2, 'exit.json'), JSON.stringify({ exitCode: null, signal: 9, finishedAt: '2026-03-04T05:02:00Z', oomKilled: true }));
-  await store.create({ name: 'c2', ...running, supervisor: { kind: 'shim', pid: dead.pid, bundle: b2 } });
+  exit(b2, { exitCode: null, signal: 9, finishedAt: '2026-03-04T05:02:00Z', oomKilled: true });
+  await store.create({ name: 'c2', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b2 } });
   t.like(await store.get('c2'), { state: 'exited', exitCode: null, signal: 'SIGKILL', oomKilled: true });
+  const b2b = bundle('b2b');
+  exit(b2b, { exitCode: null, signal: 'SIGTERM', finishedAt: '2026-03-04T05:02:00Z' });
+  state(b2b, 'stopped', gone.pid);
+  await store.create({ name: 'c2b', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b2b } });
+  t.like(await store.get('c2b'), { state: 'exited', signal: 'SIGTERM' });
+  // A restart that could not start the container: the shim's reason is kept.
+  const b2c = bundle('b2c');
+  exit(b2c, { exitCode: 127, signal: null, finishedAt: '2026-03-04T05:02:00Z', error: 'execve /app: ENOENT' });
+  await store.create({ name: 'c2c', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b2c } });
+  t.like(await store.get('c2c'), { state: 'exited', exitCode: 127, error: 'execve /app: ENOENT' });
 
   // The shim is gone and left nothing: dead, saying so.
   const b3 = bundle('b3');
-  await store.create({ name: 'c3', ...running, supervisor: { kind: 'shim', pid: dead.pid, bundle: b3 } });
+  await store.create({ name: 'c3', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b3 } });
   const e3 = await store.get('c3');
   t.like(e3, { state: 'dead', exitCode: null, finishedAt: fixedNow.toISOString() });
   t.regex(e3.error!, /nsbox-shim \(pid \d+\) is gone and left no exit status in .*b3\/exit\.json/);
 
-  // An exit.json older than this start is a previous run's: the container still runs.
+  // A state.json of another shim (an earlier run in this bundle) says nothing about this one.
   const b4 = bundle('b4');
-  writeFileSync(path.join(b4, 'exit.json'), JSON.stringify({ exitCode: 0, finishedAt: '2026-03-04T04:00:00Z' }));
-  await store.create({ name: 'c4', ...running, supervisor: { kind: 'shim', pid: process.pid, bundle: b4 } });
+  state(b4, 'exited', me + 1);
+  exit(b4, { exitCode: 0 });
+  await store.create({ name: 'c4', ...running, supervisor: { kind: 'shim', pid: me, bundle: b4 } });
   t.is((await store.get('c4')).state, 'running');
+  // Done by its state but exit.json not there yet: wait for the shim rather than guess.
+  const b4b = bundle('b4b');
+  state(b4b, 'exited', me);
+  await store.create({ name: 'c4b', ...running, supervisor: { kind: 'shim', pid: me, bundle: b4b } });
+  t.is((await store.get('c4b')).state, 'running');
 
   // A garbled exit.json from a shim that is gone: dead, naming the file.
   const b5 = bundle('b5');
   writeFileSync(path.join(b5, 'exit.json'), '{"exitCo');
-  await store.create({ name: 'c5', ...running, supervisor: { kind: 'shim', pid: dead.pid, bundle: b5 } });
+  await store.create({ name: 'c5', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b5 } });
   t.like(await store.get('c5'), { state: 'dead' });
   t.regex((await store.get('c5')).error!, /b5\/exit\.json is not a valid exit status/);
 
   // list and update see corrected records too.
-  t.deepEqual((await store.list()).map((r) => r.name), ['c4']);
+  t.deepEqual((await store.list()).map((r) => r.name).sort(), ['c4', 'c4b']);
   const b6 = bundle('b6');
-  await store.create({ name: 'c6', ...running, supervisor: { kind: 'shim', pid: process.pid, bundle: b6 } });
-  writeFileSync(path.join(b6, 'exit.json'), JSON.stringify({ exitCode: 1 }));
+  await store.create({ name: 'c6', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b6 } });
+  exit(b6, { exitCode: 1 });
   const seen = await store.update('c6', (r) => {
     t.is(r.state, 'exited');
     r.restartCount++;
