@@ -17,6 +17,7 @@ import { tryLock, withLock, writeFileAtomic } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
 import { StoreLayout, defaultRoot } from '../storage/layout.js';
 import { ConflictError } from './conflict-error.js';
+import { mountsUnder } from './mounts-under.js';
 import { canonicalName, generateName } from './names.js';
 import { reconcile, type ReconcileEnv } from './reconcile.js';
 import {
@@ -272,6 +273,7 @@ export class ContainerStore {
   /**
    * Deletes the record and the container's directory. A running or paused container is refused
    * (checked under the lock) unless `force`: then the caller has already stopped it or gives it up.
+   * Refused too while anything is mounted in the directory: the caller unmounts first.
    */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
     return this.#locked(async () => {
@@ -281,6 +283,10 @@ export class ContainerStore {
         throw new InvalidStateError(
           `You cannot remove a ${record.state} container ${record.id}. Stop the container before attempting removal or force remove`,
         );
+      }
+      const mounted = await mountsUnder(this.layout.container(record.id), this.#env.proc);
+      if (mounted.length > 0) {
+        throw new InvalidStateError(`container ${record.id} cannot be removed while ${mounted[0]} is mounted: unmount it first`);
       }
       await unlink(this.recordFile(record.id));
       await rm(this.layout.container(record.id), { recursive: true, force: true });

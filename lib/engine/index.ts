@@ -3,7 +3,17 @@ export { ConflictError } from './conflict-error.js';
 export { ContainerStore, type ContainerStoreOptions } from './container-store.js';
 export { canonicalName, generateName, NAME_PATTERN } from './names.js';
 export { processStartTime, processStat, type ProcessStat } from './process-start-time.js';
-export { ExitFileSchema, exitFilePath, reconcile, type ExitFile, type ReconcileEnv } from './reconcile.js';
+export { mountsUnder } from './mounts-under.js';
+export {
+  ExitFileSchema,
+  exitFilePath,
+  reconcile,
+  ShimStateFileSchema,
+  shimStateFilePath,
+  type ExitFile,
+  type ReconcileEnv,
+  type ShimStateFile,
+} from './reconcile.js';
 export {
   ContainerIdSchema,
   ContainerRecordSchema,

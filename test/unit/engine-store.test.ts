@@ -7,6 +7,7 @@ import {
   ContainerRecordSchema,
   ContainerStore,
   newContainerId,
+  mountsUnder,
   processStartTime,
   type ContainerRecord,
 } from '../../lib/engine/index.js';
@@ -193,4 +194,25 @@ test('repair: temp files, directories without a record and stale index entries l
   const names = JSON.parse(readFileSync(store.namesFile, 'utf8')).names;
   t.deepEqual(Object.keys(names).sort(), ['ghost', 'kept']);
   t.truthy(await store.create({ name: 'half' }));
+});
+
+test('remove never descends into a mount left in the container directory', async (t) => {
+  const root = tempRoot(t);
+  const proc = path.join(tempRoot(t), 'proc');
+  mkdirSync(path.join(proc, 'self'), { recursive: true });
+  const store = await ContainerStore.open({ root, proc });
+  const done = await store.create({ name: 'done', state: 'exited', exitCode: 0 });
+  const rootfs = path.join(store.layout.container(done.id), 'root fs');
+  mkdirSync(rootfs);
+  const line = (mp: string) => `36 35 0:32 / ${mp.replace(/ /g, '\\040')} rw,relatime shared:1 - overlay overlay rw\n`;
+  writeFileSync(path.join(proc, 'self', 'mountinfo'), line('/') + line(rootfs) + line(`${store.layout.container(done.id)}x`));
+  const err = await t.throwsAsync(store.remove('done', { force: true }), { instanceOf: InvalidStateError });
+  t.is(err.message, `container ${done.id} cannot be removed while ${rootfs} is mounted: unmount it first`);
+  t.is((await store.get('done')).id, done.id);
+  writeFileSync(path.join(proc, 'self', 'mountinfo'), line('/') + line(`${store.layout.container(done.id)}x`));
+  await store.remove('done');
+  await t.throwsAsync(store.get('done'), { instanceOf: NotFoundError });
+  // The real mount table: nothing is mounted in a fresh temp dir.
+  t.deepEqual(await mountsUnder(root), []);
+  t.true((await mountsUnder('/')).includes('/'));
 });
