@@ -13,6 +13,7 @@ import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
+import { validate } from '../runtime/options.js';
 import { tryLock, withLock, writeFileAtomic } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
 import { StoreLayout, defaultRoot } from '../storage/layout.js';
@@ -179,14 +180,9 @@ export class ContainerStore {
    * free `adjective_surname` is chosen. The id (64 hex) and creation time are filled in when absent.
    */
   async create(input: NewContainerRecord): Promise<ContainerRecord> {
-    const parsed = NewContainerRecordSchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.path.map(String).join('.') || 'record';
-      throw new ValidationError(`invalid container record: ${field}: ${issue.message}`, field, parsed.error);
-    }
-    const given = parsed.data.name === undefined ? undefined : canonicalName(parsed.data.name);
-    const id = parsed.data.id ?? newContainerId();
+    const data = validate(NewContainerRecordSchema, input, 'container record');
+    const given = data.name === undefined ? undefined : canonicalName(data.name);
+    const id = data.id ?? newContainerId();
     return this.#locked(async () => {
       if (await this.#read(id)) throw new InvalidStateError(`a container with id ${id} already exists`);
       const names = await this.#readNames();
@@ -197,12 +193,7 @@ export class ContainerStore {
         const holder = await this.#holder(names, name);
         if (holder !== undefined) throw new ConflictError(name, holder);
       }
-      const record = ContainerRecordSchema.parse({
-        ...parsed.data,
-        id,
-        name,
-        created: parsed.data.created ?? this.#env.now().toISOString(),
-      });
+      const record = ContainerRecordSchema.parse({ ...data, id, name, created: data.created ?? this.#env.now().toISOString() });
       await this.#writeNames({ ...names, [name]: id });
       await this.#write(record);
       return record;
@@ -241,13 +232,7 @@ export class ContainerStore {
       const old = await this.#current(ref);
       const current = (await reconcile(old, this.#env)) ?? old;
       const draft = structuredClone(current);
-      const parsed = ContainerRecordSchema.safeParse((await fn(draft)) ?? draft);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        const field = issue.path.map(String).join('.') || 'record';
-        throw new ValidationError(`invalid container record: ${field}: ${issue.message}`, field, parsed.error);
-      }
-      const next = parsed.data;
+      const next = validate(ContainerRecordSchema, (await fn(draft)) ?? draft, 'container record');
       if (next.id !== old.id) throw new ValidationError(`a container's id cannot change (${old.id})`, 'id');
       if (next.name === old.name) {
         await this.#write(next);
