@@ -87,6 +87,34 @@ test('two processes racing to create the same name: exactly one wins each round,
   t.deepEqual(JSON.parse(readFileSync(store.namesFile, 'utf8')).names, Object.fromEntries(winners));
 });
 
+test('updates from two processes at once lose nothing: read-modify-write happens under the lock', async (t) => {
+  const root = tempRoot(t);
+  const store = await ContainerStore.open({ root });
+  const rec = await store.create({ name: 'counter' });
+  const per = 60;
+  const body = `
+    console.log('ready');
+    process.stdin.once('data', async () => {
+      for (let i = 0; i < ${per}; i++) {
+        await store.update('counter', async (r) => {
+          await new Promise((res) => setImmediate(res)); // widen the window between read and write
+          r.restartCount++;
+        });
+      }
+      console.log('done');
+      process.exit(0);
+    });`;
+  const a = child(t, root, body);
+  const b = child(t, root, body);
+  t.is(await a.next(), 'ready');
+  t.is(await b.next(), 'ready');
+  a.proc.stdin.write('go\n');
+  b.proc.stdin.write('go\n');
+  t.is(await a.next(), 'done');
+  t.is(await b.next(), 'done');
+  t.is((await store.get(rec.id)).restartCount, 2 * per);
+});
+
 test('kill -9 of a process in the middle of updates (or creates) leaves whole records and a usable store', async (t) => {
   const root = tempRoot(t);
   const store = await ContainerStore.open({ root });
