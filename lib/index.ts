@@ -15,3 +15,7 @@ export { RegistryError, DigestMismatchError } from './image/registry/index.js';
 export { ArchiveError } from './image/archive/archive-error.js';
 export { CAPABILITIES, DEFAULT_CAPABILITIES, type Capability } from './runtime/capabilities.js';
 export { defaultProfile as defaultSeccompProfile, parseSeccompProfile, type SeccompProfile } from './runtime/seccomp/index.js';
+export {
+  ContainerStore, ConflictError, ContainerRecordSchema, canonicalName, generateName, parseRestartPolicy, processStartTime,
+  type ContainerRecord, type NewContainerRecord, type ContainerStoreOptions, type Supervisor,
+} from './engine/index.js';
