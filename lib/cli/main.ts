@@ -15,6 +15,9 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   save: () => import('./commands/save.js'),
   load: () => import('./commands/load.js'),
   run: () => import('./commands/run.js'),
+  ps: () => import('./commands/ps.js'),
+  rm: () => import('./commands/rm.js'),
+  inspect: () => import('./commands/inspect.js'),
   version: () => import('./commands/version.js'),
   info: () => import('./commands/info.js'),
 };
@@ -25,6 +28,9 @@ A Linux container engine in Node.js (docker's commands, no daemon)
 
 Commands:
   run       Create and run a new container from an image
+  ps        List containers
+  rm        Remove one or more containers
+  inspect   Return low-level information on containers and images
   pull      Download an image from a registry
   images    List images
   rmi       Remove one or more images

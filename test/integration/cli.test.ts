@@ -112,3 +112,22 @@ rtest('save and load round-trip; version, info, unknown commands', (t) => {
   t.is(unknown.status, 125);
   t.regex(unknown.stderr, /'frobnicate' is not a nsbox command/);
 });
+
+rtest('runs are recorded: ps -a, names, inspect, rm; --rm leaves no record', (t) => {
+  t.is(nsbox(t, ['run', '--name', 'web', img(t), 'sh', '-c', 'exit 3']).status, 3);
+  const conflict = nsbox(t, ['run', '--name', 'web', img(t), 'true']);
+  t.is(conflict.status, 125);
+  t.regex(conflict.stderr, /Conflict\. The container name "\/web" is already in use by container "[0-9a-f]{64}"/);
+  t.is(nsbox(t, ['run', '--rm', '--name', 'gone', img(t), 'true']).status, 0);
+  const ps = nsbox(t, ['ps', '-a']);
+  t.regex(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\n/);
+  t.regex(ps.stdout, /[0-9a-f]{12}\s+.*busybox:1\s+"sh -c exit 3"\s+.+\s+Exited \(3\) .+ ago\s+web\n/);
+  t.notRegex(ps.stdout, /gone/);
+  t.is(nsbox(t, ['ps']).stdout.split('\n').length, 2, 'nothing running: the header only');
+  const id = nsbox(t, ['ps', '-aq']).stdout.trim().split('\n');
+  t.true(id.length >= 1 && id.every((x) => /^[0-9a-f]{12}$/.test(x)));
+  const inspect = JSON.parse(nsbox(t, ['inspect', 'web']).stdout) as Array<{ name: string; exitCode: number; state: string }>;
+  t.like(inspect[0], { name: 'web', exitCode: 3, state: 'exited' });
+  t.is(nsbox(t, ['rm', 'web']).stdout, 'web\n');
+  t.regex(nsbox(t, ['rm', 'web']).stderr, /No such container: web/);
+});

@@ -10,6 +10,7 @@ import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { NsboxError, ValidationError } from '../../errors.js';
 import '../../image/image.js'; // registers the image resolver
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
+import { ContainerStore, processStartTime } from '../../engine/index.js';
 
 const SPECS: FlagSpec[] = [
   { names: ['interactive', 'i'], kind: 'bool' },
@@ -121,7 +122,6 @@ export default async function run(argv: string[]): Promise<number> {
   if (flag(p, 'detach')) {
     throw new NsboxError('nsbox run -d: detached containers need nsbox-shim, which this build does not have yet', { code: 'ERR_UNSUPPORTED' });
   }
-  // A name (user-defined) is accepted; the engine's named records come with detached containers.
   const tty = flag(p, 'tty');
   const interactive = flag(p, 'interactive');
   const ttySize = tty ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : false;
@@ -130,7 +130,39 @@ export default async function run(argv: string[]): Promise<number> {
     tty: ttySize,
     stdio: tty ? 'pipe' : [interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
   };
-  const c = await Container.run(options);
+  // The run is recorded, as docker does, so that `ps -a`, `inspect` and `rm` find it afterwards.
+  const store = await ContainerStore.open();
+  const { stdio: _stdio, tty: _tty, ...stored } = options;
+  void _stdio;
+  void _tty;
+  const record = await store.create({ ...(value(p, 'name') ? { name: value(p, 'name')! } : {}), command: p.positional.slice(1), options: stored });
+  const finish = async (status: { exitCode: number | null; signal: string | null; oomKilled?: boolean }, error?: string) => {
+    await store.update(record.id, (r) => {
+      r.state = 'exited';
+      r.exitCode = status.exitCode;
+      r.signal = status.signal;
+      r.oomKilled = status.oomKilled ?? false;
+      r.finishedAt = new Date().toISOString();
+      if (error) r.error = error;
+    });
+    if (flag(p, 'rm')) await store.remove(record.id, { force: true });
+  };
+  let c: Container;
+  try {
+    c = await Container.run({ ...options, id: record.id });
+  } catch (e) {
+    const code = e instanceof NsboxError && e.syscall === 'execve' ? (e.code === 'ENOENT' ? 127 : 126) : 125;
+    await finish({ exitCode: code, signal: null }, (e as Error).message).catch(() => {});
+    throw e;
+  }
+  const pid = c.pid!;
+  await store.update(record.id, async (r) => {
+    r.state = 'running';
+    r.startedAt = new Date().toISOString();
+    r.command = c.config.command ?? [];
+    if (c.image) r.image = { ref: c.image.ref, digest: c.image.digest };
+    r.supervisor = { kind: 'process', pid, pidStartTime: (await processStartTime(pid)) ?? 0 };
+  });
   const forward = (sig: NodeJS.Signals) => {
     try {
       c.kill(sig);
@@ -161,13 +193,15 @@ export default async function run(argv: string[]): Promise<number> {
       process.stdout.off('resize', onResize);
     };
   }
+  let status: Awaited<ReturnType<Container['wait']>> | undefined;
   try {
-    const status = await c.wait();
+    status = await c.wait();
     if (c.stdout) await new Promise((r) => (c.stdout!.readableEnded ? r(undefined) : c.stdout!.once('end', r)));
     return status.exitCode ?? signalCode(status.signal);
   } finally {
     restore();
     for (const s of signals) process.off(s, forward);
     await c.remove();
+    await finish(status ?? { exitCode: null, signal: 'SIGKILL' });
   }
 }

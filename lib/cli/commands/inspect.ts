@@ -1,0 +1,28 @@
+/** nsbox inspect CONTAINER|IMAGE [...]: the records as JSON (containers first, then images). */
+import { ContainerStore } from '../../engine/index.js';
+import { Image } from '../../image/image.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { parseArgs } from '../args.js';
+
+export default async function inspect(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [{ names: ['format', 'f'], kind: 'value' }, { names: ['type'], kind: 'value' }], { stopAtPositional: false });
+  if (p.positional.length === 0) throw new ValidationError('"nsbox inspect" requires at least 1 argument.', 'name');
+  const store = await ContainerStore.open();
+  const out: unknown[] = [];
+  let failed = 0;
+  for (const ref of p.positional) {
+    const record = await store.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+    if (record) {
+      out.push(record);
+      continue;
+    }
+    const image = await Image.get(ref).catch(() => undefined);
+    if (image) out.push({ Id: image.id, RepoTags: image.names, RepoDigests: [image.digest], Created: image.created, Size: image.size, Config: image.config.config ?? {}, RootFS: image.config.rootfs });
+    else {
+      failed++;
+      process.stderr.write(`Error: No such object: ${ref}\n`);
+    }
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,56 @@
+/** nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are read. */
+import { ContainerStore } from '../../engine/index.js';
+import type { ContainerRecord } from '../../engine/records.js';
+import { parseReference } from '../../image/reference.js';
+import { flag, parseArgs, value } from '../args.js';
+import { shortId, table, timeAgo } from '../output.js';
+
+function since(iso: string | undefined, now = Date.now()): string {
+  return timeAgo(iso, now).replace(/ ago$/, '').replace(/^Less than a second$/, 'Less than a second');
+}
+
+export function statusOf(r: ContainerRecord): string {
+  switch (r.state) {
+    case 'running':
+      return `Up ${since(r.startedAt)}`;
+    case 'paused':
+      return `Up ${since(r.startedAt)} (Paused)`;
+    case 'exited':
+      return `Exited (${r.exitCode ?? (r.signal ? 128 + (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[r.signal] ?? 0) : 0)}) ${timeAgo(r.finishedAt)}`;
+    case 'dead':
+      return 'Dead';
+    default:
+      return 'Created';
+  }
+}
+
+export default async function ps(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [
+    { names: ['all', 'a'], kind: 'bool' },
+    { names: ['quiet', 'q'], kind: 'bool' },
+    { names: ['last', 'n'], kind: 'value' },
+    { names: ['no-trunc'], kind: 'bool' },
+  ]);
+  const store = await ContainerStore.open();
+  const last = value(p, 'last');
+  let records = await store.list({ all: flag(p, 'all') || last !== undefined });
+  if (last !== undefined) records = records.slice(0, Number(last));
+  const full = flag(p, 'no-trunc');
+  const id = (r: ContainerRecord) => (full ? r.id : shortId(r.id));
+  if (flag(p, 'quiet')) {
+    process.stdout.write(records.map((r) => `${id(r)}\n`).join(''));
+    return 0;
+  }
+  const command = (r: ContainerRecord) => {
+    const c = [...r.entrypoint, ...r.command].join(' ');
+    return `"${full || c.length <= 20 ? c : `${c.slice(0, 19)}…`}"`;
+  };
+  const image = (r: ContainerRecord) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
+  process.stdout.write(
+    table(
+      ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+      records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), statusOf(r), '', r.name]),
+    ),
+  );
+  return 0;
+}
