@@ -67,7 +67,7 @@ export function parseProcCgroup(text: string): Map<string, string> {
 }
 
 // Options a cgroup v1 mount carries that are not controller names.
-const NOT_CONTROLLERS = new Set(['rw', 'ro', 'none', 'noprefix', 'xattr', 'clone_children', 'cpuset_v2_mode', 'favordynmods', 'nofavordynmods']);
+export const NOT_CONTROLLERS = new Set(['rw', 'ro', 'none', 'noprefix', 'xattr', 'clone_children', 'cpuset_v2_mode', 'favordynmods', 'nofavordynmods', 'nsdelegate', 'memory_recursiveprot']);
 
 /** Builds the layout from mountinfo and /proc/self/cgroup texts; `v2Controllers` is the unified root's cgroup.controllers. */
 export function layoutFrom(mountinfo: string, procCgroup: string, v2Controllers: string[]): CgroupLayout {

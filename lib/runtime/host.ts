@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync, readlinkSync, lstatSync } from 'node:fs';
 import { posix as path } from 'node:path';
-import { parseCgroupMounts, parseProcCgroup } from '../cgroup/detect.js';
+import { NOT_CONTROLLERS, parseCgroupMounts, parseProcCgroup } from '../cgroup/detect.js';
 import { isPrivileged } from '../privilege.js';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -12,7 +12,6 @@ import type { CgroupView, SubIds } from './plan.js';
 
 /** Host top-level entries a sandbox shows: the system, read-only. Everything else is private. */
 const SANDBOX_DIRS = ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'etc', 'opt'];
-const NOT_CONTROLLERS = new Set(['rw', 'ro', 'none', 'noprefix', 'xattr', 'clone_children', 'cpuset_v2_mode', 'nsdelegate', 'memory_recursiveprot', 'favordynmods']);
 
 export interface HostFacts {
   privileged: boolean;
