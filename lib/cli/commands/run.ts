@@ -98,7 +98,7 @@ export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
     env: envFrom(p),
     mounts: mountsFrom(p),
     ...(value(p, 'workdir') ? { cwd: value(p, 'workdir')! } : {}),
-    ...(user ? { user: /^\d+(:\d+)?$/.test(user) ? user : user } : {}),
+    ...(user ? { user } : {}),
     ...(value(p, 'hostname') ? { hostname: value(p, 'hostname')! } : {}),
     ...(flag(p, 'read-only') ? { readonlyRootfs: true } : {}),
     namespaces: { net: network === 'none' },
