@@ -3,7 +3,7 @@
     {
       "target_name": "nsbox",
       "sources": [
-        "cpp/addon.cc", "cpp/errors.cc", "cpp/spawn.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc",
+        "cpp/addon.cc", "cpp/errors.cc", "cpp/spawn.cc", "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc",
         "cpp/pidfd.cc", "cpp/pty.cc", "cpp/mount.cc", "cpp/fs.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

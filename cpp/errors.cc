@@ -3,13 +3,9 @@
 #include <string.h>
 
 #include "addon-data.h"
+#include "spawn-core.h"
 
 namespace nsbox {
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? name : std::to_string(err);
-}
 
 Napi::Error MakeSysError(Napi::Env env, int err, const std::string& syscall, const std::string& path,
                          const std::string& what) {

@@ -1,0 +1,324 @@
+// The spawn core (see spawn-core.h): no N-API, so that nsbox-shim runs the same code as the addon.
+#include "spawn-core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "plan-parse.h"
+#include "raw-syscall.h"
+#include "syscalls.h"
+
+namespace nsbox {
+namespace {
+
+// Runs `helper PID inside outside count ...` (newuidmap / newgidmap) with the map's numbers.
+bool RunMapper(const std::string& helper, pid_t pid, const std::string& map, SpawnFailure* f) {
+  std::vector<std::string> args{helper, std::to_string(pid)};
+  std::string word;
+  for (char c : map) {
+    if (c == ' ' || c == '\n') {
+      if (!word.empty()) args.push_back(word);
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) args.push_back(word);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+  pid_t child;
+  int err = posix_spawn(&child, helper.c_str(), nullptr, nullptr, argv.data(), envp);
+  int status = 0;
+  if (err == 0) {
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+    err = EPERM;
+  }
+  f->err = err;
+  f->syscall = helper.substr(helper.rfind('/') + 1);
+  f->path = helper;
+  return false;
+}
+
+bool WriteAll(const std::string& file, const std::string& data, SpawnFailure* f) {
+  UniqueFd fd(open(file.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid() || write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+    f->err = errno;
+    f->syscall = "write";
+    f->path = file;
+    return false;
+  }
+  return true;
+}
+
+ssize_t ReadFull(int fd, void* buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, static_cast<char*>(buf) + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? n : static_cast<ssize_t>(got);
+    got += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+void ReapNow(pid_t pid) {
+  while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+  }
+}
+
+// A stack for a CLONE_VM child, with a guard page below it. Unmapped only once the child has
+// exec'd (it then has memory of its own) or has been reaped.
+class ChildStack {
+ public:
+  static constexpr size_t kSize = 256 * 1024;
+  ChildStack() {
+    void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return;
+    mprotect(p, 4096, PROT_NONE);
+    base_ = p;
+  }
+  ~ChildStack() {
+    if (base_ != nullptr) munmap(base_, kSize);
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  bool valid() const { return base_ != nullptr; }
+  uint64_t base() const { return reinterpret_cast<uint64_t>(base_); }
+
+ private:
+  void* base_ = nullptr;
+};
+
+// Runs fn(arg) in a new process. Where we have the trampoline, the child shares our memory
+// (CLONE_VM, like posix_spawn): no page tables are copied, so the cost does not grow with the
+// Node heap and the other threads are not stalled on the memory map lock while it is copied.
+long CloneRun(CloneArgs* args, ChildStack* stack, int (*fn)(void*), void* arg) {
+#if NSBOX_HAVE_CLONE_VM
+  if (stack != nullptr && stack->valid()) {
+    args->flags |= CLONE_VM;
+    args->stack = stack->base();
+    args->stack_size = ChildStack::kSize;
+    return nsbox_clone3_run(args, sizeof(CloneArgs), fn, arg);
+  }
+#else
+  (void)stack;
+#endif
+  long r = sys_clone3(args);
+  if (r < 0) return -errno;
+  if (r == 0) raw::Exit(fn(arg));
+  return r;
+}
+
+struct ChildArgs {
+  const Plan* plan;
+  int sync_fd, err_fd, pid_fd;
+  // enter: the grandchild's clone arguments, prepared by the parent.
+  CloneArgs* grandchild_args;
+};
+
+int ChildMain(void* p) {
+  auto* a = static_cast<ChildArgs*>(p);
+  RunChild(*a->plan, a->sync_fd, a->err_fd, a->pid_fd);
+}
+
+// enter: setns() into a pid namespace only affects children, so this first child joins the
+// namespaces and clones the real process as our sibling (CLONE_PARENT): it is then our child.
+int EnterMain(void* p) {
+  auto* a = static_cast<ChildArgs*>(p);
+  raw::Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);  // see RunChild: a copy of Node, not to be reached
+  long r = raw::Sys(SYS_setns, a->plan->enter_pidfd, a->plan->enter_flags);
+  ChildError e{kStepSetns, static_cast<int32_t>(-r)};
+  if (r >= 0) {
+    // Its own copy of the arguments: the kernel writes nothing back without CLONE_PIDFD, but the
+    // grandchild must not depend on this process's stack after it exits.
+    CloneArgs args = *a->grandchild_args;
+    r = CloneRun(&args, nullptr, ChildMain, a);
+    if (r > 0) {
+      pid_t gp = static_cast<pid_t>(r);
+      raw::Sys(SYS_write, a->pid_fd, &gp, sizeof gp);
+      return 0;
+    }
+    e = ChildError{kStepClone, static_cast<int32_t>(-r)};
+  }
+  raw::Sys(SYS_write, a->err_fd, &e, sizeof e);
+  return 1;
+}
+
+}  // namespace
+
+bool ParseOpKind(const std::string& s, OpKind* k) {
+  static const struct { const char* name; OpKind kind; } table[] = {
+      {"mount", OpKind::kMount},       {"bind", OpKind::kBind},       {"setattr", OpKind::kSetAttr},
+      {"umount", OpKind::kUmount},     {"mkdir", OpKind::kMkdir},     {"touch", OpKind::kTouch},
+      {"mknod", OpKind::kMknod},       {"symlink", OpKind::kSymlink}, {"pivot_root", OpKind::kPivotRoot},
+      {"chroot", OpKind::kChroot},     {"sethostname", OpKind::kSethostname},
+      {"chdir", OpKind::kChdir},       {"write", OpKind::kWriteFile}, {"setids", OpKind::kSetIds},
+      {"chmod", OpKind::kChmod},       {"lo_up", OpKind::kLoopbackUp}, {"unshare", OpKind::kUnshare},
+      {"mask", OpKind::kMask},         {"readonly", OpKind::kReadonly}, {"setns", OpKind::kSetns},
+      {"capbset", OpKind::kCapBset},   {"capset", OpKind::kCapSet},    {"ambient", OpKind::kAmbient},
+      {"prctl", OpKind::kPrctl},       {"seccomp", OpKind::kSeccomp},
+  };
+  for (const auto& e : table) {
+    if (s == e.name) {
+      *k = e.kind;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? name : std::to_string(err);
+}
+
+std::string SpawnFailure::Message() const {
+  return (what.empty() ? syscall + (path.empty() ? "" : " " + path) : what) + ": " + ErrnoName(err) + " (" +
+         strerror(err) + ")";
+}
+
+namespace {
+
+bool Fail(SpawnFailure* f, int err, const char* syscall, const std::string& path = "") {
+  f->err = err;
+  f->syscall = syscall;
+  f->path = path;
+  return false;
+}
+
+// A step of the child failed: name it after the op.
+bool ChildFailed(const Plan& plan, const ChildError& e, SpawnFailure* f) {
+  f->err = e.err;
+  f->syscall.clear();
+  f->path.clear();
+  f->what = DescribeStep(plan, e.step, &f->syscall, &f->path);
+  return false;
+}
+
+}  // namespace
+
+bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
+  UniqueFd cgroup_fd;
+  if (!plan.cgroup_path.empty()) {
+    cgroup_fd.reset(open(plan.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroup_fd.valid()) return Fail(fail, errno, "open", plan.cgroup_path);
+  }
+  int sync[2], errp[2], pidp[2] = {-1, -1};
+  if (pipe2(sync, O_CLOEXEC) < 0) return Fail(fail, errno, "pipe2");
+  UniqueFd sync_r(sync[0]), sync_w(sync[1]);
+  if (pipe2(errp, O_CLOEXEC) < 0) return Fail(fail, errno, "pipe2");
+  UniqueFd err_r(errp[0]), err_w(errp[1]);
+  bool entering = plan.enter_pidfd >= 0;
+  if (entering && pipe2(pidp, O_CLOEXEC) < 0) return Fail(fail, errno, "pipe2");
+  UniqueFd pid_r(pidp[0]), pid_w(pidp[1]);
+
+  CloneArgs args{};
+  args.exit_signal = SIGCHLD;
+  if (cgroup_fd.valid()) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd.get());
+  }
+  ChildStack stack;
+  ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, nullptr};
+  UniqueFd pidfd;
+  pid_t pid;
+  if (!entering) {
+    int fd = -1;
+    args.flags |= plan.clone_flags | CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<uint64_t>(&fd);
+    long r = CloneRun(&args, &stack, ChildMain, &child);
+    if (r < 0) return Fail(fail, static_cast<int>(-r), "clone3");
+    pid = static_cast<pid_t>(r);
+    pidfd.reset(fd);
+  } else {
+    // The grandchild's exit signal comes from its creator under CLONE_PARENT (clone3 wants 0 here).
+    args.flags |= CLONE_PARENT;
+    args.exit_signal = 0;
+    child.pid_fd = pid_w.get();
+    child.grandchild_args = &args;
+    // Entering: memory of its own (no CLONE_VM), so that it can make itself non-dumpable without
+    // making the calling process so (dumpability belongs to the memory map).
+    CloneArgs first{};
+    first.exit_signal = SIGCHLD;
+    long r = CloneRun(&first, nullptr, EnterMain, &child);
+    if (r < 0) return Fail(fail, static_cast<int>(-r), "clone3");
+    ReapNow(static_cast<pid_t>(r));
+    pid_w.reset();
+    pid_t gp = 0;
+    if (ReadFull(pid_r.get(), &gp, sizeof gp) != sizeof gp) {
+      err_w.reset();
+      ChildError e{};
+      if (ReadFull(err_r.get(), &e, sizeof e) == sizeof e) return ChildFailed(plan, e, fail);
+      return Fail(fail, EIO, "enter");
+    }
+    pid = gp;
+    pidfd.reset(sys_pidfd_open(pid, 0));
+    if (!pidfd.valid()) {
+      int err = errno;
+      kill(pid, SIGKILL);
+      ReapNow(pid);
+      return Fail(fail, err, "pidfd_open");
+    }
+  }
+  sync_r.reset();
+  err_w.reset();
+
+  auto abort_child = [&]() {
+    sys_pidfd_send_signal(pidfd.get(), SIGKILL);
+    ReapNow(pid);
+    return false;
+  };
+  const std::string proc = "/proc/" + std::to_string(pid);
+  if (!plan.uid_mapper.empty() && !RunMapper(plan.uid_mapper, pid, plan.uid_map, fail)) return abort_child();
+  if (!plan.gid_mapper.empty() && !RunMapper(plan.gid_mapper, pid, plan.gid_map, fail)) return abort_child();
+  if (plan.uid_mapper.empty() && !plan.uid_map.empty() && !WriteAll(proc + "/uid_map", plan.uid_map, fail)) {
+    return abort_child();
+  }
+  if (plan.deny_setgroups && !WriteAll(proc + "/setgroups", "deny", fail)) return abort_child();
+  if (plan.gid_mapper.empty() && !plan.gid_map.empty() && !WriteAll(proc + "/gid_map", plan.gid_map, fail)) {
+    return abort_child();
+  }
+  const std::string pidtext = std::to_string(pid);
+  for (const auto& file : plan.cgroup_procs) {
+    if (!WriteAll(file, pidtext, fail)) return abort_child();
+  }
+  char go = 1;
+  if (write(sync_w.get(), &go, 1) != 1) {
+    int err = errno;
+    abort_child();
+    return Fail(fail, err, "write", "sync pipe");
+  }
+  sync_w.reset();
+  // A successful execve closes the CLOEXEC error pipe: EOF means "started".
+  ChildError e{};
+  ssize_t n = ReadFull(err_r.get(), &e, sizeof e);
+  if (n == sizeof e) {
+    ReapNow(pid);
+    return ChildFailed(plan, e, fail);
+  }
+  if (n != 0) {
+    int err = n < 0 ? errno : EIO;
+    abort_child();
+    return Fail(fail, err, "read", "error pipe");
+  }
+  out->pid = pid;
+  out->pidfd = std::move(pidfd);
+  return true;
+}
+
+}  // namespace nsbox
