@@ -10,6 +10,17 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti"]
+    },
+    {
+      "target_name": "nsbox-shim",
+      "type": "executable",
+      "sources": [
+        "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc",
+        "cpp/shim/main.cc", "cpp/shim/supervisor.cc", "cpp/shim/plan-wire.cc"
+      ],
+      "defines": ["_GNU_SOURCE"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]
     }
   ]
 }

@@ -1,0 +1,181 @@
+// nsbox-shim: the supervisor of one detached container (conmon's job), built from the addon's spawn
+// code. `nsbox-shim --bundle DIR` reads DIR/plan.bin, reports "started" (or the failure) on stdout
+// as one JSON line, and lives on, detached, as the container's parent and subreaper:
+//   DIR/shim.pid        its pid (removed when it exits)
+//   DIR/container.log   stdout/stderr as JSON lines: {"log":"…\n","stream":"stdout","time":"…"}
+//   DIR/attach.sock     attach (protocol in attach.h; removed when it exits)
+//   DIR/state.json      {"status","pid","restartCount","startedAt",…}, rewritten atomically
+//   DIR/exit.json       {"exitCode","signal","finishedAt"} of the last exit, written atomically
+// SIGTERM (or SIGINT) to the shim stops the container (its stop signal, SIGKILL after the stop
+// timeout), without restarting it, and then the shim exits. One thread, one epoll loop.
+// `nsbox-shim --print-plan FILE` prints a plan file as JSON (after checking that it parses).
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "../plan-parse.h"
+#include "../spawn-core.h"
+#include "../syscalls.h"
+#include "plan-wire.h"
+#include "supervisor.h"
+
+namespace nsbox {
+namespace {
+
+bool ReadFile(int dirfd, const char* name, std::string* out) {
+  UniqueFd fd(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) out->append(buf, static_cast<size_t>(n));
+  return n == 0;
+}
+
+void WriteOut(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+// Reads and checks FILE (plan.bin): the plan and the shim's own settings.
+bool LoadConfig(int dirfd, const char* name, WireValue* root, ShimConfig* cfg, std::string* err) {
+  std::string data;
+  if (!ReadFile(dirfd, name, &data)) {
+    *err = std::string("read ") + name + ": " + ErrnoName(errno) + " (" + strerror(errno) + ")";
+    return false;
+  }
+  if (!DecodeWire(data, root, err)) return false;
+  const WireValue* plan = root->Field("plan");
+  if (plan == nullptr || plan->type != 'o') {
+    *err = "plan file has no plan";
+    return false;
+  }
+  if (!ParsePlan(WireSource{}, *plan, &cfg->plan, err)) return false;
+  if (cfg->plan.enter_pidfd >= 0) {
+    *err = "a detached container cannot enter another one's namespaces";
+    return false;
+  }
+  WireSource src;
+  if (!ParseRestart(src.Str(*root, "restart"), &cfg->restart)) {
+    *err = "bad restart policy '" + src.Str(*root, "restart") + "'";
+    return false;
+  }
+  cfg->open_stdin = src.Bool(*root, "openStdin", false);
+  cfg->stop_signal = static_cast<int>(src.Num(*root, "stopSignal", SIGTERM));
+  cfg->stop_timeout_ms = static_cast<long>(src.Num(*root, "stopTimeout", 10) * 1000);
+  return true;
+}
+
+int PrintPlan(const char* file) {
+  WireValue root;
+  ShimConfig cfg;
+  std::string err;
+  if (!LoadConfig(AT_FDCWD, file, &root, &cfg, &err)) {
+    fprintf(stderr, "nsbox-shim: %s: %s\n", file, err.c_str());
+    return 1;
+  }
+  WriteOut(1, WireToJson(root) + "\n");
+  return 0;
+}
+
+// Forks twice (setsid between) so that the supervisor is nobody's child but init's (or the nearest
+// subreaper's) and has no terminal. The caller's process waits for the supervisor's report on a
+// pipe and prints it: returns in the supervisor with the pipe's write end, exits in the others.
+int Daemonize() {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    WriteOut(1, ErrorJson("nsbox-shim: pipe2", errno, "pipe2", "") + "\n");
+    _exit(1);
+  }
+  pid_t child = fork();
+  if (child < 0) {
+    WriteOut(1, ErrorJson("nsbox-shim: fork", errno, "fork", "") + "\n");
+    _exit(1);
+  }
+  if (child > 0) {
+    close(p[1]);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::string report;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof buf)) != 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      report.append(buf, static_cast<size_t>(n));
+    }
+    // The first byte says how it went: '0' started, '1' failed.
+    if (report.size() < 2) {
+      WriteOut(1, ErrorJson("nsbox-shim: the supervisor exited before it reported", 0, "", "") + "\n");
+      _exit(1);
+    }
+    WriteOut(1, report.substr(1));
+    _exit(report[0] == '0' ? 0 : 1);
+  }
+  close(p[0]);
+  setsid();
+  pid_t grandchild = fork();
+  if (grandchild != 0) _exit(grandchild < 0 ? 1 : 0);
+  // Nothing of the caller's: no terminal, no inherited pipes that would keep it waiting for us.
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    for (int fd = 0; fd < 3; fd++) dup2(null, fd);
+    if (null > 2) close(null);
+  }
+  if (chdir("/") < 0) {
+  }
+  return p[1];
+}
+
+int Main(int argc, char** argv) {
+  // Fds the caller leaked to us would be held for the container's lifetime.
+  sys_close_range(3, ~0U, 0);
+  const char* bundle = nullptr;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--print-plan" && i + 1 < argc) return PrintPlan(argv[i + 1]);
+    if (a == "--bundle" && i + 1 < argc) {
+      bundle = argv[++i];
+      continue;
+    }
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR | --print-plan FILE\n");
+    return 2;
+  }
+  if (bundle == nullptr) {
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR | --print-plan FILE\n");
+    return 2;
+  }
+  UniqueFd dir(open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) {
+    WriteOut(1, ErrorJson(std::string("open ") + bundle + ": " + ErrnoName(errno), errno, "open", bundle) + "\n");
+    return 1;
+  }
+  WireValue root;
+  ShimConfig cfg;
+  std::string err;
+  if (!LoadConfig(dir.get(), "plan.bin", &root, &cfg, &err)) {
+    WriteOut(1, ErrorJson("nsbox-shim: " + std::string(bundle) + "/plan.bin: " + err, 0, "", "") + "\n");
+    return 1;
+  }
+  root = WireValue();  // the Plan has its own copy: keep the supervisor small
+  UniqueFd report(Daemonize());
+  Supervisor sup(std::move(dir), std::move(cfg), std::move(report));
+  return sup.Run();
+}
+
+}  // namespace
+}  // namespace nsbox
+
+int main(int argc, char** argv) { return nsbox::Main(argc, argv); }

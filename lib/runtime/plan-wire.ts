@@ -1,0 +1,151 @@
+/**
+ * plan.bin: a `SpawnPlan` and the shim's settings, serialized for `nsbox-shim` (cpp/shim/plan-wire.h
+ * reads it; no JSON library on that side). A small tagged binary tree, integers little-endian:
+ *
+ *   file  := "NSBXPLAN" u32 version(=1) value
+ *   value := 'n' f64 | 't' | 'f' | 'z' (null)
+ *          | 's' u32 len, UTF-8 | 'x' u32 len, bytes (a Buffer: the seccomp filter)
+ *          | 'a' u32 count, value... | 'o' u32 count, (u32 keylen, key, value)...
+ *
+ * Object fields whose value is undefined are left out, as JSON.stringify does.
+ */
+import { z } from 'zod';
+import type { SpawnPlan } from '../native.js';
+import { validate } from './options.js';
+
+export const PLAN_WIRE_MAGIC = 'NSBXPLAN';
+export const PLAN_WIRE_VERSION = 1;
+
+/** What the shim does when the container exits (docker's `--restart`). */
+export const RestartPolicySchema = z.string().regex(/^(no|always|unless-stopped|on-failure(:\d{1,9})?)$/, 'must be no, always, unless-stopped or on-failure[:N]');
+export type RestartPolicy = 'no' | 'always' | 'unless-stopped' | 'on-failure' | `on-failure:${number}`;
+
+export const ShimSettingsSchema = z
+  .object({
+    restart: RestartPolicySchema.default('no'),
+    /** Give the container a stdin pipe that attach clients write to (docker's -i); else /dev/null. */
+    openStdin: z.boolean().default(false),
+    /** The signal the shim sends its container when it is told to stop (SIGTERM to the shim). */
+    stopSignal: z.number().int().min(1).max(64).default(15),
+    /** Seconds between the stop signal and SIGKILL. */
+    stopTimeout: z.number().nonnegative().default(10),
+  })
+  .strict();
+export type ShimSettings = z.input<typeof ShimSettingsSchema>;
+
+/** A value the encoder takes: what a SpawnPlan is made of. */
+export type WireValue = number | boolean | null | undefined | string | Buffer | WireValue[] | { [key: string]: WireValue };
+
+class Writer {
+  #chunks: Buffer[] = [];
+  byte(c: string): void {
+    this.#chunks.push(Buffer.from(c, 'latin1'));
+  }
+  u32(n: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    this.#chunks.push(b);
+  }
+  bytes(b: Buffer): void {
+    this.u32(b.length);
+    this.#chunks.push(b);
+  }
+  f64(n: number): void {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(n);
+    this.#chunks.push(b);
+  }
+  value(v: WireValue): void {
+    if (v === null || v === undefined) this.byte('z');
+    else if (typeof v === 'number') {
+      this.byte('n');
+      this.f64(v);
+    } else if (typeof v === 'boolean') this.byte(v ? 't' : 'f');
+    else if (typeof v === 'string') {
+      this.byte('s');
+      this.bytes(Buffer.from(v, 'utf8'));
+    } else if (Buffer.isBuffer(v)) {
+      this.byte('x');
+      this.bytes(v);
+    } else if (Array.isArray(v)) {
+      this.byte('a');
+      this.u32(v.length);
+      for (const e of v) this.value(e);
+    } else {
+      const entries = Object.entries(v).filter(([, e]) => e !== undefined);
+      this.byte('o');
+      this.u32(entries.length);
+      for (const [k, e] of entries) {
+        this.bytes(Buffer.from(k, 'utf8'));
+        this.value(e);
+      }
+    }
+  }
+  done(): Buffer {
+    return Buffer.concat(this.#chunks);
+  }
+}
+
+/** Encodes any value tree (exported for tests). */
+export function encodeWire(root: WireValue): Buffer {
+  const w = new Writer();
+  w.byte(PLAN_WIRE_MAGIC);
+  w.u32(PLAN_WIRE_VERSION);
+  w.value(root);
+  return w.done();
+}
+
+/** plan.bin for `nsbox-shim`: the plan and the shim's settings. The plan's stdio is the shim's to choose. */
+export function encodePlanFile(plan: SpawnPlan, settings: ShimSettings = {}): Buffer {
+  const s = validate(ShimSettingsSchema, settings, 'shim settings');
+  if (plan.enterPidfd !== undefined) throw new TypeError('encodePlanFile: a detached container cannot enter another one (enterPidfd)');
+  return encodeWire({ ...s, plan: plan as unknown as WireValue });
+}
+
+/** Decodes what encodeWire wrote (the C++ reader's twin, for tests and tools). */
+export function decodeWire(buf: Buffer): WireValue {
+  if (buf.subarray(0, 8).toString('latin1') !== PLAN_WIRE_MAGIC) throw new Error('not an nsbox plan file');
+  const version = buf.readUInt32LE(8);
+  if (version !== PLAN_WIRE_VERSION) throw new Error(`plan file version ${version}`);
+  let pos = 12;
+  const u32 = () => {
+    const n = buf.readUInt32LE(pos);
+    pos += 4;
+    return n;
+  };
+  const bytes = () => {
+    const n = u32();
+    if (pos + n > buf.length) throw new Error('corrupt plan file');
+    const b = buf.subarray(pos, pos + n);
+    pos += n;
+    return b;
+  };
+  const value = (): WireValue => {
+    const t = String.fromCharCode(buf[pos++]!);
+    switch (t) {
+      case 'n': {
+        const n = buf.readDoubleLE(pos);
+        pos += 8;
+        return n;
+      }
+      case 't': return true;
+      case 'f': return false;
+      case 'z': return null;
+      case 's': return bytes().toString('utf8');
+      case 'x': return Buffer.from(bytes());
+      case 'a': return Array.from({ length: u32() }, () => value());
+      case 'o': {
+        const o: Record<string, WireValue> = {};
+        for (let n = u32(); n > 0; n--) {
+          const k = bytes().toString('utf8');
+          o[k] = value();
+        }
+        return o;
+      }
+      default: throw new Error(`corrupt plan file: tag ${JSON.stringify(t)} at ${pos - 1}`);
+    }
+  };
+  const v = value();
+  if (pos !== buf.length) throw new Error('corrupt plan file: trailing bytes');
+  return v;
+}

@@ -1,0 +1,175 @@
+/**
+ * nsbox-shim end to end: detached containers on the busybox rootfs that outlive the Node process
+ * that started them, their log, attach, exit record, restart policy and clean-up. Every process a
+ * test starts is ended by pid in its teardown, also when the test fails.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import type { SpawnPlan } from '../../lib/native.js';
+import { NsboxError } from '../../lib/errors.js';
+import { buildContainerPlan, buildEnv } from '../../lib/runtime/plan.js';
+import { ContainerOptionsSchema, validate } from '../../lib/runtime/options.js';
+import { hostFacts } from '../../lib/runtime/host.js';
+import { capabilityMask, capabilitySet } from '../../lib/runtime/capabilities.js';
+import { compileSeccomp, defaultProfile, hostSeccompArch } from '../../lib/runtime/seccomp/index.js';
+import { AttachConnection, readExit, readLog, readState, startDetached, type ShimExit, type ShimSettings } from '../../lib/runtime/shim.js';
+import { rootTest as test, rootfs } from './_helpers.js';
+
+/** A container's plan as Container.start() builds it (no cgroup): namespaces, pivot_root, docker's caps and seccomp. */
+function planFor(argv: string[]): SpawnPlan {
+  const root = rootfs();
+  const cfg = validate(ContainerOptionsSchema, { rootfs: root, command: argv }, 'container options');
+  const facts = hostFacts();
+  const caps = capabilitySet(cfg, false);
+  const arch = hostSeccompArch();
+  const seccomp = arch ? compileSeccomp(defaultProfile, { arch, caps: [...caps].map((c) => `CAP_${c}`) }) : undefined;
+  const parts = buildContainerPlan(cfg, {
+    id: 'shimtest0000', root, sandbox: false, sandboxEntries: [], privileged: facts.privileged, hostUid: facts.uid, hostGid: facts.gid,
+    cgroups: facts.cgroups, bindIsDir: [], security: { caps: capabilityMask(caps), ambient: 0, noNewPrivileges: true, ...(seccomp ? { seccomp } : {}) },
+  });
+  return {
+    cloneFlags: parts.cloneFlags, ops: parts.ops, argv, env: buildEnv({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' }, undefined),
+    stdio: [-1, -1, -1], denySetgroups: parts.denySetgroups, ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
+  };
+}
+
+const shimModule = pathToFileURL(fileURLToPath(new URL('../../lib/runtime/shim.ts', import.meta.url))).href;
+// Run by a separate Node process that exits right after: the container must not need it.
+const starter = `
+const [mod, planJson, dir, settings] = process.argv.slice(1);
+const { startDetached } = await import(mod);
+const plan = JSON.parse(planJson, (_k, v) => (v && typeof v === 'object' && typeof v.$b64 === 'string' ? Buffer.from(v.$b64, 'base64') : v));
+process.stdout.write(JSON.stringify(await startDetached(plan, dir, JSON.parse(settings))));
+`;
+
+function startFromAnotherProcess(plan: SpawnPlan, dir: string, settings: ShimSettings): { shimPid: number; pid: number } {
+  const planJson = JSON.stringify(plan, (_k, v: unknown) => {
+    const b = v as { type?: string; data?: number[] };
+    return b && typeof b === 'object' && b.type === 'Buffer' && Array.isArray(b.data) ? { $b64: Buffer.from(b.data).toString('base64') } : v;
+  });
+  const out = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', starter, shimModule, planJson, dir, JSON.stringify(settings)], { encoding: 'utf8', timeout: 30_000 });
+  return JSON.parse(out) as { shimPid: number; pid: number };
+}
+
+/** Alive and not a zombie (an exited shim may wait a moment for whoever adopted it to reap it). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+function ppidOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A bundle dir whose shim and container are killed (by pid) and which is removed after the test. */
+function bundle(t: ExecutionContext): { dir: string; track: (r: { shimPid: number; pid: number }) => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'nsbox-shim-'));
+  const pids: Array<{ pid: number; comm: string }> = [];
+  t.teardown(async () => {
+    // The container first (the shim would restart it), then the shim; only if the pid still is what we started.
+    for (const p of pids) {
+      if (alive(p.pid) && comm(p.pid) === p.comm) process.kill(p.pid, 'SIGKILL');
+    }
+    await until('the test processes to end', () => pids.every((p) => !alive(p.pid) || comm(p.pid) !== p.comm)).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dir,
+    track: ({ shimPid, pid }) => {
+      pids.push({ pid, comm: comm(pid) }, { pid: shimPid, comm: 'nsbox-shim' });
+    },
+  };
+}
+
+test('a detached container outlives the process that started it: log, attach, exit record, clean-up', async (t) => {
+  const { dir, track } = bundle(t);
+  const plan = planFor(['sh', '-c', 'echo one; echo two >&2; while read l; do echo "got $l"; done']);
+  const r = startFromAnotherProcess(plan, dir, { openStdin: true });
+  track(r);
+  t.true(alive(r.pid), 'the container runs after its starter exited');
+  t.is(ppidOf(r.pid), r.shimPid, 'the shim is the parent');
+  t.not(ppidOf(r.shimPid), process.pid);
+  t.is(readFileSync(join(dir, 'shim.pid'), 'utf8').trim(), String(r.shimPid));
+  t.like(readState(dir), { status: 'running', pid: r.pid, shimPid: r.shimPid, restartCount: 0 });
+
+  const log = await until('the first lines in the log', () => (readLog(dir).length >= 2 ? readLog(dir) : undefined));
+  t.deepEqual(log.map((e) => [e.stream, e.log]).sort(), [['stderr', 'two\n'], ['stdout', 'one\n']]);
+  t.regex(log[0]!.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+
+  const a = await AttachConnection.connect(dir);
+  t.teardown(() => a.close());
+  let out = '';
+  a.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<ShimExit>((resolve) => a.once('exit', resolve));
+  a.resize(100, 30); // accepted (no terminal here), and the connection stays usable
+  a.write('hello\n');
+  await until('the container to answer through attach', () => out.includes('got hello\n'));
+  t.true(readLog(dir).some((e) => e.log === 'got hello\n'), 'attached output is logged too');
+
+  process.kill(r.pid, 'SIGKILL');
+  const exit = await exited;
+  t.like(exit, { exitCode: null, signal: 'SIGKILL' });
+  t.deepEqual(await until('exit.json', () => readExit(dir)), exit);
+  await until('the shim to exit', () => !alive(r.shimPid));
+  t.like(readState(dir), { status: 'exited', pid: 0 });
+  t.false(existsSync(join(dir, 'attach.sock')), 'the socket is removed');
+  t.false(existsSync(join(dir, 'shim.pid')));
+});
+
+test('restart on-failure:2 restarts a failing command twice, then stops', async (t) => {
+  const { dir, track } = bundle(t);
+  const r = await startDetached(planFor(['sh', '-c', 'echo attempt; exit 3']), dir, { restart: 'on-failure:2' });
+  track(r);
+  await until('the shim to give up', () => !alive(r.shimPid));
+  t.deepEqual(readLog(dir).map((e) => e.log), ['attempt\n', 'attempt\n', 'attempt\n']);
+  t.like(readState(dir), { status: 'exited', restartCount: 2 });
+  t.like(readExit(dir), { exitCode: 3, signal: null });
+  t.false(existsSync(join(dir, 'attach.sock')));
+});
+
+test('SIGTERM to the shim stops its container for good, even with restart always', async (t) => {
+  const { dir, track } = bundle(t);
+  // sleep as pid 1 of its namespace ignores SIGTERM: the shim escalates to SIGKILL after stopTimeout.
+  const r = await startDetached(planFor(['sleep', '1000']), dir, { restart: 'always', stopTimeout: 0.2 });
+  track(r);
+  process.kill(r.shimPid, 'SIGTERM');
+  await until('the shim to exit', () => !alive(r.shimPid));
+  t.false(alive(r.pid));
+  t.like(readExit(dir), { exitCode: null, signal: 'SIGKILL' });
+  t.like(readState(dir), { status: 'stopped', restartCount: 0 });
+  t.false(existsSync(join(dir, 'attach.sock')));
+});
+
+test('a container that cannot start is an NsboxError naming the step, and no shim stays behind', async (t) => {
+  const { dir } = bundle(t);
+  const err = await t.throwsAsync(startDetached(planFor(['/no/such/program']), dir), { instanceOf: NsboxError });
+  t.is(err?.message, 'execve /no/such/program: ENOENT (No such file or directory)');
+  t.like(err, { code: 'ENOENT', syscall: 'execve', path: '/no/such/program' });
+  t.false(existsSync(join(dir, 'shim.pid')));
+  t.false(existsSync(join(dir, 'attach.sock')));
+});
