@@ -72,6 +72,9 @@ bool LoadConfig(int dirfd, const char* name, WireValue* root, ShimConfig* cfg, s
     return false;
   }
   cfg->open_stdin = src.Bool(*root, "openStdin", false);
+  cfg->tty = src.Bool(*root, "tty", false);
+  cfg->cols = static_cast<unsigned short>(src.Num(*root, "cols", 80));
+  cfg->rows = static_cast<unsigned short>(src.Num(*root, "rows", 24));
   cfg->stop_signal = static_cast<int>(src.Num(*root, "stopSignal", SIGTERM));
   cfg->stop_timeout_ms = static_cast<long>(src.Num(*root, "stopTimeout", 10) * 1000);
   return true;

@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -96,7 +98,11 @@ bool ParseRestart(const std::string& s, RestartPolicy* p) {
 }
 
 Supervisor::Supervisor(UniqueFd dir, ShimConfig cfg, UniqueFd report)
-    : dir_(std::move(dir)), cfg_(std::move(cfg)), report_(std::move(report)) {}
+    : dir_(std::move(dir)), cfg_(std::move(cfg)), report_(std::move(report)) {
+  for (size_t i = 0; i < cfg_.plan.ops.size(); i++) {
+    if (cfg_.plan.ops[i].kind == OpKind::kBind && cfg_.plan.ops[i].a == kConsolePlaceholder) console_ops_.push_back(i);
+  }
+}
 
 void Supervisor::Watch(int fd, unsigned events) {
   epoll_event ev{};
@@ -190,34 +196,67 @@ int Supervisor::Run() {
   return 0;
 }
 
+bool Supervisor::OpenPty(UniqueFd* slave) {
+  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  char path[128];
+  if (!master.valid() || grantpt(master.get()) < 0 || unlockpt(master.get()) < 0 ||
+      ptsname_r(master.get(), path, sizeof path) != 0) {
+    start_error_ = ErrorJson("nsbox-shim: open a pseudo-terminal", errno, "posix_openpt", "/dev/ptmx");
+    return false;
+  }
+  winsize ws{};
+  ws.ws_col = cfg_.cols;
+  ws.ws_row = cfg_.rows;
+  ioctl(master.get(), TIOCSWINSZ, &ws);
+  slave->reset(open(path, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave->valid()) {
+    start_error_ = ErrorJson(std::string("nsbox-shim: open ") + path, errno, "open", path);
+    return false;
+  }
+  for (size_t i : console_ops_) cfg_.plan.ops[i].a = path;
+  // Output and input share the master; each direction keeps its own fd (and epoll entry).
+  out_.fd.reset(fcntl(master.get(), F_DUPFD_CLOEXEC, 3));
+  stdin_w_.reset(fcntl(master.get(), F_DUPFD_CLOEXEC, 3));
+  fcntl(master.get(), F_SETFL, O_NONBLOCK);  // the file description: all three fds
+  pty_master_ = std::move(master);
+  return out_.fd.valid() && stdin_w_.valid();
+}
+
 bool Supervisor::StartContainer() {
-  int out[2], errp[2], in[2] = {-1, -1};
-  if (pipe2(out, O_CLOEXEC) < 0) {
-    start_error_ = ErrorJson("nsbox-shim: pipe2", errno, "pipe2", "");
-    return false;
-  }
-  UniqueFd out_w(out[1]), err_w, in_r;
-  out_.fd.reset(out[0]);
-  if (pipe2(errp, O_CLOEXEC) < 0) {
-    start_error_ = ErrorJson("nsbox-shim: pipe2", errno, "pipe2", "");
-    out_.fd.reset();
-    return false;
-  }
-  err_w.reset(errp[1]);
-  err_.fd.reset(errp[0]);
-  if (cfg_.open_stdin && pipe2(in, O_CLOEXEC) == 0) {
-    in_r.reset(in[0]);
-    stdin_w_.reset(in[1]);
-    fcntl(stdin_w_.get(), F_SETFL, O_NONBLOCK);
-  } else {
-    in_r.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  }
   stdin_pending_.clear();
   stdin_eof_ = false;
-  for (int fd : {out_.fd.get(), err_.fd.get()}) fcntl(fd, F_SETFL, O_NONBLOCK);
-  cfg_.plan.stdio[0] = in_r.get();
-  cfg_.plan.stdio[1] = out_w.get();
-  cfg_.plan.stdio[2] = err_w.get();
+  UniqueFd slave, out_w, err_w, in_r;
+  if (cfg_.tty) {
+    if (!OpenPty(&slave)) return false;
+    for (int i = 0; i < 3; i++) cfg_.plan.stdio[i] = slave.get();
+    cfg_.plan.ctty = true;
+  } else {
+    int out[2], errp[2], in[2] = {-1, -1};
+    if (pipe2(out, O_CLOEXEC) < 0) {
+      start_error_ = ErrorJson("nsbox-shim: pipe2", errno, "pipe2", "");
+      return false;
+    }
+    out_w.reset(out[1]);
+    out_.fd.reset(out[0]);
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+      start_error_ = ErrorJson("nsbox-shim: pipe2", errno, "pipe2", "");
+      out_.fd.reset();
+      return false;
+    }
+    err_w.reset(errp[1]);
+    err_.fd.reset(errp[0]);
+    if (cfg_.open_stdin && pipe2(in, O_CLOEXEC) == 0) {
+      in_r.reset(in[0]);
+      stdin_w_.reset(in[1]);
+      fcntl(stdin_w_.get(), F_SETFL, O_NONBLOCK);
+    } else {
+      in_r.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    }
+    for (int fd : {out_.fd.get(), err_.fd.get()}) fcntl(fd, F_SETFL, O_NONBLOCK);
+    cfg_.plan.stdio[0] = in_r.get();
+    cfg_.plan.stdio[1] = out_w.get();
+    cfg_.plan.stdio[2] = err_w.get();
+  }
   Spawned spawned;
   SpawnFailure fail;
   bool ok = SpawnProcess(cfg_.plan, &spawned, &fail);
@@ -225,6 +264,7 @@ bool Supervisor::StartContainer() {
     out_.fd.reset();
     err_.fd.reset();
     stdin_w_.reset();
+    pty_master_.reset();
     start_error_ = ErrorJson(fail.Message(), fail.err, fail.syscall, fail.path);
     if (!report_.valid()) {
       // A restart that could not start: recorded as an exit, with the reason.
@@ -238,7 +278,10 @@ bool Supervisor::StartContainer() {
   pidfd_ = std::move(spawned.pidfd);
   started_at_ = Timestamp();
   started_ms_ = NowMs();
-  for (int fd : {pidfd_.get(), out_.fd.get(), err_.fd.get()}) Watch(fd, EPOLLIN);
+  Watch(pidfd_.get(), EPOLLIN);
+  for (int fd : {out_.fd.get(), err_.fd.get()}) {
+    if (fd >= 0) Watch(fd, EPOLLIN);
+  }
   WriteState("running");
   return true;
 }
@@ -298,6 +341,7 @@ void Supervisor::OnContainerExit(const siginfo_t& info) {
     Unwatch(stdin_w_.get());
     stdin_w_.reset();
   }
+  pty_master_.reset();
   bool exited = info.si_code == CLD_EXITED;
   std::string exit = std::string("{\"exitCode\":") + (exited ? std::to_string(info.si_status) : "null") +
                      ",\"signal\":" + (exited ? "null" : "\"" + SignalName(info.si_status) + "\"") +
@@ -488,7 +532,14 @@ void Supervisor::OnClient(size_t i, unsigned events) {
 void Supervisor::HandleFrame(int type, const std::string& payload) {
   if (type == attach::kStdin) WriteStdin(payload.data(), payload.size());
   else if (type == attach::kCloseStdin) CloseStdin();
-  // kResize: no terminal under the shim yet; unknown types are ignored for forward compatibility.
+  else if (type == attach::kResize && payload.size() == 4 && pty_master_.valid()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
+    winsize ws{};
+    ws.ws_col = static_cast<unsigned short>((p[0] << 8) | p[1]);
+    ws.ws_row = static_cast<unsigned short>((p[2] << 8) | p[3]);
+    ioctl(pty_master_.get(), TIOCSWINSZ, &ws);  // the container gets SIGWINCH
+  }
+  // Unknown types are ignored, for forward compatibility.
 }
 
 void Supervisor::WriteStdin(const char* data, size_t len) {
@@ -521,6 +572,7 @@ void Supervisor::FlushStdin() {
 
 void Supervisor::CloseStdin() {
   if (!stdin_w_.valid()) return;
+  if (pty_master_.valid()) return WriteStdin("\x04", 1);  // a terminal's EOF is its VEOF character
   stdin_eof_ = true;
   if (stdin_pending_.empty()) stdin_w_.reset();
 }

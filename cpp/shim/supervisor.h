@@ -23,10 +23,17 @@ bool ParseRestart(const std::string& s, RestartPolicy* p);
 // {"error":{"message","code","errno","syscall","path"}}: how a failure is reported to lib/runtime/shim.ts.
 std::string ErrorJson(const std::string& message, int err, const std::string& syscall, const std::string& path);
 
+constexpr const char* kConsolePlaceholder = "@console";
+
 struct ShimConfig {
   Plan plan;
   RestartPolicy restart;
   bool open_stdin = false;   // a pipe that attach clients write to; else /dev/null
+  // A terminal: the container's stdio is a pty slave (its controlling terminal); output is one
+  // stream (stdout), attach's stdin goes to the master, resize sets its size. A bind op whose
+  // source is kConsolePlaceholder gets the slave's path (docker binds it on /dev/console).
+  bool tty = false;
+  unsigned short cols = 80, rows = 24;
   int stop_signal = 15;      // SIGTERM
   long stop_timeout_ms = 10000;
 };
@@ -54,6 +61,7 @@ class Supervisor {
 
   bool Setup(std::string* err);
   bool StartContainer();
+  bool OpenPty(UniqueFd* slave);
   void OnEvent(int fd, unsigned events);
   void OnSignal();
   void ReapChildren();
@@ -82,11 +90,12 @@ class Supervisor {
   ShimConfig cfg_;
   UniqueFd report_;
   UniqueFd epoll_, signal_fd_, timer_, listen_, log_;
-  UniqueFd pidfd_, stdin_w_;
+  UniqueFd pidfd_, stdin_w_, pty_master_;
   std::string stdin_pending_;
   bool stdin_eof_ = false;
   Stream out_{UniqueFd(), "stdout", 1, {}}, err_{UniqueFd(), "stderr", 2, {}};
   std::vector<Client> clients_;
+  std::vector<size_t> console_ops_;  // binds of kConsolePlaceholder: get each run's pty slave
   pid_t pid_ = 0;
   int restarts_ = 0;
   std::string start_error_;  // why the last StartContainer failed, as ErrorJson

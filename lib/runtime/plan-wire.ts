@@ -15,6 +15,8 @@ import { validate } from './options.js';
 
 export const PLAN_WIRE_MAGIC = 'NSBXPLAN';
 export const PLAN_WIRE_VERSION = 1;
+/** A bind source the shim replaces with its pty slave's path (use it as PlanContext.consolePath). */
+export const CONSOLE_PLACEHOLDER = '@console';
 
 /** What the shim does when the container exits (docker's `--restart`). */
 export const RestartPolicySchema = z.string().regex(/^(no|always|unless-stopped|on-failure(:\d{1,9})?)$/, 'must be no, always, unless-stopped or on-failure[:N]');
@@ -25,6 +27,11 @@ export const ShimSettingsSchema = z
     restart: RestartPolicySchema.default('no'),
     /** Give the container a stdin pipe that attach clients write to (docker's -i); else /dev/null. */
     openStdin: z.boolean().default(false),
+    /**
+     * A terminal (docker's -t): the container's stdio is a pty, output is one stream, attach resizes
+     * it. A plan's bind whose source is CONSOLE_PLACEHOLDER gets the pty's path (PlanContext.consolePath).
+     */
+    tty: z.union([z.boolean(), z.object({ cols: z.number().int().positive().max(65535), rows: z.number().int().positive().max(65535) }).strict()]).default(false),
     /** The signal the shim sends its container when it is told to stop (SIGTERM to the shim). */
     stopSignal: z.number().int().min(1).max(64).default(15),
     /** Seconds between the stop signal and SIGKILL. */
@@ -99,7 +106,9 @@ export function encodeWire(root: WireValue): Buffer {
 export function encodePlanFile(plan: SpawnPlan, settings: ShimSettings = {}): Buffer {
   const s = validate(ShimSettingsSchema, settings, 'shim settings');
   if (plan.enterPidfd !== undefined) throw new TypeError('encodePlanFile: a detached container cannot enter another one (enterPidfd)');
-  return encodeWire({ ...s, plan: plan as unknown as WireValue });
+  const { tty, ...rest } = s;
+  const size = tty === false || tty === true ? { cols: 80, rows: 24 } : tty;
+  return encodeWire({ ...rest, tty: tty !== false, ...size, plan: plan as unknown as WireValue });
 }
 
 /** Decodes what encodeWire wrote (the C++ reader's twin, for tests and tools). */

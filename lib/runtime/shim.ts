@@ -15,7 +15,7 @@ import { NsboxError } from '../errors.js';
 import type { SpawnPlan } from '../native.js';
 import { encodePlanFile, type ShimSettings } from './plan-wire.js';
 
-export type { ShimSettings, RestartPolicy } from './plan-wire.js';
+export { CONSOLE_PLACEHOLDER, type ShimSettings, type RestartPolicy } from './plan-wire.js';
 
 /** exit.json: the container's last exit (exitCode null when a signal ended it). */
 export interface ShimExit {
@@ -211,7 +211,7 @@ export class AttachConnection extends EventEmitter {
     this.#socket.write(frame(AttachFrame.closeStdin, Buffer.alloc(0)));
   }
 
-  /** A terminal size (for containers with a terminal; see cpp/shim/attach.h). */
+  /** Sets the terminal's size (the container gets SIGWINCH); ignored for a container without one. */
   resize(cols: number, rows: number): void {
     const p = Buffer.alloc(4);
     p.writeUInt16BE(cols, 0);

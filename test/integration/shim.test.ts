@@ -16,11 +16,11 @@ import { ContainerOptionsSchema, validate } from '../../lib/runtime/options.js';
 import { hostFacts } from '../../lib/runtime/host.js';
 import { capabilityMask, capabilitySet } from '../../lib/runtime/capabilities.js';
 import { compileSeccomp, defaultProfile, hostSeccompArch } from '../../lib/runtime/seccomp/index.js';
-import { AttachConnection, readExit, readLog, readState, startDetached, type ShimExit, type ShimSettings } from '../../lib/runtime/shim.js';
+import { AttachConnection, CONSOLE_PLACEHOLDER, readExit, readLog, readState, startDetached, type ShimExit, type ShimSettings } from '../../lib/runtime/shim.js';
 import { rootTest as test, rootfs } from './_helpers.js';
 
 /** A container's plan as Container.start() builds it (no cgroup): namespaces, pivot_root, docker's caps and seccomp. */
-function planFor(argv: string[]): SpawnPlan {
+function planFor(argv: string[], consolePath?: string): SpawnPlan {
   const root = rootfs();
   const cfg = validate(ContainerOptionsSchema, { rootfs: root, command: argv }, 'container options');
   const facts = hostFacts();
@@ -29,7 +29,7 @@ function planFor(argv: string[]): SpawnPlan {
   const seccomp = arch ? compileSeccomp(defaultProfile, { arch, caps: [...caps].map((c) => `CAP_${c}`) }) : undefined;
   const parts = buildContainerPlan(cfg, {
     id: 'shimtest0000', root, sandbox: false, sandboxEntries: [], privileged: facts.privileged, hostUid: facts.uid, hostGid: facts.gid,
-    cgroups: facts.cgroups, bindIsDir: [], security: { caps: capabilityMask(caps), ambient: 0, noNewPrivileges: true, ...(seccomp ? { seccomp } : {}) },
+    cgroups: facts.cgroups, bindIsDir: [], ...(consolePath ? { consolePath } : {}), security: { caps: capabilityMask(caps), ambient: 0, noNewPrivileges: true, ...(seccomp ? { seccomp } : {}) },
   });
   return {
     cloneFlags: parts.cloneFlags, ops: parts.ops, argv, env: buildEnv({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' }, undefined),
@@ -172,4 +172,26 @@ test('a container that cannot start is an NsboxError naming the step, and no shi
   t.like(err, { code: 'ENOENT', syscall: 'execve', path: '/no/such/program' });
   t.false(existsSync(join(dir, 'shim.pid')));
   t.false(existsSync(join(dir, 'attach.sock')));
+});
+
+test('with a terminal: a pty on /dev/console, its size set at start and by attach, input echoed, EOF as ^D', async (t) => {
+  const { dir, track } = bundle(t);
+  const script = 'stty size; [ -t 0 ] && echo tty; [ "$(stat -L -c %t:%T /dev/console)" = "$(stat -L -c %t:%T /proc/self/fd/0)" ] && echo console; read l; echo "got $l"; stty size; read l || echo eof';
+  const r = await startDetached(planFor(['sh', '-c', script], CONSOLE_PLACEHOLDER), dir, { tty: { cols: 100, rows: 30 } });
+  track(r);
+  const a = await AttachConnection.connect(dir);
+  t.teardown(() => a.close());
+  let out = '';
+  a.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<ShimExit>((resolve) => a.once('exit', resolve));
+  await until('the first output', () => readLog(dir).some((e) => e.log.includes('console')));
+  a.resize(120, 40); // frames are handled in order: the size is set before the line arrives
+  a.write('hi\n');
+  await until('the new size', () => out.includes('40 120'));
+  a.closeStdin();
+  t.like(await exited, { exitCode: 0 });
+  const log = readLog(dir).map((e) => e.log).join('');
+  t.true(readLog(dir).every((e) => e.stream === 'stdout'), 'a terminal has one output stream');
+  for (const line of ['30 100\r\n', 'tty\r\n', 'console\r\n', 'hi\r\n', 'got hi\r\n', '40 120\r\n', 'eof\r\n']) t.true(log.includes(line), line);
+  await until('the shim to exit', () => !alive(r.shimPid));
 });

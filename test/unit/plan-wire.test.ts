@@ -62,7 +62,7 @@ test('a container plan round-trips through the TS decoder, numbers beyond 32 bit
   const file = encodePlanFile(plan, { restart: 'on-failure:3', openStdin: true });
   const back = decodeWire(file) as { plan: WireValue; restart: string; openStdin: boolean; stopSignal: number; stopTimeout: number };
   t.deepEqual(back.plan, withoutUndefined(plan));
-  t.deepEqual({ ...back, plan: undefined }, { restart: 'on-failure:3', openStdin: true, stopSignal: 15, stopTimeout: 10, plan: undefined });
+  t.deepEqual({ ...back, plan: undefined }, { restart: 'on-failure:3', openStdin: true, tty: false, cols: 80, rows: 24, stopSignal: 15, stopTimeout: 10, plan: undefined });
   t.is((back.plan as { ops: Array<{ op: string; caps?: number }> }).ops.find((o) => o.op === 'capbset')?.caps, 2 ** 40 + 5);
 });
 
@@ -76,9 +76,9 @@ test('nsbox-shim reads the plan file as written: --print-plan', (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const plan = samplePlan();
   const file = join(dir, 'plan.bin');
-  writeFileSync(file, encodePlanFile(plan, { restart: 'always', stopSignal: 2, stopTimeout: 1.5 }));
+  writeFileSync(file, encodePlanFile(plan, { restart: 'always', stopSignal: 2, stopTimeout: 1.5, tty: { cols: 132, rows: 43 } }));
   const out = JSON.parse(execFileSync(shimPath(), ['--print-plan', file], { encoding: 'utf8' })) as Record<string, unknown>;
-  t.deepEqual(out, { restart: 'always', openStdin: false, stopSignal: 2, stopTimeout: 1.5, plan: asJson(plan) });
+  t.deepEqual(out, { restart: 'always', openStdin: false, tty: true, cols: 132, rows: 43, stopSignal: 2, stopTimeout: 1.5, plan: asJson(plan) });
   const seccomp = (plan.ops.find((o) => o.op === 'seccomp') as { filter: Buffer }).filter;
   t.true(seccomp.length > 1000, 'the seccomp filter travels whole');
 });
