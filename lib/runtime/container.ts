@@ -5,14 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import { native, type SpawnPlan } from '../native.js';
 import { hostFacts } from './host.js';
 import { resolveImage, type ResolvedImage } from './image-source.js';
-import { commandFor, resolveUser } from './image-config.js';
+import { envObject, withImageDefaults } from './image-config.js';
+import { securityOf } from './security.js';
+import { spawnSlot } from './spawn-slot.js';
 import { copyLayers, overlayAvailable } from './rootfs-copy.js';
 import { Cgroup } from '../cgroup/cgroup.js';
 import { detectCgroups, type CgroupLayout } from '../cgroup/detect.js';
@@ -23,8 +25,6 @@ import {
   type ContainerConfig, type ContainerOptions, type ExecOptions,
 } from './options.js';
 import { buildContainerPlan, buildEnv, namespaceFlags, parseUser, processOps, CLONE, type ProcessSecurity } from './plan.js';
-import { capabilityMask, capabilityName, capabilitySet, type Capability } from './capabilities.js';
-import { compileSeccomp, defaultProfile, hostSeccompArch } from './seccomp/index.js';
 import { ContainerProcess, type ExitStatus } from './process.js';
 import { closeQuietly, discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
 import type { SignalName } from './signals.js';
@@ -38,27 +38,6 @@ function defaultRunRoot(): string {
   if (process.geteuid?.() === 0) return '/run/nsbox';
   if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'nsbox');
   return join(tmpdir(), `nsbox-${process.geteuid?.() ?? 0}`);
-}
-
-// Spawns in flight at once. Each clones this (large) process and sets up a container in the kernel:
-// beyond the number of CPUs that only makes the event loop wait for a CPU, without finishing sooner.
-const maxSpawns = Math.max(1, Math.min(4, availableParallelism()));
-let spawning = 0;
-const spawnQueue: Array<() => void> = [];
-function spawnSlot(): Promise<() => void> {
-  const release = () => {
-    spawning--;
-    const next = spawnQueue.shift();
-    if (next) {
-      spawning++;
-      next();
-    }
-  };
-  if (spawning < maxSpawns) {
-    spawning++;
-    return Promise.resolve(release);
-  }
-  return new Promise((resolve) => spawnQueue.push(() => resolve(release)));
 }
 
 let layout: Promise<CgroupLayout> | undefined;
@@ -82,43 +61,6 @@ function viewsFor(views: CgroupView[], cg: Cgroup | undefined): CgroupView[] {
   });
 }
 
-/** Capabilities, no_new_privs and seccomp from the options (docker's defaults unless relaxed). */
-function securityOf(config: ContainerConfig): ProcessSecurity {
-  const caps = capabilitySet(config, config.namespaces.user !== false);
-  const ambient = new Set<Capability>();
-  for (const name of config.ambientCapabilities ?? []) {
-    const n = capabilityName(name, 'ambientCapabilities');
-    for (const c of n === 'ALL' ? caps : [n]) {
-      if (!caps.has(c)) throw new ValidationError(`invalid container options: ambientCapabilities: ${c} is not in the container's capabilities (add it with capAdd)`, 'ambientCapabilities');
-      ambient.add(c);
-    }
-  }
-  const seccomp = config.privileged || config.seccomp === 'unconfined' ? undefined : seccompFilter(config.seccomp, caps);
-  return {
-    caps: capabilityMask(caps),
-    ambient: capabilityMask(ambient),
-    noNewPrivileges: !config.privileged && config.noNewPrivileges,
-    privileged: config.privileged,
-    ...(seccomp ? { seccomp } : {}),
-  };
-}
-
-const defaultFilters = new Map<number, Buffer>();
-/** The compiled filter; docker's default profile is compiled once per capability set. */
-function seccompFilter(option: Exclude<ContainerConfig['seccomp'], 'unconfined'>, caps: Set<Capability>): Buffer | undefined {
-  const arch = hostSeccompArch();
-  if (!arch) return undefined; // no syscall table for this architecture: unconfined (see README)
-  const capNames = [...caps].map((c) => `CAP_${c}`);
-  if (option !== 'default') return compileSeccomp(option, { arch, caps: capNames });
-  const key = capabilityMask(caps);
-  let filter = defaultFilters.get(key);
-  if (!filter) {
-    filter = compileSeccomp(defaultProfile, { arch, caps: capNames });
-    defaultFilters.set(key, filter);
-  }
-  return filter;
-}
-
 function checkDir(dir: string, field: string): void {
   let isDir = false;
   try {
@@ -127,34 +69,6 @@ function checkDir(dir: string, field: string): void {
     throw new NotFoundError(`${field} ${dir} does not exist`, { path: dir });
   }
   if (!isDir) throw new ValidationError(`invalid container options: ${field}: ${dir} is not a directory`, field);
-}
-
-function envObject(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of list) {
-    const i = kv.indexOf('=');
-    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
-}
-
-/** The image's config as defaults under the caller's options (docker run's precedence). */
-function withImageDefaults(config: ContainerConfig, image: ResolvedImage): ContainerConfig {
-  const ic = image.config;
-  const volumes = Object.keys(ic.Volumes ?? {})
-    .filter((target) => target.startsWith('/') && !config.mounts.some((m) => m.target === target))
-    .map((target) => ({ type: 'tmpfs' as const, target, readonly: false }));
-  const user = config.user ?? (ic.User ? resolveUser(ic.User, image.layers) : undefined);
-  return {
-    ...config,
-    command: commandFor(ic, config.command, config.entrypoint),
-    cwd: config.cwd ?? (ic.WorkingDir || undefined),
-    ...(user !== undefined ? { user } : {}),
-    // Anonymous volumes: a private scratch file system each, gone with the container.
-    mounts: [...config.mounts, ...volumes],
-    labels: { ...(ic.Labels ?? {}), ...(config.labels ?? {}) },
-    ...(config.stopSignal ?? ic.StopSignal ? { stopSignal: config.stopSignal ?? ic.StopSignal } : {}),
-  };
 }
 
 function rmdirQuietly(dir: string): void {

@@ -6,7 +6,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError } from '../errors.js';
-import type { ImageRunConfig } from './image-source.js';
+import type { ImageRunConfig, ResolvedImage } from './image-source.js';
+import type { ContainerConfig } from './options.js';
 
 export interface RunDefaults {
   command: string[];
@@ -74,3 +75,32 @@ export function resolveUser(spec: string, layers: string[]): { uid: number; gid:
   }
   return { uid, gid };
 }
+
+export function envObject(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** The image's config as defaults under the caller's options (docker run's precedence). */
+export function withImageDefaults(config: ContainerConfig, image: ResolvedImage): ContainerConfig {
+  const ic = image.config;
+  const volumes = Object.keys(ic.Volumes ?? {})
+    .filter((target) => target.startsWith('/') && !config.mounts.some((m) => m.target === target))
+    .map((target) => ({ type: 'tmpfs' as const, target, readonly: false }));
+  const user = config.user ?? (ic.User ? resolveUser(ic.User, image.layers) : undefined);
+  return {
+    ...config,
+    command: commandFor(ic, config.command, config.entrypoint),
+    cwd: config.cwd ?? (ic.WorkingDir || undefined),
+    ...(user !== undefined ? { user } : {}),
+    // Anonymous volumes: a private scratch file system each, gone with the container.
+    mounts: [...config.mounts, ...volumes],
+    labels: { ...(ic.Labels ?? {}), ...(config.labels ?? {}) },
+    ...(config.stopSignal ?? ic.StopSignal ? { stopSignal: config.stopSignal ?? ic.StopSignal } : {}),
+  };
+}
+

@@ -1,0 +1,44 @@
+/** A container's capabilities, no_new_privs and seccomp filter, from its options. */
+import { ValidationError } from '../errors.js';
+import { capabilityMask, capabilityName, capabilitySet, type Capability } from './capabilities.js';
+import type { ContainerConfig } from './options.js';
+import type { ProcessSecurity } from './plan.js';
+import { compileSeccomp, defaultProfile, hostSeccompArch } from './seccomp/index.js';
+
+/** Capabilities, no_new_privs and seccomp from the options (docker's defaults unless relaxed). */
+export function securityOf(config: ContainerConfig): ProcessSecurity {
+  const caps = capabilitySet(config, config.namespaces.user !== false);
+  const ambient = new Set<Capability>();
+  for (const name of config.ambientCapabilities ?? []) {
+    const n = capabilityName(name, 'ambientCapabilities');
+    for (const c of n === 'ALL' ? caps : [n]) {
+      if (!caps.has(c)) throw new ValidationError(`invalid container options: ambientCapabilities: ${c} is not in the container's capabilities (add it with capAdd)`, 'ambientCapabilities');
+      ambient.add(c);
+    }
+  }
+  const seccomp = config.privileged || config.seccomp === 'unconfined' ? undefined : seccompFilter(config.seccomp, caps);
+  return {
+    caps: capabilityMask(caps),
+    ambient: capabilityMask(ambient),
+    noNewPrivileges: !config.privileged && config.noNewPrivileges,
+    privileged: config.privileged,
+    ...(seccomp ? { seccomp } : {}),
+  };
+}
+
+const defaultFilters = new Map<number, Buffer>();
+/** The compiled filter; docker's default profile is compiled once per capability set. */
+function seccompFilter(option: Exclude<ContainerConfig['seccomp'], 'unconfined'>, caps: Set<Capability>): Buffer | undefined {
+  const arch = hostSeccompArch();
+  if (!arch) return undefined; // no syscall table for this architecture: unconfined (see README)
+  const capNames = [...caps].map((c) => `CAP_${c}`);
+  if (option !== 'default') return compileSeccomp(option, { arch, caps: capNames });
+  const key = capabilityMask(caps);
+  let filter = defaultFilters.get(key);
+  if (!filter) {
+    filter = compileSeccomp(defaultProfile, { arch, caps: capNames });
+    defaultFilters.set(key, filter);
+  }
+  return filter;
+}
+
