@@ -1,5 +1,5 @@
-import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { mkdir as mkdirAsync, rmdir as rmdirAsync, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, NsboxError } from '../errors.js';
 
@@ -12,16 +12,18 @@ export function cgroupFsError(err: unknown, what: string, file: string): NsboxEr
 }
 
 /*
- * cgroupfs is a kernel pseudo file system: its reads, writes, mkdirs and rmdirs never wait for a disk
- * and take microseconds, far less than a round trip through libuv's thread pool (measured here: the
- * ten mkdirs of a v1 container cgroup take 0.4 ms synchronously, 3.5 ms awaited one by one). So the
- * primitives below call the synchronous fs functions behind async signatures. The exception is
- * moving a process (cgroup.procs, tasks): on cgroup v1 that waits for an RCU grace period, so it
- * stays on the thread pool.
+ * cgroupfs is a kernel pseudo file system: its reads and writes never wait for a disk and take
+ * microseconds, far less than a round trip through libuv's thread pool. So the read and write
+ * primitives below call the synchronous fs functions behind async signatures. The exceptions are
+ * moving a process (cgroup.procs, tasks) and creating or removing a cgroup: on cgroup v1 they wait
+ * for an RCU grace period or for the lock held through one, so they stay on the thread pool.
  */
 const readFile = async (file: string, _enc: 'utf8') => readFileSync(file, 'utf8');
-const mkdir = async (dir: string) => mkdirSync(dir);
-const rmdir = async (dir: string) => rmdirSync(dir);
+// mkdir and rmdir take the kernel's cgroup_mutex, which a concurrent move of a process into a v1
+// cgroup (cgroup.procs) holds for an RCU grace period: those go to the thread pool, so that the
+// event loop never waits on that lock.
+const mkdir = (dir: string) => mkdirAsync(dir);
+const rmdir = (dir: string) => rmdirAsync(dir);
 function readdir(dir: string): Promise<string[]>;
 function readdir(dir: string, opts: { withFileTypes: true }): Promise<import('node:fs').Dirent[]>;
 async function readdir(dir: string, opts?: { withFileTypes: true }) {
@@ -179,7 +181,7 @@ export { sleep };
 export async function rmdirTree(dir: string, timeoutMs = 5000): Promise<void> {
   // The common case is a cgroup without sub-cgroups: one rmdir, no directory walk.
   try {
-    rmdirSync(dir);
+    await rmdir(dir);
     return;
   } catch (err) {
     if (isCode(err, 'ENOENT')) return;
