@@ -88,6 +88,7 @@ test('bad options are ValidationErrors naming the field', async (t) => {
 
 test('state errors: start twice, kill before start', async (t) => {
   const c = await Container.create({ rootfs: rootfs(), command: ['/bin/true'], stdio: 'ignore' });
+  t.teardown(() => c.remove());
   t.throws(() => c.kill(), { name: 'InvalidStateError' });
   await c.start();
   await t.throwsAsync(c.start(), { name: 'InvalidStateError' });

@@ -53,6 +53,7 @@ test('exec needs a running container', async (t) => {
 
 test('exec processes die with the container', async (t) => {
   const c = await Container.run({ rootfs: rootfs(), command: ['/bin/sleep', '100'], stdio: 'ignore' });
+  t.teardown(() => c.remove());
   const p = await c.exec(['/bin/sleep', '100'], { stdio: 'ignore' });
   c.kill('SIGKILL');
   t.deepEqual(await p.wait(), { exitCode: null, signal: 'SIGKILL' });

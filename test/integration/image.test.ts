@@ -103,6 +103,7 @@ rtest('tag, remove refused while in use, then removal frees the layers', async (
   // Removing one of two names only untags.
   t.deepEqual(await Image.remove('nsbox-test/mine:v1'), { untagged: ['docker.io/nsbox-test/mine:v1'], deleted: [] });
   const c = await Container.run({ image: ref, command: ['/bin/sleep', '100'], stdio: 'ignore' });
+  t.teardown(() => c.remove());
   await t.throwsAsync(Image.remove(ref), { instanceOf: InvalidStateError, message: /in use/ });
   await c.remove();
   const layerDirs = await image.layerDirs();

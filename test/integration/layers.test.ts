@@ -16,6 +16,7 @@ test('layers: the top layer shadows the base, writes go to a private upper layer
     layers: [top, rootfs()],
     command: ['/bin/sh', '-c', 'cat /hello /etc/hostname; echo new > /written; cat /written; rm /hello && echo removed; grep -c " - overlay " /proc/self/mountinfo'],
   });
+  t.teardown(() => c.remove()); // idempotent: the test removes it itself, this is for a failure half-way
   const [out, status] = await Promise.all([collect(c.stdout), c.wait()]);
   t.deepEqual(status, { exitCode: 0, signal: null });
   t.is(out, 'hello from the top layer\nfrom-top-layer\nnew\nremoved\n1\n');
