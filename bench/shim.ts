@@ -5,7 +5,7 @@
 //
 //   node --import=tsx bench/shim.ts        (root; BENCH_IDLE_MS=1000 idle time before measuring)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SpawnPlan } from '../lib/native.ts';
@@ -19,6 +19,7 @@ import { readCgroupLayout } from './lib/cgroup-hierarchies.ts';
 import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
 import { makeSpec } from './lib/oci-bundle.ts';
 import type { Command } from './lib/spawn-timer.ts';
+import { cleanupsFor } from './lib/cleanups.ts';
 
 const idleMs = Number(process.env.BENCH_IDLE_MS ?? 1000);
 const repo = new URL('..', import.meta.url).pathname;
@@ -26,17 +27,7 @@ const rootfs = execFileSync('bash', [join(repo, 'test/fixtures/make-rootfs.sh')]
 const work = mkdtempSync(join(tmpdir(), 'nsbox-bench-shim-'));
 
 // Undone in reverse order when the benchmark ends, however it ends.
-const cleanups: (() => void)[] = [() => rmSync(work, { recursive: true, force: true })];
-process.on('exit', () => {
-  for (const undo of cleanups.reverse()) {
-    try {
-      undo();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+const cleanups = cleanupsFor(work);
 
 interface Memory {
   rssKb: number;

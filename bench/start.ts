@@ -4,7 +4,7 @@
 //   node --import=tsx bench/start.ts        (root; BENCH_N=50 warm-ups and runs per peer,
 //                                            BENCH_ONLY=crun,runc to measure some peers only)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeChildCgroup, readCgroupLayout } from './lib/cgroup-hierarchies.ts';
@@ -12,6 +12,7 @@ import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namesp
 import { makeSpec, writeBundle } from './lib/oci-bundle.ts';
 import { probe, timeSpawn, type Command } from './lib/spawn-timer.ts';
 import { summarize, type Summary } from './lib/stats.ts';
+import { cleanupsFor } from './lib/cleanups.ts';
 
 const runs = Number(process.env.BENCH_N ?? 50);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_N must be a positive integer, not ${process.env.BENCH_N}`);
@@ -23,17 +24,7 @@ const work = mkdtempSync(join(tmpdir(), 'nsbox-bench-'));
 const layout = readCgroupLayout();
 
 // Undone in reverse order when the benchmark ends, however it ends.
-const cleanups: (() => void)[] = [() => rmSync(work, { recursive: true, force: true })];
-process.on('exit', () => {
-  for (const undo of cleanups.reverse()) {
-    try {
-      undo();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+const cleanups = cleanupsFor(work);
 
 /** One way of starting /bin/true, ready to be timed. */
 interface Runner {
