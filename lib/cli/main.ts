@@ -18,6 +18,9 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   ps: () => import('./commands/ps.js'),
   rm: () => import('./commands/rm.js'),
   inspect: () => import('./commands/inspect.js'),
+  logs: () => import('./commands/logs.js'),
+  stop: () => import('./commands/stop.js'),
+  kill: () => import('./commands/kill.js'),
   version: () => import('./commands/version.js'),
   info: () => import('./commands/info.js'),
 };
@@ -31,6 +34,9 @@ Commands:
   ps        List containers
   rm        Remove one or more containers
   inspect   Return low-level information on containers and images
+  logs      Fetch the logs of a detached container
+  stop      Stop one or more running containers
+  kill      Kill one or more running containers
   pull      Download an image from a registry
   images    List images
   rmi       Remove one or more images

@@ -27,7 +27,8 @@ import {
 import { buildContainerPlan, buildEnv, namespaceFlags, parseUser, processOps, CLONE, type ProcessSecurity } from './plan.js';
 import { ContainerProcess, type ExitStatus } from './process.js';
 import { closeQuietly, discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
-import type { SignalName } from './signals.js';
+import { signalNumber, type SignalName } from './signals.js';
+import { CONSOLE_PLACEHOLDER, startDetached, stopDetached, type ShimSettings } from './shim.js';
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'removed';
 
@@ -98,6 +99,7 @@ export class Container implements AsyncDisposable {
   #layers: string[] | undefined;
   #releaseImage: (() => void) | undefined;
   #security: ProcessSecurity;
+  #bundle: string | undefined;
   /** The image the container was made from. */
   readonly image: { ref: string; digest: string } | undefined;
 
@@ -203,47 +205,10 @@ export class Container implements AsyncDisposable {
   async start(): Promise<void> {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
-    const facts = hostFacts();
-    let overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } : undefined;
-    if (overlay && (cfg.copyLayers || process.env.NSBOX_COPY_LAYERS === '1' || !(await overlayAvailable()))) {
-      await copyLayers(overlay.lower, this.#root);
-      overlay = undefined;
-    }
-    this.#cgroup = await this.#makeCgroup(facts.privileged);
     let stdio: PreparedStdio | undefined;
     try {
       stdio = prepareStdio(cfg.stdio, cfg.tty);
-      const placement = this.#cgroup?.placement();
-      const parts = buildContainerPlan(cfg, {
-        id: this.id,
-        root: this.#root,
-        sandbox: cfg.rootfs === undefined && !this.#layers,
-        sandboxEntries: facts.sandboxEntries,
-        privileged: facts.privileged,
-        ...(facts.subIds ? { subIds: facts.subIds } : {}),
-        hostUid: facts.uid,
-        hostGid: facts.gid,
-        cgroups: viewsFor(facts.cgroups, this.#cgroup),
-        bindIsDir: cfg.mounts.map((m) => m.type !== 'bind' || statSync(m.source).isDirectory()),
-        ...(stdio.consolePath ? { consolePath: stdio.consolePath } : {}),
-        ...(overlay ? { overlay } : {}),
-        security: this.#security,
-      });
-      const plan: SpawnPlan = {
-        cloneFlags: parts.cloneFlags,
-        ops: parts.ops,
-        argv: cfg.command ?? [],
-        env: this.#env,
-        path: pathFromEnv(this.#env),
-        stdio: stdio.childFds,
-        ctty: stdio.ctty,
-        denySetgroups: parts.denySetgroups,
-        ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
-        ...(parts.uidMapper ? { uidMapper: parts.uidMapper } : {}),
-        ...(parts.gidMapper ? { gidMapper: parts.gidMapper } : {}),
-        ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
-        ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
-      };
+      const plan = await this.#prepare(stdio.childFds, stdio.ctty, stdio.consolePath);
       this.#init = await this.#spawn(plan, stdio);
       this.#state = 'running';
     } catch (e) {
@@ -252,6 +217,78 @@ export class Container implements AsyncDisposable {
       this.#cgroup = undefined;
       throw e;
     }
+  }
+
+  /**
+   * Starts the container under `nsbox-shim` instead of as a child of this process: it keeps running
+   * after this process exits, its output goes to `<bundle>/container.log`, its exit status to
+   * `<bundle>/exit.json` (lib/runtime/shim.ts reads them). This object then only knows where it is:
+   * stop, logs and removal go through the bundle (the CLI's stop, logs and rm).
+   */
+  async startDetached(settings: Omit<ShimSettings, 'tty'> = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
+    if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
+    const cfg = this.config;
+    this.#runDir ??= join(cfg.runRoot ?? defaultRunRoot(), this.id);
+    const bundle = join(this.#runDir, 'shim');
+    const tty = cfg.tty;
+    try {
+      const plan = await this.#prepare([-1, -1, -1], false, tty !== false ? CONSOLE_PLACEHOLDER : undefined);
+      const { shimPid, pid } = await startDetached(plan, bundle, {
+        ...settings,
+        tty,
+        ...(cfg.stopSignal ? { stopSignal: signalNumber(cfg.stopSignal) } : {}),
+      });
+      this.#state = 'running';
+      this.#bundle = bundle;
+      return { bundle, shimPid, pid, cgroupPaths: this.#cgroup?.paths ?? {} };
+    } catch (e) {
+      await this.#cgroup?.remove({ force: true }).catch(() => {});
+      this.#cgroup = undefined;
+      throw e;
+    }
+  }
+
+  /** The root (overlay or copy), the cgroup and the spawn plan of the container's first process. */
+  async #prepare(stdio: [number, number, number], ctty: boolean, consolePath: string | undefined): Promise<SpawnPlan> {
+    const cfg = this.config;
+    const facts = hostFacts();
+    let overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } : undefined;
+    if (overlay && (cfg.copyLayers || process.env.NSBOX_COPY_LAYERS === '1' || !(await overlayAvailable()))) {
+      await copyLayers(overlay.lower, this.#root);
+      overlay = undefined;
+    }
+    this.#cgroup = await this.#makeCgroup(facts.privileged);
+    const placement = this.#cgroup?.placement();
+    const parts = buildContainerPlan(cfg, {
+      id: this.id,
+      root: this.#root,
+      sandbox: cfg.rootfs === undefined && !this.#layers,
+      sandboxEntries: facts.sandboxEntries,
+      privileged: facts.privileged,
+      ...(facts.subIds ? { subIds: facts.subIds } : {}),
+      hostUid: facts.uid,
+      hostGid: facts.gid,
+      cgroups: viewsFor(facts.cgroups, this.#cgroup),
+      bindIsDir: cfg.mounts.map((m) => m.type !== 'bind' || statSync(m.source).isDirectory()),
+      ...(consolePath ? { consolePath } : {}),
+      ...(overlay ? { overlay } : {}),
+      security: this.#security,
+    });
+    return {
+      cloneFlags: parts.cloneFlags,
+      ops: parts.ops,
+      argv: cfg.command ?? [],
+      env: this.#env,
+      path: pathFromEnv(this.#env),
+      stdio,
+      ctty,
+      denySetgroups: parts.denySetgroups,
+      ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
+      ...(parts.uidMapper ? { uidMapper: parts.uidMapper } : {}),
+      ...(parts.gidMapper ? { gidMapper: parts.gidMapper } : {}),
+      ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
+      ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
+    };
   }
 
   /**
@@ -428,6 +465,8 @@ export class Container implements AsyncDisposable {
   /** Kills what still runs, releases fds and streams, and removes nsbox's directories. Idempotent. */
   async remove(): Promise<void> {
     if (this.#state === 'removed') return;
+    // A detached container: its shim stops it (and exits); the cgroup's kill below ends any rest.
+    if (this.#bundle) stopDetached(this.#bundle);
     const procs = [...this.#execs, ...(this.#init ? [this.#init] : [])];
     // A frozen process cannot die: thaw a paused container before killing it.
     if (this.#cgroup && procs.some((p) => p.running)) await this.#cgroup.thaw().catch(() => {});
@@ -448,7 +487,9 @@ export class Container implements AsyncDisposable {
       // Only empty directories: the root was a mount point inside the container's namespace only.
       // The writable layer (or the copied root) holds what the container wrote: it goes with the container.
       if (this.#layers) for (const d of ['upper', 'work', 'root']) rmSync(join(this.#runDir, d), { recursive: true, force: true });
-      rmdirQuietly(this.#root);
+      if (this.#bundle) rmSync(this.#bundle, { recursive: true, force: true });
+      // Only a root of nsbox's own making (a sandbox's or an overlay's), never a rootfs it was given.
+      if (this.#root === join(this.#runDir, 'root')) rmdirQuietly(this.#root);
       rmdirQuietly(this.#runDir);
     }
     this.#releaseImage?.();

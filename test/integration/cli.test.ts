@@ -131,3 +131,39 @@ rtest('runs are recorded: ps -a, names, inspect, rm; --rm leaves no record', (t)
   t.is(nsbox(t, ['rm', 'web']).stdout, 'web\n');
   t.regex(nsbox(t, ['rm', 'web']).stderr, /No such container: web/);
 });
+
+rtest('run -d: the container outlives the CLI; ps, logs (-f, --tail, -t), kill, stop, rm -f; nothing left behind', async (t) => {
+  const run = nsbox(t, ['run', '-d', '--name', 'bg', img(t), 'sh', '-c', 'trap "echo bye; exit 0" TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done']);
+  t.is(run.status, 0, run.stderr);
+  const id = run.stdout.trim();
+  t.regex(id, /^[0-9a-f]{64}$/);
+  t.teardown(() => nsbox(t, ['rm', '-f', id]));
+  await new Promise((r) => setTimeout(r, 700));
+  t.regex(nsbox(t, ['ps']).stdout, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*\\s+bg\\n`));
+  const logs = nsbox(t, ['logs', '--tail', '2', '-t', 'bg']).stdout.trim().split('\n');
+  t.is(logs.length, 2);
+  t.regex(logs[1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z tick \d+$/);
+  t.is(nsbox(t, ['stop', '-t', '5', 'bg']).stdout, 'bg\n');
+  const after = nsbox(t, ['logs', 'bg']).stdout;
+  t.regex(after, /^tick 0\n/);
+  t.regex(after, /bye\n$/, 'the stop signal reached the container, which exited by itself');
+  t.regex(nsbox(t, ['ps', '-a']).stdout, /Exited \(0\) .* ago\s+bg\n/);
+  t.regex(nsbox(t, ['logs', '-f', 'bg']).stdout, /bye\n$/, 'logs -f ends with the container');
+  t.is(nsbox(t, ['rm', 'bg']).stdout, 'bg\n');
+  t.false(existsSync(`/run/nsbox/${id}`), 'the run directory (writable layer, shim bundle) is gone');
+
+  // kill, and rm -f of a running one
+  const second = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', second]));
+  t.is(nsbox(t, ['kill', '-s', 'SIGKILL', second.slice(0, 12)]).status, 0);
+  for (let i = 0; i < 50 && !/Exited/.test(nsbox(t, ['ps', '-a']).stdout); i++) await new Promise((r) => setTimeout(r, 100));
+  t.regex(nsbox(t, ['ps', '-a']).stdout, new RegExp(`${second.slice(0, 12)}.*Exited \\(137\\)`));
+  const third = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', third]));
+  t.regex(nsbox(t, ['rm', third]).stderr, /container is running/);
+  t.is(nsbox(t, ['rm', '-f', third]).status, 0);
+  t.is(nsbox(t, ['rm', second]).status, 0);
+  const left = nsbox(t, ['ps', '-aq', '--no-trunc']).stdout;
+  for (const x of [id, second, third]) t.false(left.includes(x), `${x.slice(0, 12)} is removed`);
+  t.false(existsSync(`/run/nsbox/${third}`));
+});

@@ -1,6 +1,7 @@
 /** nsbox rm [-f] CONTAINER [CONTAINER...] */
 import { ContainerStore, processStartTime } from '../../engine/index.js';
-import { ValidationError } from '../../errors.js';
+import { InvalidStateError, ValidationError } from '../../errors.js';
+import { bundleOf, cleanupDetached, stopShim } from '../detached.js';
 import { flag, parseArgs } from '../args.js';
 
 export default async function rm(argv: string[]): Promise<number> {
@@ -12,7 +13,14 @@ export default async function rm(argv: string[]): Promise<number> {
     try {
       const r = await store.get(ref);
       const sup = r.supervisor;
-      if ((r.state === 'running' || r.state === 'paused') && flag(p, 'force') && sup) {
+      const bundle = bundleOf(r);
+      if (bundle) {
+        if ((r.state === 'running' || r.state === 'paused') && !flag(p, 'force')) {
+          throw new InvalidStateError(`cannot remove container "${ref}": container is running: stop the container before removing or force remove`);
+        }
+        if (r.state === 'running' || r.state === 'paused') await stopShim(bundle, 0);
+        await cleanupDetached(bundle);
+      } else if ((r.state === 'running' || r.state === 'paused') && flag(p, 'force') && sup) {
         // Only the very process recorded (same start time): a recycled pid is never signalled.
         if (sup.pidStartTime === undefined || (await processStartTime(sup.pid)) === sup.pidStartTime) {
           try {

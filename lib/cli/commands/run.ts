@@ -3,14 +3,14 @@
  * exit code as ours. -i passes stdin, -t gives it a terminal (raw mode, resize), signals are
  * forwarded. Detached containers (-d) need nsbox-shim and the engine's records (coming next).
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Container } from '../../runtime/container.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { NsboxError, ValidationError } from '../../errors.js';
 import '../../image/image.js'; // registers the image resolver
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
-import { ContainerStore, processStartTime } from '../../engine/index.js';
+import { ContainerStore, parseRestartPolicy, processStartTime } from '../../engine/index.js';
 
 const SPECS: FlagSpec[] = [
   { names: ['interactive', 'i'], kind: 'bool' },
@@ -119,9 +119,7 @@ const signalCode = (sig: string | null) => {
 
 export default async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, SPECS);
-  if (flag(p, 'detach')) {
-    throw new NsboxError('nsbox run -d: detached containers need nsbox-shim, which this build does not have yet', { code: 'ERR_UNSUPPORTED' });
-  }
+  if (flag(p, 'detach')) return runDetached(p);
   const tty = flag(p, 'tty');
   const interactive = flag(p, 'interactive');
   const ttySize = tty ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : false;
@@ -204,4 +202,36 @@ export default async function run(argv: string[]): Promise<number> {
     await c.remove();
     await finish(status ?? { exitCode: null, signal: 'SIGKILL' });
   }
+}
+
+/** run -d: the container under nsbox-shim, recorded with it; prints the id and returns at once. */
+async function runDetached(p: ReturnType<typeof parseArgs>): Promise<number> {
+  if (flag(p, 'rm')) throw new ValidationError('--rm with -d is not supported yet: remove the container with nsbox rm once it has exited', 'rm');
+  const restart = value(p, 'restart') ?? 'no';
+  const store = await ContainerStore.open();
+  const base = optionsFrom(p);
+  const record = await store.create({
+    ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),
+    command: p.positional.slice(1),
+    options: base,
+    restartPolicy: parseRestartPolicy(restart),
+  });
+  try {
+    const c = await Container.create({ ...base, id: record.id, tty: flag(p, 'tty') ? { cols: 80, rows: 24 } : false, stdio: 'ignore' });
+    const started = await c.startDetached({ restart: restart as never, openStdin: flag(p, 'interactive') });
+    writeFileSync(join(started.bundle, 'cgroup.json'), JSON.stringify(started.cgroupPaths));
+    const shimStart = await processStartTime(started.shimPid);
+    await store.update(record.id, (r) => {
+      r.state = 'running';
+      r.startedAt = new Date().toISOString();
+      r.command = c.config.command ?? [];
+      if (c.image) r.image = { ref: c.image.ref, digest: c.image.digest };
+      r.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
+    });
+  } catch (e) {
+    await store.remove(record.id, { force: true }).catch(() => {});
+    throw e;
+  }
+  process.stdout.write(`${record.id}\n`);
+  return 0;
 }
