@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { summarize, type Summary } from './lib/stats.ts';
+import { hasCommand } from './lib/has-command.ts';
 
 const runs = Number(process.env.BENCH_N ?? 5);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_N must be a positive integer, not ${process.env.BENCH_N}`);
@@ -102,9 +103,6 @@ function timeCommand(file: string, args: string[]): Promise<number> {
   });
 }
 
-function hasCommand(file: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, file)));
-}
 
 let serial = 0;
 const tag = randomBytes(3).toString('hex');

@@ -20,6 +20,7 @@ import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namesp
 import { makeSpec } from './lib/oci-bundle.ts';
 import type { Command } from './lib/spawn-timer.ts';
 import { cleanupsFor } from './lib/cleanups.ts';
+import { hasCommand } from './lib/has-command.ts';
 
 const idleMs = Number(process.env.BENCH_IDLE_MS ?? 1000);
 const repo = new URL('..', import.meta.url).pathname;
@@ -95,14 +96,6 @@ async function measureNsbox(): Promise<Memory> {
   return m;
 }
 
-function hasCommand(file: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${file}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** conmon supervising crun's `sleep 1000`, as podman runs it; a string says why it cannot run here. */
 async function measureConmon(notes: string[]): Promise<Memory | string> {

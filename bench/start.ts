@@ -13,6 +13,7 @@ import { makeSpec, writeBundle } from './lib/oci-bundle.ts';
 import { probe, timeSpawn, type Command } from './lib/spawn-timer.ts';
 import { summarize, type Summary } from './lib/stats.ts';
 import { cleanupsFor } from './lib/cleanups.ts';
+import { hasCommand } from './lib/has-command.ts';
 
 const runs = Number(process.env.BENCH_N ?? 50);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_N must be a positive integer, not ${process.env.BENCH_N}`);
@@ -46,14 +47,6 @@ interface Peer {
   prepare(): Promise<Runner | string>;
 }
 
-function hasCommand(file: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${file}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A runner that spawns a command; `build` gives the command for one container id. */
 function spawnRunner(build: (id: string) => Command, after?: (id: string) => void): Runner {
