@@ -211,7 +211,7 @@ test('argument comparisons match 64-bit semantics on edge and random values', (t
     }
   }
   t.log(`${checked} comparisons`);
-  t.pass();
+  t.true(checked > 1000, 'the comparisons ran');
 });
 
 test('several conditions in a rule are all required; rules for one syscall are alternatives', (t) => {
