@@ -53,3 +53,11 @@ export class InvalidStateError extends NsboxError {
     super(message, { code: 'ERR_INVALID_STATE' });
   }
 }
+
+/** The operation asked for is already the case (start a running container, stop a stopped one): docker's 304. */
+export class NotModifiedError extends NsboxError {
+  override name = 'NotModifiedError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_NOT_MODIFIED' });
+  }
+}

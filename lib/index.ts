@@ -3,7 +3,7 @@ export { Container, type ContainerState } from './runtime/container.js';
 export { ContainerProcess, type ExitStatus } from './runtime/process.js';
 export type { ContainerOptions, ExecOptions, Mount, IdMapEntry } from './runtime/options.js';
 export type { SignalName } from './runtime/signals.js';
-export { NsboxError, ValidationError, NotFoundError, InvalidStateError } from './errors.js';
+export { NsboxError, ValidationError, NotFoundError, InvalidStateError, NotModifiedError } from './errors.js';
 export * as raw from './raw.js';
 export {
   Cgroup, detectCgroups, parseBytes,
@@ -15,6 +15,7 @@ export { RegistryError, DigestMismatchError } from './image/registry/index.js';
 export { ArchiveError } from './image/archive/archive-error.js';
 export { CAPABILITIES, DEFAULT_CAPABILITIES, type Capability } from './runtime/capabilities.js';
 export { defaultProfile as defaultSeccompProfile, parseSeccompProfile, type SeccompProfile } from './runtime/seccomp/index.js';
+export { Engine, type CreateRequest, type EngineEvent, type WaitCondition } from './engine/index.js';
 export {
   ContainerStore, ConflictError, ContainerRecordSchema, canonicalName, generateName, parseRestartPolicy, processStartTime,
   type ContainerRecord, type NewContainerRecord, type ContainerStoreOptions, type Supervisor,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "../plan-parse.h"
 #include "../spawn-core.h"
@@ -77,6 +78,8 @@ bool LoadConfig(int dirfd, const char* name, WireValue* root, ShimConfig* cfg, s
   cfg->rows = static_cast<unsigned short>(src.Num(*root, "rows", 24));
   cfg->stop_signal = static_cast<int>(src.Num(*root, "stopSignal", SIGTERM));
   cfg->stop_timeout_ms = static_cast<long>(src.Num(*root, "stopTimeout", 10) * 1000);
+  cfg->await_attach_ms = static_cast<long>(src.Num(*root, "awaitAttach", 0) * 1000);
+  if (src.Get(*root, "exitCommand") != nullptr) cfg->exit_command = src.StrList(*root, "exitCommand");
   return true;
 }
 
@@ -142,6 +145,19 @@ int Daemonize() {
   return p[1];
 }
 
+// podman's --exit-command: what the engine wants done once the container is gone for good (remove
+// an auto-remove container). Our last act; not waited for (init or a subreaper reaps it).
+void RunExitCommand(const std::vector<std::string>& argv) {
+  if (argv.empty()) return;
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  if (fork() == 0) {
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
 int Main(int argc, char** argv) {
   // Fds the caller leaked to us would be held for the container's lifetime.
   sys_close_range(3, ~0U, 0);
@@ -174,8 +190,14 @@ int Main(int argc, char** argv) {
   }
   root = WireValue();  // the Plan has its own copy: keep the supervisor small
   UniqueFd report(Daemonize());
-  Supervisor sup(std::move(dir), std::move(cfg), std::move(report));
-  return sup.Run();
+  std::vector<std::string> exit_command = cfg.exit_command;
+  int rc;
+  {
+    Supervisor sup(std::move(dir), std::move(cfg), std::move(report));
+    rc = sup.Run();
+  }
+  if (rc == 0) RunExitCommand(exit_command);
+  return rc;
 }
 
 }  // namespace

@@ -189,7 +189,8 @@ int Supervisor::Run() {
     if (n < 0) break;
     for (int i = 0; i < n && !done_; i++) OnEvent(events[i].data.fd, events[i].events);
   }
-  clients_.clear();
+  if (cfg_.await_attach_ms > 0 && !attached_) Linger();
+  CloseClients();
   listen_.reset();
   unlinkat(dir_.get(), "attach.sock", 0);
   unlinkat(dir_.get(), "shim.pid", 0);
@@ -460,6 +461,13 @@ void Supervisor::LogLine(const Stream& s, const char* data, size_t len) {
 }
 
 void Supervisor::Broadcast(int type, const char* data, size_t len) {
+  if (!attached_ && early_.size() + attach::kHeader + len <= attach::kMaxPending) {
+    const unsigned char h[attach::kHeader] = {static_cast<unsigned char>(type), static_cast<unsigned char>(len >> 24),
+                                              static_cast<unsigned char>(len >> 16), static_cast<unsigned char>(len >> 8),
+                                              static_cast<unsigned char>(len)};
+    early_.append(reinterpret_cast<const char*>(h), sizeof h);
+    early_.append(data, len);
+  }
   for (size_t i = clients_.size(); i-- > 0;) {
     SendFrame(&clients_[i], type, data, len);
     if (clients_[i].pending.size() > attach::kMaxPending) DropClient(i);
@@ -491,8 +499,80 @@ void Supervisor::Accept() {
   for (;;) {
     int fd = accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
-    clients_.push_back(Client{UniqueFd(fd), {}, {}});
-    Watch(fd, EPOLLIN);
+    clients_.push_back(Client{UniqueFd(fd), {}, {}, false});
+    if (!attached_ && !early_.empty()) {
+      clients_.back().pending.swap(early_);
+      Watch(fd, EPOLLIN | EPOLLOUT);
+    } else {
+      Watch(fd, EPOLLIN);
+    }
+    attached_ = true;
+    early_.clear();
+  }
+}
+
+// Ends each client's stream once its output is all sent, then waits (2 s at most) for it to hang
+// up, reading and dropping what it still sends. Closing with input unread, or before the client has
+// stopped writing, would reset the connection, and the client could lose the output it had not
+// read yet (the end of a short run).
+void Supervisor::CloseClients() {
+  long long deadline = NowMs() + 2000;
+  epoll_event events[16];
+  for (;;) {
+    for (Client& c : clients_) {
+      if (!c.shut && c.pending.empty()) {
+        shutdown(c.fd.get(), SHUT_WR);
+        c.shut = true;
+        Watch(c.fd.get(), EPOLLIN);
+      }
+    }
+    long long left = deadline - NowMs();
+    if (clients_.empty() || left <= 0) break;
+    int n = epoll_wait(epoll_.get(), events, 16, static_cast<int>(left));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    for (int k = 0; k < n; k++) {
+      int fd = events[k].data.fd;
+      size_t i = 0;
+      while (i < clients_.size() && clients_[i].fd.get() != fd) i++;
+      if (i == clients_.size()) {
+        OnEvent(fd, events[k].events);
+        continue;
+      }
+      Client& c = clients_[i];
+      if ((events[k].events & EPOLLOUT) && !c.pending.empty()) {
+        ssize_t w = write(c.fd.get(), c.pending.data(), c.pending.size());
+        if (w < 0 && errno != EAGAIN) {
+          DropClient(i);
+          continue;
+        }
+        if (w > 0) c.pending.erase(0, static_cast<size_t>(w));
+      }
+      if (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        char buf[4096];
+        ssize_t r;
+        while ((r = read(c.fd.get(), buf, sizeof buf)) > 0) {
+        }
+        if (r == 0 || (r < 0 && errno != EAGAIN)) DropClient(i);
+      }
+    }
+  }
+  clients_.clear();
+}
+
+void Supervisor::Linger() {
+  long long deadline = NowMs() + cfg_.await_attach_ms;
+  epoll_event events[16];
+  for (;;) {
+    bool flushed = true;
+    for (const Client& c : clients_) flushed = flushed && c.pending.empty();
+    if ((attached_ && flushed) || stopping_) return;
+    long long left = deadline - NowMs();
+    if (left <= 0) return;
+    int n = epoll_wait(epoll_.get(), events, 16, static_cast<int>(left));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return;
+    for (int i = 0; i < n; i++) OnEvent(events[i].data.fd, events[i].events);
   }
 }
 

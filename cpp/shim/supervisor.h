@@ -36,6 +36,11 @@ struct ShimConfig {
   unsigned short cols = 80, rows = 24;
   int stop_signal = 15;      // SIGTERM
   long stop_timeout_ms = 10000;
+  // A caller attaches right after start (docker run: create, attach, start): when the container is
+  // gone for good before anyone attached, wait this long for the first client, so that it still
+  // gets the whole run (the replay below) and the exit. 0: end at once.
+  long await_attach_ms = 0;
+  std::vector<std::string> exit_command;  // run once the shim is done (argv[0] an absolute path)
 };
 
 class Supervisor {
@@ -51,6 +56,7 @@ class Supervisor {
     UniqueFd fd;
     std::string in;       // partial frame from the client
     std::string pending;  // output the socket did not take yet
+    bool shut = false;    // our side is shut down (CloseClients)
   };
   struct Stream {
     UniqueFd fd;
@@ -73,6 +79,8 @@ class Supervisor {
   void Broadcast(int type, const char* data, size_t len);
   void SendFrame(Client* c, int type, const char* data, size_t len);
   void Accept();
+  void Linger();
+  void CloseClients();
   void OnClient(size_t i, unsigned events);
   void DropClient(size_t i);
   void HandleFrame(int type, const std::string& payload);
@@ -95,6 +103,10 @@ class Supervisor {
   bool stdin_eof_ = false;
   Stream out_{UniqueFd(), "stdout", 1, {}}, err_{UniqueFd(), "stderr", 2, {}};
   std::vector<Client> clients_;
+  // Frames broadcast before the first client attached (up to kMaxPending): that client gets them
+  // first, so attaching just after start misses nothing of the run.
+  std::string early_;
+  bool attached_ = false;
   std::vector<size_t> console_ops_;  // binds of kConsolePlaceholder: get each run's pty slave
   pid_t pid_ = 0;
   int restarts_ = 0;

@@ -1,18 +1,18 @@
 /**
- * The loop of docker's multi-container commands (stop, kill, rm): each reference in turn, its name
- * printed when done, an error reported without stopping the others; exit status 1 if any failed.
+ * The loop of docker's multi-container commands (stop, kill, rm, start, restart, pause, unpause):
+ * each reference in turn, its name printed when done, an error reported without stopping the
+ * others; exit status 1 if any failed.
  */
-import { ContainerStore } from '../engine/index.js';
-import type { ContainerRecord } from '../engine/records.js';
+import { Engine } from '../engine/index.js';
 import { ValidationError } from '../errors.js';
 
-export async function eachContainer(command: string, refs: string[], fn: (record: ContainerRecord, store: ContainerStore, ref: string) => Promise<void>): Promise<number> {
+export async function eachContainer(command: string, refs: string[], fn: (engine: Engine, ref: string) => Promise<void>): Promise<number> {
   if (refs.length === 0) throw new ValidationError(`"nsbox ${command}" requires at least 1 argument.`, 'container');
-  const store = await ContainerStore.open();
+  const engine = await Engine.open();
   let failed = 0;
   for (const ref of refs) {
     try {
-      await fn(await store.get(ref), store, ref);
+      await fn(engine, ref);
       process.stdout.write(`${ref}\n`);
     } catch (e) {
       failed++;
@@ -20,4 +20,13 @@ export async function eachContainer(command: string, refs: string[], fn: (record
     }
   }
   return failed ? 1 : 0;
+}
+
+/** Runs `fn`, taking docker's "already so" (304) as success. */
+export async function unlessAlready(fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if ((e as Error).name !== 'NotModifiedError') throw e;
+  }
 }

@@ -20,7 +20,14 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   inspect: () => import('./commands/inspect.js'),
   logs: () => import('./commands/logs.js'),
   stop: () => import('./commands/stop.js'),
+  start: () => import('./commands/start.js'),
+  restart: () => import('./commands/restart.js'),
   kill: () => import('./commands/kill.js'),
+  exec: () => import('./commands/exec.js'),
+  pause: () => import('./commands/pause.js'),
+  unpause: () => import('./commands/unpause.js'),
+  stats: () => import('./commands/stats.js'),
+  system: () => import('./commands/system.js'),
   version: () => import('./commands/version.js'),
   info: () => import('./commands/info.js'),
 };
@@ -34,9 +41,15 @@ Commands:
   ps        List containers
   rm        Remove one or more containers
   inspect   Return low-level information on containers and images
-  logs      Fetch the logs of a detached container
+  exec      Execute a command in a running container
+  logs      Fetch the logs of a container
+  start     Start one or more stopped containers
   stop      Stop one or more running containers
+  restart   Restart one or more containers
   kill      Kill one or more running containers
+  pause     Pause all processes within one or more containers
+  unpause   Unpause all processes within one or more containers
+  stats     Display a live stream of container resource usage statistics
   pull      Download an image from a registry
   images    List images
   rmi       Remove one or more images
@@ -44,6 +57,7 @@ Commands:
   save      Save an image to a tar archive
   load      Load an image from a tar archive
   info      Display system-wide information
+  system    prune: remove stopped containers and leftover cgroups
   version   Show the nsbox version information
 `;
 

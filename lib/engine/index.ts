@@ -27,3 +27,4 @@ export {
   type Supervisor,
 } from './records.js';
 export { parseRestartPolicy, RestartPolicySchema, type RestartPolicy } from './restart-policy.js';
+export { Engine, exitCodeOf, type CreateRequest, type EngineEvent, type WaitCondition } from './engine.js';

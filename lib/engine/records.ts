@@ -67,6 +67,10 @@ const RecordObject = z
     restartCount: z.number().int().nonnegative().default(0),
     restartPolicy: RestartPolicySchema.default({ name: 'no' }),
     options: StoredOptions.default({}),
+    /** docker's -i: its stdin is a pipe that attach clients write to. */
+    openStdin: z.boolean().default(false),
+    /** docker's --rm: removed once it has exited. */
+    autoRemove: z.boolean().default(false),
     supervisor: SupervisorSchema.optional(),
   })
   .strict();

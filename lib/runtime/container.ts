@@ -4,7 +4,7 @@
  * the init process through its pidfd, exec() enters the namespaces, remove() leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -100,6 +100,8 @@ export class Container implements AsyncDisposable {
   #releaseImage: (() => void) | undefined;
   #security: ProcessSecurity;
   #bundle: string | undefined;
+  /** For a container joined by `join()`: a pidfd of its init, which runs elsewhere. */
+  #joined: number | undefined;
   /** The image the container was made from. */
   readonly image: { ref: string; digest: string } | undefined;
 
@@ -164,10 +166,35 @@ export class Container implements AsyncDisposable {
       c.#root = join(c.#runDir, 'root');
       mkdirSync(c.#root, { recursive: true, mode: 0o700 });
       if (c.#layers) {
-        mkdirSync(join(c.#runDir, 'upper'), { mode: 0o755 });
-        mkdirSync(join(c.#runDir, 'work'), { mode: 0o700 });
+        // An existing writable layer is kept: a container started again (the engine's start and
+        // restart) finds what it wrote before.
+        mkdirSync(join(c.#runDir, 'upper'), { recursive: true, mode: 0o755 });
+        mkdirSync(join(c.#runDir, 'work'), { recursive: true, mode: 0o700 });
       }
     }
+    return c;
+  }
+
+  /**
+   * A handle on a container that runs elsewhere (under nsbox-shim, started by another process):
+   * the options it was made with, its init's host pid and its cgroup. `exec` enters it with the same
+   * namespaces, user and security as its own process; `stats`, `pause` and `resume` use its cgroup.
+   * `remove()` ends what this handle started and releases it, never the container itself.
+   */
+  static async join(options: ContainerOptions, running: { id: string; pid: number; cgroupPaths?: Record<string, string> }): Promise<Container> {
+    let config = validate(ContainerOptionsSchema, { ...options, id: running.id }, 'container options');
+    const image = config.image === undefined ? undefined : await resolveImage(config.image, 'never');
+    let c: Container;
+    try {
+      if (image) config = withImageDefaults(config, image);
+      c = new Container(config, running.id, image);
+      c.#joined = native.pidfdOpen(running.pid);
+    } catch (e) {
+      image?.release?.();
+      throw e;
+    }
+    c.#state = 'running';
+    if (running.cgroupPaths && Object.keys(running.cgroupPaths).length) c.#cgroup = await Cgroup.open(running.cgroupPaths);
     return c;
   }
 
@@ -233,6 +260,10 @@ export class Container implements AsyncDisposable {
     const tty = cfg.tty;
     try {
       const plan = await this.#prepare([-1, -1, -1], false, tty !== false ? CONSOLE_PLACEHOLDER : undefined);
+      // Written before the shim starts: whoever finds the bundle after a crash of this process
+      // (between here and the caller's record) can still remove the cgroup.
+      mkdirSync(bundle, { recursive: true, mode: 0o700 });
+      writeFileSync(join(bundle, 'cgroup.json'), JSON.stringify(this.#cgroup?.paths ?? {}));
       const { shimPid, pid } = await startDetached(plan, bundle, {
         ...settings,
         tty,
@@ -240,6 +271,10 @@ export class Container implements AsyncDisposable {
       });
       this.#state = 'running';
       this.#bundle = bundle;
+      // The shim keeps the container from now on: whether its image is in use is the engine's
+      // records' to say, not this process's.
+      this.#releaseImage?.();
+      this.#releaseImage = undefined;
       return { bundle, shimPid, pid, cgroupPaths: this.#cgroup?.paths ?? {} };
     } catch (e) {
       await this.#cgroup?.remove({ force: true }).catch(() => {});
@@ -419,7 +454,7 @@ export class Container implements AsyncDisposable {
 
   /** Starts another process inside the running container's namespaces. */
   async exec(argv: string[], options: ExecOptions = {}): Promise<ContainerProcess> {
-    const init = this.#requireRunning('exec in');
+    const enterPidfd = this.#joined ?? this.#requireRunning('exec in').pidfd;
     if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string' || a.includes('\0'))) {
       throw new ValidationError('invalid exec options: argv: must be a non-empty list of strings', 'argv');
     }
@@ -429,16 +464,16 @@ export class Container implements AsyncDisposable {
     const env = buildEnv(Object.fromEntries(this.#env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), opts.env);
     const user = parseUser(opts.user ?? cfg.user);
     const facts = hostFacts();
-    const stdio = prepareStdio(opts.stdio, opts.tty);
+    const stdio = prepareStdio(opts.detach ? 'ignore' : opts.stdio, opts.detach ? false : opts.tty);
     try {
       const plan: SpawnPlan = {
         cloneFlags: 0,
-        enterPidfd: init.pidfd,
+        enterPidfd,
         // The cgroup namespace is joined last, by the new process itself: the kernel refuses to place
         // a process (CLONE_INTO_CGROUP) from outside the cgroup namespace's scope.
         enterFlags: namespaceFlags(cfg.namespaces) & ~(CLONE.NEWTIME | CLONE.NEWCGROUP),
         ops: [
-          ...(cfg.namespaces.cgroup ? [{ op: 'setns' as const, fd: init.pidfd, flags: CLONE.NEWCGROUP }] : []),
+          ...(cfg.namespaces.cgroup ? [{ op: 'setns' as const, fd: enterPidfd, flags: CLONE.NEWCGROUP }] : []),
           { op: 'chdir', target: opts.cwd ?? cfg.cwd ?? '/' },
           // The same capabilities, no_new_privs and seccomp as the container's own process.
           ...processOps(user, opts.user !== undefined || cfg.user !== undefined || userns, userns, facts.privileged, this.#security),
@@ -448,6 +483,7 @@ export class Container implements AsyncDisposable {
         path: pathFromEnv(env),
         stdio: stdio.childFds,
         ctty: stdio.ctty,
+        ...(opts.detach ? { pdeathsig: false } : {}),
       };
       const placement = this.#cgroup?.placement();
       if (placement?.v2Path) plan.cgroupPath = placement.v2Path;
@@ -465,6 +501,19 @@ export class Container implements AsyncDisposable {
   /** Kills what still runs, releases fds and streams, and removes nsbox's directories. Idempotent. */
   async remove(): Promise<void> {
     if (this.#state === 'removed') return;
+    if (this.#joined !== undefined) {
+      for (const p of this.#execs) p.kill('SIGKILL');
+      await Promise.all([...this.#execs].map((p) => p.wait().catch(() => undefined)));
+      for (const p of this.#execs) p.close();
+      this.#execs.clear();
+      closeQuietly(this.#joined);
+      this.#joined = undefined;
+      this.#cgroup = undefined;
+      this.#releaseImage?.();
+      this.#releaseImage = undefined;
+      this.#state = 'removed';
+      return;
+    }
     // A detached container: its shim stops it (and exits); the cgroup's kill below ends any rest.
     if (this.#bundle) stopDetached(this.#bundle);
     const procs = [...this.#execs, ...(this.#init ? [this.#init] : [])];

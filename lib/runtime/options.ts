@@ -133,6 +133,8 @@ export const ExecOptionsSchema = z
     user: User.optional(),
     tty: Tty.default(false),
     stdio: Stdio.default('pipe'),
+    /** Outlives this Node process (no parent-death signal), its stdio /dev/null: docker's exec -d. */
+    detach: z.boolean().default(false),
   })
   .strict();
 export type ExecOptions = z.input<typeof ExecOptionsSchema>;

@@ -36,6 +36,14 @@ export const ShimSettingsSchema = z
     stopSignal: z.number().int().min(1).max(64).default(15),
     /** Seconds between the stop signal and SIGKILL. */
     stopTimeout: z.number().nonnegative().default(10),
+    /**
+     * Seconds to wait for a first attach client when the container is gone for good before anyone
+     * attached (a `run` that attaches just after start still gets the whole short run and its exit).
+     * Output from before the first attach is always replayed to that client.
+     */
+    awaitAttach: z.number().nonnegative().max(600).default(0),
+    /** Run by the shim when it is done (the container gone for good), as podman's exit command: argv, argv[0] absolute. */
+    exitCommand: z.array(z.string().regex(/^[^\0]*$/)).refine((a) => a.length === 0 || a[0]!.startsWith('/'), 'argv[0] must be an absolute path').optional(),
   })
   .strict();
 export type ShimSettings = z.input<typeof ShimSettingsSchema>;

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -177,14 +177,17 @@ export class AttachConnection extends EventEmitter {
   }
 
   static connect(bundleDir: string): Promise<AttachConnection> {
-    return new Promise((resolve, reject) => {
-      const s = net.createConnection(join(bundleDir, 'attach.sock'));
+    // sun_path holds 108 bytes, a bundle path may not fit: reach the socket through an fd of its
+    // directory, whose /proc/self/fd path is short whatever the bundle's is.
+    const dirFd = openSync(bundleDir, 'r');
+    return new Promise<AttachConnection>((resolve, reject) => {
+      const s = net.createConnection(`/proc/self/fd/${dirFd}/attach.sock`);
       s.once('connect', () => {
         s.removeListener('error', reject);
         resolve(new AttachConnection(s));
       });
       s.once('error', reject);
-    });
+    }).finally(() => closeSync(dirFd));
   }
 
   #onData(d: Buffer): void {

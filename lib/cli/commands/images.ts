@@ -1,7 +1,7 @@
 /** nsbox images [-q] [--digests] [--no-trunc] [REPOSITORY[:TAG]] */
 import { Image } from '../../image/image.js';
 import { parseReference } from '../../image/reference.js';
-import { flag, parseArgs } from '../args.js';
+import { flag, parseArgs, value } from '../args.js';
 import { humanSize, shortId, table, timeAgo } from '../output.js';
 
 export default async function images(argv: string[]): Promise<number> {
@@ -10,6 +10,7 @@ export default async function images(argv: string[]): Promise<number> {
     { names: ['digests'], kind: 'bool' },
     { names: ['no-trunc'], kind: 'bool' },
     { names: ['all', 'a'], kind: 'bool' },
+    { names: ['format'], kind: 'value' },
   ]);
   const filter = p.positional[0];
   const all = await Image.list();
@@ -32,6 +33,13 @@ export default async function images(argv: string[]): Promise<number> {
   const id = (i: Image) => (flag(p, 'no-trunc') ? i.id : shortId(i.id));
   if (flag(p, 'quiet')) {
     process.stdout.write([...new Set(rows.map((r) => id(r.image)))].map((x) => `${x}\n`).join(''));
+    return 0;
+  }
+  if (value(p, 'format') === 'json') {
+    for (const r of rows) {
+      const line = { Repository: r.repo, Tag: r.tag, ID: id(r.image), Digest: r.image.digest, CreatedAt: r.image.created ?? '', CreatedSince: timeAgo(r.image.created), Size: humanSize(r.image.size) };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+    }
     return 0;
   }
   const header = ['REPOSITORY', 'TAG', ...(flag(p, 'digests') ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];

@@ -1,5 +1,5 @@
 /** nsbox inspect CONTAINER|IMAGE [...]: the records as JSON (containers first, then images). */
-import { ContainerStore } from '../../engine/index.js';
+import { Engine } from '../../engine/index.js';
 import { Image } from '../../image/image.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { parseArgs } from '../args.js';
@@ -7,13 +7,14 @@ import { parseArgs } from '../args.js';
 export default async function inspect(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [{ names: ['format', 'f'], kind: 'value' }, { names: ['type'], kind: 'value' }], { stopAtPositional: false });
   if (p.positional.length === 0) throw new ValidationError('"nsbox inspect" requires at least 1 argument.', 'name');
-  const store = await ContainerStore.open();
+  const engine = await Engine.open();
   const out: unknown[] = [];
   let failed = 0;
   for (const ref of p.positional) {
-    const record = await store.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+    const record = await engine.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
     if (record) {
-      out.push(record);
+      const pid = engine.pidOf(record);
+      out.push({ ...record, ...(pid ? { pid } : {}) });
       continue;
     }
     const image = await Image.get(ref).catch(() => undefined);

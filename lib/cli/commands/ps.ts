@@ -1,5 +1,5 @@
 /** nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are read. */
-import { ContainerStore } from '../../engine/index.js';
+import { Engine } from '../../engine/index.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
@@ -30,10 +30,11 @@ export default async function ps(argv: string[]): Promise<number> {
     { names: ['quiet', 'q'], kind: 'bool' },
     { names: ['last', 'n'], kind: 'value' },
     { names: ['no-trunc'], kind: 'bool' },
+    { names: ['format'], kind: 'value' },
   ]);
-  const store = await ContainerStore.open();
+  const engine = await Engine.open();
   const last = value(p, 'last');
-  let records = await store.list({ all: flag(p, 'all') || last !== undefined });
+  let records = await engine.list({ all: flag(p, 'all') || last !== undefined });
   if (last !== undefined) records = records.slice(0, Number(last));
   const full = flag(p, 'no-trunc');
   const id = (r: ContainerRecord) => (full ? r.id : shortId(r.id));
@@ -46,6 +47,14 @@ export default async function ps(argv: string[]): Promise<number> {
     return `"${full || c.length <= 20 ? c : `${c.slice(0, 19)}…`}"`;
   };
   const image = (r: ContainerRecord) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
+  if (value(p, 'format') === 'json') {
+    // docker's `--format json`: one object a line, its fields as docker names them.
+    for (const r of records) {
+      const line = { ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusOf(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.exitCode };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+    }
+    return 0;
+  }
   process.stdout.write(
     table(
       ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],

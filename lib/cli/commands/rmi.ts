@@ -1,15 +1,16 @@
 /** nsbox rmi [-f] IMAGE [IMAGE...] */
-import { Image } from '../../image/image.js';
+import { Engine } from '../../engine/index.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs } from '../args.js';
 
 export default async function rmi(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [{ names: ['force', 'f'], kind: 'bool' }, { names: ['no-prune'], kind: 'bool' }], { stopAtPositional: false });
   if (p.positional.length === 0) throw new ValidationError('"nsbox rmi" requires at least 1 argument.', 'image');
+  const engine = await Engine.open();
   let failed = 0;
   for (const ref of p.positional) {
     try {
-      const { untagged, deleted } = await Image.remove(ref, { force: flag(p, 'force') });
+      const { untagged, deleted } = await engine.removeImage(ref, { force: flag(p, 'force') });
       for (const u of untagged) process.stdout.write(`Untagged: ${u}\n`);
       for (const d of deleted) process.stdout.write(`Deleted: ${d}\n`);
     } catch (e) {

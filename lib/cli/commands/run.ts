@@ -1,16 +1,17 @@
 /**
- * nsbox run [OPTIONS] IMAGE [COMMAND] [ARG...]: a container from an image in the foreground, its
- * exit code as ours. -i passes stdin, -t gives it a terminal (raw mode, resize), signals are
- * forwarded. Detached containers (-d) need nsbox-shim and the engine's records (coming next).
+ * nsbox run [OPTIONS] IMAGE [COMMAND] [ARG...]: create + start + attach, as docker's. The
+ * container runs under nsbox-shim either way; in the foreground this CLI is attached to it until it
+ * exits (its exit code is ours; -i passes stdin, -t gives it a terminal, signals are forwarded),
+ * with -d it prints the id and returns at once.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { Container } from '../../runtime/container.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
-import { NsboxError, ValidationError } from '../../errors.js';
-import '../../image/image.js'; // registers the image resolver
+import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
-import { ContainerStore, parseRestartPolicy, processStartTime } from '../../engine/index.js';
+import { Engine } from '../../engine/index.js';
+import { runSession } from '../terminal-session.js';
+import { shimSession } from '../sessions.js';
 
 const SPECS: FlagSpec[] = [
   { names: ['interactive', 'i'], kind: 'bool' },
@@ -112,126 +113,36 @@ export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
   return opts;
 }
 
-const signalCode = (sig: string | null) => {
-  const n = sig ? ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[sig] ?? 0 : 0;
-  return 128 + n;
-};
-
 export default async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, SPECS);
-  if (flag(p, 'detach')) return runDetached(p);
+  const detach = flag(p, 'detach');
   const tty = flag(p, 'tty');
   const interactive = flag(p, 'interactive');
-  const ttySize = tty ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : false;
-  const options: ContainerOptions = {
-    ...optionsFrom(p),
-    tty: ttySize,
-    stdio: tty ? 'pipe' : [interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
-  };
-  // The run is recorded, as docker does, so that `ps -a`, `inspect` and `rm` find it afterwards.
-  const store = await ContainerStore.open();
-  const { stdio: _stdio, tty: _tty, ...stored } = options;
-  void _stdio;
-  void _tty;
-  const record = await store.create({ ...(value(p, 'name') ? { name: value(p, 'name')! } : {}), command: p.positional.slice(1), options: stored });
-  const finish = async (status: { exitCode: number | null; signal: string | null; oomKilled?: boolean }, error?: string) => {
-    await store.update(record.id, (r) => {
-      r.state = 'exited';
-      r.exitCode = status.exitCode;
-      r.signal = status.signal;
-      r.oomKilled = status.oomKilled ?? false;
-      r.finishedAt = new Date().toISOString();
-      if (error) r.error = error;
-    });
-    if (flag(p, 'rm')) await store.remove(record.id, { force: true });
-  };
-  let c: Container;
-  try {
-    c = await Container.run({ ...options, id: record.id });
-  } catch (e) {
-    const code = e instanceof NsboxError && e.syscall === 'execve' ? (e.code === 'ENOENT' ? 127 : 126) : 125;
-    await finish({ exitCode: code, signal: null }, (e as Error).message).catch(() => {});
-    throw e;
-  }
-  const pid = c.pid!;
-  await store.update(record.id, async (r) => {
-    r.state = 'running';
-    r.startedAt = new Date().toISOString();
-    r.command = c.config.command ?? [];
-    if (c.image) r.image = { ref: c.image.ref, digest: c.image.digest };
-    r.supervisor = { kind: 'process', pid, pidStartTime: (await processStartTime(pid)) ?? 0 };
-  });
-  const forward = (sig: NodeJS.Signals) => {
-    try {
-      c.kill(sig);
-    } catch {
-      // already gone
-    }
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
-  if (!tty) for (const s of signals) process.on(s, forward);
-  let restore = () => {};
-  if (tty) {
-    const stdin = process.stdin;
-    if (interactive) {
-      if (stdin.isTTY) stdin.setRawMode(true);
-      stdin.pipe(c.stdin!);
-      restore = () => {
-        if (stdin.isTTY) stdin.setRawMode(false);
-        stdin.unpipe(c.stdin!);
-        stdin.pause();
-      };
-    }
-    c.stdout!.pipe(process.stdout);
-    const onResize = () => c.resize(process.stdout.columns, process.stdout.rows);
-    process.stdout.on('resize', onResize);
-    const prev = restore;
-    restore = () => {
-      prev();
-      process.stdout.off('resize', onResize);
-    };
-  }
-  let status: Awaited<ReturnType<Container['wait']>> | undefined;
-  try {
-    status = await c.wait();
-    if (c.stdout) await new Promise((r) => (c.stdout!.readableEnded ? r(undefined) : c.stdout!.once('end', r)));
-    return status.exitCode ?? signalCode(status.signal);
-  } finally {
-    restore();
-    for (const s of signals) process.off(s, forward);
-    await c.remove();
-    await finish(status ?? { exitCode: null, signal: 'SIGKILL' });
-  }
-}
-
-/** run -d: the container under nsbox-shim, recorded with it; prints the id and returns at once. */
-async function runDetached(p: ReturnType<typeof parseArgs>): Promise<number> {
-  if (flag(p, 'rm')) throw new ValidationError('--rm with -d is not supported yet: remove the container with nsbox rm once it has exited', 'rm');
-  const restart = value(p, 'restart') ?? 'no';
-  const store = await ContainerStore.open();
-  const base = optionsFrom(p);
-  const record = await store.create({
+  const autoRemove = flag(p, 'rm');
+  const size = tty && !detach && process.stdout.isTTY ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : { cols: 80, rows: 24 };
+  const engine = await Engine.open();
+  const record = await engine.create({
     ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),
-    command: p.positional.slice(1),
-    options: base,
-    restartPolicy: parseRestartPolicy(restart),
+    options: { ...optionsFrom(p), tty: tty ? size : false },
+    openStdin: interactive,
+    restart: value(p, 'restart') ?? 'no',
+    // Detached, its shim removes it when it exits; in the foreground, this CLI does.
+    autoRemove: autoRemove && detach,
   });
   try {
-    const c = await Container.create({ ...base, id: record.id, tty: flag(p, 'tty') ? { cols: 80, rows: 24 } : false, stdio: 'ignore' });
-    const started = await c.startDetached({ restart: restart as never, openStdin: flag(p, 'interactive') });
-    writeFileSync(join(started.bundle, 'cgroup.json'), JSON.stringify(started.cgroupPaths));
-    const shimStart = await processStartTime(started.shimPid);
-    await store.update(record.id, (r) => {
-      r.state = 'running';
-      r.startedAt = new Date().toISOString();
-      r.command = c.config.command ?? [];
-      if (c.image) r.image = { ref: c.image.ref, digest: c.image.digest };
-      r.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
-    });
+    await engine.start(record.id, { awaitAttach: !detach });
   } catch (e) {
-    await store.remove(record.id, { force: true }).catch(() => {});
+    if (autoRemove) await engine.remove(record.id, { force: true }).catch(() => {});
     throw e;
   }
-  process.stdout.write(`${record.id}\n`);
-  return 0;
+  if (detach) {
+    process.stdout.write(`${record.id}\n`);
+    return 0;
+  }
+  try {
+    const conn = await engine.attach(record.id);
+    return await runSession(shimSession(engine, record.id, conn), { tty, interactive });
+  } finally {
+    if (autoRemove) await engine.remove(record.id, { force: true }).catch(() => {});
+  }
 }

@@ -1,0 +1,41 @@
+/**
+ * nsbox exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]: a process in a
+ * running container's namespaces and cgroup, with its user and security; the exit code is its own.
+ */
+import { readFileSync } from 'node:fs';
+import { Engine } from '../../engine/index.js';
+import { ValidationError } from '../../errors.js';
+import { flag, parseArgs, value, values } from '../args.js';
+import { processSession } from '../sessions.js';
+import { runSession } from '../terminal-session.js';
+
+export default async function exec(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [
+    { names: ['interactive', 'i'], kind: 'bool' },
+    { names: ['tty', 't'], kind: 'bool' },
+    { names: ['detach', 'd'], kind: 'bool' },
+    { names: ['env', 'e'], kind: 'list' },
+    { names: ['env-file'], kind: 'list' },
+    { names: ['workdir', 'w'], kind: 'value' },
+    { names: ['user', 'u'], kind: 'value' },
+    { names: ['privileged'], kind: 'bool' },
+  ]);
+  const [ref, ...command] = p.positional;
+  if (!ref || command.length === 0) throw new ValidationError('"nsbox exec" requires at least 2 arguments.', 'container');
+  const env = [
+    ...values(p, 'env-file').flatMap((f) => readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))),
+    ...values(p, 'env'),
+  ].map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`));
+  const tty = flag(p, 'tty') && !flag(p, 'detach');
+  const engine = await Engine.open();
+  const proc = await engine.exec(ref, command, {
+    env,
+    ...(value(p, 'workdir') ? { cwd: value(p, 'workdir')! } : {}),
+    ...(value(p, 'user') ? { user: value(p, 'user')! } : {}),
+    tty: tty ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : false,
+    detach: flag(p, 'detach'),
+  });
+  if (flag(p, 'detach')) return 0;
+  if (!flag(p, 'interactive') && !tty) proc.stdin?.end();
+  return runSession(processSession(proc), { tty, interactive: flag(p, 'interactive') });
+}

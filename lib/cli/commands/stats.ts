@@ -1,0 +1,85 @@
+/**
+ * nsbox stats [--no-stream] [--format json] [-a] [CONTAINER...]: CPU, memory, block I/O and pids of
+ * running containers from their cgroups; live (redrawn every second) unless --no-stream.
+ */
+import { totalmem } from 'node:os';
+import type { CgroupStats } from '../../cgroup/driver.js';
+import { Engine } from '../../engine/index.js';
+import type { ContainerRecord } from '../../engine/records.js';
+import { flag, parseArgs, value } from '../args.js';
+import { humanSize, shortId, table } from '../output.js';
+
+/** docker's binary units for memory: 1.5MiB. */
+function binSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(2).replace(/\.?0+$/, '')}${units[i]}`;
+}
+
+interface Row {
+  ID: string;
+  Name: string;
+  CPUPerc: string;
+  MemUsage: string;
+  MemPerc: string;
+  NetIO: string;
+  BlockIO: string;
+  PIDs: string;
+}
+
+function row(r: ContainerRecord, a: CgroupStats | undefined, b: CgroupStats | undefined, wallUsec: number): Row {
+  const cpu = a?.cpu && b?.cpu && wallUsec > 0 ? ((b.cpu.usageUsec - a.cpu.usageUsec) / wallUsec) * 100 : 0;
+  const mem = b?.memory?.current ?? 0;
+  const limit = b?.memory?.limit ?? totalmem();
+  return {
+    ID: shortId(r.id),
+    Name: r.name,
+    CPUPerc: `${cpu.toFixed(2)}%`,
+    MemUsage: `${binSize(mem)} / ${binSize(limit)}`,
+    MemPerc: `${limit ? ((mem / limit) * 100).toFixed(2) : '0.00'}%`,
+    NetIO: '0B / 0B',
+    BlockIO: `${humanSize(b?.io?.readBytes ?? 0)} / ${humanSize(b?.io?.writeBytes ?? 0)}`,
+    PIDs: String(b?.pids?.current ?? 0),
+  };
+}
+
+export default async function stats(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [
+    { names: ['no-stream'], kind: 'bool' },
+    { names: ['all', 'a'], kind: 'bool' },
+    { names: ['format'], kind: 'value' },
+    { names: ['no-trunc'], kind: 'bool' },
+  ], { stopAtPositional: false });
+  const engine = await Engine.open();
+  const json = value(p, 'format') === 'json';
+  const pick = async () => (p.positional.length ? Promise.all(p.positional.map((ref) => engine.get(ref))) : engine.list({ all: flag(p, 'all') }));
+  const sample = async (records: ContainerRecord[]) => new Map(await Promise.all(records.map(async (r) => [r.id, await engine.stats(r.id).catch(() => undefined)] as const)));
+  let records = await pick();
+  let before = await sample(records);
+  let t0 = process.hrtime.bigint();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, flag(p, 'no-stream') ? 500 : 1000));
+    const after = await sample(records);
+    const wall = Number(process.hrtime.bigint() - t0) / 1000;
+    const rows = records.map((r) => row(r, before.get(r.id), after.get(r.id), wall));
+    const out = json
+      ? rows.map((x) => `${JSON.stringify(x)}\n`).join('')
+      : table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'], rows.map((x) => [x.ID, x.Name, x.CPUPerc, x.MemUsage, x.MemPerc, x.NetIO, x.BlockIO, x.PIDs]));
+    if (flag(p, 'no-stream')) {
+      process.stdout.write(out);
+      return 0;
+    }
+    process.stdout.write(`${process.stdout.isTTY && !json ? '\x1b[2J\x1b[H' : ''}${out}`);
+    if (!p.positional.length) {
+      const next = await pick();
+      if (next.map((r) => r.id).join() !== records.map((r) => r.id).join()) records = next;
+    }
+    before = await sample(records);
+    t0 = process.hrtime.bigint();
+  }
+}

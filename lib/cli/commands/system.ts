@@ -1,0 +1,34 @@
+/**
+ * nsbox system prune [-f]: removes stopped containers and the empty cgroups a crash left behind.
+ * nsbox system df / info: see `nsbox info`.
+ */
+import { createInterface } from 'node:readline/promises';
+import { Cgroup } from '../../cgroup/cgroup.js';
+import { Engine } from '../../engine/index.js';
+import { ValidationError } from '../../errors.js';
+import { flag, parseArgs } from '../args.js';
+
+async function confirm(): Promise<boolean> {
+  process.stdout.write('WARNING! This will remove:\n  - all stopped containers\n  - empty cgroups left behind by nsbox processes that crashed\n\n');
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question('Are you sure you want to continue? [y/N] ')).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export default async function system(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'info') return (await import('./info.js')).default();
+  if (sub !== 'prune') throw new ValidationError(`"nsbox system" takes prune or info${sub ? `, not ${sub}` : ''}`, 'command');
+  const p = parseArgs(rest, [{ names: ['force', 'f'], kind: 'bool' }, { names: ['all', 'a'], kind: 'bool' }, { names: ['volumes'], kind: 'bool' }]);
+  if (!flag(p, 'force') && !(await confirm())) return 0;
+  const engine = await Engine.open();
+  const { containers } = await engine.prune();
+  if (containers.length) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
+  const cgroups = await Cgroup.prune().catch(() => [] as string[]);
+  if (cgroups.length) process.stdout.write(`Deleted cgroups:\n${cgroups.map((c) => `${c}\n`).join('')}\n`);
+  process.stdout.write(`Total reclaimed space: ${containers.length} containers, ${cgroups.length} cgroups\n`);
+  return 0;
+}

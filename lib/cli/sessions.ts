@@ -1,0 +1,47 @@
+/** Sessions (terminal-session.ts) over a shim's attach socket and over an exec'd process. */
+import { exitCodeOf, type Engine } from '../engine/index.js';
+import type { AttachConnection, ShimExit } from '../runtime/shim.js';
+import type { ContainerProcess } from '../runtime/process.js';
+import type { Session } from './terminal-session.js';
+
+/** The container's run through its shim: ends at its exit frame (or, if the shim goes first, its record's exit). */
+export function shimSession(engine: Engine, id: string, conn: AttachConnection): Session {
+  const exited = new Promise<number>((resolve) => {
+    let done = false;
+    conn.once('exit', (e: ShimExit) => {
+      done = true;
+      conn.close();
+      resolve(exitCodeOf(e));
+    });
+    conn.once('close', () => {
+      if (!done) void engine.wait(id).then((w) => resolve(w.exitCode), () => resolve(125));
+    });
+  });
+  return {
+    stdout: conn.stdout,
+    stderr: conn.stderr,
+    write: (d) => conn.write(d),
+    closeStdin: () => conn.closeStdin(),
+    resize: (c, r) => conn.resize(c, r),
+    signal: (sig) => void engine.kill(id, sig).catch(() => {}),
+    exited,
+  };
+}
+
+export function processSession(proc: ContainerProcess): Session {
+  return {
+    stdout: proc.stdout,
+    stderr: proc.stderr,
+    write: (d) => proc.stdin?.write(d),
+    closeStdin: () => proc.stdin?.end(),
+    resize: (c, r) => proc.resize(c, r),
+    signal: (sig) => {
+      try {
+        proc.kill(sig);
+      } catch {
+        // gone
+      }
+    },
+    exited: proc.wait().then(exitCodeOf),
+  };
+}

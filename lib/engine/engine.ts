@@ -1,0 +1,502 @@
+/**
+ * `Engine`: docker's container lifecycle over the store's records and `nsbox-shim`, for every
+ * client (the CLI, the daemon, SDK users who want named, persistent containers). A container is a
+ * record (`<store>/containers/<id>/record.json`) next to its writable layer (`upper/`, `work/`,
+ * kept across starts) and its shim's bundle (`shim/`: log, state, exit status, attach socket).
+ * Each start runs a new shim; nothing here needs the process that started it to stay.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync, rmSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CgroupStats } from '../cgroup/driver.js';
+import { InvalidStateError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../errors.js';
+import { Image } from '../image/image.js';
+import { Container } from '../runtime/container.js';
+import { resolveImage } from '../runtime/image-source.js';
+import { ContainerOptionsSchema, validate, type ContainerOptions } from '../runtime/options.js';
+import type { ContainerProcess } from '../runtime/process.js';
+import { AttachConnection, readExit, type LogEntry } from '../runtime/shim.js';
+import { signalNumber, type SignalName } from '../runtime/signals.js';
+import { ContainerStore } from './container-store.js';
+import { processStartTime } from './process-start-time.js';
+import type { ContainerRecord } from './records.js';
+import { parseRestartPolicy, type RestartPolicy } from './restart-policy.js';
+import { alive, bundleOf, cgroupOf, cgroupPathsOf, containerPid, liveShim, removeCgroup, sleep, stopShim } from './shim-control.js';
+
+export interface CreateRequest {
+  /** Unique; generated (`adjective_surname`) when absent. */
+  name?: string;
+  /** What the container runs (no `stdio`: a detached container's stdio is its shim's). */
+  options: ContainerOptions;
+  /** docker's -i: a stdin that attach clients write to. */
+  openStdin?: boolean;
+  /** docker's --restart: no, on-failure[:N], always, unless-stopped. */
+  restart?: string;
+  /** docker's --rm: removed once it has exited (by its shim's exit command). */
+  autoRemove?: boolean;
+}
+
+export interface EngineEvent {
+  type: 'container' | 'image';
+  action: string;
+  id: string;
+  attributes: Record<string, string>;
+  time: Date;
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+const running = (r: ContainerRecord) => r.state === 'running' || r.state === 'paused';
+const POLL_MS = 50;
+
+/** bin/nsbox.js, for the shim's exit command (lib/engine and dist/engine are both two levels down). */
+const binPath = () => join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'nsbox.js');
+
+/** docker's exit code of a container: its own, or 128 + the signal that ended it. */
+export function exitCodeOf(r: { exitCode: number | null; signal: string | null }): number {
+  if (r.exitCode !== null) return r.exitCode;
+  if (!r.signal) return -1;
+  try {
+    return 128 + signalNumber(r.signal as SignalName);
+  } catch {
+    return 128;
+  }
+}
+
+function restartText(p: RestartPolicy): string {
+  return p.name === 'on-failure' && p.maximumRetryCount ? `on-failure:${p.maximumRetryCount}` : p.name;
+}
+
+export class Engine extends EventEmitter {
+  readonly store: ContainerStore;
+  readonly root: string;
+
+  private constructor(store: ContainerStore) {
+    super();
+    this.store = store;
+    this.root = store.layout.root;
+  }
+
+  /** The store at `root` (default: NSBOX_ROOT, /var/lib/nsbox as root, else under XDG_DATA_HOME). */
+  static async open(opts: { root?: string } = {}): Promise<Engine> {
+    return new Engine(await ContainerStore.open(opts.root ? { root: opts.root } : {}));
+  }
+
+  #emit(action: string, r: { id: string; name?: string; image?: { ref: string } | undefined }, extra: Record<string, string> = {}): void {
+    const attributes: Record<string, string> = { ...(r.name ? { name: r.name } : {}), ...(r.image ? { image: r.image.ref } : {}), ...extra };
+    this.emit('event', { type: 'container', action, id: r.id, attributes, time: new Date() } satisfies EngineEvent);
+  }
+
+  /** Emits an image event (pull, tag, untag, delete) for listeners of 'event'. */
+  emitImageEvent(action: string, ref: string, attributes: Record<string, string> = {}): void {
+    this.emit('event', { type: 'image', action, id: ref, attributes: { name: ref, ...attributes }, time: new Date() } satisfies EngineEvent);
+  }
+
+  /**
+   * A new container in state `created`: the options are checked and the image resolved now (pulled
+   * when `options.pull` allows; `pull: 'never'` and no image: NotFoundError "No such image: …").
+   */
+  async create(req: CreateRequest): Promise<ContainerRecord> {
+    const { stdio: _stdio, runRoot: _runRoot, id: _id, ...options } = req.options;
+    void _stdio;
+    void _runRoot;
+    void _id;
+    const config = validate(ContainerOptionsSchema, options, 'container options');
+    const restartPolicy = parseRestartPolicy(req.restart ?? 'no');
+    if (req.autoRemove && restartPolicy.name !== 'no') throw new ValidationError('conflicting options: cannot both remove and restart a container (--rm and --restart)', 'restart');
+    let image: { ref: string; digest: string } | undefined;
+    if (config.image !== undefined) {
+      const resolved = await resolveImage(config.image, config.pull);
+      resolved.release?.();
+      image = { ref: config.image, digest: resolved.digest };
+    }
+    const record = await this.store.create({
+      ...(req.name ? { name: req.name } : {}),
+      ...(image ? { image } : {}),
+      ...(config.rootfs ? { rootfs: config.rootfs } : {}),
+      command: config.command ?? [],
+      options: { ...options, ...(image ? { pull: 'never' as const } : {}) },
+      restartPolicy,
+      openStdin: req.openStdin ?? false,
+      autoRemove: req.autoRemove ?? false,
+    });
+    this.#emit('create', record);
+    return record;
+  }
+
+  get(ref: string): Promise<ContainerRecord> {
+    return this.store.get(ref).then((r) => this.#adopt(r));
+  }
+
+  async list(opts: { all?: boolean } = {}): Promise<ContainerRecord[]> {
+    const all = await this.store.list({ all: true });
+    const out: ContainerRecord[] = [];
+    for (const r of all) {
+      const fixed = await this.#adopt(r).catch(() => r);
+      if (opts.all || running(fixed)) out.push(fixed);
+    }
+    return out;
+  }
+
+  /**
+   * A record still `created` whose bundle has a live shim: the process that started it died before
+   * it could say so (kill -9 mid `run -d`). The shim's files say what runs; the record follows.
+   */
+  async #adopt(r: ContainerRecord): Promise<ContainerRecord> {
+    if (r.state !== 'created' || r.supervisor) return r;
+    const bundle = this.#bundle(r.id);
+    const shimPid = liveShim(bundle);
+    if (!shimPid || !existsSync(join(bundle, 'state.json'))) return r;
+    const start = await processStartTime(shimPid);
+    return this.store.update(r.id, (x) => {
+      if (x.state !== 'created' || x.supervisor) return x;
+      x.state = 'running';
+      x.startedAt ??= new Date().toISOString();
+      x.supervisor = { kind: 'shim', pid: shimPid, bundle, ...(start !== undefined ? { pidStartTime: start } : {}) };
+      return x;
+    });
+  }
+
+  #bundle(id: string): string {
+    return join(this.store.layout.container(id), 'shim');
+  }
+
+  /** The container's init (host pid) while it runs. */
+  pidOf(r: ContainerRecord): number | undefined {
+    if (!running(r)) return undefined;
+    if (r.supervisor?.kind === 'process') return r.supervisor.pid;
+    const bundle = bundleOf(r);
+    return bundle ? containerPid(bundle) : undefined;
+  }
+
+  /**
+   * Starts the container under a new nsbox-shim, on its kept writable layer. `awaitAttach`: a
+   * client attaches right after (docker run), so a run that ends first is kept for it.
+   */
+  async start(ref: string, opts: { awaitAttach?: boolean } = {}): Promise<ContainerRecord> {
+    const r = await this.get(ref);
+    if (running(r)) throw new NotModifiedError(`container ${r.id} is already running`);
+    const bundle = this.#bundle(r.id);
+    // An earlier shim waiting for its attach client, or a container its killed shim left behind.
+    if (liveShim(bundle)) await stopShim(bundle, 0);
+    await removeCgroup(bundle);
+    const exitCommand = r.autoRemove ? ['/usr/bin/env', `NSBOX_ROOT=${this.root}`, process.execPath, binPath(), 'rm', '-f', r.id] : undefined;
+    let started: Awaited<ReturnType<Container['startDetached']>>;
+    let c: Container | undefined;
+    try {
+      c = await Container.create({
+        ...r.options,
+        id: r.id,
+        runRoot: this.store.layout.containersDir,
+        tty: r.options.tty ?? false,
+        stdio: 'ignore',
+      });
+      started = await c.startDetached({
+        restart: restartText(r.restartPolicy) as never,
+        openStdin: r.openStdin,
+        ...(opts.awaitAttach ? { awaitAttach: 10 } : {}),
+        ...(exitCommand ? { exitCommand } : {}),
+      });
+    } catch (e) {
+      const code = e instanceof NsboxError && e.syscall === 'execve' ? (e.code === 'ENOENT' ? 127 : 126) : 125;
+      await this.store.update(r.id, (x) => {
+        x.exitCode = code;
+        x.signal = null;
+        x.error = (e as Error).message;
+      }).catch(() => {});
+      throw e;
+    }
+    const shimStart = await processStartTime(started.shimPid);
+    const record = await this.store.update(r.id, (x) => {
+      x.state = 'running';
+      x.startedAt = new Date().toISOString();
+      x.exitCode = null;
+      x.signal = null;
+      x.oomKilled = false;
+      delete x.error;
+      x.command = c!.config.command ?? [];
+      x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
+    });
+    this.#emit('start', record);
+    return record;
+  }
+
+  /** The stop signal (or `signal`), SIGKILL after `timeout` seconds (10); NotModifiedError when it is not running. */
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<ContainerRecord> {
+    const r = await this.get(ref);
+    if (!running(r)) throw new NotModifiedError(`container ${r.id} is not running`);
+    await this.#stopRunning(r, opts.timeout ?? 10, opts.signal);
+    const after = await this.get(r.id);
+    this.#emit('die', after, { exitCode: String(exitCodeOf(after)) });
+    this.#emit('stop', after);
+    return after;
+  }
+
+  async #stopRunning(r: ContainerRecord, timeout: number, signal?: string): Promise<void> {
+    if (r.state === 'paused') await this.#thaw(r);
+    const bundle = bundleOf(r);
+    if (!bundle) {
+      // Run in the foreground of another process (the SDK's, or an older CLI's): signal it directly.
+      const sup = r.supervisor;
+      if (sup?.kind === 'process' && (await processStartTime(sup.pid)) === sup.pidStartTime) {
+        process.kill(sup.pid, (signal as NodeJS.Signals | undefined) ?? 'SIGTERM');
+        const deadline = Date.now() + timeout * 1000;
+        while (Date.now() < deadline && alive(sup.pid)) await sleep(POLL_MS);
+        if (alive(sup.pid)) process.kill(sup.pid, 'SIGKILL');
+      }
+      return;
+    }
+    if (signal) {
+      const pid = containerPid(bundle);
+      if (pid) process.kill(pid, signalNumber(signal.startsWith('SIG') ? (signal as SignalName) : (`SIG${signal}` as SignalName)));
+    }
+    await stopShim(bundle, timeout);
+  }
+
+  async restart(ref: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {
+    const r = await this.get(ref);
+    if (running(r)) await this.#stopRunning(r, opts.timeout ?? 10);
+    const record = await this.start(r.id);
+    this.#emit('restart', record);
+    return record;
+  }
+
+  /** A signal (default SIGKILL) to the container's init; InvalidStateError when it is not running. */
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const r = await this.get(ref);
+    const pid = this.pidOf(r);
+    if (!pid) throw new InvalidStateError(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
+    const name = /^\d+$/.test(signal) ? Number(signal) : signal.startsWith('SIG') ? signal : `SIG${signal}`;
+    const signo = typeof name === 'number' ? name : signalNumber(name as SignalName);
+    // A frozen process cannot die: thaw a paused container for SIGKILL.
+    if (r.state === 'paused' && signo === 9) await this.#thaw(r);
+    process.kill(pid, signo);
+    this.#emit('kill', r, { signal: String(signo) });
+  }
+
+  async #cgroup(r: ContainerRecord) {
+    const bundle = bundleOf(r);
+    const cg = bundle ? await cgroupOf(bundle) : undefined;
+    if (!cg) throw new InvalidStateError(`container ${r.id} has no cgroup`);
+    return cg;
+  }
+
+  async #thaw(r: ContainerRecord): Promise<void> {
+    await (await this.#cgroup(r)).thaw();
+    await this.store.update(r.id, (x) => {
+      if (x.state === 'paused') x.state = 'running';
+    });
+  }
+
+  /** Freezes every process of the container (the cgroup freezer). */
+  async pause(ref: string): Promise<void> {
+    const r = await this.get(ref);
+    if (r.state === 'paused') throw new InvalidStateError(`Container ${r.id} is already paused`);
+    if (r.state !== 'running') throw new InvalidStateError(`Container ${r.id} is not running`);
+    await (await this.#cgroup(r)).freeze();
+    await this.store.update(r.id, (x) => {
+      x.state = 'paused';
+    });
+    this.#emit('pause', r);
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const r = await this.get(ref);
+    if (r.state !== 'paused') throw new InvalidStateError(`Container ${r.id} is not paused`);
+    await this.#thaw(r);
+    this.#emit('unpause', r);
+  }
+
+  /**
+   * Removes the container: its record, writable layer, bundle and cgroup. A running one is refused
+   * (InvalidStateError, docker's words) unless `force`, which kills it first.
+   */
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const r = await this.get(ref);
+    if (running(r) && !opts.force) {
+      throw new InvalidStateError(`You cannot remove a ${r.state} container ${r.id}. Stop the container before attempting removal or force remove`);
+    }
+    if (running(r)) await this.#stopRunning(r, 0, 'SIGKILL').catch(() => {});
+    const bundles = new Set([this.#bundle(r.id), ...(bundleOf(r) ? [bundleOf(r)!] : [])]);
+    for (const b of bundles) {
+      if (liveShim(b)) await stopShim(b, 0);
+      await removeCgroup(b);
+    }
+    await this.store.remove(r.id, { force: true });
+    // Containers of an earlier version kept their bundle under the run root, outside the store.
+    for (const b of bundles) if (!b.startsWith(`${this.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
+    this.#emit('destroy', r);
+  }
+
+  /**
+   * Until the container is not running (`not-running`, the default), has exited once more
+   * (`next-exit`), or is removed (`removed`). Resolves with docker's exit code; `signal` gives up.
+   */
+  async wait(ref: string, opts: { condition?: WaitCondition; signal?: AbortSignal } = {}): Promise<{ exitCode: number; error?: string }> {
+    const condition = opts.condition ?? 'not-running';
+    let r = await this.get(ref);
+    const id = r.id;
+    const exitTime = (x: ContainerRecord) => {
+      const b = bundleOf(x);
+      return (b && readExit(b)?.finishedAt) || x.finishedAt;
+    };
+    const firstExit = exitTime(r);
+    const result = (x: ContainerRecord) => {
+      const b = bundleOf(x);
+      const e = b ? readExit(b) : undefined;
+      const status = running(x) && e ? { exitCode: e.exitCode, signal: e.signal } : x;
+      return { exitCode: exitCodeOf(status), ...(x.error ? { error: x.error } : {}) };
+    };
+    for (;;) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+      if (condition === 'not-running' && !running(r)) return result(r);
+      if (condition === 'next-exit' && exitTime(r) !== firstExit && exitTime(r) !== undefined) return result(r);
+      await sleep(POLL_MS);
+      try {
+        r = await this.store.get(id);
+      } catch (e) {
+        if (e instanceof NotFoundError) return result(r);
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * The container's live output, stdin (when created with openStdin), resize and its exits. The
+   * first client after a start also gets what was printed before it attached.
+   */
+  async attach(ref: string): Promise<AttachConnection> {
+    const r = await this.get(ref);
+    const bundle = bundleOf(r) ?? this.#bundle(r.id);
+    if (!liveShim(bundle)) throw new InvalidStateError(`container ${r.id} is not running: start it to attach`);
+    return AttachConnection.connect(bundle);
+  }
+
+  /** The terminal's size (the container gets SIGWINCH). */
+  async resize(ref: string, cols: number, rows: number): Promise<void> {
+    const conn = await this.attach(ref);
+    conn.resize(cols, rows);
+    await sleep(5);
+    conn.close();
+  }
+
+  /**
+   * The json-file log's entries: the last `tail` (all when absent), those from `since`/until
+   * `until` (unix seconds); with `follow`, new ones as they come until the container stops.
+   */
+  async *logs(ref: string, opts: { follow?: boolean; tail?: number; since?: number; until?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogEntry> {
+    const r = await this.get(ref);
+    const file = join(bundleOf(r) ?? this.#bundle(r.id), 'container.log');
+    const keep = (e: LogEntry) => {
+      const t = Date.parse(e.time) / 1000;
+      return (opts.since === undefined || t >= opts.since) && (opts.until === undefined || t <= opts.until);
+    };
+    let offset = 0;
+    let partial = '';
+    const readNew = async (): Promise<LogEntry[]> => {
+      let size: number;
+      try {
+        size = (await stat(file)).size;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw e;
+      }
+      if (size < offset) offset = 0;
+      if (size === offset) return [];
+      const fh = await open(file, 'r');
+      try {
+        const buf = Buffer.alloc(size - offset);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        offset += bytesRead;
+        const lines = (partial + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        return lines.filter((l) => l !== '').map((l) => JSON.parse(l) as LogEntry).filter(keep);
+      } finally {
+        await fh.close();
+      }
+    };
+    let first = await readNew();
+    if (opts.tail !== undefined && opts.tail >= 0) first = opts.tail === 0 ? [] : first.slice(-opts.tail);
+    yield* first;
+    if (!opts.follow) return;
+    for (;;) {
+      if (opts.signal?.aborted) return;
+      const now = await this.store.get(r.id).catch(() => undefined);
+      const more = await readNew();
+      yield* more;
+      if (!now || !running(now)) return;
+      await sleep(200);
+    }
+  }
+
+  async stats(ref: string): Promise<CgroupStats> {
+    const r = await this.get(ref);
+    if (!running(r)) throw new InvalidStateError(`container ${r.id} is not running`);
+    return (await this.#cgroup(r)).stats();
+  }
+
+  /**
+   * Starts a process in the running container, with its namespaces, cgroup, user and security; the
+   * process is this caller's child (pipes or a terminal), as docker's exec belongs to the daemon.
+   */
+  async exec(
+    ref: string,
+    argv: string[],
+    opts: { env?: string[]; cwd?: string; user?: string; tty?: boolean | { cols: number; rows: number }; detach?: boolean } = {},
+  ): Promise<ContainerProcess> {
+    const r = await this.get(ref);
+    if (r.state === 'paused') throw new InvalidStateError(`Container ${r.id} is paused, unpause the container before exec`);
+    const pid = this.pidOf(r);
+    if (!pid) throw new InvalidStateError(`Container ${r.id} is not running`);
+    const bundle = bundleOf(r);
+    const c = await Container.join(r.options, { id: r.id, pid, ...(bundle ? { cgroupPaths: cgroupPathsOf(bundle) } : {}) });
+    try {
+      const proc = await c.exec(argv, {
+        ...(opts.env?.length ? { env: opts.env } : {}),
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.user ? { user: opts.user } : {}),
+        tty: opts.tty ?? false,
+        stdio: 'pipe',
+        detach: opts.detach ?? false,
+      });
+      void proc.wait().catch(() => undefined).then(() => c.remove());
+      this.#emit('exec_start', r, { execID: String(proc.pid) });
+      return proc;
+    } catch (e) {
+      await c.remove();
+      throw e;
+    }
+  }
+
+  /** docker container prune: removes every container that is not running. */
+  async prune(): Promise<{ containers: string[] }> {
+    const removed: string[] = [];
+    for (const r of await this.list({ all: true })) {
+      if (running(r)) continue;
+      await this.remove(r.id).then(() => removed.push(r.id)).catch(() => {});
+    }
+    return { containers: removed };
+  }
+
+  /**
+   * Removes an image name (or the image), refused while a container record uses the image unless
+   * `force`.
+   */
+  async removeImage(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+    const image = await Image.get(ref, { root: this.root });
+    if (!opts.force && image.names.length <= 1) {
+      const user = (await this.list({ all: true })).find((r) => r.image?.digest === image.digest);
+      if (user) {
+        throw new InvalidStateError(
+          `conflict: unable to remove image ${ref}: image is in use by container ${user.id.slice(0, 12)} (${user.state}): remove the container first, or use -f`,
+        );
+      }
+    }
+    const result = await Image.remove(ref, { root: this.root, ...(opts.force ? { force: true } : {}) });
+    for (const u of result.untagged) this.emitImageEvent('untag', u);
+    if (result.deleted.length) this.emitImageEvent('delete', result.deleted[0]!);
+    return result;
+  }
+}
