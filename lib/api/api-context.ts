@@ -1,0 +1,17 @@
+/** What the route handlers share: the engine, the daemon's exec instances and its event log. */
+import type { Engine } from '../engine/engine.js';
+import type { EventLog } from './event-log.js';
+import type { ExecRegistry } from './exec-registry.js';
+
+export interface ApiContext {
+  readonly engine: Engine;
+  readonly execs: ExecRegistry;
+  readonly events: EventLog;
+  /**
+   * Containers an attach client waits on (attached before start, as `docker run` does): their start
+   * asks the shim to keep the output for the attach.
+   */
+  readonly attachWaiters: Map<string, number>;
+  /** nsbox's version (package.json). */
+  readonly version: string;
+}

@@ -1,0 +1,31 @@
+/**
+ * Errors as the Docker API reports them: a status code and `{"message": ...}`. `ApiError` is for
+ * what the HTTP layer itself refuses (an unknown route, a bad query); the library's errors are
+ * mapped by class, so the engine never needs to know about HTTP.
+ */
+import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
+import { ConflictError } from '../engine/conflict-error.js';
+
+export class ApiError extends NsboxError {
+  override name = 'ApiError';
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message, { code: 'ERR_API' });
+    this.status = status;
+  }
+}
+
+/** The status docker would answer with for `err`. */
+export function statusOf(err: unknown): number {
+  if (err instanceof ApiError) return err.status;
+  // By name as well as class: NotModifiedError is the engine's "nothing to do" (start twice).
+  if (err instanceof Error && err.name === 'NotModifiedError') return 304;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof ConflictError || err instanceof InvalidStateError) return 409;
+  if (err instanceof ValidationError) return 400;
+  return 500;
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

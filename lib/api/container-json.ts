@@ -1,0 +1,173 @@
+/**
+ * Containers in docker's JSON: the `/containers/json` summary and the `/containers/{id}/json`
+ * inspect document, from an engine record. Only shapes here; every fact comes from the record.
+ */
+import { parseBytes } from '../cgroup/resources.js';
+import { exitCodeOf } from '../engine/engine.js';
+import type { ContainerRecord } from '../engine/records.js';
+import type { ContainerOptions } from '../runtime/options.js';
+import { humanDuration } from './human-duration.js';
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+function envList(env: ContainerOptions['env']): string[] {
+  if (!env) return [];
+  return Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+function userText(user: ContainerOptions['user']): string {
+  if (user === undefined) return '';
+  if (typeof user === 'object') return user.gid === undefined ? String(user.uid) : `${user.uid}:${user.gid}`;
+  return String(user);
+}
+
+const bytes = (v: number | string | undefined) => (v === undefined || v === -1 ? 0 : parseBytes(v));
+
+/** docker's `Status` column. */
+export function statusText(r: ContainerRecord, now = Date.now()): string {
+  const since = (iso: string | undefined) => humanDuration(now - (iso ? Date.parse(iso) : now));
+  switch (r.state) {
+    case 'created':
+      return 'Created';
+    case 'running':
+      return `Up ${since(r.startedAt)}`;
+    case 'paused':
+      return `Up ${since(r.startedAt)} (Paused)`;
+    case 'dead':
+      return 'Dead';
+    case 'exited':
+      return `Exited (${exitCodeOf(r)}) ${since(r.finishedAt)} ago`;
+  }
+}
+
+const networkMode = (r: ContainerRecord) => (r.options.namespaces?.net === false ? 'host' : 'none');
+
+function mountsOf(r: ContainerRecord) {
+  return (r.options.mounts ?? []).map((m) =>
+    m.type === 'bind'
+      ? { Type: 'bind', Source: m.source, Destination: m.target, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: 'rprivate' }
+      : { Type: 'tmpfs', Source: '', Destination: m.target, Mode: '', RW: !m.readonly, Propagation: '' },
+  );
+}
+
+function networks(r: ContainerRecord) {
+  const mode = networkMode(r);
+  return {
+    [mode]: {
+      IPAMConfig: null, Links: null, Aliases: null, NetworkID: mode, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0,
+      IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null,
+    },
+  };
+}
+
+const imageName = (r: ContainerRecord) => r.image?.ref ?? r.options.image ?? '';
+const commandLine = (r: ContainerRecord) => [...r.entrypoint, ...(r.command.length ? r.command : (r.options.command ?? []))];
+
+/** One entry of `GET /containers/json`. */
+export function containerSummary(r: ContainerRecord, now = Date.now()) {
+  return {
+    Id: r.id,
+    Names: [`/${r.name}`],
+    Image: imageName(r),
+    ImageID: r.image?.digest ?? '',
+    Command: commandLine(r).join(' '),
+    Created: unix(r.created),
+    Ports: [],
+    Labels: r.options.labels ?? {},
+    State: r.state,
+    Status: statusText(r, now),
+    HostConfig: { NetworkMode: networkMode(r) },
+    NetworkSettings: { Networks: networks(r) },
+    Mounts: mountsOf(r),
+  };
+}
+
+/** `GET /containers/{id}/json`; `pid` is the init's host pid while it runs. */
+export function containerInspect(r: ContainerRecord, pid: number | undefined, logPath: string) {
+  const o = r.options;
+  const res = o.resources ?? {};
+  const [path, ...args] = commandLine(r);
+  const tty = o.tty !== undefined && o.tty !== false;
+  return {
+    Id: r.id,
+    Created: r.created,
+    Path: path ?? '',
+    Args: args,
+    State: {
+      Status: r.state,
+      Running: r.state === 'running' || r.state === 'paused',
+      Paused: r.state === 'paused',
+      Restarting: false,
+      OOMKilled: r.oomKilled,
+      Dead: r.state === 'dead',
+      Pid: pid ?? 0,
+      ExitCode: r.state === 'running' || r.state === 'paused' || r.state === 'created' ? 0 : exitCodeOf(r),
+      Error: r.error ?? '',
+      StartedAt: r.startedAt ?? ZERO_TIME,
+      FinishedAt: r.finishedAt ?? ZERO_TIME,
+    },
+    Image: r.image?.digest ?? '',
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
+    LogPath: logPath,
+    Name: `/${r.name}`,
+    RestartCount: r.restartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      Binds: (o.mounts ?? []).filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
+      NetworkMode: networkMode(r),
+      PortBindings: {},
+      RestartPolicy: { Name: r.restartPolicy.name, MaximumRetryCount: r.restartPolicy.maximumRetryCount ?? 0 },
+      AutoRemove: r.autoRemove,
+      CapAdd: o.capAdd ?? null,
+      CapDrop: o.capDrop ?? null,
+      Privileged: o.privileged ?? false,
+      ReadonlyRootfs: o.readonlyRootfs ?? false,
+      Tmpfs: Object.fromEntries((o.mounts ?? []).filter((m) => m.type === 'tmpfs').map((m) => [m.target, m.size !== undefined ? `size=${m.size}` : ''])),
+      Memory: bytes(res.memory),
+      MemorySwap: res.memorySwap === -1 ? -1 : bytes(res.memorySwap),
+      NanoCpus: Math.round((res.cpus ?? 0) * 1e9),
+      CpuShares: res.cpuShares ?? 0,
+      PidsLimit: res.pids === -1 ? null : (res.pids ?? null),
+      CpusetCpus: res.cpuset?.cpus ?? '',
+      CpusetMems: res.cpuset?.mems ?? '',
+      ConsoleSize: typeof o.tty === 'object' ? [o.tty.rows, o.tty.cols] : [0, 0],
+      LogConfig: { Type: 'json-file', Config: {} },
+    },
+    GraphDriver: { Name: 'overlay2', Data: null },
+    Mounts: mountsOf(r),
+    Config: {
+      Hostname: o.hostname ?? r.id.slice(0, 12),
+      Domainname: '',
+      User: userText(o.user),
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: tty,
+      OpenStdin: r.openStdin,
+      StdinOnce: false,
+      Env: envList(o.env),
+      Cmd: r.command.length ? r.command : (o.command ?? null),
+      Image: imageName(r),
+      Volumes: null,
+      WorkingDir: o.cwd ?? '',
+      Entrypoint: r.entrypoint.length ? r.entrypoint : (o.entrypoint ?? null),
+      OnBuild: null,
+      Labels: o.labels ?? {},
+      ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
+    },
+    NetworkSettings: {
+      Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: {}, SandboxKey: '',
+      SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '', Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+      IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '', Networks: networks(r),
+    },
+  };
+}

@@ -1,0 +1,29 @@
+/** The `X-Registry-Auth` header: base64(url) JSON of docker's AuthConfig. */
+import { z } from 'zod';
+import type { Credentials } from '../image/registry/index.js';
+import { ApiError } from './api-error.js';
+
+const AuthConfigSchema = z.looseObject({
+  username: z.string().optional(),
+  password: z.string().optional(),
+  identitytoken: z.string().optional(),
+  serveraddress: z.string().optional(),
+});
+
+/** The credentials in the header, or undefined when there are none (the CLI sends `e30=`, `{}`). */
+export function registryAuth(header: string | string[] | undefined): Credentials | undefined {
+  const raw = Array.isArray(header) ? header[0] : header;
+  if (!raw) return undefined;
+  let json: unknown;
+  try {
+    // Node's base64 decoder takes the URL-safe alphabet too.
+    json = JSON.parse(Buffer.from(raw, 'base64').toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'invalid X-Registry-Auth header: not base64 JSON');
+  }
+  const r = AuthConfigSchema.safeParse(json);
+  if (!r.success) throw new ApiError(400, 'invalid X-Registry-Auth header: not an auth config');
+  const { username, password, identitytoken } = r.data;
+  if (identitytoken) throw new ApiError(400, 'X-Registry-Auth: identity tokens are not supported by nsbox; give username and password');
+  return username ? { username, password: password ?? '' } : undefined;
+}

@@ -1,0 +1,130 @@
+/** Container endpoints without streams: list, create, inspect, and the lifecycle verbs. */
+import { join } from 'node:path';
+import { NotFoundError } from '../../errors.js';
+import { parseReference } from '../../image/reference.js';
+import type { ContainerRecord } from '../../engine/records.js';
+import { ApiError } from '../api-error.js';
+import type { ApiContext } from '../api-context.js';
+import { containerInspect, containerSummary } from '../container-json.js';
+import { CreateBodySchema, createRequestOf } from '../create-body.js';
+import { jsonBody } from '../json-body.js';
+import { boolParam, filtersParam, intParam } from '../query.js';
+import type { Router } from '../router.js';
+
+/** docker's `ps` filters nsbox can answer: id, name, status, label. */
+function matches(r: ContainerRecord, filters: Map<string, string[]>): boolean {
+  const any = (key: string, test: (v: string) => boolean) => {
+    const wanted = filters.get(key);
+    return !wanted || wanted.length === 0 || wanted.some(test);
+  };
+  const labels = r.options.labels ?? {};
+  return (
+    any('id', (v) => r.id.startsWith(v)) &&
+    any('name', (v) => r.name.includes(v.replace(/^\//, ''))) &&
+    any('status', (v) => v === r.state) &&
+    any('label', (v) => {
+      const [k, val] = v.split('=');
+      return k !== undefined && k in labels && (val === undefined || labels[k] === val);
+    })
+  );
+}
+
+/** The image's name as docker prints it in "No such image: busybox:latest". */
+function familiar(image: string): string {
+  try {
+    return parseReference(image).familiar;
+  } catch {
+    return image;
+  }
+}
+
+export function containerRoutes(router: Router, ctx: ApiContext): void {
+  const { engine } = ctx;
+  const resolve = async (ref: string) => (await engine.get(ref)).id;
+
+  router.add('GET', '/containers/json', async (ex) => {
+    const filters = filtersParam(ex.query);
+    const all = boolParam(ex.query, 'all') || filters.has('status');
+    const limit = intParam(ex.query, 'limit');
+    let list = (await engine.list({ all })).filter((r) => matches(r, filters));
+    list.sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
+    if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    const now = Date.now();
+    ex.send(200, list.map((r) => containerSummary(r, now)));
+  });
+
+  router.add('POST', '/containers/create', async (ex) => {
+    const body = await jsonBody(ex, CreateBodySchema, 'container config');
+    const { request, warnings } = createRequestOf(body, ex.query.get('name') || undefined);
+    let record: ContainerRecord;
+    try {
+      record = await engine.create(request);
+    } catch (e) {
+      // The docker CLI pulls on this 404 and creates again; its message names the image as typed.
+      if (e instanceof NotFoundError && e.message.startsWith('No such image')) throw new NotFoundError(`No such image: ${familiar(body.Image)}`);
+      throw e;
+    }
+    ex.send(201, { Id: record.id, Warnings: warnings });
+  });
+
+  router.add('GET', '/containers/:id/json', async (ex) => {
+    const r = await engine.get(ex.params['id']!);
+    const inspect = containerInspect(r, engine.pidOf(r), join(engine.store.layout.container(r.id), 'shim', 'container.log'));
+    ex.send(200, { ...inspect, ExecIDs: ctx.execs.ofContainer(r.id).map((e) => e.id) });
+  });
+
+  router.add('POST', '/containers/:id/start', async (ex) => {
+    const id = await resolve(ex.params['id']!);
+    await engine.start(id, { awaitAttach: (ctx.attachWaiters.get(id) ?? 0) > 0 });
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/:id/stop', async (ex) => {
+    const t = intParam(ex.query, 't');
+    const signal = ex.query.get('signal') || undefined;
+    await engine.stop(ex.params['id']!, { ...(t !== undefined && t >= 0 ? { timeout: t } : {}), ...(signal ? { signal } : {}) });
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/:id/restart', async (ex) => {
+    const t = intParam(ex.query, 't');
+    await engine.restart(ex.params['id']!, t !== undefined && t >= 0 ? { timeout: t } : {});
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/:id/kill', async (ex) => {
+    await engine.kill(ex.params['id']!, ex.query.get('signal') || 'SIGKILL');
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/:id/pause', async (ex) => {
+    await engine.pause(ex.params['id']!);
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/:id/unpause', async (ex) => {
+    await engine.unpause(ex.params['id']!);
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/:id/resize', async (ex) => {
+    const h = intParam(ex.query, 'h');
+    const w = intParam(ex.query, 'w');
+    if (!h || !w || h <= 0 || w <= 0) throw new ApiError(400, 'resize needs h and w, both positive');
+    await engine.resize(ex.params['id']!, w, h);
+    ex.send(200);
+  });
+
+  router.add('DELETE', '/containers/:id', async (ex) => {
+    const id = await resolve(ex.params['id']!);
+    // `v` (volumes) has nothing to do: nsbox containers have no anonymous volumes.
+    await engine.remove(id, { force: boolParam(ex.query, 'force') });
+    ctx.execs.dropContainer(id);
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/prune', async (ex) => {
+    const { containers } = await engine.prune();
+    ex.send(200, { ContainersDeleted: containers, SpaceReclaimed: 0 });
+  });
+}

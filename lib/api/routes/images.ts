@@ -1,0 +1,142 @@
+/** Image endpoints: list, pull (`/images/create`), inspect, tag, remove; the image store does the work. */
+import type { Writable } from 'node:stream';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { Image } from '../../image/image.js';
+import { parseReference, type Reference } from '../../image/reference.js';
+import { parsePlatform } from '../../image/registry/platform.js';
+import { ApiError } from '../api-error.js';
+import type { ApiContext } from '../api-context.js';
+import type { Exchange } from '../exchange.js';
+import { findImage, imageInspect, imageNames, imageSummary } from '../image-json.js';
+import { PullReporter, type ProgressMessage } from '../pull-progress.js';
+import { boolParam, filtersParam } from '../query.js';
+import { registryAuth } from '../registry-auth.js';
+import type { Router } from '../router.js';
+
+const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+
+/** docker's `reference` filter: `busybox`, `busybox:1`, `127.0.0.1:*\/bu*`. */
+function referenceMatches(image: Image, patterns: string[]): boolean {
+  const { tags } = imageNames(image);
+  return patterns.some((p) => {
+    const re = glob(p);
+    return tags.some((t) => re.test(t) || re.test(t.slice(0, t.lastIndexOf(':'))));
+  });
+}
+
+/** fromImage + tag, as docker joins them: a digest-looking tag is `@digest`. */
+function pullReference(ex: Exchange): Reference {
+  const from = ex.query.get('fromImage');
+  if (ex.query.get('fromSrc')) throw new ApiError(501, 'nsbox does not import root file systems (fromSrc): use `nsbox load` for image archives');
+  if (!from) throw new ApiError(400, 'fromImage is required');
+  const tag = ex.query.get('tag');
+  const ref = !tag ? from : tag.includes(':') ? `${from}@${tag}` : `${from}:${tag}`;
+  return parseReference(ref);
+}
+
+/**
+ * The pull's lines, held back until the registry has answered: a pull that fails at once (no
+ * such repository) gets a proper HTTP error, as docker's does, instead of a 200 with an error line.
+ */
+class LazyStream {
+  #out: Writable | undefined;
+  #held: ProgressMessage[] = [];
+  readonly #ex: Exchange;
+  constructor(ex: Exchange) {
+    this.#ex = ex;
+  }
+  write(m: ProgressMessage): void {
+    if (this.#out) this.#out.write(JSON.stringify(m) + '\r\n');
+    else this.#held.push(m);
+  }
+  open(): void {
+    if (this.#out) return;
+    this.#out = this.#ex.stream(200, 'application/json');
+    for (const m of this.#held) this.#out.write(JSON.stringify(m) + '\r\n');
+    this.#held = [];
+  }
+  get opened(): boolean {
+    return this.#out !== undefined;
+  }
+  end(): void {
+    this.open();
+    this.#out!.end();
+  }
+}
+
+export function imageRoutes(router: Router, ctx: ApiContext): void {
+  const root = ctx.engine.root;
+
+  router.add('GET', '/images/json', async (ex) => {
+    const filters = filtersParam(ex.query);
+    const refs = filters.get('reference') ?? [];
+    const dangling = filters.get('dangling')?.[0];
+    let images = await Image.list({ root });
+    if (refs.length) images = images.filter((i) => referenceMatches(i, refs));
+    if (dangling !== undefined) images = images.filter((i) => (imageNames(i).tags.length === 0) === (dangling === 'true' || dangling === '1'));
+    ex.send(200, images.map(imageSummary).sort((a, b) => b.Created - a.Created));
+  });
+
+  router.add('POST', '/images/create', async (ex) => {
+    const ref = pullReference(ex);
+    const auth = registryAuth(ex.headers['x-registry-auth']);
+    const platform = ex.query.get('platform');
+    const hadName = await Image.get(ref.toString(), { root }).then(() => true, () => false);
+    const out = new LazyStream(ex);
+    const reporter = new PullReporter((m) => out.write(m));
+    reporter.begin(ref);
+    try {
+      const image = await Image.pull(ref.toString(), {
+        root,
+        ...(auth ? { auth } : {}),
+        ...(platform ? { platform: parsePlatform(platform) } : {}),
+        signal: ex.signal,
+        onProgress: (p) => {
+          if (p.phase !== 'resolved') out.open();
+          reporter.onProgress(p);
+        },
+      });
+      reporter.end(ref, image.digest, hadName);
+      ctx.engine.emitImageEvent('pull', ref.familiar);
+      out.end();
+    } catch (e) {
+      if (!out.opened) throw e;
+      reporter.fail((e as Error).message);
+      out.end();
+    }
+  });
+
+  router.add('GET', '/images/*name/json', async (ex) => {
+    ex.send(200, imageInspect(await findImage(ex.params['name']!, root)));
+  });
+
+  router.add('POST', '/images/*name/tag', async (ex) => {
+    const repo = ex.query.get('repo');
+    if (!repo) throw new ApiError(400, 'repository name (repo) is required');
+    const tag = ex.query.get('tag') || undefined;
+    const target = parseReference(tag ? `${repo}:${tag}` : repo);
+    const image = await findImage(ex.params['name']!, root);
+    await image.tag(target.toString());
+    ctx.engine.emitImageEvent('tag', target.familiar);
+    ex.send(201);
+  });
+
+  router.add('DELETE', '/images/*name', async (ex) => {
+    const name = ex.params['name']!;
+    const force = boolParam(ex.query, 'force');
+    // An id (or prefix) names the image itself; a name is untagged first.
+    let ref = name;
+    try {
+      await Image.get(name, { root });
+    } catch (e) {
+      // A 64-hex id is no valid name: that is a ValidationError, not a NotFoundError.
+      if (!(e instanceof NotFoundError) && !(e instanceof ValidationError)) throw e;
+      ref = (await findImage(name, root)).digest;
+    }
+    const result = await ctx.engine.removeImage(ref, { force });
+    ex.send(200, [
+      ...result.untagged.map((u) => ({ Untagged: parseReference(u).familiar })),
+      ...result.deleted.map((d) => ({ Deleted: d })),
+    ]);
+  });
+}
