@@ -28,6 +28,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   unpause: () => import('./commands/unpause.js'),
   stats: () => import('./commands/stats.js'),
   system: () => import('./commands/system.js'),
+  serve: () => import('./commands/serve.js'),
   version: () => import('./commands/version.js'),
   info: () => import('./commands/info.js'),
 };
@@ -58,6 +59,7 @@ Commands:
   load      Load an image from a tar archive
   info      Display system-wide information
   system    prune: remove stopped containers and leftover cgroups
+  serve     Serve the Docker Engine API (docker -H unix://…, dockerode)
   version   Show the nsbox version information
 `;
 

@@ -3,7 +3,7 @@
  * a real registry on 127.0.0.1 with images this suite builds; -it through a real pty (script(1)).
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,7 +158,7 @@ rtest('run -d: the container outlives the CLI; ps, logs (-f, --tail, -t), kill, 
   t.regex(nsbox(t, ['ps', '-a']).stdout, /Exited \(0\) .* ago\s+bg\n/);
   t.regex(nsbox(t, ['logs', '-f', 'bg']).stdout, /bye\n$/, 'logs -f ends with the container');
   t.is(nsbox(t, ['rm', 'bg']).stdout, 'bg\n');
-  t.false(existsSync(`/run/nsbox/${id}`), 'the run directory (writable layer, shim bundle) is gone');
+  t.false(existsSync(join(t.context.root, 'containers', id)), 'the container directory (writable layer, shim bundle) is gone');
 
   // kill, and rm -f of a running one
   const second = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
@@ -173,5 +173,153 @@ rtest('run -d: the container outlives the CLI; ps, logs (-f, --tail, -t), kill, 
   t.is(nsbox(t, ['rm', second]).status, 0);
   const left = nsbox(t, ['ps', '-aq', '--no-trunc']).stdout;
   for (const x of [id, second, third]) t.false(left.includes(x), `${x.slice(0, 12)} is removed`);
-  t.false(existsSync(`/run/nsbox/${third}`));
+  t.false(existsSync(join(t.context.root, 'containers', third)));
+  t.deepEqual(cgroupsOf(third), [], 'rm -f removed its cgroups');
+});
+
+/** The container's cgroup directories in every hierarchy (none once it is removed). */
+function cgroupsOf(id: string): string[] {
+  const r = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '8', '-type', 'd', '-name', `*${id}*`], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+rtest('exec (-i, -t, -d, -e, -w, -u, exit codes), pause/unpause, stats, stop/start/restart keep the filesystem', async (t) => {
+  const id = nsbox(t, ['run', '-d', '--name', 'svc', img(t), 'sh', '-c', 'echo started; exec sleep 1000']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', id]));
+  const ex = nsbox(t, ['exec', 'svc', 'sh', '-c', 'echo in $(hostname) as $(id -u); exit 5']);
+  t.is(ex.stdout, `in ${id.slice(0, 12)} as 0\n`);
+  t.is(ex.status, 5, 'exec exits with its command\'s code');
+  t.is(nsbox(t, ['exec', '-i', '-e', 'X=1', '-w', '/tmp', 'svc', 'sh', '-c', 'cat; echo $X; pwd'], 'piped\n').stdout, 'piped\n1\n/tmp\n');
+  t.regex(nsbox(t, ['exec', '-u', '1000:1000', 'svc', 'id']).stdout, /^uid=1000\b.*gid=1000\b/);
+  t.is(nsbox(t, ['exec', 'svc', '/bin/nope']).status, 127);
+  t.is(nsbox(t, ['exec', '-d', 'svc', 'sh', '-c', 'sleep 0.2; echo detached > /marker']).status, 0);
+  let marker = '';
+  for (let i = 0; i < 50 && marker !== 'detached\n'; i++, await sleep(100)) marker = nsbox(t, ['exec', 'svc', 'cat', '/marker']).stdout;
+  t.is(marker, 'detached\n', 'exec -d outlived the CLI');
+  const tty = spawnSync('script', ['-qec', `${process.execPath} ${bin} exec -it svc sh -c 'test -t 0 && echo TTY; stty size; exit 6'`, '/dev/null'], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000,
+  });
+  t.is(tty.stdout.replace(/\r|\^@|\0/g, ''), 'TTY\n24 80\n');
+  t.is(tty.status, 6);
+  // The container's own processes: only its init and what exec is running now.
+  t.is(nsbox(t, ['exec', 'svc', 'cat', '/proc/1/cmdline']).stdout, 'sleep\x001000\x00', 'in its pid namespace: its init is pid 1');
+
+  t.is(nsbox(t, ['pause', 'svc']).stdout, 'svc\n');
+  t.regex(nsbox(t, ['ps']).stdout, /Up .* \(Paused\)\s+svc\n/);
+  const paused = nsbox(t, ['exec', 'svc', 'true']);
+  t.not(paused.status, 0);
+  t.regex(paused.stderr, /is paused, unpause the container before exec/);
+  t.is(nsbox(t, ['unpause', 'svc']).stdout, 'svc\n');
+  t.is(nsbox(t, ['exec', 'svc', 'true']).status, 0);
+
+  const stats = nsbox(t, ['stats', '--no-stream', 'svc']);
+  t.regex(stats.stdout, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS\n/);
+  t.regex(stats.stdout, new RegExp(`${id.slice(0, 12)}\\s+svc\\s+\\d+\\.\\d\\d%\\s+[\\d.]+[KMG]?i?B / [\\d.]+[KMG]iB`));
+  const json = JSON.parse(nsbox(t, ['stats', '--no-stream', '--format', 'json', 'svc']).stdout) as { Name: string; PIDs: string };
+  t.is(json.Name, 'svc');
+  t.true(Number(json.PIDs) >= 1);
+
+  t.is(nsbox(t, ['exec', 'svc', 'sh', '-c', 'echo kept > /data.txt']).status, 0);
+  t.is(nsbox(t, ['stop', '-t', '1', 'svc']).stdout, 'svc\n');
+  t.regex(nsbox(t, ['ps', '-a']).stdout, /Exited \(137\) .*svc\n/, 'sleep ignores SIGTERM: killed after the timeout');
+  t.regex(nsbox(t, ['exec', 'svc', 'true']).stderr, /is not running/);
+  t.is(nsbox(t, ['start', 'svc']).stdout, 'svc\n');
+  t.is(nsbox(t, ['exec', 'svc', 'cat', '/data.txt']).stdout, 'kept\n', 'start keeps the writable layer');
+  t.is(nsbox(t, ['restart', '-t', '1', 'svc']).stdout, 'svc\n');
+  t.is(nsbox(t, ['exec', 'svc', 'cat', '/data.txt']).stdout, 'kept\n', 'restart keeps it too');
+  t.is(nsbox(t, ['logs', 'svc']).stdout, 'started\nstarted\nstarted\n', 'one log across the three runs');
+  const ps = JSON.parse(nsbox(t, ['ps', '--format', 'json']).stdout.trim().split('\n')[0]!) as { Names: string; State: string };
+  t.like(ps, { Names: 'svc', State: 'running' });
+  t.is(nsbox(t, ['rm', '-f', 'svc']).status, 0);
+  t.deepEqual(cgroupsOf(id), []);
+});
+
+rtest('start -a, run -d --rm, logs --since, exit codes through start', async (t) => {
+  t.is(nsbox(t, ['run', '--name', 'once', img(t), 'sh', '-c', 'echo out; echo err >&2; exit 2']).status, 2);
+  const again = nsbox(t, ['start', '-a', 'once']);
+  t.is(again.stdout, 'out\n');
+  t.is(again.stderr, 'err\n');
+  t.is(again.status, 2, 'start -a exits with the container\'s code');
+  t.is(nsbox(t, ['logs', 'once']).stdout, 'out\nout\n');
+  t.is(nsbox(t, ['logs', '--since', '1h', 'once']).stdout, 'out\nout\n');
+  t.is(nsbox(t, ['logs', '--since', String(Math.floor(Date.now() / 1000) + 60), 'once']).stdout, '');
+  t.is(nsbox(t, ['rm', 'once']).status, 0);
+
+  const id = nsbox(t, ['run', '-d', '--rm', img(t), 'sh', '-c', 'sleep 0.3']).stdout.trim();
+  t.regex(id, /^[0-9a-f]{64}$/);
+  t.teardown(() => nsbox(t, ['rm', '-f', id]));
+  let listed = true;
+  for (let i = 0; i < 100 && listed; i++, await sleep(100)) listed = nsbox(t, ['ps', '-aq', '--no-trunc']).stdout.includes(id);
+  t.false(listed, 'removed by its shim once it exited');
+  t.false(existsSync(join(t.context.root, 'containers', id)));
+  t.deepEqual(cgroupsOf(id), []);
+  const both = nsbox(t, ['run', '-d', '--rm', '--restart', 'always', img(t), 'true']);
+  t.is(both.status, 125);
+  t.regex(both.stderr, /cannot both remove and restart/);
+});
+
+rtest('two CLIs racing for one name: one wins, the other gets a clear error', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const runOne = () => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, [bin, 'run', '-d', '--name', 'race', img(t), 'sleep', '100'], { env: { ...process.env, NSBOX_ROOT: t.context.root } });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d));
+    c.stderr.on('data', (d: Buffer) => (stderr += d));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  const results = await Promise.all([runOne(), runOne()]);
+  t.teardown(() => nsbox(t, ['rm', '-f', 'race']));
+  const won = results.filter((r) => r.code === 0);
+  const lost = results.filter((r) => r.code !== 0);
+  t.is(won.length, 1);
+  t.is(lost.length, 1);
+  t.is(lost[0]!.code, 125);
+  t.regex(lost[0]!.stderr, /Conflict\. The container name "\/race" is already in use by container "[0-9a-f]{64}"/);
+  t.is(nsbox(t, ['ps', '-q', '--no-trunc']).stdout.trim(), won[0]!.stdout.trim());
+  t.is(nsbox(t, ['rm', '-f', 'race']).status, 0);
+});
+
+rtest('kill -9 of the CLI mid run -d, and of a shim: the state stays consistent and rm -f cleans up', async (t) => {
+  const { spawn } = await import('node:child_process');
+  t.is(nsbox(t, ['pull', '-q', img(t)]).status, 0);
+  // Killed at several points of run -d (before, during and after the shim's start).
+  for (const delay of [200, 350, 500, 650, 800, 1000, 1300]) {
+    const c = spawn(process.execPath, [bin, 'run', '-d', '--name', `k${delay}`, img(t), 'sleep', '100'], { env: { ...process.env, NSBOX_ROOT: t.context.root }, stdio: 'ignore' });
+    const closed = new Promise((r) => c.once('close', r));
+    await sleep(delay);
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await closed;
+  }
+  const listed = nsbox(t, ['ps', '-a', '--format', 'json']);
+  t.is(listed.status, 0, listed.stderr);
+  for (const line of listed.stdout.trim().split('\n').filter(Boolean)) {
+    const r = JSON.parse(line) as { Names: string; State: string };
+    if (!/^k\d+$/.test(r.Names)) continue;
+    t.true(['created', 'running'].includes(r.State), `${r.Names}: ${r.State}`);
+  }
+  const ids = nsbox(t, ['ps', '-aq', '--no-trunc']).stdout.trim().split('\n').filter(Boolean);
+  t.true(ids.length >= 1, 'at least the runs killed after their create are recorded');
+  for (const id of ids) t.is(nsbox(t, ['rm', '-f', id]).status, 0);
+  for (const id of ids) t.deepEqual(cgroupsOf(id), [], `${id.slice(0, 12)}: no cgroup left`);
+  t.is(nsbox(t, ['ps', '-aq']).stdout, '');
+
+  // A shim killed -9 leaves its container running without a supervisor: the record says dead,
+  // and rm -f kills what is left through the container's cgroup.
+  const id = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', id]));
+  const inspect = JSON.parse(nsbox(t, ['inspect', id]).stdout) as Array<{ supervisor: { pid: number }; pid: number }>;
+  const { supervisor, pid } = inspect[0]!;
+  process.kill(supervisor.pid, 'SIGKILL');
+  let ps = '';
+  for (let i = 0; i < 50 && !/Dead/.test(ps); i++, await sleep(100)) ps = nsbox(t, ['ps', '-a']).stdout;
+  t.regex(ps, new RegExp(`${id.slice(0, 12)}.*Dead`));
+  t.true(existsSync(`/proc/${pid}`), 'its container still runs');
+  t.is(nsbox(t, ['rm', '-f', id]).status, 0);
+  let gone = false;
+  for (let i = 0; i < 50 && !gone; i++, await sleep(100)) gone = !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z';
+  t.true(gone, 'rm -f killed the orphaned container');
+  t.deepEqual(cgroupsOf(id), []);
 });

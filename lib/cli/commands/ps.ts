@@ -1,5 +1,5 @@
 /** nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are read. */
-import { Engine } from '../../engine/index.js';
+import { Engine, exitCodeOf } from '../../engine/index.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
@@ -50,7 +50,7 @@ export default async function ps(argv: string[]): Promise<number> {
   if (value(p, 'format') === 'json') {
     // docker's `--format json`: one object a line, its fields as docker names them.
     for (const r of records) {
-      const line = { ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusOf(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.exitCode };
+      const line = { ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusOf(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
     return 0;
