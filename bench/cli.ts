@@ -4,7 +4,7 @@
 //
 //   node --import=tsx bench/cli.ts        (root; BENCH_N=20 runs each)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImages, pushImages, startRegistry } from '../test/fixtures/registry.ts';
@@ -51,8 +51,12 @@ try {
   let podman: number | undefined;
   if (!hasCommand('podman')) console.log(`${'podman run --rm'.padEnd(40)} unavailable: podman is not installed (apt-get install podman)`);
   else {
-    const pulled = spawnSync('podman', ['pull', '--tls-verify=false', image], { stdio: 'ignore' });
-    podman = pulled.status === 0 ? measure('podman run --rm', 'podman', ['run', '--rm', '--tls-verify=false', image, 'true']) : undefined;
+    // podman's own storage in the benchmark's directory; rlimits it may set without CAP_SYS_RESOURCE
+    // (its defaults raise nproc, which this kind of host refuses), and its least work: no cgroups.
+    const p = ['--root', join(root, 'podman'), '--runroot', join(root, 'podman-run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+    const pulled = spawnSync('podman', [...p, 'pull', '--tls-verify=false', image], { stdio: 'ignore' });
+    const limits = ['--ulimit', `nofile=${execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()}`, '--ulimit', 'nproc=1000:1000'];
+    podman = pulled.status === 0 ? measure('podman run --rm', 'podman', [...p, 'run', '--rm', '--cgroups=disabled', ...limits, '--network', 'none', image, 'true']) : undefined;
     if (pulled.status !== 0) console.log(`${'podman run --rm'.padEnd(40)} unavailable: podman pull failed`);
   }
   if (nsbox !== undefined && podman !== undefined) console.log(`nsbox/podman = ${(nsbox / podman).toFixed(2)} (goal: <= 0.5)`);
@@ -61,5 +65,8 @@ try {
   spawnSync(process.execPath, [bin, 'system', 'prune', '-f'], { env, stdio: 'ignore' });
   await reg.stop();
   images.cleanup();
+  // podman mounts its storage directory over itself: unmount what it left under ours first.
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${root}/`));
+  for (const m of mounted.sort().reverse()) spawnSync('umount', [m], { stdio: 'ignore' });
   rmSync(root, { recursive: true, force: true });
 }

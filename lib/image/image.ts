@@ -9,10 +9,10 @@ import { registerImageResolver, type ImageRunConfig, type PullPolicy, type Resol
 import { chainId, Store, type ImageEntry, type ImageRecord } from '../storage/index.js';
 import { defaultRoot } from '../storage/layout.js';
 import { isDigest, parseReference, type Reference } from './reference.js';
-import { RegistryClient, pLimit, type BlobProgress, type Credentials, type History, type ImageConfig, type PlatformSpec } from './registry/index.js';
+// The registry client (got) and the archive code load only when a pull, save or load needs them:
+// running a local image is the common case and should not pay for them.
+import type { BlobProgress, Credentials, History, ImageConfig, PlatformSpec } from './registry/index.js';
 import { ImageConfigSchema } from './registry/manifest.js';
-import { loadImages } from './archive/load.js';
-import { saveImage } from './archive/save.js';
 
 export interface PullOptions {
   /** Per-layer progress: bytes done of total, and the phase ('downloading', 'retrying', 'done', 'unpacking', 'unpacked', 'exists'). */
@@ -132,6 +132,7 @@ export class Image {
   static async pull(ref: string, options: PullOptions = {}): Promise<Image> {
     const reference = parseReference(ref);
     const store = await openStore(options.root);
+    const { RegistryClient, pLimit } = await import('./registry/index.js');
     const client = new RegistryClient({
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
@@ -224,12 +225,14 @@ export class Image {
    */
   static async load(source: string | NodeJS.ReadableStream, options: StoreOptions & { name?: string } = {}): Promise<Image[]> {
     const store = await openStore(options.root);
+    const { loadImages } = await import('./archive/load.js');
     const loaded = await loadImages(store, source, options.name === undefined ? {} : { name: options.name });
     return Promise.all(loaded.map((l) => Image.get(l.digest, { root: store.layout.root })));
   }
 
   /** Writes this image as a docker-archive (default: what `docker load` reads) or an oci-archive. */
   async save(file: string, options: { format?: 'docker' | 'oci' } = {}): Promise<void> {
+    const { saveImage } = await import('./archive/save.js');
     await saveImage(this.#store, { record: this.record, names: this.names }, file, options);
   }
 
