@@ -62,13 +62,14 @@ test('a container plan round-trips through the TS decoder, numbers beyond 32 bit
   const file = encodePlanFile(plan, { restart: 'on-failure:3', openStdin: true });
   const back = decodeWire(file) as { plan: WireValue; restart: string; openStdin: boolean; stopSignal: number; stopTimeout: number };
   t.deepEqual(back.plan, withoutUndefined(plan));
-  t.deepEqual({ ...back, plan: undefined }, { restart: 'on-failure:3', openStdin: true, tty: false, cols: 80, rows: 24, stopSignal: 15, stopTimeout: 10, plan: undefined });
+  t.deepEqual({ ...back, plan: undefined }, { restart: 'on-failure:3', openStdin: true, tty: false, cols: 80, rows: 24, stopSignal: 15, stopTimeout: 10, awaitAttach: 0, plan: undefined });
   t.is((back.plan as { ops: Array<{ op: string; caps?: number }> }).ops.find((o) => o.op === 'capbset')?.caps, 2 ** 40 + 5);
 });
 
 test('bad settings are refused before anything is written', (t) => {
   t.throws(() => encodePlanFile(samplePlan(), { restart: 'sometimes' as 'no' }), { message: /restart/ });
   t.throws(() => encodePlanFile({ ...samplePlan(), enterPidfd: 3 }), { message: /enter/ });
+  t.throws(() => encodePlanFile(samplePlan(), { exitCommand: ['nsbox', 'rm'] }), { message: /absolute/ });
 });
 
 test('nsbox-shim reads the plan file as written: --print-plan', (t) => {
@@ -76,9 +77,9 @@ test('nsbox-shim reads the plan file as written: --print-plan', (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const plan = samplePlan();
   const file = join(dir, 'plan.bin');
-  writeFileSync(file, encodePlanFile(plan, { restart: 'always', stopSignal: 2, stopTimeout: 1.5, tty: { cols: 132, rows: 43 } }));
+  writeFileSync(file, encodePlanFile(plan, { restart: 'always', stopSignal: 2, stopTimeout: 1.5, tty: { cols: 132, rows: 43 }, awaitAttach: 5, exitCommand: ['/usr/bin/env', 'true'] }));
   const out = JSON.parse(execFileSync(shimPath(), ['--print-plan', file], { encoding: 'utf8' })) as Record<string, unknown>;
-  t.deepEqual(out, { restart: 'always', openStdin: false, tty: true, cols: 132, rows: 43, stopSignal: 2, stopTimeout: 1.5, plan: asJson(plan) });
+  t.deepEqual(out, { restart: 'always', openStdin: false, tty: true, cols: 132, rows: 43, stopSignal: 2, stopTimeout: 1.5, awaitAttach: 5, exitCommand: ['/usr/bin/env', 'true'], plan: asJson(plan) });
   const seccomp = (plan.ops.find((o) => o.op === 'seccomp') as { filter: Buffer }).filter;
   t.true(seccomp.length > 1000, 'the seccomp filter travels whole');
 });
