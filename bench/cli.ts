@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImages, pushImages, startRegistry } from '../test/fixtures/registry.ts';
+import { readCgroupLayout, removeChildCgroup } from './lib/cgroup-hierarchies.ts';
+import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
 import { hasCommand } from './lib/has-command.ts';
 import { summarize } from './lib/stats.ts';
 
@@ -51,13 +53,26 @@ try {
   let podman: number | undefined;
   if (!hasCommand('podman')) console.log(`${'podman run --rm'.padEnd(40)} unavailable: podman is not installed (apt-get install podman)`);
   else {
-    // podman's own storage in the benchmark's directory; rlimits it may set without CAP_SYS_RESOURCE
-    // (its defaults raise nproc, which this kind of host refuses), and its least work: no cgroups.
-    const p = ['--root', join(root, 'podman'), '--runroot', join(root, 'podman-run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-    const pulled = spawnSync('podman', [...p, 'pull', '--tls-verify=false', image], { stdio: 'ignore' });
-    const limits = ['--ulimit', `nofile=${execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()}`, '--ulimit', 'nproc=1000:1000'];
-    podman = pulled.status === 0 ? measure('podman run --rm', 'podman', [...p, 'run', '--rm', '--cgroups=disabled', ...limits, '--network', 'none', image, 'true']) : undefined;
-    if (pulled.status !== 0) console.log(`${'podman run --rm'.padEnd(40)} unavailable: podman pull failed`);
+    // podman's own storage in the benchmark's directory, and rlimits it may set without
+    // CAP_SYS_RESOURCE (its defaults raise nproc, which this kind of host refuses). On a hybrid
+    // host its crun runs in the same private mount namespace as in start.ts (no cgroup2 mount, our
+    // own cgroup over each hierarchy's root), so podman's cgroups land beneath ours.
+    const steps = mountNamespaceSteps(readCgroupLayout());
+    const ns = steps.length ? await CrunMountNamespace.start(steps, root) : undefined;
+    const wrap = (file: string, args: string[]) => (ns ? ns.wrap({ file: process.env.PODMAN ?? '/usr/bin/podman', args }) : { file, args });
+    try {
+      const p = ['--root', join(root, 'podman'), '--runroot', join(root, 'podman-run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+      const pull = wrap('podman', [...p, 'pull', '--tls-verify=false', image]);
+      const pulled = spawnSync(pull.file, pull.args, { stdio: 'ignore' });
+      const limits = ['--ulimit', `nofile=${execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()}`, '--ulimit', 'nproc=1000:1000'];
+      const run = wrap('podman', [...p, 'run', '--rm', ...limits, '--network', 'none', image, 'true']);
+      podman = pulled.status === 0 ? measure('podman run --rm', run.file, run.args) : undefined;
+      if (pulled.status !== 0) console.log(`${'podman run --rm'.padEnd(40)} unavailable: podman pull failed`);
+    } finally {
+      ns?.stop();
+      // podman's cgroups (libpod_parent, beneath ours): empty once its containers are gone.
+      removeChildCgroup(readCgroupLayout(), 'libpod_parent');
+    }
   }
   if (nsbox !== undefined && podman !== undefined) console.log(`nsbox/podman = ${(nsbox / podman).toFixed(2)} (goal: <= 0.5)`);
   if (nsbox !== undefined && node !== undefined) console.log(`nsbox - node start-up = ${(nsbox - node).toFixed(1)} ms`);
