@@ -1,6 +1,6 @@
 /** Container endpoints without streams: list, create, inspect, and the lifecycle verbs. */
 import { join } from 'node:path';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError, NsboxError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { ApiError } from '../api-error.js';
@@ -36,6 +36,16 @@ function familiar(image: string): string {
   } catch {
     return image;
   }
+}
+
+/**
+ * A command that cannot be run, in the words the docker CLI looks for to exit with 127 ("no such
+ * file or directory") or 126 ("permission denied") instead of 125.
+ */
+function startError(id: string, e: unknown): unknown {
+  if (!(e instanceof NsboxError) || e.syscall !== 'execve') return e;
+  const why = e.code === 'ENOENT' ? 'no such file or directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
+  return new ApiError(400, `failed to start container ${id}: exec: ${JSON.stringify(e.path ?? '')}: ${why}`);
 }
 
 export function containerRoutes(router: Router, ctx: ApiContext): void {
@@ -74,8 +84,14 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add('POST', '/containers/:id/start', async (ex) => {
-    const id = await resolve(ex.params['id']!);
-    await engine.start(id, { awaitAttach: (ctx.attachWaiters.get(id) ?? 0) > 0 });
+    const r = await engine.get(ex.params['id']!);
+    try {
+      await engine.start(r.id, { awaitAttach: (ctx.attachWaiters.get(r.id) ?? 0) > 0 });
+    } catch (e) {
+      // docker removes an --rm container whose start failed: `docker run --rm` waits for that removal.
+      if (r.autoRemove && !(e instanceof Error && e.name === 'NotModifiedError')) await engine.remove(r.id, { force: true }).catch(() => {});
+      throw startError(r.id, e);
+    }
     ex.send(204);
   });
 

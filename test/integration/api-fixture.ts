@@ -1,0 +1,163 @@
+/**
+ * `nsbox serve` for the API tests: the real binary (bin/nsbox.js over dist/) as a child process on
+ * a temp socket with its own temp NSBOX_ROOT, a raw HTTP client over that socket, the docker CLI
+ * pointed at it, and a teardown that removes every container of the root through the engine.
+ */
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '../../lib/engine/engine.js';
+import { isRoot } from './_helpers.js';
+import { registryUnavailable } from '../fixtures/registry.js';
+
+export const bin = fileURLToPath(new URL('../../bin/nsbox.js', import.meta.url));
+const dist = fileURLToPath(new URL('../../dist/cli/commands/serve.js', import.meta.url));
+
+function hasDocker(): boolean {
+  return spawnSync('docker', ['--version'], { encoding: 'utf8' }).status === 0;
+}
+
+/** Why these tests cannot run here, or undefined. */
+export function apiUnavailable({ docker = false } = {}): string | undefined {
+  if (!isRoot) return 'needs root';
+  if (!existsSync(dist)) return 'dist/ is not built (tsc -p tsconfig.json builds it)';
+  if (docker && !hasDocker()) return 'no docker CLI installed';
+  return registryUnavailable();
+}
+
+export interface Serve {
+  root: string;
+  socket: string;
+  dir: string;
+  child: ChildProcess;
+  /** What the server wrote to stderr (its JSON log). */
+  log(): string;
+  /** SIGTERM, and its exit code. */
+  stop(): Promise<number | null>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `nsbox serve --debug` on `socket` (default: a new temp one) over `root`; resolves once /_ping answers. */
+export async function startServe(opts: { root?: string; dir?: string } = {}): Promise<Serve> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'nsbox-api-'));
+  const root = opts.root ?? join(dir, 'root');
+  const socket = join(dir, 'nsbox.sock');
+  const logFile = join(dir, `serve-${Date.now()}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [bin, 'serve', '--socket', socket, '--debug'], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
+  closeSync(fd);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const serve: Serve = {
+    root,
+    socket,
+    dir,
+    child,
+    log: () => readFileSync(logFile, 'utf8'),
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`nsbox serve exited with ${child.exitCode}: ${serve.log()}`);
+    const ok = await request(socket, 'GET', '/_ping').then((r) => r.status === 200, () => false);
+    if (ok) return serve;
+    await sleep(100);
+  }
+  await serve.stop();
+  throw new Error(`nsbox serve did not answer on ${socket}: ${serve.log()}`);
+}
+
+/** Removes every container of the root (through the engine, as `nsbox rm -f` would), then the temp dir. */
+export async function cleanup(serve: Serve | undefined): Promise<void> {
+  if (!serve) return;
+  await serve.stop();
+  const engine = await Engine.open({ root: serve.root });
+  for (const r of await engine.list({ all: true })) await engine.remove(r.id, { force: true }).catch(() => {});
+  rmSync(serve.dir, { recursive: true, force: true });
+}
+
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** The body as JSON, when it is (typed loosely: the tests read docker's many shapes). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+/** One request over the socket; `body` is sent as given (a string) or as JSON. */
+export function request(socket: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = http.request(
+      { socketPath: socket, method, path, headers: { ...(data !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** The docker CLI against the server, with a config dir of its own (nothing read from ~/.docker). */
+export function docker(serve: Serve, args: string[], opts: { input?: string; timeout?: number } = {}): SpawnSyncReturns<string> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
+  return spawnSync('docker', ['-H', `unix://${serve.socket}`, ...args], {
+    encoding: 'utf8',
+    input: opts.input ?? '',
+    timeout: opts.timeout ?? 30_000,
+    // docker run passes SIGTERM on to its container and goes on waiting: a hung CLI needs SIGKILL.
+    killSignal: 'SIGKILL',
+    env: { ...env, DOCKER_CONFIG: join(serve.dir, 'docker-config') },
+  });
+}
+
+/** A shell command line through a real pty (script(1)), as a terminal user would type it. */
+export function throughPty(serve: Serve, line: string, input = '', timeout = 30_000): SpawnSyncReturns<string> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
+  return spawnSync('script', ['-qfec', line, '/dev/null'], {
+    encoding: 'utf8',
+    input,
+    timeout,
+    killSignal: 'SIGKILL',
+    env: { ...env, DOCKER_HOST: `unix://${serve.socket}`, DOCKER_CONFIG: join(serve.dir, 'docker-config') },
+  });
+}
+
+/** The docker CLI, without blocking this process (for a command that runs while others do). */
+export function dockerAsync(serve: Serve, args: string[], timeout = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
+  return new Promise((resolve) => {
+    const child = spawn('docker', ['-H', `unix://${serve.socket}`, ...args], { env: { ...env, DOCKER_CONFIG: join(serve.dir, 'docker-config') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.once('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
