@@ -10,6 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../errors.js';
 import { Image } from '../image/image.js';
@@ -323,6 +324,12 @@ export class Engine extends EventEmitter {
     for (const b of bundles) {
       if (liveShim(b)) await stopShim(b, 0);
       await removeCgroup(b);
+    }
+    // A start cut short (kill -9) may have made the cgroup before writing cgroup.json: find it by name.
+    const byName = await Cgroup.open(r.id, r.options.cgroupParent !== undefined ? { parent: r.options.cgroupParent } : {}).catch(() => undefined);
+    if (byName) {
+      await byName.thaw().catch(() => {});
+      await byName.remove({ force: true });
     }
     await this.store.remove(r.id, { force: true });
     // Containers of an earlier version kept their bundle under the run root, outside the store.
