@@ -6,16 +6,18 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** 1.09MB, 51.2MB, 4.2kB: docker's decimal units. */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+/** 1.09MB, 51.2MB, 4.2kB: docker's decimal units; with `binary`, 1.5MiB (docker stats' memory). */
+export function humanSize(bytes: number, { binary = false } = {}): string {
+  const base = binary ? 1024 : 1000;
+  const units = binary ? ['B', 'KiB', 'MiB', 'GiB', 'TiB'] : ['B', 'kB', 'MB', 'GB', 'TB'];
   let v = bytes;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
     i++;
   }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0).replace(/\.0+$/, '')}${units[i]}`;
+  if (i === 0) return `${v}${units[0]}`;
+  return `${(binary ? v.toFixed(2) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)).replace(/\.0+$|(\.\d*?)0+$/, '$1')}${units[i]}`;
 }
 
 /** "3 seconds ago", "2 years ago". */

@@ -9,17 +9,7 @@ import type { ContainerRecord } from '../../engine/records.js';
 import { flag, parseArgs, value } from '../args.js';
 import { humanSize, shortId, table } from '../output.js';
 
-/** docker's binary units for memory: 1.5MiB. */
-function binSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(2).replace(/\.?0+$/, '')}${units[i]}`;
-}
+const binSize = (bytes: number) => humanSize(bytes, { binary: true });
 
 interface Row {
   ID: string;
