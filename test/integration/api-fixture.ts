@@ -42,13 +42,13 @@ export interface Serve {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `nsbox serve --debug` on `socket` (default: a new temp one) over `root`; resolves once /_ping answers. */
-export async function startServe(opts: { root?: string; dir?: string } = {}): Promise<Serve> {
+export async function startServe(opts: { root?: string; dir?: string; args?: string[] } = {}): Promise<Serve> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'nsbox-api-'));
   const root = opts.root ?? join(dir, 'root');
   const socket = join(dir, 'nsbox.sock');
   const logFile = join(dir, `serve-${Date.now()}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [bin, 'serve', '--socket', socket, '--debug'], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
+  const child = spawn(process.execPath, [bin, 'serve', '--socket', socket, '--debug', ...(opts.args ?? [])], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
   closeSync(fd);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const serve: Serve = {
