@@ -13,6 +13,7 @@ import { Engine } from '../../lib/engine/engine.js';
 import { isRoot } from './_helpers.js';
 import { registryUnavailable } from '../fixtures/registry.js';
 
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 export const bin = fileURLToPath(new URL('../../bin/nsbox.js', import.meta.url));
 const dist = fileURLToPath(new URL('../../dist/cli/commands/serve.js', import.meta.url));
 
@@ -48,7 +49,10 @@ export async function startServe(opts: { root?: string; dir?: string; args?: str
   const socket = join(dir, 'nsbox.sock');
   const logFile = join(dir, `serve-${Date.now()}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [bin, 'serve', '--socket', socket, '--debug', ...(opts.args ?? [])], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
+  // A test process that dies (or times out) must not leave its server behind: setpriv's pdeathsig
+  // asks the server to shut down with its parent.
+  const argv = [...(SETPRIV ? [SETPRIV, '--pdeathsig', 'TERM', '--'] : []), process.execPath, bin, 'serve', '--socket', socket, '--debug', ...(opts.args ?? [])];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
   closeSync(fd);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const serve: Serve = {
