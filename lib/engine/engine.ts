@@ -100,16 +100,17 @@ export class Engine extends EventEmitter {
    * when `options.pull` allows; `pull: 'never'` and no image: NotFoundError "No such image: …").
    */
   async create(req: CreateRequest): Promise<ContainerRecord> {
-    const { stdio: _stdio, runRoot: _runRoot, id: _id, ...options } = req.options;
+    const { stdio: _stdio, runRoot: _runRoot, id: _id, imageRoot: _imageRoot, ...options } = req.options;
     void _stdio;
     void _runRoot;
     void _id;
+    void _imageRoot;
     const config = validate(ContainerOptionsSchema, options, 'container options');
     const restartPolicy = parseRestartPolicy(req.restart ?? 'no');
     if (req.autoRemove && restartPolicy.name !== 'no') throw new ValidationError('conflicting options: cannot both remove and restart a container (--rm and --restart)', 'restart');
     let image: { ref: string; digest: string } | undefined;
     if (config.image !== undefined) {
-      const resolved = await resolveImage(config.image, config.pull);
+      const resolved = await resolveImage(config.image, config.pull, this.root);
       resolved.release?.();
       image = { ref: config.image, digest: resolved.digest };
     }
@@ -191,6 +192,7 @@ export class Engine extends EventEmitter {
         ...r.options,
         id: r.id,
         runRoot: this.store.layout.containersDir,
+        imageRoot: this.root,
         tty: r.options.tty ?? false,
         stdio: 'ignore',
       });
@@ -345,9 +347,11 @@ export class Engine extends EventEmitter {
     const condition = opts.condition ?? 'not-running';
     let r = await this.get(ref);
     const id = r.id;
+    // One spelling for both sources (exit.json has nanoseconds, the record milliseconds).
     const exitTime = (x: ContainerRecord) => {
       const b = bundleOf(x);
-      return (b && readExit(b)?.finishedAt) || x.finishedAt;
+      const t = (b && readExit(b)?.finishedAt) || x.finishedAt;
+      return t ? new Date(t).toISOString() : undefined;
     };
     const firstExit = exitTime(r);
     const result = (x: ContainerRecord) => {
@@ -458,7 +462,7 @@ export class Engine extends EventEmitter {
     const pid = this.pidOf(r);
     if (!pid) throw new InvalidStateError(`Container ${r.id} is not running`);
     const bundle = bundleOf(r);
-    const c = await Container.join(r.options, { id: r.id, pid, ...(bundle ? { cgroupPaths: cgroupPathsOf(bundle) } : {}) });
+    const c = await Container.join({ ...r.options, imageRoot: this.root }, { id: r.id, pid, ...(bundle ? { cgroupPaths: cgroupPathsOf(bundle) } : {}) });
     try {
       const proc = await c.exec(argv, {
         ...(opts.env?.length ? { env: opts.env } : {}),

@@ -278,12 +278,13 @@ async function findEntry(store: Store, ref: string): Promise<ImageEntry | undefi
 
 
 /** What `Container.run({ image })` gets: the layers to stack and the config's defaults. */
-async function resolveForContainer(ref: string, { pull }: { pull: PullPolicy }): Promise<ResolvedImage> {
+async function resolveForContainer(ref: string, { pull, root }: { pull: PullPolicy; root?: string }): Promise<ResolvedImage> {
+  const where = root === undefined ? {} : { root };
   let image: Image | undefined;
-  if (pull !== 'always') image = await Image.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+  if (pull !== 'always') image = await Image.get(ref, where).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
   if (!image) {
     if (pull === 'never') throw new NotFoundError(`No such image: ${ref} (pull: 'never')`, { code: 'ENOENT' });
-    image = await Image.pull(ref);
+    image = await Image.pull(ref, where);
   }
   const digest = image.digest;
   const use = inUse.get(digest) ?? { count: 0, topChainId: image.layers.at(-1)?.chainId };

@@ -142,7 +142,7 @@ export class Container implements AsyncDisposable {
         throw new NotFoundError(`mounts.${i}.source: ${m.source} does not exist`, { path: m.source });
       }
     });
-    const image = config.image === undefined ? undefined : await resolveImage(config.image, config.pull);
+    const image = config.image === undefined ? undefined : await resolveImage(config.image, config.pull, config.imageRoot);
     try {
       if (image) config = withImageDefaults(config, image);
       const argv = config.command ?? [];
@@ -183,7 +183,7 @@ export class Container implements AsyncDisposable {
    */
   static async join(options: ContainerOptions, running: { id: string; pid: number; cgroupPaths?: Record<string, string> }): Promise<Container> {
     let config = validate(ContainerOptionsSchema, { ...options, id: running.id }, 'container options');
-    const image = config.image === undefined ? undefined : await resolveImage(config.image, 'never');
+    const image = config.image === undefined ? undefined : await resolveImage(config.image, 'never', config.imageRoot);
     let c: Container;
     try {
       if (image) config = withImageDefaults(config, image);

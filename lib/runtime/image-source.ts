@@ -29,7 +29,7 @@ export interface ResolvedImage {
 }
 
 export type PullPolicy = 'missing' | 'always' | 'never';
-export type ImageResolver = (ref: string, options: { pull: PullPolicy }) => Promise<ResolvedImage>;
+export type ImageResolver = (ref: string, options: { pull: PullPolicy; root?: string }) => Promise<ResolvedImage>;
 
 let resolver: ImageResolver | undefined;
 
@@ -37,9 +37,10 @@ export function registerImageResolver(fn: ImageResolver): void {
   resolver = fn;
 }
 
-export function resolveImage(ref: string, pull: PullPolicy): Promise<ResolvedImage> {
+/** `root`: the image store (default: the image layer's own default). */
+export function resolveImage(ref: string, pull: PullPolicy, root?: string): Promise<ResolvedImage> {
   if (!resolver) {
     return Promise.reject(new NsboxError(`cannot run image ${ref}: no image support is loaded (import from 'nsbox')`, { code: 'ERR_NO_IMAGES' }));
   }
-  return resolver(ref, { pull });
+  return resolver(ref, root === undefined ? { pull } : { pull, root });
 }

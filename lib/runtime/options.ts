@@ -111,6 +111,8 @@ export const ContainerOptionsSchema = z
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be [A-Za-z0-9_.-], at most 128 characters').optional(),
     /** Where per-container runtime state lives (default /run/nsbox as root, else $XDG_RUNTIME_DIR/nsbox or the temp dir). */
     runRoot: absPath.optional(),
+    /** The image store `image` is looked up (and pulled) in (default: $NSBOX_ROOT, /var/lib/nsbox as root). */
+    imageRoot: absPath.optional(),
   })
   .strict();
 

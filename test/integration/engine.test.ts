@@ -1,0 +1,111 @@
+/**
+ * `Engine` as SDK users (and the daemon) use it: created containers, the three wait conditions,
+ * attach right after start seeing the whole run, logs that follow, exec with pipes, restart on
+ * the same writable layer, and removal leaving nothing. Real kernel, real registry, real shim.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import anyTest, { type TestFn } from 'ava';
+import { Engine, InvalidStateError, NotFoundError, NotModifiedError } from '../../lib/index.js';
+import { collect, isRoot, rootfs } from './_helpers.js';
+import { buildImages, pushImages, registryUnavailable, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+
+interface Ctx {
+  reg: Registry;
+  images: BuiltImages;
+  root: string;
+  engine: Engine;
+  image: string;
+}
+const test = anyTest as TestFn<Ctx>;
+const reason = !isRoot ? 'needs root' : registryUnavailable();
+const rtest = reason ? test.skip : test.serial;
+if (reason) console.warn(`engine tests skipped: ${reason}`);
+
+test.before(async (t) => {
+  if (reason) return;
+  t.context.root = mkdtempSync(join(tmpdir(), 'nsbox-engine-'));
+  t.context.reg = await startRegistry();
+  t.context.images = await buildImages(rootfs());
+  await pushImages(t.context.images, t.context.reg.host);
+  t.context.engine = await Engine.open({ root: t.context.root });
+  t.context.image = `${t.context.reg.host}/busybox:1`;
+});
+test.after.always(async (t) => {
+  if (t.context.engine) for (const r of await t.context.engine.list({ all: true })) await t.context.engine.remove(r.id, { force: true }).catch(() => {});
+  await t.context.reg?.stop();
+  t.context.images?.cleanup();
+  if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
+});
+
+rtest('create, then wait next-exit, attach and start: the whole run, its exit code, then removed', async (t) => {
+  const { engine, image } = t.context;
+  const events: string[] = [];
+  engine.on('event', (e: { action: string }) => events.push(e.action));
+  const r = await engine.create({ name: 'short', options: { image, command: ['sh', '-c', 'echo out; echo err >&2; exit 3'] } });
+  t.is(r.state, 'created');
+  t.is((await engine.get('short')).id, r.id);
+  await t.throwsAsync(engine.attach(r.id), { instanceOf: InvalidStateError });
+  const next = engine.wait(r.id, { condition: 'next-exit' });
+  await engine.start(r.id, { awaitAttach: true });
+  const conn = await engine.attach(r.id);
+  const [out, err] = await Promise.all([collect(conn.stdout), collect(conn.stderr)]);
+  t.is(out, 'out\n');
+  t.is(err, 'err\n');
+  t.deepEqual(await next, { exitCode: 3 });
+  t.deepEqual(await engine.wait(r.id), { exitCode: 3 }, 'not-running: at once for an exited container');
+  await t.throwsAsync(engine.stop(r.id), { instanceOf: NotModifiedError });
+  const removed = engine.wait(r.id, { condition: 'removed' });
+  await engine.remove(r.id);
+  t.deepEqual(await removed, { exitCode: 3 });
+  await t.throwsAsync(engine.get(r.id), { instanceOf: NotFoundError, message: `No such container: ${r.id}` });
+  t.false(existsSync(join(t.context.root, 'containers', r.id)));
+  t.deepEqual(events, ['create', 'start', 'destroy']);
+});
+
+rtest('a running container: exec with pipes, logs that follow, stats, pause, restart on its layer', async (t) => {
+  const { engine, image } = t.context;
+  const r = await engine.create({ options: { image, command: ['sh', '-c', 'echo up; exec sleep 1000'] } });
+  t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
+  await engine.start(r.id);
+  await t.throwsAsync(engine.start(r.id), { instanceOf: NotModifiedError });
+  const pid = engine.pidOf(await engine.get(r.id));
+  t.true(pid !== undefined && existsSync(`/proc/${pid}`));
+
+  const proc = await engine.exec(r.id, ['sh', '-c', 'cat > /kept; echo $X; exit 4'], { env: ['X=1'] });
+  proc.stdin!.end('on the layer\n');
+  t.is(await collect(proc.stdout), '1\n');
+  t.deepEqual(await proc.wait(), { exitCode: 4, signal: null });
+
+  const stats = await engine.stats(r.id);
+  t.true((stats.pids?.current ?? 0) >= 1);
+  await engine.pause(r.id);
+  t.is((await engine.get(r.id)).state, 'paused');
+  await t.throwsAsync(engine.exec(r.id, ['true']), { instanceOf: InvalidStateError, message: /is paused/ });
+  await engine.unpause(r.id);
+
+  const follow = (async () => {
+    const lines: string[] = [];
+    for await (const e of engine.logs(r.id, { follow: true })) lines.push(e.log);
+    return lines;
+  })();
+  await engine.restart(r.id, { timeout: 1 });
+  const again = await engine.exec(r.id, ['cat', '/kept']);
+  t.is(await collect(again.stdout), 'on the layer\n', 'restart keeps the writable layer');
+  await again.wait();
+  await engine.stop(r.id, { timeout: 1 });
+  t.deepEqual(await follow, ['up\n', 'up\n'], 'logs -f saw both runs and ended with the container');
+  t.deepEqual(await engine.wait(r.id), { exitCode: 137 }, 'sleep ignores SIGTERM: SIGKILL after the timeout');
+  await t.throwsAsync(engine.kill(r.id), { instanceOf: InvalidStateError });
+  await engine.remove(r.id);
+});
+
+rtest('an image in use cannot be removed; a missing image is NotFoundError with pull: never', async (t) => {
+  const { engine, image } = t.context;
+  const r = await engine.create({ options: { image, command: ['true'] } });
+  await t.throwsAsync(engine.removeImage(image), { instanceOf: InvalidStateError, message: new RegExp(`in use by container ${r.id.slice(0, 12)}`) });
+  await engine.remove(r.id);
+  await t.throwsAsync(engine.create({ options: { image: `${t.context.reg.host}/nope:1`, pull: 'never', command: ['true'] } }), { instanceOf: NotFoundError, message: /No such image/ });
+  t.deepEqual((await engine.prune()).containers, []);
+});
