@@ -48,9 +48,8 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
     // joined to the container at its start, whose output the shim keeps for this client.
     const waiting = !running(r);
     if (waiting) ctx.attachWaiters.set(r.id, (ctx.attachWaiters.get(r.id) ?? 0) + 1);
-    const conn = ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
+    const hijacked = await ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
     let attached: AttachConnection;
-    const hijacked = await conn;
     try {
       if (waiting) await nextStart(ctx, r.id, ex.signal);
       attached = await engine.attach(r.id);

@@ -15,7 +15,7 @@ import type { Router } from '../router.js';
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
 
-/** docker's `reference` filter: `busybox`, `busybox:1`, `127.0.0.1:*\/bu*`. */
+/** docker's `reference` filter: `busybox`, `busybox:1`, with `*` for any run of characters but `/`. */
 function referenceMatches(image: Image, patterns: string[]): boolean {
   const { tags } = imageNames(image);
   return patterns.some((p) => {
