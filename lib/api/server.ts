@@ -54,6 +54,7 @@ export class ApiServer {
   readonly #debug: boolean;
   readonly #defaults: Record<string, string>;
   readonly #onEvent: (e: EngineEvent) => void;
+  readonly #stopWatch: () => void;
   readonly #engine: Engine;
 
   constructor(engine: Engine, opts: ApiServerOptions) {
@@ -72,6 +73,8 @@ export class ApiServer {
       if (e.type === 'container' && e.action === 'destroy') this.#ctx.execs.dropContainer(e.id);
     };
     engine.on('event', this.#onEvent);
+    // Containers that exit on their own (not through a stop of ours) are told to /events as 'die'.
+    this.#stopWatch = engine.watchExits();
     for (const add of [systemRoutes, imageRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes]) add(this.#router, this.#ctx);
   }
 
@@ -150,6 +153,7 @@ export class ApiServer {
   /** Stops listening and ends every connection, hijacked ones too; containers are not touched. */
   async close(): Promise<void> {
     this.#engine.off('event', this.#onEvent);
+    this.#stopWatch();
     await Promise.all(
       this.#servers.map(
         (s) =>

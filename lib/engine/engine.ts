@@ -73,6 +73,8 @@ function restartText(p: RestartPolicy): string {
 export class Engine extends EventEmitter {
   readonly store: ContainerStore;
   readonly root: string;
+  /** The last exit each container's 'die' was emitted for (id → finishedAt), so none is told twice. */
+  #died = new Map<string, string>();
 
   private constructor(store: ContainerStore) {
     super();
@@ -204,11 +206,15 @@ export class Engine extends EventEmitter {
       });
     } catch (e) {
       const code = e instanceof NsboxError && e.syscall === 'execve' ? (e.code === 'ENOENT' ? 127 : 126) : 125;
-      await this.store.update(r.id, (x) => {
-        x.exitCode = code;
-        x.signal = null;
-        x.error = (e as Error).message;
-      }).catch(() => {});
+      // docker removes an auto-remove container whose start failed (its `run --rm` waits for that).
+      if (r.autoRemove) await this.remove(r.id, { force: true }).catch(() => {});
+      else {
+        await this.store.update(r.id, (x) => {
+          x.exitCode = code;
+          x.signal = null;
+          x.error = (e as Error).message;
+        }).catch(() => {});
+      }
       throw e;
     }
     const shimStart = await processStartTime(started.shimPid);
@@ -232,9 +238,46 @@ export class Engine extends EventEmitter {
     if (!running(r)) throw new NotModifiedError(`container ${r.id} is not running`);
     await this.#stopRunning(r, opts.timeout ?? 10, opts.signal);
     const after = await this.get(r.id);
-    this.#emit('die', after, { exitCode: String(exitCodeOf(after)) });
+    this.#emitDie(after);
     this.#emit('stop', after);
     return after;
+  }
+
+  #emitDie(r: ContainerRecord): void {
+    const key = r.finishedAt ?? '';
+    if (this.#died.get(r.id) === key) return;
+    this.#died.set(r.id, key);
+    this.#emit('die', r, { exitCode: String(exitCodeOf(r)) });
+  }
+
+  /**
+   * Emits 'die' for containers that exit on their own (not through this engine's stop), by
+   * looking at the running ones every `intervalMs`: for the daemon's /events. Returns a stop
+   * function; the timer does not keep the process alive.
+   */
+  watchExits({ intervalMs = 250 }: { intervalMs?: number } = {}): () => void {
+    const seen = new Set<string>();
+    let busy = false;
+    const tick = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const all = await this.store.list({ all: true });
+        for (const r of all) {
+          if (running(r)) seen.add(r.id);
+          else if (seen.delete(r.id) && (r.state === 'exited' || r.state === 'dead')) this.#emitDie(r);
+        }
+        for (const id of seen) if (!all.some((r) => r.id === id)) seen.delete(id);
+      } catch {
+        // the next tick tries again
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(() => void tick(), intervalMs);
+    timer.unref();
+    void tick();
+    return () => clearInterval(timer);
   }
 
   async #stopRunning(r: ContainerRecord, timeout: number, signal?: string): Promise<void> {
@@ -358,7 +401,9 @@ export class Engine extends EventEmitter {
       const b = bundleOf(x);
       const e = b ? readExit(b) : undefined;
       const status = running(x) && e ? { exitCode: e.exitCode, signal: e.signal } : x;
-      return { exitCode: exitCodeOf(status), ...(x.error ? { error: x.error } : {}) };
+      // A container that never ran has nothing to report: 0, as docker answers.
+      const exitCode = x.state === 'created' && x.exitCode === null ? 0 : exitCodeOf(status);
+      return { exitCode, ...(x.error ? { error: x.error } : {}) };
     };
     for (;;) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');

@@ -279,6 +279,9 @@ export class Container implements AsyncDisposable {
     } catch (e) {
       await this.#cgroup?.remove({ force: true }).catch(() => {});
       this.#cgroup = undefined;
+      // Nothing of this container runs: its image is not in use by it (a later start resolves it again).
+      this.#releaseImage?.();
+      this.#releaseImage = undefined;
       throw e;
     }
   }

@@ -85,12 +85,13 @@ rtest('a running container: exec with pipes, logs that follow, stats, pause, res
   await t.throwsAsync(engine.exec(r.id, ['true']), { instanceOf: InvalidStateError, message: /is paused/ });
   await engine.unpause(r.id);
 
+  await engine.restart(r.id, { timeout: 1 });
+  // As docker's logs -f: the history, then what comes, until the container stops.
   const follow = (async () => {
     const lines: string[] = [];
     for await (const e of engine.logs(r.id, { follow: true })) lines.push(e.log);
     return lines;
   })();
-  await engine.restart(r.id, { timeout: 1 });
   const again = await engine.exec(r.id, ['cat', '/kept']);
   t.is(await collect(again.stdout), 'on the layer\n', 'restart keeps the writable layer');
   await again.wait();
@@ -108,4 +109,26 @@ rtest('an image in use cannot be removed; a missing image is NotFoundError with 
   await engine.remove(r.id);
   await t.throwsAsync(engine.create({ options: { image: `${t.context.reg.host}/nope:1`, pull: 'never', command: ['true'] } }), { instanceOf: NotFoundError, message: /No such image/ });
   t.deepEqual((await engine.prune()).containers, []);
+});
+
+rtest("watchExits: 'die' for a container that exits on its own, once", async (t) => {
+  const { engine, image } = t.context;
+  const stop = engine.watchExits({ intervalMs: 50 });
+  t.teardown(stop);
+  const r = await engine.create({ options: { image, command: ['sh', '-c', 'sleep 0.3; exit 7'] } });
+  t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
+  const dies: Array<Record<string, string>> = [];
+  const died = new Promise<void>((resolve) => {
+    engine.on('event', (e: { action: string; id: string; attributes: Record<string, string> }) => {
+      if (e.action === 'die' && e.id === r.id) {
+        dies.push(e.attributes);
+        resolve();
+      }
+    });
+  });
+  await engine.start(r.id);
+  await Promise.race([died, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(dies.length, 1);
+  t.is(dies[0]?.exitCode, '7');
 });
