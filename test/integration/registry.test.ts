@@ -168,12 +168,10 @@ rtest('unknown image: a clear 404', async (t) => {
 
 rtest('registry down: ECONNREFUSED, said plainly', async (t) => {
   const port = await freePort();
-  const started = Date.now();
   const err = await t.throwsAsync(newClient().resolve(`127.0.0.1:${port}/busybox:1`), { instanceOf: RegistryError });
   t.is(err!.code, 'ECONNREFUSED');
   t.is(err!.status, undefined);
   t.is(err!.message, `ping 127.0.0.1:${port}: registry 127.0.0.1:${port} is not reachable: ECONNREFUSED`);
-  t.true(Date.now() - started < 10_000);
 });
 
 rtest('fetchBlob: streams, verifies, renames; progress reaches the total', async (t) => {
