@@ -21,7 +21,7 @@ async function once(i: number, withExec: boolean): Promise<void> {
   if (status.exitCode !== (withExec ? 0 : i % 3)) throw new Error(`container ${i}: ${JSON.stringify(status)}`);
 }
 
-test('200 containers in sequence and 50 at once leave nothing behind (the event loop's delay is logged)', async (t) => {
+test('200 containers in sequence and 50 at once leave nothing behind (the event loop delay is logged)', async (t) => {
   await once(0, true); // warm up (loads the addon, builds the rootfs)
   const fds = openFds();
   const mounts = mountTable();
