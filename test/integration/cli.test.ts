@@ -97,6 +97,21 @@ rtest('run -it through a real terminal', (t) => {
   t.is(r.status, 4);
 });
 
+rtest('run -it: typed input, ^C to the foreground process, ^D as end of input, exit code', (t) => {
+  // Keys are typed into script(1)'s terminal with pauses, as a person would.
+  const keys = "sleep 1; printf 'echo typed $((6*7))\\r'; sleep 0.5; printf 'sleep 100\\r'; sleep 0.5; printf '\\003'; sleep 0.5; " +
+    "printf 'cat\\r'; sleep 0.3; printf 'x\\r'; sleep 0.3; printf '\\004'; sleep 0.3; printf 'exit 7\\r'; sleep 1";
+  const r = spawnSync('sh', ['-c', `(${keys}) | script -qec "${process.execPath} ${bin} run -it --rm ${img(t)} sh" /dev/null`], {
+    encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000,
+  });
+  const out = r.stdout.replace(/\r/g, '');
+  t.regex(out, /\ntyped 42\n/, 'typed input reached the shell in the container');
+  t.regex(out, /sleep 100\n(\^C)?\n?\/ # /, '^C ended the sleep, not the container');
+  t.regex(out, /cat\nx\nx\n/, 'cat echoed its input');
+  t.regex(out, /exit 7\n$/);
+  t.is(r.status, 7, 'its exit code is ours');
+});
+
 rtest('save and load round-trip; version, info, unknown commands', (t) => {
   const file = join(t.context.root, 'busybox.tar');
   t.is(nsbox(t, ['save', '-o', file, img(t)]).status, 0);
