@@ -237,7 +237,11 @@ export class Engine extends EventEmitter {
     const r = await this.get(ref);
     if (!running(r)) throw new NotModifiedError(`container ${r.id} is not running`);
     await this.#stopRunning(r, opts.timeout ?? 10, opts.signal);
-    const after = await this.get(r.id);
+    // An auto-remove container may be gone already: its shim's exit command removed it.
+    const after = await this.get(r.id).catch((e: unknown) => {
+      if (e instanceof NotFoundError) return { ...r, state: 'exited' as const, finishedAt: new Date().toISOString() };
+      throw e;
+    });
     this.#emitDie(after);
     this.#emit('stop', after);
     return after;

@@ -270,6 +270,12 @@ rtest('start -a, run -d --rm, logs --since, exit codes through start', async (t)
   t.false(listed, 'removed by its shim once it exited');
   t.false(existsSync(join(t.context.root, 'containers', id)));
   t.deepEqual(cgroupsOf(id), []);
+  const stopped = nsbox(t, ['run', '-d', '--rm', img(t), 'sleep', '100']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', stopped]));
+  t.is(nsbox(t, ['stop', '-t', '1', stopped]).status, 0, 'stop of an --rm container succeeds, though it removes itself');
+  listed = true;
+  for (let i = 0; i < 100 && listed; i++, await sleep(100)) listed = nsbox(t, ['ps', '-aq', '--no-trunc']).stdout.includes(stopped);
+  t.false(listed, 'and then it is gone');
   const both = nsbox(t, ['run', '-d', '--rm', '--restart', 'always', img(t), 'true']);
   t.is(both.status, 125);
   t.regex(both.stderr, /cannot both remove and restart/);
