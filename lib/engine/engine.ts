@@ -392,6 +392,9 @@ export class Engine extends EventEmitter {
    */
   async wait(ref: string, opts: { condition?: WaitCondition; signal?: AbortSignal } = {}): Promise<{ exitCode: number; error?: string }> {
     const condition = opts.condition ?? 'not-running';
+    // Taken before anything is awaited: an exit after this call is the next one, even when it
+    // comes before the record is first read (a start racing this wait).
+    const called = Date.now();
     let r = await this.get(ref);
     const id = r.id;
     // One spelling for both sources (exit.json has nanoseconds, the record milliseconds).
@@ -412,7 +415,8 @@ export class Engine extends EventEmitter {
     for (;;) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
       if (condition === 'not-running' && !running(r)) return result(r);
-      if (condition === 'next-exit' && exitTime(r) !== firstExit && exitTime(r) !== undefined) return result(r);
+      const last = exitTime(r);
+      if (condition === 'next-exit' && last !== undefined && (last !== firstExit || Date.parse(last) >= called)) return result(r);
       await sleep(POLL_MS);
       try {
         r = await this.store.get(id);
