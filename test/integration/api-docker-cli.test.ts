@@ -5,12 +5,10 @@
  */
 import anyTest, { type TestFn } from 'ava';
 import { rootfs } from './_helpers.js';
-import { buildImages, pushImages, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, docker, dockerAsync, request, startServe, throughPty, type Serve } from './api-fixture.js';
 
-interface Ctx {
-  reg: Registry;
-  images: BuiltImages;
+interface Ctx extends ImageRegistry {
   serve: Serve;
 }
 const test = anyTest as TestFn<Ctx>;
@@ -20,15 +18,12 @@ if (reason) console.warn(`api-docker-cli tests skipped: ${reason}`);
 
 test.before(async (t) => {
   if (reason) return;
-  t.context.reg = await startRegistry();
-  t.context.images = await buildImages(rootfs());
-  await pushImages(t.context.images, t.context.reg.host);
+  Object.assign(t.context, await startImageRegistry(rootfs()));
   t.context.serve = await startServe();
 });
 test.after.always(async (t) => {
   await cleanup(t.context.serve);
-  await t.context.reg?.stop();
-  t.context.images?.cleanup();
+  await t.context.stop?.();
 });
 
 const img = (t: { context: Ctx }) => `${t.context.reg.host}/busybox:1`;

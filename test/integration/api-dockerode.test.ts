@@ -7,12 +7,10 @@ import { PassThrough, type Duplex } from 'node:stream';
 import anyTest, { type TestFn } from 'ava';
 import Docker from 'dockerode';
 import { rootfs } from './_helpers.js';
-import { buildImages, pushImages, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, startServe, type Serve } from './api-fixture.js';
 
-interface Ctx {
-  reg: Registry;
-  images: BuiltImages;
+interface Ctx extends ImageRegistry {
   serve: Serve;
   docker: Docker;
 }
@@ -23,16 +21,13 @@ if (reason) console.warn(`api-dockerode tests skipped: ${reason}`);
 
 test.before(async (t) => {
   if (reason) return;
-  t.context.reg = await startRegistry();
-  t.context.images = await buildImages(rootfs());
-  await pushImages(t.context.images, t.context.reg.host);
+  Object.assign(t.context, await startImageRegistry(rootfs()));
   t.context.serve = await startServe();
   t.context.docker = new Docker({ socketPath: t.context.serve.socket });
 });
 test.after.always(async (t) => {
   await cleanup(t.context.serve);
-  await t.context.reg?.stop();
-  t.context.images?.cleanup();
+  await t.context.stop?.();
 });
 
 const img = (t: { context: Ctx }, name = 'busybox:1') => `${t.context.reg.host}/${name}`;

@@ -5,12 +5,10 @@
 import net from 'node:net';
 import anyTest, { type TestFn } from 'ava';
 import { rootfs } from './_helpers.js';
-import { buildImages, pushImages, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, request, startServe, type Serve } from './api-fixture.js';
 
-interface Ctx {
-  reg: Registry;
-  images: BuiltImages;
+interface Ctx extends ImageRegistry {
   serve: Serve;
 }
 const test = anyTest as TestFn<Ctx>;
@@ -20,17 +18,14 @@ if (reason) console.warn(`api-errors tests skipped: ${reason}`);
 
 test.before(async (t) => {
   if (reason) return;
-  t.context.reg = await startRegistry();
-  t.context.images = await buildImages(rootfs());
-  await pushImages(t.context.images, t.context.reg.host);
+  Object.assign(t.context, await startImageRegistry(rootfs()));
   t.context.serve = await startServe();
   const pull = await request(t.context.serve.socket, 'POST', `/v1.41/images/create?fromImage=${encodeURIComponent(`${t.context.reg.host}/busybox`)}&tag=1`);
   if (pull.status !== 200 || /"error"/.test(pull.body)) throw new Error(`pull failed: ${pull.body}`);
 });
 test.after.always(async (t) => {
   await cleanup(t.context.serve);
-  await t.context.reg?.stop();
-  t.context.images?.cleanup();
+  await t.context.stop?.();
 });
 
 const api = (t: { context: Ctx }, method: string, path: string, body?: unknown) => request(t.context.serve.socket, method, `/v1.41${path}`, body);

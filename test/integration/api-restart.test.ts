@@ -7,12 +7,10 @@ import { existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import anyTest, { type TestFn } from 'ava';
 import { rootfs } from './_helpers.js';
-import { buildImages, freePort, pushImages, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+import { startImageRegistry, type ImageRegistry, freePort } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, docker, request, startServe, type Serve } from './api-fixture.js';
 
-interface Ctx {
-  reg: Registry;
-  images: BuiltImages;
+interface Ctx extends ImageRegistry {
 }
 /** The server running now: a test's changes to t.context do not reach the after hooks, so it lives here. */
 let current: Serve | undefined;
@@ -23,14 +21,11 @@ if (reason) console.warn(`api-restart tests skipped: ${reason}`);
 
 test.before(async (t) => {
   if (reason) return;
-  t.context.reg = await startRegistry();
-  t.context.images = await buildImages(rootfs());
-  await pushImages(t.context.images, t.context.reg.host);
+  Object.assign(t.context, await startImageRegistry(rootfs()));
 });
 test.after.always(async (t) => {
   await cleanup(current);
-  await t.context.reg?.stop();
-  t.context.images?.cleanup();
+  await t.context.stop?.();
 });
 
 const alive = (pid: number) => {

@@ -9,11 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import { isRoot, rootfs } from './_helpers.js';
-import { buildImages, pushImages, registryUnavailable, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
-interface Ctx {
-  reg: Registry;
-  images: BuiltImages;
+interface Ctx extends ImageRegistry {
   root: string;
 }
 const test = anyTest as TestFn<Ctx>;
@@ -30,13 +28,10 @@ function nsbox(t: { context: Ctx }, args: string[], input?: string): SpawnSyncRe
 test.before(async (t) => {
   if (reason) return;
   t.context.root = mkdtempSync(join(tmpdir(), 'nsbox-cli-'));
-  t.context.reg = await startRegistry();
-  t.context.images = await buildImages(rootfs());
-  await pushImages(t.context.images, t.context.reg.host);
+  Object.assign(t.context, await startImageRegistry(rootfs()));
 });
 test.after.always(async (t) => {
-  await t.context.reg?.stop();
-  t.context.images?.cleanup();
+  await t.context.stop?.();
   if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
 });
 

@@ -9,11 +9,9 @@ import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { Engine, InvalidStateError, NotFoundError, NotModifiedError } from '../../lib/index.js';
 import { collect, isRoot, rootfs } from './_helpers.js';
-import { buildImages, pushImages, registryUnavailable, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
-interface Ctx {
-  reg: Registry;
-  images: BuiltImages;
+interface Ctx extends ImageRegistry {
   root: string;
   engine: Engine;
   image: string;
@@ -26,16 +24,13 @@ if (reason) console.warn(`engine tests skipped: ${reason}`);
 test.before(async (t) => {
   if (reason) return;
   t.context.root = mkdtempSync(join(tmpdir(), 'nsbox-engine-'));
-  t.context.reg = await startRegistry();
-  t.context.images = await buildImages(rootfs());
-  await pushImages(t.context.images, t.context.reg.host);
+  Object.assign(t.context, await startImageRegistry(rootfs()));
   t.context.engine = await Engine.open({ root: t.context.root });
   t.context.image = `${t.context.reg.host}/busybox:1`;
 });
 test.after.always(async (t) => {
   if (t.context.engine) for (const r of await t.context.engine.list({ all: true })) await t.context.engine.remove(r.id, { force: true }).catch(() => {});
-  await t.context.reg?.stop();
-  t.context.images?.cleanup();
+  await t.context.stop?.();
   if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
 });
 

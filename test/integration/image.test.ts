@@ -9,11 +9,9 @@ import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { Container, Image, InvalidStateError, NotFoundError, RegistryError } from '../../lib/index.js';
 import { collect, isRoot, rootfs } from './_helpers.js';
-import { buildImages, pushImages, registryUnavailable, startRegistry, type BuiltImages, type Registry } from '../fixtures/registry.js';
+import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
-interface Ctx {
-  reg: Registry;
-  images: BuiltImages;
+interface Ctx extends ImageRegistry {
   root: string;
 }
 const test = anyTest as TestFn<Ctx>;
@@ -24,14 +22,11 @@ if (reason) console.warn(`image tests skipped: ${reason}`);
 test.before(async (t) => {
   if (reason) return;
   t.context.root = mkdtempSync(join(tmpdir(), 'nsbox-store-'));
-  t.context.reg = await startRegistry();
-  t.context.images = await buildImages(rootfs());
-  await pushImages(t.context.images, t.context.reg.host);
+  Object.assign(t.context, await startImageRegistry(rootfs()));
 });
 
 test.after.always(async (t) => {
-  await t.context.reg?.stop();
-  t.context.images?.cleanup();
+  await t.context.stop?.();
   if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
 });
 
