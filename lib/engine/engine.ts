@@ -66,6 +66,9 @@ export function exitCodeOf(r: { exitCode: number | null; signal: string | null }
   }
 }
 
+/** 'SIGTERM', 'TERM' or '15', as docker takes them. */
+const toSignal = (s: string): number => signalNumber(/^\d+$/.test(s) ? Number(s) : s);
+
 function restartText(p: RestartPolicy): string {
   return p.name === 'on-failure' && p.maximumRetryCount ? `on-failure:${p.maximumRetryCount}` : p.name;
 }
@@ -291,7 +294,7 @@ export class Engine extends EventEmitter {
       // Run in the foreground of another process (the SDK's, or an older CLI's): signal it directly.
       const sup = r.supervisor;
       if (sup?.kind === 'process' && (await processStartTime(sup.pid)) === sup.pidStartTime) {
-        process.kill(sup.pid, (signal as NodeJS.Signals | undefined) ?? 'SIGTERM');
+        process.kill(sup.pid, toSignal(signal ?? 'SIGTERM'));
         const deadline = Date.now() + timeout * 1000;
         while (Date.now() < deadline && alive(sup.pid)) await sleep(POLL_MS);
         if (alive(sup.pid)) process.kill(sup.pid, 'SIGKILL');
@@ -300,7 +303,7 @@ export class Engine extends EventEmitter {
     }
     if (signal) {
       const pid = containerPid(bundle);
-      if (pid) process.kill(pid, signalNumber(signal.startsWith('SIG') ? (signal as SignalName) : (`SIG${signal}` as SignalName)));
+      if (pid) process.kill(pid, toSignal(signal));
     }
     await stopShim(bundle, timeout);
   }
@@ -318,8 +321,7 @@ export class Engine extends EventEmitter {
     const r = await this.get(ref);
     const pid = this.pidOf(r);
     if (!pid) throw new InvalidStateError(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
-    const name = /^\d+$/.test(signal) ? Number(signal) : signal.startsWith('SIG') ? signal : `SIG${signal}`;
-    const signo = typeof name === 'number' ? name : signalNumber(name as SignalName);
+    const signo = toSignal(signal);
     // A frozen process cannot die: thaw a paused container for SIGKILL.
     if (r.state === 'paused' && signo === 9) await this.#thaw(r);
     process.kill(pid, signo);
@@ -442,8 +444,7 @@ export class Engine extends EventEmitter {
   async resize(ref: string, cols: number, rows: number): Promise<void> {
     const conn = await this.attach(ref);
     conn.resize(cols, rows);
-    await sleep(5);
-    conn.close();
+    conn.end();
   }
 
   /**

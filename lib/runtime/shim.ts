@@ -225,4 +225,9 @@ export class AttachConnection extends EventEmitter {
   close(): void {
     this.#socket.destroy();
   }
+
+  /** Hangs up once what was written (a resize, stdin) has been sent. */
+  end(): void {
+    this.#socket.end();
+  }
 }
