@@ -33,7 +33,12 @@ export async function runSession(s: Session, opts: { tty: boolean; interactive: 
     stdin.on('data', onData);
     stdin.once('end', onEnd);
   }
-  const onResize = () => s.resize(process.stdout.columns, process.stdout.rows);
+  // A terminal with no size (0×0, as script(1) gives without a controlling terminal) is not sent:
+  // it would replace the size the process was created with, as docker also skips it.
+  const onResize = () => {
+    const { columns, rows } = process.stdout;
+    if (columns > 0 && rows > 0) s.resize(columns, rows);
+  };
   if (opts.tty && process.stdout.isTTY) {
     process.stdout.on('resize', onResize);
     onResize();

@@ -81,7 +81,7 @@ rtest('run: exit codes, stdin with -i, env, volumes, read-only, memory limit', (
 });
 
 rtest('run -it through a real terminal', (t) => {
-  const r = spawnSync('script', ['-qec', `${process.execPath} ${bin} run -it ${img(t)} sh -c 'test -t 0 && echo TTY; stty size; exit 4'`, '/dev/null'], {
+  const r = spawnSync('script', ['-qec', `${process.execPath} ${bin} run -it ${img(t)} sh -c 'test -t 0 && echo TTY; sleep 0.3; stty size; exit 4'`, '/dev/null'], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NSBOX_ROOT: t.context.root },
@@ -208,11 +208,16 @@ rtest('exec (-i, -t, -d, -e, -w, -u, exit codes), pause/unpause, stats, stop/sta
   let marker = '';
   for (let i = 0; i < 50 && marker !== 'detached\n'; i++, await sleep(100)) marker = nsbox(t, ['exec', 'svc', 'cat', '/marker']).stdout;
   t.is(marker, 'detached\n', 'exec -d outlived the CLI');
-  const tty = spawnSync('script', ['-qec', `${process.execPath} ${bin} exec -it svc sh -c 'test -t 0 && echo TTY; stty size; exit 6'`, '/dev/null'], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000,
-  });
-  t.is(tty.stdout.replace(/\r|\^@|\0/g, ''), 'TTY\n24 80\n');
-  t.is(tty.status, 6);
+  // A terminal without a size (script(1) with no controlling terminal) gives the default 80×24; a
+  // sized one gives its own size, set before the command starts. The pause before stty lets any
+  // later resize from the CLI land first (a 0×0 one once did, and stty then failed).
+  for (const [setup, want] of [['', '24 80'], ['stty rows 30 cols 100; ', '30 100']]) {
+    const tty = spawnSync('script', ['-qec', `${setup}${process.execPath} ${bin} exec -it svc sh -c 'test -t 0 && echo TTY; sleep 0.3; stty size; exit 6'`, '/dev/null'], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000,
+    });
+    t.is(tty.stdout.replace(/\r|\^@|\0/g, ''), `TTY\n${want}\n`);
+    t.is(tty.status, 6);
+  }
   // The container's own processes: only its init and what exec is running now.
   t.is(nsbox(t, ['exec', 'svc', 'cat', '/proc/1/cmdline']).stdout, 'sleep\x001000\x00', 'in its pid namespace: its init is pid 1');
 
