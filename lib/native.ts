@@ -4,9 +4,8 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NsboxError } from './errors.js';
+import { packagePath } from './package-root.js';
 
 /** One setup step the child runs after clone, in order (see cpp/setup-ops.cc). */
 export type SetupOp =
@@ -113,8 +112,7 @@ export interface NativeAddon {
 
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, '..', 'build', 'Release', 'nsbox.node'), join(here, '..', 'build', 'Debug', 'nsbox.node')];
+  const candidates = [packagePath('build', 'Release', 'nsbox.node'), packagePath('build', 'Debug', 'nsbox.node')];
   const file = candidates.find((f) => existsSync(f));
   if (!file) {
     throw new NsboxError(`nsbox: the native addon is not built (looked for ${candidates[0]}); run npm install`, {

@@ -3,7 +3,7 @@
  * onto the engine's CreateRequest. The docker CLI sends every field, zero values included, and Go's
  * nil slices as null: zero and null mean "not set" here, and fields nsbox has no use for are ignored.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ContainerOptions, Mount } from '../runtime/options.js';
 import { ApiError } from './api-error.js';
 import type { CreateRequest } from '../engine/engine.js';

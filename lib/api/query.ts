@@ -1,5 +1,5 @@
 /** Query parameters as docker reads them: booleans, integers, and the JSON `filters` argument. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApiError } from './api-error.js';
 
 /** docker's boolean: absent, '', '0', 'false', 'no' are false; anything else is true. */

@@ -1,5 +1,5 @@
 /** The `X-Registry-Auth` header: base64(url) JSON of docker's AuthConfig. */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Credentials } from '../image/registry/index.js';
 import { ApiError } from './api-error.js';
 

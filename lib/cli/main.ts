@@ -4,6 +4,11 @@
  * errors, 126/127 when the command cannot be run, else the container's.
  */
 import { NsboxError, ValidationError } from '../errors.js';
+import * as z from 'zod';
+
+// One-shot validation: zod's JIT (a generated parser per object schema) costs more than it saves
+// in a process that parses each schema once or twice.
+z.config({ jitless: true });
 
 type Command = (argv: string[]) => Promise<number>;
 

@@ -11,7 +11,7 @@
  */
 import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
 import { validate } from '../runtime/options.js';
 import { tryLock, withLock, writeFileAtomic } from '../storage/atomic.js';

@@ -9,10 +9,10 @@ import { EventEmitter } from 'node:events';
 import { existsSync, rmSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../errors.js';
+import { packagePath } from '../package-root.js';
 import { Image } from '../image/image.js';
 import { Container } from '../runtime/container.js';
 import { resolveImage } from '../runtime/image-source.js';
@@ -52,8 +52,8 @@ export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 const running = (r: ContainerRecord) => r.state === 'running' || r.state === 'paused';
 const POLL_MS = 50;
 
-/** bin/nsbox.js, for the shim's exit command (lib/engine and dist/engine are both two levels down). */
-const binPath = () => join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'nsbox.js');
+/** bin/nsbox.js, for the shim's exit command. */
+const binPath = () => packagePath('bin', 'nsbox.js');
 
 /** docker's exit code of a container: its own, or 128 + the signal that ended it. */
 export function exitCodeOf(r: { exitCode: number | null; signal: string | null }): number {

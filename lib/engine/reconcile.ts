@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { signalName } from '../runtime/signals.js';
 import { isCode } from '../storage/errors.js';
 import { processStat } from './process-start-time.js';

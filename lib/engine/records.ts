@@ -4,7 +4,7 @@
  * record edited by hand or written by another version fails loudly instead of half-working.
  */
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ContainerOptionsSchema, type ContainerOptions } from '../runtime/options.js';
 import { digestSchema } from '../storage/digest.js';
 import { RestartPolicySchema } from './restart-policy.js';

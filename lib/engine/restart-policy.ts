@@ -1,5 +1,5 @@
 /** Restart policies as `docker run --restart` takes them: no, on-failure[:N], always, unless-stopped. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../errors.js';
 
 export const RestartPolicySchema = z

@@ -2,7 +2,7 @@
  * `ContainerOptions`: what a caller may ask of a container, validated with zod at the boundary.
  * A bad option is a `ValidationError` naming the field.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../errors.js';
 import { ResourcesSchema } from '../cgroup/resources.js';
 import { SeccompOption } from './seccomp/profile.js';

@@ -9,7 +9,7 @@
  *
  * Object fields whose value is undefined are left out, as JSON.stringify does.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SpawnPlan } from '../native.js';
 import { validate } from './options.js';
 

@@ -8,10 +8,10 @@ import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { NsboxError } from '../errors.js';
+import { packagePath } from '../package-root.js';
 import type { SpawnPlan } from '../native.js';
 import { encodePlanFile, type ShimSettings } from './plan-wire.js';
 
@@ -46,10 +46,9 @@ export interface LogEntry {
 /** The attach protocol's frame types (cpp/shim/attach.h). */
 export const AttachFrame = { stdin: 0, stdout: 1, stderr: 2, closeStdin: 3, resize: 4, exit: 5 } as const;
 
-/** build/Release/nsbox-shim, next to the addon (lib/runtime and dist/runtime are both two levels down). */
+/** build/Release/nsbox-shim, next to the addon. */
 export function shimPath(): string {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const candidates = [join(root, 'build', 'Release', 'nsbox-shim'), join(root, 'build', 'Debug', 'nsbox-shim')];
+  const candidates = [packagePath('build', 'Release', 'nsbox-shim'), packagePath('build', 'Debug', 'nsbox-shim')];
   const file = candidates.find((f) => existsSync(f));
   if (!file) throw new NsboxError(`nsbox: nsbox-shim is not built (looked for ${candidates[0]}); run npm install`, { code: 'ERR_SHIM_MISSING' });
   return file;

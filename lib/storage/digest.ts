@@ -1,6 +1,6 @@
 /** sha256 digests as OCI writes them: `sha256:<64 lowercase hex>`. */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../errors.js';
 
 const pattern = /^sha256:[0-9a-f]{64}$/;

@@ -4,7 +4,7 @@
  * users) share one store; and garbage collection of the blobs and layers no image needs.
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError, NsboxError } from '../errors.js';
 import { withLock, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blob-store.js';

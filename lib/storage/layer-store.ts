@@ -7,7 +7,7 @@
  */
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { fsyncDir, withLock, writeFileAtomic } from './atomic.js';
 import { chainId as computeChainId, digestSchema, parseDigest } from './digest.js';

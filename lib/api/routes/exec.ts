@@ -3,7 +3,7 @@
  * inspect. The process is the engine's; the instance, with its exit code for `GET /exec/{id}/json`,
  * is the daemon's, as in docker.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidStateError, NsboxError } from '../../errors.js';
 import { exitCodeOf } from '../../engine/engine.js';
 import type { ContainerProcess } from '../../runtime/process.js';

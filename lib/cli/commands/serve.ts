@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ApiServer, parseListenAddress, type ListenAddress } from '../../api/server.js';
 import { Engine } from '../../engine/engine.js';
+import { packagePath } from '../../package-root.js';
 import { ValidationError } from '../../errors.js';
 import '../../image/image.js'; // registers the image resolver
 import { flag, parseArgs, value, values } from '../args.js';
@@ -42,7 +43,7 @@ export default async function serve(argv: string[]): Promise<number> {
   if (socket !== undefined || addresses.length === 0) addresses.unshift({ kind: 'unix', path: socket ?? DEFAULT_SOCKET });
   addresses = addresses.map((a) => (a.kind === 'unix' ? { ...a, mode: 0o660, ...(gid !== undefined ? { gid } : {}) } : a));
 
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
   const log = (e: Record<string, unknown>) => process.stderr.write(JSON.stringify(e) + '\n');
   const engine = await Engine.open();
   const server = new ApiServer(engine, { version: pkg.version, debug: flag(p, 'debug'), log });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DigestMismatchError } from '../../storage/index.js';
 import { parseReference } from '../reference.js';
 import { ImageConfigSchema, MediaType } from '../registry/manifest.js';

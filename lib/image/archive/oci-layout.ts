@@ -3,7 +3,7 @@
  * `oci-layout`, `index.json` and `blobs/<alg>/<hex>`. Each index.json entry is an image manifest,
  * or a nested index from which this host's platform is chosen as `Image.pull` chooses it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DigestMismatchError } from '../../storage/index.js';
 import { parseReference } from '../reference.js';
 import { choosePlatform, formatPlatform, type PlatformSpec } from '../registry/platform.js';

@@ -2,7 +2,7 @@
  * Manifest and image-config shapes (OCI image spec 1.1, Docker schema2 / manifest list), as zod
  * schemas: everything a registry sends is parsed through one of these before it is used.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const MediaType = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

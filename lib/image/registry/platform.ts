@@ -3,7 +3,7 @@
  * index, as containerd does it: os and architecture must match; the variant must match too, with
  * arm64's "" ≡ "v8" and an armv7 host also accepting v6 and v5 images (best first).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../../errors.js';
 import type { Descriptor, Platform } from './manifest.js';
 

@@ -3,7 +3,7 @@
  * manifest and config (every digest checked), download blobs to files, push blobs and manifests.
  * One client keeps one transport per registry host, so tokens are reused across calls.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../../errors.js';
 import { parseReference, withDigest, type Reference } from '../reference.js';
 import { DockerConfigCredentials, StaticCredentials, type CredentialSource, type Credentials } from './credentials.js';

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { got, RequestError, type Method, type OptionsInit } from 'got';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseChallenges, type Challenge } from './challenge.js';
 import { findCredentials, type CredentialSource, type Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';

@@ -4,7 +4,7 @@
  * single `name`), and yields one internal shape. That shape is also accepted as input, so a parsed
  * profile (or `defaultProfile`) can be passed back wherever a profile is expected.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../../errors.js';
 
 export const SECCOMP_ACTIONS = [

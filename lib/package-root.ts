@@ -1,0 +1,19 @@
+/**
+ * The package's root directory, where package.json, bin/ and build/ are: found by walking up from
+ * this module, so it holds from lib/ (tsx), dist/ and the CLI's bundle in dist/cli-bundle/ alike.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function find(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`nsbox: no package.json above ${from}`);
+  }
+}
+
+export const packageRoot: string = find(dirname(fileURLToPath(import.meta.url)));
+
+/** A path inside the package. */
+export const packagePath = (...parts: string[]): string => join(packageRoot, ...parts);
