@@ -14,12 +14,14 @@ import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../errors.js';
 import { packagePath } from '../package-root.js';
 import { Image } from '../image/image.js';
+import { isDigest } from '../image/reference.js';
 import { Container } from '../runtime/container.js';
 import { resolveImage } from '../runtime/image-source.js';
 import { ContainerOptionsSchema, validate, type ContainerOptions } from '../runtime/options.js';
 import type { ContainerProcess } from '../runtime/process.js';
 import { AttachConnection, readExit, type LogEntry } from '../runtime/shim.js';
 import { signalNumber, type SignalName } from '../runtime/signals.js';
+import { Store } from '../storage/index.js';
 import { ContainerStore } from './container-store.js';
 import { processStartTime } from './process-start-time.js';
 import type { ContainerRecord } from './records.js';
@@ -170,6 +172,14 @@ export class Engine extends EventEmitter {
     return join(this.store.layout.container(id), 'shim');
   }
 
+  /**
+   * The record's options with its image named by the digest it was created from: its name may
+   * since be untagged (`rmi -f`) or moved to a newer pull, and the writable layer belongs on these layers.
+   */
+  #optionsOf(r: ContainerRecord): ContainerOptions {
+    return r.image ? { ...r.options, image: r.image.digest } : r.options;
+  }
+
   /** The container's init (host pid) while it runs. */
   pidOf(r: ContainerRecord): number | undefined {
     if (!running(r)) return undefined;
@@ -194,7 +204,7 @@ export class Engine extends EventEmitter {
     let c: Container | undefined;
     try {
       c = await Container.create({
-        ...r.options,
+        ...this.#optionsOf(r),
         id: r.id,
         runRoot: this.store.layout.containersDir,
         imageRoot: this.root,
@@ -503,20 +513,21 @@ export class Engine extends EventEmitter {
   }
 
   /**
-   * Starts a process in the running container, with its namespaces, cgroup, user and security; the
+   * Starts a process in the running container, with its namespaces, cgroup, user and security
+   * (`privileged`: every capability, no seccomp, no no_new_privs, as docker's exec --privileged); the
    * process is this caller's child (pipes or a terminal), as docker's exec belongs to the daemon.
    */
   async exec(
     ref: string,
     argv: string[],
-    opts: { env?: string[]; cwd?: string; user?: string; tty?: boolean | { cols: number; rows: number }; detach?: boolean } = {},
+    opts: { env?: string[]; cwd?: string; user?: string; tty?: boolean | { cols: number; rows: number }; detach?: boolean; privileged?: boolean } = {},
   ): Promise<ContainerProcess> {
     const r = await this.get(ref);
     if (r.state === 'paused') throw new InvalidStateError(`Container ${r.id} is paused, unpause the container before exec`);
     const pid = this.pidOf(r);
     if (!pid) throw new InvalidStateError(`Container ${r.id} is not running`);
     const bundle = bundleOf(r);
-    const c = await Container.join({ ...r.options, imageRoot: this.root }, { id: r.id, pid, ...(bundle ? { cgroupPaths: cgroupPathsOf(bundle) } : {}) });
+    const c = await Container.join({ ...this.#optionsOf(r), imageRoot: this.root }, { id: r.id, pid, ...(bundle ? { cgroupPaths: cgroupPathsOf(bundle) } : {}) });
     try {
       const proc = await c.exec(argv, {
         ...(opts.env?.length ? { env: opts.env } : {}),
@@ -525,6 +536,7 @@ export class Engine extends EventEmitter {
         tty: opts.tty ?? false,
         stdio: 'pipe',
         detach: opts.detach ?? false,
+        privileged: opts.privileged ?? false,
       });
       void proc.wait().catch(() => undefined).then(() => c.remove());
       this.#emit('exec_start', r, { execID: String(proc.pid) });
@@ -546,22 +558,58 @@ export class Engine extends EventEmitter {
   }
 
   /**
-   * Removes an image name (or the image), refused while a container record uses the image unless
-   * `force`.
+   * Removes an image name, or the image with its names. An image a container record uses (running
+   * or not) is never removed, since its layers are that container's lower dirs: without `force`
+   * that is refused; with it its names go and the image stays, dangling (`<none>`), as docker's
+   * `rmi -f NAME` leaves it, until it is removed after its last container. By id, `force` is
+   * refused too while a container runs it (docker: "cannot be forced").
    */
   async removeImage(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
-    const image = await Image.get(ref, { root: this.root });
-    if (!opts.force && image.names.length <= 1) {
-      const user = (await this.list({ all: true })).find((r) => r.image?.digest === image.digest);
-      if (user) {
-        throw new InvalidStateError(
-          `conflict: unable to remove image ${ref}: image is in use by container ${user.id.slice(0, 12)} (${user.state}): remove the container first, or use -f`,
-        );
-      }
+    const { image, byName } = await this.#findImage(ref);
+    // One of several names: only that name goes, whoever uses the image.
+    if (byName && image.names.length > 1) return this.#emitRemoved(await Image.remove(ref, { root: this.root }));
+    const users = (await this.list({ all: true })).filter((r) => r.image?.digest === image.digest);
+    const user = users.find(running) ?? users[0];
+    if (user && !opts.force) {
+      throw new InvalidStateError(
+        `conflict: unable to remove image ${ref}: image is in use by container ${user.id.slice(0, 12)} (${user.state}): remove the container first, or use -f`,
+      );
     }
-    const result = await Image.remove(ref, { root: this.root, ...(opts.force ? { force: true } : {}) });
+    if (user && !byName && running(user)) {
+      throw new InvalidStateError(`conflict: unable to delete ${ref} (cannot be forced) - image is being used by running container ${user.id.slice(0, 12)}`);
+    }
+    if (user) {
+      // By id with only stopped containers docker deletes the image, their layers kept by the
+      // graph driver's own references; here nothing but image records keeps layers, so the image
+      // stays dangling, as it does by name. Already dangling, there is nothing to do: say why.
+      if (image.names.length === 0) {
+        throw new InvalidStateError(`conflict: unable to delete ${ref} - image is being used by stopped container ${user.id.slice(0, 12)}: remove the container first`);
+      }
+      const untagged = await new Store({ root: this.root }).images.remove(image.digest, { namesOnly: true });
+      return this.#emitRemoved({ untagged, deleted: [] });
+    }
+    return this.#emitRemoved(await Image.remove(byName ? ref : image.digest, { root: this.root, ...(opts.force ? { force: true } : {}) }));
+  }
+
+  #emitRemoved(result: { untagged: string[]; deleted: string[] }): { untagged: string[]; deleted: string[] } {
     for (const u of result.untagged) this.emitImageEvent('untag', u);
     if (result.deleted.length) this.emitImageEvent('delete', result.deleted[0]!);
     return result;
+  }
+
+  /** An image by name, digest, or id (the config's digest) or a unique prefix of either, as `images` shows them. */
+  async #findImage(ref: string): Promise<{ image: Image; byName: boolean }> {
+    try {
+      return { image: await Image.get(ref, { root: this.root }), byName: !isDigest(ref) && !ref.includes('@') };
+    } catch (e) {
+      // A 64-hex id is no valid name: a ValidationError, not a NotFoundError.
+      const hex = /^(?:sha256:)?([0-9a-f]{1,64})$/.exec(ref)?.[1];
+      if (!hex || !(e instanceof NotFoundError || e instanceof ValidationError)) throw e;
+      const hits = (await Image.list({ root: this.root })).filter((i) => [i.id, i.digest].some((d) => d.slice('sha256:'.length).startsWith(hex)));
+      if (hits.length === 0) throw new NotFoundError(`No such image: ${ref}`, { code: 'ENOENT' });
+      // Two manifests of one config (a pull after a load) share an id: only their digests tell them apart.
+      if (hits.length > 1) throw new ValidationError(`${ref} names ${hits.length} images (${hits.map((i) => i.digest).join(', ')}): give more of a digest`, 'image');
+      return { image: hits[0]!, byName: false };
+    }
   }
 }

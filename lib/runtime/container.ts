@@ -467,6 +467,7 @@ export class Container implements AsyncDisposable {
     const env = buildEnv(Object.fromEntries(this.#env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), opts.env);
     const user = parseUser(opts.user ?? cfg.user);
     const facts = hostFacts();
+    const security = opts.privileged ? securityOf({ ...cfg, privileged: true }) : this.#security;
     const stdio = prepareStdio(opts.detach ? 'ignore' : opts.stdio, opts.detach ? false : opts.tty);
     try {
       const plan: SpawnPlan = {
@@ -478,8 +479,9 @@ export class Container implements AsyncDisposable {
         ops: [
           ...(cfg.namespaces.cgroup ? [{ op: 'setns' as const, fd: enterPidfd, flags: CLONE.NEWCGROUP }] : []),
           { op: 'chdir', target: opts.cwd ?? cfg.cwd ?? '/' },
-          // The same capabilities, no_new_privs and seccomp as the container's own process.
-          ...processOps(user, opts.user !== undefined || cfg.user !== undefined || userns, userns, facts.privileged, this.#security),
+          // The same capabilities, no_new_privs and seccomp as the container's own process (a
+          // privileged exec: those of a privileged container).
+          ...processOps(user, opts.user !== undefined || cfg.user !== undefined || userns, userns, facts.privileged, security),
         ],
         argv,
         env,

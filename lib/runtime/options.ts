@@ -137,6 +137,8 @@ export const ExecOptionsSchema = z
     stdio: Stdio.default('pipe'),
     /** Outlives this Node process (no parent-death signal), its stdio /dev/null: docker's exec -d. */
     detach: z.boolean().default(false),
+    /** All capabilities, no seccomp filter, no no_new_privs, whatever the container has: docker's exec --privileged. */
+    privileged: z.boolean().default(false),
   })
   .strict();
 export type ExecOptions = z.input<typeof ExecOptionsSchema>;

@@ -149,14 +149,17 @@ export class ImageStore {
     });
   }
 
-  /** Removes an image record and every name pointing to it; returns those names. Blobs stay until gc(). */
-  async remove(digest: string): Promise<string[]> {
+  /**
+   * Removes an image record and every name pointing to it; returns those names. Blobs stay until gc().
+   * `namesOnly`: the record stays, dangling (docker's `rmi -f` of an image a container still uses).
+   */
+  async remove(digest: string, opts: { namesOnly?: boolean } = {}): Promise<string[]> {
     parseDigest(digest);
     return this.#update((db) => {
       if (!db.images[digest]) throw new NotFoundError(`image ${digest} is not in the store`);
       const names = namesOf(db, digest);
       for (const n of names) delete db.refs[n];
-      delete db.images[digest];
+      if (!opts.namesOnly) delete db.images[digest];
       return names;
     });
   }

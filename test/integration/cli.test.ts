@@ -3,7 +3,7 @@
  * a real registry on 127.0.0.1 with images this suite builds; -it through a real pty (script(1)).
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -343,4 +343,68 @@ rtest('kill -9 of the CLI mid run -d, and of a shim: the state stays consistent 
   for (let i = 0; i < 50 && !gone; i++, await sleep(100)) gone = !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z';
   t.true(gone, 'rm -f killed the orphaned container');
   t.deepEqual(cgroupsOf(id), []);
+});
+
+/** `Name: value` lines of a /proc/PID/status. */
+const procStatus = (text: string) => Object.fromEntries([...text.matchAll(/^(\w+):\s*(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+
+rtest('exec --privileged: every capability, no seccomp filter, no no_new_privs; the container keeps its own', (t) => {
+  const id = nsbox(t, ['run', '-d', img(t), 'sleep', '1000']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', id]));
+  const statusOf = (flags: string[], file = '/proc/self/status') => {
+    const r = nsbox(t, ['exec', ...flags, id, 'cat', file]);
+    t.is(r.status, 0, r.stderr);
+    return procStatus(r.stdout);
+  };
+  const plain = statusOf([]);
+  t.like(plain, { CapEff: '00000000a80425fb', CapBnd: '00000000a80425fb', Seccomp: '2', NoNewPrivs: '1' }, "docker's default set, its seccomp profile");
+  // Every capability this host gives root (some VMs hold one back, CAP_SYS_RESOURCE here and there).
+  const all = procStatus(readFileSync('/proc/self/status', 'utf8'))['CapPrm'];
+  const privileged = statusOf(['--privileged']);
+  t.like(privileged, { CapEff: all, CapPrm: all, CapBnd: all, Seccomp: '0', NoNewPrivs: '0' });
+  t.not(privileged['CapEff'], plain['CapEff']);
+  t.like(statusOf(['--privileged'], '/proc/1/status'), { CapEff: '00000000a80425fb', Seccomp: '2' }, 'the container\'s init is as it was');
+  t.like(statusOf([]), { CapEff: '00000000a80425fb', Seccomp: '2' }, 'and so is the next exec');
+});
+
+rtest('rmi -f of an image a container uses: its names go, the image stays dangling under the container', (t) => {
+  // An image of its own (the busybox one has a twin from the load above: one id, two manifests),
+  // whose busybox is three layers down.
+  const image = img(t, 'layered:1');
+  const run = nsbox(t, ['run', '-d', '--name', 'user', '--entrypoint', 'sleep', image, '1000']);
+  const id = run.stdout.trim();
+  t.regex(id, /^[0-9a-f]{64}$/, run.stderr);
+  t.teardown(() => nsbox(t, ['rm', '-f', id]));
+  const imageId = nsbox(t, ['images', '-q', image]).stdout.trim();
+  t.regex(imageId, /^[0-9a-f]{12}$/);
+  const refused = nsbox(t, ['rmi', image]);
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, new RegExp(`image is in use by container ${id.slice(0, 12)} \\(running\\).*use -f`));
+  const byId = nsbox(t, ['rmi', '-f', imageId]);
+  t.is(byId.status, 1);
+  t.regex(byId.stderr, new RegExp(`conflict: unable to delete ${imageId} \\(cannot be forced\\) - image is being used by running container ${id.slice(0, 12)}`));
+
+  const layers = () => readdirSync(join(t.context.root, 'layers')).sort();
+  const before = layers();
+  const rmi = nsbox(t, ['rmi', '-f', image]);
+  t.is(rmi.status, 0, rmi.stderr);
+  t.is(rmi.stdout, `Untagged: ${image}\n`, 'untagged, nothing deleted');
+  t.deepEqual(layers(), before, 'no layer was freed');
+  t.regex(nsbox(t, ['ps']).stdout, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*\\s+user\\n`));
+  const read = nsbox(t, ['exec', 'user', 'sh', '-c', 'cat /bin/busybox >/dev/null && echo read']);
+  t.is(read.stdout, 'read\n', `its lower layers are still there: ${read.stderr}`);
+  t.regex(nsbox(t, ['images']).stdout, new RegExp(`\\n<none>\\s+<none>\\s+${imageId}\\s`), 'the image is dangling');
+
+  t.is(nsbox(t, ['stop', '-t', '1', 'user']).stdout, 'user\n');
+  const stopped = nsbox(t, ['rmi', '-f', imageId]);
+  t.is(stopped.status, 1);
+  t.regex(stopped.stderr, new RegExp(`image is being used by stopped container ${id.slice(0, 12)}`));
+  t.is(nsbox(t, ['start', 'user']).stdout, 'user\n', 'it starts again from the untagged image');
+  t.is(nsbox(t, ['exec', 'user', 'sh', '-c', 'cat /bin/busybox >/dev/null && echo read']).stdout, 'read\n');
+
+  t.is(nsbox(t, ['rm', '-f', 'user']).status, 0);
+  const gone = nsbox(t, ['rmi', imageId]);
+  t.is(gone.status, 0, gone.stderr);
+  t.regex(gone.stdout, /^Deleted: sha256:[0-9a-f]{64}\n/, 'with its last container gone, removed by id');
+  t.false(nsbox(t, ['images', '-q']).stdout.includes(imageId));
 });

@@ -116,6 +116,7 @@ export function execRoutes(router: Router, ctx: ApiContext): void {
         ...(exec.config.cwd ? { cwd: exec.config.cwd } : {}),
         ...(exec.config.user ? { user: exec.config.user } : {}),
         tty: tty ? size : false,
+        privileged: exec.config.privileged,
       });
     } catch (err) {
       const code = cannotRun(err);

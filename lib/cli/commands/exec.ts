@@ -1,6 +1,7 @@
 /**
- * nsbox exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]: a process in a
- * running container's namespaces and cgroup, with its user and security; the exit code is its own.
+ * nsbox exec [-i] [-t] [-d] [--privileged] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]: a
+ * process in a running container's namespaces and cgroup, with its user and security (--privileged:
+ * every capability, no seccomp); the exit code is its own.
  */
 import { readFileSync } from 'node:fs';
 import { Engine } from '../../engine/index.js';
@@ -34,6 +35,7 @@ export default async function exec(argv: string[]): Promise<number> {
     ...(value(p, 'user') ? { user: value(p, 'user')! } : {}),
     tty: tty ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : false,
     detach: flag(p, 'detach'),
+    privileged: flag(p, 'privileged'),
   });
   if (flag(p, 'detach')) return 0;
   if (!flag(p, 'interactive') && !tty) proc.stdin?.end();
