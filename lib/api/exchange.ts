@@ -66,10 +66,17 @@ export abstract class Exchange {
     this.#bodyRead = true;
     return this.readBody();
   }
+  /** The request body as a stream, for one too large to hold (the tar of an import). */
+  bodyStream(): Readable {
+    if (this.#bodyRead) throw new Error('the request body was read already');
+    this.#bodyRead = true;
+    return this.readBodyStream();
+  }
   protected get bodyRead(): boolean {
     return this.#bodyRead;
   }
   protected abstract readBody(): Promise<Buffer>;
+  protected abstract readBodyStream(): Readable;
 
   /** A complete answer: JSON when `value` is given (text/plain for a string), else empty. */
   abstract send(status: number, value?: unknown, headers?: Record<string, string>): void;
@@ -112,6 +119,10 @@ export class HttpExchange extends Exchange {
 
   protected readBody(): Promise<Buffer> {
     return readAll(this.#req);
+  }
+
+  protected readBodyStream(): Readable {
+    return this.#req;
   }
 
   send(status: number, value?: unknown, headers: Record<string, string> = {}): void {
@@ -197,6 +208,14 @@ export class UpgradeExchange extends Exchange {
       this.#socket.on('end', onEnd);
       this.#socket.resume();
     });
+  }
+
+  /** An upgrade request's body is held whole (it is small there: exec and attach options). */
+  protected readBodyStream(): Readable {
+    const body = this.readBody();
+    return Readable.from((async function* () {
+      yield await body;
+    })());
   }
 
   #writeHead(status: number, headers: Record<string, string>): void {

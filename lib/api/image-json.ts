@@ -51,7 +51,7 @@ export function imageInspect(image: Image) {
     RepoTags: tags,
     RepoDigests: digests,
     Parent: '',
-    Comment: '',
+    Comment: image.config.history?.at(-1)?.comment ?? '',
     Created: image.created ?? '0001-01-01T00:00:00Z',
     Container: '',
     ContainerConfig: config,

@@ -17,6 +17,24 @@ export interface Parsed {
   positional: string[];
 }
 
+/** `--help` given to a command: main prints that command's usage and its flags. */
+export class HelpRequested extends Error {
+  constructor(readonly specs: FlagSpec[]) {
+    super('help requested');
+  }
+}
+
+/** The flags of a command as docker's help lists them (`-e, --env list`). */
+export function describeFlags(specs: FlagSpec[]): string[] {
+  const lines = specs.map((s) => {
+    const long = s.names.find((n) => n.length > 1);
+    const short = s.names.find((n) => n.length === 1);
+    const arg = s.kind === 'bool' ? '' : s.kind === 'list' ? ' list' : ' string';
+    return `${short ? `-${short}, ` : '    '}${long ? `--${long}` : ''}${arg}`;
+  });
+  return [...lines, '    --help'].sort((a, b) => a.trim().replace(/^-\w, /, '').localeCompare(b.trim().replace(/^-\w, /, '')));
+}
+
 export function parseArgs(argv: string[], specs: FlagSpec[], { stopAtPositional = true } = {}): Parsed {
   const byName = new Map<string, FlagSpec>();
   for (const s of specs) for (const n of s.names) byName.set(n, s);
@@ -38,6 +56,7 @@ export function parseArgs(argv: string[], specs: FlagSpec[], { stopAtPositional 
       const eq = a.indexOf('=');
       const name = a.slice(2, eq < 0 ? undefined : eq);
       const spec = byName.get(name);
+      if (!spec && name === 'help') throw new HelpRequested(specs);
       if (!spec) throw new ValidationError(`unknown flag: --${name}`, name);
       if (spec.kind === 'bool') set(spec, eq < 0 ? true : a.slice(eq + 1));
       else {

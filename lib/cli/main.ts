@@ -4,6 +4,7 @@
  * errors, 126/127 when the command cannot be run, else the container's.
  */
 import { NsboxError, ValidationError } from '../errors.js';
+import { describeFlags, HelpRequested, type FlagSpec } from './args.js';
 import * as z from 'zod';
 
 // One-shot validation: zod's JIT (a generated parser per object schema) costs more than it saves
@@ -19,6 +20,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   tag: () => import('./commands/tag.js'),
   save: () => import('./commands/save.js'),
   load: () => import('./commands/load.js'),
+  import: () => import('./commands/import.js'),
   run: () => import('./commands/run.js'),
   ps: () => import('./commands/ps.js'),
   rm: () => import('./commands/rm.js'),
@@ -38,35 +40,49 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   info: () => import('./commands/info.js'),
 };
 
+/** Each command's arguments and what it does, for `nsbox --help` and `nsbox CMD --help`. */
+const about: Record<string, [args: string, summary: string]> = {
+  run: ['[OPTIONS] IMAGE [COMMAND] [ARG...]', 'Create and run a new container from an image'],
+  ps: ['[OPTIONS]', 'List containers'],
+  rm: ['[OPTIONS] CONTAINER [CONTAINER...]', 'Remove one or more containers'],
+  inspect: ['[OPTIONS] NAME|ID [NAME|ID...]', 'Return low-level information on containers and images'],
+  exec: ['[OPTIONS] CONTAINER COMMAND [ARG...]', 'Execute a command in a running container'],
+  logs: ['[OPTIONS] CONTAINER', 'Fetch the logs of a container'],
+  start: ['[OPTIONS] CONTAINER [CONTAINER...]', 'Start one or more stopped containers'],
+  stop: ['[OPTIONS] CONTAINER [CONTAINER...]', 'Stop one or more running containers'],
+  restart: ['[OPTIONS] CONTAINER [CONTAINER...]', 'Restart one or more containers'],
+  kill: ['[OPTIONS] CONTAINER [CONTAINER...]', 'Kill one or more running containers'],
+  pause: ['CONTAINER [CONTAINER...]', 'Pause all processes within one or more containers'],
+  unpause: ['CONTAINER [CONTAINER...]', 'Unpause all processes within one or more containers'],
+  stats: ['[OPTIONS] [CONTAINER...]', 'Display a live stream of container resource usage statistics'],
+  pull: ['[OPTIONS] NAME[:TAG|@DIGEST]', 'Download an image from a registry'],
+  images: ['[OPTIONS] [REPOSITORY[:TAG]]', 'List images'],
+  rmi: ['[OPTIONS] IMAGE [IMAGE...]', 'Remove one or more images'],
+  tag: ['SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]', 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE'],
+  save: ['[OPTIONS] IMAGE [IMAGE...]', 'Save an image to a tar archive'],
+  load: ['[OPTIONS]', 'Load an image from a tar archive'],
+  import: ['[OPTIONS] file|URL|- [REPOSITORY[:TAG]]', 'Import the contents from a tarball to create a filesystem image'],
+  info: ['', 'Display system-wide information'],
+  system: ['prune [OPTIONS]', 'prune: remove stopped containers and leftover cgroups'],
+  serve: ['[OPTIONS]', 'Serve the Docker Engine API (docker -H unix://…, dockerode)'],
+  version: ['', 'Show the nsbox version information'],
+};
+
 const USAGE = `Usage:  nsbox COMMAND
 
 A Linux container engine in Node.js (docker's commands, no daemon)
 
 Commands:
-  run       Create and run a new container from an image
-  ps        List containers
-  rm        Remove one or more containers
-  inspect   Return low-level information on containers and images
-  exec      Execute a command in a running container
-  logs      Fetch the logs of a container
-  start     Start one or more stopped containers
-  stop      Stop one or more running containers
-  restart   Restart one or more containers
-  kill      Kill one or more running containers
-  pause     Pause all processes within one or more containers
-  unpause   Unpause all processes within one or more containers
-  stats     Display a live stream of container resource usage statistics
-  pull      Download an image from a registry
-  images    List images
-  rmi       Remove one or more images
-  tag       Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-  save      Save an image to a tar archive
-  load      Load an image from a tar archive
-  info      Display system-wide information
-  system    prune: remove stopped containers and leftover cgroups
-  serve     Serve the Docker Engine API (docker -H unix://…, dockerode)
-  version   Show the nsbox version information
+${Object.entries(about)
+  .map(([n, [, summary]]) => `  ${n.padEnd(10)}${summary}`)
+  .join('\n')}
 `;
+
+function commandUsage(name: string, specs: FlagSpec[]): string {
+  const [args, summary] = about[name] ?? ['', ''];
+  const options = specs.length ? `\nOptions:\n${describeFlags(specs).map((l) => `  ${l}`).join('\n')}\n` : '';
+  return `\nUsage:  nsbox ${name}${args ? ` ${args}` : ''}\n\n${summary}\n${options}`;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -80,9 +96,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nsbox: '${name}' is not a nsbox command.\nSee 'nsbox --help'\n`);
     return 125;
   }
+  if ((name === 'info' || name === 'version') && rest.includes('--help')) {
+    process.stdout.write(commandUsage(name, []));
+    return 0;
+  }
   try {
     return await (await load()).default(rest);
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(commandUsage(name, e.specs));
+      return 0;
+    }
     const message = e instanceof Error ? e.message : String(e);
     process.stderr.write(`nsbox: ${e instanceof ValidationError ? `${message}\nSee 'nsbox ${name} --help'` : message}\n`);
     if (e instanceof NsboxError && e.syscall === 'execve') return e.code === 'ENOENT' ? 127 : 126;

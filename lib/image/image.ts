@@ -230,6 +230,22 @@ export class Image {
     return Promise.all(loaded.map((l) => Image.get(l.digest, { root: store.layout.root })));
   }
 
+  /**
+   * docker import: a tar of a root filesystem (plain or gzipped; a file, an http(s) URL or a stream)
+   * as a one-layer image, named `name` (else dangling), its config from `changes` (`CMD ["sh"]`,
+   * `ENV A=1`, `WORKDIR /app`, …).
+   */
+  static async import(
+    source: string | URL | NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
+    options: StoreOptions & { name?: string; changes?: readonly string[]; message?: string; platform?: PlatformSpec | string; signal?: AbortSignal } = {},
+  ): Promise<Image> {
+    const store = await openStore(options.root);
+    const { importRootfs } = await import('./archive/import.js');
+    const { root: _root, ...opts } = options;
+    const imported = await importRootfs(store, source, opts);
+    return Image.get(imported.digest, { root: store.layout.root });
+  }
+
   /** Writes this image as a docker-archive (default: what `docker load` reads) or an oci-archive. */
   async save(file: string, options: { format?: 'docker' | 'oci' } = {}): Promise<void> {
     const { saveImage } = await import('./archive/save.js');

@@ -80,6 +80,9 @@ rtest('run -d --name, ps -a, exec, logs -f, stop, start, restart, rm -f', async 
   t.is(docker(s, ['exec', '-d', 'web', 'touch', '/detached']).status, 0);
   await new Promise((r) => setTimeout(r, 300));
   t.is(docker(s, ['exec', 'web', 'ls', '/detached']).stdout, '/detached\n');
+  const seccomp = (flags: string[]) => /^Seccomp:\s*(\d)$/m.exec(docker(s, ['exec', ...flags, 'web', 'cat', '/proc/self/status']).stdout)?.[1];
+  t.is(seccomp([]), '2');
+  t.is(seccomp(['--privileged']), '0', 'exec --privileged: no seccomp filter');
   const pty = throughPty(s, `docker exec -it web sh -c 'test -t 0 && echo TTY; exit 5'`);
   t.is(screen(pty.stdout), 'TTY\n');
   t.is(pty.status, 5);

@@ -129,6 +129,13 @@ rtest('save and load round-trip; version, info, unknown commands', (t) => {
   const unknown = nsbox(t, ['frobnicate']);
   t.is(unknown.status, 125);
   t.regex(unknown.stderr, /'frobnicate' is not a nsbox command/);
+  const help = nsbox(t, ['run', '--help']);
+  t.is(help.status, 0);
+  t.regex(help.stdout, /^\nUsage: {2}nsbox run \[OPTIONS\] IMAGE \[COMMAND\] \[ARG\.\.\.\]\n[^]*\n {2}-e, --env list\n/);
+  t.is(nsbox(t, ['run', img(t), 'echo', '--help']).stdout, '--help\n', '--help after the image is the command\'s');
+  const badFlag = nsbox(t, ['ps', '--bogus']);
+  t.is(badFlag.status, 125);
+  t.regex(badFlag.stderr, /unknown flag: --bogus\nSee 'nsbox ps --help'/);
 });
 
 rtest('runs are recorded: ps -a, names, inspect, rm; --rm leaves no record', (t) => {

@@ -1,4 +1,4 @@
-/** Image endpoints: list, pull (`/images/create`), inspect, tag, remove; the image store does the work. */
+/** Image endpoints: list, pull and import (`/images/create`), inspect, tag, remove; the image store does the work. */
 import type { Writable } from 'node:stream';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { Image } from '../../image/image.js';
@@ -27,11 +27,34 @@ function referenceMatches(image: Image, patterns: string[]): boolean {
 /** fromImage + tag, as docker joins them: a digest-looking tag is `@digest`. */
 function pullReference(ex: Exchange): Reference {
   const from = ex.query.get('fromImage');
-  if (ex.query.get('fromSrc')) throw new ApiError(501, 'nsbox does not import root file systems (fromSrc): use `nsbox load` for image archives');
   if (!from) throw new ApiError(400, 'fromImage is required');
   const tag = ex.query.get('tag');
   const ref = !tag ? from : tag.includes(':') ? `${from}@${tag}` : `${from}:${tag}`;
   return parseReference(ref);
+}
+
+/**
+ * docker import: `fromSrc=-` takes the request body as the tar, `fromSrc=http(s)://…` fetches it;
+ * `repo`, `tag`, `message`, `changes` (repeated) and `platform` as docker's. The answer is one
+ * JSON line with the image id, as docker's is.
+ */
+async function importImage(ex: Exchange, ctx: ApiContext, src: string): Promise<void> {
+  if (src !== '-' && !/^https?:\/\//i.test(src)) throw new ApiError(400, `fromSrc must be - (the request body) or an http(s) URL, not ${JSON.stringify(src)}`);
+  const repo = ex.query.get('repo');
+  const tag = ex.query.get('tag');
+  const message = ex.query.get('message');
+  const platform = ex.query.get('platform');
+  const image = await Image.import(src === '-' ? ex.bodyStream() : src, {
+    root: ctx.engine.root,
+    ...(repo ? { name: tag ? `${repo}:${tag}` : repo } : {}),
+    changes: ex.query.getAll('changes').filter((c) => c !== ''),
+    ...(message ? { message } : {}),
+    ...(platform ? { platform } : {}),
+    signal: ex.signal,
+  });
+  ctx.engine.emitImageEvent('import', image.id, repo ? { name: parseReference(image.names[0] ?? repo).familiar } : {});
+  const out = ex.stream(200, 'application/json');
+  out.end(JSON.stringify({ status: image.id }) + '\r\n');
 }
 
 /**
@@ -78,6 +101,8 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add('POST', '/images/create', async (ex) => {
+    const src = ex.query.get('fromSrc');
+    if (src) return importImage(ex, ctx, src);
     const ref = pullReference(ex);
     const auth = registryAuth(ex.headers['x-registry-auth']);
     const platform = ex.query.get('platform');

@@ -1,6 +1,6 @@
 /** nsbox inspect CONTAINER|IMAGE [...]: the records as JSON (containers first, then images). */
 import { Engine } from '../../engine/index.js';
-import { Image } from '../../image/image.js';
+import { findImage, imageInspect } from '../../api/image-json.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { parseArgs } from '../args.js';
 
@@ -17,8 +17,8 @@ export default async function inspect(argv: string[]): Promise<number> {
       out.push({ ...record, ...(pid ? { pid } : {}) });
       continue;
     }
-    const image = await Image.get(ref).catch(() => undefined);
-    if (image) out.push({ Id: image.id, RepoTags: image.names, RepoDigests: [image.digest], Created: image.created, Size: image.size, Config: image.config.config ?? {}, RootFS: image.config.rootfs });
+    const image = await findImage(ref, engine.root).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+    if (image) out.push(imageInspect(image));
     else {
       failed++;
       process.stderr.write(`Error: No such object: ${ref}\n`);
