@@ -558,6 +558,24 @@ export class Engine extends EventEmitter {
   }
 
   /**
+   * docker image prune: removes the dangling images (no name), or with `all` every image, that no
+   * container record uses. Returns, image by image, what went (docker's `Untagged` and `Deleted`:
+   * the image id, then the blobs and layers no other image shares) and the sizes of the images.
+   */
+  async pruneImages(opts: { all?: boolean } = {}): Promise<{ removed: Array<{ untagged: string[]; deleted: string[] }>; spaceReclaimed: number }> {
+    const used = new Set((await this.list({ all: true })).map((r) => r.image?.digest).filter((d): d is string => d !== undefined));
+    const out = { removed: [] as Array<{ untagged: string[]; deleted: string[] }>, spaceReclaimed: 0 };
+    for (const image of await Image.list({ root: this.root })) {
+      if (used.has(image.digest) || (!opts.all && image.names.length > 0)) continue;
+      const r = this.#emitRemoved(await Image.remove(image.digest, { root: this.root }));
+      // r.deleted starts with the manifest; docker names the image by its id.
+      out.removed.push({ untagged: r.untagged, deleted: [...new Set([image.id, ...r.deleted.slice(1)])] });
+      out.spaceReclaimed += image.size;
+    }
+    return out;
+  }
+
+  /**
    * Removes an image name, or the image with its names. An image a container record uses (running
    * or not) is never removed, since its layers are that container's lower dirs: without `force`
    * that is refused; with it its names go and the image stays, dangling (`<none>`), as docker's

@@ -3,6 +3,8 @@
  * run --rm / -d / -it, ps -a, exec, exec -it, logs -f, stop, start, restart, rm -f, rmi) with exit
  * codes propagated, images from a real registry on 127.0.0.1, terminals through script(1).
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { rootfs } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
@@ -150,4 +152,27 @@ rtest('tag and rmi', (t) => {
   const gone = docker(s, ['rmi', layered]);
   t.is(gone.status, 1);
   t.regex(gone.stderr, /No such image/);
+});
+
+rtest('system prune, image prune -a: dangling images, then every image no container uses', (t) => {
+  const s = t.context.serve;
+  const tar = join(s.dir, 'rootfs.tar');
+  t.is(spawnSync('tar', ['-C', rootfs(), '-cf', tar, '.']).status, 0);
+  const dangling = docker(s, ['import', tar]).stdout.trim();
+  const named = docker(s, ['import', tar, 'unused:1']).stdout.trim();
+  t.regex(dangling, /^sha256:[0-9a-f]{64}$/);
+  t.is(docker(s, ['run', '-d', '--name', 'prune-keeper', img(t), 'sleep', '1000']).status, 0);
+  t.teardown(() => docker(s, ['rm', '-f', 'prune-keeper']));
+  const prune = docker(s, ['system', 'prune', '-f']);
+  t.is(prune.status, 0, prune.stderr);
+  t.regex(prune.stdout, new RegExp(`Deleted Images:\\n(?:.*\\n)*?deleted: ${dangling}\\n`));
+  t.regex(prune.stdout, /Total reclaimed space: \d/);
+  const ids = () => docker(s, ['images', '-q', '--no-trunc']).stdout;
+  t.false(ids().includes(dangling));
+  t.true(ids().includes(named));
+  const all = docker(s, ['image', 'prune', '-a', '-f']);
+  t.is(all.status, 0, all.stderr);
+  t.regex(all.stdout, /untagged: unused:1\n/);
+  t.false(ids().includes(named));
+  t.regex(docker(s, ['images']).stdout, /busybox\s+1\s/, 'the image of a running container stays');
 });

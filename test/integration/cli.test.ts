@@ -415,3 +415,33 @@ rtest('rmi -f of an image a container uses: its names go, the image stays dangli
   t.regex(gone.stdout, /^Deleted: sha256:[0-9a-f]{64}\n/, 'with its last container gone, removed by id');
   t.false(nsbox(t, ['images', '-q']).stdout.includes(imageId));
 });
+
+rtest('system prune: dangling images go, named ones stay; with -a every image no container uses goes', (t) => {
+  const tar = join(t.context.root, 'rootfs.tar');
+  t.is(spawnSync('tar', ['-C', rootfs(), '-cf', tar, '.']).status, 0);
+  const dangling = nsbox(t, ['import', '-m', 'one', tar]).stdout.trim();
+  const named = nsbox(t, ['import', '-m', 'two', tar, 'unused:1']).stdout.trim();
+  const used = nsbox(t, ['import', '-m', 'three', '-c', 'CMD ["true"]', tar, 'used:1']).stdout.trim();
+  for (const id of [dangling, named, used]) t.regex(id, /^sha256:[0-9a-f]{64}$/);
+  t.is(nsbox(t, ['run', '--name', 'keeper', 'used:1']).status, 0);
+  t.teardown(() => nsbox(t, ['rm', '-f', 'keeper']));
+  const ids = () => nsbox(t, ['images', '-q', '--no-trunc']).stdout;
+
+  // A container that exited is removed too: keep one through a running one.
+  const run = nsbox(t, ['run', '-d', '--name', 'keeper2', 'used:1', 'sleep', '1000']);
+  t.is(run.status, 0, run.stderr);
+  t.teardown(() => nsbox(t, ['rm', '-f', 'keeper2']));
+  const prune = nsbox(t, ['system', 'prune', '-f']);
+  t.is(prune.status, 0, prune.stderr);
+  t.regex(prune.stdout, new RegExp(`Deleted Images:\\n(?:.*\\n)*?deleted: ${dangling}\\n`));
+  t.regex(prune.stdout, /Total reclaimed space: \d+(\.\d+)?[kM]?B\n$/);
+  t.false(ids().includes(dangling));
+  t.true(ids().includes(named));
+
+  const all = nsbox(t, ['system', 'prune', '-a', '-f']);
+  t.is(all.status, 0, all.stderr);
+  t.regex(all.stdout, /untagged: unused:1\n/);
+  t.false(ids().includes(named));
+  t.true(ids().includes(used), 'the image of a running container stays');
+  t.is(nsbox(t, ['exec', 'keeper2', 'echo', 'still']).stdout, 'still\n');
+});

@@ -146,6 +146,14 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
     ex.send(201);
   });
 
+  // docker image prune / system prune: `filters={"dangling":["false"]}` is -a (every unused image).
+  router.add('POST', '/images/prune', async (ex) => {
+    const all = filtersParam(ex.query).get('dangling')?.[0] === 'false';
+    const r = await ctx.engine.pruneImages({ all });
+    const deleted = r.removed.flatMap((i) => [...i.untagged.map((u) => ({ Untagged: parseReference(u).familiar })), ...i.deleted.map((d) => ({ Deleted: d }))]);
+    ex.send(200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: r.spaceReclaimed });
+  });
+
   router.add('DELETE', '/images/*name', async (ex) => {
     const name = ex.params['name']!;
     const force = boolParam(ex.query, 'force');

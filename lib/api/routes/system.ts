@@ -18,6 +18,12 @@ function osName(): string {
 }
 
 export function systemRoutes(router: Router, ctx: ApiContext): void {
+  // docker system prune asks these too: nsbox keeps no networks of its own (none and host only), no
+  // named volumes (binds and tmpfs) and no build cache, so there is never anything to remove.
+  router.add('POST', '/networks/prune', async (ex) => ex.send(200, { NetworksDeleted: null }));
+  router.add('POST', '/volumes/prune', async (ex) => ex.send(200, { VolumesDeleted: null, SpaceReclaimed: 0 }));
+  router.add('POST', '/build/prune', async (ex) => ex.send(200, { CachesDeleted: null, SpaceReclaimed: 0 }));
+
   router.add('GET', '/_ping', async (ex) => {
     ex.send(200, 'OK', { 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', 'Builder-Version': '1' });
   });

@@ -1,15 +1,19 @@
 /**
- * nsbox system prune [-f]: removes stopped containers and the empty cgroups a crash left behind.
+ * nsbox system prune [-f] [-a]: removes stopped containers, dangling images (with -a every image no
+ * container uses) and the empty cgroups a crash left behind.
  * nsbox system df / info: see `nsbox info`.
  */
 import { createInterface } from 'node:readline/promises';
 import { Cgroup } from '../../cgroup/cgroup.js';
 import { Engine } from '../../engine/index.js';
 import { ValidationError } from '../../errors.js';
+import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs } from '../args.js';
+import { humanSize } from '../output.js';
 
-async function confirm(): Promise<boolean> {
-  process.stdout.write('WARNING! This will remove:\n  - all stopped containers\n  - empty cgroups left behind by nsbox processes that crashed\n\n');
+async function confirm(all: boolean): Promise<boolean> {
+  const images = all ? 'all images without at least one container associated to them' : 'all dangling images';
+  process.stdout.write(`WARNING! This will remove:\n  - all stopped containers\n  - ${images}\n  - empty cgroups left behind by nsbox processes that crashed\n\n`);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     return /^y(es)?$/i.test((await rl.question('Are you sure you want to continue? [y/N] ')).trim());
@@ -23,12 +27,17 @@ export default async function system(argv: string[]): Promise<number> {
   if (sub === 'info') return (await import('./info.js')).default();
   if (sub !== 'prune') throw new ValidationError(`"nsbox system" takes prune or info${sub ? `, not ${sub}` : ''}`, 'command');
   const p = parseArgs(rest, [{ names: ['force', 'f'], kind: 'bool' }, { names: ['all', 'a'], kind: 'bool' }, { names: ['volumes'], kind: 'bool' }]);
-  if (!flag(p, 'force') && !(await confirm())) return 0;
+  if (!flag(p, 'force') && !(await confirm(flag(p, 'all')))) return 0;
   const engine = await Engine.open();
   const { containers } = await engine.prune();
   if (containers.length) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
+  const images = await engine.pruneImages({ all: flag(p, 'all') });
+  if (images.removed.length) {
+    const lines = images.removed.flatMap((i) => [...i.untagged.map((u) => `untagged: ${parseReference(u).familiar}`), ...i.deleted.map((d) => `deleted: ${d}`)]);
+    process.stdout.write(`Deleted Images:\n${lines.map((l) => `${l}\n`).join('')}\n`);
+  }
   const cgroups = await Cgroup.prune().catch(() => [] as string[]);
   if (cgroups.length) process.stdout.write(`Deleted cgroups:\n${cgroups.map((c) => `${c}\n`).join('')}\n`);
-  process.stdout.write(`Total reclaimed space: ${containers.length} containers, ${cgroups.length} cgroups\n`);
+  process.stdout.write(`Total reclaimed space: ${humanSize(images.spaceReclaimed)}\n`);
   return 0;
 }
