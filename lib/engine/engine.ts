@@ -237,6 +237,7 @@ export class Engine extends EventEmitter {
       x.exitCode = null;
       x.signal = null;
       x.oomKilled = false;
+      x.manuallyStopped = false;
       delete x.error;
       x.command = c!.config.command ?? [];
       x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
@@ -249,6 +250,9 @@ export class Engine extends EventEmitter {
   async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<ContainerRecord> {
     const r = await this.get(ref);
     if (!running(r)) throw new NotModifiedError(`container ${r.id} is not running`);
+    await this.store.update(r.id, (x) => {
+      x.manuallyStopped = true;
+    });
     await this.#stopRunning(r, opts.timeout ?? 10, opts.signal);
     // An auto-remove container may be gone already: its shim's exit command removed it.
     const after = await this.get(r.id).catch((e: unknown) => {
@@ -316,6 +320,28 @@ export class Engine extends EventEmitter {
       if (pid) process.kill(pid, toSignal(signal));
     }
     await stopShim(bundle, timeout);
+  }
+
+  /**
+   * What dockerd does when it starts: starts again the containers whose restart policy says so
+   * but that are not running because their shim is gone (the host rebooted, or the shim was
+   * killed): `always` ones, and `unless-stopped` ones not stopped with `stop`. A container whose
+   * shim lives (in a restart backoff) is its shim's to restart. Returns the ids started; one that
+   * fails to start is reported in `failed` and the rest go on.
+   */
+  async restoreRestartPolicies(): Promise<{ started: string[]; failed: Array<{ id: string; error: string }> }> {
+    const out = { started: [] as string[], failed: [] as Array<{ id: string; error: string }> };
+    for (const r of await this.list({ all: true })) {
+      const policy = r.restartPolicy.name;
+      if (running(r) || r.autoRemove) continue;
+      if (policy !== 'always' && !(policy === 'unless-stopped' && !r.manuallyStopped)) continue;
+      if (liveShim(this.#bundle(r.id))) continue;
+      await this.start(r.id).then(
+        () => out.started.push(r.id),
+        (e: unknown) => out.failed.push({ id: r.id, error: (e as Error).message }),
+      );
+    }
+    return out;
   }
 
   async restart(ref: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {

@@ -66,6 +66,8 @@ const RecordObject = z
     error: z.string().optional(),
     restartCount: z.number().int().nonnegative().default(0),
     restartPolicy: RestartPolicySchema.default({ name: 'no' }),
+    /** Stopped by `stop` (docker's HasBeenManuallyStopped): an unless-stopped container stays down. */
+    manuallyStopped: z.boolean().default(false),
     options: StoredOptions.default({}),
     /** docker's -i: its stdin is a pipe that attach clients write to. */
     openStdin: z.boolean().default(false),

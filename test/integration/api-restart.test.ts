@@ -3,17 +3,19 @@
  * line per request, a clean SIGTERM; and containers that outlive a daemon restart (they run under
  * their shims), listed, exec'd into and stopped by the next daemon.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import anyTest, { type TestFn } from 'ava';
 import { rootfs } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, freePort } from '../fixtures/registry.js';
-import { apiUnavailable, cleanup, docker, request, startServe, type Serve } from './api-fixture.js';
+import { apiUnavailable, bin, cleanup, docker, request, startServe, type Serve } from './api-fixture.js';
 
 interface Ctx extends ImageRegistry {
 }
-/** The server running now: a test's changes to t.context do not reach the after hooks, so it lives here. */
-let current: Serve | undefined;
+/** The servers started: a test's changes to t.context do not reach the after hooks, so they live here. */
+const serves: Serve[] = [];
+const track = (s: Serve) => (serves.push(s), s);
 const test = anyTest as TestFn<Ctx>;
 const reason = apiUnavailable({ docker: true });
 const rtest = reason ? test.skip : test.serial;
@@ -24,7 +26,13 @@ test.before(async (t) => {
   Object.assign(t.context, await startImageRegistry(rootfs()));
 });
 test.after.always(async (t) => {
-  await cleanup(current);
+  // The last server of each store removes its containers and its dir; the earlier ones are stopped.
+  const done = new Set<string>();
+  for (const s of serves.reverse()) {
+    if (done.has(s.dir)) await s.stop();
+    else await cleanup(s);
+    done.add(s.dir);
+  }
   await t.context.stop?.();
 });
 
@@ -48,8 +56,7 @@ function tcpPing(port: number): Promise<{ status: number; version: string | unde
 
 rtest('socket mode and group, loopback TCP, request log, SIGTERM; containers survive a daemon restart', async (t) => {
   const port = await freePort();
-  const first = await startServe({ args: ['--group', '0', '--host', `tcp://127.0.0.1:${port}`] });
-  current = first;
+  const first = track(await startServe({ args: ['--group', '0', '--host', `tcp://127.0.0.1:${port}`] }));
   const st = statSync(first.socket);
   t.is(st.mode & 0o777, 0o660);
   t.is(st.gid, 0);
@@ -73,8 +80,7 @@ rtest('socket mode and group, loopback TCP, request log, SIGTERM; containers sur
   t.false(existsSync(first.socket), 'the socket file is removed');
   t.true(alive(pid), 'the container runs on without the daemon');
 
-  const second = await startServe({ root: first.root, dir: first.dir });
-  current = second;
+  const second = track(await startServe({ root: first.root, dir: first.dir }));
   const ps = docker(second, ['ps']);
   t.regex(ps.stdout, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*\\s+survivor\\n`));
   t.is(docker(second, ['exec', 'survivor', 'echo', 'still here']).stdout, 'still here\n');
@@ -82,4 +88,51 @@ rtest('socket mode and group, loopback TCP, request log, SIGTERM; containers sur
   t.is(docker(second, ['stop', '-t', '1', 'survivor']).status, 0);
   t.false(alive(pid));
   t.is(docker(second, ['rm', 'survivor']).status, 0);
+});
+
+rtest('after a host reboot (shims and containers gone) the next daemon starts always and unless-stopped containers, as dockerd does', async (t) => {
+  const first = track(await startServe());
+  const img = `${t.context.reg.host}/busybox:1`;
+  t.is(docker(first, ['pull', '-q', img]).status, 0);
+  const run = (name: string, restart: string) => {
+    const r = docker(first, ['run', '-d', '--name', name, '--restart', restart, img, 'sleep', '1000']);
+    t.is(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const ids = {
+    always: run('always', 'always'),
+    unlessStopped: run('unless-stopped', 'unless-stopped'),
+    stoppedUnless: run('stopped-unless', 'unless-stopped'),
+    stoppedAlways: run('stopped-always', 'always'),
+    none: run('none', 'no'),
+  };
+  t.is(docker(first, ['stop', '-t', '1', 'stopped-unless', 'stopped-always']).status, 0);
+  t.is(await first.stop(), 0);
+
+  // The reboot: every shim and container process of this root dies at once.
+  const inspect = (id: string) => {
+    const r = spawnSync(process.execPath, [bin, 'inspect', id], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: first.root } });
+    return (JSON.parse(r.stdout) as Array<{ pid?: number; supervisor?: { pid: number } }>)[0]!;
+  };
+  const victims: number[] = [];
+  for (const id of [ids.always, ids.unlessStopped, ids.none]) {
+    const r = inspect(id);
+    t.truthy(r.pid && r.supervisor, `${id} runs under its shim`);
+    victims.push(r.supervisor!.pid, r.pid!);
+  }
+  for (const pid of victims) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && victims.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+  t.false(victims.some(alive));
+
+  const second = track(await startServe({ root: first.root, dir: first.dir }));
+  t.teardown(() => docker(second, ['rm', '-f', ...Object.values(ids)]));
+  const restarted = second.log().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'restarted by its restart policy').map((l) => l['container']);
+  t.deepEqual(restarted.sort(), [ids.always, ids.unlessStopped, ids.stoppedAlways].sort());
+  const ps = docker(second, ['ps', '--format', '{{.Names}}']).stdout.trim().split('\n').sort();
+  t.deepEqual(ps, ['always', 'stopped-always', 'unless-stopped']);
+  t.is(docker(second, ['exec', 'always', 'echo', 'back']).stdout, 'back\n');
+  const state = (name: string) => docker(second, ['inspect', '-f', '{{.State.Status}}', name]).stdout.trim();
+  t.is(state('stopped-unless'), 'exited', 'stopped by hand: unless-stopped stays down');
+  t.not(state('none'), 'running');
+  t.is(docker(second, ['rm', '-f', ...Object.values(ids)]).status, 0);
 });

@@ -46,6 +46,10 @@ export default async function serve(argv: string[]): Promise<number> {
   const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
   const log = (e: Record<string, unknown>) => process.stderr.write(JSON.stringify(e) + '\n');
   const engine = await Engine.open();
+  // As dockerd at start-up: containers with --restart always / unless-stopped whose shim is gone.
+  const restored = await engine.restoreRestartPolicies();
+  for (const id of restored.started) log({ time: new Date().toISOString(), level: 'info', msg: 'restarted by its restart policy', container: id });
+  for (const f of restored.failed) log({ time: new Date().toISOString(), level: 'error', msg: 'restart by its restart policy failed', container: f.id, error: f.error });
   const server = new ApiServer(engine, { version: pkg.version, debug: flag(p, 'debug'), log });
   for (const a of addresses) {
     if (a.kind === 'unix') mkdirSync(dirname(a.path), { recursive: true, mode: 0o755 });
