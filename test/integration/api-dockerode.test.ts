@@ -90,6 +90,21 @@ rtest('create, attach with stdin, wait, start: output demultiplexed, exit code; 
   await t.throwsAsync(d.getContainer('talker').inspect(), { message: /No such container: talker/ });
 });
 
+rtest('attach with logs: what was printed before, then the live output; logs without stream ends at once', async (t) => {
+  const d = t.context.docker;
+  const c = await d.createContainer({ Image: img(t), Cmd: ['sh', '-c', 'echo early; echo early-err >&2; read x; echo late $x'], OpenStdin: true });
+  t.teardown(() => c.remove({ force: true }).catch(() => {}));
+  await c.start();
+  for (let i = 0; i < 100 && !((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer).includes('early-err'); i++) await new Promise((r) => setTimeout(r, 50));
+  const only = (await c.attach({ logs: true, stream: false, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+  t.deepEqual(await demux(d, only), { out: 'early\n', err: 'early-err\n' }, 'stream=0: the log, then the end');
+  const stream = (await c.attach({ logs: true, stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+  const output = demux(d, stream);
+  await new Promise((r) => setTimeout(r, 200));
+  stream.write('now\n');
+  t.deepEqual(await output, { out: 'early\nlate now\n', err: 'early-err\n' }, 'the log once, then what came after');
+});
+
 rtest('a TTY container streams raw; resize', async (t) => {
   const d = t.context.docker;
   const c = await d.createContainer({ Image: img(t), Cmd: ['sh', '-c', 'sleep 0.5; stty size; exit 0'], Tty: true });

@@ -46,9 +46,24 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
     const want = { stdin: boolParam(ex.query, 'stdin'), stdout: boolParam(ex.query, 'stdout'), stderr: boolParam(ex.query, 'stderr') };
     // Not running yet (docker run attaches before it starts): the connection is taken now and
     // joined to the container at its start, whose output the shim keeps for this client.
-    const waiting = !running(r);
+    const streamed = !ex.query.has('stream') || boolParam(ex.query, 'stream');
+    const waiting = !running(r) && streamed;
     if (waiting) ctx.attachWaiters.set(r.id, (ctx.attachWaiters.get(r.id) ?? 0) + 1);
     const hijacked = await ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
+    // logs=1: what the log holds first (dockerode's attach({logs: true})); with stream=0 only that.
+    if (boolParam(ex.query, 'logs')) {
+      // The shim replays its early output to the first client: taken here, since the log has it.
+      if (running(r)) await engine.attach(r.id).then((a) => a.close(), () => {});
+      for await (const e of engine.logs(r.id, { follow: false })) {
+        if ((e.stream === 'stdout' && !want.stdout) || (e.stream === 'stderr' && !want.stderr)) continue;
+        const line = Buffer.from(e.log);
+        hijacked.output.write(tty ? line : muxFrame(e.stream === 'stderr' ? 2 : 1, line));
+      }
+    }
+    if (!streamed) {
+      hijacked.end();
+      return;
+    }
     let attached: AttachConnection;
     try {
       if (waiting) await nextStart(ctx, r.id, ex.signal);
