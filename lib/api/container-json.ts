@@ -45,8 +45,11 @@ export function statusText(r: ContainerRecord, now = Date.now()): string {
 const networkMode = (r: ContainerRecord) => (r.options.namespaces?.net === false ? 'host' : 'none');
 
 function mountsOf(r: ContainerRecord) {
+  const volumeAt = new Map(r.volumes.map((v) => [v.target, v]));
   return (r.options.mounts ?? []).map((m) =>
-    m.type === 'bind'
+    m.type === 'bind' && volumeAt.has(m.target)
+      ? { Type: 'volume', Name: volumeAt.get(m.target)!.name, Source: m.source, Destination: m.target, Driver: 'local', Mode: m.readonly ? 'ro' : 'z', RW: !m.readonly, Propagation: '' }
+      : m.type === 'bind'
       ? { Type: 'bind', Source: m.source, Destination: m.target, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: 'rprivate' }
       : { Type: 'tmpfs', Source: '', Destination: m.target, Mode: '', RW: !m.readonly, Propagation: '' },
   );
@@ -122,7 +125,13 @@ export function containerInspect(r: ContainerRecord, pid: number | undefined, lo
     AppArmorProfile: '',
     ExecIDs: null,
     HostConfig: {
-      Binds: (o.mounts ?? []).filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
+      // As the client gave them: host paths and volume names; anonymous volumes are not binds.
+      Binds: (o.mounts ?? []).flatMap((m) => {
+        if (m.type !== 'bind') return [];
+        const v = r.volumes.find((x) => x.target === m.target);
+        if (v?.anonymous) return [];
+        return [`${v ? v.name : m.source}:${m.target}${m.readonly ? ':ro' : ''}`];
+      }),
       NetworkMode: networkMode(r),
       PortBindings: {},
       RestartPolicy: { Name: r.restartPolicy.name, MaximumRetryCount: r.restartPolicy.maximumRetryCount ?? 0 },

@@ -3,6 +3,7 @@
  * onto the engine's CreateRequest. The docker CLI sends every field, zero values included, and Go's
  * nil slices as null: zero and null mean "not set" here, and fields nsbox has no use for are ignored.
  */
+import { parseVolumeSpec, VOLUME_NAME, type VolumeRequest } from '../engine/volumes.js';
 import * as z from 'zod';
 import type { ContainerOptions, Mount } from '../runtime/options.js';
 import { ApiError } from './api-error.js';
@@ -63,6 +64,7 @@ export const CreateBodySchema = z
     OpenStdin: z.boolean().nullish(),
     Labels: z.record(z.string(), z.string()).nullish(),
     StopSignal: z.string().nullish(),
+    Volumes: z.record(z.string(), z.unknown()).nullish(),
     HostConfig: HostConfigSchema.nullish(),
   })
   .loose();
@@ -71,13 +73,12 @@ export type CreateBody = z.output<typeof CreateBodySchema>;
 const words = (c: string[] | string | null | undefined): string[] | undefined =>
   c === null || c === undefined ? undefined : typeof c === 'string' ? c.split(/\s+/).filter(Boolean) : c;
 
-/** `/host:/ctr[:ro|rw|z|Z,...]`: nsbox binds host paths; docker's named volumes are not there. */
-function bindOf(spec: string): Mount {
-  const [source, target, mode = ''] = spec.split(':');
-  if (!source || !target) throw new ApiError(400, `invalid volume specification: '${spec}'`);
-  if (!source.startsWith('/')) throw new ApiError(400, `invalid volume specification: '${spec}': nsbox binds host paths (/host/path:/container/path), it has no named volumes`);
-  const opts = mode.split(',');
-  return { type: 'bind', source, target, readonly: opts.includes('ro'), recursive: true };
+/** A `Binds` entry: `/host:/ctr[:ro|rw|z|Z,...]` (a bind; the client resolved relative paths) or `NAME:/ctr[:opts]` (a volume). */
+function bindOf(spec: string): { mount: Mount } | { volume: VolumeRequest } {
+  const v = parseVolumeSpec(spec);
+  if (v.kind === 'volume') return { volume: { ...(v.name ? { name: v.name } : {}), target: v.target, readonly: v.readonly } };
+  if (!v.source.startsWith('/')) throw new ApiError(400, `invalid volume specification: '${spec}': a bind mount's source is an absolute host path`);
+  return { mount: { type: 'bind', source: v.source, target: v.target, readonly: v.readonly, recursive: true } };
 }
 
 function tmpfsOf(target: string, options: string): Mount {
@@ -95,10 +96,17 @@ function tmpfsOf(target: string, options: string): Mount {
   };
 }
 
-function mountsOf(hc: NonNullable<CreateBody['HostConfig']>): Mount[] {
-  const mounts: Mount[] = (hc.Binds ?? []).map(bindOf);
+function mountsOf(hc: NonNullable<CreateBody['HostConfig']>, volumes: VolumeRequest[]): Mount[] {
+  const mounts: Mount[] = [];
+  for (const b of (hc.Binds ?? []).map(bindOf)) {
+    if ('mount' in b) mounts.push(b.mount);
+    else volumes.push(b.volume);
+  }
   for (const m of hc.Mounts ?? []) {
-    if (m.Type === 'tmpfs') {
+    if (m.Type === 'volume') {
+      if (m.Source && !VOLUME_NAME.test(m.Source)) throw new ApiError(400, `invalid mount config: ${JSON.stringify(m.Source)} is not a volume name`);
+      volumes.push({ ...(m.Source ? { name: m.Source } : {}), target: m.Target, readonly: m.ReadOnly ?? false });
+    } else if (m.Type === 'tmpfs') {
       mounts.push({
         type: 'tmpfs',
         target: m.Target,
@@ -110,7 +118,7 @@ function mountsOf(hc: NonNullable<CreateBody['HostConfig']>): Mount[] {
       if (!m.Source?.startsWith('/')) throw new ApiError(400, `invalid mount config: a bind mount needs an absolute Source (got ${JSON.stringify(m.Source ?? '')})`);
       mounts.push({ type: 'bind', source: m.Source, target: m.Target, readonly: m.ReadOnly ?? false, recursive: true });
     } else {
-      throw new ApiError(400, `invalid mount config for type "${m.Type}": nsbox supports bind and tmpfs mounts`);
+      throw new ApiError(400, `invalid mount config for type "${m.Type}": nsbox supports bind, volume and tmpfs mounts`);
     }
   }
   for (const [target, options] of Object.entries(hc.Tmpfs ?? {})) mounts.push(tmpfsOf(target, options));
@@ -164,7 +172,10 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
   const entrypoint = words(body.Entrypoint);
   const cmd = words(body.Cmd);
   const resources = resourcesOf(hc);
-  const mounts = mountsOf(hc);
+  const volumes: VolumeRequest[] = [];
+  const mounts = mountsOf(hc, volumes);
+  // `-v /path` arrives here: an anonymous volume unless a bind or volume is already there.
+  for (const target of Object.keys(body.Volumes ?? {})) if (![...mounts, ...volumes].some((m) => m.target === target)) volumes.push({ target, readonly: false });
   const restart = restartOf(hc.RestartPolicy);
   const options: ContainerOptions = {
     image: body.Image,
@@ -196,6 +207,7 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
       openStdin: body.OpenStdin ?? false,
       ...(restart ? { restart } : {}),
       autoRemove: hc.AutoRemove ?? false,
+      ...(volumes.length ? { volumes } : {}),
     },
     warnings,
   };

@@ -20,6 +20,7 @@ import { eventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { systemRoutes } from './routes/system.js';
+import { volumeRoutes } from './routes/volumes.js';
 
 export interface ApiServerOptions {
   /** nsbox's version, for /version, /info and the Server header. */
@@ -75,7 +76,7 @@ export class ApiServer {
     engine.on('event', this.#onEvent);
     // Containers that exit on their own (not through a stop of ours) are told to /events as 'die'.
     this.#stopWatch = engine.watchExits();
-    for (const add of [systemRoutes, imageRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes]) add(this.#router, this.#ctx);
+    for (const add of [systemRoutes, imageRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes]) add(this.#router, this.#ctx);
   }
 
   #server(): http.Server {

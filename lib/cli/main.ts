@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   save: () => import('./commands/save.js'),
   load: () => import('./commands/load.js'),
   import: () => import('./commands/import.js'),
+  volume: () => import('./commands/volume.js'),
   run: () => import('./commands/run.js'),
   ps: () => import('./commands/ps.js'),
   rm: () => import('./commands/rm.js'),
@@ -62,6 +63,7 @@ const about: Record<string, [args: string, summary: string]> = {
   save: ['[OPTIONS] IMAGE [IMAGE...]', 'Save an image to a tar archive'],
   load: ['[OPTIONS]', 'Load an image from a tar archive'],
   import: ['[OPTIONS] file|URL|- [REPOSITORY[:TAG]]', 'Import the contents from a tarball to create a filesystem image'],
+  volume: ['create|ls|inspect|rm|prune [OPTIONS] [NAME...]', 'Manage volumes'],
   info: ['', 'Display system-wide information'],
   system: ['prune [OPTIONS]', 'prune: remove stopped containers and leftover cgroups'],
   serve: ['[OPTIONS]', 'Serve the Docker Engine API (docker -H unix://…, dockerode)'],
@@ -113,6 +115,12 @@ export async function main(argv: string[]): Promise<number> {
     return 125;
   }
 }
+
+// `nsbox images | head -1`: a reader that goes away ends the command quietly, as docker's.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

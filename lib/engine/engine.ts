@@ -26,6 +26,7 @@ import { ContainerStore } from './container-store.js';
 import { processStartTime } from './process-start-time.js';
 import type { ContainerRecord } from './records.js';
 import { parseRestartPolicy, type RestartPolicy } from './restart-policy.js';
+import { Volumes, VolumeRequestSchema, type VolumeRequest, type VolumeUse } from './volumes.js';
 import { alive, bundleOf, cgroupOf, cgroupPathsOf, containerPid, liveShim, removeCgroup, sleep, stopShim } from './shim-control.js';
 
 export interface CreateRequest {
@@ -39,6 +40,8 @@ export interface CreateRequest {
   restart?: string;
   /** docker's --rm: removed once it has exited (by its shim's exit command). */
   autoRemove?: boolean;
+  /** docker's volumes (`-v NAME:/path`, `-v /path`); the image's VOLUMEs not covered get anonymous ones. */
+  volumes?: VolumeRequest[];
 }
 
 export interface EngineEvent {
@@ -121,16 +124,36 @@ export class Engine extends EventEmitter {
       resolved.release?.();
       image = { ref: config.image, digest: resolved.digest };
     }
-    const record = await this.store.create({
-      ...(req.name ? { name: req.name } : {}),
-      ...(image ? { image } : {}),
-      ...(config.rootfs ? { rootfs: config.rootfs } : {}),
-      command: config.command ?? [],
-      options: { ...options, ...(image ? { pull: 'never' as const } : {}) },
-      restartPolicy,
-      openStdin: req.openStdin ?? false,
-      autoRemove: req.autoRemove ?? false,
-    });
+    // Volumes: those asked for, then the image's VOLUMEs no mount covers (anonymous, as docker's).
+    const asked = (req.volumes ?? []).map((v) => validate(VolumeRequestSchema, v, 'volume'));
+    const covered = new Set([...(options.mounts ?? []).map((m) => m.target), ...asked.map((v) => v.target)].map((t) => t.replace(/\/+$/, '')));
+    const imageVolumes = image ? Object.keys((await Image.get(image.digest, { root: this.root })).config.config?.Volumes ?? {}) : [];
+    for (const target of imageVolumes) if (!covered.has(target.replace(/\/+$/, ''))) asked.push({ target, readonly: false });
+    const volumes = new Volumes(this.root);
+    const used: VolumeUse[] = [];
+    const binds: NonNullable<ContainerOptions['mounts']> = [];
+    for (const v of asked) {
+      const made = volumes.ensure(v.name);
+      used.push({ name: made.name, target: v.target, anonymous: made.anonymous });
+      binds.push({ type: 'bind', source: made.data, target: v.target, readonly: v.readonly, recursive: true });
+    }
+    let record: ContainerRecord;
+    try {
+      record = await this.store.create({
+        ...(req.name ? { name: req.name } : {}),
+        ...(image ? { image } : {}),
+        ...(config.rootfs ? { rootfs: config.rootfs } : {}),
+        command: config.command ?? [],
+        options: { ...options, ...(image ? { pull: 'never' as const } : {}), ...(binds.length ? { mounts: [...(options.mounts ?? []), ...binds] } : {}) },
+        restartPolicy,
+        openStdin: req.openStdin ?? false,
+        autoRemove: req.autoRemove ?? false,
+        volumes: used,
+      });
+    } catch (e) {
+      for (const v of used) if (v.anonymous) volumes.remove(v.name);
+      throw e;
+    }
     this.#emit('create', record);
     return record;
   }
@@ -199,7 +222,7 @@ export class Engine extends EventEmitter {
     // An earlier shim waiting for its attach client, or a container its killed shim left behind.
     if (liveShim(bundle)) await stopShim(bundle, 0);
     await removeCgroup(bundle);
-    const exitCommand = r.autoRemove ? ['/usr/bin/env', `NSBOX_ROOT=${this.root}`, process.execPath, binPath(), 'rm', '-f', r.id] : undefined;
+    const exitCommand = r.autoRemove ? ['/usr/bin/env', `NSBOX_ROOT=${this.root}`, process.execPath, binPath(), 'rm', '-f', '-v', r.id] : undefined;
     let started: Awaited<ReturnType<Container['startDetached']>>;
     let c: Container | undefined;
     try {
@@ -220,7 +243,7 @@ export class Engine extends EventEmitter {
     } catch (e) {
       const code = e instanceof NsboxError && e.syscall === 'execve' ? (e.code === 'ENOENT' ? 127 : 126) : 125;
       // docker removes an auto-remove container whose start failed (its `run --rm` waits for that).
-      if (r.autoRemove) await this.remove(r.id, { force: true }).catch(() => {});
+      if (r.autoRemove) await this.remove(r.id, { force: true, volumes: true }).catch(() => {});
       else {
         await this.store.update(r.id, (x) => {
           x.exitCode = code;
@@ -401,7 +424,7 @@ export class Engine extends EventEmitter {
    * Removes the container: its record, writable layer, bundle and cgroup. A running one is refused
    * (InvalidStateError, docker's words) unless `force`, which kills it first.
    */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const r = await this.get(ref);
     if (running(r) && !opts.force) {
       throw new InvalidStateError(`You cannot remove a ${r.state} container ${r.id}. Stop the container before attempting removal or force remove`);
@@ -422,6 +445,55 @@ export class Engine extends EventEmitter {
     // Containers of an earlier version kept their bundle under the run root, outside the store.
     for (const b of bundles) if (!b.startsWith(`${this.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
     this.#emit('destroy', r);
+    // rm -v: its anonymous volumes (named ones stay, as docker's).
+    if (opts.volumes && r.volumes.some((v) => v.anonymous)) {
+      const inUse = await this.#volumesInUse();
+      const volumes = new Volumes(this.root);
+      for (const v of r.volumes) if (v.anonymous && !inUse.has(v.name)) volumes.remove(v.name);
+    }
+  }
+
+  async #volumesInUse(): Promise<Set<string>> {
+    return new Set((await this.store.list({ all: true })).flatMap((x) => x.volumes.map((v) => v.name)));
+  }
+
+  /** docker volume ls: every volume, with the containers that use it. */
+  async volumes(): Promise<Array<{ name: string; anonymous: boolean; created: string; mountpoint: string; usedBy: string[] }>> {
+    const records = await this.store.list({ all: true });
+    const volumes = new Volumes(this.root);
+    return volumes.list().flatMap((name) => {
+      const info = volumes.info(name);
+      return info ? [{ ...info, usedBy: records.filter((r) => r.volumes.some((v) => v.name === name)).map((r) => r.id) }] : [];
+    });
+  }
+
+  /** docker volume create [NAME]: made when absent (then anonymous without a name), as docker's. */
+  async createVolume(name?: string): Promise<{ name: string; anonymous: boolean; created: string; mountpoint: string }> {
+    if (name !== undefined) validate(VolumeRequestSchema, { name, target: '/' }, 'volume');
+    const volumes = new Volumes(this.root);
+    return volumes.info(volumes.ensure(name).name)!;
+  }
+
+  /** docker volume rm: refused while a container (running or not) uses it, as docker refuses it (also with -f). */
+  async removeVolume(name: string): Promise<void> {
+    const volumes = new Volumes(this.root);
+    if (!volumes.info(name)) throw new NotFoundError(`get ${name}: no such volume`);
+    const users = (await this.store.list({ all: true })).filter((r) => r.volumes.some((v) => v.name === name));
+    if (users.length) throw new InvalidStateError(`remove ${name}: volume is in use - [${users.map((r) => r.id).join(', ')}]`);
+    volumes.remove(name);
+  }
+
+  /** docker volume prune: the anonymous volumes (with `all`, every volume) no container uses. */
+  async pruneVolumes(opts: { all?: boolean } = {}): Promise<{ volumes: string[] }> {
+    const inUse = await this.#volumesInUse();
+    const volumes = new Volumes(this.root);
+    const removed: string[] = [];
+    for (const name of volumes.list()) {
+      if (inUse.has(name) || (!opts.all && !volumes.isAnonymous(name))) continue;
+      volumes.remove(name);
+      removed.push(name);
+    }
+    return { volumes: removed };
   }
 
   /**

@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { ContainerOptionsSchema, type ContainerOptions } from '../runtime/options.js';
 import { digestSchema } from '../storage/digest.js';
 import { RestartPolicySchema } from './restart-policy.js';
+import { VolumeUseSchema } from './volumes.js';
 
 export const ContainerIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 
@@ -74,6 +75,8 @@ const RecordObject = z
     /** docker's --rm: removed once it has exited. */
     autoRemove: z.boolean().default(false),
     supervisor: SupervisorSchema.optional(),
+    /** The volumes bound in (their binds are in options.mounts): anonymous ones go with `rm -v`. */
+    volumes: z.array(VolumeUseSchema).default([]),
   })
   .strict();
 

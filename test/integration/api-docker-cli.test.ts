@@ -176,3 +176,36 @@ rtest('system prune, image prune -a: dangling images, then every image no contai
   t.false(ids().includes(named));
   t.regex(docker(s, ['images']).stdout, /busybox\s+1\s/, 'the image of a running container stays');
 });
+
+rtest('volumes: docker volume create/ls/inspect/rm, run -v NAME:/path and -v /path, rm -v, volume prune', (t) => {
+  const s = t.context.serve;
+  t.is(docker(s, ['volume', 'create', 'dv']).stdout, 'dv\n');
+  t.teardown(() => {
+    docker(s, ['rm', '-f', '-v', 'vol-user']);
+    docker(s, ['volume', 'rm', '-f', 'dv']);
+  });
+  const names = () => docker(s, ['volume', 'ls', '-q']).stdout.trim().split('\n').filter(Boolean);
+  t.true(names().includes('dv'));
+  const run = docker(s, ['run', '--name', 'vol-user', '-v', 'dv:/d', '-v', '/anon', img(t), 'sh', '-c', 'echo hi > /d/x; touch /anon/y']);
+  t.is(run.status, 0, run.stderr);
+  const mounts = docker(s, ['inspect', '-f', '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}};{{end}}{{.HostConfig.Binds}}', 'vol-user']).stdout.trim();
+  t.regex(mounts, /^volume dv \/d;volume [0-9a-f]{64} \/anon;\[dv:\/d\]$/);
+  const anon = /volume ([0-9a-f]{64}) \/anon/.exec(mounts)![1]!;
+  const busy = docker(s, ['volume', 'rm', 'dv']);
+  t.is(busy.status, 1);
+  t.regex(busy.stderr, /Error response from daemon: remove dv: volume is in use/);
+  t.is(docker(s, ['rm', '-v', 'vol-user']).status, 0);
+  t.false(names().includes(anon), 'rm -v removed the anonymous volume');
+  t.is(docker(s, ['run', '--rm', '-v', 'dv:/d', img(t), 'cat', '/d/x']).stdout, 'hi\n');
+  t.regex(docker(s, ['volume', 'inspect', '-f', '{{.Driver}} {{.Name}}', 'dv']).stdout, /^local dv\n$/);
+  t.is(docker(s, ['volume', 'rm', 'dv']).stdout, 'dv\n');
+  const gone = docker(s, ['volume', 'inspect', 'dv']);
+  t.is(gone.status, 1);
+  t.regex(gone.stderr, /no such volume/);
+  t.is(docker(s, ['run', '--name', 'vol-user', '-v', '/anon', img(t), 'true']).status, 0);
+  t.is(docker(s, ['rm', 'vol-user']).status, 0);
+  const prune = docker(s, ['volume', 'prune', '-f']);
+  t.is(prune.status, 0, prune.stderr);
+  t.regex(prune.stdout, /Deleted Volumes:\n[0-9a-f]{64}\n/);
+  t.deepEqual(names(), []);
+});

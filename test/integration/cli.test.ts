@@ -445,3 +445,50 @@ rtest('system prune: dangling images go, named ones stay; with -a every image no
   t.true(ids().includes(used), 'the image of a running container stays');
   t.is(nsbox(t, ['exec', 'keeper2', 'echo', 'still']).stdout, 'still\n');
 });
+
+rtest('volumes: a named one outlives its containers, anonymous ones (-v /path, an image VOLUME) go with rm -v and --rm; volume ls, inspect, rm, prune', (t) => {
+  const tar = join(t.context.root, 'vol-rootfs.tar');
+  t.is(spawnSync('tar', ['-C', rootfs(), '-cf', tar, '.']).status, 0);
+  t.is(nsbox(t, ['import', '-c', 'VOLUME /cache', tar, 'withvol:1']).status, 0);
+  const volumes = () => nsbox(t, ['volume', 'ls', '-q']).stdout.trim().split('\n').filter(Boolean);
+  const before = volumes();
+  const w = nsbox(t, ['run', '--name', 'writer', '-v', 'shared:/data', '-v', '/scratch', 'withvol:1', 'sh', '-c', 'echo kept > /data/f; touch /scratch/x /cache/y; grep -c " /data \\| /scratch \\| /cache " /proc/mounts']);
+  t.is(w.status, 0, w.stderr);
+  t.is(w.stdout, '3\n', 'three volumes mounted');
+  t.teardown(() => {
+    nsbox(t, ['rm', '-f', '-v', 'writer', 'holder']);
+    nsbox(t, ['volume', 'rm', '-f', 'shared']);
+  });
+  const made = volumes().filter((v) => !before.includes(v));
+  t.is(made.length, 3);
+  t.true(made.includes('shared'));
+  const anonymous = made.filter((v) => v !== 'shared');
+  for (const v of anonymous) t.regex(v, /^[0-9a-f]{64}$/);
+
+  const r = nsbox(t, ['run', '--rm', '-v', 'shared:/d:ro', 'withvol:1', 'sh', '-c', 'cat /d/f; touch /d/no']);
+  t.is(r.stdout, 'kept\n', 'the named volume is shared');
+  t.regex(r.stderr, /Read-only file system/);
+  t.deepEqual(volumes().filter((v) => !before.includes(v)).sort(), made.sort(), '--rm took its own anonymous /cache volume along');
+
+  const refused = nsbox(t, ['volume', 'rm', 'shared']);
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, /volume is in use/);
+  const [info] = JSON.parse(nsbox(t, ['volume', 'inspect', 'shared']).stdout) as Array<{ Name: string; Mountpoint: string }>;
+  t.is(info!.Name, 'shared');
+  t.is(readFileSync(join(info!.Mountpoint, 'f'), 'utf8'), 'kept\n');
+
+  t.is(nsbox(t, ['rm', '-v', 'writer']).stdout, 'writer\n');
+  t.deepEqual(volumes().filter((v) => !before.includes(v)), ['shared'], 'rm -v: the anonymous ones went, the named one stayed');
+  t.is(nsbox(t, ['run', '--rm', '-v', 'shared:/d', 'withvol:1', 'cat', '/d/f']).stdout, 'kept\n');
+
+  // Without -v the anonymous volume stays, unused, until a prune.
+  t.is(nsbox(t, ['run', '--name', 'holder', 'withvol:1', 'true']).status, 0);
+  t.is(nsbox(t, ['rm', 'holder']).status, 0);
+  const leftover = volumes().filter((v) => !before.includes(v) && v !== 'shared');
+  t.is(leftover.length, 1);
+  const prune = nsbox(t, ['volume', 'prune', '-f']);
+  t.regex(prune.stdout, new RegExp(`Deleted Volumes:\\n${leftover[0]}\\n`));
+  t.true(volumes().includes('shared'), 'prune without -a keeps named volumes');
+  t.is(nsbox(t, ['volume', 'rm', 'shared']).stdout, 'shared\n');
+  t.false(volumes().includes('shared'));
+});

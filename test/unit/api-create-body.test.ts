@@ -6,6 +6,7 @@ import test from 'ava';
 import { ApiError } from '../../lib/api/api-error.js';
 import { CreateBodySchema, createRequestOf } from '../../lib/api/create-body.js';
 import { ContainerOptionsSchema } from '../../lib/runtime/options.js';
+import { ValidationError } from '../../lib/errors.js';
 
 const map = (body: unknown, name?: string) => createRequestOf(CreateBodySchema.parse(body), name);
 
@@ -80,11 +81,27 @@ test('--entrypoint "" clears the entrypoint; bridge is taken as none; CpuQuota w
   t.is(map({ Image: 'x', Cmd: 'echo hi' }).request.options.command?.join(','), 'echo,hi', 'an old client\'s string Cmd');
 });
 
+test('volumes: Binds NAME:/path, Mounts of type volume, and Volumes (-v /path) not already mounted', (t) => {
+  const { request } = map({
+    Image: 'x',
+    Volumes: { '/anon': {}, '/named': {} },
+    HostConfig: { Binds: ['pg:/named:ro', '/etc:/host'], Mounts: [{ Type: 'volume', Source: 'cache', Target: '/c' }, { Type: 'volume', Target: '/m' }] },
+  });
+  t.deepEqual(request.volumes, [
+    { name: 'pg', target: '/named', readonly: true },
+    { name: 'cache', target: '/c', readonly: false },
+    { target: '/m', readonly: false },
+    { target: '/anon', readonly: false },
+  ]);
+  t.deepEqual(request.options.mounts, [{ type: 'bind', source: '/etc', target: '/host', readonly: false, recursive: true }]);
+});
+
 test('what nsbox cannot do is a 400 that says so', (t) => {
   const bad = (body: unknown) => t.throws(() => map(body), { instanceOf: ApiError });
-  t.regex(bad({ Image: 'x', HostConfig: { Binds: ['myvol:/data'] } }).message, /no named volumes/);
+  t.regex(bad({ Image: 'x', HostConfig: { Binds: ['./rel:/data'] } }).message, /absolute host path/);
   t.regex(bad({ Image: 'x', HostConfig: { NetworkMode: 'container:web' } }).message, /network container:web not found/);
-  t.regex(bad({ Image: 'x', HostConfig: { Mounts: [{ Type: 'volume', Target: '/v' }] } }).message, /bind and tmpfs/);
+  t.regex(bad({ Image: 'x', HostConfig: { Mounts: [{ Type: 'npipe', Target: '/v' }] } }).message, /bind, volume and tmpfs/);
+  t.throws(() => map({ Image: 'x', HostConfig: { Binds: ['bad name:/d'] } }), { instanceOf: ValidationError, message: /not a volume name/ });
   t.regex(bad({ Image: 'x', HostConfig: { Tmpfs: { '/t': 'size=lots' } } }).message, /invalid tmpfs size/);
   t.false(CreateBodySchema.safeParse({ Cmd: ['sh'] }).success, 'no image');
   t.false(CreateBodySchema.safeParse({ Image: 'x', Env: 'A=1' }).success, 'Env must be a list');

@@ -89,7 +89,7 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
       await engine.start(r.id, { awaitAttach: (ctx.attachWaiters.get(r.id) ?? 0) > 0 });
     } catch (e) {
       // docker removes an --rm container whose start failed: `docker run --rm` waits for that removal.
-      if (r.autoRemove && !(e instanceof Error && e.name === 'NotModifiedError')) await engine.remove(r.id, { force: true }).catch(() => {});
+      if (r.autoRemove && !(e instanceof Error && e.name === 'NotModifiedError')) await engine.remove(r.id, { force: true, volumes: true }).catch(() => {});
       throw startError(r.id, e);
     }
     ex.send(204);
@@ -133,8 +133,7 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('DELETE', '/containers/:id', async (ex) => {
     const id = await resolve(ex.params['id']!);
-    // `v` (volumes) has nothing to do: nsbox containers have no anonymous volumes.
-    await engine.remove(id, { force: boolParam(ex.query, 'force') });
+    await engine.remove(id, { force: boolParam(ex.query, 'force'), volumes: boolParam(ex.query, 'v') });
     ctx.execs.dropContainer(id);
     ex.send(204);
   });

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Cgroup } from '../../cgroup/cgroup.js';
 import { Image } from '../../image/image.js';
 import type { ApiContext } from '../api-context.js';
+import { filtersParam } from '../query.js';
 import { API_VERSION, MIN_API_VERSION, type Router } from '../router.js';
 
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
@@ -18,10 +19,15 @@ function osName(): string {
 }
 
 export function systemRoutes(router: Router, ctx: ApiContext): void {
-  // docker system prune asks these too: nsbox keeps no networks of its own (none and host only), no
-  // named volumes (binds and tmpfs) and no build cache, so there is never anything to remove.
+  // docker system prune asks these too: nsbox keeps no networks of its own (none and host only) and
+  // no build cache, so there is never anything to remove there.
   router.add('POST', '/networks/prune', async (ex) => ex.send(200, { NetworksDeleted: null }));
-  router.add('POST', '/volumes/prune', async (ex) => ex.send(200, { VolumesDeleted: null, SpaceReclaimed: 0 }));
+  // Anonymous volumes no container uses; `all=true` (docker volume prune -a) named ones too.
+  router.add('POST', '/volumes/prune', async (ex) => {
+    const all = filtersParam(ex.query).get('all')?.[0];
+    const { volumes } = await ctx.engine.pruneVolumes({ all: all === 'true' || all === '1' });
+    ex.send(200, { VolumesDeleted: volumes.length ? volumes : null, SpaceReclaimed: 0 });
+  });
   router.add('POST', '/build/prune', async (ex) => ex.send(200, { CachesDeleted: null, SpaceReclaimed: 0 }));
 
   router.add('GET', '/_ping', async (ex) => {

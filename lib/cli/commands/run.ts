@@ -5,7 +5,9 @@
  * with -d it prints the id and returns at once.
  */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
+import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
@@ -59,9 +61,10 @@ function envFrom(p: ReturnType<typeof parseArgs>): string[] {
 function mountsFrom(p: ReturnType<typeof parseArgs>): Mount[] {
   const mounts: Mount[] = [];
   for (const v of values(p, 'volume')) {
-    const [source, target, mode] = v.split(':');
-    if (!source || !target) throw new ValidationError(`invalid volume specification: '${v}' (nsbox binds host paths: -v /host/path:/container/path[:ro])`, 'volume');
-    mounts.push({ type: 'bind', source: resolve(source), target, readonly: mode === 'ro', recursive: true });
+    const spec = parseVolumeSpec(v);
+    if (spec.kind !== 'bind') continue;
+    const source = spec.source === '~' || spec.source.startsWith('~/') ? homedir() + spec.source.slice(1) : resolve(spec.source);
+    mounts.push({ type: 'bind', source, target: spec.target, readonly: spec.readonly, recursive: true });
   }
   for (const t of values(p, 'tmpfs')) {
     const [target, opts] = t.split(':');
@@ -69,6 +72,13 @@ function mountsFrom(p: ReturnType<typeof parseArgs>): Mount[] {
     mounts.push({ type: 'tmpfs', target: target!, readonly: false, ...(size ? { size } : {}) });
   }
   return mounts;
+}
+
+/** `-v NAME:/path` and `-v /path`: the engine makes (or finds) the volumes. */
+function volumesFrom(p: ReturnType<typeof parseArgs>): VolumeRequest[] {
+  return values(p, 'volume')
+    .map(parseVolumeSpec)
+    .flatMap((v) => (v.kind === 'volume' ? [{ ...(v.name ? { name: v.name } : {}), target: v.target, readonly: v.readonly }] : []));
 }
 
 export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
@@ -124,6 +134,7 @@ export default async function run(argv: string[]): Promise<number> {
   const record = await engine.create({
     ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),
     options: { ...optionsFrom(p), tty: tty ? size : false },
+    volumes: volumesFrom(p),
     openStdin: interactive,
     restart: value(p, 'restart') ?? 'no',
     // Detached, its shim removes it when it exits; in the foreground, this CLI does.
@@ -132,7 +143,7 @@ export default async function run(argv: string[]): Promise<number> {
   try {
     await engine.start(record.id, { awaitAttach: !detach });
   } catch (e) {
-    if (autoRemove) await engine.remove(record.id, { force: true }).catch(() => {});
+    if (autoRemove) await engine.remove(record.id, { force: true, volumes: true }).catch(() => {});
     throw e;
   }
   if (detach) {
@@ -143,6 +154,6 @@ export default async function run(argv: string[]): Promise<number> {
     const conn = await engine.attach(record.id);
     return await runSession(shimSession(engine, record.id, conn), { tty, interactive });
   } finally {
-    if (autoRemove) await engine.remove(record.id, { force: true }).catch(() => {});
+    if (autoRemove) await engine.remove(record.id, { force: true, volumes: true }).catch(() => {});
   }
 }

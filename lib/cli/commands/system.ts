@@ -1,6 +1,7 @@
 /**
- * nsbox system prune [-f] [-a]: removes stopped containers, dangling images (with -a every image no
- * container uses) and the empty cgroups a crash left behind.
+ * nsbox system prune [-f] [-a] [--volumes]: removes stopped containers, dangling images (with -a
+ * every image no container uses), with --volumes the anonymous volumes no container uses, and the
+ * empty cgroups a crash left behind.
  * nsbox system df / info: see `nsbox info`.
  */
 import { createInterface } from 'node:readline/promises';
@@ -11,9 +12,10 @@ import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs } from '../args.js';
 import { humanSize } from '../output.js';
 
-async function confirm(all: boolean): Promise<boolean> {
+async function confirm(all: boolean, volumes: boolean): Promise<boolean> {
   const images = all ? 'all images without at least one container associated to them' : 'all dangling images';
-  process.stdout.write(`WARNING! This will remove:\n  - all stopped containers\n  - ${images}\n  - empty cgroups left behind by nsbox processes that crashed\n\n`);
+  const vols = volumes ? '  - all anonymous volumes not used by at least one container\n' : '';
+  process.stdout.write(`WARNING! This will remove:\n  - all stopped containers\n${vols}  - ${images}\n  - empty cgroups left behind by nsbox processes that crashed\n\n`);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     return /^y(es)?$/i.test((await rl.question('Are you sure you want to continue? [y/N] ')).trim());
@@ -27,10 +29,14 @@ export default async function system(argv: string[]): Promise<number> {
   if (sub === 'info') return (await import('./info.js')).default();
   if (sub !== 'prune') throw new ValidationError(`"nsbox system" takes prune or info${sub ? `, not ${sub}` : ''}`, 'command');
   const p = parseArgs(rest, [{ names: ['force', 'f'], kind: 'bool' }, { names: ['all', 'a'], kind: 'bool' }, { names: ['volumes'], kind: 'bool' }]);
-  if (!flag(p, 'force') && !(await confirm(flag(p, 'all')))) return 0;
+  if (!flag(p, 'force') && !(await confirm(flag(p, 'all'), flag(p, 'volumes')))) return 0;
   const engine = await Engine.open();
   const { containers } = await engine.prune();
   if (containers.length) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
+  if (flag(p, 'volumes')) {
+    const { volumes } = await engine.pruneVolumes();
+    if (volumes.length) process.stdout.write(`Deleted Volumes:\n${volumes.map((v) => `${v}\n`).join('')}\n`);
+  }
   const images = await engine.pruneImages({ all: flag(p, 'all') });
   if (images.removed.length) {
     const lines = images.removed.flatMap((i) => [...i.untagged.map((u) => `untagged: ${parseReference(u).familiar}`), ...i.deleted.map((d) => `deleted: ${d}`)]);
