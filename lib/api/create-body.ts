@@ -164,8 +164,12 @@ function ttyOf(size: number[] | null | undefined): ContainerOptions['tty'] {
   return rows && cols && rows > 0 && cols > 0 ? { cols: Math.min(cols, 65535), rows: Math.min(rows, 65535) } : true;
 }
 
-/** The engine's request for a docker create body (`name` from the query). Warnings say what was ignored. */
-export function createRequestOf(body: CreateBody, name?: string): { request: CreateRequest; warnings: string[] } {
+/**
+ * The engine's request for a docker create body (`name` from the query). Warnings say what was
+ * ignored; `bindSources` are the host paths of `Binds`, which docker makes when missing (a `Mounts`
+ * bind must exist).
+ */
+export function createRequestOf(body: CreateBody, name?: string): { request: CreateRequest; warnings: string[]; bindSources: string[] } {
   const hc = body.HostConfig ?? {};
   const warnings: string[] = [];
   if (hc.PortBindings && Object.keys(hc.PortBindings).length) warnings.push('nsbox publishes no ports yet: PortBindings were ignored');
@@ -210,5 +214,6 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
       ...(volumes.length ? { volumes } : {}),
     },
     warnings,
+    bindSources: (hc.Binds ?? []).map(bindOf).flatMap((b) => ('mount' in b && b.mount.type === 'bind' ? [b.mount.source] : [])),
   };
 }

@@ -491,4 +491,8 @@ rtest('volumes: a named one outlives its containers, anonymous ones (-v /path, a
   t.true(volumes().includes('shared'), 'prune without -a keeps named volumes');
   t.is(nsbox(t, ['volume', 'rm', 'shared']).stdout, 'shared\n');
   t.false(volumes().includes('shared'));
+
+  const missing = join(t.context.root, 'not-yet', 'there');
+  t.is(nsbox(t, ['run', '--rm', '-v', `${missing}:/m`, 'withvol:1', 'sh', '-c', 'echo made > /m/f']).status, 0);
+  t.is(readFileSync(join(missing, 'f'), 'utf8'), 'made\n', 'a missing host directory of -v is made, as docker makes it');
 });

@@ -1,4 +1,5 @@
 /** Container endpoints without streams: list, create, inspect, and the lifecycle verbs. */
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError, NsboxError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
@@ -65,7 +66,8 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('POST', '/containers/create', async (ex) => {
     const body = await jsonBody(ex, CreateBodySchema, 'container config');
-    const { request, warnings } = createRequestOf(body, ex.query.get('name') || undefined);
+    const { request, warnings, bindSources } = createRequestOf(body, ex.query.get('name') || undefined);
+    for (const source of bindSources) if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
     let record: ContainerRecord;
     try {
       record = await engine.create(request);

@@ -4,7 +4,7 @@
  * exits (its exit code is ours; -i passes stdin, -t gives it a terminal, signals are forwarded),
  * with -d it prints the id and returns at once.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
@@ -64,6 +64,8 @@ function mountsFrom(p: ReturnType<typeof parseArgs>): Mount[] {
     const spec = parseVolumeSpec(v);
     if (spec.kind !== 'bind') continue;
     const source = spec.source === '~' || spec.source.startsWith('~/') ? homedir() + spec.source.slice(1) : resolve(spec.source);
+    // As docker's -v: a host directory that is not there yet is made.
+    if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
     mounts.push({ type: 'bind', source, target: spec.target, readonly: spec.readonly, recursive: true });
   }
   for (const t of values(p, 'tmpfs')) {
