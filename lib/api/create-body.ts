@@ -76,7 +76,7 @@ const words = (c: string[] | string | null | undefined): string[] | undefined =>
 /** A `Binds` entry: `/host:/ctr[:ro|rw|z|Z,...]` (a bind; the client resolved relative paths) or `NAME:/ctr[:opts]` (a volume). */
 function bindOf(spec: string): { mount: Mount } | { volume: VolumeRequest } {
   const v = parseVolumeSpec(spec);
-  if (v.kind === 'volume') return { volume: { ...(v.name ? { name: v.name } : {}), target: v.target, readonly: v.readonly } };
+  if (v.kind === 'volume') return { volume: { ...(v.name ? { name: v.name } : {}), target: v.target, readonly: v.readonly, ...(v.noCopy ? { noCopy: true } : {}) } };
   if (!v.source.startsWith('/')) throw new ApiError(400, `invalid volume specification: '${spec}': a bind mount's source is an absolute host path`);
   return { mount: { type: 'bind', source: v.source, target: v.target, readonly: v.readonly, recursive: true } };
 }

@@ -26,6 +26,7 @@ import { ContainerStore } from './container-store.js';
 import { processStartTime } from './process-start-time.js';
 import type { ContainerRecord } from './records.js';
 import { parseRestartPolicy, type RestartPolicy } from './restart-policy.js';
+import { copyUp } from './volume-copy-up.js';
 import { Volumes, VolumeRequestSchema, type VolumeRequest, type VolumeUse } from './volumes.js';
 import { alive, bundleOf, cgroupOf, cgroupPathsOf, containerPid, liveShim, removeCgroup, sleep, stopShim } from './shim-control.js';
 
@@ -127,13 +128,16 @@ export class Engine extends EventEmitter {
     // Volumes: those asked for, then the image's VOLUMEs no mount covers (anonymous, as docker's).
     const asked = (req.volumes ?? []).map((v) => validate(VolumeRequestSchema, v, 'volume'));
     const covered = new Set([...(options.mounts ?? []).map((m) => m.target), ...asked.map((v) => v.target)].map((t) => t.replace(/\/+$/, '')));
-    const imageVolumes = image ? Object.keys((await Image.get(image.digest, { root: this.root })).config.config?.Volumes ?? {}) : [];
+    const theImage = image ? await Image.get(image.digest, { root: this.root }) : undefined;
+    const imageVolumes = Object.keys(theImage?.config.config?.Volumes ?? {});
     for (const target of imageVolumes) if (!covered.has(target.replace(/\/+$/, ''))) asked.push({ target, readonly: false });
     const volumes = new Volumes(this.root);
     const used: VolumeUse[] = [];
     const binds: NonNullable<ContainerOptions['mounts']> = [];
     for (const v of asked) {
       const made = volumes.ensure(v.name);
+      // docker's copy-up: an empty volume starts with what the image has at its mount point.
+      if (theImage && !v.noCopy && volumes.isEmpty(made.name)) copyUp(await theImage.layerDirs(), v.target, made.data);
       used.push({ name: made.name, target: v.target, anonymous: made.anonymous });
       binds.push({ type: 'bind', source: made.data, target: v.target, readonly: v.readonly, recursive: true });
     }

@@ -2,8 +2,8 @@
  * docker's volumes, as directories of the store: `-v NAME:/path` (a named volume, kept until
  * removed) and `-v /path` or an image's VOLUME (an anonymous one, removed with `rm -v` or by a
  * volume prune). Each is `<root>/volumes/<name>/_data`, docker's layout, bind-mounted into the
- * container; `meta.json` beside it says whether it is anonymous. A new volume starts empty (docker
- * copies the image's files at the mount point into it; nsbox does not yet).
+ * container; `meta.json` beside it says whether it is anonymous. An empty volume gets the image's
+ * files at its mount point when a container is created with it (volume-copy-up.ts), as docker's.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,8 @@ export const VolumeRequestSchema = z
     name: z.string().regex(VOLUME_NAME, 'a volume name is [a-zA-Z0-9][a-zA-Z0-9_.-]+').optional(),
     target: z.string().startsWith('/', 'a volume is mounted at an absolute path'),
     readonly: z.boolean().default(false),
+    /** docker's `nocopy`: a new (empty) volume does not get the image's files at the target. */
+    noCopy: z.boolean().optional(),
   })
   .strict();
 export type VolumeRequest = z.input<typeof VolumeRequestSchema>;
@@ -29,7 +31,7 @@ export type VolumeUse = z.output<typeof VolumeUseSchema>;
 
 const MetaSchema = z.object({ anonymous: z.boolean(), created: z.string() }).loose();
 
-export type VolumeSpec = { kind: 'bind'; source: string; target: string; readonly: boolean } | { kind: 'volume'; name?: string; target: string; readonly: boolean };
+export type VolumeSpec = { kind: 'bind'; source: string; target: string; readonly: boolean } | { kind: 'volume'; name?: string; target: string; readonly: boolean; noCopy?: boolean };
 
 /**
  * A `-v` / `Binds` entry as docker reads it: `/ctr` (anonymous volume), `NAME:/ctr[:opts]` (named
@@ -51,7 +53,7 @@ export function parseVolumeSpec(spec: string): VolumeSpec {
   const readonly = opts.includes('ro');
   if (/^[/.~]/.test(source)) return { kind: 'bind', source, target, readonly };
   if (!VOLUME_NAME.test(source)) throw bad(`"${source}" is not a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+) nor a host path`);
-  return { kind: 'volume', name: source, target, readonly };
+  return { kind: 'volume', name: source, target, readonly, ...(opts.includes('nocopy') ? { noCopy: true } : {}) };
 }
 
 export class Volumes {
@@ -63,6 +65,14 @@ export class Volumes {
   /** The directory a container binds for volume `name`. */
   dataOf(name: string): string {
     return join(this.dir, name, '_data');
+  }
+
+  isEmpty(name: string): boolean {
+    try {
+      return readdirSync(this.dataOf(name)).length === 0;
+    } catch {
+      return false;
+    }
   }
 
   /** The volume `name` (made when absent), or a new anonymous one when no name is given. */

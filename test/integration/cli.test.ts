@@ -492,6 +492,11 @@ rtest('volumes: a named one outlives its containers, anonymous ones (-v /path, a
   t.is(nsbox(t, ['volume', 'rm', 'shared']).stdout, 'shared\n');
   t.false(volumes().includes('shared'));
 
+  // Copy-up: a new volume over /etc starts with the image's /etc; with nocopy it starts empty.
+  t.is(nsbox(t, ['run', '--rm', '-v', 'etcv:/etc', 'withvol:1', 'sh', '-c', 'grep -c ^root: /etc/passwd']).stdout, '1\n');
+  t.is(nsbox(t, ['run', '--rm', '-v', 'emptyv:/etc:nocopy', 'withvol:1', 'ls', '-A', '/etc']).stdout, '');
+  t.is(nsbox(t, ['volume', 'rm', 'etcv', 'emptyv']).status, 0);
+
   const missing = join(t.context.root, 'not-yet', 'there');
   t.is(nsbox(t, ['run', '--rm', '-v', `${missing}:/m`, 'withvol:1', 'sh', '-c', 'echo made > /m/f']).status, 0);
   t.is(readFileSync(join(missing, 'f'), 'utf8'), 'made\n', 'a missing host directory of -v is made, as docker makes it');

@@ -80,7 +80,7 @@ function mountsFrom(p: ReturnType<typeof parseArgs>): Mount[] {
 function volumesFrom(p: ReturnType<typeof parseArgs>): VolumeRequest[] {
   return values(p, 'volume')
     .map(parseVolumeSpec)
-    .flatMap((v) => (v.kind === 'volume' ? [{ ...(v.name ? { name: v.name } : {}), target: v.target, readonly: v.readonly }] : []));
+    .flatMap((v) => (v.kind === 'volume' ? [{ ...(v.name ? { name: v.name } : {}), target: v.target, readonly: v.readonly, ...(v.noCopy ? { noCopy: true } : {}) }] : []));
 }
 
 export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
