@@ -182,7 +182,9 @@ tokenTest('token auth: push with credentials (mount scope included); anonymous p
 });
 
 tokenTest('token auth: an expired token is renewed', async (t) => {
-  const issuer = await startTokenIssuer({ [USER.username]: USER.password }, 1);
+  // Tokens live 4 s (the client counts them valid for 3.6 s): two checks fit in that on a busy
+  // machine; 1 s did not always.
+  const issuer = await startTokenIssuer({ [USER.username]: USER.password }, 4);
   t.teardown(() => issuer.stop());
   const reg = await startRegistry({ token: { realm: issuer.realm, service: issuer.service, issuer: issuer.issuer, certBundle: issuer.certBundle } });
   t.teardown(() => reg.stop());
@@ -191,7 +193,7 @@ tokenTest('token auth: an expired token is renewed', async (t) => {
   t.false(await c.hasBlob(`${reg.host}/empty:1`, digest));
   t.false(await c.hasBlob(`${reg.host}/empty:1`, digest));
   t.is(issuer.requests.length, 1, 'cached while valid');
-  await new Promise((r) => setTimeout(r, 1100));
+  await new Promise((r) => setTimeout(r, 4100));
   t.false(await c.hasBlob(`${reg.host}/empty:1`, digest));
   t.is(issuer.requests.length, 2, 'renewed after expiry');
 });
