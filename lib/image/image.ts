@@ -3,6 +3,7 @@
  * lets `Container.run({ image })` start from them. Content, layers and records live in lib/storage;
  * registries are spoken to through lib/image/registry.
  */
+import type { ImportOptions, ImportSource } from './archive/import.js';
 import { mkdirSync } from 'node:fs';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { registerImageResolver, type ImageRunConfig, type PullPolicy, type ResolvedImage } from '../runtime/image-source.js';
@@ -235,10 +236,7 @@ export class Image {
    * as a one-layer image, named `name` (else dangling), its config from `changes` (`CMD ["sh"]`,
    * `ENV A=1`, `WORKDIR /app`, …).
    */
-  static async import(
-    source: string | URL | NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
-    options: StoreOptions & { name?: string; changes?: readonly string[]; message?: string; platform?: PlatformSpec | string; signal?: AbortSignal } = {},
-  ): Promise<Image> {
+  static async import(source: ImportSource, options: StoreOptions & ImportOptions = {}): Promise<Image> {
     const store = await openStore(options.root);
     const { importRootfs } = await import('./archive/import.js');
     const { root: _root, ...opts } = options;

@@ -90,6 +90,16 @@ function checksumOk(b: Buffer): boolean {
   return stored === unsigned || stored === signed;
 }
 
+/** Whether `b` starts with a tar header (ustar, GNU or v7): its checksum field matches its bytes. */
+export function isTarHeader(b: Buffer): boolean {
+  if (b.length < BLOCK) return false;
+  try {
+    return checksumOk(b);
+  } catch {
+    return false;
+  }
+}
+
 function isZero(b: Buffer): boolean {
   for (let i = 0; i < BLOCK; i++) if (b[i] !== 0) return false;
   return true;

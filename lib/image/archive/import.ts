@@ -13,6 +13,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NsboxError, ValidationError } from '../../errors.js';
 import { sha256, sniffCompression, type Store } from '../../storage/index.js';
+import { isTarHeader } from '../../storage/tar-reader.js';
 import { parseReference } from '../reference.js';
 import { ImageConfigSchema, type ContainerConfig, type ImageConfig } from '../registry/manifest.js';
 import { hostPlatform, parsePlatform, type PlatformSpec } from '../registry/platform.js';
@@ -144,14 +145,4 @@ async function spool(input: AsyncIterable<Uint8Array>, file: string, signal: Abo
   await pipeline(input, tap, createWriteStream(file, { mode: 0o600 }), ...(signal ? [{ signal }] : []));
   const head = Buffer.concat(heads);
   return { digest: `sha256:${hash.digest('hex')}`, size, head: head.length >= 6 ? head : Buffer.concat([head, Buffer.alloc(6 - head.length)]) };
-}
-
-/** A ustar or GNU tar header: the checksum field matches the header's bytes. */
-function isTarHeader(h: Buffer): boolean {
-  if (h.length < 512) return false;
-  const stored = parseInt(h.toString('latin1', 148, 156).replace(/\0.*$/, '').trim(), 8);
-  if (Number.isNaN(stored)) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-  return sum === stored;
 }
