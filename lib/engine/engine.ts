@@ -120,16 +120,16 @@ export class Engine extends EventEmitter {
     const restartPolicy = parseRestartPolicy(req.restart ?? 'no');
     if (req.autoRemove && restartPolicy.name !== 'no') throw new ValidationError('conflicting options: cannot both remove and restart a container (--rm and --restart)', 'restart');
     let image: { ref: string; digest: string } | undefined;
+    let resolved: Awaited<ReturnType<typeof resolveImage>> | undefined;
     if (config.image !== undefined) {
-      const resolved = await resolveImage(config.image, config.pull, this.root);
+      resolved = await resolveImage(config.image, config.pull, this.root);
       resolved.release?.();
       image = { ref: config.image, digest: resolved.digest };
     }
     // Volumes: those asked for, then the image's VOLUMEs no mount covers (anonymous, as docker's).
     const asked = (req.volumes ?? []).map((v) => validate(VolumeRequestSchema, v, 'volume'));
     const covered = new Set([...(options.mounts ?? []).map((m) => m.target), ...asked.map((v) => v.target)].map((t) => t.replace(/\/+$/, '')));
-    const theImage = image ? await Image.get(image.digest, { root: this.root }) : undefined;
-    const imageVolumes = Object.keys(theImage?.config.config?.Volumes ?? {});
+    const imageVolumes = Object.keys(resolved?.config.Volumes ?? {});
     for (const target of imageVolumes) if (!covered.has(target.replace(/\/+$/, ''))) asked.push({ target, readonly: false });
     const volumes = new Volumes(this.root);
     const used: VolumeUse[] = [];
@@ -137,7 +137,7 @@ export class Engine extends EventEmitter {
     for (const v of asked) {
       const made = volumes.ensure(v.name);
       // docker's copy-up: an empty volume starts with what the image has at its mount point.
-      if (theImage && !v.noCopy && volumes.isEmpty(made.name)) copyUp(await theImage.layerDirs(), v.target, made.data);
+      if (resolved && !v.noCopy && volumes.isEmpty(made.name)) copyUp(resolved.layers, v.target, made.data);
       used.push({ name: made.name, target: v.target, anonymous: made.anonymous });
       binds.push({ type: 'bind', source: made.data, target: v.target, readonly: v.readonly, recursive: true });
     }
