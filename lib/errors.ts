@@ -16,9 +16,11 @@ export class NsboxError extends Error {
   override name = 'NsboxError';
   /** errno name ('EPERM'), or an nsbox code ('ERR_INVALID_STATE'). */
   readonly code: string;
-  readonly errno?: number;
-  readonly syscall?: string;
-  readonly path?: string;
+  // `declare`: an absent detail is no own property at all, not one whose value is undefined
+  // (ava's TAP reporter and other YAML/JSON dumpers choke on undefined values).
+  declare readonly errno?: number;
+  declare readonly syscall?: string;
+  declare readonly path?: string;
 
   constructor(message: string, details: NsboxErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -26,6 +28,15 @@ export class NsboxError extends Error {
     if (details.errno !== undefined) this.errno = details.errno;
     if (details.syscall !== undefined) this.syscall = details.syscall;
     if (details.path !== undefined) this.path = details.path;
+    // The addon builds its errors on the event loop after the syscall failed, with no JavaScript
+    // on the stack. Such a stack gets one frame naming its origin: readers that take the first
+    // frame (ava's TAP reporter dumps it as `at`, and crashes when there is none) find one. The
+    // probe keeps this.stack unread, so a subclass's name still heads it.
+    const probe: { stack?: string } = {};
+    Error.captureStackTrace(probe, new.target);
+    if (!probe.stack?.includes('\n')) {
+      this.stack = `${new.target.name}: ${message}\n    at nsbox addon (${details.syscall ?? this.code})`;
+    }
   }
 }
 
