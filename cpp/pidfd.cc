@@ -114,6 +114,22 @@ Napi::Value SendSignal(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// unwatchExit(pidfd): stops a watchExit that has not called back (no callback then); false when
+// none is active. The pidfd stays open: it is the caller's to close.
+Napi::Value UnwatchExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NSBOX_CHECK_ARG(env, info.Length() >= 1 && info[0].IsNumber(), "unwatchExit(pidfd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  AddonData* data = GetData(env);
+  for (ExitWatch* w : data->watches) {
+    if (w->pidfd != fd) continue;
+    w->callback.Reset();
+    Finish(w);
+    return Napi::Boolean::New(env, true);
+  }
+  return Napi::Boolean::New(env, false);
+}
+
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NSBOX_CHECK_ARG(env, info.Length() >= 1 && info[0].IsNumber(), "pidfdOpen(pid)");
@@ -137,6 +153,7 @@ void CloseAllWatches(AddonData* data) {
 
 void InitPidfd(Napi::Env env, Napi::Object exports) {
   exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
+  exports.Set("unwatchExit", Napi::Function::New(env, UnwatchExit, "unwatchExit"));
   exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
 }

@@ -88,6 +88,12 @@ export interface NativeAddon {
   spawn(plan: SpawnPlan): Promise<{ pid: number; pidfd: number }>;
   /** Reaps the child behind pidfd when it exits and calls back once. */
   watchExit(pidfd: number, callback: (info: ExitInfo) => void): void;
+  /**
+   * Stops a watchExit that has not called back yet (its callback is dropped); false when none is
+   * active on that pidfd. The pidfd is left open. On a pidfd of a process that is not this
+   * process's child, watchExit calls back with `{ error: 'ECHILD' }` when that process exits.
+   */
+  unwatchExit(pidfd: number): boolean;
   /** pidfd_send_signal; false when the process is already gone. */
   sendSignal(pidfd: number, signo: number): boolean;
   pidfdOpen(pid: number): number;
