@@ -1,11 +1,11 @@
 /** What the route handlers share: the engine, the daemon's exec instances and its event log. */
 import type { Engine } from '../engine/engine.js';
 import type { EventLog } from './event-log.js';
-import type { ExecRegistry } from './exec-registry.js';
+import type { ExecInstances } from '../engine/exec-instances.js';
 
 export interface ApiContext {
   readonly engine: Engine;
-  readonly execs: ExecRegistry;
+  readonly execs: ExecInstances;
   readonly events: EventLog;
   /**
    * Containers an attach client waits on (attached before start, as `docker run` does): their start

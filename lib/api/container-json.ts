@@ -3,10 +3,9 @@
  * inspect document, from an engine record. Only shapes here; every fact comes from the record.
  */
 import { parseBytes } from '../cgroup/resources.js';
-import { exitCodeOf } from '../engine/engine.js';
+import { exitCodeOf, statusText } from '../engine/container-status.js';
 import type { ContainerRecord } from '../engine/records.js';
 import type { ContainerOptions } from '../runtime/options.js';
-import { humanDuration } from './human-duration.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -24,23 +23,6 @@ function userText(user: ContainerOptions['user']): string {
 }
 
 const bytes = (v: number | string | undefined) => (v === undefined || v === -1 ? 0 : parseBytes(v));
-
-/** docker's `Status` column. */
-export function statusText(r: ContainerRecord, now = Date.now()): string {
-  const since = (iso: string | undefined) => humanDuration(now - (iso ? Date.parse(iso) : now));
-  switch (r.state) {
-    case 'created':
-      return 'Created';
-    case 'running':
-      return `Up ${since(r.startedAt)}`;
-    case 'paused':
-      return `Up ${since(r.startedAt)} (Paused)`;
-    case 'dead':
-      return 'Dead';
-    case 'exited':
-      return `Exited (${exitCodeOf(r)}) ${since(r.finishedAt)} ago`;
-  }
-}
 
 const networkMode = (r: ContainerRecord) => (r.options.namespaces?.net === false ? 'host' : 'none');
 

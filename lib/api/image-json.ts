@@ -1,10 +1,6 @@
-/**
- * Images in docker's JSON (`/images/json` entries, `/images/{name}/json`), and the lookup docker's
- * API allows beyond names: an image id or a unique prefix of one (`docker rmi 3f57d9401f8d`).
- */
-import { NotFoundError } from '../errors.js';
-import { Image } from '../image/image.js';
-import { isDigest, parseReference } from '../image/reference.js';
+/** Images in docker's JSON (`/images/json` entries, `/images/{name}/json`); the engine finds them. */
+import type { Image } from '../image/image.js';
+import { parseReference } from '../image/reference.js';
 
 const unix = (iso: string | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
 
@@ -69,20 +65,3 @@ export function imageInspect(image: Image) {
   };
 }
 
-/** An image by name, digest, id, or unique id prefix (docker's `sha256:` optional). */
-export async function findImage(ref: string, root: string): Promise<Image> {
-  const hex = /^(?:sha256:)?([0-9a-f]{1,64})$/.exec(ref)?.[1];
-  if (!hex || isDigest(ref)) {
-    try {
-      return await Image.get(ref, { root });
-    } catch (e) {
-      if (!(e instanceof NotFoundError) || !hex) throw e;
-    }
-  }
-  const all = await Image.list({ root });
-  const hits = all.filter((i) => i.id.slice('sha256:'.length).startsWith(hex) || i.digest.slice('sha256:'.length).startsWith(hex));
-  const byName = hex.length < 64 && !ref.startsWith('sha256:') ? await Image.get(ref, { root }).catch(() => undefined) : undefined;
-  if (byName) return byName;
-  if (hits.length === 1) return hits[0]!;
-  throw new NotFoundError(`No such image: ${ref}`);
-}

@@ -11,7 +11,6 @@ import type { Engine, EngineEvent } from '../engine/engine.js';
 import { messageOf, statusOf } from './api-error.js';
 import type { ApiContext } from './api-context.js';
 import { EventLog } from './event-log.js';
-import { ExecRegistry } from './exec-registry.js';
 import { HttpExchange, UpgradeExchange, type Exchange } from './exchange.js';
 import { API_VERSION, Router, stripVersion } from './router.js';
 import { containerStreamRoutes } from './routes/container-streams.js';
@@ -55,12 +54,13 @@ export class ApiServer {
   readonly #debug: boolean;
   readonly #defaults: Record<string, string>;
   readonly #onEvent: (e: EngineEvent) => void;
+  readonly #onWarning: (message: string) => void;
   readonly #stopWatch: () => void;
   readonly #engine: Engine;
 
   constructor(engine: Engine, opts: ApiServerOptions) {
     this.#engine = engine;
-    this.#ctx = { engine, execs: new ExecRegistry(), events: new EventLog(), attachWaiters: new Map(), version: opts.version };
+    this.#ctx = { engine, execs: engine.execs, events: new EventLog(), attachWaiters: new Map(), version: opts.version };
     this.#log = opts.log ?? ((e) => process.stderr.write(JSON.stringify(e) + '\n'));
     this.#debug = opts.debug ?? false;
     this.#defaults = {
@@ -69,12 +69,13 @@ export class ApiServer {
       'Docker-Experimental': 'false',
       Ostype: 'linux',
     };
-    this.#onEvent = (e) => {
-      this.#ctx.events.add(e);
-      if (e.type === 'container' && e.action === 'destroy') this.#ctx.execs.dropContainer(e.id);
-    };
+    this.#onEvent = (e) => this.#ctx.events.add(e);
+    // What the engine could not do off a request's path (a --rm removal after the exit).
+    this.#onWarning = (message) => this.#log({ time: new Date().toISOString(), level: 'warn', msg: message });
     engine.on('event', this.#onEvent);
-    // Containers that exit on their own (not through a stop of ours) are told to /events as 'die'.
+    engine.on('warning', this.#onWarning);
+    // Containers that exit on their own (not through a stop of ours) are told to /events as 'die',
+    // and --rm containers this server started are removed by it the moment they exit.
     this.#stopWatch = engine.watchExits();
     for (const add of [systemRoutes, imageRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes]) add(this.#router, this.#ctx);
   }
@@ -154,6 +155,7 @@ export class ApiServer {
   /** Stops listening and ends every connection, hijacked ones too; containers are not touched. */
   async close(): Promise<void> {
     this.#engine.off('event', this.#onEvent);
+    this.#engine.off('warning', this.#onWarning);
     this.#stopWatch();
     await Promise.all(
       this.#servers.map(
@@ -165,7 +167,11 @@ export class ApiServer {
       ),
     );
     for (const s of this.#sockets) s.destroy();
-    for (const p of this.#unixPaths) await unlink(p).catch(() => {});
+    for (const p of this.#unixPaths) {
+      await unlink(p).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
   }
 }
 

@@ -9,7 +9,8 @@
  * record exists under that name. A crash between two writes leaves at most a stale entry, which is
  * ignored (and dropped by repair), never a record whose name another container could take.
  */
-import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
 import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
@@ -77,8 +78,16 @@ export class ContainerStore {
     return path.join(this.layout.container(id), 'record.json');
   }
 
+  /** Other processes wait on the flock; this process's own callers queue here first (no flock polling among them). */
+  #queue: Promise<unknown> = Promise.resolve();
+
   #locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(this.lockFile, fn);
+    const run = this.#queue.then(() => withLock(this.lockFile, fn));
+    this.#queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   async #read(id: string): Promise<ContainerRecord | undefined> {
@@ -261,7 +270,7 @@ export class ContainerStore {
    * Refused too while anything is mounted in the directory: the caller unmounts first.
    */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
-    return this.#locked(async () => {
+    const removed = await this.#locked(async () => {
       const old = await this.#current(ref);
       const record = (await reconcile(old, this.#env)) ?? old;
       if (!opts.force && (record.state === 'running' || record.state === 'paused')) {
@@ -274,14 +283,20 @@ export class ContainerStore {
         throw new InvalidStateError(`container ${record.id} cannot be removed while ${mounted[0]} is mounted: unmount it first`);
       }
       await unlink(this.recordFile(record.id));
-      await rm(this.layout.container(record.id), { recursive: true, force: true });
+      // Out of the way at once (a rename), deleted after the lock is let go: the writable layer
+      // can be large, and waiters on the removal need only the record gone. A crash in between
+      // leaves a temp name, which repair deletes.
+      const trash = path.join(this.layout.containersDir, `.${record.id}.tmp-rm-${randomBytes(4).toString('hex')}`);
+      await rename(this.layout.container(record.id), trash);
       const names = await this.#readNames();
       if (names[record.name] === record.id) {
         const { [record.name]: _, ...rest } = names;
         await this.#writeNames(rest);
       }
-      return record;
+      return { record, trash };
     });
+    await rm(removed.trash, { recursive: true, force: true });
+    return removed.record;
   }
 
   /**
@@ -303,7 +318,7 @@ export class ContainerStore {
       const names: Names = {};
       const owners = new Map<string, ContainerRecord>();
       for (const entry of entries) {
-        if (isTemp(entry)) await rm(path.join(dir, entry), { force: true });
+        if (isTemp(entry)) await rm(path.join(dir, entry), { recursive: true, force: true });
         if (!isId(entry)) continue;
         for (const f of await readdir(path.join(dir, entry)).catch(() => [] as string[])) {
           if (isTemp(f)) await rm(path.join(dir, entry, f), { force: true });

@@ -1,26 +1,38 @@
 /**
  * What the engine does to a container that `nsbox-shim` supervises, through its bundle
  * (`<store>/containers/<id>/shim`): the shim's pid and the container's, stopping the shim, and
- * removing the cgroup recorded in `cgroup.json`.
+ * removing the cgroup recorded in `cgroup.json`. A pid counts as the shim's only while it names
+ * that very process (its start time as recorded, or its command line naming the bundle), never
+ * by `kill(pid, 0)`, which a reused pid fools.
  */
 import { readFileSync } from 'node:fs';
 import { Cgroup } from '../cgroup/cgroup.js';
 import { NsboxError } from '../errors.js';
 import { readShimPid, readState, stopDetached } from '../runtime/shim.js';
-import type { ContainerRecord } from './records.js';
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { isCode } from '../storage/errors.js';
+import { processStatSync } from './process-start-time.js';
+import type { ContainerRecord, Supervisor } from './records.js';
+import { onProcessExit } from './watch.js';
 
 export const bundleOf = (r: ContainerRecord): string | undefined => (r.supervisor?.kind === 'shim' ? r.supervisor.bundle : undefined);
 
-export function alive(pid: number | undefined): boolean {
-  if (!pid || !Number.isInteger(pid) || pid <= 0) return false;
+/** Whether `pid` is the process `startTime` recorded (undefined: any process with that pid). */
+export function sameProcess(pid: number, startTime: number | undefined): boolean {
+  const st = processStatSync(pid);
+  return st !== undefined && st.state !== 'Z' && (startTime === undefined || st.startTime === startTime);
+}
+
+/** Whether `pid` runs `nsbox-shim --bundle <bundle>` (the shim keeps its argv when it daemonizes). */
+function isShimOf(pid: number, bundle: string): boolean {
+  let argv: string[];
   try {
-    process.kill(pid, 0);
-    return true;
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if (isCode(e, 'ENOENT', 'ESRCH')) return false;
+    throw e;
   }
+  const i = argv.indexOf('--bundle');
+  return i > 0 && argv[i + 1] === bundle && sameProcess(pid, undefined);
 }
 
 /** The container's own pid, as its shim last recorded it (while it runs). */
@@ -29,31 +41,51 @@ export function containerPid(bundle: string): number | undefined {
   return pid ? pid : undefined;
 }
 
-/** The shim's pid while one runs in the bundle. */
-export function liveShim(bundle: string): number | undefined {
+/**
+ * The shim's pid while one runs in the bundle. `sup` (the record's supervisor) names it by pid and
+ * start time; without it, the process's command line must name the bundle.
+ */
+export function liveShim(bundle: string, sup?: Supervisor): number | undefined {
   const pid = readShimPid(bundle);
-  return alive(pid) ? pid : undefined;
+  if (!pid || !Number.isInteger(pid) || pid <= 0) return undefined;
+  if (sup?.kind === 'shim' && sup.pid === pid && sup.pidStartTime !== undefined) return sameProcess(pid, sup.pidStartTime) ? pid : undefined;
+  return isShimOf(pid, bundle) ? pid : undefined;
+}
+
+/** Resolves when the shim exits, or after `ms` (false then). */
+function shimExit(pid: number, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stop();
+      resolve(false);
+    }, ms);
+    const stop = onProcessExit(pid, undefined, () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
 }
 
 /**
  * SIGTERM to the shim (it sends the container's stop signal, SIGKILL after its stop timeout, and
  * restarts nothing); SIGKILL to the container ourselves after `timeoutSeconds`, in case the shim
- * cannot. Resolves once the shim is gone.
+ * cannot. Resolves once the shim is gone (its pidfd says so).
  */
-export async function stopShim(bundle: string, timeoutSeconds: number): Promise<void> {
+export async function stopShim(bundle: string, timeoutSeconds: number, sup?: Supervisor): Promise<void> {
+  const shim = liveShim(bundle, sup);
+  if (!shim) return;
+  // While its shim lives the container's pid is not reaped, so it still names the container.
   const pid = containerPid(bundle);
   stopDetached(bundle);
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  while (Date.now() < deadline && liveShim(bundle)) await sleep(25);
-  if (alive(pid) && liveShim(bundle)) {
+  if (await shimExit(shim, timeoutSeconds * 1000)) return;
+  if (pid) {
     try {
-      process.kill(pid!, 'SIGKILL');
-    } catch {
-      // gone meanwhile
+      process.kill(pid, 'SIGKILL');
+    } catch (e) {
+      if (!isCode(e, 'ESRCH')) throw e;
     }
   }
-  const hard = Date.now() + 5000;
-  while (Date.now() < hard && liveShim(bundle)) await sleep(25);
+  await shimExit(shim, 5000);
 }
 
 /** The cgroup paths the container was placed in (written before its shim started). */
@@ -78,11 +110,19 @@ export async function cgroupOf(bundle: string): Promise<Cgroup | undefined> {
   }
 }
 
-/** Kills whatever is left in the container's cgroup (a shim killed -9 leaves its container) and removes it. */
-export async function removeCgroup(bundle: string): Promise<void> {
-  const cg = await cgroupOf(bundle);
-  if (cg) {
-    await cg.thaw().catch(() => {});
-    await cg.remove({ force: true });
+/** Kills whatever is left in the cgroup (a shim killed -9 leaves its container) and removes it. */
+export async function removeCgroupOf(cg: Cgroup | undefined): Promise<void> {
+  if (!cg) return;
+  try {
+    await cg.thaw();
+  } catch (e) {
+    // v1 without a freezer hierarchy, or removed meanwhile: nothing is frozen then.
+    if (!(e instanceof NsboxError && (e.code === 'ENOENT' || e.code === 'ENOTSUP'))) throw e;
   }
+  await cg.remove({ force: true });
+}
+
+/** removeCgroupOf the cgroup recorded in the bundle. */
+export async function removeCgroup(bundle: string): Promise<void> {
+  await removeCgroupOf(await cgroupOf(bundle));
 }

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import * as z from 'zod';
 import { ValidationError } from '../errors.js';
+import { isCode } from '../storage/errors.js';
 
 export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -70,8 +71,9 @@ export class Volumes {
   isEmpty(name: string): boolean {
     try {
       return readdirSync(this.dataOf(name)).length === 0;
-    } catch {
-      return false;
+    } catch (e) {
+      if (isCode(e, 'ENOENT', 'ENOTDIR')) return false;
+      throw e;
     }
   }
 
@@ -96,7 +98,9 @@ export class Volumes {
     try {
       const meta = MetaSchema.parse(JSON.parse(readFileSync(join(this.dir, name, 'meta.json'), 'utf8')));
       return { name, anonymous: meta.anonymous, created: meta.created, mountpoint: this.dataOf(name) };
-    } catch {
+    } catch (e) {
+      // A volume directory made by hand (no meta.json, or not ours): a named volume of unknown age.
+      if (!isCode(e, 'ENOENT') && !(e instanceof SyntaxError) && !(e instanceof z.ZodError)) throw e;
       return { name, anonymous: false, created: new Date(0).toISOString(), mountpoint: this.dataOf(name) };
     }
   }
@@ -104,8 +108,10 @@ export class Volumes {
   list(): string[] {
     try {
       return readdirSync(this.dir).filter((n) => VOLUME_NAME.test(n) && existsSync(this.dataOf(n)));
-    } catch {
-      return [];
+    } catch (e) {
+      // No volume was ever made.
+      if (isCode(e, 'ENOENT')) return [];
+      throw e;
     }
   }
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { rootfs } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
-import { apiUnavailable, cleanup, docker, dockerAsync, request, startServe, throughPty, type Serve } from './api-fixture.js';
+import { Engine } from '../../lib/engine/engine.js';
+import { apiUnavailable, bin, cleanup, docker, dockerAsync, request, startServe, throughPty, type Serve } from './api-fixture.js';
 
 interface Ctx extends ImageRegistry {
   serve: Serve;
@@ -208,4 +209,24 @@ rtest('volumes: docker volume create/ls/inspect/rm, run -v NAME:/path and -v /pa
   t.is(prune.status, 0, prune.stderr);
   t.regex(prune.stdout, /Deleted Volumes:\n[0-9a-f]{64}\n/);
   t.deepEqual(names(), []);
+});
+
+rtest('nsbox ps and docker ps print the same status text for the same container', async (t) => {
+  const s = t.context.serve;
+  t.is(docker(s, ['run', '--name', 'status-text', img(t), 'true']).status, 0);
+  t.teardown(() => docker(s, ['rm', '-f', 'status-text']));
+  // As a container killed by SIGUSR1 a minute and a half ago would be recorded.
+  const engine = await Engine.open({ root: s.root });
+  await engine.store.update('status-text', (r) => {
+    r.exitCode = null;
+    r.signal = 'SIGUSR1';
+    r.finishedAt = new Date(Date.now() - 90_000).toISOString();
+  });
+  const fromDocker = docker(s, ['ps', '-a', '--filter', 'name=status-text', '--format', '{{.Status}}']);
+  t.is(fromDocker.status, 0, fromDocker.stderr);
+  const cli = spawnSync(process.execPath, [bin, 'ps', '-a', '--format', 'json'], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: s.root } });
+  t.is(cli.status, 0, cli.stderr);
+  const line = cli.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Names: string; Status: string }).find((x) => x.Names === 'status-text');
+  t.is(fromDocker.stdout.trim(), 'Exited (138) About a minute ago');
+  t.is(line?.Status, fromDocker.stdout.trim());
 });

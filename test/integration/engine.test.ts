@@ -108,7 +108,7 @@ rtest('an image in use cannot be removed; a missing image is NotFoundError with 
 
 rtest("watchExits: 'die' for a container that exits on its own, once", async (t) => {
   const { engine, image } = t.context;
-  const stop = engine.watchExits({ intervalMs: 50 });
+  const stop = engine.watchExits();
   t.teardown(stop);
   const r = await engine.create({ options: { image, command: ['sh', '-c', 'sleep 0.3; exit 7'] } });
   t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
@@ -126,4 +126,34 @@ rtest("watchExits: 'die' for a container that exits on its own, once", async (t)
   await new Promise((resolve) => setTimeout(resolve, 300));
   t.is(dies.length, 1);
   t.is(dies[0]?.exitCode, '7');
+});
+
+rtest('--rm: the engine that started it removes it once its shim is done; otherwise its exit command does', async (t) => {
+  const { engine, image, root } = t.context;
+  const destroyed: string[] = [];
+  const on = (e: { action: string; id: string }) => e.action === 'destroy' && destroyed.push(e.id);
+  engine.on('event', on);
+  t.teardown(() => engine.off('event', on));
+  const a = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'echo bye; exit 2'] } });
+  const removedA = engine.wait(a.id, { condition: 'removed' });
+  await engine.start(a.id, { claimRemoval: true });
+  t.deepEqual(await removedA, { exitCode: 2 });
+  t.deepEqual(destroyed, [a.id], 'removed by this engine');
+  t.false(existsSync(join(root, 'containers', a.id)));
+  const b = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'exit 4'] } });
+  const removedB = engine.wait(b.id, { condition: 'removed' });
+  await engine.start(b.id);
+  t.deepEqual(await removedB, { exitCode: 4 });
+  t.deepEqual(destroyed, [a.id], 'removed by its exit command, in another process');
+  t.false(existsSync(join(root, 'containers', b.id)));
+  t.deepEqual(await engine.list({ all: true }), []);
+});
+
+rtest('wait removed: resolves when another engine removes the record (inotify, not this engine\'s events)', async (t) => {
+  const { engine, image, root } = t.context;
+  const r = await engine.create({ options: { image, command: ['true'] } });
+  const removed = engine.wait(r.id, { condition: 'removed' });
+  const other = await Engine.open({ root });
+  await other.remove(r.id);
+  t.deepEqual(await removed, { exitCode: 0 });
 });

@@ -3,9 +3,12 @@
  * body at exit), logs, and stats.
  */
 import { once } from 'node:events';
+import { isRunning } from '../../engine/container-status.js';
 import type { EngineEvent } from '../../engine/engine.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import type { AttachConnection } from '../../runtime/shim.js';
+import { InvalidStateError } from '../../errors.js';
+import { isCode } from '../../storage/errors.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
 import { muxFrame } from '../mux-frame.js';
@@ -15,7 +18,6 @@ import { statsJson, systemCpuNs, type StatsSample } from '../stats-json.js';
 import { MULTIPLEXED_STREAM, pump, RAW_STREAM } from '../stream-pump.js';
 
 export const isTty = (r: ContainerRecord) => r.options.tty !== undefined && r.options.tty !== false;
-const running = (r: ContainerRecord) => r.state === 'running' || r.state === 'paused';
 const WAIT_CONDITIONS = ['not-running', 'next-exit', 'removed'] as const;
 
 /** Resolves on the container's next start; rejects when it is destroyed or `signal` aborts first. */
@@ -47,13 +49,21 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
     // Not running yet (docker run attaches before it starts): the connection is taken now and
     // joined to the container at its start, whose output the shim keeps for this client.
     const streamed = !ex.query.has('stream') || boolParam(ex.query, 'stream');
-    const waiting = !running(r) && streamed;
+    const waiting = !isRunning(r) && streamed;
     if (waiting) ctx.attachWaiters.set(r.id, (ctx.attachWaiters.get(r.id) ?? 0) + 1);
     const hijacked = await ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
     // logs=1: what the log holds first (dockerode's attach({logs: true})); with stream=0 only that.
     if (boolParam(ex.query, 'logs')) {
       // The shim replays its early output to the first client: taken here, since the log has it.
-      if (running(r)) await engine.attach(r.id).then((a) => a.close(), () => {});
+      if (isRunning(r)) {
+        await engine.attach(r.id).then(
+          (a) => a.close(),
+          (e: unknown) => {
+            // Exited meanwhile: no shim replays anything any more.
+            if (!(e instanceof InvalidStateError) && !isCode(e, 'ENOENT', 'ECONNREFUSED')) throw e;
+          },
+        );
+      }
       for await (const e of engine.logs(r.id, { follow: false })) {
         if ((e.stream === 'stdout' && !want.stdout) || (e.stream === 'stderr' && !want.stderr)) continue;
         const line = Buffer.from(e.log);
@@ -149,7 +159,11 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
     const stream = boolParam(ex.query, 'stream', true);
     const oneShot = boolParam(ex.query, 'one-shot');
     const sample = async (): Promise<StatsSample | undefined> => {
-      const cgroup = await engine.stats(r.id).catch(() => undefined);
+      const cgroup = await engine.stats(r.id).catch((e: unknown) => {
+        // Not running (any more): docker's empty sample, and the stream ends.
+        if (e instanceof InvalidStateError) return undefined;
+        throw e;
+      });
       return cgroup ? { read: new Date().toISOString(), cgroup, systemNs: systemCpuNs() } : undefined;
     };
     const empty: StatsSample = { read: '0001-01-01T00:00:00Z', cgroup: {}, systemNs: 0 };

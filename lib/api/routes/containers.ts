@@ -1,7 +1,5 @@
 /** Container endpoints without streams: list, create, inspect, and the lifecycle verbs. */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { NotFoundError, NsboxError } from '../../errors.js';
+import { NotFoundError, NsboxError, ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { ApiError } from '../api-error.js';
@@ -34,8 +32,10 @@ function matches(r: ContainerRecord, filters: Map<string, string[]>): boolean {
 function familiar(image: string): string {
   try {
     return parseReference(image).familiar;
-  } catch {
-    return image;
+  } catch (e) {
+    // Not a reference (a rootfs path, say): named as given.
+    if (e instanceof ValidationError) return image;
+    throw e;
   }
 }
 
@@ -51,7 +51,6 @@ function startError(id: string, e: unknown): unknown {
 
 export function containerRoutes(router: Router, ctx: ApiContext): void {
   const { engine } = ctx;
-  const resolve = async (ref: string) => (await engine.get(ref)).id;
 
   router.add('GET', '/containers/json', async (ex) => {
     const filters = filtersParam(ex.query);
@@ -67,10 +66,9 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
   router.add('POST', '/containers/create', async (ex) => {
     const body = await jsonBody(ex, CreateBodySchema, 'container config');
     const { request, warnings, bindSources } = createRequestOf(body, ex.query.get('name') || undefined);
-    for (const source of bindSources) if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
     let record: ContainerRecord;
     try {
-      record = await engine.create(request);
+      record = await engine.create({ ...request, makeBindSources: bindSources });
     } catch (e) {
       // The docker CLI pulls on this 404 and creates again; its message names the image as typed.
       if (e instanceof NotFoundError && e.message.startsWith('No such image')) throw new NotFoundError(`No such image: ${familiar(body.Image)}`);
@@ -81,17 +79,17 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('GET', '/containers/:id/json', async (ex) => {
     const r = await engine.get(ex.params['id']!);
-    const inspect = containerInspect(r, engine.pidOf(r), join(engine.store.layout.container(r.id), 'shim', 'container.log'));
+    const inspect = containerInspect(r, engine.pidOf(r), engine.logPath(r));
     ex.send(200, { ...inspect, ExecIDs: ctx.execs.ofContainer(r.id).map((e) => e.id) });
   });
 
   router.add('POST', '/containers/:id/start', async (ex) => {
     const r = await engine.get(ex.params['id']!);
     try {
-      await engine.start(r.id, { awaitAttach: (ctx.attachWaiters.get(r.id) ?? 0) > 0 });
+      // As docker's daemon, this server removes the --rm containers it starts (the engine also
+      // removes one whose start failed: `docker run --rm` waits for that removal).
+      await engine.start(r.id, { awaitAttach: (ctx.attachWaiters.get(r.id) ?? 0) > 0, claimRemoval: true });
     } catch (e) {
-      // docker removes an --rm container whose start failed: `docker run --rm` waits for that removal.
-      if (r.autoRemove && !(e instanceof Error && e.name === 'NotModifiedError')) await engine.remove(r.id, { force: true, volumes: true }).catch(() => {});
       throw startError(r.id, e);
     }
     ex.send(204);
@@ -134,14 +132,14 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add('DELETE', '/containers/:id', async (ex) => {
-    const id = await resolve(ex.params['id']!);
-    await engine.remove(id, { force: boolParam(ex.query, 'force'), volumes: boolParam(ex.query, 'v') });
-    ctx.execs.dropContainer(id);
+    await engine.remove(ex.params['id']!, { force: boolParam(ex.query, 'force'), volumes: boolParam(ex.query, 'v') });
     ex.send(204);
   });
 
   router.add('POST', '/containers/prune', async (ex) => {
-    const { containers } = await engine.prune();
+    const { containers, failed } = await engine.prune();
+    // docker's answer has no place for them: the daemon's log does.
+    for (const f of failed) engine.emit('warning', `prune: container ${f.id} could not be removed: ${f.error}`);
     ex.send(200, { ContainersDeleted: containers, SpaceReclaimed: 0 });
   });
 }

@@ -4,12 +4,12 @@
  * is the daemon's, as in docker.
  */
 import * as z from 'zod';
-import { InvalidStateError, NsboxError } from '../../errors.js';
-import { exitCodeOf } from '../../engine/engine.js';
+import { InvalidStateError } from '../../errors.js';
+import { checkState, execFailureCode } from '../../engine/container-status.js';
 import type { ContainerProcess } from '../../runtime/process.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
-import type { ExecInstance } from '../exec-registry.js';
+import type { ExecInstance } from '../../engine/exec-instances.js';
 import { jsonBody } from '../json-body.js';
 import { muxFrame } from '../mux-frame.js';
 import { intParam } from '../query.js';
@@ -59,38 +59,19 @@ const sizeOf = (s: number[] | null | undefined) => {
   return rows && cols && rows > 0 && cols > 0 ? { cols, rows } : undefined;
 };
 
-/** Records the exit code once the process is reaped: before the connection closes, so inspect has it. */
-function track(e: ExecInstance, proc: ContainerProcess): Promise<void> {
-  return proc.wait().then(
-    (s) => {
-      e.exitCode = exitCodeOf(s);
-    },
-    () => {
-      e.exitCode = 128;
-    },
-  ).finally(() => {
-    e.state = 'exited';
-    e.endedAt = Date.now();
-  });
-}
-
-/** docker's exit codes for a command that could not be run: 127 not found, 126 not executable. */
-const cannotRun = (err: unknown) => (err instanceof NsboxError && err.syscall === 'execve' ? (err.code === 'ENOENT' ? 127 : 126) : undefined);
-
 export function execRoutes(router: Router, ctx: ApiContext): void {
   const { engine, execs } = ctx;
 
   router.add('POST', '/containers/:id/exec', async (ex) => {
     const r = await engine.get(ex.params['id']!);
     const body = await jsonBody(ex, ExecCreateSchema, 'exec config');
-    if (r.state === 'paused') throw new InvalidStateError(`Container ${r.id} is paused, unpause the container before exec`);
-    if (r.state !== 'running') throw new InvalidStateError(`Container ${r.id} is not running`);
+    checkState('exec', r);
     const size = body.ConsoleSize?.length === 2 ? (body.ConsoleSize as [number, number]) : undefined;
     const exec = execs.create(r.id, {
       cmd: body.Cmd,
       env: (body.Env ?? []).filter((e) => /^[^=]+=/.test(e)),
       ...(body.WorkingDir ? { cwd: body.WorkingDir } : {}),
-      ...(body.User ? { user: body.User.replace(/^root(?=:|$)/, '0').replace(/:root$/, ':0') } : {}),
+      ...(body.User ? { user: body.User } : {}),
       tty: body.Tty ?? false,
       attachStdin: body.AttachStdin ?? false,
       attachStdout: body.AttachStdout ?? false,
@@ -119,15 +100,13 @@ export function execRoutes(router: Router, ctx: ApiContext): void {
         privileged: exec.config.privileged,
       });
     } catch (err) {
-      const code = cannotRun(err);
+      const code = execFailureCode(err);
       if (code === undefined) {
         exec.state = 'created';
         throw err;
       }
       // As docker: the start succeeds, the message goes to the client's stderr, the code to inspect.
-      exec.state = 'exited';
-      exec.exitCode = code;
-      exec.endedAt = Date.now();
+      execs.failed(exec, code);
       if (body.Detach) throw new ApiError(500, (err as Error).message);
       const h = await ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
       const msg = Buffer.from(`nsbox: exec failed: ${(err as Error).message}\n`);
@@ -135,9 +114,8 @@ export function execRoutes(router: Router, ctx: ApiContext): void {
       h.end();
       return;
     }
-    exec.process = proc;
     if (exec.pendingSize && tty) proc.resize(exec.pendingSize.cols, exec.pendingSize.rows);
-    const exited = track(exec, proc);
+    const exited = execs.track(exec, proc);
     if (body.Detach) {
       proc.stdin?.end();
       proc.stdout?.resume();

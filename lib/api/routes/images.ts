@@ -1,13 +1,13 @@
 /** Image endpoints: list, pull and import (`/images/create`), inspect, tag, remove; the image store does the work. */
 import type { Writable } from 'node:stream';
-import { NotFoundError, ValidationError } from '../../errors.js';
-import { Image } from '../../image/image.js';
+import type { Image } from '../../image/image.js';
+import { NotFoundError } from '../../errors.js';
 import { parseReference, type Reference } from '../../image/reference.js';
 import { parsePlatform } from '../../image/registry/platform.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
 import type { Exchange } from '../exchange.js';
-import { findImage, imageInspect, imageNames, imageSummary } from '../image-json.js';
+import { imageInspect, imageNames, imageSummary } from '../image-json.js';
 import { PullReporter, type ProgressMessage } from '../pull-progress.js';
 import { boolParam, filtersParam } from '../query.js';
 import { registryAuth } from '../registry-auth.js';
@@ -44,15 +44,13 @@ async function importImage(ex: Exchange, ctx: ApiContext, src: string): Promise<
   const tag = ex.query.get('tag');
   const message = ex.query.get('message');
   const platform = ex.query.get('platform');
-  const image = await Image.import(src === '-' ? ex.bodyStream() : src, {
-    root: ctx.engine.root,
+  const image = await ctx.engine.images.import(src === '-' ? ex.bodyStream() : src, {
     ...(repo ? { name: tag ? `${repo}:${tag}` : repo } : {}),
     changes: ex.query.getAll('changes').filter((c) => c !== ''),
     ...(message ? { message } : {}),
     ...(platform ? { platform } : {}),
     signal: ex.signal,
   });
-  ctx.engine.emitImageEvent('import', image.id, repo ? { name: parseReference(image.names[0] ?? repo).familiar } : {});
   const out = ex.stream(200, 'application/json');
   out.end(JSON.stringify({ status: image.id }) + '\r\n');
 }
@@ -88,13 +86,12 @@ class LazyStream {
 }
 
 export function imageRoutes(router: Router, ctx: ApiContext): void {
-  const root = ctx.engine.root;
 
   router.add('GET', '/images/json', async (ex) => {
     const filters = filtersParam(ex.query);
     const refs = filters.get('reference') ?? [];
     const dangling = filters.get('dangling')?.[0];
-    let images = await Image.list({ root });
+    let images = await ctx.engine.images.list();
     if (refs.length) images = images.filter((i) => referenceMatches(i, refs));
     if (dangling !== undefined) images = images.filter((i) => (imageNames(i).tags.length === 0) === (dangling === 'true' || dangling === '1'));
     ex.send(200, images.map(imageSummary).sort((a, b) => b.Created - a.Created));
@@ -106,13 +103,18 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
     const ref = pullReference(ex);
     const auth = registryAuth(ex.headers['x-registry-auth']);
     const platform = ex.query.get('platform');
-    const hadName = await Image.get(ref.toString(), { root }).then(() => true, () => false);
+    const hadName = await ctx.engine.images.get(ref.toString()).then(
+      () => true,
+      (e: unknown) => {
+        if (e instanceof NotFoundError) return false;
+        throw e;
+      },
+    );
     const out = new LazyStream(ex);
     const reporter = new PullReporter((m) => out.write(m));
     reporter.begin(ref);
     try {
-      const image = await Image.pull(ref.toString(), {
-        root,
+      const image = await ctx.engine.images.pull(ref.toString(), {
         ...(auth ? { auth } : {}),
         ...(platform ? { platform: parsePlatform(platform) } : {}),
         signal: ex.signal,
@@ -122,7 +124,6 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
         },
       });
       reporter.end(ref, image.digest, hadName);
-      ctx.engine.emitImageEvent('pull', ref.familiar);
       out.end();
     } catch (e) {
       if (!out.opened) throw e;
@@ -132,17 +133,14 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add('GET', '/images/*name/json', async (ex) => {
-    ex.send(200, imageInspect(await findImage(ex.params['name']!, root)));
+    ex.send(200, imageInspect(await ctx.engine.images.get(ex.params['name']!)));
   });
 
   router.add('POST', '/images/*name/tag', async (ex) => {
     const repo = ex.query.get('repo');
     if (!repo) throw new ApiError(400, 'repository name (repo) is required');
     const tag = ex.query.get('tag') || undefined;
-    const target = parseReference(tag ? `${repo}:${tag}` : repo);
-    const image = await findImage(ex.params['name']!, root);
-    await image.tag(target.toString());
-    ctx.engine.emitImageEvent('tag', target.familiar);
+    await ctx.engine.images.tag(ex.params['name']!, tag ? `${repo}:${tag}` : repo);
     ex.send(201);
   });
 
@@ -155,18 +153,7 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add('DELETE', '/images/*name', async (ex) => {
-    const name = ex.params['name']!;
-    const force = boolParam(ex.query, 'force');
-    // An id (or prefix) names the image itself; a name is untagged first.
-    let ref = name;
-    try {
-      await Image.get(name, { root });
-    } catch (e) {
-      // A 64-hex id is no valid name: that is a ValidationError, not a NotFoundError.
-      if (!(e instanceof NotFoundError) && !(e instanceof ValidationError)) throw e;
-      ref = (await findImage(name, root)).digest;
-    }
-    const result = await ctx.engine.removeImage(ref, { force });
+    const result = await ctx.engine.images.remove(ex.params['name']!, { force: boolParam(ex.query, 'force') });
     ex.send(200, [
       ...result.untagged.map((u) => ({ Untagged: parseReference(u).familiar })),
       ...result.deleted.map((d) => ({ Deleted: d })),

@@ -2,7 +2,6 @@
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { Cgroup } from '../../cgroup/cgroup.js';
-import { Image } from '../../image/image.js';
 import type { ApiContext } from '../api-context.js';
 import { filtersParam } from '../query.js';
 import { API_VERSION, MIN_API_VERSION, type Router } from '../router.js';
@@ -13,8 +12,10 @@ const UNAME_ARCH: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64', ar
 function osName(): string {
   try {
     return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux';
-  } catch {
-    return 'Linux';
+  } catch (e) {
+    // A host without os-release (a minimal image): just its kernel's name.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'Linux';
+    throw e;
   }
 }
 
@@ -56,7 +57,7 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
   router.add('GET', '/info', async (ex) => {
     const [containers, images, cgroups] = await Promise.all([
       ctx.engine.list({ all: true }),
-      Image.list({ root: ctx.engine.root }).catch(() => []),
+      ctx.engine.images.list(),
       Cgroup.detect().catch(() => undefined),
     ]);
     const count = (s: string) => containers.filter((c) => c.state === s).length;

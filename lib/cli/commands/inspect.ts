@@ -1,6 +1,6 @@
 /** nsbox inspect CONTAINER|IMAGE [...]: the records as JSON (containers first, then images). */
 import { Engine } from '../../engine/index.js';
-import { findImage, imageInspect } from '../../api/image-json.js';
+import { imageInspect } from '../../api/image-json.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { parseArgs } from '../args.js';
 
@@ -17,7 +17,7 @@ export default async function inspect(argv: string[]): Promise<number> {
       out.push({ ...record, ...(pid ? { pid } : {}) });
       continue;
     }
-    const image = await findImage(ref, engine.root).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+    const image = await engine.images.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
     if (image) out.push(imageInspect(image));
     else {
       failed++;

@@ -1,28 +1,9 @@
 /** nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are read. */
-import { Engine, exitCodeOf } from '../../engine/index.js';
+import { Engine, exitCodeOf, statusText, timeAgo } from '../../engine/index.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
-import { shortId, table, timeAgo } from '../output.js';
-
-function since(iso: string | undefined, now = Date.now()): string {
-  return timeAgo(iso, now).replace(/ ago$/, '').replace(/^Less than a second$/, 'Less than a second');
-}
-
-export function statusOf(r: ContainerRecord): string {
-  switch (r.state) {
-    case 'running':
-      return `Up ${since(r.startedAt)}`;
-    case 'paused':
-      return `Up ${since(r.startedAt)} (Paused)`;
-    case 'exited':
-      return `Exited (${r.exitCode ?? (r.signal ? 128 + (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[r.signal] ?? 0) : 0)}) ${timeAgo(r.finishedAt)}`;
-    case 'dead':
-      return 'Dead';
-    default:
-      return 'Created';
-  }
-}
+import { shortId, table } from '../output.js';
 
 export default async function ps(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
@@ -50,7 +31,7 @@ export default async function ps(argv: string[]): Promise<number> {
   if (value(p, 'format') === 'json') {
     // docker's `--format json`: one object a line, its fields as docker names them.
     for (const r of records) {
-      const line = { ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusOf(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 };
+      const line = { ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusText(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
     return 0;
@@ -58,7 +39,7 @@ export default async function ps(argv: string[]): Promise<number> {
   process.stdout.write(
     table(
       ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-      records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), statusOf(r), '', r.name]),
+      records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), statusText(r), '', r.name]),
     ),
   );
   return 0;

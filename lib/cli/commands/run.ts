@@ -4,12 +4,12 @@
  * exits (its exit code is ours; -i passes stdin, -t gives it a terminal, signals are forwarded),
  * with -d it prints the id and returns at once.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
-import { ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
 import { Engine } from '../../engine/index.js';
 import { runSession } from '../terminal-session.js';
@@ -64,8 +64,6 @@ function mountsFrom(p: ReturnType<typeof parseArgs>): Mount[] {
     const spec = parseVolumeSpec(v);
     if (spec.kind !== 'bind') continue;
     const source = spec.source === '~' || spec.source.startsWith('~/') ? homedir() + spec.source.slice(1) : resolve(spec.source);
-    // As docker's -v: a host directory that is not there yet is made.
-    if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
     mounts.push({ type: 'bind', source, target: spec.target, readonly: spec.readonly, recursive: true });
   }
   for (const t of values(p, 'tmpfs')) {
@@ -133,29 +131,32 @@ export default async function run(argv: string[]): Promise<number> {
   const autoRemove = flag(p, 'rm');
   const size = tty && !detach && process.stdout.isTTY ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : { cols: 80, rows: 24 };
   const engine = await Engine.open();
+  const options: ContainerOptions = { ...optionsFrom(p), tty: tty ? size : false };
   const record = await engine.create({
     ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),
-    options: { ...optionsFrom(p), tty: tty ? size : false },
+    options,
     volumes: volumesFrom(p),
+    // As docker's -v: a host directory that is not there yet is made (by the engine).
+    makeBindSources: options.mounts?.flatMap((m) => (m.type === 'bind' ? [m.source] : [])) ?? [],
     openStdin: interactive,
     restart: value(p, 'restart') ?? 'no',
-    // Detached, its shim removes it when it exits; in the foreground, this CLI does.
-    autoRemove: autoRemove && detach,
+    autoRemove,
   });
-  try {
-    await engine.start(record.id, { awaitAttach: !detach });
-  } catch (e) {
-    if (autoRemove) await engine.remove(record.id, { force: true, volumes: true }).catch(() => {});
-    throw e;
-  }
+  // In the foreground this CLI removes a --rm container the moment it exits (its shim's exit
+  // command does, should this CLI be gone); detached, the exit command does. A failed start
+  // removes it (the engine does that).
+  await engine.start(record.id, { awaitAttach: !detach, claimRemoval: !detach });
   if (detach) {
     process.stdout.write(`${record.id}\n`);
     return 0;
   }
-  try {
-    const conn = await engine.attach(record.id);
-    return await runSession(shimSession(engine, record.id, conn), { tty, interactive });
-  } finally {
-    if (autoRemove) await engine.remove(record.id, { force: true, volumes: true }).catch(() => {});
+  const conn = await engine.attach(record.id);
+  const code = await runSession(shimSession(engine, record.id, conn), { tty, interactive });
+  // The engine's own watch may have removed it already (or be at it: this waits for that).
+  if (autoRemove) {
+    await engine.remove(record.id, { force: true, volumes: true }).catch((e: unknown) => {
+      if (!(e instanceof NotFoundError)) throw e;
+    });
   }
+  return code;
 }

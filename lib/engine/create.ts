@@ -1,0 +1,84 @@
+/**
+ * `Engine.create`: a new container record in state `created`, its options checked, its image
+ * resolved (pulled when `options.pull` allows), its volumes made, bind sources that are missing
+ * made as docker's `-v`/`Binds` make them.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { ValidationError } from '../errors.js';
+import { resolveImage } from '../runtime/image-source.js';
+import { ContainerOptionsSchema, validate, type ContainerOptions } from '../runtime/options.js';
+import type { EngineContext } from './engine-context.js';
+import type { ContainerRecord } from './records.js';
+import { parseRestartPolicy } from './restart-policy.js';
+import { copyUp } from './volume-copy-up.js';
+import { Volumes, VolumeRequestSchema, type VolumeRequest, type VolumeUse } from './volumes.js';
+
+export interface CreateRequest {
+  /** Unique; generated (`adjective_surname`) when absent. */
+  name?: string;
+  /** What the container runs (no `stdio`: a detached container's stdio is its shim's). */
+  options: ContainerOptions;
+  /** docker's -i: a stdin that attach clients write to. */
+  openStdin?: boolean;
+  /** docker's --restart: no, on-failure[:N], always, unless-stopped. */
+  restart?: string;
+  /** docker's --rm: removed once it has exited. */
+  autoRemove?: boolean;
+  /** docker's volumes (`-v NAME:/path`, `-v /path`); the image's VOLUMEs not covered get anonymous ones. */
+  volumes?: VolumeRequest[];
+  /** Host directories of binds to make when missing (docker's `-v /host:/ctr` and `Binds` do). */
+  makeBindSources?: string[];
+}
+
+export async function createContainer(ctx: EngineContext, req: CreateRequest): Promise<ContainerRecord> {
+  const { stdio: _stdio, runRoot: _runRoot, id: _id, imageRoot: _imageRoot, ...options } = req.options;
+  void _stdio;
+  void _runRoot;
+  void _id;
+  void _imageRoot;
+  const config = validate(ContainerOptionsSchema, options, 'container options');
+  const restartPolicy = parseRestartPolicy(req.restart ?? 'no');
+  if (req.autoRemove && restartPolicy.name !== 'no') throw new ValidationError('conflicting options: cannot both remove and restart a container (--rm and --restart)', 'restart');
+  let image: { ref: string; digest: string } | undefined;
+  let resolved: Awaited<ReturnType<typeof resolveImage>> | undefined;
+  if (config.image !== undefined) {
+    resolved = await resolveImage(config.image, config.pull, ctx.root);
+    resolved.release?.();
+    image = { ref: config.image, digest: resolved.digest };
+  }
+  for (const source of req.makeBindSources ?? []) if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
+  // Volumes: those asked for, then the image's VOLUMEs no mount covers (anonymous, as docker's).
+  const asked = (req.volumes ?? []).map((v) => validate(VolumeRequestSchema, v, 'volume'));
+  const covered = new Set([...(options.mounts ?? []).map((m) => m.target), ...asked.map((v) => v.target)].map((t) => t.replace(/\/+$/, '')));
+  const imageVolumes = Object.keys(resolved?.config.Volumes ?? {});
+  for (const target of imageVolumes) if (!covered.has(target.replace(/\/+$/, ''))) asked.push({ target, readonly: false });
+  const volumes = new Volumes(ctx.root);
+  const used: VolumeUse[] = [];
+  const binds: NonNullable<ContainerOptions['mounts']> = [];
+  for (const v of asked) {
+    const made = volumes.ensure(v.name);
+    // docker's copy-up: an empty volume starts with what the image has at its mount point.
+    if (resolved && !v.noCopy && volumes.isEmpty(made.name)) copyUp(resolved.layers, v.target, made.data);
+    used.push({ name: made.name, target: v.target, anonymous: made.anonymous });
+    binds.push({ type: 'bind', source: made.data, target: v.target, readonly: v.readonly, recursive: true });
+  }
+  let record: ContainerRecord;
+  try {
+    record = await ctx.store.create({
+      ...(req.name ? { name: req.name } : {}),
+      ...(image ? { image } : {}),
+      ...(config.rootfs ? { rootfs: config.rootfs } : {}),
+      command: config.command ?? [],
+      options: { ...options, ...(image ? { pull: 'never' as const } : {}), ...(binds.length ? { mounts: [...(options.mounts ?? []), ...binds] } : {}) },
+      restartPolicy,
+      openStdin: req.openStdin ?? false,
+      autoRemove: req.autoRemove ?? false,
+      volumes: used,
+    });
+  } catch (e) {
+    for (const v of used) if (v.anonymous) volumes.remove(v.name);
+    throw e;
+  }
+  ctx.emit('create', record);
+  return record;
+}

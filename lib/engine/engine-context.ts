@@ -1,0 +1,29 @@
+/** What the engine's parts share: the store, the event emitter, and where a container's bundle is. */
+import { join } from 'node:path';
+import type { ContainerStore } from './container-store.js';
+import type { RemovalClaims } from './removal-claims.js';
+
+export interface EngineEvent {
+  type: 'container' | 'image' | 'volume';
+  action: string;
+  id: string;
+  attributes: Record<string, string>;
+  time: Date;
+}
+
+export interface EngineContext {
+  readonly store: ContainerStore;
+  readonly root: string;
+  /** Emits a container event, its attributes docker's (name, image) and `extra`. */
+  emit(action: string, r: { id: string; name?: string; image?: { ref: string } | undefined }, extra?: Record<string, string>): void;
+  emitEvent(e: EngineEvent): void;
+  /** Emits 'die' for the record's exit, unless it was told already. */
+  emitDie(r: { id: string; name?: string; image?: { ref: string } | undefined; finishedAt?: string | undefined; exitCode: number | null; signal: string | null }): void;
+  /** Reports what went wrong off the caller's path (a --rm removal after the exit, an exec's release). */
+  warn(what: string, e: unknown): void;
+  /** The --rm containers this engine removes itself when they exit. */
+  readonly claims: RemovalClaims;
+}
+
+/** `<store>/containers/<id>/shim`: the shim's directory for every start of the container. */
+export const bundlePath = (ctx: Pick<EngineContext, 'store'>, id: string): string => join(ctx.store.layout.container(id), 'shim');

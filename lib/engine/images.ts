@@ -1,0 +1,132 @@
+/**
+ * The engine's images: one id-prefix resolver, and pull, tag, import, remove and prune with their
+ * events (docker's pull, tag, untag, delete, import), so the CLI and the API emit none by hand.
+ * The work is the image store's (`Image`); what the engine adds is which containers use an image.
+ */
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
+import type { ImportOptions, ImportSource } from '../image/archive/import.js';
+import { Image, type PullOptions } from '../image/image.js';
+import { isDigest, parseReference } from '../image/reference.js';
+import { Store } from '../storage/index.js';
+import { isRunning } from './container-status.js';
+import type { EngineContext } from './engine-context.js';
+
+export interface RemovedImages {
+  untagged: string[];
+  deleted: string[];
+}
+
+export class EngineImages {
+  readonly #ctx: EngineContext;
+  constructor(ctx: EngineContext) {
+    this.#ctx = ctx;
+  }
+
+  #event(action: string, ref: string, attributes: Record<string, string> = {}): void {
+    this.#ctx.emitEvent({ type: 'image', action, id: ref, attributes: { name: ref, ...attributes }, time: new Date() });
+  }
+
+  list(): Promise<Image[]> {
+    return Image.list({ root: this.#ctx.root });
+  }
+
+  /**
+   * An image by name, digest, or id (the config's digest), `sha256:` optional, or a unique prefix
+   * of an id or digest, as `images` shows them. `byName`: it was named (not by id or digest).
+   */
+  async find(ref: string): Promise<{ image: Image; byName: boolean }> {
+    const root = this.#ctx.root;
+    try {
+      return { image: await Image.get(ref, { root }), byName: !isDigest(ref) && !ref.includes('@') };
+    } catch (e) {
+      // A 64-hex id is no valid name: a ValidationError, not a NotFoundError.
+      const hex = /^(?:sha256:)?([0-9a-f]{1,64})$/.exec(ref)?.[1];
+      if (!hex || !(e instanceof NotFoundError || e instanceof ValidationError)) throw e;
+      const hits = (await this.list()).filter((i) => [i.id, i.digest].some((d) => d.slice('sha256:'.length).startsWith(hex)));
+      if (hits.length === 0) throw new NotFoundError(`No such image: ${ref}`, { code: 'ENOENT' });
+      // Two manifests of one config (a pull after a load) share an id: only their digests tell them apart.
+      if (hits.length > 1) throw new ValidationError(`${ref} names ${hits.length} images (${hits.map((i) => i.digest).join(', ')}): give more of a digest`, 'image');
+      return { image: hits[0]!, byName: false };
+    }
+  }
+
+  async get(ref: string): Promise<Image> {
+    return (await this.find(ref)).image;
+  }
+
+  async pull(ref: string, opts: Omit<PullOptions, 'root'> = {}): Promise<Image> {
+    const image = await Image.pull(ref, { ...opts, root: this.#ctx.root });
+    this.#event('pull', parseReference(ref).familiar);
+    return image;
+  }
+
+  async tag(ref: string, target: string): Promise<void> {
+    const image = await this.get(ref);
+    const to = parseReference(target);
+    await image.tag(to.toString());
+    this.#event('tag', to.familiar);
+  }
+
+  async import(source: ImportSource, opts: ImportOptions = {}): Promise<Image> {
+    const image = await Image.import(source, { ...opts, root: this.#ctx.root });
+    this.#event('import', image.id, image.names[0] ? { name: parseReference(image.names[0]).familiar } : {});
+    return image;
+  }
+
+  /**
+   * Removes an image name, or the image with its names. An image a container record uses (running
+   * or not) is never removed, since its layers are that container's lower dirs: without `force`
+   * that is refused; with it its names go and the image stays, dangling (`<none>`), as docker's
+   * `rmi -f NAME` leaves it, until it is removed after its last container. By id, `force` is
+   * refused too while a container runs it (docker: "cannot be forced").
+   */
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<RemovedImages> {
+    const root = this.#ctx.root;
+    const { image, byName } = await this.find(ref);
+    // One of several names: only that name goes, whoever uses the image.
+    if (byName && image.names.length > 1) return this.#removed(await Image.remove(ref, { root }));
+    const users = (await this.#ctx.store.list({ all: true })).filter((r) => r.image?.digest === image.digest);
+    const user = users.find(isRunning) ?? users[0];
+    if (user && !opts.force) {
+      throw new InvalidStateError(`conflict: unable to remove image ${ref}: image is in use by container ${user.id.slice(0, 12)} (${user.state}): remove the container first, or use -f`);
+    }
+    if (user && !byName && isRunning(user)) {
+      throw new InvalidStateError(`conflict: unable to delete ${ref} (cannot be forced) - image is being used by running container ${user.id.slice(0, 12)}`);
+    }
+    if (user) {
+      // By id with only stopped containers docker deletes the image, their layers kept by the
+      // graph driver's own references; here nothing but image records keeps layers, so the image
+      // stays dangling, as it does by name. Already dangling, there is nothing to do: say why.
+      if (image.names.length === 0) {
+        throw new InvalidStateError(`conflict: unable to delete ${ref} - image is being used by stopped container ${user.id.slice(0, 12)}: remove the container first`);
+      }
+      const untagged = await new Store({ root }).images.remove(image.digest, { namesOnly: true });
+      return this.#removed({ untagged, deleted: [] });
+    }
+    return this.#removed(await Image.remove(byName ? ref : image.digest, { root, ...(opts.force ? { force: true } : {}) }));
+  }
+
+  /**
+   * docker image prune: removes the dangling images (no name), or with `all` every image, that no
+   * container record uses. Returns, image by image, what went (docker's `Untagged` and `Deleted`:
+   * the image id, then the blobs and layers no other image shares) and the sizes of the images.
+   */
+  async prune(opts: { all?: boolean } = {}): Promise<{ removed: RemovedImages[]; spaceReclaimed: number }> {
+    const used = new Set((await this.#ctx.store.list({ all: true })).map((r) => r.image?.digest).filter((d): d is string => d !== undefined));
+    const out = { removed: [] as RemovedImages[], spaceReclaimed: 0 };
+    for (const image of await this.list()) {
+      if (used.has(image.digest) || (!opts.all && image.names.length > 0)) continue;
+      const r = this.#removed(await Image.remove(image.digest, { root: this.#ctx.root }));
+      // r.deleted starts with the manifest; docker names the image by its id.
+      out.removed.push({ untagged: r.untagged, deleted: [...new Set([image.id, ...r.deleted.slice(1)])] });
+      out.spaceReclaimed += image.size;
+    }
+    return out;
+  }
+
+  #removed(result: RemovedImages): RemovedImages {
+    for (const u of result.untagged) this.#event('untag', u);
+    if (result.deleted.length) this.#event('delete', result.deleted[0]!);
+    return result;
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * Container lifecycle over the store's records and `nsbox-shim`: start (a new shim each time, on
+ * the kept writable layer), stop, restart, kill, pause and unpause. Each checks the state first
+ * (container-status.ts). Nothing here needs the process that started a container to stay.
+ */
+import { NotFoundError } from '../errors.js';
+import { Container } from '../runtime/container.js';
+import type { ContainerOptions } from '../runtime/options.js';
+import { signalNumber } from '../runtime/signals.js';
+import { isCode } from '../storage/errors.js';
+import { checkState, execFailureCode, isRunning } from './container-status.js';
+import { bundlePath, type EngineContext } from './engine-context.js';
+import { processStartTime } from './process-start-time.js';
+import type { ContainerRecord } from './records.js';
+import { autoRemove } from './removal.js';
+import { autoRemoveCommand } from './removal-claims.js';
+import type { RestartPolicy } from './restart-policy.js';
+import { bundleOf, cgroupOf, containerPid, liveShim, removeCgroup, sameProcess, stopShim } from './shim-control.js';
+import { onProcessExit, processExit } from './watch.js';
+
+/** 'SIGTERM', 'TERM' or '15', as docker takes them. */
+export const toSignal = (s: string): number => signalNumber(/^\d+$/.test(s) ? Number(s) : s);
+
+function restartText(p: RestartPolicy): string {
+  return p.name === 'on-failure' && p.maximumRetryCount ? `on-failure:${p.maximumRetryCount}` : p.name;
+}
+
+/**
+ * The record's options with its image named by the digest it was created from: its name may
+ * since be untagged (`rmi -f`) or moved to a newer pull, and the writable layer belongs on these layers.
+ */
+export function optionsOf(r: ContainerRecord): ContainerOptions {
+  return r.image ? { ...r.options, image: r.image.digest } : r.options;
+}
+
+/** The container's init (host pid) while it runs. */
+export function pidOf(r: ContainerRecord): number | undefined {
+  if (!isRunning(r)) return undefined;
+  if (r.supervisor?.kind === 'process') return r.supervisor.pid;
+  const bundle = bundleOf(r);
+  return bundle ? containerPid(bundle) : undefined;
+}
+
+/** A signal to a process, where its being gone already is no error. */
+function signal(pid: number, signo: number): void {
+  try {
+    process.kill(pid, signo);
+  } catch (e) {
+    if (!isCode(e, 'ESRCH')) throw e;
+  }
+}
+
+export interface StartOptions {
+  /** A client attaches right after (docker run): a run that ends first is kept for it. */
+  awaitAttach?: boolean;
+  /** For a --rm container: this process removes it when it exits (removal-claims.ts). */
+  claimRemoval?: boolean;
+}
+
+export async function startContainer(ctx: EngineContext, ref: string, opts: StartOptions = {}): Promise<ContainerRecord> {
+  const r = await ctx.store.get(ref);
+  checkState('start', r);
+  const bundle = bundlePath(ctx, r.id);
+  // An earlier shim waiting for its attach client, or a container its killed shim left behind.
+  if (liveShim(bundle)) await stopShim(bundle, 0);
+  await removeCgroup(bundle);
+  const dir = ctx.store.layout.container(r.id);
+  const claimed = r.autoRemove && opts.claimRemoval === true && ctx.claims.claim(r.id, dir);
+  let started: Awaited<ReturnType<Container['startDetached']>>;
+  let c: Container | undefined;
+  try {
+    c = await Container.create({ ...optionsOf(r), id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' });
+    started = await c.startDetached({
+      restart: restartText(r.restartPolicy) as never,
+      openStdin: r.openStdin,
+      ...(opts.awaitAttach ? { awaitAttach: 10 } : {}),
+      ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),
+    });
+  } catch (e) {
+    await afterFailedStart(ctx, r, e);
+    throw e;
+  }
+  const shimStart = await processStartTime(started.shimPid);
+  const record = await ctx.store.update(r.id, (x) => {
+    x.state = 'running';
+    x.startedAt = new Date().toISOString();
+    x.exitCode = null;
+    x.signal = null;
+    x.oomKilled = false;
+    x.manuallyStopped = false;
+    delete x.error;
+    x.command = c!.config.command ?? [];
+    x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
+  });
+  ctx.emit('start', record);
+  // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
+  // the container has exited and an attach client waited for has had all of its output.
+  if (claimed) void processExit(started.shimPid, shimStart).then(() => autoRemove(ctx, r.id)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
+  return record;
+}
+
+/**
+ * docker's bookkeeping of a start that failed: an auto-remove container is removed (its `run --rm`
+ * waits for that), any other keeps the code (127 command not found, 126 not executable, 125).
+ */
+async function afterFailedStart(ctx: EngineContext, r: ContainerRecord, e: unknown): Promise<void> {
+  try {
+    if (r.autoRemove) await autoRemove(ctx, r.id);
+    else {
+      await ctx.store.update(r.id, (x) => {
+        x.exitCode = execFailureCode(e) ?? 125;
+        x.signal = null;
+        x.error = (e as Error).message;
+      });
+    }
+  } catch (after) {
+    // Removed meanwhile: nothing to record. Otherwise the start's error stays the one thrown.
+    if (!(after instanceof NotFoundError)) ctx.warn(`after the failed start of ${r.id}`, after);
+  }
+}
+
+/** The stop signal (or `signal`), SIGKILL after `timeout` seconds; resolves once it is down. */
+export async function stopRunning(ctx: EngineContext, r: ContainerRecord, timeout: number, sig?: string): Promise<void> {
+  if (r.state === 'paused') await thaw(ctx, r);
+  const bundle = bundleOf(r);
+  if (!bundle) {
+    // Run in the foreground of another process (the SDK's, or an older CLI's): signal it directly.
+    const sup = r.supervisor;
+    if (sup?.kind !== 'process' || !sameProcess(sup.pid, sup.pidStartTime)) return;
+    const gone = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        stop();
+        resolve(false);
+      }, timeout * 1000);
+      const stop = onProcessExit(sup.pid, sup.pidStartTime, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    signal(sup.pid, toSignal(sig ?? 'SIGTERM'));
+    if (!(await gone)) signal(sup.pid, 9);
+    return;
+  }
+  if (sig) {
+    const pid = containerPid(bundle);
+    if (pid) signal(pid, toSignal(sig));
+  }
+  await stopShim(bundle, timeout, r.supervisor);
+}
+
+export async function stopContainer(ctx: EngineContext, ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<ContainerRecord> {
+  const r = await ctx.store.get(ref);
+  checkState('stop', r);
+  await ctx.store.update(r.id, (x) => {
+    x.manuallyStopped = true;
+  });
+  await stopRunning(ctx, r, opts.timeout ?? 10, opts.signal);
+  // An auto-remove container may be gone already: removed by whoever watched its exit.
+  const after = await ctx.store.get(r.id).catch((e: unknown) => {
+    if (e instanceof NotFoundError) return { ...r, state: 'exited' as const, finishedAt: new Date().toISOString() };
+    throw e;
+  });
+  ctx.emitDie(after);
+  ctx.emit('stop', after);
+  return after;
+}
+
+export async function restartContainer(ctx: EngineContext, ref: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {
+  const r = await ctx.store.get(ref);
+  if (isRunning(r)) await stopRunning(ctx, r, opts.timeout ?? 10);
+  const record = await startContainer(ctx, r.id);
+  ctx.emit('restart', record);
+  return record;
+}
+
+/** A signal (default SIGKILL) to the container's init. */
+export async function killContainer(ctx: EngineContext, ref: string, sig = 'SIGKILL'): Promise<void> {
+  const r = await ctx.store.get(ref);
+  checkState('kill', r);
+  const pid = pidOf(r);
+  if (!pid) checkState('kill', { ...r, state: 'exited' });
+  const signo = toSignal(sig);
+  // A frozen process cannot die: thaw a paused container for SIGKILL.
+  if (r.state === 'paused' && signo === 9) await thaw(ctx, r);
+  process.kill(pid!, signo);
+  ctx.emit('kill', r, { signal: String(signo) });
+}
+
+export async function cgroupOfRecord(r: ContainerRecord) {
+  const bundle = bundleOf(r);
+  const cg = bundle ? await cgroupOf(bundle) : undefined;
+  if (!cg) checkState('stats', { ...r, state: 'exited' });
+  return cg!;
+}
+
+async function thaw(ctx: EngineContext, r: ContainerRecord): Promise<void> {
+  await (await cgroupOfRecord(r)).thaw();
+  await ctx.store.update(r.id, (x) => {
+    if (x.state === 'paused') x.state = 'running';
+  });
+}
+
+/** Freezes every process of the container (the cgroup freezer). */
+export async function pauseContainer(ctx: EngineContext, ref: string): Promise<void> {
+  const r = await ctx.store.get(ref);
+  checkState('pause', r);
+  await (await cgroupOfRecord(r)).freeze();
+  await ctx.store.update(r.id, (x) => {
+    x.state = 'paused';
+  });
+  ctx.emit('pause', r);
+}
+
+export async function unpauseContainer(ctx: EngineContext, ref: string): Promise<void> {
+  const r = await ctx.store.get(ref);
+  checkState('unpause', r);
+  await thaw(ctx, r);
+  ctx.emit('unpause', r);
+}
+
+/**
+ * What dockerd does when it starts: starts again the containers whose restart policy says so
+ * but that are not running because their shim is gone (the host rebooted, or the shim was
+ * killed): `always` ones, and `unless-stopped` ones not stopped with `stop`. A container whose
+ * shim lives (in a restart backoff) is its shim's to restart. Returns the ids started; one that
+ * fails to start is reported in `failed` and the rest go on.
+ */
+export async function restoreRestartPolicies(ctx: EngineContext): Promise<{ started: string[]; failed: Array<{ id: string; error: string }> }> {
+  const out = { started: [] as string[], failed: [] as Array<{ id: string; error: string }> };
+  for (const r of await ctx.store.list({ all: true })) {
+    const policy = r.restartPolicy.name;
+    if (isRunning(r) || r.autoRemove) continue;
+    if (policy !== 'always' && !(policy === 'unless-stopped' && !r.manuallyStopped)) continue;
+    if (liveShim(bundlePath(ctx, r.id))) continue;
+    await startContainer(ctx, r.id).then(
+      () => out.started.push(r.id),
+      (e: unknown) => out.failed.push({ id: r.id, error: (e as Error).message }),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,97 @@
+/**
+ * Removing a container: its shim and cgroup, its record and directory (writable layer, bundle,
+ * logs), and with `volumes` its anonymous volumes. Removals of one container in this process run
+ * one at a time; across processes the store's lock decides, and the record check under it makes a
+ * second removal a NotFoundError (which the auto-removal takes as done).
+ */
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Cgroup } from '../cgroup/cgroup.js';
+import { NotFoundError } from '../errors.js';
+import { checkState, isRunning } from './container-status.js';
+import { bundlePath, type EngineContext } from './engine-context.js';
+import { stopRunning } from './lifecycle.js';
+import type { ContainerRecord } from './records.js';
+import { bundleOf, liveShim, removeCgroup, removeCgroupOf, stopShim } from './shim-control.js';
+import { Volumes } from './volumes.js';
+
+const inFlight = new WeakMap<EngineContext, Map<string, Promise<void>>>();
+
+/**
+ * Removes the container; a running one is refused (InvalidStateError, docker's words) unless
+ * `force`, which kills it first.
+ */
+export async function removeContainer(ctx: EngineContext, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+  const r = await ctx.store.get(ref);
+  checkState('remove', r, opts);
+  let running = inFlight.get(ctx);
+  if (!running) inFlight.set(ctx, (running = new Map()));
+  const earlier = running.get(r.id);
+  if (earlier) {
+    // The same removal, already under way (a DELETE racing the daemon's own --rm): done when it is.
+    await earlier;
+    return;
+  }
+  const p = removeNow(ctx, r, opts).finally(() => running.delete(r.id));
+  running.set(r.id, p);
+  await p;
+}
+
+/** removeContainer, for the --rm removal: a container removed meanwhile (by anyone) is done. */
+export async function autoRemove(ctx: EngineContext, id: string): Promise<void> {
+  try {
+    await removeContainer(ctx, id, { force: true, volumes: true });
+  } catch (e) {
+    if (!(e instanceof NotFoundError)) throw e;
+  } finally {
+    ctx.claims.release(id);
+  }
+}
+
+async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes?: boolean }): Promise<void> {
+  if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL');
+  const bundles = new Set([bundlePath(ctx, r.id), ...(bundleOf(r) ? [bundleOf(r)!] : [])]);
+  for (const b of bundles) {
+    // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
+    if (liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
+    await removeCgroup(b);
+  }
+  // A start cut short (kill -9) may have made the cgroup before writing cgroup.json: find it by name.
+  const byName = await Cgroup.open(r.id, r.options.cgroupParent !== undefined ? { parent: r.options.cgroupParent } : {}).catch((e: unknown) => {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  });
+  await removeCgroupOf(byName);
+  await ctx.store.remove(r.id, { force: true });
+  ctx.claims.release(r.id);
+  // Containers of an earlier version kept their bundle under the run root, outside the store.
+  for (const b of bundles) if (!b.startsWith(`${ctx.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
+  ctx.emit('destroy', r);
+  // rm -v: its anonymous volumes (named ones stay, as docker's).
+  if (opts.volumes && r.volumes.some((v) => v.anonymous)) {
+    const inUse = await volumesInUse(ctx);
+    const volumes = new Volumes(ctx.root);
+    for (const v of r.volumes) if (v.anonymous && !inUse.has(v.name)) volumes.remove(v.name);
+  }
+}
+
+export async function volumesInUse(ctx: EngineContext): Promise<Set<string>> {
+  return new Set((await ctx.store.list({ all: true })).flatMap((x) => x.volumes.map((v) => v.name)));
+}
+
+/** docker container prune: every container that is not running; one that cannot be removed is reported. */
+export async function pruneContainers(ctx: EngineContext): Promise<{ containers: string[]; failed: Array<{ id: string; error: string }> }> {
+  const out = { containers: [] as string[], failed: [] as Array<{ id: string; error: string }> };
+  for (const r of await ctx.store.list({ all: true })) {
+    if (isRunning(r)) continue;
+    try {
+      await removeContainer(ctx, r.id);
+      out.containers.push(r.id);
+    } catch (e) {
+      // Removed meanwhile by someone else: not this prune's, not a failure either.
+      if (e instanceof NotFoundError) continue;
+      out.failed.push({ id: r.id, error: (e as Error).message });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+/**
+ * `Engine.wait`: docker's three wait conditions, answered when the kernel says something changed
+ * (see ContainerWatch), never by reading the store on a timer.
+ */
+import { NotFoundError } from '../errors.js';
+import { readExit } from '../runtime/shim.js';
+import { ContainerWatch } from './container-watch.js';
+import { exitCodeOf, isRunning } from './container-status.js';
+import type { EngineContext } from './engine-context.js';
+import type { ContainerRecord } from './records.js';
+import { bundleOf } from './shim-control.js';
+import { until } from './watch.js';
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+export interface WaitResult {
+  exitCode: number;
+  error?: string;
+}
+
+/** The last exit's time, from exit.json while a shim may have written a newer one than the record. */
+function exitTime(x: ContainerRecord): string | undefined {
+  const b = bundleOf(x);
+  const t = (b && readExit(b)?.finishedAt) || x.finishedAt;
+  return t ? new Date(t).toISOString() : undefined;
+}
+
+function result(x: ContainerRecord): WaitResult {
+  const b = bundleOf(x);
+  const e = b ? readExit(b) : undefined;
+  const status = isRunning(x) && e ? { exitCode: e.exitCode, signal: e.signal } : x;
+  // A container that never ran has nothing to report: 0, as docker answers.
+  const exitCode = x.state === 'created' && x.exitCode === null ? 0 : exitCodeOf(status);
+  return { exitCode, ...(x.error ? { error: x.error } : {}) };
+}
+
+/**
+ * Until the container is not running (`not-running`, the default), has exited once more
+ * (`next-exit`), or is removed (`removed`). Resolves with docker's exit code; `signal` gives up.
+ */
+export async function waitContainer(ctx: EngineContext, ref: string, opts: { condition?: WaitCondition; signal?: AbortSignal } = {}): Promise<WaitResult> {
+  const condition = opts.condition ?? 'not-running';
+  // Taken before anything is awaited: an exit after this call is the next one, even when it
+  // comes before the record is first read (a start racing this wait).
+  const called = Date.now();
+  let last = await ctx.store.get(ref);
+  const id = last.id;
+  const firstExit = exitTime(last);
+  let watch: ContainerWatch | undefined;
+  // The last exit seen: a removal takes the bundle (and exit.json) with the record.
+  let exited = isRunning(last) ? undefined : result(last);
+  const check = async (): Promise<WaitResult | undefined> => {
+    let r: ContainerRecord;
+    try {
+      r = await ctx.store.get(id);
+    } catch (e) {
+      if (e instanceof NotFoundError) return exited ?? result(last);
+      throw e;
+    }
+    last = r;
+    const b = bundleOf(r);
+    if (!isRunning(r) || (b && readExit(b))) exited = result(r);
+    watch?.arm(r);
+    if (condition === 'not-running' && !isRunning(r)) return result(r);
+    const t = exitTime(r);
+    if (condition === 'next-exit' && t !== undefined && (t !== firstExit || Date.parse(t) >= called)) return result(r);
+    return undefined;
+  };
+  return until(check, [(wake) => {
+    watch = new ContainerWatch(ctx, id, wake);
+    watch.arm(last);
+    return () => watch!.close();
+  }], opts.signal);
+}
