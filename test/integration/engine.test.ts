@@ -131,13 +131,20 @@ rtest("watchExits: 'die' for a container that exits on its own, once", async (t)
 rtest('--rm: the engine that started it removes it once its shim is done; otherwise its exit command does', async (t) => {
   const { engine, image, root } = t.context;
   const destroyed: string[] = [];
-  const on = (e: { action: string; id: string }) => e.action === 'destroy' && destroyed.push(e.id);
+  let told: () => void;
+  const destroyedA = new Promise<void>((resolve) => (told = resolve));
+  const on = (e: { action: string; id: string }) => {
+    if (e.action !== 'destroy') return;
+    destroyed.push(e.id);
+    told();
+  };
   engine.on('event', on);
   t.teardown(() => engine.off('event', on));
   const a = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'echo bye; exit 2'] } });
   const removedA = engine.wait(a.id, { condition: 'removed' });
   await engine.start(a.id, { claimRemoval: true });
   t.deepEqual(await removedA, { exitCode: 2 });
+  await destroyedA;
   t.deepEqual(destroyed, [a.id], 'removed by this engine');
   t.false(existsSync(join(root, 'containers', a.id)));
   const b = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'exit 4'] } });
