@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `npm test`: the unit tests (no root; files in parallel), then the integration tests (root, the
+# real kernel; one file at a time), each with its own ava config, both run whatever the first
+# gave. Options (.ci/run passes --tap) go to both runs; with test files named, one plain
+# `ava FILES...` runs them under package.json's config.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+for a in "$@"; do
+  case $a in -*) ;; *) exec npx ava "$@" ;; esac
+done
+
+# Built before the integration files start, so that no test's timeout pays for it.
+if [ "$(id -u)" = 0 ]; then bash test/fixtures/make-rootfs.sh >/dev/null || exit 1; fi
+
+rc=0
+npx ava --config test/ava.unit.config.js "$@" || rc=1
+npx ava --config test/ava.integration.config.js "$@" || rc=1
+exit $rc
