@@ -8,6 +8,7 @@
  * it, so the watch follows the container from one start (one shim) to the next.
  */
 import { join } from 'node:path';
+import { BundleFile } from '../runtime/bundle.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
 import type { ContainerRecord, Supervisor } from './records.js';
 import { onProcessExit, watchDir, type Unwatch } from './watch.js';
@@ -23,7 +24,7 @@ export class ContainerWatch {
     this.#wake = () => {
       if (!this.#closed) wake();
     };
-    const files = new Set(['exit.json', 'state.json', 'shim.pid', ...(opts.log ? ['container.log'] : [])]);
+    const files = new Set<string>([BundleFile.exit, BundleFile.state, BundleFile.shimPid, ...(opts.log ? [BundleFile.log] : [])]);
     this.#stops.push(watchDir(ctx.store.layout.containersDir, (name) => (name === id || name === null) && this.#wake()));
     this.#stops.push(watchDir(ctx.store.layout.container(id), (name) => (name === 'record.json' || name === null) && this.#wake()));
     this.#files = files;
@@ -62,4 +63,4 @@ export class ContainerWatch {
 
 /** The file the shim keeps the container's output in (docker's json-file log). */
 export const logFileOf = (ctx: EngineContext, r: ContainerRecord): string =>
-  join(r.supervisor?.kind === 'shim' ? r.supervisor.bundle : bundlePath(ctx, r.id), 'container.log');
+  join(r.supervisor?.kind === 'shim' ? r.supervisor.bundle : bundlePath(ctx, r.id), BundleFile.log);

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { ContainerProcess } from '../runtime/process.js';
+import { BundleFile } from '../runtime/bundle.js';
 import { AttachConnection, type LogEntry } from '../runtime/shim.js';
 import { ContainerStore } from './container-store.js';
 import { checkState, exitCodeOf, isRunning } from './container-status.js';
@@ -112,7 +113,7 @@ export class Engine extends EventEmitter {
       });
       if (!r || r.state !== 'created' || r.supervisor) continue;
       const shimPid = liveShim(bundle);
-      if (!shimPid || !existsSync(join(bundle, 'state.json'))) continue;
+      if (!shimPid || !existsSync(join(bundle, BundleFile.state))) continue;
       const start = await processStartTime(shimPid);
       await this.store.update(r.id, (x) => {
         if (x.state !== 'created' || x.supervisor) return x;
@@ -143,7 +144,7 @@ export class Engine extends EventEmitter {
 
   /** The file of its json-file log. */
   logPath(r: ContainerRecord): string {
-    return join(bundleOf(r) ?? bundlePath(this.#ctx, r.id), 'container.log');
+    return join(bundleOf(r) ?? bundlePath(this.#ctx, r.id), BundleFile.log);
   }
 
   /**

@@ -9,34 +9,17 @@
  * again. Once the shim is gone, exit.json is the final status. The shim is checked before the files
  * are read, so one that writes them and exits in between is still seen as an exit, not a death.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import * as z from 'zod';
+import { bundlePath, readExitAsync, readStateAsync, ShimExitSchema, ShimStateSchema, type ShimExit, type ShimState } from '../runtime/bundle.js';
 import { signalName } from '../runtime/signals.js';
-import { isCode } from '../storage/errors.js';
+import { ValidationError } from '../errors.js';
 import { processStat } from './process-start-time.js';
 import type { ContainerRecord, Supervisor } from './records.js';
 
-/** `<bundle>/exit.json`: the last exit (unknown keys are left to newer shims). */
-export const ExitFileSchema = z.object({
-  exitCode: z.number().int().nullable().optional(),
-  /** A name ('SIGKILL') or a number (9). */
-  signal: z.union([z.string().regex(/^(SIG)?[A-Z0-9+-]+$/), z.number().int().min(1).max(64)]).nullable().optional(),
-  finishedAt: z.iso.datetime({ offset: true }).optional(),
-  oomKilled: z.boolean().optional(),
-  /** Why the container could not be (re)started. */
-  error: z.string().optional(),
-});
-export type ExitFile = z.infer<typeof ExitFileSchema>;
-
-/** `<bundle>/state.json`, the shim's view, rewritten at every change. */
-export const ShimStateFileSchema = z.object({
-  status: z.enum(['running', 'restarting', 'exited', 'stopped']),
-  shimPid: z.number().int().positive(),
-  restartCount: z.number().int().nonnegative().optional(),
-  startedAt: z.iso.datetime({ offset: true }).nullable().optional(),
-});
-export type ShimStateFile = z.infer<typeof ShimStateFileSchema>;
+/** `<bundle>/exit.json` and `<bundle>/state.json`: their schemas are the bundle's (lib/runtime/bundle.ts). */
+export const ExitFileSchema = ShimExitSchema;
+export type ExitFile = ShimExit;
+export const ShimStateFileSchema = ShimStateSchema;
+export type ShimStateFile = ShimState;
 
 export interface ReconcileEnv {
   now: () => Date;
@@ -44,8 +27,8 @@ export interface ReconcileEnv {
   proc: string;
 }
 
-export const exitFilePath = (bundle: string): string => path.join(bundle, 'exit.json');
-export const shimStateFilePath = (bundle: string): string => path.join(bundle, 'state.json');
+export const exitFilePath = (bundle: string): string => bundlePath(bundle, 'exit');
+export const shimStateFilePath = (bundle: string): string => bundlePath(bundle, 'state');
 
 async function alive(sup: Supervisor, proc: string): Promise<boolean> {
   const st = await processStat(sup.pid, proc);
@@ -58,40 +41,27 @@ type ExitRead = { ok: true; exit: ExitFile } | { ok: false; why: string } | unde
 
 /** Whatever exit.json holds is this shim's: a new shim's bundle starts without one (startDetached). */
 async function readExitFile(bundle: string): Promise<ExitRead> {
-  const file = exitFilePath(bundle);
-  let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const exit = await readExitAsync(bundle);
+    return exit && { ok: true, exit };
   } catch (err) {
-    if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    if (err instanceof ValidationError) return { ok: false, why: `${exitFilePath(bundle)} is not a valid exit status: ${err.message}` };
     throw err;
   }
-  let exit: ExitFile;
-  try {
-    exit = ExitFileSchema.parse(JSON.parse(text));
-  } catch (err) {
-    return { ok: false, why: `${file} is not a valid exit status: ${(err as Error).message.split('\n')[0]}` };
-  }
-  return { ok: true, exit };
 }
 
 /** The shim's state.json, when it is there, valid, and written by this very shim. */
 async function readShimState(bundle: string, shimPid: number): Promise<ShimStateFile | undefined> {
-  let text: string;
+  let state: ShimStateFile | undefined;
   try {
-    text = await readFile(shimStateFilePath(bundle), 'utf8');
+    state = await readStateAsync(bundle);
   } catch (err) {
-    if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    // Not a state this shim wrote (it writes atomically): says nothing about it.
+    if (err instanceof ValidationError) return undefined;
     throw err;
   }
-  let state: ShimStateFile;
-  try {
-    state = ShimStateFileSchema.parse(JSON.parse(text));
-  } catch {
-    return undefined;
-  }
   // Another shim's (an earlier run in the same bundle): says nothing about this one.
-  return state.shimPid === shimPid ? state : undefined;
+  return state?.shimPid === shimPid ? state : undefined;
 }
 
 /** The record with the shim's restart count and latest start, or undefined when they agree. */
@@ -130,10 +100,10 @@ export async function reconcile(record: ContainerRecord, env: ReconcileEnv): Pro
     return {
       ...rest,
       state: 'exited',
-      exitCode: exit.exitCode ?? null,
-      signal: exit.signal == null ? null : sigName(exit.signal),
-      oomKilled: exit.oomKilled ?? false,
-      finishedAt: exit.finishedAt ? new Date(exit.finishedAt).toISOString() : env.now().toISOString(),
+      exitCode: exit.exitCode,
+      signal: exit.signal === null ? null : sigName(exit.signal),
+      oomKilled: exit.oomKilled,
+      finishedAt: new Date(exit.finishedAt).toISOString(),
       ...(exit.error === undefined ? {} : { error: exit.error }),
     };
   }

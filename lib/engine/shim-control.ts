@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { Cgroup } from '../cgroup/cgroup.js';
 import { NsboxError } from '../errors.js';
-import { readShimPid, readState, stopDetached } from '../runtime/shim.js';
+import { readCgroupPaths, readShimPid, readState } from '../runtime/bundle.js';
+import { stopDetached } from '../runtime/shim.js';
 import { isCode } from '../storage/errors.js';
 import { processStatSync } from './process-start-time.js';
 import type { ContainerRecord, Supervisor } from './records.js';
@@ -89,14 +90,7 @@ export async function stopShim(bundle: string, timeoutSeconds: number, sup?: Sup
 }
 
 /** The cgroup paths the container was placed in (written before its shim started). */
-export function cgroupPathsOf(bundle: string): Record<string, string> {
-  try {
-    return JSON.parse(readFileSync(`${bundle}/cgroup.json`, 'utf8')) as Record<string, string>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw e;
-  }
-}
+export const cgroupPathsOf = readCgroupPaths;
 
 /** The container's cgroup, or undefined when it has none (or it is gone). */
 export async function cgroupOf(bundle: string): Promise<Cgroup | undefined> {

@@ -4,7 +4,7 @@
  * the init process through its pidfd, exec() enters the namespaces, remove() leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -28,6 +28,7 @@ import { buildContainerPlan, buildEnv, namespaceFlags, parseUser, processOps, CL
 import { ContainerProcess, type ExitStatus } from './process.js';
 import { closeQuietly, discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
 import { signalNumber, type SignalName } from './signals.js';
+import { writeCgroupPaths } from './bundle.js';
 import { CONSOLE_PLACEHOLDER, startDetached, stopDetached, type ShimSettings } from './shim.js';
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'removed';
@@ -263,7 +264,7 @@ export class Container implements AsyncDisposable {
       // Written before the shim starts: whoever finds the bundle after a crash of this process
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
-      writeFileSync(join(bundle, 'cgroup.json'), JSON.stringify(this.#cgroup?.paths ?? {}));
+      writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
       const { shimPid, pid } = await startDetached(plan, bundle, {
         ...settings,
         tty,

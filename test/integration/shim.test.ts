@@ -4,38 +4,14 @@
  * test starts is ended by pid in its teardown, also when the test fails.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ExecutionContext } from 'ava';
 import type { SpawnPlan } from '../../lib/native.js';
 import { NsboxError } from '../../lib/errors.js';
-import { buildContainerPlan, buildEnv } from '../../lib/runtime/plan.js';
-import { ContainerOptionsSchema, validate } from '../../lib/runtime/options.js';
-import { hostFacts } from '../../lib/runtime/host.js';
-import { capabilityMask, capabilitySet } from '../../lib/runtime/capabilities.js';
-import { compileSeccomp, defaultProfile, hostSeccompArch } from '../../lib/runtime/seccomp/index.js';
 import { AttachConnection, CONSOLE_PLACEHOLDER, readExit, readLog, readState, startDetached, type ShimExit, type ShimSettings } from '../../lib/runtime/shim.js';
-import { rootTest as test, rootfs } from './_helpers.js';
-
-/** A container's plan as Container.start() builds it (no cgroup): namespaces, pivot_root, docker's caps and seccomp. */
-function planFor(argv: string[], consolePath?: string): SpawnPlan {
-  const root = rootfs();
-  const cfg = validate(ContainerOptionsSchema, { rootfs: root, command: argv }, 'container options');
-  const facts = hostFacts();
-  const caps = capabilitySet(cfg, false);
-  const arch = hostSeccompArch();
-  const seccomp = arch ? compileSeccomp(defaultProfile, { arch, caps: [...caps].map((c) => `CAP_${c}`) }) : undefined;
-  const parts = buildContainerPlan(cfg, {
-    id: 'shimtest0000', root, sandbox: false, sandboxEntries: [], privileged: facts.privileged, hostUid: facts.uid, hostGid: facts.gid,
-    cgroups: facts.cgroups, bindIsDir: [], ...(consolePath ? { consolePath } : {}), security: { caps: capabilityMask(caps), ambient: 0, noNewPrivileges: true, ...(seccomp ? { seccomp } : {}) },
-  });
-  return {
-    cloneFlags: parts.cloneFlags, ops: parts.ops, argv, env: buildEnv({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' }, undefined),
-    stdio: [-1, -1, -1], denySetgroups: parts.denySetgroups, ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
-  };
-}
+import { rootTest as test } from './_helpers.js';
+import { alive, bundle, planFor, ppidOf, until } from './shim-fixture.js';
 
 const shimModule = pathToFileURL(fileURLToPath(new URL('../../lib/runtime/shim.ts', import.meta.url))).href;
 // Run by a separate Node process that exits right after: the container must not need it.
@@ -53,57 +29,6 @@ function startFromAnotherProcess(plan: SpawnPlan, dir: string, settings: ShimSet
   });
   const out = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', starter, shimModule, planJson, dir, JSON.stringify(settings)], { encoding: 'utf8', timeout: 30_000 });
   return JSON.parse(out) as { shimPid: number; pid: number };
-}
-
-/** Alive and not a zombie (an exited shim may wait a moment for whoever adopted it to reap it). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-function ppidOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
-function comm(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** A bundle dir whose shim and container are killed (by pid) and which is removed after the test. */
-function bundle(t: ExecutionContext): { dir: string; track: (r: { shimPid: number; pid: number }) => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'nsbox-shim-'));
-  const pids: Array<{ pid: number; comm: string }> = [];
-  t.teardown(async () => {
-    // The container first (the shim would restart it), then the shim; only if the pid still is what we started.
-    for (const p of pids) {
-      if (alive(p.pid) && comm(p.pid) === p.comm) process.kill(p.pid, 'SIGKILL');
-    }
-    await until('the test processes to end', () => pids.every((p) => !alive(p.pid) || comm(p.pid) !== p.comm)).catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return {
-    dir,
-    track: ({ shimPid, pid }) => {
-      pids.push({ pid, comm: comm(pid) }, { pid: shimPid, comm: 'nsbox-shim' });
-    },
-  };
 }
 
 test('a detached container outlives the process that started it: log, attach, exit record, clean-up', async (t) => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { ContainerStore, processStartTime, processStat } from '../../lib/engine/index.js';
+import { ShimExitSchema, type ShimExit } from '../../lib/runtime/bundle.js';
 
 function tempRoot(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'nsbox-engine-'));
@@ -73,10 +74,12 @@ test('a shim-supervised container: done when its state says so or it is gone; ex
     mkdirSync(dir);
     return dir;
   };
-  // Files as nsbox-shim writes them (cpp/shim/supervisor.cc), nanosecond times included.
+  // Files in the shape nsbox-shim writes them (the bundle's schemas; test/integration/shim-bundle.test.ts
+  // reads what the real shim wrote, and test/integration/oom-killed.test.ts its oomKilled), nanosecond times included.
   const state = (dir: string, status: string, shimPid: number, restartCount = 0, startedAt: string | null = '2026-03-04T05:00:00.123456789Z') =>
     writeFileSync(path.join(dir, 'state.json'), `${JSON.stringify({ status, pid: status === 'running' ? 4242 : 0, shimPid, restartCount, startedAt })}\n`);
-  const exit = (dir: string, e: object) => writeFileSync(path.join(dir, 'exit.json'), `${JSON.stringify(e)}\n`);
+  const exit = (dir: string, e: Omit<ShimExit, 'oomKilled'>) =>
+    writeFileSync(path.join(dir, 'exit.json'), `${JSON.stringify(ShimExitSchema.parse({ oomKilled: false, ...e }))}\n`);
   const running = { state: 'running' as const, startedAt: '2026-03-04T05:00:00.000Z' };
   const me = process.pid; // a live shim stands in: our own pid
   const gone = idleChild(t);
@@ -100,11 +103,11 @@ test('a shim-supervised container: done when its state says so or it is gone; ex
   t.like(await store.get('c1'), { state: 'exited', exitCode: 3, signal: null, oomKilled: false, restartCount: 2, finishedAt: '2026-03-04T05:01:00.500Z' });
   t.like(onDisk(store, c1.id), { state: 'exited', exitCode: 3, restartCount: 2 });
 
-  // The shim is gone after a signal death (given as a name or a number): still its status.
+  // The shim is gone after a signal death: still its status.
   const b2 = bundle('b2');
-  exit(b2, { exitCode: null, signal: 9, finishedAt: '2026-03-04T05:02:00Z', oomKilled: true });
+  exit(b2, { exitCode: null, signal: 'SIGKILL', finishedAt: '2026-03-04T05:02:00Z' });
   await store.create({ name: 'c2', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b2 } });
-  t.like(await store.get('c2'), { state: 'exited', exitCode: null, signal: 'SIGKILL', oomKilled: true });
+  t.like(await store.get('c2'), { state: 'exited', exitCode: null, signal: 'SIGKILL' });
   const b2b = bundle('b2b');
   exit(b2b, { exitCode: null, signal: 'SIGTERM', finishedAt: '2026-03-04T05:02:00Z' });
   state(b2b, 'stopped', gone.pid);
@@ -126,7 +129,7 @@ test('a shim-supervised container: done when its state says so or it is gone; ex
   // A state.json of another shim (an earlier run in this bundle) says nothing about this one.
   const b4 = bundle('b4');
   state(b4, 'exited', me + 1);
-  exit(b4, { exitCode: 0 });
+  exit(b4, { exitCode: 0, signal: null, finishedAt: '2026-03-04T05:02:00Z' });
   await store.create({ name: 'c4', ...running, supervisor: { kind: 'shim', pid: me, bundle: b4 } });
   t.is((await store.get('c4')).state, 'running');
   // Done by its state but exit.json not there yet: wait for the shim rather than guess.
@@ -146,7 +149,7 @@ test('a shim-supervised container: done when its state says so or it is gone; ex
   t.deepEqual((await store.list()).map((r) => r.name).sort(), ['c4', 'c4b']);
   const b6 = bundle('b6');
   await store.create({ name: 'c6', ...running, supervisor: { kind: 'shim', pid: gone.pid, bundle: b6 } });
-  exit(b6, { exitCode: 1 });
+  exit(b6, { exitCode: 1, signal: null, finishedAt: fixedNow.toISOString() });
   const seen = await store.update('c6', (r) => {
     t.is(r.state, 'exited');
     r.restartCount++;

@@ -1,0 +1,210 @@
+/**
+ * The bundle of a detached container: the directory `nsbox-shim` (cpp/shim/) and TypeScript share.
+ * Every file in it is named here, with the schema of what it holds; the C++ writer matches these
+ * (cpp/shim/bundle-files.h; test/integration/shim-bundle.test.ts reads what the real shim wrote).
+ *
+ *   plan.bin      ours: the spawn plan and the shim's settings (plan-wire.ts), read once at start
+ *   cgroup.json   ours: the container's cgroup paths, written before the shim starts
+ *   shim.pid      the shim's pid while it runs
+ *   state.json    the shim's view, rewritten atomically at every change
+ *   exit.json     the last exit, written atomically (between restarts: the last run's)
+ *   container.log stdout/stderr as JSON lines (docker's json-file)
+ *   attach.sock   attach: output, stdin, resize, exits (protocol in cpp/shim/attach.h)
+ *   events.sock   events only: start, exit, oom, state (protocol in cpp/shim/attach.h, shim-events.ts)
+ *
+ * Readers here answer `undefined` for a file that is not there (the shim has not written it yet,
+ * or has removed it); a file that is there but does not match its schema is an error that names it.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as z from 'zod';
+import { ValidationError } from '../errors.js';
+
+export const BundleFile = {
+  plan: 'plan.bin',
+  cgroup: 'cgroup.json',
+  shimPid: 'shim.pid',
+  state: 'state.json',
+  exit: 'exit.json',
+  log: 'container.log',
+  attach: 'attach.sock',
+  events: 'events.sock',
+} as const;
+export type BundleFileName = keyof typeof BundleFile;
+
+/** The path of one of the bundle's files. */
+export const bundlePath = (bundle: string, file: BundleFileName): string => join(bundle, BundleFile[file]);
+
+const timestamp = z.iso.datetime({ offset: true });
+/** A signal's name as the shim writes it ('SIGKILL'; a number for one without a name: '34'). */
+const signal = z.string().regex(/^(SIG[A-Z0-9+-]+|\d+)$/);
+
+/** state.json. */
+export const ShimStateSchema = z.object({
+  status: z.enum(['running', 'restarting', 'exited', 'stopped']),
+  /** The container's pid (0 when it is not running). */
+  pid: z.number().int().nonnegative(),
+  shimPid: z.number().int().positive(),
+  restartCount: z.number().int().nonnegative(),
+  startedAt: timestamp.nullable(),
+});
+export type ShimState = z.infer<typeof ShimStateSchema>;
+
+/** exit.json, and the `exit` frame of attach and events. */
+export const ShimExitSchema = z.object({
+  /** null when a signal ended it. */
+  exitCode: z.number().int().nullable(),
+  signal: signal.nullable(),
+  finishedAt: timestamp,
+  /**
+   * The kernel's OOM killer killed a process of the container's cgroup during this run. Shims
+   * of nsbox 0.1 (still running after an upgrade) did not write it.
+   */
+  oomKilled: z.boolean().default(false),
+  /** Set when a restart could not start the container (then exitCode is 127). */
+  error: z.string().optional(),
+});
+export type ShimExit = z.infer<typeof ShimExitSchema>;
+
+/** One line of container.log (docker's json-file format). */
+export const LogEntrySchema = z.object({
+  log: z.string(),
+  stream: z.enum(['stdout', 'stderr']),
+  time: timestamp,
+});
+export type LogEntry = z.infer<typeof LogEntrySchema>;
+
+/**
+ * The frames of events.sock (cpp/shim/attach.h): `state` first (the state as it is on connecting)
+ * and at every change, `start` at each (re)start, `exit` at each exit, `oom` when the OOM killer
+ * killed in the container's cgroup (`oomKills`: kills in this run so far). A final state
+ * ('exited' or 'stopped') comes last, then the shim hangs up. Types not listed here are newer
+ * shims' and are skipped by readers.
+ */
+export const ShimEventSchema = z.discriminatedUnion('type', [
+  ShimStateSchema.extend({ type: z.literal('state') }),
+  z.object({ type: z.literal('start'), pid: z.number().int().positive(), startedAt: timestamp, restartCount: z.number().int().nonnegative() }),
+  ShimExitSchema.extend({ type: z.literal('exit') }),
+  z.object({ type: z.literal('oom'), oomKills: z.number().int().positive() }),
+]);
+export type ShimEvent = z.infer<typeof ShimEventSchema>;
+export const SHIM_EVENT_TYPES: ReadonlySet<string> = new Set(['state', 'start', 'exit', 'oom']);
+
+/** cgroup.json: the container's cgroup directory in each hierarchy ('memory', 'unified', …). */
+export const CgroupPathsSchema = z.record(z.string(), z.string().startsWith('/'));
+export type CgroupPaths = z.infer<typeof CgroupPathsSchema>;
+
+/** What the shim's report on stdout says: started, or why not. */
+export const ShimReportSchema = z.union([
+  z.object({ shimPid: z.number().int().positive(), pid: z.number().int().positive() }),
+  z.object({
+    error: z.object({
+      message: z.string(),
+      code: z.string().optional(),
+      errno: z.number().int().optional(),
+      syscall: z.string().optional(),
+      path: z.string().optional(),
+    }),
+  }),
+]);
+export type ShimReport = z.infer<typeof ShimReportSchema>;
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+async function readTextAsync(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/** `text` parsed as JSON and checked; a ValidationError naming `file` otherwise. */
+export function parseBundleJson<T>(schema: z.ZodType<T>, text: string, file: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ValidationError(`${file} is not valid JSON: ${(e as Error).message}`, file);
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ValidationError(`${file} does not match its schema: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`, file, r.error);
+  }
+  return r.data;
+}
+
+function reader<T>(schema: z.ZodType<T>, name: BundleFileName) {
+  const sync = (bundle: string): T | undefined => {
+    const file = bundlePath(bundle, name);
+    const text = readText(file);
+    return text === undefined ? undefined : parseBundleJson(schema, text, file);
+  };
+  const async = async (bundle: string): Promise<T | undefined> => {
+    const file = bundlePath(bundle, name);
+    const text = await readTextAsync(file);
+    return text === undefined ? undefined : parseBundleJson(schema, text, file);
+  };
+  return [sync, async] as const;
+}
+
+/** state.json, or undefined before the shim wrote it. */
+export const [readState, readStateAsync] = reader(ShimStateSchema, 'state');
+/** The last exit recorded in the bundle, or undefined while the container has not exited. */
+export const [readExit, readExitAsync] = reader(ShimExitSchema, 'exit');
+const [readCgroupJson] = reader(CgroupPathsSchema, 'cgroup');
+
+/** The cgroup paths the container was placed in ({} when it has none or the file is not there). */
+export const readCgroupPaths = (bundle: string): CgroupPaths => readCgroupJson(bundle) ?? {};
+
+/** The shim's pid while it runs (it removes shim.pid when it exits). */
+export function readShimPid(bundle: string): number | undefined {
+  const text = readText(bundlePath(bundle, 'shimPid'));
+  if (text === undefined) return undefined;
+  const pid = Number(text.trim());
+  // Written atomically by the shim, so anything else is not a shim's: no pid to signal.
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** container.log's entries, oldest first. */
+export function readLog(bundle: string): LogEntry[] {
+  const file = bundlePath(bundle, 'log');
+  const text = readText(file);
+  if (text === undefined) return [];
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => parseBundleJson(LogEntrySchema, l, file));
+}
+
+/** temp + fsync + rename in the bundle: the shim (or a reader after a crash) sees all or nothing. */
+export function writeBundleFile(bundle: string, name: BundleFileName, data: string | Buffer, mode = 0o600): void {
+  const file = bundlePath(bundle, name);
+  const tmp = join(bundle, `.${BundleFile[name]}.tmp`);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, file);
+}
+
+/** cgroup.json, written before the shim starts, so that whoever finds the bundle can remove the cgroup. */
+export function writeCgroupPaths(bundle: string, paths: CgroupPaths): void {
+  writeBundleFile(bundle, 'cgroup', JSON.stringify(CgroupPathsSchema.parse(paths)), 0o644);
+}
