@@ -178,3 +178,6 @@ for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!
 if (typeof conmon !== 'string') {
   console.log(`nsbox-shim/conmon: RSS ${(nsbox.rssKb / conmon.rssKb).toFixed(2)}, PSS ${(nsbox.pssKb / conmon.pssKb).toFixed(2)}`);
 }
+
+// The crun helper's pipe keeps the event loop alive: end here, so the cleanups run (on 'exit').
+process.exit(0);

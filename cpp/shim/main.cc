@@ -1,11 +1,8 @@
 // nsbox-shim: the supervisor of one detached container (conmon's job), built from the addon's spawn
 // code. `nsbox-shim --bundle DIR` reads DIR/plan.bin, reports "started" (or the failure) on stdout
-// as one JSON line, and lives on, detached, as the container's parent and subreaper:
-//   DIR/shim.pid        its pid (removed when it exits)
-//   DIR/container.log   stdout/stderr as JSON lines: {"log":"…\n","stream":"stdout","time":"…"}
-//   DIR/attach.sock     attach (protocol in attach.h; removed when it exits)
-//   DIR/state.json      {"status","pid","restartCount","startedAt",…}, rewritten atomically
-//   DIR/exit.json       {"exitCode","signal","finishedAt"} of the last exit, written atomically
+// as one JSON line, and lives on, detached, as the container's parent and subreaper. The bundle's
+// files (shim.pid, state.json, exit.json, container.log, attach.sock, events.sock) are named in
+// bundle-files.h, their schemas in lib/runtime/bundle.ts, the sockets' protocol in attach.h.
 // SIGTERM (or SIGINT) to the shim stops the container (its stop signal, SIGKILL after the stop
 // timeout), without restarting it, and then the shim exits. One thread, one epoll loop.
 // `nsbox-shim --print-plan FILE` prints a plan file as JSON (after checking that it parses).
@@ -24,6 +21,7 @@
 #include "../plan-parse.h"
 #include "../spawn-core.h"
 #include "../syscalls.h"
+#include "bundle-files.h"
 #include "plan-wire.h"
 #include "supervisor.h"
 
@@ -101,12 +99,12 @@ int PrintPlan(const char* file) {
 int Daemonize() {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) {
-    WriteOut(1, ErrorJson("nsbox-shim: pipe2", errno, "pipe2", "") + "\n");
+    WriteOut(1, bundle::ErrorJson("nsbox-shim: pipe2", errno, "pipe2", "") + "\n");
     _exit(1);
   }
   pid_t child = fork();
   if (child < 0) {
-    WriteOut(1, ErrorJson("nsbox-shim: fork", errno, "fork", "") + "\n");
+    WriteOut(1, bundle::ErrorJson("nsbox-shim: fork", errno, "fork", "") + "\n");
     _exit(1);
   }
   if (child > 0) {
@@ -124,7 +122,7 @@ int Daemonize() {
     }
     // The first byte says how it went: '0' started, '1' failed.
     if (report.size() < 2) {
-      WriteOut(1, ErrorJson("nsbox-shim: the supervisor exited before it reported", 0, "", "") + "\n");
+      WriteOut(1, bundle::ErrorJson("nsbox-shim: the supervisor exited before it reported", 0, "", "") + "\n");
       _exit(1);
     }
     WriteOut(1, report.substr(1));
@@ -161,31 +159,31 @@ void RunExitCommand(const std::vector<std::string>& argv) {
 int Main(int argc, char** argv) {
   // Fds the caller leaked to us would be held for the container's lifetime.
   sys_close_range(3, ~0U, 0);
-  const char* bundle = nullptr;
+  const char* bundle_dir = nullptr;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--print-plan" && i + 1 < argc) return PrintPlan(argv[i + 1]);
     if (a == "--bundle" && i + 1 < argc) {
-      bundle = argv[++i];
+      bundle_dir = argv[++i];
       continue;
     }
     fprintf(stderr, "usage: nsbox-shim --bundle DIR | --print-plan FILE\n");
     return 2;
   }
-  if (bundle == nullptr) {
+  if (bundle_dir == nullptr) {
     fprintf(stderr, "usage: nsbox-shim --bundle DIR | --print-plan FILE\n");
     return 2;
   }
-  UniqueFd dir(open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir(open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) {
-    WriteOut(1, ErrorJson(std::string("open ") + bundle + ": " + ErrnoName(errno), errno, "open", bundle) + "\n");
+    WriteOut(1, bundle::ErrorJson(std::string("open ") + bundle_dir + ": " + ErrnoName(errno), errno, "open", bundle_dir) + "\n");
     return 1;
   }
   WireValue root;
   ShimConfig cfg;
   std::string err;
-  if (!LoadConfig(dir.get(), "plan.bin", &root, &cfg, &err)) {
-    WriteOut(1, ErrorJson("nsbox-shim: " + std::string(bundle) + "/plan.bin: " + err, 0, "", "") + "\n");
+  if (!LoadConfig(dir.get(), bundle::kPlan, &root, &cfg, &err)) {
+    WriteOut(1, bundle::ErrorJson("nsbox-shim: " + std::string(bundle_dir) + "/" + bundle::kPlan + ": " + err, 0, "", "") + "\n");
     return 1;
   }
   root = WireValue();  // the Plan has its own copy: keep the supervisor small

@@ -1,29 +1,31 @@
-// The supervisor loop of nsbox-shim: one epoll over the container's pidfd and output pipes, a
-// signalfd, a timerfd (restart backoff, stop timeout) and the attach socket and its clients.
+// The supervisor of nsbox-shim: one epoll loop over the container's pidfd and output, a signalfd,
+// a timerfd (restart backoff, stop timeout), the OOM notification, and the attach and events
+// sockets with their clients. Its jobs live in separate files: the loop, starts and exits here;
+// the sockets in attach-server.cc; the log in json-log.cc; the policy in restart-policy.cc; the
+// bundle's files in bundle-files.cc; OOM kills in oom-watch.cc.
 #pragma once
 #include <signal.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <string>
 #include <vector>
 
 #include "../plan.h"
 #include "../unique-fd.h"
+#include "json-log.h"
+#include "oom-watch.h"
+#include "restart-policy.h"
 
 namespace nsbox {
 
-struct RestartPolicy {
-  enum Kind { kNo, kOnFailure, kAlways, kUnlessStopped } kind = kNo;
-  int max_retries = 0;  // on-failure:N; 0 = no limit
-};
-
-// "no", "on-failure", "on-failure:N", "always", "unless-stopped" ("" = "no").
-bool ParseRestart(const std::string& s, RestartPolicy* p);
-
-// {"error":{"message","code","errno","syscall","path"}}: how a failure is reported to lib/runtime/shim.ts.
-std::string ErrorJson(const std::string& message, int err, const std::string& syscall, const std::string& path);
-
 constexpr const char* kConsolePlaceholder = "@console";
+
+inline long long MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
 
 struct ShimConfig {
   Plan plan;
@@ -54,31 +56,39 @@ class Supervisor {
  private:
   struct Client {
     UniqueFd fd;
+    bool events;          // on events.sock: event frames only
     std::string in;       // partial frame from the client
     std::string pending;  // output the socket did not take yet
     bool shut = false;    // our side is shut down (CloseClients)
   };
-  struct Stream {
-    UniqueFd fd;
-    const char* name;
-    int frame;            // attach frame type
-    std::string partial;  // a line without its newline yet
-  };
 
+  // supervisor.cc: the loop, starts, exits, stop.
   bool Setup(std::string* err);
   bool StartContainer();
   bool OpenPty(UniqueFd* slave);
+  void Loop();
   void OnEvent(int fd, unsigned events);
   void OnSignal();
   void ReapChildren();
   void OnContainerExit(const siginfo_t& info);
   void AfterRun(bool failed);
   void OnTimer();
-  void ReadStream(Stream* s, bool drain);
-  void LogLine(const Stream& s, const char* data, size_t len);
+  void ArmTimer(long ms);
+  void Stop();
+  void ReadStream(OutputStream* s, bool drain);
+  void CheckOom();
+  void SetState(const char* status);
+  void Report(bool ok, const std::string& json);
+  void Watch(int fd, unsigned events);
+  void Unwatch(int fd);
+  void RemoveSockets();
+
+  // attach-server.cc: attach.sock and events.sock.
+  bool Listen(const char* name, UniqueFd* fd, std::string* err);
   void Broadcast(int type, const char* data, size_t len);
+  void Event(const std::string& json);
   void SendFrame(Client* c, int type, const char* data, size_t len);
-  void Accept();
+  void Accept(int listen_fd, bool events);
   void Linger();
   void CloseClients();
   void OnClient(size_t i, unsigned events);
@@ -87,35 +97,34 @@ class Supervisor {
   void WriteStdin(const char* data, size_t len);
   void FlushStdin();
   void CloseStdin();
-  void Stop();
-  void ArmTimer(long ms);
-  void WriteState(const char* status);
-  void Report(bool ok, const std::string& json);
-  void Watch(int fd, unsigned events);
-  void Unwatch(int fd);
 
   UniqueFd dir_;
   ShimConfig cfg_;
   UniqueFd report_;
-  UniqueFd epoll_, signal_fd_, timer_, listen_, log_;
+  UniqueFd epoll_, signal_fd_, timer_, listen_, events_listen_;
+  JsonLog log_;
+  OomWatch oom_;
   UniqueFd pidfd_, stdin_w_, pty_master_;
   std::string stdin_pending_;
   bool stdin_eof_ = false;
-  Stream out_{UniqueFd(), "stdout", 1, {}}, err_{UniqueFd(), "stderr", 2, {}};
+  OutputStream out_{UniqueFd(), "stdout", 1, {}}, err_{UniqueFd(), "stderr", 2, {}};
   std::vector<Client> clients_;
-  // Frames broadcast before the first client attached (up to kMaxPending): that client gets them
+  // Frames broadcast before the first attach client (up to kMaxPending): that client gets them
   // first, so attaching just after start misses nothing of the run.
   std::string early_;
   bool attached_ = false;
   std::vector<size_t> console_ops_;  // binds of kConsolePlaceholder: get each run's pty slave
   pid_t pid_ = 0;
   int restarts_ = 0;
+  std::string state_;        // state.json as last written: what an events client gets first
   std::string start_error_;  // why the last StartContainer failed, as ErrorJson
   std::string started_at_;
   long long started_ms_ = 0;
   long backoff_ms_ = 0;
-  bool stopping_ = false, killed_ = false, restarting_ = false, done_ = false;
-  int exit_code_ = 0;
+  long long oom_base_ = 0;   // the OOM kill count when this run started
+  long long oom_seen_ = 0;   // the count last reported in an oom event
+  int oom_rechecks_ = 0;     // v1: checks left after a notification that came before its kill
+  bool stopping_ = false, restarting_ = false, done_ = false;
 };
 
 }  // namespace nsbox
