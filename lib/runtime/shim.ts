@@ -15,6 +15,7 @@ import { encodePlanFile, type ShimSettings } from './plan-wire.js';
 export { CONSOLE_PLACEHOLDER, type ShimSettings, type RestartPolicy } from './plan-wire.js';
 export { readExit, readLog, readShimPid, readState, type LogEntry, type ShimEvent, type ShimExit, type ShimState } from './bundle.js';
 export { AttachConnection } from './shim-attach.js';
+export { ShimEvents } from './shim-events.js';
 export { AttachFrame } from './shim-frames.js';
 
 /** build/Release/nsbox-shim, next to the addon. */
