@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
-import test from 'ava';
+import test, { type Implementation, type SkipFn } from 'ava';
 
 const script = fileURLToPath(new URL('../fixtures/make-rootfs.sh', import.meta.url));
 let rootfsPath: string | undefined;
@@ -57,11 +57,28 @@ export function children(): number[] {
 
 export const mountTable = () => readFileSync('/proc/self/mountinfo', 'utf8');
 
-/** `test` as root; `test.skip` otherwise, with the reason printed once (CI runs as root). */
-export const rootTest: typeof test = isRoot ? test : test.skip;
+/** What registers a test: `test`, `test.serial`, or either with a typed context. */
+export interface Register<C = unknown> {
+  (title: string, implementation: Implementation<[], C>): void;
+  skip: SkipFn<C>;
+}
+
+/**
+ * `register` itself when `reason` is undefined; otherwise a register that skips each test with the
+ * reason at the end of its title ("… — skipped: missing skopeo"), so every skip says why on its
+ * own line, in every reporter.
+ */
+export function skipIf<C>(reason: string | undefined, register: Register<C>): Register<C> {
+  if (reason === undefined) return register;
+  const skipped = (title: string, implementation: Implementation<[], C>) => register.skip(`${title} — skipped: ${reason}`, implementation);
+  return Object.assign(skipped, { skip: skipped as SkipFn<C> });
+}
+
+const notRoot = isRoot ? undefined : 'needs root';
+/** `test` as root; skipped, saying so, otherwise (CI runs as root). */
+export const rootTest = skipIf(notRoot, test);
 /** The same, one at a time: for tests that count this process's fds, children or mounts. */
-export const serialRootTest: typeof test.serial = isRoot ? test.serial : test.serial.skip;
-if (!isRoot) console.warn('nsbox integration tests: not root, skipping the tests that need root');
+export const serialRootTest = skipIf(notRoot, test.serial);
 
 /**
  * Whether an unprivileged user can reach this checkout and its node_modules (a clone under /root,

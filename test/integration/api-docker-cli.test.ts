@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
-import { rootfs } from './_helpers.js';
+import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { Engine } from '../../lib/engine/engine.js';
 import { apiUnavailable, bin, cleanup, docker, dockerAsync, request, startServe, throughPty, type Serve } from './api-fixture.js';
@@ -16,8 +16,7 @@ interface Ctx extends ImageRegistry {
 }
 const test = anyTest as TestFn<Ctx>;
 const reason = apiUnavailable({ docker: true });
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`api-docker-cli tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 test.before(async (t) => {
   if (reason) return;

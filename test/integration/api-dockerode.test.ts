@@ -6,7 +6,7 @@
 import { PassThrough, type Duplex } from 'node:stream';
 import anyTest, { type TestFn } from 'ava';
 import Docker from 'dockerode';
-import { rootfs } from './_helpers.js';
+import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, startServe, type Serve } from './api-fixture.js';
 
@@ -16,8 +16,7 @@ interface Ctx extends ImageRegistry {
 }
 const test = anyTest as TestFn<Ctx>;
 const reason = apiUnavailable();
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`api-dockerode tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 test.before(async (t) => {
   if (reason) return;

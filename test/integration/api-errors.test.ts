@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import anyTest, { type TestFn } from 'ava';
-import { rootfs } from './_helpers.js';
+import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, request, startServe, type Serve } from './api-fixture.js';
 
@@ -13,8 +13,7 @@ interface Ctx extends ImageRegistry {
 }
 const test = anyTest as TestFn<Ctx>;
 const reason = apiUnavailable();
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`api-errors tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 test.before(async (t) => {
   if (reason) return;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import anyTest, { type TestFn } from 'ava';
-import { rootfs } from './_helpers.js';
+import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, freePort } from '../fixtures/registry.js';
 import { apiUnavailable, bin, cleanup, docker, request, startServe, type Serve } from './api-fixture.js';
 
@@ -18,8 +18,7 @@ const serves: Serve[] = [];
 const track = (s: Serve) => (serves.push(s), s);
 const test = anyTest as TestFn<Ctx>;
 const reason = apiUnavailable({ docker: true });
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`api-restart tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 test.before(async (t) => {
   if (reason) return;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
-import { isRoot, rootfs } from './_helpers.js';
+import { isRoot, rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
 interface Ctx extends ImageRegistry {
@@ -18,8 +18,7 @@ const test = anyTest as TestFn<Ctx>;
 const bin = fileURLToPath(new URL('../../bin/nsbox.js', import.meta.url));
 const dist = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : registryUnavailable();
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`cli tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 function nsbox(t: { context: Ctx }, args: string[], input?: string): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input: input ?? '', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import anyTest, { type TestFn } from 'ava';
 import { Container, Image, NsboxError, ValidationError } from '../../lib/index.js';
-import { collect, isRoot, rootfs } from './_helpers.js';
+import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
 import { buildImages, registryUnavailable, type BuiltImages } from '../fixtures/registry.js';
 
 const run = promisify(execFile);
@@ -28,8 +28,7 @@ interface Ctx {
 }
 const test = anyTest as TestFn<Ctx>;
 const reason = registryUnavailable() ?? (isRoot ? undefined : 'needs root');
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`image archive tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 const skopeo = (...args: string[]) => run('skopeo', ['--insecure-policy', ...args], { maxBuffer: 16 << 20 });
 
@@ -274,9 +273,8 @@ for (const [file, digest] of [
   ['busybox-docker.tar', undefined],
   ['busybox-oci.tar', 'sha256:f6beae823f7a60d67b3a5d1a72728788f4d45a5d0c5781adaa4a72f2d8d84fd6'],
 ] as const) {
-  const present = existsSync(join(cache, file));
-  if (!present) console.warn(`image archive test skipped: ${join(cache, file)} is not here (the shared fixtures are not built on this machine)`);
-  (present && !reason ? test.serial : test.skip)(`the shared fixture ${file} loads and runs`, async (t) => {
+  const absent = existsSync(join(cache, file)) ? undefined : `${join(cache, file)} is not here (the shared fixtures are not built on this machine)`;
+  skipIf(reason ?? absent, test.serial)(`the shared fixture ${file} loads and runs`, async (t) => {
     const root = freshStore(t, file);
     const images = await Image.load(join(cache, file), { root, name: `fixture/${file.replace(/\W/g, '-')}` });
     t.is(images.length, 1);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
-import { isRoot, rootfs } from './_helpers.js';
+import { isRoot, rootfs, skipIf } from './_helpers.js';
 import { bin, cleanup, docker, startServe } from './api-fixture.js';
 
 interface Ctx {
@@ -22,8 +22,7 @@ interface Ctx {
 const test = anyTest as TestFn<Ctx>;
 const dist = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : undefined;
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`image-import tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 function nsbox(t: { context: Ctx }, args: string[], input?: string | Buffer): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input: input ?? '', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });

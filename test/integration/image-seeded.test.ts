@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { Container, Image } from '../../lib/index.js';
-import { collect, isRoot } from './_helpers.js';
+import { collect, isRoot, skipIf } from './_helpers.js';
 
 const registry = process.env.NSBOX_REGISTRY ?? '127.0.0.1:5000';
 const up = await fetch(`http://${registry}/v2/layered/manifests/1`, {
@@ -17,8 +17,7 @@ const up = await fetch(`http://${registry}/v2/layered/manifests/1`, {
   signal: AbortSignal.timeout(2000),
 }).then((r) => r.ok, () => false);
 const reason = !isRoot ? 'needs root' : !up ? `nothing serves layered:1 on ${registry} (run ../shared/registry/seed-images)` : undefined;
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`seeded image tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 let root = '';
 test.before(() => {

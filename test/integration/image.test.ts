@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { Container, Image, InvalidStateError, NotFoundError, RegistryError } from '../../lib/index.js';
-import { collect, isRoot, rootfs } from './_helpers.js';
+import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
 interface Ctx extends ImageRegistry {
@@ -16,8 +16,7 @@ interface Ctx extends ImageRegistry {
 }
 const test = anyTest as TestFn<Ctx>;
 const reason = registryUnavailable() ?? (isRoot ? undefined : 'needs root');
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`image tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 test.before(async (t) => {
   if (reason) return;

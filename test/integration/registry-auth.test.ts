@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { DockerConfigCredentials, RegistryClient, RegistryError, StaticCredentials, type ResolvedImage } from '../../lib/image/registry/index.js';
-import { rootfs } from './_helpers.js';
+import { rootfs, skipIf } from './_helpers.js';
 import {
   buildImages, htpasswdUnavailable, makeHtpasswd, pushImages, registryUnavailable, startFileServer, startRegistry, startTokenIssuer,
   tokenUnavailable, type BuiltImages, type FileServer, type Registry, type SeededImages, type TokenIssuer,
@@ -35,10 +35,8 @@ const RETRY = { retries: 1, delayMs: 20 };
 const base = registryUnavailable();
 const basicWhy = base ?? htpasswdUnavailable();
 const tokenWhy = base ?? tokenUnavailable();
-const basicTest = basicWhy ? test.skip : test;
-const tokenTest = tokenWhy ? test.skip : test;
-if (basicWhy) console.warn(`htpasswd registry tests skipped: ${basicWhy}`);
-if (tokenWhy) console.warn(`token registry tests skipped: ${tokenWhy}`);
+const basicTest = skipIf(basicWhy, test);
+const tokenTest = skipIf(tokenWhy, test);
 
 test.before(async (t) => {
   t.context.tmp = mkdtempSync(join(tmpdir(), 'nsbox-registry-auth-'));

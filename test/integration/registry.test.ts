@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { parseReference } from '../../lib/image/reference.js';
 import { DigestMismatchError, RegistryClient, RegistryError, type BlobProgress, type ResolvedImage } from '../../lib/image/registry/index.js';
-import { rootfs } from './_helpers.js';
+import { rootfs, skipIf } from './_helpers.js';
 import {
   buildImages, freePort, pushImages, registryUnavailable, startDamagingProxy, startFileServer, startRegistry,
   type BuiltImages, type FileServer, type Registry, type SeededImages,
@@ -29,8 +29,7 @@ interface Ctx {
 
 const test = anyTest as TestFn<Ctx>;
 const reason = registryUnavailable();
-const rtest = reason ? test.skip : test;
-if (reason) console.warn(`registry tests skipped: ${reason}`);
+const rtest = skipIf(reason, test);
 
 const RETRY = { retries: 2, delayMs: 20 };
 const newClient = () => new RegistryClient({ credentialSources: [], retry: RETRY });
@@ -41,13 +40,15 @@ const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.t
 const SEEDED = '127.0.0.1:5000';
 const SEEDED_AUTH = '127.0.0.1:5001';
 const SEEDED_REDIRECT = '127.0.0.1:5002';
-const answers = async (host: string) => !reason && (await newClient().ping(host).then(() => true, (e: unknown) => e instanceof RegistryError && e.code === 'UNAUTHORIZED'));
-const seededUp = await answers(SEEDED);
-const seededAuthUp = await answers(SEEDED_AUTH);
-const seededRedirectUp = await answers(SEEDED_REDIRECT);
-for (const [up, host] of [[seededUp, SEEDED], [seededAuthUp, SEEDED_AUTH], [seededRedirectUp, SEEDED_REDIRECT]] as const) {
-  if (!reason && !up) console.warn(`seeded registry test skipped: nothing answers on ${host} (start ../shared/registry/registry-up and seed-images)`);
-}
+/** Why the shared seeded registry on `host` cannot be tested, or undefined when it answers. */
+const seededWhy = async (host: string) =>
+  reason ??
+  ((await newClient().ping(host).then(() => true, (e: unknown) => e instanceof RegistryError && e.code === 'UNAUTHORIZED'))
+    ? undefined
+    : `nothing answers on ${host} (start ../shared/registry/registry-up and seed-images)`);
+const seededTest = skipIf(await seededWhy(SEEDED), test);
+const seededAuthTest = skipIf(await seededWhy(SEEDED_AUTH), test);
+const seededRedirectTest = skipIf(await seededWhy(SEEDED_REDIRECT), test);
 
 test.before(async (t) => {
   if (reason) return;
@@ -358,7 +359,7 @@ rtest('push: an index after its manifests, by digest', async (t) => {
 });
 
 // The seeded set (see SEEDED above).
-(seededUp ? test : test.skip)('shared seeded registry: layered:1 resolves to its recorded digest and every blob verifies', async (t) => {
+seededTest('shared seeded registry: layered:1 resolves to its recorded digest and every blob verifies', async (t) => {
   const client = newClient();
   const dir = mkdtempSync(join(tmpdir(), 'nsbox-seeded-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -370,7 +371,7 @@ rtest('push: an index after its manifests, by digest', async (t) => {
   t.is(list.digest, 'sha256:d201d015ef3f73be4a8f958dab23f869deeb4064c1eee1c01ae04ab3c1afb015');
 });
 
-(seededRedirectUp ? test : test.skip)('shared seeded registry: busybox:1.35 through the redirecting :5002', async (t) => {
+seededRedirectTest('shared seeded registry: busybox:1.35 through the redirecting :5002', async (t) => {
   const client = newClient();
   const dir = mkdtempSync(join(tmpdir(), 'nsbox-seeded-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -379,7 +380,7 @@ rtest('push: an index after its manifests, by digest', async (t) => {
   await download(client, r, dir);
 });
 
-(seededAuthUp ? test : test.skip)('shared seeded registry: multiarch:1 on the htpasswd :5001', async (t) => {
+seededAuthTest('shared seeded registry: multiarch:1 on the htpasswd :5001', async (t) => {
   const client = new RegistryClient({ auth: { username: 'nsbox', password: 'nsbox-test' }, credentialSources: [], retry: RETRY });
   const r = await client.resolve(`${SEEDED_AUTH}/multiarch:1`, { platform: 'linux/arm64/v8' });
   t.is(r.index?.digest, 'sha256:b0367ed53ba7f15d4cd1efae9700e9f6376ae510b528e29aad432b7cdf71b62e');

@@ -6,10 +6,10 @@
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { Container } from '../../lib/index.js';
-import { collect, rootTest, rootfs } from './_helpers.js';
+import { collect, rootfs, serialRootTest } from './_helpers.js';
 
 // CPU-share tests need a quiet machine: run this file's tests one at a time.
-const test = rootTest.serial;
+const test = serialRootTest;
 const slow = process.env.NSBOX_TEST_SLOW ? 10 : 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const busy = ['/bin/sh', '-c', 'while :; do :; done'];

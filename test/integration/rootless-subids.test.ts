@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { isRoot, rootfs, unprivilegedCanRead } from './_helpers.js';
+import { isRoot, rootfs, skipIf, unprivilegedCanRead } from './_helpers.js';
 
 const USER = 'nsbox-rootless-test';
 const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
@@ -20,8 +20,7 @@ const reason = !isRoot
       : !unprivilegedCanRead()
         ? 'an unprivileged user cannot read this checkout (clone it where others can)'
         : undefined;
-const rtest = reason ? test.skip : test.serial;
-if (reason) console.warn(`subordinate-id tests skipped: ${reason}`);
+const rtest = skipIf(reason, test.serial);
 
 let uid = 0;
 let gid = 0;

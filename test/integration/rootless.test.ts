@@ -9,14 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImages, pushImages, registryUnavailable, startRegistry } from '../fixtures/registry.js';
 import { fileURLToPath } from 'node:url';
-import { rootTest as test, rootfs, unprivilegedCanRead } from './_helpers.js';
+import { rootfs, rootTest as test, skipIf, unprivilegedCanRead } from './_helpers.js';
 
 const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 const maxUserNs = Number(execFileSync('cat', ['/proc/sys/user/max_user_namespaces'], { encoding: 'utf8' }).trim());
 const why = !hasSetpriv || maxUserNs === 0 ? 'needs setpriv and user namespaces' : !unprivilegedCanRead() ? 'nobody cannot read this checkout (clone it where others can)' : undefined;
-const rtest = why ? test.skip : test;
-if (why) console.warn(`rootless tests skipped: ${why}`);
+const rtest = skipIf(why, test);
 
 function asNobody(script: string, env: Record<string, string> = {}): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', '--input-type=module', '-e', script], {
@@ -83,8 +82,7 @@ rtest('without delegated cgroups, resources are skipped with a warning, not a cr
 });
 
 const noRegistry = registryUnavailable();
-if (noRegistry) console.warn(`rootless image test skipped: ${noRegistry}`);
-(noRegistry ? test.skip : rtest)('an unprivileged user pulls and runs an image: its own store, overlay in the user namespace, whiteouts and opaque dirs', async (t) => {
+skipIf(noRegistry, rtest)('an unprivileged user pulls and runs an image: its own store, overlay in the user namespace, whiteouts and opaque dirs', async (t) => {
   const reg = await startRegistry();
   const images = await buildImages(rootfs());
   const store = mkdtempSync(join(tmpdir(), 'nsbox-rootless-store-'));

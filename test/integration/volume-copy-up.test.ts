@@ -2,15 +2,12 @@
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
 import { copyUp } from '../../lib/engine/volume-copy-up.js';
 import { native } from '../../lib/native.js';
 import { overlayXattrPrefix } from '../../lib/privilege.js';
+import { rootTest } from './_helpers.js';
 
-const root = process.geteuid?.() === 0;
-const rtest = root ? test : test.skip;
-
-rtest('layers merge bottom to top: a whiteout deletes, an opaque dir hides the lower files, owners and links are kept', (t) => {
+rootTest('layers merge bottom to top: a whiteout deletes, an opaque dir hides the lower files, owners and links are kept', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nsbox-copyup-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [bottom, middle, top, dest] = ['l1', 'l2', 'l3', 'vol'].map((n) => join(dir, n)) as [string, string, string, string];
@@ -39,7 +36,7 @@ rtest('layers merge bottom to top: a whiteout deletes, an opaque dir hides the l
   t.like(lstatSync(dest), { uid: 1000, gid: 1000 }, 'the volume root takes the top directory\'s owner');
 });
 
-rtest('a path the top layer deletes or replaces with a file gives an empty volume; a missing one too', (t) => {
+rootTest('a path the top layer deletes or replaces with a file gives an empty volume; a missing one too', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nsbox-copyup-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [lower, upper, dest] = ['l1', 'l2', 'vol'].map((n) => join(dir, n)) as [string, string, string];
