@@ -29,13 +29,17 @@ export function planFor(argv: string[], consolePath?: string): SpawnPlan {
   };
 }
 
+/** A /proc entry of a process that has gone (ESRCH: it went while being read). */
+const gone = (e: unknown): boolean => ['ENOENT', 'ESRCH'].includes((e as NodeJS.ErrnoException).code ?? '');
+
 /** Alive and not a zombie (an exited shim may wait a moment for whoever adopted it to reap it). */
 export function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
+  } catch (e) {
+    if (gone(e)) return false;
+    throw e;
   }
 }
 export function ppidOf(pid: number): number {
@@ -45,8 +49,9 @@ export function ppidOf(pid: number): number {
 export function comm(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
+  } catch (e) {
+    if (gone(e)) return '';
+    throw e;
   }
 }
 
