@@ -5,7 +5,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { NotFoundError } from '../errors.js';
-import type { LogEntry } from '../runtime/shim.js';
+import { LogEntrySchema, parseBundleJson, type LogEntry } from '../runtime/bundle.js';
 import { isCode } from '../storage/errors.js';
 import { ContainerWatch, logFileOf } from './container-watch.js';
 import { isRunning } from './container-status.js';
@@ -45,7 +45,7 @@ class LogTail {
       this.#offset += bytesRead;
       const lines = (this.#partial + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
       this.#partial = lines.pop() ?? '';
-      return lines.filter((l) => l !== '').map((l) => JSON.parse(l) as LogEntry);
+      return lines.filter((l) => l !== '').map((l) => parseBundleJson(LogEntrySchema, l, this.file));
     } finally {
       await fh.close();
     }
