@@ -9,6 +9,7 @@ import Docker from 'dockerode';
 import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, startServe, type Serve } from './api-fixture.js';
+import { until } from '../fixtures/until.js';
 
 interface Ctx extends ImageRegistry {
   serve: Serve;
@@ -94,7 +95,7 @@ rtest('attach with logs: what was printed before, then the live output; logs wit
   const c = await d.createContainer({ Image: img(t), Cmd: ['sh', '-c', 'echo early; echo early-err >&2; read x; echo late $x'], OpenStdin: true });
   t.teardown(() => c.remove({ force: true }).catch(() => {}));
   await c.start();
-  for (let i = 0; i < 100 && !((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer).includes('early-err'); i++) await new Promise((r) => setTimeout(r, 50));
+  await until('the early output in the log', async () => ((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer).includes('early-err'));
   const only = (await c.attach({ logs: true, stream: false, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
   t.deepEqual(await demux(d, only), { out: 'early\n', err: 'early-err\n' }, 'stream=0: the log, then the end');
   const stream = (await c.attach({ logs: true, stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;

@@ -10,6 +10,7 @@ import anyTest, { type TestFn } from 'ava';
 import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, freePort } from '../fixtures/registry.js';
 import { apiUnavailable, bin, cleanup, docker, request, startServe, type Serve } from './api-fixture.js';
+import { until } from '../fixtures/until.js';
 
 interface Ctx extends ImageRegistry {
 }
@@ -120,8 +121,7 @@ rtest('after a host reboot (shims and containers gone) the next daemon starts al
     victims.push(r.supervisor!.pid, r.pid!);
   }
   for (const pid of victims) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 100 && victims.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
-  t.false(victims.some(alive));
+  await until('the killed shims and containers to end', () => !victims.some(alive));
 
   const second = track(await startServe({ root: first.root, dir: first.dir }));
   t.teardown(() => docker(second, ['rm', '-f', ...Object.values(ids)]));

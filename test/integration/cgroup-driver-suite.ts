@@ -9,10 +9,9 @@ import type { Readable, Writable } from 'node:stream';
 import type { ExecutionContext, TestFn } from 'ava';
 import { Cgroup, type CgroupLayout, type DriverKind, type Resources } from '../../lib/cgroup/index.js';
 import { InvalidStateError } from '../../lib/errors.js';
+import { scale, until } from '../fixtures/until.js';
 
 /** Slow machines (the TCG-emulated cgroup-v2 VM) get every wait multiplied. */
-export const SLOW = process.env.NSBOX_TEST_SLOW === '1' || os.hostname() === 'nsbox-vm';
-const scale = (ms: number) => (SLOW ? ms * 15 : ms);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export type Feature = 'memory' | 'pids' | 'cpu' | 'cpuset' | 'io' | 'freeze' | 'kill' | 'empty';
@@ -49,14 +48,6 @@ function gated(t: ExecutionContext, script: string): Gated {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return { child, release: () => child.stdin.end('\n'), exit, out: () => out, err: () => err };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = scale(10_000)): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -101,13 +92,6 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     if (why) test.serial.skip(`${d.label}: ${title} — skipped: ${why}`, () => undefined);
     else test.serial(`${d.label}: ${title}`, fn);
   };
-
-  test.serial(`${d.label}: reports what it cannot test here`, (t) => {
-    const missing = Object.entries(d.missing);
-    for (const [feature, why] of missing) t.log(`${feature}: not tested, ${why}`);
-    if (missing.length === 0) t.log('every feature is tested');
-    t.is(d.layout.mode === 'v2' ? 'v2' : d.layout.mode, d.layout.mode);
-  });
 
   test.serial(`${d.label}: create makes a directory per hierarchy, placement points at them, remove leaves none`, async (t) => {
     const cg = await Cgroup.create('lifecycle', { parent: d.parent, driver: d.kind, layout: d.layout });
@@ -183,7 +167,7 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     const p = gated(t, 'for i in 1 2 3 4 5 6; do sleep 60 & echo started; done; wait');
     await cg.addProcess(p.child.pid!);
     p.release();
-    await waitFor('the fork failure', () => /fork/i.test(p.err()) || p.child.exitCode !== null);
+    await until('the fork failure', () => /fork/i.test(p.err()) || p.child.exitCode !== null);
     t.is(p.out().match(/started/g)?.length, 3);
     t.regex(p.err(), /fork/i);
     const s = (await cg.stats()).pids!;
@@ -277,7 +261,7 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     const p = gated(t, 'while :; do :; done');
     await cg.addProcess(p.child.pid!);
     p.release();
-    await waitFor('CPU use', async () => (await cpuUsec(cg)) > 0);
+    await until('CPU use', async () => (await cpuUsec(cg)) > 0);
     await cg.freeze();
     const u1 = await cpuUsec(cg);
     await sleep(scale(300));
@@ -294,13 +278,13 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     const p = gated(t, 'sleep 60 & sleep 60 & sleep 60 & wait');
     await cg.addProcess(p.child.pid!);
     p.release();
-    await waitFor('four processes', async () => (await cg.procs()).length === 4);
+    await until('four processes', async () => (await cg.procs()).length === 4);
     const pids = await cg.procs();
     await cg.kill();
     t.deepEqual(await cg.procs(), []);
     t.is((await p.exit).signal, 'SIGKILL');
     for (const pid of pids.filter((x) => x !== p.child.pid)) {
-      await waitFor(`pid ${pid} to be reaped`, () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')));
+      await until(`pid ${pid} to be reaped`, () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')));
     }
   });
 
@@ -309,7 +293,7 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     const p = gated(t, 'sleep 60 & wait');
     await cg.addProcess(p.child.pid!);
     p.release();
-    await waitFor('two processes', async () => (await cg.procs()).length === 2);
+    await until('two processes', async () => (await cg.procs()).length === 2);
     await cg.freeze();
     await cg.kill({ timeoutMs: scale(5000) });
     t.deepEqual(await cg.procs(), []);
@@ -341,7 +325,7 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     const p = gated(t, 'x=$(head -c 8000000 /dev/zero | tr "\\0" a); echo ready; sleep 60');
     await cg.addProcess(p.child.pid!);
     p.release();
-    await waitFor('the allocation', () => p.out().includes('ready'), scale(20_000));
+    await until('the allocation', () => p.out().includes('ready'), 20_000);
     const s1 = await cg.stats();
     t.true(s1.cpu!.usageUsec > s0.cpu!.usageUsec);
     if (s1.memory) {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import { isRoot, rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
+import { until } from '../fixtures/until.js';
 
 interface Ctx extends ImageRegistry {
   root: string;
@@ -180,8 +181,8 @@ rtest('run -d: the container outlives the CLI; ps, logs (-f, --tail, -t), kill, 
   const second = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
   t.teardown(() => nsbox(t, ['rm', '-f', second]));
   t.is(nsbox(t, ['kill', '-s', 'SIGKILL', second.slice(0, 12)]).status, 0);
-  for (let i = 0; i < 50 && !/Exited/.test(nsbox(t, ['ps', '-a']).stdout); i++) await new Promise((r) => setTimeout(r, 100));
-  t.regex(nsbox(t, ['ps', '-a']).stdout, new RegExp(`${second.slice(0, 12)}.*Exited \\(137\\)`));
+  const ps = await until('ps -a to show it exited', () => /Exited/.test(nsbox(t, ['ps', '-a']).stdout) && nsbox(t, ['ps', '-a']).stdout);
+  t.regex(ps, new RegExp(`${second.slice(0, 12)}.*Exited \\(137\\)`));
   const third = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
   t.teardown(() => nsbox(t, ['rm', '-f', third]));
   t.regex(nsbox(t, ['rm', third]).stderr, /You cannot remove a running container [0-9a-f]{64}\. Stop the container before attempting removal or force remove/);

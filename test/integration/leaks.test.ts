@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Cgroup, Container } from '../../lib/index.js';
 import { children, mountTable, openFds, serialRootTest as test, rootfs } from './_helpers.js';
+import { until } from '../fixtures/until.js';
 
 const runDirEntries = () => (existsSync('/run/nsbox') ? readdirSync('/run/nsbox') : []);
 
@@ -69,8 +70,7 @@ test('containers die with the Node process that owns them', async (t) => {
       return false;
     }
   };
-  for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 20));
-  for (const pid of pids) t.false(alive(pid), `pid ${pid} ended with its owner`);
+  await until('the processes to end with their owner', () => !pids.some(alive));
   // What the crashed owner could not remove, Cgroup.prune() finds (every nsbox cgroup says 'nsbox') and removes.
   t.true(cgroupDirs.every((d) => existsSync(d)));
   const removed = await Cgroup.prune({ minAgeMs: 0 });

@@ -10,6 +10,7 @@ import { hostFacts } from '../../lib/runtime/host.js';
 import { capabilityMask, capabilitySet } from '../../lib/runtime/capabilities.js';
 import { compileSeccomp, defaultProfile, hostSeccompArch } from '../../lib/runtime/seccomp/index.js';
 import { rootfs } from './_helpers.js';
+import { until } from '../fixtures/until.js';
 
 /** A container's plan as Container.start() builds it (no cgroup): namespaces, pivot_root, docker's caps and seccomp. */
 export function planFor(argv: string[], consolePath?: string): SpawnPlan {
@@ -55,15 +56,7 @@ export function comm(pid: number): string {
   }
 }
 
-export async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until };
 
 /** A bundle dir whose shim and container are killed (by pid) and which is removed after the test. */
 export function bundle(t: ExecutionContext): { dir: string; track: (r: { shimPid: number; pid: number }) => void } {

@@ -1,6 +1,7 @@
 /** stdio, exit statuses, signals and terminals. */
 import { Container } from '../../lib/index.js';
 import { collect, rootTest as test, rootfs } from './_helpers.js';
+import { until } from '../fixtures/until.js';
 
 test('stdout and stderr arrive apart; stdin is piped', async (t) => {
   await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'read line; echo "out:$line"; echo "err:$line" >&2'] });
@@ -80,16 +81,14 @@ test('tty: a terminal with a window size that can be resized', async (t) => {
   await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh'], tty: { cols: 100, rows: 30 } });
   let out = '';
   c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const until = async (re: RegExp) => {
-    for (let i = 0; i < 200 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 25));
-    return re.test(out);
-  };
+  const shows = (re: RegExp) => until(`${re} in the terminal's output`, () => re.test(out));
   c.stdin!.write('test -t 0 && test -t 1 && echo IS""A""TTY; stty size; tty\n');
-  t.true(await until(/ISATTY/), out);
-  t.true(await until(/30 100/), out);
+  await shows(/ISATTY/);
+  await shows(/30 100/);
   c.resize(120, 40);
   c.stdin!.write('stty size\n');
-  t.true(await until(/40 120/), out);
+  await shows(/40 120/);
+  t.regex(out, /ISATTY[^]*30 100[^]*40 120/);
   c.stdin!.write('exit 7\n');
   t.deepEqual(await c.wait(), { exitCode: 7, signal: null });
 });
