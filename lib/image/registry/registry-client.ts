@@ -31,6 +31,8 @@ export interface RegistryClientOptions {
   retry?: Partial<RetryPolicy> | undefined;
   userAgent?: string | undefined;
   timeoutMs?: number | undefined;
+  /** The clock registry tokens expire by, ms since the epoch (default Date.now). */
+  now?: (() => number) | undefined;
 }
 
 export interface ResolveOptions {
@@ -117,6 +119,7 @@ export class RegistryClient {
       insecureRegistries: opts.insecureRegistries ?? DEFAULT_TRANSPORT.insecureRegistries,
       userAgent: opts.userAgent ?? DEFAULT_TRANSPORT.userAgent,
       timeoutMs: opts.timeoutMs ?? DEFAULT_TRANSPORT.timeoutMs,
+      ...(opts.now ? { now: opts.now } : {}),
     };
   }
 

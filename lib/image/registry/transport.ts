@@ -18,6 +18,8 @@ export interface TransportOptions {
   userAgent: string;
   /** Connect / response timeouts for each request, ms. */
   timeoutMs: number;
+  /** The clock tokens expire by, ms since the epoch (default Date.now): tests move it on. */
+  now?: () => number;
 }
 
 export interface HttpResponse {
@@ -82,10 +84,12 @@ export class RegistryTransport {
   #creds: Credentials | null | undefined;
   readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
   readonly #pending = new Map<string, Promise<string>>();
+  readonly #now: () => number;
 
   constructor(registry: string, opts: TransportOptions) {
     this.registry = registry;
     this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
     const host = apiHost(registry);
     const plain = isLoopback(registry) || opts.insecureRegistries.some((r) => r === registry || r === registry.replace(/:\d+$/, ''));
     this.baseUrl = `${plain ? 'http' : 'https'}://${host}`;
@@ -151,7 +155,7 @@ export class RegistryTransport {
   async #token(c: Challenge, scopes: readonly string[], creds: Credentials | undefined, op: string, signal?: AbortSignal): Promise<string> {
     const key = [c.params['realm'], c.params['service'], ...[...scopes].sort()].join(' ');
     const cached = this.#tokens.get(key);
-    if (cached && cached.expiresAt > Date.now()) return cached.token;
+    if (cached && cached.expiresAt > this.#now()) return cached.token;
     // Parallel requests on one scope (layer downloads) share one token request.
     let pending = this.#pending.get(key);
     if (!pending) {
@@ -191,7 +195,8 @@ export class RegistryTransport {
     if (!token) throw new RegistryError(`${op}: the token server ${url.host} sent no token`, { registry: this.registry, code: 'TOKEN_INVALID', status: res.status });
     const lifetime = (parsed.expires_in ?? 60) * 1000;
     const issued = parsed.issued_at ? Date.parse(parsed.issued_at) : NaN;
-    const start = Number.isFinite(issued) && issued <= Date.now() ? issued : Date.now();
+    const now = this.#now();
+    const start = Number.isFinite(issued) && issued <= now ? issued : now;
     // Renew a little early so a token never expires between the check and the request.
     this.#tokens.set(key, { token, expiresAt: start + lifetime - Math.min(30_000, lifetime / 10) });
     return token;
