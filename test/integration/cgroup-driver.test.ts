@@ -2,7 +2,8 @@
 // host the v1 driver (with its unified twin) and the v2 driver on the controller-less unified
 // hierarchy; on a cgroup2-only kernel (../shared/vm/run-in-vm) the v2 driver with every controller.
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Cgroup, type CgroupLayout } from '../../lib/cgroup/index.js';
 import { cgroupDriverSuite, type DriverUnderTest, type Feature } from './cgroup-driver-suite.js';
 
@@ -40,12 +41,23 @@ function v2Under(layout: CgroupLayout): DriverUnderTest | string {
 }
 
 if (!layout) {
-  test('cgroup drivers — skipped: cgroups can only be created as root', (t) => t.log('not root: the cgroup driver suite needs root'));
-  test.skip('cgroup drivers: every behaviour — skipped: not root', () => undefined);
+  test.skip('cgroup drivers: every behaviour — skipped: needs root (cgroups can only be created as root)', () => undefined);
 } else {
-  test.serial('detection matches /proc/self/cgroup', (t) => {
+  test.serial('detection matches /proc/self/cgroup: each hierarchy, its controllers, our cgroup in it', (t) => {
     t.log(`mode ${layout.mode}; unified ${layout.unified ?? '-'}; controllers ${Object.entries(layout.controllers).map(([c, i]) => `${c}:v${i.version}`).join(' ')}`);
-    t.true(Object.keys(layout.controllers).length > 0 || layout.unified !== undefined);
+    for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+      const [, list, own] = /^\d+:([^:]*):(.*)$/.exec(line)!;
+      if (list === '') {
+        t.is(layout.unifiedOwnPath, own, 'our cgroup in the unified hierarchy');
+        continue;
+      }
+      for (const c of list!.split(',').filter((c) => !c.startsWith('name='))) {
+        t.like(layout.controllers[c], { version: 1, ownPath: own }, c);
+        const { mountpoint, mountRoot } = layout.controllers[c]!;
+        t.true(existsSync(path.join(mountpoint, path.relative(mountRoot ?? '/', own!), 'cgroup.procs')), c);
+      }
+    }
+    if (layout.unified) t.true(existsSync(path.join(layout.unified, path.relative(layout.unifiedMountRoot ?? '/', layout.unifiedOwnPath!), 'cgroup.procs')));
   });
   const suites = [v1Under(layout), v2Under(layout)];
   // On a hybrid host, the v1 driver again without its unified twin: what a v1-only host gets
