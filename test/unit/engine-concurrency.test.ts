@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { ContainerRecordSchema, ContainerStore } from '../../lib/engine/index.js';
+import { seededRandom } from '../fixtures/seeded-random.js';
 
 const engine = fileURLToPath(new URL('../../lib/engine/index.ts', import.meta.url));
 
@@ -136,11 +137,12 @@ test('kill -9 of a process in the middle of updates (or creates) leaves whole re
       await store.create({ name: 'n' + n, command: ['x'.repeat(100000)] });
       if (++n === 5) console.log('going');
     }`;
+  const random = seededRandom(t);
   let last = 0;
   for (let round = 0; round < 6; round++) {
     const c = child(t, root, round % 2 ? creator.replace(/'n' \+ n/, `'r${round}-' + n`) : updater);
     t.is(await c.next(), 'going');
-    await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 40)));
+    await new Promise((r) => setTimeout(r, 5 + Math.floor(random() * 40)));
     c.proc.kill('SIGKILL');
     t.like(await c.exited, { signal: 'SIGKILL' });
 
