@@ -57,6 +57,31 @@ export class NotFoundError extends NsboxError {
   }
 }
 
+/**
+ * Content whose digest or size is not what was asked for (a registry's blob or manifest, a store's
+ * blob, a layer's diff id, an archive member); nothing of it is kept. The one class for all of them,
+ * so one `instanceof` catches every such case. `code` is 'DIGEST_MISMATCH' or 'SIZE_MISMATCH';
+ * `registry` names the registry (host:port) when the content came from one.
+ */
+export class DigestMismatchError extends NsboxError {
+  override name = 'DigestMismatchError';
+  readonly expected: string;
+  readonly actual: string;
+  readonly registry?: string;
+  constructor(
+    message: string,
+    expected: string,
+    actual: string,
+    details: Omit<NsboxErrorDetails, 'code'> & { code?: 'DIGEST_MISMATCH' | 'SIZE_MISMATCH'; registry?: string } = {},
+  ) {
+    const { registry, ...rest } = details;
+    super(message, { code: 'DIGEST_MISMATCH', ...rest });
+    this.expected = expected;
+    this.actual = actual;
+    if (registry !== undefined) this.registry = registry;
+  }
+}
+
 /** An operation that the object's current state does not allow (start twice, exec after exit). */
 export class InvalidStateError extends NsboxError {
   override name = 'InvalidStateError';

@@ -1,17 +1,7 @@
-/** Errors of the on-disk store. Both keep the NsboxError shape (code, path, cause). */
+/** Errors of the on-disk store, in the NsboxError shape (code, path, cause). */
 import { NsboxError, type NsboxErrorDetails } from '../errors.js';
 
-/** Content whose digest or size is not what was asked for; nothing of it is kept. */
-export class DigestMismatchError extends NsboxError {
-  override name = 'DigestMismatchError';
-  readonly expected: string;
-  readonly actual: string;
-  constructor(message: string, expected: string, actual: string, details: NsboxErrorDetails = {}) {
-    super(message, { code: 'DIGEST_MISMATCH', ...details });
-    this.expected = expected;
-    this.actual = actual;
-  }
-}
+export { DigestMismatchError } from '../errors.js';
 
 /**
  * A layer tar that tries to do what a layer may not (leave its directory, write through a link) or

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { parseReference } from '../../lib/image/reference.js';
 import { DigestMismatchError, RegistryClient, RegistryError, type BlobProgress, type ResolvedImage } from '../../lib/image/registry/index.js';
+import { DigestMismatchError as TheDigestMismatchError } from '../../lib/errors.js';
+import { DigestMismatchError as StoreDigestMismatchError } from '../../lib/storage/index.js';
 import { rootfs, skipIf } from './_helpers.js';
 import {
   buildImages, freePort, pushImages, registryUnavailable, startDamagingProxy, startFileServer, startRegistry,
@@ -239,6 +241,8 @@ rtest('tampered blob: DigestMismatchError, not retried, no file and no temp file
   const via = parseReference(`${proxy.host}/busybox:1`);
   const err = await t.throwsAsync(newClient().fetchBlob(via, layer, join(dir, 'layer')), { instanceOf: DigestMismatchError });
   t.is(err!.code, 'DIGEST_MISMATCH');
+  t.true(err instanceof TheDigestMismatchError && err instanceof StoreDigestMismatchError, 'one class for registry and store mismatches');
+  t.is(err!.registry, proxy.host);
   t.is(err!.expected, layer.digest);
   t.not(err!.actual, layer.digest);
   t.regex(err!.message, /does not match its digest/);

@@ -6,6 +6,8 @@ import { Readable } from 'node:stream';
 import test from 'ava';
 import { NotFoundError } from '../../lib/errors.js';
 import { BlobStore, DigestMismatchError, Store, StoreLayout } from '../../lib/storage/index.js';
+import { DigestMismatchError as TheDigestMismatchError } from '../../lib/errors.js';
+import { DigestMismatchError as RegistryDigestMismatchError } from '../../lib/image/registry/index.js';
 
 const digestOf = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -60,6 +62,8 @@ test('a digest mismatch is refused and leaves nothing behind', async (t) => {
   const wrong = digestOf('something else');
   const err = await t.throwsAsync(s.ingest(Buffer.from('content'), wrong), { instanceOf: DigestMismatchError });
   t.is(err?.code, 'DIGEST_MISMATCH');
+  // one class: what the registry client throws (its tampered-blob test checks the same) is this one
+  t.true(err instanceof TheDigestMismatchError && err instanceof RegistryDigestMismatchError);
   t.is(err?.expected, wrong);
   t.is(err?.actual, digestOf('content'));
   t.false(await s.has(wrong));

@@ -1,6 +1,7 @@
 /**
- * Registry failures: one class for what the registry (or the network to it) said, one for content
- * whose digest or size is not what the manifest promised. `code` is the Distribution error code
+ * Registry failures: what the registry (or the network to it) said. Content whose digest or size is
+ * not what the manifest promised is the store's DigestMismatchError (lib/errors.ts), with `registry`
+ * set. `code` is the Distribution error code
  * ('MANIFEST_UNKNOWN', 'UNAUTHORIZED', 'BLOB_UNKNOWN', …), an errno name for network failures
  * ('ECONNREFUSED'), or 'DIGEST_MISMATCH' / 'SIZE_MISMATCH' / 'TRUNCATED'.
  */
@@ -27,24 +28,4 @@ export class RegistryError extends NsboxError {
   }
 }
 
-export interface DigestMismatchDetails {
-  registry: string;
-  expected: string;
-  actual: string;
-  /** 'DIGEST_MISMATCH' (content differs) or 'SIZE_MISMATCH' (length differs). */
-  code?: 'DIGEST_MISMATCH' | 'SIZE_MISMATCH';
-}
-
-export class DigestMismatchError extends NsboxError {
-  override name = 'DigestMismatchError';
-  readonly registry: string;
-  readonly expected: string;
-  readonly actual: string;
-
-  constructor(message: string, details: DigestMismatchDetails) {
-    super(message, { code: details.code ?? 'DIGEST_MISMATCH' });
-    this.registry = details.registry;
-    this.expected = details.expected;
-    this.actual = details.actual;
-  }
-}
+export { DigestMismatchError } from '../../errors.js';

@@ -141,7 +141,7 @@ export async function fetchBlobToFile(
           if (written + chunk.length > size) {
             cb(new DigestMismatchError(
               `${op}: blob ${short} is larger than the ${size} bytes its descriptor says`,
-              { registry: transport.registry, expected: `${size} bytes`, actual: `more than ${size} bytes`, code: 'SIZE_MISMATCH' }));
+              `${size} bytes`, `more than ${size} bytes`, { registry: transport.registry, code: 'SIZE_MISMATCH' }));
             return;
           }
           file.write(chunk, 0, chunk.length, written).then(() => {
@@ -184,7 +184,7 @@ export async function fetchBlobToFile(
     if (actual !== digest) {
       throw new DigestMismatchError(
         `${op}: blob ${short} does not match its digest: received content hashes to ${actual.slice(0, 19)} (tampered or corrupted in transit)`,
-        { registry: transport.registry, expected: digest, actual });
+        digest, actual, { registry: transport.registry });
     }
     await fh!.sync();
     await fh!.close();

@@ -158,13 +158,13 @@ export class RegistryClient {
     const digest = digestOf(res.body, algo);
     const served = RegistryTransport.header(res.headers, 'docker-content-digest');
     if (wanted && digest !== wanted) {
-      throw new DigestMismatchError(`${op}: manifest ${wanted.slice(0, 19)} does not match its digest: received content hashes to ${digest.slice(0, 19)}`, { registry: t.registry, expected: wanted, actual: digest });
+      throw new DigestMismatchError(`${op}: manifest ${wanted.slice(0, 19)} does not match its digest: received content hashes to ${digest.slice(0, 19)}`, wanted, digest, { registry: t.registry });
     }
     if (served && served.startsWith(`${algo}:`) && served !== digest) {
-      throw new DigestMismatchError(`${op}: manifest digest ${digest.slice(0, 19)} differs from the ${served.slice(0, 19)} the registry announced`, { registry: t.registry, expected: served, actual: digest });
+      throw new DigestMismatchError(`${op}: manifest digest ${digest.slice(0, 19)} differs from the ${served.slice(0, 19)} the registry announced`, served, digest, { registry: t.registry });
     }
     if (opts.expect && res.body.length !== opts.expect.size) {
-      throw new DigestMismatchError(`${op}: manifest ${digest.slice(0, 19)} is ${res.body.length} bytes, its descriptor says ${opts.expect.size}`, { registry: t.registry, expected: `${opts.expect.size} bytes`, actual: `${res.body.length} bytes`, code: 'SIZE_MISMATCH' });
+      throw new DigestMismatchError(`${op}: manifest ${digest.slice(0, 19)} is ${res.body.length} bytes, its descriptor says ${opts.expect.size}`, `${opts.expect.size} bytes`, `${res.body.length} bytes`, { registry: t.registry, code: 'SIZE_MISMATCH' });
     }
     let json: unknown;
     try {
@@ -245,11 +245,11 @@ export class RegistryClient {
     const res = await t.request({ method: 'GET', url: `/v2/${r.path}/blobs/${d.digest}`, scopes: [`repository:${r.path}:pull`], op: `${op}: blob ${short}`, signal: opts.signal });
     if (res.status !== 200) throw t.errorFor(`${op}: blob ${short}`, res);
     if (res.body.length !== d.size) {
-      throw new DigestMismatchError(`${op}: blob ${short} is ${res.body.length} bytes, its descriptor says ${d.size}`, { registry: t.registry, expected: `${d.size} bytes`, actual: `${res.body.length} bytes`, code: 'SIZE_MISMATCH' });
+      throw new DigestMismatchError(`${op}: blob ${short} is ${res.body.length} bytes, its descriptor says ${d.size}`, `${d.size} bytes`, `${res.body.length} bytes`, { registry: t.registry, code: 'SIZE_MISMATCH' });
     }
     const actual = digestOf(res.body, d.digest.slice(0, d.digest.indexOf(':')));
     if (actual !== d.digest) {
-      throw new DigestMismatchError(`${op}: blob ${short} does not match its digest: received content hashes to ${actual.slice(0, 19)}`, { registry: t.registry, expected: d.digest, actual });
+      throw new DigestMismatchError(`${op}: blob ${short} does not match its digest: received content hashes to ${actual.slice(0, 19)}`, d.digest, actual, { registry: t.registry });
     }
     return res.body;
   }
@@ -314,7 +314,7 @@ export class RegistryClient {
     const op = `push ${r.familiar}`;
     const digest = digestOf(bytes);
     if (r.digest && r.digest !== digest) {
-      throw new DigestMismatchError(`${op}: the manifest hashes to ${digest.slice(0, 19)}, not the reference's digest`, { registry: t.registry, expected: r.digest, actual: digest });
+      throw new DigestMismatchError(`${op}: the manifest hashes to ${digest.slice(0, 19)}, not the reference's digest`, r.digest, digest, { registry: t.registry });
     }
     const res = await t.request({
       method: 'PUT', url: `/v2/${r.path}/manifests/${r.tag ?? r.digest ?? digest}`, scopes: [`repository:${r.path}:pull,push`], op, signal,
@@ -323,7 +323,7 @@ export class RegistryClient {
     if (res.status !== 201) throw t.errorFor(op, res);
     const served = RegistryTransport.header(res.headers, 'docker-content-digest');
     if (served && served !== digest) {
-      throw new DigestMismatchError(`${op}: the registry stored the manifest as ${served.slice(0, 19)}, not ${digest.slice(0, 19)}`, { registry: t.registry, expected: digest, actual: served });
+      throw new DigestMismatchError(`${op}: the registry stored the manifest as ${served.slice(0, 19)}, not ${digest.slice(0, 19)}`, digest, served, { registry: t.registry });
     }
     return digest;
   }
