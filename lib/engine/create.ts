@@ -58,7 +58,7 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
   for (const v of asked) {
     const made = volumes.ensure(v.name);
     // docker's copy-up: an empty volume starts with what the image has at its mount point.
-    if (resolved && !v.noCopy && volumes.isEmpty(made.name)) copyUp(resolved.layers, v.target, made.data);
+    if (resolved && !v.noCopy && volumes.isEmpty(made.name)) await copyUp(resolved.layers, v.target, made.data);
     used.push({ name: made.name, target: v.target, anonymous: made.anonymous });
     binds.push({ type: 'bind', source: made.data, target: v.target, readonly: v.readonly, recursive: true });
   }

@@ -189,7 +189,11 @@ export class ImageStore {
       for (const top of used.layers ?? []) {
         for (let id: string | undefined = top; id !== undefined && !keepLayers.has(id); ) {
           keepLayers.add(id);
-          id = (await this.#layers.get(id).catch(() => undefined))?.parent;
+          id = (await this.#layers.get(id).catch((err: unknown) => {
+            // a layer of a running container gone already: the chain below it is not known here
+            if (err instanceof NotFoundError) return undefined;
+            throw err;
+          }))?.parent;
         }
       }
       const removed: GcResult = { blobs: [], layers: [] };

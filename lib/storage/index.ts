@@ -67,7 +67,10 @@ export {
   type ImageRecordInput,
   type InUse,
 } from './image-store.js';
+export { mergeLayers, mergeLayersAt, type MergeOptions } from './layer-merge.js';
 export { LayerStore, layerRecordSchema, type LayerRecord, type LayerUnpackOptions } from './layer-store.js';
 export { defaultRoot, StoreLayout, type LayoutEnv } from './layout.js';
-export { TarReader, type TarEntry, type TarEntryType, type TarSink } from './tar-reader.js';
-export { sniffCompression, unpackLayer, type Compression, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { decompress, sniffCompression, type Compression } from './decompress.js';
+export { isTarHeader, TarReader, type TarEntry, type TarEntryType, type TarSink } from './tar-reader.js';
+export { TarWriter } from './tar-writer.js';
+export { unpackLayer, type UnpackOptions, type UnpackResult } from './unpack.js';

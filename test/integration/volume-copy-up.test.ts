@@ -7,7 +7,7 @@ import { native } from '../../lib/native.js';
 import { overlayXattrPrefix } from '../../lib/privilege.js';
 import { rootTest } from './_helpers.js';
 
-rootTest('layers merge bottom to top: a whiteout deletes, an opaque dir hides the lower files, owners and links are kept', (t) => {
+rootTest('layers merge bottom to top: a whiteout deletes, an opaque dir hides the lower files, owners and links are kept', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nsbox-copyup-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [bottom, middle, top, dest] = ['l1', 'l2', 'l3', 'vol'].map((n) => join(dir, n)) as [string, string, string, string];
@@ -27,7 +27,7 @@ rootTest('layers merge bottom to top: a whiteout deletes, an opaque dir hides th
   chownSync(join(top, 'srv/data'), 1000, 1000);
   mkdirSync(dest);
 
-  t.true(copyUp([top, middle, bottom], '/srv/data', dest));
+  t.true(await copyUp([top, middle, bottom], '/srv/data', dest));
   t.deepEqual(readdirSync(dest).sort(), ['a', 'link', 'old']);
   t.is(readFileSync(join(dest, 'a'), 'utf8'), 'a2');
   t.like(lstatSync(join(dest, 'a')), { uid: 999, gid: 998 });
@@ -36,7 +36,7 @@ rootTest('layers merge bottom to top: a whiteout deletes, an opaque dir hides th
   t.like(lstatSync(dest), { uid: 1000, gid: 1000 }, 'the volume root takes the top directory\'s owner');
 });
 
-rootTest('a path the top layer deletes or replaces with a file gives an empty volume; a missing one too', (t) => {
+rootTest('a path the top layer deletes or replaces with a file gives an empty volume; a missing one too', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nsbox-copyup-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [lower, upper, dest] = ['l1', 'l2', 'vol'].map((n) => join(dir, n)) as [string, string, string];
@@ -45,8 +45,8 @@ rootTest('a path the top layer deletes or replaces with a file gives an empty vo
   mkdirSync(join(upper, 'var'), { recursive: true });
   native.mknod(join(upper, 'var/lib'), 0o020000, 0, 0);
   mkdirSync(dest);
-  t.false(copyUp([upper, lower], '/var/lib', dest));
+  t.false(await copyUp([upper, lower], '/var/lib', dest));
   t.deepEqual(readdirSync(dest), []);
-  t.false(copyUp([lower], '/nowhere', dest));
+  t.false(await copyUp([lower], '/nowhere', dest));
   t.false(existsSync(join(dest, 'f')));
 });

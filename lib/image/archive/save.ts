@@ -18,7 +18,7 @@ import { ArchiveError } from './archive-error.js';
 import { blobCompression } from './commit-image.js';
 import type { DockerManifest } from './docker-archive.js';
 import { IMAGE_NAME, REF_NAME } from './oci-layout.js';
-import { TarWriter } from './tar-writer.js';
+import { TarWriter } from '../../storage/tar-writer.js';
 import { MediaType } from '../registry/manifest.js';
 
 export type ArchiveFormat = 'docker' | 'oci';

@@ -1,15 +1,17 @@
 /**
  * A minimal tar writer for image archives: directories and regular files with short names, as
- * ustar (base-256 sizes past 8 GiB, as GNU tar writes them). Archive members never need more.
+ * ustar (base-256 sizes past 8 GiB, as GNU tar writes them). Archive members never need more. Its
+ * reader is tar-reader.ts; errors carry the archive code 'ERR_ARCHIVE'.
  */
 import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { ArchiveError } from './archive-error.js';
+import { NsboxError } from '../errors.js';
+import { BLOCK } from './tar-header.js';
 
-const BLOCK = 512;
+const archiveError = (message: string) => new NsboxError(message, { code: 'ERR_ARCHIVE' });
 
 function header(name: string, type: '0' | '5', size: number, mode: number, mtime: number): Buffer {
-  if (Buffer.byteLength(name) > 100) throw new ArchiveError(`tar member name too long: ${name}`);
+  if (Buffer.byteLength(name) > 100) throw archiveError(`tar member name too long: ${name}`);
   const h = Buffer.alloc(BLOCK);
   const octal = (v: number, off: number, len: number) => h.write(`${v.toString(8).padStart(len - 1, '0')}\0`, off, len, 'latin1');
   h.write(name, 0, 100, 'utf8');
@@ -65,7 +67,7 @@ export class TarWriter {
       if (n > size) break;
       await this.#fh.write(chunk);
     }
-    if (n !== size) throw new ArchiveError(`${file} changed size while it was archived (${n} bytes, expected ${size})`);
+    if (n !== size) throw archiveError(`${file} changed size while it was archived (${n} bytes, expected ${size})`);
     await this.#pad(size);
   }
 

@@ -1,0 +1,385 @@
+/**
+ * The path-safe half of a layer unpack: applies one layer's tar entries under a root directory, with
+ * OCI whiteouts turned into overlayfs ones, and nothing created or changed outside that directory.
+ *
+ * How that is guaranteed: every entry name is checked (no absolute path, no `..`, no over-long
+ * component); every parent directory is walked with lstat from the layer root and must be a real
+ * directory that this unpack made or saw (a symlink in a parent position is refused, never
+ * followed); an existing path that an entry replaces is removed first, and files are created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW, so nothing is ever written through a link; hard link targets obey the
+ * same rules and must already exist inside the layer. Path operations run one entry at a time, in
+ * archive order (they take microseconds); only file contents are written concurrently
+ * (file-sink.ts), through the fds opened for them.
+ */
+import {
+  closeSync,
+  constants as fsc,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  linkSync,
+  lchownSync,
+  chmodSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  type Stats,
+} from 'node:fs';
+import { NsboxError } from '../errors.js';
+import { native } from '../native.js';
+import { overlayXattrPrefix } from '../privilege.js';
+import { LayerError, isCode } from './errors.js';
+import { ContentWriter, FileSink, type FileOwner } from './file-sink.js';
+import type { TarEntry, TarSink } from './tar-reader.js';
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+const NAME_MAX = 255;
+const PATH_MAX = 4000;
+const OPAQUE = '.wh..wh..opq';
+const WH = '.wh.';
+
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  atime: number;
+  mtime: number;
+}
+
+/** Applies one layer's entries under `root`, entry by entry: `entry` is the TarReader's handler. */
+export class LayerWriter implements FileOwner {
+  readonly #root: string;
+  readonly #where: string;
+  readonly #owners: boolean;
+  readonly #warn: (m: string) => void;
+  /** Relative paths ('' = root) known to be real directories: made or lstat'ed by us. */
+  readonly #dirs = new Set<string>(['']);
+  readonly #dirMeta = new Map<string, DirMeta>();
+  readonly #content: ContentWriter;
+  #failure: unknown;
+  contentSize = 0;
+
+  constructor(root: string, where: string, owners: boolean, maxPending: number, warn: (m: string) => void) {
+    this.#root = root;
+    this.#where = where;
+    this.#owners = owners;
+    this.#content = new ContentWriter(maxPending);
+    this.#warn = warn;
+  }
+
+  #refuse(entry: string, why: string): LayerError {
+    return new LayerError(`${this.#where}: entry "${entry}" ${why}`, { entry, code: 'ERR_LAYER_UNSAFE' });
+  }
+
+  #fail(entry: string, what: string, err: unknown): NsboxError {
+    if (err instanceof NsboxError) return err;
+    const e = err as NodeJS.ErrnoException;
+    return new LayerError(`${this.#where}: entry "${entry}": ${what}: ${e.code ?? e.message}`, {
+      entry,
+      code: e.code ?? 'ERR_LAYER',
+      ...(e.errno === undefined ? {} : { errno: Math.abs(e.errno) }),
+      cause: err,
+    });
+  }
+
+  /** The entry name as a clean relative path, or a refusal. */
+  #clean(name: string, entry: string, what = 'entry'): string {
+    if (name.includes('\0')) throw this.#refuse(entry, `has a NUL byte in its ${what === 'entry' ? 'name' : what}`);
+    if (name.startsWith('/')) {
+      throw this.#refuse(entry, what === 'entry' ? 'is an absolute path: it escapes the layer directory' : `has an absolute ${what} "${name}": it escapes the layer directory`);
+    }
+    const out: string[] = [];
+    for (const c of name.split('/')) {
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        throw this.#refuse(entry, what === 'entry' ? 'escapes the layer directory (".." component)' : `has ${what} "${name}" that escapes the layer directory`);
+      }
+      if (Buffer.byteLength(c) > NAME_MAX) throw this.#refuse(entry, `has a name component longer than ${NAME_MAX} bytes`);
+      out.push(c);
+    }
+    const rel = out.join('/');
+    if (Buffer.byteLength(rel) > PATH_MAX) throw this.#refuse(entry, `has a ${what === 'entry' ? 'name' : what} longer than ${PATH_MAX} bytes`);
+    return rel;
+  }
+
+  #abs(rel: string): string {
+    return rel === '' ? this.#root : `${this.#root}/${rel}`;
+  }
+
+  #lstat(rel: string): Stats | undefined {
+    return lstatSync(this.#abs(rel), { throwIfNoEntry: false });
+  }
+
+  /**
+   * Makes sure every directory above `rel` is a real directory inside the layer, creating missing
+   * ones (as tar does) when `create`; a symlink or a non-directory on the way is refused.
+   */
+  #parents(rel: string, entry: string, create: boolean): void {
+    const slash = rel.lastIndexOf('/');
+    if (slash === -1) return;
+    const parent = rel.slice(0, slash);
+    if (this.#dirs.has(parent)) return;
+    let at = 0;
+    while (at !== -1) {
+      const next = rel.indexOf('/', at);
+      if (next === -1) break;
+      const dir = rel.slice(0, next);
+      at = next + 1;
+      if (this.#dirs.has(dir)) continue;
+      const st = this.#lstat(dir);
+      if (!st) {
+        if (!create) throw this.#refuse(entry, `refers to "${dir}", which does not exist in the layer`);
+        try {
+          mkdirSync(this.#abs(dir), 0o755);
+        } catch (err) {
+          throw this.#fail(entry, `mkdir ${dir}`, err);
+        }
+      } else if (st.isSymbolicLink()) {
+        throw this.#refuse(entry, `goes through the symlink "${dir}": refused, a layer may not write through links`);
+      } else if (!st.isDirectory()) {
+        throw this.#refuse(entry, `needs "${dir}" to be a directory, but it is not`);
+      }
+      this.#dirs.add(dir);
+    }
+  }
+
+  /** Removes whatever is at `rel` (an entry replaces it), forgetting directories under it. */
+  #clear(rel: string, entry: string, keepDir: boolean): Stats | undefined {
+    const st = this.#lstat(rel);
+    if (!st) return undefined;
+    if (st.isDirectory()) {
+      if (keepDir) return st;
+      if (rel === '') throw this.#refuse(entry, 'would replace the layer root');
+      try {
+        rmSync(this.#abs(rel), { recursive: true, force: true });
+      } catch (err) {
+        throw this.#fail(entry, `remove ${rel}`, err);
+      }
+      const prefix = `${rel}/`;
+      for (const d of this.#dirs) if (d === rel || d.startsWith(prefix)) this.#dirs.delete(d);
+      for (const d of this.#dirMeta.keys()) if (d === rel || d.startsWith(prefix)) this.#dirMeta.delete(d);
+      return undefined;
+    }
+    try {
+      unlinkSync(this.#abs(rel));
+    } catch (err) {
+      throw this.#fail(entry, `remove ${rel}`, err);
+    }
+    return undefined;
+  }
+
+  checkFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Handles one tar entry; returns a sink for a regular file's body. */
+  entry = (e: TarEntry): TarSink | undefined | Promise<TarSink | undefined> => {
+    this.checkFailed();
+    const rel = this.#clean(e.path, e.path);
+    const base = rel.slice(rel.lastIndexOf('/') + 1);
+    if (base.startsWith(WH)) return this.#whiteout(e, rel, base);
+    for (const key of e.xattrs.keys()) {
+      if (/^(trusted|user)\.overlay\./.test(key)) throw this.#refuse(e.path, `sets the overlayfs attribute "${key}" (reserved for whiteouts)`);
+    }
+    switch (e.type) {
+      case 'dir':
+        return this.#dir(e, rel);
+      case 'file':
+        return this.#file(e, rel);
+      case 'link':
+        return this.#hardlink(e, rel);
+      case 'symlink':
+        return this.#symlink(e, rel);
+      case 'char':
+      case 'block':
+      case 'fifo':
+        return this.#node(e, rel);
+    }
+  };
+
+  #whiteout(e: TarEntry, rel: string, base: string): undefined {
+    const slash = rel.lastIndexOf('/');
+    const dir = slash === -1 ? '' : rel.slice(0, slash);
+    if (base === OPAQUE) {
+      // the directory holding the marker hides everything below it in lower layers
+      if (dir !== '') {
+        this.#parents(`${dir}/x`, e.path, true);
+      }
+      try {
+        native.lsetxattr(this.#abs(dir), `${overlayXattrPrefix()}.overlay.opaque`, Buffer.from('y'));
+      } catch (err) {
+        throw this.#fail(e.path, `mark opaque (${overlayXattrPrefix()}.overlay.opaque)`, err);
+      }
+      return undefined;
+    }
+    if (base.startsWith(`${WH}${WH}`)) {
+      this.#warn(`${this.#where}: skipped the aufs metadata entry "${e.path}"`);
+      return undefined;
+    }
+    const name = base.slice(WH.length);
+    if (name === '' || name === '.' || name === '..') throw this.#refuse(e.path, 'is a whiteout without a name');
+    const target = dir === '' ? name : `${dir}/${name}`;
+    this.#parents(target, e.path, true);
+    this.#clear(target, e.path, false);
+    try {
+      native.mknod(this.#abs(target), S_IFCHR, 0, 0);
+    } catch (err) {
+      throw this.#fail(e.path, `whiteout ${target} (mknod 0/0, needs root)`, err);
+    }
+    return undefined;
+  }
+
+  #dir(e: TarEntry, rel: string): undefined {
+    this.#parents(rel, e.path, true);
+    const st = this.#clear(rel, e.path, true);
+    if (!st) {
+      try {
+        mkdirSync(this.#abs(rel), 0o700);
+      } catch (err) {
+        throw this.#fail(e.path, 'mkdir', err);
+      }
+    }
+    this.#dirs.add(rel);
+    this.#xattrs(e, rel);
+    // applied at the end, deepest first: entries below may still be created, times would change
+    this.#dirMeta.set(rel, { mode: e.mode, uid: e.uid, gid: e.gid, atime: e.atime ?? e.mtime, mtime: e.mtime });
+    return undefined;
+  }
+
+  #file(e: TarEntry, rel: string): TarSink | Promise<TarSink> {
+    if (rel === '') throw this.#refuse(e.path, 'would replace the layer root');
+    this.#parents(rel, e.path, true);
+    this.#clear(rel, e.path, false);
+    let fd: number;
+    try {
+      fd = openSync(this.#abs(rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      throw this.#fail(e.path, 'create', err);
+    }
+    this.contentSize += e.size;
+    const sink = new FileSink(this, this.#content, fd, e, rel, () => this.settle());
+    if (this.#content.pendingFiles >= 256) return this.#content.drain(0).then(() => sink);
+    return sink;
+  }
+
+  /** Called by a FileSink once its content is written: owner, xattrs, mode, times, close. */
+  finish(fd: number, e: TarEntry, rel: string): void {
+    try {
+      if (this.#owners) fchownSync(fd, e.uid, e.gid);
+      if (e.xattrs.size) this.#xattrs(e, rel);
+      fchmodSync(fd, e.mode);
+      futimesSync(fd, e.atime ?? e.mtime, e.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  failed(err: unknown, entry: string): void {
+    if (this.#failure === undefined) this.#failure = this.#fail(entry, 'write', err);
+  }
+
+  /** A file with xattrs is finished before the next entry (xattrs are set by path). */
+  async settle(): Promise<void> {
+    await this.#content.drain(0);
+    this.checkFailed();
+  }
+
+  #hardlink(e: TarEntry, rel: string): undefined {
+    if (rel === '') throw this.#refuse(e.path, 'would replace the layer root');
+    const target = this.#clean(e.linkpath, e.path, 'hard link target');
+    if (target === '') throw this.#refuse(e.path, 'is a hard link to the layer root');
+    this.#parents(target, e.path, false);
+    const st = this.#lstat(target);
+    if (!st) throw this.#refuse(e.path, `is a hard link to "${e.linkpath}", which is not in the layer (yet)`);
+    if (st.isDirectory()) throw this.#refuse(e.path, `is a hard link to the directory "${e.linkpath}"`);
+    if (target === rel) return undefined;
+    this.#parents(rel, e.path, true);
+    this.#clear(rel, e.path, false);
+    try {
+      // link(2) does not follow a symlink target: a link to a symlink is a second symlink
+      linkSync(this.#abs(target), this.#abs(rel));
+    } catch (err) {
+      throw this.#fail(e.path, `hard link to ${target}`, err);
+    }
+    return undefined;
+  }
+
+  #symlink(e: TarEntry, rel: string): undefined {
+    if (rel === '') throw this.#refuse(e.path, 'would replace the layer root');
+    if (e.linkpath === '' || e.linkpath.includes('\0')) throw this.#refuse(e.path, 'is a symlink with an empty or invalid target');
+    this.#parents(rel, e.path, true);
+    this.#clear(rel, e.path, false);
+    const abs = this.#abs(rel);
+    try {
+      // the target is stored as written (absolute and ".." targets are legal): it is never followed here
+      symlinkSync(e.linkpath, abs);
+      if (this.#owners) lchownSync(abs, e.uid, e.gid);
+      this.#xattrs(e, rel);
+      lutimesSync(abs, e.atime ?? e.mtime, e.mtime);
+    } catch (err) {
+      throw this.#fail(e.path, 'symlink', err);
+    }
+    return undefined;
+  }
+
+  #node(e: TarEntry, rel: string): undefined {
+    if (rel === '') throw this.#refuse(e.path, 'would replace the layer root');
+    this.#parents(rel, e.path, true);
+    this.#clear(rel, e.path, false);
+    const abs = this.#abs(rel);
+    const type = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
+    try {
+      native.mknod(abs, type | 0o600, e.devmajor, e.devminor);
+      // just made by mknod in a checked directory: chmod by path cannot meet a symlink here
+      if (this.#owners) lchownSync(abs, e.uid, e.gid);
+      this.#xattrs(e, rel);
+      chmodSync(abs, e.mode);
+      lutimesSync(abs, e.atime ?? e.mtime, e.mtime);
+    } catch (err) {
+      throw this.#fail(e.path, `mknod (${e.type})`, err);
+    }
+    return undefined;
+  }
+
+  #xattrs(e: TarEntry, rel: string): void {
+    for (const [key, value] of e.xattrs) {
+      try {
+        native.lsetxattr(this.#abs(rel), key, value);
+      } catch (err) {
+        // as docker does: a file system (or an unprivileged caller) may not take every namespace
+        if (isCode(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP')) this.#warn(`${this.#where}: entry "${e.path}": xattr ${key} not set (${(err as NsboxError).code})`);
+        else throw this.#fail(e.path, `set xattr ${key}`, err);
+      }
+    }
+  }
+
+  /** After the last entry: wait for the writes, then directory owners, modes and times, deepest first. */
+  async complete(): Promise<void> {
+    await this.#content.drain(0);
+    this.checkFailed();
+    const dirs = [...this.#dirMeta].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
+    for (const [rel, m] of dirs) {
+      if (!this.#dirs.has(rel)) continue;
+      const abs = this.#abs(rel);
+      try {
+        if (this.#owners) lchownSync(abs, m.uid, m.gid);
+        chmodSync(abs, m.mode);
+        lutimesSync(abs, m.atime, m.mtime);
+      } catch (err) {
+        throw this.#fail(rel || '.', 'set directory metadata', err);
+      }
+    }
+  }
+
+  /** On failure: wait for writes in flight so no fd outlives the unpack. */
+  async abandon(): Promise<void> {
+    await this.#content.abandon();
+  }
+}
+
