@@ -7,7 +7,7 @@ import type { ImportOptions, ImportSource } from './archive/import.js';
 import { mkdirSync } from 'node:fs';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { registerImageResolver, type ImageRunConfig, type PullPolicy, type ResolvedImage } from '../runtime/image-source.js';
-import { chainId, Store, type ImageEntry, type ImageRecord } from '../storage/index.js';
+import { chainId, Store, type ImageEntry, type ImageRecord, type LayerUnpackOptions } from '../storage/index.js';
 import { defaultRoot } from '../storage/layout.js';
 import { isDigest, parseReference, type Reference } from './reference.js';
 // The registry client (got) and the archive code load only when a pull, save or load needs them:
@@ -153,7 +153,7 @@ export class Image {
       if (resolved.index) await store.blobs.ingest(resolved.index.bytes, resolved.index.digest);
       mkdirSync(store.layout.blobsDir, { recursive: true });
 
-      // Download (three at a time) and unpack each layer as soon as it is here; layers are unpacked
+      // Download (three at a time) and unpack each layer while it downloads; layers are unpacked
       // independently, keyed by chain id, so a layer shared with another image is reused as is.
       let parent: string | undefined;
       const chain = diffIds.map((diffId) => (parent = chainId(parent, diffId)));
@@ -169,20 +169,26 @@ export class Image {
               return layer;
             }
             const blobPath = store.blobs.path(desc.digest);
-            if (!(await store.blobs.has(desc.digest))) {
-              await client.fetchBlob(reference, desc, blobPath, {
-                onProgress: (p) => progress({ id: desc.digest, phase: p.phase, done: p.done, total: p.total }),
-                ...(signal ? { signal } : {}),
-              });
-            }
-            if (options.unpack === false) return layer;
-            progress({ id: desc.digest, phase: 'unpacking' });
-            await store.layers.unpack(chainId, blobPath, {
+            const unpackOpts = {
               diffId,
               blobDigest: desc.digest,
               ...(i > 0 ? { parentChainId: chain[i - 1]! } : {}),
               ...(signal ? { signal } : {}),
-            });
+            };
+            if (!(await store.blobs.has(desc.digest))) {
+              const fetched = await fetchLayer(client, reference, desc, blobPath, {
+                store,
+                chainId,
+                unpack: options.unpack === false ? undefined : unpackOpts,
+                progress: (p) => progress({ id: desc.digest, ...p }),
+                signal,
+              });
+              if (fetched === 'unpacked' || options.unpack === false) return layer;
+            } else if (options.unpack === false) {
+              return layer;
+            }
+            progress({ id: desc.digest, phase: 'unpacking' });
+            await store.layers.unpack(chainId, blobPath, unpackOpts);
             progress({ id: desc.digest, phase: 'unpacked' });
             return layer;
           }),
@@ -277,6 +283,56 @@ export class Image {
     const gc = await store.images.gc(() => ({ layers: [...inUse.values()].map((u) => u.topChainId).filter((c): c is string => c !== undefined) }));
     return { untagged, deleted: [entry.record.digest, ...gc.blobs, ...gc.layers] };
   }
+}
+
+type Client = InstanceType<typeof import('./registry/index.js').RegistryClient>;
+
+/**
+ * Downloads a layer's blob into the store and, when `unpack` is given, unpacks it in the same pass
+ * (LayerStream): the layer is published only once the blob's digest and the tar's diff id both
+ * matched; a mismatch leaves neither blob nor layer. 'unpacked' when that happened; 'fetched' when
+ * only the blob is here (no unpack asked, or a retry started the download over, which the unpack
+ * cannot follow: the caller then unpacks from the file).
+ */
+async function fetchLayer(
+  client: Client,
+  reference: Reference,
+  desc: { digest: string; size: number; mediaType: string },
+  blobPath: string,
+  o: {
+    store: Store;
+    chainId: string;
+    unpack: LayerUnpackOptions | undefined;
+    progress: (p: Omit<PullProgress, 'id'>) => void;
+    signal: AbortSignal | undefined;
+  },
+): Promise<'unpacked' | 'fetched'> {
+  const stream = o.unpack ? o.store.layers.stream(o.chainId, o.unpack) : undefined;
+  let abandoned: Promise<void> | undefined;
+  try {
+    await client.fetchBlob(reference, desc, blobPath, {
+      onProgress: (p) => {
+        o.progress({ phase: p.phase, done: p.done, total: p.total });
+        // the bytes are in and verified; the unpack finishes behind them
+        if (p.phase === 'done' && stream && !abandoned) o.progress({ phase: 'unpacking' });
+      },
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(stream
+        ? { tee: { write: (c: Buffer) => stream.write(c), verify: () => stream.verify(), abandon: () => void (abandoned = stream.abort()) } }
+        : {}),
+    });
+  } catch (err) {
+    await (abandoned ?? stream?.abort(err));
+    throw err;
+  }
+  if (!stream) return 'fetched';
+  if (abandoned) {
+    await abandoned;
+    return 'fetched';
+  }
+  await stream.commit();
+  o.progress({ phase: 'unpacked' });
+  return 'unpacked';
 }
 
 function withoutDigest(ref: Reference): Reference {

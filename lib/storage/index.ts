@@ -69,6 +69,7 @@ export {
 } from './image-store.js';
 export { mergeLayers, mergeLayersAt, type MergeOptions } from './layer-merge.js';
 export { LayerStore, layerRecordSchema, type LayerRecord, type LayerUnpackOptions } from './layer-store.js';
+export { LayerStream } from './layer-stream.js';
 export { defaultRoot, StoreLayout, type LayoutEnv } from './layout.js';
 export { decompress, sniffCompression, type Compression } from './decompress.js';
 export { isTarHeader, TarReader, type TarEntry, type TarEntryType, type TarSink } from './tar-reader.js';

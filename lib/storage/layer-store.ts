@@ -13,7 +13,8 @@ import { fsyncDir, withLock, writeFileAtomic } from './atomic.js';
 import { chainId as computeChainId, digestSchema, parseDigest } from './digest.js';
 import { DigestMismatchError, fsError, isCode } from './errors.js';
 import type { StoreLayout } from './layout.js';
-import { unpackLayer } from './unpack.js';
+import { LayerStream } from './layer-stream.js';
+import { unpackLayer, type UnpackOptions, type UnpackResult } from './unpack.js';
 
 export const layerRecordSchema = z.object({
   chainId: digestSchema,
@@ -44,6 +45,47 @@ export interface LayerUnpackOptions {
 }
 
 const HEX = /^[0-9a-f]{64}$/;
+
+function checkChain(chainId: string, opts: LayerUnpackOptions): void {
+  parseDigest(chainId, 'chainId');
+  const expectedChain = computeChainId(opts.parentChainId, opts.diffId);
+  if (expectedChain !== chainId) {
+    throw new ValidationError(
+      `layer ${chainId}: the chain id of diff id ${opts.diffId} on ${opts.parentChainId ?? 'nothing'} is ${expectedChain}`,
+      'chainId',
+    );
+  }
+}
+
+function unpackOptions(chainId: string, blob: string | undefined, opts: LayerUnpackOptions): UnpackOptions {
+  return {
+    name: `layer ${blob ?? opts.diffId ?? chainId}`,
+    ...(opts.preserveOwners === undefined ? {} : { preserveOwners: opts.preserveOwners }),
+    ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+}
+
+/** The layer's record, once its tar is known to hash to the diff id the image config names. */
+function verified(chainId: string, blob: string | undefined, result: UnpackResult, opts: LayerUnpackOptions): LayerRecord {
+  if (result.diffId !== opts.diffId) {
+    throw new DigestMismatchError(
+      `layer ${blob ?? chainId}: the uncompressed tar hashes to ${result.diffId}, but the image config says ${opts.diffId}`,
+      opts.diffId,
+      result.diffId,
+    );
+  }
+  return {
+    chainId,
+    diffId: opts.diffId,
+    ...(opts.parentChainId ? { parent: opts.parentChainId } : {}),
+    ...(blob ? { blob } : {}),
+    size: result.contentSize,
+    tarSize: result.tarSize,
+    compression: result.compression,
+    unpackedAt: new Date().toISOString(),
+  };
+}
 
 export class LayerStore {
   readonly layout: StoreLayout;
@@ -102,69 +144,73 @@ export class LayerStore {
    * be unpacked in parallel: a parent need not exist yet.
    */
   async unpack(chainId: string, blobPath: string, opts: LayerUnpackOptions): Promise<LayerRecord> {
-    parseDigest(chainId, 'chainId');
-    const expectedChain = computeChainId(opts.parentChainId, opts.diffId);
-    if (expectedChain !== chainId) {
-      throw new ValidationError(
-        `layer ${chainId}: the chain id of diff id ${opts.diffId} on ${opts.parentChainId ?? 'nothing'} is ${expectedChain}`,
-        'chainId',
-      );
-    }
+    checkChain(chainId, opts);
     if (await this.has(chainId)) return this.get(chainId);
     await this.init();
     return withLock(this.layout.leaseLock, () => this.#unpack(chainId, blobPath, opts), { shared: true });
   }
 
   async #unpack(chainId: string, blobPath: string, opts: LayerUnpackOptions): Promise<LayerRecord> {
-    const final = this.layout.layer(chainId);
-    const tmp = await mkdtemp(`${final}.tmp-`);
+    const tmp = await mkdtemp(`${this.layout.layer(chainId)}.tmp-`);
     try {
       const diff = path.join(tmp, 'diff');
       await mkdir(diff, { mode: 0o755 });
       const blobHex = path.basename(blobPath);
       const blob = opts.blobDigest ?? (HEX.test(blobHex) ? `sha256:${blobHex}` : undefined);
-      const result = await unpackLayer(blobPath, diff, {
-        name: `layer ${blob ?? opts.diffId}`,
-        ...(opts.preserveOwners === undefined ? {} : { preserveOwners: opts.preserveOwners }),
-        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-      if (result.diffId !== opts.diffId) {
-        throw new DigestMismatchError(
-          `layer ${blob ?? chainId}: the uncompressed tar hashes to ${result.diffId}, but the image config says ${opts.diffId}`,
-          opts.diffId,
-          result.diffId,
-        );
-      }
-      const record: LayerRecord = {
-        chainId,
-        diffId: opts.diffId,
-        ...(opts.parentChainId ? { parent: opts.parentChainId } : {}),
-        ...(blob ? { blob } : {}),
-        size: result.contentSize,
-        tarSize: result.tarSize,
-        compression: result.compression,
-        unpackedAt: new Date().toISOString(),
-      };
-      await writeFileAtomic(path.join(tmp, 'layer.json'), `${JSON.stringify(record, null, 2)}\n`);
-      try {
-        await rename(tmp, final);
-      } catch (err) {
-        if (!isCode(err, 'ENOTEMPTY', 'EEXIST')) throw err;
-        // another process finished the same layer first: theirs is as good as ours
-        if (await this.has(chainId)) {
-          await rm(tmp, { recursive: true, force: true });
-          return this.get(chainId);
-        }
-        await this.#discard(final);
-        await rename(tmp, final);
-      }
-      fsyncDir(this.layout.layersDir);
-      return record;
+      const result = await unpackLayer(blobPath, diff, unpackOptions(chainId, blob, opts));
+      return await this.#publish(tmp, chainId, verified(chainId, blob, result, opts));
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /**
+   * Unpacks layer `chainId` from its compressed bytes as they arrive (a download), in one pass: the
+   * caller feeds the blob, calls verify() once the blob's own digest is known to match, then
+   * commit(); until commit() nothing appears under the layer's name, and abort() (or any failure)
+   * removes the partial layer. See LayerStream.
+   */
+  stream(chainId: string, opts: LayerUnpackOptions): LayerStream {
+    checkChain(chainId, opts);
+    const blob = opts.blobDigest;
+    return new LayerStream(async (input, verify) => {
+      await this.init();
+      return withLock(this.layout.leaseLock, async () => {
+        const tmp = await mkdtemp(`${this.layout.layer(chainId)}.tmp-`);
+        try {
+          const diff = path.join(tmp, 'diff');
+          await mkdir(diff, { mode: 0o755 });
+          const result = await unpackLayer(input, diff, unpackOptions(chainId, blob, opts));
+          const record = verified(chainId, blob, result, opts);
+          await verify();
+          return await this.#publish(tmp, chainId, record);
+        } catch (err) {
+          await rm(tmp, { recursive: true, force: true });
+          throw err;
+        }
+      }, { shared: true });
+    });
+  }
+
+  /** Writes the marker into a complete, verified layer directory and renames it into place. */
+  async #publish(tmp: string, chainId: string, record: LayerRecord): Promise<LayerRecord> {
+    const final = this.layout.layer(chainId);
+    await writeFileAtomic(path.join(tmp, 'layer.json'), `${JSON.stringify(record, null, 2)}\n`);
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      if (!isCode(err, 'ENOTEMPTY', 'EEXIST')) throw err;
+      // another process finished the same layer first: theirs is as good as ours
+      if (await this.has(chainId)) {
+        await rm(tmp, { recursive: true, force: true });
+        return this.get(chainId);
+      }
+      await this.#discard(final);
+      await rename(tmp, final);
+    }
+    fsyncDir(this.layout.layersDir);
+    return record;
   }
 
   /** Renames a layer directory out of the way, then deletes it: no half-deleted layer keeps its name. */

@@ -7,9 +7,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
-import { Container, Image, InvalidStateError, NotFoundError, RegistryError } from '../../lib/index.js';
+import { Container, DigestMismatchError, Image, InvalidStateError, NotFoundError, RegistryError } from '../../lib/index.js';
+import { DigestMismatchError as TheDigestMismatchError } from '../../lib/errors.js';
+import { RegistryClient } from '../../lib/image/registry/index.js';
 import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
-import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
+import { startDamagingProxy, startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
 interface Ctx extends ImageRegistry {
   root: string;
@@ -125,4 +127,39 @@ rtest('pull with unpack: false fetches the content only; the first run unpacks',
   const [out] = await Promise.all([collect(c.stdout), c.wait()]);
   t.is(out, 'kept\n');
   t.is(readdirSync(join(root, 'layers')).length, image.layers.length);
+});
+
+/** A fresh store, and busybox:1's layer descriptor as the test registry serves it. */
+async function freshPull(t: { context: Ctx; teardown(fn: () => void): void }) {
+  const root = mkdtempSync(join(tmpdir(), 'nsbox-store-stream-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const r = await new RegistryClient({ credentialSources: [] }).resolve(`${t.context.reg.host}/busybox:1`);
+  return { root, layer: r.manifest.layers[0]! };
+}
+
+rtest('a tampered layer blob: the streamed unpack stops, the pull fails with DigestMismatchError, neither blob nor layer is left', async (t) => {
+  const { root, layer } = await freshPull(t);
+  const proxy = await startDamagingProxy(t.context.reg.host, layer.digest, 'tamper');
+  t.teardown(() => proxy.stop());
+  const err = await t.throwsAsync(Image.pull(`${proxy.host}/busybox:1`, { root }), { instanceOf: DigestMismatchError });
+  t.true(err instanceof TheDigestMismatchError, 'the one DigestMismatchError of lib/errors.ts');
+  t.is(err!.expected, layer.digest, 'named as the blob mismatch it is, not as the corrupt gzip the unpack saw first');
+  t.deepEqual(readdirSync(join(root, 'layers')), []);
+  t.deepEqual(readdirSync(join(root, 'blobs', 'sha256')).filter((f) => f.includes(layer.digest.slice(7))), []);
+  t.deepEqual(readdirSync(join(root, 'blobs', 'sha256')).filter((f) => f.endsWith('.tmp')), [], 'no temp file');
+});
+
+rtest('a layer download cut short resumes with Range, and the unpack that ran alongside carries on', async (t) => {
+  const { root, layer } = await freshPull(t);
+  const proxy = await startDamagingProxy(t.context.reg.host, layer.digest, 'truncate', 1);
+  t.teardown(() => proxy.stop());
+  const phases: string[] = [];
+  const image = await Image.pull(`${proxy.host}/busybox:1`, { root, onProgress: (p) => p.id === layer.digest && phases.push(p.phase) });
+  t.is(proxy.hits, 1);
+  t.regex(proxy.ranges[1] ?? '', /^bytes=[1-9]\d*-$/, 'the second request resumed');
+  t.true(phases.includes('retrying'));
+  t.deepEqual(phases.slice(-3), ['done', 'unpacking', 'unpacked'], 'unpacked in the download\'s pass, not again from the file');
+  const [dir] = await image.layerDirs();
+  t.true(existsSync(join(dir!, 'bin', 'busybox')));
+  t.true(existsSync(join(root, 'blobs', 'sha256', layer.digest.slice(7))), 'the blob is kept (push and save need it)');
 });

@@ -2,6 +2,7 @@
  * Download one blob to a file: stream into a temp file next to the destination while hashing,
  * check size and digest, fsync, rename. Network errors, 5xx and a body cut short are retried with
  * backoff (resuming with `Range` when the server allows it); the temp file never outlives a failure.
+ * A tee gets the same bytes as they land (a pull unpacks the layer in the same pass).
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
@@ -17,7 +18,10 @@ import type { HttpResponse, RegistryTransport } from './transport.js';
 
 export interface BlobProgress {
   digest: string;
-  /** 'downloading' while bytes arrive, 'retrying' after a failed attempt, 'done' once renamed into place. */
+  /**
+   * 'downloading' while bytes arrive, 'retrying' after a failed attempt, 'done' once renamed into
+   * place (with a tee: once every byte arrived and the digest matched, before the tee's own check).
+   */
   phase: 'downloading' | 'retrying' | 'done';
   /** Bytes received and verified so far (resets to 0 when a retry starts over). */
   done: number;
@@ -25,9 +29,25 @@ export interface BlobProgress {
   attempt: number;
 }
 
+/**
+ * A second consumer of the blob's bytes. It sees each byte once, in order from the first: a retry
+ * that resumes with `Range` carries on where it stopped (the bytes are the same bytes), but one
+ * that starts over (the server ignored the range) or that follows a failed write abandons it.
+ */
+export interface BlobTee {
+  /** The next bytes; a returned promise holds the download back. A failure stops feeding the tee
+   *  and, once the blob's digest is checked (a tampered blob is a DigestMismatchError first), fails the download. */
+  write(chunk: Buffer): void | Promise<void>;
+  /** Every byte arrived and the digest matched: the tee's own check, run before the blob is renamed into place. */
+  verify(): Promise<void>;
+  /** Its bytes are void; it is given no more. */
+  abandon(): void;
+}
+
 export interface FetchBlobOptions {
   onProgress?: ((p: BlobProgress) => void) | undefined;
   signal?: AbortSignal | undefined;
+  tee?: BlobTee | undefined;
 }
 
 const HASHES = new Set(['sha256', 'sha512']);
@@ -51,14 +71,29 @@ class Truncated extends Error {
   }
 }
 
-async function removeQuietly(path: string): Promise<void> {
-  await unlink(path).catch(() => undefined);
+/** A tee's failure, kept apart from the download's own so that it is not retried. */
+class TeeFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super('tee failed');
+  }
 }
 
-async function fsyncPath(path: string, flags: string): Promise<void> {
-  const fh = await open(path, flags);
+async function removeTemp(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    // never created (the open failed) or already renamed away
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** Makes the rename durable; a file system that cannot sync a directory (EINVAL) has nothing to sync. */
+async function fsyncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
   try {
     await fh.sync();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
   } finally {
     await fh.close();
   }
@@ -79,6 +114,14 @@ export async function fetchBlobToFile(
   const url = `/v2/${repoPath}/blobs/${digest}`;
   const tmp = join(dirname(destPath), `.${basename(destPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const { signal, onProgress } = opts;
+  let tee = opts.tee;
+  /** Bytes given to the tee: equal to `written` while it may go on. */
+  let teed = 0;
+  let teeError: unknown;
+  const dropTee = () => {
+    tee?.abandon();
+    tee = undefined;
+  };
 
   // Hashed bytes are exactly the bytes on disk (the hash is updated after each write lands), so
   // a retry can resume with `Range` where the last attempt stopped.
@@ -96,11 +139,14 @@ export async function fetchBlobToFile(
   const restart = async () => {
     hash = hashFor(digest);
     written = 0;
+    if (teed > 0) dropTee();
     await fh!.truncate(0);
   };
 
   const attemptOnce = async (attempt: number): Promise<void> => {
     fh ??= await open(tmp, 'w', 0o644);
+    // a write that failed after the tee had its bytes: the tee is ahead of the file
+    if (teed !== written) dropTee();
     let reauthed = false;
     for (;;) {
       const auth = await transport.authorize(scopes, op, signal);
@@ -144,7 +190,20 @@ export async function fetchBlobToFile(
               `${size} bytes`, `more than ${size} bytes`, { registry: transport.registry, code: 'SIZE_MISMATCH' }));
             return;
           }
-          file.write(chunk, 0, chunk.length, written).then(() => {
+          const t = tee;
+          let fed: void | Promise<void> = undefined;
+          if (t) {
+            teed += chunk.length;
+            try {
+              fed = t.write(chunk);
+            } catch (err) {
+              fed = Promise.reject(err);
+            }
+            fed = fed?.catch((err: unknown) => {
+              throw new TeeFailed(err);
+            });
+          }
+          Promise.all([file.write(chunk, 0, chunk.length, written), fed]).then(() => {
             hash.update(chunk);
             written += chunk.length;
             report('downloading', attempt);
@@ -155,6 +214,14 @@ export async function fetchBlobToFile(
       try {
         await pipeline(stream, sink);
       } catch (err) {
+        if (err instanceof TeeFailed) {
+          // the download goes on without it: a corrupt layer may be a tampered blob, which the
+          // digest check names better than the unpack can; if the blob is sound, its error stands
+          teeError = err.cause;
+          dropTee();
+          teed = written;
+          return attemptOnce(attempt);
+        }
         if (err instanceof DigestMismatchError) throw err;
         if (written < size && !signal?.aborted) throw new Truncated(written);
         throw transport.networkError(op, err);
@@ -186,15 +253,24 @@ export async function fetchBlobToFile(
         `${op}: blob ${short} does not match its digest: received content hashes to ${actual.slice(0, 19)} (tampered or corrupted in transit)`,
         digest, actual, { registry: transport.registry });
     }
-    await fh!.sync();
+    if (teeError !== undefined) throw teeError;
+    // with a tee, the download is complete here; what follows waits on the tee (an unpack)
+    if (tee) report('done', 0, true);
+    // the file's fsync and the tee's check (a layer unpack finishing) run side by side
+    const [synced, checked] = await Promise.allSettled([fh!.sync(), tee?.verify()]);
+    if (checked.status === 'rejected') throw checked.reason;
+    if (synced.status === 'rejected') throw synced.reason;
     await fh!.close();
     fh = undefined;
     await rename(tmp, destPath);
-    await fsyncPath(dirname(destPath), 'r').catch(() => undefined);
-    report('done', 0, true);
+    await fsyncDir(dirname(destPath));
+    if (!opts.tee) report('done', 0, true);
   } catch (err) {
-    await fh?.close().catch(() => undefined);
-    await removeQuietly(tmp);
+    try {
+      await fh?.close();
+    } finally {
+      await removeTemp(tmp);
+    }
     throw err;
   }
 }
