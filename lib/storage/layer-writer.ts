@@ -24,6 +24,7 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
+  readdirSync,
   rmSync,
   symlinkSync,
   unlinkSync,
@@ -62,6 +63,15 @@ export class LayerWriter implements FileOwner {
   readonly #dirs = new Set<string>(['']);
   readonly #dirMeta = new Map<string, DirMeta>();
   readonly #content: ContentWriter;
+  /**
+   * Paths this unpack created, when the root was empty at the start: nothing else can be there, so
+   * an entry whose path is not in it needs no lstat to find what it replaces (one syscall a file).
+   * Undefined when the root held something.
+   */
+  readonly #made: Set<string> | undefined;
+  /** The owner a new file gets anyway (this process's, no setgid directory): no chown needed for it. */
+  readonly #ownUid: number;
+  readonly #ownGid: number;
   #failure: unknown;
   contentSize = 0;
 
@@ -71,6 +81,16 @@ export class LayerWriter implements FileOwner {
     this.#owners = owners;
     this.#content = new ContentWriter(maxPending);
     this.#warn = warn;
+    const fresh = readdirSync(root).length === 0;
+    this.#made = fresh ? new Set(['']) : undefined;
+    // the directories this unpack makes get their modes (setgid among them) only at the end
+    const inherits = fresh && (lstatSync(root).mode & 0o2000) === 0;
+    this.#ownUid = inherits ? (process.geteuid?.() ?? -1) : -1;
+    this.#ownGid = inherits ? (process.getegid?.() ?? -1) : -1;
+  }
+
+  #chownNeeded(uid: number, gid: number): boolean {
+    return this.#owners && (uid !== this.#ownUid || gid !== this.#ownGid);
   }
 
   #refuse(entry: string, why: string): LayerError {
@@ -137,6 +157,7 @@ export class LayerWriter implements FileOwner {
         if (!create) throw this.#refuse(entry, `refers to "${dir}", which does not exist in the layer`);
         try {
           mkdirSync(this.#abs(dir), 0o755);
+          this.#made?.add(dir);
         } catch (err) {
           throw this.#fail(entry, `mkdir ${dir}`, err);
         }
@@ -151,6 +172,7 @@ export class LayerWriter implements FileOwner {
 
   /** Removes whatever is at `rel` (an entry replaces it), forgetting directories under it. */
   #clear(rel: string, entry: string, keepDir: boolean): Stats | undefined {
+    if (this.#made && !this.#made.has(rel)) return undefined;
     const st = this.#lstat(rel);
     if (!st) return undefined;
     if (st.isDirectory()) {
@@ -229,6 +251,7 @@ export class LayerWriter implements FileOwner {
     this.#clear(target, e.path, false);
     try {
       native.mknod(this.#abs(target), S_IFCHR, 0, 0);
+      this.#made?.add(target);
     } catch (err) {
       throw this.#fail(e.path, `whiteout ${target} (mknod 0/0, needs root)`, err);
     }
@@ -241,6 +264,7 @@ export class LayerWriter implements FileOwner {
     if (!st) {
       try {
         mkdirSync(this.#abs(rel), 0o700);
+        this.#made?.add(rel);
       } catch (err) {
         throw this.#fail(e.path, 'mkdir', err);
       }
@@ -259,6 +283,7 @@ export class LayerWriter implements FileOwner {
     let fd: number;
     try {
       fd = openSync(this.#abs(rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+      this.#made?.add(rel);
     } catch (err) {
       throw this.#fail(e.path, 'create', err);
     }
@@ -271,7 +296,7 @@ export class LayerWriter implements FileOwner {
   /** Called by a FileSink once its content is written: owner, xattrs, mode, times, close. */
   finish(fd: number, e: TarEntry, rel: string): void {
     try {
-      if (this.#owners) fchownSync(fd, e.uid, e.gid);
+      if (this.#chownNeeded(e.uid, e.gid)) fchownSync(fd, e.uid, e.gid);
       if (e.xattrs.size) this.#xattrs(e, rel);
       fchmodSync(fd, e.mode);
       futimesSync(fd, e.atime ?? e.mtime, e.mtime);
@@ -304,6 +329,7 @@ export class LayerWriter implements FileOwner {
     try {
       // link(2) does not follow a symlink target: a link to a symlink is a second symlink
       linkSync(this.#abs(target), this.#abs(rel));
+      this.#made?.add(rel);
     } catch (err) {
       throw this.#fail(e.path, `hard link to ${target}`, err);
     }
@@ -319,7 +345,8 @@ export class LayerWriter implements FileOwner {
     try {
       // the target is stored as written (absolute and ".." targets are legal): it is never followed here
       symlinkSync(e.linkpath, abs);
-      if (this.#owners) lchownSync(abs, e.uid, e.gid);
+      this.#made?.add(rel);
+      if (this.#chownNeeded(e.uid, e.gid)) lchownSync(abs, e.uid, e.gid);
       this.#xattrs(e, rel);
       lutimesSync(abs, e.atime ?? e.mtime, e.mtime);
     } catch (err) {
@@ -336,8 +363,9 @@ export class LayerWriter implements FileOwner {
     const type = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
     try {
       native.mknod(abs, type | 0o600, e.devmajor, e.devminor);
+      this.#made?.add(rel);
       // just made by mknod in a checked directory: chmod by path cannot meet a symlink here
-      if (this.#owners) lchownSync(abs, e.uid, e.gid);
+      if (this.#chownNeeded(e.uid, e.gid)) lchownSync(abs, e.uid, e.gid);
       this.#xattrs(e, rel);
       chmodSync(abs, e.mode);
       lutimesSync(abs, e.atime ?? e.mtime, e.mtime);
@@ -368,7 +396,7 @@ export class LayerWriter implements FileOwner {
       if (!this.#dirs.has(rel)) continue;
       const abs = this.#abs(rel);
       try {
-        if (this.#owners) lchownSync(abs, m.uid, m.gid);
+        if (this.#chownNeeded(m.uid, m.gid)) lchownSync(abs, m.uid, m.gid);
         chmodSync(abs, m.mode);
         lutimesSync(abs, m.atime, m.mtime);
       } catch (err) {
