@@ -10,6 +10,7 @@ import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { Engine } from '../../lib/engine/engine.js';
 import { apiUnavailable, bin, cleanup, docker, dockerAsync, request, startServe, throughPty, type Serve } from './api-fixture.js';
+import { until } from '../fixtures/until.js';
 
 interface Ctx extends ImageRegistry {
   serve: Serve;
@@ -73,15 +74,14 @@ rtest('run -d --name, ps -a, exec, logs -f, stop, start, restart, rm -f', async 
   const id = run.stdout.trim();
   t.regex(id, /^[0-9a-f]{64}$/);
   t.teardown(() => void docker(s, ['rm', '-f', 'web']));
-  await new Promise((r) => setTimeout(r, 600));
+  await until('two ticks in the log', () => docker(s, ['logs', 'web']).stdout.includes('tick 1'));
   t.regex(docker(s, ['ps', '-a']).stdout, new RegExp(`^CONTAINER ID\\s+IMAGE\\s+COMMAND\\s+CREATED\\s+STATUS\\s+PORTS\\s+NAMES\\n${id.slice(0, 12)}\\s+${img(t)}\\s+"sh -c trap .*Up .*\\s+web\\n`));
   const exec = docker(s, ['exec', 'web', 'sh', '-c', 'echo in $(hostname); exit 4']);
   t.is(exec.stdout, `in ${id.slice(0, 12)}\n`);
   t.is(exec.status, 4);
   t.is(docker(s, ['exec', '-i', 'web', 'cat'], { input: 'piped\n' }).stdout, 'piped\n');
   t.is(docker(s, ['exec', '-d', 'web', 'touch', '/detached']).status, 0);
-  await new Promise((r) => setTimeout(r, 300));
-  t.is(docker(s, ['exec', 'web', 'ls', '/detached']).stdout, '/detached\n');
+  t.is(await until('the detached exec to touch /detached', () => docker(s, ['exec', 'web', 'ls', '/detached']).stdout || false), '/detached\n');
   const seccomp = (flags: string[]) => /^Seccomp:\s*(\d)$/m.exec(docker(s, ['exec', ...flags, 'web', 'cat', '/proc/self/status']).stdout)?.[1];
   t.is(seccomp([]), '2');
   t.is(seccomp(['--privileged']), '0', 'exec --privileged: no seccomp filter');

@@ -167,7 +167,7 @@ rtest('events: container lifecycle and image events as JSON lines; listContainer
   await c.stop({ t: 1 });
   await c.remove();
   await d.getImage(img(t)).tag({ repo: 'evented', tag: '1' });
-  await new Promise((r) => setTimeout(r, 300));
+  await until('the image tag event', () => seen.some((e) => e.Type === 'image' && e.Action === 'tag'));
   events.destroy();
   const mine = seen.filter((e) => e.Type === 'image' || e.Actor.Attributes['name'] === 'evented').map((e) => `${e.Type}:${e.Action}`);
   t.deepEqual(mine, ['container:create', 'container:start', 'container:die', 'container:stop', 'container:destroy', 'image:tag']);

@@ -7,6 +7,7 @@ import anyTest, { type TestFn } from 'ava';
 import { rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, request, startServe, type Serve } from './api-fixture.js';
+import { until } from '../fixtures/until.js';
 
 interface Ctx extends ImageRegistry {
   serve: Serve;
@@ -105,7 +106,7 @@ rtest('conflicts are 409s: duplicate name, exec in a stopped container, rm of a 
   const exec = await api(t, 'POST', '/containers/dup/exec', { Cmd: ['true'] });
   t.is(exec.status, 201);
   await api(t, 'POST', `/exec/${exec.json.Id}/start`, { Detach: true });
-  await new Promise((r) => setTimeout(r, 300));
+  await until('the detached exec to end', async () => (await api(t, 'GET', `/exec/${exec.json.Id}/json`)).json.Running === false);
   const twice = await api(t, 'POST', `/exec/${exec.json.Id}/start`, { Detach: true });
   t.is(twice.status, 409);
   t.regex(twice.json.message, /has already run/);

@@ -163,7 +163,7 @@ rtest('run -d: the container outlives the CLI; ps, logs (-f, --tail, -t), kill, 
   const id = run.stdout.trim();
   t.regex(id, /^[0-9a-f]{64}$/);
   t.teardown(() => nsbox(t, ['rm', '-f', id]));
-  await new Promise((r) => setTimeout(r, 700));
+  await until('two ticks in the log', () => nsbox(t, ['logs', 'bg']).stdout.includes('tick 1'));
   t.regex(nsbox(t, ['ps']).stdout, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*\\s+bg\\n`));
   const logs = nsbox(t, ['logs', '--tail', '2', '-t', 'bg']).stdout.trim().split('\n');
   t.is(logs.length, 2);

@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Container, NotFoundError, NsboxError, ValidationError } from '../../lib/index.js';
 import { children, mountTable, openFds, serialRootTest as test, rootfs } from './_helpers.js';
+import { until } from '../fixtures/until.js';
 
 /** The cgroups under nsbox's default parent, in every hierarchy where this process sits. */
 function nsboxCgroups(): string[] {
@@ -28,7 +29,8 @@ async function leavesNothing(t: import('ava').ExecutionContext, fn: () => Promis
   const dirs = (() => { try { return readdirSync(runDir); } catch { return []; } })();
   const cgroups = nsboxCgroups();
   const e = await t.throwsAsync(fn());
-  await new Promise((r) => setTimeout(r, 20));
+  // The failed spawn's pipes close on a later turn of the loop; the assertions below name what stays.
+  await until('the failed spawn to close its fds', () => openFds().length <= fds.length, 2_000).catch(() => undefined);
   t.deepEqual(openFds(), fds, 'no fd left open');
   t.is(mountTable(), mounts, 'no mount left');
   t.deepEqual(children(), kids, 'no child left');

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { Container } from '../../lib/index.js';
 import { collect, mountTable, rootTest as test, rootfs } from './_helpers.js';
+import { once } from 'node:events';
 
 test('layers: the top layer shadows the base, writes go to a private upper layer', async (t) => {
   const top = mkdtempSync('/tmp/nsbox-layer-');
@@ -31,8 +32,8 @@ test('layers: the top layer shadows the base, writes go to a private upper layer
 });
 
 test('layers: exec sees the same overlay', async (t) => {
-  await using c = await Container.run({ layers: [rootfs()], command: ['/bin/sh', '-c', 'echo shared > /tmp/x; sleep 100'], stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 200));
+  await using c = await Container.run({ layers: [rootfs()], command: ['/bin/sh', '-c', 'echo shared > /tmp/x; echo written; exec sleep 100'] });
+  await once(c.stdout!, 'data');
   const p = await c.exec(['/bin/cat', '/tmp/x']);
   const [out] = await Promise.all([collect(p.stdout), p.wait()]);
   t.is(out, 'shared\n');

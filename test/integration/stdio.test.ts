@@ -2,6 +2,7 @@
 import { Container } from '../../lib/index.js';
 import { collect, rootTest as test, rootfs } from './_helpers.js';
 import { until } from '../fixtures/until.js';
+import { once } from 'node:events';
 
 test('stdout and stderr arrive apart; stdin is piped', async (t) => {
   await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'read line; echo "out:$line"; echo "err:$line" >&2'] });
@@ -53,8 +54,8 @@ test('deaths by signal are reported by name', async (t) => {
   c.kill('SIGKILL');
   t.deepEqual(await c.wait(), { exitCode: null, signal: 'SIGKILL' });
 
-  await using d = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'trap "exit 3" TERM; while true; do sleep 0.05; done'], stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 200));
+  await using d = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'trap "exit 3" TERM; echo trapped; while true; do sleep 0.05; done'] });
+  await once(d.stdout!, 'data');
   t.deepEqual(await d.stop({ timeout: 5 }), { exitCode: 3, signal: null });
 });
 
