@@ -97,3 +97,42 @@ export class NotModifiedError extends NsboxError {
     super(message, { code: 'ERR_NOT_MODIFIED' });
   }
 }
+
+/** A container name already taken by another container (docker's wording and 409 meaning). */
+export class ConflictError extends NsboxError {
+  override name = 'ConflictError';
+  /** The name asked for, without the leading "/". */
+  readonly containerName: string;
+  /** The container that holds it. */
+  readonly containerId: string;
+  constructor(containerName: string, containerId: string) {
+    super(
+      `Conflict. The container name "/${containerName}" is already in use by container "${containerId}". ` +
+        'You have to remove (or rename) that container to be able to reuse that name.',
+      { code: 'ERR_CONFLICT' },
+    );
+    this.containerName = containerName;
+    this.containerId = containerId;
+  }
+}
+
+/** A corrupt, truncated or unknown image archive; `path` names the archive when it is a file. */
+export class ArchiveError extends NsboxError {
+  override name = 'ArchiveError';
+  constructor(message: string, details: NsboxErrorDetails = {}) {
+    super(message, { code: 'ERR_ARCHIVE', ...details });
+  }
+}
+
+/**
+ * What the Docker API's HTTP layer itself refuses (an unknown route, a bad query), with the status
+ * to answer; the library's own errors are mapped to a status by class (lib/api/api-error.ts).
+ */
+export class ApiError extends NsboxError {
+  override name = 'ApiError';
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message, { code: 'ERR_API' });
+    this.status = status;
+  }
+}

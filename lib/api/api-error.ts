@@ -3,23 +3,14 @@
  * what the HTTP layer itself refuses (an unknown route, a bad query); the library's errors are
  * mapped by class, so the engine never needs to know about HTTP.
  */
-import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
-import { ConflictError } from '../engine/conflict-error.js';
+import { ApiError, ConflictError, InvalidStateError, NotFoundError, NotModifiedError, ValidationError } from '../errors.js';
 
-export class ApiError extends NsboxError {
-  override name = 'ApiError';
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message, { code: 'ERR_API' });
-    this.status = status;
-  }
-}
+export { ApiError };
 
 /** The status docker would answer with for `err`. */
 export function statusOf(err: unknown): number {
   if (err instanceof ApiError) return err.status;
-  // By name as well as class: NotModifiedError is the engine's "nothing to do" (start twice).
-  if (err instanceof Error && err.name === 'NotModifiedError') return 304;
+  if (err instanceof NotModifiedError) return 304;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError || err instanceof InvalidStateError) return 409;
   if (err instanceof ValidationError) return 400;

@@ -4,7 +4,7 @@
  * others; exit status 1 if any failed.
  */
 import { Engine } from '../engine/index.js';
-import { ValidationError } from '../errors.js';
+import { NotModifiedError, ValidationError } from '../errors.js';
 
 export async function eachContainer(command: string, refs: string[], fn: (engine: Engine, ref: string) => Promise<void>): Promise<number> {
   if (refs.length === 0) throw new ValidationError(`"nsbox ${command}" requires at least 1 argument.`, 'container');
@@ -27,6 +27,6 @@ export async function unlessAlready(fn: () => Promise<unknown>): Promise<void> {
   try {
     await fn();
   } catch (e) {
-    if ((e as Error).name !== 'NotModifiedError') throw e;
+    if (!(e instanceof NotModifiedError)) throw e;
   }
 }

@@ -5,7 +5,7 @@
 import { deserialize, serialize } from 'node:v8';
 import test from 'ava';
 import * as supertap from 'supertap';
-import { InvalidStateError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../../lib/errors.js';
+import { ApiError, ArchiveError, ConflictError, InvalidStateError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../../lib/errors.js';
 
 const bare = () => [
   new NsboxError('boom'),
@@ -14,6 +14,9 @@ const bare = () => [
   new ValidationError('bad', 'field'),
   new InvalidStateError('not now'),
   new NotModifiedError('already'),
+  new ConflictError('web', 'abc'),
+  new ArchiveError('truncated'),
+  new ApiError(400, 'bad query'),
 ];
 
 /** Runs `make` as the addon does: on the event loop, with no JavaScript frame on the stack. */
