@@ -181,7 +181,7 @@ rtest('run -d: the container outlives the CLI; ps, logs (-f, --tail, -t), kill, 
   const second = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
   t.teardown(() => nsbox(t, ['rm', '-f', second]));
   t.is(nsbox(t, ['kill', '-s', 'SIGKILL', second.slice(0, 12)]).status, 0);
-  const ps = await until('ps -a to show it exited', () => /Exited/.test(nsbox(t, ['ps', '-a']).stdout) && nsbox(t, ['ps', '-a']).stdout);
+  const ps = await until('ps -a to show it exited', () => (s => /Exited/.test(s) && s)(nsbox(t, ['ps', '-a']).stdout));
   t.regex(ps, new RegExp(`${second.slice(0, 12)}.*Exited \\(137\\)`));
   const third = nsbox(t, ['run', '-d', img(t), 'sleep', '100']).stdout.trim();
   t.teardown(() => nsbox(t, ['rm', '-f', third]));
@@ -212,8 +212,7 @@ rtest('exec (-i, -t, -d, -e, -w, -u, exit codes), pause/unpause, stats, stop/sta
   t.regex(nsbox(t, ['exec', '-u', '1000:1000', 'svc', 'id']).stdout, /^uid=1000\b.*gid=1000\b/);
   t.is(nsbox(t, ['exec', 'svc', '/bin/nope']).status, 127);
   t.is(nsbox(t, ['exec', '-d', 'svc', 'sh', '-c', 'sleep 0.2; echo detached > /marker']).status, 0);
-  let marker = '';
-  for (let i = 0; i < 50 && marker !== 'detached\n'; i++, await sleep(100)) marker = nsbox(t, ['exec', 'svc', 'cat', '/marker']).stdout;
+  const marker = await until('the detached exec to write /marker', () => nsbox(t, ['exec', 'svc', 'cat', '/marker']).stdout || false);
   t.is(marker, 'detached\n', 'exec -d outlived the CLI');
   // A terminal without a size (script(1) with no controlling terminal) gives the default 80×24; a
   // sized one gives its own size, set before the command starts. The pause before stty lets any
@@ -272,17 +271,13 @@ rtest('start -a, run -d --rm, logs --since, exit codes through start', async (t)
   const id = nsbox(t, ['run', '-d', '--rm', img(t), 'sh', '-c', 'sleep 0.3']).stdout.trim();
   t.regex(id, /^[0-9a-f]{64}$/);
   t.teardown(() => nsbox(t, ['rm', '-f', id]));
-  let listed = true;
-  for (let i = 0; i < 100 && listed; i++, await sleep(100)) listed = nsbox(t, ['ps', '-aq', '--no-trunc']).stdout.includes(id);
-  t.false(listed, 'removed by its shim once it exited');
+  await until('its shim to remove it once it exited', () => !nsbox(t, ['ps', '-aq', '--no-trunc']).stdout.includes(id));
   t.false(existsSync(join(t.context.root, 'containers', id)));
   t.deepEqual(cgroupsOf(id), []);
   const stopped = nsbox(t, ['run', '-d', '--rm', img(t), 'sleep', '100']).stdout.trim();
   t.teardown(() => nsbox(t, ['rm', '-f', stopped]));
   t.is(nsbox(t, ['stop', '-t', '1', stopped]).status, 0, 'stop of an --rm container succeeds, though it removes itself');
-  listed = true;
-  for (let i = 0; i < 100 && listed; i++, await sleep(100)) listed = nsbox(t, ['ps', '-aq', '--no-trunc']).stdout.includes(stopped);
-  t.false(listed, 'and then it is gone');
+  await until('the stopped --rm container to be gone', () => !nsbox(t, ['ps', '-aq', '--no-trunc']).stdout.includes(stopped));
   const both = nsbox(t, ['run', '-d', '--rm', '--restart', 'always', img(t), 'true']);
   t.is(both.status, 125);
   t.regex(both.stderr, /cannot both remove and restart/);
@@ -341,14 +336,11 @@ rtest('kill -9 of the CLI mid run -d, and of a shim: the state stays consistent 
   const inspect = JSON.parse(nsbox(t, ['inspect', id]).stdout) as Array<{ supervisor: { pid: number }; pid: number }>;
   const { supervisor, pid } = inspect[0]!;
   process.kill(supervisor.pid, 'SIGKILL');
-  let ps = '';
-  for (let i = 0; i < 50 && !/Dead/.test(ps); i++, await sleep(100)) ps = nsbox(t, ['ps', '-a']).stdout;
+  const ps = await until('ps -a to show it Dead', () => (s => /Dead/.test(s) && s)(nsbox(t, ['ps', '-a']).stdout));
   t.regex(ps, new RegExp(`${id.slice(0, 12)}.*Dead`));
   t.true(existsSync(`/proc/${pid}`), 'its container still runs');
   t.is(nsbox(t, ['rm', '-f', id]).status, 0);
-  let gone = false;
-  for (let i = 0; i < 50 && !gone; i++, await sleep(100)) gone = !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z';
-  t.true(gone, 'rm -f killed the orphaned container');
+  await until('rm -f to kill the orphaned container', () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z');
   t.deepEqual(cgroupsOf(id), []);
 });
 
