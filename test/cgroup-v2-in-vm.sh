@@ -24,7 +24,10 @@ echo "cgroup v2 pass: ${files[*]} under a cgroup2-only kernel ($vm, TCG; this ta
 log=$(mktemp "${TMPDIR:-/tmp}/nsbox-cgroup-v2.XXXXXX")
 trap 'rm -f "$log"' EXIT
 # /tmp as a tmpfs: the shared / is 9p, which cannot be an overlay's upper layer (the engine tests make overlays).
-"$vm" --accel tcg -q --timeout 1500 --tmpfs /tmp -e NSBOX_TEST_SLOW=1 -- npx ava --timeout=10m "${files[@]}" 2>&1 | tee "$log"
+# The guest reads the test rootfs from the cwd share (host-built, as the suite has always done there),
+# not from /var/cache through the guest's overlay.
+rootfs=$(NSBOX_TEST_ROOTFS=$PWD/test/fixtures/.cache/busybox-rootfs bash test/fixtures/make-rootfs.sh) || exit 2
+"$vm" --accel tcg -q --timeout 1500 --tmpfs /tmp -e NSBOX_TEST_SLOW=1 -e NSBOX_TEST_ROOTFS="$rootfs" -- npx ava --timeout=10m "${files[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
 summary=$(grep -E '^ +[0-9]+ (tests?|known failures?|uncaught exceptions?|unhandled rejections?) ' "$log" | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g')
