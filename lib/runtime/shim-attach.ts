@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
-import { BundleFile, parseBundleJson, ShimExitSchema } from './bundle.js';
+import { BundleFile, parseBundleJson, ShimExitSchema, type ShimExit } from './bundle.js';
 import { AttachFrame, encodeFrame, FrameDecoder } from './shim-frames.js';
 
 /** Connects to one of the bundle's sockets ('attach' or 'events'). */
@@ -45,10 +45,13 @@ export class AttachConnection extends EventEmitter {
       this.emit('close');
     });
     socket.on('error', (e: NodeJS.ErrnoException) => {
-      if (isHangUp(e)) return;
-      if (this.listenerCount('error') > 0) this.emit('error', e);
-      else process.emitWarning(`nsbox-shim attach: ${e.message}`, { code: 'NSBOX_ATTACH' });
+      if (!isHangUp(e)) this.#report(e);
     });
+  }
+
+  #report(e: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+    else process.emitWarning(`nsbox-shim attach: ${(e as Error).message}`, { code: 'NSBOX_ATTACH' });
   }
 
   static async connect(bundleDir: string): Promise<AttachConnection> {
@@ -59,8 +62,20 @@ export class AttachConnection extends EventEmitter {
     for (const { type, payload } of this.#frames.push(d)) {
       if (type === AttachFrame.stdout) this.stdout.write(payload);
       else if (type === AttachFrame.stderr) this.stderr.write(payload);
-      else if (type === AttachFrame.exit) this.emit('exit', parseBundleJson(ShimExitSchema, payload.toString('utf8'), 'the exit frame'));
+      else if (type === AttachFrame.exit) this.#onExit(payload);
     }
+  }
+
+  /** An exit frame that is not a ShimExit is reported, and the output goes on: it is not the container's fault. */
+  #onExit(payload: Buffer): void {
+    let exit: ShimExit;
+    try {
+      exit = parseBundleJson(ShimExitSchema, payload.toString('utf8'), 'the exit frame');
+    } catch (e) {
+      this.#report(e);
+      return;
+    }
+    this.emit('exit', exit);
   }
 
   /** Writes to the container's stdin. */

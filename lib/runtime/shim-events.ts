@@ -30,6 +30,11 @@ function alive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+/** A frame's event; undefined for a newer shim's kind of event, which is not ours to read. */
+function parseEvent(text: string): ShimEvent | undefined {
+  const type = (JSON.parse(text) as { type?: unknown }).type;
+  return typeof type === 'string' && SHIM_EVENT_TYPES.has(type) ? parseBundleJson(ShimEventSchema, text, 'an events.sock frame') : undefined;
+}
 const isFinal = (e: ShimEvent): boolean => e.type === 'state' && (e.status === 'exited' || e.status === 'stopped');
 
 /**
@@ -147,17 +152,19 @@ export class ShimEvents extends EventEmitter {
   }
 
   #onData(d: Buffer): void {
-    try {
-      for (const { type, payload } of this.#frames.push(d)) {
-        if (type !== AttachFrame.event) continue;
-        const text = payload.toString('utf8');
-        // A newer shim's kind of event: not ours to read.
-        if (!SHIM_EVENT_TYPES.has((JSON.parse(text) as { type?: string }).type ?? '')) continue;
-        this.#emitEvent(parseBundleJson(ShimEventSchema, text, 'an events.sock frame'));
+    for (const { type, payload } of this.#frames.push(d)) {
+      if (type !== AttachFrame.event) continue;
+      let event: ShimEvent | undefined;
+      try {
+        event = parseEvent(payload.toString('utf8'));
+      } catch (e) {
+        // Not a frame this reader can trust: say so, and end as if the shim had gone.
+        this.#report(e);
+        this.#socket?.destroy();
+        return;
       }
-    } catch (e) {
-      this.#report(e);
-      this.#socket?.destroy();
+      // A listener's own exception is its own: it is not caught here.
+      if (event) this.#emitEvent(event);
     }
   }
 
