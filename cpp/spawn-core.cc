@@ -138,11 +138,32 @@ int ChildMain(void* p) {
 
 // enter: setns() into a pid namespace only affects children, so this first child joins the
 // namespaces and clones the real process as our sibling (CLONE_PARENT): it is then our child.
+// cgroup v1 has no CLONE_INTO_CGROUP, and moving a process in through cgroup.procs is never refused
+// by pids.max: this child joins the container's cgroups first ("0" is the writer), still in the
+// host's mount namespace, so that its fork of the exec'd process is charged there and fails at the
+// limit, as runc's exec does. For that moment it takes a pid of the container's too.
+long JoinCgroups(const Plan& plan, int32_t* step) {
+  for (size_t i = 0; i < plan.cgroup_procs.size(); i++) {
+    *step = kStepJoinCgroup - static_cast<int32_t>(i);
+    long fd = raw::Sys(SYS_openat, AT_FDCWD, plan.cgroup_procs[i].c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return fd;
+    long r = raw::Sys(SYS_write, fd, "0", 1);
+    raw::Sys(SYS_close, fd);
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
 int EnterMain(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
   raw::Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);  // see RunChild: a copy of Node, not to be reached
-  long r = raw::Sys(SYS_setns, a->plan->enter_pidfd, a->plan->enter_flags);
-  ChildError e{kStepSetns, static_cast<int32_t>(-r)};
+  int32_t step = kStepSetns;
+  long r = JoinCgroups(*a->plan, &step);
+  if (r >= 0) {
+    step = kStepSetns;
+    r = raw::Sys(SYS_setns, a->plan->enter_pidfd, a->plan->enter_flags);
+  }
+  ChildError e{step, static_cast<int32_t>(-r)};
   if (r >= 0) {
     // Its own copy of the arguments: the kernel writes nothing back without CLONE_PIDFD, but the
     // grandchild must not depend on this process's stack after it exits.
@@ -294,8 +315,9 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     return abort_child();
   }
   const std::string pidtext = std::to_string(pid);
-  for (const auto& file : plan.cgroup_procs) {
-    if (!WriteAll(file, pidtext, fail)) return abort_child();
+  // Entering, the process was born in the cgroups its creator joined (EnterMain).
+  for (size_t i = 0; !entering && i < plan.cgroup_procs.size(); i++) {
+    if (!WriteAll(plan.cgroup_procs[i], pidtext, fail)) return abort_child();
   }
   char go = 1;
   if (write(sync_w.get(), &go, 1) != 1) {

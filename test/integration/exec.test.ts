@@ -1,6 +1,23 @@
 /** exec joins the container: pid namespace (PID 1 is the container's), hostname, mounts, network. */
-import { Container, InvalidStateError } from '../../lib/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Container, Engine, InvalidStateError, NsboxError, type CgroupStats } from '../../lib/index.js';
 import { collect, rootTest as test, rootfs } from './_helpers.js';
+
+/** The first line a stream prints. */
+function firstLine(stream: Readable | null): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    stream!.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+    });
+    stream!.on('error', reject);
+    stream!.on('end', () => resolve(text));
+  });
+}
 
 test('exec shares pid 1, hostname, mounts and network with its container', async (t) => {
   await using c = await Container.run({
@@ -58,4 +75,48 @@ test('exec processes die with the container', async (t) => {
   c.kill('SIGKILL');
   t.deepEqual(await p.wait(), { exitCode: null, signal: 'SIGKILL' });
   await c.remove();
+});
+
+// A container at its pids limit: the shell and three sleeps fill `pids: 4`. An exec is one more
+// process, so the kernel must refuse it (EAGAIN from its fork inside the cgroup), whichever way the
+// container runs; joining the cgroup by writing cgroup.procs would not be refused (issue #14).
+const FULL = ['/bin/sh', '-c', 'sleep 1000 & sleep 1000 & sleep 1000 & echo ready; wait'];
+const LIMIT = 4;
+
+async function pidsCurrent(c: { stats(): Promise<CgroupStats> }): Promise<number> {
+  return (await c.stats()).pids!.current;
+}
+
+test('exec in a container at its pids limit fails with a pids.max error, and the limit holds', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: FULL, resources: { pids: LIMIT } });
+  t.is((await firstLine(c.stdout)), 'ready');
+  t.is(await pidsCurrent(c), LIMIT);
+  for (let i = 0; i < 5; i++) {
+    const e = await t.throwsAsync(c.exec(['/bin/sleep', '1000'], { stdio: 'ignore' }), { instanceOf: NsboxError });
+    t.is(e!.code, 'EAGAIN');
+    t.regex(e!.message, /pids limit.*pids\.max = 4/);
+    t.true((await pidsCurrent(c)) <= LIMIT, 'pids.current never above pids.max');
+  }
+  t.is(await pidsCurrent(c), LIMIT);
+});
+
+test('exec through the Engine (nsbox exec) at the pids limit fails the same way', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'nsbox-exec-pids-'));
+  const engine = await Engine.open({ root });
+  t.teardown(async () => {
+    for (const r of await engine.list({ all: true })) await engine.remove(r.id, { force: true });
+    rmSync(root, { recursive: true, force: true });
+  });
+  const r = await engine.create({ options: { rootfs: rootfs(), command: FULL, resources: { pids: LIMIT } } });
+  await engine.start(r.id);
+  const stop = new AbortController();
+  for await (const entry of engine.logs(r.id, { follow: true, signal: stop.signal })) if (entry.log === 'ready\n') break;
+  stop.abort();
+  t.is((await engine.stats(r.id)).pids!.current, LIMIT);
+  for (let i = 0; i < 5; i++) {
+    const e = await t.throwsAsync(engine.exec(r.id, ['/bin/sleep', '1000']), { instanceOf: NsboxError });
+    t.regex(e!.message, /pids limit.*pids\.max = 4/);
+    t.true((await engine.stats(r.id)).pids!.current <= LIMIT);
+  }
+  t.is((await engine.stats(r.id)).pids!.current, LIMIT);
 });
