@@ -1,5 +1,7 @@
 /** Errors name what failed, and a failure leaves nothing behind. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Container, NotFoundError, NsboxError, ValidationError } from '../../lib/index.js';
 import { children, mountTable, openFds, serialRootTest as test, rootfs } from './_helpers.js';
 import { until } from '../fixtures/until.js';
@@ -98,4 +100,25 @@ test('state errors: start twice, kill before start', async (t) => {
   await c.remove();
   await c.remove();
   t.is(c.state, 'removed');
+});
+
+test('a rootfs the mapped root cannot reach: the error names the directory that blocks it and what to do', async (t) => {
+  // mkdtemp makes a 0700 directory of root's: host uid 100000 (root in the container) cannot search it.
+  const blocked = mkdtempSync(join(tmpdir(), 'nsbox-blocked-'));
+  t.teardown(() => rmSync(blocked, { recursive: true, force: true }));
+  const inner = join(blocked, 'rootfs');
+  cpSync(rootfs(), inner, { recursive: true, verbatimSymlinks: true });
+  const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const e = await t.throwsAsync(
+    Container.run({ rootfs: inner, command: ['/bin/true'], stdio: 'ignore', namespaces: { user: { uidMap: map, gidMap: map } } }),
+    { instanceOf: NsboxError },
+  );
+  t.is(e!.code, 'EACCES');
+  t.is(e!.path, blocked);
+  t.true(e!.message.includes(`host uid 100000 (its uid map), which cannot reach ${inner}: ${blocked} (mode 0700, owner 0:0) does not let it search`), e!.message);
+  t.true(e!.message.includes(`chmod o+x ${blocked}`));
+  // And once it may search, the same container runs.
+  chmodSync(blocked, 0o711);
+  await using c = await Container.run({ rootfs: inner, command: ['/bin/true'], stdio: 'ignore', namespaces: { user: { uidMap: map, gidMap: map } } });
+  t.deepEqual(await c.wait(), { exitCode: 0, signal: null });
 });
