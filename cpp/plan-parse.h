@@ -22,7 +22,6 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
   plan->argv_s = src.StrList(o, "argv");
   plan->envp_s = src.StrList(o, "env");
   plan->path_env = src.Str(o, "path");
-  if (plan->path_env.empty()) plan->path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   if (plan->argv_s.empty()) {
     *bad = "plan.argv must not be empty";
     return false;
@@ -54,25 +53,21 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
       *bad = "plan.ops[" + std::to_string(i) + "]: unknown op '" + src.Str(e, "op") + "'";
       return false;
     }
-    op.a = src.Str(e, "source");
-    if (op.a.empty()) op.a = src.Str(e, "value");
-    op.b = src.Str(e, "target");
-    op.c = src.Str(e, "fstype");
-    op.d = src.Str(e, "data");
-    src.Bytes(e, "filter", &op.d);
+    op.source = src.Str(e, "source");
+    op.target = src.Str(e, "target");
+    op.fstype = src.Str(e, "fstype");
+    op.data = src.Str(e, "data");
+    src.Bytes(e, "filter", &op.data);
+    op.value = src.Str(e, "value");
     op.flags = static_cast<unsigned long>(src.Num(e, "flags", 0));
-    op.set = static_cast<uint64_t>(src.Num(e, "set", 0));
-    op.clr = static_cast<uint64_t>(src.Num(e, "clear", 0));
-    if (op.kind == OpKind::kCapBset || op.kind == OpKind::kAmbient) op.set = static_cast<uint64_t>(src.Num(e, "caps", 0));
-    if (op.kind == OpKind::kCapSet) {
-      op.set = static_cast<uint64_t>(src.Num(e, "effective", 0));
-      op.clr = static_cast<uint64_t>(src.Num(e, "permitted", 0));
-      op.dev = static_cast<uint64_t>(src.Num(e, "inheritable", 0));
-    }
-    if (op.kind == OpKind::kPrctl) {
-      op.flags = static_cast<unsigned long>(src.Num(e, "option", 0));
-      op.set = static_cast<uint64_t>(src.Num(e, "arg", 0));
-    }
+    op.attr_set = static_cast<uint64_t>(src.Num(e, "set", 0));
+    op.attr_clear = static_cast<uint64_t>(src.Num(e, "clear", 0));
+    op.caps = static_cast<uint64_t>(src.Num(e, "caps", 0));
+    op.effective = static_cast<uint64_t>(src.Num(e, "effective", 0));
+    op.permitted = static_cast<uint64_t>(src.Num(e, "permitted", 0));
+    op.inheritable = static_cast<uint64_t>(src.Num(e, "inheritable", 0));
+    op.prctl_option = static_cast<int>(src.Num(e, "option", 0));
+    op.prctl_arg = static_cast<uint64_t>(src.Num(e, "arg", 0));
     op.mode = static_cast<unsigned>(src.Num(e, "mode", 0));
     if (op.kind == OpKind::kMknod) {
       op.dev = static_cast<uint64_t>(makedev(static_cast<unsigned>(src.Num(e, "major", 0)),

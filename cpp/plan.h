@@ -10,38 +10,45 @@
 namespace nsbox {
 
 enum class OpKind : int {
-  kMount,       // mount(a=source, b=target, c=fstype, flags, d=data)
-  kBind,        // mount(a, b, MS_BIND[|MS_REC]) then mount_setattr(set) when set != 0
-  kSetAttr,     // mount_setattr(b, set, clr) [AT_RECURSIVE]
-  kUmount,      // umount2(b, flags)
-  kMkdir,       // mkdir(b, mode), EEXIST is fine
-  kTouch,       // open(b, O_CREAT) (a bind-mount target for a file)
-  kMknod,       // mknod(b, mode, dev)
-  kSymlink,     // symlink(a=target, b=linkpath), EEXIST is fine
-  kPivotRoot,   // chdir(b); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/")
-  kChroot,      // chdir(b); chroot(".")
-  kSethostname, // sethostname(a)
-  kChdir,       // chdir(b)
-  kWriteFile,   // open(b, O_WRONLY) + write(d)
-  kSetIds,      // setgroups(groups) (unless skip), setresgid(gid), setresuid(uid)
-  kChmod,       // chmod(b, mode): the child's umask applies to mkdir and mknod
+  kMount,       // mount(source, target, fstype, flags, data)
+  kBind,        // mount(source, target, MS_BIND[|MS_REC]) then mount_setattr(attr_set, attr_clear) when either is set
+  kSetAttr,     // mount_setattr(target, attr_set, attr_clear) [AT_RECURSIVE]
+  kUmount,      // umount2(target, flags)
+  kMkdir,       // mkdir(target, mode), EEXIST is fine
+  kTouch,       // open(target, O_CREAT) (a bind-mount target for a file)
+  kMknod,       // mknod(target, mode, dev)
+  kSymlink,     // symlink(value, target): value is what the link points at; EEXIST is fine
+  kPivotRoot,   // chdir(target); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/")
+  kChroot,      // chdir(target); chroot(".")
+  kSethostname, // sethostname(value)
+  kChdir,       // chdir(target)
+  kWriteFile,   // open(target, O_WRONLY) + write(data)
+  kSetIds,      // setgroups(groups) (unless !set_groups), setresgid(gid), setresuid(uid)
+  kChmod,       // chmod(target, mode): the child's umask applies to mkdir and mknod
   kLoopbackUp,  // ioctl(SIOCSIFFLAGS, IFF_UP) on "lo": a new network namespace starts with it down
   kUnshare,     // unshare(flags): a cgroup namespace made after the parent placed us in our cgroup
-  kMask,        // hide b: a read-only empty tmpfs over a directory, /dev/null over a file; absent is fine
-  kReadonly,    // bind b on itself, read-only (recursive); absent is fine
+  kMask,        // hide target: a read-only empty tmpfs over a directory, /dev/null over a file; absent is fine
+  kReadonly,    // bind target on itself, read-only (recursive); absent is fine
   kSetns,       // setns(fd, flags): exec joins the cgroup namespace only once it is in the cgroup
-  kCapBset,     // drop every capability not in `set` from the bounding set
-  kCapSet,      // capset(effective = set, permitted = clr, inheritable = dev)
-  kAmbient,     // clear the ambient set, then raise the capabilities in `set`
-  kPrctl,       // prctl(flags, set, 0, 0, 0): no_new_privs, keepcaps
-  kSeccomp,     // seccomp(SECCOMP_SET_MODE_FILTER) with the classic BPF program in d
+  kCapBset,     // drop every capability not in caps from the bounding set
+  kCapSet,      // capset(effective, permitted, inheritable)
+  kAmbient,     // clear the ambient set, then raise the capabilities in caps
+  kPrctl,       // prctl(prctl_option, prctl_arg, 0, 0, 0): no_new_privs, keepcaps
+  kSeccomp,     // seccomp(SECCOMP_SET_MODE_FILTER) with the classic BPF program in data
 };
 
+// One setup op; each kind reads only the fields its comment above names.
 struct Op {
   OpKind kind = OpKind::kMount;
-  std::string a, b, c, d;
-  unsigned long flags = 0;
-  uint64_t set = 0, clr = 0;
+  std::string source, target, fstype;
+  std::string data;      // mount data, a written file's contents, or a seccomp program
+  std::string value;     // a symlink's contents, or the hostname
+  unsigned long flags = 0;  // mount / umount flags, or CLONE_NEW* for unshare and setns
+  uint64_t attr_set = 0, attr_clear = 0;  // MOUNT_ATTR_* for mount_setattr
+  uint64_t caps = 0;                      // capability bits: kept in the bounding set, or raised ambient
+  uint64_t effective = 0, permitted = 0, inheritable = 0;
+  int prctl_option = 0;
+  uint64_t prctl_arg = 0;
   unsigned mode = 0;
   uint64_t dev = 0;
   bool recursive = false;
@@ -63,6 +70,8 @@ enum PseudoOp : int32_t {
   kStepSetns = -7,
   kStepClone = -8,
   kStepSignals = -9,
+  // exec: joining cgroup v1 hierarchy i (plan.cgroup_procs[i]) is step kStepJoinCgroup - i.
+  kStepJoinCgroup = -100,
 };
 
 struct ChildError {
@@ -75,7 +84,7 @@ struct Plan {
   std::vector<Op> ops;
   std::vector<std::string> argv_s, envp_s;
   std::vector<char*> argv, envp;  // point into argv_s / envp_s, null-terminated
-  std::string path_env;           // PATH used to find argv[0] inside the container
+  std::string path_env;           // PATH used to find argv[0] inside the container (TypeScript's default)
   int stdio[3] = {-1, -1, -1};    // fds dup'ed onto 0, 1, 2 (-1: leave as is)
   bool setsid = true;
   bool ctty = false;              // make fd 0 the controlling terminal
@@ -86,7 +95,9 @@ struct Plan {
   std::string uid_mapper, gid_mapper;
   bool deny_setgroups = false;
   std::string cgroup_path;        // cgroup2 dir for CLONE_INTO_CGROUP
-  std::vector<std::string> cgroup_procs;  // v1: cgroup.procs files the parent writes the pid into
+  // v1: cgroup.procs files. A new container's process is placed by the parent; an exec's first
+  // child joins them itself before it forks the exec'd process, so that pids.max applies to that fork.
+  std::vector<std::string> cgroup_procs;
   int enter_pidfd = -1;           // enter: join this process's namespaces first
   uint64_t enter_flags = 0;
 

@@ -47,50 +47,50 @@ long RunOp(const Op& op) {
   long r;
   switch (op.kind) {
     case OpKind::kMount:
-      return Mount(OrNull(op.a), op.b.c_str(), OrNull(op.c), op.flags, OrNull(op.d));
+      return Mount(OrNull(op.source), op.target.c_str(), OrNull(op.fstype), op.flags, OrNull(op.data));
     case OpKind::kBind:
-      r = Mount(op.a.c_str(), op.b.c_str(), nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
-      if (r < 0 || (op.set == 0 && op.clr == 0)) return r;
-      return SetAttr(op.b.c_str(), op.set, op.clr, op.recursive);
+      r = Mount(op.source.c_str(), op.target.c_str(), nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
+      if (r < 0 || (op.attr_set == 0 && op.attr_clear == 0)) return r;
+      return SetAttr(op.target.c_str(), op.attr_set, op.attr_clear, op.recursive);
     case OpKind::kSetAttr:
-      return SetAttr(op.b.c_str(), op.set, op.clr, op.recursive);
+      return SetAttr(op.target.c_str(), op.attr_set, op.attr_clear, op.recursive);
     case OpKind::kUmount:
-      return Sys(SYS_umount2, op.b.c_str(), op.flags);
+      return Sys(SYS_umount2, op.target.c_str(), op.flags);
     case OpKind::kMkdir:
-      r = Sys(SYS_mkdirat, AT_FDCWD, op.b.c_str(), op.mode);
+      r = Sys(SYS_mkdirat, AT_FDCWD, op.target.c_str(), op.mode);
       return r == -EEXIST ? 0 : r;
     case OpKind::kTouch:
-      r = Sys(SYS_openat, AT_FDCWD, op.b.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, op.mode);
+      r = Sys(SYS_openat, AT_FDCWD, op.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, op.mode);
       if (r < 0) return r;
       Sys(SYS_close, r);
       return 0;
     case OpKind::kMknod:
-      r = Sys(SYS_mknodat, AT_FDCWD, op.b.c_str(), op.mode, op.dev);
+      r = Sys(SYS_mknodat, AT_FDCWD, op.target.c_str(), op.mode, op.dev);
       return r == -EEXIST ? 0 : r;
     case OpKind::kSymlink:
-      r = Sys(SYS_symlinkat, op.a.c_str(), AT_FDCWD, op.b.c_str());
+      r = Sys(SYS_symlinkat, op.value.c_str(), AT_FDCWD, op.target.c_str());
       return r == -EEXIST ? 0 : r;
     case OpKind::kPivotRoot:
       // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the new.
-      if ((r = Sys(SYS_chdir, op.b.c_str())) < 0) return r;
+      if ((r = Sys(SYS_chdir, op.target.c_str())) < 0) return r;
       if ((r = Sys(SYS_pivot_root, ".", ".")) < 0) return r;
       if ((r = Sys(SYS_umount2, ".", MNT_DETACH)) < 0) return r;
       return Sys(SYS_chdir, "/");
     case OpKind::kChroot:
-      if ((r = Sys(SYS_chdir, op.b.c_str())) < 0) return r;
+      if ((r = Sys(SYS_chdir, op.target.c_str())) < 0) return r;
       if ((r = Sys(SYS_chroot, ".")) < 0) return r;
       return Sys(SYS_chdir, "/");
     case OpKind::kSethostname:
-      return Sys(SYS_sethostname, op.a.c_str(), op.a.size());
+      return Sys(SYS_sethostname, op.value.c_str(), op.value.size());
     case OpKind::kChdir:
-      return Sys(SYS_chdir, op.b.c_str());
+      return Sys(SYS_chdir, op.target.c_str());
     case OpKind::kWriteFile: {
-      long fd = Sys(SYS_openat, AT_FDCWD, op.b.c_str(), O_WRONLY | O_CLOEXEC);
+      long fd = Sys(SYS_openat, AT_FDCWD, op.target.c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0) return fd;
-      r = Sys(SYS_write, fd, op.d.data(), op.d.size());
+      r = Sys(SYS_write, fd, op.data.data(), op.data.size());
       Sys(SYS_close, fd);
       if (r < 0) return r;
-      return r == static_cast<long>(op.d.size()) ? 0 : -EIO;
+      return r == static_cast<long>(op.data.size()) ? 0 : -EIO;
     }
     case OpKind::kSetIds:
       // Raw syscalls set the ids of this process only (glibc would broadcast them to Node's threads).
@@ -98,7 +98,7 @@ long RunOp(const Op& op) {
       if ((r = Sys(SYS_setresgid, op.gid, op.gid, op.gid)) < 0) return r;
       return Sys(SYS_setresuid, op.uid, op.uid, op.uid);
     case OpKind::kChmod:
-      return Sys(SYS_fchmodat, AT_FDCWD, op.b.c_str(), op.mode);
+      return Sys(SYS_fchmodat, AT_FDCWD, op.target.c_str(), op.mode);
     case OpKind::kLoopbackUp: {
       long fd = Sys(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       if (fd < 0) return fd;
@@ -119,7 +119,7 @@ long RunOp(const Op& op) {
       return Sys(SYS_setns, op.fd, op.flags);
     case OpKind::kCapBset:
       for (long cap = 0; cap < 64; cap++) {
-        if (op.set & (1ULL << cap)) continue;
+        if (op.caps & (1ULL << cap)) continue;
         r = Sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
         if (r == -EINVAL) break;  // past the kernel's last capability
         if (r < 0) return r;
@@ -128,40 +128,40 @@ long RunOp(const Op& op) {
     case OpKind::kCapSet: {
       struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
       struct __user_cap_data_struct data[2];
-      data[0].effective = static_cast<uint32_t>(op.set);
-      data[1].effective = static_cast<uint32_t>(op.set >> 32);
-      data[0].permitted = static_cast<uint32_t>(op.clr);
-      data[1].permitted = static_cast<uint32_t>(op.clr >> 32);
-      data[0].inheritable = static_cast<uint32_t>(op.dev);
-      data[1].inheritable = static_cast<uint32_t>(op.dev >> 32);
+      data[0].effective = static_cast<uint32_t>(op.effective);
+      data[1].effective = static_cast<uint32_t>(op.effective >> 32);
+      data[0].permitted = static_cast<uint32_t>(op.permitted);
+      data[1].permitted = static_cast<uint32_t>(op.permitted >> 32);
+      data[0].inheritable = static_cast<uint32_t>(op.inheritable);
+      data[1].inheritable = static_cast<uint32_t>(op.inheritable >> 32);
       return Sys(SYS_capset, &hdr, data);
     }
     case OpKind::kAmbient:
       if ((r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) < 0 && r != -EINVAL) return r;
       for (long cap = 0; cap < 64; cap++) {
-        if (!(op.set & (1ULL << cap))) continue;
+        if (!(op.caps & (1ULL << cap))) continue;
         if ((r = Sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)) < 0) return r;
       }
       return 0;
     case OpKind::kPrctl:
-      return Sys(SYS_prctl, op.flags, op.set, 0, 0, 0);
+      return Sys(SYS_prctl, op.prctl_option, op.prctl_arg, 0, 0, 0);
     case OpKind::kSeccomp: {
       struct sock_fprog prog;
-      prog.len = static_cast<unsigned short>(op.d.size() / sizeof(struct sock_filter));
-      prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(op.d.data()));
+      prog.len = static_cast<unsigned short>(op.data.size() / sizeof(struct sock_filter));
+      prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(op.data.data()));
       return Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
     }
     case OpKind::kMask: {
       struct stat st;
-      r = Sys(SYS_newfstatat, AT_FDCWD, op.b.c_str(), &st, 0);
+      r = Sys(SYS_newfstatat, AT_FDCWD, op.target.c_str(), &st, 0);
       if (r < 0) return r == -ENOENT ? 0 : r;
-      if (S_ISDIR(st.st_mode)) return Mount("tmpfs", op.b.c_str(), "tmpfs", MS_RDONLY, nullptr);
-      return Mount("/dev/null", op.b.c_str(), nullptr, MS_BIND, nullptr);
+      if (S_ISDIR(st.st_mode)) return Mount("tmpfs", op.target.c_str(), "tmpfs", MS_RDONLY, nullptr);
+      return Mount("/dev/null", op.target.c_str(), nullptr, MS_BIND, nullptr);
     }
     case OpKind::kReadonly:
-      r = Mount(op.b.c_str(), op.b.c_str(), nullptr, MS_BIND | MS_REC, nullptr);
+      r = Mount(op.target.c_str(), op.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr);
       if (r < 0) return r == -ENOENT ? 0 : r;
-      return SetAttr(op.b.c_str(), MOUNT_ATTR_RDONLY, 0, true);
+      return SetAttr(op.target.c_str(), MOUNT_ATTR_RDONLY, 0, true);
   }
   return -EINVAL;
 }
@@ -277,43 +277,48 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
     case kStepSignals: *syscall = "sigprocmask"; return "sigprocmask";
     default: break;
   }
+  if (step <= kStepJoinCgroup && static_cast<size_t>(kStepJoinCgroup - step) < plan.cgroup_procs.size()) {
+    *syscall = "write";
+    *path = plan.cgroup_procs[kStepJoinCgroup - step];
+    return "join cgroup " + *path;
+  }
   if (step < 0 || static_cast<size_t>(step) >= plan.ops.size()) {
     *syscall = "spawn";
     return "spawn step " + std::to_string(step);
   }
   const Op& op = plan.ops[step];
-  *path = op.b;
+  *path = op.target;
   switch (op.kind) {
     case OpKind::kMount:
       *syscall = "mount";
-      return "mount " + (op.c.empty() ? op.a : op.c) + " on " + op.b;
-    case OpKind::kBind: *syscall = "mount"; return "bind " + op.a + " on " + op.b;
-    case OpKind::kSetAttr: *syscall = "mount_setattr"; return "mount_setattr " + op.b;
-    case OpKind::kUmount: *syscall = "umount2"; return "umount " + op.b;
-    case OpKind::kMkdir: *syscall = "mkdir"; return "mkdir " + op.b;
-    case OpKind::kTouch: *syscall = "open"; return "create " + op.b;
-    case OpKind::kMknod: *syscall = "mknod"; return "mknod " + op.b;
-    case OpKind::kSymlink: *syscall = "symlink"; return "symlink " + op.b + " -> " + op.a;
-    case OpKind::kPivotRoot: *syscall = "pivot_root"; return "pivot_root " + op.b;
-    case OpKind::kChroot: *syscall = "chroot"; return "chroot " + op.b;
-    case OpKind::kSethostname: *syscall = "sethostname"; *path = ""; return "sethostname " + op.a;
-    case OpKind::kChdir: *syscall = "chdir"; return "chdir " + op.b;
-    case OpKind::kWriteFile: *syscall = "write"; return "write " + op.b;
+      return "mount " + (op.fstype.empty() ? op.source : op.fstype) + " on " + op.target;
+    case OpKind::kBind: *syscall = "mount"; return "bind " + op.source + " on " + op.target;
+    case OpKind::kSetAttr: *syscall = "mount_setattr"; return "mount_setattr " + op.target;
+    case OpKind::kUmount: *syscall = "umount2"; return "umount " + op.target;
+    case OpKind::kMkdir: *syscall = "mkdir"; return "mkdir " + op.target;
+    case OpKind::kTouch: *syscall = "open"; return "create " + op.target;
+    case OpKind::kMknod: *syscall = "mknod"; return "mknod " + op.target;
+    case OpKind::kSymlink: *syscall = "symlink"; return "symlink " + op.target + " -> " + op.value;
+    case OpKind::kPivotRoot: *syscall = "pivot_root"; return "pivot_root " + op.target;
+    case OpKind::kChroot: *syscall = "chroot"; return "chroot " + op.target;
+    case OpKind::kSethostname: *syscall = "sethostname"; *path = ""; return "sethostname " + op.value;
+    case OpKind::kChdir: *syscall = "chdir"; return "chdir " + op.target;
+    case OpKind::kWriteFile: *syscall = "write"; return "write " + op.target;
     case OpKind::kSetIds:
       *syscall = "setresuid";
       *path = "";
       return "set user " + std::to_string(op.uid) + ":" + std::to_string(op.gid);
-    case OpKind::kChmod: *syscall = "chmod"; return "chmod " + op.b;
+    case OpKind::kChmod: *syscall = "chmod"; return "chmod " + op.target;
     case OpKind::kLoopbackUp: *syscall = "ioctl"; *path = "lo"; return "bring up lo";
     case OpKind::kUnshare: *syscall = "unshare"; *path = ""; return "unshare " + std::to_string(op.flags);
     case OpKind::kSetns: *syscall = "setns"; *path = ""; return "setns " + std::to_string(op.flags);
-    case OpKind::kMask: *syscall = "mount"; return "mask " + op.b;
+    case OpKind::kMask: *syscall = "mount"; return "mask " + op.target;
     case OpKind::kCapBset: *syscall = "prctl"; *path = ""; return "drop capabilities from the bounding set";
     case OpKind::kCapSet: *syscall = "capset"; *path = ""; return "capset";
     case OpKind::kAmbient: *syscall = "prctl"; *path = ""; return "set ambient capabilities";
-    case OpKind::kPrctl: *syscall = "prctl"; *path = ""; return "prctl " + std::to_string(op.flags);
+    case OpKind::kPrctl: *syscall = "prctl"; *path = ""; return "prctl " + std::to_string(op.prctl_option);
     case OpKind::kSeccomp: *syscall = "seccomp"; *path = ""; return "install the seccomp filter";
-    case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.b;
+    case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.target;
   }
   return "op";
 }

@@ -43,8 +43,8 @@ export interface SpawnPlan {
   ops: SetupOp[];
   argv: string[];
   env: string[];
-  /** PATH searched inside the container when argv[0] has no slash. */
-  path?: string;
+  /** PATH searched inside the container when argv[0] has no slash (the addon has no default of its own). */
+  path: string;
   /** fds dup'ed onto 0, 1, 2 in the child; -1 leaves the inherited one. */
   stdio: [number, number, number];
   setsid?: boolean;
@@ -60,7 +60,10 @@ export interface SpawnPlan {
   gidMapper?: string;
   /** cgroup2 directory: the child is born in it (CLONE_INTO_CGROUP). */
   cgroupPath?: string;
-  /** cgroup v1 `cgroup.procs` files the parent writes the pid into before releasing the child. */
+  /**
+   * cgroup v1 `cgroup.procs` files: the parent writes a new container's pid into them before it is
+   * released; an exec's first child joins them before it forks, so that pids.max counts the fork.
+   */
   cgroupProcs?: string[];
   /** Enter mode: join the namespaces (enterFlags) of the process behind this pidfd first. */
   enterPidfd?: number;

@@ -30,7 +30,7 @@ bool Supervisor::OpenPty(UniqueFd* slave) {
     start_error_ = bundle::ErrorJson(std::string("nsbox-shim: open ") + path, errno, "open", path);
     return false;
   }
-  for (size_t i : console_ops_) cfg_.plan.ops[i].a = path;
+  for (size_t i : console_ops_) cfg_.plan.ops[i].source = path;
   // Output and input share the master; each direction keeps its own fd (and epoll entry).
   out_.fd.reset(fcntl(master.get(), F_DUPFD_CLOEXEC, 3));
   stdin_w_.reset(fcntl(master.get(), F_DUPFD_CLOEXEC, 3));

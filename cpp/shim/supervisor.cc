@@ -32,7 +32,7 @@ constexpr int kOomRechecks = 10;
 Supervisor::Supervisor(UniqueFd dir, ShimConfig cfg, UniqueFd report)
     : dir_(std::move(dir)), cfg_(std::move(cfg)), report_(std::move(report)) {
   for (size_t i = 0; i < cfg_.plan.ops.size(); i++) {
-    if (cfg_.plan.ops[i].kind == OpKind::kBind && cfg_.plan.ops[i].a == kConsolePlaceholder) console_ops_.push_back(i);
+    if (cfg_.plan.ops[i].kind == OpKind::kBind && cfg_.plan.ops[i].source == kConsolePlaceholder) console_ops_.push_back(i);
   }
 }
 
