@@ -1,5 +1,8 @@
 /** nsbox: Linux containers inside Node.js. The public API. */
-export { Container, type ContainerState } from './runtime/container.js';
+export { Container } from './container.js';
+export type { ContainerState, ContainerDeps } from './runtime/container.js';
+export { JoinedContainer, type RunningContainer } from './runtime/joined-container.js';
+export type { ImageResolver, ResolvedImage } from './runtime/image-source.js';
 export { ContainerProcess, type ExitStatus } from './runtime/process.js';
 export type { ContainerOptions, ExecOptions, Mount, IdMapEntry } from './runtime/options.js';
 export type { SignalName } from './runtime/signals.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { ValidationError } from '../errors.js';
-import { resolveImage } from '../runtime/image-source.js';
+import { resolveForContainer } from '../image/image.js';
 import { ContainerOptionsSchema, validate, type ContainerOptions } from '../runtime/options.js';
 import type { EngineContext } from './engine-context.js';
 import type { ContainerRecord } from './records.js';
@@ -40,9 +40,9 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
   const restartPolicy = parseRestartPolicy(req.restart ?? 'no');
   if (req.autoRemove && restartPolicy.name !== 'no') throw new ValidationError('conflicting options: cannot both remove and restart a container (--rm and --restart)', 'restart');
   let image: { ref: string; digest: string } | undefined;
-  let resolved: Awaited<ReturnType<typeof resolveImage>> | undefined;
+  let resolved: Awaited<ReturnType<typeof resolveForContainer>> | undefined;
   if (config.image !== undefined) {
-    resolved = await resolveImage(config.image, config.pull, ctx.root);
+    resolved = await resolveForContainer(config.image, { pull: config.pull, root: ctx.root });
     resolved.release?.();
     image = { ref: config.image, digest: resolved.digest };
   }

@@ -3,6 +3,7 @@
  * (`privileged`: every capability, no seccomp, no no_new_privs, as docker's exec --privileged). The
  * process is this caller's child (pipes or a terminal), as docker's exec belongs to the daemon.
  */
+import { resolveForContainer } from '../image/image.js';
 import { Container } from '../runtime/container.js';
 import type { ContainerProcess } from '../runtime/process.js';
 import { checkState } from './container-status.js';
@@ -29,7 +30,7 @@ export async function execInContainer(ctx: EngineContext, ref: string, argv: str
   const pid = pidOf(r);
   if (!pid) checkState('exec', { ...r, state: 'exited' });
   const bundle = bundleOf(r);
-  const c = await Container.join({ ...optionsOf(r), imageRoot: ctx.root }, { id: r.id, pid: pid!, ...(bundle ? { cgroupPaths: cgroupPathsOf(bundle) } : {}) });
+  const c = await Container.join({ ...optionsOf(r), imageRoot: ctx.root }, { id: r.id, pid: pid!, ...(bundle ? { cgroupPaths: cgroupPathsOf(bundle) } : {}) }, { images: resolveForContainer });
   let proc: ContainerProcess;
   try {
     proc = await c.exec(argv, {

@@ -4,6 +4,7 @@
  * (container-status.ts). Nothing here needs the process that started a container to stay.
  */
 import { NotFoundError } from '../errors.js';
+import { resolveForContainer } from '../image/image.js';
 import { Container } from '../runtime/container.js';
 import type { ContainerOptions } from '../runtime/options.js';
 import { signalNumber } from '../runtime/signals.js';
@@ -69,7 +70,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   let started: Awaited<ReturnType<Container['startDetached']>>;
   let c: Container | undefined;
   try {
-    c = await Container.create({ ...optionsOf(r), id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' });
+    c = await Container.create({ ...optionsOf(r), id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
     started = await c.startDetached({
       restart: restartText(r.restartPolicy) as never,
       openStdin: r.openStdin,

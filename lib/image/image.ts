@@ -6,7 +6,7 @@
 import type { ImportOptions, ImportSource } from './archive/import.js';
 import { mkdirSync } from 'node:fs';
 import { InvalidStateError, NotFoundError } from '../errors.js';
-import { registerImageResolver, type ImageRunConfig, type PullPolicy, type ResolvedImage } from '../runtime/image-source.js';
+import type { ImageRunConfig, PullPolicy, ResolvedImage } from '../runtime/image-source.js';
 import { chainId, Store, type ImageEntry, type ImageRecord, type LayerUnpackOptions } from '../storage/index.js';
 import { defaultRoot } from '../storage/layout.js';
 import { isDigest, parseReference, type Reference } from './reference.js';
@@ -347,8 +347,8 @@ async function findEntry(store: Store, ref: string): Promise<ImageEntry | undefi
 }
 
 
-/** What `Container.run({ image })` gets: the layers to stack and the config's defaults. */
-async function resolveForContainer(ref: string, { pull, root }: { pull: PullPolicy; root?: string }): Promise<ResolvedImage> {
+/** What `Container.run({ image })` gets (its `images` dependency): the layers to stack and the config's defaults. */
+export async function resolveForContainer(ref: string, { pull, root }: { pull: PullPolicy; root?: string }): Promise<ResolvedImage> {
   const where = root === undefined ? {} : { root };
   let image: Image | undefined;
   if (pull !== 'always') image = await Image.get(ref, where).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
@@ -372,4 +372,3 @@ async function resolveForContainer(ref: string, { pull, root }: { pull: PullPoli
   };
 }
 
-registerImageResolver(resolveForContainer);

@@ -2,75 +2,43 @@
  * `Container`: a process tree in fresh namespaces on a prepared root, owned by this Node process.
  * create() validates and prepares, start() spawns (off the event loop), wait()/kill()/stop() follow
  * the init process through its pidfd, exec() enters the namespaces, remove() leaves nothing behind.
+ * A container that another process runs is reached through `Container.join` (a `JoinedContainer`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
-import { native, type SpawnPlan } from '../native.js';
-import { hostFacts } from './host.js';
-import { resolveImage, type ResolvedImage } from './image-source.js';
-import { envObject, withImageDefaults } from './image-config.js';
-import { securityOf } from './security.js';
-import { spawnSlot } from './spawn-slot.js';
-import { copyLayers, overlayAvailable } from './rootfs-copy.js';
-import { Cgroup } from '../cgroup/cgroup.js';
-import { detectCgroups, type CgroupLayout } from '../cgroup/detect.js';
+import type { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupStats } from '../cgroup/driver.js';
-import type { CgroupView } from './plan.js';
-import {
-  ContainerOptionsSchema, ExecOptionsSchema, validate,
-  type ContainerConfig, type ContainerOptions, type ExecOptions,
-} from './options.js';
-import { buildContainerPlan, buildEnv, namespaceFlags, parseUser, processOps, CLONE, type ProcessSecurity } from './plan.js';
-import { ContainerProcess, type ExitStatus } from './process.js';
-import { closeQuietly, discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
-import { signalNumber, type SignalName } from './signals.js';
+import { InvalidStateError, ValidationError } from '../errors.js';
+import type { SpawnPlan } from '../native.js';
 import { writeCgroupPaths } from './bundle.js';
+import { containerEnv } from './container-env.js';
+import { ContainerStats } from './container-stats.js';
+import { checkConfig, firstProcessPlan, makeCgroup, makeRunDirs } from './container-setup.js';
+import { execProcess } from './exec-process.js';
+import { hostFacts } from './host.js';
+import type { ImageResolver, ResolvedImage } from './image-source.js';
+import { withImageDefaults } from './image-config.js';
+import { JoinedContainer, resolveWith, type RunningContainer } from './joined-container.js';
+import { launch } from './launch.js';
+import { ContainerOptionsSchema, validate, type ContainerConfig, type ContainerOptions, type ExecOptions } from './options.js';
+import type { ProcessSecurity } from './plan.js';
+import type { ContainerProcess, ExitStatus } from './process.js';
+import { copyLayers, overlayAvailable } from './rootfs-copy.js';
+import { defaultRunRoot } from './run-root.js';
+import { securityOf } from './security.js';
 import { CONSOLE_PLACEHOLDER, startDetached, stopDetached, type ShimSettings } from './shim.js';
+import { signalNumber, type SignalName } from './signals.js';
+import { discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
+import { explainUnreachable } from './unreachable-path.js';
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'removed';
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-function defaultRunRoot(): string {
-  if (process.env.NSBOX_RUN_ROOT) return process.env.NSBOX_RUN_ROOT;
-  if (process.geteuid?.() === 0) return '/run/nsbox';
-  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'nsbox');
-  return join(tmpdir(), `nsbox-${process.geteuid?.() ?? 0}`);
-}
-
-let layout: Promise<CgroupLayout> | undefined;
-/** The host's cgroup layout, detected once per process. */
-function cgroupLayout(): Promise<CgroupLayout> {
-  layout ??= detectCgroups();
-  layout.catch(() => {
-    layout = undefined;
-  });
-  return layout;
-}
-
-/** The container's own cgroup directories, for hierarchies bound (not mounted) in a user namespace. */
-function viewsFor(views: CgroupView[], cg: Cgroup | undefined): CgroupView[] {
-  if (!cg) return views;
-  const paths = cg.paths;
-  return views.map((v) => {
-    const key = v.fstype === 'cgroup2' ? (paths.unified !== undefined ? 'unified' : Object.keys(paths)[0]) : v.data.split(',').find((c) => paths[c] !== undefined);
-    const dir = key === undefined ? undefined : paths[key];
-    return dir === undefined ? v : { ...v, hostDir: dir };
-  });
-}
-
-function checkDir(dir: string, field: string): void {
-  let isDir = false;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    throw new NotFoundError(`${field} ${dir} does not exist`, { path: dir });
-  }
-  if (!isDir) throw new ValidationError(`invalid container options: ${field}: ${dir} is not a directory`, field);
+/** What a container takes from outside the runtime layer. */
+export interface ContainerDeps {
+  /** Resolves (and pulls) `options.image`; without it, a container with an image cannot be made. */
+  images?: ImageResolver;
 }
 
 function rmdirQuietly(dir: string): void {
@@ -81,14 +49,11 @@ function rmdirQuietly(dir: string): void {
   }
 }
 
-function pathFromEnv(env: string[]): string {
-  const p = env.findLast((kv) => kv.startsWith('PATH='));
-  return p ? p.slice(5) : DEFAULT_PATH;
-}
-
 export class Container implements AsyncDisposable {
   readonly id: string;
   readonly config: ContainerConfig;
+  /** The image the container was made from. */
+  readonly image: { ref: string; digest: string } | undefined;
   #state: ContainerState = 'created';
   #init: ContainerProcess | undefined;
   #execs = new Set<ContainerProcess>();
@@ -101,107 +66,53 @@ export class Container implements AsyncDisposable {
   #releaseImage: (() => void) | undefined;
   #security: ProcessSecurity;
   #bundle: string | undefined;
-  /** For a container joined by `join()`: a pidfd of its init, which runs elsewhere. */
-  #joined: number | undefined;
-  /** The image the container was made from. */
-  readonly image: { ref: string; digest: string } | undefined;
 
-  private constructor(config: ContainerConfig, id: string, image?: ResolvedImage) {
+  /** @internal Use `Container.create`. */
+  protected constructor(config: ContainerConfig, id: string, image?: ResolvedImage) {
     this.config = config;
     this.id = id;
     this.image = image ? { ref: image.ref, digest: image.digest } : undefined;
     this.#releaseImage = image?.release;
     this.#layers = image?.layers ?? config.layers;
-    const hostname = config.hostname ?? this.id.slice(0, 12);
-    const home = parseUser(config.user).uid === 0 ? '/root' : '/';
-    this.#env = buildEnv(
-      { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: home, ...(config.tty !== false ? { TERM: 'xterm' } : {}), ...envObject(image?.config.Env ?? []) },
-      config.env,
-    );
+    this.#env = containerEnv(config, id, image);
     this.#root = config.rootfs ?? '';
     this.#security = securityOf(config);
   }
 
   /** Validates the options, resolves (and pulls) the image, prepares the container; nothing runs until start(). */
-  static async create(options: ContainerOptions): Promise<Container> {
+  static async create(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
     let config = validate(ContainerOptionsSchema, options, 'container options');
-    const roots = [config.rootfs, config.layers, config.image].filter((r) => r !== undefined).length;
-    if (roots > 1) throw new ValidationError('invalid container options: give one of rootfs, layers and image', config.image ? 'image' : 'layers');
-    if (!config.namespaces.mount && (config.mounts.length > 0 || config.readonlyRootfs)) {
-      throw new ValidationError('invalid container options: mounts and readonlyRootfs need a private mount namespace', 'namespaces.mount');
-    }
-    if ((config.layers || config.image) && !config.namespaces.mount) {
-      throw new ValidationError('invalid container options: layers and images need a private mount namespace', 'namespaces.mount');
-    }
-    if (config.rootfs !== undefined) checkDir(config.rootfs, 'rootfs');
-    config.layers?.forEach((l, i) => checkDir(l, `layers.${i}`));
-    config.mounts.forEach((m, i) => {
-      if (m.type !== 'bind') return;
-      try {
-        statSync(m.source);
-      } catch {
-        throw new NotFoundError(`mounts.${i}.source: ${m.source} does not exist`, { path: m.source });
-      }
-    });
-    const image = config.image === undefined ? undefined : await resolveImage(config.image, config.pull, config.imageRoot);
+    checkConfig(config);
+    const image = config.image === undefined ? undefined : await resolveWith(deps.images, config.image, config.imageRoot, config.pull);
+    let c: Container;
     try {
       if (image) config = withImageDefaults(config, image);
       const argv = config.command ?? [];
       if (argv.length === 0) throw new ValidationError('invalid container options: command: must name a program (the image has no Entrypoint or Cmd)', 'command');
+      c = new this(config, config.id ?? randomBytes(32).toString('hex'), image);
     } catch (e) {
       image?.release?.();
       throw e;
     }
-    const id = config.id ?? randomBytes(32).toString('hex');
-    let c: Container;
-    try {
-      c = new Container(config, id, image);
-    } catch (e) {
-      image?.release?.();
-      throw e;
-    }
-    if (config.namespaces.mount && (config.rootfs === undefined || c.#layers)) {
-      // A host sandbox or an overlay needs an empty directory to build its root on, inside the
-      // container's own mount namespace; an overlay also its upper and work dirs.
-      c.#runDir = join(config.runRoot ?? defaultRunRoot(), c.id);
-      c.#root = join(c.#runDir, 'root');
-      mkdirSync(c.#root, { recursive: true, mode: 0o700 });
-      if (c.#layers) {
-        // An existing writable layer is kept: a container started again (the engine's start and
-        // restart) finds what it wrote before.
-        mkdirSync(join(c.#runDir, 'upper'), { recursive: true, mode: 0o755 });
-        mkdirSync(join(c.#runDir, 'work'), { recursive: true, mode: 0o700 });
-      }
+    const dirs = makeRunDirs(config, c.id, c.#layers !== undefined);
+    if (dirs) {
+      c.#runDir = dirs.runDir;
+      c.#root = dirs.root;
     }
     return c;
   }
 
   /**
    * A handle on a container that runs elsewhere (under nsbox-shim, started by another process):
-   * the options it was made with, its init's host pid and its cgroup. `exec` enters it with the same
-   * namespaces, user and security as its own process; `stats`, `pause` and `resume` use its cgroup.
-   * `remove()` ends what this handle started and releases it, never the container itself.
+   * see `JoinedContainer`.
    */
-  static async join(options: ContainerOptions, running: { id: string; pid: number; cgroupPaths?: Record<string, string> }): Promise<Container> {
-    let config = validate(ContainerOptionsSchema, { ...options, id: running.id }, 'container options');
-    const image = config.image === undefined ? undefined : await resolveImage(config.image, 'never', config.imageRoot);
-    let c: Container;
-    try {
-      if (image) config = withImageDefaults(config, image);
-      c = new Container(config, running.id, image);
-      c.#joined = native.pidfdOpen(running.pid);
-    } catch (e) {
-      image?.release?.();
-      throw e;
-    }
-    c.#state = 'running';
-    if (running.cgroupPaths && Object.keys(running.cgroupPaths).length) c.#cgroup = await Cgroup.open(running.cgroupPaths);
-    return c;
+  static join(options: ContainerOptions, running: RunningContainer, deps: ContainerDeps = {}): Promise<JoinedContainer> {
+    return JoinedContainer.open(options, running, deps.images);
   }
 
   /** create() + start(); a failed start removes what create() prepared. */
-  static async run(options: ContainerOptions): Promise<Container> {
-    const c = await Container.create(options);
+  static async run(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
+    const c = await this.create(options, deps);
     try {
       await c.start();
     } catch (e) {
@@ -237,13 +148,12 @@ export class Container implements AsyncDisposable {
     try {
       stdio = prepareStdio(cfg.stdio, cfg.tty);
       const plan = await this.#prepare(stdio.childFds, stdio.ctty, stdio.consolePath);
-      this.#init = await this.#spawn(plan, stdio);
+      this.#init = await launch(plan, stdio);
       this.#state = 'running';
     } catch (e) {
       if (stdio) discardStdio(stdio);
-      await this.#cgroup?.remove({ force: true }).catch(() => {});
-      this.#cgroup = undefined;
-      throw e;
+      await this.#dropCgroup(e);
+      throw explainUnreachable(e, cfg);
     }
   }
 
@@ -278,12 +188,22 @@ export class Container implements AsyncDisposable {
       this.#releaseImage = undefined;
       return { bundle, shimPid, pid, cgroupPaths: this.#cgroup?.paths ?? {} };
     } catch (e) {
-      await this.#cgroup?.remove({ force: true }).catch(() => {});
-      this.#cgroup = undefined;
+      await this.#dropCgroup(e);
       // Nothing of this container runs: its image is not in use by it (a later start resolves it again).
       this.#releaseImage?.();
       this.#releaseImage = undefined;
-      throw e;
+      throw explainUnreachable(e, cfg);
+    }
+  }
+
+  /** After a failed start: removes the cgroup made for it; a failure to do so joins the start's error. */
+  async #dropCgroup(cause: unknown): Promise<void> {
+    const cg = this.#cgroup;
+    this.#cgroup = undefined;
+    try {
+      await cg?.remove({ force: true });
+    } catch (e) {
+      process.emitWarning(`container ${this.id.slice(0, 12)}: its cgroup ${cg!.name} was left after a failed start (${(cause as Error).message}): ${(e as Error).message}`, { code: 'NSBOX_CGROUP_LEFT' });
     }
   }
 
@@ -296,62 +216,20 @@ export class Container implements AsyncDisposable {
       await copyLayers(overlay.lower, this.#root);
       overlay = undefined;
     }
-    this.#cgroup = await this.#makeCgroup(facts.privileged);
-    const placement = this.#cgroup?.placement();
-    const parts = buildContainerPlan(cfg, {
+    this.#cgroup = await makeCgroup(cfg, this.id, facts.privileged);
+    return firstProcessPlan(cfg, {
       id: this.id,
       root: this.#root,
-      sandbox: cfg.rootfs === undefined && !this.#layers,
-      sandboxEntries: facts.sandboxEntries,
-      privileged: facts.privileged,
-      ...(facts.subIds ? { subIds: facts.subIds } : {}),
-      hostUid: facts.uid,
-      hostGid: facts.gid,
-      cgroups: viewsFor(facts.cgroups, this.#cgroup),
-      bindIsDir: cfg.mounts.map((m) => m.type !== 'bind' || statSync(m.source).isDirectory()),
-      ...(consolePath ? { consolePath } : {}),
-      ...(overlay ? { overlay } : {}),
-      security: this.#security,
-    });
-    return {
-      cloneFlags: parts.cloneFlags,
-      ops: parts.ops,
-      argv: cfg.command ?? [],
       env: this.#env,
-      path: pathFromEnv(this.#env),
+      security: this.#security,
+      cgroup: this.#cgroup,
+      facts,
+      sandbox: cfg.rootfs === undefined && !this.#layers,
+      ...(overlay ? { overlay } : {}),
       stdio,
       ctty,
-      denySetgroups: parts.denySetgroups,
-      ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
-      ...(parts.uidMapper ? { uidMapper: parts.uidMapper } : {}),
-      ...(parts.gidMapper ? { gidMapper: parts.gidMapper } : {}),
-      ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
-      ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
-    };
-  }
-
-  /**
-   * Every container gets its own cgroup when the caller may create one (root), so it can be limited,
-   * measured, paused and killed as a whole. Without privileges, only when resources are asked for.
-   */
-  async #makeCgroup(privileged: boolean): Promise<Cgroup | undefined> {
-    const { resources, cgroupParent } = this.config;
-    if (!resources && !privileged) return undefined;
-    try {
-      return await Cgroup.create(this.id, {
-        layout: await cgroupLayout(),
-        ...(cgroupParent !== undefined ? { parent: cgroupParent } : {}),
-        ...(resources ? { resources } : {}),
-      });
-    } catch (e) {
-      if (resources && privileged) throw e;
-      // Without privileges cgroups work only where they are delegated to us: elsewhere the container
-      // runs in our cgroup, unlimited, and says so rather than failing.
-      if (resources) {
-        process.emitWarning(`container ${this.id.slice(0, 12)}: no cgroup (${(e as Error).message}); its resources are not applied`, { code: 'NSBOX_NO_CGROUP' });
-      }
-      return undefined;
-    }
+      ...(consolePath ? { consolePath } : {}),
+    });
   }
 
   /** The container's cgroup (undefined when it has none: unprivileged and no resources). */
@@ -370,17 +248,7 @@ export class Container implements AsyncDisposable {
   stats(options?: { stream?: boolean; intervalMs?: number }): Promise<CgroupStats> | AsyncIterableIterator<CgroupStats> {
     const cg = this.#requireCgroup('get stats of');
     if (!options?.stream) return cg.stats();
-    return this.#statsStream(cg, options.intervalMs ?? 1000);
-  }
-
-  async *#statsStream(cg: Cgroup, intervalMs: number): AsyncIterableIterator<CgroupStats> {
-    while (this.state === 'running') {
-      yield await cg.stats();
-      if (this.state !== 'running') return;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.#init!.wait(), new Promise((r) => (timer = setTimeout(r, intervalMs)))]);
-      clearTimeout(timer);
-    }
+    return ContainerStats.stream(cg, () => this.state === 'running', () => this.#init!.wait(), options.intervalMs ?? 1000);
   }
 
   /** Freezes every process of the container (the cgroup freezer). */
@@ -395,17 +263,6 @@ export class Container implements AsyncDisposable {
     await this.#requireCgroup('resume').thaw();
   }
 
-  async #spawn(plan: SpawnPlan, stdio: PreparedStdio): Promise<ContainerProcess> {
-    const release = await spawnSlot();
-    try {
-      const { pid, pidfd } = await native.spawn(plan).finally(release);
-      return new ContainerProcess(pid, pidfd, stdio);
-    } finally {
-      for (const fd of stdio.closeAfterSpawn) closeQuietly(fd);
-      stdio.closeAfterSpawn = [];
-    }
-  }
-
   #requireRunning(what: string): ContainerProcess {
     if (this.state !== 'running' || !this.#init) throw new InvalidStateError(`cannot ${what} container ${this.id}: it is ${this.state}`);
     return this.#init;
@@ -418,8 +275,7 @@ export class Container implements AsyncDisposable {
     this.#exit ??= init.wait().then(async (status) => {
       const cg = this.#cgroup;
       if (!cg || this.config.resources?.memory === undefined) return status;
-      const stats = await cg.stats().catch(() => undefined);
-      return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0 };
+      return { ...status, oomKilled: await ContainerStats.oomKilled(cg) };
     });
     return this.#exit;
   }
@@ -456,77 +312,25 @@ export class Container implements AsyncDisposable {
     this.#requireRunning('resize').resize(cols, rows);
   }
 
-  /** Starts another process inside the running container's namespaces. */
+  /** Starts another process inside the running container's namespaces and cgroup. */
   async exec(argv: string[], options: ExecOptions = {}): Promise<ContainerProcess> {
-    const enterPidfd = this.#joined ?? this.#requireRunning('exec in').pidfd;
-    if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string' || a.includes('\0'))) {
-      throw new ValidationError('invalid exec options: argv: must be a non-empty list of strings', 'argv');
-    }
-    const opts = validate(ExecOptionsSchema, options, 'exec options');
-    const cfg = this.config;
-    const userns = cfg.namespaces.user !== false;
-    const env = buildEnv(Object.fromEntries(this.#env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), opts.env);
-    const user = parseUser(opts.user ?? cfg.user);
-    const facts = hostFacts();
-    const security = opts.privileged ? securityOf({ ...cfg, privileged: true }) : this.#security;
-    const stdio = prepareStdio(opts.detach ? 'ignore' : opts.stdio, opts.detach ? false : opts.tty);
-    try {
-      const plan: SpawnPlan = {
-        cloneFlags: 0,
-        enterPidfd,
-        // The cgroup namespace is joined last, by the new process itself: the kernel refuses to place
-        // a process (CLONE_INTO_CGROUP) from outside the cgroup namespace's scope.
-        enterFlags: namespaceFlags(cfg.namespaces) & ~(CLONE.NEWTIME | CLONE.NEWCGROUP),
-        ops: [
-          ...(cfg.namespaces.cgroup ? [{ op: 'setns' as const, fd: enterPidfd, flags: CLONE.NEWCGROUP }] : []),
-          { op: 'chdir', target: opts.cwd ?? cfg.cwd ?? '/' },
-          // The same capabilities, no_new_privs and seccomp as the container's own process (a
-          // privileged exec: those of a privileged container).
-          ...processOps(user, opts.user !== undefined || cfg.user !== undefined || userns, userns, facts.privileged, security),
-        ],
-        argv,
-        env,
-        path: pathFromEnv(env),
-        stdio: stdio.childFds,
-        ctty: stdio.ctty,
-        ...(opts.detach ? { pdeathsig: false } : {}),
-      };
-      const placement = this.#cgroup?.placement();
-      if (placement?.v2Path) plan.cgroupPath = placement.v2Path;
-      if (placement?.procsFiles.length) plan.cgroupProcs = placement.procsFiles;
-      const proc = await this.#spawn(plan, stdio);
-      this.#execs.add(proc);
-      void proc.wait().catch(() => {});
-      return proc;
-    } catch (e) {
-      discardStdio(stdio);
-      throw e;
-    }
+    const init = this.#requireRunning('exec in');
+    const proc = await execProcess({ id: this.id, config: this.config, env: this.#env, security: this.#security, cgroup: this.#cgroup, enterPidfd: init.pidfd }, argv, options);
+    this.#execs.add(proc);
+    return proc;
   }
 
   /** Kills what still runs, releases fds and streams, and removes nsbox's directories. Idempotent. */
   async remove(): Promise<void> {
     if (this.#state === 'removed') return;
-    if (this.#joined !== undefined) {
-      for (const p of this.#execs) p.kill('SIGKILL');
-      await Promise.all([...this.#execs].map((p) => p.wait().catch(() => undefined)));
-      for (const p of this.#execs) p.close();
-      this.#execs.clear();
-      closeQuietly(this.#joined);
-      this.#joined = undefined;
-      this.#cgroup = undefined;
-      this.#releaseImage?.();
-      this.#releaseImage = undefined;
-      this.#state = 'removed';
-      return;
-    }
     // A detached container: its shim stops it (and exits); the cgroup's kill below ends any rest.
     if (this.#bundle) stopDetached(this.#bundle);
     const procs = [...this.#execs, ...(this.#init ? [this.#init] : [])];
     // A frozen process cannot die: thaw a paused container before killing it.
-    if (this.#cgroup && procs.some((p) => p.running)) await this.#cgroup.thaw().catch(() => {});
+    if (this.#cgroup && procs.some((p) => p.running)) await ContainerStats.thawForKill(this.#cgroup);
     for (const p of procs) p.kill('SIGKILL');
-    await Promise.all(procs.map((p) => p.wait().catch(() => undefined)));
+    // How each ended is for wait() callers; removal only needs them ended.
+    await Promise.allSettled(procs.map((p) => p.wait()));
     for (const p of procs) p.close();
     this.#execs.clear();
     if (this.#cgroup) {

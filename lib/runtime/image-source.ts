@@ -1,8 +1,8 @@
 /**
- * How `Container` gets an image without importing the image layer (which sits above it): the image
- * layer registers a resolver here (lib/index.ts wires it), and `Container.create({ image })` calls it.
+ * What `Container` needs of an image, without importing the image layer (which sits above it): the
+ * caller passes an `ImageResolver` in (`Container.create(options, { images })`; the `Container` that
+ * lib/index.ts exports passes lib/image's).
  */
-import { NsboxError } from '../errors.js';
 
 /** The parts of an OCI image config that drive a container (docker's names). */
 export interface ImageRunConfig {
@@ -30,17 +30,3 @@ export interface ResolvedImage {
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 export type ImageResolver = (ref: string, options: { pull: PullPolicy; root?: string }) => Promise<ResolvedImage>;
-
-let resolver: ImageResolver | undefined;
-
-export function registerImageResolver(fn: ImageResolver): void {
-  resolver = fn;
-}
-
-/** `root`: the image store (default: the image layer's own default). */
-export function resolveImage(ref: string, pull: PullPolicy, root?: string): Promise<ResolvedImage> {
-  if (!resolver) {
-    return Promise.reject(new NsboxError(`cannot run image ${ref}: no image support is loaded (import from 'nsbox')`, { code: 'ERR_NO_IMAGES' }));
-  }
-  return resolver(ref, root === undefined ? { pull } : { pull, root });
-}

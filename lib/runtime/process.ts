@@ -47,7 +47,9 @@ export class ContainerProcess {
         resolve(this.#status);
       });
     });
-    this.#exit.catch(() => {});
+    // Marked handled, not swallowed: wait() hands the failure to whoever asks for the exit, and
+    // a process nobody waits for must not end Node with an unhandled rejection.
+    this.#exit.then(undefined, () => undefined);
   }
 
   /** The exit status once the process has ended (and been reaped), else undefined. */

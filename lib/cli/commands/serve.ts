@@ -9,7 +9,6 @@ import { ApiServer, parseListenAddress, type ListenAddress } from '../../api/ser
 import { Engine } from '../../engine/engine.js';
 import { packagePath } from '../../package-root.js';
 import { ValidationError } from '../../errors.js';
-import '../../image/image.js'; // registers the image resolver
 import { flag, parseArgs, value, values } from '../args.js';
 
 const DEFAULT_SOCKET = '/run/nsbox/nsbox.sock';
