@@ -77,7 +77,7 @@ function sleepPlan(): SpawnPlan {
     security: { caps: capabilityMask(caps), ambient: 0, noNewPrivileges: true, ...(seccomp ? { seccomp } : {}) },
   });
   return {
-    cloneFlags: parts.cloneFlags, ops: parts.ops, argv, env: buildEnv({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, undefined),
+    cloneFlags: parts.cloneFlags, ops: parts.ops, argv, env: buildEnv({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, undefined), path: '/usr/sbin:/usr/bin:/sbin:/bin',
     stdio: [-1, -1, -1], denySetgroups: parts.denySetgroups, ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
   };
 }

@@ -25,7 +25,7 @@ export function planFor(argv: string[], consolePath?: string): SpawnPlan {
     cgroups: facts.cgroups, bindIsDir: [], ...(consolePath ? { consolePath } : {}), security: { caps: capabilityMask(caps), ambient: 0, noNewPrivileges: true, ...(seccomp ? { seccomp } : {}) },
   });
   return {
-    cloneFlags: parts.cloneFlags, ops: parts.ops, argv, env: buildEnv({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' }, undefined),
+    cloneFlags: parts.cloneFlags, ops: parts.ops, argv, env: buildEnv({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' }, undefined), path: '/usr/sbin:/usr/bin:/sbin:/bin',
     stdio: [-1, -1, -1], denySetgroups: parts.denySetgroups, ...(parts.uidMap ? { uidMap: parts.uidMap, gidMap: parts.gidMap } : {}),
   };
 }
