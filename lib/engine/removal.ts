@@ -7,12 +7,12 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
-import { NotFoundError } from '../errors.js';
+import { InvalidStateError, NotFoundError } from '../errors.js';
 import { checkState, isRunning } from './container-status.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
 import { stopRunning } from './lifecycle.js';
 import type { ContainerRecord } from './records.js';
-import { bundleOf, liveShim, removeCgroup, removeCgroupOf, stopShim } from './shim-control.js';
+import { bundleOf, cgroupOf, liveShim, removeCgroupOf, stopShim } from './shim-control.js';
 import { Volumes } from './volumes.js';
 
 const inFlight = new WeakMap<EngineContext, Map<string, Promise<void>>>();
@@ -51,18 +51,25 @@ export async function autoRemove(ctx: EngineContext, id: string): Promise<void> 
 async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes?: boolean }): Promise<void> {
   if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL');
   const bundles = new Set([bundlePath(ctx, r.id), ...(bundleOf(r) ? [bundleOf(r)!] : [])]);
+  const cgroups: Cgroup[] = [];
   for (const b of bundles) {
     // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
     if (liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
-    await removeCgroup(b);
+    // Read now: cgroup.json goes with the directory.
+    const cg = await cgroupOf(b);
+    if (cg) cgroups.push(cg);
   }
-  // A start cut short (kill -9) may have made the cgroup before writing cgroup.json: find it by name.
-  const byName = await Cgroup.open(r.id, r.options.cgroupParent !== undefined ? { parent: r.options.cgroupParent } : {}).catch((e: unknown) => {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  });
-  await removeCgroupOf(byName);
-  await ctx.store.remove(r.id, { force: true });
+  if (cgroups.length === 0) {
+    // A start cut short (kill -9) may have made the cgroup before writing cgroup.json: find it by name.
+    const byName = await Cgroup.open(r.id, r.options.cgroupParent !== undefined ? { parent: r.options.cgroupParent } : {}).catch((e: unknown) => {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    });
+    if (byName) cgroups.push(byName);
+  }
+  // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
+  // is told when the record is gone; this removal is done when both are.
+  await Promise.all([ctx.store.remove(r.id, { force: true }), ...cgroups.map(removeEmptyCgroup)]);
   ctx.claims.release(r.id);
   // Containers of an earlier version kept their bundle under the run root, outside the store.
   for (const b of bundles) if (!b.startsWith(`${ctx.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
@@ -72,6 +79,17 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
     const inUse = await volumesInUse(ctx);
     const volumes = new Volumes(ctx.root);
     for (const v of r.volumes) if (v.anonymous && !inUse.has(v.name)) volumes.remove(v.name);
+  }
+}
+
+/** The cgroup of a container whose shim is gone: usually empty, so removed at once; else killed first. */
+async function removeEmptyCgroup(cg: Cgroup): Promise<void> {
+  try {
+    await cg.remove();
+  } catch (e) {
+    // Processes left (a shim killed -9 leaves its container): kill them, then remove.
+    if (!(e instanceof InvalidStateError)) throw e;
+    await removeCgroupOf(cg);
   }
 }
 

@@ -1,0 +1,164 @@
+// The Docker Engine API end to end: the real `docker` CLI against `nsbox serve` (on a temp socket,
+// over its own NSBOX_ROOT) beside podman's own CLI, on the same image (pulled from a registry this
+// benchmark starts on 127.0.0.1), whole commands timed from spawn to exit, in one run:
+//   docker run --rm IMAGE true          vs  podman run --rm IMAGE true
+//   docker exec C true                  vs  podman exec C true          (C runs sleep)
+//   docker run -d IMAGE sleep; rm -f    vs  the same with podman        (both commands timed)
+// Then where the server's time went, per route, from its --debug request log.
+//
+//   node --import=tsx bench/api.ts        (root; BENCH_N=20 runs each)
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildImages, pushImages, startRegistry } from '../test/fixtures/registry.ts';
+import { readCgroupLayout, removeChildCgroup } from './lib/cgroup-hierarchies.ts';
+import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
+import { hasCommand } from './lib/has-command.ts';
+import { summarize } from './lib/stats.ts';
+
+const N = Number(process.env.BENCH_N ?? 20);
+const repo = new URL('..', import.meta.url).pathname;
+const bin = join(repo, 'bin', 'nsbox.js');
+const rootfs = execFileSync('bash', [join(repo, 'test/fixtures/make-rootfs.sh')], { encoding: 'utf8' }).trim().split('\n').pop()!;
+const dir = mkdtempSync(join(tmpdir(), 'nsbox-bench-api-'));
+const root = join(dir, 'root');
+const socket = join(dir, 'nsbox.sock');
+const logFile = join(dir, 'serve.log');
+const dockerEnv = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_'))),
+  DOCKER_CONFIG: join(dir, 'docker-config'),
+};
+const row = (name: string) => name.padEnd(44);
+
+type Command = { file: string; args: string[]; env?: NodeJS.ProcessEnv };
+
+function run(c: Command): { ms: number; stdout: string } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(c.file, c.args, { env: c.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${c.file} ${c.args.join(' ')}: exit ${r.status}: ${(r.stderr ?? '').trim().split('\n').pop()}`);
+  return { ms, stdout: r.stdout };
+}
+
+/** One warm-up, then N timed samples of `sample` (which returns the milliseconds to count). */
+function measure(name: string, sample: () => number): number | undefined {
+  try {
+    sample();
+    const s = summarize(Array.from({ length: N }, sample));
+    console.log(`${row(name)} median ${s.median.toFixed(1)} ms   p90 ${s.p90.toFixed(1)} ms`);
+    return s.median;
+  } catch (e) {
+    console.log(`${row(name)} unavailable: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** The three scenarios for one engine's CLI (`cli(args)` is the command line for its args). */
+function scenarios(who: string, cli: (args: string[]) => Command, image: string, extra: string[] = [], rmExtra: string[] = []) {
+  const runRm = measure(`${who} run --rm IMAGE true`, () => run(cli(['run', '--rm', ...extra, image, 'true'])).ms);
+  let exec: number | undefined;
+  let name: string | undefined;
+  try {
+    name = run(cli(['run', '-d', ...extra, image, 'sleep', '1000'])).stdout.trim();
+    exec = measure(`${who} exec C true`, () => run(cli(['exec', name!, 'true'])).ms);
+  } catch (e) {
+    console.log(`${row(`${who} exec C true`)} unavailable: ${(e as Error).message}`);
+  } finally {
+    if (name) spawnSync(cli(['rm', '-f', ...rmExtra, name]).file, cli(['rm', '-f', ...rmExtra, name]).args, { env: cli([]).env ?? process.env, stdio: 'ignore' });
+  }
+  const detached = measure(`${who} run -d IMAGE sleep; rm -f`, () => {
+    const started = run(cli(['run', '-d', ...extra, image, 'sleep', '1000']));
+    return started.ms + run(cli(['rm', '-f', ...rmExtra, started.stdout.trim()])).ms;
+  });
+  return { runRm, exec, detached };
+}
+
+function ping(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.request({ socketPath: socket, method: 'GET', path: '/_ping' }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** Median server-side milliseconds per route, from `nsbox serve --debug`'s request log. */
+function routeTimes(): string[] {
+  const byRoute = new Map<string, number[]>();
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const e = JSON.parse(line) as { msg?: string; method?: string; route?: string; ms?: number };
+    if (e.msg !== 'request' || e.ms === undefined) continue;
+    const key = `${e.method} ${e.route}`;
+    byRoute.set(key, [...(byRoute.get(key) ?? []), e.ms]);
+  }
+  return [...byRoute].map(([k, v]) => `  ${k.padEnd(42)} n=${String(v.length).padEnd(4)} median ${summarize(v).median.toFixed(1)} ms`);
+}
+
+const ratio = (a: number | undefined, b: number | undefined, goal: number, what: string) => {
+  if (a !== undefined && b !== undefined) console.log(`${what.padEnd(44)} = ${(a / b).toFixed(2)} (goal: <= ${goal})`);
+};
+
+const reg = await startRegistry();
+const images = await buildImages(rootfs);
+const fd = openSync(logFile, 'a');
+const serve = spawn(process.execPath, [bin, 'serve', '--socket', socket, '--debug'], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
+closeSync(fd);
+try {
+  if (!hasCommand('docker')) throw new Error('no docker CLI installed');
+  await pushImages(images, reg.host);
+  const image = `${reg.host}/busybox:1`;
+  let up = false;
+  for (let i = 0; i < 100 && !up && serve.exitCode === null; i++) {
+    up = await ping();
+    if (!up) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!up) throw new Error(`nsbox serve did not answer: ${readFileSync(logFile, 'utf8')}`);
+  const docker = (args: string[]): Command => ({ file: 'docker', args: ['-H', `unix://${socket}`, ...args], env: dockerEnv });
+  run(docker(['pull', '-q', image]));
+  console.log(`bench/api: ${N} runs each, docker CLI against nsbox serve, and podman, on ${image}`);
+  const nsbox = scenarios('docker (nsbox serve)', docker, image);
+
+  let podman: ReturnType<typeof scenarios> | undefined;
+  if (!hasCommand('podman')) console.log(`${row('podman')} unavailable: podman is not installed (apt-get install podman)`);
+  else {
+    // As bench/cli.ts: podman's storage in our directory, rlimits it may set, and on a hybrid host
+    // a private mount namespace where its crun finds no cgroup2 mount and our own cgroups.
+    const steps = mountNamespaceSteps(readCgroupLayout());
+    const ns = steps.length ? await CrunMountNamespace.start(steps, dir) : undefined;
+    const p = ['--root', join(dir, 'podman'), '--runroot', join(dir, 'podman-run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+    const cli = (args: string[]): Command => {
+      const c = { file: process.env.PODMAN ?? '/usr/bin/podman', args: [...p, ...args] };
+      return ns ? ns.wrap(c) : c;
+    };
+    try {
+      const pulled = spawnSync(cli(['pull', '--tls-verify=false', image]).file, cli(['pull', '--tls-verify=false', image]).args, { stdio: 'ignore' });
+      const limits = ['--ulimit', `nofile=${execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()}`, '--ulimit', 'nproc=1000:1000', '--network', 'none'];
+      // docker's rm -f is a SIGKILL at once; podman's waits out a stop timeout unless -t 0.
+      if (pulled.status === 0) podman = scenarios('podman', cli, image, limits, ['-t', '0']);
+      else console.log(`${row('podman')} unavailable: podman pull failed`);
+    } finally {
+      ns?.stop();
+      removeChildCgroup(readCgroupLayout(), 'libpod_parent');
+    }
+  }
+  ratio(nsbox.runRm, podman?.runRm, 0.35, 'run --rm: nsbox serve / podman');
+  ratio(nsbox.exec, podman?.exec, 0.5, 'exec: nsbox serve / podman');
+  ratio(nsbox.detached, podman?.detached, 0.35, 'run -d + rm -f: nsbox serve / podman');
+  console.log('nsbox serve, time per request (its --debug log, all runs above):');
+  for (const l of routeTimes()) console.log(l);
+} finally {
+  spawnSync('docker', ['-H', `unix://${socket}`, 'system', 'prune', '-f'], { env: dockerEnv, stdio: 'ignore' });
+  serve.kill('SIGTERM');
+  await new Promise((r) => (serve.exitCode !== null ? r(null) : serve.once('exit', r)));
+  await reg.stop();
+  images.cleanup();
+  // podman mounts its storage directory over itself: unmount what it left under ours first.
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
+  for (const m of mounted.sort().reverse()) spawnSync('umount', [m], { stdio: 'ignore' });
+  rmSync(dir, { recursive: true, force: true });
+}
