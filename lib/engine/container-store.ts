@@ -314,13 +314,22 @@ export class ContainerStore {
         if (isCode(err, 'ENOENT')) return;
         throw err;
       }
-      const old = await this.#readNames().catch(() => ({}) as Names);
+      // A corrupt index is rebuilt from the records below; anything else (EACCES, EIO) is reported.
+      const old = await this.#readNames().catch((err: unknown) => {
+        if (err instanceof NsboxError && err.code === 'ERR_STORE_CORRUPT') return {} as Names;
+        throw err;
+      });
       const names: Names = {};
       const owners = new Map<string, ContainerRecord>();
       for (const entry of entries) {
         if (isTemp(entry)) await rm(path.join(dir, entry), { recursive: true, force: true });
         if (!isId(entry)) continue;
-        for (const f of await readdir(path.join(dir, entry)).catch(() => [] as string[])) {
+        const files = await readdir(path.join(dir, entry)).catch((err: unknown) => {
+          // Not a directory (a stray file with an id's name): nothing inside to clean.
+          if (isCode(err, 'ENOTDIR', 'ENOENT')) return [] as string[];
+          throw err;
+        });
+        for (const f of files) {
           if (isTemp(f)) await rm(path.join(dir, entry, f), { force: true });
         }
         let record: ContainerRecord | undefined;

@@ -58,7 +58,11 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
     const [containers, images, cgroups] = await Promise.all([
       ctx.engine.list({ all: true }),
       ctx.engine.images.list(),
-      Cgroup.detect().catch(() => undefined),
+      Cgroup.detect().catch((e: unknown) => {
+        // /info answers anyway (no cgroup driver); why goes to the daemon's log.
+        ctx.engine.emit('warning', `/info: no cgroup layout: ${(e as Error).message}`, e);
+        return undefined;
+      }),
     ]);
     const count = (s: string) => containers.filter((c) => c.state === s).length;
     ex.send(200, {
