@@ -24,7 +24,8 @@ export class ContainerWatch {
     this.#wake = () => {
       if (!this.#closed) wake();
     };
-    const files = new Set<string>([BundleFile.exit, BundleFile.state, BundleFile.shimPid, ...(opts.log ? [BundleFile.log] : [])]);
+    // shim.pid comes and goes too, but the shim's exit is the pidfd's to tell.
+    const files = new Set<string>([BundleFile.exit, BundleFile.state, ...(opts.log ? [BundleFile.log] : [])]);
     this.#stops.push(watchDir(ctx.store.layout.containersDir, (name) => (name === id || name === null) && this.#wake()));
     this.#stops.push(watchDir(ctx.store.layout.container(id), (name) => (name === 'record.json' || name === null) && this.#wake()));
     this.#files = files;
