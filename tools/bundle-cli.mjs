@@ -19,8 +19,9 @@ const result = await build({
   target: 'node20',
   // Loaded only by pull, push, save and load, and large: kept as packages.
   external: ['got', 'tar'],
-  minifySyntax: true,
-  minifyWhitespace: true,
+  // NSBOX_BUNDLE_MINIFY=0 keeps lines and names, for reading a --cpu-prof of the CLI.
+  minifySyntax: process.env.NSBOX_BUNDLE_MINIFY !== '0',
+  minifyWhitespace: process.env.NSBOX_BUNDLE_MINIFY !== '0',
   metafile: true,
   logLevel: 'warning',
 });
