@@ -1,9 +1,10 @@
 /** A container's capabilities, no_new_privs and seccomp filter, from its options. */
+import { join } from 'node:path';
 import { ValidationError } from '../errors.js';
 import { capabilityMask, capabilityName, capabilitySet, type Capability } from './capabilities.js';
 import type { ContainerConfig } from './options.js';
 import type { ProcessSecurity } from './plan.js';
-import { compileSeccomp, defaultProfile, hostSeccompArch } from './seccomp/index.js';
+import { compileSeccomp, compileSeccompCached, defaultProfile, hostSeccompArch } from './seccomp/index.js';
 
 /** Capabilities, no_new_privs and seccomp from the options (docker's defaults unless relaxed). */
 export function securityOf(config: ContainerConfig): ProcessSecurity {
@@ -16,7 +17,7 @@ export function securityOf(config: ContainerConfig): ProcessSecurity {
       ambient.add(c);
     }
   }
-  const seccomp = config.privileged || config.seccomp === 'unconfined' ? undefined : seccompFilter(config.seccomp, caps);
+  const seccomp = config.privileged || config.seccomp === 'unconfined' ? undefined : seccompFilter(config.seccomp, caps, config.imageRoot);
   return {
     caps: capabilityMask(caps),
     ambient: capabilityMask(ambient),
@@ -27,16 +28,21 @@ export function securityOf(config: ContainerConfig): ProcessSecurity {
 }
 
 const defaultFilters = new Map<number, Buffer>();
-/** The compiled filter; docker's default profile is compiled once per capability set. */
-function seccompFilter(option: Exclude<ContainerConfig['seccomp'], 'unconfined'>, caps: Set<Capability>): Buffer | undefined {
+/**
+ * The compiled filter; docker's default profile is compiled once per capability set, and with a
+ * store (`imageRoot`, as the engine gives) kept in its `seccomp/` for the next process.
+ */
+function seccompFilter(option: Exclude<ContainerConfig['seccomp'], 'unconfined'>, caps: Set<Capability>, store?: string): Buffer | undefined {
   const arch = hostSeccompArch();
   if (!arch) return undefined; // no syscall table for this architecture: unconfined (see README)
   const capNames = [...caps].map((c) => `CAP_${c}`);
-  if (option !== 'default') return compileSeccomp(option, { arch, caps: capNames });
+  const compile = (profile: typeof defaultProfile) =>
+    store ? compileSeccompCached(join(store, 'seccomp'), profile, { arch, caps: capNames }) : compileSeccomp(profile, { arch, caps: capNames });
+  if (option !== 'default') return compile(option);
   const key = capabilityMask(caps);
   let filter = defaultFilters.get(key);
   if (!filter) {
-    filter = compileSeccomp(defaultProfile, { arch, caps: capNames });
+    filter = compile(defaultProfile);
     defaultFilters.set(key, filter);
   }
   return filter;

@@ -1,4 +1,5 @@
 export { compileSeccomp, actionValue, type CompileSeccompOptions } from './compile.js';
+export { compileSeccompCached, seccompCacheKey, type CachedSeccompOptions } from './cache.js';
 export { defaultProfile, CLONE_NAMESPACE_FLAGS } from './default-profile.js';
 export {
   SeccompOption, SeccompProfileSchema, parseSeccompProfile, normalizeCap, SECCOMP_ACTIONS, SECCOMP_OPS,
