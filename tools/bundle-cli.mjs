@@ -1,24 +1,36 @@
-// The CLI's bundle: dist/cli/main.js and what it imports (zod included, tree-shaken) in
-// dist/cli-bundle/, one chunk per lazily loaded command, so that a command loads a few files instead
-// of a few hundred modules. bin/nsbox.js runs it when it is there. Run after tsc (npm run build:ts).
-import { rmSync } from 'node:fs';
+// The CLI's bundle: dist/cli/main.js and everything it imports (zod tree-shaken, got and tar
+// included) as one CommonJS file, dist/cli-bundle/nsbox.cjs, and a V8 code cache of it,
+// nsbox.cjs.cache. bin/nsbox.js compiles the bundle with that cache, so that a command neither
+// resolves and links modules nor parses them (Node 20 has no compile cache for ES modules). A
+// command's own modules are still evaluated only when it runs: esbuild wraps what is reached only
+// through import() in functions called on first use. Run after tsc (npm run build:ts).
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { compileBundle } from '../bin/compile-bundle.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = `${root}dist/cli-bundle`;
+const outfile = `${outdir}/nsbox.cjs`;
+// Names this build, so that a code cache is used only with the bundle it was made from.
+const buildId = randomBytes(16).toString('hex');
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { nsbox: 'dist/cli/main.js' },
-  outdir,
+  entryPoints: ['dist/cli/main.js'],
+  outfile,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  // Loaded only by pull, push, save and load, and large: kept as packages.
-  external: ['got', 'tar'],
+  // import() of a bundled module becomes a call; a script compiled with vm (as bin/nsbox.js does)
+  // could not run a real import().
+  supported: { 'dynamic-import': false },
+  // The modules find the package from their own location (lib/package-root.ts, lib/native.ts).
+  define: { 'import.meta.url': '__nsbox_module_url' },
+  banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` },
   // NSBOX_BUNDLE_MINIFY=0 keeps lines and names, for reading a --cpu-prof of the CLI.
   minifySyntax: process.env.NSBOX_BUNDLE_MINIFY !== '0',
   minifyWhitespace: process.env.NSBOX_BUNDLE_MINIFY !== '0',
@@ -28,10 +40,29 @@ const result = await build({
 // `import { z } from 'zod'` makes the bundle keep all of zod (every locale, JSON Schema): the
 // namespace form lets esbuild keep only what is used.
 const bundled = Object.values(result.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
-const locales = bundled.filter((f) => /zod\/v4\/locales\/(?!en\.js)/.test(f));
+const locales = bundled.filter((f) => /zod\/v4\/locales\/(?!en\.js|index\.js)/.test(f));
 if (locales.length) {
-  console.error(`bundle-cli: all of zod was bundled (${locales.length} locales); import zod as \`import * as z from 'zod'\``);
+  console.error(`bundle-cli: all of zod was bundled (${locales.join(", ")}); import zod as \`import * as z from 'zod'\``);
   process.exit(1);
 }
-const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`bundle-cli: ${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1024).toFixed(0)} kB in dist/cli-bundle`);
+if (/\bimport\(/.test(readFileSync(outfile, 'utf8').replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`/g, '""'))) {
+  console.error('bundle-cli: the bundle still has an import(), which a vm-compiled script cannot run');
+  process.exit(1);
+}
+
+// The code cache: compiled as bin/nsbox.js compiles it, then every command's modules evaluated, so
+// that the cache holds their code too. Without the addon (not built yet) there is no cache: the
+// CLI still runs, only slower.
+let cache = 'no code cache';
+try {
+  const { script, run } = compileBundle(outfile, undefined);
+  await run(createRequire(outfile)).loadCommands();
+  const data = script.createCachedData();
+  writeFileSync(`${outfile}.cache`, Buffer.concat([Buffer.from(buildId, 'latin1'), data]));
+  cache = `code cache ${(data.length / 1024).toFixed(0)} kB`;
+} catch (e) {
+  console.warn(`bundle-cli: no code cache (${e.message.split('\n')[0]})`);
+}
+const bytes = statSync(outfile).size;
+console.log(`bundle-cli: ${bundled.length} modules, ${(bytes / 1024).toFixed(0)} kB in ${outfile.slice(root.length)}, ${cache}`);
+

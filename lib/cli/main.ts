@@ -116,11 +116,20 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// `nsbox images | head -1`: a reader that goes away ends the command quietly, as docker's.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw e;
-});
+/**
+ * Runs the command line of this process (`process.argv`) and sets its exit code: bin/nsbox.js
+ * calls it, from the CLI's bundle or from dist/.
+ */
+export async function runCli(): Promise<void> {
+  // `nsbox images | head -1`: a reader that goes away ends the command quietly, as docker's.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  process.exitCode = await main(process.argv.slice(2));
+}
 
-const code = await main(process.argv.slice(2));
-process.exitCode = code;
+/** Loads every command's module: the bundle's build runs it once so that its code cache covers them all. */
+export async function loadCommands(): Promise<void> {
+  await Promise.all(Object.values(commands).map((load) => load()));
+}

@@ -1,0 +1,37 @@
+// Compiles the CLI's bundle (dist/cli-bundle/nsbox.cjs, tools/bundle-cli.mjs) as a CommonJS module
+// with vm, so that V8 can take its code cache: the cache is used only when it was made for this
+// very build of the bundle (the build id in the bundle's first line); V8 itself refuses one made
+// by another V8 or with other flags, and then the bundle is compiled from its source.
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import vm from 'node:vm';
+
+const ID = /^\/\* nsbox-build ([0-9a-f]{32}) \*\//;
+
+/** The build id written at the top of the bundle. */
+export const buildIdOf = (source) => ID.exec(source)?.[1];
+
+export function compileBundle(file, cacheFile) {
+  const source = readFileSync(file, 'utf8');
+  let cachedData;
+  if (cacheFile) {
+    try {
+      const cache = readFileSync(cacheFile);
+      const id = buildIdOf(source);
+      if (id && cache.subarray(0, id.length).toString('latin1') === id) cachedData = cache.subarray(id.length);
+    } catch {
+      // no cache: compiled from the source
+    }
+  }
+  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  const script = new vm.Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) });
+  return {
+    script,
+    /** Evaluates the bundle's top level; returns its exports. */
+    run(require) {
+      const module = { exports: {} };
+      script.runInThisContext()(module.exports, require, module, file, dirname(file));
+      return module.exports;
+    },
+  };
+}
