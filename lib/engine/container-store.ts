@@ -37,6 +37,8 @@ export interface ContainerStoreOptions {
   now?: () => Date;
   /** Where procfs is mounted, for the liveness checks. */
   proc?: string;
+  /** Repair at open (default true); the CLI leaves it to `nsbox serve` and `system prune`. */
+  repair?: boolean;
 }
 
 const NamesSchema = z.object({ version: z.literal(1), names: z.record(z.string(), z.string()) });
@@ -64,7 +66,7 @@ export class ContainerStore {
   static async open(opts: ContainerStoreOptions = {}): Promise<ContainerStore> {
     const store = new ContainerStore(opts);
     await mkdir(store.layout.containersDir, { recursive: true });
-    await store.repair();
+    if (opts.repair !== false) await store.repair();
     return store;
   }
 

@@ -84,9 +84,10 @@ export class Engine extends EventEmitter {
   /**
    * The store at `root` (default: NSBOX_ROOT, /var/lib/nsbox as root, else under XDG_DATA_HOME),
    * repaired of what a crash left (store.repair, and records a killed start left `created`).
+   * `repair: false` skips store.repair, which reads every record: for a short-lived client.
    */
-  static async open(opts: { root?: string } = {}): Promise<Engine> {
-    const engine = new Engine(await ContainerStore.open(opts.root ? { root: opts.root } : {}));
+  static async open(opts: { root?: string; repair?: boolean } = {}): Promise<Engine> {
+    const engine = new Engine(await ContainerStore.open({ ...(opts.root ? { root: opts.root } : {}), ...(opts.repair === false ? { repair: false } : {}) }));
     await engine.#adoptOrphans();
     return engine;
   }
