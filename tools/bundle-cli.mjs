@@ -1,6 +1,6 @@
-// The CLI's bundle: dist/cli/main.js and everything it imports (zod tree-shaken, got and tar
-// included) as one CommonJS file, dist/cli-bundle/nsbox.cjs, and a V8 code cache of it,
-// nsbox.cjs.cache. bin/nsbox.js compiles the bundle with that cache, so that a command neither
+// The CLI's bundle: dist/cli/main.js and everything it imports (zod tree-shaken) as one CommonJS
+// file, dist/cli-bundle/nsbox.cjs, and a V8 code cache of it, nsbox.cjs.cache; got, a third of it
+// and only used by commands that reach a registry, in got.cjs beside it, required when used. bin/nsbox.js compiles the bundle with that cache, so that a command neither
 // resolves and links modules nor parses them (Node 20 has no compile cache for ES modules). A
 // command's own modules are still evaluated only when it runs: esbuild wraps what is reached only
 // through import() in functions called on first use. Run after tsc (npm run build:ts).
@@ -17,14 +17,20 @@ const outfile = `${outdir}/nsbox.cjs`;
 // Names this build, so that a code cache is used only with the bundle it was made from.
 const buildId = randomBytes(16).toString('hex');
 rmSync(outdir, { recursive: true, force: true });
+const common = { absWorkingDir: root, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' };
+await build({ ...common, stdin: { contents: "export * from 'got';", resolveDir: root }, outfile: `${outdir}/got.cjs`, minify: true });
+/** `got` is got.cjs, beside the bundle (bin/nsbox.js gives the bundle a require from its own path). */
+const gotBeside = {
+  name: 'got-beside',
+  setup(b) {
+    b.onResolve({ filter: /^got$/ }, () => ({ path: './got.cjs', external: true }));
+  },
+};
 const result = await build({
-  absWorkingDir: root,
+  ...common,
+  plugins: [gotBeside],
   entryPoints: ['dist/cli/main.js'],
   outfile,
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
   // import() of a bundled module becomes a call; a script compiled with vm (as bin/nsbox.js does)
   // could not run a real import().
   supported: { 'dynamic-import': false },
@@ -35,7 +41,6 @@ const result = await build({
   minifySyntax: process.env.NSBOX_BUNDLE_MINIFY !== '0',
   minifyWhitespace: process.env.NSBOX_BUNDLE_MINIFY !== '0',
   metafile: true,
-  logLevel: 'warning',
 });
 // `import { z } from 'zod'` makes the bundle keep all of zod (every locale, JSON Schema): the
 // namespace form lets esbuild keep only what is used.
@@ -50,13 +55,14 @@ if (/\bimport\(/.test(readFileSync(outfile, 'utf8').replace(/"(?:[^"\\\n]|\\.)*"
   process.exit(1);
 }
 
-// The code cache: compiled as bin/nsbox.js compiles it, then every command's modules evaluated, so
-// that the cache holds their code too. Without the addon (not built yet) there is no cache: the
+// The code cache: compiled as bin/nsbox.js compiles it, then the everyday commands' modules
+// evaluated, so that the cache holds their code too (the rest compile on use: a bigger cache costs
+// every command the time to deserialize it). Without the addon (not built yet) there is no cache: the
 // CLI still runs, only slower.
 let cache = 'no code cache';
 try {
   const { script, run } = compileBundle(outfile, undefined);
-  await run(createRequire(outfile)).loadCommands();
+  await run(createRequire(outfile)).loadCommands(['run', 'exec', 'ps', 'start', 'stop', 'rm', 'logs', 'inspect', 'kill', 'images']);
   const data = script.createCachedData();
   writeFileSync(`${outfile}.cache`, Buffer.concat([Buffer.from(buildId, 'latin1'), data]));
   cache = `code cache ${(data.length / 1024).toFixed(0)} kB`;

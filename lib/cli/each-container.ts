@@ -5,10 +5,11 @@
  */
 import { Engine } from '../engine/index.js';
 import { NotModifiedError, ValidationError } from '../errors.js';
+import { openEngine } from './open-engine.js';
 
 export async function eachContainer(command: string, refs: string[], fn: (engine: Engine, ref: string) => Promise<void>): Promise<number> {
   if (refs.length === 0) throw new ValidationError(`"nsbox ${command}" requires at least 1 argument.`, 'container');
-  const engine = await Engine.open();
+  const engine = await openEngine();
   let failed = 0;
   for (const ref of refs) {
     try {

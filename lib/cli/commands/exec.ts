@@ -4,11 +4,11 @@
  * every capability, no seccomp); the exit code is its own.
  */
 import { readFileSync } from 'node:fs';
-import { Engine } from '../../engine/index.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values } from '../args.js';
 import { processSession } from '../sessions.js';
 import { runSession } from '../terminal-session.js';
+import { openEngine } from '../open-engine.js';
 
 export default async function exec(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
@@ -28,7 +28,7 @@ export default async function exec(argv: string[]): Promise<number> {
     ...values(p, 'env'),
   ].map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`));
   const tty = flag(p, 'tty') && !flag(p, 'detach');
-  const engine = await Engine.open();
+  const engine = await openEngine();
   const proc = await engine.exec(ref, command, {
     env,
     ...(value(p, 'workdir') ? { cwd: value(p, 'workdir')! } : {}),

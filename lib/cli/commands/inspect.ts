@@ -1,13 +1,13 @@
 /** nsbox inspect CONTAINER|IMAGE [...]: the records as JSON (containers first, then images). */
-import { Engine } from '../../engine/index.js';
 import { imageInspect } from '../../api/image-json.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { parseArgs } from '../args.js';
+import { openEngine } from '../open-engine.js';
 
 export default async function inspect(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [{ names: ['format', 'f'], kind: 'value' }, { names: ['type'], kind: 'value' }], { stopAtPositional: false });
   if (p.positional.length === 0) throw new ValidationError('"nsbox inspect" requires at least 1 argument.', 'name');
-  const engine = await Engine.open();
+  const engine = await openEngine();
   const out: unknown[] = [];
   let failed = 0;
   for (const ref of p.positional) {

@@ -1,7 +1,7 @@
 /** nsbox logs [-f] [-t] [--tail N] [--since T] CONTAINER: the json-file log that nsbox-shim keeps. */
-import { Engine } from '../../engine/index.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value } from '../args.js';
+import { openEngine } from '../open-engine.js';
 
 /** docker's --since: unix seconds, an RFC 3339 time, or a duration before now (10m, 1h30m, 45s). */
 export function parseSince(text: string, now = Date.now()): number {
@@ -24,7 +24,7 @@ export default async function logs(argv: string[]): Promise<number> {
   const ref = p.positional[0];
   if (!ref) throw new ValidationError('"nsbox logs" requires exactly 1 argument.', 'container');
   const tail = value(p, 'tail');
-  const engine = await Engine.open();
+  const engine = await openEngine();
   const stamps = flag(p, 'timestamps');
   for await (const e of engine.logs(ref, {
     follow: flag(p, 'follow'),

@@ -1,9 +1,10 @@
 /** nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are read. */
-import { Engine, exitCodeOf, statusText, timeAgo } from '../../engine/index.js';
+import { exitCodeOf, statusText, timeAgo } from '../../engine/index.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
 import { shortId, table } from '../output.js';
+import { openEngine } from '../open-engine.js';
 
 export default async function ps(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
@@ -13,7 +14,7 @@ export default async function ps(argv: string[]): Promise<number> {
     { names: ['no-trunc'], kind: 'bool' },
     { names: ['format'], kind: 'value' },
   ]);
-  const engine = await Engine.open();
+  const engine = await openEngine();
   const last = value(p, 'last');
   let records = await engine.list({ all: flag(p, 'all') || last !== undefined });
   if (last !== undefined) records = records.slice(0, Number(last));

@@ -1,12 +1,12 @@
 /** nsbox rmi [-f] IMAGE [IMAGE...] */
-import { Engine } from '../../engine/index.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs } from '../args.js';
+import { openEngine } from '../open-engine.js';
 
 export default async function rmi(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [{ names: ['force', 'f'], kind: 'bool' }, { names: ['no-prune'], kind: 'bool' }], { stopAtPositional: false });
   if (p.positional.length === 0) throw new ValidationError('"nsbox rmi" requires at least 1 argument.', 'image');
-  const engine = await Engine.open();
+  const engine = await openEngine();
   let failed = 0;
   for (const ref of p.positional) {
     try {

@@ -11,9 +11,9 @@ import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
-import { Engine } from '../../engine/index.js';
 import { runSession } from '../terminal-session.js';
 import { shimSession } from '../sessions.js';
+import { openEngine } from '../open-engine.js';
 
 const SPECS: FlagSpec[] = [
   { names: ['interactive', 'i'], kind: 'bool' },
@@ -130,7 +130,7 @@ export default async function run(argv: string[]): Promise<number> {
   const interactive = flag(p, 'interactive');
   const autoRemove = flag(p, 'rm');
   const size = tty && !detach && process.stdout.isTTY ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : { cols: 80, rows: 24 };
-  const engine = await Engine.open();
+  const engine = await openEngine();
   const options: ContainerOptions = { ...optionsFrom(p), tty: tty ? size : false };
   const record = await engine.create({
     ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),

@@ -4,10 +4,10 @@
  */
 import { totalmem } from 'node:os';
 import type { CgroupStats } from '../../cgroup/driver.js';
-import { Engine } from '../../engine/index.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { flag, parseArgs, value } from '../args.js';
 import { humanSize, shortId, table } from '../output.js';
+import { openEngine } from '../open-engine.js';
 
 const binSize = (bytes: number) => humanSize(bytes, { binary: true });
 
@@ -45,7 +45,7 @@ export default async function stats(argv: string[]): Promise<number> {
     { names: ['format'], kind: 'value' },
     { names: ['no-trunc'], kind: 'bool' },
   ], { stopAtPositional: false });
-  const engine = await Engine.open();
+  const engine = await openEngine();
   const json = value(p, 'format') === 'json';
   const pick = async () => (p.positional.length ? Promise.all(p.positional.map((ref) => engine.get(ref))) : engine.list({ all: flag(p, 'all') }));
   const sample = async (records: ContainerRecord[]) => new Map(await Promise.all(records.map(async (r) => [r.id, await engine.stats(r.id).catch(() => undefined)] as const)));

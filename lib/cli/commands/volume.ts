@@ -3,14 +3,14 @@
  * prune [-f] [-a]: docker's volume commands over the store's volumes (`<root>/volumes/NAME/_data`).
  */
 import { createInterface } from 'node:readline/promises';
-import { Engine } from '../../engine/index.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { flag, parseArgs, value } from '../args.js';
 import { table } from '../output.js';
+import { openEngine } from '../open-engine.js';
 
 export default async function volume(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const engine = await Engine.open();
+  const engine = await openEngine();
   switch (sub) {
     case 'create': {
       const p = parseArgs(rest, [], { stopAtPositional: false });
