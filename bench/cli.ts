@@ -6,6 +6,7 @@
 //
 //   node --import=tsx bench/cli.ts        (root; BENCH_N=20 rounds)
 //   BENCH_ONLY=node,nsbox node --import=tsx bench/cli.ts      (keys: node nsbox podman)
+//   NSBOX_BEFORE=/other/checkout/bin/nsbox.js …   adds that build's rows (`before …`), same store, same rounds
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,8 @@ function check({ file, args }: Command, what: string): string {
 }
 
 const nsbox = (...args: string[]): Command => ({ file: process.execPath, args: [bin, ...args] });
+const before = process.env.NSBOX_BEFORE;
+const nsboxBefore = (...args: string[]): Command => ({ file: process.execPath, args: [before!, ...args] });
 const rows: Row[] = [];
 const add = (key: string, row: Omit<Row, 'samples'>) => {
   if (!only || only.includes(key)) rows.push({ ...row, samples: [] });
@@ -89,10 +92,13 @@ try {
 
   add('node', { name: 'node -e 0', cmd: { file: process.execPath, args: ['-e', '0'] } });
   add('nsbox', { name: 'nsbox run --rm', cmd: nsbox('run', '--rm', image, 'true'), goal: 40, peer: 'podman run --rm' });
+  if (before) add('nsbox', { name: 'before: run --rm', cmd: nsboxBefore('run', '--rm', image, 'true'), goal: 40, peer: 'podman run --rm' });
   if (podman) add('podman', { name: 'podman run --rm', cmd: podman(['run', '--rm', ...limits, '--network', 'none', image, 'true']) });
   add('nsbox', { name: 'nsbox exec C true', cmd: nsbox('exec', nsboxC, 'true'), goal: 25, peer: 'podman exec C true' });
+  if (before) add('nsbox', { name: 'before: exec C true', cmd: nsboxBefore('exec', nsboxC, 'true'), goal: 25, peer: 'podman exec C true' });
   if (podman && podmanC) add('podman', { name: 'podman exec C true', cmd: podman(['exec', podmanC, 'true']) });
   add('nsbox', { name: 'nsbox ps', cmd: nsbox('ps'), goal: 15, peer: 'podman ps' });
+  if (before) add('nsbox', { name: 'before: ps', cmd: nsboxBefore('ps'), goal: 15, peer: 'podman ps' });
   if (podman) add('podman', { name: 'podman ps', cmd: podman(['ps']) });
 
   // One warm-up each, then rounds in which every row runs once, so that drift on this shared
