@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { lazySchema } from '../lazy-schema.js';
 
 const UNIT: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
 
@@ -43,23 +44,26 @@ export function cpusToQuota(cpus: number, period = 100_000): { quota: number | n
   return { quota: cpus > 0 ? Math.max(1000, Math.round(cpus * period)) : null, period };
 }
 
-const bytes = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  try {
-    return parseBytes(v);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+// The schemas are built on first use (lib/lazy-schema.ts): most containers have no limits to parse.
+const bytes = lazySchema(() =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    try {
+      return parseBytes(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+);
 
 /** A byte count, or -1 for "no limit". */
-const bytesOrUnlimited = z.union([z.literal(-1), bytes]);
+const bytesOrUnlimited = lazySchema(() => z.union([z.literal(-1), bytes]));
 
-const cpuList = z.string().regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, "expected a list like '0-3,5'");
+const cpuList = lazySchema(() => z.string().regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, "expected a list like '0-3,5'"));
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
-export const BlkioDeviceSchema = z
+export const BlkioDeviceSchema = lazySchema(() => z
   .object({
     path: z.string().startsWith('/').optional(),
     major: z.number().int().nonnegative().optional(),
@@ -72,9 +76,10 @@ export const BlkioDeviceSchema = z
   .strict()
   .refine((d) => (d.path !== undefined) !== (d.major !== undefined && d.minor !== undefined), {
     message: 'a blkio device needs either path or both major and minor',
-  });
+  }));
 
-export const ResourcesSchema = z
+export const ResourcesSchema = lazySchema(() =>
+  z
   .object({
     /** Memory limit in bytes or with a unit ('256m'); -1 removes the limit. */
     memory: bytesOrUnlimited.optional(),
@@ -98,7 +103,8 @@ export const ResourcesSchema = z
   .refine((r) => !(typeof r.memory === 'number' && r.memory >= 0 && typeof r.memorySwap === 'number' && r.memorySwap >= 0 && r.memorySwap < r.memory), {
     message: 'memorySwap (memory plus swap) must be at least memory',
     path: ['memorySwap'],
-  });
+  }),
+);
 
 /** Resource limits as a caller writes them ('256m' allowed). */
 export type Resources = z.input<typeof ResourcesSchema>;

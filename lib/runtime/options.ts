@@ -92,7 +92,7 @@ export const ContainerOptionsSchema = z
     tty: Tty.default(false),
     stdio: Stdio.default('pipe'),
     /** cgroup limits and priorities (memory, cpus, cpuWeight/cpuShares, pids, cpuset, blkio). */
-    resources: ResourcesSchema.optional(),
+    resources: z.lazy(() => ResourcesSchema).optional(),
     /** Parent of the container's cgroup: relative to this process's own cgroup, or absolute. Default $NSBOX_CGROUP_PARENT or 'nsbox'. */
     cgroupParent: z.string().min(1).optional(),
     /** Capabilities on top of docker's default set ('NET_ADMIN', 'CAP_SYS_PTRACE', 'ALL'). */

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { ValidationError } from '../../errors.js';
+import { lazySchema } from '../../lazy-schema.js';
 
 export const SECCOMP_ACTIONS = [
   'SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_TRAP',
@@ -24,33 +25,33 @@ const U64_MAX = (1n << 64n) - 1n;
  * A u64 from JSON. Numbers above 2^53 have already lost precision in JSON.parse; the one such value
  * profiles use in practice is 2^64-1, which parses as 2^64, so values past the top are clamped.
  */
-const U64 = z
+const U64 = lazySchema(() => z
   .union([z.number().nonnegative().refine(Number.isInteger, 'must be an integer'), z.bigint().nonnegative()])
   .transform((v) => {
     const b = typeof v === 'bigint' ? v : BigInt(v);
     return b > U64_MAX ? U64_MAX : b;
-  });
+  }));
 
-const Errno = z.number().int().min(0).max(0xffff);
+const Errno = lazySchema(() => z.number().int().min(0).max(0xffff));
 
-const Action = z.string().transform((s, ctx) => {
+const Action = lazySchema(() => z.string().transform((s, ctx) => {
   if ((SECCOMP_ACTIONS as readonly string[]).includes(s)) return s as SeccompAction;
   ctx.addIssue({
     code: 'custom',
     message: s === 'SCMP_ACT_NOTIFY' ? 'SCMP_ACT_NOTIFY needs a seccomp listener, which nsbox does not support' : `unknown action ${JSON.stringify(s)}`,
   });
   return z.NEVER;
-});
+}));
 
-const Arg = z.object({
+const Arg = lazySchema(() => z.object({
   index: z.number().int().min(0).max(5),
   value: U64,
   valueTwo: U64.optional().default(0n),
   op: z.enum(SECCOMP_OPS),
-});
+}));
 export type SeccompArg = z.output<typeof Arg>;
 
-const Conditions = z
+const Conditions = lazySchema(() => z
   .object({
     caps: z.array(z.string()).nullish(),
     arches: z.array(z.string()).nullish(),
@@ -60,12 +61,12 @@ const Conditions = z
     caps: (c.caps ?? []).map(normalizeCap),
     arches: c.arches ?? [],
     ...(c.minKernel ? { minKernel: c.minKernel } : {}),
-  }));
+  })));
 export type SeccompConditions = z.output<typeof Conditions>;
 
 const noConditions = (): SeccompConditions => ({ caps: [], arches: [] });
 
-const Rule = z
+const Rule = lazySchema(() => z
   .object({
     names: z.array(z.string().min(1)).nullish(),
     name: z.string().min(1).optional(),
@@ -91,12 +92,14 @@ const Rule = z
       excludes: r.excludes ?? noConditions(),
       ...(r.comment !== undefined ? { comment: r.comment } : {}),
     };
-  });
+  }));
 export type SeccompRule = z.output<typeof Rule>;
 
 const FLAGS = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'] as const;
 
-export const SeccompProfileSchema = z
+// Built on first use (lib/lazy-schema.ts): most containers use docker's profile, which needs no parsing.
+export const SeccompProfileSchema = lazySchema(() =>
+  z
   .object({
     defaultAction: Action,
     defaultErrnoRet: Errno.optional(),
@@ -121,12 +124,13 @@ export const SeccompProfileSchema = z
       flags: p.flags ?? [],
       syscalls: p.syscalls ?? [],
     };
-  });
+  }),
+);
 export type SeccompProfile = z.output<typeof SeccompProfileSchema>;
 export type SeccompProfileInput = z.input<typeof SeccompProfileSchema>;
 
 /** The container option: docker's default profile, no filter at all, or a profile of one's own. */
-export const SeccompOption = z.union([z.literal('default'), z.literal('unconfined'), SeccompProfileSchema]);
+export const SeccompOption = z.union([z.literal('default'), z.literal('unconfined'), z.lazy(() => SeccompProfileSchema)]);
 export type SeccompOption = z.output<typeof SeccompOption>;
 
 /** Reads a docker or OCI seccomp profile (a JSON string or an already parsed object). */
