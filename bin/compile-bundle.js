@@ -12,7 +12,8 @@ const ID = /^\/\* nsbox-build ([0-9a-f]{32}) \*\//;
 export const buildIdOf = (source) => ID.exec(source)?.[1];
 
 export function compileBundle(file, cacheFile) {
-  const source = readFileSync(file, 'utf8');
+  // esbuild writes ASCII (tools/bundle-cli.mjs checks it): read as latin1, which skips UTF-8 decoding.
+  const source = readFileSync(file, 'latin1');
   let cachedData;
   if (cacheFile) {
     try {

@@ -50,6 +50,10 @@ if (locales.length) {
   console.error(`bundle-cli: all of zod was bundled (${locales.join(", ")}); import zod as \`import * as z from 'zod'\``);
   process.exit(1);
 }
+if (readFileSync(outfile).some((b) => b > 0x7f)) {
+  console.error('bundle-cli: the bundle is not ASCII, which bin/compile-bundle.js reads it as');
+  process.exit(1);
+}
 if (/\bimport\(/.test(readFileSync(outfile, 'utf8').replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`/g, '""'))) {
   console.error('bundle-cli: the bundle still has an import(), which a vm-compiled script cannot run');
   process.exit(1);
