@@ -120,3 +120,13 @@ test('exec through the Engine (nsbox exec) at the pids limit fails the same way'
   }
   t.is((await engine.stats(r.id)).pids!.current, LIMIT);
 });
+
+test('exec below the pids limit still starts, and counts against it', async (t) => {
+  // Room for two: the exec'd process, and its first child for the moment it forks it inside the cgroup.
+  await using c = await Container.run({ rootfs: rootfs(), command: FULL, resources: { pids: LIMIT + 2 } });
+  t.is(await firstLine(c.stdout), 'ready');
+  const p = await c.exec(['/bin/sleep', '1000'], { stdio: 'ignore' });
+  t.is(await pidsCurrent(c), LIMIT + 1);
+  p.kill('SIGKILL');
+  await p.wait();
+});
