@@ -22,6 +22,7 @@ void InitPidfd(Napi::Env env, Napi::Object exports);
 void InitPty(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitFs(Napi::Env env, Napi::Object exports);
+void InitFileBatch(Napi::Env env, Napi::Object exports);
 void CloseAllWatches(AddonData* data);
 
 }  // namespace nsbox

@@ -66,6 +66,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPty(env, exports);
   InitMount(env, exports);
   InitFs(env, exports);
+  InitFileBatch(env, exports);
   return exports;
 }
 

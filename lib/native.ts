@@ -117,6 +117,15 @@ export interface NativeAddon {
   llistxattr(path: string): string[];
   /** flock(2); false when LOCK_NB would block. Without LOCK_NB it blocks the calling thread. */
   flock(fd: number, op: number): boolean;
+  /**
+   * Creates and fills regular files under the directory `dirfd`, in one thread-pool hop for them all:
+   * for each, openat(dirfd, path, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600), its chunks
+   * written, fchown (when uid or gid is ≥ 0), fchmod, futimens, close. `paths` are the relative paths
+   * joined by NUL; `meta` holds 6 numbers a file: mode, uid, gid, atime, mtime (seconds), how many of
+   * `chunks` (in order) are its content. Stops at the first failure and rejects with its syscall and
+   * path; the files before it are complete.
+   */
+  writeFiles(dirfd: number, paths: string, meta: Float64Array, chunks: Buffer[]): Promise<void>;
 }
 
 function load(): NativeAddon {

@@ -7,51 +7,30 @@
  * directory that this unpack made or saw (a symlink in a parent position is refused, never
  * followed); an existing path that an entry replaces is removed first, and files are created with
  * O_CREAT|O_EXCL|O_NOFOLLOW, so nothing is ever written through a link; hard link targets obey the
- * same rules and must already exist inside the layer. Path operations run one entry at a time, in
- * archive order (they take microseconds); only file contents are written concurrently
- * (file-sink.ts), through the fds opened for them.
+ * same rules and must already exist inside the layer. Path checks and directories run one entry at a
+ * time, in archive order; small files are created and filled in batches on the thread pool
+ * (file-batch.ts, under the root's fd, only below directories made here), bigger files' contents are
+ * written concurrently through fds opened here (file-sink.ts). The batches are waited for before any
+ * entry that could meet their paths (a replaced path, a hard link, a whiteout) and before the
+ * directories' modes and times.
  */
-import {
-  closeSync,
-  constants as fsc,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
-  linkSync,
-  lchownSync,
-  chmodSync,
-  lstatSync,
-  lutimesSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-  unlinkSync,
-  type Stats,
-} from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, chmodSync } from 'node:fs';
+import { lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { NsboxError } from '../errors.js';
 import { native } from '../native.js';
 import { overlayXattrPrefix } from '../privilege.js';
+import { applyDirMeta, type DirMeta } from './dir-meta.js';
+import { cleanEntryName } from './entry-name.js';
 import { LayerError, isCode } from './errors.js';
+import { BATCH_MAX_FILE, FileBatcher } from './file-batch.js';
 import { ContentWriter, FileSink, type FileOwner } from './file-sink.js';
 import type { TarEntry, TarSink } from './tar-reader.js';
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
-const NAME_MAX = 255;
-const PATH_MAX = 4000;
 const OPAQUE = '.wh..wh..opq';
 const WH = '.wh.';
-
-interface DirMeta {
-  mode: number;
-  uid: number;
-  gid: number;
-  atime: number;
-  mtime: number;
-}
 
 /** Applies one layer's entries under `root`, entry by entry: `entry` is the TarReader's handler. */
 export class LayerWriter implements FileOwner {
@@ -72,6 +51,9 @@ export class LayerWriter implements FileOwner {
   /** The owner a new file gets anyway (this process's, no setgid directory): no chown needed for it. */
   readonly #ownUid: number;
   readonly #ownGid: number;
+  /** Small files go to the addon in batches; only when the root was empty (see #made). */
+  readonly #batch: FileBatcher | undefined;
+  #rootFd: number;
   #failure: unknown;
   contentSize = 0;
 
@@ -87,6 +69,8 @@ export class LayerWriter implements FileOwner {
     const inherits = fresh && (lstatSync(root).mode & 0o2000) === 0;
     this.#ownUid = inherits ? (process.geteuid?.() ?? -1) : -1;
     this.#ownGid = inherits ? (process.getegid?.() ?? -1) : -1;
+    this.#rootFd = fresh ? openSync(root, fsc.O_RDONLY | fsc.O_DIRECTORY) : -1;
+    this.#batch = fresh ? new FileBatcher(this.#rootFd, (rel, err) => this.#fail(rel, 'create', err)) : undefined;
   }
 
   #chownNeeded(uid: number, gid: number): boolean {
@@ -110,22 +94,7 @@ export class LayerWriter implements FileOwner {
 
   /** The entry name as a clean relative path, or a refusal. */
   #clean(name: string, entry: string, what = 'entry'): string {
-    if (name.includes('\0')) throw this.#refuse(entry, `has a NUL byte in its ${what === 'entry' ? 'name' : what}`);
-    if (name.startsWith('/')) {
-      throw this.#refuse(entry, what === 'entry' ? 'is an absolute path: it escapes the layer directory' : `has an absolute ${what} "${name}": it escapes the layer directory`);
-    }
-    const out: string[] = [];
-    for (const c of name.split('/')) {
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        throw this.#refuse(entry, what === 'entry' ? 'escapes the layer directory (".." component)' : `has ${what} "${name}" that escapes the layer directory`);
-      }
-      if (Buffer.byteLength(c) > NAME_MAX) throw this.#refuse(entry, `has a name component longer than ${NAME_MAX} bytes`);
-      out.push(c);
-    }
-    const rel = out.join('/');
-    if (Buffer.byteLength(rel) > PATH_MAX) throw this.#refuse(entry, `has a ${what === 'entry' ? 'name' : what} longer than ${PATH_MAX} bytes`);
-    return rel;
+    return cleanEntryName(name, what, (why) => this.#refuse(entry, why));
   }
 
   #abs(rel: string): string {
@@ -205,6 +174,14 @@ export class LayerWriter implements FileOwner {
     this.checkFailed();
     const rel = this.#clean(e.path, e.path);
     const base = rel.slice(rel.lastIndexOf('/') + 1);
+    // what the batched files may meet: a path made before (replaced), a link target, a whiteout
+    if (this.#batch && !this.#batch.idle && (this.#made?.has(rel) || e.type === 'link' || base.startsWith(WH))) {
+      return this.#batch.flush().then(() => this.#apply(e, rel, base));
+    }
+    return this.#apply(e, rel, base);
+  };
+
+  #apply(e: TarEntry, rel: string, base: string): TarSink | undefined | Promise<TarSink | undefined> {
     if (base.startsWith(WH)) return this.#whiteout(e, rel, base);
     for (const key of e.xattrs.keys()) {
       if (/^(trusted|user)\.overlay\./.test(key)) throw this.#refuse(e.path, `sets the overlayfs attribute "${key}" (reserved for whiteouts)`);
@@ -223,16 +200,14 @@ export class LayerWriter implements FileOwner {
       case 'fifo':
         return this.#node(e, rel);
     }
-  };
+  }
 
   #whiteout(e: TarEntry, rel: string, base: string): undefined {
     const slash = rel.lastIndexOf('/');
     const dir = slash === -1 ? '' : rel.slice(0, slash);
     if (base === OPAQUE) {
       // the directory holding the marker hides everything below it in lower layers
-      if (dir !== '') {
-        this.#parents(`${dir}/x`, e.path, true);
-      }
+      if (dir !== '') this.#parents(`${dir}/x`, e.path, true);
       try {
         native.lsetxattr(this.#abs(dir), `${overlayXattrPrefix()}.overlay.opaque`, Buffer.from('y'));
       } catch (err) {
@@ -280,6 +255,12 @@ export class LayerWriter implements FileOwner {
     if (rel === '') throw this.#refuse(e.path, 'would replace the layer root');
     this.#parents(rel, e.path, true);
     this.#clear(rel, e.path, false);
+    if (this.#batch && e.xattrs.size === 0 && e.size <= BATCH_MAX_FILE) {
+      this.#made?.add(rel);
+      this.contentSize += e.size;
+      const chown = this.#chownNeeded(e.uid, e.gid);
+      return this.#batch.sink(rel, e, chown ? e.uid : -1, chown ? e.gid : -1);
+    }
     let fd: number;
     try {
       fd = openSync(this.#abs(rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
@@ -389,25 +370,24 @@ export class LayerWriter implements FileOwner {
 
   /** After the last entry: wait for the writes, then directory owners, modes and times, deepest first. */
   async complete(): Promise<void> {
+    await this.#batch?.flush();
+    this.#closeRoot();
     await this.#content.drain(0);
     this.checkFailed();
-    const dirs = [...this.#dirMeta].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
-    for (const [rel, m] of dirs) {
-      if (!this.#dirs.has(rel)) continue;
-      const abs = this.#abs(rel);
-      try {
-        if (this.#chownNeeded(m.uid, m.gid)) lchownSync(abs, m.uid, m.gid);
-        chmodSync(abs, m.mode);
-        lutimesSync(abs, m.atime, m.mtime);
-      } catch (err) {
-        throw this.#fail(rel || '.', 'set directory metadata', err);
-      }
-    }
+    const abs = (rel: string): string => this.#abs(rel);
+    applyDirMeta(this.#dirMeta, this.#dirs, abs, (u, g) => this.#chownNeeded(u, g), (rel, err) => this.#fail(rel || '.', 'set directory metadata', err));
   }
 
   /** On failure: wait for writes in flight so no fd outlives the unpack. */
   async abandon(): Promise<void> {
+    await this.#batch?.abandon();
+    this.#closeRoot();
     await this.#content.abandon();
+  }
+
+  #closeRoot(): void {
+    if (this.#rootFd >= 0) closeSync(this.#rootFd);
+    this.#rootFd = -1;
   }
 }
 
