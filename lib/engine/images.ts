@@ -4,7 +4,7 @@
  * The work is the image store's (`Image`); what the engine adds is which containers use an image.
  */
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
-import type { ImportOptions, ImportSource } from '../image/archive/import.js';
+import { importImage, type ImportImageOptions, type ImportSource } from '../build/index.js';
 import { Image, type PullOptions } from '../image/image.js';
 import { isDigest, parseReference } from '../image/reference.js';
 import { Store } from '../storage/index.js';
@@ -67,8 +67,8 @@ export class EngineImages {
     this.#event('tag', to.familiar);
   }
 
-  async import(source: ImportSource, opts: ImportOptions = {}): Promise<Image> {
-    const image = await Image.import(source, { ...opts, root: this.#ctx.root });
+  async import(source: ImportSource, opts: Omit<ImportImageOptions, 'root'> = {}): Promise<Image> {
+    const image = await importImage(source, { ...opts, root: this.#ctx.root });
     this.#event('import', image.id, image.names[0] ? { name: parseReference(image.names[0]).familiar } : {});
     return image;
   }

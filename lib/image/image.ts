@@ -239,8 +239,8 @@ export class Image {
 
   /**
    * docker import: a tar of a root filesystem (plain or gzipped; a file, an http(s) URL or a stream)
-   * as a one-layer image, named `name` (else dangling), its config from `changes` (`CMD ["sh"]`,
-   * `ENV A=1`, `WORKDIR /app`, …).
+   * as a one-layer image, named `name` (else dangling), with `config` as its container config
+   * (`importImage` in lib/build takes Dockerfile instructions instead).
    */
   static async import(source: ImportSource, options: StoreOptions & ImportOptions = {}): Promise<Image> {
     const store = await openStore(options.root);

@@ -1,7 +1,7 @@
 /** applyChanges: the Dockerfile instructions of `docker import --change`, in their exec and shell forms. */
 import test from 'ava';
 import { ValidationError } from '../../lib/errors.js';
-import { applyChanges } from '../../lib/image/archive/dockerfile-changes.js';
+import { applyChanges } from '../../lib/build/dockerfile/changes.js';
 
 test('CMD and ENTRYPOINT: exec form as given, shell form under /bin/sh -c; a new entrypoint drops the command', (t) => {
   t.deepEqual(applyChanges({}, ['CMD ["sh", "-c", "echo hi"]']).Cmd, ['sh', '-c', 'echo hi']);

@@ -2,7 +2,7 @@
  * nsbox import [-c CHANGE]... [-m MESSAGE] [--platform P] file|URL|- [REPOSITORY[:TAG]]: a root
  * filesystem tar (plain or gzipped) as a one-layer image; prints its id, as docker does.
  */
-import { Image } from '../../image/image.js';
+import { importImage } from '../../build/index.js';
 import { ValidationError } from '../../errors.js';
 import { parseArgs, value, values } from '../args.js';
 
@@ -20,7 +20,7 @@ export default async function importCommand(argv: string[]): Promise<number> {
   if (!source || extra.length) throw new ValidationError('"nsbox import" requires 1 or 2 arguments: file|URL|- [REPOSITORY[:TAG]]', 'source');
   const message = value(p, 'message');
   const platform = value(p, 'platform');
-  const image = await Image.import(source === '-' ? process.stdin : source, {
+  const image = await importImage(source === '-' ? process.stdin : source, {
     ...(name ? { name } : {}),
     changes: values(p, 'change'),
     ...(message !== undefined ? { message } : {}),

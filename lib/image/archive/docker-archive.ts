@@ -13,7 +13,7 @@ import { parseReference } from '../reference.js';
 import { ImageConfigSchema, MediaType } from '../registry/manifest.js';
 import { ArchiveError } from './archive-error.js';
 import { readMember, type Member, type MemberSource } from './archive-files.js';
-import { blobCompression, type ArchiveImage } from './commit-image.js';
+import { blobCompression, type ArchiveImage } from '../commit.js';
 
 export const DockerLayerMediaType = {
   tar: 'application/vnd.docker.image.rootfs.diff.tar',

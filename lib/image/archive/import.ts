@@ -2,8 +2,9 @@
  * `importRootfs`: docker import. A tar of a root filesystem (plain or gzipped, from a file, a
  * stream or an http(s) URL) becomes a one-layer image: the tar is spooled into the store's tmp dir
  * and hashed on the way (the blob digest; for gzip the diff id is the hash of what it inflates to),
- * the config gets this host's platform, the `--change` instructions and a history entry with the
- * message, and the result is stored as an OCI image through the same commit as `load`.
+ * the config gets this host's platform, the container config given (lib/build makes it from the
+ * `--change` instructions) and a history entry with the message, and the result is stored as an
+ * OCI image through the same commit as `load`.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -18,14 +19,13 @@ import { parseReference } from '../reference.js';
 import { ImageConfigSchema, type ContainerConfig, type ImageConfig } from '../registry/manifest.js';
 import { hostPlatform, parsePlatform, type PlatformSpec } from '../registry/platform.js';
 import { ArchiveError } from './archive-error.js';
-import { commitImage, tarDigest, type LoadedImage } from './commit-image.js';
-import { applyChanges } from './dockerfile-changes.js';
+import { commitImage, tarDigest, type LoadedImage } from '../commit.js';
 
 export interface ImportOptions {
   /** `repo[:tag]` for the image; without one it is dangling (listed as `<none>`). */
   name?: string;
-  /** Dockerfile instructions for its config (`CMD ["sh"]`, `ENV A=1`, `WORKDIR /app`, …). */
-  changes?: readonly string[];
+  /** Its container config (Cmd, Env, WorkingDir, …); lib/build's `importImage` makes it from Dockerfile instructions. */
+  config?: ContainerConfig;
   /** The history entry's comment (default: `Imported from <source>`). */
   message?: string;
   /** The platform recorded in the config; default: this host's. */
@@ -45,7 +45,7 @@ const MEDIA = {
 export async function importRootfs(store: Store, source: ImportSource, opts: ImportOptions = {}): Promise<LoadedImage> {
   // Everything that can be checked without the bytes is checked before they are read.
   const names = opts.name === undefined ? [] : [parseReference(opts.name).toString()];
-  const config = applyChanges({}, opts.changes ?? []);
+  const config = opts.config ?? {};
   const platform = opts.platform === undefined ? hostPlatform() : parsePlatform(opts.platform);
   const where = describe(source);
   return store.withLease(async () => {

@@ -11,11 +11,11 @@ import { parseReference } from '../reference.js';
 import { hostPlatform, parsePlatform, type PlatformSpec } from '../registry/platform.js';
 import { ArchiveError } from './archive-error.js';
 import { DirectorySource, fileSource, SpooledArchive, type MemberSource } from './archive-files.js';
-import { commitImage, type ArchiveImage, type LoadedImage } from './commit-image.js';
+import { commitImage, type ArchiveImage, type LoadedImage } from '../commit.js';
 import { isDockerArchive, readDockerArchive } from './docker-archive.js';
 import { isOciLayout, readOciLayout } from './oci-layout.js';
 
-export type { LoadedImage } from './commit-image.js';
+export type { LoadedImage } from '../commit.js';
 
 export interface LoadOptions {
   /**

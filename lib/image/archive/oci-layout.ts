@@ -18,7 +18,7 @@ import {
 } from '../registry/manifest.js';
 import { ArchiveError } from './archive-error.js';
 import { readMember, type Member, type MemberSource } from './archive-files.js';
-import type { ArchiveImage } from './commit-image.js';
+import type { ArchiveImage } from '../commit.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 /** containerd's (and docker 25's) full image name next to a bare-tag ref.name. */

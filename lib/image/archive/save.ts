@@ -15,7 +15,7 @@ import { NsboxError, ValidationError } from '../../errors.js';
 import { DigestMismatchError, type ImageRecord, type Store } from '../../storage/index.js';
 import { parseReference } from '../reference.js';
 import { ArchiveError } from './archive-error.js';
-import { blobCompression } from './commit-image.js';
+import { blobCompression } from '../commit.js';
 import type { DockerManifest } from './docker-archive.js';
 import { IMAGE_NAME, REF_NAME } from './oci-layout.js';
 import { TarWriter } from '../../storage/tar-writer.js';

@@ -1,7 +1,8 @@
 /**
- * The store side of a load, shared by both archive formats: ingest an image's blobs (each checked
- * against its digest), unpack its layers by chain id as `Image.pull` does (the diff id from the
- * config checked against the tar), then write the image record under its names.
+ * Commits an image whose blobs are files to the store, shared by both archive formats of `load`,
+ * by `import`, and by the builder to come (lib/build): ingest its blobs (each checked against its
+ * digest), unpack its layers by chain id as `Image.pull` does (the diff id from the config checked
+ * against the tar), then write the image record under its names.
  */
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -9,9 +10,9 @@ import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { open } from 'node:fs/promises';
-import { chainIds, DigestMismatchError, sniffCompression, type Store } from '../../storage/index.js';
-import type { ImageConfig } from '../registry/manifest.js';
-import type { Member } from './archive-files.js';
+import { chainIds, DigestMismatchError, sniffCompression, type Store } from '../storage/index.js';
+import type { ImageConfig } from './registry/manifest.js';
+import type { Member } from './archive/archive-files.js';
 
 export interface ArchiveLayer {
   digest: string;

@@ -5,7 +5,8 @@
  */
 import { posix } from 'node:path';
 import { ValidationError } from '../../errors.js';
-import type { ContainerConfig } from '../registry/manifest.js';
+import type { ContainerConfig } from '../../image/registry/manifest.js';
+import { commandForm, jsonArray, keyValues, splitInstruction } from './instruction.js';
 
 const INSTRUCTIONS = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'] as const;
 
@@ -17,11 +18,10 @@ export function applyChanges(config: ContainerConfig, changes: readonly string[]
 }
 
 function applyOne(cfg: ContainerConfig, change: string): void {
-  const m = /^\s*([A-Za-z]+)(?:\s+([\s\S]*))?$/.exec(change);
+  const split = splitInstruction(change);
   const bad = (why: string) => new ValidationError(`invalid change ${JSON.stringify(change)}: ${why}`, 'changes');
-  if (!m) throw bad(`expected an instruction (${INSTRUCTIONS.join(', ')})`);
-  const instruction = m[1]!.toUpperCase();
-  const rest = (m[2] ?? '').trim();
+  if (!split) throw bad(`expected an instruction (${INSTRUCTIONS.join(', ')})`);
+  const { instruction, rest } = split;
   if (!(INSTRUCTIONS as readonly string[]).includes(instruction)) throw bad(`${instruction} is not a valid change command (${INSTRUCTIONS.join(', ')})`);
   if (!rest) throw bad(`${instruction} requires an argument`);
   switch (instruction) {
@@ -78,67 +78,4 @@ function applyOne(cfg: ContainerConfig, change: string): void {
       cfg.WorkingDir = posix.resolve(cfg.WorkingDir || '/', rest);
       break;
   }
-}
-
-/** The exec form (`["sh", "-c", "x"]`) as it is; the shell form as `/bin/sh -c '<text>'`. */
-function commandForm(rest: string): string[] {
-  return jsonArray(rest) ?? ['/bin/sh', '-c', rest];
-}
-
-function jsonArray(rest: string): string[] | undefined {
-  if (!rest.startsWith('[')) return undefined;
-  try {
-    const v: unknown = JSON.parse(rest);
-    if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v as string[];
-  } catch {
-    // Not JSON: the Dockerfile takes it as the shell form.
-  }
-  return undefined;
-}
-
-/**
- * `K=V K2="a b"` pairs (words split on unquoted blanks; quotes and backslashes as a shell's), or the
- * legacy `K the rest` when the first word has no `=`.
- */
-function keyValues(rest: string, bad: (why: string) => Error): Array<[string, string]> {
-  const first = /^(\S+)\s+([\s\S]*)$/.exec(rest);
-  if (first && !first[1]!.includes('=')) return [[first[1]!, first[2]!]];
-  const pairs: Array<[string, string]> = [];
-  for (const word of words(rest, bad)) {
-    const eq = word.indexOf('=');
-    if (eq <= 0) throw bad(`${JSON.stringify(word)} is not KEY=value`);
-    pairs.push([word.slice(0, eq), word.slice(eq + 1)]);
-  }
-  return pairs;
-}
-
-function words(text: string, bad: (why: string) => Error): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | undefined;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quote) {
-      if (c === quote) quote = undefined;
-      else if (c === '\\' && quote === '"' && i + 1 < text.length) cur += text[++i];
-      else cur += c;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < text.length) {
-      cur += text[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw bad(`unterminated ${quote} quote`);
-  if (inWord) out.push(cur);
-  return out;
 }
