@@ -5,6 +5,7 @@
 import { parseBytes } from '../cgroup/resources.js';
 import { exitCodeOf, statusText } from '../engine/container-status.js';
 import type { ContainerRecord } from '../engine/records.js';
+import { networkModeOf } from '../network/index.js';
 import type { ContainerOptions } from '../runtime/options.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -24,7 +25,7 @@ function userText(user: ContainerOptions['user']): string {
 
 const bytes = (v: number | string | undefined) => (v === undefined || v === -1 ? 0 : parseBytes(v));
 
-const networkMode = (r: ContainerRecord) => (r.options.namespaces?.net === false ? 'host' : 'none');
+const networkMode = (r: ContainerRecord) => networkModeOf(r.options.namespaces);
 
 function mountsOf(r: ContainerRecord) {
   const volumeAt = new Map(r.volumes.map((v) => [v.target, v]));

@@ -7,6 +7,7 @@ import { parseVolumeSpec, VOLUME_NAME, type VolumeRequest } from '../engine/volu
 import * as z from 'zod';
 import type { ContainerOptions, Mount } from '../runtime/options.js';
 import { ApiError } from './api-error.js';
+import { dockerNetworkMode, netNamespaceFor } from '../network/index.js';
 import type { CreateRequest } from '../engine/engine.js';
 
 const strings = z.array(z.string()).nullish();
@@ -139,13 +140,6 @@ function resourcesOf(hc: NonNullable<CreateBody['HostConfig']>): ContainerOption
   return Object.keys(r).length ? r : undefined;
 }
 
-/** docker's `NetworkMode` → whether the container gets its own network namespace. */
-function ownNetwork(mode: string | null | undefined): boolean {
-  if (!mode || mode === 'default' || mode === 'bridge' || mode === 'none') return true;
-  if (mode === 'host') return false;
-  throw new ApiError(400, `network ${mode} not found: nsbox has the networks none (the default; bridge is taken as none) and host`);
-}
-
 function restartOf(p: NonNullable<CreateBody['HostConfig']>['RestartPolicy']): string | undefined {
   const name = p?.Name;
   if (!name || name === 'no') return undefined;
@@ -197,7 +191,7 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
     ...(body.StopSignal ? { stopSignal: body.StopSignal } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(hc.ReadonlyRootfs ? { readonlyRootfs: true } : {}),
-    namespaces: { net: ownNetwork(hc.NetworkMode) },
+    namespaces: netNamespaceFor(dockerNetworkMode(hc.NetworkMode)),
     ...(resources ? { resources } : {}),
     ...(hc.CapAdd && hc.CapAdd.length ? { capAdd: hc.CapAdd } : {}),
     ...(hc.CapDrop && hc.CapDrop.length ? { capDrop: hc.CapDrop } : {}),

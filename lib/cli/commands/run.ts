@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
+import { netNamespaceFor, parseNetworkMode } from '../../network/index.js';
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
 import { runSession } from '../terminal-session.js';
 import { shimSession } from '../sessions.js';
@@ -84,8 +85,7 @@ function volumesFrom(p: ReturnType<typeof parseArgs>): VolumeRequest[] {
 export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
   const [image, ...command] = p.positional;
   if (!image) throw new ValidationError('"nsbox run" requires at least 1 argument.', 'image');
-  const network = value(p, 'network') ?? 'none';
-  if (network !== 'none' && network !== 'host') throw new ValidationError(`network ${network}: nsbox supports none (the default: own namespace, lo only) and host`, 'network');
+  const network = parseNetworkMode(value(p, 'network'));
   const resources: NonNullable<ContainerOptions['resources']> = {};
   const memory = value(p, 'memory');
   if (memory) resources.memory = memory;
@@ -112,7 +112,7 @@ export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
     ...(user ? { user } : {}),
     ...(value(p, 'hostname') ? { hostname: value(p, 'hostname')! } : {}),
     ...(flag(p, 'read-only') ? { readonlyRootfs: true } : {}),
-    namespaces: { net: network === 'none' },
+    namespaces: netNamespaceFor(network),
     ...(Object.keys(resources).length ? { resources } : {}),
     ...(values(p, 'cap-add').length ? { capAdd: values(p, 'cap-add') } : {}),
     ...(values(p, 'cap-drop').length ? { capDrop: values(p, 'cap-drop') } : {}),

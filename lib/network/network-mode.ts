@@ -1,0 +1,38 @@
+/**
+ * A container's network modes, and the one thing each hands the runtime: whether the container
+ * gets a network namespace of its own (the runtime brings its `lo` up) or keeps the host's. The
+ * runtime knows nothing of modes. `bridge` comes here next: a namespace this module makes and wires
+ * (veth to a bridge, addresses, routes, published ports) before the start, which the runtime then
+ * only joins by its path.
+ */
+import { ValidationError } from '../errors.js';
+
+export const NETWORK_MODES = ['none', 'host'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+/** What the runtime's `namespaces.net` is for a mode: true is a new namespace with only lo, up. */
+export function netNamespaceFor(mode: NetworkMode): { net: boolean } {
+  return { net: mode === 'none' };
+}
+
+/** The mode a container's options stand for (what inspect shows). */
+export function networkModeOf(namespaces: { net?: boolean } | undefined): NetworkMode {
+  return namespaces?.net === false ? 'host' : 'none';
+}
+
+/** `nsbox run --network`: `none` (the default) or `host`. */
+export function parseNetworkMode(name: string | undefined): NetworkMode {
+  const mode = name ?? 'none';
+  if (mode === 'none' || mode === 'host') return mode;
+  throw new ValidationError(`network ${mode}: nsbox supports none (the default: own namespace, lo only) and host`, 'network');
+}
+
+/**
+ * docker's `HostConfig.NetworkMode`. The docker CLI sends `default` or `bridge` when no network is
+ * asked for: both are taken as `none` until bridge exists.
+ */
+export function dockerNetworkMode(mode: string | null | undefined): NetworkMode {
+  if (!mode || mode === 'default' || mode === 'bridge' || mode === 'none') return 'none';
+  if (mode === 'host') return 'host';
+  throw new ValidationError(`network ${mode} not found: nsbox has the networks none (the default; bridge is taken as none) and host`, 'NetworkMode');
+}
