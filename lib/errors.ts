@@ -136,3 +136,16 @@ export class ApiError extends NsboxError {
     this.status = status;
   }
 }
+
+/**
+ * The catch handler of a cleanup on a path that already fails: the first error is the one thrown,
+ * and a cleanup that fails too is reported as a process warning (code NSBOX_CLEANUP) rather than
+ * lost. What is already gone (ENOENT, ESRCH) is no failure of the cleanup.
+ */
+export function reportCleanupError(what: string): (err: unknown) => void {
+  return (err) => {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ENOENT' || code === 'ESRCH') return;
+    process.emitWarning(`${what}: ${(err as Error)?.message ?? String(err)}`, { code: 'NSBOX_CLEANUP' });
+  };
+}

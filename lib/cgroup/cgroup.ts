@@ -1,6 +1,6 @@
 import { EventEmitter, on } from 'node:events';
 import path from 'node:path';
-import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
+import { InvalidStateError, NotFoundError, NsboxError, ValidationError, reportCleanupError } from '../errors.js';
 import { detectCgroups, type CgroupLayout, type DetectOptions } from './detect.js';
 import type { CgroupDriver, CgroupEvent, CgroupPlacement, CgroupStats, KillOptions } from './driver.js';
 import { cgroupParent, cgroupPathFor, driverFromPaths, makeDriver, type DriverKind } from './paths.js';
@@ -93,7 +93,7 @@ export class Cgroup extends EventEmitter<CgroupEvents> {
       try {
         await driver.set(resources);
       } catch (err) {
-        await driver.remove().catch(() => undefined);
+        await driver.remove().catch(reportCleanupError(`cgroup ${name}: removing it after its limits were refused`));
         throw err;
       }
     }

@@ -36,7 +36,9 @@ export async function killByFreezing(ops: FreezeKillOps, timeoutMs: number, what
     async () => {
       const pids = await ops.allProcs();
       if (pids.length === 0) return true;
-      if (ops.freeze) await ops.freeze().catch(() => undefined);
+      // A freeze that fails (or does not settle in time) only lets a fork slip by: this round's
+      // SIGKILLs still go out and the next round catches the rest. It is told, not hidden.
+      if (ops.freeze) await ops.freeze().catch((err: unknown) => process.emitWarning(`${what}: freezing before the kill: ${(err as Error).message}`, { code: 'NSBOX_CGROUP_FREEZE' }));
       try {
         for (const pid of await ops.allProcs()) sigkill(pid);
       } finally {

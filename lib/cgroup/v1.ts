@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { NotFoundError, NsboxError } from '../errors.js';
+import { NotFoundError, NsboxError, reportCleanupError } from '../errors.js';
 import { exists, isCode, mkdirLevels, parsePids, readOptional, rmdirTree, walkDeepestFirst, writeValue } from './cgroupfs.js';
 import { statsOf, type CgroupDriver, type CgroupEvent, type CgroupPlacement, type CgroupStats, type KillOptions, type WatchOptions } from './driver.js';
 import { killByFreezing } from './kill.js';
@@ -85,7 +85,7 @@ export class CgroupV1Driver implements CgroupDriver {
         this.#unified = undefined;
       }
     } catch (err) {
-      await Promise.all(done.map((d) => rmdirTree(d).catch(() => undefined)));
+      await Promise.all(done.map((d) => rmdirTree(d).catch(reportCleanupError(`cgroup ${d}: removing it after a failed create`))));
       throw err;
     }
   }
@@ -166,7 +166,12 @@ export class CgroupV1Driver implements CgroupDriver {
     // The unified twin's cgroup.kill takes everything placed there in one step; the freezer loop
     // then catches any process that was put only into the v1 hierarchies.
     // No waiting there: tasks the v1 freezer holds die only once thawed, which the loop below does.
-    if (this.unified && (await hasKillFile(this.unified.dir))) await writeValue(path.join(this.unified.dir, 'cgroup.kill'), 1).catch(() => undefined);
+    if (this.unified && (await hasKillFile(this.unified.dir))) {
+      await writeValue(path.join(this.unified.dir, 'cgroup.kill'), 1).catch((err: unknown) => {
+        // The twin gone (ENOENT, ENODEV) leaves the freezer loop below to do it all; anything else is told.
+        if (!isCode(err, 'ENOENT', 'ENODEV')) process.emitWarning(`cgroup ${this.unified!.dir}: cgroup.kill: ${(err as Error).message}`, { code: 'NSBOX_CGROUP_KILL' });
+      });
+    }
     const freezer = this.#by.get('freezer');
     const ops = freezer
       ? { freeze: () => setFrozenV1(freezer, true, timeoutMs), thaw: () => setFrozenV1(freezer, false, timeoutMs), allProcs: () => this.#allProcs() }

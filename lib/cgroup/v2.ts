@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { NotFoundError, NsboxError } from '../errors.js';
+import { NotFoundError, NsboxError, reportCleanupError } from '../errors.js';
 import { exists, isCode, mkdirLevels, readOptional, rmdirTree, writeValue } from './cgroupfs.js';
 import { statsOf, type CgroupDriver, type CgroupEvent, type CgroupPlacement, type CgroupStats, type KillOptions, type WatchOptions } from './driver.js';
 import type { ParsedResources } from './resources.js';
@@ -50,7 +50,7 @@ export class CgroupV2Driver implements CgroupDriver {
     try {
       await this.#enableControllers();
     } catch (err) {
-      await rmdirTree(this.dir).catch(() => undefined);
+      await rmdirTree(this.dir).catch(reportCleanupError(`cgroup ${this.dir}: removing it after a failed create`));
       throw err;
     }
   }

@@ -1,5 +1,6 @@
 /** Sessions (terminal-session.ts) over a shim's attach socket and over an exec'd process. */
 import { exitCodeOf, type Engine } from '../engine/index.js';
+import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { AttachConnection, ShimExit } from '../runtime/shim.js';
 import type { ContainerProcess } from '../runtime/process.js';
 import type { Session } from './terminal-session.js';
@@ -23,7 +24,12 @@ export function shimSession(engine: Engine, id: string, conn: AttachConnection):
     write: (d) => conn.write(d),
     closeStdin: () => conn.closeStdin(),
     resize: (c, r) => conn.resize(c, r),
-    signal: (sig) => void engine.kill(id, sig).catch(() => {}),
+    signal: (sig) =>
+      void engine.kill(id, sig).catch((err: unknown) => {
+        // Forwarding a signal to a container that has just ended (or been removed) is no error.
+        if (err instanceof InvalidStateError || err instanceof NotFoundError) return;
+        process.stderr.write(`nsbox: forwarding ${sig} to ${id.slice(0, 12)}: ${(err as Error).message}\n`);
+      }),
     exited,
   };
 }

@@ -8,6 +8,13 @@ import type { ContainerRecord } from '../../engine/records.js';
 import { flag, parseArgs, value } from '../args.js';
 import { humanSize, shortId, table } from '../output.js';
 import { openEngine } from '../open-engine.js';
+import { InvalidStateError, NotFoundError } from '../../errors.js';
+
+/** A container that stopped or went away between the listing and its sample has no figures (docker shows --). */
+const notRunning = (err: unknown): undefined => {
+  if (err instanceof InvalidStateError || err instanceof NotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw err;
+};
 
 const binSize = (bytes: number) => humanSize(bytes, { binary: true });
 
@@ -48,7 +55,7 @@ export default async function stats(argv: string[]): Promise<number> {
   const engine = await openEngine();
   const json = value(p, 'format') === 'json';
   const pick = async () => (p.positional.length ? Promise.all(p.positional.map((ref) => engine.get(ref))) : engine.list({ all: flag(p, 'all') }));
-  const sample = async (records: ContainerRecord[]) => new Map(await Promise.all(records.map(async (r) => [r.id, await engine.stats(r.id).catch(() => undefined)] as const)));
+  const sample = async (records: ContainerRecord[]) => new Map(await Promise.all(records.map(async (r) => [r.id, await engine.stats(r.id).catch(notRunning)] as const)));
   let records = await pick();
   let before = await sample(records);
   let t0 = process.hrtime.bigint();
