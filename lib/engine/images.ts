@@ -60,6 +60,20 @@ export class EngineImages {
     return image;
   }
 
+  /** docker load: a docker-archive or oci-archive tar (a file or a stream); a 'load' event for each image. */
+  async load(source: string | NodeJS.ReadableStream): Promise<Image[]> {
+    const images = await Image.load(source, { root: this.#ctx.root });
+    for (const i of images) this.#event('load', i.names[0] ? parseReference(i.names[0]).familiar : i.id);
+    return images;
+  }
+
+  /** docker save: the image (by name, id or a unique prefix) as a docker-archive or oci-archive tar. */
+  async save(ref: string, file: string, opts: { format?: 'docker' | 'oci' } = {}): Promise<void> {
+    const image = await this.get(ref);
+    await image.save(file, opts);
+    this.#event('save', ref);
+  }
+
   async tag(ref: string, target: string): Promise<void> {
     const image = await this.get(ref);
     const to = parseReference(target);
@@ -124,7 +138,9 @@ export class EngineImages {
     return out;
   }
 
-  #removed(result: RemovedImages): RemovedImages {
+  #removed(removed: RemovedImages): RemovedImages {
+    // A plain (uncompressed) layer's blob and its unpacked layer share a digest: docker says it once.
+    const result = { untagged: removed.untagged, deleted: [...new Set(removed.deleted)] };
     for (const u of result.untagged) this.#event('untag', u);
     if (result.deleted.length) this.#event('delete', result.deleted[0]!);
     return result;

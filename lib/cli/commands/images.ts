@@ -1,5 +1,6 @@
 /** nsbox images [-q] [--digests] [--no-trunc] [REPOSITORY[:TAG]] */
-import { Image } from '../../image/image.js';
+import type { Image } from '../../image/image.js';
+import { openEngine } from '../open-engine.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
 import { humanSize, shortId, table, timeAgo } from '../output.js';
@@ -13,7 +14,7 @@ export default async function images(argv: string[]): Promise<number> {
     { names: ['format'], kind: 'value' },
   ]);
   const filter = p.positional[0];
-  const all = await Image.list();
+  const all = await (await openEngine()).images.list();
   const rows: Array<{ repo: string; tag: string; image: Image }> = [];
   for (const image of all) {
     const names = image.names.length ? image.names : ['<none>:<none>'];

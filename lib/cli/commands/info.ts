@@ -1,13 +1,13 @@
 /** nsbox info: the host as nsbox sees it. */
 import { Cgroup } from '../../cgroup/cgroup.js';
-import { Image } from '../../image/image.js';
+import { openEngine } from '../open-engine.js';
 import { defaultRoot } from '../../storage/layout.js';
 import { isPrivileged } from '../../privilege.js';
 import { release } from 'node:os';
 
 export default async function info(): Promise<number> {
   const layout = await Cgroup.detect();
-  const images = await Image.list().catch(() => []);
+  const images = await (await openEngine()).images.list();
   process.stdout.write(
     [
       `Images: ${images.length}`,

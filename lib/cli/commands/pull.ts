@@ -1,5 +1,6 @@
 /** nsbox pull [-q] [--platform os/arch] NAME[:TAG|@DIGEST] */
-import { Image, type PullProgress } from '../../image/image.js';
+import type { PullProgress } from '../../image/image.js';
+import { openEngine } from '../open-engine.js';
 import { parseReference } from '../../image/reference.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value } from '../args.js';
@@ -52,7 +53,7 @@ export default async function pull(argv: string[]): Promise<number> {
   const quiet = flag(p, 'quiet');
   if (!quiet) process.stdout.write(`${ref.tag && !ref.digest ? ref.tag : ref.digest ?? 'latest'}: Pulling from ${ref.path}\n`);
   const platform = value(p, 'platform');
-  const image = await Image.pull(name, { ...(quiet ? {} : { onProgress: progressPrinter(process.stdout) }), ...(platform ? { platform: parsePlatform(platform) } : {}) });
+  const image = await (await openEngine()).images.pull(name, { ...(quiet ? {} : { onProgress: progressPrinter(process.stdout) }), ...(platform ? { platform: parsePlatform(platform) } : {}) });
   if (!quiet) {
     process.stdout.write(`Digest: ${image.digest}\nStatus: Downloaded newer image for ${ref.familiar}\n`);
   }

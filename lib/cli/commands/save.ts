@@ -1,5 +1,5 @@
 /** nsbox save -o FILE [--format docker|oci] IMAGE */
-import { Image } from '../../image/image.js';
+import { openEngine } from '../open-engine.js';
 import { ValidationError } from '../../errors.js';
 import { parseArgs, value } from '../args.js';
 
@@ -10,6 +10,6 @@ export default async function save(argv: string[]): Promise<number> {
   if (p.positional.length !== 1) throw new ValidationError('"nsbox save" takes exactly one image here', 'image');
   const format = value(p, 'format') ?? 'docker';
   if (format !== 'docker' && format !== 'oci') throw new ValidationError(`unknown --format ${format}: docker or oci`, 'format');
-  await (await Image.get(p.positional[0]!)).save(out, { format });
+  await (await openEngine()).images.save(p.positional[0]!, out, { format });
   return 0;
 }
