@@ -10,7 +10,7 @@
  * ignored (and dropped by repair), never a record whose name another container could take.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
 import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
@@ -284,10 +284,9 @@ export class ContainerStore {
       if (mounted.length > 0) {
         throw new InvalidStateError(`container ${record.id} cannot be removed while ${mounted[0]} is mounted: unmount it first`);
       }
-      await unlink(this.recordFile(record.id));
-      // Out of the way at once (a rename), deleted after the lock is let go: the writable layer
-      // can be large, and waiters on the removal need only the record gone. A crash in between
-      // leaves a temp name, which repair deletes.
+      // Out of the way in one step (a rename: the record goes with its directory, so a waiter
+      // told of the removal never finds the directory still there), deleted after the lock is let
+      // go: the writable layer can be large. A crash in between leaves a temp name, which repair deletes.
       const trash = path.join(this.layout.containersDir, `.${record.id}.tmp-rm-${randomBytes(4).toString('hex')}`);
       await rename(this.layout.container(record.id), trash);
       const names = await this.#readNames();
