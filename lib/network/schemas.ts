@@ -1,0 +1,132 @@
+/**
+ * The network layer's data, shared by its parts and by the engine: what a container asks for
+ * (`NetworkOptions`, with its published ports and attachments), what a network is on disk
+ * (`NetworkRecord`) and what a container got (`NetworkState`, kept in its record for inspect and
+ * ps). Docker's model point by point; the docker API's spellings are mapped in lib/api.
+ */
+import * as z from 'zod';
+
+export const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+const port = z.number().int().min(1).max(65535);
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+
+/** One published port: `hostIp` '' is every address, `hostPort` 0 a random port. */
+export const PortBindingSchema = z
+  .object({
+    containerPort: port,
+    protocol: z.enum(PROTOCOLS).default('tcp'),
+    hostIp: z.string().default(''),
+    hostPort: z.number().int().min(0).max(65535).default(0),
+  })
+  .strict();
+export type PortBinding = z.output<typeof PortBindingSchema>;
+export type PortBindingInput = z.input<typeof PortBindingSchema>;
+
+/** One network a bridge-mode container joins, by name or id. */
+export const NetworkAttachmentSchema = z
+  .object({
+    network: z.string().min(1),
+    aliases: z.array(z.string().min(1)).default([]),
+    ipv4Address: z.string().optional(),
+  })
+  .strict();
+export type NetworkAttachment = z.output<typeof NetworkAttachmentSchema>;
+
+export const NETWORK_OPTION_MODES = ['none', 'host', 'bridge', 'container'] as const;
+
+export const ExtraHostSchema = z.object({ host: z.string().min(1), ip: z.string().min(1) }).strict();
+export type ExtraHost = z.output<typeof ExtraHostSchema>;
+
+/**
+ * What a container asks of the network layer. `bridge` joins `networks` (the first is the primary
+ * one: its gateway is the default route); `container` shares the netns of `container`.
+ */
+export const NetworkOptionsSchema = z
+  .object({
+    mode: z.enum(NETWORK_OPTION_MODES).default('bridge'),
+    container: z.string().min(1).optional(),
+    networks: z.array(NetworkAttachmentSchema).default([{ network: 'bridge', aliases: [] }]),
+    ports: z.array(PortBindingSchema).default([]),
+    publishAll: z.boolean().default(false),
+    dns: z.array(z.string()).default([]),
+    dnsSearch: z.array(z.string()).default([]),
+    dnsOptions: z.array(z.string()).default([]),
+    extraHosts: z.array(ExtraHostSchema).default([]),
+    hostname: z.string().optional(),
+    macAddress: z.string().optional(),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.mode === 'container' && !o.container) {
+      ctx.addIssue({ code: 'custom', path: ['container'], message: 'mode container needs the container whose network to share' });
+    }
+    if (o.mode !== 'container' && o.container !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['container'], message: `only mode container takes a container (mode is ${o.mode})` });
+    }
+    if (o.mode === 'bridge' && o.networks.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['networks'], message: 'bridge mode needs at least one network' });
+    }
+  });
+export type NetworkOptions = z.output<typeof NetworkOptionsSchema>;
+export type NetworkOptionsInput = z.input<typeof NetworkOptionsSchema>;
+
+/** The default network's name and bridge device (docker's `bridge` is `docker0`). */
+export const DEFAULT_NETWORK = 'bridge';
+export const DEFAULT_BRIDGE = 'nsbox0';
+
+/** The bridge device of a network: `nsbox0` for the default one, `nsbr-` + 10 hex of the id otherwise (≤ 15 chars). */
+export function bridgeName(id: string, name: string): string {
+  return name === DEFAULT_NETWORK ? DEFAULT_BRIDGE : `nsbr-${id.slice(0, 10)}`;
+}
+
+/** A network as the store keeps it (`<root>/networks/<id>.json`). */
+export const NetworkRecordSchema = z
+  .object({
+    id: hex64,
+    name: z.string().min(1),
+    driver: z.literal('bridge'),
+    subnet: z.string(),
+    gateway: z.string(),
+    internal: z.boolean(),
+    ipv6: z.boolean(),
+    subnet6: z.string().optional(),
+    gateway6: z.string().optional(),
+    labels: z.record(z.string(), z.string()),
+    options: z.record(z.string(), z.string()),
+    created: z.iso.datetime({ offset: true }),
+    bridge: z.string().min(1).max(15),
+  })
+  .strict();
+export type NetworkRecord = z.output<typeof NetworkRecordSchema>;
+
+/** A container's endpoint on one network, as the engine records it. */
+export const EndpointStateSchema = z
+  .object({
+    networkId: hex64,
+    networkName: z.string(),
+    endpointId: hex64,
+    ipAddress: z.string(),
+    prefixLength: z.number().int().min(0).max(128),
+    gateway: z.string(),
+    macAddress: z.string(),
+    aliases: z.array(z.string()),
+    ipv6Address: z.string().optional(),
+  })
+  .strict();
+export type EndpointState = z.output<typeof EndpointStateSchema>;
+
+/** A published port as bound: the host port actually held (never 0). */
+export const BoundPortSchema = PortBindingSchema.extend({ hostPort: port });
+export type BoundPort = z.output<typeof BoundPortSchema>;
+
+/** What a container got of the network layer: its netns, its endpoints, its bound ports. */
+export const NetworkStateSchema = z
+  .object({
+    sandboxKey: z.string().optional(),
+    endpoints: z.array(EndpointStateSchema).default([]),
+    ports: z.array(BoundPortSchema).default([]),
+  })
+  .strict();
+export type NetworkState = z.output<typeof NetworkStateSchema>;
