@@ -116,6 +116,17 @@ export class ConflictError extends NsboxError {
   }
 }
 
+/**
+ * A network name, subnet or address already taken (docker's 409): "network with name x already
+ * exists", "Pool overlaps with other one on this address space", "Address already in use".
+ */
+export class NetworkConflictError extends NsboxError {
+  override name = 'NetworkConflictError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_CONFLICT' });
+  }
+}
+
 /** A corrupt, truncated or unknown image archive; `path` names the archive when it is a file. */
 export class ArchiveError extends NsboxError {
   override name = 'ArchiveError';

@@ -3,7 +3,7 @@
  * what the HTTP layer itself refuses (an unknown route, a bad query); the library's errors are
  * mapped by class, so the engine never needs to know about HTTP.
  */
-import { ApiError, ConflictError, InvalidStateError, NotFoundError, NotModifiedError, ValidationError } from '../errors.js';
+import { ApiError, ConflictError, InvalidStateError, NetworkConflictError, NotFoundError, NotModifiedError, ValidationError } from '../errors.js';
 
 export { ApiError };
 
@@ -12,7 +12,7 @@ export function statusOf(err: unknown): number {
   if (err instanceof ApiError) return err.status;
   if (err instanceof NotModifiedError) return 304;
   if (err instanceof NotFoundError) return 404;
-  if (err instanceof ConflictError || err instanceof InvalidStateError) return 409;
+  if (err instanceof ConflictError || err instanceof NetworkConflictError || err instanceof InvalidStateError) return 409;
   if (err instanceof ValidationError) return 400;
   return 500;
 }

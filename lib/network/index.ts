@@ -7,3 +7,8 @@ export { NETWORK_MODES, dockerNetworkMode, netNamespaceFor, networkModeOf, parse
 export * from './schemas.js';
 export * from './port-spec.js';
 export * from './docker-ports.js';
+export { NetworkStore, CreateNetworkOptionsSchema, PREDEFINED_NETWORKS, type CreateNetworkOptions, type NetworkStoreOptions } from './network-store.js';
+export { Ipam, macForIp, type Allocation, type Endpoint } from './ipam.js';
+export { matchesNetworkFilters, matchesLabels, parseUntil, type NetworkFilters } from './network-filters.js';
+export { parseCidr, formatCidr, parseIp, formatIp, overlaps, type Cidr } from './cidr.js';
+export { readRoutes, DEFAULT_BRIDGE_SUBNET } from './subnet-pools.js';

@@ -63,6 +63,23 @@ export class StoreLayout {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new ValidationError(`invalid container id "${id}"`, 'id');
     return path.join(this.containersDir, id);
   }
+  get networksDir(): string {
+    return path.join(this.root, 'networks');
+  }
+  /** A network's record. */
+  networkRecord(id: string): string {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new ValidationError(`invalid network id "${id}"`, 'id');
+    return path.join(this.networksDir, `${id}.json`);
+  }
+  /** A network's allocations: `ips/<address>` holds the container id it is allocated to. */
+  networkIps(id: string): string {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new ValidationError(`invalid network id "${id}"`, 'id');
+    return path.join(this.networksDir, id, 'ips');
+  }
+  /** Held exclusively to create, remove and repair networks, shared to allocate on one. */
+  get networksLock(): string {
+    return path.join(this.networksDir, 'networks.lock');
+  }
   /** Temp files, on the same file system as blobs/ so that rename is atomic. */
   get tmpDir(): string {
     return path.join(this.root, 'tmp');

@@ -5,7 +5,7 @@
 import { deserialize, serialize } from 'node:v8';
 import test from 'ava';
 import * as supertap from 'supertap';
-import { ApiError, ArchiveError, ConflictError, InvalidStateError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../../lib/errors.js';
+import { ApiError, ArchiveError, ConflictError, InvalidStateError, NetworkConflictError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../../lib/errors.js';
 
 const bare = () => [
   new NsboxError('boom'),
@@ -15,6 +15,7 @@ const bare = () => [
   new InvalidStateError('not now'),
   new NotModifiedError('already'),
   new ConflictError('web', 'abc'),
+  new NetworkConflictError('network with name x already exists'),
   new ArchiveError('truncated'),
   new ApiError(400, 'bad query'),
 ];

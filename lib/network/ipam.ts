@@ -1,0 +1,234 @@
+/**
+ * IPAM: the addresses of a network's containers. Each allocated address is a file,
+ * `<root>/networks/<id>/ips/<address>`, holding the container id; it is written to a temp file and
+ * hard-linked into place, and link(2) fails when the name exists, so two processes never get the
+ * same address and a kill -9 at any point leaves the address either allocated (to a container id
+ * that repair checks) or free. No state lives only in memory. The network address, the gateway and
+ * the broadcast address are never handed out.
+ */
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { NetworkConflictError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
+import { fsyncDir, withLock } from '../storage/atomic.js';
+import { isCode } from '../storage/errors.js';
+import { StoreLayout } from '../storage/layout.js';
+import { contains, formatIp, lastAddress, parseCidr, parseIp } from './cidr.js';
+import { NetworkRecordSchema, type NetworkRecord } from './schemas.js';
+
+export interface Allocation {
+  ipAddress: string;
+  prefixLength: number;
+  gateway: string;
+  macAddress: string;
+  /** On an IPv6 network: the address with the same host part in its IPv6 subnet. */
+  ipv6Address?: string;
+  ipv6PrefixLength?: number;
+  ipv6Gateway?: string;
+}
+
+export interface Endpoint {
+  containerId: string;
+  ipAddress: string;
+}
+
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const isTemp = (f: string) => f.startsWith('.');
+
+/** docker's MAC for an IPv4 address: 02:42 and the address's four bytes. */
+export function macForIp(ip: string): string {
+  const v = parseIp(ip);
+  if (!v || v.family !== 4) throw new ValidationError(`not an IPv4 address: "${ip}"`, 'ipAddress');
+  const bytes = [0x02n, 0x42n, (v.value >> 24n) & 0xffn, (v.value >> 16n) & 0xffn, (v.value >> 8n) & 0xffn, v.value & 0xffn];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** A network record as stored, or undefined when there is none. */
+export async function readNetworkRecord(layout: StoreLayout, id: string): Promise<NetworkRecord | undefined> {
+  const file = layout.networkRecord(id);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  try {
+    return NetworkRecordSchema.parse(JSON.parse(text));
+  } catch (err) {
+    throw new NsboxError(`${file}: not a valid nsbox network record: ${(err as Error).message}`, {
+      code: 'ERR_STORE_CORRUPT',
+      path: file,
+      cause: err,
+    });
+  }
+}
+
+export class Ipam {
+  readonly layout: StoreLayout;
+  constructor(layout: StoreLayout) {
+    this.layout = layout;
+  }
+
+  async #record(networkId: string): Promise<NetworkRecord> {
+    const record = await readNetworkRecord(this.layout, networkId);
+    if (!record) throw new NotFoundError(`network ${networkId} not found`);
+    return record;
+  }
+
+  /** The network's allocations, address → container id (a file left empty by a crash reads as ''). */
+  async #scan(dir: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return out;
+      throw err;
+    }
+    for (const name of names) {
+      if (isTemp(name)) continue;
+      try {
+        out.set(name, (await readFile(path.join(dir, name), 'utf8')).trim());
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) throw err;
+      }
+    }
+    return out;
+  }
+
+  /** Creates `dir/ip` holding `containerId` if no such file exists; false when it does. */
+  async #claim(dir: string, ip: string, containerId: string): Promise<boolean> {
+    const tmp = path.join(dir, `.${ip}.tmp-${randomBytes(6).toString('hex')}`);
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(`${containerId}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await link(tmp, path.join(dir, ip));
+      return true;
+    } catch (err) {
+      if (isCode(err, 'EEXIST')) return false;
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+      fsyncDir(dir);
+    }
+  }
+
+  #result(record: NetworkRecord, ip: string): Allocation {
+    const v4 = parseCidr(record.subnet);
+    const out: Allocation = { ipAddress: ip, prefixLength: v4.prefix, gateway: record.gateway, macAddress: macForIp(ip) };
+    if (record.ipv6 && record.subnet6) {
+      const v6 = parseCidr(record.subnet6);
+      out.ipv6Address = formatIp(6, v6.base + (parseIp(ip)!.value - v4.base));
+      out.ipv6PrefixLength = v6.prefix;
+      if (record.gateway6) out.ipv6Gateway = record.gateway6;
+    }
+    return out;
+  }
+
+  /**
+   * An address on the network for the container: `requested` if given (an error when taken or not
+   * a host of the subnet), else the lowest free one. A container that has one already gets it again.
+   */
+  async allocate(networkId: string, containerId: string, requested?: string): Promise<Allocation> {
+    if (!CONTAINER_ID.test(containerId)) throw new ValidationError(`invalid container id "${containerId}"`, 'containerId');
+    return withLock(
+      this.layout.networksLock,
+      async () => {
+        const record = await this.#record(networkId);
+        const dir = this.layout.networkIps(networkId);
+        await mkdir(dir, { recursive: true });
+        const used = await this.#scan(dir);
+        const mine = [...used].find(([, owner]) => owner === containerId)?.[0];
+        if (mine !== undefined && (requested === undefined || requested === mine)) return this.#result(record, mine);
+        if (mine !== undefined) {
+          throw new NetworkConflictError(`container ${containerId} already has the address ${mine} on network ${record.name}`);
+        }
+        const subnet = parseCidr(record.subnet);
+        const gateway = parseIp(record.gateway)!.value;
+        const gateway6 = record.ipv6 && record.subnet6 && record.gateway6 ? parseIp(record.gateway6)!.value - parseCidr(record.subnet6).base : undefined;
+        const reserved = (v: bigint) => v === subnet.base || v === gateway || v === lastAddress(subnet) || v - subnet.base === gateway6;
+        if (requested !== undefined) {
+          const ip = parseIp(requested);
+          if (!ip || ip.family !== 4) throw new ValidationError(`invalid IPv4 address "${requested}"`, 'ipv4Address');
+          if (!contains(subnet, 4, ip.value) || reserved(ip.value)) {
+            throw new ValidationError(`no configured subnet or ip-range contain the IP address ${requested}`, 'ipv4Address');
+          }
+          const text = formatIp(4, ip.value);
+          if (!(await this.#claim(dir, text, containerId))) throw new NetworkConflictError(`Address already in use: ${text} on network ${record.name}`);
+          return this.#result(record, text);
+        }
+        for (let v = subnet.base + 1n; v < lastAddress(subnet); v++) {
+          if (reserved(v)) continue;
+          const text = formatIp(4, v);
+          if (used.has(text)) continue;
+          if (await this.#claim(dir, text, containerId)) return this.#result(record, text);
+        }
+        throw new NsboxError(`no available IPv4 addresses on network ${record.name} (${record.subnet})`, { code: 'EADDRNOTAVAIL' });
+      },
+      { shared: true },
+    );
+  }
+
+  /** Frees the container's address on the network; false when it had none. */
+  async release(networkId: string, containerId: string): Promise<boolean> {
+    const dir = this.layout.networkIps(networkId);
+    let released = false;
+    for (const [ip, owner] of await this.#scan(dir)) {
+      if (owner !== containerId) continue;
+      await rm(path.join(dir, ip), { force: true });
+      released = true;
+    }
+    if (released) fsyncDir(dir);
+    return released;
+  }
+
+  /** Who has which address on the network, by address. */
+  async endpoints(networkId: string): Promise<Endpoint[]> {
+    const dir = this.layout.networkIps(networkId);
+    const out: Endpoint[] = [];
+    for (const [ipAddress, containerId] of await this.#scan(dir)) if (containerId !== '') out.push({ containerId, ipAddress });
+    const key = (ip: string) => parseIp(ip)?.value ?? 0n;
+    return out.sort((a, b) => (key(a.ipAddress) < key(b.ipAddress) ? -1 : 1));
+  }
+
+  /**
+   * After a crash: frees every address whose container is not in `live` (or that a crash left
+   * without one), drops temp files, and the allocations of networks that no longer have a record.
+   * Run it when no allocation for a container outside `live` is under way (the engine's start-up).
+   */
+  async repair(live: Iterable<string>): Promise<{ networkId: string; ipAddress: string; containerId: string }[]> {
+    const alive = new Set(live);
+    const freed: { networkId: string; ipAddress: string; containerId: string }[] = [];
+    await withLock(this.layout.networksLock, async () => {
+      let names: string[];
+      try {
+        names = await readdir(this.layout.networksDir);
+      } catch (err) {
+        if (isCode(err, 'ENOENT')) return;
+        throw err;
+      }
+      for (const networkId of names.filter((n) => /^[0-9a-f]{64}$/.test(n))) {
+        const dir = this.layout.networkIps(networkId);
+        if (!(await readNetworkRecord(this.layout, networkId))) {
+          await rm(path.dirname(dir), { recursive: true, force: true });
+          continue;
+        }
+        for (const name of await readdir(dir).catch(() => [] as string[])) {
+          if (isTemp(name)) await rm(path.join(dir, name), { force: true });
+        }
+        for (const [ipAddress, containerId] of await this.#scan(dir)) {
+          if (alive.has(containerId)) continue;
+          await rm(path.join(dir, ipAddress), { force: true });
+          freed.push({ networkId, ipAddress, containerId });
+        }
+      }
+    });
+    return freed;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * docker's network filters: values of one key are alternatives, keys all have to match. `name` and
+ * `id` are unanchored regular expressions as docker's (a plain word is a substring), `label` is
+ * `key` or `key=value`, `type` is `builtin` (the default network) or `custom`, `dangling` is
+ * whether no container is attached, `until` a time (RFC 3339, Unix seconds or a Go duration ago).
+ */
+import { ValidationError } from '../errors.js';
+import { DEFAULT_NETWORK, type NetworkRecord } from './schemas.js';
+
+export interface NetworkFilters {
+  name?: string[];
+  id?: string[];
+  label?: string[];
+  driver?: string[];
+  type?: string[];
+  dangling?: boolean;
+  until?: string[];
+}
+
+function matchesPattern(pattern: string, value: string): boolean {
+  try {
+    return new RegExp(pattern).test(value);
+  } catch {
+    return value.includes(pattern);
+  }
+}
+
+export function matchesLabels(labels: Record<string, string>, wanted: readonly string[]): boolean {
+  return wanted.every((w) => {
+    const eq = w.indexOf('=');
+    return eq < 0 ? w in labels : labels[w.slice(0, eq)] === w.slice(eq + 1);
+  });
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/;
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** docker's `until`: a time, Unix seconds, or a duration before now (`24h`, `1h30m`). */
+export function parseUntil(text: string, now: Date = new Date()): Date {
+  if (/^\d+(\.\d+)?$/.test(text)) return new Date(Number(text) * 1000);
+  let rest = text;
+  let ms = 0;
+  while (rest !== '') {
+    const m = DURATION.exec(rest);
+    if (!m) break;
+    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  if (rest === '' && text !== '') return new Date(now.getTime() - ms);
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new ValidationError(`invalid filter 'until=${text}': a time, Unix seconds or a duration such as 24h`, 'until');
+  return new Date(t);
+}
+
+export function matchesNetworkFilters(n: NetworkRecord, f: NetworkFilters, inUse: boolean, now: Date = new Date()): boolean {
+  const builtin = n.name === DEFAULT_NETWORK;
+  if (f.name?.length && !f.name.some((p) => matchesPattern(p, n.name))) return false;
+  if (f.id?.length && !f.id.some((p) => matchesPattern(p, n.id))) return false;
+  if (f.label?.length && !matchesLabels(n.labels, f.label)) return false;
+  if (f.driver?.length && !f.driver.includes(n.driver)) return false;
+  if (f.type?.length) {
+    for (const t of f.type) if (t !== 'custom' && t !== 'builtin') throw new ValidationError(`invalid filter: 'type'='${t}'`, 'type');
+    if (!f.type.includes(builtin ? 'builtin' : 'custom')) return false;
+  }
+  if (f.dangling !== undefined && f.dangling !== (!inUse && !builtin)) return false;
+  if (f.until?.length && !f.until.every((u) => Date.parse(n.created) < parseUntil(u, now).getTime())) return false;
+  return true;
+}
