@@ -50,6 +50,11 @@ if (locales.length) {
   console.error(`bundle-cli: all of zod was bundled (${locales.join(", ")}); import zod as \`import * as z from 'zod'\``);
   process.exit(1);
 }
+// esbuild escapes what is not ASCII in strings, but keeps comments as written: the unminified
+// build's comments get the same escapes (a comment is only read by people).
+if (process.env.NSBOX_BUNDLE_MINIFY === '0') {
+  writeFileSync(outfile, readFileSync(outfile, 'utf8').replace(/[^\0-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`));
+}
 if (readFileSync(outfile).some((b) => b > 0x7f)) {
   console.error('bundle-cli: the bundle is not ASCII, which bin/compile-bundle.js reads it as');
   process.exit(1);

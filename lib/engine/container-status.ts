@@ -49,7 +49,7 @@ export function humanDuration(ms: number): string {
 export const timeAgo = (iso: string | undefined, now = Date.now()): string => `${humanDuration(now - (iso ? Date.parse(iso) : now))} ago`;
 
 /** docker's `Status` column. */
-export function statusText(r: ContainerRecord, now = Date.now()): string {
+export function statusText(r: Pick<ContainerRecord, 'state' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal'>, now = Date.now()): string {
   const since = (iso: string | undefined) => humanDuration(now - (iso ? Date.parse(iso) : now));
   switch (r.state) {
     case 'created':

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { ContainerStore } from './container-store.js';
 import type { RemovalClaims } from './removal-claims.js';
+import type { StoreLayout } from '../storage/layout.js';
 
 export interface EngineEvent {
   type: 'container' | 'image' | 'volume';
@@ -26,4 +27,5 @@ export interface EngineContext {
 }
 
 /** `<store>/containers/<id>/shim`: the shim's directory for every start of the container. */
-export const bundlePath = (ctx: Pick<EngineContext, 'store'>, id: string): string => join(ctx.store.layout.container(id), 'shim');
+export const containerBundle = (layout: StoreLayout, id: string): string => join(layout.container(id), 'shim');
+export const bundlePath = (ctx: Pick<EngineContext, 'store'>, id: string): string => containerBundle(ctx.store.layout, id);

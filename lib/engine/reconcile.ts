@@ -13,7 +13,7 @@ import { bundlePath, readExitAsync, readStateAsync, ShimExitSchema, ShimStateSch
 import { signalName } from '../runtime/signals.js';
 import { ValidationError } from '../errors.js';
 import { processStat } from './process-start-time.js';
-import type { ContainerRecord, Supervisor } from './records.js';
+import type { ContainerSummary, Supervisor } from './record-summary.js';
 
 /** `<bundle>/exit.json` and `<bundle>/state.json`: their schemas are the bundle's (lib/runtime/bundle.ts). */
 export const ExitFileSchema = ShimExitSchema;
@@ -65,7 +65,7 @@ async function readShimState(bundle: string, shimPid: number): Promise<ShimState
 }
 
 /** The record with the shim's restart count and latest start, or undefined when they agree. */
-function synced(record: ContainerRecord, state: ShimStateFile | undefined): ContainerRecord | undefined {
+function synced<R extends ContainerSummary>(record: R, state: ShimStateFile | undefined): R | undefined {
   if (!state) return undefined;
   const restartCount = state.restartCount ?? record.restartCount;
   const startedAt = state.status === 'running' && state.startedAt ? new Date(state.startedAt).toISOString() : record.startedAt;
@@ -75,11 +75,14 @@ function synced(record: ContainerRecord, state: ShimStateFile | undefined): Cont
 
 const sigName = (s: string | number): string => (typeof s === 'number' ? signalName(s) : s.startsWith('SIG') ? s : `SIG${s}`);
 
-/** The corrected record, or undefined when `record` is still true. */
-export async function reconcile(record: ContainerRecord, env: ReconcileEnv): Promise<ContainerRecord | undefined> {
+/**
+ * The corrected record, or undefined when `record` is still true. Only the summary's fields are
+ * read and changed (record-summary.ts): a full record comes back full, a summary as a summary.
+ */
+export async function reconcile<R extends ContainerSummary>(record: R, env: ReconcileEnv): Promise<R | undefined> {
   if (record.state !== 'running' && record.state !== 'paused') return undefined;
   const sup = record.supervisor;
-  const dead = (error: string): ContainerRecord => ({
+  const dead = (error: string): R => ({
     ...record,
     state: 'dead',
     exitCode: null,
@@ -105,7 +108,7 @@ export async function reconcile(record: ContainerRecord, env: ReconcileEnv): Pro
       oomKilled: exit.oomKilled,
       finishedAt: new Date(exit.finishedAt).toISOString(),
       ...(exit.error === undefined ? {} : { error: exit.error }),
-    };
+    } as R;
   }
   // Done by its state, but exit.json is not readable yet: the shim is still writing its files.
   if (isAlive) return synced(record, state);

@@ -1,20 +1,8 @@
 /** sha256 digests as OCI writes them: `sha256:<64 lowercase hex>`. */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
-import { ValidationError } from '../errors.js';
+import { parseDigest } from './digest-format.js';
 
-const pattern = /^sha256:[0-9a-f]{64}$/;
-
-export const digestSchema = z.string().regex(pattern, 'expected sha256:<64 hex digits>');
-export type Digest = z.infer<typeof digestSchema>;
-
-/** Checks a digest string; other algorithms are refused (the store only keeps sha256). */
-export function parseDigest(digest: string, field = 'digest'): { algorithm: 'sha256'; hex: string } {
-  if (!pattern.test(digest)) {
-    throw new ValidationError(`${field}: "${digest}" is not a sha256 digest (sha256:<64 hex digits>)`, field);
-  }
-  return { algorithm: 'sha256', hex: digest.slice(7) };
-}
+export { digestSchema, parseDigest, type Digest } from './digest-format.js';
 
 export const sha256 = (data: string | Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 

@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
-import { parseDigest } from './digest.js';
+import { parseDigest } from './digest-format.js';
 
 export interface LayoutEnv {
   NSBOX_ROOT?: string;

@@ -493,3 +493,34 @@ rtest('volumes: a named one outlives its containers, anonymous ones (-v /path, a
   t.is(nsbox(t, ['run', '--rm', '-v', `${missing}:/m`, 'withvol:1', 'sh', '-c', 'echo made > /m/f']).status, 0);
   t.is(readFileSync(join(missing, 'f'), 'utf8'), 'made\n', 'a missing host directory of -v is made, as docker makes it');
 });
+
+rtest('ps lists running, paused, exited and killed containers as the engine has them, without loading it', async (t) => {
+  const { Engine } = await import('../../lib/engine/index.js');
+  const { readContainerList } = await import('../../lib/engine/container-list.js');
+  const run = (...args: string[]) => {
+    const r = nsbox(t, ['run', '-d', ...args]);
+    t.is(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const ids = [run('--name', 'ls-up', img(t), 'sleep', '1000'), run('--name', 'ls-frozen', img(t), 'sleep', '1000'), run('--name', 'ls-done', img(t), 'sh', '-c', 'exit 3'), run('--name', 'ls-killed', img(t), 'sleep', '1000')];
+  t.is(nsbox(t, ['pause', 'ls-frozen']).status, 0);
+  t.is(nsbox(t, ['kill', 'ls-killed']).status, 0);
+  const engine = await Engine.open({ root: t.context.root, repair: false });
+  // Written back by the engine's reads: from here on, ps answers without it.
+  await until('ls-done and ls-killed to have exited', async () => (await Promise.all(['ls-done', 'ls-killed'].map((n) => engine.get(n)))).every((r) => r.state === 'exited'));
+  t.truthy(await readContainerList({ root: t.context.root, all: true }), 'every record in order: ps reads the store alone');
+  const ps = nsbox(t, ['ps', '-a', '--no-trunc', '--format', 'json']);
+  t.is(ps.status, 0, ps.stderr);
+  const listed = ps.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ID: string; Names: string; State: string; Status: string; ExitCode: number; Image: string; CreatedAt: string });
+  const want = (await engine.list({ all: true })).map((r) => ({ ID: r.id, Names: r.name, State: r.state, CreatedAt: r.created }));
+  t.deepEqual(listed.map(({ ID, Names, State, CreatedAt }) => ({ ID, Names, State, CreatedAt })), want);
+  const byName = new Map(listed.map((l) => [l.Names, l]));
+  t.regex(byName.get('ls-up')!.Status, /^Up /);
+  t.regex(byName.get('ls-frozen')!.Status, /^Up .* \(Paused\)$/);
+  t.like(byName.get('ls-done'), { State: 'exited', ExitCode: 3 });
+  t.regex(byName.get('ls-done')!.Status, /^Exited \(3\) .* ago$/);
+  t.like(byName.get('ls-killed'), { State: 'exited', ExitCode: 137 });
+  t.is(byName.get('ls-up')!.Image, `${t.context.reg.host}/busybox:1`);
+  t.regex(nsbox(t, ['ps']).stdout, /Up .* \(Paused\)\s+ls-frozen\n/);
+  t.is(nsbox(t, ['rm', '-f', ...ids]).status, 0);
+});

@@ -1,10 +1,20 @@
-/** nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are read. */
-import { exitCodeOf, statusText, timeAgo } from '../../engine/index.js';
-import type { ContainerRecord } from '../../engine/records.js';
+/**
+ * nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are
+ * read. Read without loading the engine (engine/container-list.ts) unless a record needs it.
+ */
+import { readContainerList } from '../../engine/container-list.js';
+import { exitCodeOf, statusText, timeAgo } from '../../engine/container-status.js';
+import type { ContainerSummary } from '../../engine/record-summary.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
 import { shortId, table } from '../output.js';
-import { openEngine } from '../open-engine.js';
+
+async function list(all: boolean): Promise<ContainerSummary[]> {
+  const records = await readContainerList({ all });
+  if (records) return records;
+  const { openEngine } = await import('../open-engine.js');
+  return (await openEngine()).list({ all });
+}
 
 export default async function ps(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
@@ -14,21 +24,20 @@ export default async function ps(argv: string[]): Promise<number> {
     { names: ['no-trunc'], kind: 'bool' },
     { names: ['format'], kind: 'value' },
   ]);
-  const engine = await openEngine();
   const last = value(p, 'last');
-  let records = await engine.list({ all: flag(p, 'all') || last !== undefined });
+  let records = await list(flag(p, 'all') || last !== undefined);
   if (last !== undefined) records = records.slice(0, Number(last));
   const full = flag(p, 'no-trunc');
-  const id = (r: ContainerRecord) => (full ? r.id : shortId(r.id));
+  const id = (r: ContainerSummary) => (full ? r.id : shortId(r.id));
   if (flag(p, 'quiet')) {
     process.stdout.write(records.map((r) => `${id(r)}\n`).join(''));
     return 0;
   }
-  const command = (r: ContainerRecord) => {
+  const command = (r: ContainerSummary) => {
     const c = [...r.entrypoint, ...r.command].join(' ');
     return `"${full || c.length <= 20 ? c : `${c.slice(0, 19)}…`}"`;
   };
-  const image = (r: ContainerRecord) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
+  const image = (r: ContainerSummary) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
   if (value(p, 'format') === 'json') {
     // docker's `--format json`: one object a line, its fields as docker names them.
     for (const r of records) {
