@@ -24,3 +24,11 @@ export {
   ContainerStore, ConflictError, ContainerRecordSchema, canonicalName, generateName, parseRestartPolicy, processStartTime,
   type ContainerRecord, type NewContainerRecord, type ContainerStoreOptions, type Supervisor,
 } from './engine/index.js';
+export { Network, type NetworkDeps } from './network.js';
+export {
+  NetworkConflictError,
+} from './errors.js';
+export type {
+  CreateNetworkOptions, NetworkFilters, NetworkRecord, NetworkOptions, NetworkOptionsInput, NetworkState, EndpointState, PortBinding, PortBindingInput,
+} from './network/index.js';
+export type { NetworkJson } from './network/network-json.js';

@@ -5,7 +5,7 @@ import type { RemovalClaims } from './removal-claims.js';
 import type { StoreLayout } from '../storage/layout.js';
 
 export interface EngineEvent {
-  type: 'container' | 'image' | 'volume';
+  type: 'container' | 'image' | 'volume' | 'network';
   action: string;
   id: string;
   attributes: Record<string, string>;

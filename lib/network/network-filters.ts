@@ -32,8 +32,8 @@ export function matchesLabels(labels: Record<string, string>, wanted: readonly s
   });
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/;
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/;
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** docker's `until`: a time, Unix seconds, or a duration before now (`24h`, `1h30m`). */
 export function parseUntil(text: string, now: Date = new Date()): Date {

@@ -20,9 +20,7 @@ function osName(): string {
 }
 
 export function systemRoutes(router: Router, ctx: ApiContext): void {
-  // docker system prune asks these too: nsbox keeps no networks of its own (none and host only) and
-  // no build cache, so there is never anything to remove there.
-  router.add('POST', '/networks/prune', async (ex) => ex.send(200, { NetworksDeleted: null }));
+  // docker system prune asks this too: nsbox keeps no build cache, so there is never anything to remove.
   // Anonymous volumes no container uses; `all=true` (docker volume prune -a) named ones too.
   router.add('POST', '/volumes/prune', async (ex) => {
     const all = filtersParam(ex.query).get('all')?.[0];
