@@ -23,6 +23,7 @@ void InitPty(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitFs(Napi::Env env, Napi::Object exports);
 void InitFileBatch(Napi::Env env, Napi::Object exports);
+void InitSpawnProcess(Napi::Env env, Napi::Object exports);
 void CloseAllWatches(AddonData* data);
 
 }  // namespace nsbox

@@ -67,6 +67,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMount(env, exports);
   InitFs(env, exports);
   InitFileBatch(env, exports);
+  InitSpawnProcess(env, exports);
   return exports;
 }
 

@@ -4,11 +4,11 @@
  * is the contract with it: its files and their schemas are in bundle.ts, its sockets' clients in
  * shim-attach.ts (attach.sock) and shim-events.ts (events.sock).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { NsboxError } from '../errors.js';
 import { packagePath } from '../package-root.js';
-import type { SpawnPlan } from '../native.js';
+import { native, type ExitInfo, type SpawnPlan } from '../native.js';
 import { bundlePath, parseBundleJson, readShimPid, ShimReportSchema, writeBundleFile, type ShimReport } from './bundle.js';
 import { encodePlanFile, type ShimSettings } from './plan-wire.js';
 
@@ -26,13 +26,31 @@ export function shimPath(): string {
   return file;
 }
 
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** All of a pipe's output (its read end `fd`, which this closes), until its writers are gone. */
+function readAll(fd: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') reject(err);
-      else resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-    });
+    const chunks: Buffer[] = [];
+    const pipe = new net.Socket({ fd, readable: true, writable: false });
+    pipe.on('data', (c: Buffer) => chunks.push(c));
+    pipe.on('error', reject);
+    pipe.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
+}
+
+/**
+ * Runs `file` to its exit, with its output. Spawned by the addon (posix_spawn, no fork of this
+ * process), its pipes read on the event loop, its exit told by its pidfd.
+ */
+async function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const child = native.spawnProcess(file, [file, ...args], envp);
+  const exit = new Promise<ExitInfo>((resolve) => native.watchExit(child.pidfd, resolve)).finally(() => closeSync(child.pidfd));
+  const [stdout, stderr, info] = await Promise.all([readAll(child.stdout), readAll(child.stderr), exit]);
+  if (info.exitCode === undefined) {
+    const how = info.signal !== undefined ? `was killed by signal ${info.signal}` : `could not be waited for (${info.error})`;
+    throw new NsboxError(`nsbox-shim ${how}${stderr ? `: ${stderr.trim()}` : ''}`, { code: 'ERR_SHIM' });
+  }
+  return { code: info.exitCode, stdout, stderr };
 }
 
 /**
