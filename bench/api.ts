@@ -6,7 +6,8 @@
 //   docker run -d IMAGE sleep; rm -f    vs  the same with podman        (both commands timed)
 // Then where the server's time went, per route, from its --debug request log.
 //
-//   node --import=tsx bench/api.ts        (root; BENCH_N=20 runs each)
+//   node --import=tsx bench/api.ts        (root; BENCH_N=20 runs each; BENCH_PODMAN=0: nsbox only;
+//                                          BENCH_SERVE_NODE_ARGS: node flags for nsbox serve)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -106,7 +107,9 @@ const ratio = (a: number | undefined, b: number | undefined, goal: number, what:
 const reg = await startRegistry();
 const images = await buildImages(rootfs);
 const fd = openSync(logFile, 'a');
-const serve = spawn(process.execPath, [bin, 'serve', '--socket', socket, '--debug'], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
+// BENCH_SERVE_NODE_ARGS: node flags for the server alone (e.g. "--cpu-prof --cpu-prof-dir=DIR").
+const serveNodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const serve = spawn(process.execPath, [...serveNodeArgs, bin, 'serve', '--socket', socket, '--debug'], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
 closeSync(fd);
 try {
   if (!hasCommand('docker')) throw new Error('no docker CLI installed');
@@ -124,7 +127,8 @@ try {
   const nsbox = scenarios('docker (nsbox serve)', docker, image);
 
   let podman: ReturnType<typeof scenarios> | undefined;
-  if (!hasCommand('podman')) console.log(`${row('podman')} unavailable: podman is not installed (apt-get install podman)`);
+  if (process.env.BENCH_PODMAN === '0') console.log(`${row('podman')} skipped (BENCH_PODMAN=0)`);
+  else if (!hasCommand('podman')) console.log(`${row('podman')} unavailable: podman is not installed (apt-get install podman)`);
   else {
     // As bench/cli.ts: podman's storage in our directory, rlimits it may set, and on a hybrid host
     // a private mount namespace where its crun finds no cgroup2 mount and our own cgroups.

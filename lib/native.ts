@@ -101,11 +101,12 @@ export interface NativeAddon {
   sendSignal(pidfd: number, signo: number): boolean;
   pidfdOpen(pid: number): number;
   /**
-   * posix_spawn (no fork of this process) of `file` with `argv` and `envp`: stdin /dev/null, stdout
-   * and stderr into pipes whose read ends (CLOEXEC) are returned, signals at their defaults. The
-   * child is ours: watchExit(pidfd) reaps it. A failed execve throws (syscall 'posix_spawn').
+   * posix_spawn (no fork of this process) of `file` with `argv` and `envp`, on the thread pool:
+   * stdin /dev/null, stdout and stderr into pipes whose read ends (CLOEXEC) are returned, signals at
+   * their defaults. The child is ours: watchExit(pidfd) reaps it. A failed execve rejects (syscall
+   * 'posix_spawn').
    */
-  spawnProcess(file: string, argv: string[], envp: string[]): { pid: number; pidfd: number; stdout: number; stderr: number };
+  spawnProcess(file: string, argv: string[], envp: string[]): Promise<{ pid: number; pidfd: number; stdout: number; stderr: number }>;
   /** pipe2(O_CLOEXEC) -> [read end, write end]. */
   pipe(): [number, number];
   openPty(size?: { cols: number; rows: number }): { master: number; slave: number; path: string };

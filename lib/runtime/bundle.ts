@@ -15,8 +15,8 @@
  * Readers here answer `undefined` for a file that is not there (the shim has not written it yet,
  * or has removed it); a file that is there but does not match its schema is an error that names it.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { ValidationError } from '../errors.js';
@@ -187,24 +187,27 @@ export function readLog(bundle: string): LogEntry[] {
     .map((l) => parseBundleJson(LogEntrySchema, l, file));
 }
 
-/** temp + fsync + rename in the bundle: the shim (or a reader after a crash) sees all or nothing. */
-export function writeBundleFile(bundle: string, name: BundleFileName, data: string | Buffer, mode = 0o600): void {
+/**
+ * temp + fsync + rename in the bundle: the shim (or a reader after a crash) sees all or nothing.
+ * The fsync runs on the thread pool, not on the event loop of a daemon starting other containers.
+ */
+export async function writeBundleFile(bundle: string, name: BundleFileName, data: string | Buffer, mode = 0o600): Promise<void> {
   const file = bundlePath(bundle, name);
   const tmp = join(bundle, `.${BundleFile[name]}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
+  const fh = await open(tmp, 'w', mode);
   try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
+    await fh.writeFile(data);
+    await fh.sync();
   } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
+    await fh.close();
+    await unlink(tmp);
     throw e;
   }
-  closeSync(fd);
-  renameSync(tmp, file);
+  await fh.close();
+  await rename(tmp, file);
 }
 
 /** cgroup.json, written before the shim starts, so that whoever finds the bundle can remove the cgroup. */
-export function writeCgroupPaths(bundle: string, paths: CgroupPaths): void {
-  writeBundleFile(bundle, 'cgroup', JSON.stringify(CgroupPathsSchema.parse(paths)), 0o644);
+export function writeCgroupPaths(bundle: string, paths: CgroupPaths): Promise<void> {
+  return writeBundleFile(bundle, 'cgroup', JSON.stringify(CgroupPathsSchema.parse(paths)), 0o644);
 }

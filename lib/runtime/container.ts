@@ -174,7 +174,7 @@ export class Container implements AsyncDisposable {
       // Written before the shim starts: whoever finds the bundle after a crash of this process
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
-      writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
+      await writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
       const { shimPid, pid } = await startDetached(plan, bundle, {
         ...settings,
         tty,

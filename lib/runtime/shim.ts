@@ -43,7 +43,7 @@ function readAll(fd: number): Promise<string> {
  */
 async function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-  const child = native.spawnProcess(file, [file, ...args], envp);
+  const child = await native.spawnProcess(file, [file, ...args], envp);
   const exit = new Promise<ExitInfo>((resolve) => native.watchExit(child.pidfd, resolve)).finally(() => closeSync(child.pidfd));
   const [stdout, stderr, info] = await Promise.all([readAll(child.stdout), readAll(child.stderr), exit]);
   if (info.exitCode === undefined) {
@@ -64,7 +64,7 @@ export async function startDetached(plan: SpawnPlan, bundleDir: string, settings
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
   rmSync(bundlePath(bundleDir, 'exit'), { force: true });
-  writeBundleFile(bundleDir, 'plan', file);
+  await writeBundleFile(bundleDir, 'plan', file);
   const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir]);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;

@@ -14,6 +14,16 @@ import { native } from '../native.js';
 import { fsError } from './errors.js';
 
 /** fsync a directory, making the renames and creations inside it durable. */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const fh = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsyncDirAsync on the calling thread (for callers that cannot wait). */
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
@@ -38,7 +48,8 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
       await fh.close();
     }
     await rename(tmp, file);
-    fsyncDir(path.dirname(file));
+    // On the thread pool: a directory fsync takes milliseconds the event loop has better uses for.
+    await fsyncDirAsync(path.dirname(file));
   } catch (err) {
     await rm(tmp, { force: true });
     throw fsError(err, 'write', file);

@@ -9,7 +9,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } fro
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { NotFoundError } from '../errors.js';
-import { fsyncDir, withLock } from './atomic.js';
+import { fsyncDirAsync, withLock } from './atomic.js';
 import { parseDigest } from './digest.js';
 import { DigestMismatchError, fsError, isCode } from './errors.js';
 import type { StoreLayout } from './layout.js';
@@ -128,7 +128,7 @@ export class BlobStore {
       fh = undefined;
       await mkdir(this.layout.blobsDir, { recursive: true });
       await rename(tmp, final);
-      fsyncDir(this.layout.blobsDir);
+      await fsyncDirAsync(this.layout.blobsDir);
       return { digest: expected, size, path: final };
     } catch (err) {
       await fh?.close();

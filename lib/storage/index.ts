@@ -53,7 +53,7 @@ export class Store {
   }
 }
 
-export { fsyncDir, tryLock, withLock, writeFileAtomic, type LockOptions } from './atomic.js';
+export { fsyncDir, fsyncDirAsync, tryLock, withLock, writeFileAtomic, type LockOptions } from './atomic.js';
 export { BlobStore, type BlobInfo, type BlobSource } from './blob-store.js';
 export { chainId, chainIds, digestSchema, parseDigest, sha256, type Digest } from './digest.js';
 export { DigestMismatchError, LayerError } from './errors.js';

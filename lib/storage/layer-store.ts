@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/pro
 import path from 'node:path';
 import * as z from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { fsyncDir, withLock, writeFileAtomic } from './atomic.js';
+import { fsyncDirAsync, withLock, writeFileAtomic } from './atomic.js';
 import { chainId as computeChainId, digestSchema, parseDigest } from './digest.js';
 import { DigestMismatchError, fsError, isCode } from './errors.js';
 import type { StoreLayout } from './layout.js';
@@ -209,7 +209,7 @@ export class LayerStore {
       await this.#discard(final);
       await rename(tmp, final);
     }
-    fsyncDir(this.layout.layersDir);
+    await fsyncDirAsync(this.layout.layersDir);
     return record;
   }
 
