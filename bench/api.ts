@@ -7,9 +7,10 @@
 // Then where the server's time went, per route, from its --debug request log.
 //
 //   node --import=tsx bench/api.ts        (root; BENCH_N=20 runs each; BENCH_PODMAN=0: nsbox only;
-//                                          BENCH_SERVE_NODE_ARGS: node flags for nsbox serve)
+//                                          BENCH_SERVE_NODE_ARGS: node flags for nsbox serve;
+//                                          BENCH_SERVE_LOG: keep the server's log in this file)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +160,7 @@ try {
   spawnSync('docker', ['-H', `unix://${socket}`, 'system', 'prune', '-f'], { env: dockerEnv, stdio: 'ignore' });
   serve.kill('SIGTERM');
   await new Promise((r) => (serve.exitCode !== null ? r(null) : serve.once('exit', r)));
+  if (process.env.BENCH_SERVE_LOG) copyFileSync(logFile, process.env.BENCH_SERVE_LOG);
   await reg.stop();
   images.cleanup();
   // podman mounts its storage directory over itself: unmount what it left under ours first.
