@@ -12,3 +12,4 @@ export { Ipam, macForIp, type Allocation, type Endpoint } from './ipam.js';
 export { matchesNetworkFilters, matchesLabels, parseUntil, type NetworkFilters } from './network-filters.js';
 export { parseCidr, formatCidr, parseIp, formatIp, overlaps, type Cidr } from './cidr.js';
 export { readRoutes, DEFAULT_BRIDGE_SUBNET } from './subnet-pools.js';
+export { networkJson, networkContainerJson, createOptionsOfBody, PSEUDO_NETWORKS, pseudoNetwork, type NetworkJson, type NetworkContainerJson } from './network-json.js';
