@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `npm test`: the unit tests (no root; files in parallel), then the integration tests (root, the
-# real kernel; one file at a time), each with its own ava config, both run whatever the first
-# gave. Options (.ci/run passes --tap) go to both runs; with test files named, one plain
-# `ava FILES...` runs them under package.json's config.
+# `npm test`: a type-check of test/ and bench/, then the unit tests (no root; files in parallel),
+# then the integration tests (root, the real kernel; one file at a time), each with its own ava
+# config; each runs whatever the one before gave. Options (.ci/run passes --tap) go to both ava
+# runs; with test files named, one plain `ava FILES...` runs them under package.json's config.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,11 @@ done
 if [ "$(id -u)" = 0 ]; then bash test/fixtures/make-rootfs.sh >/dev/null || exit 1; fi
 
 rc=0
+# The tests and benchmarks are type-checked too (tsx runs them without checking), so they can't
+# drift from lib/'s types unseen.
+if ! npx tsc -p tsconfig.test.json; then
+  echo "type-check of test/ and bench/ (tsc -p tsconfig.test.json) FAILED" >&2; rc=1
+fi
 npx ava --config test/ava.unit.config.js "$@" || rc=1
 npx ava --config test/ava.integration.config.js "$@" || rc=1
 exit $rc

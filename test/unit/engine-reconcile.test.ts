@@ -107,7 +107,7 @@ test('a shim-supervised container: done when its state says so or it is gone; ex
   // The shim is gone after a signal death: still its status, as a real nsbox-shim wrote it (a
   // plain process on the host, no namespaces: no root needed).
   const b2 = bundle('b2');
-  const started = await startDetached({ cloneFlags: 0, ops: [], argv: ['/bin/sh', '-c', 'kill -9 $$'], env: [], stdio: [-1, -1, -1] }, b2);
+  const started = await startDetached({ cloneFlags: 0, ops: [], argv: ['/bin/sh', '-c', 'kill -9 $$'], env: [], path: '/usr/bin:/bin', stdio: [-1, -1, -1] }, b2);
   await (await ShimEvents.connect(b2)).done;
   await store.create({ name: 'c2', ...running, supervisor: { kind: 'shim', pid: started.shimPid, bundle: b2 } });
   t.like(await store.get('c2'), { state: 'exited', exitCode: null, signal: 'SIGKILL', oomKilled: false });
