@@ -95,9 +95,12 @@ rtest('run -d --name, ps -a, exec, logs -f, stop, start, restart, rm -f', async 
   const logs = docker(s, ['logs', '--tail', '2', '-t', 'web']).stdout.trim().split('\n');
   t.is(logs.length, 2);
   t.regex(logs[1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z tick \d+$/);
-  // logs -f follows until the container stops: stop it from the side while following
-  const following = dockerAsync(s, ['logs', '-f', 'web']);
-  await new Promise((r) => setTimeout(r, 700));
+  // logs -f follows until the container stops: stop it from the side while following (once the
+  // history has come, the follower is connected).
+  let connected: () => void;
+  const history = new Promise<void>((resolve) => (connected = resolve));
+  const following = dockerAsync(s, ['logs', '-f', 'web'], 60_000, (out) => out.includes('tick 1\n') && connected());
+  await history;
   t.is(docker(s, ['stop', '-t', '5', 'web']).stdout, 'web\n');
   const followed = await following;
   t.regex(followed.stdout, /^tick 0\n/);

@@ -33,13 +33,20 @@ test.after.always(async (t) => {
 const img = (t: { context: Ctx }, name = 'busybox:1') => `${t.context.reg.host}/${name}`;
 
 /** stdout and stderr of a multiplexed stream, each as text, once it ends. */
-function demux(docker: Docker, stream: NodeJS.ReadableStream): Promise<{ out: string; err: string }> {
+/** stdout and stderr of a multiplexed stream once it ends; `progress` sees them as they grow. */
+function demux(docker: Docker, stream: NodeJS.ReadableStream, progress?: (out: string, err: string) => void): Promise<{ out: string; err: string }> {
   const out = new PassThrough();
   const err = new PassThrough();
   let o = '';
   let e = '';
-  out.on('data', (d: Buffer) => (o += d.toString()));
-  err.on('data', (d: Buffer) => (e += d.toString()));
+  out.on('data', (d: Buffer) => {
+    o += d.toString();
+    progress?.(o, e);
+  });
+  err.on('data', (d: Buffer) => {
+    e += d.toString();
+    progress?.(o, e);
+  });
   docker.modem.demuxStream(stream, out, err);
   return new Promise((resolve) => stream.on('end', () => resolve({ out: o, err: e })));
 }
@@ -99,8 +106,13 @@ rtest('attach with logs: what was printed before, then the live output; logs wit
   const only = (await c.attach({ logs: true, stream: false, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
   t.deepEqual(await demux(d, only), { out: 'early\n', err: 'early-err\n' }, 'stream=0: the log, then the end');
   const stream = (await c.attach({ logs: true, stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
-  const output = demux(d, stream);
-  await new Promise((r) => setTimeout(r, 200));
+  // stdin once the log's replay has come, so that what the container prints next is live output.
+  let replayed: () => void;
+  const replay = new Promise<void>((resolve) => (replayed = resolve));
+  const output = demux(d, stream, (out, err) => {
+    if (out.includes('early\n') && err.includes('early-err\n')) replayed();
+  });
+  await replay;
   stream.write('now\n');
   t.deepEqual(await output, { out: 'early\nlate now\n', err: 'early-err\n' }, 'the log once, then what came after');
 });

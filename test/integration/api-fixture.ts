@@ -149,14 +149,20 @@ export function throughPty(serve: Serve, line: string, input = '', timeout = 30_
   });
 }
 
-/** The docker CLI, without blocking this process (for a command that runs while others do). */
-export function dockerAsync(serve: Serve, args: string[], timeout = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/**
+ * The docker CLI, without blocking this process (for a command that runs while others do);
+ * `progress` sees its stdout as it grows.
+ */
+export function dockerAsync(serve: Serve, args: string[], timeout = 60_000, progress?: (stdout: string) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_')));
   return new Promise((resolve) => {
     const child = spawn('docker', ['-H', `unix://${serve.socket}`, ...args], { env: { ...env, DOCKER_CONFIG: join(serve.dir, 'docker-config') }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      progress?.(stdout);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
     child.once('close', (status) => {

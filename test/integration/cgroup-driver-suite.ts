@@ -12,7 +12,8 @@ import { InvalidStateError } from '../../lib/errors.js';
 import { scale, until } from '../fixtures/until.js';
 
 /** Slow machines (the TCG-emulated cgroup-v2 VM) get every wait multiplied. */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A measurement window: a rate is taken over this much wall time (never a wait for a state). */
+const measureOver = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export type Feature = 'memory' | 'pids' | 'cpu' | 'cpuset' | 'io' | 'freeze' | 'kill' | 'empty';
 
@@ -182,10 +183,10 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     const p = gated(t, 'while :; do :; done');
     await cg.addProcess(p.child.pid!);
     p.release();
-    await sleep(scale(300));
+    await until('CPU use', async () => (await cpuUsec(cg)) > 0);
     const u0 = await cpuUsec(cg);
     const t0 = performance.now();
-    await sleep(2000);
+    await measureOver(2000);
     const u1 = await cpuUsec(cg);
     const rate = (u1 - u0) / 1000 / (performance.now() - t0);
     t.log(`CPU-seconds per wall second: ${rate.toFixed(3)}`);
@@ -205,9 +206,9 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     await heavy.addProcess(b.child.pid!);
     a.release();
     b.release();
-    await sleep(scale(300));
+    await until('CPU use of both', async () => (await cpuUsec(light)) > 0 && (await cpuUsec(heavy)) > 0);
     const [l0, h0] = [await cpuUsec(light), await cpuUsec(heavy)];
-    await sleep(2000);
+    await measureOver(2000);
     const [l1, h1] = [await cpuUsec(light), await cpuUsec(heavy)];
     const ratio = (h1 - h0) / (l1 - l0);
     t.log(`heavy/light CPU time: ${ratio.toFixed(2)}`);
@@ -264,13 +265,12 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     await until('CPU use', async () => (await cpuUsec(cg)) > 0);
     await cg.freeze();
     const u1 = await cpuUsec(cg);
-    await sleep(scale(300));
+    await measureOver(scale(300));
     const u2 = await cpuUsec(cg);
     t.is(u2, u1, 'a frozen cgroup uses no CPU');
     t.deepEqual(await cg.procs(), [p.child.pid!]);
     await cg.thaw();
-    await sleep(scale(300));
-    t.true((await cpuUsec(cg)) > u2, 'thawed: it runs again');
+    await until('the thawed loop to run again', async () => (await cpuUsec(cg)) > u2);
   });
 
   when('kill', 'kill ends every process, including the ones forked inside', async (t) => {
@@ -310,7 +310,8 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
       for await (const e of cg.events({ signal: abort.signal })) if (e.type === 'empty') return e;
       return undefined;
     })();
-    await sleep(scale(100)); // the watcher's first read sees the cgroup populated
+    // Populated from addProcess until a second after the release (its `sleep 1`): the watcher's
+    // first read sees it populated, whenever it comes.
     p.release();
     await withTimeout(empty, scale(10_000), "the 'empty' event");
     t.deepEqual(await withTimeout(iterated, scale(1000), 'events() to yield'), { type: 'empty' });

@@ -120,11 +120,20 @@ rtest("watchExits: 'die' for a container that exits on its own, once", async (t)
       }
     });
   });
+  const destroyed = new Promise<void>((resolve) => {
+    engine.on('event', (e: { action: string; id: string }) => {
+      if (e.action === 'destroy' && e.id === r.id) resolve();
+    });
+  });
   await engine.start(r.id);
-  await Promise.race([died, new Promise((resolve) => setTimeout(resolve, 15_000))]);
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  t.is(dies.length, 1);
+  await died;
   t.is(dies[0]?.exitCode, '7');
+  // The monitor reads the record at each change the shim makes (state.json, exit.json, its exit);
+  // once the record is gone every later read finds nothing, so a second 'die' for this exit would
+  // come before the removal's 'destroy'.
+  await engine.remove(r.id);
+  await destroyed;
+  t.is(dies.length, 1);
 });
 
 rtest('--rm: the engine that started it removes it once its shim is done; otherwise its exit command does', async (t) => {

@@ -7,11 +7,16 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { Container } from '../../lib/index.js';
 import { collect, rootfs, serialRootTest } from './_helpers.js';
+import { until } from '../fixtures/until.js';
 
 // CPU-share tests need a quiet machine: run this file's tests one at a time.
 const test = serialRootTest;
 const slow = process.env.NSBOX_TEST_SLOW ? 10 : 1;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A measurement window: a rate is taken over this much wall time (never a wait for a state). */
+const measureOver = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cpuUsec = async (c: Container) => (await c.stats()).cpu!.usageUsec;
+/** Until each container's busy loop has been given CPU time. */
+const running = (...cs: Container[]) => until('the busy loops to run', async () => (await Promise.all(cs.map(cpuUsec))).every((u) => u > 0));
 const busy = ['/bin/sh', '-c', 'while :; do :; done'];
 
 test('memory: past the limit the OOM killer ends the container and oomKilled is true', async (t) => {
@@ -34,7 +39,7 @@ test('pids: forks beyond the limit fail inside; the host is unaffected', async (
   await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'for i in $(seq 1 30); do sleep 60 & done; echo forked; sleep 60'], resources: { pids: 8 } });
   let err = '';
   c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  for (let i = 0; i < 100 * slow && !/fork/i.test(err); i++) await sleep(20);
+  await until('a fork to fail inside', () => /fork/i.test(err));
   t.regex(err, /can't fork|Resource temporarily unavailable|fork/i);
   const stats = await c.stats();
   t.is(stats.pids!.limit, 8);
@@ -44,10 +49,10 @@ test('pids: forks beyond the limit fail inside; the host is unaffected', async (
 
 test('cpu: with cpus 0.5 a busy loop gets 0.4–0.6 CPU-seconds per wall second', async (t) => {
   await using c = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpus: 0.5 }, stdio: 'ignore' });
-  await sleep(300 * slow);
+  await running(c);
   const a = await c.stats();
   const t0 = performance.now();
-  await sleep(2000 * slow);
+  await measureOver(2000 * slow);
   const b = await c.stats();
   const wall = (performance.now() - t0) / 1000;
   const share = (b.cpu!.usageUsec - a.cpu!.usageUsec) / 1e6 / wall;
@@ -64,9 +69,9 @@ test('cpuset: visible as the affinity inside', async (t) => {
 test('weights: two busy containers with weights 1:4 on one CPU split time about 1:4', async (t) => {
   await using a = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpuWeight: 100, cpuset: { cpus: '0' } }, stdio: 'ignore' });
   await using b = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpuWeight: 400, cpuset: { cpus: '0' } }, stdio: 'ignore' });
-  await sleep(300 * slow);
+  await running(a, b);
   const [a0, b0] = await Promise.all([a.stats(), b.stats()]);
-  await sleep(2500 * slow);
+  await measureOver(2500 * slow);
   const [a1, b1] = await Promise.all([a.stats(), b.stats()]);
   const ua = a1.cpu!.usageUsec - a0.cpu!.usageUsec;
   const ub = b1.cpu!.usageUsec - b0.cpu!.usageUsec;
@@ -77,17 +82,15 @@ test('weights: two busy containers with weights 1:4 on one CPU split time about 
 
 test('freeze: a paused container makes no progress, then resumes', async (t) => {
   await using c = await Container.run({ rootfs: rootfs(), command: busy, resources: { cpus: 1 }, stdio: 'ignore' });
-  await sleep(200 * slow);
+  await running(c);
+  // pause() returns once the freezer says FROZEN: from then on no task of it runs.
   await c.pause();
-  await sleep(100 * slow);
   const p0 = await c.stats();
-  await sleep(500 * slow);
+  await measureOver(500 * slow);
   const p1 = await c.stats();
   t.true(p1.cpu!.usageUsec - p0.cpu!.usageUsec < 20_000, `paused usage grew ${p1.cpu!.usageUsec - p0.cpu!.usageUsec} µs`);
   await c.resume();
-  await sleep(500 * slow);
-  const r1 = await c.stats();
-  t.true(r1.cpu!.usageUsec - p1.cpu!.usageUsec > 100_000 * Math.min(slow, 1), 'runs again after resume');
+  await until('the resumed loop to use 0.1 CPU-seconds', async () => (await cpuUsec(c)) - p1.cpu!.usageUsec > 100_000);
   // A paused container can still be removed.
   await c.pause();
 });
@@ -96,15 +99,18 @@ test('stats change as the container works; the stream ends when it exits', async
   await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sh', '-c', 'read x; head -c 20000000 /dev/zero | tail > /dev/null; read y'] });
   const before = await c.stats();
   c.stdin!.write('go\n');
-  await sleep(800 * slow);
-  const after = await c.stats();
-  t.true(after.cpu!.usageUsec > before.cpu!.usageUsec);
-  t.true((after.memory!.peak ?? after.memory!.current) > (before.memory!.peak ?? before.memory!.current));
+  const mem = (s: typeof before) => s.memory!.peak ?? s.memory!.current;
+  // The work is done when the shell, its pipe drained, waits at its second read: cpu and memory grew.
+  const after = await until('the cpu and memory used by the work', async () => {
+    const s = await c.stats();
+    return s.cpu!.usageUsec > before.cpu!.usageUsec && mem(s) > mem(before) && s;
+  });
+  t.log(`cpu ${before.cpu!.usageUsec} -> ${after.cpu!.usageUsec} µs, memory ${mem(before)} -> ${mem(after)} bytes`);
   let samples = 0;
   const stream = c.stats({ stream: true, intervalMs: 50 });
-  setTimeout(() => c.stdin!.end('\n'), 200);
   for await (const s of stream) {
-    samples++;
+    // The container ends after the first sample: the stream must end with it.
+    if (samples++ === 0) c.stdin!.end('\n');
     t.is(typeof s.pids!.current, 'number');
   }
   t.true(samples >= 1);
