@@ -32,7 +32,7 @@ import { readLogs, type LogOptions } from './log-reader.js';
 import { processStartTime } from './process-start-time.js';
 import type { ContainerRecord } from './records.js';
 import { RemovalClaims } from './removal-claims.js';
-import { pruneContainers, removeContainer } from './removal.js';
+import { autoRemove, pruneContainers, removeContainer } from './removal.js';
 import { bundleOf, liveShim } from './shim-control.js';
 import { createVolume, listVolumes, pruneVolumes, removeVolume, type VolumeInfo } from './volume-ops.js';
 import { waitContainer, type WaitCondition, type WaitResult } from './waiter.js';
@@ -192,6 +192,14 @@ export class Engine extends EventEmitter {
    */
   remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     return removeContainer(this.#ctx, ref, opts);
+  }
+
+  /**
+   * The --rm removal of an exited container (`force` and `volumes`): one removed meanwhile is
+   * done; a failure is also kept in the record, and a wait for the removal ends with it.
+   */
+  async autoRemove(ref: string): Promise<void> {
+    return autoRemove(this.#ctx, (await this.#ctx.store.get(ref)).id);
   }
 
   /** docker container prune: removes every container that is not running (`failed`: those it could not). */

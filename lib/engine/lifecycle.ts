@@ -90,6 +90,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     x.oomKilled = false;
     x.manuallyStopped = false;
     delete x.error;
+    delete x.removalError;
     x.command = c!.config.command ?? [];
     x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
   });

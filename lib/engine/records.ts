@@ -31,6 +31,8 @@ const RecordObject = z
     openStdin: z.boolean().default(false),
     /** docker's --rm: removed once it has exited. */
     autoRemove: z.boolean().default(false),
+    /** That removal failed with this (docker's removal error): a wait for the removal ends with it. */
+    removalError: z.string().optional(),
     /** The volumes bound in (their binds are in options.mounts): anonymous ones go with `rm -v`. */
     volumes: z.array(VolumeUseSchema).default([]),
   })

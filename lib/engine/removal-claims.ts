@@ -52,11 +52,11 @@ export class RemovalClaims {
 }
 
 /**
- * The shim's exit command for a --rm container: `nsbox rm -f -v ID`, under `flock -n` on the
+ * The shim's exit command for a --rm container: `nsbox rm --auto-remove ID` (Engine.autoRemove), under `flock -n` on the
  * container's directory when flock(1) is there (see above), as the process that started it.
  */
 export function autoRemoveCommand(root: string, id: string, dir: string): string[] {
-  const rm = ['/usr/bin/env', `NSBOX_ROOT=${root}`, process.execPath, packagePath('bin', 'nsbox.js'), 'rm', '-f', '-v', id];
+  const rm = ['/usr/bin/env', `NSBOX_ROOT=${root}`, process.execPath, packagePath('bin', 'nsbox.js'), 'rm', '--auto-remove', id];
   // -E 0: the lock is held, someone else removes it. `dir/.`: flock(1) creates a lock file that is
   // missing, and must not make one in place of a directory already removed; `dir/.` fails to open then.
   return FLOCK ? [FLOCK, '-n', '-E', '0', `${dir}/.`, ...rm] : rm;

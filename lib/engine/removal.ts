@@ -37,14 +37,33 @@ export async function removeContainer(ctx: EngineContext, ref: string, opts: { f
   await p;
 }
 
-/** removeContainer, for the --rm removal: a container removed meanwhile (by anyone) is done. */
+/**
+ * removeContainer, for the --rm removal: a container removed meanwhile (by anyone) is done; a
+ * failure is kept in the record, as docker's daemon keeps it, so that whoever waits for the
+ * removal (docker run --rm) is answered with it instead of waiting for a removal that won't come.
+ */
 export async function autoRemove(ctx: EngineContext, id: string): Promise<void> {
   try {
     await removeContainer(ctx, id, { force: true, volumes: true });
   } catch (e) {
-    if (!(e instanceof NotFoundError)) throw e;
+    if (e instanceof NotFoundError) return;
+    await keepRemovalError(ctx, id, e);
+    throw e;
   } finally {
     ctx.claims.release(id);
+  }
+}
+
+async function keepRemovalError(ctx: EngineContext, id: string, e: unknown): Promise<void> {
+  const message = e instanceof Error ? e.message : String(e);
+  try {
+    await ctx.store.update(id, (x) => {
+      x.error = message;
+      x.removalError = message;
+    });
+  } catch (u) {
+    // Removed meanwhile after all: nobody is left waiting.
+    if (!(u instanceof NotFoundError)) ctx.warn(`recording the failed removal of container ${id}`, u);
   }
 }
 

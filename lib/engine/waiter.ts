@@ -45,6 +45,7 @@ export async function waitContainer(ctx: EngineContext, ref: string, opts: { con
   let last = await ctx.store.get(ref);
   const id = last.id;
   const firstExit = exitTime(last);
+  const firstRemovalError = last.removalError;
   let watch: ContainerWatch | undefined;
   // The last exit seen: a removal takes the bundle (and exit.json) with the record.
   let exited = isRunning(last) ? undefined : result(last);
@@ -57,6 +58,8 @@ export async function waitContainer(ctx: EngineContext, ref: string, opts: { con
       throw e;
     }
     last = r;
+    // Its --rm removal failed since (docker's removal error): no removal is coming.
+    if (condition === 'removed' && r.removalError !== undefined && r.removalError !== firstRemovalError && !isRunning(r)) return result(r);
     const b = bundleOf(r);
     if (!isRunning(r) || (b && readExit(b))) exited = result(r);
     watch?.arm(r);

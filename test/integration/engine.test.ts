@@ -3,7 +3,8 @@
  * attach right after start seeing the whole run, logs that follow, exec with pipes, restart on
  * the same writable layer, and removal leaving nothing. Real kernel, real registry, real shim.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
@@ -162,6 +163,36 @@ rtest('--rm: the engine that started it removes it once its shim is done; otherw
   t.deepEqual(destroyed, [a.id], 'removed by its exit command, in another process');
   t.false(existsSync(join(root, 'containers', b.id)));
   t.deepEqual(await engine.list({ all: true }), []);
+});
+
+rtest('--rm whose removal fails: a wait for the removal answers with the exit code and the error, as docker\'s', async (t) => {
+  const { engine, image, root } = t.context;
+  // A mount in its directory makes the store refuse the removal (until it is unmounted).
+  const blocked = async (claimRemoval: boolean) => {
+    const r = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'exit 5'] } });
+    const blocker = join(root, 'containers', r.id, 'blocker');
+    mkdirSync(blocker);
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', blocker]);
+    t.teardown(async () => {
+      execFileSync('umount', [blocker]);
+      await engine.remove(r.id, { force: true }).catch((e: unknown) => {
+        if (!(e instanceof NotFoundError)) throw e;
+      });
+    });
+    const removed = engine.wait(r.id, { condition: 'removed' });
+    await engine.start(r.id, { claimRemoval });
+    return { r, removed };
+  };
+  for (const claimRemoval of [true, false]) {
+    const who = claimRemoval ? 'this engine' : 'the exit command';
+    const { r, removed } = await blocked(claimRemoval);
+    const got = await removed;
+    t.is(got.exitCode, 5, who);
+    t.regex(got.error ?? '', /cannot be removed while .*blocker is mounted/, who);
+    const x = await engine.get(r.id);
+    t.is(x.state, 'exited', `${who}: still there, exited`);
+    t.regex(x.error ?? '', /blocker is mounted/, `${who}: the removal's error is the container's (docker's State.Error)`);
+  }
 });
 
 rtest('wait removed: resolves when another engine removes the record (inotify, not this engine\'s events)', async (t) => {
