@@ -25,10 +25,11 @@ import { launch } from './launch.js';
 import { ContainerOptionsSchema, validate, type ContainerConfig, type ContainerOptions, type ExecOptions } from './options.js';
 import type { ProcessSecurity } from './plan.js';
 import type { ContainerProcess, ExitStatus } from './process.js';
+import { exitOfPidfd, pidfdOf } from './process-exit.js';
 import { copyLayers, overlayAvailable } from './rootfs-copy.js';
 import { defaultRunRoot } from './run-root.js';
 import { securityOf } from './security.js';
-import { CONSOLE_PLACEHOLDER, startDetached, stopDetached, type ShimSettings } from './shim.js';
+import { CONSOLE_PLACEHOLDER, readShimPid, startDetached, stopDetached, type ShimSettings } from './shim.js';
 import { signalNumber, type SignalName } from './signals.js';
 import { discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
 import { explainUnreachable } from './unreachable-path.js';
@@ -324,6 +325,9 @@ export class Container implements AsyncDisposable {
   async remove(): Promise<void> {
     if (this.#state === 'removed') return;
     // A detached container: its shim stops it (and exits); the cgroup's kill below ends any rest.
+    // Its pidfd is taken first, while its pid file says it runs (the shim removes the file as it goes).
+    const shimPid = this.#bundle ? readShimPid(this.#bundle) : undefined;
+    const shimPidfd = shimPid !== undefined ? pidfdOf(shimPid) : undefined;
     if (this.#bundle) stopDetached(this.#bundle);
     const procs = [...this.#execs, ...(this.#init ? [this.#init] : [])];
     // A frozen process cannot die: thaw a paused container before killing it.
@@ -342,6 +346,8 @@ export class Container implements AsyncDisposable {
       });
       this.#cgroup = undefined;
     }
+    // Its container ended, the shim records the exit and goes: only then is the bundle done with.
+    if (shimPidfd !== undefined) await exitOfPidfd(shimPidfd);
     if (this.#runDir) {
       // Only empty directories: the root was a mount point inside the container's namespace only.
       // The writable layer (or the copied root) holds what the container wrote: it goes with the container.

@@ -4,13 +4,15 @@
  * test starts is ended by pid in its teardown, also when the test fails.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SpawnPlan } from '../../lib/native.js';
 import { NsboxError } from '../../lib/errors.js';
 import { AttachConnection, CONSOLE_PLACEHOLDER, readExit, readLog, readState, startDetached, type ShimExit, type ShimSettings } from '../../lib/runtime/shim.js';
-import { rootTest as test } from './_helpers.js';
+import { Container } from '../../lib/index.js';
+import { rootfs, rootTest as test } from './_helpers.js';
 import { alive, bundle, planFor, ppidOf, until } from './shim-fixture.js';
 
 const shimModule = pathToFileURL(fileURLToPath(new URL('../../lib/runtime/shim.ts', import.meta.url))).href;
@@ -88,6 +90,21 @@ test('SIGTERM to the shim stops its container for good, even with restart always
   t.like(readExit(dir), { exitCode: null, signal: 'SIGKILL' });
   t.like(readState(dir), { status: 'stopped', restartCount: 0 });
   t.false(existsSync(join(dir, 'attach.sock')));
+});
+
+test('Container.remove() of a detached container returns once its shim is gone, and leaves nothing', async (t) => {
+  const runRoot = mkdtempSync(join(tmpdir(), 'nsbox-shim-rm-'));
+  t.teardown(() => rmSync(runRoot, { recursive: true, force: true }));
+  // restart always and a stop signal sleep ignores: only the shim's own stop ends it for good.
+  const c = await Container.create({ rootfs: rootfs(), command: ['/bin/sleep', '1000'], runRoot, stdio: 'ignore' });
+  const r = await c.startDetached({ restart: 'always', stopTimeout: 5 });
+  t.teardown(() => {
+    for (const pid of [r.shimPid, r.pid]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  await c.remove();
+  t.false(alive(r.shimPid), 'the shim is gone when remove() returns');
+  t.false(alive(r.pid));
+  t.false(existsSync(join(runRoot, c.id)), 'its directory is gone (no file written after the removal)');
 });
 
 test('a container that cannot start is an NsboxError naming the step, and no shim stays behind', async (t) => {
