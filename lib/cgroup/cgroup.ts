@@ -155,6 +155,11 @@ export class Cgroup extends EventEmitter<CgroupEvents> {
     return this.driver.thaw();
   }
 
+  /** Frozen or freezing (paused): a process placed in it now would not run. */
+  frozen(): Promise<boolean> {
+    return this.driver.frozen();
+  }
+
   /** SIGKILLs every process (atomically through cgroup.kill where the kernel has it) and waits until none is left. */
   kill(options?: KillOptions): Promise<void> {
     return this.driver.kill(options);

@@ -94,6 +94,8 @@ export interface CgroupDriver {
   stats(): Promise<CgroupStats>;
   freeze(): Promise<void>;
   thaw(): Promise<void>;
+  /** Frozen or freezing (a process placed in it now would not run); false without a freezer. */
+  frozen(): Promise<boolean>;
   /** SIGKILLs every process, then waits until none is left. */
   kill(options?: KillOptions): Promise<void>;
   /** Pids (thread-group ids) in the cgroup, sorted. */

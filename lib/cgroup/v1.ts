@@ -9,7 +9,7 @@ import { pidsStats, setPids } from './shared/pids.js';
 import { blkioStatsV1, setBlkioV1 } from './v1/blkio.js';
 import { cpuStatsV1, setCpuV1 } from './v1/cpu.js';
 import { initCpusetV1 } from './v1/cpuset.js';
-import { setFrozenV1 } from './v1/freezer.js';
+import { frozenV1, setFrozenV1 } from './v1/freezer.js';
 import { memoryStatsV1, setMemoryV1 } from './v1/memory.js';
 import { CgroupV2Driver } from './v2.js';
 import { cpuStatsV2, needsCpu, setCpuV2 } from './v2/cpu.js';
@@ -149,6 +149,12 @@ export class CgroupV1Driver implements CgroupDriver {
     if (dir !== undefined) return setFrozenV1(dir, false);
     if (this.unified) return this.unified.thaw();
     throw this.#missing('freezer');
+  }
+
+  async frozen(): Promise<boolean> {
+    const dir = this.#by.get('freezer');
+    if (dir !== undefined) return frozenV1(dir);
+    return this.unified ? this.unified.frozen() : false;
   }
 
   /** Pids in every directory and sub-cgroup of every hierarchy. */

@@ -8,7 +8,7 @@ import { setCpuset } from './shared/cpuset.js';
 import { ioStatsV2, setIoV2 } from './v2/io.js';
 import { memoryStatsV2, setMemoryV2 } from './v2/memory.js';
 import { pidsStats, setPids } from './shared/pids.js';
-import { killV2, procsV2, setFrozenV2, watchEmptyV2, watchOomV2 } from './v2/core.js';
+import { frozenV2, killV2, procsV2, setFrozenV2, watchEmptyV2, watchOomV2 } from './v2/core.js';
 
 /** Controllers nsbox enables for its own sub-trees, where the parent offers them. */
 export const V2_CONTROLLERS = ['cpu', 'cpuset', 'io', 'memory', 'pids'] as const;
@@ -129,6 +129,10 @@ export class CgroupV2Driver implements CgroupDriver {
 
   thaw(): Promise<void> {
     return setFrozenV2(this.dir, false);
+  }
+
+  frozen(): Promise<boolean> {
+    return frozenV2(this.dir);
   }
 
   kill(options?: KillOptions): Promise<void> {

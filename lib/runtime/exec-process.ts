@@ -5,7 +5,7 @@
  */
 import type { SpawnPlan } from '../native.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
-import { ValidationError } from '../errors.js';
+import { InvalidStateError, ValidationError } from '../errors.js';
 import { pathFromEnv } from './container-env.js';
 import { explainExecFailure } from './exec-errors.js';
 import { hostFacts } from './host.js';
@@ -32,6 +32,8 @@ export async function execProcess(target: ExecTarget, argv: string[], options: E
     throw new ValidationError('invalid exec options: argv: must be a non-empty list of strings', 'argv');
   }
   const opts = validate(ExecOptionsSchema, options, 'exec options');
+  // A process placed in a frozen cgroup stops before its execve, and the exec would wait for it.
+  if (await target.cgroup?.frozen()) throw new InvalidStateError(`Container ${target.id} is paused, unpause the container before exec`);
   const cfg = target.config;
   const userns = cfg.namespaces.user !== false;
   const env = buildEnv(Object.fromEntries(target.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), opts.env);

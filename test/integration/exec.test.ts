@@ -68,6 +68,27 @@ test('exec needs a running container', async (t) => {
   await t.throwsAsync(c.exec(['/bin/true']), { instanceOf: InvalidStateError });
 });
 
+test('exec into a paused container fails as docker\'s, both ways a container runs; after unpause it works', async (t) => {
+  await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sleep', '100'], stdio: 'ignore' });
+  await c.pause();
+  // A process placed in the frozen cgroup would freeze before its execve and exec wait for it for
+  // ever: after 10 s the container is thawed (its frozen child then runs) and the exec fails.
+  const bounded = <T>(p: Promise<T>) => {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => void c.resume().finally(() => reject(new Error('exec waited on the frozen container'))), 10_000);
+    });
+    return Promise.race([p, hung]).finally(() => clearTimeout(timer));
+  };
+  const paused = new RegExp(`^Container ${c.id} is paused, unpause the container before exec$`);
+  await t.throwsAsync(bounded(c.exec(['/bin/true'], { stdio: 'ignore' })), { instanceOf: InvalidStateError, message: paused });
+  await using j = await Container.join({ rootfs: rootfs(), command: ['/bin/sleep', '100'] }, { id: c.id, pid: c.pid!, cgroupPaths: c.cgroup!.paths });
+  await t.throwsAsync(bounded(j.exec(['/bin/true'], { stdio: 'ignore' })), { instanceOf: InvalidStateError, message: paused }, 'a handle: paused by another');
+  await c.resume();
+  const p = await j.exec(['/bin/true'], { stdio: 'ignore' });
+  t.deepEqual(await p.wait(), { exitCode: 0, signal: null });
+});
+
 test('exec processes die with the container', async (t) => {
   const c = await Container.run({ rootfs: rootfs(), command: ['/bin/sleep', '100'], stdio: 'ignore' });
   t.teardown(() => c.remove());

@@ -26,6 +26,11 @@ export async function procsRecursive(dir: string): Promise<number[]> {
   return [...new Set(all.flatMap(parsePids))].sort((a, b) => a - b);
 }
 
+/** Frozen, or asked to freeze (cgroup.freeze; cgroup.events says when every task is). */
+export async function frozenV2(dir: string): Promise<boolean> {
+  return (await cgroupEvents(dir)).frozen === 1 || (await readOptional(path.join(dir, 'cgroup.freeze')))?.trim() === '1';
+}
+
 /** Writes cgroup.freeze and waits until cgroup.events reports the new state for the whole subtree. */
 export async function setFrozenV2(dir: string, frozen: boolean, timeoutMs = 10_000): Promise<void> {
   await writeValue(path.join(dir, 'cgroup.freeze'), frozen ? 1 : 0);
