@@ -138,22 +138,53 @@ export async function mkdirLevels(stop: string, dir: string, existOk = false): P
   const rel = path.posix.relative(stop, dir);
   if (rel === '' || rel.startsWith('..')) throw new NsboxError(`cgroup ${dir} is not below ${stop}`, { code: 'EINVAL', path: dir });
   const created: string[] = [];
-  let cur = stop;
   const parts = rel.split('/');
-  for (let i = 0; i < parts.length; i++) {
-    cur = path.posix.join(cur, parts[i]!);
-    const leaf = i === parts.length - 1;
-    // Parents usually exist already: check without the cost of a thrown EEXIST.
-    if (!leaf && existsSync(cur)) continue;
+  // A parent found may be removed before the level below it is made (its last cgroup's removal
+  // takes an empty nsbox parent along, rmdirNsboxParents): then the levels are walked again.
+  for (let attempt = 1; ; attempt++) {
+    let cur = stop;
     try {
-      await mkdir(cur);
-      created.push(cur);
+      for (let i = 0; i < parts.length; i++) {
+        cur = path.posix.join(cur, parts[i]!);
+        const leaf = i === parts.length - 1;
+        // Parents usually exist already: check without the cost of a thrown EEXIST.
+        if (!leaf && existsSync(cur)) continue;
+        try {
+          await mkdir(cur);
+          created.push(cur);
+        } catch (err) {
+          if (isCode(err, 'EEXIST') && (!leaf || existOk)) continue;
+          throw err;
+        }
+      }
+      return created;
     } catch (err) {
-      if (isCode(err, 'EEXIST') && (!leaf || existOk)) continue;
+      if (isCode(err, 'ENOENT') && attempt < 5) continue;
       throw cgroupFsError(err, 'mkdir', cur);
     }
   }
-  return created;
+}
+
+/**
+ * After a cgroup's removal: its parent levels below `stop` whose name says nsbox (made by
+ * mkdirLevels for nsbox's parent, `nsbox` by default), nearest first, each while it is empty. The
+ * kernel refuses the rmdir of a cgroup with processes or sub-cgroups (EBUSY, ENOTEMPTY), which
+ * ends the climb: so the caller's own cgroup and its ancestors are never removed, nor a level
+ * whose name does not say nsbox.
+ */
+export async function rmdirNsboxParents(stop: string, dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (let cur = path.posix.dirname(dir); cur.startsWith(`${stop}/`) && path.posix.basename(cur).includes('nsbox'); cur = path.posix.dirname(cur)) {
+    try {
+      await rmdir(cur);
+      removed.push(cur);
+    } catch (err) {
+      // In use, or gone with another cgroup's removal: either way, not this removal's to climb on.
+      if (isCode(err, 'EBUSY', 'ENOTEMPTY', 'ENOENT')) break;
+      throw cgroupFsError(err, 'rmdir', cur);
+    }
+  }
+  return removed;
 }
 
 /** Sub-cgroup directories of `dir`, deepest first, then `dir` itself. */

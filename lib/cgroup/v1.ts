@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { NotFoundError, NsboxError, reportCleanupError } from '../errors.js';
-import { exists, isCode, mkdirLevels, parsePids, readOptional, rmdirTree, walkDeepestFirst, writeValue } from './cgroupfs.js';
+import { exists, isCode, mkdirLevels, parsePids, readOptional, rmdirNsboxParents, rmdirTree, walkDeepestFirst, writeValue } from './cgroupfs.js';
 import { statsOf, type CgroupDriver, type CgroupEvent, type CgroupPlacement, type CgroupStats, type KillOptions, type WatchOptions } from './driver.js';
 import { killByFreezing } from './kill.js';
 import type { ParsedResources } from './resources.js';
@@ -204,7 +204,13 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async remove(): Promise<void> {
-    const results = await Promise.allSettled([...this.hierarchies.map((h) => rmdirTree(h.dir)), ...(this.unified ? [this.unified.remove()] : [])]);
+    const results = await Promise.allSettled([
+      ...this.hierarchies.map(async (h) => {
+        await rmdirTree(h.dir);
+        await rmdirNsboxParents(h.mountpoint, h.dir);
+      }),
+      ...(this.unified ? [this.unified.remove()] : []),
+    ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }

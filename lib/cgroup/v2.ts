@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { NotFoundError, NsboxError, reportCleanupError } from '../errors.js';
-import { exists, isCode, mkdirLevels, readOptional, rmdirTree, writeValue } from './cgroupfs.js';
+import { exists, isCode, mkdirLevels, readOptional, rmdirNsboxParents, rmdirTree, writeValue } from './cgroupfs.js';
 import { statsOf, type CgroupDriver, type CgroupEvent, type CgroupPlacement, type CgroupStats, type KillOptions, type WatchOptions } from './driver.js';
 import type { ParsedResources } from './resources.js';
 import { cpuStatsV2, needsCpu, setCpuV2 } from './v2/cpu.js';
@@ -152,8 +152,9 @@ export class CgroupV2Driver implements CgroupDriver {
     }
   }
 
-  remove(): Promise<void> {
-    return rmdirTree(this.dir);
+  async remove(): Promise<void> {
+    await rmdirTree(this.dir);
+    await rmdirNsboxParents(this.#mountpoint, this.dir);
   }
 
   events(listener: (event: CgroupEvent) => void, options: WatchOptions = {}): () => void {

@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { once } from 'node:events';
+import { rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -128,6 +129,27 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     await cg.remove({ force: true });
     t.is((await p.exit).signal, 'SIGKILL');
     for (const dir of Object.values(cg.paths)) t.false(existsSync(dir), dir);
+  });
+
+  test.serial(`${d.label}: the last cgroup removed takes its empty nsbox-named parent with it, never another parent`, async (t) => {
+    const opts = (parent: string) => ({ parent: `${d.parent}/${parent}`, driver: d.kind, layout: d.layout });
+    const parents = (cg: Cgroup) => Object.values(cg.paths).map((dir) => path.dirname(dir));
+    const a = await Cgroup.create('a', opts('nsbox-gc'));
+    const b = await Cgroup.create('b', opts('nsbox-gc'));
+    t.teardown(() => Promise.all([a.remove({ force: true }), b.remove({ force: true })]));
+    const gc = parents(a);
+    await a.remove();
+    for (const dir of gc) t.true(existsSync(dir), `${dir}: b is still in it`);
+    await b.remove();
+    for (const dir of gc) t.false(existsSync(dir), `${dir}: removed with its last cgroup`);
+    // A parent whose name does not say nsbox is not nsbox's: it stays, empty.
+    const c = await Cgroup.create('c', opts('kept'));
+    const kept = parents(c);
+    t.teardown(async () => {
+      for (const dir of kept) await rmdir(dir).catch(() => undefined);
+    });
+    await c.remove();
+    for (const dir of kept) t.true(existsSync(dir), `${dir}: not nsbox's`);
   });
 
   when('memory', 'memory limit is set and read back', async (t) => {
@@ -334,7 +356,8 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
       t.true((s1.memory.anon ?? 0) >= 8_000_000, `anon ${s1.memory.anon}`);
       t.true((s1.memory.pgfault ?? 0) > (s0.memory!.pgfault ?? 0));
     } else t.log('memory: no memory controller for this driver');
-    if (s1.pids) t.is(s1.pids.current, 2); // the shell and its sleep
+    // The shell forks its sleep after it printed: until then it is alone.
+    if (s1.pids) await until('the shell and its sleep', async () => (await cg.stats()).pids!.current === 2);
   });
 
   test.serial(`${d.label}: prune removes empty leftovers beneath the parent and keeps busy ones`, async (t) => {
