@@ -22,6 +22,7 @@ import { AttachConnection, type LogEntry } from '../runtime/shim.js';
 import { ContainerStore } from './container-store.js';
 import { checkState, exitCodeOf, isRunning } from './container-status.js';
 import { createContainer, type CreateRequest } from './create.js';
+import { cgroupParentsOf, pruneEmptyCgroups } from './cgroup-gc.js';
 import { bundlePath, type EngineContext, type EngineEvent } from './engine-context.js';
 import { execInContainer, type ExecOptions } from './exec.js';
 import { ExecInstances } from './exec-instances.js';
@@ -202,9 +203,15 @@ export class Engine extends EventEmitter {
     return autoRemove(this.#ctx, (await this.#ctx.store.get(ref)).id);
   }
 
-  /** docker container prune: removes every container that is not running (`failed`: those it could not). */
-  prune(): Promise<{ containers: string[]; failed: Array<{ id: string; error: string }> }> {
-    return pruneContainers(this.#ctx);
+  /**
+   * docker container prune: removes every container that is not running (`failed`: those it
+   * could not), then the empty cgroups crashed processes left beneath nsbox's parents (`cgroups`).
+   */
+  async prune(): Promise<{ containers: string[]; failed: Array<{ id: string; error: string }>; cgroups: string[] }> {
+    // Read before the records go: a removed container's own cgroup parent is still looked under.
+    const parents = await cgroupParentsOf(this.#ctx);
+    const out = await pruneContainers(this.#ctx);
+    return { ...out, cgroups: await pruneEmptyCgroups(this.#ctx, parents) };
   }
 
   /**

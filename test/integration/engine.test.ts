@@ -4,11 +4,11 @@
  * the same writable layer, and removal leaving nothing. Real kernel, real registry, real shim.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
-import { Engine, InvalidStateError, NotFoundError, NotModifiedError } from '../../lib/index.js';
+import { Cgroup, Engine, InvalidStateError, NotFoundError, NotModifiedError } from '../../lib/index.js';
 import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
@@ -192,6 +192,24 @@ rtest('--rm whose removal fails: a wait for the removal answers with the exit co
     const x = await engine.get(r.id);
     t.is(x.state, 'exited', `${who}: still there, exited`);
     t.regex(x.error ?? '', /blocker is mounted/, `${who}: the removal's error is the container's (docker's State.Error)`);
+  }
+});
+
+rtest('prune: the stopped containers, then the empty cgroups a crash left beneath their parents (one prune for the CLI and the API)', async (t) => {
+  const { engine, image } = t.context;
+  const parent = `nsbox-prune-${process.pid}`;
+  const r = await engine.create({ options: { image, command: ['true'], cgroupParent: parent } });
+  const leftover = await Cgroup.create('leftover', { parent });
+  t.teardown(() => Cgroup.prune({ parent, minAgeMs: 0, includeParent: true }));
+  const dirs = Object.values(leftover.paths);
+  // Older than the minimum age (a younger one may be about to get its process).
+  const old = new Date(Date.now() - 60_000);
+  for (const dir of dirs) utimesSync(dir, old, old);
+  const { containers, cgroups } = await engine.prune();
+  t.deepEqual(containers, [r.id]);
+  for (const dir of dirs) {
+    t.false(existsSync(dir), dir);
+    t.true(cgroups.includes(dir), `${dir} is reported`);
   }
 });
 

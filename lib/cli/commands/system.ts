@@ -5,7 +5,6 @@
  * nsbox system df / info: see `nsbox info`.
  */
 import { createInterface } from 'node:readline/promises';
-import { Cgroup } from '../../cgroup/cgroup.js';
 import { Engine } from '../../engine/index.js';
 import { ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
@@ -31,7 +30,7 @@ export default async function system(argv: string[]): Promise<number> {
   const p = parseArgs(rest, [{ names: ['force', 'f'], kind: 'bool' }, { names: ['all', 'a'], kind: 'bool' }, { names: ['volumes'], kind: 'bool' }]);
   if (!flag(p, 'force') && !(await confirm(flag(p, 'all'), flag(p, 'volumes')))) return 0;
   const engine = await Engine.open();
-  const { containers } = await engine.prune();
+  const { containers, cgroups } = await engine.prune();
   if (containers.length) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
   if (flag(p, 'volumes')) {
     const { volumes } = await engine.pruneVolumes();
@@ -42,7 +41,6 @@ export default async function system(argv: string[]): Promise<number> {
     const lines = images.removed.flatMap((i) => [...i.untagged.map((u) => `untagged: ${parseReference(u).familiar}`), ...i.deleted.map((d) => `deleted: ${d}`)]);
     process.stdout.write(`Deleted Images:\n${lines.map((l) => `${l}\n`).join('')}\n`);
   }
-  const cgroups = await Cgroup.prune().catch(() => [] as string[]);
   if (cgroups.length) process.stdout.write(`Deleted cgroups:\n${cgroups.map((c) => `${c}\n`).join('')}\n`);
   process.stdout.write(`Total reclaimed space: ${humanSize(images.spaceReclaimed)}\n`);
   return 0;
