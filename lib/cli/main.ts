@@ -3,7 +3,8 @@
  * loaded only when used, so that start-up stays lean. Exit codes as docker's: 125 for nsbox's own
  * errors, 126/127 when the command cannot be run, else the container's.
  */
-import { NsboxError, ValidationError } from '../errors.js';
+import { failureExitCode } from '../engine/container-status.js';
+import { ValidationError } from '../errors.js';
 import { describeFlags, HelpRequested, type FlagSpec } from './args.js';
 import * as z from 'zod';
 
@@ -113,8 +114,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const message = e instanceof Error ? e.message : String(e);
     process.stderr.write(`nsbox: ${e instanceof ValidationError ? `${message}\nSee 'nsbox ${name} --help'` : message}\n`);
-    if (e instanceof NsboxError && e.syscall === 'execve') return e.code === 'ENOENT' ? 127 : 126;
-    return 125;
+    return failureExitCode(e);
   }
 }
 

@@ -27,6 +27,15 @@ export function execFailureCode(e: unknown): 126 | 127 | undefined {
   return e.code === 'ENOENT' ? 127 : 126;
 }
 
+/**
+ * docker's exit code for a failure of nsbox's own (a run or start that did not get the container's
+ * code): 127 command not found, 126 cannot be invoked, else 125. The CLI exits with it; the engine
+ * keeps it as the exit code of a container whose start failed.
+ */
+export function failureExitCode(e: unknown): 125 | 126 | 127 {
+  return execFailureCode(e) ?? 125;
+}
+
 /** docker's `units.HumanDuration`. */
 export function humanDuration(ms: number): string {
   const s = Math.floor(ms / 1000);

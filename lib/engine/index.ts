@@ -28,5 +28,5 @@ export {
 } from './records.js';
 export { parseRestartPolicy, RestartPolicySchema, type RestartPolicy } from './restart-policy.js';
 export { Engine, exitCodeOf, type CreateRequest, type EngineEvent, type WaitCondition } from './engine.js';
-export { checkState, execFailureCode, humanDuration, isRunning, statusText, timeAgo } from './container-status.js';
+export { checkState, execFailureCode, failureExitCode, humanDuration, isRunning, statusText, timeAgo } from './container-status.js';
 export { ExecInstances, type ExecInstance, type ExecConfig } from './exec-instances.js';

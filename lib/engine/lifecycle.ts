@@ -9,7 +9,7 @@ import { Container } from '../runtime/container.js';
 import type { ContainerOptions } from '../runtime/options.js';
 import { signalNumber } from '../runtime/signals.js';
 import { isCode } from '../storage/errors.js';
-import { checkState, execFailureCode, isRunning } from './container-status.js';
+import { checkState, failureExitCode, isRunning } from './container-status.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
 import { processStartTime } from './process-start-time.js';
 import type { ContainerRecord } from './records.js';
@@ -110,7 +110,7 @@ async function afterFailedStart(ctx: EngineContext, r: ContainerRecord, e: unkno
     if (r.autoRemove) await autoRemove(ctx, r.id);
     else {
       await ctx.store.update(r.id, (x) => {
-        x.exitCode = execFailureCode(e) ?? 125;
+        x.exitCode = failureExitCode(e);
         x.signal = null;
         x.error = (e as Error).message;
       });

@@ -64,6 +64,7 @@ rtest('run --rm: output, stderr, exit code; run of a missing image pulls it firs
   t.is(p.stdout.split('\n').filter((l) => l === 'kept').length, 1, 'the image\'s entrypoint and cmd ran after the pull');
   t.is(docker(t.context.serve, ['run', '--rm', '-e', 'A=1', '-w', '/tmp', '--read-only', '--network', 'none', '-u', '1000', img(t), 'sh', '-c', 'echo $A $(pwd) $(id -u)']).stdout, '1 /tmp 1000\n');
   t.is(docker(t.context.serve, ['run', '--rm', img(t), '/bin/nope']).status, 127);
+  t.is(docker(t.context.serve, ['run', '--rm', img(t), '/etc/passwd']).status, 126, 'a command that cannot be invoked, as nsbox run says');
   t.is(docker(t.context.serve, ['ps', '-aq']).stdout, '', '--rm left no container');
 });
 

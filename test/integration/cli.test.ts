@@ -63,6 +63,7 @@ rtest('run: exit codes, stdin with -i, env, volumes, read-only, memory limit', (
   t.is(ok.stdout, 'hi\n');
   t.is(ok.status, 3);
   t.is(nsbox(t, ['run', img(t), '/bin/nope']).status, 127);
+  t.is(nsbox(t, ['run', '--rm', img(t), '/etc/passwd']).status, 126, 'a command that cannot be invoked');
   const bad = nsbox(t, ['run', '--bogus', img(t)]);
   t.is(bad.status, 125);
   t.regex(bad.stderr, /unknown flag: --bogus/);

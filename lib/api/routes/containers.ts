@@ -1,6 +1,7 @@
 /** Container endpoints without streams: list, create, inspect, and the lifecycle verbs. */
 import { NotFoundError, NsboxError, ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
+import { execFailureCode } from '../../engine/container-status.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
@@ -41,12 +42,15 @@ function familiar(image: string): string {
 
 /**
  * A command that cannot be run, in the words the docker CLI looks for to exit with 127 ("no such
- * file or directory") or 126 ("permission denied") instead of 125.
+ * file or directory") or 126 ("permission denied") instead of 125: the code nsbox's own CLI
+ * exits with (failureExitCode).
  */
 function startError(id: string, e: unknown): unknown {
-  if (!(e instanceof NsboxError) || e.syscall !== 'execve') return e;
-  const why = e.code === 'ENOENT' ? 'no such file or directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
-  return new ApiError(400, `failed to start container ${id}: exec: ${JSON.stringify(e.path ?? '')}: ${why}`);
+  const code = execFailureCode(e);
+  if (code === undefined) return e;
+  const err = e as NsboxError;
+  const why = code === 127 ? 'no such file or directory' : err.code === 'EACCES' ? 'permission denied' : `permission denied (${err.message})`;
+  return new ApiError(400, `failed to start container ${id}: exec: ${JSON.stringify(err.path ?? '')}: ${why}`);
 }
 
 export function containerRoutes(router: Router, ctx: ApiContext): void {
