@@ -187,7 +187,10 @@ export class Cgroup extends EventEmitter<CgroupEvents> {
       await this.driver.kill();
     } else {
       // A cgroup already gone reads as no processes; the driver's remove tolerates it too.
-      const pids = await this.driver.procs().catch(() => []);
+      const pids = await this.driver.procs().catch((e: unknown) => {
+        if (e instanceof NotFoundError) return [];
+        throw e;
+      });
       if (pids.length > 0) throw new InvalidStateError(`cgroup ${this.name} still has processes (${pids.join(' ')}); remove({ force: true }) kills them`);
     }
     await this.driver.remove();

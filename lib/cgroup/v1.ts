@@ -96,7 +96,12 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async #unifiedControllers(): Promise<Set<string>> {
-    return this.unified ? this.unified.controllers().catch(() => new Set<string>()) : new Set<string>();
+    if (!this.unified) return new Set<string>();
+    // A twin that is gone (removed with an earlier try, or never made on a read-only mount) drives nothing.
+    return this.unified.controllers().catch((e: unknown) => {
+      if (e instanceof NotFoundError) return new Set<string>();
+      throw e;
+    });
   }
 
   #missing(controller: string): NsboxError {

@@ -10,6 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { open } from 'node:fs/promises';
+import { reportCleanupError } from '../errors.js';
 import { chainIds, DigestMismatchError, sniffCompression, type Store } from '../storage/index.js';
 import type { ImageConfig } from './registry/manifest.js';
 import type { Member } from './archive/archive-files.js';
@@ -64,7 +65,7 @@ export async function commitImage(store: Store, img: ArchiveImage, names: string
       // The layer is here already, unpacked from another blob: this one must still be the same tar.
       const actual = await tarDigest(store.blobs.path(l.digest));
       if (actual !== undefined && actual !== diffId) {
-        await store.blobs.remove(l.digest).catch(() => false);
+        await store.blobs.remove(l.digest).catch(reportCleanupError(`blob ${l.digest}: removing it after its tar did not match`));
         throw new DigestMismatchError(`layer ${l.digest}: its tar hashes to ${actual}, but the config's diff id is ${diffId}`, diffId, actual);
       }
     }

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { parseFlatKeyed, parsePids, readOptional, readText, walkDeepestFirst, writeValue } from '../cgroupfs.js';
+import { isCode, parseFlatKeyed, parsePids, readOptional, readText, walkDeepestFirst, writeValue } from '../cgroupfs.js';
 import type { CgroupEvent, KillOptions } from '../driver.js';
 import { killByFreezing, waitUntil } from '../kill.js';
 import { watchOrPoll } from '../watch.js';
@@ -40,7 +40,13 @@ export async function setFrozenV2(dir: string, frozen: boolean, timeoutMs = 10_0
 /** Whether this kernel has cgroup.kill (5.14+). */
 export async function hasKillFile(dir: string): Promise<boolean> {
   // cgroup.kill is write-only: look at the directory listing rather than reading it.
-  return (await readdir(dir).catch(() => [] as string[])).includes('cgroup.kill');
+  try {
+    return (await readdir(dir)).includes('cgroup.kill');
+  } catch (e) {
+    // A cgroup that is gone has no processes to kill either.
+    if (isCode(e, 'ENOENT')) return false;
+    throw e;
+  }
 }
 
 /** SIGKILLs the whole subtree: atomically through cgroup.kill, else freeze + kill + thaw. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { NsboxError } from '../../errors.js';
+import { NsboxError, reportCleanupError } from '../../errors.js';
 import { DigestMismatchError, TarReader, type TarEntry, type TarSink } from '../../storage/index.js';
 import { ArchiveError } from './archive-error.js';
 
@@ -87,7 +87,7 @@ export class SpooledArchive implements MemberSource {
       if (bytes === 0) throw new ArchiveError(`${this.where}: the archive is empty`);
       reader.end();
     } catch (err) {
-      await Promise.all([...this.#open].map((p) => p.then((fh) => fh.close()).catch(() => undefined)));
+      await Promise.all([...this.#open].map((p) => p.then((fh) => fh.close()).catch(reportCleanupError(`${this.where}: closing a file of the archive after a failed read`))));
       if (err instanceof ArchiveError) throw err;
       const msg = (err as Error).message;
       const why = (msg.startsWith(`${this.where}: `) ? msg.slice(this.where.length + 2) : msg).replace('(truncated layer)', '(truncated archive)');

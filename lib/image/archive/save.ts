@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { NsboxError, ValidationError } from '../../errors.js';
+import { NsboxError, ValidationError, reportCleanupError } from '../../errors.js';
 import { DigestMismatchError, type ImageRecord, type Store } from '../../storage/index.js';
 import { parseReference } from '../reference.js';
 import { ArchiveError } from './archive-error.js';
@@ -57,7 +57,7 @@ export async function saveImage(store: Store, image: SavedImage, dest: string, o
       closed = true;
       await rename(tmp, target);
     } catch (err) {
-      if (!closed) await fh.close().catch(() => undefined);
+      if (!closed) await fh.close().catch(reportCleanupError(`${tmp}: closing it after a failed save`));
       await rm(tmp, { force: true });
       throw err;
     } finally {
