@@ -2,16 +2,17 @@
 // with vm, so that V8 can take its code cache: the cache is used only when it was made for this
 // very build of the bundle (the build id in the bundle's first line); V8 itself refuses one made
 // by another V8 or with other flags, and then the bundle is compiled from its source.
-import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import vm from 'node:vm';
+'use strict';
+const { readFileSync } = require('node:fs');
+const { dirname } = require('node:path');
+const vm = require('node:vm');
 
 const ID = /^\/\* nsbox-build ([0-9a-f]{32}) \*\//;
 
 /** The build id written at the top of the bundle. */
-export const buildIdOf = (source) => ID.exec(source)?.[1];
+const buildIdOf = (source) => ID.exec(source)?.[1];
 
-export function compileBundle(file, cacheFile) {
+function compileBundle(file, cacheFile) {
   // esbuild writes ASCII (tools/bundle-cli.mjs checks it): read as latin1, which skips UTF-8 decoding.
   const source = readFileSync(file, 'latin1');
   let cachedData;
@@ -36,3 +37,5 @@ export function compileBundle(file, cacheFile) {
     },
   };
 }
+
+module.exports = { buildIdOf, compileBundle };

@@ -119,15 +119,41 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
+ * Calls `fn` with process.stdout once something uses it: Node makes the stream on first use, which
+ * costs a command several milliseconds, and a command that prints with output.ts's writeOut (or
+ * nothing) never needs it.
+ */
+function whenStdoutMade(fn: (stdout: NodeJS.WriteStream) => void): void {
+  const made = Object.getOwnPropertyDescriptor(process, 'stdout');
+  if (!made?.get || !made.configurable) {
+    fn(process.stdout);
+    return;
+  }
+  Object.defineProperty(process, 'stdout', {
+    configurable: true,
+    enumerable: made.enumerable ?? true,
+    get() {
+      // Node's own getter again (it keeps the stream it made), then the caller's set-up, once.
+      Object.defineProperty(process, 'stdout', made);
+      const stdout = made.get!.call(process) as NodeJS.WriteStream;
+      fn(stdout);
+      return stdout;
+    },
+  });
+}
+
+/**
  * Runs the command line of this process (`process.argv`) and sets its exit code: bin/nsbox.js
  * calls it, from the CLI's bundle or from dist/.
  */
 export async function runCli(): Promise<void> {
   // `nsbox images | head -1`: a reader that goes away ends the command quietly, as docker's.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
-  });
+  whenStdoutMade((stdout) =>
+    stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    }),
+  );
   process.exitCode = await main(process.argv.slice(2));
 }
 

@@ -1,4 +1,25 @@
-/** docker's output conventions: aligned tables, short ids, human sizes and times. */
+/** docker's output conventions: aligned tables, short ids, human sizes and times; writing to stdout. */
+import { writeSync } from 'node:fs';
+
+/**
+ * Writes `text` to fd 1 at once, without making process.stdout: setting that stream up costs a
+ * short command several milliseconds (net or fs streams). Writes stay in order with process.stdout's,
+ * which are synchronous on Linux for files, pipes and terminals. A reader that went away (EPIPE)
+ * ends the command quietly, as main.ts's handler does for the stream; a full non-blocking pipe
+ * (EAGAIN) gets the rest through process.stdout, which waits for it.
+ */
+export function writeOut(text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  try {
+    while (off < buf.length) off += writeSync(1, buf, off);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (code !== 'EAGAIN') throw e;
+    process.stdout.write(buf.subarray(off));
+  }
+}
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -21,14 +21,15 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 const ended = (s: Readable | null) => new Promise<void>((r) => (!s || s.readableEnded || s.destroyed ? r() : (s.once('end', r), s.once('close', r))));
 
 export async function runSession(s: Session, opts: { tty: boolean; interactive: boolean }): Promise<number> {
-  const stdin = process.stdin;
+  // Only with -i: making process.stdin (an fs or net stream) costs several milliseconds.
+  const stdin = opts.interactive ? process.stdin : undefined;
   const forward = (sig: NodeJS.Signals) => s.signal(sig);
   if (!opts.tty) for (const sig of SIGNALS) process.on(sig, forward);
   s.stdout?.pipe(process.stdout, { end: false });
   s.stderr?.pipe(process.stderr, { end: false });
   const onData = (d: Buffer) => s.write(d);
   const onEnd = () => s.closeStdin();
-  if (opts.interactive) {
+  if (stdin) {
     if (opts.tty && stdin.isTTY) stdin.setRawMode(true);
     stdin.on('data', onData);
     stdin.once('end', onEnd);
@@ -50,7 +51,7 @@ export async function runSession(s: Session, opts: { tty: boolean; interactive: 
   } finally {
     for (const sig of SIGNALS) process.off(sig, forward);
     process.stdout.off('resize', onResize);
-    if (opts.interactive) {
+    if (stdin) {
       stdin.off('data', onData);
       stdin.off('end', onEnd);
       if (opts.tty && stdin.isTTY) stdin.setRawMode(false);

@@ -7,7 +7,7 @@ import { exitCodeOf, statusText, timeAgo } from '../../engine/container-status.j
 import type { ContainerSummary } from '../../engine/record-summary.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
-import { shortId, table } from '../output.js';
+import { shortId, table, writeOut } from '../output.js';
 
 async function list(all: boolean): Promise<ContainerSummary[]> {
   const records = await readContainerList({ all });
@@ -30,7 +30,7 @@ export default async function ps(argv: string[]): Promise<number> {
   const full = flag(p, 'no-trunc');
   const id = (r: ContainerSummary) => (full ? r.id : shortId(r.id));
   if (flag(p, 'quiet')) {
-    process.stdout.write(records.map((r) => `${id(r)}\n`).join(''));
+    writeOut(records.map((r) => `${id(r)}\n`).join(''));
     return 0;
   }
   const command = (r: ContainerSummary) => {
@@ -40,13 +40,11 @@ export default async function ps(argv: string[]): Promise<number> {
   const image = (r: ContainerSummary) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
   if (value(p, 'format') === 'json') {
     // docker's `--format json`: one object a line, its fields as docker names them.
-    for (const r of records) {
-      const line = { ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusText(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 };
-      process.stdout.write(`${JSON.stringify(line)}\n`);
-    }
+    const line = (r: ContainerSummary) => ({ ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusText(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 });
+    writeOut(records.map((r) => `${JSON.stringify(line(r))}\n`).join(''));
     return 0;
   }
-  process.stdout.write(
+  writeOut(
     table(
       ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
       records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), statusText(r), '', r.name]),
