@@ -12,7 +12,7 @@ import { InvalidStateError, NetworkConflictError, NotFoundError, NsboxError, Val
 import { withLock, writeFileAtomic } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
 import { StoreLayout, defaultRoot } from '../storage/layout.js';
-import { contains, formatCidr, formatIp, lastAddress, parseCidr, parseIp, type Cidr } from './cidr.js';
+import { contains, formatCidr, formatIp, lastAddress, parseCidr, parseIp, sizeOf, type Cidr } from './cidr.js';
 import { Ipam, readNetworkRecord } from './ipam.js';
 import { matchesNetworkFilters, type NetworkFilters } from './network-filters.js';
 import { DEFAULT_NETWORK, bridgeName, type NetworkRecord } from './schemas.js';
@@ -157,6 +157,10 @@ export class NetworkStore {
     };
     if (o.ipv6) {
       const subnet6 = choose(o.subnet6, 6, 'subnet6', () => ipv6Pools(id));
+      // A container's IPv6 address has its IPv4 address's host part: the IPv6 subnet must hold them all.
+      if (sizeOf(subnet6) < sizeOf(subnet)) {
+        throw new ValidationError(`IPv6 subnet ${formatCidr(subnet6)} is smaller than the IPv4 subnet ${formatCidr(subnet)}: give a /${128 - (32 - subnet.prefix)} or larger`, 'subnet6');
+      }
       record.subnet6 = formatCidr(subnet6);
       record.gateway6 = gatewayOf(subnet6, o.gateway6, 'gateway6');
     }

@@ -90,6 +90,7 @@ test("bad input is refused with docker's words, and nothing is written", async (
     [{ name: 'x', gateway: '10.2.0.1' }, ValidationError, /a gateway needs the subnet/],
     [{ name: 'x', ipv6: true, subnet6: 'fd00:1::/64' }, NetworkConflictError, /overlaps a route of the host \(fd00:1::\/64\)/],
     [{ name: 'x', subnet6: 'fd00:2::/64' }, ValidationError, /needs IPv6 enabled/],
+    [{ name: 'x', subnet: '10.3.0.0/16', ipv6: true, subnet6: 'fd00:3::/120' }, ValidationError, /IPv6 subnet fd00:3::\/120 is smaller than the IPv4 subnet 10.3.0.0\/16: give a \/112 or larger/],
     [{ name: 'bad name!' }, ValidationError, /invalid network options: name/],
     [{ name: 'x', driver: 'macvlan' as 'bridge' }, ValidationError, /plugin "macvlan" not found/],
   ];
