@@ -3,7 +3,7 @@
  * (see ContainerWatch), never by reading the store on a timer.
  */
 import { NotFoundError } from '../errors.js';
-import { readExit } from '../runtime/shim.js';
+import { readExit, type ShimExit } from '../runtime/shim.js';
 import { ContainerWatch } from './container-watch.js';
 import { exitCodeOf, isRunning } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
@@ -17,16 +17,24 @@ export interface WaitResult {
   error?: string;
 }
 
-/** The last exit's time, from exit.json while a shim may have written a newer one than the record. */
-function exitTime(x: ContainerRecord): string | undefined {
+/**
+ * The shim's last exit: as its events told it (`told`, for the shim of `x`), else from exit.json,
+ * which a shim may have written before the record caught up.
+ */
+function shimExit(x: ContainerRecord, told: ShimExit | undefined): ShimExit | undefined {
+  if (told) return told;
   const b = bundleOf(x);
-  const t = (b && readExit(b)?.finishedAt) || x.finishedAt;
+  return b ? readExit(b) : undefined;
+}
+
+/** The last exit's time, from the shim while it may know a newer one than the record. */
+function exitTime(x: ContainerRecord, told?: ShimExit): string | undefined {
+  const t = shimExit(x, told)?.finishedAt || x.finishedAt;
   return t ? new Date(t).toISOString() : undefined;
 }
 
-function result(x: ContainerRecord): WaitResult {
-  const b = bundleOf(x);
-  const e = b ? readExit(b) : undefined;
+function result(x: ContainerRecord, told?: ShimExit): WaitResult {
+  const e = shimExit(x, told);
   const status = isRunning(x) && e ? { exitCode: e.exitCode, signal: e.signal } : x;
   // A container that never ran has nothing to report: 0, as docker answers.
   const exitCode = x.state === 'created' && x.exitCode === null ? 0 : exitCodeOf(status);
@@ -60,12 +68,13 @@ export async function waitContainer(ctx: EngineContext, ref: string, opts: { con
     last = r;
     // Its --rm removal failed since (docker's removal error): no removal is coming.
     if (condition === 'removed' && r.removalError !== undefined && r.removalError !== firstRemovalError && !isRunning(r)) return result(r);
-    const b = bundleOf(r);
-    if (!isRunning(r) || (b && readExit(b))) exited = result(r);
+    // Armed first: the watch's exit is then that of r's own shim.
     watch?.arm(r);
-    if (condition === 'not-running' && !isRunning(r)) return result(r);
-    const t = exitTime(r);
-    if (condition === 'next-exit' && t !== undefined && (t !== firstExit || Date.parse(t) >= called)) return result(r);
+    const told = watch?.lastExit;
+    if (!isRunning(r) || shimExit(r, told)) exited = result(r, told);
+    if (condition === 'not-running' && !isRunning(r)) return result(r, told);
+    const t = exitTime(r, told);
+    if (condition === 'next-exit' && t !== undefined && (t !== firstExit || Date.parse(t) >= called)) return result(r, told);
     return undefined;
   };
   return until(check, [(wake) => {
