@@ -1,0 +1,288 @@
+/**
+ * `buildImage`: a Dockerfile and its context into an image in the store. The file is parsed whole
+ * first (a bad instruction fails before anything runs); the global ARGs are read; the stages the
+ * target needs (through FROM and COPY --from) are built in order, each from an image in the store
+ * (pulled when missing), `scratch` or a previous stage; the target stage's config, layers and
+ * history are then written as an OCI image under the tags. Everything is done holding the store's
+ * lease, so no garbage collection takes the layers made on the way.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { join } from 'node:path';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { Image } from '../image/image.js';
+import { parseReference } from '../image/reference.js';
+import { ImageConfigSchema, type ImageConfig } from '../image/registry/manifest.js';
+import { hostPlatform } from '../image/registry/platform.js';
+import { commitImage } from '../image/commit.js';
+import { parseNetworkMode } from '../network/index.js';
+import { defaultRunRoot } from '../runtime/run-root.js';
+import { sha256, Store } from '../storage/index.js';
+import { unpackLayer } from '../storage/unpack.js';
+import { expandWord, keyValuePairs } from './dockerfile/expand.js';
+import { parseDockerfile, splitNode, type DockerfileNode } from './dockerfile/parse.js';
+import { executeNode, flagsOf, type StepContext } from './instructions.js';
+import { LayeredRoot } from './layered-root.js';
+import { ContextDir, StageTree, type SourceTree } from './source-tree.js';
+import { hashKey, stepId, type BuildEnv, type BuildProgress, type StageState } from './stage-state.js';
+import { BuildCache } from './step-layer.js';
+
+export type { BuildProgress } from './stage-state.js';
+
+export interface BuildOptions {
+  /** The build context: a directory, or a stream of a tar of one (plain or gzipped). */
+  context: string | AsyncIterable<Uint8Array>;
+  /** The Dockerfile: a path relative to the context (default `Dockerfile`), or absolute. */
+  dockerfile?: string;
+  /** The Dockerfile's text, instead of a file. */
+  dockerfileText?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string>;
+  /** The stage to build (by name); default the last. */
+  target?: string;
+  /** Labels added to the image's config. */
+  labels?: Record<string, string>;
+  noCache?: boolean;
+  /** RUN's network: 'none' (default) or 'host'. */
+  network?: string;
+  /** The store (default $NSBOX_ROOT, /var/lib/nsbox as root). */
+  root?: string;
+  onProgress?: (e: BuildProgress) => void;
+}
+
+interface Stage {
+  index: number;
+  name: string | undefined;
+  from: DockerfileNode;
+  nodes: DockerfileNode[];
+}
+
+/** Builds; returns the image (its id is the config's digest). */
+export async function buildImage(options: BuildOptions): Promise<Image> {
+  const store = new Store(options.root === undefined ? {} : { root: options.root });
+  await store.blobs.init();
+  await store.layers.init();
+  await mkdir(store.layout.tmpDir, { recursive: true });
+  const names = (options.tags ?? []).map((t) => parseReference(t).toString());
+  const network = parseNetworkMode(options.network === 'default' ? 'none' : options.network);
+  let contextDir: string;
+  let spooled: string | undefined;
+  if (typeof options.context === 'string') contextDir = path.resolve(options.context);
+  else {
+    spooled = join(store.layout.tmpDir, `build-context-${randomBytes(8).toString('hex')}`);
+    await mkdir(spooled, { mode: 0o700 });
+    contextDir = spooled;
+  }
+  try {
+    if (spooled) await unpackLayer(options.context as AsyncIterable<Buffer>, spooled, { name: 'build context', preserveOwners: false });
+    const text = options.dockerfileText ?? (await readDockerfile(contextDir, options.dockerfile ?? 'Dockerfile'));
+    const image = await store.withLease(() => build(store, contextDir, text, names, network, options));
+    return image;
+  } finally {
+    if (spooled) await rm(spooled, { recursive: true, force: true });
+  }
+}
+
+async function readDockerfile(dir: string, file: string): Promise<string> {
+  const p = path.resolve(dir, file);
+  try {
+    return await readFile(p, 'utf8');
+  } catch {
+    throw new NotFoundError(`failed to read dockerfile: open ${file}: no such file or directory`, { path: p });
+  }
+}
+
+async function build(store: Store, contextDir: string, text: string, names: string[], network: 'none' | 'host', options: BuildOptions): Promise<Image> {
+  const df = parseDockerfile(text);
+  const progress = options.onProgress ?? (() => undefined);
+  for (const w of df.warnings) progress({ type: 'warning', message: w });
+  const globalNodes: DockerfileNode[] = [];
+  const stages: Stage[] = [];
+  for (const node of df.nodes) {
+    if (node.keyword === 'FROM') stages.push({ index: stages.length, name: undefined, from: node, nodes: [] });
+    else if (stages.length === 0) {
+      if (node.keyword !== 'ARG') throw new ValidationError(`Dockerfile:${node.line}: no build stage in current context (${node.keyword} before FROM; only ARG may come first)`, 'dockerfile');
+      globalNodes.push(node);
+    } else stages.at(-1)!.nodes.push(node);
+  }
+  if (stages.length === 0) throw new ValidationError('Dockerfile: no FROM instruction', 'dockerfile');
+  const buildArgs = options.buildArgs ?? {};
+  const env: BuildEnv = {
+    store,
+    escape: df.escape,
+    buildArgs,
+    globalArgs: new Map(),
+    usedArgs: new Set(),
+    network,
+    noCache: options.noCache ?? false,
+    runRoot: join(defaultRunRoot(), 'build'),
+    created: () => new Date().toISOString(),
+    progress,
+  };
+  for (const node of globalNodes) {
+    for (const [k, v] of argPairs(node, env)) {
+      env.globalArgs.set(k, buildArgs[k] ?? v);
+      if (Object.hasOwn(buildArgs, k)) env.usedArgs.add(k);
+    }
+  }
+  const metaEnv = new Map([...env.globalArgs].filter((kv): kv is [string, string] => kv[1] !== undefined));
+  // FROM's words: the image (expanded with the global ARGs) and `AS name`
+  const froms = stages.map((s) => {
+    const flags = flagsOf(s.from, ['platform']);
+    void flags;
+    const words = s.from.args.split(/\s+/).filter(Boolean);
+    if (words.length !== 1 && !(words.length === 3 && words[1]!.toUpperCase() === 'AS')) {
+      throw new ValidationError(`Dockerfile:${s.from.line}: FROM requires either one or three arguments (FROM image [AS name])`, 'dockerfile');
+    }
+    if (words.length === 3) {
+      s.name = words[2]!.toLowerCase();
+      if (!/^[a-z][a-z0-9-_.]*$/.test(s.name)) throw new ValidationError(`Dockerfile:${s.from.line}: invalid name for build stage: "${words[2]}"`, 'dockerfile');
+    }
+    const image = expandWord(words[0]!, metaEnv, df.escape);
+    if (!image) throw new ValidationError(`Dockerfile:${s.from.line}: base name (${words[0]}) should not be blank`, 'dockerfile');
+    return image;
+  });
+  const byName = (ref: string): Stage | undefined => stages.find((s) => s.name === ref.toLowerCase()) ?? (/^\d+$/.test(ref) ? stages[Number(ref)] : undefined);
+  const target = options.target === undefined ? stages.at(-1)! : stages.find((s) => s.name === options.target!.toLowerCase());
+  if (!target) throw new ValidationError(`failed to reach build target ${options.target} in Dockerfile`, 'target');
+
+  // The stages the target needs, through FROM and COPY --from (by name or index), in file order.
+  const needed = new Set<number>();
+  const visit = (s: Stage) => {
+    if (needed.has(s.index)) return;
+    needed.add(s.index);
+    const base = byName(froms[s.index]!);
+    if (base && base.index < s.index) visit(base);
+    for (const n of s.nodes) {
+      const from = n.flags.find((f) => f.startsWith('--from='))?.slice(7);
+      const dep = from === undefined ? undefined : byName(expandWord(from, metaEnv, df.escape));
+      if (dep && dep.index < s.index) visit(dep);
+    }
+  };
+  visit(target);
+  const order = stages.filter((s) => needed.has(s.index));
+  const total = globalNodes.length + order.reduce((n, s) => n + 1 + s.nodes.length, 0);
+  let step = 0;
+  for (const node of globalNodes) progress({ type: 'step', step: ++step, total, instruction: node.original });
+
+  const cache = new BuildCache(store);
+  const done = new Map<number, StageState>();
+  const layerDirs = async (state: StageState): Promise<string[]> => {
+    const top = state.layers.at(-1);
+    return top ? store.layers.lowerDirs(top.chainId) : [];
+  };
+  const ctx: StepContext = {
+    env,
+    cache,
+    context: new ContextDir(contextDir),
+    layerDirs,
+    fromTree: async (ref: string): Promise<SourceTree> => {
+      const stage = byName(ref);
+      if (stage) {
+        const state = done.get(stage.index);
+        if (!state) throw new ValidationError(`COPY --from=${ref}: stage ${ref} is not built before this one`, 'dockerfile');
+        return new StageTree(`stage ${ref}`, new LayeredRoot(await layerDirs(state)));
+      }
+      const image = await imageFor(ref, options.root);
+      return new StageTree(`image ${ref}`, new LayeredRoot(await image.layerDirs()));
+    },
+  };
+  for (const s of order) {
+    progress({ type: 'step', step: ++step, total, instruction: s.from.original });
+    const state = await baseState(s, froms[s.index]!, byName, done, options.root);
+    progress({ type: 'stepDone', id: stepId(state) });
+    const triggers = state.config.config?.OnBuild ?? [];
+    if (triggers.length) {
+      state.config = { ...state.config, config: { ...state.config.config, OnBuild: null } };
+      for (const t of triggers) {
+        progress({ type: 'warning', message: `# Executing 1 build trigger: ${t}` });
+        await executeNode(splitNode(t, s.from.line, s.from.line), state, ctx);
+      }
+    }
+    for (const node of s.nodes) {
+      progress({ type: 'step', step: ++step, total, instruction: node.original });
+      await executeNode(node, state, ctx);
+      progress({ type: 'stepDone', id: stepId(state) });
+    }
+    done.set(s.index, state);
+  }
+  const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
+  if (unused.length) progress({ type: 'warning', message: `[Warning] One or more build-args [${unused.join(' ')}] were not consumed` });
+  const final = done.get(target.index)!;
+  if (options.labels && Object.keys(options.labels).length) {
+    final.config = { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...options.labels } } };
+  }
+  return writeImage(store, final, names, options.root);
+}
+
+function argPairs(node: DockerfileNode, env: BuildEnv): Array<[string, string | undefined]> {
+  const vars = new Map([...env.globalArgs].filter((kv): kv is [string, string] => kv[1] !== undefined));
+  return node.args.split(/\s+/).filter(Boolean).map((w): [string, string | undefined] => {
+    if (!w.includes('=')) return [w, undefined];
+    const [[k, v]] = keyValuePairs(w, vars, env.escape, 'ARG', false) as [[string, string]];
+    return [k, v];
+  });
+}
+
+async function imageFor(ref: string, root: string | undefined): Promise<Image> {
+  const where = root === undefined ? {} : { root };
+  try {
+    return await Image.get(ref, where);
+  } catch (e) {
+    if (!(e instanceof NotFoundError)) throw e;
+    return Image.pull(ref, where);
+  }
+}
+
+async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | undefined, done: Map<number, StageState>, root: string | undefined): Promise<StageState> {
+  const prev = byName(ref);
+  if (prev && prev.index < s.index) {
+    const p = done.get(prev.index)!;
+    return { ...structuredClone(p), index: s.index, name: s.name, args: new Map(), cmdSet: false, cacheOk: p.cacheOk };
+  }
+  if (ref.toLowerCase() === 'scratch') {
+    const platform = hostPlatform();
+    const config: ImageConfig = ImageConfigSchema.parse({ architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] });
+    return { index: s.index, name: s.name, config, layers: [], args: new Map(), cmdSet: false, cacheKey: hashKey('scratch', config.architecture), cacheOk: true };
+  }
+  const image = await imageFor(ref, root);
+  await image.unpack();
+  const config = structuredClone(image.config);
+  return {
+    index: s.index,
+    name: s.name,
+    config: { ...config, config: config.config ?? {}, history: config.history ?? [] },
+    layers: image.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: l.diffId, chainId: l.chainId })),
+    args: new Map(),
+    cmdSet: false,
+    cacheKey: hashKey('image', image.id),
+    cacheOk: true,
+  };
+}
+
+async function writeImage(store: Store, state: StageState, names: string[], root: string | undefined): Promise<Image> {
+  const created = new Date().toISOString();
+  const cfg = ImageConfigSchema.parse({ ...state.config, created });
+  const configBytes = Buffer.from(JSON.stringify(cfg));
+  const configDigest = sha256(configBytes);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: configBytes.length },
+    layers: state.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const loaded = await commitImage(
+    store,
+    {
+      manifest: { bytes: manifestBytes, digest: sha256(manifestBytes), mediaType: manifest.mediaType },
+      config: { bytes: configBytes, digest: configDigest, parsed: cfg },
+      layers: state.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, member: { file: store.blobs.path(l.digest), digest: l.digest, size: l.size } })),
+      extra: [],
+      names,
+    },
+    names,
+  );
+  return Image.get(loaded.digest, root === undefined ? {} : { root });
+}

@@ -1,0 +1,211 @@
+/**
+ * COPY and ADD into a step's upper directory (its diff), without a container: the destination is
+ * found in the image as a container would see it (LayeredRoot, symlinks resolved inside the root),
+ * the directories on the way are copied up with their metadata (as overlayfs copies them up), the
+ * sources written below. docker's rules: a directory's contents are copied, not the directory; a
+ * destination ending in `/` (or an existing directory) receives the sources by name; several
+ * sources need a directory; new files are owned by 0:0 (a stage's keep theirs) unless `--chown`;
+ * `--chmod` sets their mode; times are kept. ADD unpacks a local tar archive (plain, gzip or zstd)
+ * with the layer unpack, which refuses any entry that would leave the destination.
+ */
+import { chmodSync, closeSync, copyFileSync, lchownSync, lutimesSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, lstatSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { NsboxError, ValidationError } from '../errors.js';
+import { sniffCompression } from '../storage/index.js';
+import { isTarHeader } from '../storage/tar-reader.js';
+import { unpackLayer } from '../storage/unpack.js';
+import { cleanRel, LayeredRoot } from './layered-root.js';
+import type { SourceTree } from './source-tree.js';
+
+export interface CopyRequest {
+  tree: SourceTree;
+  /** Matched source paths in the tree (matchSources), in order. */
+  items: string[];
+  /** Inline sources (`COPY <<EOF /dst`): name and content. */
+  inline?: Array<{ name: string; content: string }>;
+  /** Whether a source was a wildcard (then the destination must be a directory, as with several). */
+  wildcard: boolean;
+  /** The destination as written (expanded), relative to `workdir` unless absolute. */
+  dest: string;
+  workdir: string;
+  chown?: { uid: number; gid: number };
+  chmod?: number;
+  /** ADD: unpack local tar archives. */
+  unpackArchives: boolean;
+}
+
+const copyError = (msg: string) => new NsboxError(msg, { code: 'ERR_BUILD' });
+
+/** Writes the request's files into `upper`, the step's diff over `lower` (the parent's layers). */
+export async function copyInto(upper: string, lower: LayeredRoot, req: CopyRequest): Promise<void> {
+  const view = new LayeredRoot([upper, ...lower.layers]);
+  const destAbs = path.posix.resolve(req.workdir || '/', req.dest);
+  const count = req.items.length + (req.inline?.length ?? 0);
+  const existing = view.lookup(view.resolve(destAbs));
+  const destIsDir = req.dest.endsWith('/') || req.dest.endsWith('/.') || existing?.st.isDirectory() === true;
+  if ((count > 1 || req.wildcard) && !destIsDir) {
+    throw new ValidationError(`When using COPY with more than one source file, the destination must be a directory and end with a / (${req.dest})`, 'dockerfile');
+  }
+  const owner = (st: Stats) => req.chown ?? (req.tree.keepsOwners ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
+  const newDirOwner = req.chown ?? { uid: 0, gid: 0 };
+  const w = new Writer(upper, view, newDirOwner);
+
+  for (const item of req.items) {
+    const st = req.tree.lstat(item)!;
+    if (st.isDirectory()) {
+      const dir = w.dir(destAbs);
+      copyDirContents(req, item, dir, w, owner);
+      continue;
+    }
+    if (req.unpackArchives && st.isFile() && isArchive(req.tree.file(item))) {
+      const dir = w.dir(destAbs);
+      await unpackArchive(req.tree.file(item), path.join(upper, dir), item);
+      continue;
+    }
+    const target = destIsDir ? `${w.dir(destAbs)}/${path.posix.basename(item)}` : w.file(destAbs);
+    copyEntry(req, item, st, cleanRel(target), w, owner);
+  }
+  for (const doc of req.inline ?? []) {
+    const target = cleanRel(destIsDir ? `${w.dir(destAbs)}/${doc.name}` : w.file(destAbs));
+    const abs = w.prepare(target);
+    writeFileSync(abs, doc.content, { mode: 0o644 });
+    const o = req.chown ?? { uid: 0, gid: 0 };
+    lchownSync(abs, o.uid, o.gid);
+    chmodSync(abs, req.chmod ?? 0o644);
+  }
+}
+
+class Writer {
+  constructor(
+    readonly upper: string,
+    readonly view: LayeredRoot,
+    readonly newOwner: { uid: number; gid: number },
+  ) {}
+
+  /** Makes the directory `abs` (image path) in the upper dir, copying up or creating each element; its resolved path. */
+  dir(abs: string): string {
+    const resolved = this.view.resolve(abs);
+    let cur = '';
+    for (const part of resolved.split('/').filter(Boolean)) {
+      cur = cur ? `${cur}/${part}` : part;
+      this.#ensureDir(cur);
+    }
+    return cur;
+  }
+
+  /** The resolved path for a file at `abs` (the last element not followed): its parent made. */
+  file(abs: string): string {
+    const rel = cleanRel(abs);
+    if (rel === '') throw new ValidationError('cannot copy a file to /', 'dockerfile');
+    const parent = this.dir(path.posix.dirname(`/${rel}`));
+    return parent ? `${parent}/${path.posix.basename(rel)}` : path.posix.basename(rel);
+  }
+
+  #ensureDir(rel: string): void {
+    const inUpper = path.join(this.upper, rel);
+    const up = lstatOrUndefined(inUpper);
+    if (up?.isDirectory()) return;
+    const found = this.view.lookup(rel);
+    if (found && !found.st.isDirectory()) throw copyError(`cannot copy to /${rel}: it is not a directory in the image`);
+    if (up) rmSync(inUpper, { recursive: true, force: true });
+    mkdirSync(inUpper);
+    if (found) {
+      // copy-up: the directory as the image has it
+      lchownSync(inUpper, found.st.uid, found.st.gid);
+      chmodSync(inUpper, found.st.mode & 0o7777);
+      utimesSync(inUpper, found.st.atime, found.st.mtime);
+    } else {
+      lchownSync(inUpper, this.newOwner.uid, this.newOwner.gid);
+      chmodSync(inUpper, 0o755);
+    }
+  }
+
+  /** The upper-dir path for the entry `rel`, whatever was there before in the upper dir removed unless both are directories. */
+  prepare(rel: string, isDir = false): string {
+    const abs = path.join(this.upper, rel);
+    const st = lstatOrUndefined(abs);
+    if (st && !(isDir && st.isDirectory())) rmSync(abs, { recursive: true, force: true });
+    return abs;
+  }
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function copyDirContents(req: CopyRequest, srcDir: string, destRel: string, w: Writer, owner: (st: Stats) => { uid: number; gid: number }): void {
+  for (const name of req.tree.readdir(srcDir)) {
+    const src = srcDir ? `${srcDir}/${name}` : name;
+    const st = req.tree.lstat(src);
+    if (st) copyEntry(req, src, st, destRel ? `${destRel}/${name}` : name, w, owner);
+  }
+}
+
+function copyEntry(req: CopyRequest, src: string, st: Stats, destRel: string, w: Writer, owner: (st: Stats) => { uid: number; gid: number }): void {
+  const o = owner(st);
+  if (st.isDirectory()) {
+    const abs = w.prepare(destRel, true);
+    const had = lstatOrUndefined(abs);
+    if (!had) mkdirSync(abs);
+    copyDirContents(req, src, destRel, w, owner);
+    lchownSync(abs, o.uid, o.gid);
+    chmodSync(abs, req.chmod ?? st.mode & 0o7777);
+    utimesSync(abs, st.atime, st.mtime);
+    return;
+  }
+  const abs = w.prepare(destRel);
+  if (st.isSymbolicLink()) {
+    symlinkSync(req.tree.readlink(src), abs);
+    lchownSync(abs, o.uid, o.gid);
+    lutimesSync(abs, st.atime, st.mtime);
+    return;
+  }
+  if (!st.isFile()) throw copyError(`${req.tree.what}: /${src} is not a regular file, a directory or a symbolic link`);
+  copyFileSync(req.tree.file(src), abs);
+  lchownSync(abs, o.uid, o.gid);
+  chmodSync(abs, req.chmod ?? st.mode & 0o7777);
+  utimesSync(abs, st.atime, st.mtime);
+}
+
+function isArchive(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(512);
+    const n = readSync(fd, head, 0, 512, 0);
+    const c = sniffCompression(head.subarray(0, n));
+    if (c === 'gzip' || c === 'zstd') return true;
+    return n === 512 && isTarHeader(head);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Unpacks a tar into `destDir` (in the upper dir) through a temp dir, merging with what is there. */
+async function unpackArchive(file: string, destDir: string, name: string): Promise<void> {
+  const tmp = mkdtempSync(path.join(path.dirname(destDir), '.nsbox-add-'));
+  try {
+    await unpackLayer(file, tmp, { name: `ADD ${name}` });
+    merge(tmp, destDir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function merge(from: string, to: string): void {
+  for (const n of readdirSync(from)) {
+    const src = path.join(from, n);
+    const dst = path.join(to, n);
+    const s = lstatSync(src);
+    const d = lstatOrUndefined(dst);
+    if (s.isDirectory() && d?.isDirectory()) {
+      merge(src, dst);
+      continue;
+    }
+    if (d) rmSync(dst, { recursive: true, force: true });
+    renameSync(src, dst);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * A build step's layer: the tar of an overlay upper directory, which is the step's diff. Overlay
+ * whiteouts (character devices 0/0) become `.wh.<name>` entries and opaque directories a
+ * `.wh..wh..opq` entry, as the OCI layer format has them; owners, modes, mtimes, xattrs (but the
+ * overlay's own), hard links (by inode), symbolic links, devices and fifos are kept. Names are
+ * sorted, so the same tree gives the same bytes. Long names and links, big ids and xattrs go in pax
+ * headers. The sha256 of the bytes (the layer's diff id) is taken on the way.
+ */
+import { createHash } from 'node:crypto';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import path from 'node:path';
+import { NsboxError } from '../errors.js';
+import { native } from '../native.js';
+
+const BLOCK = 512;
+const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
+
+export interface DiffTarResult {
+  diffId: string;
+  size: number;
+  /** Entries written; 0 for a step that changed nothing. */
+  entries: number;
+}
+
+interface Header {
+  name: string;
+  type: '0' | '1' | '2' | '3' | '4' | '5' | '6';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  xattrs?: Map<string, Buffer>;
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
+function ustar(h: Omit<Header, 'xattrs'>, name: string, linkname: string): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  const octal = (v: number, off: number, len: number) => b.write(`${v.toString(8).padStart(len - 1, '0')}\0`, off, len, 'latin1');
+  b.write(name, 0, 100, 'utf8');
+  octal(h.mode & 0o7777, 100, 8);
+  octal(Math.min(h.uid, 0o7777777), 108, 8);
+  octal(Math.min(h.gid, 0o7777777), 116, 8);
+  octal(h.size < 0o77777777777 ? h.size : 0, 124, 12);
+  octal(Math.max(0, Math.min(Math.floor(h.mtime), 0o77777777777)), 136, 12);
+  b.write(h.type, 156, 1, 'latin1');
+  b.write(linkname, 157, 100, 'utf8');
+  b.write('ustar\0', 257, 6, 'latin1');
+  b.write('00', 263, 2, 'latin1');
+  if (h.type === '3' || h.type === '4') {
+    octal(h.devmajor ?? 0, 329, 8);
+    octal(h.devminor ?? 0, 337, 8);
+  }
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  return b;
+}
+
+/** The header blocks of one entry: a pax header first when ustar cannot hold a field. */
+export function headerBlocks(h: Header): Buffer[] {
+  const records: Buffer[] = [];
+  const ascii = (s: string) => /^[\x20-\x7e]*$/.test(s);
+  let name = h.name;
+  let linkname = h.linkname ?? '';
+  if (Buffer.byteLength(name) > 100 || !ascii(name)) {
+    records.push(paxRecord('path', Buffer.from(name)));
+    name = Buffer.from(name).subarray(0, 99).toString('latin1').replace(/[^\x20-\x7e]/g, '_');
+  }
+  if (Buffer.byteLength(linkname) > 100 || !ascii(linkname)) {
+    records.push(paxRecord('linkpath', Buffer.from(linkname)));
+    linkname = '';
+  }
+  if (h.uid > 0o7777777) records.push(paxRecord('uid', Buffer.from(String(h.uid))));
+  if (h.gid > 0o7777777) records.push(paxRecord('gid', Buffer.from(String(h.gid))));
+  if (h.size >= 0o77777777777) records.push(paxRecord('size', Buffer.from(String(h.size))));
+  for (const [k, v] of [...(h.xattrs ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) records.push(paxRecord(`SCHILY.xattr.${k}`, v));
+  const out: Buffer[] = [];
+  if (records.length) {
+    const data = Buffer.concat(records);
+    out.push(ustar({ name: 'PaxHeader', type: '0', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: h.mtime }, `PaxHeaders.0/${path.posix.basename(name)}`.slice(0, 99), ''));
+    out[0]!.write('x', 156, 1, 'latin1');
+    // the type changed after the checksum: recompute it
+    out[0]!.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += out[0]![i]!;
+    out[0]!.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+    out.push(data, Buffer.alloc((BLOCK - (data.length % BLOCK)) % BLOCK));
+  }
+  out.push(ustar(h, name, linkname));
+  return out;
+}
+
+/** Buffered, hashed output. */
+class Out {
+  readonly hash = createHash('sha256');
+  size = 0;
+  #buf: Buffer[] = [];
+  #pending = 0;
+  constructor(readonly fh: FileHandle) {}
+  async write(chunk: Buffer): Promise<void> {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    this.#buf.push(chunk);
+    this.#pending += chunk.length;
+    if (this.#pending >= 1 << 20) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (!this.#pending) return;
+    const data = Buffer.concat(this.#buf);
+    this.#buf = [];
+    this.#pending = 0;
+    await this.fh.write(data);
+  }
+}
+
+function xattrsOf(file: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let names: string[];
+  try {
+    names = native.llistxattr(file);
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    if (OVERLAY_XATTR.test(n)) continue;
+    const v = native.lgetxattr(file, n);
+    if (v) out.set(n, v);
+  }
+  return out;
+}
+
+function isOpaque(dir: string): boolean {
+  for (const prefix of ['trusted', 'user']) {
+    try {
+      const v = native.lgetxattr(dir, `${prefix}.overlay.opaque`);
+      if (v && v.toString() === 'y') return true;
+    } catch {
+      // not readable here: not opaque
+    }
+  }
+  return false;
+}
+
+const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
+
+/**
+ * Writes the tar of `upper` to `file` (created). `clampMtime` (SOURCE_DATE_EPOCH) caps entry
+ * times. Sockets are skipped, as docker skips them.
+ */
+export async function writeDiffTar(upper: string, file: string, opts: { clampMtime?: number } = {}): Promise<DiffTarResult> {
+  const fh = await open(file, 'wx', 0o600);
+  const out = new Out(fh);
+  const links = new Map<string, string>();
+  let entries = 0;
+  const time = (st: Stats) => (opts.clampMtime !== undefined ? Math.min(Math.floor(st.mtimeMs / 1000), opts.clampMtime) : Math.floor(st.mtimeMs / 1000));
+  const emit = async (h: Header) => {
+    for (const b of headerBlocks(h)) await out.write(b);
+    entries++;
+  };
+  const walk = async (rel: string): Promise<void> => {
+    const dir = path.join(upper, rel);
+    const names = (await readdir(dir)).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+    for (const name of names) {
+      const r = rel ? `${rel}/${name}` : name;
+      const abs = path.join(upper, r);
+      const st = await lstat(abs);
+      const base = { mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: time(st) };
+      if (isWhiteout(st)) {
+        await emit({ ...base, name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: '0', mode: 0, uid: 0, gid: 0 });
+      } else if (st.isDirectory()) {
+        await emit({ ...base, name: `${r}/`, type: '5', xattrs: xattrsOf(abs) });
+        if (isOpaque(abs)) await emit({ ...base, name: `${r}/.wh..wh..opq`, type: '0', mode: 0, uid: 0, gid: 0 });
+        await walk(r);
+      } else if (st.isSymbolicLink()) {
+        await emit({ ...base, name: r, type: '2', mode: st.mode & 0o7777, linkname: await readlink(abs), xattrs: xattrsOf(abs) });
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? links.get(key) : undefined;
+        if (first !== undefined) {
+          await emit({ ...base, name: r, type: '1', linkname: first });
+          continue;
+        }
+        if (st.nlink > 1) links.set(key, r);
+        await emit({ ...base, name: r, type: '0', size: st.size, xattrs: xattrsOf(abs) });
+        await copyContent(abs, st.size, out);
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        const major = Math.floor(st.rdev / 256) & 0xfff;
+        const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 4096) & 0xfff00));
+        await emit({ ...base, name: r, type: st.isCharacterDevice() ? '3' : '4', devmajor: major, devminor: minor, xattrs: xattrsOf(abs) });
+      } else if (st.isFIFO()) {
+        await emit({ ...base, name: r, type: '6', xattrs: xattrsOf(abs) });
+      }
+    }
+  };
+  try {
+    await walk('');
+    await out.write(Buffer.alloc(2 * BLOCK));
+    await out.flush();
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { diffId: `sha256:${out.hash.digest('hex')}`, size: out.size, entries };
+}
+
+async function copyContent(file: string, size: number, out: Out): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    let done = 0;
+    while (done < size) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, size - done));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, done);
+      if (bytesRead === 0) break;
+      await out.write(buf.subarray(0, bytesRead));
+      done += bytesRead;
+    }
+    if (done !== size) throw new NsboxError(`${file} changed size while its layer was written (${done} of ${size} bytes)`, { code: 'ERR_BUILD' });
+    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
+    if (pad) await out.write(Buffer.alloc(pad));
+  } finally {
+    await fh.close();
+  }
+}

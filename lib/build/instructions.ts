@@ -1,0 +1,339 @@
+/**
+ * One Dockerfile instruction applied to a stage: the metadata ones change the image config (and
+ * write a history entry with `empty_layer`), RUN runs a container, COPY and ADD write a diff, each
+ * of those three a layer (reused from the build cache when its key matches). Variables are
+ * expanded where the reference says so; RUN, CMD, ENTRYPOINT and SHELL are left to the shell.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { NsboxError, ValidationError } from '../errors.js';
+import { commandForm } from './dockerfile/instruction.js';
+import { applyChanges } from './dockerfile/changes.js';
+import { expandWord, expandWords, keyValuePairs } from './dockerfile/expand.js';
+import type { DockerfileNode } from './dockerfile/parse.js';
+import { copyInto } from './copy.js';
+import { LayeredRoot } from './layered-root.js';
+import { runStep } from './run-step.js';
+import { matchSources, sourcesDigest, type SourceTree } from './source-tree.js';
+import { expansionEnv, hashKey, PROXY_ARGS, runArgs, type BuildEnv, type StageState } from './stage-state.js';
+import { BuildCache, commitDiff, type BuiltLayer } from './step-layer.js';
+import { resolveUser } from '../runtime/image-config.js';
+
+export interface StepContext {
+  env: BuildEnv;
+  cache: BuildCache;
+  context: SourceTree;
+  /** A `--from=` source: a previous stage by name or index, or an image. */
+  fromTree: (ref: string) => Promise<SourceTree>;
+  layerDirs: (state: StageState) => Promise<string[]>;
+}
+
+const bad = (node: DockerfileNode, why: string) => new ValidationError(`Dockerfile:${node.line}: ${node.keyword} ${why}`, 'dockerfile');
+
+/** `--name=value` flags; any other is docker's "Unknown flag". */
+export function flagsOf(node: DockerfileNode, allowed: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of node.flags) {
+    const m = /^--([A-Za-z][A-Za-z0-9-]*)(?:=([\s\S]*))?$/.exec(f)!;
+    if (!allowed.includes(m[1]!)) throw bad(node, `: unknown flag: --${m[1]}`);
+    out.set(m[1]!, (m[2] ?? 'true').replace(/^"([\s\S]*)"$/, '$1'));
+  }
+  return out;
+}
+
+function history(state: StageState, env: BuildEnv, createdBy: string, empty: boolean): void {
+  state.config.history = [...(state.config.history ?? []), { created: env.created(), created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) }];
+}
+
+function setConfig(state: StageState, patch: (c: NonNullable<StageState['config']['config']>) => void): void {
+  const c = structuredClone(state.config.config ?? {});
+  patch(c);
+  state.config = { ...state.config, config: c };
+}
+
+/** Applies `node` to `state`. */
+export async function executeNode(node: DockerfileNode, state: StageState, ctx: StepContext): Promise<void> {
+  const { env } = ctx;
+  const vars = expansionEnv(state);
+  const word = (s: string) => expandWord(s, vars, env.escape);
+  const meta = (createdBy: string) => {
+    state.cacheKey = hashKey(state.cacheKey, createdBy);
+    history(state, env, createdBy, true);
+  };
+  switch (node.keyword) {
+    case 'ENV': {
+      flagsOf(node, []);
+      const pairs = keyValuePairs(node.args, vars, env.escape, 'ENV');
+      setConfig(state, (c) => {
+        const list = [...(c.Env ?? [])];
+        for (const [k, v] of pairs) {
+          const i = list.findIndex((e) => e.slice(0, e.indexOf('=')) === k);
+          if (i >= 0) list[i] = `${k}=${v}`;
+          else list.push(`${k}=${v}`);
+        }
+        c.Env = list;
+      });
+      return meta(`ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    }
+    case 'LABEL': {
+      flagsOf(node, []);
+      const pairs = keyValuePairs(node.args, vars, env.escape, 'LABEL');
+      setConfig(state, (c) => (c.Labels = { ...(c.Labels ?? {}), ...Object.fromEntries(pairs) }));
+      return meta(`LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    }
+    case 'ARG': {
+      flagsOf(node, []);
+      const decl = declareArgs(node, vars, env);
+      for (const [k, v] of decl) state.args.set(k, v);
+      return meta(`ARG ${decl.map(([k, v]) => (v === undefined ? k : `${k}=${v}`)).join(' ')}`);
+    }
+    case 'MAINTAINER': {
+      state.config = { ...state.config, author: node.args };
+      return meta(`MAINTAINER ${node.args}`);
+    }
+    case 'WORKDIR': {
+      flagsOf(node, []);
+      if (!node.args) throw bad(node, 'requires exactly one argument');
+      const dir = path.posix.resolve(state.config.config?.WorkingDir || '/', word(node.args));
+      setConfig(state, (c) => (c.WorkingDir = dir));
+      const dirs = await ctx.layerDirs(state);
+      if (new LayeredRoot(dirs).lookup(new LayeredRoot(dirs).resolve(dir))?.st.isDirectory()) return meta(`WORKDIR ${dir}`);
+      // a WORKDIR the image lacks is made, as docker makes it: a layer with the directory
+      return layerStep(state, ctx, `WORKDIR ${dir}`, [], async (upper) => {
+        await copyInto(upper, new LayeredRoot(dirs), { tree: ctx.context, items: [], wildcard: false, dest: `${dir}/`, workdir: '/', unpackArchives: false, ...userOwner(state, dirs) });
+      });
+    }
+    case 'USER':
+    case 'STOPSIGNAL':
+    case 'EXPOSE':
+    case 'VOLUME': {
+      flagsOf(node, []);
+      if (!node.args) throw bad(node, 'requires at least one argument');
+      const text = node.keyword === 'VOLUME' || node.keyword === 'EXPOSE' ? (node.json ?? expandWords(node.args, vars, env.escape)).map((w) => (node.json ? word(w) : w)) : [word(node.args)];
+      const change = node.keyword === 'VOLUME' ? `VOLUME ${JSON.stringify(text)}` : `${node.keyword} ${text.join(' ')}`;
+      state.config = { ...state.config, config: applyChanges(state.config.config ?? {}, [change]) };
+      return meta(change);
+    }
+    case 'CMD':
+    case 'ENTRYPOINT':
+    case 'SHELL': {
+      flagsOf(node, []);
+      if (node.keyword === 'SHELL' && !node.json) throw bad(node, 'requires the arguments to be in JSON form');
+      const shell = state.config.config?.Shell ?? ['/bin/sh', '-c'];
+      const argv = node.json ?? (node.args ? [...shell, node.args] : []);
+      setConfig(state, (c) => {
+        if (node.keyword === 'CMD') c.Cmd = argv;
+        else if (node.keyword === 'SHELL') c.Shell = argv;
+        else {
+          c.Entrypoint = argv;
+          if (!state.cmdSet) c.Cmd = null;
+        }
+      });
+      if (node.keyword === 'CMD') state.cmdSet = true;
+      return meta(`${node.keyword} ${JSON.stringify(argv)}`);
+    }
+    case 'ONBUILD': {
+      const inner = /^\s*(\S+)/.exec(node.args)?.[1]?.toUpperCase();
+      if (!inner) throw bad(node, 'requires at least one argument');
+      if (['ONBUILD', 'FROM', 'MAINTAINER'].includes(inner)) throw bad(node, `: ${inner} isn't allowed as an ONBUILD trigger`);
+      setConfig(state, (c) => (c.OnBuild = [...(c.OnBuild ?? []), node.args]));
+      return meta(`ONBUILD ${node.args}`);
+    }
+    case 'HEALTHCHECK':
+      return healthcheck(node, state, meta);
+    case 'RUN':
+      return run(node, state, ctx);
+    case 'COPY':
+    case 'ADD':
+      return copy(node, state, ctx, word);
+    default:
+      throw bad(node, `is not a Dockerfile instruction (line ${node.line}: ${JSON.stringify(node.original)})`);
+  }
+}
+
+function declareArgs(node: DockerfileNode, vars: Map<string, string>, env: BuildEnv): Array<[string, string | undefined]> {
+  const out: Array<[string, string | undefined]> = [];
+  for (const w of argWords(node.args)) {
+    const eq = w.indexOf('=');
+    const name = eq < 0 ? w : w.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw bad(node, `: ${JSON.stringify(name)} is not a valid name`);
+    const dflt = eq < 0 ? env.globalArgs.get(name) : expandWord(w.slice(eq + 1), vars, env.escape);
+    const given = Object.hasOwn(env.buildArgs, name) ? env.buildArgs[name] : undefined;
+    if (given !== undefined) env.usedArgs.add(name);
+    out.push([name, given ?? dflt]);
+  }
+  if (out.length === 0) throw bad(node, 'requires at least one argument');
+  return out;
+}
+
+/** ARG words: `a`, `b=1`, `c="x y"` (quotes kept for the later expansion). */
+function argWords(s: string): string[] {
+  const out: string[] = [];
+  const re = /(?:[^\s"']+|"(?:\\.|[^"\\])*"|'[^']*')+/g;
+  for (let m = re.exec(s); m; m = re.exec(s)) out.push(m[0]);
+  return out;
+}
+
+function duration(node: DockerfileNode, v: string): number {
+  let total = 0;
+  let rest = v;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/.exec(rest);
+    if (!m) throw bad(node, `: invalid duration ${JSON.stringify(v)}`);
+    const unit = { ns: 1, us: 1e3, "\u00b5s": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 'ns'];
+    total += Number(m[1]) * unit;
+    rest = rest.slice(m[0].length);
+  }
+  return Math.round(total);
+}
+
+function healthcheck(node: DockerfileNode, state: StageState, meta: (s: string) => void): void {
+  const flags = flagsOf(node, ['interval', 'timeout', 'start-period', 'start-interval', 'retries']);
+  const m = /^(\S+)\s*([\s\S]*)$/.exec(node.args);
+  const kind = m?.[1]?.toUpperCase();
+  let check: Record<string, unknown>;
+  if (kind === 'NONE') {
+    if (m![2] || flags.size) throw bad(node, 'NONE takes no other arguments');
+    check = { Test: ['NONE'] };
+  } else if (kind === 'CMD') {
+    const rest = m![2]!;
+    if (!rest) throw bad(node, 'CMD requires a command');
+    const json = commandForm(rest);
+    const test = rest.startsWith('[') && json[0] !== '/bin/sh' ? ['CMD', ...json] : ['CMD-SHELL', rest];
+    check = { Test: test };
+    const d = (k: string, f: string) => {
+      const v = flags.get(f);
+      if (v !== undefined && v !== '0') check[k] = duration(node, v);
+    };
+    d('Interval', 'interval');
+    d('Timeout', 'timeout');
+    d('StartPeriod', 'start-period');
+    d('StartInterval', 'start-interval');
+    const r = flags.get('retries');
+    if (r !== undefined) {
+      if (!/^\d+$/.test(r)) throw bad(node, `: --retries must be a number, not ${JSON.stringify(r)}`);
+      if (Number(r) > 0) check['Retries'] = Number(r);
+    }
+  } else throw bad(node, 'requires NONE or CMD');
+  setConfig(state, (c) => (c.Healthcheck = check));
+  meta(`HEALTHCHECK ${JSON.stringify(check)}`);
+}
+
+function userOwner(state: StageState, dirs: string[]): { chown?: { uid: number; gid: number } } {
+  const user = state.config.config?.User;
+  if (!user) return {};
+  const u = resolveUser(user, dirs);
+  return { chown: { uid: u.uid, gid: u.gid } };
+}
+
+/** A step that makes a layer: from the cache when its key is there, else by `make` into a fresh upper dir. */
+async function layerStep(state: StageState, ctx: StepContext, createdBy: string, extraKey: unknown[], make: (upper: string) => Promise<void>, upperFrom?: (fn: (upper: string) => Promise<BuiltLayer | undefined>) => Promise<BuiltLayer | undefined>): Promise<void> {
+  const { env, cache } = ctx;
+  const key = hashKey(state.cacheKey, createdBy, ...extraKey);
+  const hit = state.cacheOk && !env.noCache ? await cache.get(key) : undefined;
+  let layer: BuiltLayer | undefined;
+  if (hit) {
+    env.progress({ type: 'cached' });
+    layer = hit.layer ?? undefined;
+  } else {
+    state.cacheOk = false;
+    const parent = state.layers.at(-1)?.chainId;
+    const commit = (upper: string) => commitDiff(env.store, upper, parent, env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime });
+    if (upperFrom) layer = await upperFrom(commit);
+    else {
+      const upper = await mkdtemp(path.join(env.store.layout.tmpDir, 'build-upper-'));
+      try {
+        await make(upper);
+        layer = await commit(upper);
+      } finally {
+        await rm(upper, { recursive: true, force: true });
+      }
+    }
+    await cache.put(key, layer);
+  }
+  state.cacheKey = key;
+  if (layer) {
+    state.layers = [...state.layers, layer];
+    state.config = { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] } };
+  }
+  history(state, env, createdBy, !layer);
+}
+
+async function run(node: DockerfileNode, state: StageState, ctx: StepContext): Promise<void> {
+  const { env } = ctx;
+  const flags = flagsOf(node, ['network', 'mount', 'security']);
+  if (flags.has('mount')) throw new NsboxError(`Dockerfile:${node.line}: RUN --mount is not supported yet`, { code: 'ENOTSUP' });
+  const shell = state.config.config?.Shell ?? ['/bin/sh', '-c'];
+  let argv: string[];
+  const docs = node.heredocs;
+  if (node.json) argv = node.json;
+  else if (docs.length === 1 && node.args.trim() === `<<${docs[0]!.chomp ? '-' : ''}${node.args.trim().replace(/^<<-?/, '')}`) argv = [...shell, docs[0]!.content];
+  else argv = [...shell, docs.length ? `${node.args}\n${docs.map((d) => `${d.content}${d.name}\n`).join('')}` : node.args];
+  if (argv.length === 0) throw bad(node, 'requires at least one argument');
+  const args = runArgs(state);
+  const shown = node.json ? argv : [...shell, node.args];
+  const createdBy = `RUN ${args.length ? `|${args.length} ${args.map(([k, v]) => `${k}=${v}`).join(' ')} ` : ''}${shown.join(' ')} # buildkit`;
+  const network = flags.get('network') ?? env.network;
+  if (network !== 'host' && network !== 'none' && network !== 'default') throw bad(node, `: --network=${network}: nsbox builds with none or host`);
+  const proxies = Object.entries(env.buildArgs).filter(([k]) => PROXY_ARGS.includes(k));
+  await layerStep(state, ctx, createdBy, [args, network], async () => undefined, async (commit) => {
+    const dirs = await ctx.layerDirs(state);
+    return runStep(
+      {
+        layers: dirs,
+        argv,
+        env: [...(state.config.config?.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxies.map(([k, v]) => `${k}=${v}`)],
+        cwd: state.config.config?.WorkingDir || '/',
+        user: state.config.config?.User || undefined,
+        network: network === 'host' ? 'host' : 'none',
+        display: shown.join(' '),
+        onStart: (id) => env.progress({ type: 'running', container: id }),
+        onOutput: (data) => env.progress({ type: 'output', data }),
+      },
+      env.runRoot,
+      commit,
+    );
+  });
+}
+
+async function copy(node: DockerfileNode, state: StageState, ctx: StepContext, word: (s: string) => string): Promise<void> {
+  const isAdd = node.keyword === 'ADD';
+  const flags = flagsOf(node, isAdd ? ['chown', 'chmod', 'link', 'checksum', 'keep-git-dir'] : ['from', 'chown', 'chmod', 'link', 'parents', 'exclude']);
+  const words = node.json ? node.json.map(word) : expandWords(node.args, expansionEnv(state), ctx.env.escape);
+  if (words.length < 2) throw bad(node, 'requires at least two arguments, but only one was provided. Destination could not be determined.');
+  const dest = words.at(-1)!;
+  const docs = new Map(node.heredocs.map((d) => [d.name, d]));
+  const srcWords = words.slice(0, -1);
+  const inline = srcWords.filter((w) => /^\d*<<-?/.test(w)).map((w) => {
+    const d = docs.get(w.replace(/^\d*<<-?/, '').replace(/^["']|["']$/g, ''));
+    if (!d) throw bad(node, `: heredoc ${w} has no content`);
+    // only $ expands in a heredoc: quotes and other backslashes stay as written
+    return { name: d.name, content: d.expand ? word(d.content.replace(/\\(?![$\\])/g, '\\\\').replace(/["']/g, '\\$&')) : d.content };
+  });
+  const sources = srcWords.filter((w) => !/^\d*<<-?/.test(w));
+  for (const s of sources) if (/^https?:\/\//i.test(s) || /^git@/.test(s)) throw new NsboxError(`Dockerfile:${node.line}: ${node.keyword} of a URL (${s}) is not supported yet`, { code: 'ENOTSUP' });
+  const from = flags.get('from');
+  const tree = from === undefined ? ctx.context : await ctx.fromTree(word(from));
+  const items = sources.flatMap((s) => matchSources(tree, s));
+  const chownSpec = flags.get('chown');
+  const chmodSpec = flags.get('chmod');
+  if (chmodSpec !== undefined && !/^[0-7]{3,4}$/.test(chmodSpec)) throw bad(node, `: --chmod=${chmodSpec}: expected an octal mode`);
+  const shownSrc = [...sources, ...inline.map((d) => `<<${d.name}`)];
+  const createdBy = `${node.keyword} ${[...node.flags.filter((f) => !f.startsWith('--from')), ...(from ? [`--from=${from}`] : [])].map((f) => `${f} `).join('')}${shownSrc.join(' ')} ${dest} # buildkit`;
+  const digest = sourcesDigest(tree, items);
+  await layerStep(state, ctx, createdBy, [digest, inline, state.config.config?.WorkingDir ?? '/'], async (upper) => {
+    const dirs = await ctx.layerDirs(state);
+    const chown = chownSpec === undefined ? undefined : resolveUser(word(chownSpec), dirs);
+    await copyInto(upper, new LayeredRoot(dirs), {
+      tree,
+      items,
+      inline,
+      wildcard: sources.some((s) => /[*?[]/.test(s)),
+      dest,
+      workdir: state.config.config?.WorkingDir || '/',
+      ...(chown ? { chown: { uid: chown.uid, gid: chown.gid } } : {}),
+      ...(chmodSpec !== undefined ? { chmod: parseInt(chmodSpec, 8) } : {}),
+      unpackArchives: isAdd && from === undefined,
+    });
+  });
+}

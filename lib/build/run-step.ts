@@ -1,0 +1,76 @@
+/**
+ * RUN: a container like any other (its own namespaces, cgroup, docker's seccomp profile and
+ * capabilities) on an overlay of the parent's layers; its writable layer is the step's diff. The
+ * container's run directory is the builder's own (runRoot), so the upper directory is known; it is
+ * read after the process exited and before the container is removed. Output goes to `onOutput`
+ * as it comes.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { Container } from '../runtime/container.js';
+import { NsboxError } from '../errors.js';
+import { netNamespaceFor, type NetworkMode } from '../network/index.js';
+import { resolveUser } from '../runtime/image-config.js';
+
+export interface RunStep {
+  /** The parent's layer directories, topmost first (an empty list for scratch). */
+  layers: string[];
+  argv: string[];
+  env: string[];
+  cwd: string;
+  user: string | undefined;
+  network: NetworkMode;
+  /** For docker's message: `The command '…' returned a non-zero code: N`. */
+  display: string;
+  onStart?: (id: string) => void;
+  onOutput?: (chunk: Buffer) => void;
+}
+
+export class RunFailedError extends NsboxError {
+  readonly exitCode: number;
+  constructor(display: string, exitCode: number) {
+    super(`The command '${display}' returned a non-zero code: ${exitCode}`, { code: 'ERR_BUILD_RUN' });
+    this.name = 'RunFailedError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** Runs the step; `collect(upper)` reads the diff before the container goes. */
+export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper: string) => Promise<T>): Promise<T> {
+  mkdirSync(runRoot, { recursive: true, mode: 0o700 });
+  // A scratch parent still needs a lower directory for the overlay: an empty one.
+  const empty = step.layers.length === 0 ? mkdtempSync(path.join(runRoot, 'empty-')) : undefined;
+  const layers = empty ? [empty] : step.layers;
+  const id = randomBytes(32).toString('hex');
+  let c: Container | undefined;
+  try {
+    c = await Container.create({
+      id,
+      layers,
+      runRoot,
+      command: step.argv,
+      env: step.env,
+      cwd: step.cwd || '/',
+      ...(step.user ? { user: resolveUser(step.user, layers) } : {}),
+      namespaces: netNamespaceFor(step.network),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await c.start();
+    step.onStart?.(id);
+    const pump = (s: NodeJS.ReadableStream | null) =>
+      new Promise<void>((resolve) => {
+        if (!s) return resolve();
+        s.on('data', (d: Buffer) => step.onOutput?.(d));
+        s.on('end', resolve);
+        s.on('close', resolve);
+        s.on('error', () => resolve());
+      });
+    const [status] = await Promise.all([c.wait(), pump(c.stdout), pump(c.stderr)]);
+    if (status.exitCode !== 0) throw new RunFailedError(step.display, status.exitCode ?? 128 + (status.signal ? 9 : 0));
+    return await collect(path.join(runRoot, id, 'upper'));
+  } finally {
+    await c?.remove();
+    if (empty) rmSync(empty, { recursive: true, force: true });
+  }
+}

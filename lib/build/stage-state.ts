@@ -1,0 +1,82 @@
+/**
+ * What a build stage has made so far: the image config (container config, history, diff ids), the
+ * layers, the ARGs it declared, and its cache key chain. Plus the shapes of the build's options
+ * and progress events, shared by the builder's parts.
+ */
+import { createHash } from 'node:crypto';
+import type { ImageConfig } from '../image/registry/manifest.js';
+import type { NetworkMode } from '../network/index.js';
+import type { Store } from '../storage/index.js';
+import type { BuiltLayer } from './step-layer.js';
+
+export type BuildProgress =
+  | { type: 'step'; step: number; total: number; instruction: string }
+  | { type: 'cached' }
+  | { type: 'running'; container: string }
+  | { type: 'output'; data: Buffer }
+  | { type: 'removed'; container: string }
+  | { type: 'stepDone'; id: string }
+  | { type: 'warning'; message: string };
+
+export interface StageState {
+  index: number;
+  name: string | undefined;
+  config: ImageConfig;
+  layers: BuiltLayer[];
+  /** ARGs declared in this stage, with their values (undefined: declared without one). */
+  args: Map<string, string | undefined>;
+  /** Whether CMD was set in this stage (ENTRYPOINT then keeps it). */
+  cmdSet: boolean;
+  cacheKey: string;
+  /** False after the first step that missed the cache (or with noCache). */
+  cacheOk: boolean;
+}
+
+export interface BuildEnv {
+  store: Store;
+  escape: string;
+  buildArgs: Record<string, string>;
+  /** Global ARGs (before the first FROM) with their values. */
+  globalArgs: Map<string, string | undefined>;
+  /** Build args some ARG consumed. */
+  usedArgs: Set<string>;
+  network: NetworkMode;
+  noCache: boolean;
+  runRoot: string;
+  created: () => string;
+  clampMtime?: number;
+  progress: (e: BuildProgress) => void;
+}
+
+export const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+
+export const hashKey = (...parts: unknown[]) => `sha256:${createHash('sha256').update(JSON.stringify(parts)).digest('hex')}`;
+
+/** name → value of the config's Env. */
+export function envMap(config: ImageConfig): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const kv of config.config?.Env ?? []) {
+    const i = kv.indexOf('=');
+    if (i > 0) m.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  return m;
+}
+
+/** The variables an instruction's words are expanded with: the declared ARGs under the ENV. */
+export function expansionEnv(state: StageState): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const [k, v] of state.args) if (v !== undefined) m.set(k, v);
+  for (const [k, v] of envMap(state.config)) m.set(k, v);
+  return m;
+}
+
+/** The ARGs (with values) a RUN sees as environment variables, minus those ENV sets. */
+export function runArgs(state: StageState): Array<[string, string]> {
+  const env = envMap(state.config);
+  return [...state.args].filter((kv): kv is [string, string] => kv[1] !== undefined && !env.has(kv[0])).sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+/** The id docker shows for the image a step leaves: its config's digest. */
+export function stepId(state: StageState): string {
+  return `sha256:${createHash('sha256').update(JSON.stringify(state.config)).digest('hex')}`;
+}

@@ -1,0 +1,81 @@
+/**
+ * A step's diff into the store: the upper directory's tar (diff-tar.ts) becomes an uncompressed
+ * blob named by its digest (which is also its diff id), then a layer unpacked from it under its
+ * chain id, as a pulled layer is. Compression waits for push and save. And the build cache: the
+ * layer a step made, under the digest of what it was made from.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import * as z from 'zod';
+import { chainId as chainIdOf, writeFileAtomic, type Store } from '../storage/index.js';
+import { writeDiffTar } from './diff-tar.js';
+
+export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
+
+export const builtLayerSchema = z.object({
+  digest: z.string(),
+  mediaType: z.string(),
+  size: z.number().int().nonnegative(),
+  diffId: z.string(),
+  chainId: z.string(),
+});
+export type BuiltLayer = z.infer<typeof builtLayerSchema>;
+
+/** The layer of `upper` on top of `parentChainId`; undefined when the step changed nothing. */
+export async function commitDiff(store: Store, upper: string, parentChainId: string | undefined, opts: { clampMtime?: number } = {}): Promise<BuiltLayer | undefined> {
+  await mkdir(store.layout.tmpDir, { recursive: true });
+  const tmp = path.join(store.layout.tmpDir, `build-layer-${randomBytes(8).toString('hex')}`);
+  try {
+    const tar = await writeDiffTar(upper, tmp, opts);
+    if (tar.entries === 0) return undefined;
+    if (!(await store.blobs.has(tar.diffId))) await store.blobs.ingestFile(tmp, tar.diffId, tar.size);
+    const chainId = chainIdOf(parentChainId, tar.diffId);
+    await store.layers.unpack(chainId, store.blobs.path(tar.diffId), {
+      diffId: tar.diffId,
+      blobDigest: tar.diffId,
+      mediaType: LAYER_MEDIA_TYPE,
+      ...(parentChainId ? { parentChainId } : {}),
+    });
+    return { digest: tar.diffId, mediaType: LAYER_MEDIA_TYPE, size: tar.size, diffId: tar.diffId, chainId };
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+const entrySchema = z.object({ layer: builtLayerSchema.nullable(), createdAt: z.string() });
+
+/**
+ * The build cache: `<root>/build-cache/<key hex>.json`, each the layer a step made (null for a step
+ * that changed nothing). A hit needs the layer still in the store (an image removal may have
+ * collected it).
+ */
+export class BuildCache {
+  readonly dir: string;
+  constructor(readonly store: Store) {
+    this.dir = path.join(store.layout.root, 'build-cache');
+  }
+
+  #file(key: string): string {
+    return path.join(this.dir, `${key.replace(/^sha256:/, '')}.json`);
+  }
+
+  async get(key: string): Promise<{ layer: BuiltLayer | null } | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.#file(key), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const parsed = entrySchema.safeParse(JSON.parse(text));
+    if (!parsed.success) return undefined;
+    const layer = parsed.data.layer;
+    if (layer && !((await this.store.blobs.has(layer.digest)) && (await this.store.layers.has(layer.chainId)))) return undefined;
+    return { layer };
+  }
+
+  async put(key: string, layer: BuiltLayer | undefined): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: new Date().toISOString() })}\n`);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * nsbox build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache]
+ * [--label K=V]... [--network none|host] [-q] [--iidfile FILE] PATH|-: builds an image from a
+ * Dockerfile, printing docker's legacy builder output (`Step 1/3 : FROM busybox`, …,
+ * `Successfully built <id>`, `Successfully tagged <name>`). `-` reads a tar of the context from
+ * stdin, as docker does.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildImage } from '../../build/build.js';
+import { legacyProgress, shortBuildId } from '../../build/legacy-output.js';
+import { ValidationError } from '../../errors.js';
+import { parseReference } from '../../image/reference.js';
+import { flag, parseArgs, value, values } from '../args.js';
+
+function pairs(list: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    if (eq === 0) throw new ValidationError(`invalid ${what} ${JSON.stringify(kv)}: expected KEY=value`, what);
+    // docker: `--build-arg NAME` takes NAME from the environment (skipped when unset)
+    if (eq < 0) {
+      const v = process.env[kv];
+      if (v !== undefined) out[kv] = v;
+    } else out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
+export default async function buildCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(
+    argv,
+    [
+      { names: ['tag', 't'], kind: 'list' },
+      { names: ['file', 'f'], kind: 'value' },
+      { names: ['build-arg'], kind: 'list' },
+      { names: ['target'], kind: 'value' },
+      { names: ['no-cache'], kind: 'bool' },
+      { names: ['label'], kind: 'list' },
+      { names: ['network'], kind: 'value' },
+      { names: ['quiet', 'q'], kind: 'bool' },
+      { names: ['iidfile'], kind: 'value' },
+    ],
+    { stopAtPositional: false },
+  );
+  const [ctx, ...extra] = p.positional;
+  if (!ctx || extra.length) throw new ValidationError('"nsbox build" requires exactly 1 argument: PATH|-', 'context');
+  const tags = values(p, 'tag');
+  for (const t of tags) parseReference(t);
+  const quiet = flag(p, 'quiet');
+  const file = value(p, 'file');
+  const target = value(p, 'target');
+  const network = value(p, 'network');
+  const out = legacyProgress((s) => process.stdout.write(s), quiet);
+  const image = await buildImage({
+    context: ctx === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : ctx,
+    // -f is a path from here, as docker's CLI reads it; with a context from stdin, a name in it
+    ...(file !== undefined ? { dockerfile: ctx === '-' ? file : path.resolve(file) } : {}),
+    tags,
+    buildArgs: pairs(values(p, 'build-arg'), 'build-arg'),
+    labels: pairs(values(p, 'label'), 'label'),
+    ...(target !== undefined ? { target } : {}),
+    noCache: flag(p, 'no-cache'),
+    ...(network !== undefined ? { network } : {}),
+    onProgress: (e) => {
+      // warnings go to stderr, as docker prints them
+      if (e.type === 'warning') process.stderr.write(`${e.message}\n`);
+      else out(e);
+    },
+  });
+  const iidfile = value(p, 'iidfile');
+  if (iidfile !== undefined) await writeFile(iidfile, image.id);
+  if (quiet) process.stdout.write(`${image.id}\n`);
+  else {
+    process.stdout.write(`Successfully built ${shortBuildId(image.id)}\n`);
+    for (const t of tags) process.stdout.write(`Successfully tagged ${t.includes(':') && !/:\d+$/.test(t) ? t : `${t}:latest`}\n`);
+  }
+  return 0;
+}
