@@ -12,8 +12,12 @@ export {
   Cgroup, detectCgroups, parseBytes,
   type CgroupLayout, type CgroupMode, type CgroupOptions, type CgroupStats, type CgroupEvent, type Resources,
 } from './cgroup/index.js';
-export { Image, type PullOptions, type PullProgress } from './image/image.js';
-export { importImage, applyChanges, type ImportImageOptions } from './build/index.js';
+export type { PullOptions, PullProgress } from './image/image.js';
+export { Image } from './image-build.js';
+export {
+  importImage, applyChanges, buildImage, parseDockerfile, DockerfileParseError, RunFailedError,
+  type ImportImageOptions, type BuildOptions, type BuildProgress,
+} from './build/index.js';
 export { parseReference, type Reference } from './image/reference.js';
 export { RegistryError, DigestMismatchError } from './image/registry/index.js';
 export { ArchiveError } from './image/archive/archive-error.js';

@@ -18,6 +18,7 @@ import { containerRoutes } from './routes/containers.js';
 import { eventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
+import { buildRoutes } from './routes/build.js';
 import { systemRoutes } from './routes/system.js';
 import { networkRoutes } from './routes/networks.js';
 import { volumeRoutes } from './routes/volumes.js';
@@ -78,7 +79,7 @@ export class ApiServer {
     // Containers that exit on their own (not through a stop of ours) are told to /events as 'die',
     // and --rm containers this server started are removed by it the moment they exit.
     this.#stopWatch = engine.watchExits();
-    for (const add of [systemRoutes, imageRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes]) add(this.#router, this.#ctx);
+    for (const add of [systemRoutes, imageRoutes, buildRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes]) add(this.#router, this.#ctx);
   }
 
   #server(): http.Server {

@@ -75,6 +75,11 @@ export async function copyInto(upper: string, lower: LayeredRoot, req: CopyReque
   }
 }
 
+/** WORKDIR's directory (and those above it) made in `upper` as copy-up or new directories owned by `owner`. */
+export function makeDir(upper: string, lower: LayeredRoot, dir: string, owner = { uid: 0, gid: 0 }): void {
+  new Writer(upper, new LayeredRoot([upper, ...lower.layers]), owner).dir(dir);
+}
+
 class Writer {
   constructor(
     readonly upper: string,

@@ -11,7 +11,7 @@ import { commandForm } from './dockerfile/instruction.js';
 import { applyChanges } from './dockerfile/changes.js';
 import { expandWord, expandWords, keyValuePairs } from './dockerfile/expand.js';
 import type { DockerfileNode } from './dockerfile/parse.js';
-import { copyInto } from './copy.js';
+import { copyInto, makeDir } from './copy.js';
 import { LayeredRoot } from './layered-root.js';
 import { runStep } from './run-step.js';
 import { matchSources, sourcesDigest, type SourceTree } from './source-tree.js';
@@ -100,7 +100,7 @@ export async function executeNode(node: DockerfileNode, state: StageState, ctx: 
       if (new LayeredRoot(dirs).lookup(new LayeredRoot(dirs).resolve(dir))?.st.isDirectory()) return meta(`WORKDIR ${dir}`);
       // a WORKDIR the image lacks is made, as docker makes it: a layer with the directory
       return layerStep(state, ctx, `WORKDIR ${dir}`, [], async (upper) => {
-        await copyInto(upper, new LayeredRoot(dirs), { tree: ctx.context, items: [], wildcard: false, dest: `${dir}/`, workdir: '/', unpackArchives: false, ...userOwner(state, dirs) });
+        makeDir(upper, new LayeredRoot(dirs), dir, userOwner(state, dirs));
       });
     }
     case 'USER':
@@ -219,11 +219,12 @@ function healthcheck(node: DockerfileNode, state: StageState, meta: (s: string) 
   meta(`HEALTHCHECK ${JSON.stringify(check)}`);
 }
 
-function userOwner(state: StageState, dirs: string[]): { chown?: { uid: number; gid: number } } {
+/** BuildKit makes a WORKDIR owned by the USER in effect. */
+function userOwner(state: StageState, dirs: string[]): { uid: number; gid: number } {
   const user = state.config.config?.User;
-  if (!user) return {};
+  if (!user) return { uid: 0, gid: 0 };
   const u = resolveUser(user, dirs);
-  return { chown: { uid: u.uid, gid: u.gid } };
+  return { uid: u.uid, gid: u.gid };
 }
 
 /** A step that makes a layer: from the cache when its key is there, else by `make` into a fresh upper dir. */

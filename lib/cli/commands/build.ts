@@ -73,7 +73,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
   if (quiet) process.stdout.write(`${image.id}\n`);
   else {
     process.stdout.write(`Successfully built ${shortBuildId(image.id)}\n`);
-    for (const t of tags) process.stdout.write(`Successfully tagged ${t.includes(':') && !/:\d+$/.test(t) ? t : `${t}:latest`}\n`);
+    for (const t of tags) process.stdout.write(`Successfully tagged ${parseReference(t).familiar}\n`);
   }
   return 0;
 }
