@@ -44,6 +44,12 @@ export interface BuildOptions {
   /** Labels added to the image's config. */
   labels?: Record<string, string>;
   noCache?: boolean;
+  /**
+   * Reproducible builds (BuildKit's SOURCE_DATE_EPOCH, also taken from the build arg of that name):
+   * seconds since the epoch for every time in the config and history, and the latest file time in
+   * new layers. Two builds of the same context then give the same image.
+   */
+  sourceDateEpoch?: number;
   /** RUN's network: 'none' (default) or 'host'. */
   network?: string;
   /** The store (default $NSBOX_ROOT, /var/lib/nsbox as root). */
@@ -108,6 +114,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   }
   if (stages.length === 0) throw new ValidationError('Dockerfile: no FROM instruction', 'dockerfile');
   const buildArgs = options.buildArgs ?? {};
+  const sdeArg = buildArgs['SOURCE_DATE_EPOCH'];
+  const sde = options.sourceDateEpoch ?? (sdeArg !== undefined && /^\d+$/.test(sdeArg) ? Number(sdeArg) : undefined);
   const env: BuildEnv = {
     store,
     escape: df.escape,
@@ -117,7 +125,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     network,
     noCache: options.noCache ?? false,
     runRoot: join(defaultRunRoot(), 'build'),
-    created: () => new Date().toISOString(),
+    created: () => new Date(sde === undefined ? Date.now() : sde * 1000).toISOString(),
+    ...(sde === undefined ? {} : { clampMtime: sde }),
     progress,
   };
   for (const node of globalNodes) {
@@ -129,8 +138,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   const metaEnv = new Map([...env.globalArgs].filter((kv): kv is [string, string] => kv[1] !== undefined));
   // FROM's words: the image (expanded with the global ARGs) and `AS name`
   const froms = stages.map((s) => {
-    const flags = flagsOf(s.from, ['platform']);
-    void flags;
+    // --platform is accepted; the host's platform is what a base image resolves to
+    flagsOf(s.from, ['platform']);
     const words = s.from.args.split(/\s+/).filter(Boolean);
     if (words.length !== 1 && !(words.length === 3 && words[1]!.toUpperCase() === 'AS')) {
       throw new ValidationError(`Dockerfile:${s.from.line}: FROM requires either one or three arguments (FROM image [AS name])`, 'dockerfile');
@@ -191,6 +200,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   for (const s of order) {
     progress({ type: 'step', step: ++step, total, instruction: s.from.original });
     const state = await baseState(s, froms[s.index]!, byName, done, options.root);
+    if (sde !== undefined && !byName(froms[s.index]!)) state.cacheKey = hashKey(state.cacheKey, 'SOURCE_DATE_EPOCH', sde);
     progress({ type: 'stepDone', id: stepId(state) });
     const triggers = state.config.config?.OnBuild ?? [];
     if (triggers.length) {
@@ -207,7 +217,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     }
     done.set(s.index, state);
   }
-  const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
+  const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && k !== 'SOURCE_DATE_EPOCH' && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
   if (unused.length) progress({ type: 'warning', message: `[Warning] One or more build-args [${unused.join(' ')}] were not consumed` });
   const final = done.get(target.index)!;
   if (options.labels && Object.keys(options.labels).length) {
@@ -262,7 +272,8 @@ async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | u
 }
 
 async function writeImage(store: Store, state: StageState, names: string[], root: string | undefined): Promise<Image> {
-  const created = new Date().toISOString();
+  // the last step's time: a build that was all cache hits makes the same config, so the same image
+  const created = state.config.history?.at(-1)?.created ?? new Date().toISOString();
   const cfg = ImageConfigSchema.parse({ ...state.config, created });
   const configBytes = Buffer.from(JSON.stringify(cfg));
   const configDigest = sha256(configBytes);

@@ -41,8 +41,8 @@ export function flagsOf(node: DockerfileNode, allowed: readonly string[]): Map<s
   return out;
 }
 
-function history(state: StageState, env: BuildEnv, createdBy: string, empty: boolean): void {
-  state.config.history = [...(state.config.history ?? []), { created: env.created(), created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) }];
+function history(state: StageState, created: string, createdBy: string, empty: boolean): void {
+  state.config.history = [...(state.config.history ?? []), { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) }];
 }
 
 function setConfig(state: StageState, patch: (c: NonNullable<StageState['config']['config']>) => void): void {
@@ -56,10 +56,7 @@ export async function executeNode(node: DockerfileNode, state: StageState, ctx: 
   const { env } = ctx;
   const vars = expansionEnv(state);
   const word = (s: string) => expandWord(s, vars, env.escape);
-  const meta = (createdBy: string) => {
-    state.cacheKey = hashKey(state.cacheKey, createdBy);
-    history(state, env, createdBy, true);
-  };
+  const meta = (createdBy: string) => metaStep(state, ctx, createdBy);
   switch (node.keyword) {
     case 'ENV': {
       flagsOf(node, []);
@@ -84,8 +81,9 @@ export async function executeNode(node: DockerfileNode, state: StageState, ctx: 
     case 'ARG': {
       flagsOf(node, []);
       const decl = declareArgs(node, vars, env);
-      for (const [k, v] of decl) state.args.set(k, v);
-      return meta(`ARG ${decl.map(([k, v]) => (v === undefined ? k : `${k}=${v}`)).join(' ')}`);
+      for (const [k, , v] of decl) state.args.set(k, v);
+      // as written (the default): a --build-arg's value reaches the key of the RUNs that get it
+      return meta(`ARG ${decl.map(([k, d]) => (d === undefined ? k : `${k}=${d}`)).join(' ')}`);
     }
     case 'MAINTAINER': {
       state.config = { ...state.config, author: node.args };
@@ -151,8 +149,9 @@ export async function executeNode(node: DockerfileNode, state: StageState, ctx: 
   }
 }
 
-function declareArgs(node: DockerfileNode, vars: Map<string, string>, env: BuildEnv): Array<[string, string | undefined]> {
-  const out: Array<[string, string | undefined]> = [];
+/** name, default, value (the --build-arg's, else the default) of each ARG word. */
+function declareArgs(node: DockerfileNode, vars: Map<string, string>, env: BuildEnv): Array<[string, string | undefined, string | undefined]> {
+  const out: Array<[string, string | undefined, string | undefined]> = [];
   for (const w of argWords(node.args)) {
     const eq = w.indexOf('=');
     const name = eq < 0 ? w : w.slice(0, eq);
@@ -160,7 +159,7 @@ function declareArgs(node: DockerfileNode, vars: Map<string, string>, env: Build
     const dflt = eq < 0 ? env.globalArgs.get(name) : expandWord(w.slice(eq + 1), vars, env.escape);
     const given = Object.hasOwn(env.buildArgs, name) ? env.buildArgs[name] : undefined;
     if (given !== undefined) env.usedArgs.add(name);
-    out.push([name, given ?? dflt]);
+    out.push([name, eq < 0 ? undefined : dflt, given ?? dflt]);
   }
   if (out.length === 0) throw bad(node, 'requires at least one argument');
   return out;
@@ -187,7 +186,7 @@ function duration(node: DockerfileNode, v: string): number {
   return Math.round(total);
 }
 
-function healthcheck(node: DockerfileNode, state: StageState, meta: (s: string) => void): void {
+function healthcheck(node: DockerfileNode, state: StageState, meta: (s: string) => Promise<void>): Promise<void> {
   const flags = flagsOf(node, ['interval', 'timeout', 'start-period', 'start-interval', 'retries']);
   const m = /^(\S+)\s*([\s\S]*)$/.exec(node.args);
   const kind = m?.[1]?.toUpperCase();
@@ -216,7 +215,7 @@ function healthcheck(node: DockerfileNode, state: StageState, meta: (s: string) 
     }
   } else throw bad(node, 'requires NONE or CMD');
   setConfig(state, (c) => (c.Healthcheck = check));
-  meta(`HEALTHCHECK ${JSON.stringify(check)}`);
+  return meta(`HEALTHCHECK ${JSON.stringify(check)}`);
 }
 
 /** BuildKit makes a WORKDIR owned by the USER in effect. */
@@ -227,17 +226,33 @@ function userOwner(state: StageState, dirs: string[]): { uid: number; gid: numbe
   return { uid: u.uid, gid: u.gid };
 }
 
+/** The cache entry for `key` when the cache may still hit; a miss turns the cache off for the rest of the stage. */
+async function lookup(state: StageState, ctx: StepContext, key: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
+  const hit = state.cacheOk && !ctx.env.noCache ? await ctx.cache.get(key) : undefined;
+  if (hit) ctx.env.progress({ type: 'cached' });
+  else state.cacheOk = false;
+  return hit;
+}
+
+/** A metadata step: keyed and timed through the cache like the others, no layer. */
+async function metaStep(state: StageState, ctx: StepContext, createdBy: string): Promise<void> {
+  const key = hashKey(state.cacheKey, createdBy);
+  const hit = await lookup(state, ctx, key);
+  const created = hit?.created ?? ctx.env.created();
+  if (!hit) await ctx.cache.put(key, undefined, created);
+  state.cacheKey = key;
+  history(state, created, createdBy, true);
+}
+
 /** A step that makes a layer: from the cache when its key is there, else by `make` into a fresh upper dir. */
 async function layerStep(state: StageState, ctx: StepContext, createdBy: string, extraKey: unknown[], make: (upper: string) => Promise<void>, upperFrom?: (fn: (upper: string) => Promise<BuiltLayer | undefined>) => Promise<BuiltLayer | undefined>): Promise<void> {
   const { env, cache } = ctx;
   const key = hashKey(state.cacheKey, createdBy, ...extraKey);
-  const hit = state.cacheOk && !env.noCache ? await cache.get(key) : undefined;
+  const hit = await lookup(state, ctx, key);
   let layer: BuiltLayer | undefined;
-  if (hit) {
-    env.progress({ type: 'cached' });
-    layer = hit.layer ?? undefined;
-  } else {
-    state.cacheOk = false;
+  const created = hit?.created ?? env.created();
+  if (hit) layer = hit.layer ?? undefined;
+  else {
     const parent = state.layers.at(-1)?.chainId;
     const commit = (upper: string) => commitDiff(env.store, upper, parent, env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime });
     if (upperFrom) layer = await upperFrom(commit);
@@ -250,14 +265,14 @@ async function layerStep(state: StageState, ctx: StepContext, createdBy: string,
         await rm(upper, { recursive: true, force: true });
       }
     }
-    await cache.put(key, layer);
+    await cache.put(key, layer, created);
   }
   state.cacheKey = key;
   if (layer) {
     state.layers = [...state.layers, layer];
     state.config = { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] } };
   }
-  history(state, env, createdBy, !layer);
+  history(state, created, createdBy, !layer);
 }
 
 async function run(node: DockerfileNode, state: StageState, ctx: StepContext): Promise<void> {
@@ -268,7 +283,8 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
   let argv: string[];
   const docs = node.heredocs;
   if (node.json) argv = node.json;
-  else if (docs.length === 1 && node.args.trim() === `<<${docs[0]!.chomp ? '-' : ''}${node.args.trim().replace(/^<<-?/, '')}`) argv = [...shell, docs[0]!.content];
+  // `RUN <<EOF` alone: the heredoc is the script; else the shell reads the heredocs after the line
+  else if (docs.length === 1 && /^\d*<<-?\S+$/.test(node.args.trim())) argv = [...shell, docs[0]!.content];
   else argv = [...shell, docs.length ? `${node.args}\n${docs.map((d) => `${d.content}${d.name}\n`).join('')}` : node.args];
   if (argv.length === 0) throw bad(node, 'requires at least one argument');
   const args = runArgs(state);

@@ -5,13 +5,14 @@
  * read after the process exited and before the container is removed. Output goes to `onOutput`
  * as it comes.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Container } from '../runtime/container.js';
 import { NsboxError } from '../errors.js';
 import { netNamespaceFor, type NetworkMode } from '../network/index.js';
 import { resolveUser } from '../runtime/image-config.js';
+import { signalNumber } from '../runtime/signals.js';
 
 export interface RunStep {
   /** The parent's layer directories, topmost first (an empty list for scratch). */
@@ -36,8 +37,29 @@ export class RunFailedError extends NsboxError {
   }
 }
 
+let overlayChecked = false;
+/**
+ * The upper directory is a faithful diff only without redirect_dir and metacopy (a renamed
+ * directory or a chmod would be an xattr pointing into a lower layer). The runtime's overlay takes
+ * the kernel's defaults: a kernel that turns either on is refused rather than given wrong layers.
+ */
+function checkOverlayDefaults(): void {
+  if (overlayChecked) return;
+  for (const p of ['redirect_dir', 'metacopy']) {
+    let v = 'N';
+    try {
+      v = readFileSync(`/sys/module/overlay/parameters/${p}`, 'utf8').trim();
+    } catch {
+      // no such parameter (an old kernel, or overlay built in without it): off
+    }
+    if (v === 'Y') throw new NsboxError(`the overlay module has ${p}=Y: RUN layers would not be faithful diffs; load overlay with ${p}=N to build`, { code: 'ENOTSUP' });
+  }
+  overlayChecked = true;
+}
+
 /** Runs the step; `collect(upper)` reads the diff before the container goes. */
 export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper: string) => Promise<T>): Promise<T> {
+  checkOverlayDefaults();
   mkdirSync(runRoot, { recursive: true, mode: 0o700 });
   // A scratch parent still needs a lower directory for the overlay: an empty one.
   const empty = step.layers.length === 0 ? mkdtempSync(path.join(runRoot, 'empty-')) : undefined;
@@ -67,7 +89,8 @@ export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper
         s.on('error', () => resolve());
       });
     const [status] = await Promise.all([c.wait(), pump(c.stdout), pump(c.stderr)]);
-    if (status.exitCode !== 0) throw new RunFailedError(step.display, status.exitCode ?? 128 + (status.signal ? 9 : 0));
+    // a signal's end is reported as a shell reports it: 128 + its number
+    if (status.exitCode !== 0) throw new RunFailedError(step.display, status.exitCode ?? 128 + signalNumber(status.signal ?? 'SIGKILL'));
     return await collect(path.join(runRoot, id, 'upper'));
   } finally {
     await c?.remove();

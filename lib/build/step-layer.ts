@@ -46,8 +46,8 @@ export async function commitDiff(store: Store, upper: string, parentChainId: str
 const entrySchema = z.object({ layer: builtLayerSchema.nullable(), createdAt: z.string() });
 
 /**
- * The build cache: `<root>/build-cache/<key hex>.json`, each the layer a step made (null for a step
- * that changed nothing). A hit needs the layer still in the store (an image removal may have
+ * The build cache: `<root>/build-cache/<key hex>.json`, each the layer a step made (null for a
+ * metadata step or one that changed nothing) and its time. A hit needs the layer still in the store (an image removal may have
  * collected it).
  */
 export class BuildCache {
@@ -60,7 +60,7 @@ export class BuildCache {
     return path.join(this.dir, `${key.replace(/^sha256:/, '')}.json`);
   }
 
-  async get(key: string): Promise<{ layer: BuiltLayer | null } | undefined> {
+  async get(key: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
     let text: string;
     try {
       text = await readFile(this.#file(key), 'utf8');
@@ -71,11 +71,12 @@ export class BuildCache {
     if (!parsed.success) return undefined;
     const layer = parsed.data.layer;
     if (layer && !((await this.store.blobs.has(layer.digest)) && (await this.store.layers.has(layer.chainId)))) return undefined;
-    return { layer };
+    return { layer, created: parsed.data.createdAt };
   }
 
-  async put(key: string, layer: BuiltLayer | undefined): Promise<void> {
+  /** `created`: the step's history time, reused by a hit so that a fully cached build gives the same image. */
+  async put(key: string, layer: BuiltLayer | undefined, created: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: new Date().toISOString() })}\n`);
+    await writeFileAtomic(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: created })}\n`);
   }
 }

@@ -202,17 +202,30 @@ rtest('cache: all cached the second time; a content change misses from that COPY
   const first = await build(t, dir);
   t.is(cached(first.events), 0);
   const second = await build(t, dir);
-  t.is(cached(second.events), 5);
+  t.is(cached(second.events), 6, 'every step, ARG too');
   t.is(second.image.id, first.image.id, 'the same image');
   utimesSync(join(dir, 'a.txt'), new Date(2001, 1, 1), new Date(2001, 1, 1));
-  t.is(cached((await build(t, dir)).events), 5, 'a touch changes nothing');
+  t.is(cached((await build(t, dir)).events), 6, 'a touch changes nothing');
   writeFileSync(join(dir, 'b.txt'), 'changed\n');
   const changed = await build(t, dir);
-  t.is(cached(changed.events), 2, 'RUN and COPY a.txt hit, COPY b.txt and below miss');
+  t.is(cached(changed.events), 3, 'RUN, COPY a.txt and ARG hit, COPY b.txt and below miss');
   const arg = await build(t, dir, { buildArgs: { V: '2' } });
-  t.is(cached(arg.events), 3, 'the RUN after ARG V misses');
+  t.is(cached(arg.events), 4, 'the first RUN after ARG V misses');
   t.is((await run(t, arg.image.digest, ['cat', '/v'])).stdout, 'v=2\n');
   t.is(cached((await build(t, dir, { noCache: true })).events), 0);
+});
+
+rtest('SOURCE_DATE_EPOCH: two builds without the cache give the same image; its times are that epoch', async (t) => {
+  const dir = context(t, { 'a.txt': 'a\n', Dockerfile: 'FROM busybox\nCOPY a.txt /\nRUN echo x > /x && touch /a.txt\nENV A=1\n' });
+  const opts = { noCache: true, buildArgs: { SOURCE_DATE_EPOCH: '1700000000' } };
+  const one = await build(t, dir, opts);
+  const two = await build(t, dir, opts);
+  t.is(one.image.digest, two.image.digest);
+  t.is(one.image.config.created, '2023-11-14T22:13:20.000Z');
+  t.is(one.image.history().at(-1)!.created, '2023-11-14T22:13:20.000Z');
+  t.true(layerEntries(t, one.image.layers.at(-1)!.digest).length > 0);
+  const plain = await build(t, dir, { noCache: true });
+  t.not(plain.image.digest, one.image.digest);
 });
 
 rtest('failures: a failing RUN, a missing COPY source, a bad instruction, ADD of a tar with ..: clear errors and nothing left behind; a symlink out of the context is copied as a link', async (t) => {

@@ -57,7 +57,8 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     // -f is a path from here, as docker's CLI reads it; with a context from stdin, a name in it
     ...(file !== undefined ? { dockerfile: ctx === '-' ? file : path.resolve(file) } : {}),
     tags,
-    buildArgs: pairs(values(p, 'build-arg'), 'build-arg'),
+    // as docker's CLI does: SOURCE_DATE_EPOCH from the environment is passed as that build arg
+    buildArgs: { ...(process.env.SOURCE_DATE_EPOCH ? { SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH } : {}), ...pairs(values(p, 'build-arg'), 'build-arg') },
     labels: pairs(values(p, 'label'), 'label'),
     ...(target !== undefined ? { target } : {}),
     noCache: flag(p, 'no-cache'),
