@@ -36,7 +36,7 @@ export function flagsOf(node: DockerfileNode, allowed: readonly string[]): Map<s
   for (const f of node.flags) {
     const m = /^--([A-Za-z][A-Za-z0-9-]*)(?:=([\s\S]*))?$/.exec(f)!;
     if (!allowed.includes(m[1]!)) throw bad(node, `: unknown flag: --${m[1]}`);
-    out.set(m[1]!, (m[2] ?? 'true').replace(/^"([\s\S]*)"$/, '$1'));
+    out.set(m[1]!, (m[2] ?? 'true').replace(/^\x22([\s\S]*)\x22$/, '$1'));
   }
   return out;
 }
@@ -168,7 +168,7 @@ function declareArgs(node: DockerfileNode, vars: Map<string, string>, env: Build
 /** ARG words: `a`, `b=1`, `c="x y"` (quotes kept for the later expansion). */
 function argWords(s: string): string[] {
   const out: string[] = [];
-  const re = /(?:[^\s"']+|"(?:\\.|[^"\\])*"|'[^']*')+/g;
+  const re = /(?:[^\s\x22\x27]+|\x22(?:\\.|[^\x22\\])*\x22|\x27[^\x27]*\x27)+/g;
   for (let m = re.exec(s); m; m = re.exec(s)) out.push(m[0]);
   return out;
 }
@@ -322,10 +322,10 @@ async function copy(node: DockerfileNode, state: StageState, ctx: StepContext, w
   const docs = new Map(node.heredocs.map((d) => [d.name, d]));
   const srcWords = words.slice(0, -1);
   const inline = srcWords.filter((w) => /^\d*<<-?/.test(w)).map((w) => {
-    const d = docs.get(w.replace(/^\d*<<-?/, '').replace(/^["']|["']$/g, ''));
+    const d = docs.get(w.replace(/^\d*<<-?/, '').replace(/^[\x22\x27]|[\x22\x27]$/g, ''));
     if (!d) throw bad(node, `: heredoc ${w} has no content`);
     // only $ expands in a heredoc: quotes and other backslashes stay as written
-    return { name: d.name, content: d.expand ? word(d.content.replace(/\\(?![$\\])/g, '\\\\').replace(/["']/g, '\\$&')) : d.content };
+    return { name: d.name, content: d.expand ? word(d.content.replace(/\\(?![$\\])/g, '\\\\').replace(/[\x22\x27]/g, '\\$&')) : d.content };
   });
   const sources = srcWords.filter((w) => !/^\d*<<-?/.test(w));
   for (const s of sources) if (/^https?:\/\//i.test(s) || /^git@/.test(s)) throw new NsboxError(`Dockerfile:${node.line}: ${node.keyword} of a URL (${s}) is not supported yet`, { code: 'ENOTSUP' });

@@ -62,7 +62,9 @@ export function buildRoutes(router: Router, ctx: ApiContext): void {
         },
       });
       write({ aux: { ID: image.id } });
-      if (!quiet) {
+      // the CLI's -q prints what the stream says: the id alone
+      if (quiet) write({ stream: `${image.id}\n` });
+      else {
         write({ stream: `Successfully built ${shortBuildId(image.id)}\n` });
         for (const t of tags) write({ stream: `Successfully tagged ${parseReference(t).familiar}\n` });
       }

@@ -76,7 +76,7 @@ export function parseDockerfile(text: string): Dockerfile {
       warnings.push(`the syntax directive (${m[2]}) is ignored: nsbox builds with its own Dockerfile frontend`);
     }
   }
-  const continuation = escape === '\\' ? /(^|[^\\])\\[ \t]*$/ : /(^|[^`])`[ \t]*$/;
+  const continuation = escape === '\\' ? /(^|[^\\])\\[ \t]*$/ : /(^|[^\x60])\x60[ \t]*$/;
   const nodes: DockerfileNode[] = [];
   while (i < lines.length) {
     const first = trimNewline(lines[i]!).replace(/^\s+/, '');
@@ -141,7 +141,7 @@ export function splitNode(line: string, start: number, end: number): DockerfileN
   const flags: string[] = [];
   // ONBUILD's flags belong to the instruction it holds.
   while (keyword !== 'ONBUILD') {
-    const f = /^--([A-Za-z][A-Za-z0-9-]*)(=(?:"[^"]*"|\S)*)?(?:\s+|$)/.exec(rest);
+    const f = /^--([A-Za-z][A-Za-z0-9-]*)(=(?:\x22[^\x22]*\x22|\S)*)?(?:\s+|$)/.exec(rest);
     if (!f) break;
     flags.push(f[0].trim());
     rest = rest.slice(f[0].length);
@@ -165,12 +165,12 @@ export function splitNode(line: string, start: number, end: number): DockerfileN
  */
 export function heredocWords(args: string): Array<Omit<Heredoc, 'content'>> {
   const out: Array<Omit<Heredoc, 'content'>> = [];
-  const re = /(?:^|\s)\d*<<(-?)((?:"[^"\n]*"|'[^'\n]*'|[^\s<>|&;()'"])+)/g;
+  const re = /(?:^|\s)\d*<<(-?)((?:\x22[^\x22\n]*\x22|\x27[^\x27\n]*\x27|[^\s<>|&;()\x27\x22])+)/g;
   for (let m = re.exec(args); m; m = re.exec(args)) {
     const raw = m[2]!;
-    const name = raw.replace(/"([^"]*)"|'([^']*)'/g, (_, a?: string, b?: string) => a ?? b ?? '');
+    const name = raw.replace(/\x22([^\x22]*)\x22|\x27([^\x27]*)\x27/g, (_, a?: string, b?: string) => a ?? b ?? '');
     if (name === '') continue;
-    out.push({ name, expand: !/["']/.test(raw), chomp: m[1] === '-' });
+    out.push({ name, expand: !/[\x22\x27]/.test(raw), chomp: m[1] === '-' });
   }
   return out;
 }
