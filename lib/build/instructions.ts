@@ -293,6 +293,7 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
   const network = flags.get('network') ?? env.network;
   if (network !== 'host' && network !== 'none' && network !== 'default') throw bad(node, `: --network=${network}: nsbox builds with none or host`);
   const proxies = Object.entries(env.buildArgs).filter(([k]) => PROXY_ARGS.includes(k));
+  let ran: string | undefined;
   await layerStep(state, ctx, createdBy, [args, network], async () => undefined, async (commit) => {
     const dirs = await ctx.layerDirs(state);
     return runStep(
@@ -304,13 +305,17 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
         user: state.config.config?.User || undefined,
         network: network === 'host' ? 'host' : 'none',
         display: shown.join(' '),
-        onStart: (id) => env.progress({ type: 'running', container: id }),
+        onStart: (id) => {
+          ran = id;
+          env.progress({ type: 'running', container: id });
+        },
         onOutput: (data) => env.progress({ type: 'output', data }),
       },
       env.runRoot,
       commit,
     );
   });
+  if (ran) env.progress({ type: 'removed', container: ran });
 }
 
 async function copy(node: DockerfileNode, state: StageState, ctx: StepContext, word: (s: string) => string): Promise<void> {
