@@ -7,8 +7,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
+import Docker from 'dockerode';
 import { Container } from '../../lib/container.js';
 import { buildImage, type BuildOptions, type BuildProgress } from '../../lib/build/index.js';
 import { Image } from '../../lib/image/image.js';
@@ -168,6 +170,18 @@ rtest('layers: a deleted file is gone with a whiteout in its layer, a replaced d
   t.is(r.stdout, 'ls: /bin/vi: No such file or directory\nnew\n12:34 640\n5:6 644\n1\n');
 });
 
+rtest('ADD of a local tar unpacks it (gzipped too), keeping its owners; ADD of a plain file copies it; a glob with a file destination is refused', async (t) => {
+  const dir = context(t, { 'plain.txt': 'p\n', 'src/a.js': 'a\n', 'src/b.js': 'b\n', 'src/c.txt': 'c\n' });
+  const mk = spawnSync('sh', ['-c', `cd ${dir} && mkdir -p t/sub && echo in-tar > t/sub/f && tar --owner=3 --group=4 -C t -cf files.tar . && tar --owner=3 --group=4 -C t -czf files.tgz sub`]);
+  t.is(mk.status, 0, String(mk.stderr));
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nADD files.tar /x/\nADD files.tgz /y\nADD plain.txt /p.txt\nCOPY src/*.js /js/\n');
+  const { image } = await build(t, dir);
+  const r = await run(t, image.digest, ['sh', '-c', 'cat /x/sub/f /y/sub/f /p.txt; stat -c %u:%g /x/sub/f; ls /js']);
+  t.is(r.stdout, 'in-tar\nin-tar\np\n3:4\na.js\nb.js\n');
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY src/*.js /one.js\n');
+  await t.throwsAsync(build(t, dir), { message: /destination must be a directory and end with a \// });
+});
+
 rtest('multi-stage: --target, COPY --from a stage by name and index, FROM a stage, unneeded stages not built', async (t) => {
   const dir = context(t, {
     Dockerfile: [
@@ -295,4 +309,23 @@ dockerTest('the docker CLI through nsbox serve: docker build -t app . (the legac
   const bad = docker(serve, ['build', context(t, { Dockerfile: 'FROM busybox\nRUN exit 3\n' })], { timeout: 120_000 });
   t.is(bad.status, 1);
   t.regex(bad.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+});
+
+dockerTest('dockerode buildImage: a context tar stream with t and buildargs; the JSON lines end with the aux id', async (t) => {
+  const serve = await startServe({ root: t.context.root });
+  t.teardown(() => cleanup(serve));
+  const client = new Docker({ socketPath: serve.socket });
+  const dir = context(t, { Dockerfile: 'FROM busybox\nARG X\nRUN echo x=$X > /x\nCMD ["cat", "/x"]\n' });
+  const tar = spawnSync('tar', ['-C', dir, '-c', '.'], { maxBuffer: 1 << 26 }).stdout;
+  const stream = await client.buildImage(Readable.from([tar]), { t: 'dockerode-app:1', buildargs: { X: '42' } });
+  const lines = await new Promise<Array<Record<string, unknown>>>((resolve, reject) => client.modem.followProgress(stream, (err: Error | null, out: Array<Record<string, unknown>>) => (err ? reject(err) : resolve(out))));
+  t.true(lines.some((l) => typeof l['stream'] === 'string' && (l['stream'] as string).startsWith('Step 3/4 : RUN echo x=$X > /x')), JSON.stringify(lines));
+  const aux = lines.find((l) => l['aux'] !== undefined)?.['aux'] as { ID: string } | undefined;
+  t.regex(aux?.ID ?? '', /^sha256:[0-9a-f]{64}$/);
+  const c = await client.createContainer({ Image: 'dockerode-app:1' });
+  await c.start();
+  await c.wait();
+  const logs = (await c.logs({ stdout: true })) as unknown as Buffer;
+  t.true(logs.toString('latin1').includes('x=42'));
+  await c.remove();
 });
