@@ -25,7 +25,7 @@ import { parseDockerfile, splitNode, type DockerfileNode } from './dockerfile/pa
 import { executeNode, flagsOf, type StepContext } from './instructions.js';
 import { LayeredRoot } from './layered-root.js';
 import { ContextDir, StageTree, type SourceTree } from './source-tree.js';
-import { hashKey, stepId, type BuildEnv, type BuildProgress, type StageState } from './stage-state.js';
+import { configBytes as configOf, hashKey, stepId, type BuildEnv, type BuildProgress, type StageState } from './stage-state.js';
 import { BuildCache } from './step-layer.js';
 
 export type { BuildProgress } from './stage-state.js';
@@ -272,10 +272,7 @@ async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | u
 }
 
 async function writeImage(store: Store, state: StageState, names: string[], root: string | undefined): Promise<Image> {
-  // the last step's time: a build that was all cache hits makes the same config, so the same image
-  const created = state.config.history?.at(-1)?.created ?? new Date().toISOString();
-  const cfg = ImageConfigSchema.parse({ ...state.config, created });
-  const configBytes = Buffer.from(JSON.stringify(cfg));
+  const { parsed: cfg, bytes: configBytes } = configOf(state);
   const configDigest = sha256(configBytes);
   const manifest = {
     schemaVersion: 2,

@@ -4,7 +4,7 @@
  * and progress events, shared by the builder's parts.
  */
 import { createHash } from 'node:crypto';
-import type { ImageConfig } from '../image/registry/manifest.js';
+import { ImageConfigSchema, type ImageConfig } from '../image/registry/manifest.js';
 import type { NetworkMode } from '../network/index.js';
 import type { Store } from '../storage/index.js';
 import type { BuiltLayer } from './step-layer.js';
@@ -76,7 +76,17 @@ export function runArgs(state: StageState): Array<[string, string]> {
   return [...state.args].filter((kv): kv is [string, string] => kv[1] !== undefined && !env.has(kv[0])).sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
-/** The id docker shows for the image a step leaves: its config's digest. */
+/**
+ * The image config the stage has made so far, as it is written: created at its last step's time,
+ * so that a build that was all cache hits makes the same config, the same image.
+ */
+export function configBytes(state: StageState): { parsed: ImageConfig; bytes: Buffer } {
+  const created = state.config.history?.at(-1)?.created ?? state.config.created ?? new Date(0).toISOString();
+  const parsed = ImageConfigSchema.parse({ ...state.config, created });
+  return { parsed, bytes: Buffer.from(JSON.stringify(parsed)) };
+}
+
+/** The id docker shows for the image a step leaves: its config's digest (the last step's is the image's). */
 export function stepId(state: StageState): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(state.config)).digest('hex')}`;
+  return `sha256:${createHash('sha256').update(configBytes(state).bytes).digest('hex')}`;
 }

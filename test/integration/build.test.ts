@@ -278,6 +278,8 @@ rtest('nsbox build: docker\'s legacy output, -q, --iidfile, a context tar on std
   t.true(r.stdout.includes('Dockerfile\nkeep.txt\n'), r.stdout);
   t.false(r.stdout.includes('skip.log'));
   t.regex(r.stdout, /Successfully built [0-9a-f]{12}\nSuccessfully tagged cli:1\n$/);
+  const ids = [...r.stdout.matchAll(/ ---> ([0-9a-f]{12})\n/g)].map((m) => m[1]);
+  t.is(ids.at(-1), /Successfully built ([0-9a-f]{12})/.exec(r.stdout)?.[1], 'the last step\'s id is the image\'s');
   const again = spawnSync(process.execPath, [bin, 'build', '-t', 'cli:1', dir], { encoding: 'utf8', env, timeout: 120_000 });
   t.regex(again.stdout, /Step 3\/4 : RUN ls \/c\n ---> Using cache\n/);
   const iid = join(t.context.dir, 'iid');
