@@ -37,9 +37,11 @@ const result = await build({
   // The modules find the package from their own location (lib/package-root.ts, lib/native.ts).
   define: { 'import.meta.url': '__nsbox_module_url' },
   banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` },
-  // NSBOX_BUNDLE_MINIFY=0 keeps lines and names, for reading a --cpu-prof of the CLI.
+  // NSBOX_BUNDLE_MINIFY=0 keeps lines and names, for reading a --cpu-prof of the CLI. Short
+  // identifiers: 619 -> 449 kB of source to read, and ~3.5 ms less to deserialize the code cache.
   minifySyntax: process.env.NSBOX_BUNDLE_MINIFY !== '0',
   minifyWhitespace: process.env.NSBOX_BUNDLE_MINIFY !== '0',
+  minifyIdentifiers: process.env.NSBOX_BUNDLE_MINIFY !== '0',
   metafile: true,
 });
 // `import { z } from 'zod'` makes the bundle keep all of zod (every locale, JSON Schema): the
