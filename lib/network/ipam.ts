@@ -3,14 +3,18 @@
  * `<root>/networks/<id>/ips/<address>`, holding the container id; it is written to a temp file and
  * hard-linked into place, and link(2) fails when the name exists, so two processes never get the
  * same address and a kill -9 at any point leaves the address either allocated (to a container id
- * that repair checks) or free. No state lives only in memory. The network address, the gateway and
- * the broadcast address are never handed out.
+ * that repair checks) or free. `containers/<container id>` names the container's address, so that
+ * allocate (again) and release read one file; the `ips/` files stay the truth. No state lives only
+ * in memory. The network address, the gateway and the broadcast address are never handed out.
+ *
+ * Nothing is fsynced: a kill -9 loses nothing the page cache holds, and after a power loss no
+ * container is live, so repair frees every address anyway.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NetworkConflictError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
-import { fsyncDir, withLock } from '../storage/atomic.js';
+import { withLock } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
 import { StoreLayout } from '../storage/layout.js';
 import { contains, formatIp, lastAddress, parseCidr, parseIp } from './cidr.js';
@@ -100,13 +104,7 @@ export class Ipam {
   /** Creates `dir/ip` holding `containerId` if no such file exists; false when it does. */
   async #claim(dir: string, ip: string, containerId: string): Promise<boolean> {
     const tmp = path.join(dir, `.${ip}.tmp-${randomBytes(6).toString('hex')}`);
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(`${containerId}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeFile(tmp, `${containerId}\n`, { flag: 'wx', mode: 0o644 });
     try {
       await link(tmp, path.join(dir, ip));
       return true;
@@ -115,8 +113,27 @@ export class Ipam {
       throw err;
     } finally {
       await unlink(tmp).catch(() => undefined);
-      fsyncDir(dir);
     }
+  }
+
+  #byContainer(networkId: string, containerId: string): string {
+    return path.join(path.dirname(this.layout.networkIps(networkId)), 'containers', containerId);
+  }
+
+  /** The container's address on the network, when its `containers/` file and the `ips/` file agree. */
+  async #mine(networkId: string, containerId: string): Promise<string | undefined> {
+    const ip = (await readFile(this.#byContainer(networkId, containerId), 'utf8').catch(() => '')).trim();
+    if (ip === '' || ip.includes('/')) return undefined;
+    const owner = await readFile(path.join(this.layout.networkIps(networkId), ip), 'utf8').catch(() => '');
+    return owner.trim() === containerId ? ip : undefined;
+  }
+
+  async #remember(networkId: string, containerId: string, ip: string): Promise<void> {
+    const file = this.#byContainer(networkId, containerId);
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+    await writeFile(tmp, `${ip}\n`);
+    await rename(tmp, file);
   }
 
   #result(record: NetworkRecord, ip: string): Allocation {
@@ -143,8 +160,7 @@ export class Ipam {
         const record = await this.#record(networkId);
         const dir = this.layout.networkIps(networkId);
         await mkdir(dir, { recursive: true });
-        const used = await this.#scan(dir);
-        const mine = [...used].find(([, owner]) => owner === containerId)?.[0];
+        const mine = await this.#mine(networkId, containerId);
         if (mine !== undefined && (requested === undefined || requested === mine)) return this.#result(record, mine);
         if (mine !== undefined) {
           throw new NetworkConflictError(`container ${containerId} already has the address ${mine} on network ${record.name}`);
@@ -161,13 +177,18 @@ export class Ipam {
           }
           const text = formatIp(4, ip.value);
           if (!(await this.#claim(dir, text, containerId))) throw new NetworkConflictError(`Address already in use: ${text} on network ${record.name}`);
+          await this.#remember(networkId, containerId, text);
           return this.#result(record, text);
         }
+        const used = new Set((await readdir(dir)).filter((n) => !isTemp(n)));
         for (let v = subnet.base + 1n; v < lastAddress(subnet); v++) {
           if (reserved(v)) continue;
           const text = formatIp(4, v);
           if (used.has(text)) continue;
-          if (await this.#claim(dir, text, containerId)) return this.#result(record, text);
+          if (await this.#claim(dir, text, containerId)) {
+            await this.#remember(networkId, containerId, text);
+            return this.#result(record, text);
+          }
         }
         throw new NsboxError(`no available IPv4 addresses on network ${record.name} (${record.subnet})`, { code: 'EADDRNOTAVAIL' });
       },
@@ -178,14 +199,12 @@ export class Ipam {
   /** Frees the container's address on the network; false when it had none. */
   async release(networkId: string, containerId: string): Promise<boolean> {
     const dir = this.layout.networkIps(networkId);
-    let released = false;
-    for (const [ip, owner] of await this.#scan(dir)) {
-      if (owner !== containerId) continue;
-      await rm(path.join(dir, ip), { force: true });
-      released = true;
-    }
-    if (released) fsyncDir(dir);
-    return released;
+    const mine = await this.#mine(networkId, containerId);
+    // Without its containers/ file (a crash right after the claim) the address is found by content.
+    const ips = mine !== undefined ? [mine] : [...(await this.#scan(dir))].filter(([, owner]) => owner === containerId).map(([ip]) => ip);
+    for (const ip of ips) await rm(path.join(dir, ip), { force: true });
+    await rm(this.#byContainer(networkId, containerId), { force: true });
+    return ips.length > 0;
   }
 
   /** Who has which address on the network, by address. */
@@ -226,6 +245,13 @@ export class Ipam {
           if (alive.has(containerId)) continue;
           await rm(path.join(dir, ipAddress), { force: true });
           freed.push({ networkId, ipAddress, containerId });
+        }
+        // containers/ files of containers that are gone, or that name an address they do not hold.
+        const byContainer = path.join(path.dirname(dir), 'containers');
+        for (const name of await readdir(byContainer).catch(() => [] as string[])) {
+          if (isTemp(name) || name.includes('.tmp-') || !alive.has(name) || (await this.#mine(networkId, name)) === undefined) {
+            await rm(path.join(byContainer, name), { force: true });
+          }
         }
       }
     });

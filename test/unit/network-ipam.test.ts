@@ -81,7 +81,8 @@ test('several processes allocating at once never get the same address', async (t
   t.is(got.length, 60);
   t.is(new Set(got.map((g) => g.ipAddress)).size, 60);
   const endpoints = await s.ipam.endpoints(n.id);
-  t.deepEqual(new Map(endpoints.map((e) => [e.ipAddress, e.containerId])), new Map(got.map((g) => [g.ipAddress, g.containerId])));
+  const pairs = (list: { ipAddress: string; containerId: string }[]) => list.map((e) => `${e.ipAddress}=${e.containerId}`).sort();
+  t.deepEqual(pairs(endpoints), pairs(got));
 });
 
 test('after kill -9 mid-allocation, repair frees what no live container holds and leaves no temp file', async (t) => {
@@ -104,6 +105,11 @@ test('after kill -9 mid-allocation, repair frees what no live container holds an
   t.true(freed.length >= seen.length);
   t.true(freed.every((f) => f.containerId.startsWith('dead-')));
   t.deepEqual(await readdir(dir), ['10.5.0.2']);
+  t.deepEqual(await readdir(path.join(path.dirname(dir), 'containers')), ['live-1']);
   t.false((await readdir(s.layout.networksDir)).includes('e'.repeat(64)));
   t.is((await s.ipam.allocate(n.id, 'live-2')).ipAddress, '10.5.0.3');
+  // A crash between the claim and the containers/ file: release still finds the address.
+  await rm(path.join(path.dirname(dir), 'containers', 'live-2'));
+  t.true(await s.ipam.release(n.id, 'live-2'));
+  t.deepEqual(await readdir(dir), ['10.5.0.2']);
 });
