@@ -8,11 +8,11 @@
 # busybox-static: the test rootfs; cmake, g++, make, python3: the addon; docker-registry, skopeo,
 # umoci, apache2-utils (htpasswd), openssl: the image tests' own registries and images; uidmap,
 # passwd: rootless containers with subordinate ids (newuidmap, useradd); util-linux, iproute2:
-# setpriv, unshare, script, ip.
+# setpriv, unshare, script, ip; buildah: the builder's peer in test/integration/build-buildah.test.ts.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 docker-registry skopeo umoci apache2-utils openssl uidmap passwd)
+pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -200,6 +200,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   for (const s of order) {
     progress({ type: 'step', step: ++step, total, instruction: s.from.original });
     const state = await baseState(s, froms[s.index]!, byName, done, options.root);
+    withDefaultPath(state);
     if (sde !== undefined && !byName(froms[s.index]!)) state.cacheKey = hashKey(state.cacheKey, 'SOURCE_DATE_EPOCH', sde);
     progress({ type: 'stepDone', id: stepId(state) });
     const triggers = state.config.config?.OnBuild ?? [];
@@ -233,6 +234,15 @@ function argPairs(node: DockerfileNode, env: BuildEnv): Array<[string, string | 
     const [[k, v]] = keyValuePairs(w, vars, env.escape, 'ARG', false) as [[string, string]];
     return [k, v];
   });
+}
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** As BuildKit (and buildah) do: a base without PATH in its Env gets the default one. */
+function withDefaultPath(state: StageState): void {
+  const env = state.config.config?.Env ?? [];
+  if (env.some((e) => e.startsWith('PATH='))) return;
+  state.config = { ...state.config, config: { ...state.config.config, Env: [DEFAULT_PATH, ...env] } };
 }
 
 async function imageFor(ref: string, root: string | undefined): Promise<Image> {
