@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { rootTest } from './_helpers.js';
 
 const bin = fileURLToPath(new URL('../../bin/nsbox.js', import.meta.url));
 
@@ -55,4 +56,17 @@ test('create, ls, inspect, rm, prune', (t) => {
   t.false(declined.stdout.includes('Deleted'));
   t.is(nsbox(root, ['network', 'prune', '-f']).stdout, 'Deleted Networks:\ntwo\n');
   t.is(nsbox(root, ['network', 'ls', '-q']).stdout.split('\n').filter(Boolean).length, 3);
+});
+
+// system prune opens the engine (its cgroups): root.
+rootTest('system prune removes the user networks no container uses', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'nsbox-netcli-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  t.is(nsbox(root, ['network', 'create', 'spare']).status, 0);
+  const declined = nsbox(root, ['system', 'prune'], 'n\n');
+  t.regex(declined.stdout, /  - all networks not used by at least one container\n/);
+  const prune = nsbox(root, ['system', 'prune', '-f']);
+  t.is(prune.status, 0, prune.stderr);
+  t.regex(prune.stdout, /^Deleted Networks:\nspare\n\n/);
+  t.is(nsbox(root, ['network', 'ls', '--format', '{{.Name}}', '-f', 'type=custom']).stdout, '');
 });

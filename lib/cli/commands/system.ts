@@ -1,12 +1,13 @@
 /**
- * nsbox system prune [-f] [-a] [--volumes]: removes stopped containers, dangling images (with -a
- * every image no container uses), with --volumes the anonymous volumes no container uses, and the
- * empty cgroups a crash left behind.
+ * nsbox system prune [-f] [-a] [--volumes]: removes stopped containers, the user networks no
+ * container uses, dangling images (with -a every image no container uses), with --volumes the
+ * anonymous volumes no container uses, and the empty cgroups a crash left behind.
  * nsbox system df / info: see `nsbox info`.
  */
 import { createInterface } from 'node:readline/promises';
 import { Engine } from '../../engine/index.js';
 import { ValidationError } from '../../errors.js';
+import { NetworkStore } from '../../network/network-store.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs } from '../args.js';
 import { humanSize } from '../output.js';
@@ -14,7 +15,7 @@ import { humanSize } from '../output.js';
 async function confirm(all: boolean, volumes: boolean): Promise<boolean> {
   const images = all ? 'all images without at least one container associated to them' : 'all dangling images';
   const vols = volumes ? '  - all anonymous volumes not used by at least one container\n' : '';
-  process.stdout.write(`WARNING! This will remove:\n  - all stopped containers\n${vols}  - ${images}\n  - empty cgroups left behind by nsbox processes that crashed\n\n`);
+  process.stdout.write(`WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n${vols}  - ${images}\n  - empty cgroups left behind by nsbox processes that crashed\n\n`);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     return /^y(es)?$/i.test((await rl.question('Are you sure you want to continue? [y/N] ')).trim());
@@ -32,6 +33,8 @@ export default async function system(argv: string[]): Promise<number> {
   const engine = await Engine.open();
   const { containers, cgroups } = await engine.prune();
   if (containers.length) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
+  const networks = await (await NetworkStore.open({ root: engine.root })).prune();
+  if (networks.length) process.stdout.write(`Deleted Networks:\n${networks.map((n) => `${n.name}\n`).join('')}\n`);
   if (flag(p, 'volumes')) {
     const { volumes } = await engine.pruneVolumes();
     if (volumes.length) process.stdout.write(`Deleted Volumes:\n${volumes.map((v) => `${v}\n`).join('')}\n`);
