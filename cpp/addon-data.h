@@ -7,11 +7,13 @@
 namespace nsbox {
 
 struct ExitWatch;
+struct NftLib;
 
 struct AddonData {
   Napi::FunctionReference error_class;
   std::set<ExitWatch*> watches;
   bool closing = false;
+  NftLib* nft = nullptr;  // libnftables and its context, loaded on first use (netns.cc)
 };
 
 inline AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
@@ -24,6 +26,9 @@ void InitMount(Napi::Env env, Napi::Object exports);
 void InitFs(Napi::Env env, Napi::Object exports);
 void InitFileBatch(Napi::Env env, Napi::Object exports);
 void InitSpawnProcess(Napi::Env env, Napi::Object exports);
+void InitNetlink(Napi::Env env, Napi::Object exports);
+void InitNetns(Napi::Env env, Napi::Object exports);
 void CloseAllWatches(AddonData* data);
+void FreeNft(AddonData* data);
 
 }  // namespace nsbox

@@ -58,7 +58,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api at environment teardown
   // Watches hold uv handles: close them before the loop goes away.
-  napi_add_env_cleanup_hook(env, [](void* arg) { CloseAllWatches(static_cast<AddonData*>(arg)); }, data);
+  napi_add_env_cleanup_hook(env, [](void* arg) {
+    CloseAllWatches(static_cast<AddonData*>(arg));
+    FreeNft(static_cast<AddonData*>(arg));
+  }, data);
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("constants", Constants(env));
   InitSpawn(env, exports);
@@ -68,6 +71,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFs(env, exports);
   InitFileBatch(env, exports);
   InitSpawnProcess(env, exports);
+  InitNetlink(env, exports);
+  InitNetns(env, exports);
   return exports;
 }
 

@@ -38,6 +38,7 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
   plan->gid_mapper = src.Str(o, "gidMapper");
   plan->cgroup_path = src.Str(o, "cgroupPath");
   plan->cgroup_procs = src.StrList(o, "cgroupProcs");
+  plan->netns_path = src.Str(o, "netns");
   plan->enter_pidfd = static_cast<int>(src.Num(o, "enterPidfd", -1));
   plan->enter_flags = static_cast<uint64_t>(src.Num(o, "enterFlags", 0));
 

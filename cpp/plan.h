@@ -98,6 +98,9 @@ struct Plan {
   // v1: cgroup.procs files. A new container's process is placed by the parent; an exec's first
   // child joins them itself before it forks the exec'd process, so that pids.max applies to that fork.
   std::vector<std::string> cgroup_procs;
+  // A network namespace to be born in (a path such as /run/nsbox/netns/ID): the spawning thread
+  // joins it for the clone and goes back; clone_flags then has no CLONE_NEWNET.
+  std::string netns_path;
   int enter_pidfd = -1;           // enter: join this process's namespaces first
   uint64_t enter_flags = 0;
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "netns.h"
 #include "plan-parse.h"
 #include "raw-syscall.h"
 #include "syscalls.h"
@@ -262,7 +263,14 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     int fd = -1;
     args.flags |= plan.clone_flags | CLONE_PIDFD;
     args.pidfd = reinterpret_cast<uint64_t>(&fd);
-    long r = CloneRun(&args, &stack, ChildMain, &child);
+    long r = 0;
+    NetFailure nf;
+    if (!InNetns(plan.netns_path, &nf, [&] {
+          r = CloneRun(&args, &stack, ChildMain, &child);
+          return true;
+        })) {
+      return Fail(fail, nf.err, "setns", plan.netns_path);
+    }
     if (r < 0) return Fail(fail, static_cast<int>(-r), "clone3");
     pid = static_cast<pid_t>(r);
     pidfd.reset(fd);

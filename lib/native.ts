@@ -65,10 +65,30 @@ export interface SpawnPlan {
    * released; an exec's first child joins them before it forks, so that pids.max counts the fork.
    */
   cgroupProcs?: string[];
+  /**
+   * A network namespace (a path such as /run/nsbox/netns/ID) the child is born in: the spawning
+   * thread joins it for the clone and goes back. cloneFlags must then not have CLONE_NEWNET.
+   */
+  netns?: string;
   /** Enter mode: join the namespaces (enterFlags) of the process behind this pidfd first. */
   enterPidfd?: number;
   enterFlags?: number;
 }
+
+/**
+ * One rtnetlink request (cpp/netlink.cc), run in the network namespace at `ns` (a path; absent: the
+ * process's own). Names are interface names (at most 15 bytes); `mac` is 'aa:bb:cc:dd:ee:ff'.
+ */
+export type NetlinkOp =
+  | { op: 'link_add'; kind: 'bridge'; name: string; mtu?: number; mac?: string; ns?: string }
+  /** A veth pair: `name` here, `peer` created directly in the namespace at `peerNs`. */
+  | { op: 'link_add'; kind: 'veth'; name: string; peer: string; peerNs?: string; mtu?: number; mac?: string; ns?: string }
+  | { op: 'link_set'; name: string; up?: boolean; master?: string; rename?: string; moveTo?: string; mtu?: number; mac?: string; ns?: string }
+  /** A missing link is fine with `optional`. */
+  | { op: 'link_del'; name: string; optional?: boolean; ns?: string }
+  | { op: 'addr_add'; name: string; address: string; prefix: number; ns?: string }
+  /** A default route via `address` (the gateway). */
+  | { op: 'route_add'; address: string; ns?: string };
 
 export interface ExitInfo {
   exitCode?: number;
@@ -133,6 +153,24 @@ export interface NativeAddon {
    * path; the files before it are complete.
    */
   writeFiles(dirfd: number, paths: string, meta: Float64Array, chunks: Buffer[]): Promise<void>;
+  /** The requests in order, in one thread-pool hop; rejects at the first failure (syscall 'netlink', the request named). */
+  netlink(ops: NetlinkOp[]): Promise<void>;
+  /** The links of the process's own network namespace (if_nameindex). */
+  linkNames(): string[];
+  /** A new network namespace with lo up, kept by a bind mount on `path` (a new file), as `ip netns add`. */
+  netnsCreate(path: string): Promise<void>;
+  /** Unmounts and unlinks a namespace file; false when there was none. */
+  netnsDelete(path: string): boolean;
+  /**
+   * A socket bound to `ip`:`port` ('' = every IPv4 address; port 0 = one the kernel picks), not
+   * listening: it holds the port. Returns [fd (CLOEXEC), the bound port]. EADDRINUSE when taken.
+   */
+  bindPort(protocol: 'tcp' | 'udp' | 'sctp', ip: string, port: number): [number, number];
+  /**
+   * Runs nftables commands (nft's syntax) through libnftables in the process's network namespace;
+   * resolves with the output (JSON with `json`). Rejects with the parser's/kernel's message.
+   */
+  nft(commands: string, json?: boolean): Promise<string>;
 }
 
 function load(): NativeAddon {

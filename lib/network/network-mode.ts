@@ -16,7 +16,7 @@ export function netNamespaceFor(mode: NetworkMode): { net: boolean } {
 }
 
 /** The mode a container's options stand for (what inspect shows). */
-export function networkModeOf(namespaces: { net?: boolean } | undefined): NetworkMode {
+export function networkModeOf(namespaces: { net?: boolean | string } | undefined): NetworkMode {
   return namespaces?.net === false ? 'host' : 'none';
 }
 

@@ -148,5 +148,6 @@ export function firstProcessPlan(cfg: ContainerConfig, p: FirstProcess): SpawnPl
     ...(parts.gidMapper ? { gidMapper: parts.gidMapper } : {}),
     ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
     ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
+    ...(typeof cfg.namespaces.net === 'string' ? { netns: cfg.namespaces.net } : {}),
   };
 }

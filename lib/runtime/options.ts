@@ -22,12 +22,16 @@ const UserNamespace = z.union([
   z.object({ uidMap: z.array(IdMapEntry).min(1).max(340).optional(), gidMap: z.array(IdMapEntry).min(1).max(340).optional() }).strict(),
 ]);
 
-/** Each namespace is private (true, the default) or shared with the host (false); `user` is off by default. */
+/**
+ * Each namespace is private (true, the default) or shared with the host (false); `user` is off by
+ * default. `net` may also be the path of a network namespace to be born in (a bind-mounted netns
+ * file, as lib/network makes for bridge networking): the container joins it instead of a new one.
+ */
 const Namespaces = z
   .object({
     pid: z.boolean().default(true),
     mount: z.boolean().default(true),
-    net: z.boolean().default(true),
+    net: z.union([z.boolean(), absPath]).default(true),
     ipc: z.boolean().default(true),
     uts: z.boolean().default(true),
     cgroup: z.boolean().default(true),

@@ -77,7 +77,8 @@ const S_IFCHR = 0o020000;
 
 /** Flags for clone3 (CLONE_NEWCGROUP is done by an op instead, see buildContainerPlan). */
 export function cloneFlagsFor(ns: ContainerConfig['namespaces']): number {
-  return namespaceFlags(ns) & ~CLONE.NEWCGROUP;
+  // A network namespace given by path is joined by the spawning thread (SpawnPlan.netns), not made.
+  return namespaceFlags(ns) & ~CLONE.NEWCGROUP & ~(typeof ns.net === 'string' ? CLONE.NEWNET : 0);
 }
 
 /** Every namespace the container has of its own, as CLONE_NEW* flags (what exec joins). */
@@ -208,7 +209,7 @@ function devOps(root: string, ctx: PlanContext, userns: boolean, gid5Mapped: boo
 function sysOps(root: string, cfg: ContainerConfig, ctx: PlanContext, userns: boolean): SetupOp[] {
   const sys = inRoot(root, '/sys');
   const ops: SetupOp[] = [{ op: 'mkdir', target: sys, mode: 0o555 }];
-  if (userns && !cfg.namespaces.net) {
+  if (userns && cfg.namespaces.net !== true) {
     // sysfs can only be mounted by the owner of the network namespace: show the host's, read-only.
     ops.push({ op: 'bind', source: '/sys', target: sys, recursive: true, set: MOUNT_ATTR.RDONLY });
     return ops;
@@ -346,7 +347,7 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
   } else if (!ctx.sandbox) {
     ops.push({ op: 'chroot', target: root });
   }
-  if (ns.net) ops.push({ op: 'lo_up' });
+  if (ns.net === true) ops.push({ op: 'lo_up' });
   if (ns.uts) ops.push({ op: 'sethostname', value: cfg.hostname ?? ctx.id.slice(0, 12) });
   ops.push({ op: 'chdir', target: cfg.cwd ?? '/' });
   ops.push(...processOps(user, cfg.user !== undefined || userns, userns, ctx.privileged, ctx.security));
