@@ -1,0 +1,175 @@
+/**
+ * A container's networking, set up before its start and torn down at its stop: what the runtime is
+ * handed (`namespaces.net`: true for `none`, false for `host`, a netns path otherwise), the files
+ * bound into it, the host ports held for it, and the `NetworkState` the engine records. `attach` /
+ * `detach` add or remove one network of a running container (connect / disconnect).
+ *
+ * The network records and addresses come from the store (lib/network/network-store.ts, its Ipam);
+ * this module only asks it through the small interface below.
+ */
+import { NsboxError, ValidationError } from '../errors.js';
+import type { Mount } from '../runtime/options.js';
+import { ensureBridge } from './bridge.js';
+import { addDnsEntry, removeDnsEntry } from './dns.js';
+import { attachEndpoint, detachEndpoint } from './endpoint.js';
+import { writeNetworkFiles } from './files.js';
+import { holdPorts, publishPorts, releasePorts, unpublishPorts } from './ports.js';
+import { createSandbox, netnsPath, removeSandbox } from './sandbox.js';
+import { DEFAULT_NETWORK, type EndpointState, type NetworkAttachment, type NetworkOptions, type NetworkRecord, type NetworkState, type PortBinding } from './schemas.js';
+import { createHash } from 'node:crypto';
+
+/** What this module needs of the network store. */
+export interface NetworkStoreLike {
+  get(ref: string): Promise<NetworkRecord>;
+  ensureDefault(): Promise<NetworkRecord>;
+  ipam: {
+    allocate(networkId: string, containerId: string, requested?: string): Promise<{ ipAddress: string; prefixLength: number; gateway: string; macAddress: string }>;
+    release(networkId: string, containerId: string): Promise<boolean>;
+  };
+}
+
+export interface ContainerRef {
+  id: string;
+  /** The container's name (DNS on user networks), without a leading '/'. */
+  name?: string;
+  runRoot: string;
+}
+
+export interface SetupRequest extends ContainerRef {
+  options: NetworkOptions;
+  store: NetworkStoreLike;
+  /** The container's directory: /etc/hosts, /etc/hostname and /etc/resolv.conf are written there. */
+  dir: string;
+  hostname: string;
+  /** `container:` mode: the other container's sandbox key. */
+  joinNetns?: string;
+  /** What it had before (a restart): the same host ports are taken again. */
+  previous?: NetworkState;
+}
+
+export interface ContainerNetwork {
+  /** The runtime's `namespaces.net`. */
+  net: boolean | string;
+  state: NetworkState;
+  /** Bind mounts of the files written (empty for none and host). */
+  mounts: Mount[];
+  /** Sockets holding the published host ports: keep them open while the container runs. */
+  fds: number[];
+}
+
+const endpointId = (containerId: string, networkId: string) => createHash('sha256').update(`${containerId}/${networkId}`).digest('hex');
+const isUserNetwork = (n: NetworkRecord) => n.name !== DEFAULT_NETWORK;
+/** Names the DNS server answers for a container on a user network (docker: name, aliases, short id). */
+const dnsNames = (c: ContainerRef, aliases: readonly string[]) => [...(c.name ? [c.name] : []), ...aliases, c.id.slice(0, 12)];
+
+/** Joins one network: bridge, address, veth, DNS entry. The address is released again on failure. */
+export async function attach(c: ContainerRef, sandboxKey: string, attachment: NetworkAttachment, store: NetworkStoreLike, ifname: string, primary: boolean): Promise<EndpointState> {
+  const network = attachment.network === DEFAULT_NETWORK ? await store.ensureDefault() : await store.get(attachment.network);
+  if (!isUserNetwork(network) && attachment.aliases.length) {
+    throw new ValidationError('network-scoped aliases are only supported for user-defined networks', 'aliases');
+  }
+  await ensureBridge(network);
+  const address = await store.ipam.allocate(network.id, c.id, attachment.ipv4Address);
+  try {
+    await attachEndpoint({ containerId: c.id, netns: sandboxKey, network, address, ifname, primary });
+    if (isUserNetwork(network)) await addDnsEntry(c.runRoot, network, { containerId: c.id, ipAddress: address.ipAddress, names: dnsNames(c, attachment.aliases) });
+  } catch (err) {
+    await detachEndpoint(c.id, network.id).catch(() => undefined);
+    await store.ipam.release(network.id, c.id).catch(() => undefined);
+    throw err;
+  }
+  return {
+    networkId: network.id,
+    networkName: network.name,
+    endpointId: endpointId(c.id, network.id),
+    ipAddress: address.ipAddress,
+    prefixLength: address.prefixLength,
+    gateway: address.gateway,
+    macAddress: address.macAddress,
+    aliases: [...attachment.aliases],
+  };
+}
+
+/** Leaves one network: DNS entry, veth, address. Each step tolerates what is already gone. */
+export async function detach(c: ContainerRef, endpoint: Pick<EndpointState, 'networkId' | 'networkName'>, store: NetworkStoreLike): Promise<void> {
+  let network: NetworkRecord | undefined;
+  try {
+    network = await store.get(endpoint.networkId);
+  } catch {
+    // the network is gone: its DNS file and bridge went with it
+  }
+  if (network && isUserNetwork(network)) await removeDnsEntry(c.runRoot, network, c.id);
+  await detachEndpoint(c.id, endpoint.networkId);
+  await store.ipam.release(endpoint.networkId, c.id);
+}
+
+/** The ports to publish: as asked, with the host ports a previous run had when it asked for random ones. */
+function portsToHold(asked: readonly PortBinding[], previous: NetworkState | undefined): PortBinding[] {
+  const prev = [...(previous?.ports ?? [])];
+  return asked.map((b) => {
+    if (b.hostPort !== 0) return b;
+    const i = prev.findIndex((p) => p.containerPort === b.containerPort && p.protocol === b.protocol && p.hostIp === b.hostIp);
+    if (i < 0) return b;
+    const [p] = prev.splice(i, 1);
+    return { ...b, hostPort: p!.hostPort };
+  });
+}
+
+/** Sets up everything before the start. On failure nothing is left (what was done is undone). */
+export async function setupContainerNetwork(r: SetupRequest): Promise<ContainerNetwork> {
+  const o = r.options;
+  if (o.mode === 'none') return { net: true, state: { endpoints: [], ports: [] }, mounts: [], fds: [] };
+  if (o.mode === 'host') return { net: false, state: { endpoints: [], ports: [] }, mounts: [], fds: [] };
+  if (o.mode === 'container') {
+    if (!r.joinNetns) throw new NsboxError(`container ${o.container ?? ''} has no network namespace to share (is it running?)`, { code: 'ERR_INVALID_STATE' });
+    return { net: r.joinNetns, state: { sandboxKey: r.joinNetns, endpoints: [], ports: [] }, mounts: [], fds: [] };
+  }
+  const state: NetworkState = { sandboxKey: await createSandbox(r.runRoot, r.id), endpoints: [], ports: [] };
+  let fds: number[] = [];
+  try {
+    for (const [i, a] of o.networks.entries()) state.endpoints.push(await attach(r, state.sandboxKey!, a, r.store, `eth${i}`, i === 0));
+    const primary = state.endpoints[0]!;
+    const held = holdPorts(portsToHold(o.ports, r.previous));
+    fds = held.fds;
+    state.ports = held.ports;
+    await publishPorts(state.ports, primary.ipAddress);
+    const user = primary.networkName !== DEFAULT_NETWORK;
+    const mounts = writeNetworkFiles({
+      dir: r.dir,
+      hostname: r.hostname,
+      ipAddress: primary.ipAddress,
+      aliases: o.networks[0]?.aliases ?? [],
+      extraHosts: o.extraHosts,
+      ...(user && !o.dns.length ? { nameserver: primary.gateway } : {}),
+      dns: o.dns,
+      dnsSearch: o.dnsSearch,
+      dnsOptions: o.dnsOptions,
+    });
+    return { net: state.sandboxKey!, state, mounts, fds };
+  } catch (err) {
+    await teardownContainerNetwork({ id: r.id, runRoot: r.runRoot, ...(r.name ? { name: r.name } : {}) }, state, r.store, fds).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Undoes a setup: ports unpublished and released, every endpoint detached, the namespace removed.
+ * Idempotent (a second teardown, or one after a crash, finds things gone and goes on).
+ */
+export async function teardownContainerNetwork(c: ContainerRef, state: NetworkState | undefined, store: NetworkStoreLike, fds: readonly number[] = []): Promise<void> {
+  releasePorts(fds);
+  if (!state) return;
+  const errors: unknown[] = [];
+  const primary = state.endpoints[0];
+  if (primary && state.ports.length) await unpublishPorts(state.ports, primary.ipAddress).catch((e: unknown) => errors.push(e));
+  for (const ep of state.endpoints) await detach(c, ep, store).catch((e: unknown) => errors.push(e));
+  // Only a namespace of its own: a `container:` one belongs to the other container.
+  if (state.sandboxKey === netnsPath(c.runRoot, c.id)) {
+    try {
+      removeSandbox(state.sandboxKey);
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length) throw errors[0];
+}

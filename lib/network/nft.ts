@@ -1,0 +1,166 @@
+/**
+ * nsbox's one nftables table (`ip nsbox`), made once, atomically, with everything in it fixed; what
+ * changes with networks and containers are elements of its sets and maps, so that a container's
+ * published ports are one element add (one libnftables call in the addon, no exec, no rule text
+ * per container and no rule output parsed: listings are nft's JSON, read with zod).
+ *
+ * - `<proto>_any` maps host port → container address . port, for every local address (docker's
+ *   HostIp ''); `<proto>_addr` maps host address . port → …, for one host address. DNAT in
+ *   prerouting (from outside and from containers: hairpin) and output (from the host itself,
+ *   127.0.0.1 included: the bridges have route_localnet).
+ * - `nets`: the subnets of non-internal networks, masqueraded on the way out; a DNAT'ed connection
+ *   from loopback or from a container is masqueraded onto the bridge too, so the reply comes back
+ *   through the host (docker's hairpin and localhost rules).
+ * - `bridges`: every nsbox bridge; `internal`: the bridges of internal networks, which forward
+ *   nothing in or out.
+ */
+import * as z from 'zod';
+import { native } from '../native.js';
+import { NsboxError } from '../errors.js';
+import type { Protocol } from './schemas.js';
+
+export const NFT_TABLE = 'nsbox';
+const PROTOS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
+
+function tableScript(): string {
+  const maps = PROTOS.flatMap((p) => [
+    `add map ip ${NFT_TABLE} ${p}_any { type inet_service : ipv4_addr . inet_service; }`,
+    `add map ip ${NFT_TABLE} ${p}_addr { type ipv4_addr . inet_service : ipv4_addr . inet_service; }`,
+  ]);
+  const dnat = PROTOS.flatMap((p) => [
+    `add rule ip ${NFT_TABLE} ports dnat to ip daddr . ${p} dport map @${p}_addr`,
+    `add rule ip ${NFT_TABLE} ports dnat to ${p} dport map @${p}_any`,
+  ]);
+  return [
+    `create table ip ${NFT_TABLE}`,
+    ...maps,
+    `add set ip ${NFT_TABLE} nets { type ipv4_addr; flags interval; }`,
+    `add set ip ${NFT_TABLE} bridges { type ifname; }`,
+    `add set ip ${NFT_TABLE} internal { type ifname; }`,
+    `add chain ip ${NFT_TABLE} ports`,
+    `add chain ip ${NFT_TABLE} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
+    `add chain ip ${NFT_TABLE} output { type nat hook output priority -100; policy accept; }`,
+    `add chain ip ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    `add chain ip ${NFT_TABLE} forward { type filter hook forward priority filter; policy accept; }`,
+    `add rule ip ${NFT_TABLE} prerouting fib daddr type local jump ports`,
+    `add rule ip ${NFT_TABLE} output fib daddr type local jump ports`,
+    ...dnat,
+    `add rule ip ${NFT_TABLE} postrouting ip saddr @nets oifname != @bridges masquerade`,
+    `add rule ip ${NFT_TABLE} postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade`,
+    `add rule ip ${NFT_TABLE} postrouting oifname @bridges ct status dnat ip saddr @nets masquerade`,
+    `add rule ip ${NFT_TABLE} forward iifname @internal drop`,
+    `add rule ip ${NFT_TABLE} forward oifname @internal drop`,
+  ].join('\n');
+}
+
+const Listing = z.object({ nftables: z.array(z.record(z.string(), z.unknown())) });
+
+async function tableExists(): Promise<boolean> {
+  const out = Listing.parse(JSON.parse(await native.nft('list tables', true)));
+  return out.nftables.some((e) => {
+    const t = z.object({ table: z.object({ family: z.string(), name: z.string() }) }).safeParse(e);
+    return t.success && t.data.table.family === 'ip' && t.data.table.name === NFT_TABLE;
+  });
+}
+
+let tableReady: Promise<void> | undefined;
+
+/** Makes the table if it is not there (once per process; another process may race: `create` is atomic). */
+export function ensureTable(): Promise<void> {
+  tableReady ??= (async () => {
+    if (await tableExists()) return;
+    try {
+      await native.nft(tableScript());
+    } catch (err) {
+      if (!(await tableExists())) throw err;
+    }
+  })().catch((err: unknown) => {
+    tableReady = undefined;
+    throw err;
+  });
+  return tableReady;
+}
+
+/** A network's bridge and subnet in the table's sets (idempotent: `add element` of a present one is fine). */
+export async function addNetworkElements(bridge: string, subnet: string, internal: boolean): Promise<void> {
+  await ensureTable();
+  const cmds = [`add element ip ${NFT_TABLE} bridges { "${bridge}" }`];
+  if (internal) cmds.push(`add element ip ${NFT_TABLE} internal { "${bridge}" }`);
+  else cmds.push(`add element ip ${NFT_TABLE} nets { ${subnet} }`);
+  await native.nft(cmds.join('\n'));
+}
+
+export async function removeNetworkElements(bridge: string, subnet: string, internal: boolean): Promise<void> {
+  if (!(await tableExists())) return;
+  const cmds = [`delete element ip ${NFT_TABLE} bridges { "${bridge}" }`];
+  if (internal) cmds.push(`delete element ip ${NFT_TABLE} internal { "${bridge}" }`);
+  else cmds.push(`delete element ip ${NFT_TABLE} nets { ${subnet} }`);
+  await deleteEach(cmds);
+}
+
+/** One published port as the table holds it. */
+export interface PortRule {
+  protocol: Protocol;
+  /** '' for every local address. */
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
+const key = (r: PortRule) => (r.hostIp ? `${r.hostIp} . ${r.hostPort}` : `${r.hostPort}`);
+const mapOf = (r: PortRule) => `${r.protocol}_${r.hostIp ? 'addr' : 'any'}`;
+
+export async function addPortRules(rules: readonly PortRule[]): Promise<void> {
+  if (rules.length === 0) return;
+  await ensureTable();
+  await native.nft(rules.map((r) => `add element ip ${NFT_TABLE} ${mapOf(r)} { ${key(r)} : ${r.containerIp} . ${r.containerPort} }`).join('\n'));
+}
+
+export async function removePortRules(rules: readonly PortRule[]): Promise<void> {
+  if (rules.length === 0) return;
+  await deleteEach(rules.map((r) => `delete element ip ${NFT_TABLE} ${mapOf(r)} { ${key(r)} }`));
+}
+
+/** Deletes in one transaction; if one of them is already gone (the transaction fails), each alone. */
+async function deleteEach(cmds: string[]): Promise<void> {
+  try {
+    await native.nft(cmds.join('\n'));
+  } catch {
+    for (const c of cmds) await native.nft(c).catch(() => undefined);
+  }
+}
+
+const Elem = z.object({ map: z.object({ key: z.unknown(), data: z.unknown() }) });
+const MapListing = z.object({ map: z.object({ name: z.string(), elem: z.array(z.unknown()).optional() }) });
+
+/** Every port rule in the table (for repair: the ones whose container address is not live go). */
+export async function listPortRules(): Promise<PortRule[]> {
+  if (!(await tableExists())) return [];
+  const out: PortRule[] = [];
+  for (const protocol of PROTOS) {
+    for (const kind of ['any', 'addr'] as const) {
+      const listing = Listing.parse(JSON.parse(await native.nft(`list map ip ${NFT_TABLE} ${protocol}_${kind}`, true)));
+      for (const entry of listing.nftables) {
+        const m = MapListing.safeParse(entry);
+        if (!m.success) continue;
+        for (const e of m.data.map.elem ?? []) {
+          // An element is [key, data]; a concatenation is { concat: [a, b] }.
+          const pair = z.tuple([z.unknown(), z.unknown()]).safeParse(e);
+          if (!pair.success) {
+            if (Elem.safeParse(e).success) continue;
+            throw new NsboxError(`nft: unexpected element in ${protocol}_${kind}`, { code: 'ERR_NFT' });
+          }
+          const concat = z.object({ concat: z.tuple([z.string(), z.number()]) });
+          const data = concat.parse(pair.data[1]).concat;
+          const k = kind === 'any' ? { hostIp: '', hostPort: z.number().parse(pair.data[0]) } : (() => {
+            const c = concat.parse(pair.data[0]).concat;
+            return { hostIp: c[0], hostPort: c[1] };
+          })();
+          out.push({ protocol, ...k, containerIp: data[0], containerPort: data[1] });
+        }
+      }
+    }
+  }
+  return out;
+}
