@@ -1,25 +1,139 @@
 /**
  * The SDK's `Container`: lib/runtime's, with images from lib/image, so that
- * `Container.run({ image: 'busybox' })` pulls and stacks them. The runtime layer stays below the
- * image layer: it is handed the resolver, here, rather than importing it.
+ * `Container.run({ image: 'busybox' })` pulls and stacks them, and networks from lib/network, so
+ * that `Container.run({ network: 'bridge', ports: [80] })` is reachable. The runtime layer stays
+ * below both: it is handed the resolver and a network namespace path, here, rather than importing them.
+ *
+ * The SDK's default network stays `none` (a namespace of its own with lo only), unlike the CLI's
+ * `bridge`: in-process sandboxes rely on having no network, and bridge networking takes root.
  */
+import * as z from 'zod';
+import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
 import { resolveForContainer } from './image/image.js';
 import { Container as RuntimeContainer, type ContainerDeps } from './runtime/container.js';
 import type { JoinedContainer, RunningContainer } from './runtime/joined-container.js';
-import type { ContainerOptions } from './runtime/options.js';
+import type { ContainerOptions as RuntimeOptions } from './runtime/options.js';
+import { validate } from './runtime/options.js';
+import { defaultRunRoot } from './runtime/run-root.js';
+import { NetworkStore } from './network/network-store.js';
+import { setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
+import { NetworkOptionsSchema, PROTOCOLS, type BoundPort, type NetworkState } from './network/schemas.js';
+import { randomBytes } from 'node:crypto';
+import { ValidationError } from './errors.js';
 
 const withImages = (deps: ContainerDeps): ContainerDeps => ({ images: resolveForContainer, ...deps });
 
+const PortOption = z.union([
+  z.number().int().min(1).max(65535),
+  z.object({ container: z.number().int().min(1).max(65535), host: z.number().int().min(0).max(65535).optional(), hostIp: z.string().optional(), protocol: z.enum(PROTOCOLS).optional() }).strict(),
+]);
+
+const NetworkSdkOptions = z
+  .object({
+    /** 'none' (the default: lo only), 'host', 'bridge', a user network's name, or a `Network`. */
+    network: z.union([z.string().min(1), z.object({ name: z.string().min(1) }).passthrough()]).optional(),
+    /** Published ports: a container port (random host port on every address) or a full binding. */
+    ports: z.array(PortOption).optional(),
+    /** DNS names of the container on a user network, besides its id (and `name`). */
+    networkAliases: z.array(z.string().min(1)).optional(),
+    /** The container's name on the network (what other containers resolve). */
+    name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/).optional(),
+  })
+  .strict();
+
+/** The SDK's options: the runtime's, plus networking. */
+export type ContainerOptions = RuntimeOptions & z.input<typeof NetworkSdkOptions>;
+
+function split(options: ContainerOptions): { runtime: RuntimeOptions; net: z.output<typeof NetworkSdkOptions> } {
+  const { network, ports, networkAliases, name, ...runtime } = options;
+  const net = validate(NetworkSdkOptions, { network, ports, networkAliases, name }, 'container options');
+  return { runtime, net };
+}
+
 export class Container extends RuntimeContainer {
-  static override create(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
-    return super.create(options, withImages(deps)) as Promise<Container>;
+  #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string } | undefined;
+
+  static override async create(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
+    const { runtime, net } = split(options);
+    const mode = typeof net.network === 'object' ? net.network.name : net.network ?? 'none';
+    if (mode === 'none' || mode === 'host') {
+      if (net.ports?.length) throw new ValidationError(`invalid container options: ports: cannot be published with network ${mode}`, 'ports');
+      const ns = { ...(runtime.namespaces ?? {}), ...(mode === 'host' ? { net: false } : {}) };
+      return (await super.create({ ...runtime, namespaces: ns }, withImages(deps))) as Container;
+    }
+    const id = runtime.id ?? randomBytes(32).toString('hex');
+    const runRoot = runtime.runRoot ?? defaultRunRoot();
+    const store = await NetworkStore.open(runtime.imageRoot ? { root: runtime.imageRoot } : {});
+    const options_ = NetworkOptionsSchema.parse({
+      mode: 'bridge',
+      networks: [{ network: mode, aliases: net.networkAliases ?? [] }],
+      ports: (net.ports ?? []).map((p) => (typeof p === 'number' ? { containerPort: p } : { containerPort: p.container, hostPort: p.host ?? 0, hostIp: p.hostIp ?? '', protocol: p.protocol ?? 'tcp' })),
+    });
+    const dir = join(runRoot, 'network', id);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const setup = await setupContainerNetwork({
+      id, runRoot, dir, store, options: options_, hostname: runtime.hostname ?? id.slice(0, 12), ...(net.name ? { name: net.name } : {}),
+    }).catch((e: unknown) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    });
+    const sandbox = runtime.rootfs === undefined && runtime.layers === undefined && runtime.image === undefined;
+    let c: Container;
+    try {
+      c = (await super.create(
+        // A host sandbox (no rootfs, layers or image) shows the host's /etc, read-only: no files over it.
+        { ...runtime, id, namespaces: { ...(runtime.namespaces ?? {}), net: setup.net }, mounts: [...(runtime.mounts ?? []), ...(sandbox ? [] : setup.mounts)] },
+        withImages(deps),
+      )) as Container;
+    } catch (e) {
+      await teardownContainerNetwork({ id, runRoot }, setup.state, store, setup.fds).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    c.#network = { net: setup, store, runRoot, dir, ...(net.name ? { name: net.name } : {}) };
+    return c;
   }
 
-  static override run(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
-    return super.run(options, withImages(deps)) as Promise<Container>;
+  static override async run(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
+    const c = await this.create(options, deps);
+    try {
+      await c.start();
+    } catch (e) {
+      await c.remove();
+      throw e;
+    }
+    return c;
   }
 
-  static override join(options: ContainerOptions, running: RunningContainer, deps: ContainerDeps = {}): Promise<JoinedContainer> {
+  static override join(options: RuntimeOptions, running: RunningContainer, deps: ContainerDeps = {}): Promise<JoinedContainer> {
     return super.join(options, running, withImages(deps));
+  }
+
+  /** What the container got of the network: its endpoints and published ports (undefined without a bridge network). */
+  get networkState(): NetworkState | undefined {
+    return this.#network?.net.state;
+  }
+
+  /** The host side of a published container port: every binding of it (empty when it is not published). */
+  port(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): Array<{ host: string; port: number }> {
+    return (this.#network?.net.state.ports ?? [])
+      .filter((p) => p.containerPort === containerPort && p.protocol === protocol)
+      .map((p) => ({ host: p.hostIp || '0.0.0.0', port: p.hostPort }));
+  }
+
+  /** The container's address on a network (by name; default: its first). */
+  ipAddress(network?: string): string | undefined {
+    const eps = this.#network?.net.state.endpoints ?? [];
+    return (network === undefined ? eps[0] : eps.find((e) => e.networkName === network || e.networkId === network))?.ipAddress;
+  }
+
+  override async remove(): Promise<void> {
+    const n = this.#network;
+    await super.remove();
+    if (!n) return;
+    this.#network = undefined;
+    await teardownContainerNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, n.net.state, n.store, n.net.fds);
+    rmSync(n.dir, { recursive: true, force: true });
   }
 }

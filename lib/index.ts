@@ -1,10 +1,10 @@
 /** nsbox: Linux containers inside Node.js. The public API. */
-export { Container } from './container.js';
+export { Container, type ContainerOptions } from './container.js';
 export type { ContainerState, ContainerDeps } from './runtime/container.js';
 export { JoinedContainer, type RunningContainer } from './runtime/joined-container.js';
 export type { ImageResolver, ResolvedImage } from './runtime/image-source.js';
 export { ContainerProcess, type ExitStatus } from './runtime/process.js';
-export type { ContainerOptions, ExecOptions, Mount, IdMapEntry } from './runtime/options.js';
+export type { ExecOptions, Mount, IdMapEntry } from './runtime/options.js';
 export type { SignalName } from './runtime/signals.js';
 export { NsboxError, ValidationError, NotFoundError, InvalidStateError, NotModifiedError } from './errors.js';
 export * as raw from './raw.js';

@@ -8,11 +8,13 @@
 # busybox-static: the test rootfs; cmake, g++, make, python3: the addon; docker-registry, skopeo,
 # umoci, apache2-utils (htpasswd), openssl: the image tests' own registries and images; uidmap,
 # passwd: rootless containers with subordinate ids (newuidmap, useradd); util-linux, iproute2:
-# setpriv, unshare, script, ip; buildah: the builder's peer in test/integration/build-buildah.test.ts.
+# setpriv, unshare, script, ip; buildah: the builder's peer in test/integration/build-buildah.test.ts;
+# nftables, libnftables1, aardvark-dns, iperf3: bridge networking (nsbox loads libnftables;
+# aardvark-dns is the DNS of user networks) and its benchmark.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah)
+pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah nftables libnftables1 aardvark-dns iperf3)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -116,3 +116,25 @@ export function stopDns(runRoot: string): void {
   const pid = serverPid(dnsDir(runRoot));
   if (pid) process.kill(pid, 'SIGTERM');
 }
+
+/** Drops the entries of containers not in `live` (repair after a crash); stops the server when none is left. */
+export function pruneDns(runRoot: string, live: ReadonlySet<string>): number {
+  const dir = dnsDir(runRoot);
+  if (!existsSync(dir)) return 0;
+  let dropped = 0;
+  const empty = withLock(dir, () => {
+    for (const f of readdirSync(dir).filter((n) => n !== 'aardvark.pid')) {
+      const file = path.join(dir, f);
+      const [head, ...rest] = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      const kept = rest.filter((l) => live.has(l.split(' ')[0]!));
+      dropped += rest.length - kept.length;
+      if (kept.length) writeAtomic(file, `${head}\n${kept.join('\n')}\n`);
+      else rmSync(file, { force: true });
+    }
+    return readdirSync(dir).every((f) => f === 'aardvark.pid');
+  });
+  const pid = serverPid(dir);
+  if (pid && empty) process.kill(pid, 'SIGTERM');
+  else if (pid && dropped) process.kill(pid, 'SIGHUP');
+  return dropped;
+}
