@@ -52,10 +52,27 @@ struct Spawned {
   UniqueFd pidfd, out, err;
 };
 
+// Writes all of `input` to the child's stdin and closes it. The pipe is made big enough first when
+// it can be (the child reads its stdin only once it runs); a child gone before it read is EPIPE
+// (Node ignores SIGPIPE), which is for its exit status and report to tell, not this call.
+void Feed(UniqueFd fd, const std::string& input) {
+  if (input.size() > 65536) fcntl(fd.get(), F_SETPIPE_SZ, static_cast<int>(input.size()));
+  size_t off = 0;
+  while (off < input.size()) {
+    ssize_t n = write(fd.get(), input.data() + off, input.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
 // Returns 0, or the errno with *syscall naming the call that failed.
-int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std::string>& envp, Spawned* s, const char** syscall) {
+int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std::string>& envp, const std::string* input, Spawned* s,
+        const char** syscall) {
   *syscall = "pipe2";
-  int out[2], err[2];
+  int in[2] = {-1, -1}, out[2], err[2];
+  if (input != nullptr && pipe2(in, O_CLOEXEC) < 0) return errno;
+  UniqueFd in_r(in[0]), in_w(in[1]);
   if (pipe2(out, O_CLOEXEC) < 0) return errno;
   UniqueFd out_r(out[0]), out_w(out[1]);
   if (pipe2(err, O_CLOEXEC) < 0) return errno;
@@ -74,13 +91,18 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&setup.attr, &all);
   if (rc == 0) rc = posix_spawnattr_setsigmask(&setup.attr, &none);
   if (rc == 0) rc = posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  if (rc == 0) rc = posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+  if (rc == 0) {
+    rc = input != nullptr ? posix_spawn_file_actions_adddup2(&setup.actions, in_r.get(), 0)
+                          : posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&setup.actions, out_w.get(), 1);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&setup.actions, err_w.get(), 2);
   std::vector<char*> argv_p = Pointers(argv), envp_p = Pointers(envp);
   pid_t pid = -1;
   if (rc == 0) rc = posix_spawn(&pid, file.c_str(), &setup.actions, &setup.attr, argv_p.data(), envp_p.data());
   if (rc != 0) return rc;
+  in_r.reset();
+  if (input != nullptr) Feed(std::move(in_w), *input);
   // Ours and not reaped until watchExit does it: the pid cannot name another process yet.
   int pidfd = sys_pidfd_open(pid, 0);
   if (pidfd < 0) {
@@ -100,16 +122,19 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
 
 class SpawnProcessWorker : public Napi::AsyncWorker {
  public:
-  SpawnProcessWorker(Napi::Env env, std::string file, std::vector<std::string> argv, std::vector<std::string> envp)
+  SpawnProcessWorker(Napi::Env env, std::string file, std::vector<std::string> argv, std::vector<std::string> envp, bool has_input,
+                     std::string input)
       : Napi::AsyncWorker(env, "nsbox.spawnProcess"),
         file_(std::move(file)),
         argv_(std::move(argv)),
         envp_(std::move(envp)),
+        has_input_(has_input),
+        input_(std::move(input)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override { err_ = Run(file_, argv_, envp_, &spawned_, &syscall_); }
+  void Execute() override { err_ = Run(file_, argv_, envp_, has_input_ ? &input_ : nullptr, &spawned_, &syscall_); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -128,21 +153,29 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
  private:
   std::string file_;
   std::vector<std::string> argv_, envp_;
+  bool has_input_;
+  std::string input_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
   const char* syscall_ = "";
   Spawned spawned_;
 };
 
-// spawnProcess(file, argv, envp) -> Promise<{ pid, pidfd, stdout, stderr }>: the child's stdin is
-// /dev/null, its stdout and stderr the write ends of two pipes whose (CLOEXEC) read ends are
+// spawnProcess(file, argv, envp, input?) -> Promise<{ pid, pidfd, stdout, stderr }>: the child's
+// stdin is a pipe that gets `input` (a Buffer) and then EOF, or /dev/null without it; its stdout and stderr the write ends of two pipes whose (CLOEXEC) read ends are
 // returned; every signal at its default and none blocked. The child is this process's:
 // watchExit(pidfd) reaps it. A failed execve rejects with its errno (syscall 'posix_spawn').
 Napi::Value SpawnProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  NSBOX_CHECK_ARG(env, info.Length() >= 3 && info[0].IsString() && info[1].IsArray() && info[2].IsArray(),
-                  "spawnProcess(file, argv, envp)");
-  auto* worker = new SpawnProcessWorker(env, info[0].As<Napi::String>().Utf8Value(), StringList(info[1]), StringList(info[2]));
+  NSBOX_CHECK_ARG(env, info.Length() >= 3 && info[0].IsString() && info[1].IsArray() && info[2].IsArray() && (info.Length() < 4 || info[3].IsUndefined() || info[3].IsBuffer()),
+                  "spawnProcess(file, argv, envp, input?: Buffer)");
+  bool has_input = info.Length() >= 4 && info[3].IsBuffer();
+  std::string input;
+  if (has_input) {
+    Napi::Buffer<char> b = info[3].As<Napi::Buffer<char>>();
+    input.assign(b.Data(), b.Length());
+  }
+  auto* worker = new SpawnProcessWorker(env, info[0].As<Napi::String>().Utf8Value(), StringList(info[1]), StringList(info[2]), has_input, std::move(input));
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;

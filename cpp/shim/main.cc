@@ -1,5 +1,6 @@
 // nsbox-shim: the supervisor of one detached container (conmon's job), built from the addon's spawn
-// code. `nsbox-shim --bundle DIR` reads DIR/plan.bin, reports "started" (or the failure) on stdout
+// code. `nsbox-shim --bundle DIR` reads DIR/plan.bin (with --plan-stdin: the same bytes from its
+// stdin, up to EOF, so that no file is written for it), reports "started" (or the failure) on stdout
 // as one JSON line, and lives on, detached, as the container's parent and subreaper. The bundle's
 // files (shim.pid, state.json, exit.json, container.log, attach.sock, events.sock) are named in
 // bundle-files.h, their schemas in lib/runtime/bundle.ts, the sockets' protocol in attach.h.
@@ -28,13 +29,22 @@
 namespace nsbox {
 namespace {
 
-bool ReadFile(int dirfd, const char* name, std::string* out) {
-  UniqueFd fd(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return false;
+bool ReadAll(int fd, std::string* out) {
   char buf[65536];
   ssize_t n;
-  while ((n = read(fd.get(), buf, sizeof buf)) > 0) out->append(buf, static_cast<size_t>(n));
-  return n == 0;
+  while ((n = read(fd, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// FILE under dirfd, or stdin when name is null.
+bool ReadFile(int dirfd, const char* name, std::string* out) {
+  if (name == nullptr) return ReadAll(0, out);
+  UniqueFd fd(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  return fd.valid() && ReadAll(fd.get(), out);
 }
 
 void WriteOut(int fd, const std::string& s) {
@@ -47,11 +57,11 @@ void WriteOut(int fd, const std::string& s) {
   }
 }
 
-// Reads and checks FILE (plan.bin): the plan and the shim's own settings.
+// Reads and checks FILE (plan.bin; stdin when name is null): the plan and the shim's own settings.
 bool LoadConfig(int dirfd, const char* name, WireValue* root, ShimConfig* cfg, std::string* err) {
   std::string data;
   if (!ReadFile(dirfd, name, &data)) {
-    *err = std::string("read ") + name + ": " + ErrnoName(errno) + " (" + strerror(errno) + ")";
+    *err = std::string("read ") + (name != nullptr ? name : "stdin") + ": " + ErrnoName(errno) + " (" + strerror(errno) + ")";
     return false;
   }
   if (!DecodeWire(data, root, err)) return false;
@@ -160,18 +170,23 @@ int Main(int argc, char** argv) {
   // Fds the caller leaked to us would be held for the container's lifetime.
   sys_close_range(3, ~0U, 0);
   const char* bundle_dir = nullptr;
+  bool plan_stdin = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--print-plan" && i + 1 < argc) return PrintPlan(argv[i + 1]);
+    if (a == "--plan-stdin") {
+      plan_stdin = true;
+      continue;
+    }
     if (a == "--bundle" && i + 1 < argc) {
       bundle_dir = argv[++i];
       continue;
     }
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] | --print-plan FILE\n");
     return 2;
   }
   if (bundle_dir == nullptr) {
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] | --print-plan FILE\n");
     return 2;
   }
   UniqueFd dir(open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -182,8 +197,9 @@ int Main(int argc, char** argv) {
   WireValue root;
   ShimConfig cfg;
   std::string err;
-  if (!LoadConfig(dir.get(), bundle::kPlan, &root, &cfg, &err)) {
-    WriteOut(1, bundle::ErrorJson("nsbox-shim: " + std::string(bundle_dir) + "/" + bundle::kPlan + ": " + err, 0, "", "") + "\n");
+  if (!LoadConfig(dir.get(), plan_stdin ? nullptr : bundle::kPlan, &root, &cfg, &err)) {
+    std::string from = plan_stdin ? std::string("the plan on stdin") : std::string(bundle_dir) + "/" + bundle::kPlan;
+    WriteOut(1, bundle::ErrorJson("nsbox-shim: " + from + ": " + err, 0, "", "") + "\n");
     return 1;
   }
   root = WireValue();  // the Plan has its own copy: keep the supervisor small

@@ -3,7 +3,8 @@
  * Every file in it is named here, with the schema of what it holds; the C++ writer matches these
  * (cpp/shim/bundle-files.h; test/integration/shim-bundle.test.ts reads what the real shim wrote).
  *
- *   plan.bin      ours: the spawn plan and the shim's settings (plan-wire.ts), read once at start
+ *   plan.bin      ours: the spawn plan and the shim's settings (plan-wire.ts), read once at start;
+ *                 startDetached passes these bytes on the shim's stdin instead (--plan-stdin)
  *   cgroup.json   ours: the container's cgroup paths, written before the shim starts
  *   shim.pid      the shim's pid while it runs
  *   state.json    the shim's view, rewritten atomically at every change

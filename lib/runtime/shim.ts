@@ -1,6 +1,6 @@
 /**
- * Detached containers under `nsbox-shim` (cpp/shim/): the shim reads `<bundle>/plan.bin`, detaches,
- * and supervises the container on its own, so that it outlives this process. The bundle directory
+ * Detached containers under `nsbox-shim` (cpp/shim/): the shim reads its plan (plan.bin's bytes)
+ * on its stdin, detaches, and supervises the container on its own, so that it outlives this process. The bundle directory
  * is the contract with it: its files and their schemas are in bundle.ts, its sockets' clients in
  * shim-attach.ts (attach.sock) and shim-events.ts (events.sock).
  */
@@ -9,7 +9,7 @@ import net from 'node:net';
 import { NsboxError } from '../errors.js';
 import { packagePath } from '../package-root.js';
 import { native, type ExitInfo, type SpawnPlan } from '../native.js';
-import { bundlePath, parseBundleJson, readShimPid, ShimReportSchema, writeBundleFile, type ShimReport } from './bundle.js';
+import { bundlePath, parseBundleJson, readShimPid, ShimReportSchema, type ShimReport } from './bundle.js';
 import { encodePlanFile, type ShimSettings } from './plan-wire.js';
 
 export { CONSOLE_PLACEHOLDER, type ShimSettings, type RestartPolicy } from './plan-wire.js';
@@ -38,12 +38,12 @@ function readAll(fd: number): Promise<string> {
 }
 
 /**
- * Runs `file` to its exit, with its output. Spawned by the addon (posix_spawn, no fork of this
+ * Runs `file` to its exit, `input` on its stdin, with its output. Spawned by the addon (posix_spawn, no fork of this
  * process), its pipes read on the event loop, its exit told by its pidfd.
  */
-async function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(file: string, args: string[], input: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
   const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-  const child = await native.spawnProcess(file, [file, ...args], envp);
+  const child = await native.spawnProcess(file, [file, ...args], envp, input);
   const exit = new Promise<ExitInfo>((resolve) => native.watchExit(child.pidfd, resolve)).finally(() => closeSync(child.pidfd));
   const [stdout, stderr, info] = await Promise.all([readAll(child.stdout), readAll(child.stderr), exit]);
   if (info.exitCode === undefined) {
@@ -64,8 +64,8 @@ export async function startDetached(plan: SpawnPlan, bundleDir: string, settings
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
   rmSync(bundlePath(bundleDir, 'exit'), { force: true });
-  await writeBundleFile(bundleDir, 'plan', file);
-  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir]);
+  // On its stdin: the shim reads it once, at start, so no file (and no fsync) is needed for it.
+  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin'], file);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;
   try {

@@ -35,7 +35,8 @@ test('every file of a real shim bundle matches its schema: state.json running an
     rmSync(runRoot, { recursive: true, force: true });
   });
   const { bundle, shimPid, pid, cgroupPaths } = await c.startDetached({ openStdin: true });
-  const files = Object.values(BundleFile).filter((f) => f !== BundleFile.exit);
+  // plan.bin's bytes went to the shim on its stdin (startDetached): no file for them.
+  const files = Object.values(BundleFile).filter((f) => f !== BundleFile.exit && f !== BundleFile.plan);
   t.deepEqual(files.filter((f) => !existsSync(join(bundle, f))), [], 'every file is there while it runs');
 
   const running = strictRead(ShimStateSchema, bundlePath(bundle, 'state'));
