@@ -156,6 +156,9 @@ export async function runCli(): Promise<void> {
       throw e;
     }),
   );
+  // Once nothing is left to do (the event loop is empty), exit at once: Node's own exit frees the
+  // heap page by page, ~10 ms for a command that loaded the engine, which the kernel does anyway.
+  process.once('beforeExit', () => process.exit());
   process.exitCode = await main(process.argv.slice(2));
 }
 
