@@ -51,6 +51,19 @@ function split(options: ContainerOptions): { runtime: RuntimeOptions; net: z.out
   return { runtime, net };
 }
 
+const stores = new Map<string, Promise<NetworkStore>>();
+/** One store per root for the process: opening one makes its directories. */
+function openStore(root: string | undefined): Promise<NetworkStore> {
+  const key = root ?? '';
+  let s = stores.get(key);
+  if (!s) {
+    s = NetworkStore.open(root ? { root } : {});
+    s.catch(() => stores.delete(key));
+    stores.set(key, s);
+  }
+  return s;
+}
+
 export class Container extends RuntimeContainer {
   #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string } | undefined;
 
@@ -64,7 +77,7 @@ export class Container extends RuntimeContainer {
     }
     const id = runtime.id ?? randomBytes(32).toString('hex');
     const runRoot = runtime.runRoot ?? defaultRunRoot();
-    const store = await NetworkStore.open(runtime.imageRoot ? { root: runtime.imageRoot } : {});
+    const store = await openStore(runtime.imageRoot);
     const options_ = NetworkOptionsSchema.parse({
       mode: 'bridge',
       networks: [{ network: mode, aliases: net.networkAliases ?? [] }],

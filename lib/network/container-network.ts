@@ -90,8 +90,13 @@ export async function attach(c: ContainerRef, sandboxKey: string, attachment: Ne
   };
 }
 
-/** Leaves one network: DNS entry, veth, address. Each step tolerates what is already gone. */
-export async function detach(c: ContainerRef, endpoint: Pick<EndpointState, 'networkId' | 'networkName'>, store: NetworkStoreLike): Promise<void> {
+/**
+ * Leaves one network: DNS entry, veth, address. Each step tolerates what is already gone.
+ * `withNamespace`: the container's namespace is going too, and its veth with it (the kernel deletes
+ * the pair in the background when the namespace is freed, where RTM_DELLINK waits ~25 ms here for
+ * an RCU grace period).
+ */
+export async function detach(c: ContainerRef, endpoint: Pick<EndpointState, 'networkId' | 'networkName'>, store: NetworkStoreLike, withNamespace = false): Promise<void> {
   let network: NetworkRecord | undefined;
   try {
     network = await store.get(endpoint.networkId);
@@ -99,7 +104,7 @@ export async function detach(c: ContainerRef, endpoint: Pick<EndpointState, 'net
     // the network is gone: its DNS file and bridge went with it
   }
   if (network && isUserNetwork(network)) await removeDnsEntry(c.runRoot, network, c.id);
-  await detachEndpoint(c.id, endpoint.networkId);
+  if (!withNamespace) await detachEndpoint(c.id, endpoint.networkId);
   await store.ipam.release(endpoint.networkId, c.id);
 }
 
@@ -162,14 +167,16 @@ export async function teardownContainerNetwork(c: ContainerRef, state: NetworkSt
   const errors: unknown[] = [];
   const primary = state.endpoints[0];
   if (primary && state.ports.length) await unpublishPorts(state.ports, primary.ipAddress).catch((e: unknown) => errors.push(e));
-  for (const ep of state.endpoints) await detach(c, ep, store).catch((e: unknown) => errors.push(e));
-  // Only a namespace of its own: a `container:` one belongs to the other container.
-  if (state.sandboxKey === netnsPath(c.runRoot, c.id)) {
+  // Only a namespace of its own: a `container:` one belongs to the other container. Unmounted
+  // first: once the container's processes are gone too, the kernel frees it with its veths.
+  const own = state.sandboxKey === netnsPath(c.runRoot, c.id);
+  if (own) {
     try {
-      removeSandbox(state.sandboxKey);
+      removeSandbox(state.sandboxKey!);
     } catch (e) {
       errors.push(e);
     }
   }
+  for (const ep of state.endpoints) await detach(c, ep, store, own).catch((e: unknown) => errors.push(e));
   if (errors.length) throw errors[0];
 }
