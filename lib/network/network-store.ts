@@ -2,17 +2,19 @@
  * `NetworkStore`: the networks of a store root, shared by every process that opens it (CLIs, the
  * daemon, SDK users). Each network is `<root>/networks/<id>.json`, written atomically; creation,
  * removal and repair hold `networks.lock` exclusively (allocation holds it shared), so names stay
- * unique and subnets never overlap whichever processes race. A network record touches no kernel
- * state: its bridge is made when the first container attaches.
+ * unique and subnets never overlap whichever processes race. Creating a network touches no kernel
+ * state: its bridge is made when the first container attaches, and goes with the network.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import * as z from 'zod';
-import { InvalidStateError, NetworkConflictError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
+import { InvalidStateError, NetworkConflictError, NotFoundError, NsboxError, ValidationError, reportCleanupError } from '../errors.js';
+import { native } from '../native.js';
 import { withLock, writeFileAtomic } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
 import { StoreLayout, defaultRoot } from '../storage/layout.js';
 import { contains, formatCidr, formatIp, lastAddress, parseCidr, parseIp, sizeOf, type Cidr } from './cidr.js';
+import { removeBridge } from './bridge.js';
 import { Ipam, readNetworkRecord } from './ipam.js';
 import { matchesNetworkFilters, type NetworkFilters } from './network-filters.js';
 import { DEFAULT_NETWORK, bridgeName, type NetworkRecord } from './schemas.js';
@@ -214,6 +216,9 @@ export class NetworkStore {
     await rm(this.layout.networkRecord(n.id), { force: true });
     await rm(this.layout.networkIps(n.id), { recursive: true, force: true });
     await rm(`${this.layout.networksDir}/${n.id}`, { recursive: true, force: true });
+    // Its bridge and nft elements, when a container ever attached in this namespace. The record is
+    // gone already: a failure here is reported, not the removal's.
+    if (native.linkNames().includes(n.bridge)) await removeBridge(n).catch(reportCleanupError(`network ${n.name}: remove bridge ${n.bridge}`));
   }
 
   /** Removes a network no container is attached to (docker refuses too, and for `bridge`). */
