@@ -17,10 +17,10 @@ import type { ContainerOptions as RuntimeOptions } from './runtime/options.js';
 import { validate } from './runtime/options.js';
 import { defaultRunRoot } from './runtime/run-root.js';
 import { NetworkStore } from './network/network-store.js';
-import { setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
-import { NetworkOptionsSchema, PROTOCOLS, type BoundPort, type NetworkState } from './network/schemas.js';
+import { attach, detach, setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
+import { NetworkAttachmentSchema, NetworkOptionsSchema, PROTOCOLS, type BoundPort, type EndpointState, type NetworkState } from './network/schemas.js';
 import { randomBytes } from 'node:crypto';
-import { ValidationError } from './errors.js';
+import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError } from './errors.js';
 
 const withImages = (deps: ContainerDeps): ContainerDeps => ({ images: resolveForContainer, ...deps });
 
@@ -65,7 +65,7 @@ function openStore(root: string | undefined): Promise<NetworkStore> {
 }
 
 export class Container extends RuntimeContainer {
-  #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string } | undefined;
+  #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string; interfaces?: number } | undefined;
 
   static override async create(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
     const { runtime, net } = split(options);
@@ -139,6 +139,38 @@ export class Container extends RuntimeContainer {
   ipAddress(network?: string): string | undefined {
     const eps = this.#network?.net.state.endpoints ?? [];
     return (network === undefined ? eps[0] : eps.find((e) => e.networkName === network || e.networkId === network))?.ipAddress;
+  }
+
+  /**
+   * Joins one more network (docker's `network connect`): an address on it, a veth `ethN` in the
+   * container's namespace, and on a user network its DNS names (`name`, `aliases`, short id).
+   */
+  async connect(network: string | { name: string }, opts: { aliases?: string[]; ipv4Address?: string } = {}): Promise<EndpointState> {
+    const n = this.#network;
+    const name = typeof network === 'string' ? network : network.name;
+    if (!n?.net.state.sandboxKey) throw new InvalidStateError(`container ${this.id.slice(0, 12)} has no network namespace of its own to connect (network none, host or container:)`);
+    const state = n.net.state;
+    const known = await n.store.get(name).catch(() => undefined);
+    if (state.endpoints.some((e) => e.networkName === name || e.networkId === name || e.networkId === known?.id)) {
+      throw new NetworkConflictError(`endpoint with name ${n.name ?? this.id.slice(0, 12)} already exists in network ${known?.name ?? name}`);
+    }
+    const attachment = NetworkAttachmentSchema.parse({ network: name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}) });
+    const ifname = `eth${(n.interfaces ??= state.endpoints.length)}`;
+    const ep = await attach({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state.sandboxKey!, attachment, n.store, ifname, false);
+    n.interfaces++;
+    state.endpoints.push(ep);
+    return ep;
+  }
+
+  /** Leaves a network (docker's `network disconnect`): its address, veth and DNS names go. */
+  async disconnect(network: string | { name: string }): Promise<void> {
+    const n = this.#network;
+    const name = typeof network === 'string' ? network : network.name;
+    const state = n?.net.state;
+    const i = state?.endpoints.findIndex((e) => e.networkName === name || e.networkId === name || (name.length >= 6 && e.networkId.startsWith(name))) ?? -1;
+    if (!n || !state || i < 0) throw new NotFoundError(`container ${this.id.slice(0, 12)} is not connected to network ${name}`);
+    await detach({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state.endpoints[i]!, n.store);
+    state.endpoints.splice(i, 1);
   }
 
   override async remove(): Promise<void> {
