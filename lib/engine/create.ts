@@ -11,6 +11,8 @@ import type { EngineContext } from './engine-context.js';
 import type { ContainerRecord } from './records.js';
 import { parseRestartPolicy } from './restart-policy.js';
 import { copyUp } from './volume-copy-up.js';
+import { publishAllPorts } from '../network/port-spec.js';
+import { NetworkOptionsSchema, type NetworkOptions, type NetworkOptionsInput } from '../network/schemas.js';
 import { Volumes, VolumeRequestSchema, type VolumeRequest, type VolumeUse } from './volumes.js';
 
 export interface CreateRequest {
@@ -28,6 +30,17 @@ export interface CreateRequest {
   volumes?: VolumeRequest[];
   /** Host directories of binds to make when missing (docker's `-v /host:/ctr` and `Binds` do). */
   makeBindSources?: string[];
+  /** Its networking (lib/network); absent: `options.namespaces.net` alone says none or host. */
+  network?: NetworkOptionsInput;
+}
+
+/** The network options checked: ports only where there is a namespace of its own to forward to; `container:` by id. */
+async function networkOf(ctx: EngineContext, input: NetworkOptionsInput | undefined): Promise<NetworkOptions | undefined> {
+  if (input === undefined) return undefined;
+  const n = validate(NetworkOptionsSchema, input, 'network options');
+  if (n.mode !== 'bridge' && (n.ports.length || n.publishAll)) throw new ValidationError(`conflicting options: port publishing and the container type network mode ${n.mode}`, 'ports');
+  if (n.mode === 'container') n.container = (await ctx.store.get(n.container!)).id;
+  return n;
 }
 
 export async function createContainer(ctx: EngineContext, req: CreateRequest): Promise<ContainerRecord> {
@@ -37,6 +50,8 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
   void _id;
   void _imageRoot;
   const config = validate(ContainerOptionsSchema, options, 'container options');
+  const network = await networkOf(ctx, req.network);
+  const netns = network && network.mode !== 'bridge' && network.mode !== 'container' ? { namespaces: { ...(options.namespaces ?? {}), net: network.mode === 'none' } } : {};
   const restartPolicy = parseRestartPolicy(req.restart ?? 'no');
   if (req.autoRemove && restartPolicy.name !== 'no') throw new ValidationError('conflicting options: cannot both remove and restart a container (--rm and --restart)', 'restart');
   let image: { ref: string; digest: string } | undefined;
@@ -46,6 +61,8 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
     resolved.release?.();
     image = { ref: config.image, digest: resolved.digest };
   }
+  // -P: every port the image EXPOSEs and -p did not publish, on a random host port.
+  if (network?.publishAll) network.ports = publishAllPorts(resolved?.config.ExposedPorts, network.ports);
   for (const source of req.makeBindSources ?? []) if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
   // Volumes: those asked for, then the image's VOLUMEs no mount covers (anonymous, as docker's).
   const asked = (req.volumes ?? []).map((v) => validate(VolumeRequestSchema, v, 'volume'));
@@ -69,11 +86,12 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
       ...(image ? { image } : {}),
       ...(config.rootfs ? { rootfs: config.rootfs } : {}),
       command: config.command ?? [],
-      options: { ...options, ...(image ? { pull: 'never' as const } : {}), ...(binds.length ? { mounts: [...(options.mounts ?? []), ...binds] } : {}) },
+      options: { ...options, ...netns, ...(image ? { pull: 'never' as const } : {}), ...(binds.length ? { mounts: [...(options.mounts ?? []), ...binds] } : {}) },
       restartPolicy,
       openStdin: req.openStdin ?? false,
       autoRemove: req.autoRemove ?? false,
       volumes: used,
+      ...(network ? { network: { options: network } } : {}),
     });
   } catch (e) {
     for (const v of used) if (v.anonymous) volumes.remove(v.name);

@@ -22,6 +22,8 @@ import { AttachConnection, type LogEntry } from '../runtime/shim.js';
 import { ContainerStore } from './container-store.js';
 import { checkState, exitCodeOf, isRunning } from './container-status.js';
 import { createContainer, type CreateRequest } from './create.js';
+import { repairNetworkingOf } from './networking.js';
+import type { NetworkRepair } from '../network/repair.js';
 import { cgroupParentsOf, pruneEmptyCgroups } from './cgroup-gc.js';
 import { bundlePath, type EngineContext, type EngineEvent } from './engine-context.js';
 import { execInContainer, type ExecOptions } from './exec.js';
@@ -182,6 +184,14 @@ export class Engine extends EventEmitter {
     return lifecycle.unpauseContainer(this.#ctx, ref);
   }
 
+  /**
+   * Networking left by containers that are not running (a crash, an exit no engine watched): their
+   * namespaces, veths, addresses, DNAT elements and DNS entries. `nsbox serve` runs it at start-up.
+   */
+  repairNetworking(): Promise<NetworkRepair | undefined> {
+    return repairNetworkingOf(this.#ctx);
+  }
+
   /** See lifecycle.restoreRestartPolicies (what dockerd does when it starts). */
   restoreRestartPolicies(): Promise<{ started: string[]; failed: Array<{ id: string; error: string }> }> {
     return lifecycle.restoreRestartPolicies(this.#ctx);
@@ -211,6 +221,7 @@ export class Engine extends EventEmitter {
     // Read before the records go: a removed container's own cgroup parent is still looked under.
     const parents = await cgroupParentsOf(this.#ctx);
     const out = await pruneContainers(this.#ctx);
+    await repairNetworkingOf(this.#ctx).catch((e: unknown) => this.#ctx.warn('network repair', e));
     return { ...out, cgroups: await pruneEmptyCgroups(this.#ctx, parents) };
   }
 

@@ -4,6 +4,7 @@
  * directory for new ones. A container seen running that is found exited (or dead) is told as
  * 'die', once per exit, the moment its shim writes its state or its shim's pidfd says it is gone.
  */
+import { teardownNetworkOf } from './networking.js';
 import { readdir } from 'node:fs/promises';
 import { NotFoundError } from '../errors.js';
 import { isCode } from '../storage/errors.js';
@@ -77,6 +78,8 @@ export class ExitMonitor {
         const now = isRunning(r);
         const ranSince = r.startedAt !== undefined && r.startedAt !== t.startedAt && !t.old;
         if ((t.running || ranSince) && !now && (r.state === 'exited' || r.state === 'dead')) this.#ctx.emitDie(r);
+        // Its networking goes with it (a restart sets it up again with the same host ports).
+        if (!now && r.network?.state?.sandboxKey) await teardownNetworkOf(this.#ctx, r).catch((e: unknown) => this.#ctx.warn(`network teardown of ${id}`, e));
         t.running = now;
         t.startedAt = r.startedAt;
         t.old = false;

@@ -18,6 +18,7 @@ import { autoRemoveCommand } from './removal-claims.js';
 import type { RestartPolicy } from './restart-policy.js';
 import { bundleOf, cgroupOf, containerPid, liveShim, removeCgroup, sameProcess, stopShim } from './shim-control.js';
 import { onProcessExit, processExit } from './watch.js';
+import { abandonNetwork, releaseHeldPorts, setupNetworkFor, teardownNetworkOf, type StartNetwork } from './networking.js';
 
 /** 'SIGTERM', 'TERM' or '15', as docker takes them. */
 export const toSignal = (s: string): number => signalNumber(/^\d+$/.test(s) ? Number(s) : s);
@@ -69,8 +70,12 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   const claimed = r.autoRemove && opts.claimRemoval === true && ctx.claims.claim(r.id, dir);
   let started: Awaited<ReturnType<Container['startDetached']>>;
   let c: Container | undefined;
+  let net: StartNetwork | undefined;
   try {
-    c = await Container.create({ ...optionsOf(r), id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
+    net = await setupNetworkFor(ctx, r);
+    const o = optionsOf(r);
+    const withNet = net ? { namespaces: { ...(o.namespaces ?? {}), net: net.net }, mounts: [...(o.mounts ?? []), ...net.mounts] } : {};
+    c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
     started = await c.startDetached({
       restart: restartText(r.restartPolicy) as never,
       openStdin: r.openStdin,
@@ -78,9 +83,11 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
       ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),
     });
   } catch (e) {
+    if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));
     await afterFailedStart(ctx, r, e);
     throw e;
   }
+  releaseHeldPorts(net);
   const shimStart = await processStartTime(started.shimPid);
   const record = await ctx.store.update(r.id, (x) => {
     x.state = 'running';
@@ -93,6 +100,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     delete x.removalError;
     x.command = c!.config.command ?? [];
     x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
+    if (net && x.network) x.network.state = net.state;
   });
   ctx.emit('start', record);
   // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
@@ -157,6 +165,8 @@ export async function stopContainer(ctx: EngineContext, ref: string, opts: { tim
     x.manuallyStopped = true;
   });
   await stopRunning(ctx, r, opts.timeout ?? 10, opts.signal);
+  const stopped = await ctx.store.get(r.id).catch(() => undefined);
+  if (stopped) await teardownNetworkOf(ctx, stopped).catch((e: unknown) => ctx.warn(`network teardown of ${r.id}`, e));
   // An auto-remove container may be gone already: removed by whoever watched its exit.
   const after = await ctx.store.get(r.id).catch((e: unknown) => {
     if (e instanceof NotFoundError) return { ...r, state: 'exited' as const, finishedAt: new Date().toISOString() };

@@ -63,5 +63,15 @@ export const oneRoot = (r: { image?: unknown; rootfs?: unknown }): boolean => r.
 export const oneRootIssue = { message: 'a container has an image or a rootfs, not both', path: ['rootfs'] };
 
 /** A record as a listing reads it: the summary's fields checked as the full record checks them, the others kept unread. */
-export const ContainerSummarySchema = z.looseObject(summaryFields).refine(oneRoot, oneRootIssue);
+const port = z.number().int().min(0).max(65535);
+/** The published ports of the record's network state, all that `ps` shows of it. */
+const SummaryNetwork = z.looseObject({
+  state: z
+    .looseObject({
+      ports: z.array(z.object({ containerPort: port, protocol: z.enum(['tcp', 'udp', 'sctp']), hostIp: z.string(), hostPort: port }).strict()).default([]),
+    })
+    .optional(),
+});
+
+export const ContainerSummarySchema = z.looseObject({ ...summaryFields, network: SummaryNetwork.optional() }).refine(oneRoot, oneRootIssue);
 export type ContainerSummary = z.output<typeof ContainerSummarySchema>;

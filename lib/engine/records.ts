@@ -9,6 +9,14 @@ import { ContainerOptionsSchema, type ContainerOptions } from '../runtime/option
 import { ContainerIdSchema, isoTime, oneRoot, oneRootIssue, summaryFields } from './record-summary.js';
 import { RestartPolicySchema } from './restart-policy.js';
 import { VolumeUseSchema } from './volumes.js';
+import { NetworkOptionsSchema, NetworkStateSchema } from '../network/schemas.js';
+
+/**
+ * The container's networking: what it asked for, and what its current (or last) start got. Absent
+ * on records made before networking: `namespaces.net` in the options says none or host.
+ */
+export const RecordNetworkSchema = z.object({ options: NetworkOptionsSchema, state: NetworkStateSchema.optional() }).strict();
+export type RecordNetwork = z.output<typeof RecordNetworkSchema>;
 
 export { ContainerIdSchema, ContainerStateSchema, SupervisorSchema, type ContainerRecordState, type Supervisor } from './record-summary.js';
 
@@ -35,6 +43,7 @@ const RecordObject = z
     removalError: z.string().optional(),
     /** The volumes bound in (their binds are in options.mounts): anonymous ones go with `rm -v`. */
     volumes: z.array(VolumeUseSchema).default([]),
+    network: RecordNetworkSchema.optional(),
   })
   .strict();
 

@@ -14,6 +14,7 @@ import { stopRunning } from './lifecycle.js';
 import type { ContainerRecord } from './records.js';
 import { bundleOf, cgroupOf, liveShim, removeCgroupOf, stopShim } from './shim-control.js';
 import { Volumes } from './volumes.js';
+import { removeNetworkOf } from './networking.js';
 
 const inFlight = new WeakMap<EngineContext, Map<string, Promise<void>>>();
 
@@ -86,6 +87,8 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
     });
     if (byName) cgroups.push(byName);
   }
+  // Its networking before its record: a crash between leaves the record to find it by (repair finds the rest).
+  if (r.network) await removeNetworkOf(ctx, r);
   // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
   // is told when the record is gone; this removal is done when both are.
   await Promise.all([ctx.store.remove(r.id, { force: true }), ...cgroups.map(removeEmptyCgroup)]);

@@ -14,6 +14,7 @@ export interface ImageRunConfig {
   Volumes?: Record<string, unknown> | null;
   Labels?: Record<string, string> | null;
   StopSignal?: string;
+  ExposedPorts?: Record<string, unknown> | null;
 }
 
 export interface ResolvedImage {

@@ -5,6 +5,7 @@
 import { readContainerList } from '../../engine/container-list.js';
 import { exitCodeOf, statusText, timeAgo } from '../../engine/container-status.js';
 import type { ContainerSummary } from '../../engine/record-summary.js';
+import { displayPorts, dockerPortList } from '../../network/docker-ports.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value } from '../args.js';
 import { shortId, table, writeOut } from '../output.js';
@@ -37,17 +38,19 @@ export default async function ps(argv: string[]): Promise<number> {
     const c = [...r.entrypoint, ...r.command].join(' ');
     return `"${full || c.length <= 20 ? c : `${c.slice(0, 19)}…`}"`;
   };
+  // docker's PORTS: the published ports of a running container (the nft table is IPv4: 0.0.0.0 only).
+  const ports = (r: ContainerSummary) => (r.state === 'running' || r.state === 'paused' ? displayPorts(dockerPortList(r.network?.state?.ports ?? [], [], { ipv6: false })) : '');
   const image = (r: ContainerSummary) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
   if (value(p, 'format') === 'json') {
     // docker's `--format json`: one object a line, its fields as docker names them.
-    const line = (r: ContainerSummary) => ({ ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusText(r), State: r.state, Names: r.name, Ports: '', ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 });
+    const line = (r: ContainerSummary) => ({ ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusText(r), State: r.state, Names: r.name, Ports: ports(r), ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 });
     writeOut(records.map((r) => `${JSON.stringify(line(r))}\n`).join(''));
     return 0;
   }
   writeOut(
     table(
       ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-      records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), statusText(r), '', r.name]),
+      records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), statusText(r), ports(r), r.name]),
     ),
   );
   return 0;

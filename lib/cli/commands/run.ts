@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { netNamespaceFor, parseNetworkMode } from '../../network/index.js';
+import { NETWORK_FLAGS, networkFrom } from '../network-flags.js';
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
 import { runSession } from '../terminal-session.js';
 import { shimSession } from '../sessions.js';
@@ -37,13 +37,13 @@ const SPECS: FlagSpec[] = [
   { names: ['cpu-shares', 'c'], kind: 'value' },
   { names: ['pids-limit'], kind: 'value' },
   { names: ['cpuset-cpus'], kind: 'value' },
-  { names: ['network', 'net'], kind: 'value' },
   { names: ['restart'], kind: 'value' },
   { names: ['cap-add'], kind: 'list' },
   { names: ['cap-drop'], kind: 'list' },
   { names: ['privileged'], kind: 'bool' },
   { names: ['pull'], kind: 'value' },
   { names: ['security-opt'], kind: 'list' },
+  ...NETWORK_FLAGS,
 ];
 
 function envFrom(p: ReturnType<typeof parseArgs>): string[] {
@@ -85,7 +85,6 @@ function volumesFrom(p: ReturnType<typeof parseArgs>): VolumeRequest[] {
 export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
   const [image, ...command] = p.positional;
   if (!image) throw new ValidationError('"nsbox run" requires at least 1 argument.', 'image');
-  const network = parseNetworkMode(value(p, 'network'));
   const resources: NonNullable<ContainerOptions['resources']> = {};
   const memory = value(p, 'memory');
   if (memory) resources.memory = memory;
@@ -112,7 +111,6 @@ export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
     ...(user ? { user } : {}),
     ...(value(p, 'hostname') ? { hostname: value(p, 'hostname')! } : {}),
     ...(flag(p, 'read-only') ? { readonlyRootfs: true } : {}),
-    namespaces: netNamespaceFor(network),
     ...(Object.keys(resources).length ? { resources } : {}),
     ...(values(p, 'cap-add').length ? { capAdd: values(p, 'cap-add') } : {}),
     ...(values(p, 'cap-drop').length ? { capDrop: values(p, 'cap-drop') } : {}),
@@ -132,6 +130,8 @@ export default async function run(argv: string[]): Promise<number> {
   const size = tty && !detach && process.stdout.isTTY ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : { cols: 80, rows: 24 };
   const engine = await openEngine();
   const options: ContainerOptions = { ...optionsFrom(p), tty: tty ? size : false };
+  const { network, warnings } = networkFrom(p);
+  for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
   const record = await engine.create({
     ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),
     options,
@@ -141,6 +141,7 @@ export default async function run(argv: string[]): Promise<number> {
     openStdin: interactive,
     restart: value(p, 'restart') ?? 'no',
     autoRemove,
+    network,
   });
   // In the foreground this CLI removes a --rm container the moment it exits (its shim's exit
   // command does, should this CLI be gone); detached, the exit command does. A failed start

@@ -45,6 +45,8 @@ export default async function serve(argv: string[]): Promise<number> {
   const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
   const log = (e: Record<string, unknown>) => process.stderr.write(JSON.stringify(e) + '\n');
   const engine = await Engine.open();
+  // As the store repairs itself: networking a crash or an unwatched exit left behind.
+  await engine.repairNetworking().catch((e: unknown) => log({ time: new Date().toISOString(), level: 'error', msg: 'network repair failed', error: (e as Error).message }));
   // As dockerd at start-up: containers with --restart always / unless-stopped whose shim is gone.
   const restored = await engine.restoreRestartPolicies();
   for (const id of restored.started) log({ time: new Date().toISOString(), level: 'info', msg: 'restarted by its restart policy', container: id });

@@ -1,0 +1,142 @@
+/**
+ * A container's networking as the engine runs it: set up (lib/network) before each start from the
+ * record's `network.options`, its `NetworkState` kept in the record, torn down when it stops, exits
+ * (on the next touch when no engine watched it) or is removed. Records without `network` (made
+ * before networking) keep what their `namespaces.net` says (none or host).
+ *
+ * The host ports are not held by an open socket once the container runs (the shim closes inherited
+ * fds): DNAT forwards them regardless, and a port another container has is refused here from the
+ * records.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { NsboxError, NetworkConflictError } from '../errors.js';
+import { releasePorts } from '../network/ports.js';
+import { setupContainerNetwork, teardownContainerNetwork } from '../network/container-network.js';
+import { NetworkStore } from '../network/network-store.js';
+import { repairNetworking, type NetworkRepair } from '../network/repair.js';
+import { netnsDir } from '../network/sandbox.js';
+import type { NetworkState } from '../network/schemas.js';
+import type { Mount } from '../runtime/options.js';
+import { defaultRunRoot } from '../runtime/run-root.js';
+import { existsSync } from 'node:fs';
+import { isRunning } from './container-status.js';
+import type { EngineContext } from './engine-context.js';
+import type { ContainerRecord } from './records.js';
+import { bundleOf, containerPid } from './shim-control.js';
+
+/** Where netns files, DNS configs and the like live: the run root (tmpfs), as the SDK's. */
+export const networkRunRoot = (): string => defaultRunRoot();
+
+const stores = new Map<string, Promise<NetworkStore>>();
+export function networkStore(root: string): Promise<NetworkStore> {
+  let s = stores.get(root);
+  if (!s) {
+    s = NetworkStore.open({ root });
+    s.catch(() => stores.delete(root));
+    stores.set(root, s);
+  }
+  return s;
+}
+
+export interface StartNetwork {
+  /** The runtime's namespaces.net. */
+  net: boolean | string;
+  mounts: Mount[];
+  state: NetworkState;
+  fds: number[];
+}
+
+/** The netns of a running container, for `container:<id>`: its sandbox, else its init's. */
+async function netnsOf(ctx: EngineContext, ref: string): Promise<string | undefined> {
+  const other = await ctx.store.get(ref);
+  if (!isRunning(other)) return undefined;
+  if (other.network?.state?.sandboxKey) return other.network.state.sandboxKey;
+  const pid = other.supervisor?.kind === 'process' ? other.supervisor.pid : bundleOf(other) ? containerPid(bundleOf(other)!) : undefined;
+  return pid ? `/proc/${pid}/ns/net` : undefined;
+}
+
+/** A published host port another running container has: refused (docker's words). */
+async function checkPorts(ctx: EngineContext, r: ContainerRecord): Promise<void> {
+  const asked = r.network?.options.ports.filter((p) => p.hostPort !== 0) ?? [];
+  if (!asked.length) return;
+  for (const o of await ctx.store.list({ all: false })) {
+    if (o.id === r.id || !isRunning(o)) continue;
+    for (const p of o.network?.state?.ports ?? []) {
+      const clash = asked.find((a) => a.hostPort === p.hostPort && a.protocol === p.protocol && (!a.hostIp || !p.hostIp || a.hostIp === p.hostIp));
+      if (clash) throw new NetworkConflictError(`Bind for ${clash.hostIp || '0.0.0.0'}:${clash.hostPort} failed: port is already allocated (container ${o.name})`);
+    }
+  }
+}
+
+/** Before a start: the previous run's networking undone, then set up again (same host ports). */
+export async function setupNetworkFor(ctx: EngineContext, r: ContainerRecord): Promise<StartNetwork | undefined> {
+  const options = r.network?.options;
+  if (!options || options.mode === 'none' || options.mode === 'host') return undefined;
+  const store = await networkStore(ctx.root);
+  const runRoot = networkRunRoot();
+  const previous = r.network?.state;
+  if (previous) await teardownContainerNetwork({ id: r.id, runRoot, name: r.name }, previous, store).catch((e: unknown) => ctx.warn(`network teardown of ${r.id}`, e));
+  await checkPorts(ctx, r);
+  const joinNetns = options.mode === 'container' ? await netnsOf(ctx, options.container!) : undefined;
+  if (options.mode === 'container' && !joinNetns) throw new NsboxError(`cannot join network of a non running container: ${options.container!}`, { code: 'ERR_INVALID_STATE' });
+  const dir = join(ctx.store.layout.container(r.id), 'network');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const setup = await setupContainerNetwork({
+    id: r.id,
+    name: r.name,
+    runRoot,
+    dir,
+    store,
+    options,
+    hostname: r.options.hostname ?? options.hostname ?? r.id.slice(0, 12),
+    ...(joinNetns ? { joinNetns } : {}),
+    ...(previous ? { previous } : {}),
+  });
+  return { net: setup.net, mounts: setup.mounts, state: setup.state, fds: setup.fds };
+}
+
+/** Undoes a start's setup that did not become a running container. */
+export async function abandonNetwork(ctx: EngineContext, r: ContainerRecord, n: StartNetwork): Promise<void> {
+  await teardownContainerNetwork({ id: r.id, runRoot: networkRunRoot(), name: r.name }, n.state, await networkStore(ctx.root), n.fds);
+}
+
+export const releaseHeldPorts = (n: StartNetwork | undefined): void => releasePorts(n?.fds ?? []);
+
+/**
+ * After the container stopped or exited, or before it goes: its namespace, veths, addresses, DNAT
+ * elements and DNS entries. The record keeps the state's ports (a restart takes them again) but
+ * without a sandbox. Idempotent.
+ */
+export async function teardownNetworkOf(ctx: EngineContext, r: ContainerRecord): Promise<void> {
+  const state = r.network?.state;
+  if (!state || isRunning(r)) return;
+  if (!state.sandboxKey && !state.endpoints.length) return;
+  await teardownContainerNetwork({ id: r.id, runRoot: networkRunRoot(), name: r.name }, state, await networkStore(ctx.root));
+  await ctx.store
+    .update(r.id, (x) => {
+      if (x.network?.state && !isRunning(x)) x.network.state = { endpoints: [], ports: x.network.state.ports };
+    })
+    .catch(() => undefined);
+}
+
+/** Removal: everything of the network, the files written for it too. */
+export async function removeNetworkOf(ctx: EngineContext, r: ContainerRecord): Promise<void> {
+  const state = r.network?.state;
+  if (state && (state.sandboxKey || state.endpoints.length)) {
+    await teardownContainerNetwork({ id: r.id, runRoot: networkRunRoot(), name: r.name }, state, await networkStore(ctx.root));
+  }
+  rmSync(join(ctx.store.layout.container(r.id), 'network'), { recursive: true, force: true });
+}
+
+/**
+ * Where the store repairs itself (`nsbox serve` start, `system prune`): networking left by
+ * containers that are not running goes. Nothing is done where no container ever had a namespace of
+ * its own under this run root (no nft or link listing in a namespace nsbox never touched).
+ */
+export async function repairNetworkingOf(ctx: EngineContext): Promise<NetworkRepair | undefined> {
+  const runRoot = networkRunRoot();
+  if (!existsSync(netnsDir(runRoot))) return undefined;
+  const live = (await ctx.store.list({ all: true })).filter(isRunning).map((r) => r.id);
+  return repairNetworking(runRoot, await networkStore(ctx.root), live);
+}
