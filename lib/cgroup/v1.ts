@@ -74,7 +74,7 @@ export class CgroupV1Driver implements CgroupDriver {
       for (const h of this.hierarchies) {
         const created = await mkdirLevels(h.mountpoint, h.dir);
         done.push(h.dir);
-        if (h.controllers.includes('cpuset')) await initCpusetV1(created);
+        if (h.controllers.includes('cpuset')) await initCpusetV1(h.mountpoint, h.dir, created);
       }
       // The twin is a bonus (atomic kill, inotify 'empty'): a read-only or foreign-owned unified
       // mount, as some containers get, drops it rather than failing.

@@ -2,7 +2,9 @@
 // host the v1 driver (with its unified twin) and the v2 driver on the controller-less unified
 // hierarchy; on a cgroup2-only kernel (../shared/vm/run-in-vm) the v2 driver with every controller.
 import test from 'ava';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cgroup, type CgroupLayout } from '../../lib/cgroup/index.js';
 import { cgroupDriverSuite, type DriverUnderTest, type Feature } from './cgroup-driver-suite.js';
@@ -67,6 +69,31 @@ if (!layout) {
   for (const d of suites) {
     if (typeof d === 'string') test.skip(`${d.startsWith('no cgroup v1') ? 'v1' : 'v2'}: whole suite — skipped: ${d}`, () => undefined);
     else cgroupDriverSuite(test, d);
+  }
+  const cpuset = layout.controllers.cpuset;
+  if (cpuset?.version !== 1) test.skip('v1 cpuset: a parent made empty by another creator — skipped: no v1 cpuset hierarchy here', () => undefined);
+  else {
+    test.serial('v1 cpuset: a cgroup beneath a parent another process made and has not filled in yet gets cpus and mems (no ENOSPC on join)', async (t) => {
+      // The window of two creates racing after the last cgroup beneath a parent took it along:
+      // one process has made the parent (empty cpus and mems) and not yet copied them in.
+      const parent = `${run}-cpuset-race`;
+      const parentDir = path.join(cpuset.mountpoint, path.relative(cpuset.mountRoot ?? '/', cpuset.ownPath), parent);
+      mkdirSync(parentDir);
+      t.teardown(() => Cgroup.prune({ parent, driver: 'v1', layout, minAgeMs: 0, includeParent: true }).then(() => undefined));
+      t.is(readFileSync(path.join(parentDir, 'cpuset.cpus'), 'utf8').trim(), '');
+      const cg = await Cgroup.create('child', { parent, driver: 'v1', layout });
+      t.not(readFileSync(path.join(parentDir, 'cpuset.cpus'), 'utf8').trim(), '');
+      t.not(readFileSync(path.join(parentDir, 'child', 'cpuset.mems'), 'utf8').trim(), '');
+      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+      try {
+        await cg.addProcess(child.pid!);
+        t.deepEqual(await cg.procs(), [child.pid]);
+      } finally {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+      await cg.remove();
+    });
   }
   test.after.always('no test cgroup is left behind', async () => {
     for (const d of suites) {
