@@ -66,3 +66,16 @@ export function matchesNetworkFilters(n: NetworkRecord, f: NetworkFilters, inUse
   if (f.until?.length && !f.until.every((u) => Date.parse(n.created) < parseUntil(u, now).getTime())) return false;
   return true;
 }
+
+/**
+ * docker's `host` and `none` networks (listed, never stored) through the same filters: they are
+ * builtin, never dangling, and older than any `until`.
+ */
+export function matchesPseudoNetwork(n: { Name: string; Id: string; Labels: Record<string, string>; Driver: string }, f: NetworkFilters): boolean {
+  if (f.name?.length && !f.name.some((p) => matchesPattern(p, n.Name))) return false;
+  if (f.id?.length && !f.id.some((p) => matchesPattern(p, n.Id))) return false;
+  if (f.label?.length && !matchesLabels(n.Labels, f.label)) return false;
+  if (f.driver?.length && !f.driver.includes(n.Driver)) return false;
+  if (f.type?.length && !f.type.includes('builtin')) return false;
+  return f.dangling !== true && !f.until?.length;
+}

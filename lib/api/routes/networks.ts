@@ -7,7 +7,7 @@ import * as z from 'zod';
 import { InvalidStateError } from '../../errors.js';
 import { networkContainers } from '../../network.js';
 import { PSEUDO_NETWORKS, createOptionsOfBody, networkJson, pseudoNetwork, type NetworkJson } from '../../network/network-json.js';
-import { matchesLabels, type NetworkFilters } from '../../network/network-filters.js';
+import { matchesPseudoNetwork, type NetworkFilters } from '../../network/network-filters.js';
 import { NetworkStore } from '../../network/network-store.js';
 import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../api-error.js';
@@ -30,22 +30,6 @@ function filtersOf(q: URLSearchParams, allowed: readonly string[]): NetworkFilte
   return out;
 }
 
-function pseudoMatches(n: NetworkJson, f: NetworkFilters & { scope?: string[] }): boolean {
-  const re = (p: string, s: string) => {
-    try {
-      return new RegExp(p).test(s);
-    } catch {
-      return s.includes(p);
-    }
-  };
-  if (f.name?.length && !f.name.some((p) => re(p, n.Name))) return false;
-  if (f.id?.length && !f.id.some((p) => re(p, n.Id))) return false;
-  if (f.label?.length && !matchesLabels(n.Labels, f.label)) return false;
-  if (f.driver?.length && !f.driver.includes(n.Driver)) return false;
-  if (f.type?.length && !f.type.includes('builtin')) return false;
-  return f.dangling !== true;
-}
-
 export function networkRoutes(router: Router, ctx: ApiContext): void {
   let opened: Promise<NetworkStore> | undefined;
   const store = () => (opened ??= NetworkStore.open({ root: ctx.engine.root }));
@@ -56,7 +40,7 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
     const s = await store();
     await s.ensureDefault();
     const list: NetworkJson[] = (await s.list(filters)).map((n) => networkJson(n));
-    for (const n of PSEUDO_NETWORKS) if (pseudoMatches(n, filters)) list.push(n);
+    for (const n of PSEUDO_NETWORKS) if (matchesPseudoNetwork(n, filters)) list.push(n);
     ex.send(200, list);
   });
 

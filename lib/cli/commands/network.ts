@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { Network } from '../../network.js';
 import { PSEUDO_NETWORKS, pseudoNetwork, type NetworkJson } from '../../network/network-json.js';
-import { matchesLabels, type NetworkFilters } from '../../network/network-filters.js';
+import { matchesPseudoNetwork, type NetworkFilters } from '../../network/network-filters.js';
 import { NetworkStore } from '../../network/network-store.js';
 import { flag, parseArgs, value, values } from '../args.js';
 import { formatRows } from '../format-template.js';
@@ -31,24 +31,6 @@ function filtersOf(specs: string[]): NetworkFilters & { scope?: string[] } {
     } else throw new ValidationError(`invalid filter '${k}'`, 'filter');
   }
   return out;
-}
-
-/** docker's host and none networks through the same filters (they are builtin, never dangling). */
-function pseudoMatches(n: NetworkJson, f: NetworkFilters & { scope?: string[] }): boolean {
-  const re = (p: string, s: string) => {
-    try {
-      return new RegExp(p).test(s);
-    } catch {
-      return s.includes(p);
-    }
-  };
-  if (f.name?.length && !f.name.some((p) => re(p, n.Name))) return false;
-  if (f.id?.length && !f.id.some((p) => re(p, n.Id))) return false;
-  if (f.label?.length && !matchesLabels(n.Labels, f.label)) return false;
-  if (f.driver?.length && !f.driver.includes(n.Driver)) return false;
-  if (f.type?.length && !f.type.includes('builtin')) return false;
-  if (f.dangling === true || f.until?.length) return false;
-  return true;
 }
 
 async function create(rest: string[]): Promise<number> {
@@ -117,7 +99,7 @@ async function ls(rest: string[]): Promise<number> {
   await store.ensureDefault();
   const all: { id: string; name: string; driver: string; ipv6: boolean; internal: boolean; labels: Record<string, string>; created: string }[] = [...(await store.list(storeFilters)).map((r) => ({ id: r.id, name: r.name, driver: r.driver as string, ipv6: r.ipv6, internal: r.internal, labels: r.labels, created: r.created }))];
   for (const n of PSEUDO_NETWORKS) {
-    if (pseudoMatches(n, filters)) all.push({ id: n.Id, name: n.Name, driver: n.Driver, ipv6: false, internal: false, labels: {}, created: n.Created });
+    if (matchesPseudoNetwork(n, filters)) all.push({ id: n.Id, name: n.Name, driver: n.Driver, ipv6: false, internal: false, labels: {}, created: n.Created });
   }
   all.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
   const id = (s: string) => (flag(p, 'no-trunc') ? s : shortId(s));
