@@ -6,6 +6,7 @@ import { parseBytes } from '../cgroup/resources.js';
 import { exitCodeOf, statusText } from '../engine/container-status.js';
 import type { ContainerRecord } from '../engine/records.js';
 import { networkModeOf } from '../network/index.js';
+import { hostConfigNetworkJson, networkModeText, networkSettingsJson, summaryPorts, type ContainerNetworking } from './network-settings.js';
 import type { ContainerOptions } from '../runtime/options.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -25,7 +26,14 @@ function userText(user: ContainerOptions['user']): string {
 
 const bytes = (v: number | string | undefined) => (v === undefined || v === -1 ? 0 : parseBytes(v));
 
-const networkMode = (r: ContainerRecord) => networkModeOf(r.options.namespaces);
+/** The record's networking for lib/api/network-settings.ts; its state only while it runs. */
+function networking(r: ContainerRecord): ContainerNetworking | undefined {
+  if (!r.network) return undefined;
+  const running = r.state === 'running' || r.state === 'paused';
+  return { id: r.id, options: r.network.options, ...(running && r.network.state ? { state: r.network.state } : {}) };
+}
+
+const networkMode = (r: ContainerRecord) => (r.network ? networkModeText(r.network.options) : networkModeOf(r.options.namespaces));
 
 function mountsOf(r: ContainerRecord) {
   const volumeAt = new Map(r.volumes.map((v) => [v.target, v]));
@@ -39,6 +47,8 @@ function mountsOf(r: ContainerRecord) {
 }
 
 function networks(r: ContainerRecord) {
+  const n = networking(r);
+  if (n) return networkSettingsJson(n).Networks;
   const mode = networkMode(r);
   return {
     [mode]: {
@@ -60,7 +70,7 @@ export function containerSummary(r: ContainerRecord, now = Date.now()) {
     ImageID: r.image?.digest ?? '',
     Command: commandLine(r).join(' '),
     Created: unix(r.created),
-    Ports: [],
+    Ports: networking(r) ? summaryPorts(networking(r)!) : [],
     Labels: r.options.labels ?? {},
     State: r.state,
     Status: statusText(r, now),
@@ -117,6 +127,7 @@ export function containerInspect(r: ContainerRecord, pid: number | undefined, lo
       }),
       NetworkMode: networkMode(r),
       PortBindings: {},
+      ...(networking(r) ? hostConfigNetworkJson(networking(r)!) : {}),
       RestartPolicy: { Name: r.restartPolicy.name, MaximumRetryCount: r.restartPolicy.maximumRetryCount ?? 0 },
       AutoRemove: r.autoRemove,
       CapAdd: o.capAdd ?? null,
@@ -156,7 +167,7 @@ export function containerInspect(r: ContainerRecord, pid: number | undefined, lo
       Labels: o.labels ?? {},
       ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
     },
-    NetworkSettings: {
+    NetworkSettings: networking(r) ? networkSettingsJson(networking(r)!) : {
       Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: {}, SandboxKey: '',
       SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '', Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
       IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '', Networks: networks(r),

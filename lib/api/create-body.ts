@@ -7,7 +7,10 @@ import { parseVolumeSpec, VOLUME_NAME, type VolumeRequest } from '../engine/volu
 import * as z from 'zod';
 import type { ContainerOptions, Mount } from '../runtime/options.js';
 import { ApiError } from './api-error.js';
-import { dockerNetworkMode, netNamespaceFor } from '../network/index.js';
+import { publishAllPorts } from '../network/port-spec.js';
+import type { NetworkOptions } from '../network/schemas.js';
+import { defaultNetworkMode } from '../network/network-mode.js';
+import { networkRequestOf } from './network-body.js';
 import type { CreateRequest } from '../engine/engine.js';
 
 const strings = z.array(z.string()).nullish();
@@ -159,6 +162,23 @@ function ttyOf(size: number[] | null | undefined): ContainerOptions['tty'] {
 }
 
 /**
+ * The body's networking. The docker CLI sends `default` (or `bridge`) when no network is asked
+ * for: that is nsbox's default mode (`none` unless NSBOX_DEFAULT_NETWORK=bridge, see
+ * lib/network/network-mode.ts), and `bridge` once ports are published (they need one).
+ */
+function networkOfBody(body: CreateBody, warnings: string[]): NetworkOptions {
+  const r = networkRequestOf(body);
+  warnings.push(...r.warnings);
+  const n = r.network;
+  if (n.publishAll) n.ports = publishAllPorts(r.exposedPorts, n.ports);
+  const mode = body.HostConfig?.NetworkMode;
+  const unnamed = !mode || mode === 'default' || mode === 'bridge';
+  const aliased = n.networks.some((a) => a.aliases.length || a.ipv4Address) || n.networks.length > 1;
+  if (unnamed && n.mode === 'bridge' && !n.ports.length && !n.publishAll && !aliased && defaultNetworkMode() === 'none') return { ...n, mode: 'none' };
+  return n;
+}
+
+/**
  * The engine's request for a docker create body (`name` from the query). Warnings say what was
  * ignored; `bindSources` are the host paths of `Binds`, which docker makes when missing (a `Mounts`
  * bind must exist).
@@ -166,7 +186,7 @@ function ttyOf(size: number[] | null | undefined): ContainerOptions['tty'] {
 export function createRequestOf(body: CreateBody, name?: string): { request: CreateRequest; warnings: string[]; bindSources: string[] } {
   const hc = body.HostConfig ?? {};
   const warnings: string[] = [];
-  if (hc.PortBindings && Object.keys(hc.PortBindings).length) warnings.push('nsbox publishes no ports yet: PortBindings were ignored');
+  const network = networkOfBody(body, warnings);
   const entrypoint = words(body.Entrypoint);
   const cmd = words(body.Cmd);
   const resources = resourcesOf(hc);
@@ -191,7 +211,7 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
     ...(body.StopSignal ? { stopSignal: body.StopSignal } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(hc.ReadonlyRootfs ? { readonlyRootfs: true } : {}),
-    namespaces: netNamespaceFor(dockerNetworkMode(hc.NetworkMode)),
+    namespaces: { net: network.mode !== 'host' },
     ...(resources ? { resources } : {}),
     ...(hc.CapAdd && hc.CapAdd.length ? { capAdd: hc.CapAdd } : {}),
     ...(hc.CapDrop && hc.CapDrop.length ? { capDrop: hc.CapDrop } : {}),
@@ -206,6 +226,7 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
       ...(restart ? { restart } : {}),
       autoRemove: hc.AutoRemove ?? false,
       ...(volumes.length ? { volumes } : {}),
+      network,
     },
     warnings,
     bindSources: (hc.Binds ?? []).map(bindOf).flatMap((b) => ('mount' in b && b.mount.type === 'bind' ? [b.mount.source] : [])),

@@ -7,11 +7,12 @@
  * The default mode is `none` (a namespace of its own with lo only), not docker's `bridge`: a bridge
  * is made in the network namespace the engine runs in, and nsbox does not make one there unless
  * asked. Asking is `--network bridge` (or a network's name), or publishing a port (`-p`, `-P`),
- * which makes no sense without one.
+ * which makes no sense without one. NSBOX_DEFAULT_NETWORK=bridge makes `bridge` the default.
  */
 import { networkRequestOf } from '../api/network-body.js';
 import { dockerPortBindings } from '../network/docker-ports.js';
 import { parsePortSpecs, publishAllPorts } from '../network/port-spec.js';
+import { defaultNetworkMode } from '../network/network-mode.js';
 import type { NetworkOptions } from '../network/schemas.js';
 import { flag, value, values, type FlagSpec, type Parsed } from './args.js';
 
@@ -36,7 +37,7 @@ export interface CliNetwork {
 export function networkFrom(p: Parsed): CliNetwork {
   const publish = values(p, 'publish');
   const publishAll = flag(p, 'publish-all');
-  const mode = value(p, 'network') ?? (publish.length || publishAll ? 'bridge' : 'none');
+  const mode = value(p, 'network') ?? (publish.length || publishAll ? 'bridge' : defaultNetworkMode());
   const aliases = values(p, 'network-alias');
   const ip = value(p, 'ip');
   const name = mode === 'none' || mode === 'host' || mode.startsWith('container:') ? undefined : mode;

@@ -36,3 +36,13 @@ export function dockerNetworkMode(mode: string | null | undefined): NetworkMode 
   if (mode === 'host') return 'host';
   throw new ValidationError(`network ${mode} not found: nsbox has the networks none (the default; bridge is taken as none) and host`, 'NetworkMode');
 }
+
+/**
+ * The mode of a container that asks for none (CLI without --network or -p, docker's `default`):
+ * `none`, unless NSBOX_DEFAULT_NETWORK=bridge. Not docker's `bridge`: a bridge and its nft table
+ * are made in the network namespace the engine runs in, and nsbox makes none there unasked (say
+ * NSBOX_DEFAULT_NETWORK=bridge where nsbox may own the namespace, as in a test's own).
+ */
+export function defaultNetworkMode(): 'none' | 'bridge' {
+  return process.env.NSBOX_DEFAULT_NETWORK === 'bridge' ? 'bridge' : 'none';
+}

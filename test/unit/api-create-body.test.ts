@@ -27,12 +27,15 @@ const cliBody = {
 
 test('the docker CLI\'s run -it --rm body: zero values unset, a terminal of the client\'s size, own network', (t) => {
   const { request, warnings } = map(cliBody, 'web');
-  t.deepEqual(request, {
+  const { network, ...rest } = request;
+  t.deepEqual(rest, {
     name: 'web',
     options: { image: 'busybox', pull: 'never', command: ['sh'], env: ['A=1'], namespaces: { net: true }, tty: { cols: 100, rows: 30 } },
     openStdin: true,
     autoRemove: true,
   });
+  // `default` without published ports: nsbox's default mode, none (lib/network/network-mode.ts).
+  t.like(network, { mode: 'none', ports: [] });
   t.deepEqual(warnings, []);
   t.true(ContainerOptionsSchema.safeParse(request.options).success, 'the options pass the runtime\'s own schema');
 });
@@ -71,7 +74,12 @@ test('HostConfig limits, mounts, network, restart, capabilities', (t) => {
   t.is(request.restart, 'on-failure:3');
   t.is(request.options.tty, undefined);
   t.true(ContainerOptionsSchema.safeParse(request.options).success);
-  t.regex(map({ Image: 'x', HostConfig: { PortBindings: { '80/tcp': [] } } }).warnings[0]!, /PortBindings were ignored/);
+  t.regex(map({ Image: 'x', HostConfig: { NetworkMode: 'host', PortBindings: { '80/tcp': [{ HostPort: '1' }] } } }).warnings[0]!, /Published ports are discarded when using host network mode/);
+  t.like(request.network, { mode: 'host', ports: [] });
+  // Published ports need a bridge: `default` with PortBindings is bridge.
+  t.like(map({ Image: 'x', HostConfig: { NetworkMode: 'default', PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } }).request.network, {
+    mode: 'bridge', networks: [{ network: 'bridge' }], ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '', hostPort: 8080 }],
+  });
 });
 
 test('--entrypoint "" clears the entrypoint; bridge is taken as none; CpuQuota without NanoCpus', (t) => {
@@ -99,7 +107,7 @@ test('volumes: Binds NAME:/path, Mounts of type volume, and Volumes (-v /path) n
 test('what nsbox cannot do is a 400 that says so', (t) => {
   const bad = (body: unknown) => t.throws(() => map(body), { instanceOf: ApiError });
   t.regex(bad({ Image: 'x', HostConfig: { Binds: ['./rel:/data'] } }).message, /absolute host path/);
-  t.throws(() => map({ Image: 'x', HostConfig: { NetworkMode: 'container:web' } }), { instanceOf: ValidationError, message: /network container:web not found/ });
+  t.like(map({ Image: 'x', HostConfig: { NetworkMode: 'container:web' } }).request.network, { mode: 'container', container: 'web' });
   t.regex(bad({ Image: 'x', HostConfig: { Mounts: [{ Type: 'npipe', Target: '/v' }] } }).message, /bind, volume and tmpfs/);
   t.throws(() => map({ Image: 'x', HostConfig: { Binds: ['bad name:/d'] } }), { instanceOf: ValidationError, message: /not a volume name/ });
   t.regex(bad({ Image: 'x', HostConfig: { Tmpfs: { '/t': 'size=lots' } } }).message, /invalid tmpfs size/);
