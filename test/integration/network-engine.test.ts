@@ -47,4 +47,12 @@ run('nsbox run -d -p 18080:80: reachable on 127.0.0.1, port, ps, a busy port ref
   t.notRegex(o.none, /eth0/);
   t.regex(o.bridge, /eth0:/);
   t.deepEqual(o.final, { links: 0, netns: 0, portRules: 0 });
+  if (!o.docker) return t.log('no docker CLI: the docker part was skipped');
+  t.is(o.docker.run, 'ok');
+  t.regex(o.docker.fetched, /^[0-9a-f]{12}\n$/);
+  // lib/api shows a binding on every address as docker 28 does, on 0.0.0.0 and on ::.
+  t.regex(o.docker.port, /^80\/tcp -> 0\.0\.0\.0:18082\n/);
+  t.regex(o.docker.ps, /^dweb 0\.0\.0\.0:18082->80\/tcp/);
+  t.is(o.docker.rm, 0);
+  t.deepEqual(o.docker.left, { links: 0, netns: 0, portRules: 0 });
 });
