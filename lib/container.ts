@@ -108,15 +108,9 @@ export class Container extends RuntimeContainer {
     return c;
   }
 
+  /** The runtime's create() + start() (this class's create, start and remove), typed as this class. */
   static override async run(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
-    const c = await this.create(options, deps);
-    try {
-      await c.start();
-    } catch (e) {
-      await c.remove();
-      throw e;
-    }
-    return c;
+    return (await super.run(options, deps)) as Container;
   }
 
   static override join(options: RuntimeOptions, running: RunningContainer, deps: ContainerDeps = {}): Promise<JoinedContainer> {
