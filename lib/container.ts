@@ -20,7 +20,7 @@ import { NetworkStore } from './network/network-store.js';
 import { attach, detach, setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
 import { NetworkAttachmentSchema, NetworkOptionsSchema, PROTOCOLS, type BoundPort, type EndpointState, type NetworkState } from './network/schemas.js';
 import { randomBytes } from 'node:crypto';
-import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError } from './errors.js';
+import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError, ignoreNotFound, reportCleanupError } from './errors.js';
 
 const withImages = (deps: ContainerDeps): ContainerDeps => ({ images: resolveForContainer, ...deps });
 
@@ -58,6 +58,7 @@ function openStore(root: string | undefined): Promise<NetworkStore> {
   let s = stores.get(key);
   if (!s) {
     s = NetworkStore.open(root ? { root } : {});
+    // A failed open is seen by whoever awaits it; forgetting it lets the next call try again.
     s.catch(() => stores.delete(key));
     stores.set(key, s);
   }
@@ -100,7 +101,7 @@ export class Container extends RuntimeContainer {
         withImages(deps),
       )) as Container;
     } catch (e) {
-      await teardownContainerNetwork({ id, runRoot }, setup.state, store, setup.fds).catch(() => undefined);
+      await teardownContainerNetwork({ id, runRoot }, setup.state, store, setup.fds).catch(reportCleanupError(`network teardown of container ${id}`));
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
@@ -144,7 +145,8 @@ export class Container extends RuntimeContainer {
     const name = typeof network === 'string' ? network : network.name;
     if (!n?.net.state.sandboxKey) throw new InvalidStateError(`container ${this.id.slice(0, 12)} has no network namespace of its own to connect (network none, host or container:)`);
     const state = n.net.state;
-    const known = await n.store.get(name).catch(() => undefined);
+    // an unknown network: attach() below says so
+    const known = await n.store.get(name).catch(ignoreNotFound);
     if (state.endpoints.some((e) => e.networkName === name || e.networkId === name || e.networkId === known?.id)) {
       throw new NetworkConflictError(`endpoint with name ${n.name ?? this.id.slice(0, 12)} already exists in network ${known?.name ?? name}`);
     }

@@ -148,6 +148,27 @@ export class ApiError extends NsboxError {
   }
 }
 
+/** Whether `err` carries one of `codes` as its `code`: an errno name ('ENOENT') or an nsbox code. */
+export const isCode = (err: unknown, ...codes: string[]): boolean =>
+  codes.includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+
+/**
+ * The catch handler of a case the caller names (its comment says why that case is no failure): an
+ * error whose code is one of `codes` becomes undefined, any other is rethrown.
+ */
+export function ignoreCode(...codes: string[]): (err: unknown) => undefined {
+  return (err) => {
+    if (isCode(err, ...codes)) return undefined;
+    throw err;
+  };
+}
+
+/** The catch handler for "no such object": a NotFoundError becomes undefined, any other error is rethrown. */
+export function ignoreNotFound(err: unknown): undefined {
+  if (err instanceof NotFoundError) return undefined;
+  throw err;
+}
+
 /**
  * The catch handler of a cleanup on a path that already fails: the first error is the one thrown,
  * and a cleanup that fails too is reported as a process warning (code NSBOX_CLEANUP) rather than

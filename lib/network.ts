@@ -4,6 +4,7 @@
  * shape `docker network inspect` prints. A network record touches no kernel state; its bridge is
  * made when the first container attaches.
  */
+import { ignoreNotFound } from './errors.js';
 import { ContainerStore } from './engine/container-store.js';
 import { NetworkStore } from './network/network-store.js';
 import { networkContainerJson, networkJson, type NetworkContainerJson, type NetworkJson } from './network/network-json.js';
@@ -32,7 +33,8 @@ export async function networkContainers(store: NetworkStore, n: NetworkRecord): 
   const prefixLength = parseCidr(n.subnet).prefix;
   const out: Record<string, NetworkContainerJson> = {};
   for (const e of await store.ipam.endpoints(n.id)) {
-    const record = await containers.get(e.containerId).catch(() => undefined);
+    // a container whose record is gone while IPAM still lists it (repair frees the address): no name
+    const record = await containers.get(e.containerId).catch(ignoreNotFound);
     const endpoint = record && stateOf(record)?.endpoints.find((x) => x.networkId === n.id);
     out[e.containerId] = networkContainerJson({
       name: record?.name ?? '',

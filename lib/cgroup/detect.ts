@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ignoreCode } from '../errors.js';
 
 export type CgroupMode = 'v2' | 'v1' | 'hybrid';
 
@@ -112,15 +113,17 @@ export async function detectCgroups(options: DetectOptions = {}): Promise<Cgroup
   const proc = options.procRoot ?? '/proc';
   const [mountinfo, procCgroup] = await Promise.all([
     readFile(path.join(proc, 'self/mountinfo'), 'utf8'),
-    readFile(path.join(proc, 'self/cgroup'), 'utf8').catch(() => ''),
+    // ENOENT: a kernel without cgroups (or a test's proc root without the file): no memberships
+    readFile(path.join(proc, 'self/cgroup'), 'utf8').catch(ignoreCode('ENOENT')),
   ]);
   const unified = parseCgroupMounts(mountinfo).find((m) => m.fstype === 'cgroup2');
   let v2Controllers: string[] = [];
   if (unified) {
-    const text = await readFile(path.join(unified.mountpoint, 'cgroup.controllers'), 'utf8').catch(() => '');
-    v2Controllers = text.split(/\s+/).filter(Boolean);
+    // ENOENT: the cgroup2 mount is not visible from here (another mount namespace's): no controllers known
+    const text = await readFile(path.join(unified.mountpoint, 'cgroup.controllers'), 'utf8').catch(ignoreCode('ENOENT'));
+    v2Controllers = (text ?? '').split(/\s+/).filter(Boolean);
   }
-  return layoutFrom(mountinfo, procCgroup, v2Controllers);
+  return layoutFrom(mountinfo, procCgroup ?? '', v2Controllers);
 }
 
 /** The directory of cgroup `cgroupPath` in a hierarchy mounted at `mountpoint` showing `mountRoot`. */

@@ -3,7 +3,7 @@
  * the kept writable layer), stop, restart, kill, pause and unpause. Each checks the state first
  * (container-status.ts). Nothing here needs the process that started a container to stay.
  */
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, ignoreNotFound } from '../errors.js';
 import { resolveForContainer } from '../image/image.js';
 import { Container } from '../runtime/container.js';
 import type { ContainerOptions } from '../runtime/options.js';
@@ -165,7 +165,8 @@ export async function stopContainer(ctx: EngineContext, ref: string, opts: { tim
     x.manuallyStopped = true;
   });
   await stopRunning(ctx, r, opts.timeout ?? 10, opts.signal);
-  const stopped = await ctx.store.get(r.id).catch(() => undefined);
+  // gone: an auto-remove container removed by whoever watched its exit, its network with it
+  const stopped = await ctx.store.get(r.id).catch(ignoreNotFound);
   if (stopped) await teardownNetworkOf(ctx, stopped).catch((e: unknown) => ctx.warn(`network teardown of ${r.id}`, e));
   // An auto-remove container may be gone already: removed by whoever watched its exit.
   const after = await ctx.store.get(r.id).catch((e: unknown) => {

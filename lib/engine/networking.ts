@@ -10,7 +10,7 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { NsboxError, NetworkConflictError } from '../errors.js';
+import { NsboxError, NetworkConflictError, ignoreNotFound } from '../errors.js';
 import { releasePorts } from '../network/ports.js';
 import { setupContainerNetwork, teardownContainerNetwork } from '../network/container-network.js';
 import { NetworkStore } from '../network/network-store.js';
@@ -33,6 +33,7 @@ export function networkStore(root: string): Promise<NetworkStore> {
   let s = stores.get(root);
   if (!s) {
     s = NetworkStore.open({ root });
+    // A failed open is seen by whoever awaits it; forgetting it lets the next call try again.
     s.catch(() => stores.delete(root));
     stores.set(root, s);
   }
@@ -117,7 +118,8 @@ export async function teardownNetworkOf(ctx: EngineContext, r: ContainerRecord):
     .update(r.id, (x) => {
       if (x.network?.state && !isRunning(x)) x.network.state = { endpoints: [], ports: x.network.state.ports };
     })
-    .catch(() => undefined);
+    // removed meanwhile (an auto-remove container): no record left to clear
+    .catch(ignoreNotFound);
 }
 
 /** Removal: everything of the network, the files written for it too. */

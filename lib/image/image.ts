@@ -53,6 +53,7 @@ function openStore(root = defaultRoot()): Promise<Store> {
   if (!s) {
     s = Store.open({ root });
     stores.set(root, s);
+    // A failed open is seen by whoever awaits it; forgetting it lets the next call try again.
     s.catch(() => stores.delete(root));
   }
   return s;

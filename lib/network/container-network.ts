@@ -7,7 +7,7 @@
  * The network records and addresses come from the store (lib/network/network-store.ts, its Ipam);
  * this module only asks it through the small interface below.
  */
-import { NsboxError, ValidationError } from '../errors.js';
+import { NsboxError, ValidationError, reportCleanupError } from '../errors.js';
 import type { Mount } from '../runtime/options.js';
 import { ensureBridge } from './bridge.js';
 import { addDnsEntry, removeDnsEntry } from './dns.js';
@@ -74,8 +74,8 @@ export async function attach(c: ContainerRef, sandboxKey: string, attachment: Ne
     await attachEndpoint({ containerId: c.id, netns: sandboxKey, network, address, ifname, primary });
     if (isUserNetwork(network)) await addDnsEntry(c.runRoot, network, { containerId: c.id, ipAddress: address.ipAddress, names: dnsNames(c, attachment.aliases) });
   } catch (err) {
-    await detachEndpoint(c.id, network.id).catch(() => undefined);
-    await store.ipam.release(network.id, c.id).catch(() => undefined);
+    await detachEndpoint(c.id, network.id).catch(reportCleanupError(`detaching container ${c.id} from network ${network.name}`));
+    await store.ipam.release(network.id, c.id).catch(reportCleanupError(`releasing the address of container ${c.id} on network ${network.name}`));
     throw err;
   }
   return {
@@ -152,7 +152,7 @@ export async function setupContainerNetwork(r: SetupRequest): Promise<ContainerN
     });
     return { net: state.sandboxKey!, state, mounts, fds };
   } catch (err) {
-    await teardownContainerNetwork({ id: r.id, runRoot: r.runRoot, ...(r.name ? { name: r.name } : {}) }, state, r.store, fds).catch(() => undefined);
+    await teardownContainerNetwork({ id: r.id, runRoot: r.runRoot, ...(r.name ? { name: r.name } : {}) }, state, r.store, fds).catch(reportCleanupError(`network teardown of container ${r.id}`));
     throw err;
   }
 }

@@ -5,6 +5,7 @@
  * thread-pool hop of rtnetlink requests; detaching deletes the pair (both ends go together).
  */
 import { createHash } from 'node:crypto';
+import { reportCleanupError } from '../errors.js';
 import { native, type NetlinkOp } from '../native.js';
 import { mtuOf } from './bridge.js';
 import type { NetworkRecord } from './schemas.js';
@@ -50,7 +51,7 @@ export async function attachEndpoint(r: AttachRequest): Promise<void> {
   try {
     await native.netlink(ops);
   } catch (err) {
-    await native.netlink([{ op: 'link_del', name: host, optional: true }]).catch(() => undefined);
+    await native.netlink([{ op: 'link_del', name: host, optional: true }]).catch(reportCleanupError(`deleting veth ${host}`));
     throw err;
   }
 }

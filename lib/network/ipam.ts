@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { NetworkConflictError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
+import { NetworkConflictError, NotFoundError, NsboxError, ValidationError, ignoreCode, reportCleanupError } from '../errors.js';
 import { withLock } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
 import { StoreLayout } from '../storage/layout.js';
@@ -112,7 +112,7 @@ export class Ipam {
       if (isCode(err, 'EEXIST')) return false;
       throw err;
     } finally {
-      await unlink(tmp).catch(() => undefined);
+      await unlink(tmp).catch(reportCleanupError(`removing ${tmp}`));
     }
   }
 
@@ -122,10 +122,12 @@ export class Ipam {
 
   /** The container's address on the network, when its `containers/` file and the `ips/` file agree. */
   async #mine(networkId: string, containerId: string): Promise<string | undefined> {
-    const ip = (await readFile(this.#byContainer(networkId, containerId), 'utf8').catch(() => '')).trim();
+    // ENOENT: no address recorded for the container (or the network's directory is gone)
+    const ip = ((await readFile(this.#byContainer(networkId, containerId), 'utf8').catch(ignoreCode('ENOENT'))) ?? '').trim();
     if (ip === '' || ip.includes('/')) return undefined;
-    const owner = await readFile(path.join(this.layout.networkIps(networkId), ip), 'utf8').catch(() => '');
-    return owner.trim() === containerId ? ip : undefined;
+    // ENOENT: the address was freed (repair) after the container's file was written
+    const owner = await readFile(path.join(this.layout.networkIps(networkId), ip), 'utf8').catch(ignoreCode('ENOENT'));
+    return owner?.trim() === containerId ? ip : undefined;
   }
 
   async #remember(networkId: string, containerId: string, ip: string): Promise<void> {
@@ -238,7 +240,8 @@ export class Ipam {
           await rm(path.dirname(dir), { recursive: true, force: true });
           continue;
         }
-        for (const name of await readdir(dir).catch(() => [] as string[])) {
+        // ENOENT: no address was ever taken on this network
+        for (const name of (await readdir(dir).catch(ignoreCode('ENOENT'))) ?? []) {
           if (isTemp(name)) await rm(path.join(dir, name), { force: true });
         }
         for (const [ipAddress, containerId] of await this.#scan(dir)) {
@@ -248,7 +251,8 @@ export class Ipam {
         }
         // containers/ files of containers that are gone, or that name an address they do not hold.
         const byContainer = path.join(path.dirname(dir), 'containers');
-        for (const name of await readdir(byContainer).catch(() => [] as string[])) {
+        // ENOENT: no container's address was ever recorded on this network
+        for (const name of (await readdir(byContainer).catch(ignoreCode('ENOENT'))) ?? []) {
           if (isTemp(name) || name.includes('.tmp-') || !alive.has(name) || (await this.#mine(networkId, name)) === undefined) {
             await rm(path.join(byContainer, name), { force: true });
           }

@@ -103,6 +103,7 @@ async function* zstdCommand(source: AsyncIterable<Buffer>, where: string): Async
   // seen through the loop below (stdout ends) and awaited after it
   exited.catch(() => undefined);
   const feeding = pipeline(Readable.from(source), child.stdin);
+  // the same: a failed source ends stdin, and the rejection is awaited after the loop
   feeding.catch(() => undefined);
   try {
     yield* child.stdout as Readable as AsyncIterable<Buffer>;

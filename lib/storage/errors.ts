@@ -1,7 +1,7 @@
 /** Errors of the on-disk store, in the NsboxError shape (code, path, cause). */
 import { NsboxError, type NsboxErrorDetails } from '../errors.js';
 
-export { DigestMismatchError } from '../errors.js';
+export { DigestMismatchError, isCode } from '../errors.js';
 
 /**
  * A layer tar that tries to do what a layer may not (leave its directory, write through a link) or
@@ -29,6 +29,3 @@ export function fsError(err: unknown, what: string, file: string): NsboxError {
     cause: err,
   });
 }
-
-export const isCode = (err: unknown, ...codes: string[]): boolean =>
-  codes.includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');

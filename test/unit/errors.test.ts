@@ -5,7 +5,10 @@
 import { deserialize, serialize } from 'node:v8';
 import test from 'ava';
 import * as supertap from 'supertap';
-import { ApiError, ArchiveError, ConflictError, InvalidStateError, NetworkConflictError, NotFoundError, NotModifiedError, NsboxError, ValidationError } from '../../lib/errors.js';
+import {
+  ApiError, ArchiveError, ConflictError, InvalidStateError, NetworkConflictError, NotFoundError, NotModifiedError, NsboxError, ValidationError,
+  ignoreCode, ignoreNotFound, isCode, reportCleanupError,
+} from '../../lib/errors.js';
 
 const bare = () => [
   new NsboxError('boom'),
@@ -60,4 +63,31 @@ test("ava's TAP reporter dumps every error, as thrown and as its worker's struct
       t.regex(out, /^not ok 1 - fails\n {2}---\n[^]*\n {4}at: \S[^]*\n {2}\.\.\.$/);
     }
   }
+});
+
+test('a named case is ignored and any other error rethrown', async (t) => {
+  const enoent = new NsboxError('open x: ENOENT', { code: 'ENOENT' });
+  const eacces = Object.assign(new Error('open x: EACCES'), { code: 'EACCES' });
+  t.true(isCode(enoent, 'ENOTDIR', 'ENOENT'));
+  t.false(isCode(eacces, 'ENOENT'));
+  t.false(isCode(undefined, 'ENOENT'));
+  t.is(await Promise.reject(enoent).catch(ignoreCode('ENOENT')), undefined);
+  t.is(await t.throwsAsync(Promise.reject(eacces).catch(ignoreCode('ENOENT'))), eacces);
+  t.is(await Promise.reject(new NotFoundError('gone')).catch(ignoreNotFound), undefined);
+  // ENOENT as a code is no NotFoundError: the class names the case, not the code.
+  t.is(await t.throwsAsync(Promise.reject(enoent).catch(ignoreNotFound)), enoent);
+});
+
+test('a cleanup that fails is reported as a warning, one whose object is already gone is not', async (t) => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const report = reportCleanupError('removing x');
+  report(Object.assign(new Error('unlink x: ENOENT'), { code: 'ENOENT' }));
+  report(Object.assign(new Error('kill 1: ESRCH'), { code: 'ESRCH' }));
+  report(Object.assign(new Error('unlink x: EBUSY'), { code: 'EBUSY' }));
+  // process.emitWarning emits on the next tick
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.deepEqual(warnings.map((w) => [w.message, (w as NodeJS.ErrnoException).code]), [['removing x: unlink x: EBUSY', 'NSBOX_CLEANUP']]);
 });

@@ -113,3 +113,13 @@ test('after kill -9 mid-allocation, repair frees what no live container holds an
   t.true(await s.ipam.release(n.id, 'live-2'));
   t.deepEqual(await readdir(dir), ['10.5.0.2']);
 });
+
+test("a container's address file that cannot be read is an error, not \"no address\"", async (t) => {
+  const s = await store(t);
+  const n = await s.create({ name: 'unreadable', subnet: '10.9.1.0/29' });
+  // A directory where the containers/ file belongs: reading it fails with EISDIR, which is no
+  // "nothing recorded" (ENOENT) and so is not taken for one.
+  await mkdir(path.join(path.dirname(s.layout.networkIps(n.id)), 'containers', 'c1'), { recursive: true });
+  await t.throwsAsync(s.ipam.allocate(n.id, 'c1'), { code: 'EISDIR' });
+  t.deepEqual(await s.ipam.endpoints(n.id), []);
+});

@@ -209,6 +209,7 @@ async function* maybeGunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<B
   }
   const gunzip = zlib.createGunzip({ chunkSize: 1 << 17 });
   const done = pipeline(Readable.from(all()), gunzip);
+  // Marked handled only: its failure is the gunzip's, seen by the loop below, and it is awaited at the end.
   done.catch(() => undefined);
   try {
     yield* gunzip as AsyncIterable<Buffer>;
