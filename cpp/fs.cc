@@ -1,6 +1,10 @@
 // File operations Node lacks, one syscall each: mknod (device nodes and overlayfs whiteouts in
 // unpacked layers), extended attributes (overlayfs opaque dirs, file capabilities), flock (store locks).
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -92,6 +96,28 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// openAt2(dirfd, path, flags, mode, resolve) -> fd: openat2(2), so that a path inside a container's
+// root is resolved as if that directory were `/` (RESOLVE_IN_ROOT): `..` and absolute symlinks
+// stop at it, whatever the container put there. O_CLOEXEC is always added.
+Napi::Value OpenAt2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NSBOX_CHECK_ARG(env, info.Length() >= 5 && info[0].IsNumber() && info[1].IsString() && info[2].IsNumber() && info[3].IsNumber() && info[4].IsNumber(),
+                  "openAt2(dirfd, path, flags, mode, resolve)");
+  std::string path = ArgString(info, 1);
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(static_cast<uint32_t>(ArgNumber(info, 2))) | O_CLOEXEC;
+  how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? static_cast<uint64_t>(ArgNumber(info, 3)) : 0;
+  how.resolve = static_cast<uint64_t>(ArgNumber(info, 4));
+  long fd;
+  do fd = syscall(SYS_openat2, info[0].As<Napi::Number>().Int32Value(), path.c_str(), &how, sizeof how);
+  while (fd < 0 && errno == EAGAIN);
+  if (fd < 0) {
+    MakeSysError(env, errno, "openat2", path).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
 }  // namespace
 
 void InitFs(Napi::Env env, Napi::Object exports) {
@@ -100,6 +126,7 @@ void InitFs(Napi::Env env, Napi::Object exports) {
   exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr, "lgetxattr"));
   exports.Set("llistxattr", Napi::Function::New(env, Llistxattr, "llistxattr"));
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
+  exports.Set("openAt2", Napi::Function::New(env, OpenAt2, "openAt2"));
 }
 
 }  // namespace nsbox

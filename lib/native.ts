@@ -145,6 +145,12 @@ export interface NativeAddon {
   /** flock(2); false when LOCK_NB would block. Without LOCK_NB it blocks the calling thread. */
   flock(fd: number, op: number): boolean;
   /**
+   * openat2(2) of `path` under the directory `dirfd` with `resolve` (RESOLVE_* bits, see
+   * lib/engine/in-root.ts); O_CLOEXEC is added. `mode` counts with O_CREAT only. EAGAIN (a rename
+   * raced the lookup) is retried here.
+   */
+  openAt2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  /**
    * Creates and fills regular files under the directory `dirfd`, in one thread-pool hop for them all:
    * for each, openat(dirfd, path, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600), its chunks
    * written, fchown (when uid or gid is ≥ 0), fchmod, futimens, close. `paths` are the relative paths

@@ -22,6 +22,7 @@ import { buildRoutes } from './routes/build.js';
 import { systemRoutes } from './routes/system.js';
 import { networkRoutes } from './routes/networks.js';
 import { volumeRoutes } from './routes/volumes.js';
+import { archiveRoutes } from './routes/archive.js';
 
 export interface ApiServerOptions {
   /** nsbox's version, for /version, /info and the Server header. */
@@ -79,7 +80,7 @@ export class ApiServer {
     // Containers that exit on their own (not through a stop of ours) are told to /events as 'die',
     // and --rm containers this server started are removed by it the moment they exit.
     this.#stopWatch = engine.watchExits();
-    for (const add of [systemRoutes, imageRoutes, buildRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes]) add(this.#router, this.#ctx);
+    for (const add of [systemRoutes, imageRoutes, buildRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes, archiveRoutes]) add(this.#router, this.#ctx);
   }
 
   #server(): http.Server {

@@ -14,11 +14,16 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { ContainerProcess } from '../runtime/process.js';
 import { BundleFile } from '../runtime/bundle.js';
 import { AttachConnection, type LogEntry } from '../runtime/shim.js';
+import { getArchive, openContainerRoot, putArchive, statContainerPath } from './archive.js';
+import type { PathStat } from './archive-read.js';
+import type { ExtractOptions } from './archive-write.js';
+import type { RootDir } from './in-root.js';
 import { ContainerStore } from './container-store.js';
 import { checkState, exitCodeOf, isRunning } from './container-status.js';
 import { createContainer, type CreateRequest } from './create.js';
@@ -280,6 +285,26 @@ export class Engine extends EventEmitter {
   /** A process in the running container (see exec.ts); `user` may be `root`. */
   exec(ref: string, argv: string[], opts: ExecOptions = {}): Promise<ContainerProcess> {
     return execInContainer(this.#ctx, ref, argv, opts);
+  }
+
+  /** The stat of a path in the container, running or not (docker's archive HEAD). */
+  statPath(ref: string, path: string): Promise<PathStat> {
+    return statContainerPath(this.#ctx, ref, path);
+  }
+
+  /** A path of the container as a tar, with its stat (docker's GET archive; `nsbox cp` from a container). */
+  getArchive(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }> {
+    return getArchive(this.#ctx, ref, path);
+  }
+
+  /** A tar extracted under a directory of the container (docker's PUT archive). */
+  putArchive(ref: string, path: string, tar: AsyncIterable<Buffer>, opts: ExtractOptions = {}): Promise<void> {
+    return putArchive(this.#ctx, ref, path, tar, opts);
+  }
+
+  /** The container's root, paths resolved inside it (lib/engine/copy.ts); close it after. */
+  openRoot(ref: string): Promise<{ root: RootDir; record: ContainerRecord }> {
+    return openContainerRoot(this.#ctx, ref);
   }
 
   /** docker image prune (see EngineImages.prune). */
