@@ -170,14 +170,21 @@ export function ignoreNotFound(err: unknown): undefined {
 }
 
 /**
+ * The catch handler of a best-effort step (a cache, a hint) whose failure the caller survives: the
+ * error is reported as a process warning (code NSBOX_WARNING) rather than lost.
+ */
+export function reportError(what: string): (err: unknown) => void {
+  return (err) => process.emitWarning(`${what}: ${(err as Error)?.message ?? String(err)}`, { code: 'NSBOX_WARNING' });
+}
+
+/**
  * The catch handler of a cleanup on a path that already fails: the first error is the one thrown,
  * and a cleanup that fails too is reported as a process warning (code NSBOX_CLEANUP) rather than
  * lost. What is already gone (ENOENT, ESRCH) is no failure of the cleanup.
  */
 export function reportCleanupError(what: string): (err: unknown) => void {
   return (err) => {
-    const code = (err as NodeJS.ErrnoException | undefined)?.code;
-    if (code === 'ENOENT' || code === 'ESRCH') return;
+    if (isCode(err, 'ENOENT', 'ESRCH')) return;
     process.emitWarning(`${what}: ${(err as Error)?.message ?? String(err)}`, { code: 'NSBOX_CLEANUP' });
   };
 }

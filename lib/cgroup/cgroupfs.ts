@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir as mkdirAsync, rmdir as rmdirAsync, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { NotFoundError, NsboxError } from '../errors.js';
+import { NotFoundError, NsboxError, isCode } from '../errors.js';
 
 /** Turns a Node fs error on a cgroup file into an NsboxError that keeps errno, syscall and path. */
 export function cgroupFsError(err: unknown, what: string, file: string): NsboxError {
@@ -31,7 +31,6 @@ async function readdir(dir: string, opts?: { withFileTypes: true }) {
 }
 const movesProcess = (file: string) => file.endsWith('/cgroup.procs') || file.endsWith('/tasks');
 
-const isCode = (err: unknown, ...codes: string[]) => codes.includes((err as NodeJS.ErrnoException).code ?? '');
 export { isCode };
 
 export async function readText(file: string): Promise<string> {
@@ -76,8 +75,9 @@ export async function exists(file: string): Promise<boolean> {
   try {
     await readdir(file);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if (isCode(err, 'ENOENT', 'ENOTDIR')) return false;
+    throw cgroupFsError(err, 'read', file);
   }
 }
 

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { isCode } from '../errors.js';
 
 /**
  * Runs `check` whenever `file` changes (inotify through fs.watch: cgroupfs signals IN_MODIFY on
@@ -32,8 +33,10 @@ export function watchOrPoll(file: string | undefined, check: () => Promise<void>
     try {
       watcher = watch(file, { persistent: true }, run);
       watcher.on('error', () => watcher?.close());
-    } catch {
-      // No inotify here: the poll below still reports.
+    } catch (err) {
+      // No inotify here (ENOSYS), or no watch left for this user (ENOSPC, EMFILE): the poll below
+      // still sees every change. Anything else is reported, and polled all the same.
+      if (!isCode(err, 'ENOSYS', 'ENOSPC', 'EMFILE')) onError(err);
     }
   }
   const timer = setInterval(run, intervalMs);

@@ -4,7 +4,7 @@
  * permitted and inheritable sets equal to it (a non-root user gets none unless asked: ambient).
  */
 import { readFileSync } from 'node:fs';
-import { ValidationError } from '../errors.js';
+import { ValidationError, isCode } from '../errors.js';
 
 /** capability(7) numbers, as the kernel headers define them. */
 export const CAPABILITIES = [
@@ -62,7 +62,9 @@ export function ownCapabilities(): Set<Capability> {
   try {
     const m = /^CapPrm:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m) mask = BigInt(`0x${m[1]}`);
-  } catch {
+  } catch (err) {
+    // ENOENT: no /proc here; assume every capability and let the kernel refuse what it refuses
+    if (!isCode(err, 'ENOENT')) throw err;
     mask = (1n << BigInt(CAPABILITIES.length)) - 1n;
   }
   own = new Set(CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n));

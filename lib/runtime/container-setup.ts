@@ -6,8 +6,9 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError, isCode } from '../errors.js';
 import type { SpawnPlan } from '../native.js';
+import { fsError } from '../storage/errors.js';
 import { pathFromEnv } from './container-env.js';
 import type { HostFacts } from './host.js';
 import type { ContainerConfig } from './options.js';
@@ -18,7 +19,8 @@ function checkDir(dir: string, field: string): void {
   let isDir = false;
   try {
     isDir = statSync(dir).isDirectory();
-  } catch {
+  } catch (err) {
+    if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw fsError(err, field, dir);
     throw new NotFoundError(`${field} ${dir} does not exist`, { path: dir });
   }
   if (!isDir) throw new ValidationError(`invalid container options: ${field}: ${dir} is not a directory`, field);
@@ -40,7 +42,8 @@ export function checkConfig(config: ContainerConfig): void {
     if (m.type !== 'bind') return;
     try {
       statSync(m.source);
-    } catch {
+    } catch (err) {
+      if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw fsError(err, `mounts.${i}.source`, m.source);
       throw new NotFoundError(`mounts.${i}.source: ${m.source} does not exist`, { path: m.source });
     }
   });

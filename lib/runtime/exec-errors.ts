@@ -2,7 +2,7 @@
  * What a failed exec means to a person: the kernel says EAGAIN when the fork of the exec'd process
  * would pass the container's pids.max; the error then names the limit instead of the syscall.
  */
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode, reportError } from '../errors.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 
 /** `e` as it is, or as a pids-limit error when the container's cgroup refused the fork. */
@@ -11,8 +11,10 @@ export async function explainExecFailure(e: unknown, id: string, cgroup: Cgroup 
   let pids;
   try {
     pids = (await cgroup.stats()).pids;
-  } catch {
-    return e; // the container ended meanwhile: nothing to say about its limit
+  } catch (err) {
+    // ENOENT: the container ended meanwhile (its cgroup went), nothing to say about its limit
+    if (!isCode(err, 'ENOENT')) reportError(`reading the pids of container ${id.slice(0, 12)}`)(err);
+    return e;
   }
   // The exec's first child joins the cgroup before it forks (cpp/spawn-core.cc): a moment with
   // two pids of the container's, so one free pid is not enough.

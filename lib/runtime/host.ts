@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync, readlinkSync, lstatSync } from 'node:fs';
 import { posix as path } from 'node:path';
 import { NOT_CONTROLLERS, parseCgroupMounts, parseProcCgroup } from '../cgroup/detect.js';
+import { isCode } from '../errors.js';
 import { isPrivileged } from '../privilege.js';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -78,13 +79,17 @@ function subIds(uid: number, gid: number): SubIds | undefined {
   let name: string | undefined;
   try {
     name = userInfo().username;
-  } catch {
+  } catch (err) {
+    // ERR_SYSTEM_ERROR from uv_os_get_passwd: no passwd entry for this uid; /etc/sub?id match it by number alone
+    if (!isCode(err, 'ERR_SYSTEM_ERROR')) throw err;
     name = undefined;
   }
   const read = (f: string) => {
     try {
       return readFileSync(f, 'utf8');
-    } catch {
+    } catch (err) {
+      // ENOENT: no subordinate ids configured on this host
+      if (!isCode(err, 'ENOENT')) throw err;
       return '';
     }
   };
@@ -100,8 +105,9 @@ export function hostFacts(): HostFacts {
   try {
     mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
     procCgroup = readFileSync('/proc/self/cgroup', 'utf8');
-  } catch {
-    // no /proc: no cgroup views
+  } catch (err) {
+    // ENOENT: no /proc, so no cgroup views
+    if (!isCode(err, 'ENOENT')) throw err;
   }
   const privileged = isPrivileged();
   const sub = privileged ? undefined : subIds(process.geteuid?.() ?? 0, process.getegid?.() ?? 0);

@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ValidationError } from '../errors.js';
+import { ValidationError, isCode } from '../errors.js';
 import type { ImageRunConfig, ResolvedImage } from './image-source.js';
 import type { ContainerConfig } from './options.js';
 
@@ -34,8 +34,9 @@ function readFromLayers(layers: string[], rel: string): string | undefined {
       const st = statSync(file);
       if (st.isFile()) return readFileSync(file, 'utf8');
       return undefined; // a whiteout (char device 0/0) or something else: the file is gone
-    } catch {
-      // not in this layer
+    } catch (err) {
+      // not in this layer (ENOENT), or a file on the way is no directory (ENOTDIR)
+      if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
     }
   }
   return undefined;

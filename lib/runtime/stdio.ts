@@ -6,6 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import tty from 'node:tty';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { isCode, reportCleanupError } from '../errors.js';
 import { native } from '../native.js';
 import type { StdioKind } from './options.js';
 
@@ -26,8 +27,9 @@ export interface PreparedStdio {
 export function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
-  } catch {
-    // already closed
+  } catch (err) {
+    // EBADF: already closed; anything else (EIO) leaves the fd closed too, so it is reported, not thrown
+    if (!isCode(err, 'EBADF')) reportCleanupError(`closing fd ${fd}`)(err);
   }
 }
 

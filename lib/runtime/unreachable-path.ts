@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import { posix as path } from 'node:path';
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode } from '../errors.js';
 import type { ContainerConfig, IdMapEntry } from './options.js';
 
 interface Who {
@@ -39,8 +39,10 @@ export function blockingDirectory(target: string, who: Who): string | undefined 
   for (let i = 0; i < parts.length; i++) {
     try {
       if (!maySearch(dir, who)) return dir;
-    } catch {
-      return undefined; // gone or unreadable to us: not the case this explains
+    } catch (err) {
+      // gone (ENOENT, ENOTDIR) or unreadable to us too (EACCES, ELOOP): not the case this explains
+      if (isCode(err, 'ENOENT', 'ENOTDIR', 'EACCES', 'ELOOP')) return undefined;
+      throw err;
     }
     dir = path.join(dir, parts[i]!);
   }

@@ -1,5 +1,5 @@
 /** Errors name what failed, and a failure leaves nothing behind. */
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Container, NotFoundError, NsboxError, ValidationError } from '../../lib/index.js';
@@ -62,6 +62,19 @@ test('a missing or bad rootfs', async (t) => {
   // A directory that is no root file system: the failing step and its path are named.
   const g = await leavesNothing(t, () => Container.run({ rootfs: '/var/empty-nsbox-test'.replace(/.*/, '/usr/share/doc'), command: ['/bin/sh'] }));
   t.regex(g.message, /^execve \/bin\/sh: ENOENT/);
+});
+
+test('a rootfs or bind source that cannot be resolved is that error, not "does not exist"', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nsbox-loop-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const loop = join(dir, 'loop');
+  symlinkSync(loop, loop);
+  const e = await leavesNothing(t, () => Container.run({ rootfs: loop, command: ['/bin/true'] }));
+  t.false(e instanceof NotFoundError, e.message);
+  t.like(e, { code: 'ELOOP', path: loop, message: `rootfs ${loop}: ELOOP` });
+  const f = await leavesNothing(t, () => Container.run({ rootfs: rootfs(), command: ['/bin/true'], mounts: [{ type: 'bind', source: loop, target: '/mnt' }] }));
+  t.false(f instanceof NotFoundError, f.message);
+  t.like(f, { code: 'ELOOP', path: loop, message: `mounts.0.source ${loop}: ELOOP` });
 });
 
 test('a failing setup step names the operation and its path', async (t) => {

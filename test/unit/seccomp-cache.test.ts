@@ -1,7 +1,7 @@
 /** The on-disk cache of compiled seccomp programs: a hit is read back, a bad entry is rebuilt, never used. */
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileSeccomp, compileSeccompCached, defaultProfile, parseSeccompProfile, seccompCacheKey } from '../../lib/runtime/seccomp/index.js';
@@ -62,4 +62,25 @@ test('a cache that cannot be written still gives the program', (t) => {
   const dir = tempDir(t);
   writeFileSync(dir, 'a file where the cache directory would be');
   t.deepEqual(compileSeccompCached(dir, defaultProfile, opts), compileSeccomp(defaultProfile, opts));
+});
+
+test('an entry that cannot be read or written (a directory in its place) is reported; the program is compiled all the same', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(entry(dir), { recursive: true });
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  t.deepEqual(compileSeccompCached(dir, defaultProfile, opts), compileSeccomp(defaultProfile, opts));
+  // process.emitWarning emits on the next tick
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.deepEqual(
+    // tests run side by side in this process: only this test's warnings
+    warnings.filter((w) => w.message.includes(dir)).map((w) => [(w as NodeJS.ErrnoException).code, w.message.replace(/: .*/, '')]),
+    [
+      ['NSBOX_WARNING', `reading the seccomp cache entry ${entry(dir)}`],
+      ['NSBOX_WARNING', `writing the seccomp cache entry ${entry(dir)}`],
+    ],
+  );
+  t.deepEqual(readdirSync(dir), [`${seccompCacheKey(defaultProfile, opts)}.bpf`], 'no temp file is left');
 });

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { isCode, reportCleanupError, reportError } from '../../errors.js';
 import type { SeccompArch } from './arch.js';
 import { BPF_MAXINSNS } from './bpf.js';
 import { compileSeccomp } from './compile.js';
@@ -46,7 +47,9 @@ function readEntry(file: string): Buffer | undefined {
   let buf: Buffer;
   try {
     buf = readFileSync(file);
-  } catch {
+  } catch (err) {
+    // ENOENT: a miss; any other failure is reported and taken as one (the program is compiled anew)
+    if (!isCode(err, 'ENOENT')) reportError(`reading the seccomp cache entry ${file}`)(err);
     return undefined;
   }
   const prog = buf.subarray(HASH);
@@ -55,18 +58,27 @@ function readEntry(file: string): Buffer | undefined {
   return prog;
 }
 
-/** Temp file + rename: readers see the old entry or the new one. A cache that cannot be written is no error. */
+/**
+ * Temp file + rename: readers see the old entry or the new one. A cache the process may not write
+ * (permissions, a read-only or full file system) is no error; another failure is reported.
+ */
 function writeEntry(dir: string, file: string, prog: Buffer): void {
   const tmp = `${file}.tmp-${process.pid}`;
+  let written = false;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    written = true; // from here on, a failure may leave a (partial) temp file
     writeFileSync(tmp, Buffer.concat([createHash('sha256').update(prog).digest(), prog]), { mode: 0o600 });
     renameSync(tmp, file);
-  } catch {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing was written
+  } catch (err) {
+    if (!isCode(err, 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT')) reportError(`writing the seccomp cache entry ${file}`)(err);
+    if (written) {
+      try {
+        unlinkSync(tmp);
+      } catch (e) {
+        // ENOENT: the write failed before it made the file (reportCleanupError passes it over)
+        reportCleanupError(`removing ${tmp}`)(e);
+      }
     }
   }
 }
