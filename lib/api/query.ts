@@ -49,3 +49,17 @@ export function timeParam(q: URLSearchParams, name: string): number | undefined 
   if (Number.isNaN(t)) throw new ApiError(400, `invalid value for ${name}: ${JSON.stringify(v)}`);
   return t / 1000;
 }
+
+/** docker's answer to a filter an endpoint does not have: 400, never the filter ignored (a reaper would remove everything). */
+export function checkFilterKeys(filters: Map<string, string[]>, allowed: readonly string[]): void {
+  for (const k of filters.keys()) if (!allowed.includes(k)) throw new ApiError(400, `invalid filter '${k}'`);
+}
+
+/** docker's `label` filter: every `key` present and every `key=value` equal. */
+export function labelsMatch(labels: Record<string, string> | null | undefined, wanted: readonly string[]): boolean {
+  return wanted.every((w) => {
+    const eq = w.indexOf('=');
+    const [k, v] = eq < 0 ? [w, undefined] : [w.slice(0, eq), w.slice(eq + 1)];
+    return labels != null && k in labels && (v === undefined || labels[k] === v);
+  });
+}

@@ -79,6 +79,10 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
     used.push({ name: made.name, target: v.target, anonymous: made.anonymous });
     binds.push({ type: 'bind', source: made.data, target: v.target, readonly: v.readonly, recursive: true });
   }
+  // docker's create: the image's labels, then the container's own over them (`ps --filter label=`
+  // and inspect see both; testcontainers' reaper image is known by its image label).
+  const imageLabels = resolved?.config.Labels ?? {};
+  const labels = Object.keys(imageLabels).length ? { labels: { ...imageLabels, ...(options.labels ?? {}) } } : {};
   let record: ContainerRecord;
   try {
     record = await ctx.store.create({
@@ -86,7 +90,7 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
       ...(image ? { image } : {}),
       ...(config.rootfs ? { rootfs: config.rootfs } : {}),
       command: config.command ?? [],
-      options: { ...options, ...netns, ...(image ? { pull: 'never' as const } : {}), ...(binds.length ? { mounts: [...(options.mounts ?? []), ...binds] } : {}) },
+      options: { ...options, ...labels, ...netns, ...(image ? { pull: 'never' as const } : {}), ...(binds.length ? { mounts: [...(options.mounts ?? []), ...binds] } : {}) },
       restartPolicy,
       openStdin: req.openStdin ?? false,
       autoRemove: req.autoRemove ?? false,

@@ -9,7 +9,7 @@ import type { ApiContext } from '../api-context.js';
 import type { Exchange } from '../exchange.js';
 import { imageInspect, imageNames, imageSummary } from '../image-json.js';
 import { PullReporter, type ProgressMessage } from '../pull-progress.js';
-import { boolParam, filtersParam } from '../query.js';
+import { boolParam, checkFilterKeys, filtersParam, labelsMatch } from '../query.js';
 import { registryAuth } from '../registry-auth.js';
 import type { Router } from '../router.js';
 
@@ -89,10 +89,13 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('GET', '/images/json', async (ex) => {
     const filters = filtersParam(ex.query);
+    checkFilterKeys(filters, ['reference', 'dangling', 'label']);
     const refs = filters.get('reference') ?? [];
     const dangling = filters.get('dangling')?.[0];
+    const labels = filters.get('label') ?? [];
     let images = await ctx.engine.images.list();
     if (refs.length) images = images.filter((i) => referenceMatches(i, refs));
+    if (labels.length) images = images.filter((i) => labelsMatch(i.config.config?.Labels, labels));
     if (dangling !== undefined) images = images.filter((i) => (imageNames(i).tags.length === 0) === (dangling === 'true' || dangling === '1'));
     ex.send(200, images.map(imageSummary).sort((a, b) => b.Created - a.Created));
   });

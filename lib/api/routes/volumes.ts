@@ -3,6 +3,7 @@ import * as z from 'zod';
 import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import { jsonBody } from '../json-body.js';
+import { checkFilterKeys, filtersParam, labelsMatch } from '../query.js';
 import type { Router } from '../router.js';
 
 const VolumeCreateSchema = z.object({ Name: z.string().nullish() }).loose();
@@ -11,7 +12,7 @@ type VolumeInfo = { name: string; anonymous: boolean; created: string; mountpoin
 const volumeJson = (v: VolumeInfo) => ({
   CreatedAt: v.created,
   Driver: 'local',
-  Labels: v.anonymous ? { 'com.docker.volume.anonymous': '' } : {},
+  Labels: (v.anonymous ? { 'com.docker.volume.anonymous': '' } : {}) as Record<string, string>,
   Mountpoint: v.mountpoint,
   Name: v.name,
   Options: null,
@@ -20,8 +21,20 @@ const volumeJson = (v: VolumeInfo) => ({
 
 export function volumeRoutes(router: Router, ctx: ApiContext): void {
   const { engine } = ctx;
+  // docker's filters name (a substring), label, dangling (used by no container), driver (local only).
   router.add('GET', '/volumes', async (ex) => {
-    ex.send(200, { Volumes: (await engine.volumes()).map(volumeJson), Warnings: null });
+    const filters = filtersParam(ex.query);
+    checkFilterKeys(filters, ['name', 'label', 'dangling', 'driver']);
+    const dangling = filters.get('dangling')?.at(-1);
+    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw new ApiError(400, `invalid filter 'dangling=${dangling}'`);
+    const list = (await engine.volumes()).filter((v) => {
+      const json = volumeJson(v);
+      if (!(filters.get('name') ?? []).every((n) => v.name.includes(n))) return false;
+      if (!labelsMatch(json.Labels, filters.get('label') ?? [])) return false;
+      if (dangling !== undefined && (v.usedBy.length === 0) !== (dangling === 'true' || dangling === '1')) return false;
+      return (filters.get('driver') ?? []).every((d) => d === 'local');
+    });
+    ex.send(200, { Volumes: list.map(volumeJson), Warnings: null });
   });
   router.add('POST', '/volumes/create', async (ex) => {
     const body = await jsonBody(ex, VolumeCreateSchema, 'volume create');
