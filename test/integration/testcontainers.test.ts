@@ -70,7 +70,7 @@ function scenario(mode: 'env' | 'properties'): Promise<Result> {
 /** What every run's scenario must have seen, whichever way it found the engine. */
 function checkScenario(t: import('ava').ExecutionContext, o: Result): void {
   const s = o.scenario;
-  for (const step of ['web', 'ports', 'logs', 'network', 'reuse']) t.is(s.errors[step], undefined, `step ${step}`);
+  for (const step of ['web', 'ports', 'logs', 'copy', 'network', 'reuse']) t.is(s.errors[step], undefined, `step ${step}`);
   // Wait.forHttp, getMappedPort, withEnvironment, exec (output, exit code, user).
   t.is(s.httpFetched, `200 ${s.httpHostname}\n`);
   t.regex(s.httpHostname, /^[0-9a-f]{12}$/);
@@ -84,11 +84,14 @@ function checkScenario(t: import('ava').ExecutionContext, o: Result): void {
   t.deepEqual(s.logs.map((l: string) => l.replace(/^start .*/, 'start')), ['ready', 'start', 'to-stderr']);
   t.is(s.logsAfterRestart, 2);
   t.is(s.restartedRunning, 0);
+  // withCopy*ToContainer before the start, copy*ToContainer after it (mode kept), copyArchiveFromContainer.
+  t.is(s.copied, 'from a host file\nfrom content\nfrom a host file\nbytes\ndeep\n640\n');
+  t.deepEqual(s.archiveNames, ['later/', 'later/bytes.txt', 'later/file.txt', 'later/tree/', 'later/tree/sub/', 'later/tree/sub/deep.txt']);
   // withReuse: the second start found the first container.
   t.true(s.reused);
 }
 
-run('DOCKER_HOST only, Ryuk on: wait strategies, mapped ports, exec, logs, restart, stop, reuse', async (t) => {
+run('DOCKER_HOST only, Ryuk on: wait strategies, mapped ports, exec, logs, restart, stop, copy to and from, reuse', async (t) => {
   const o = await scenario('env');
   t.is(o.reaperImage, 'testcontainers/ryuk:0.14.0');
   checkScenario(t, o);
