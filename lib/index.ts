@@ -13,6 +13,7 @@ export {
   type CgroupLayout, type CgroupMode, type CgroupOptions, type CgroupStats, type CgroupEvent, type Resources,
 } from './cgroup/index.js';
 export type { PullOptions, PullProgress } from './image/image.js';
+export type { PushOptions, PushProgress, PushResult } from './image/push.js';
 export { Image } from './image-build.js';
 export {
   importImage, applyChanges, buildImage, parseDockerfile, DockerfileParseError, RunFailedError,

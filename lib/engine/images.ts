@@ -6,6 +6,7 @@
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import { importImage, type ImportImageOptions, type ImportSource } from '../build/index.js';
 import { Image, type PullOptions } from '../image/image.js';
+import type { PushOptions, PushResult } from '../image/push.js';
 import { isDigest, parseReference } from '../image/reference.js';
 import { Store } from '../storage/index.js';
 import { isRunning } from './container-status.js';
@@ -58,6 +59,31 @@ export class EngineImages {
     const image = await Image.pull(ref, { ...opts, root: this.#ctx.root });
     this.#event('pull', parseReference(ref).familiar);
     return image;
+  }
+
+  /**
+   * docker push: the image named `ref` to its registry (`latest` when untagged). `allTags`: every
+   * tag of `ref`'s repository in the store, one push each, in name order (docker's `push -a`).
+   */
+  async push(ref: string, opts: PushOptions & { allTags?: boolean; onPushed?: (r: PushResult) => void } = {}): Promise<PushResult[]> {
+    const { allTags, onPushed, ...pushOpts } = opts;
+    const target = parseReference(ref);
+    let refs = [target.toString()];
+    if (allTags) {
+      if (target.digest || ref.includes(':') && ref.lastIndexOf(':') > ref.lastIndexOf('/')) {
+        throw new ValidationError(`tag can't be used with --all-tags/-a`, 'reference');
+      }
+      refs = (await this.list()).flatMap((i) => i.names).filter((n) => n.startsWith(`${target.name}:`)).sort();
+      if (!refs.length) throw new NotFoundError(`An image does not exist locally with the tag: ${target.name}`, { code: 'ENOENT' });
+    }
+    const out: PushResult[] = [];
+    for (const r of refs) {
+      const result = await Image.push(r, { ...pushOpts, root: this.#ctx.root });
+      this.#event('push', parseReference(r).familiar);
+      onPushed?.(result);
+      out.push(result);
+    }
+    return out;
   }
 
   /** docker load: a docker-archive or oci-archive tar (a file or a stream); a 'load' event for each image. */

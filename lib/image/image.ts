@@ -4,6 +4,7 @@
  * registries are spoken to through lib/image/registry.
  */
 import type { ImportOptions, ImportSource } from './archive/import.js';
+import type { PushOptions, PushResult } from './push.js';
 import { mkdirSync } from 'node:fs';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { ImageRunConfig, PullPolicy, ResolvedImage } from '../runtime/image-source.js';
@@ -212,6 +213,25 @@ export class Image {
       );
       return Image.get(reference.digest ? resolved.digest : nameOf(reference), { root: store.layout.root });
     });
+  }
+
+  /**
+   * Pushes the image named `ref` ('host:5000/app:1'; `:latest` when untagged) to that registry:
+   * only the blobs the repository lacks are sent (see push.ts). `image` names another image of
+   * the store to push under `ref` instead.
+   */
+  static async push(ref: string, options: PushOptions & StoreOptions & { image?: string } = {}): Promise<PushResult> {
+    const target = parseReference(ref);
+    const store = await openStore(options.root);
+    const entry = await findEntry(store, options.image ?? ref);
+    if (!entry) throw new NotFoundError(`An image does not exist locally with the tag: ${target.familiar}`, { code: 'ENOENT' });
+    const [{ RegistryClient }, { pushStoredImage }] = await Promise.all([import('./registry/index.js'), import('./push.js')]);
+    const client = new RegistryClient({
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+    });
+    const { root: _root, image: _image, ...opts } = options;
+    return store.withLease(() => pushStoredImage(store, client, entry, target, opts));
   }
 
   /** An image in the store, by name ('busybox', 'host:5000/app:1') or digest; NotFoundError otherwise. */

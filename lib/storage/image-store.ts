@@ -131,6 +131,17 @@ export class ImageStore {
     });
   }
 
+  /** Keeps `blobs` with an image (as extra blobs): what a push made for it, such as compressed layers and the manifest sent. */
+  async keepBlobs(digest: string, blobs: readonly string[]): Promise<void> {
+    parseDigest(digest);
+    for (const b of blobs) parseDigest(b);
+    await this.#update((db) => {
+      const record = db.images[digest];
+      if (!record) throw new NotFoundError(`image ${digest} is not in the store`);
+      record.extraBlobs = [...new Set([...record.extraBlobs, ...blobs])];
+    });
+  }
+
   /** Points `name` at an existing image. */
   async tag(name: string, digest: string): Promise<void> {
     parseDigest(digest);

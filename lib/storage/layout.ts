@@ -49,6 +49,13 @@ export class StoreLayout {
   get imagesLock(): string {
     return path.join(this.root, 'images.lock');
   }
+  /** What push learnt: each diff id's compressed blob, and which registry repositories have a blob. */
+  get distributionFile(): string {
+    return path.join(this.root, 'distribution.json');
+  }
+  get distributionLock(): string {
+    return path.join(this.root, 'distribution.lock');
+  }
   /**
    * Held shared by whatever is adding content (ingest, unpack, a pull until its record is written)
    * and exclusively by garbage collection and start-up repair, so neither removes work in progress.

@@ -4,6 +4,7 @@
  * docker-registry 2.8 changes the upload `Location` on every answer, so each step uses the latest.
  */
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { RegistryError } from './errors.js';
 import type { Descriptor } from './manifest.js';
 import { isTransientCode, withRetries, type RetryPolicy } from './retry.js';
@@ -18,11 +19,26 @@ export interface PushBlobOptions {
   /** Upload in PATCH chunks of this many bytes (default: one monolithic PUT). */
   chunkSize?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** Bytes of the blob handed to the connection so far (from the start again when an upload is retried). */
+  onProgress?: ((sent: number) => void) | undefined;
 }
 
-function slice(source: BlobSource, start: number, end: number): Buffer | (() => NodeJS.ReadableStream) {
+function slice(source: BlobSource, start: number, end: number, onProgress?: (sent: number) => void): Buffer | (() => NodeJS.ReadableStream) {
   if (Buffer.isBuffer(source)) return source.subarray(start, end);
-  return () => createReadStream(source, { start, end: end - 1 });
+  if (!onProgress) return () => createReadStream(source, { start, end: end - 1 });
+  return () => {
+    let sent = start;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length;
+        onProgress(sent);
+        cb(null, chunk);
+      },
+    });
+    const file = createReadStream(source, { start, end: end - 1, highWaterMark: 1 << 20 });
+    file.on('error', (err) => counter.destroy(err));
+    return file.pipe(counter);
+  };
 }
 
 function location(res: HttpResponse, op: string, registry: string): string {
@@ -77,7 +93,7 @@ export async function uploadBlob(
         const res = expect(await transport.request({
           method: 'PATCH', url: loc, scopes, op: blobOp, signal, retry: false,
           headers: { ...octet, 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` },
-          body: slice(source, start, end),
+          body: slice(source, start, end, opts.onProgress),
         }), 202);
         loc = location(res, blobOp, transport.registry);
       }
@@ -86,7 +102,7 @@ export async function uploadBlob(
       done = await transport.request({
         method: 'PUT', url: withDigest(loc, digest), scopes, op: blobOp, signal, retry: false,
         headers: { ...octet, 'content-length': String(size) },
-        body: slice(source, 0, size),
+        body: slice(source, 0, size, opts.onProgress),
       });
     }
     expect(done, 201);

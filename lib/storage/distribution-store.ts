@@ -1,0 +1,97 @@
+/**
+ * What pushes learnt, as docker's distribution metadata keeps it: for each layer (by diff id) the
+ * compressed blob made for it once, so every later push of that layer sends the same bytes under
+ * the same digest; and for each blob, the registry repositories known to hold it, so a push to
+ * another repository of the same registry can mount it instead of uploading it. One JSON file,
+ * replaced atomically under an flock. The compressed blobs themselves are in the blob store, kept
+ * by the image records that were pushed with them (`ImageStore.keepBlobs`).
+ */
+import { readFile } from 'node:fs/promises';
+import * as z from 'zod';
+import { NsboxError } from '../errors.js';
+import { withLock, writeFileAtomic } from './atomic.js';
+import { digestSchema } from './digest.js';
+import { isCode } from './errors.js';
+import type { StoreLayout } from './layout.js';
+
+/** A compressed blob of one layer. */
+export const compressedBlobSchema = z.object({
+  digest: digestSchema,
+  size: z.number().int().nonnegative(),
+  /** 'gzip' */
+  compression: z.literal('gzip'),
+});
+export type CompressedBlob = z.infer<typeof compressedBlobSchema>;
+
+const dbSchema = z.object({
+  version: z.literal(1),
+  /** diff id → its compressed blob */
+  compressed: z.record(z.string(), compressedBlobSchema),
+  /** blob digest → repositories (`host[:port]/path`) that have it, most recently seen first */
+  repositories: z.record(z.string(), z.array(z.string())),
+});
+type Db = z.infer<typeof dbSchema>;
+
+/** Repositories remembered per blob: the newest few are the likeliest to still have it. */
+const MAX_REPOSITORIES = 8;
+
+export class DistributionStore {
+  readonly layout: StoreLayout;
+  constructor(layout: StoreLayout) {
+    this.layout = layout;
+  }
+
+  async #load(): Promise<Db> {
+    let text: string;
+    try {
+      text = await readFile(this.layout.distributionFile, 'utf8');
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return { version: 1, compressed: {}, repositories: {} };
+      throw err;
+    }
+    const parsed = dbSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      throw new NsboxError(`${this.layout.distributionFile}: not an nsbox distribution record: ${parsed.error.message}`, {
+        code: 'ERR_STORE_CORRUPT',
+        path: this.layout.distributionFile,
+      });
+    }
+    return parsed.data;
+  }
+
+  async #update(fn: (db: Db) => void): Promise<void> {
+    await withLock(this.layout.distributionLock, async () => {
+      const db = await this.#load();
+      fn(db);
+      await writeFileAtomic(this.layout.distributionFile, `${JSON.stringify(db)}\n`);
+    });
+  }
+
+  /** The compressed blob made for `diffId` earlier, if any (the blob itself may have been collected since). */
+  async compressed(diffId: string): Promise<CompressedBlob | undefined> {
+    return (await this.#load()).compressed[diffId];
+  }
+
+  async setCompressed(diffId: string, blob: CompressedBlob): Promise<void> {
+    const b = compressedBlobSchema.parse(blob);
+    await this.#update((db) => {
+      db.compressed[diffId] = b;
+    });
+  }
+
+  /** Repositories (`host/path`) known to have `digest`, newest first. */
+  async repositoriesOf(digest: string): Promise<string[]> {
+    return (await this.#load()).repositories[digest] ?? [];
+  }
+
+  /** Records that each repository has each of `digests` (after a push, a mount or a HEAD that found it). */
+  async addRepository(repository: string, digests: readonly string[]): Promise<void> {
+    if (!digests.length) return;
+    await this.#update((db) => {
+      for (const d of digests) {
+        const list = (db.repositories[d] ?? []).filter((r) => r !== repository);
+        db.repositories[d] = [repository, ...list].slice(0, MAX_REPOSITORIES);
+      }
+    });
+  }
+}
