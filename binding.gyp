@@ -4,13 +4,14 @@
       "target_name": "nsbox",
       "sources": [
         "cpp/addon.cc", "cpp/errors.cc", "cpp/spawn.cc", "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc",
-        "cpp/pidfd.cc", "cpp/pty.cc", "cpp/mount.cc", "cpp/fs.cc", "cpp/file-batch.cc", "cpp/spawn-process.cc", "cpp/netlink.cc", "cpp/netns.cc"
+        "cpp/pidfd.cc", "cpp/pty.cc", "cpp/mount.cc", "cpp/fs.cc", "cpp/file-batch.cc", "cpp/layer-gunzip.cc", "cpp/spawn-process.cc", "cpp/netlink.cc", "cpp/netns.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti"],
-      "libraries": ["-ldl"]
+      "libraries": ["-ldl", "<!@(sh -c 'test -f /usr/include/isa-l/igzip_lib.h && echo -lisal || true')"],
+      "defines+": ["<!@(sh -c 'test -f /usr/include/isa-l/igzip_lib.h && echo NSBOX_HAVE_ISAL || true')"]
     },
     {
       "target_name": "nsbox-shim",

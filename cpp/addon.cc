@@ -70,6 +70,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMount(env, exports);
   InitFs(env, exports);
   InitFileBatch(env, exports);
+  InitLayerGunzip(env, exports);
   InitSpawnProcess(env, exports);
   InitNetlink(env, exports);
   InitNetns(env, exports);

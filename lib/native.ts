@@ -37,6 +37,11 @@ export type SetupOp =
   /** A classic BPF program (struct sock_filter[]), installed last, just before execve. */
   | { op: 'seccomp'; filter: Buffer };
 
+/** An opaque native gunzip stream (gunzipOpen). */
+export interface GunzipStream {
+  readonly __nsboxGunzipStream: never;
+}
+
 export interface SpawnPlan {
   /** CLONE_NEW* flags for clone3 (ignored when entering). */
   cloneFlags: number;
@@ -159,6 +164,17 @@ export interface NativeAddon {
    * path; the files before it are complete.
    */
   writeFiles(dirfd: number, paths: string, meta: Float64Array, chunks: Buffer[]): Promise<void>;
+  /** A gzip stream inflated on the thread pool (cpp/layer-gunzip.cc): an opaque handle for gunzipRun. */
+  gunzipOpen(): GunzipStream;
+  /**
+   * Feeds `input` (the next compressed bytes) and inflates, on the thread pool, until the input is used
+   * up or `maxOut` bytes came out; `more` then says to call again (with no input) before the end.
+   * With `final` (no input follows) and nothing more to give, `digest` is the sha256 of all the
+   * output. One call at a time per stream; a corrupt or truncated stream rejects (code Z_DATA_ERROR).
+   */
+  gunzipRun(stream: GunzipStream, input: Buffer[], final: boolean, maxOut: number): Promise<{ chunks: Buffer[]; more: boolean; digest?: string }>;
+  /** 'isa-l' (libisal-dev was there at build time) or 'zlib'. */
+  gunzipBackend: 'isa-l' | 'zlib';
   /** The requests in order, in one thread-pool hop; rejects at the first failure (syscall 'netlink', the request named). */
   netlink(ops: NetlinkOp[]): Promise<void>;
   /** The links of the process's own network namespace (if_nameindex). */

@@ -5,7 +5,8 @@
 #
 #   bash test/install-deps.sh && npm install && npm test
 #
-# busybox-static: the test rootfs; cmake, g++, make, python3: the addon; docker-registry, skopeo,
+# busybox-static: the test rootfs; cmake, g++, make, python3: the addon; libisal-dev: the addon's
+# fast layer gunzip (ISA-L's igzip; without it the addon builds with zlib); docker-registry, skopeo,
 # umoci, apache2-utils (htpasswd), openssl: the image tests' own registries and images; uidmap,
 # passwd: rootless containers with subordinate ids (newuidmap, useradd); util-linux, iproute2:
 # setpriv, unshare, script, ip; buildah: the builder's peer in test/integration/build-buildah.test.ts;
@@ -14,7 +15,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah nftables libnftables1 aardvark-dns iperf3)
+pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 libisal-dev docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah nftables libnftables1 aardvark-dns iperf3)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,6 +8,7 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { LayerError, isCode } from './errors.js';
+import { nativeGunzip } from './gunzip-native.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -24,6 +25,11 @@ export interface Decompressed {
   compression: Compression;
   /** The uncompressed bytes; iterate once. */
   chunks: AsyncIterable<Buffer>;
+  /**
+   * 'sha256:…' of the uncompressed bytes, once `chunks` ended, when the decompressor took it on its
+   * own thread (gzip); else the caller hashes the chunks itself.
+   */
+  digest?: () => string;
 }
 
 const HEAD = 6;
@@ -63,7 +69,7 @@ export async function decompress(input: AsyncIterable<Buffer>, where: string): P
     }
   }
   if (compression === 'none') return { compression, chunks: whole() };
-  if (compression === 'gzip') return { compression, chunks: through(whole(), zlib.createGunzip({ chunkSize: 1 << 17 }), 'gzip', where) };
+  if (compression === 'gzip') return { compression, ...nativeGunzip(whole(), where) };
   // zstd: Node 20's zlib has none; newer Node's does, else the zstd command
   const make = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
   if (make) return { compression, chunks: through(whole(), make(), 'zstd', where) };

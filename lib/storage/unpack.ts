@@ -1,7 +1,8 @@
 /**
  * The layer unpack: one layer tar (gzip, zstd or plain) into an empty directory, in one pass over its
  * bytes: decompress (decompress.ts), parse (tar-reader.ts), apply each entry without ever leaving the
- * directory (layer-writer.ts), and hash the uncompressed tar (the diff id) on the way. The bytes come
+ * directory (layer-writer.ts), and hash the uncompressed tar (the diff id) on the way (gzip: on the
+ * inflate's own thread, gunzip-native.ts). The bytes come
  * from a file or from any stream of chunks, such as a download as it arrives.
  */
 import { createHash } from 'node:crypto';
@@ -55,20 +56,22 @@ export async function unpackLayer(source: string | AsyncIterable<Buffer>, dest: 
   const hash = createHash('sha256');
   let tarSize = 0;
   let compression: Compression;
+  let diffId: string;
   try {
     const tar = await decompress(input as AsyncIterable<Buffer>, where);
     compression = tar.compression;
     for await (const chunk of tar.chunks) {
       opts.signal?.throwIfAborted();
-      hash.update(chunk);
+      if (!tar.digest) hash.update(chunk);
       tarSize += chunk.length;
       await reader.write(chunk);
     }
     reader.end();
     await writer.complete();
+    diffId = tar.digest ? tar.digest() : `sha256:${hash.digest('hex')}`;
   } catch (err) {
     await writer.abandon();
     throw err;
   }
-  return { diffId: `sha256:${hash.digest('hex')}`, tarSize, entries: reader.entries, contentSize: writer.contentSize, compression };
+  return { diffId, tarSize, entries: reader.entries, contentSize: writer.contentSize, compression };
 }
