@@ -1,11 +1,15 @@
 // writeFiles: many small regular files created and filled in one thread-pool hop, for the layer
 // unpack. Per file, under a directory fd: openat(O_CREAT|O_EXCL|O_NOFOLLOW), write its chunks, fchown,
 // fchmod, futimens, close — six syscalls that would otherwise each cost a round trip from the event
-// loop. Paths arrive already checked (lib/storage/layer-writer.ts); nothing here decides anything.
+// loop. A file that needs no chown and whose mode the umask leaves as it is gets that mode from openat
+// itself, without the fchmod (one syscall fewer for most files of a layer). Paths arrive already
+// checked (lib/storage/layer-writer.ts); nothing here decides anything.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <stdio.h>
 
 #include <cmath>
 #include <string>
@@ -42,6 +46,24 @@ timespec ToTimespec(double seconds) {
   return ts;
 }
 
+// The process's umask, from /proc/self/status (umask(2) cannot read it without setting it, which
+// would race with other threads creating files); all bits when the kernel does not say (before 4.7).
+mode_t CurrentUmask() {
+  mode_t mask = 07777;
+  FILE* f = fopen("/proc/self/status", "re");
+  if (!f) return mask;
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    unsigned int m;
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      mask = static_cast<mode_t>(m);
+      break;
+    }
+  }
+  fclose(f);
+  return mask;
+}
+
 class WriteFilesWorker : public Napi::AsyncWorker {
  public:
   WriteFilesWorker(Napi::Env env, int dirfd, std::vector<FileJob> files, std::vector<Chunk> chunks, Napi::Array keep)
@@ -55,6 +77,7 @@ class WriteFilesWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    umask_ = CurrentUmask();
     for (const FileJob& f : files_) {
       if (!WriteOne(f)) {
         failed_path_ = f.path;
@@ -80,7 +103,9 @@ class WriteFilesWorker : public Napi::AsyncWorker {
   }
 
   bool WriteOne(const FileJob& f) {
-    UniqueFd fd(openat(dirfd_, f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    // chown would clear setuid and setgid, and openat would not set what the umask masks: fchmod then
+    const bool direct = f.uid < 0 && f.gid < 0 && (f.mode & 07000) == 0 && (f.mode & umask_) == 0;
+    UniqueFd fd(openat(dirfd_, f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, direct ? f.mode : 0600));
     if (!fd.valid()) return Fail("openat");
     for (size_t i = f.first_chunk; i < f.first_chunk + f.chunk_count; i++) {
       const char* p = chunks_[i].data;
@@ -97,13 +122,14 @@ class WriteFilesWorker : public Napi::AsyncWorker {
     }
     // owner before mode: chown clears the setuid and setgid bits
     if ((f.uid >= 0 || f.gid >= 0) && fchown(fd.get(), static_cast<uid_t>(f.uid), static_cast<gid_t>(f.gid)) < 0) return Fail("fchown");
-    if (fchmod(fd.get(), f.mode) < 0) return Fail("fchmod");
+    if (!direct && fchmod(fd.get(), f.mode) < 0) return Fail("fchmod");
     if (futimens(fd.get(), f.times) < 0) return Fail("futimens");
     if (close(fd.release()) < 0) return Fail("close");
     return true;
   }
 
   int dirfd_;
+  mode_t umask_ = 07777;
   std::vector<FileJob> files_;
   std::vector<Chunk> chunks_;
   Napi::Reference<Napi::Array> keep_;  // the chunk Buffers stay alive until the worker is done

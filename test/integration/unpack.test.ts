@@ -180,6 +180,12 @@ test('a good layer keeps owners, modes (setuid, sticky), times, links, devices, 
       { name: './bin/su', data: 'ELF', mode: 0o4755, uid: 0, gid: 0 },
       { name: './bin/sg', data: 'ELF', mode: 0o2755, uid: 0, gid: 42 },
       { name: './bin/ping', data: 'ELF', mode: 0o755, pax: { 'SCHILY.xattr.user.note': Buffer.from([0, 1, 2, 255]) } },
+      // modes that openat gives a new file itself, and modes the umask would cut (fchmod then)
+      { name: './bin/ro', data: 'r', mode: 0o444 },
+      { name: './bin/tool', data: 'x', mode: 0o755 },
+      { name: './bin/shared', data: 'w', mode: 0o666 },
+      { name: './bin/all', data: 'a', mode: 0o777 },
+      { name: './bin/group', data: 'g', mode: 0o664, gid: 42 },
       { name: './bin/sh', type: '2', linkname: '/bin/busybox', uid: 5, gid: 6 },
       { name: './bin/ln', type: '1', linkname: './bin/su' },
       { name: './dev/', type: '5' },
@@ -199,6 +205,11 @@ test('a good layer keeps owners, modes (setuid, sticky), times, links, devices, 
   t.is(st('bin/su').mode & 0o7777, 0o4755);
   t.is(st('bin/sg').mode & 0o7777, 0o2755);
   t.is(st('bin/sg').gid, 42);
+  for (const [name, mode] of [['ro', 0o444], ['tool', 0o755], ['shared', 0o666], ['all', 0o777], ['group', 0o664]] as const) {
+    t.is(st(`bin/${name}`).mode & 0o7777, mode, `bin/${name}`);
+  }
+  t.is(readFileSync(path.join(sb.dest, 'bin/ro'), 'utf8'), 'r');
+  t.is(st('bin/group').gid, 42);
   t.is(readlinkSync(path.join(sb.dest, 'bin/sh')), '/bin/busybox');
   t.deepEqual([st('bin/sh').uid, st('bin/sh').gid], [5, 6]);
   t.is(st('bin/ln').ino, st('bin/su').ino);
