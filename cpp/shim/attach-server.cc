@@ -70,6 +70,7 @@ void Supervisor::Broadcast(int type, const char* data, size_t len) {
 }
 
 void Supervisor::Event(const std::string& json) {
+  if (json.empty()) return;
   for (size_t i = clients_.size(); i-- > 0;) {
     if (!clients_[i].events) continue;
     SendFrame(&clients_[i], attach::kEvent, json.data(), json.size());

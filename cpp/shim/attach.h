@@ -17,8 +17,9 @@
 //   {"type":"start","pid","startedAt","restartCount"}   each (re)start
 //   {"type":"exit", …exit.json}     each exit (exitCode, signal, finishedAt, oomKilled, error?)
 //   {"type":"oom","oomKills"}       the OOM killer killed in the container's cgroup (kills this run)
+//   {"type":"health","status","failingStreak"}   the HEALTHCHECK's status changed (starting at each start)
 // A final state ("exited" or "stopped") comes last; then the shim hangs up. Frames from clients
-// are read and ignored. Unknown types are to be ignored by clients (more will come: health).
+// are read and ignored. Unknown types are to be ignored by clients.
 //
 // A client that does not keep up (over 1 MiB unread) is disconnected; the container never waits.
 #pragma once

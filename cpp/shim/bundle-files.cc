@@ -34,11 +34,11 @@ std::string Timestamp() {
   return buf;
 }
 
-void WriteAtomic(int dir, const char* name, const std::string& data) {
+void WriteAtomic(int dir, const char* name, const std::string& data, bool sync) {
   std::string tmp = std::string(".") + name + ".tmp";
   UniqueFd fd(openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return;
-  if (write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size()) || fdatasync(fd.get()) < 0) {
+  if (write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size()) || (sync && fdatasync(fd.get()) < 0)) {
     unlinkat(dir, tmp.c_str(), 0);
     return;
   }

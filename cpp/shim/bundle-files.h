@@ -15,12 +15,14 @@ constexpr const char* kExit = "exit.json";
 constexpr const char* kLog = "container.log";
 constexpr const char* kAttach = "attach.sock";
 constexpr const char* kEvents = "events.sock";
+constexpr const char* kHealth = "health.json";
 
 // RFC 3339 with nanoseconds, UTC: what docker's logs and inspect show.
 std::string Timestamp();
 
-// temp + fsync + rename: a reader sees the old file or the new one, never a part.
-void WriteAtomic(int dir, const char* name, const std::string& data);
+// temp + fsync + rename: a reader sees the old file or the new one, never a part. Without `sync`,
+// no fsync: for a file whose loss in a crash does not matter.
+void WriteAtomic(int dir, const char* name, const std::string& data, bool sync = true);
 
 // state.json (ShimStateSchema), without its newline.
 std::string StateJson(const char* status, pid_t pid, int restart_count, const std::string& started_at);

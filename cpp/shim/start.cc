@@ -104,6 +104,7 @@ bool Supervisor::StartContainer() {
   Event("{\"type\":\"start\",\"pid\":" + std::to_string(pid_) + ",\"startedAt\":\"" + started_at_ +
         "\",\"restartCount\":" + std::to_string(restarts_) + "}");
   SetState("running");
+  Event(health_.OnStart(pidfd_.get(), started_ms_));
   return true;
 }
 

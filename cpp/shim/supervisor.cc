@@ -30,7 +30,7 @@ constexpr int kOomRechecks = 10;
 }  // namespace
 
 Supervisor::Supervisor(UniqueFd dir, ShimConfig cfg, UniqueFd report)
-    : dir_(std::move(dir)), cfg_(std::move(cfg)), report_(std::move(report)) {
+    : dir_(std::move(dir)), cfg_(std::move(cfg)), report_(std::move(report)), health_(std::move(cfg_.health)) {
   for (size_t i = 0; i < cfg_.plan.ops.size(); i++) {
     if (cfg_.plan.ops[i].kind == OpKind::kBind && cfg_.plan.ops[i].source == kConsolePlaceholder) console_ops_.push_back(i);
   }
@@ -77,6 +77,7 @@ bool Supervisor::Setup(std::string* err) {
   if (!log_.Open(dir_.get())) return fail("open container.log");
   if (!Listen(bundle::kAttach, &listen_, err) || !Listen(bundle::kEvents, &events_listen_, err)) return false;
   for (int fd : {signal_fd_.get(), timer_.get(), listen_.get(), events_listen_.get()}) Watch(fd, EPOLLIN);
+  if (!health_.Setup(epoll_.get(), dir_.get())) return fail("health timerfd");
   oom_.Open(cfg_.plan);
   if (oom_.fd() >= 0) Watch(oom_.fd(), EPOLLIN);
   bundle::WriteAtomic(dir_.get(), bundle::kShimPid, std::to_string(getpid()) + "\n");
@@ -148,6 +149,7 @@ void Supervisor::OnEvent(int fd, unsigned events) {
     return;
   }
   if (pidfd_.valid() && fd == pidfd_.get()) return ReapChildren();
+  if (health_.Owns(fd)) return Event(health_.OnFd(fd));
   if (out_.fd.valid() && fd == out_.fd.get()) return ReadStream(&out_, false);
   if (err_.fd.valid() && fd == err_.fd.get()) return ReadStream(&err_, false);
   if (stdin_w_.valid() && fd == stdin_w_.get()) return FlushStdin();
@@ -181,6 +183,8 @@ void Supervisor::ReapChildren() {
       if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &st, WEXITED | __WALL) < 0) return;
       OnContainerExit(st);
       if (done_) return;
+    } else if (health_.IsProbe(info.si_pid)) {
+      Event(health_.Reap());
     } else {
       waitpid(info.si_pid, nullptr, WNOHANG | __WALL);
     }
@@ -191,6 +195,7 @@ void Supervisor::OnContainerExit(const siginfo_t& info) {
   Unwatch(pidfd_.get());
   pidfd_.reset();
   pid_ = 0;
+  health_.OnStop();
   // The exited process's output is in the pipes already: take it all before recording the exit.
   // (A descendant that keeps a pipe open, outside a pid namespace, is not waited for.)
   ReadStream(&out_, true);

@@ -2,7 +2,7 @@
 // a timerfd (restart backoff, stop timeout), the OOM notification, and the attach and events
 // sockets with their clients. Its jobs live in separate files: the loop, starts and exits here;
 // the sockets in attach-server.cc; the log in json-log.cc; the policy in restart-policy.cc; the
-// bundle's files in bundle-files.cc; OOM kills in oom-watch.cc.
+// bundle's files in bundle-files.cc; OOM kills in oom-watch.cc; the HEALTHCHECK in health.cc.
 #pragma once
 #include <signal.h>
 #include <sys/types.h>
@@ -13,6 +13,7 @@
 
 #include "../plan.h"
 #include "../unique-fd.h"
+#include "health.h"
 #include "json-log.h"
 #include "oom-watch.h"
 #include "restart-policy.h"
@@ -43,6 +44,7 @@ struct ShimConfig {
   // gets the whole run (the replay below) and the exit. 0: end at once.
   long await_attach_ms = 0;
   std::vector<std::string> exit_command;  // run once the shim is done (argv[0] an absolute path)
+  HealthConfig health;                    // the HEALTHCHECK (health.cc); not enabled without one
 };
 
 class Supervisor {
@@ -104,6 +106,7 @@ class Supervisor {
   UniqueFd epoll_, signal_fd_, timer_, listen_, events_listen_;
   JsonLog log_;
   OomWatch oom_;
+  HealthRunner health_;
   UniqueFd pidfd_, stdin_w_, pty_master_;
   std::string stdin_pending_;
   bool stdin_eof_ = false;

@@ -7,6 +7,7 @@ import { NotFoundError, ignoreNotFound } from '../errors.js';
 import { resolveForContainer } from '../image/image.js';
 import { Container } from '../runtime/container.js';
 import type { ContainerOptions } from '../runtime/options.js';
+import { readHealthAsync } from '../runtime/bundle.js';
 import { signalNumber } from '../runtime/signals.js';
 import { isCode } from '../storage/errors.js';
 import { checkState, failureExitCode, isRunning } from './container-status.js';
@@ -76,8 +77,14 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     const o = optionsOf(r);
     const withNet = net ? { namespaces: { ...(o.namespaces ?? {}), net: net.net }, mounts: [...(o.mounts ?? []), ...net.mounts] } : {};
     c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
+    // docker keeps the health log across starts; the status and streak start over.
+    const healthLog = await readHealthAsync(bundle).then(
+      (h) => h?.Log,
+      (e: unknown) => ctx.warn(`the health log of ${r.id}`, e),
+    );
     started = await c.startDetached({
       restart: restartText(r.restartPolicy) as never,
+      ...(healthLog ? { healthLog } : {}),
       openStdin: r.openStdin,
       ...(opts.awaitAttach ? { awaitAttach: 10 } : {}),
       ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),

@@ -11,7 +11,9 @@
  *   exit.json     the last exit, written atomically (between restarts: the last run's)
  *   container.log stdout/stderr as JSON lines (docker's json-file)
  *   attach.sock   attach: output, stdin, resize, exits (protocol in cpp/shim/attach.h)
- *   events.sock   events only: start, exit, oom, state (protocol in cpp/shim/attach.h, shim-events.ts)
+ *   events.sock   events only: start, exit, oom, state, health (protocol in cpp/shim/attach.h, shim-events.ts)
+ *   health.json   the HEALTHCHECK's state (docker's State.Health), rewritten at every probe
+ *                 (cpp/shim/health.cc); only for a container with a healthcheck
  *
  * Readers here answer `undefined` for a file that is not there (the shim has not written it yet,
  * or has removed it); a file that is there but does not match its schema is an error that names it.
@@ -31,6 +33,7 @@ export const BundleFile = {
   log: 'container.log',
   attach: 'attach.sock',
   events: 'events.sock',
+  health: 'health.json',
 } as const;
 export type BundleFileName = keyof typeof BundleFile;
 
@@ -68,6 +71,31 @@ export const ShimExitSchema = z.object({
 });
 export type ShimExit = z.infer<typeof ShimExitSchema>;
 
+/** docker's health statuses: `starting` until the first passing probe (or the retries' failures). */
+export const HealthStatusSchema = z.enum(['starting', 'healthy', 'unhealthy']);
+export type HealthStatus = z.infer<typeof HealthStatusSchema>;
+
+/** One probe's result (docker's HealthcheckResult); Output cut at 4096 bytes, then "...". */
+export const HealthResultSchema = z.object({
+  Start: timestamp,
+  End: timestamp,
+  /** 0 passed; -1 timed out or could not run; else the probe's code (128 + a signal). */
+  ExitCode: z.number().int(),
+  Output: z.string(),
+});
+export type HealthResult = z.infer<typeof HealthResultSchema>;
+
+/**
+ * health.json: docker's State.Health as is. Status is `unhealthy` once the container has exited
+ * (docker's monitor leaves it so); the log keeps the last 5 results, across restarts.
+ */
+export const ShimHealthSchema = z.object({
+  Status: HealthStatusSchema,
+  FailingStreak: z.number().int().nonnegative(),
+  Log: z.array(HealthResultSchema).max(5),
+});
+export type ShimHealth = z.infer<typeof ShimHealthSchema>;
+
 /** One line of container.log (docker's json-file format). */
 export const LogEntrySchema = z.object({
   log: z.string(),
@@ -79,7 +107,8 @@ export type LogEntry = z.infer<typeof LogEntrySchema>;
 /**
  * The frames of events.sock (cpp/shim/attach.h): `state` first (the state as it is on connecting)
  * and at every change, `start` at each (re)start, `exit` at each exit, `oom` when the OOM killer
- * killed in the container's cgroup (`oomKills`: kills in this run so far). A final state
+ * killed in the container's cgroup (`oomKills`: kills in this run so far), `health` when the
+ * HEALTHCHECK's status changes (`starting` at each start, as health.json says). A final state
  * ('exited' or 'stopped') comes last, then the shim hangs up. Types not listed here are newer
  * shims' and are skipped by readers.
  */
@@ -88,9 +117,10 @@ export const ShimEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('start'), pid: z.number().int().positive(), startedAt: timestamp, restartCount: z.number().int().nonnegative() }),
   ShimExitSchema.extend({ type: z.literal('exit') }),
   z.object({ type: z.literal('oom'), oomKills: z.number().int().positive() }),
+  z.object({ type: z.literal('health'), status: HealthStatusSchema, failingStreak: z.number().int().nonnegative() }),
 ]);
 export type ShimEvent = z.infer<typeof ShimEventSchema>;
-export const SHIM_EVENT_TYPES: ReadonlySet<string> = new Set(['state', 'start', 'exit', 'oom']);
+export const SHIM_EVENT_TYPES: ReadonlySet<string> = new Set(['state', 'start', 'exit', 'oom', 'health']);
 
 /** cgroup.json: the container's cgroup directory in each hierarchy ('memory', 'unified', …). */
 export const CgroupPathsSchema = z.record(z.string(), z.string().startsWith('/'));
@@ -164,6 +194,8 @@ export const [readState, readStateAsync] = reader(ShimStateSchema, 'state');
 /** The last exit recorded in the bundle, or undefined while the container has not exited. */
 export const [readExit, readExitAsync] = reader(ShimExitSchema, 'exit');
 const [readCgroupJson] = reader(CgroupPathsSchema, 'cgroup');
+/** health.json, or undefined for a container without a healthcheck (or not started since it had one). */
+export const [readHealth, readHealthAsync] = reader(ShimHealthSchema, 'health');
 
 /** The cgroup paths the container was placed in ({} when it has none or the file is not there). */
 export const readCgroupPaths = (bundle: string): CgroupPaths => readCgroupJson(bundle) ?? {};

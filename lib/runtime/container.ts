@@ -12,7 +12,9 @@ import type { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, ValidationError } from '../errors.js';
 import type { SpawnPlan } from '../native.js';
-import { writeCgroupPaths } from './bundle.js';
+import { writeCgroupPaths, type HealthResult } from './bundle.js';
+import { resolveHealthcheck } from './health-config.js';
+import { shimHealthcheck } from './health-plan.js';
 import { containerEnv } from './container-env.js';
 import { ContainerStats } from './container-stats.js';
 import { checkConfig, firstProcessPlan, makeCgroup, makeRunDirs } from './container-setup.js';
@@ -164,7 +166,7 @@ export class Container implements AsyncDisposable {
    * `<bundle>/exit.json` (lib/runtime/shim.ts reads them). This object then only knows where it is:
    * stop, logs and removal go through the bundle (the CLI's stop, logs and rm).
    */
-  async startDetached(settings: Omit<ShimSettings, 'tty'> = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
+  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[] } = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     this.#runDir ??= join(cfg.runRoot ?? defaultRunRoot(), this.id);
@@ -176,9 +178,12 @@ export class Container implements AsyncDisposable {
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       await writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
+      const { healthLog, ...shim } = settings;
+      const health = resolveHealthcheck(cfg.healthcheck);
       const { shimPid, pid } = await startDetached(plan, bundle, {
-        ...settings,
+        ...shim,
         tty,
+        ...(health ? { healthcheck: shimHealthcheck({ id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup }, health, healthLog) } : {}),
         ...(cfg.stopSignal ? { stopSignal: signalNumber(cfg.stopSignal) } : {}),
       });
       this.#state = 'running';

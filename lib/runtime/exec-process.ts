@@ -10,7 +10,7 @@ import { pathFromEnv } from './container-env.js';
 import { explainExecFailure } from './exec-errors.js';
 import { hostFacts } from './host.js';
 import { launch } from './launch.js';
-import { ExecOptionsSchema, validate, type ContainerConfig, type ExecOptions } from './options.js';
+import { ExecOptionsSchema, validate, type ContainerConfig, type ExecConfig, type ExecOptions } from './options.js';
 import { buildEnv, namespaceFlags, parseUser, processOps, CLONE, type ProcessSecurity } from './plan.js';
 import type { ContainerProcess } from './process.js';
 import { securityOf } from './security.js';
@@ -34,15 +34,29 @@ export async function execProcess(target: ExecTarget, argv: string[], options: E
   const opts = validate(ExecOptionsSchema, options, 'exec options');
   // A process placed in a frozen cgroup stops before its execve, and the exec would wait for it.
   if (await target.cgroup?.frozen()) throw new InvalidStateError(`Container ${target.id} is paused, unpause the container before exec`);
+  const stdio = prepareStdio(opts.detach ? 'ignore' : opts.stdio, opts.detach ? false : opts.tty);
+  const plan = execPlan(target, argv, opts, stdio.childFds, stdio.ctty);
+  try {
+    return await launch(plan, stdio);
+  } catch (e) {
+    discardStdio(stdio);
+    throw await explainExecFailure(e, target.id, target.cgroup);
+  }
+}
+
+/**
+ * The spawn plan of an exec (options already validated): also compiled ahead for the shim's
+ * HEALTHCHECK probe (health-plan.ts), whose pidfd the shim fills in at each run.
+ */
+export function execPlan(target: ExecTarget, argv: string[], opts: ExecConfig, stdio: [number, number, number], ctty: boolean): SpawnPlan {
   const cfg = target.config;
   const userns = cfg.namespaces.user !== false;
   const env = buildEnv(Object.fromEntries(target.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), opts.env);
   const user = parseUser(opts.user ?? cfg.user);
   const facts = hostFacts();
   const security = opts.privileged ? securityOf({ ...cfg, privileged: true }) : target.security;
-  const stdio = prepareStdio(opts.detach ? 'ignore' : opts.stdio, opts.detach ? false : opts.tty);
   const placement = target.cgroup?.placement();
-  const plan: SpawnPlan = {
+  return {
     cloneFlags: 0,
     enterPidfd: target.enterPidfd,
     // The cgroup namespace is joined last, by the new process itself: the kernel refuses to place
@@ -58,16 +72,10 @@ export async function execProcess(target: ExecTarget, argv: string[], options: E
     argv,
     env,
     path: pathFromEnv(env),
-    stdio: stdio.childFds,
-    ctty: stdio.ctty,
+    stdio,
+    ctty,
     ...(opts.detach ? { pdeathsig: false } : {}),
     ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
     ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
   };
-  try {
-    return await launch(plan, stdio);
-  } catch (e) {
-    discardStdio(stdio);
-    throw await explainExecFailure(e, target.id, target.cgroup);
-  }
 }

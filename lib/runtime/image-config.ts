@@ -1,13 +1,14 @@
 /**
  * An image's config as container defaults, overridden by the caller's options as `docker run` does:
  * Entrypoint + Cmd, Env, WorkingDir, User (names resolved through the image's /etc/passwd and
- * /etc/group), Volumes, Labels, StopSignal.
+ * /etc/group), Volumes, Labels, StopSignal, Healthcheck.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError, isCode } from '../errors.js';
 import type { ImageRunConfig, ResolvedImage } from './image-source.js';
 import type { ContainerConfig } from './options.js';
+import { imageHealthcheck, mergeHealthcheck } from './health-config.js';
 
 export interface RunDefaults {
   command: string[];
@@ -93,6 +94,7 @@ export function withImageDefaults(config: ContainerConfig, image: ResolvedImage)
     .filter((target) => target.startsWith('/') && !config.mounts.some((m) => m.target === target))
     .map((target) => ({ type: 'tmpfs' as const, target, readonly: false }));
   const user = config.user ?? (ic.User ? resolveUser(ic.User, image.layers) : undefined);
+  const healthcheck = mergeHealthcheck(config.healthcheck, imageHealthcheck(ic.Healthcheck));
   return {
     ...config,
     command: commandFor(ic, config.command, config.entrypoint),
@@ -102,6 +104,7 @@ export function withImageDefaults(config: ContainerConfig, image: ResolvedImage)
     mounts: [...config.mounts, ...volumes],
     labels: { ...(ic.Labels ?? {}), ...(config.labels ?? {}) },
     ...(config.stopSignal ?? ic.StopSignal ? { stopSignal: config.stopSignal ?? ic.StopSignal } : {}),
+    ...(healthcheck ? { healthcheck } : {}),
   };
 }
 

@@ -15,6 +15,10 @@ export interface ImageRunConfig {
   Labels?: Record<string, string> | null;
   StopSignal?: string;
   ExposedPorts?: Record<string, unknown> | null;
+  /** docker's HealthConfig (Test, Interval, …; nanoseconds). */
+  Healthcheck?: Record<string, unknown> | null;
+  /** The shell of CMD-SHELL forms (default /bin/sh -c). */
+  Shell?: string[] | null;
 }
 
 export interface ResolvedImage {

@@ -67,6 +67,31 @@ const User = z.union([
 
 const Tty = z.union([z.boolean(), z.object({ cols: z.number().int().positive().max(65535), rows: z.number().int().positive().max(65535) }).strict()]);
 
+const ms = z.number().int().nonnegative().max(2 ** 31);
+
+/**
+ * docker's HEALTHCHECK (HealthConfig), times in milliseconds. `test`: ['CMD', program, ...args],
+ * ['CMD-SHELL', 'command'] (run by /bin/sh -c), ['NONE'] (no check, not even the image's); absent or
+ * [] takes the image's. A time or `retries` of 0 takes the image's, else docker's default (interval
+ * and timeout 30 s, start period 0, start interval 5 s, retries 3).
+ */
+export const HealthcheckSchema = z
+  .object({
+    test: z
+      .array(noNul)
+      .refine((t) => t.length === 0 || ['NONE', 'CMD', 'CMD-SHELL'].includes(t[0]!), 'must start with NONE, CMD or CMD-SHELL')
+      .refine((t) => t[0] !== 'CMD-SHELL' || t.length === 2, 'CMD-SHELL takes one command string')
+      .refine((t) => t[0] !== 'CMD' || t.length > 1, 'CMD takes a program')
+      .optional(),
+    interval: ms.optional(),
+    timeout: ms.optional(),
+    startPeriod: ms.optional(),
+    startInterval: ms.optional(),
+    retries: z.number().int().nonnegative().optional(),
+  })
+  .strict();
+export type Healthcheck = z.infer<typeof HealthcheckSchema>;
+
 export const ContainerOptionsSchema = z
   .object({
     /** The root file system (a directory). Without rootfs, layers or image: a host sandbox built from read-only binds of /usr, /etc, … */
@@ -83,6 +108,8 @@ export const ContainerOptionsSchema = z
     command: z.array(noNul).optional(),
     /** Replaces the image's Entrypoint (and drops its Cmd), as `docker run --entrypoint`. */
     entrypoint: z.array(noNul).optional(),
+    /** docker's HEALTHCHECK, over the image's: run by the container's supervisor (see Healthcheck). */
+    healthcheck: HealthcheckSchema.optional(),
     /** The signal stop() sends first (default: the image's StopSignal, else SIGTERM). */
     stopSignal: z.string().regex(/^(SIG)?[A-Z0-9+-]+$/, 'must be a signal name').optional(),
     labels: z.record(z.string(), z.string()).optional(),

@@ -22,6 +22,25 @@ export const CONSOLE_PLACEHOLDER = '@console';
 export const RestartPolicySchema = z.string().regex(/^(no|always|unless-stopped|on-failure(:\d{1,9})?)$/, 'must be no, always, unless-stopped or on-failure[:N]');
 export type RestartPolicy = 'no' | 'always' | 'unless-stopped' | 'on-failure' | `on-failure:${number}`;
 
+/**
+ * The HEALTHCHECK the shim runs (cpp/shim/health.cc): an exec plan compiled ahead (health-plan.ts;
+ * the shim sets its enterPidfd and setns fds to the container's pidfd at each probe, its stdio to a
+ * pipe), times in milliseconds, the cgroup's freezer file, and the earlier results (JSON objects).
+ */
+export const ShimHealthcheckSchema = z
+  .object({
+    plan: z.custom<SpawnPlan>((v) => typeof v === 'object' && v !== null && Array.isArray((v as SpawnPlan).argv), 'must be a spawn plan'),
+    interval: z.number().int().positive(),
+    timeout: z.number().int().positive(),
+    startPeriod: z.number().int().nonnegative(),
+    startInterval: z.number().int().positive(),
+    retries: z.number().int().positive(),
+    freezeFile: z.string().startsWith('/').optional(),
+    log: z.array(z.string()).max(5).default([]),
+  })
+  .strict();
+export type ShimHealthcheck = z.input<typeof ShimHealthcheckSchema>;
+
 export const ShimSettingsSchema = z
   .object({
     restart: RestartPolicySchema.default('no'),
@@ -44,6 +63,7 @@ export const ShimSettingsSchema = z
     awaitAttach: z.number().nonnegative().max(600).default(0),
     /** Run by the shim when it is done (the container gone for good), as podman's exit command: argv, argv[0] absolute. */
     exitCommand: z.array(z.string().regex(/^[^\0]*$/)).refine((a) => a.length === 0 || a[0]!.startsWith('/'), 'argv[0] must be an absolute path').optional(),
+    healthcheck: ShimHealthcheckSchema.optional(),
   })
   .strict();
 export type ShimSettings = z.input<typeof ShimSettingsSchema>;
@@ -114,9 +134,14 @@ export function encodeWire(root: WireValue): Buffer {
 export function encodePlanFile(plan: SpawnPlan, settings: ShimSettings = {}): Buffer {
   const s = validate(ShimSettingsSchema, settings, 'shim settings');
   if (plan.enterPidfd !== undefined) throw new TypeError('encodePlanFile: a detached container cannot enter another one (enterPidfd)');
-  const { tty, ...rest } = s;
+  const { tty, healthcheck, ...rest } = s;
   const size = tty === false || tty === true ? { cols: 80, rows: 24 } : tty;
-  return encodeWire({ ...rest, tty: tty !== false, ...size, plan: plan as unknown as WireValue });
+  // The probe's container pidfd and stdio are the shim's to fill in at each run.
+  const probe = healthcheck && {
+    ...healthcheck,
+    plan: { ...healthcheck.plan, enterPidfd: undefined, stdio: [-1, -1, -1], ops: healthcheck.plan.ops.map((op) => (op.op === 'setns' ? { ...op, fd: -1 } : op)) },
+  };
+  return encodeWire({ ...rest, tty: tty !== false, ...size, plan: plan as unknown as WireValue, ...(probe ? { healthcheck: probe as unknown as WireValue } : {}) });
 }
 
 /** Decodes what encodeWire wrote (the C++ reader's twin, for tests and tools). */
