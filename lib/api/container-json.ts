@@ -3,7 +3,9 @@
  * inspect document, from an engine record. Only shapes here; every fact comes from the record.
  */
 import { parseBytes } from '../cgroup/resources.js';
-import { exitCodeOf, statusText } from '../engine/container-status.js';
+import { exitCodeOf } from '../engine/container-status.js';
+import { containerStatusText, healthOf } from '../engine/health.js';
+import { dockerHealthConfig } from '../runtime/health-config.js';
 import type { ContainerRecord } from '../engine/records.js';
 import { networkModeOf } from '../network/index.js';
 import { hostConfigNetworkJson, networkModeText, networkSettingsJson, summaryPorts, type ContainerNetworking } from './network-settings.js';
@@ -73,7 +75,7 @@ export function containerSummary(r: ContainerRecord, now = Date.now()) {
     Ports: networking(r) ? summaryPorts(networking(r)!) : [],
     Labels: r.options.labels ?? {},
     State: r.state,
-    Status: statusText(r, now),
+    Status: containerStatusText(r, now),
     HostConfig: { NetworkMode: networkMode(r) },
     NetworkSettings: { Networks: networks(r) },
     Mounts: mountsOf(r),
@@ -86,6 +88,8 @@ export function containerInspect(r: ContainerRecord, pid: number | undefined, lo
   const res = o.resources ?? {};
   const [path, ...args] = commandLine(r);
   const tty = o.tty !== undefined && o.tty !== false;
+  const health = healthOf(r);
+  const healthcheck = dockerHealthConfig(o.healthcheck);
   return {
     Id: r.id,
     Created: r.created,
@@ -103,6 +107,7 @@ export function containerInspect(r: ContainerRecord, pid: number | undefined, lo
       Error: r.error ?? '',
       StartedAt: r.startedAt ?? ZERO_TIME,
       FinishedAt: r.finishedAt ?? ZERO_TIME,
+      ...(health ? { Health: health } : {}),
     },
     Image: r.image?.digest ?? '',
     ResolvConfPath: '',
@@ -166,6 +171,7 @@ export function containerInspect(r: ContainerRecord, pid: number | undefined, lo
       OnBuild: null,
       Labels: o.labels ?? {},
       ...(o.stopSignal ? { StopSignal: o.stopSignal } : {}),
+      ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     },
     NetworkSettings: networking(r) ? networkSettingsJson(networking(r)!) : {
       Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: {}, SandboxKey: '',

@@ -5,7 +5,7 @@
  */
 import { parseVolumeSpec, VOLUME_NAME, type VolumeRequest } from '../engine/volumes.js';
 import * as z from 'zod';
-import type { ContainerOptions, Mount } from '../runtime/options.js';
+import type { ContainerOptions, Healthcheck, Mount } from '../runtime/options.js';
 import { ApiError } from './api-error.js';
 import { publishAllPorts } from '../network/port-spec.js';
 import type { NetworkOptions } from '../network/schemas.js';
@@ -55,6 +55,27 @@ const HostConfigSchema = z
   })
   .loose();
 
+const nanos = z.number().int().nullish();
+/** docker's HealthConfig: times in nanoseconds (0: the image's or the default). */
+const HealthcheckBodySchema = z
+  .object({ Test: z.array(z.string()).nullish(), Interval: nanos, Timeout: nanos, StartPeriod: nanos, StartInterval: nanos, Retries: z.number().int().nullish() })
+  .loose();
+
+/** The options' healthcheck from the body's, with dockerd's checks (400s in its words). */
+function healthcheckOf(h: z.output<typeof HealthcheckBodySchema> | null | undefined): Healthcheck | undefined {
+  if (!h) return undefined;
+  const out: Healthcheck = {};
+  if (h.Test?.length) out.test = h.Test;
+  for (const [field, key] of [['Interval', 'interval'], ['Timeout', 'timeout'], ['StartPeriod', 'startPeriod'], ['StartInterval', 'startInterval']] as const) {
+    const v = h[field] ?? 0;
+    if (v !== 0 && v < 1e6) throw new ApiError(400, `${field} in Healthcheck cannot be less than 1ms`);
+    if (v > 0) out[key] = Math.round(v / 1e6);
+  }
+  if ((h.Retries ?? 0) < 0) throw new ApiError(400, 'Retries in Healthcheck cannot be negative');
+  if (h.Retries) out.retries = h.Retries;
+  return out;
+}
+
 export const CreateBodySchema = z
   .object({
     Image: z.string({ error: 'an image is required' }).min(1, 'an image is required'),
@@ -68,6 +89,7 @@ export const CreateBodySchema = z
     OpenStdin: z.boolean().nullish(),
     Labels: z.record(z.string(), z.string()).nullish(),
     StopSignal: z.string().nullish(),
+    Healthcheck: HealthcheckBodySchema.nullish(),
     Volumes: z.record(z.string(), z.unknown()).nullish(),
     HostConfig: HostConfigSchema.nullish(),
   })
@@ -195,6 +217,7 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
   // `-v /path` arrives here: an anonymous volume unless a bind or volume is already there.
   for (const target of Object.keys(body.Volumes ?? {})) if (![...mounts, ...volumes].some((m) => m.target === target)) volumes.push({ target, readonly: false });
   const restart = restartOf(hc.RestartPolicy);
+  const healthcheck = healthcheckOf(body.Healthcheck);
   const options: ContainerOptions = {
     image: body.Image,
     // create only looks the image up: a missing one is a 404, on which the docker CLI pulls and retries.
@@ -209,6 +232,7 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
     ...(body.Hostname ? { hostname: body.Hostname } : {}),
     ...(body.Labels && Object.keys(body.Labels).length ? { labels: body.Labels } : {}),
     ...(body.StopSignal ? { stopSignal: body.StopSignal } : {}),
+    ...(healthcheck ? { healthcheck } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(hc.ReadonlyRootfs ? { readonlyRootfs: true } : {}),
     namespaces: { net: network.mode !== 'host' },

@@ -32,6 +32,8 @@ export function dockerEvent(e: EngineEvent): DockerEvent {
 }
 
 /** docker's event filters: type, event/action, container/image (id, prefix or name), label. */
+const FUZZY_EVENTS = new Set(['health_status', 'exec_create', 'exec_start']);
+
 export function eventMatches(e: DockerEvent, filters: Map<string, string[]>): boolean {
   const any = (key: string, test: (v: string) => boolean) => {
     const wanted = filters.get(key);
@@ -40,7 +42,8 @@ export function eventMatches(e: DockerEvent, filters: Map<string, string[]>): bo
   const names = (v: string) => e.Actor.ID === v || e.Actor.ID.startsWith(v) || e.Actor.Attributes['name'] === v;
   return (
     any('type', (v) => v === e.Type) &&
-    any('event', (v) => v === e.Action) &&
+    // docker's #25798: these three match their `name: detail` actions by prefix.
+    any('event', (v) => v === e.Action || (FUZZY_EVENTS.has(v) && e.Action.startsWith(v))) &&
     any('container', (v) => e.Type === 'container' && names(v)) &&
     any('image', (v) => e.Actor.Attributes['image'] === v || (e.Type === 'image' && names(v))) &&
     any('label', (v) => {

@@ -57,14 +57,17 @@ export function humanDuration(ms: number): string {
 /** "3 minutes ago", from an ISO time. */
 export const timeAgo = (iso: string | undefined, now = Date.now()): string => `${humanDuration(now - (iso ? Date.parse(iso) : now))} ago`;
 
-/** docker's `Status` column. */
-export function statusText(r: Pick<ContainerRecord, 'state' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal'>, now = Date.now()): string {
+/**
+ * docker's `Status` column; `health`: the HEALTHCHECK's status while it runs (health.ts's
+ * containerStatusText reads it), shown as `Up 5 seconds (healthy)`, `(health: starting)`.
+ */
+export function statusText(r: Pick<ContainerRecord, 'state' | 'startedAt' | 'finishedAt' | 'exitCode' | 'signal'>, now = Date.now(), health?: 'starting' | 'healthy' | 'unhealthy'): string {
   const since = (iso: string | undefined) => humanDuration(now - (iso ? Date.parse(iso) : now));
   switch (r.state) {
     case 'created':
       return 'Created';
     case 'running':
-      return `Up ${since(r.startedAt)}`;
+      return `Up ${since(r.startedAt)}${health ? ` (${health === 'starting' ? 'health: starting' : health})` : ''}`;
     case 'paused':
       return `Up ${since(r.startedAt)} (Paused)`;
     case 'dead':

@@ -10,7 +10,7 @@
  * container from one start (one shim) to the next.
  */
 import { join } from 'node:path';
-import { BundleFile, type ShimExit } from '../runtime/bundle.js';
+import { BundleFile, type HealthStatus, type ShimExit } from '../runtime/bundle.js';
 import { ShimEvents } from '../runtime/shim-events.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
 import type { ContainerRecord, Supervisor } from './records.js';
@@ -26,7 +26,11 @@ export class ContainerWatch {
   #lastExit: ShimExit | undefined;
   #closed = false;
 
-  constructor(ctx: EngineContext, id: string, wake: () => void, opts: { log?: boolean } = {}) {
+  readonly #onHealth: ((status: HealthStatus) => void) | undefined;
+
+  /** `onHealth`: each HEALTHCHECK status change the running shim tells. */
+  constructor(ctx: EngineContext, id: string, wake: () => void, opts: { log?: boolean; onHealth?: (status: HealthStatus) => void } = {}) {
+    this.#onHealth = opts.onHealth;
     this.#wake = () => {
       if (!this.#closed) wake();
     };
@@ -80,6 +84,9 @@ export class ContainerWatch {
         events.on('exit', ({ type: _, ...exit }) => {
           this.#lastExit = exit;
           this.#wake();
+        });
+        events.on('health', (h) => {
+          if (!this.#closed) this.#onHealth?.(h.status);
         });
         // The first one is the state at connect time: whatever changed before it is read then.
         events.on('state', () => this.#wake());

@@ -18,7 +18,8 @@ import type { Readable } from 'node:stream';
 import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { ContainerProcess } from '../runtime/process.js';
-import { BundleFile } from '../runtime/bundle.js';
+import { BundleFile, type HealthStatus, type ShimHealth } from '../runtime/bundle.js';
+import { healthOf, waitForHealth } from './health.js';
 import { AttachConnection, type LogEntry } from '../runtime/shim.js';
 import { getArchive, openContainerRoot, putArchive, statContainerPath } from './archive.js';
 import type { PathStat } from './archive-read.js';
@@ -149,6 +150,20 @@ export class Engine extends EventEmitter {
   /** The container's init (host pid) while it runs. */
   pidOf(r: ContainerRecord): number | undefined {
     return lifecycle.pidOf(r);
+  }
+
+  /** docker's State.Health (health.json of its shim); undefined without a healthcheck. */
+  async health(ref: string): Promise<ShimHealth | undefined> {
+    return healthOf(await this.store.get(ref));
+  }
+
+  /**
+   * Resolves with State.Health once its status is in `until` (default ['healthy']), told by the
+   * shim's events as it changes; rejects (InvalidStateError) when the container is not running,
+   * stops first or has no healthcheck, or with the signal's reason.
+   */
+  async waitForHealth(ref: string, opts: { until?: HealthStatus[]; signal?: AbortSignal } = {}): Promise<ShimHealth> {
+    return waitForHealth(await this.store.get(ref), opts);
   }
 
   /** The file of its json-file log. */

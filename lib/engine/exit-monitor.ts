@@ -3,6 +3,7 @@
  * (the daemon, a CLI, an SDK user): a ContainerWatch per container, and inotify on the containers
  * directory for new ones. A container seen running that is found exited (or dead) is told as
  * 'die', once per exit, the moment its shim writes its state or its shim's pidfd says it is gone.
+ * A HEALTHCHECK status change its shim tells is docker's `health_status: healthy|unhealthy`.
  */
 import { teardownNetworkOf } from './networking.js';
 import { readdir } from 'node:fs/promises';
@@ -22,6 +23,8 @@ interface Tracked {
   startedAt: string | undefined;
   /** Known before the monitor began: its past exits are not news. */
   old: boolean;
+  /** Its name and image as last read, for the attributes of its health events. */
+  record: { id: string; name: string; image?: { ref: string } | undefined } | undefined;
   busy: boolean;
   again: boolean;
 }
@@ -49,7 +52,11 @@ export class ExitMonitor {
     if (this.#closed) return;
     const known = this.#tracked.get(id);
     if (known) return void this.#check(id, known);
-    const t: Tracked = { running: false, startedAt: undefined, old, busy: false, again: false, watch: new ContainerWatch(this.#ctx, id, () => this.#check(id, t)) };
+    const onHealth = (status: string) => {
+      // docker tells the settled statuses only; `starting` at each start is no event.
+      if (status !== 'starting') this.#ctx.emit(`health_status: ${status}`, t.record ?? { id });
+    };
+    const t: Tracked = { running: false, startedAt: undefined, old, record: undefined, busy: false, again: false, watch: new ContainerWatch(this.#ctx, id, () => this.#check(id, t), { onHealth }) };
     this.#tracked.set(id, t);
     void this.#check(id, t);
   }
@@ -74,6 +81,7 @@ export class ExitMonitor {
           }
           throw e;
         }
+        t.record = r;
         t.watch.arm(r);
         const now = isRunning(r);
         const ranSince = r.startedAt !== undefined && r.startedAt !== t.startedAt && !t.old;

@@ -4,6 +4,7 @@
  * the rest, and the command the probe runs. Times are milliseconds (the image's are nanoseconds).
  */
 import * as z from 'zod';
+import { ValidationError } from '../errors.js';
 import type { Healthcheck } from './options.js';
 
 /** docker's defaults (daemon/health.go). */
@@ -88,4 +89,16 @@ export function dockerHealthConfig(h: Healthcheck | undefined): Record<string, u
   put('StartInterval', h.startInterval);
   if (h.retries) out.Retries = h.retries;
   return out;
+}
+
+/** A Go duration ("1m30s", "100ms", "0") in milliseconds (rounded up to 1 for a positive one below it). */
+export function parseGoDuration(text: string): number {
+  if (/^[+-]?0$/.test(text)) return 0;
+  const m = /^(-?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h))+$/.exec(text);
+  if (!m) throw new ValidationError(`time: invalid duration ${JSON.stringify(text)}`, 'duration');
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+  let total = 0;
+  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/g)) total += Number(n) * unit[u!]!;
+  if (m[1]) return -total;
+  return total > 0 && total < 1 ? 1 : Math.round(total);
 }

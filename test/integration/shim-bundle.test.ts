@@ -12,13 +12,16 @@ import {
   BundleFile,
   bundlePath,
   CgroupPathsSchema,
+  HealthResultSchema,
   LogEntrySchema,
+  readHealth,
   readCgroupPaths,
   readExit,
   readLog,
   readShimPid,
   readState,
   ShimExitSchema,
+  ShimHealthSchema,
   ShimStateSchema,
 } from '../../lib/runtime/bundle.js';
 import { AttachConnection } from '../../lib/runtime/shim.js';
@@ -27,9 +30,9 @@ import { alive, until } from './shim-fixture.js';
 
 const strictRead = <T extends z.ZodObject>(schema: T, file: string) => schema.strict().parse(JSON.parse(readFileSync(file, 'utf8')));
 
-test('every file of a real shim bundle matches its schema: state.json running and done, exit.json, cgroup.json, the log', async (t) => {
+test('every file of a real shim bundle matches its schema: state.json running and done, exit.json, cgroup.json, health.json, the log', async (t) => {
   const runRoot = mkdtempSync(join(tmpdir(), 'nsbox-bundle-'));
-  const c = await Container.create({ rootfs: rootfs(), runRoot, command: ['sh', '-c', 'echo out; echo err >&2; read l; echo "got $l"; exit 3'], resources: { memory: '64m' } });
+  const c = await Container.create({ rootfs: rootfs(), runRoot, command: ['sh', '-c', 'echo out; echo err >&2; read l; echo "got $l"; exit 3'], resources: { memory: '64m' }, healthcheck: { test: ['CMD', 'true'], interval: 100 } });
   t.teardown(async () => {
     await c.remove();
     rmSync(runRoot, { recursive: true, force: true });
@@ -38,6 +41,11 @@ test('every file of a real shim bundle matches its schema: state.json running an
   // plan.bin's bytes went to the shim on its stdin (startDetached): no file for them.
   const files = Object.values(BundleFile).filter((f) => f !== BundleFile.exit && f !== BundleFile.plan);
   t.deepEqual(files.filter((f) => !existsSync(join(bundle, f))), [], 'every file is there while it runs');
+
+  // health.json: written at start (starting), and by the probes after.
+  const health = strictRead(ShimHealthSchema, bundlePath(bundle, 'health'));
+  t.true(health.Status === 'starting' || health.Status === 'healthy');
+  for (const r of health.Log as unknown[]) HealthResultSchema.strict().parse(r);
 
   const running = strictRead(ShimStateSchema, bundlePath(bundle, 'state'));
   t.deepEqual(readState(bundle), running);
@@ -63,6 +71,8 @@ test('every file of a real shim bundle matches its schema: state.json running an
   t.deepEqual(readExit(bundle), exit);
   t.deepEqual(await exitFrame, exit, 'the attach exit frame is exit.json');
   t.like(strictRead(ShimStateSchema, bundlePath(bundle, 'state')), { status: 'exited', pid: 0, shimPid, restartCount: 0 });
+  // Once the container is gone the status is unhealthy, as docker's monitor leaves it.
+  t.is(readHealth(bundle)?.Status, 'unhealthy');
 
   const lines = readFileSync(bundlePath(bundle, 'log'), 'utf8').trimEnd().split('\n');
   const entries = lines.map((l) => LogEntrySchema.strict().parse(JSON.parse(l)));

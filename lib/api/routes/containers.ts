@@ -2,6 +2,7 @@
 import { NotFoundError, NsboxError, ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
 import { execFailureCode } from '../../engine/container-status.js';
+import { matchesHealthFilter } from '../../engine/health.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
@@ -11,7 +12,7 @@ import { jsonBody } from '../json-body.js';
 import { boolParam, filtersParam, intParam } from '../query.js';
 import type { Router } from '../router.js';
 
-/** docker's `ps` filters nsbox can answer: id, name, status, label. */
+/** docker's `ps` filters nsbox can answer: id, name, status, label, health. */
 function matches(r: ContainerRecord, filters: Map<string, string[]>): boolean {
   const any = (key: string, test: (v: string) => boolean) => {
     const wanted = filters.get(key);
@@ -22,6 +23,7 @@ function matches(r: ContainerRecord, filters: Map<string, string[]>): boolean {
     any('id', (v) => r.id.startsWith(v)) &&
     any('name', (v) => r.name.includes(v.replace(/^\//, ''))) &&
     any('status', (v) => v === r.state) &&
+    any('health', (v) => matchesHealthFilter(r, v)) &&
     any('label', (v) => {
       const [k, val] = v.split('=');
       return k !== undefined && k in labels && (val === undefined || labels[k] === val);

@@ -1,6 +1,7 @@
 /** nsbox inspect CONTAINER|IMAGE [...]: the records as JSON (containers first, then images). */
 import { imageInspect } from '../../api/image-json.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
+import { healthOf } from '../../engine/health.js';
 import { parseArgs } from '../args.js';
 import { openEngine } from '../open-engine.js';
 
@@ -14,7 +15,9 @@ export default async function inspect(argv: string[]): Promise<number> {
     const record = await engine.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
     if (record) {
       const pid = engine.pidOf(record);
-      out.push({ ...record, ...(pid ? { pid } : {}) });
+      // docker's State.Health, as the API's inspect has it (none without a healthcheck).
+      const health = healthOf(record);
+      out.push({ ...record, ...(pid ? { pid } : {}), ...(health ? { health } : {}) });
       continue;
     }
     const image = await engine.images.get(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));

@@ -3,7 +3,8 @@
  * read. Read without loading the engine (engine/container-list.ts) unless a record needs it.
  */
 import { readContainerList } from '../../engine/container-list.js';
-import { exitCodeOf, statusText, timeAgo } from '../../engine/container-status.js';
+import { exitCodeOf, timeAgo } from '../../engine/container-status.js';
+import { containerStatusText } from '../../engine/health.js';
 import type { ContainerSummary } from '../../engine/record-summary.js';
 import { displayPorts, dockerPortList } from '../../network/docker-ports.js';
 import { parseReference } from '../../image/reference.js';
@@ -43,14 +44,14 @@ export default async function ps(argv: string[]): Promise<number> {
   const image = (r: ContainerSummary) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
   if (value(p, 'format') === 'json') {
     // docker's `--format json`: one object a line, its fields as docker names them.
-    const line = (r: ContainerSummary) => ({ ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: statusText(r), State: r.state, Names: r.name, Ports: ports(r), ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 });
+    const line = (r: ContainerSummary) => ({ ID: id(r), Image: image(r), Command: command(r), CreatedAt: r.created, RunningFor: timeAgo(r.created), Status: containerStatusText(r), State: r.state, Names: r.name, Ports: ports(r), ExitCode: r.state === 'exited' ? exitCodeOf(r) : 0 });
     writeOut(records.map((r) => `${JSON.stringify(line(r))}\n`).join(''));
     return 0;
   }
   writeOut(
     table(
       ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-      records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), statusText(r), ports(r), r.name]),
+      records.map((r) => [id(r), image(r), command(r), timeAgo(r.created), containerStatusText(r), ports(r), r.name]),
     ),
   );
   return 0;

@@ -11,6 +11,7 @@ import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { NETWORK_FLAGS, networkFrom } from '../network-flags.js';
+import { HEALTH_FLAGS, healthcheckFrom } from '../health-flags.js';
 import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
 import { runSession } from '../terminal-session.js';
 import { shimSession } from '../sessions.js';
@@ -44,6 +45,7 @@ const SPECS: FlagSpec[] = [
   { names: ['pull'], kind: 'value' },
   { names: ['security-opt'], kind: 'list' },
   ...NETWORK_FLAGS,
+  ...HEALTH_FLAGS,
 ];
 
 function envFrom(p: ReturnType<typeof parseArgs>): string[] {
@@ -101,6 +103,7 @@ export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
   const seccomp = values(p, 'security-opt').find((o) => o.startsWith('seccomp='))?.slice(8);
   const entrypoint = value(p, 'entrypoint');
   const user = value(p, 'user');
+  const healthcheck = healthcheckFrom(p);
   const opts: ContainerOptions = {
     image,
     ...(command.length ? { command } : {}),
@@ -117,6 +120,7 @@ export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
     ...(flag(p, 'privileged') ? { privileged: true } : {}),
     ...(seccomp === 'unconfined' ? { seccomp: 'unconfined' as const } : seccomp ? { seccomp: JSON.parse(readFileSync(seccomp, 'utf8')) as never } : {}),
     ...(value(p, 'pull') ? { pull: value(p, 'pull') as 'missing' | 'always' | 'never' } : {}),
+    ...(healthcheck ? { healthcheck } : {}),
   };
   return opts;
 }
