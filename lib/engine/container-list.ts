@@ -33,7 +33,9 @@ async function summaryOf(layout: StoreLayout, id: string): Promise<ContainerSumm
     const parsed = ContainerSummarySchema.safeParse(JSON.parse(text));
     if (!parsed.success || parsed.data.id !== id) return undefined;
     record = parsed.data;
-  } catch {
+  } catch (err) {
+    // SyntaxError: a record that does not read, the engine's to answer (see the file comment)
+    if (!(err instanceof SyntaxError)) throw err;
     return undefined;
   }
   // Engine.open adopts these (engine.ts, #adoptOrphans).
@@ -41,6 +43,7 @@ async function summaryOf(layout: StoreLayout, id: string): Promise<ContainerSumm
   try {
     return (await reconcile(record, { now: () => new Date(), proc: '/proc' })) ? undefined : record;
   } catch {
+    // Any failure: Engine.list does the same read under the store's lock and reports it (see the file comment).
     return undefined;
   }
 }

@@ -3,7 +3,7 @@
  * first (as youki's `container_*.rs` do), docker's exit codes, and the `Status` text (`Up 3
  * minutes`, `Exited (0) 2 hours ago`) that `nsbox ps` and `GET /containers/json` both print.
  */
-import { InvalidStateError, NotModifiedError, NsboxError } from '../errors.js';
+import { InvalidStateError, NotModifiedError, NsboxError, ValidationError } from '../errors.js';
 import { signalNumber, type SignalName } from '../runtime/signals.js';
 import type { ContainerRecord } from './records.js';
 
@@ -15,8 +15,9 @@ export function exitCodeOf(r: { exitCode: number | null; signal: string | null }
   if (!r.signal) return -1;
   try {
     return 128 + signalNumber(r.signal as SignalName);
-  } catch {
-    // A signal this host has no number for (a record from elsewhere): docker's 128 + unknown.
+  } catch (err) {
+    // ValidationError: a signal this host has no number for (a record from elsewhere): docker's 128 + unknown.
+    if (!(err instanceof ValidationError)) throw err;
     return 128;
   }
 }

@@ -7,7 +7,7 @@
  * The network records and addresses come from the store (lib/network/network-store.ts, its Ipam);
  * this module only asks it through the small interface below.
  */
-import { NsboxError, ValidationError, reportCleanupError } from '../errors.js';
+import { NsboxError, ValidationError, ignoreNotFound, reportCleanupError } from '../errors.js';
 import type { Mount } from '../runtime/options.js';
 import { ensureBridge } from './bridge.js';
 import { addDnsEntry, removeDnsEntry } from './dns.js';
@@ -97,12 +97,8 @@ export async function attach(c: ContainerRef, sandboxKey: string, attachment: Ne
  * an RCU grace period).
  */
 export async function detach(c: ContainerRef, endpoint: Pick<EndpointState, 'networkId' | 'networkName'>, store: NetworkStoreLike, withNamespace = false): Promise<void> {
-  let network: NetworkRecord | undefined;
-  try {
-    network = await store.get(endpoint.networkId);
-  } catch {
-    // the network is gone: its DNS file and bridge went with it
-  }
+  // NotFoundError: the network is gone, its DNS file and bridge with it
+  const network: NetworkRecord | undefined = await store.get(endpoint.networkId).catch(ignoreNotFound);
   if (network && isUserNetwork(network)) await removeDnsEntry(c.runRoot, network, c.id);
   if (!withNamespace) await detachEndpoint(c.id, endpoint.networkId);
   await store.ipam.release(endpoint.networkId, c.id);

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { constants, native } from '../native.js';
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode } from '../errors.js';
 import type { NetworkRecord } from './schemas.js';
 
 export const AARDVARK = process.env.NSBOX_AARDVARK ?? '/usr/lib/podman/aardvark-dns';
@@ -37,7 +37,9 @@ function withLock<T>(dir: string, fn: () => T): T {
 function readEntries(file: string): string[] {
   try {
     return readFileSync(file, 'utf8').split('\n').slice(1).filter(Boolean);
-  } catch {
+  } catch (err) {
+    // ENOENT: the network has no entries yet
+    if (!isCode(err, 'ENOENT')) throw err;
     return [];
   }
 }
@@ -52,8 +54,9 @@ function serverPid(dir: string): number | undefined {
   try {
     const pid = Number(readFileSync(path.join(dir, 'aardvark.pid'), 'utf8').trim());
     if (pid > 0 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('aardvark')) return pid;
-  } catch {
-    // no server
+  } catch (err) {
+    // ENOENT: no server was started here (no pid file), or it is gone (no /proc/PID)
+    if (!isCode(err, 'ENOENT')) throw err;
   }
   return undefined;
 }

@@ -7,6 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { isCode } from '../errors.js';
 import type { Mount } from '../runtime/options.js';
 import type { ExtraHost } from './schemas.js';
 
@@ -33,8 +34,9 @@ export function resolvConf(i: NetworkFilesInput): string {
   let host = '';
   try {
     host = i.hostResolvConf ?? readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    // no resolv.conf on the host: docker's fallback servers below
+  } catch (err) {
+    // ENOENT: no resolv.conf on the host, docker's fallback servers below
+    if (!isCode(err, 'ENOENT')) throw err;
   }
   const lines = host.split('\n').map((l) => l.trim());
   const word = (l: string, k: string) => (l.startsWith(`${k} `) || l.startsWith(`${k}\t`) ? l.slice(k.length).trim() : undefined);

@@ -20,7 +20,9 @@ export interface NetworkFilters {
 function matchesPattern(pattern: string, value: string): boolean {
   try {
     return new RegExp(pattern).test(value);
-  } catch {
+  } catch (err) {
+    // SyntaxError: no regular expression (`web[`), matched as plain text
+    if (!(err instanceof SyntaxError)) throw err;
     return value.includes(pattern);
   }
 }

@@ -16,7 +16,7 @@
  */
 import * as z from 'zod';
 import { native } from '../native.js';
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode } from '../errors.js';
 import type { Protocol } from './schemas.js';
 
 export const NFT_TABLE = 'nsbox';
@@ -122,14 +122,27 @@ export async function removePortRules(rules: readonly PortRule[]): Promise<void>
   await deleteEach(rules.map((r) => `delete element ip ${NFT_TABLE} ${mapOf(r)} { ${key(r)} }`));
 }
 
-/** Deletes in one transaction; if one of them is already gone (the transaction fails), each alone. */
+/**
+ * Deletes in one transaction; if it fails (one of them may be gone already), each alone. What is
+ * gone already is no failure; the first other failure is thrown once every delete was tried.
+ */
 async function deleteEach(cmds: string[]): Promise<void> {
   try {
     await native.nft(cmds.join('\n'));
-  } catch {
-    for (const c of cmds) await native.nft(c).catch(() => undefined);
+  } catch (err) {
+    if (!isCode(err, 'ERR_NFT')) throw err;
+    let failed: unknown;
+    for (const c of cmds) {
+      await native.nft(c).catch((e: unknown) => {
+        if (!isGone(e)) failed ??= e;
+      });
+    }
+    if (failed !== undefined) throw failed;
   }
 }
+
+/** An element, map or table that is not there: libnftables says so only in words (the kernel's ENOENT). */
+const isGone = (e: unknown) => isCode(e, 'ERR_NFT') && /: No such file or directory\n/.test((e as Error).message);
 
 const Elem = z.object({ map: z.object({ key: z.unknown(), data: z.unknown() }) });
 const MapListing = z.object({ map: z.object({ name: z.string(), elem: z.array(z.unknown()).optional() }) });

@@ -5,7 +5,7 @@
  */
 import { closeSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { native } from '../native.js';
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode, reportCleanupError } from '../errors.js';
 import { addPortRules, removePortRules, type PortRule } from './nft.js';
 import type { BoundPort, PortBinding } from './schemas.js';
 
@@ -27,8 +27,10 @@ export function portHolder(protocol: string, port: number): string | undefined {
     let text: string;
     try {
       text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
+    } catch (err) {
+      // ENOENT: no such table (a kernel without IPv6 has no /proc/net/tcp6)
+      if (isCode(err, 'ENOENT')) continue;
+      throw err;
     }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
@@ -41,15 +43,18 @@ export function portHolder(protocol: string, port: number): string | undefined {
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue;
+    } catch (err) {
+      // the process is gone (ENOENT) or not ours to look into (EACCES)
+      if (isCode(err, 'ENOENT', 'EACCES')) continue;
+      throw err;
     }
     for (const fd of fds) {
       try {
         const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
         if (m && inodes.has(m[1]!)) return `pid ${pid} (${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`;
-      } catch {
-        // gone, or not ours to read
+      } catch (err) {
+        // the fd or process is gone (ENOENT), or not ours to read (EACCES)
+        if (!isCode(err, 'ENOENT', 'EACCES')) throw err;
       }
     }
   }
@@ -88,8 +93,9 @@ export function releasePorts(fds: readonly number[]): void {
   for (const fd of fds) {
     try {
       closeSync(fd);
-    } catch {
-      // already closed
+    } catch (err) {
+      // EBADF: already closed; anything else (EIO) leaves the fd closed too, so it is reported, not thrown
+      if (!isCode(err, 'EBADF')) reportCleanupError(`closing the socket of a published port (fd ${fd})`)(err);
     }
   }
 }

@@ -4,6 +4,7 @@
  * entries, addresses, DNAT elements. Run by the engine at start-up with the ids it knows are live.
  */
 import { readdirSync } from 'node:fs';
+import { isCode } from '../errors.js';
 import { native } from '../native.js';
 import { pruneDns } from './dns.js';
 import { containerOfLink } from './endpoint.js';
@@ -33,8 +34,9 @@ export async function repairNetworking(runRoot: string, store: RepairStore, live
   let files: string[] = [];
   try {
     files = readdirSync(netnsDir(runRoot));
-  } catch {
-    // no namespace was ever made here
+  } catch (err) {
+    // ENOENT: no namespace was ever made here
+    if (!isCode(err, 'ENOENT')) throw err;
   }
   for (const id of files) {
     if (live.has(id)) continue;

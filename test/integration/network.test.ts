@@ -91,3 +91,9 @@ run('kill -9 of the process that set a container up, then repair removes what it
   t.is(o.before.dns, 1);
   t.deepEqual(o.after, { links: [], netns: [], portRules: 0, dns: 0, ips: [] });
 });
+
+run('removing port rules: one gone already is passed over, another failure is thrown', (t) => {
+  const out = scenario('nft-delete');
+  t.deepEqual(out.left, []);
+  t.is(out.refused, 'ERR_NFT');
+});
