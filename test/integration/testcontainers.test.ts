@@ -70,13 +70,15 @@ function scenario(mode: 'env' | 'properties'): Promise<Result> {
 /** What every run's scenario must have seen, whichever way it found the engine. */
 function checkScenario(t: import('ava').ExecutionContext, o: Result): void {
   const s = o.scenario;
-  for (const step of ['web', 'ports', 'logs', 'copy', 'network', 'reuse']) t.is(s.errors[step], undefined, `step ${step}`);
+  for (const step of ['web', 'health', 'ports', 'logs', 'copy', 'network', 'reuse']) t.is(s.errors[step], undefined, `step ${step}`);
   // Wait.forHttp, getMappedPort, withEnvironment, exec (output, exit code, user).
   t.is(s.httpFetched, `200 ${s.httpHostname}\n`);
   t.regex(s.httpHostname, /^[0-9a-f]{12}$/);
   t.deepEqual(s.execEnv, { output: 'hello from env\n', stdout: 'hello from env\n', stderr: '', exitCode: 0 });
   t.deepEqual(s.execFail, { output: 'oops\n', stdout: '', stderr: 'oops\n', exitCode: 3 });
   t.is(s.execUser, '65534\n');
+  // withHealthCheck (the create body's Healthcheck) and Wait.forHealthCheck: healthy, then reachable.
+  t.regex(s.healthFetched, /^200 [0-9a-f]{12}\n$/);
   // Wait.forListeningPorts, then stop(): the container is removed.
   t.regex(s.portsFetched, /^200 [0-9a-f]{12}\n$/);
   t.is(o.stoppedInspect, 404);
@@ -91,7 +93,7 @@ function checkScenario(t: import('ava').ExecutionContext, o: Result): void {
   t.true(s.reused);
 }
 
-run('DOCKER_HOST only, Ryuk on: wait strategies, mapped ports, exec, logs, restart, stop, copy to and from, reuse', async (t) => {
+run('DOCKER_HOST only, Ryuk on: wait for HTTP, health, ports and log; mapped ports, exec, logs, restart, stop, copy to and from, reuse', async (t) => {
   const o = await scenario('env');
   t.is(o.reaperImage, 'testcontainers/ryuk:0.14.0');
   checkScenario(t, o);
