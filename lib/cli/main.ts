@@ -17,6 +17,8 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   pull: () => import('./commands/pull.js'),
   push: () => import('./commands/push.js'),
+  login: () => import('./commands/login.js'),
+  logout: () => import('./commands/logout.js'),
   images: () => import('./commands/images.js'),
   rmi: () => import('./commands/rmi.js'),
   tag: () => import('./commands/tag.js'),
@@ -64,6 +66,8 @@ const about: Record<string, [args: string, summary: string]> = {
   stats: ['[OPTIONS] [CONTAINER...]', 'Display a live stream of container resource usage statistics'],
   pull: ['[OPTIONS] NAME[:TAG|@DIGEST]', 'Download an image from a registry'],
   push: ['[OPTIONS] NAME[:TAG]', 'Upload an image to a registry'],
+  login: ['[OPTIONS] [SERVER]', 'Log in to a registry'],
+  logout: ['[SERVER]', 'Log out from a registry'],
   images: ['[OPTIONS] [REPOSITORY[:TAG]]', 'List images'],
   rmi: ['[OPTIONS] IMAGE [IMAGE...]', 'Remove one or more images'],
   tag: ['SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]', 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE'],

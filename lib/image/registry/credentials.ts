@@ -1,12 +1,14 @@
 /**
  * Where registry credentials come from: an ordered list of sources, asked in turn; the first that
- * knows the registry wins (explicit credentials, then ~/.docker/config.json `auths`).
+ * knows the registry wins (explicit credentials, then ~/.docker/config.json: the registry's
+ * `credHelpers` helper, else the `credsStore` helper, else `auths`).
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { ValidationError } from '../../errors.js';
+import { helperGet } from './cred-helper.js';
 
 export const CredentialsSchema = z.object({
   username: z.string(),
@@ -58,6 +60,8 @@ const AuthEntrySchema = z.object({
 }).loose();
 const DockerConfigSchema = z.object({
   auths: z.record(z.string(), AuthEntrySchema).optional(),
+  credsStore: z.string().optional(),
+  credHelpers: z.record(z.string(), z.string()).optional(),
 }).loose();
 
 /** The config.json docker reads: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
@@ -90,6 +94,13 @@ export class DockerConfigCredentials implements CredentialSource {
       throw new ValidationError(`${this.#path} is not a valid docker config: ${(err as Error).message}`, 'dockerConfig', err);
     }
     const want = normalizeRegistryKey(registry);
+    const server = want === 'docker.io' ? 'https://index.docker.io/v1/' : want;
+    const own = Object.entries(parsed.credHelpers ?? {}).find(([k]) => normalizeRegistryKey(k) === want);
+    if (own) return helperGet(own[1], own[0]);
+    if (parsed.credsStore) {
+      const stored = await helperGet(parsed.credsStore, server);
+      if (stored) return stored;
+    }
     for (const [key, entry] of Object.entries(parsed.auths ?? {})) {
       if (normalizeRegistryKey(key) !== want) continue;
       if (entry.auth) {

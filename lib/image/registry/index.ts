@@ -17,3 +17,4 @@ export { pLimit } from './p-limit.js';
 export type { Limit } from './p-limit.js';
 export type { RetryPolicy } from './retry.js';
 export { isLoopback } from './transport.js';
+export { login, logout, verifyLogin, registryHost, type LoginOptions } from './login.js';

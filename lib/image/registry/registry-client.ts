@@ -138,6 +138,17 @@ export class RegistryClient {
     await this.transport(domain).ping(signal);
   }
 
+  /**
+   * Checks that the registry takes this client's credentials (`docker login`'s check): `GET /v2/`
+   * with them, through a token when the registry wants one. Throws the UNAUTHORIZED RegistryError.
+   */
+  async checkLogin(domain: string, signal?: AbortSignal): Promise<void> {
+    const t = this.transport(domain);
+    const op = `login ${domain}`;
+    const res = await t.request({ method: 'GET', url: '/v2/', scopes: [], op, signal });
+    if (res.status !== 200) throw t.errorFor(op, res);
+  }
+
   /** Fetches a manifest by tag or digest; checks its digest (and the reference's, when it has one). */
   async fetchManifest(ref: Reference | string, opts: { signal?: AbortSignal | undefined; op?: string; expect?: Descriptor } = {}): Promise<{ digest: string; mediaType: string; bytes: Buffer; json: unknown }> {
     const r = toRef(ref);
