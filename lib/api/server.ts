@@ -20,6 +20,7 @@ import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { imagePushRoutes } from './routes/image-push.js';
 import { authRoutes } from './routes/auth.js';
+import { commitRoutes } from './routes/commit.js';
 import { buildRoutes } from './routes/build.js';
 import { systemRoutes } from './routes/system.js';
 import { networkRoutes } from './routes/networks.js';
@@ -82,7 +83,7 @@ export class ApiServer {
     // Containers that exit on their own (not through a stop of ours) are told to /events as 'die',
     // and --rm containers this server started are removed by it the moment they exit.
     this.#stopWatch = engine.watchExits();
-    for (const add of [systemRoutes, authRoutes, imagePushRoutes, imageRoutes, buildRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes, archiveRoutes]) add(this.#router, this.#ctx);
+    for (const add of [systemRoutes, authRoutes, commitRoutes, imagePushRoutes, imageRoutes, buildRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes, archiveRoutes]) add(this.#router, this.#ctx);
   }
 
   #server(): http.Server {

@@ -28,6 +28,10 @@ import type { RootDir } from './in-root.js';
 import { ContainerStore } from './container-store.js';
 import { checkState, exitCodeOf, isRunning } from './container-status.js';
 import { createContainer, type CreateRequest } from './create.js';
+import { changesOf, commitRecord } from './container-commit.js';
+import type { Change } from './changes.js';
+import type { CommitOptions } from '../build/commit-container.js';
+import type { Image } from '../image/image.js';
 import { repairNetworkingOf } from './networking.js';
 import type { NetworkRepair } from '../network/repair.js';
 import { cgroupParentsOf, pruneEmptyCgroups } from './cgroup-gc.js';
@@ -202,6 +206,16 @@ export class Engine extends EventEmitter {
 
   unpause(ref: string): Promise<void> {
     return lifecycle.unpauseContainer(this.#ctx, ref);
+  }
+
+  /** docker commit: the container's writable layer as a new image over its own (see container-commit.ts). */
+  commit(ref: string, opts: CommitOptions & { pause?: boolean } = {}): Promise<Image> {
+    return commitRecord(this.#ctx, ref, opts);
+  }
+
+  /** docker diff: what the container added (A), changed (C) and deleted (D) over its image. */
+  changes(ref: string): Promise<Change[]> {
+    return changesOf(this.#ctx, ref);
   }
 
   /**

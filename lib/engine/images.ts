@@ -10,6 +10,7 @@ import type { PushOptions, PushResult } from '../image/push.js';
 import { isDigest, parseReference } from '../image/reference.js';
 import { Store } from '../storage/index.js';
 import { isRunning } from './container-status.js';
+import { imageHistory, type HistoryEntry } from './history.js';
 import type { EngineContext } from './engine-context.js';
 
 export interface RemovedImages {
@@ -98,6 +99,11 @@ export class EngineImages {
     const image = await this.get(ref);
     await image.save(file, opts);
     this.#event('save', ref);
+  }
+
+  /** docker history: the image's entries, newest first (`<missing>` for layers no local image tops). */
+  async history(ref: string): Promise<HistoryEntry[]> {
+    return imageHistory(await this.get(ref), await this.list());
   }
 
   async tag(ref: string, target: string): Promise<void> {
