@@ -30,6 +30,7 @@ export function filtersParam(q: URLSearchParams): Map<string, string[]> {
   try {
     json = JSON.parse(raw);
   } catch {
+    // SyntaxError, all JSON.parse throws: the client's bad JSON
     throw new ApiError(400, `invalid filter: ${raw}`);
   }
   const r = FiltersSchema.safeParse(json);

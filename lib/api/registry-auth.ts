@@ -19,6 +19,7 @@ export function registryAuth(header: string | string[] | undefined): Credentials
     // Node's base64 decoder takes the URL-safe alphabet too.
     json = JSON.parse(Buffer.from(raw, 'base64').toString('utf8'));
   } catch {
+    // SyntaxError, all JSON.parse throws (the decoder skips what is no base64): the client's bad header
     throw new ApiError(400, 'invalid X-Registry-Auth header: not base64 JSON');
   }
   const r = AuthConfigSchema.safeParse(json);

@@ -118,7 +118,9 @@ export class ApiServer {
       if (status >= 500) this.#log({ time: new Date().toISOString(), level: 'error', msg: messageOf(err), method: ex.method, path: ex.path, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) });
       try {
         ex.fail(err);
-      } catch {
+      } catch (failed) {
+        // The answer could not be sent (the connection broke meanwhile): logged, and the connection dropped.
+        this.#log({ time: new Date().toISOString(), level: 'warn', msg: `answering ${ex.method} ${ex.path} with an error: ${messageOf(failed)}` });
         ex.destroy();
       }
     }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { join } from 'node:path';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError, isCode } from '../errors.js';
 import { Image } from '../image/image.js';
 import { parseReference } from '../image/reference.js';
 import { ImageConfigSchema, type ImageConfig } from '../image/registry/manifest.js';
@@ -20,6 +20,7 @@ import { parseNetworkMode } from '../network/index.js';
 import { defaultRunRoot } from '../runtime/run-root.js';
 import { sha256, Store } from '../storage/index.js';
 import { unpackLayer } from '../storage/unpack.js';
+import { fsError } from '../storage/errors.js';
 import { expandWord, keyValuePairs } from './dockerfile/expand.js';
 import { parseDockerfile, splitNode, type DockerfileNode } from './dockerfile/parse.js';
 import { executeNode, flagsOf, type StepContext } from './instructions.js';
@@ -94,7 +95,8 @@ async function readDockerfile(dir: string, file: string): Promise<string> {
   const p = path.resolve(dir, file);
   try {
     return await readFile(p, 'utf8');
-  } catch {
+  } catch (err) {
+    if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw fsError(err, 'failed to read dockerfile', p);
     throw new NotFoundError(`failed to read dockerfile: open ${file}: no such file or directory`, { path: p });
   }
 }

@@ -10,7 +10,7 @@
  */
 import { chmodSync, closeSync, copyFileSync, lchownSync, lutimesSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { NsboxError, ValidationError } from '../errors.js';
+import { NsboxError, ValidationError, isCode } from '../errors.js';
 import { sniffCompression } from '../storage/index.js';
 import { isTarHeader } from '../storage/tar-reader.js';
 import { unpackLayer } from '../storage/unpack.js';
@@ -137,8 +137,10 @@ class Writer {
 function lstatOrUndefined(p: string): Stats | undefined {
   try {
     return lstatSync(p);
-  } catch {
-    return undefined;
+  } catch (err) {
+    // nothing there (ENOENT), or a file where a directory would be on the way (ENOTDIR)
+    if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
   }
 }
 

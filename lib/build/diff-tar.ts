@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode } from '../errors.js';
 import { native } from '../native.js';
 
 const BLOCK = 512;
@@ -130,8 +130,10 @@ function xattrsOf(file: string): Map<string, Buffer> {
   let names: string[];
   try {
     names = native.llistxattr(file);
-  } catch {
-    return out;
+  } catch (err) {
+    // not ours to read (EPERM, EACCES; a file system without xattrs answers []): no xattrs
+    if (isCode(err, 'EPERM', 'EACCES')) return out;
+    throw err;
   }
   for (const n of names) {
     if (OVERLAY_XATTR.test(n)) continue;
@@ -146,8 +148,9 @@ function isOpaque(dir: string): boolean {
     try {
       const v = native.lgetxattr(dir, `${prefix}.overlay.opaque`);
       if (v && v.toString() === 'y') return true;
-    } catch {
-      // not readable here: not opaque
+    } catch (err) {
+      // no xattrs on this file system (ENOTSUP), or not ours to read (EPERM, EACCES): not opaque
+      if (!isCode(err, 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EACCES')) throw err;
     }
   }
   return false;

@@ -9,7 +9,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode } from '../errors.js';
 import { native } from '../native.js';
 
 export interface Found {
@@ -25,8 +25,9 @@ function opaque(dir: string): boolean {
   for (const prefix of ['trusted', 'user']) {
     try {
       if (native.lgetxattr(dir, `${prefix}.overlay.opaque`)?.toString() === 'y') return true;
-    } catch {
-      // unreadable: not opaque
+    } catch (err) {
+      // no xattrs on this file system (ENOTSUP), or not ours to read (EPERM, EACCES): not opaque
+      if (!isCode(err, 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EACCES')) throw err;
     }
   }
   return false;
@@ -35,8 +36,10 @@ function opaque(dir: string): boolean {
 function lstatOrUndefined(p: string): Stats | undefined {
   try {
     return lstatSync(p);
-  } catch {
-    return undefined;
+  } catch (err) {
+    // nothing there (ENOENT), or a file where a directory would be on the way (ENOTDIR)
+    if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
   }
 }
 

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Container } from '../runtime/container.js';
-import { NsboxError } from '../errors.js';
+import { NsboxError, isCode } from '../errors.js';
 import { netNamespaceFor, type NetworkMode } from '../network/index.js';
 import { resolveUser } from '../runtime/image-config.js';
 import { signalNumber } from '../runtime/signals.js';
@@ -49,8 +49,9 @@ function checkOverlayDefaults(): void {
     let v = 'N';
     try {
       v = readFileSync(`/sys/module/overlay/parameters/${p}`, 'utf8').trim();
-    } catch {
-      // no such parameter (an old kernel, or overlay built in without it): off
+    } catch (err) {
+      // ENOENT: no such parameter (an old kernel, or overlay built in without it), so off
+      if (!isCode(err, 'ENOENT')) throw err;
     }
     if (v === 'Y') throw new NsboxError(`the overlay module has ${p}=Y: RUN layers would not be faithful diffs; load overlay with ${p}=N to build`, { code: 'ENOTSUP' });
   }

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, isCode } from '../errors.js';
 import { DockerIgnore } from './dockerignore.js';
 import { cleanRel, type LayeredRoot } from './layered-root.js';
 
@@ -36,7 +36,9 @@ export class ContextDir implements SourceTree {
     if (text === undefined) {
       try {
         text = readFileSync(path.join(dir, '.dockerignore'), 'utf8');
-      } catch {
+      } catch (err) {
+        // ENOENT: the context has no .dockerignore
+        if (!isCode(err, 'ENOENT')) throw err;
         text = '';
       }
     }
@@ -55,8 +57,10 @@ export class ContextDir implements SourceTree {
   #lstat(rel: string): Stats | undefined {
     try {
       return lstatSync(this.file(rel));
-    } catch {
-      return undefined;
+    } catch (err) {
+      // nothing there (ENOENT), or a file where a directory would be on the way (ENOTDIR)
+      if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+      throw err;
     }
   }
   readdir(rel: string): string[] {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
+import { isCode, reportError } from '../errors.js';
 import { chainId as chainIdOf, writeFileAtomic, type Store } from '../storage/index.js';
 import { writeDiffTar } from './diff-tar.js';
 
@@ -64,7 +65,9 @@ export class BuildCache {
     let text: string;
     try {
       text = await readFile(this.#file(key), 'utf8');
-    } catch {
+    } catch (err) {
+      // ENOENT: a miss; any other failure is reported and taken as one (the step runs)
+      if (!isCode(err, 'ENOENT')) reportError(`reading the build cache entry ${this.#file(key)}`)(err);
       return undefined;
     }
     const parsed = entrySchema.safeParse(JSON.parse(text));

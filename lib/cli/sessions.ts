@@ -43,9 +43,10 @@ export function processSession(proc: ContainerProcess): Session {
     resize: (c, r) => proc.resize(c, r),
     signal: (sig) => {
       try {
+        // a process that is gone already is no error of kill (it answers false)
         proc.kill(sig);
-      } catch {
-        // gone
+      } catch (err) {
+        process.stderr.write(`nsbox: forwarding ${sig}: ${(err as Error).message}\n`);
       }
     },
     exited: proc.wait().then(exitCodeOf),

@@ -81,6 +81,7 @@ export function isTarHeader(b: Buffer): boolean {
   try {
     return checksumOk(b);
   } catch {
+    // its one error: the checksum field is no octal number, so this is no header
     return false;
   }
 }

@@ -157,6 +157,7 @@ export class TarReader {
     try {
       ok = checksumOk(b);
     } catch {
+      // its one error: the checksum field is no octal number, so this is no header
       ok = false;
     }
     if (!ok) throw this.#error(`bad tar header checksum after ${this.#current ? `entry "${this.#current}"` : 'the start'} (not a tar, or corrupt)`);

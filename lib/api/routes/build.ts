@@ -23,6 +23,7 @@ function jsonMap(q: URLSearchParams, name: string): Record<string, string> {
   try {
     parsed = JSON.parse(raw);
   } catch {
+    // SyntaxError, all JSON.parse throws: the client's bad JSON
     throw new ApiError(400, `${name}: not a JSON object`);
   }
   const r = StringMap.safeParse(parsed);

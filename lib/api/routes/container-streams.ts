@@ -7,7 +7,7 @@ import { isRunning } from '../../engine/container-status.js';
 import type { EngineEvent } from '../../engine/engine.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import type { AttachConnection } from '../../runtime/shim.js';
-import { InvalidStateError } from '../../errors.js';
+import { InvalidStateError, NotFoundError } from '../../errors.js';
 import { isCode } from '../../storage/errors.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
@@ -26,7 +26,7 @@ function nextStart(ctx: ApiContext, id: string, signal: AbortSignal): Promise<vo
     const onEvent = (e: EngineEvent) => {
       if (e.type !== 'container' || e.id !== id) return;
       if (e.action === 'start') done(resolve);
-      else if (e.action === 'destroy') done(() => reject(new Error('removed')));
+      else if (e.action === 'destroy') done(() => reject(new NotFoundError(`No such container: ${id}`)));
     };
     const onAbort = () => done(() => reject(new Error('aborted')));
     const done = (then: () => void) => {
@@ -78,7 +78,10 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
     try {
       if (waiting) await nextStart(ctx, r.id, ex.signal);
       attached = await engine.attach(r.id);
-    } catch {
+    } catch (err) {
+      // The client left, or the container was removed (NotFoundError) or exited before it could be
+      // attached (InvalidStateError; its shim's socket gone: ENOENT, ECONNREFUSED): the stream ends.
+      if (!ex.signal.aborted && !(err instanceof NotFoundError) && !(err instanceof InvalidStateError) && !isCode(err, 'ENOENT', 'ECONNREFUSED')) throw err;
       hijacked.end();
       return;
     } finally {
@@ -118,10 +121,11 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
     try {
       const { exitCode, error } = await result;
       body = { StatusCode: exitCode, Error: error ? { Message: error } : null };
-    } catch {
+    } catch (err) {
       // A dropped connection (docker run -d drops it) is the client giving up, not an exit.
       if (ex.signal.aborted) return;
-      throw new ApiError(500, 'wait failed');
+      // Anything else is the server's failure: logged by the server, the connection dropped (the headers went).
+      throw err;
     }
     out.end(JSON.stringify(body) + '\n');
   });

@@ -22,7 +22,7 @@ export function jsonArray(rest: string): string[] | undefined {
     const v: unknown = JSON.parse(rest);
     if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v as string[];
   } catch {
-    // Not JSON: the Dockerfile takes it as the shell form.
+    // SyntaxError, all JSON.parse throws: not JSON, so the Dockerfile takes it as the shell form.
   }
   return undefined;
 }

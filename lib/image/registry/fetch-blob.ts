@@ -175,7 +175,7 @@ export async function fetchBlobToFile(
         try {
           for await (const c of stream) chunks.push(c as Buffer);
         } catch {
-          // the status is what matters
+          // Any failure reading an error's body (the connection dropped): the status, thrown below, is the failure.
         }
         throw transport.errorFor(`${op}: blob ${short}`, { ...response, body: Buffer.concat(chunks) });
       }

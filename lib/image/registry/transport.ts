@@ -235,7 +235,9 @@ export class RegistryTransport {
       const first = ErrorBodySchema.parse(JSON.parse(res.body.toString('utf8'))).errors[0]!;
       code = first.code;
       text = first.message ?? first.code.toLowerCase().replace(/_/g, ' ');
-    } catch {
+    } catch (err) {
+      // a body that is no JSON (SyntaxError) or no Distribution error (ZodError): the status alone speaks
+      if (!(err instanceof SyntaxError) && !(err instanceof z.ZodError)) throw err;
       if (res.status === 404) {
         code = 'NOT_FOUND';
         text = 'not found';
