@@ -5,7 +5,7 @@
  */
 import { InvalidStateError } from '../errors.js';
 import { readHealth, type HealthStatus, type ShimHealth } from '../runtime/bundle.js';
-import { ShimEvents } from '../runtime/shim-events.js';
+import { waitForBundleHealth, type HealthWaitOptions } from '../runtime/health-wait.js';
 import { isRunning, statusText } from './container-status.js';
 import type { ContainerRecordState, Supervisor } from './records.js';
 
@@ -39,40 +39,8 @@ export function matchesHealthFilter(r: HealthSubject, wanted: string): boolean {
  * events; rejects with InvalidStateError when the container is not running or stops first, or has
  * no healthcheck, and with the signal's reason when `signal` aborts.
  */
-export async function waitForHealth(r: HealthSubject, opts: { until?: HealthStatus[]; signal?: AbortSignal } = {}): Promise<ShimHealth> {
-  const until = new Set(opts.until ?? ['healthy']);
+export async function waitForHealth(r: HealthSubject, opts: HealthWaitOptions = {}): Promise<ShimHealth> {
   const bundle = bundleOfSubject(r);
   if (!bundle || !isRunning(r)) throw new InvalidStateError(`container ${r.id} is not running`);
-  opts.signal?.throwIfAborted();
-  // Connected before the file is read: a change between the two is still told.
-  const events = await ShimEvents.connect(bundle);
-  return new Promise<ShimHealth>((resolve, reject) => {
-    let settled = false;
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      opts.signal?.removeEventListener('abort', onAbort);
-      events.close();
-      fn();
-    };
-    const onAbort = () => finish(() => reject(opts.signal!.reason));
-    const check = () => {
-      let h: ShimHealth | undefined;
-      try {
-        h = readHealth(bundle);
-      } catch (e) {
-        return finish(() => reject(e));
-      }
-      if (!h) return finish(() => reject(new InvalidStateError(`container ${r.id} has no healthcheck`)));
-      if (until.has(h.Status)) finish(() => resolve(h));
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    events.on('health', check);
-    events.on('error', (e) => finish(() => reject(e)));
-    events.on('end', () => finish(() => reject(new InvalidStateError(`container ${r.id} stopped before its health was ${[...until].join(' or ')}`))));
-    events.on('state', (s) => {
-      if (s.status === 'exited' || s.status === 'stopped') finish(() => reject(new InvalidStateError(`container ${r.id} stopped before its health was ${[...until].join(' or ')}`)));
-    });
-    check();
-  });
+  return waitForBundleHealth(bundle, r.id, opts);
 }

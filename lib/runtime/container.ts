@@ -12,7 +12,9 @@ import type { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupStats } from '../cgroup/driver.js';
 import { InvalidStateError, ValidationError } from '../errors.js';
 import type { SpawnPlan } from '../native.js';
-import { writeCgroupPaths, type HealthResult } from './bundle.js';
+import { readHealth, writeCgroupPaths, type HealthResult, type ShimHealth } from './bundle.js';
+import { HealthMonitor } from './health-monitor.js';
+import { waitForBundleHealth, type HealthWaitOptions } from './health-wait.js';
 import { resolveHealthcheck } from './health-config.js';
 import { shimHealthcheck } from './health-plan.js';
 import { containerEnv } from './container-env.js';
@@ -69,6 +71,7 @@ export class Container implements AsyncDisposable {
   #releaseImage: (() => void) | undefined;
   #security: ProcessSecurity;
   #bundle: string | undefined;
+  #health: HealthMonitor | undefined;
 
   /** @internal Use `Container.create`. */
   protected constructor(config: ContainerConfig, id: string, image?: ResolvedImage) {
@@ -153,6 +156,7 @@ export class Container implements AsyncDisposable {
       const plan = await this.#prepare(stdio.childFds, stdio.ctty, stdio.consolePath);
       this.#init = await launch(plan, stdio);
       this.#state = 'running';
+      this.#startHealth(this.#init);
     } catch (e) {
       if (stdio) discardStdio(stdio);
       await this.#dropCgroup(e);
@@ -200,6 +204,30 @@ export class Container implements AsyncDisposable {
       this.#releaseImage = undefined;
       throw explainUnreachable(e, cfg);
     }
+  }
+
+  /** In-process: this process runs the HEALTHCHECK (under nsbox-shim, the shim does). */
+  #startHealth(init: ContainerProcess): void {
+    const h = resolveHealthcheck(this.config.healthcheck);
+    if (!h) return;
+    // Not through exec(): its processes are kept until remove(), a probe's go at its end.
+    const target = { id: this.id, config: this.config, env: this.#env, security: this.#security, cgroup: this.#cgroup, enterPidfd: init.pidfd };
+    const monitor = new HealthMonitor(h, (argv) => execProcess(target, argv, {}));
+    this.#health = monitor;
+    // How it ended is wait()'s to tell; the monitor only needs to know that it has.
+    void init.wait().then(() => monitor.stop(), () => monitor.stop());
+  }
+
+  /** docker's State.Health (undefined without a healthcheck, or before start). */
+  health(): ShimHealth | undefined {
+    return this.#bundle ? readHealth(this.#bundle) : this.#health?.state;
+  }
+
+  /** Resolves with State.Health once its status is in `until` (default ['healthy']); rejects once the container stops first. */
+  waitForHealth(opts: HealthWaitOptions = {}): Promise<ShimHealth> {
+    if (this.#bundle) return waitForBundleHealth(this.#bundle, this.id, opts);
+    if (!this.#health) return Promise.reject(new InvalidStateError(`container ${this.id} has no healthcheck, or has not started`));
+    return this.#health.wait(opts);
   }
 
   /** After a failed start: removes the cgroup made for it; a failure to do so joins the start's error. */
@@ -334,6 +362,7 @@ export class Container implements AsyncDisposable {
     const shimPid = this.#bundle ? readShimPid(this.#bundle) : undefined;
     const shimPidfd = shimPid !== undefined ? pidfdOf(shimPid) : undefined;
     if (this.#bundle) stopDetached(this.#bundle);
+    this.#health?.stop();
     const procs = [...this.#execs, ...(this.#init ? [this.#init] : [])];
     // A frozen process cannot die: thaw a paused container before killing it.
     if (this.#cgroup && procs.some((p) => p.running)) await ContainerStats.thawForKill(this.#cgroup);

@@ -7,11 +7,14 @@
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { watch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { Engine } from '../../lib/engine/engine.js';
+import { InvalidStateError } from '../../lib/errors.js';
+import { Container } from '../../lib/index.js';
 import { Image } from '../../lib/image/image.js';
 import { BundleFile, readHealth, ShimHealthSchema, type ShimHealth } from '../../lib/runtime/bundle.js';
 import { rootfs, skipIf } from './_helpers.js';
@@ -249,4 +252,35 @@ rtest('health.json as the real shim wrote it: docker\'s State.Health, through it
   t.true(out.endsWith('x...'));
   t.true(Date.parse(h.Log[0]!.End) >= Date.parse(h.Log[0]!.Start));
   await engine.remove(id, { force: true });
+});
+
+rtest('in-process (the SDK\'s Container): this process runs the probe; health() and waitForHealth(); unhealthy after retries; stopped with the container', async (t) => {
+  // A tmpfs on /tmp: the probe's file is not written into the shared rootfs fixture.
+  await using c = await Container.run({ rootfs: rootfs(), mounts: [{ type: 'tmpfs', target: '/tmp' }], command: ['sleep', '1000'], healthcheck: { test: ['CMD-SHELL', 'test -e /tmp/ok && echo fine'], interval: 100, retries: 2 } });
+  t.is(c.health()?.Status, 'starting');
+  const bad = await c.waitForHealth({ until: ['unhealthy'] });
+  t.true(bad.FailingStreak >= 2);
+  t.true(bad.Log.every((r) => r.ExitCode === 1));
+  await (await c.exec(['touch', '/tmp/ok'])).wait();
+  const good = await c.waitForHealth();
+  t.is(good.Status, 'healthy');
+  t.is(good.Log.at(-1)!.Output, 'fine\n');
+  t.true(good.Log.length <= 5);
+  const waiting = c.waitForHealth({ until: ['starting'] });
+  c.kill('SIGKILL');
+  await c.wait();
+  await t.throwsAsync(waiting, { instanceOf: InvalidStateError });
+  t.is(c.health()?.Status, 'unhealthy');
+});
+
+rtest('a detached runtime Container: waitForHealth through its shim\'s events', async (t) => {
+  const runRoot = await mkdtemp(join(tmpdir(), 'nsbox-health-'));
+  const c = await Container.create({ rootfs: rootfs(), runRoot, command: ['sleep', '1000'], healthcheck: { test: ['CMD', 'true'], interval: 100 } });
+  t.teardown(async () => {
+    await c.remove();
+    await rm(runRoot, { recursive: true, force: true });
+  });
+  await c.startDetached();
+  t.is((await c.waitForHealth()).Status, 'healthy');
+  t.is(c.health()?.Status, 'healthy');
 });
