@@ -29,6 +29,7 @@ void InitLayerGunzip(Napi::Env env, Napi::Object exports);
 void InitSpawnProcess(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
+void InitFdPass(Napi::Env env, Napi::Object exports);
 void CloseAllWatches(AddonData* data);
 void FreeNft(AddonData* data);
 

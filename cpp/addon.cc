@@ -74,6 +74,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSpawnProcess(env, exports);
   InitNetlink(env, exports);
   InitNetns(env, exports);
+  InitFdPass(env, exports);
   return exports;
 }
 

@@ -70,6 +70,13 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
     op.prctl_option = static_cast<int>(src.Num(e, "option", 0));
     op.prctl_arg = static_cast<uint64_t>(src.Num(e, "arg", 0));
     op.mode = static_cast<unsigned>(src.Num(e, "mode", 0));
+    if (op.kind == OpKind::kRlimit) {
+      // -1 is RLIM_INFINITY (2^64-1 has no exact double).
+      double soft = src.Num(e, "soft", -1), hard = src.Num(e, "hard", -1);
+      op.prctl_option = static_cast<int>(src.Num(e, "resource", 0));
+      op.rlim_cur = soft < 0 ? ~0ULL : static_cast<uint64_t>(soft);
+      op.rlim_max = hard < 0 ? ~0ULL : static_cast<uint64_t>(hard);
+    }
     if (op.kind == OpKind::kMknod) {
       op.dev = static_cast<uint64_t>(makedev(static_cast<unsigned>(src.Num(e, "major", 0)),
                                              static_cast<unsigned>(src.Num(e, "minor", 0))));

@@ -35,6 +35,12 @@ enum class OpKind : int {
   kAmbient,     // clear the ambient set, then raise the capabilities in caps
   kPrctl,       // prctl(prctl_option, prctl_arg, 0, 0, 0): no_new_privs, keepcaps
   kSeccomp,     // seccomp(SECCOMP_SET_MODE_FILTER) with the classic BPF program in data
+  kRlimit,      // prlimit64(0, resource = prctl_option, {rlim_cur, rlim_max})
+  kUmask,       // umask(mode)
+  // Tell the parent "held" (kStepHeld on the error pipe: the spawn returns, the child not yet
+  // exec'd), then block until another process reads the fifo behind fd (an O_PATH fd the spawning
+  // process opened, reopened through /proc/self/fd as runc does): the OCI create/start split.
+  kAwaitStart,
 };
 
 // One setup op; each kind reads only the fields its comment above names.
@@ -49,6 +55,7 @@ struct Op {
   uint64_t effective = 0, permitted = 0, inheritable = 0;
   int prctl_option = 0;
   uint64_t prctl_arg = 0;
+  uint64_t rlim_cur = 0, rlim_max = 0;
   unsigned mode = 0;
   uint64_t dev = 0;
   bool recursive = false;
@@ -70,6 +77,8 @@ enum PseudoOp : int32_t {
   kStepSetns = -7,
   kStepClone = -8,
   kStepSignals = -9,
+  // Not a failure: the child reached an await-start op (the spawn succeeds, the child waits).
+  kStepHeld = -10,
   // exec: joining cgroup v1 hierarchy i (plan.cgroup_procs[i]) is step kStepJoinCgroup - i.
   kStepJoinCgroup = -100,
 };

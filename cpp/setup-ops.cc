@@ -145,6 +145,15 @@ long RunOp(const Op& op) {
       return 0;
     case OpKind::kPrctl:
       return Sys(SYS_prctl, op.prctl_option, op.prctl_arg, 0, 0, 0);
+    case OpKind::kRlimit: {
+      struct { uint64_t cur, max; } lim{op.rlim_cur, op.rlim_max};
+      return Sys(SYS_prlimit64, 0, op.prctl_option, &lim, nullptr);
+    }
+    case OpKind::kUmask:
+      Sys(SYS_umask, op.mode);
+      return 0;
+    case OpKind::kAwaitStart:
+      return -EINVAL;  // run by RunChild, which holds the error pipe
     case OpKind::kSeccomp: {
       struct sock_fprog prog;
       prog.len = static_cast<unsigned short>(op.data.size() / sizeof(struct sock_filter));
@@ -203,6 +212,32 @@ struct KernelSigaction {
   uint64_t mask;
 };
 
+// See OpKind::kAwaitStart. From "held" on, a failure reaches nobody through the pipe (the spawn has
+// returned; its reader is closed, and the write ends this process with SIGPIPE): a start sees it dead.
+long AwaitStart(const Op& op, int err_fd) {
+  ChildError held{kStepHeld, 0};
+  long r;
+  while ((r = Sys(SYS_write, err_fd, &held, sizeof held)) == -EINTR) {
+  }
+  if (r < 0) return r;
+  char path[32] = "/proc/self/fd/";
+  char digits[12];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(op.fd); n == 0 || v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  size_t at = strlen(path);
+  while (n > 0) path[at++] = digits[--n];
+  path[at] = 0;
+  long fd;
+  while ((fd = Sys(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC)) == -EINTR) {
+  }
+  if (fd < 0) return fd;
+  while ((r = Sys(SYS_write, fd, "0", 1)) == -EINTR) {
+  }
+  Sys(SYS_close, fd);
+  Sys(SYS_close, op.fd);
+  return r < 0 ? r : 0;
+}
+
 }  // namespace
 
 void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd) {
@@ -252,7 +287,8 @@ void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd) {
 
   for (size_t i = 0; i < plan.ops.size(); i++) {
     const Op& op = plan.ops[i];
-    if ((r = RunOp(op)) < 0 && !op.optional) Fail(err_fd, static_cast<int32_t>(i), r);
+    r = op.kind == OpKind::kAwaitStart ? AwaitStart(op, err_fd) : RunOp(op);
+    if (r < 0 && !op.optional) Fail(err_fd, static_cast<int32_t>(i), r);
   }
 
   // Nothing of the Node process may leak into the container: every fd above stdio closes on exec.
@@ -318,6 +354,9 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
     case OpKind::kAmbient: *syscall = "prctl"; *path = ""; return "set ambient capabilities";
     case OpKind::kPrctl: *syscall = "prctl"; *path = ""; return "prctl " + std::to_string(op.prctl_option);
     case OpKind::kSeccomp: *syscall = "seccomp"; *path = ""; return "install the seccomp filter";
+    case OpKind::kRlimit: *syscall = "prlimit64"; *path = ""; return "setrlimit " + std::to_string(op.prctl_option);
+    case OpKind::kUmask: *syscall = "umask"; *path = ""; return "umask";
+    case OpKind::kAwaitStart: *syscall = "open"; *path = ""; return "wait for start (exec fifo)";
     case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.target;
   }
   return "op";

@@ -194,6 +194,7 @@ bool ParseOpKind(const std::string& s, OpKind* k) {
       {"mask", OpKind::kMask},         {"readonly", OpKind::kReadonly}, {"setns", OpKind::kSetns},
       {"capbset", OpKind::kCapBset},   {"capset", OpKind::kCapSet},    {"ambient", OpKind::kAmbient},
       {"prctl", OpKind::kPrctl},       {"seccomp", OpKind::kSeccomp},
+      {"rlimit", OpKind::kRlimit},     {"umask", OpKind::kUmask},      {"await_start", OpKind::kAwaitStart},
   };
   for (const auto& e : table) {
     if (s == e.name) {
@@ -255,6 +256,10 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<uint64_t>(cgroup_fd.get());
   }
+  // A child that waits for a start outlives this call before its execve: it cannot borrow our
+  // memory (CLONE_VM) or a stack this call unmaps, so it gets a copy of its own.
+  bool holds = false;
+  for (const Op& op : plan.ops) holds = holds || op.kind == OpKind::kAwaitStart;
   ChildStack stack;
   ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, nullptr};
   UniqueFd pidfd;
@@ -266,7 +271,7 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     long r = 0;
     NetFailure nf;
     if (!InNetns(plan.netns_path, &nf, [&] {
-          r = CloneRun(&args, &stack, ChildMain, &child);
+          r = CloneRun(&args, holds ? nullptr : &stack, ChildMain, &child);
           return true;
         })) {
       return Fail(fail, nf.err, "setns", plan.netns_path);
@@ -337,6 +342,7 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   // A successful execve closes the CLOEXEC error pipe: EOF means "started".
   ChildError e{};
   ssize_t n = ReadFull(err_r.get(), &e, sizeof e);
+  if (n == sizeof e && e.step == kStepHeld) n = 0;  // waiting for its start, all else done
   if (n == sizeof e) {
     ReapNow(pid);
     return ChildFailed(plan, e, fail);

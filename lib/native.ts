@@ -35,7 +35,16 @@ export type SetupOp =
   | { op: 'ambient'; caps: number }
   | { op: 'prctl'; option: number; arg: number }
   /** A classic BPF program (struct sock_filter[]), installed last, just before execve. */
-  | { op: 'seccomp'; filter: Buffer };
+  | { op: 'seccomp'; filter: Buffer }
+  /** setrlimit of the child's own limit (resource as RLIMIT_*); -1 is unlimited. */
+  | { op: 'rlimit'; resource: number; soft: number; hard: number }
+  | { op: 'umask'; mode: number }
+  /**
+   * The OCI create/start split: the spawn returns here (the child set up, not exec'd), and the child
+   * blocks until another process reads the fifo behind `fd`, an O_PATH fd of the spawning process.
+   * The child then has memory of its own (no CLONE_VM).
+   */
+  | { op: 'await_start'; fd: number };
 
 /** An opaque native gunzip stream (gunzipOpen). */
 export interface GunzipStream {
@@ -135,6 +144,8 @@ export interface NativeAddon {
   /** pipe2(O_CLOEXEC) -> [read end, write end]. */
   pipe(): [number, number];
   openPty(size?: { cols: number; rows: number }): { master: number; slave: number; path: string };
+  /** Connects to the unix stream socket at `socketPath` and sends `fd` (SCM_RIGHTS) with the text `name`. */
+  sendFd(socketPath: string, fd: number, name: string): void;
   resizePty(fd: number, cols: number, rows: number): void;
   pivotRoot(newRoot: string, putOld: string): void;
   setns(fd: number, nstype: number): void;

@@ -1,0 +1,125 @@
+/**
+ * `create`: the init made from the bundle's config.json, in its cgroup and namespaces, set up and
+ * blocked on `exec.fifo` until `start` (the await_start op). It is this process's direct child,
+ * without a parent-death signal, so a subreaper above (containerd's shim) inherits it when this
+ * process exits. Without a terminal it inherits fds 0-2; with one, the pty master goes to the
+ * console socket before create returns.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { InvalidStateError, NotFoundError } from '../errors.js';
+import { native } from '../native.js';
+import { hostFacts } from '../runtime/host.js';
+import { createCgroup } from './cgroup.js';
+import { loadConfig } from './config.js';
+import { runHooks } from './hooks.js';
+import { ociSpawnPlan, requireProcess, rootfsOf } from './spawn-plan.js';
+import { FIFO, checkId, ensureRoot, procStat, saveState, stateDir, writeAtomic, type StateFile } from './state.js';
+import { ociState } from './status.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+const O_PATH = 0o10000000;
+const S_IFIFO = 0o010000;
+
+function checkBundle(bundle: string): void {
+  let dir = false;
+  try {
+    dir = statSync(bundle).isDirectory();
+  } catch {
+    throw new NotFoundError(`bundle ${bundle} does not exist`, { path: bundle });
+  }
+  if (!dir) throw new NotFoundError(`bundle ${bundle} is not a directory`, { path: bundle });
+}
+
+/** Creates the container; returns its state file and the init's pidfd (this process's child). */
+export async function createContainer(o: CreateOptions): Promise<{ state: StateFile; pidfd: number }> {
+  checkId(o.id);
+  checkBundle(o.bundle);
+  const cfg = loadConfig(o.bundle);
+  const proc = requireProcess(cfg);
+  const rootfs = rootfsOf(cfg, o.bundle);
+  if (!existsSync(rootfs)) throw new NotFoundError(`rootfs (${rootfs}) does not exist`, { path: rootfs });
+  if (proc.terminal && !o.consoleSocket) throw new NotFoundError('cannot allocate tty if runc will detach without setting console socket');
+  ensureRoot(o.root);
+  const dir = stateDir(o.root, o.id);
+  try {
+    mkdirSync(dir, { mode: 0o711 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new InvalidStateError(`container with id exists: ${o.id}`);
+    throw e;
+  }
+  const opened: number[] = [];
+  let cgroup: Awaited<ReturnType<typeof createCgroup>> | undefined;
+  let pidfd: number | undefined;
+  try {
+    native.mknod(join(dir, FIFO), S_IFIFO | 0o622, 0, 0);
+    const fifoFd = openSync(join(dir, FIFO), O_PATH);
+    opened.push(fifoFd);
+    const nsFds: Record<string, number> = {};
+    for (const n of cfg.linux.namespaces) {
+      if (n.path === undefined || n.type === 'network') continue;
+      nsFds[n.type] = openSync(n.path, 'r');
+      opened.push(nsFds[n.type]!);
+    }
+    cgroup = await createCgroup(cfg.linux.cgroupsPath, o.id, cfg.linux.resources);
+    const placement = cgroup.placement();
+    let pty: { master: number; slave: number; path: string } | undefined;
+    if (proc.terminal) {
+      pty = native.openPty(proc.consoleSize ? { cols: proc.consoleSize.width || 80, rows: proc.consoleSize.height || 24 } : undefined);
+      opened.push(pty.master, pty.slave);
+    }
+    const facts = hostFacts();
+    const plan = ociSpawnPlan(cfg, {
+      id: o.id,
+      bundle: o.bundle,
+      privileged: facts.privileged,
+      cgroups: facts.cgroups.map((v) => ({ ...v, hostDir: cgroup!.paths[v.fstype === 'cgroup2' ? 'unified' : v.data.split(',')[0]!] ?? v.hostDir })),
+      ...(placement.v2Path ? { cgroupPath: placement.v2Path } : {}),
+      cgroupProcs: placement.procsFiles,
+      // 0-2 dup'ed onto themselves: Node marks its stdio close-on-exec at start-up (libuv), the dup clears it.
+      stdio: pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2],
+      ...(pty ? { consolePath: pty.path } : {}),
+      fifoFd,
+      nsFds,
+    });
+    const spawned = await native.spawn(plan);
+    pidfd = spawned.pidfd;
+    if (pty) native.sendFd(o.consoleSocket!, pty.master, pty.path);
+    const st = procStat(spawned.pid);
+    const state: StateFile = {
+      id: o.id,
+      pid: spawned.pid,
+      start: st?.start ?? 0,
+      bundle: o.bundle,
+      rootfs,
+      created: new Date().toISOString(),
+      owner: userInfo().username,
+      ...(cfg.annotations ? { annotations: cfg.annotations } : {}),
+      cgroupPaths: { ...cgroup.paths },
+      config: cfg,
+    };
+    saveState(o.root, state);
+    const hookState = ociState(state, 'created');
+    await runHooks(cfg, 'prestart', hookState);
+    await runHooks(cfg, 'createRuntime', hookState);
+    await runHooks(cfg, 'createContainer', hookState);
+    if (o.pidFile) writeAtomic(o.pidFile, String(spawned.pid));
+    return { state, pidfd };
+  } catch (e) {
+    if (pidfd !== undefined) native.sendSignal(pidfd, 9);
+    await cgroup?.kill().catch((k: unknown) => process.emitWarning(`nsbox-runc: killing what ${o.id} left: ${(k as Error).message}`));
+    await cgroup?.remove().catch((r: unknown) => process.emitWarning(`nsbox-runc: cgroup of ${o.id} left: ${(r as Error).message}`));
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  } finally {
+    for (const fd of opened) closeSync(fd);
+  }
+}

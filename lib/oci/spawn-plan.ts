@@ -1,0 +1,121 @@
+/**
+ * config.json → spawn plan: namespaces and id maps, the root and its mounts, devices, pivot_root,
+ * masked and read-only paths, sysctls, hostname, and the process (process-ops.ts). Pure but for
+ * stat() of bind sources: unit-tested without root. The one translation of an OCI config.
+ */
+import { isAbsolute, join } from 'node:path';
+import { ValidationError } from '../errors.js';
+import type { SetupOp, SpawnPlan } from '../native.js';
+import { pathFromEnv } from '../runtime/container-env.js';
+import { CLONE, MOUNT_ATTR, MS, formatIdMap, type CgroupView } from '../runtime/plan.js';
+import type { OciConfig, OciProcess } from './config.js';
+import { PROPAGATION, deviceOps, mountOps } from './mounts.js';
+import { processSetupOps, seccompProgram } from './process-ops.js';
+
+export const NS_FLAGS: Record<string, number> = {
+  pid: CLONE.NEWPID, network: CLONE.NEWNET, mount: CLONE.NEWNS, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS,
+  user: CLONE.NEWUSER, cgroup: CLONE.NEWCGROUP, time: CLONE.NEWTIME,
+};
+
+/** Every namespace the container's processes are in other than the host's (what exec joins). */
+export function namespaceFlags(cfg: OciConfig): number {
+  return cfg.linux.namespaces.reduce((f, n) => f | NS_FLAGS[n.type]!, 0);
+}
+
+export interface OciPlanContext {
+  id: string;
+  bundle: string;
+  /** Is the caller root in the initial user namespace (mknod allowed)? */
+  privileged: boolean;
+  cgroups: CgroupView[];
+  cgroupPath?: string;
+  cgroupProcs?: string[];
+  /** The pty slave's host path, when the process has a terminal. */
+  consolePath?: string;
+  stdio: [number, number, number];
+  /** An O_PATH fd of the exec fifo: the process waits on it for `start` (absent: no wait). */
+  fifoFd?: number;
+  /** fds of namespaces given by path (other than network), opened by the caller: type → fd. */
+  nsFds?: Record<string, number>;
+}
+
+export function rootfsOf(cfg: OciConfig, bundle: string): string {
+  return isAbsolute(cfg.root.path) ? cfg.root.path : join(bundle, cfg.root.path);
+}
+
+export function requireProcess(cfg: OciConfig): OciProcess {
+  if (!cfg.process) throw new ValidationError('invalid config.json: process: needed to create a container', 'process');
+  return cfg.process;
+}
+
+export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
+  const proc = requireProcess(cfg);
+  const ns = new Map(cfg.linux.namespaces.map((n) => [n.type, n]));
+  const fresh = (t: string) => ns.has(t as never) && ns.get(t as never)!.path === undefined;
+  const userns = fresh('user');
+  const mountns = fresh('mount');
+  const root = rootfsOf(cfg, ctx.bundle);
+  const ops: SetupOp[] = [];
+  if (ns.get('pid')?.path !== undefined) throw new ValidationError('invalid config.json: linux.namespaces: joining a pid namespace by path is not supported by nsbox-runc', 'linux.namespaces');
+  if (userns) ops.push({ op: 'setids', uid: 0, gid: 0, groups: [] });
+  // Joined in the order that keeps the later joins allowed: the user namespace first.
+  for (const t of ['user', 'ipc', 'uts', 'mount', 'cgroup', 'time']) {
+    const fd = ctx.nsFds?.[t];
+    if (fd !== undefined) ops.push({ op: 'setns', fd, flags: NS_FLAGS[t]! });
+  }
+  if (fresh('cgroup')) ops.push({ op: 'unshare', flags: CLONE.NEWCGROUP });
+  if (ns.has('mount')) {
+    // runc's default: the container's mounts are slaves of the host's, so nothing goes back.
+    ops.push({ op: 'mount', target: '/', flags: MS.REC | (1 << 19) });
+    ops.push({ op: 'bind', source: root, target: root, recursive: true });
+    const mctx = { root, bundle: ctx.bundle, cgroups: ctx.cgroups, userns };
+    cfg.mounts.forEach((m, i) => ops.push(...mountOps(m, i, mctx)));
+    ops.push(...deviceOps(root, cfg.linux.devices ?? [], ctx.privileged && !userns, ctx.consolePath));
+    ops.push({ op: 'pivot_root', target: root });
+    const prop = cfg.linux.rootfsPropagation;
+    if (prop !== undefined) ops.push({ op: 'mount', target: '/', flags: PROPAGATION[prop]! });
+    for (const p of cfg.linux.readonlyPaths ?? []) ops.push({ op: 'readonly', target: p });
+    for (const p of cfg.linux.maskedPaths ?? []) ops.push({ op: 'mask', target: p });
+    if (cfg.root.readonly) ops.push({ op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
+  } else {
+    ops.push({ op: 'chroot', target: root });
+  }
+  for (const [k, v] of Object.entries(cfg.linux.sysctl ?? {})) {
+    if (k.includes('..') || k.includes('/')) throw new ValidationError(`invalid config.json: linux.sysctl: bad name ${k}`, 'linux.sysctl');
+    ops.push({ op: 'write', target: `/proc/sys/${k.replaceAll('.', '/')}`, data: v });
+  }
+  if (cfg.hostname !== undefined) {
+    if (!ns.has('uts')) throw new ValidationError('invalid config.json: hostname: needs a uts namespace', 'hostname');
+    ops.push({ op: 'sethostname', value: cfg.hostname });
+  }
+  if (cfg.domainname !== undefined) ops.push({ op: 'write', target: '/proc/sys/kernel/domainname', data: cfg.domainname });
+  const seccomp = seccompProgram(cfg.linux.seccomp, proc.capabilities?.bounding);
+  ops.push(...processSetupOps(proc, { userns, seccomp, beforeIds: ctx.fifoFd !== undefined ? [{ op: 'await_start', fd: ctx.fifoFd }] : [] }));
+
+  const env = proc.env ?? [];
+  let cloneFlags = 0;
+  for (const t of ['pid', 'mount', 'ipc', 'uts', 'user', 'time', 'network']) if (fresh(t)) cloneFlags |= NS_FLAGS[t]!;
+  const netPath = ns.get('network')?.path;
+  const plan: SpawnPlan = {
+    cloneFlags,
+    ops,
+    argv: proc.args,
+    env,
+    path: pathFromEnv(env),
+    stdio: ctx.stdio,
+    ctty: ctx.consolePath !== undefined,
+    pdeathsig: false,
+    denySetgroups: false,
+    ...(ctx.cgroupPath ? { cgroupPath: ctx.cgroupPath } : {}),
+    ...(ctx.cgroupProcs?.length ? { cgroupProcs: ctx.cgroupProcs } : {}),
+    ...(netPath !== undefined ? { netns: netPath } : {}),
+  };
+  if (userns) {
+    const um = cfg.linux.uidMappings;
+    const gm = cfg.linux.gidMappings;
+    if (!um?.length || !gm?.length) throw new ValidationError('invalid config.json: linux.uidMappings: a user namespace needs uid and gid mappings', 'linux.uidMappings');
+    plan.uidMap = formatIdMap(um);
+    plan.gidMap = formatIdMap(gm);
+  }
+  return plan;
+}
