@@ -24,8 +24,9 @@ export type HookKind = (typeof HOOK_KINDS)[number];
 
 const Rlimit = z.object({
   type: z.string().regex(/^RLIMIT_[A-Z]+$/, 'must be RLIMIT_<NAME>'),
-  hard: z.number().int().min(0),
-  soft: z.number().int().min(0),
+  // u64: 2^64-1 (unlimited) reads as a double past 2^53.
+  hard: z.number().min(0),
+  soft: z.number().min(0),
 });
 
 export const ProcessSchema = z.object({
@@ -76,7 +77,8 @@ const Device = z.object({
 });
 export type OciDevice = z.output<typeof Device>;
 
-const int64 = z.number().int();
+// int64/uint64 fields: JSON numbers past 2^53 read as doubles (the unlimited 2^64-1 among them).
+const int64 = z.number();
 export const LinuxResourcesSchema = z.object({
   devices: z.array(z.object({ allow: z.boolean(), type: z.string().optional(), major: int64.nullish(), minor: int64.nullish(), access: z.string().optional() })).optional(),
   memory: z.object({ limit: int64.optional(), reservation: int64.optional(), swap: int64.optional(), kernel: int64.optional(), swappiness: int64.optional(), disableOOMKiller: z.boolean().optional() }).optional(),

@@ -1,0 +1,74 @@
+// The OCI runtime CLI, side by side: `create && start && delete -f` of /bin/true on the busybox
+// rootfs (the youki README's benchmark) with nsbox-runc, crun and runc, each with its own bundle
+// and state root, a relative cgroupsPath (beneath our own cgroup). One run: a few rounds each,
+// medians, and each runtime's ratio to crun's.
+//
+//   node --import=tsx bench/runtime.ts        (as root; ROUNDS=N, default 5)
+//
+// Not measured yet: `ctr run --rm` through containerd (the issue's second figure).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readCgroupLayout, removeChildCgroup } from './lib/cgroup-hierarchies.ts';
+import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
+import { hasCommand } from './lib/has-command.ts';
+import { makeSpec, writeBundle } from './lib/oci-bundle.ts';
+import { timeSpawn, type Command } from './lib/spawn-timer.ts';
+import { summarize } from './lib/stats.ts';
+
+const rounds = Number(process.env.ROUNDS ?? 5);
+const rootfs = execFileSync('bash', [fileURLToPath(new URL('../test/fixtures/make-rootfs.sh', import.meta.url))], { encoding: 'utf8' }).trim().split('\n').pop()!;
+const work = mkdtempSync(join(tmpdir(), 'nsbox-bench-runtime-'));
+const layout = readCgroupLayout();
+const runcBin = fileURLToPath(new URL('../bin/nsbox-runc.js', import.meta.url));
+
+interface Runtime {
+  name: string;
+  argv: string[];
+  wrap: (c: Command) => Command;
+}
+
+let crunNs: CrunMountNamespace | undefined;
+const runtimes: Runtime[] = [{ name: 'nsbox-runc', argv: [process.execPath, runcBin], wrap: (c) => c }];
+if (hasCommand('crun')) {
+  const steps = mountNamespaceSteps(layout);
+  if (steps.length) crunNs = await CrunMountNamespace.start(steps, work);
+  runtimes.push({ name: 'crun', argv: ['crun'], wrap: (c) => (crunNs ? crunNs.wrap(c) : c) });
+}
+if (hasCommand('runc')) runtimes.push({ name: 'runc', argv: ['runc'], wrap: (c) => c });
+
+const spec = makeSpec(hasCommand('crun') ? 'crun' : 'runc', join(work, 'spec'), rootfs);
+const results = new Map<string, number>();
+try {
+  for (const rt of runtimes) {
+    const bundle = join(work, `${rt.name}-bundle`);
+    const state = join(work, `${rt.name}-state`);
+    const cmd = (args: string[]): Command => {
+      const full = [...rt.argv.slice(1), '--root', state, ...args];
+      return rt.wrap({ file: rt.argv[0]!, args: full });
+    };
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const id = `nsbox-bench-rt-${rt.name}-${process.pid}-${i}`;
+      writeBundle(bundle, spec, id);
+      try {
+        const a = await timeSpawn(cmd(['create', '--bundle', bundle, id]));
+        const b = await timeSpawn(cmd(['start', id]));
+        const c = await timeSpawn(cmd(['delete', '-f', id]));
+        samples.push(a + b + c);
+      } finally {
+        removeChildCgroup(layout, id);
+        if (existsSync(join(state, id))) execFileSync(rt.argv[0]!, [...rt.argv.slice(1), '--root', state, 'delete', '--force', id], { stdio: 'ignore' });
+      }
+    }
+    results.set(rt.name, summarize(samples).median);
+  }
+} finally {
+  crunNs?.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+const crun = results.get('crun');
+console.log(`create && start && delete -f of /bin/true, median of ${rounds}:`);
+for (const [name, ms] of results) console.log(`  ${name.padEnd(11)} ${ms.toFixed(1).padStart(8)} ms   ${crun ? `${(ms / crun).toFixed(2)}x crun` : ''}`);

@@ -1,0 +1,209 @@
+/**
+ * nsbox-runc end to end (bin/nsbox-runc.js over dist/): the create/start/state/kill/delete
+ * lifecycle on a busybox bundle, the console socket, exec, ps, pause/resume, hooks, and runc's
+ * messages and exit codes for bad input.
+ */
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import anyTest, { type TestFn } from 'ava';
+import { native } from '../../lib/native.js';
+import { defaultSpec } from '../../lib/oci/defaults.js';
+import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
+
+interface Ctx {
+  dir: string;
+  root: string;
+}
+const test = anyTest as TestFn<Ctx>;
+const bin = fileURLToPath(new URL('../../bin/nsbox-runc.js', import.meta.url));
+const dist = fileURLToPath(new URL('../../dist/oci/main.js', import.meta.url));
+const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : undefined;
+const rtest = skipIf(reason, test.serial);
+
+/**
+ * Runs nsbox-runc. A container's init inherits create's stdout and stderr (as runc's does), and
+ * would hold pipes open past create's exit: create and start write to a file, read back as stderr.
+ */
+function runc(t: { context: Ctx }, args: string[]): SpawnSyncReturns<string> {
+  const cmd = args.find((a) => !a.startsWith('-') && !a.includes('/'));
+  if (cmd !== 'create' && cmd !== 'exec') return spawnSync(process.execPath, [bin, '--root', t.context.root, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const file = join(t.context.dir, `io-${n++}`);
+  const fd = openSync(file, 'w+');
+  try {
+    const r = spawnSync(process.execPath, [bin, '--root', t.context.root, ...args], { encoding: 'utf8', stdio: ['ignore', cmd === 'exec' && !args.includes('--detach') ? 'pipe' : fd, fd], timeout: 60_000 });
+    return { ...r, stderr: readFileSync(file, 'utf8') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+let n = 0;
+/** A bundle on the busybox rootfs: runc's default spec with these process settings. */
+function bundle(t: { context: Ctx }, proc: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
+  const b = join(t.context.dir, `b${n++}`);
+  mkdirSync(b);
+  symlinkSync(rootfs(), join(b, 'rootfs'));
+  const spec = defaultSpec() as { process: Record<string, unknown>; linux: Record<string, unknown> };
+  const config = { ...spec, process: { ...spec.process, terminal: false, ...proc }, ...extra, linux: { ...spec.linux, cgroupsPath: `nsbox-runc-test/c${n}` } };
+  writeFileSync(join(b, 'config.json'), JSON.stringify(config));
+  return b;
+}
+
+const status = (t: { context: Ctx }, id: string) => JSON.parse(runc(t, ['state', id]).stdout).status as string;
+
+/** Resolves when `pid` has exited (its pidfd becomes readable). */
+function exited(pid: number): Promise<void> {
+  const fd = native.pidfdOpen(pid);
+  return new Promise((resolve) => native.watchExit(fd, () => resolve()));
+}
+
+test.before((t) => {
+  if (reason) return;
+  t.context.dir = mkdtempSync(join(tmpdir(), 'oci-runc-'));
+  t.context.root = join(t.context.dir, 'state');
+});
+test.after.always((t) => {
+  if (!t.context.root) return;
+  // Whatever a failed test left running: deleted by force, so no process or cgroup stays.
+  for (const id of existsSync(t.context.root) ? JSON.parse(runc(t, ['list', '--format', 'json']).stdout || '[]') as Array<{ id: string }> : []) runc(t, ['delete', '--force', id.id]);
+  rmSync(t.context.dir, { recursive: true, force: true });
+});
+
+rtest('create blocks the init before execve; start runs it; kill, stopped, delete leaves nothing', async (t) => {
+  const b = bundle(t, { args: ['sleep', '100'] });
+  const pidFile = join(t.context.dir, 'life.pid');
+  const c = runc(t, ['create', '--bundle', b, '--pid-file', pidFile, 'life']);
+  t.is(c.status, 0, c.stderr);
+  const state = JSON.parse(runc(t, ['state', 'life']).stdout);
+  t.like(state, { ociVersion: '1.0.2', id: 'life', status: 'created', bundle: b, rootfs: join(b, 'rootfs') });
+  t.regex(readFileSync(pidFile, 'utf8'), /^\d+$/);
+  t.is(Number(readFileSync(pidFile, 'utf8')), state.pid);
+  // Created: in its cgroup and namespaces, not yet the container's program.
+  t.regex(readFileSync(`/proc/${state.pid}/cgroup`, 'utf8'), /nsbox-runc-test\/c\d+/);
+  t.not(readFileSync(`/proc/${state.pid}/comm`, 'utf8').trim(), 'sleep');
+  t.is(runc(t, ['start', 'life']).status, 0);
+  t.is(status(t, 'life'), 'running');
+  t.is(readFileSync(`/proc/${state.pid}/comm`, 'utf8').trim(), 'sleep');
+  const list = JSON.parse(runc(t, ['list', '--format', 'json']).stdout);
+  t.deepEqual(list.map((s: { id: string }) => s.id), ['life']);
+  const gone = exited(state.pid);
+  t.is(runc(t, ['kill', 'life', 'KILL']).status, 0);
+  await gone;
+  t.is(status(t, 'life'), 'stopped');
+  const kill = runc(t, ['kill', 'life', '9']);
+  t.is(kill.status, 1);
+  t.regex(kill.stderr, /container not running/);
+  t.is(runc(t, ['delete', 'life']).status, 0);
+  t.false(existsSync(join(t.context.root, 'life')));
+  t.regex(runc(t, ['state', 'life']).stderr, /container life does not exist/);
+});
+
+rtest('the init inherits fds 0-2: its output reaches the caller of create', async (t) => {
+  const b = bundle(t, { args: ['sh', '-c', 'echo out; echo err >&2; exit 3'] });
+  const create = spawn(process.execPath, [bin, '--root', t.context.root, 'create', '--bundle', b, 'io'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = collect(create.stdout);
+  const err = collect(create.stderr);
+  await new Promise((resolve) => create.on('exit', resolve));
+  t.is(runc(t, ['start', 'io']).status, 0);
+  // The pipes close when the init (their last holder) exits.
+  t.is(await out, 'out\n');
+  t.is(await err, 'err\n');
+  t.is(runc(t, ['delete', '--force', 'io']).status, 0);
+});
+
+rtest('a terminal: the pty master goes to --console-socket (SCM_RIGHTS), the process is on the pty', async (t) => {
+  const sock = join(t.context.dir, 'console.sock');
+  // A receiver of the fd: Node's net has no SCM_RIGHTS, python's socket does.
+  const py = spawn('python3', ['-c', `
+import socket, os, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print('ready', flush=True)
+c, _ = s.accept(); msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+data = b''
+while b'tty-ok' not in data:
+    chunk = os.read(fds[0], 1024)
+    if not chunk: break
+    data += chunk
+print(msg.decode(), data.decode().strip(), flush=True)
+`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const output = collect(py.stdout);
+  await new Promise((resolve) => py.stdout.once('data', resolve));
+  const b = bundle(t, { terminal: true, args: ['sh', '-c', 'test -t 0 && echo tty-ok; sleep 100'] });
+  const c = runc(t, ['create', '--bundle', b, '--console-socket', sock, 'tty']);
+  t.is(c.status, 0, c.stderr);
+  t.is(runc(t, ['start', 'tty']).status, 0);
+  t.regex(await output, /\n\/dev\/pts\/\d+ .*tty-ok/);
+  t.is(runc(t, ['delete', '--force', 'tty']).status, 0);
+});
+
+rtest('exec: a process in the running container (exit code, env, cwd), detached with a pid file; ps; pause and resume', async (t) => {
+  const b = bundle(t, { args: ['sleep', '100'] });
+  t.is(runc(t, ['create', '--bundle', b, 'ex']).status, 0);
+  t.is(runc(t, ['start', 'ex']).status, 0);
+  const e = runc(t, ['exec', '--env', 'X=42', '--cwd', '/tmp', 'ex', 'sh', '-c', 'echo $X $(pwd) $(hostname); exit 7']);
+  t.is(e.stdout, '42 /tmp nsbox\n');
+  t.is(e.status, 7);
+  const proc = join(t.context.dir, 'process.json');
+  writeFileSync(proc, JSON.stringify({ args: ['sh', '-c', 'echo from-process-file'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }));
+  t.is(runc(t, ['exec', '--process', proc, 'ex']).stdout, 'from-process-file\n');
+  const pidFile = join(t.context.dir, 'exec.pid');
+  t.is(runc(t, ['exec', '--detach', '--pid-file', pidFile, 'ex', 'sleep', '50']).status, 0);
+  const execPid = Number(readFileSync(pidFile, 'utf8'));
+  const pids = JSON.parse(runc(t, ['ps', '--format', 'json', 'ex']).stdout) as number[];
+  t.true(pids.includes(execPid));
+  t.true(pids.includes(JSON.parse(runc(t, ['state', 'ex']).stdout).pid));
+  t.is(runc(t, ['pause', 'ex']).status, 0);
+  t.is(status(t, 'ex'), 'paused');
+  t.regex(runc(t, ['exec', 'ex', 'true']).stderr, /paused/);
+  t.is(runc(t, ['resume', 'ex']).status, 0);
+  t.is(status(t, 'ex'), 'running');
+  t.regex(runc(t, ['resume', 'ex']).stderr, /container not paused/);
+  t.is(runc(t, ['delete', '--force', 'ex']).status, 0);
+  t.throws(() => process.kill(execPid, 0), { code: 'ESRCH' }, 'delete --force ends every process of the container');
+});
+
+rtest('hooks get the state on stdin: prestart and poststart at create and start, poststop at delete', (t) => {
+  const log = join(t.context.dir, 'hooks.log');
+  const hook = (name: string) => [{ path: '/bin/sh', args: ['sh', '-c', `(echo ${name}; cat; echo) >> ${log}`] }];
+  const b = bundle(t, { args: ['sleep', '100'] }, { hooks: { prestart: hook('prestart'), poststart: hook('poststart'), poststop: hook('poststop') } });
+  t.is(runc(t, ['create', '--bundle', b, 'hk']).status, 0);
+  t.regex(readFileSync(log, 'utf8'), /^prestart\n\{.*"id":"hk".*"status":"created"/);
+  t.is(runc(t, ['start', 'hk']).status, 0);
+  t.is(runc(t, ['delete', '--force', 'hk']).status, 0);
+  t.deepEqual(readFileSync(log, 'utf8').split('\n').filter((l) => /^[a-z]+$/.test(l)), ['prestart', 'poststart', 'poststop']);
+});
+
+rtest("bad input: runc's messages and exit codes, and nothing is left by a failed create", (t) => {
+  const missing = runc(t, ['create', '--bundle', join(t.context.dir, 'nope'), 'x1']);
+  t.is(missing.status, 1);
+  t.regex(missing.stderr, /bundle .* does not exist/);
+  const bad = join(t.context.dir, 'bad');
+  mkdirSync(bad);
+  writeFileSync(join(bad, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', root: { path: 'rootfs' }, process: { args: 'sh', cwd: '/' } }));
+  const invalid = runc(t, ['--log', join(t.context.dir, 'log.json'), '--log-format', 'json', 'create', '--bundle', bad, 'x2']);
+  t.is(invalid.status, 1);
+  t.regex(invalid.stderr, /invalid config\.json: process\.args/);
+  t.false(existsSync(join(t.context.root, 'x2')), 'nothing is created for an invalid config');
+  t.like(JSON.parse(readFileSync(join(t.context.dir, 'log.json'), 'utf8').trim()), { level: 'error' });
+  t.regex(JSON.parse(readFileSync(join(t.context.dir, 'log.json'), 'utf8').trim()).msg, /invalid config\.json/);
+  const b = bundle(t, { args: ['sleep', '100'] });
+  t.is(runc(t, ['create', '--bundle', b, 'dup']).status, 0);
+  const dup = runc(t, ['create', '--bundle', b, 'dup']);
+  t.is(dup.status, 1);
+  t.regex(dup.stderr, /container with id exists: dup/);
+  t.is(runc(t, ['start', 'dup']).status, 0);
+  const again = runc(t, ['start', 'dup']);
+  t.is(again.status, 1);
+  t.regex(again.stderr, /cannot start an already running container/);
+  const del = runc(t, ['delete', 'dup']);
+  t.is(del.status, 1);
+  t.regex(del.stderr, /cannot delete container dup that is not stopped: running/);
+  t.is(status(t, 'dup'), 'running');
+  t.is(runc(t, ['delete', '--force', 'dup']).status, 0);
+  t.is(runc(t, ['delete', '--force', 'never-was']).status, 0, 'a forced delete of a missing container succeeds, as runc');
+  t.regex(runc(t, ['--systemd-cgroup', 'state', 'x']).stderr, /--systemd-cgroup is not supported/);
+  t.regex(runc(t, ['--version']).stdout, /^nsbox-runc version .*\nspec: 1\.0\.2\n$/);
+  t.like(JSON.parse(runc(t, ['features']).stdout), { ociVersionMin: '1.0.0' });
+});

@@ -1,0 +1,178 @@
+/** config.json → spawn plan (lib/oci): each field's ops, checked without root. */
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { ValidationError } from '../../lib/errors.js';
+import { parseFlags, b, r, v, flag, list } from '../../lib/oci/args.js';
+import { ociResources } from '../../lib/oci/cgroup.js';
+import { ConfigSchema, loadConfig, parseWith } from '../../lib/oci/config.js';
+import { defaultSpec } from '../../lib/oci/defaults.js';
+import { parseMountOptions } from '../../lib/oci/mounts.js';
+import { capMask, parseSignal } from '../../lib/oci/process-ops.js';
+import { namespaceFlags, ociSpawnPlan, type OciPlanContext } from '../../lib/oci/spawn-plan.js';
+import { checkId } from '../../lib/oci/state.js';
+import { CLONE, MOUNT_ATTR, MS } from '../../lib/runtime/plan.js';
+
+const bundle = mkdtempSync(join(tmpdir(), 'oci-plan-'));
+mkdirSync(join(bundle, 'rootfs'));
+mkdirSync(join(bundle, 'data'));
+writeFileSync(join(bundle, 'file'), '');
+const ctx: OciPlanContext = { id: 'c1', bundle, privileged: true, cgroups: [{ name: '', fstype: 'cgroup2', data: '', hostDir: '/sys/fs/cgroup/x' }], stdio: [0, 1, 2], fifoFd: 9 };
+const spec = (): Record<string, unknown> => {
+  const { hostname: _, ...rest } = defaultSpec() as Record<string, unknown>;
+  return rest;
+};
+const config = (o: Record<string, unknown> = {}) => parseWith(ConfigSchema, { ...spec(), ...o }, 'config');
+const withProcess = (p: Record<string, unknown>) => config({ process: { ...(defaultSpec() as { process: object }).process, terminal: false, ...p } });
+const opsOf = (c: ReturnType<typeof config>) => ociSpawnPlan(c, ctx).ops;
+
+test('schema: unknown fields are ignored, a bad known one is a ValidationError naming it', (t) => {
+  const c = config({ futureField: { x: 1 }, linux: { namespaces: [{ type: 'pid' }], newThing: true } });
+  t.false('futureField' in c);
+  t.is(c.linux.namespaces[0]!.type, 'pid');
+  const e = t.throws(() => withProcess({ user: { uid: 'root', gid: 0 } }), { instanceOf: ValidationError });
+  t.regex(e.message, /process\.user\.uid/);
+  t.throws(() => config({ root: undefined }), { instanceOf: ValidationError, message: /root/ });
+  t.throws(() => config({ linux: { namespaces: [{ type: 'bogus' }] } }), { instanceOf: ValidationError, message: /linux\.namespaces\.0\.type/ });
+  t.throws(() => withProcess({ args: [] }), { message: /process\.args: must name a program/ });
+});
+
+test('loadConfig: a missing config.json is NotFound, bad JSON a ValidationError', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'oci-cfg-'));
+  t.throws(() => loadConfig(d), { message: /config\.json not found/ });
+  writeFileSync(join(d, 'config.json'), '{ nope');
+  t.throws(() => loadConfig(d), { instanceOf: ValidationError, message: /invalid config\.json/ });
+});
+
+test('namespaces: fresh ones are clone flags (cgroup by an op after placement), a network path is joined by the spawn', (t) => {
+  const c = config({ linux: { namespaces: ['pid', 'mount', 'ipc', 'uts', 'cgroup', 'network'].map((type) => ({ type })) } });
+  const p = ociSpawnPlan(c, ctx);
+  t.is(p.cloneFlags, CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWNET);
+  t.deepEqual(p.ops[0], { op: 'unshare', flags: CLONE.NEWCGROUP });
+  t.is(namespaceFlags(c), p.cloneFlags | CLONE.NEWCGROUP);
+  const joined = ociSpawnPlan(config({ linux: { namespaces: [{ type: 'mount' }, { type: 'network', path: '/run/netns/x' }] } }), ctx);
+  t.is(joined.netns, '/run/netns/x');
+  t.is(joined.cloneFlags, CLONE.NEWNS);
+  t.false(p.pdeathsig, 'the init outlives the create process');
+  t.throws(() => ociSpawnPlan(config({ linux: { namespaces: [{ type: 'pid', path: '/proc/1/ns/pid' }] } }), ctx), { message: /pid namespace by path/ });
+});
+
+test('user namespace: maps from the config, root inside first; none given is an error', (t) => {
+  const maps = { uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] };
+  const p = ociSpawnPlan(config({ linux: { namespaces: [{ type: 'user' }, { type: 'mount' }], ...maps } }), ctx);
+  t.is(p.uidMap, '0 100000 65536\n');
+  t.is(p.gidMap, '0 100000 65536\n');
+  t.deepEqual(p.ops[0], { op: 'setids', uid: 0, gid: 0, groups: [] });
+  t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/dev/null'), 'devices are bound in a user namespace');
+  t.throws(() => ociSpawnPlan(config({ linux: { namespaces: [{ type: 'user' }] } }), ctx), { message: /uid and gid mappings/ });
+});
+
+test('root: bound on itself, mounts in order, devices, pivot_root, then masked/readonly paths and a read-only root', (t) => {
+  const ops = opsOf(config({ linux: { namespaces: [{ type: 'mount' }, { type: 'pid' }], maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'] } }));
+  const root = join(bundle, 'rootfs');
+  t.deepEqual(ops[0], { op: 'mount', target: '/', flags: MS.REC | (1 << 19) });
+  t.deepEqual(ops[1], { op: 'bind', source: root, target: root, recursive: true });
+  const i = (pred: (o: (typeof ops)[number]) => boolean) => ops.findIndex(pred);
+  const proc = i((o) => o.op === 'mount' && o.fstype === 'proc');
+  const dev = i((o) => o.op === 'mount' && o.target === `${root}/dev`);
+  const pivot = i((o) => o.op === 'pivot_root');
+  t.true(proc < dev && dev < pivot);
+  t.true(i((o) => o.op === 'mknod' && o.target === `${root}/dev/null`) < pivot);
+  t.true(pivot < i((o) => o.op === 'readonly' && o.target === '/proc/sys'));
+  t.true(pivot < i((o) => o.op === 'mask' && o.target === '/proc/kcore'));
+  t.deepEqual(ops.find((o) => o.op === 'setattr' && o.target === '/'), { op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
+  const noMountNs = opsOf(config({ linux: { namespaces: [{ type: 'pid' }] } }));
+  t.deepEqual(noMountNs.find((o) => o.op === 'chroot'), { op: 'chroot', target: root });
+});
+
+test('mount options: flags, their negations, propagation, and the rest as data', (t) => {
+  const o = parseMountOptions(['nosuid', 'noexec', 'ro', 'rw', 'rslave', 'mode=755', 'size=1m', 'strictatime']);
+  t.is(o.flags, MS.NOSUID | MS.NOEXEC | MS.STRICTATIME);
+  t.deepEqual(o.propagation, [MS.REC | (1 << 19)]);
+  t.deepEqual(o.data, ['mode=755', 'size=1m']);
+  const ops = opsOf(config({ mounts: [
+    { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro', 'nosuid'] },
+    { destination: '/etc/x', source: join(bundle, 'file'), options: ['bind'] },
+    { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nodev', 'mode=1777', 'rshared'] },
+  ] }));
+  const root = join(bundle, 'rootfs');
+  t.deepEqual(ops.find((o) => o.op === 'bind' && o.target === `${root}/data`), { op: 'bind', source: join(bundle, 'data'), target: `${root}/data`, recursive: true, set: MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID });
+  t.true(ops.some((o) => o.op === 'touch' && o.target === `${root}/etc/x`), 'a file bind gets a file to mount on');
+  t.deepEqual(ops.find((o) => o.op === 'mount' && o.target === `${root}/tmp` && o.fstype === 'tmpfs'), { op: 'mount', source: 'tmpfs', target: `${root}/tmp`, fstype: 'tmpfs', flags: MS.NODEV, data: 'mode=1777' });
+  t.true(ops.some((o) => o.op === 'mount' && o.target === `${root}/tmp` && o.flags === (MS.REC | (1 << 20))));
+  t.throws(() => opsOf(config({ mounts: [{ destination: '/x', type: 'bind', source: '/nonexistent-source' }] })), { message: /does not exist/ });
+  t.throws(() => opsOf(config({ mounts: [{ destination: 'relative', type: 'tmpfs' }] })), { instanceOf: ValidationError });
+  const cg = opsOf(config({ mounts: [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro'] }] }));
+  t.true(cg.some((o) => o.op === 'mount' && o.fstype === 'cgroup2'));
+  t.true(cg.some((o) => o.op === 'setattr' && o.target === `${root}/sys/fs/cgroup` && o.set === MOUNT_ATTR.RDONLY));
+});
+
+test('process: rlimits, oom_score_adj, umask, cwd, wait for start before the ids, caps, no_new_privs last', (t) => {
+  const ops = opsOf(withProcess({
+    user: { uid: 1000, gid: 1000, umask: 0o27, additionalGids: [5] },
+    cwd: '/tmp',
+    rlimits: [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }, { type: 'RLIMIT_CORE', soft: 2 ** 64, hard: 2 ** 64 }],
+    oomScoreAdj: 500,
+    capabilities: { bounding: ['CAP_KILL', 'CAP_CHOWN'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], inheritable: ['CAP_KILL'], ambient: ['CAP_KILL', 'CAP_CHOWN'] },
+    noNewPrivileges: true,
+  }));
+  const tail = ops.slice(ops.findIndex((o) => o.op === 'rlimit'));
+  t.deepEqual(tail.map((o) => o.op), ['rlimit', 'rlimit', 'write', 'umask', 'chdir', 'await_start', 'capbset', 'prctl', 'setids', 'prctl', 'capset', 'ambient', 'prctl']);
+  t.deepEqual(tail[0], { op: 'rlimit', resource: 7, soft: 100, hard: 200 });
+  t.deepEqual(tail[1], { op: 'rlimit', resource: 4, soft: -1, hard: -1 }, '2^64 is unlimited');
+  t.deepEqual(tail[2], { op: 'write', target: '/proc/self/oom_score_adj', data: '500' });
+  t.deepEqual(tail[5], { op: 'await_start', fd: 9 });
+  t.deepEqual(tail[8], { op: 'setids', uid: 1000, gid: 1000, groups: [5] });
+  t.deepEqual(tail[11], { op: 'ambient', caps: capMask(['CAP_KILL']) }, 'only permitted and inheritable ones become ambient');
+  t.is(capMask(['CAP_KILL', 'chown', 'CAP_NOT_A_CAP']), 2 ** 5 + 1);
+  t.throws(() => opsOf(withProcess({ rlimits: [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }] })), { message: /RLIMIT_BOGUS/ });
+});
+
+test('seccomp: compiled; installed first without no_new_privs, last with it; SCMP_ACT_NOTIFY refused', (t) => {
+  const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
+  const nnp = opsOf(config({ linux: { namespaces: [], seccomp } }));
+  t.is(nnp.at(-1)!.op, 'seccomp');
+  const base = withProcess({ noNewPrivileges: false });
+  const without = opsOf({ ...base, linux: { ...base.linux, seccomp } });
+  t.true(without.findIndex((o) => o.op === 'seccomp') < without.findIndex((o) => o.op === 'setids'));
+  t.throws(() => opsOf(config({ linux: { namespaces: [], seccomp: { defaultAction: 'SCMP_ACT_NOTIFY' } } })), { instanceOf: ValidationError });
+});
+
+test('sysctl, hostname and domainname; a hostname needs a uts namespace', (t) => {
+  const ops = opsOf(config({ hostname: 'h', domainname: 'd', linux: { namespaces: [{ type: 'uts' }], sysctl: { 'net.ipv4.ip_forward': '1' } } }));
+  t.true(ops.some((o) => o.op === 'write' && o.target === '/proc/sys/net/ipv4/ip_forward' && o.data === '1'));
+  t.true(ops.some((o) => o.op === 'sethostname' && o.value === 'h'));
+  t.true(ops.some((o) => o.op === 'write' && o.target === '/proc/sys/kernel/domainname'));
+  t.throws(() => opsOf(config({ hostname: 'h', linux: { namespaces: [] } })), { message: /uts namespace/ });
+  t.throws(() => opsOf(config({ linux: { namespaces: [], sysctl: { '../x': '1' } } })), { instanceOf: ValidationError });
+});
+
+test('terminal: the pty slave is the console and the controlling terminal', (t) => {
+  const p = ociSpawnPlan(config(), { ...ctx, consolePath: '/dev/pts/9', stdio: [5, 5, 5] });
+  t.true(p.ctty);
+  t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/dev/pts/9' && o.target.endsWith('/dev/console')));
+});
+
+test('resources: memory, swap, cpu quota/period, shares, cpuset, pids, blkio weight', (t) => {
+  t.deepEqual(ociResources({ memory: { limit: 1 << 20, swap: 2 << 20 }, cpu: { quota: 50000, period: 100000, shares: 1024, cpus: '0' }, pids: { limit: 10 }, blockIO: { weight: 100 } }), {
+    memory: 1 << 20, memorySwap: 2 << 20, cpus: 0.5, cpuShares: 1024, cpuset: { cpus: '0' }, pids: 10, blkio: { weight: 100 },
+  });
+  t.deepEqual(ociResources({ memory: { limit: -1 }, pids: { limit: 0 } }), { memory: -1, pids: -1 });
+  t.is(ociResources({ devices: [{ allow: false, access: 'rwm' }] }), undefined);
+});
+
+test('signals, ids and flags as runc reads them', (t) => {
+  t.is(parseSignal('KILL'), 9);
+  t.is(parseSignal('SIGTERM'), 15);
+  t.is(parseSignal('9'), 9);
+  t.throws(() => parseSignal('NOPE'), { message: /unknown signal/ });
+  t.is(checkId('abc-1.2_x'), 'abc-1.2_x');
+  t.throws(() => checkId('a/b'), { message: /invalid id format/ });
+  const p = parseFlags(['--pid-file=/p', '-e', 'A=1', '--env', 'B=2', '-d', 'id', 'sh', '-c', 'x'], [v('pid-file'), r('env', 'e'), b('detach', 'd')]);
+  t.is(flag(p, 'pid-file'), '/p');
+  t.deepEqual(list(p, 'env'), ['A=1', 'B=2']);
+  t.is(flag(p, 'detach'), 'true');
+  t.deepEqual(p.rest, ['id', 'sh', '-c', 'x']);
+  t.throws(() => parseFlags(['--nope'], []), { message: /flag provided but not defined/ });
+});
