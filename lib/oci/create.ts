@@ -33,8 +33,9 @@ function checkBundle(bundle: string): void {
   let dir = false;
   try {
     dir = statSync(bundle).isDirectory();
-  } catch {
-    throw new NotFoundError(`bundle ${bundle} does not exist`, { path: bundle });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new NotFoundError(`bundle ${bundle} does not exist`, { path: bundle, cause: e });
   }
   if (!dir) throw new NotFoundError(`bundle ${bundle} is not a directory`, { path: bundle });
 }

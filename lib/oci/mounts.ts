@@ -60,8 +60,9 @@ export interface MountContext {
 function isDirectory(p: string, field: string): boolean {
   try {
     return statSync(p).isDirectory();
-  } catch {
-    throw new NotFoundError(`${field}: mount source ${p} does not exist`, { path: p });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new NotFoundError(`${field}: mount source ${p} does not exist`, { path: p, cause: e });
   }
 }
 
