@@ -51,6 +51,11 @@ export interface BuildOptions {
    * new layers. Two builds of the same context then give the same image.
    */
   sourceDateEpoch?: number;
+  /**
+   * RUN --mount=type=secret values by id: the bytes (a string is UTF-8), or `{ file }` / `{ env }`
+   * to read them from (read once, at the start). Never in a layer, the history or the cache key.
+   */
+  secrets?: Record<string, string | Uint8Array | { file: string } | { env: string }>;
   /** RUN's network: 'none' (default) or 'host'. */
   network?: string;
   /** The store (default $NSBOX_ROOT, /var/lib/nsbox as root). */
@@ -125,6 +130,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     globalArgs: new Map(),
     usedArgs: new Set(),
     network,
+    secrets: await readSecrets(options.secrets ?? {}),
     noCache: options.noCache ?? false,
     runRoot: join(defaultRunRoot(), 'build'),
     created: () => new Date(sde === undefined ? Date.now() : sde * 1000).toISOString(),
@@ -166,9 +172,12 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     const base = byName(froms[s.index]!);
     if (base && base.index < s.index) visit(base);
     for (const n of s.nodes) {
-      const from = n.flags.find((f) => f.startsWith('--from='))?.slice(7);
-      const dep = from === undefined ? undefined : byName(expandWord(from, metaEnv, df.escape));
-      if (dep && dep.index < s.index) visit(dep);
+      // COPY --from= and RUN --mount=…,from=…
+      const refs = n.flags.flatMap((f) => (f.startsWith('--from=') ? [f.slice(7)] : /^--mount=/i.test(f) ? [...f.matchAll(/(?:=|,)from=([^,]+)/g)].map((m) => m[1]!) : []));
+      for (const from of refs) {
+        const dep = byName(expandWord(from, metaEnv, df.escape));
+        if (dep && dep.index < s.index) visit(dep);
+      }
     }
   };
   visit(target);
@@ -227,6 +236,25 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     final.config = { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...options.labels } } };
   }
   return writeImage(store, final, names, options.root);
+}
+
+async function readSecrets(given: NonNullable<BuildOptions['secrets']>): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const [id, v] of Object.entries(given)) {
+    if (typeof v === 'string' || v instanceof Uint8Array) out.set(id, Buffer.from(v));
+    else if ('file' in v) {
+      try {
+        out.set(id, await readFile(v.file));
+      } catch (e) {
+        throw new NotFoundError(`secret ${id}: cannot read ${v.file}: ${(e as Error).message}`, { path: v.file });
+      }
+    } else {
+      const value = process.env[v.env];
+      if (value === undefined) throw new NotFoundError(`secret ${id}: environment variable ${v.env} is not set`, { path: v.env });
+      out.set(id, Buffer.from(value));
+    }
+  }
+  return out;
 }
 
 function argPairs(node: DockerfileNode, env: BuildEnv): Array<[string, string | undefined]> {

@@ -4,6 +4,7 @@
  * of those three a layer (reused from the build cache when its key matches). Variables are
  * expanded where the reference says so; RUN, CMD, ENTRYPOINT and SHELL are left to the shell.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NsboxError, ValidationError } from '../errors.js';
@@ -14,6 +15,7 @@ import type { DockerfileNode } from './dockerfile/parse.js';
 import { copyInto, makeDir } from './copy.js';
 import { LayeredRoot } from './layered-root.js';
 import { runStep } from './run-step.js';
+import { bindSourceDigest, mountKey, parseMount, prepareMounts, type MountSpec } from './run-mounts.js';
 import { matchSources, sourcesDigest, type SourceTree } from './source-tree.js';
 import { expansionEnv, hashKey, PROXY_ARGS, runArgs, type BuildEnv, type StageState } from './stage-state.js';
 import { BuildCache, commitDiff, type BuiltLayer } from './step-layer.js';
@@ -278,7 +280,17 @@ async function layerStep(state: StageState, ctx: StepContext, createdBy: string,
 async function run(node: DockerfileNode, state: StageState, ctx: StepContext): Promise<void> {
   const { env } = ctx;
   const flags = flagsOf(node, ['network', 'mount', 'security']);
-  if (flags.has('mount')) throw new NsboxError(`Dockerfile:${node.line}: RUN --mount is not supported yet`, { code: 'ENOTSUP' });
+  const vars = expansionEnv(state);
+  // --mount may be given more than once: flagsOf keeps the last, the node has them all
+  const specs = node.flags.filter((f) => /^--mount=/i.test(f)).map((f) => {
+    try {
+      return parseMount(expandWord(f.slice(f.indexOf('=') + 1).replace(/^\x22([\s\S]*)\x22$/, '$1'), vars, env.escape));
+    } catch (e) {
+      if (e instanceof ValidationError) throw bad(node, `: ${e.message}`);
+      throw e;
+    }
+  });
+  if (flags.has('security') && flags.get('security') !== 'sandbox') throw new NsboxError(`Dockerfile:${node.line}: RUN --security=${flags.get('security')} is not supported (only sandbox)`, { code: 'ENOTSUP' });
   const shell = state.config.config?.Shell ?? ['/bin/sh', '-c'];
   let argv: string[];
   const docs = node.heredocs;
@@ -290,30 +302,45 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
   const args = runArgs(state);
   const shown = node.json ? argv : [...shell, node.args];
   const createdBy = `RUN ${args.length ? `|${args.length} ${args.map(([k, v]) => `${k}=${v}`).join(' ')} ` : ''}${shown.join(' ')} # buildkit`;
-  const network = flags.get('network') ?? env.network;
-  if (network !== 'host' && network !== 'none' && network !== 'default') throw bad(node, `: --network=${network}: nsbox builds with none or host`);
+  const asked = flags.get('network') ?? 'default';
+  if (asked !== 'host' && asked !== 'none' && asked !== 'default') throw bad(node, `: --network=${asked}: nsbox builds with none, host or default (the build's)`);
+  const network = asked === 'default' ? env.network : asked;
   const proxies = Object.entries(env.buildArgs).filter(([k]) => PROXY_ARGS.includes(k));
+  const tree = (from: string | undefined) => (from === undefined ? Promise.resolve(ctx.context) : ctx.fromTree(from));
+  const bindDigests = new Map<MountSpec, string>();
+  for (const m of specs) if (m.type === 'bind') bindDigests.set(m, bindSourceDigest(await tree(m.from), m.source));
   let ran: string | undefined;
-  await layerStep(state, ctx, createdBy, [args, network], async () => undefined, async (commit) => {
+  await layerStep(state, ctx, createdBy, [args, network, ...mountKey(specs, (m) => bindDigests.get(m)!)], async () => undefined, async (commit) => {
     const dirs = await ctx.layerDirs(state);
-    return runStep(
-      {
-        layers: dirs,
-        argv,
-        env: [...(state.config.config?.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxies.map(([k, v]) => `${k}=${v}`)],
-        cwd: state.config.config?.WorkingDir || '/',
-        user: state.config.config?.User || undefined,
-        network: network === 'host' ? 'host' : 'none',
-        display: shown.join(' '),
-        onStart: (id) => {
-          ran = id;
-          env.progress({ type: 'running', container: id });
+    const prepared = await prepareMounts(specs, {
+      cacheDir: path.join(env.store.layout.root, 'build-cache-mounts'),
+      scratch: path.join(env.runRoot, `mounts-${randomBytes(8).toString('hex')}`),
+      secrets: env.secrets,
+      tree,
+    });
+    try {
+      return await runStep(
+        {
+          layers: dirs,
+          argv,
+          env: [...(state.config.config?.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxies.map(([k, v]) => `${k}=${v}`)],
+          cwd: state.config.config?.WorkingDir || '/',
+          user: state.config.config?.User || undefined,
+          network,
+          mounts: prepared.mounts,
+          display: shown.join(' '),
+          onStart: (id) => {
+            ran = id;
+            env.progress({ type: 'running', container: id });
+          },
+          onOutput: (data) => env.progress({ type: 'output', data }),
         },
-        onOutput: (data) => env.progress({ type: 'output', data }),
-      },
-      env.runRoot,
-      commit,
-    );
+        env.runRoot,
+        commit,
+      );
+    } finally {
+      await prepared.release();
+    }
   });
   if (ran) env.progress({ type: 'removed', container: ran });
 }

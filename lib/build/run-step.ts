@@ -9,6 +9,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Container } from '../runtime/container.js';
+import type { Mount } from '../runtime/options.js';
+import { LayeredRoot } from './layered-root.js';
+import { removeMountPoints } from './run-mounts.js';
 import { NsboxError, isCode } from '../errors.js';
 import { netNamespaceFor, type NetworkMode } from '../network/index.js';
 import { resolveUser } from '../runtime/image-config.js';
@@ -22,6 +25,8 @@ export interface RunStep {
   cwd: string;
   user: string | undefined;
   network: NetworkMode;
+  /** RUN --mount's runtime mounts; their mount points are kept out of the diff. */
+  mounts?: Mount[];
   /** For docker's message: `The command '…' returned a non-zero code: N`. */
   display: string;
   onStart?: (id: string) => void;
@@ -77,6 +82,7 @@ export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper
       cwd: step.cwd || '/',
       ...(step.user ? { user: resolveUser(step.user, layers) } : {}),
       namespaces: netNamespaceFor(step.network),
+      mounts: step.mounts ?? [],
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await c.start();
@@ -92,7 +98,9 @@ export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper
     const [status] = await Promise.all([c.wait(), pump(c.stdout), pump(c.stderr)]);
     // a signal's end is reported as a shell reports it: 128 + its number
     if (status.exitCode !== 0) throw new RunFailedError(step.display, status.exitCode ?? 128 + signalNumber(status.signal ?? 'SIGKILL'));
-    return await collect(path.join(runRoot, id, 'upper'));
+    const upper = path.join(runRoot, id, 'upper');
+    if (step.mounts?.length) removeMountPoints(upper, new LayeredRoot(step.layers), step.mounts.map((m) => m.target));
+    return await collect(upper);
   } finally {
     await c?.remove();
     if (empty) rmSync(empty, { recursive: true, force: true });

@@ -41,6 +41,8 @@ export interface BuildEnv {
   /** Build args some ARG consumed. */
   usedArgs: Set<string>;
   network: NetworkMode;
+  /** RUN --mount=type=secret values by id: kept in memory, never in a key, a layer or the history. */
+  secrets: ReadonlyMap<string, Buffer>;
   noCache: boolean;
   runRoot: string;
   created: () => string;

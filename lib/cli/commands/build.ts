@@ -1,6 +1,6 @@
 /**
  * nsbox build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache]
- * [--label K=V]... [--network none|host] [-q] [--iidfile FILE] PATH|-: builds an image from a
+ * [--label K=V]... [--network none|host] [--secret id=ID,src=FILE|env=VAR]... [-q] [--iidfile FILE] PATH|-: builds an image from a
  * Dockerfile, printing docker's legacy builder output (`Step 1/3 : FROM busybox`, …,
  * `Successfully built <id>`, `Successfully tagged <name>`). `-` reads a tar of the context from
  * stdin, as docker does.
@@ -27,6 +27,27 @@ function pairs(list: string[], what: string): Record<string, string> {
   return out;
 }
 
+/**
+ * `--secret id=ID[,src=FILE|env=VAR][,type=file|env]` as docker's CLI reads it: with neither src
+ * nor env, the variable named ID when set, else the file named ID.
+ */
+function secretsOf(list: string[]): Record<string, { file: string } | { env: string }> {
+  const out: Record<string, { file: string } | { env: string }> = {};
+  for (const spec of list) {
+    const f = new Map(spec.split(',').map((kv) => [kv.slice(0, kv.indexOf('=') < 0 ? kv.length : kv.indexOf('=')).toLowerCase(), kv.slice(kv.indexOf('=') + 1)]));
+    for (const k of f.keys()) if (!['id', 'src', 'source', 'env', 'type'].includes(k)) throw new ValidationError(`--secret ${spec}: unexpected key '${k}' (id, src, env, type)`, 'secret');
+    const id = f.get('id');
+    if (!id) throw new ValidationError(`--secret ${spec}: an id= is required`, 'secret');
+    const src = f.get('src') ?? f.get('source');
+    const type = f.get('type') ?? (f.has('env') ? 'env' : src !== undefined ? 'file' : undefined);
+    if (type !== undefined && type !== 'file' && type !== 'env') throw new ValidationError(`--secret ${spec}: type=${type}: expected file or env`, 'secret');
+    if (type === 'env') out[id] = { env: f.get('env') ?? src ?? id };
+    else if (type === 'file') out[id] = { file: path.resolve(src ?? id) };
+    else out[id] = process.env[id] !== undefined ? { env: id } : { file: path.resolve(id) };
+  }
+  return out;
+}
+
 export default async function buildCommand(argv: string[]): Promise<number> {
   const p = parseArgs(
     argv,
@@ -38,6 +59,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
       { names: ['no-cache'], kind: 'bool' },
       { names: ['label'], kind: 'list' },
       { names: ['network'], kind: 'value' },
+      { names: ['secret'], kind: 'list' },
       { names: ['quiet', 'q'], kind: 'bool' },
       { names: ['iidfile'], kind: 'value' },
     ],
@@ -63,6 +85,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     ...(target !== undefined ? { target } : {}),
     noCache: flag(p, 'no-cache'),
     ...(network !== undefined ? { network } : {}),
+    secrets: secretsOf(values(p, 'secret')),
     onProgress: (e) => {
       // warnings go to stderr, as docker prints them
       if (e.type === 'warning') process.stderr.write(`${e.message}\n`);

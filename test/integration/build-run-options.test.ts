@@ -1,0 +1,177 @@
+/**
+ * RUN's options against the real kernel: --mount=type=cache (kept between builds, out of the key
+ * and the layer), type=secret (from the build's secrets and `nsbox build --secret`; never in a
+ * layer, the history, the config or the key), type=bind (from the context, a stage, rw writes
+ * dropped), type=tmpfs, and --network. Each result is run and its layer tars read.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import { Container } from '../../lib/container.js';
+import { buildImage, type BuildOptions, type BuildProgress } from '../../lib/build/index.js';
+import { Image } from '../../lib/image/image.js';
+import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
+import { bin } from './api-fixture.js';
+
+interface Ctx {
+  dir: string;
+  root: string;
+}
+const test = anyTest as TestFn<Ctx>;
+const rtest = skipIf(isRoot ? undefined : 'needs root', test.serial);
+
+test.before(async (t) => {
+  if (!isRoot) return;
+  t.context.dir = mkdtempSync(join(tmpdir(), 'nsbox-build-run-'));
+  t.context.root = join(t.context.dir, 'root');
+  const tar = join(t.context.dir, 'rootfs.tar');
+  const r = spawnSync('tar', ['-C', rootfs(), '-cf', tar, '.']);
+  if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
+  await Image.import(tar, { name: 'busybox', root: t.context.root });
+});
+test.after.always((t) => {
+  if (t.context.dir) rmSync(t.context.dir, { recursive: true, force: true });
+});
+
+let n = 0;
+function context(t: { context: Ctx }, files: Record<string, string>): string {
+  const dir = join(t.context.dir, `ctx-${++n}`);
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+async function build(t: { context: Ctx }, dir: string, opts: Partial<BuildOptions> = {}): Promise<{ image: Image; events: BuildProgress[]; out: string }> {
+  const events: BuildProgress[] = [];
+  const image = await buildImage({ context: dir, root: t.context.root, ...opts, onProgress: (e) => events.push(e) });
+  const out = events.filter((e) => e.type === 'output').map((e) => (e as { data: Buffer }).data.toString()).join('');
+  return { image, events, out };
+}
+
+async function run(t: ExecutionContext<Ctx>, image: string, command: string[]): Promise<string> {
+  const c = await Container.run({ image, imageRoot: t.context.root, pull: 'never', command });
+  try {
+    const [stdout, , status] = await Promise.all([collect(c.stdout), collect(c.stderr), c.wait()]);
+    t.is(status.exitCode, 0);
+    return stdout;
+  } finally {
+    await c.remove();
+  }
+}
+
+/** The names in the image's layers above busybox's one. */
+function newEntries(t: { context: Ctx }, image: Image): string[] {
+  return image.layers.slice(1).flatMap((l) => {
+    const r = spawnSync('tar', ['-tf', join(t.context.root, 'blobs', 'sha256', l.digest.slice(7))], { encoding: 'utf8' });
+    return r.stdout.trim().split('\n').filter(Boolean);
+  });
+}
+
+const cached = (events: BuildProgress[]) => events.filter((e) => e.type === 'cached').length;
+
+rtest('RUN --mount=type=cache: the directory is kept between builds, owned as asked, not in the layer nor the key', async (t) => {
+  const dir = context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/var/cache/app,uid=123,gid=45,mode=0750 echo x >> /var/cache/app/log && wc -l < /var/cache/app/log > /count && stat -c %u:%g:%a /var/cache/app > /owner\n' });
+  const one = await build(t, dir);
+  t.is(await run(t, one.image.digest, ['cat', '/count', '/owner']), '1\n123:45:750\n');
+  const two = await build(t, dir, { noCache: true });
+  t.is(await run(t, two.image.digest, ['cat', '/count']), '2\n', 'the second build saw the first one\'s file');
+  t.deepEqual(newEntries(t, two.image).sort(), ['count', 'owner']);
+  // a third build with the cache on is all cached: the mount's contents changed, the key did not
+  const three = await build(t, dir);
+  t.is(cached(three.events), 1);
+  // sharing=locked, an id shared by two targets, and a scratch-like image without /var
+  const shared = context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=cache,id=shared,target=/a,sharing=locked echo a > /a/f\nRUN --mount=type=cache,id=shared,target=/b,sharing=private cat /b/f > /seen\n' });
+  const s = await build(t, shared);
+  t.is(await run(t, s.image.digest, ['cat', '/seen']), 'a\n');
+  t.deepEqual(newEntries(t, s.image), ['seen']);
+});
+
+rtest('RUN --mount=type=secret: readable at /run/secrets/<id> and a target, never in a layer, the history, the config or the key', async (t) => {
+  const secret = 'TOPSECRET-value-4711';
+  const dir = context(t, {
+    Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=tok cat /run/secrets/tok | wc -c > /len && stat -c %a:%u /run/secrets/tok > /mode\nRUN --mount=type=secret,id=tok,target=/etc/tok.txt,mode=0440,uid=7 stat -c %a:%u /etc/tok.txt >> /mode && md5sum < /etc/tok.txt > /sum\n',
+  });
+  const one = await build(t, dir, { secrets: { tok: secret } });
+  t.is(await run(t, one.image.digest, ['cat', '/len', '/mode']), `${secret.length}\n400:0\n440:7\n`);
+  t.deepEqual(newEntries(t, one.image).sort(), ['len', 'mode', 'mode', 'sum'].sort());
+  const configText = JSON.stringify(one.image.config);
+  t.false(configText.includes(secret));
+  for (const l of one.image.layers) t.false(readFileSync(join(t.context.root, 'blobs', 'sha256', l.digest.slice(7))).includes(secret));
+  t.false(JSON.stringify(one.image.history()).includes(secret));
+  // a different value: the steps are cached (the value is not in the key)
+  const other = await build(t, dir, { secrets: { tok: 'another' } });
+  t.is(cached(other.events), 2);
+  t.is(other.image.digest, one.image.digest);
+  // missing and not required: no file; required: a clear error
+  const optional = await build(t, context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=nope test ! -e /run/secrets/nope && echo absent > /r\n' }));
+  t.is(await run(t, optional.image.digest, ['cat', '/r']), 'absent\n');
+  await t.throwsAsync(build(t, context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=nope,required echo no\n' })), { message: /secret nope: not provided/ });
+
+  // the CLI's --secret from a file and from the environment
+  const file = join(t.context.dir, 'secret.txt');
+  writeFileSync(file, 'from-a-file');
+  const cliDir = context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=f --mount=type=secret,id=e cat /run/secrets/f /run/secrets/e > /both\n' });
+  const env = { ...process.env, NSBOX_ROOT: t.context.root, MY_SECRET: '+from-env' };
+  const r = spawnSync(process.execPath, [bin, 'build', '-q', '-t', 'secret-cli:1', '--secret', `id=f,src=${file}`, '--secret', 'id=e,env=MY_SECRET', cliDir], { encoding: 'utf8', env, timeout: 120_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(await run(t, 'secret-cli:1', ['cat', '/both']), 'from-a-file+from-env');
+  const badKey = spawnSync(process.execPath, [bin, 'build', '--secret', 'id=f,color=red', cliDir], { encoding: 'utf8', env, timeout: 120_000 });
+  t.is(badKey.status, 125);
+  t.regex(badKey.stderr, /unexpected key 'color'/);
+});
+
+rtest('RUN --mount=type=bind: the context (by default), a stage, rw writes dropped; its content is in the key', async (t) => {
+  const dir = context(t, {
+    'src/a.txt': 'from the context\n',
+    Dockerfile: [
+      'FROM busybox AS data',
+      'RUN mkdir /data && echo from-stage > /data/x',
+      'FROM busybox',
+      'RUN --mount=type=bind,source=src,target=/mnt/ctx cat /mnt/ctx/a.txt > /got-ctx',
+      'RUN --mount=type=bind,from=data,source=/data,target=/mnt/st,rw echo scribble > /mnt/st/new && cat /mnt/st/x > /got-stage',
+      'RUN --mount=type=bind,from=data,source=/data/x,target=/one cat /one > /got-file',
+      'RUN --mount=type=bind,target=/m if touch /m/src/a.txt 2>/dev/null; then echo writable; else echo readonly; fi > /ro',
+      '',
+    ].join('\n'),
+  });
+  const one = await build(t, dir);
+  t.is(await run(t, one.image.digest, ['cat', '/got-ctx', '/got-stage', '/got-file', '/ro']), 'from the context\nfrom-stage\nfrom-stage\nreadonly\n');
+  const entries = newEntries(t, one.image);
+  t.false(entries.some((e) => e.startsWith('mnt/st') || e === 'one' || e === 'm' || e.startsWith('m/')), entries.join(' '));
+  // the stage's data is untouched by the rw mount
+  const again = await build(t, dir);
+  t.is(cached(again.events), 5);
+  // a changed context file misses that RUN
+  writeFileSync(join(dir, 'src', 'a.txt'), 'changed\n');
+  const changed = await build(t, dir);
+  t.is(await run(t, changed.image.digest, ['cat', '/got-ctx']), 'changed\n');
+});
+
+rtest('RUN --mount=type=tmpfs and --network=none|host|default', async (t) => {
+  const dir = context(t, {
+    Dockerfile: [
+      'FROM busybox',
+      'RUN --mount=type=tmpfs,target=/scratch,size=1m echo hi > /scratch/f && grep " /scratch " /proc/mounts | cut -d" " -f3 > /fstype',
+      'RUN --network=none readlink /proc/self/ns/net > /none',
+      'RUN --network=host readlink /proc/self/ns/net > /host',
+      'RUN --network=default readlink /proc/self/ns/net > /default',
+      '',
+    ].join('\n'),
+  });
+  const { image } = await build(t, dir, { network: 'host' });
+  const hostNs = readlinkSync('/proc/self/ns/net');
+  const out = (await run(t, image.digest, ['cat', '/fstype', '/none', '/host', '/default'])).split('\n');
+  t.is(out[0], 'tmpfs');
+  t.not(out[1], hostNs);
+  t.is(out[2], hostNs);
+  t.is(out[3], hostNs, 'default is the build\'s network (host here)');
+  t.false(newEntries(t, image).some((e) => e.startsWith('scratch')));
+  await t.throwsAsync(build(t, context(t, { Dockerfile: 'FROM busybox\nRUN --network=bridge true\n' })), { message: /--network=bridge/ });
+  await t.throwsAsync(build(t, context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=nfs,target=/x true\n' })), { message: /Dockerfile:2: RUN : --mount: unsupported mount type "nfs"/ });
+  const runs = join('/run/nsbox/build');
+  t.deepEqual(existsSync(runs) ? readdirSync(runs).filter((e) => e.startsWith('mounts-')) : [], [], 'no mount scratch left');
+});
