@@ -41,6 +41,7 @@ import { ExecInstances } from './exec-instances.js';
 import { ExitMonitor } from './exit-monitor.js';
 import { EngineImages, type RemovedImages } from './images.js';
 import * as lifecycle from './lifecycle.js';
+import { connectNetwork, disconnectNetwork, renameContainer, type ConnectOptions } from './network-connect.js';
 import { readLogs, type LogOptions } from './log-reader.js';
 import { processStartTime } from './process-start-time.js';
 import type { ContainerRecord } from './records.js';
@@ -364,6 +365,21 @@ export class Engine extends EventEmitter {
   /** docker volume prune: the anonymous volumes (with `all`, every volume) no container uses. */
   pruneVolumes(opts: { all?: boolean } = {}): Promise<{ volumes: string[] }> {
     return pruneVolumes(this.#ctx, opts);
+  }
+
+  /** docker network connect: on the next start, and at once when it runs (network-connect.ts). */
+  async connect(ref: string, network: string, opts: ConnectOptions = {}): Promise<ContainerRecord> {
+    return (await connectNetwork(this.#ctx, ref, network, opts)).record;
+  }
+
+  /** docker rename (its DNS names too, while it runs). */
+  rename(ref: string, name: string): Promise<ContainerRecord> {
+    return renameContainer(this.#ctx, ref, name);
+  }
+
+  /** docker network disconnect. */
+  disconnect(ref: string, network: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
+    return disconnectNetwork(this.#ctx, ref, network, opts);
   }
 }
 

@@ -87,6 +87,7 @@ export async function attach(c: ContainerRef, sandboxKey: string, attachment: Ne
     gateway: address.gateway,
     macAddress: address.macAddress,
     aliases: [...attachment.aliases],
+    ifname,
   };
 }
 
@@ -102,6 +103,16 @@ export async function detach(c: ContainerRef, endpoint: Pick<EndpointState, 'net
   if (network && isUserNetwork(network)) await removeDnsEntry(c.runRoot, network, c.id);
   if (!withNamespace) await detachEndpoint(c.id, endpoint.networkId);
   await store.ipam.release(endpoint.networkId, c.id);
+}
+
+/** A running container renamed (docker's rename): its DNS names on user networks follow. */
+export async function renameEndpoints(c: ContainerRef, state: NetworkState, store: NetworkStoreLike): Promise<void> {
+  for (const e of state.endpoints) {
+    const network = await store.get(e.networkId);
+    if (!isUserNetwork(network)) continue;
+    await removeDnsEntry(c.runRoot, network, c.id);
+    await addDnsEntry(c.runRoot, network, { containerId: c.id, ipAddress: e.ipAddress, names: dnsNames(c, e.aliases) });
+  }
 }
 
 /** The ports to publish: as asked, with the host ports a previous run had when it asked for random ones. */

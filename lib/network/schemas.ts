@@ -113,6 +113,8 @@ export const EndpointStateSchema = z
     macAddress: z.string(),
     aliases: z.array(z.string()),
     ipv6Address: z.string().optional(),
+    /** The interface in the container (`eth0`…); records written before it was kept had `eth<index>`. */
+    ifname: z.string().optional(),
   })
   .strict();
 export type EndpointState = z.output<typeof EndpointStateSchema>;

@@ -4,6 +4,7 @@ import { parseReference } from '../../image/reference.js';
 import { execFailureCode } from '../../engine/container-status.js';
 import { matchesHealthFilter } from '../../engine/health.js';
 import type { ContainerRecord } from '../../engine/records.js';
+import { matchesLabels } from '../../network/network-filters.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
 import { containerInspect, containerSummary } from '../container-json.js';
@@ -12,7 +13,10 @@ import { jsonBody } from '../json-body.js';
 import { boolParam, filtersParam, intParam } from '../query.js';
 import type { Router } from '../router.js';
 
-/** docker's `ps` filters nsbox can answer: id, name, status, label, health. */
+/**
+ * docker's `ps` filters nsbox can answer: id, name, status (any of the values), health, label (all
+ * of them, as docker's MatchKVList: compose asks for project=…, service=… and oneoff=… at once).
+ */
 function matches(r: ContainerRecord, filters: Map<string, string[]>): boolean {
   const any = (key: string, test: (v: string) => boolean) => {
     const wanted = filters.get(key);
@@ -24,10 +28,7 @@ function matches(r: ContainerRecord, filters: Map<string, string[]>): boolean {
     any('name', (v) => r.name.includes(v.replace(/^\//, ''))) &&
     any('status', (v) => v === r.state) &&
     any('health', (v) => matchesHealthFilter(r, v)) &&
-    any('label', (v) => {
-      const [k, val] = v.split('=');
-      return k !== undefined && k in labels && (val === undefined || labels[k] === val);
-    })
+    matchesLabels(labels, filters.get('label') ?? [])
   );
 }
 
@@ -126,6 +127,13 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('POST', '/containers/:id/unpause', async (ex) => {
     await engine.unpause(ex.params['id']!);
+    ex.send(204);
+  });
+
+  router.add('POST', '/containers/:id/rename', async (ex) => {
+    const name = ex.query.get('name');
+    if (!name) throw new ApiError(400, 'Neither old nor new names may be empty');
+    await engine.rename(ex.params['id']!, name);
     ex.send(204);
   });
 

@@ -1,6 +1,7 @@
 /**
  * Networks: `GET /networks` (filters name, id, label, driver, type, dangling), `GET /networks/{id}`
- * (with `Containers`), `POST /networks/create`, `DELETE /networks/{id}`, `POST /networks/prune`.
+ * (with `Containers`), `POST /networks/create`, `DELETE /networks/{id}`, `POST /networks/prune`,
+ * `POST /networks/{id}/connect|disconnect` (the engine's, lib/engine/network-connect.ts).
  * docker's `host` and `none` networks are listed and inspected as docker has them (they are modes).
  */
 import * as z from 'zod';
@@ -14,6 +15,18 @@ import { ApiError } from '../api-error.js';
 import { jsonBody } from '../json-body.js';
 import { filtersParam } from '../query.js';
 import type { Router } from '../router.js';
+
+/** `POST /networks/{id}/connect`: the container and its endpoint (Aliases, IPAMConfig.IPv4Address; Links are not kept). */
+const ConnectBodySchema = z.looseObject({
+  Container: z.string().min(1, 'a container is required'),
+  EndpointConfig: z
+    .looseObject({
+      Aliases: z.array(z.string()).nullish(),
+      IPAMConfig: z.looseObject({ IPv4Address: z.string().nullish() }).nullish(),
+    })
+    .nullish(),
+});
+const DisconnectBodySchema = z.looseObject({ Container: z.string().min(1, 'a container is required'), Force: z.boolean().nullish() });
 
 const FILTER_KEYS = ['name', 'id', 'label', 'driver', 'type', 'dangling', 'scope'];
 
@@ -66,6 +79,22 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
     const n = await (await store()).remove(ex.params['id']!);
     ctx.engine.emitEvent({ type: 'network', action: 'destroy', id: n.id, attributes: { name: n.name, type: n.driver }, time: new Date() });
     ex.send(204);
+  });
+
+  router.add('POST', '/networks/:id/connect', async (ex) => {
+    const body = await jsonBody(ex, ConnectBodySchema, 'network connect');
+    if (pseudoNetwork(ex.params['id']!)) throw new InvalidStateError(`container cannot be disconnected from host network or connected to host network`);
+    const e = body.EndpointConfig ?? {};
+    const ipv4Address = e.IPAMConfig?.IPv4Address || undefined;
+    await ctx.engine.connect(body.Container, ex.params['id']!, { aliases: e.Aliases ?? [], ...(ipv4Address ? { ipv4Address } : {}) });
+    ex.send(200);
+  });
+
+  router.add('POST', '/networks/:id/disconnect', async (ex) => {
+    const body = await jsonBody(ex, DisconnectBodySchema, 'network disconnect');
+    if (pseudoNetwork(ex.params['id']!)) throw new InvalidStateError(`container cannot be disconnected from host network or connected to host network`);
+    await ctx.engine.disconnect(body.Container, ex.params['id']!, { force: body.Force ?? false });
+    ex.send(200);
   });
 
   router.add('POST', '/networks/prune', async (ex) => {
