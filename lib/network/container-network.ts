@@ -110,7 +110,6 @@ export async function renameEndpoints(c: ContainerRef, state: NetworkState, stor
   for (const e of state.endpoints) {
     const network = await store.get(e.networkId);
     if (!isUserNetwork(network)) continue;
-    await removeDnsEntry(c.runRoot, network, c.id);
     await addDnsEntry(c.runRoot, network, { containerId: c.id, ipAddress: e.ipAddress, names: dnsNames(c, e.aliases) });
   }
 }

@@ -3,9 +3,10 @@
  * process for all networks, listening on each network's gateway at port 53. nsbox writes its
  * config (a file per network: the gateway, then one line per container with its address and its
  * names: name, aliases, short id) and sends SIGHUP; when no container is left on any network, the
- * server is stopped. The default `bridge` network has no name resolution, as docker's.
+ * server is stopped, and waited for under the lock, so that an entry added next starts a new one. The default `bridge` network has no name resolution, as docker's.
  */
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { constants, native } from '../native.js';
@@ -22,16 +23,32 @@ export interface DnsEntry {
   names: string[];
 }
 
-// aardvark-dns reads every file in its config dir as a network: the lock and temp files live beside it.
-function withLock<T>(dir: string, fn: () => T): T {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const fd = openSync(`${dir}.lock`, 'a');
-  try {
-    native.flock(fd, constants.LOCK_EX);
-    return fn();
-  } finally {
-    closeSync(fd);
-  }
+// aardvark-dns reads every file in its config dir as a network: the lock and temp files live beside
+// it. Within this process, one change at a time per directory as well: the flock is per open file,
+// and a second flock from this process while one is held across an await would block the event loop.
+const queues = new Map<string, Promise<unknown>>();
+
+/**
+ * `fn` under the directory's lock, held until it settles: a server being stopped has exited and
+ * its pid file is gone before anyone adds an entry (else the add's SIGHUP goes to a server on its
+ * way out, and no server is left to answer).
+ */
+function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const go = async (): Promise<T> => {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const fd = openSync(`${dir}.lock`, 'a');
+    try {
+      native.flock(fd, constants.LOCK_EX);
+      return await fn();
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const previous = queues.get(dir) ?? Promise.resolve();
+  // The previous change's outcome is its caller's: this one only waits for it to settle.
+  const next = previous.then(go, go);
+  queues.set(dir, next);
+  return next;
 }
 
 function readEntries(file: string): string[] {
@@ -53,12 +70,37 @@ function writeAtomic(file: string, text: string): void {
 function serverPid(dir: string): number | undefined {
   try {
     const pid = Number(readFileSync(path.join(dir, 'aardvark.pid'), 'utf8').trim());
-    if (pid > 0 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('aardvark')) return pid;
+    const stat = pid > 0 ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+    // comm in parentheses, then the state: an exited server nobody reaped yet (Z) is no server.
+    if (/^\d+ \(aardvark[^)]*\) [^Z]/.test(stat)) return pid;
   } catch (err) {
     // ENOENT: no server was started here (no pid file), or it is gone (no /proc/PID)
     if (!isCode(err, 'ENOENT')) throw err;
   }
   return undefined;
+}
+
+/** SIGTERM to the server, and its exit awaited (a pidfd), then its pid file removed. */
+async function stopServer(dir: string): Promise<void> {
+  const pid = serverPid(dir);
+  if (pid) {
+    let fd: number | undefined;
+    try {
+      fd = native.pidfdOpen(pid);
+    } catch (e) {
+      // ESRCH: gone already
+      if (!(e instanceof NsboxError && e.code === 'ESRCH')) throw e;
+    }
+    if (fd !== undefined) {
+      const pidfd = fd;
+      // Not our child: the callback comes (with ECHILD) once it has exited.
+      const exited = new Promise<void>((resolve) => native.watchExit(pidfd, () => resolve()));
+      native.sendSignal(pidfd, osConstants.signals.SIGTERM);
+      await exited;
+      closeSync(pidfd);
+    }
+  }
+  rmSync(path.join(dir, 'aardvark.pid'), { force: true });
 }
 
 async function reload(dir: string): Promise<void> {
@@ -79,30 +121,29 @@ async function reload(dir: string): Promise<void> {
 /** Adds (or replaces) a container's entry on a network and has the server reload. */
 export async function addDnsEntry(runRoot: string, net: NetworkRecord, e: DnsEntry): Promise<void> {
   const dir = dnsDir(runRoot);
-  withLock(dir, () => {
+  await withLock(dir, async () => {
     const file = fileOf(dir, net);
     const lines = readEntries(file).filter((l) => l.split(' ')[0] !== e.containerId);
     lines.push(`${e.containerId} ${e.ipAddress}  ${[...new Set(e.names.map((n) => n.toLowerCase()))].join(',')}`);
     writeAtomic(file, `${net.gateway}\n${lines.join('\n')}\n`);
+    await reload(dir);
   });
-  await reload(dir);
 }
 
 /** Removes a container's entry; stops the server when no entry is left on any network. */
 export async function removeDnsEntry(runRoot: string, net: Pick<NetworkRecord, 'name' | 'internal' | 'gateway'>, containerId: string): Promise<void> {
   const dir = dnsDir(runRoot);
   if (!existsSync(dir)) return;
-  const empty = withLock(dir, () => {
+  await withLock(dir, async () => {
     const file = fileOf(dir, net);
-    if (!existsSync(file)) return false;
+    if (!existsSync(file)) return;
     const lines = readEntries(file).filter((l) => l.split(' ')[0] !== containerId);
     if (lines.length) writeAtomic(file, `${net.gateway}\n${lines.join('\n')}\n`);
     else rmSync(file, { force: true });
-    return readdirSync(dir).every((f) => f === 'aardvark.pid');
+    if (readdirSync(dir).every((f) => f === 'aardvark.pid')) return stopServer(dir);
+    const pid = serverPid(dir);
+    if (pid) process.kill(pid, 'SIGHUP');
   });
-  const pid = serverPid(dir);
-  if (pid && empty) process.kill(pid, 'SIGTERM');
-  else if (pid) process.kill(pid, 'SIGHUP');
 }
 
 /** The container ids with an entry on any network (for repair). */
@@ -121,11 +162,11 @@ export function stopDns(runRoot: string): void {
 }
 
 /** Drops the entries of containers not in `live` (repair after a crash); stops the server when none is left. */
-export function pruneDns(runRoot: string, live: ReadonlySet<string>): number {
+export async function pruneDns(runRoot: string, live: ReadonlySet<string>): Promise<number> {
   const dir = dnsDir(runRoot);
   if (!existsSync(dir)) return 0;
-  let dropped = 0;
-  const empty = withLock(dir, () => {
+  return withLock(dir, async () => {
+    let dropped = 0;
     for (const f of readdirSync(dir).filter((n) => n !== 'aardvark.pid')) {
       const file = path.join(dir, f);
       const [head, ...rest] = readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -134,10 +175,11 @@ export function pruneDns(runRoot: string, live: ReadonlySet<string>): number {
       if (kept.length) writeAtomic(file, `${head}\n${kept.join('\n')}\n`);
       else rmSync(file, { force: true });
     }
-    return readdirSync(dir).every((f) => f === 'aardvark.pid');
+    if (readdirSync(dir).every((f) => f === 'aardvark.pid')) await stopServer(dir);
+    else if (dropped) {
+      const pid = serverPid(dir);
+      if (pid) process.kill(pid, 'SIGHUP');
+    }
+    return dropped;
   });
-  const pid = serverPid(dir);
-  if (pid && empty) process.kill(pid, 'SIGTERM');
-  else if (pid && dropped) process.kill(pid, 'SIGHUP');
-  return dropped;
 }

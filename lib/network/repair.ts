@@ -50,7 +50,7 @@ export async function repairNetworking(runRoot: string, store: RepairStore, live
     await native.netlink([{ op: 'link_del', name, optional: true }]);
     out.links.push(name);
   }
-  out.dnsEntries = pruneDns(runRoot, live);
+  out.dnsEntries = await pruneDns(runRoot, live);
   out.addresses = (await store.ipam.repair(live)).length;
   const held = new Set<string>();
   for (const n of await store.list()) for (const e of await store.ipam.endpoints(n.id)) held.add(e.ipAddress);

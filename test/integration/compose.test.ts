@@ -4,7 +4,8 @@
  * up): a two-service project (a web server built from a Dockerfile with a published port and a
  * named volume, a client from an image that reaches it by service name and by an alias on a second
  * network), then ps, logs, exec, a second `up -d` that changes nothing, a recreate after a change,
- * and `down -v`, checked from outside compose too. The scenario is test/fixtures/compose-child.ts.
+ * network connect/disconnect of a running container through the API, and `down -v`, checked from
+ * outside compose too. The scenario is test/fixtures/compose-child.ts.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -62,6 +63,13 @@ run(why.length ? `${title} — skipped: missing ${why.join(', ')}` : title, (t) 
   t.regex(o.recreate, /Recreating demo_client_1 \.\.\. done/);
   t.deepEqual(o.recreated, { web: true, count: 2, names: ['/demo_client_1', '/demo_web_1'] });
   t.is(o.execAfter, 'hi2\nhello-from-web\n');
+  t.like(o.connect, { create: 201, first: 200, endpoint: { aliases: ['side', o.connect.endpoint.shortId] }, inNetwork: ['demo_web_1'], host: 409, missing: 404, off: 200, removed: 204 });
+  t.regex(o.connect.endpoint.address, /^\d+\.\d+\.\d+\.\d+$/);
+  t.deepEqual(o.connect.interfaces.trim().split(/\s+/).sort(), ['eth0', 'eth1', 'eth2', 'lo']);
+  t.deepEqual(o.connect.interfacesAfter.trim().split(/\s+/).sort(), ['eth0', 'eth1', 'lo']);
+  t.deepEqual(o.connect.twice, { status: 409, json: { message: 'endpoint with name demo_web_1 already exists in network extra' } });
+  t.is(o.connect.offTwice.status, 404);
+  t.regex(o.connect.offTwice.json.message, /^container [0-9a-f]{64} is not connected to network extra$/);
   t.regex(o.down, /Removing network demo_default/);
   t.regex(o.down, /Removing volume demo_data/);
   t.deepEqual(o.afterDown, { containers: 0, volumes: [], networks: ['bridge', 'host', 'none'], fetch: o.afterDown.fetch, links: 0, netns: 0, portRules: 0 });
