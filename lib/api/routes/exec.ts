@@ -89,7 +89,13 @@ export function execRoutes(router: Router, ctx: ApiContext): void {
     if (exec.state === 'exited') throw new InvalidStateError(`Exec command ${exec.id} has already run`);
     const tty = body.Tty ?? exec.config.tty;
     const size = sizeOf(body.ConsoleSize) ?? sizeOf(exec.config.consoleSize) ?? exec.pendingSize ?? { cols: 80, rows: 24 };
+    // A container that is not running is refused before the upgrade (a 409, as for create).
+    checkState('exec', await engine.get(exec.containerId));
     exec.state = 'running';
+    // As docker: the client has its upgraded socket before the process starts. docker-py (and so
+    // docker-compose's exec) reads the 101's headers through a buffered reader and then reads the
+    // raw socket: output sent along with the headers would be lost in that buffer.
+    const h = body.Detach ? undefined : await ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
     let proc: ContainerProcess;
     try {
       proc = await engine.exec(exec.containerId, exec.config.cmd, {
@@ -101,29 +107,27 @@ export function execRoutes(router: Router, ctx: ApiContext): void {
       });
     } catch (err) {
       const code = execFailureCode(err);
-      if (code === undefined) {
+      if (code === undefined && !h) {
         exec.state = 'created';
         throw err;
       }
       // As docker: the start succeeds, the message goes to the client's stderr, the code to inspect.
-      execs.failed(exec, code);
-      if (body.Detach) throw new ApiError(500, (err as Error).message);
-      const h = await ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
-      const msg = Buffer.from(`nsbox: exec failed: ${(err as Error).message}\n`);
+      execs.failed(exec, code ?? 126);
+      if (!h) throw new ApiError(500, (err as Error).message);
+      const msg = Buffer.from(code === undefined ? `${(err as Error).message}\r\n` : `nsbox: exec failed: ${(err as Error).message}\n`);
       h.output.write(tty ? msg : muxFrame(2, msg));
       h.end();
       return;
     }
     if (exec.pendingSize && tty) proc.resize(exec.pendingSize.cols, exec.pendingSize.rows);
     const exited = execs.track(exec, proc);
-    if (body.Detach) {
+    if (!h) {
       proc.stdin?.end();
       proc.stdout?.resume();
       proc.stderr?.resume();
       ex.send(200);
       return;
     }
-    const h = await ex.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
     if (exec.config.attachStdin && proc.stdin) {
       const stdin = proc.stdin;
       stdin.on('error', () => {});
