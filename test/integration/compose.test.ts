@@ -1,11 +1,12 @@
 /**
  * Debian's docker-compose 1.29.2 (the Python v1, API 1.41 over DOCKER_HOST) against `nsbox serve`,
  * in a network and mount namespace the test makes (`unshare -n --mount --propagation private`, lo
- * up): a two-service project (a web server built from a Dockerfile with a published port and a
- * named volume, a client from an image that reaches it by service name and by an alias on a second
- * network), then ps, logs, exec, a second `up -d` that changes nothing, a recreate after a change,
- * network connect/disconnect of a running container through the API, and `down -v`, checked from
- * outside compose too. The scenario is test/fixtures/compose-child.ts.
+ * up): a two-service project (a web server built from a Dockerfile with a HEALTHCHECK, a published
+ * port and a named volume; a client from an image, started once the server is healthy, that
+ * reaches it by service name and by an alias on a second network), then ps, logs, exec, a second
+ * `up -d` that changes nothing, a recreate after a change, network connect/disconnect of a
+ * running container through the API, and `down -v`, checked from outside compose too. The
+ * scenario is test/fixtures/compose-child.ts.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -39,10 +40,10 @@ run(why.length ? `${title} — skipped: missing ${why.join(', ')}` : title, (t) 
   t.regex(o.up, /Creating volume "demo_data" with default driver/);
   t.regex(o.up, /Creating demo_web_1 \.\.\. done/);
   t.regex(o.up, /Creating demo_client_1 \.\.\. done/);
-  // The client fetched the page by the service's name, once web was up.
+  // The client fetched the page by the service's name, once (no retry): web was healthy before it started.
   t.regex(o.logs, /client_1 +\| hello-from-web\n/);
-  t.regex(o.ps, /demo_client_1 +sh -c until wget .* +Up +\n/);
-  t.regex(o.ps, /demo_web_1 +httpd -f -p 80 -h \/www +Up +0\.0\.0\.0:18090->80\/tcp/);
+  t.regex(o.ps, /demo_client_1 +sh -c wget -q -O - .* +Up +\n/);
+  t.regex(o.ps, /demo_web_1 +httpd -f -p 80 -h \/www +Up \(healthy\) +0\.0\.0\.0:18090->80\/tcp/);
   t.is(o.fetched, 'hello-from-web\n');
   t.is(o.execByName, 'hello-from-web\n');
   t.is(o.execByAlias, 'hello-from-web\n', 'the alias on the second network (connected by compose between create and start)');
