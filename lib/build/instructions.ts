@@ -15,6 +15,7 @@ import type { DockerfileNode } from './dockerfile/parse.js';
 import { copyInto, makeDir } from './copy.js';
 import { LayeredRoot } from './layered-root.js';
 import { runStep } from './run-step.js';
+import { downloadUrls, isGitUrl, isHttpUrl } from './add-url.js';
 import { bindSourceDigest, mountKey, parseMount, prepareMounts, type MountSpec } from './run-mounts.js';
 import { matchSources, sourcesDigest, type SourceTree } from './source-tree.js';
 import { expansionEnv, hashKey, PROXY_ARGS, runArgs, type BuildEnv, type StageState } from './stage-state.js';
@@ -360,10 +361,37 @@ async function copy(node: DockerfileNode, state: StageState, ctx: StepContext, w
     return { name: d.name, content: d.expand ? word(d.content.replace(/\\(?![$\\])/g, '\\\\').replace(/[\x22\x27]/g, '\\$&')) : d.content };
   });
   const sources = srcWords.filter((w) => !/^\d*<<-?/.test(w));
-  for (const s of sources) if (/^https?:\/\//i.test(s) || /^git@/.test(s)) throw new NsboxError(`Dockerfile:${node.line}: ${node.keyword} of a URL (${s}) is not supported yet`, { code: 'ENOTSUP' });
+  for (const s of sources) if (isGitUrl(s)) throw new NsboxError(`Dockerfile:${node.line}: ${node.keyword} of a git repository (${s}) is not supported yet`, { code: 'ENOTSUP' });
+  const urls = isAdd ? sources.filter(isHttpUrl) : [];
+  if (urls.length && urls.length !== sources.length) throw new NsboxError(`Dockerfile:${node.line}: ADD of URLs and local files together is not supported yet`, { code: 'ENOTSUP' });
+  if (flags.has('checksum') && !urls.length) throw bad(node, ': --checksum needs a URL source');
   const from = flags.get('from');
-  const tree = from === undefined ? ctx.context : await ctx.fromTree(word(from));
-  const items = sources.flatMap((s) => matchSources(tree, s));
+  const fetched = urls.length ? path.join(ctx.env.store.layout.tmpDir, `build-add-${randomBytes(8).toString('hex')}`) : undefined;
+  try {
+    const got = fetched ? await downloadUrls(urls, fetched, flags.get('checksum')) : undefined;
+    const tree = got ? got.tree : from === undefined ? ctx.context : await ctx.fromTree(word(from));
+    const items = got ? got.items : sources.flatMap((s) => matchSources(tree, s));
+    await copyStep(node, state, ctx, word, { isAdd, flags, from, tree, items, inline, sources, dest, remote: got !== undefined });
+  } finally {
+    if (fetched) await rm(fetched, { recursive: true, force: true });
+  }
+}
+
+interface CopyPlan {
+  isAdd: boolean;
+  flags: Map<string, string>;
+  from: string | undefined;
+  tree: SourceTree;
+  items: string[];
+  inline: Array<{ name: string; content: string }>;
+  sources: string[];
+  dest: string;
+  /** ADD of URLs: the files are not unpacked. */
+  remote: boolean;
+}
+
+async function copyStep(node: DockerfileNode, state: StageState, ctx: StepContext, word: (s: string) => string, plan: CopyPlan): Promise<void> {
+  const { isAdd, flags, from, tree, items, inline, sources, dest } = plan;
   const chownSpec = flags.get('chown');
   const chmodSpec = flags.get('chmod');
   if (chmodSpec !== undefined && !/^[0-7]{3,4}$/.test(chmodSpec)) throw bad(node, `: --chmod=${chmodSpec}: expected an octal mode`);
@@ -382,7 +410,7 @@ async function copy(node: DockerfileNode, state: StageState, ctx: StepContext, w
       workdir: state.config.config?.WorkingDir || '/',
       ...(chown ? { chown: { uid: chown.uid, gid: chown.gid } } : {}),
       ...(chmodSpec !== undefined ? { chmod: parseInt(chmodSpec, 8) } : {}),
-      unpackArchives: isAdd && from === undefined,
+      unpackArchives: isAdd && from === undefined && !plan.remote,
     });
   });
 }

@@ -175,3 +175,34 @@ rtest('RUN --mount=type=tmpfs and --network=none|host|default', async (t) => {
   const runs = join('/run/nsbox/build');
   t.deepEqual(existsSync(runs) ? readdirSync(runs).filter((e) => e.startsWith('mounts-')) : [], [], 'no mount scratch left');
 });
+
+rtest('ADD of http(s) URLs from a server on 127.0.0.1: the name from the URL or Content-Disposition, mode 0600, Last-Modified as mtime, --checksum, keyed by content, never unpacked', async (t) => {
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const files: Record<string, string | Buffer> = { '/files/hello.txt': 'hello over http\n', '/dl': 'disposition\n', '/a.tar': spawnSync('tar', ['-C', context(t, { 'in-tar.txt': 'x' }), '-c', 'in-tar.txt']).stdout };
+  const server = createServer((req, res) => {
+    const body = files[req.url ?? ''];
+    if (body === undefined) return void res.writeHead(404).end();
+    const headers: Record<string, string> = { 'Last-Modified': 'Tue, 14 Nov 2023 22:13:20 GMT' };
+    if (req.url === '/dl') headers['Content-Disposition'] = 'attachment; filename="named.bin"';
+    res.writeHead(200, headers).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const sum = `sha256:${createHash('sha256').update(files['/files/hello.txt']!).digest('hex')}`;
+  const dir = context(t, { Dockerfile: `FROM busybox\nADD ${base}/files/hello.txt /d/\nADD ${base}/dl /d/\nADD --checksum=${sum} ${base}/files/hello.txt /checked.txt\nADD --chmod=644 ${base}/files/hello.txt /moded\n` });
+  const one = await build(t, dir);
+  t.is(await run(t, one.image.digest, ['sh', '-c', 'cat /d/hello.txt /d/named.bin /checked.txt; stat -c "%a %u %Y %n" /d/hello.txt /d/named.bin /moded']), `hello over http\ndisposition\nhello over http\n600 0 1700000000 /d/hello.txt\n600 0 1700000000 /d/named.bin\n644 0 1700000000 /moded\n`);
+  const again = await build(t, dir);
+  t.is(cached(again.events), 4);
+  files['/dl'] = 'changed\n';
+  const changed = await build(t, dir);
+  t.is(cached(changed.events), 1, 'the first ADD hits; the changed one misses and so does everything after it');
+  t.is(await run(t, changed.image.digest, ['cat', '/d/named.bin']), 'changed\n');
+  const tarred = await build(t, context(t, { Dockerfile: `FROM busybox\nADD ${base}/a.tar /t/\n` }));
+  t.is(await run(t, tarred.image.digest, ['ls', '/t']), 'a.tar\n');
+  await t.throwsAsync(build(t, context(t, { Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/hello.txt /x\n` })), { message: /digest mismatch/ });
+  await t.throwsAsync(build(t, context(t, { Dockerfile: `FROM busybox\nADD ${base}/missing /x\n` })), { message: /failed to fetch .*404/ });
+  await t.throwsAsync(build(t, context(t, { Dockerfile: 'FROM busybox\nADD https://example.invalid/repo.git /src\n' })), { message: /git repository .* not supported yet/ });
+});
