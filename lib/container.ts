@@ -21,6 +21,14 @@ import { attach, detach, setupContainerNetwork, teardownContainerNetwork, type C
 import { NetworkAttachmentSchema, NetworkOptionsSchema, PROTOCOLS, type BoundPort, type EndpointState, type NetworkState } from './network/schemas.js';
 import { randomBytes } from 'node:crypto';
 import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError, ignoreNotFound, reportCleanupError } from './errors.js';
+import type { Readable } from 'node:stream';
+import { OutputLog } from './container-logs.js';
+import { rootOfPid, rootOfStopped } from './engine/container-root.js';
+import { copyBuffer, copyPath, type CopyOptions } from './engine/copy.js';
+import { archivePath, statPath } from './engine/archive-read.js';
+import { RootDir } from './engine/in-root.js';
+import { waitFor, WaitForSchema, type WaitFor } from './wait/wait-for.js';
+import { hostAddressOf, sdkWaitTarget } from './wait/sdk-target.js';
 
 const withImages = (deps: ContainerDeps): ContainerDeps => ({ images: resolveForContainer, ...deps });
 
@@ -42,13 +50,25 @@ const NetworkSdkOptions = z
   })
   .strict();
 
-/** The SDK's options: the runtime's, plus networking. */
-export type ContainerOptions = RuntimeOptions & z.input<typeof NetworkSdkOptions>;
+const FileOption = z.object({ source: z.union([z.string().min(1), z.instanceof(Buffer)]), target: z.string().startsWith('/'), mode: z.number().int().min(0).max(0o7777).optional() }).strict();
 
-function split(options: ContainerOptions): { runtime: RuntimeOptions; net: z.output<typeof NetworkSdkOptions> } {
-  const { network, ports, networkAliases, name, ...runtime } = options;
+const StartSdkOptions = z
+  .object({
+    /** Readiness: start() (and run()) resolve once the container is ready as this says (lib/wait/). */
+    waitFor: WaitForSchema.optional(),
+    /** Copied in before the first start (docker cp's rules; a Buffer becomes the file `target`). */
+    files: z.array(FileOption).optional(),
+  })
+  .strict();
+
+/** The SDK's options: the runtime's, plus networking, readiness and files. */
+export type ContainerOptions = RuntimeOptions & z.input<typeof NetworkSdkOptions> & z.input<typeof StartSdkOptions>;
+
+function split(options: ContainerOptions): { runtime: RuntimeOptions; net: z.output<typeof NetworkSdkOptions>; start: z.output<typeof StartSdkOptions> } {
+  const { network, ports, networkAliases, name, waitFor: wait, files, ...runtime } = options;
   const net = validate(NetworkSdkOptions, { network, ports, networkAliases, name }, 'container options');
-  return { runtime, net };
+  const start = validate(StartSdkOptions, { waitFor: wait, files }, 'container options');
+  return { runtime, net, start };
 }
 
 const stores = new Map<string, Promise<NetworkStore>>();
@@ -67,14 +87,23 @@ function openStore(root: string | undefined): Promise<NetworkStore> {
 
 export class Container extends RuntimeContainer {
   #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string; interfaces?: number } | undefined;
+  #start: z.output<typeof StartSdkOptions> = {};
+  #log: OutputLog | undefined;
 
   static override async create(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
+    const { start } = split(options);
+    const c = await Container.#create(options, deps);
+    c.#start = start;
+    return c;
+  }
+
+  static async #create(options: ContainerOptions, deps: ContainerDeps): Promise<Container> {
     const { runtime, net } = split(options);
     const mode = typeof net.network === 'object' ? net.network.name : net.network ?? 'none';
     if (mode === 'none' || mode === 'host') {
       if (net.ports?.length) throw new ValidationError(`invalid container options: ports: cannot be published with network ${mode}`, 'ports');
       const ns = { ...(runtime.namespaces ?? {}), ...(mode === 'host' ? { net: false } : {}) };
-      return (await super.create({ ...runtime, namespaces: ns }, withImages(deps))) as Container;
+      return (await RuntimeContainer.create.call(this, { ...runtime, namespaces: ns }, withImages(deps))) as Container;
     }
     const id = runtime.id ?? randomBytes(32).toString('hex');
     const runRoot = runtime.runRoot ?? defaultRunRoot();
@@ -95,7 +124,8 @@ export class Container extends RuntimeContainer {
     const sandbox = runtime.rootfs === undefined && runtime.layers === undefined && runtime.image === undefined;
     let c: Container;
     try {
-      c = (await super.create(
+      c = (await RuntimeContainer.create.call(
+        this,
         // A host sandbox (no rootfs, layers or image) shows the host's /etc, read-only: no files over it.
         { ...runtime, id, namespaces: { ...(runtime.namespaces ?? {}), net: setup.net }, mounts: [...(runtime.mounts ?? []), ...(sandbox ? [] : setup.mounts)] },
         withImages(deps),
@@ -134,6 +164,122 @@ export class Container extends RuntimeContainer {
   ipAddress(network?: string): string | undefined {
     const eps = this.#network?.net.state.endpoints ?? [];
     return (network === undefined ? eps[0] : eps.find((e) => e.networkName === network || e.networkId === network))?.ipAddress;
+  }
+
+  /**
+   * Starts the container: the `files` of its options are copied in first (once), its output is
+   * kept from the first byte (`logs()`), and with `waitFor` (the options' or this call's) the
+   * promise resolves only once it is ready (a WaitError says what it waited for, with the log's tail).
+   */
+  override async start(opts: { waitFor?: WaitFor } = {}): Promise<void> {
+    const files = this.#start.files;
+    if (files?.length) {
+      for (const f of files) await this.copyTo(f.source, f.target, { makeParents: true, ...(f.mode === undefined ? {} : { mode: f.mode }) });
+      this.#start = { ...this.#start, files: [] };
+    }
+    await super.start();
+    const log = new OutputLog();
+    log.attach('stdout', super.stdout);
+    log.attach('stderr', super.stderr);
+    this.#log = log;
+    const spec = opts.waitFor ?? this.#start.waitFor;
+    if (spec) await this.waitFor(spec);
+  }
+
+  /** Waits until the running container is ready as `spec` says (see lib/wait/wait-for.ts). */
+  waitFor(spec: WaitFor, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return waitFor(sdkWaitTarget(this, this.#log), spec, opts);
+  }
+
+  /** The container's stdout: all of it from its first byte, whenever it is read (its output is also kept for logs()). */
+  override get stdout(): Readable | null {
+    return this.#log ? this.#log.copy('stdout') : super.stdout;
+  }
+  override get stderr(): Readable | null {
+    return this.#log ? this.#log.copy('stderr') : super.stderr;
+  }
+
+  /** What it printed since its start (stdout and stderr as they came); `{ follow: true }`: that, then live, as a stream. */
+  logs(): Promise<string>;
+  logs(options: { follow: true }): Readable;
+  logs(options?: { follow?: boolean }): Promise<string> | Readable {
+    const log = this.#log;
+    if (options?.follow) {
+      if (!log) throw new InvalidStateError(`container ${this.id.slice(0, 12)} has not started: no logs to follow`);
+      return log.follow();
+    }
+    return Promise.resolve(log?.text() ?? '');
+  }
+
+  /** The host port a published container port is reached on (testcontainers' getMappedPort); NotFoundError when it is not published. */
+  mappedPort(containerPort: number): number {
+    const b = this.port(containerPort)[0];
+    if (!b) throw new NotFoundError(`port ${containerPort}/tcp of container ${this.id.slice(0, 12)} is not published`);
+    return b.port;
+  }
+
+  /** `scheme://host:port` for a container port, as the host reaches it (published, else the container's address). */
+  url(containerPort: number, scheme = 'http'): string {
+    const a = hostAddressOf(this, containerPort);
+    if (!a) throw new NotFoundError(`port ${containerPort} of container ${this.id.slice(0, 12)} is not reachable from the host (publish it, or use a bridge network)`);
+    return `${scheme}://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  }
+
+  /** The root, running or not (a container not running yet: through a helper's mount namespace). */
+  async #rootDir(): Promise<RootDir> {
+    if (this.state === 'running' && this.pid !== undefined) return rootOfPid(this.pid);
+    const parts = this.rootParts();
+    if (!parts || this.state === 'removed') throw new InvalidStateError(`container ${this.id.slice(0, 12)} has no root to copy to or from while it is ${this.state}`);
+    return rootOfStopped(parts);
+  }
+
+  /**
+   * Copies a host file or directory (docker cp's rules, lib/engine/copy.ts), or a Buffer as the file
+   * `containerPath` (parents made), into the container, running or not yet started.
+   */
+  async copyTo(source: string | Buffer, containerPath: string, opts: { mode?: number } & Pick<CopyOptions, 'copyUIDGID' | 'followLink' | 'makeParents'> = {}): Promise<void> {
+    const root = await this.#rootDir();
+    try {
+      if (Buffer.isBuffer(source)) await copyBuffer(root, source, containerPath, opts.mode);
+      else {
+        const host = RootDir.ofDir('/');
+        try {
+          await copyPath(host, source, root, containerPath, { ...opts, fromName: 'the host', toName: `container ${this.id.slice(0, 12)}` });
+        } finally {
+          await host.close();
+        }
+      }
+    } finally {
+      await root.close();
+    }
+  }
+
+  /**
+   * Copies `containerPath` out: to `hostPath` with docker cp's rules, or, without it, as a tar
+   * stream (docker's GET archive; the container's root is held until the stream is read or destroyed).
+   */
+  async copyFrom(containerPath: string): Promise<Readable>;
+  async copyFrom(containerPath: string, hostPath: string, opts?: Pick<CopyOptions, 'copyUIDGID' | 'followLink'>): Promise<void>;
+  async copyFrom(containerPath: string, hostPath?: string, opts: Pick<CopyOptions, 'copyUIDGID' | 'followLink'> = {}): Promise<Readable | void> {
+    const root = await this.#rootDir();
+    if (hostPath === undefined) {
+      try {
+        if (!statPath(root, containerPath)) throw new NotFoundError(`Could not find the file ${containerPath} in container ${this.id.slice(0, 12)}`, { code: 'ENOENT', path: containerPath });
+        const tar = archivePath(root, containerPath);
+        tar.once('close', () => void root.close().catch((e: unknown) => process.emitWarning(`container ${this.id.slice(0, 12)}: its root was not released: ${(e as Error).message}`, { code: 'NSBOX_ROOT_LEFT' })));
+        return tar;
+      } catch (e) {
+        await root.close();
+        throw e;
+      }
+    }
+    const host = RootDir.ofDir('/');
+    try {
+      await copyPath(root, containerPath, host, hostPath, { copyUIDGID: true, ...opts, fromName: `container ${this.id.slice(0, 12)}`, toName: 'the host' });
+    } finally {
+      await host.close();
+      await root.close();
+    }
   }
 
   /**

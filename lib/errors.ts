@@ -136,6 +136,23 @@ export class ArchiveError extends NsboxError {
 }
 
 /**
+ * A readiness wait (`waitFor`) that did not end well: `timeout` when it ran out of time, `exited`
+ * when the container ended first. The message names what was awaited and how far it got, then the
+ * container's last log lines (also in `logTail`).
+ */
+export class WaitError extends NsboxError {
+  override name = 'WaitError';
+  readonly awaited: string;
+  readonly logTail: string[];
+  constructor(message: string, details: { code: 'ERR_WAIT_TIMEOUT' | 'ERR_WAIT_EXITED'; awaited: string; logTail: string[]; cause?: unknown }) {
+    const tail = details.logTail.length ? `\n--- last ${details.logTail.length} log lines ---\n${details.logTail.join('\n')}` : '\n(the container printed nothing)';
+    super(`${message}${tail}`, { code: details.code, ...(details.cause === undefined ? {} : { cause: details.cause }) });
+    this.awaited = details.awaited;
+    this.logTail = details.logTail;
+  }
+}
+
+/**
  * What the Docker API's HTTP layer itself refuses (an unknown route, a bad query), with the status
  * to answer; the library's own errors are mapped to a status by class (lib/api/api-error.ts).
  */

@@ -266,6 +266,17 @@ export class Container implements AsyncDisposable {
     });
   }
 
+  /**
+   * What the container's root is made of before it runs (for copying files in; lib/engine/copy.ts):
+   * the directory it is mounted on, its overlay parts, its mounts. Undefined for a host sandbox,
+   * whose root exists only while it runs.
+   */
+  protected rootParts(): { root: string; overlay?: { lower: string[]; upper: string; work: string }; mounts: ContainerConfig['mounts'] } | undefined {
+    if (this.config.rootfs === undefined && !this.#layers) return undefined;
+    const overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } : undefined;
+    return { root: this.#root, ...(overlay ? { overlay } : {}), mounts: this.config.mounts };
+  }
+
   /** The container's cgroup (undefined when it has none: unprivileged and no resources). */
   get cgroup(): Cgroup | undefined {
     return this.#cgroup;
