@@ -9,6 +9,7 @@ import { EventEmitter, on } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 
 const MAX_BYTES = 16 << 20;
+const MAX_LINES = 100_000;
 
 export type OutputKind = 'stdout' | 'stderr';
 
@@ -68,9 +69,10 @@ export class OutputLog {
 
   #line(l: string): void {
     this.#lines.push(l);
-    if (this.#lines.length > 100_000) {
-      this.#lines.shift();
-      this.#first++;
+    // Dropped in halves, not one at a time: a shift per line is quadratic on a chatty container.
+    if (this.#lines.length > 2 * MAX_LINES) {
+      this.#lines.splice(0, MAX_LINES);
+      this.#first += MAX_LINES;
     }
     this.#events.emit('line');
   }
@@ -102,9 +104,17 @@ export class OutputLog {
 
   /** Every line from the first kept, then live ones as they come, until the output ends or `signal` aborts. */
   async *lines(signal: AbortSignal): AsyncGenerator<string> {
-    let next = this.#first;
+    const next = this.#first;
     const events = on(this.#events, 'line', { signal });
     const ended = new Promise<void>((resolve) => (this.ended ? resolve() : this.#events.once('end', resolve)));
+    try {
+      yield* this.#linesFrom(next, events, ended);
+    } finally {
+      await events.return?.();
+    }
+  }
+
+  async *#linesFrom(next: number, events: AsyncIterableIterator<unknown>, ended: Promise<void>): AsyncGenerator<string> {
     for (;;) {
       next = Math.max(next, this.#first);
       while (next < this.#first + this.#lines.length) yield this.#lines[next++ - this.#first]!;

@@ -144,7 +144,7 @@ export class WaitError extends NsboxError {
   override name = 'WaitError';
   readonly awaited: string;
   readonly logTail: string[];
-  constructor(message: string, details: { code: 'ERR_WAIT_TIMEOUT' | 'ERR_WAIT_EXITED'; awaited: string; logTail: string[]; cause?: unknown }) {
+  constructor(message: string, details: { code: 'ERR_WAIT_TIMEOUT' | 'ERR_WAIT_EXITED' | 'ERR_WAIT_FAILED'; awaited: string; logTail: string[]; cause?: unknown }) {
     const tail = details.logTail.length ? `\n--- last ${details.logTail.length} log lines ---\n${details.logTail.join('\n')}` : '\n(the container printed nothing)';
     super(`${message}${tail}`, { code: details.code, ...(details.cause === undefined ? {} : { cause: details.cause }) });
     this.awaited = details.awaited;

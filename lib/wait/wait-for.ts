@@ -75,7 +75,7 @@ export async function waitFor(target: WaitTarget, spec: WaitFor, opts: { signal?
   const run = start(target, w, ac.signal);
   // The strategies' own rejections after the abort are the abort's, not failures of their own.
   run.done.catch(() => undefined);
-  const failure = async (code: 'ERR_WAIT_TIMEOUT' | 'ERR_WAIT_EXITED', message: string) =>
+  const failure = async (code: 'ERR_WAIT_TIMEOUT' | 'ERR_WAIT_EXITED' | 'ERR_WAIT_FAILED', message: string) =>
     new WaitError(message, { code, awaited: what, logTail: await target.logTail(TAIL).catch((e: unknown) => [`(the log could not be read: ${(e as Error).message})`]) });
   try {
     await Promise.race([
@@ -89,7 +89,7 @@ export async function waitFor(target: WaitTarget, spec: WaitFor, opts: { signal?
     ]);
   } catch (e) {
     if (e instanceof WaitError || e instanceof ValidationError) throw e;
-    throw await failure('ERR_WAIT_EXITED', `${target.name}: waiting for ${what} failed: ${(e as Error).message}`);
+    throw await failure('ERR_WAIT_FAILED', `${target.name}: waiting for ${what} failed: ${(e as Error).message}`);
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onOuter);

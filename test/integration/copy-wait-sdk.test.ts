@@ -136,3 +136,22 @@ rtest('a log wait on an engine container counts only the output of its current s
   t.is(all, 2);
   await engine.stop(r.id, { timeout: 0 });
 });
+
+rtest('healthy: an engine container\'s HEALTHCHECK becoming healthy; unhealthy fails the wait; the SDK refuses it in-process', async (t) => {
+  const { engine, image } = t.context;
+  const good = await engine.create({ options: { image, command: ['sh', '-c', 'sleep 0.3; touch /tmp/up; echo up; sleep 1000'], healthcheck: { test: ['CMD', 'test', '-f', '/tmp/up'], interval: 100, startInterval: 100, retries: 3 } } });
+  await startAndWait(engine, good.id, { healthy: true, timeout: 30_000 });
+  t.is((await engine.health(good.id))?.Status, 'healthy');
+  await engine.remove(good.id, { force: true });
+  const bad = await engine.create({ options: { image, command: ['sh', '-c', 'echo never up; sleep 1000'], healthcheck: { test: ['CMD-SHELL', 'echo probe says no; exit 1'], interval: 100, retries: 2 } } });
+  const e = await t.throwsAsync(startAndWait(engine, bad.id, { healthy: true, timeout: 30_000 }), { instanceOf: WaitError });
+  t.is(e?.code, 'ERR_WAIT_FAILED');
+  t.regex(e!.message, /is unhealthy \(2 failing in a row; last probe exit 1: probe says no\)/);
+  t.regex(e!.message, /never up/);
+  await engine.remove(bad.id, { force: true });
+  const timeout = await engine.create({ options: { image, command: ['sleep', '1000'], healthcheck: { test: ['CMD', 'false'], interval: 60_000, retries: 3 } } });
+  const slow = await t.throwsAsync(startAndWait(engine, timeout.id, { healthy: true, timeout: 500 }), { instanceOf: WaitError });
+  t.regex(slow!.message, /timed out after 500 ms waiting for the healthcheck to say healthy \(not healthy yet\)/);
+  await engine.remove(timeout.id, { force: true });
+  await t.throwsAsync(Container.run({ ...sdk(t), command: ['sleep', '1000'], waitFor: { healthy: true } }), { message: /healthchecks run only under nsbox-shim/ });
+});
