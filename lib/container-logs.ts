@@ -7,9 +7,11 @@
  */
 import { EventEmitter, on } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 
 const MAX_BYTES = 16 << 20;
 const MAX_LINES = 100_000;
+const MAX_LINE = 64 << 10;
 
 export type OutputKind = 'stdout' | 'stderr';
 
@@ -20,6 +22,7 @@ export class OutputLog {
   readonly #chunks: Buffer[] = [];
   #bytes = 0;
   readonly #partial = new Map<OutputKind, string>();
+  readonly #decoders = new Map<OutputKind, StringDecoder>();
   readonly #copies = new Map<OutputKind, PassThrough>();
   readonly #sources = new Map<OutputKind, Readable>();
   /** Each stream's own bytes, for a copy made after it began (bounded as the whole). */
@@ -61,9 +64,23 @@ export class OutputLog {
     own.bytes += chunk.length;
     while (own.bytes > MAX_BYTES && own.chunks.length > 1) own.bytes -= own.chunks.shift()!.length;
     this.#copies.get(kind)?.write(chunk);
-    const parts = ((this.#partial.get(kind) ?? '') + chunk.toString('utf8')).split('\n');
-    this.#partial.set(kind, parts.pop()!);
-    for (const l of parts) this.#line(l.replace(/\r$/, ''));
+    let dec = this.#decoders.get(kind);
+    if (!dec) this.#decoders.set(kind, (dec = new StringDecoder('utf8')));
+    const text = dec.write(chunk);
+    const nl = text.lastIndexOf('\n');
+    let partial = this.#partial.get(kind) ?? '';
+    if (nl === -1) {
+      // Only the unfinished line grows (no split of all of it again per chunk); a very long one is cut.
+      partial += text;
+      if (partial.length > MAX_LINE) {
+        this.#line(partial);
+        partial = '';
+      }
+      this.#partial.set(kind, partial);
+    } else {
+      for (const l of (partial + text.slice(0, nl)).split('\n')) this.#line(l.replace(/\r$/, ''));
+      this.#partial.set(kind, text.slice(nl + 1));
+    }
     this.#events.emit('chunk', chunk);
   }
 
