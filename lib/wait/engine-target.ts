@@ -9,17 +9,9 @@ import { open, stat } from 'node:fs/promises';
 import type { Engine } from '../engine/engine.js';
 import type { ContainerRecord } from '../engine/records.js';
 import { LogEntrySchema } from '../runtime/bundle.js';
-import { NsboxError } from '../errors.js';
+import { UnhealthyError } from './healthy.js';
 import { waitFor, type WaitFor } from './wait-for.js';
 import type { WaitTarget } from './target.js';
-
-/** The healthcheck said unhealthy: the wait fails (as testcontainers' forHealthCheck does), not waits on. */
-class HealthError extends NsboxError {
-  override name = 'HealthError';
-  constructor(message: string) {
-    super(message, { code: 'ERR_UNHEALTHY' });
-  }
-}
 
 async function sizeOf(file: string): Promise<number> {
   return (await stat(file).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? { size: 0 } : Promise.reject(e)))).size;
@@ -87,10 +79,7 @@ export function engineWaitTarget(engine: Engine, r: ContainerRecord, logOffset: 
     },
     healthy: async (signal) => {
       const h = await engine.waitForHealth(r.id, { until: ['healthy', 'unhealthy'], signal });
-      if (h.Status === 'unhealthy') {
-        const last = h.Log.at(-1);
-        throw new HealthError(`${name} is unhealthy (${h.FailingStreak} failing in a row${last ? `; last probe exit ${last.ExitCode}: ${last.Output.trim()}` : ''})`);
-      }
+      if (h.Status === 'unhealthy') throw new UnhealthyError(name, h);
     },
     exec: async (argv) => {
       const p = await engine.exec(r.id, argv);

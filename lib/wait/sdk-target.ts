@@ -2,6 +2,9 @@
 import type { OutputLog } from '../container-logs.js';
 import type { ExitStatus } from '../runtime/process.js';
 import type { ContainerProcess } from '../runtime/process.js';
+import type { HealthStatus, ShimHealth } from '../runtime/bundle.js';
+import { ValidationError } from '../errors.js';
+import { UnhealthyError } from './healthy.js';
 import type { WaitTarget } from './target.js';
 
 /** What the target needs of the SDK's Container (kept structural: lib/container.ts imports this file). */
@@ -13,6 +16,8 @@ export interface SdkContainerLike {
   exec(argv: string[], options: { stdio: 'ignore' }): Promise<ContainerProcess>;
   port(containerPort: number): Array<{ host: string; port: number }>;
   ipAddress(): string | undefined;
+  health(): ShimHealth | undefined;
+  waitForHealth(opts: { until?: HealthStatus[]; signal?: AbortSignal }): Promise<ShimHealth>;
 }
 
 export const exitText = (s: ExitStatus): string => (s.signal ? `killed by ${s.signal}` : `exit code ${s.exitCode}`);
@@ -26,8 +31,14 @@ export function hostAddressOf(c: Pick<SdkContainerLike, 'port' | 'ipAddress'>, p
 }
 
 export function sdkWaitTarget(c: SdkContainerLike, log: OutputLog | undefined): WaitTarget {
+  const name = `container ${c.id.slice(0, 12)}`;
   return {
-    name: `container ${c.id.slice(0, 12)}`,
+    name,
+    healthy: async (signal: AbortSignal) => {
+      if (c.health() === undefined) throw new ValidationError(`waitFor healthy: ${name} has no healthcheck (give it one: the image's HEALTHCHECK or the healthcheck option)`, 'waitFor');
+      const h = await c.waitForHealth({ until: ['healthy', 'unhealthy'], signal });
+      if (h.Status === 'unhealthy') throw new UnhealthyError(name, h);
+    },
     async *logLines(signal) {
       if (log) yield* log.lines(signal);
     },

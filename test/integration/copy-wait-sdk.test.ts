@@ -143,7 +143,7 @@ rtest('a log wait on an engine container counts only the output of its current s
   await engine.stop(r.id, { timeout: 0 });
 });
 
-rtest('healthy: an engine container\'s HEALTHCHECK becoming healthy; unhealthy fails the wait; the SDK refuses it in-process', async (t) => {
+rtest('healthy: an engine container\'s HEALTHCHECK becoming healthy; unhealthy fails the wait; in-process too; none is refused', async (t) => {
   const { engine, image } = t.context;
   const good = await engine.create({ options: { image, command: ['sh', '-c', 'sleep 0.3; touch /tmp/up; echo up; sleep 1000'], healthcheck: { test: ['CMD', 'test', '-f', '/tmp/up'], interval: 100, startInterval: 100, retries: 3 } } });
   await startAndWait(engine, good.id, { healthy: true, timeout: 30_000 });
@@ -159,5 +159,9 @@ rtest('healthy: an engine container\'s HEALTHCHECK becoming healthy; unhealthy f
   const slow = await t.throwsAsync(startAndWait(engine, timeout.id, { healthy: true, timeout: 500 }), { instanceOf: WaitError });
   t.regex(slow!.message, /timed out after 500 ms waiting for the healthcheck to say healthy \(not healthy yet\)/);
   await engine.remove(timeout.id, { force: true });
-  await t.throwsAsync(Container.run({ ...sdk(t), command: ['sleep', '1000'], waitFor: { healthy: true } }), { message: /healthchecks run only under nsbox-shim/ });
+  await t.throwsAsync(Container.run({ ...sdk(t), command: ['sleep', '1000'], waitFor: { healthy: true } }), { message: /has no healthcheck/ });
+  // In-process: the SDK runs the healthcheck itself.
+  const inproc = await Container.run({ ...sdk(t), command: ['sh', '-c', 'sleep 0.3; touch /tmp/up; sleep 1000'], healthcheck: { test: ['CMD', 'test', '-f', '/tmp/up'], interval: 100, startInterval: 100, retries: 3 }, waitFor: { healthy: true, timeout: 30_000 } });
+  t.is(inproc.health()?.Status, 'healthy');
+  await inproc.remove();
 });
