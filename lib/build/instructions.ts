@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NsboxError, ValidationError } from '../errors.js';
-import { commandForm } from './dockerfile/instruction.js';
+import { HEALTHCHECK_FLAGS, healthcheckConfig } from './healthcheck.js';
 import { applyChanges } from './dockerfile/changes.js';
 import { expandWord, expandWords, keyValuePairs } from './dockerfile/expand.js';
 import type { DockerfileNode } from './dockerfile/parse.js';
@@ -140,8 +140,11 @@ export async function executeNode(node: DockerfileNode, state: StageState, ctx: 
       setConfig(state, (c) => (c.OnBuild = [...(c.OnBuild ?? []), node.args]));
       return meta(`ONBUILD ${node.args}`);
     }
-    case 'HEALTHCHECK':
-      return healthcheck(node, state, meta);
+    case 'HEALTHCHECK': {
+      const check = healthcheckConfig(node, flagsOf(node, HEALTHCHECK_FLAGS));
+      setConfig(state, (c) => (c.Healthcheck = check));
+      return meta(`HEALTHCHECK ${JSON.stringify(check)}`);
+    }
     case 'RUN':
       return run(node, state, ctx);
     case 'COPY':
@@ -174,51 +177,6 @@ function argWords(s: string): string[] {
   const re = /(?:[^\s\x22\x27]+|\x22(?:\\.|[^\x22\\])*\x22|\x27[^\x27]*\x27)+/g;
   for (let m = re.exec(s); m; m = re.exec(s)) out.push(m[0]);
   return out;
-}
-
-function duration(node: DockerfileNode, v: string): number {
-  let total = 0;
-  let rest = v;
-  while (rest) {
-    const m = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/.exec(rest);
-    if (!m) throw bad(node, `: invalid duration ${JSON.stringify(v)}`);
-    const unit = { ns: 1, us: 1e3, "\u00b5s": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 'ns'];
-    total += Number(m[1]) * unit;
-    rest = rest.slice(m[0].length);
-  }
-  return Math.round(total);
-}
-
-function healthcheck(node: DockerfileNode, state: StageState, meta: (s: string) => Promise<void>): Promise<void> {
-  const flags = flagsOf(node, ['interval', 'timeout', 'start-period', 'start-interval', 'retries']);
-  const m = /^(\S+)\s*([\s\S]*)$/.exec(node.args);
-  const kind = m?.[1]?.toUpperCase();
-  let check: Record<string, unknown>;
-  if (kind === 'NONE') {
-    if (m![2] || flags.size) throw bad(node, 'NONE takes no other arguments');
-    check = { Test: ['NONE'] };
-  } else if (kind === 'CMD') {
-    const rest = m![2]!;
-    if (!rest) throw bad(node, 'CMD requires a command');
-    const json = commandForm(rest);
-    const test = rest.startsWith('[') && json[0] !== '/bin/sh' ? ['CMD', ...json] : ['CMD-SHELL', rest];
-    check = { Test: test };
-    const d = (k: string, f: string) => {
-      const v = flags.get(f);
-      if (v !== undefined && v !== '0') check[k] = duration(node, v);
-    };
-    d('Interval', 'interval');
-    d('Timeout', 'timeout');
-    d('StartPeriod', 'start-period');
-    d('StartInterval', 'start-interval');
-    const r = flags.get('retries');
-    if (r !== undefined) {
-      if (!/^\d+$/.test(r)) throw bad(node, `: --retries must be a number, not ${JSON.stringify(r)}`);
-      if (Number(r) > 0) check['Retries'] = Number(r);
-    }
-  } else throw bad(node, 'requires NONE or CMD');
-  setConfig(state, (c) => (c.Healthcheck = check));
-  return meta(`HEALTHCHECK ${JSON.stringify(check)}`);
 }
 
 /** BuildKit makes a WORKDIR owned by the USER in effect. */

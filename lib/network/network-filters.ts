@@ -6,6 +6,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { DEFAULT_NETWORK, type NetworkRecord } from './schemas.js';
+import { goDurationNs } from '../go-duration.js';
 
 export interface NetworkFilters {
   name?: string[];
@@ -34,21 +35,12 @@ export function matchesLabels(labels: Record<string, string>, wanted: readonly s
   });
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/;
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** docker's `until`: a time, Unix seconds, or a duration before now (`24h`, `1h30m`). */
 export function parseUntil(text: string, now: Date = new Date()): Date {
   if (/^\d+(\.\d+)?$/.test(text)) return new Date(Number(text) * 1000);
-  let rest = text;
-  let ms = 0;
-  while (rest !== '') {
-    const m = DURATION.exec(rest);
-    if (!m) break;
-    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  if (rest === '' && text !== '') return new Date(now.getTime() - ms);
+  const ns = goDurationNs(text);
+  if (ns !== undefined) return new Date(now.getTime() - ns / 1e6);
   const t = Date.parse(text);
   if (Number.isNaN(t)) throw new ValidationError(`invalid filter 'until=${text}': a time, Unix seconds or a duration such as 24h`, 'until');
   return new Date(t);

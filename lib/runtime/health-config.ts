@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { ValidationError } from '../errors.js';
 import type { Healthcheck } from './options.js';
+import { goDurationNs } from '../go-duration.js';
 
 /** docker's defaults (daemon/health.go). */
 export const HEALTH_DEFAULTS = { interval: 30_000, timeout: 30_000, startPeriod: 0, startInterval: 5_000, retries: 3 } as const;
@@ -93,12 +94,9 @@ export function dockerHealthConfig(h: Healthcheck | undefined): Record<string, u
 
 /** A Go duration ("1m30s", "100ms", "0") in milliseconds (rounded up to 1 for a positive one below it). */
 export function parseGoDuration(text: string): number {
-  if (/^[+-]?0$/.test(text)) return 0;
-  const m = /^(-?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h))+$/.exec(text);
-  if (!m) throw new ValidationError(`time: invalid duration ${JSON.stringify(text)}`, 'duration');
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
-  let total = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/g)) total += Number(n) * unit[u!]!;
-  if (m[1]) return -total;
-  return total > 0 && total < 1 ? 1 : Math.round(total);
+  const ns = goDurationNs(text);
+  if (ns === undefined) throw new ValidationError(`time: invalid duration ${JSON.stringify(text)}`, 'duration');
+  const ms = ns / 1e6;
+  if (ms < 0) return ms;
+  return ms > 0 && ms < 1 ? 1 : Math.round(ms);
 }
