@@ -51,6 +51,12 @@ export async function connectNetwork(ctx: EngineContext, ref: string, network: s
   if (n.name === DEFAULT_NETWORK && attachment.aliases.length) throw new ValidationError('network-scoped alias is supported only for containers in user defined networks', 'EndpointConfig.Aliases');
   if (n.name === DEFAULT_NETWORK && attachment.ipv4Address) throw new ValidationError('user specified IP address is supported on user defined networks only', 'EndpointConfig.IPAMConfig');
   const record = await ctx.store.update(ref, async (r) => {
+    if (r.network?.options.mode === 'none' && r.network.options.unasked && !isRunning(r)) {
+      // The default none, never started: the container joins this network alone (not also
+      // docker's bridge, which nsbox makes only when asked).
+      const { unasked: _, ...rest } = r.network.options;
+      r.network.options = { ...rest, mode: 'bridge', networks: [] };
+    }
     checkMode(r);
     const o = r.network!.options;
     const state = r.network!.state;

@@ -56,6 +56,12 @@ export const NetworkOptionsSchema = z
     extraHosts: z.array(ExtraHostSchema).default([]),
     hostname: z.string().optional(),
     macAddress: z.string().optional(),
+    /**
+     * `none` is nsbox's default here, not asked for (docker's container would be on `bridge`):
+     * a `network connect` before the first start puts it in bridge mode on that network instead
+     * of refusing, as testcontainers' aliases and compose's extra networks need.
+     */
+    unasked: z.boolean().optional(),
   })
   .strict()
   .superRefine((o, ctx) => {

@@ -89,6 +89,9 @@ function checkScenario(t: import('ava').ExecutionContext, o: Result): void {
   // withCopy*ToContainer before the start, copy*ToContainer after it (mode kept), copyArchiveFromContainer.
   t.is(s.copied, 'from a host file\nfrom content\nfrom a host file\nbytes\ndeep\n640\n');
   t.deepEqual(s.archiveNames, ['later/', 'later/bytes.txt', 'later/file.txt', 'later/tree/', 'later/tree/sub/', 'later/tree/sub/deep.txt']);
+  // Network + withNetworkAliases: connected before the start, found by its alias from the other.
+  t.is(s.byAlias.trim(), s.aliasedHostname);
+  t.deepEqual(s.clientNetworks, [s.networkName]);
   // withReuse: the second start found the first container.
   t.true(s.reused);
 }
