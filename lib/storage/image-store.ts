@@ -111,11 +111,15 @@ export class ImageStore {
     return Object.values(db.images).map((record) => ({ record, names: namesOf(db, record.digest) }));
   }
 
-  /** An image by name (as stored: fully qualified) or by manifest digest; undefined when unknown. */
+  /**
+   * An image by name (as stored: fully qualified), by manifest digest, or by docker's image id (the
+   * config's digest, which `build -q` and `images --no-trunc` print); undefined when unknown.
+   */
   async get(ref: string): Promise<ImageEntry | undefined> {
     const db = await this.#load();
     const digest = isDigest(ref) ? ref : db.refs[ref];
-    const record = digest === undefined ? undefined : db.images[digest];
+    let record = digest === undefined ? undefined : db.images[digest];
+    if (!record && isDigest(ref)) record = Object.values(db.images).find((r) => r.config === ref);
     return record ? { record, names: namesOf(db, record.digest) } : undefined;
   }
 

@@ -44,6 +44,7 @@ test('records: put, get by name or digest, tag, untag, list, remove', async (t) 
   t.is(got?.record.digest, rec.digest);
   t.deepEqual(got?.names, ['docker.io/library/a:1']);
   t.deepEqual((await s.images.get(rec.digest))?.record.config, rec.config);
+  t.is((await s.images.get(rec.config))?.record.digest, rec.digest, "by docker's image id, the config's digest");
   await s.images.tag('docker.io/library/a:latest', rec.digest);
   t.deepEqual((await s.images.get(rec.digest))?.names, ['docker.io/library/a:1', 'docker.io/library/a:latest']);
   await t.throwsAsync(s.images.tag('x:1', sha256(Buffer.from('none'))), { instanceOf: NotFoundError });
