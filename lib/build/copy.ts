@@ -32,6 +32,11 @@ export interface CopyRequest {
   chmod?: number;
   /** ADD: unpack local tar archives. */
   unpackArchives: boolean;
+  /**
+   * COPY --parents: per item, the leading path dropped from it; the rest of its path is kept below
+   * the destination (a directory), the directories on the way copied from the source.
+   */
+  parents?: string[];
 }
 
 const copyError = (msg: string) => new NsboxError(msg, { code: 'ERR_BUILD' });
@@ -42,7 +47,7 @@ export async function copyInto(upper: string, lower: LayeredRoot, req: CopyReque
   const destAbs = path.posix.resolve(req.workdir || '/', req.dest);
   const count = req.items.length + (req.inline?.length ?? 0);
   const existing = view.lookup(view.resolve(destAbs));
-  const destIsDir = req.dest.endsWith('/') || req.dest.endsWith('/.') || existing?.st.isDirectory() === true;
+  const destIsDir = req.parents !== undefined || req.dest.endsWith('/') || req.dest.endsWith('/.') || existing?.st.isDirectory() === true;
   if ((count > 1 || req.wildcard) && !destIsDir) {
     throw new ValidationError(`When using COPY with more than one source file, the destination must be a directory and end with a / (${req.dest})`, 'dockerfile');
   }
@@ -50,8 +55,22 @@ export async function copyInto(upper: string, lower: LayeredRoot, req: CopyReque
   const newDirOwner = req.chown ?? { uid: 0, gid: 0 };
   const w = new Writer(upper, view, newDirOwner);
 
-  for (const item of req.items) {
+  for (const [i, item] of req.items.entries()) {
     const st = req.tree.lstat(item)!;
+    if (req.parents) {
+      const base = w.dir(destAbs);
+      const drop = req.parents[i]!;
+      const kept = drop && item.startsWith(`${drop}/`) ? item.slice(drop.length + 1) : item;
+      let src = drop;
+      let dst = base;
+      for (const part of path.posix.dirname(kept).split('/').filter((p) => p !== '' && p !== '.')) {
+        src = src ? `${src}/${part}` : part;
+        dst = dst ? `${dst}/${part}` : part;
+        copyDirEntry(req, src, req.tree.lstat(src)!, dst, w, owner);
+      }
+      copyEntry(req, item, st, cleanRel(`${base}/${kept}`), w, owner);
+      continue;
+    }
     if (st.isDirectory()) {
       const dir = w.dir(destAbs);
       copyDirContents(req, item, dir, w, owner);
@@ -152,15 +171,23 @@ function copyDirContents(req: CopyRequest, srcDir: string, destRel: string, w: W
   }
 }
 
+/** The directory `src` as `destRel` (made, or kept when there), with its owner, mode and times; not its contents. */
+function copyDirEntry(req: CopyRequest, src: string, st: Stats, destRel: string, w: Writer, owner: (st: Stats) => { uid: number; gid: number }): string {
+  const o = owner(st);
+  const abs = w.prepare(destRel, true);
+  if (!lstatOrUndefined(abs)) mkdirSync(abs);
+  lchownSync(abs, o.uid, o.gid);
+  chmodSync(abs, req.chmod ?? st.mode & 0o7777);
+  utimesSync(abs, st.atime, st.mtime);
+  return abs;
+}
+
 function copyEntry(req: CopyRequest, src: string, st: Stats, destRel: string, w: Writer, owner: (st: Stats) => { uid: number; gid: number }): void {
   const o = owner(st);
   if (st.isDirectory()) {
-    const abs = w.prepare(destRel, true);
-    const had = lstatOrUndefined(abs);
-    if (!had) mkdirSync(abs);
+    const abs = copyDirEntry(req, src, st, destRel, w, owner);
     copyDirContents(req, src, destRel, w, owner);
-    lchownSync(abs, o.uid, o.gid);
-    chmodSync(abs, req.chmod ?? st.mode & 0o7777);
+    // the contents changed the directory's times: set them again
     utimesSync(abs, st.atime, st.mtime);
     return;
   }

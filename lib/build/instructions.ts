@@ -5,48 +5,22 @@
  * expanded where the reference says so; RUN, CMD, ENTRYPOINT and SHELL are left to the shell.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NsboxError, ValidationError } from '../errors.js';
 import { HEALTHCHECK_FLAGS, healthcheckConfig } from './healthcheck.js';
 import { applyChanges } from './dockerfile/changes.js';
 import { expandWord, expandWords, keyValuePairs } from './dockerfile/expand.js';
 import type { DockerfileNode } from './dockerfile/parse.js';
-import { copyInto, makeDir } from './copy.js';
+import { makeDir } from './copy.js';
+import { copy } from './copy-step.js';
 import { LayeredRoot } from './layered-root.js';
 import { runStep } from './run-step.js';
-import { downloadUrls, isGitUrl, isHttpUrl } from './add-url.js';
 import { bindSourceDigest, mountKey, parseMount, prepareMounts, type MountSpec } from './run-mounts.js';
-import { matchSources, sourcesDigest, type SourceTree } from './source-tree.js';
-import { expansionEnv, hashKey, PROXY_ARGS, runArgs, type BuildEnv, type StageState } from './stage-state.js';
-import { BuildCache, commitDiff, type BuiltLayer } from './step-layer.js';
+import { expansionEnv, PROXY_ARGS, runArgs, type BuildEnv, type StageState } from './stage-state.js';
+import { bad, flagsOf, layerStep, metaStep, type StepContext } from './step-core.js';
 import { resolveUser } from '../runtime/image-config.js';
 
-export interface StepContext {
-  env: BuildEnv;
-  cache: BuildCache;
-  context: SourceTree;
-  /** A `--from=` source: a previous stage by name or index, or an image. */
-  fromTree: (ref: string) => Promise<SourceTree>;
-  layerDirs: (state: StageState) => Promise<string[]>;
-}
-
-const bad = (node: DockerfileNode, why: string) => new ValidationError(`Dockerfile:${node.line}: ${node.keyword} ${why}`, 'dockerfile');
-
-/** `--name=value` flags; any other is docker's "Unknown flag". */
-export function flagsOf(node: DockerfileNode, allowed: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const f of node.flags) {
-    const m = /^--([A-Za-z][A-Za-z0-9-]*)(?:=([\s\S]*))?$/.exec(f)!;
-    if (!allowed.includes(m[1]!)) throw bad(node, `: unknown flag: --${m[1]}`);
-    out.set(m[1]!, (m[2] ?? 'true').replace(/^\x22([\s\S]*)\x22$/, '$1'));
-  }
-  return out;
-}
-
-function history(state: StageState, created: string, createdBy: string, empty: boolean): void {
-  state.config.history = [...(state.config.history ?? []), { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) }];
-}
+export { flagsOf, type StepContext } from './step-core.js';
 
 function setConfig(state: StageState, patch: (c: NonNullable<StageState['config']['config']>) => void): void {
   const c = structuredClone(state.config.config ?? {});
@@ -187,55 +161,6 @@ function userOwner(state: StageState, dirs: string[]): { uid: number; gid: numbe
   return { uid: u.uid, gid: u.gid };
 }
 
-/** The cache entry for `key` when the cache may still hit; a miss turns the cache off for the rest of the stage. */
-async function lookup(state: StageState, ctx: StepContext, key: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
-  const hit = state.cacheOk && !ctx.env.noCache ? await ctx.cache.get(key) : undefined;
-  if (hit) ctx.env.progress({ type: 'cached' });
-  else state.cacheOk = false;
-  return hit;
-}
-
-/** A metadata step: keyed and timed through the cache like the others, no layer. */
-async function metaStep(state: StageState, ctx: StepContext, createdBy: string): Promise<void> {
-  const key = hashKey(state.cacheKey, createdBy);
-  const hit = await lookup(state, ctx, key);
-  const created = hit?.created ?? ctx.env.created();
-  if (!hit) await ctx.cache.put(key, undefined, created);
-  state.cacheKey = key;
-  history(state, created, createdBy, true);
-}
-
-/** A step that makes a layer: from the cache when its key is there, else by `make` into a fresh upper dir. */
-async function layerStep(state: StageState, ctx: StepContext, createdBy: string, extraKey: unknown[], make: (upper: string) => Promise<void>, upperFrom?: (fn: (upper: string) => Promise<BuiltLayer | undefined>) => Promise<BuiltLayer | undefined>): Promise<void> {
-  const { env, cache } = ctx;
-  const key = hashKey(state.cacheKey, createdBy, ...extraKey);
-  const hit = await lookup(state, ctx, key);
-  let layer: BuiltLayer | undefined;
-  const created = hit?.created ?? env.created();
-  if (hit) layer = hit.layer ?? undefined;
-  else {
-    const parent = state.layers.at(-1)?.chainId;
-    const commit = (upper: string) => commitDiff(env.store, upper, parent, env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime });
-    if (upperFrom) layer = await upperFrom(commit);
-    else {
-      const upper = await mkdtemp(path.join(env.store.layout.tmpDir, 'build-upper-'));
-      try {
-        await make(upper);
-        layer = await commit(upper);
-      } finally {
-        await rm(upper, { recursive: true, force: true });
-      }
-    }
-    await cache.put(key, layer, created);
-  }
-  state.cacheKey = key;
-  if (layer) {
-    state.layers = [...state.layers, layer];
-    state.config = { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] } };
-  }
-  history(state, created, createdBy, !layer);
-}
-
 async function run(node: DockerfileNode, state: StageState, ctx: StepContext): Promise<void> {
   const { env } = ctx;
   const flags = flagsOf(node, ['network', 'mount', 'security']);
@@ -304,71 +229,3 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
   if (ran) env.progress({ type: 'removed', container: ran });
 }
 
-async function copy(node: DockerfileNode, state: StageState, ctx: StepContext, word: (s: string) => string): Promise<void> {
-  const isAdd = node.keyword === 'ADD';
-  const flags = flagsOf(node, isAdd ? ['chown', 'chmod', 'link', 'checksum', 'keep-git-dir'] : ['from', 'chown', 'chmod', 'link', 'parents', 'exclude']);
-  const words = node.json ? node.json.map(word) : expandWords(node.args, expansionEnv(state), ctx.env.escape);
-  if (words.length < 2) throw bad(node, 'requires at least two arguments, but only one was provided. Destination could not be determined.');
-  const dest = words.at(-1)!;
-  const docs = new Map(node.heredocs.map((d) => [d.name, d]));
-  const srcWords = words.slice(0, -1);
-  const inline = srcWords.filter((w) => /^\d*<<-?/.test(w)).map((w) => {
-    const d = docs.get(w.replace(/^\d*<<-?/, '').replace(/^[\x22\x27]|[\x22\x27]$/g, ''));
-    if (!d) throw bad(node, `: heredoc ${w} has no content`);
-    // only $ expands in a heredoc: quotes and other backslashes stay as written
-    return { name: d.name, content: d.expand ? word(d.content.replace(/\\(?![$\\])/g, '\\\\').replace(/[\x22\x27]/g, '\\$&')) : d.content };
-  });
-  const sources = srcWords.filter((w) => !/^\d*<<-?/.test(w));
-  for (const s of sources) if (isGitUrl(s)) throw new NsboxError(`Dockerfile:${node.line}: ${node.keyword} of a git repository (${s}) is not supported yet`, { code: 'ENOTSUP' });
-  const urls = isAdd ? sources.filter(isHttpUrl) : [];
-  if (urls.length && urls.length !== sources.length) throw new NsboxError(`Dockerfile:${node.line}: ADD of URLs and local files together is not supported yet`, { code: 'ENOTSUP' });
-  if (flags.has('checksum') && !urls.length) throw bad(node, ': --checksum needs a URL source');
-  const from = flags.get('from');
-  const fetched = urls.length ? path.join(ctx.env.store.layout.tmpDir, `build-add-${randomBytes(8).toString('hex')}`) : undefined;
-  try {
-    const got = fetched ? await downloadUrls(urls, fetched, flags.get('checksum')) : undefined;
-    const tree = got ? got.tree : from === undefined ? ctx.context : await ctx.fromTree(word(from));
-    const items = got ? got.items : sources.flatMap((s) => matchSources(tree, s));
-    await copyStep(node, state, ctx, word, { isAdd, flags, from, tree, items, inline, sources, dest, remote: got !== undefined });
-  } finally {
-    if (fetched) await rm(fetched, { recursive: true, force: true });
-  }
-}
-
-interface CopyPlan {
-  isAdd: boolean;
-  flags: Map<string, string>;
-  from: string | undefined;
-  tree: SourceTree;
-  items: string[];
-  inline: Array<{ name: string; content: string }>;
-  sources: string[];
-  dest: string;
-  /** ADD of URLs: the files are not unpacked. */
-  remote: boolean;
-}
-
-async function copyStep(node: DockerfileNode, state: StageState, ctx: StepContext, word: (s: string) => string, plan: CopyPlan): Promise<void> {
-  const { isAdd, flags, from, tree, items, inline, sources, dest } = plan;
-  const chownSpec = flags.get('chown');
-  const chmodSpec = flags.get('chmod');
-  if (chmodSpec !== undefined && !/^[0-7]{3,4}$/.test(chmodSpec)) throw bad(node, `: --chmod=${chmodSpec}: expected an octal mode`);
-  const shownSrc = [...sources, ...inline.map((d) => `<<${d.name}`)];
-  const createdBy = `${node.keyword} ${[...node.flags.filter((f) => !f.startsWith('--from')), ...(from ? [`--from=${from}`] : [])].map((f) => `${f} `).join('')}${shownSrc.join(' ')} ${dest} # buildkit`;
-  const digest = sourcesDigest(tree, items);
-  await layerStep(state, ctx, createdBy, [digest, inline, state.config.config?.WorkingDir ?? '/'], async (upper) => {
-    const dirs = await ctx.layerDirs(state);
-    const chown = chownSpec === undefined ? undefined : resolveUser(word(chownSpec), dirs);
-    await copyInto(upper, new LayeredRoot(dirs), {
-      tree,
-      items,
-      inline,
-      wildcard: sources.some((s) => /[*?[]/.test(s)),
-      dest,
-      workdir: state.config.config?.WorkingDir || '/',
-      ...(chown ? { chown: { uid: chown.uid, gid: chown.gid } } : {}),
-      ...(chmodSpec !== undefined ? { chmod: parseInt(chmodSpec, 8) } : {}),
-      unpackArchives: isAdd && from === undefined && !plan.remote,
-    });
-  });
-}

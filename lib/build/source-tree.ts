@@ -100,6 +100,46 @@ export class StageTree implements SourceTree {
   }
 }
 
+/**
+ * `base` without what COPY's `--exclude` patterns match: a path below a directory source is
+ * matched relative to that directory, a file source by its name; the sources themselves (and
+ * the directories above them) stay when they are directories.
+ */
+export class ExcludingTree implements SourceTree {
+  constructor(
+    readonly base: SourceTree,
+    readonly items: readonly string[],
+    readonly patterns: DockerIgnore,
+  ) {}
+  get what(): string {
+    return this.base.what;
+  }
+  get keepsOwners(): boolean {
+    return this.base.keepsOwners;
+  }
+  #excluded(rel: string): boolean {
+    rel = cleanRel(rel);
+    for (const item of this.items) {
+      if (rel === item) return this.base.lstat(item)?.isDirectory() ? false : this.patterns.ignores(path.posix.basename(item));
+      if (item === '' || rel.startsWith(`${item}/`)) return this.patterns.ignores(item === '' ? rel : rel.slice(item.length + 1));
+    }
+    return false;
+  }
+  lstat(rel: string): Stats | undefined {
+    return this.#excluded(rel) ? undefined : this.base.lstat(rel);
+  }
+  readdir(rel: string): string[] {
+    rel = cleanRel(rel);
+    return this.base.readdir(rel).filter((n) => !this.#excluded(rel ? `${rel}/${n}` : n));
+  }
+  readlink(rel: string): string {
+    return this.base.readlink(rel);
+  }
+  file(rel: string): string {
+    return this.base.file(rel);
+  }
+}
+
 const WILDCARD = /[*?[]/;
 
 function globSegment(seg: string): RegExp {

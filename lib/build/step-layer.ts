@@ -61,7 +61,8 @@ export class BuildCache {
     return path.join(this.dir, `${key.replace(/^sha256:/, '')}.json`);
   }
 
-  async get(key: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
+  /** The entry for `key`; `blobOnly`: its layer's blob must be there (a linked step's layer, unpacked over any parent), not its chain. */
+  async get(key: string, opts: { blobOnly?: boolean } = {}): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
     let text: string;
     try {
       text = await readFile(this.#file(key), 'utf8');
@@ -73,7 +74,7 @@ export class BuildCache {
     const parsed = entrySchema.safeParse(JSON.parse(text));
     if (!parsed.success) return undefined;
     const layer = parsed.data.layer;
-    if (layer && !((await this.store.blobs.has(layer.digest)) && (await this.store.layers.has(layer.chainId)))) return undefined;
+    if (layer && !((await this.store.blobs.has(layer.digest)) && (opts.blobOnly || (await this.store.layers.has(layer.chainId))))) return undefined;
     return { layer, created: parsed.data.createdAt };
   }
 

@@ -1,0 +1,130 @@
+/**
+ * What every build step shares: its context (the build's environment, the cache, where COPY
+ * reads from), flag parsing, the history entry, and the cache-or-make of a step: a metadata step,
+ * a step whose layer is the diff of an upper directory over its parent, and a linked step
+ * (`COPY --link`), whose layer is made over nothing and keyed without its parent, so that the
+ * same layer is reused, rebased onto a changed parent.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ValidationError } from '../errors.js';
+import { chainId as chainIdOf } from '../storage/index.js';
+import type { DockerfileNode } from './dockerfile/parse.js';
+import type { SourceTree } from './source-tree.js';
+import { hashKey, type BuildEnv, type StageState } from './stage-state.js';
+import { BuildCache, commitDiff, type BuiltLayer } from './step-layer.js';
+
+export interface StepContext {
+  env: BuildEnv;
+  cache: BuildCache;
+  context: SourceTree;
+  /** A `--from=` source: a previous stage by name or index, or an image. */
+  fromTree: (ref: string) => Promise<SourceTree>;
+  layerDirs: (state: StageState) => Promise<string[]>;
+}
+
+export const bad = (node: DockerfileNode, why: string) => new ValidationError(`Dockerfile:${node.line}: ${node.keyword} ${why}`, 'dockerfile');
+
+/** `--name=value` flags; any other is docker's "Unknown flag". */
+export function flagsOf(node: DockerfileNode, allowed: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of node.flags) {
+    const m = /^--([A-Za-z][A-Za-z0-9-]*)(?:=([\s\S]*))?$/.exec(f)!;
+    if (!allowed.includes(m[1]!)) throw bad(node, `: unknown flag: --${m[1]}`);
+    out.set(m[1]!, (m[2] ?? 'true').replace(/^\x22([\s\S]*)\x22$/, '$1'));
+  }
+  return out;
+}
+
+export function history(state: StageState, created: string, createdBy: string, empty: boolean): void {
+  state.config.history = [...(state.config.history ?? []), { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) }];
+}
+
+/** The cache entry for `key` when the cache may still hit; a miss turns the cache off for the rest of the stage. */
+export async function lookup(state: StageState, ctx: StepContext, key: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
+  const hit = state.cacheOk && !ctx.env.noCache ? await ctx.cache.get(key) : undefined;
+  if (hit) ctx.env.progress({ type: 'cached' });
+  else state.cacheOk = false;
+  return hit;
+}
+
+/** A metadata step: keyed and timed through the cache like the others, no layer. */
+export async function metaStep(state: StageState, ctx: StepContext, createdBy: string): Promise<void> {
+  const key = hashKey(state.cacheKey, createdBy);
+  const hit = await lookup(state, ctx, key);
+  const created = hit?.created ?? ctx.env.created();
+  if (!hit) await ctx.cache.put(key, undefined, created);
+  state.cacheKey = key;
+  history(state, created, createdBy, true);
+}
+
+/** A step that makes a layer: from the cache when its key is there, else by `make` into a fresh upper dir. */
+export async function layerStep(state: StageState, ctx: StepContext, createdBy: string, extraKey: unknown[], make: (upper: string) => Promise<void>, upperFrom?: (fn: (upper: string) => Promise<BuiltLayer | undefined>) => Promise<BuiltLayer | undefined>): Promise<void> {
+  const { env, cache } = ctx;
+  const key = hashKey(state.cacheKey, createdBy, ...extraKey);
+  const hit = await lookup(state, ctx, key);
+  let layer: BuiltLayer | undefined;
+  const created = hit?.created ?? env.created();
+  if (hit) layer = hit.layer ?? undefined;
+  else {
+    const parent = state.layers.at(-1)?.chainId;
+    const commit = (upper: string) => commitDiff(env.store, upper, parent, env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime });
+    if (upperFrom) layer = await upperFrom(commit);
+    else {
+      const upper = await mkdtemp(path.join(env.store.layout.tmpDir, 'build-upper-'));
+      try {
+        await make(upper);
+        layer = await commit(upper);
+      } finally {
+        await rm(upper, { recursive: true, force: true });
+      }
+    }
+    await cache.put(key, layer, created);
+  }
+  state.cacheKey = key;
+  addLayer(state, layer, created, createdBy);
+}
+
+
+function addLayer(state: StageState, layer: BuiltLayer | undefined, created: string, createdBy: string): void {
+  if (layer) {
+    state.layers = [...state.layers, layer];
+    state.config = { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] } };
+  }
+  history(state, created, createdBy, !layer);
+}
+
+/**
+ * A linked step (BuildKit's `--link`): `make` writes into an empty upper directory that sees
+ * nothing of the parent; the cache key is `linkKey` alone (no parent in it), so a hit made over
+ * another parent is reused: its blob unpacked as a layer over this parent. The stage's key chain
+ * still goes through the parent, so the steps after it are keyed as before.
+ */
+export async function linkStep(state: StageState, ctx: StepContext, createdBy: string, linkKey: string, make: (upper: string) => Promise<void>): Promise<void> {
+  const { env, cache } = ctx;
+  const parent = state.layers.at(-1)?.chainId;
+  const hit = env.noCache ? undefined : await cache.get(linkKey, { blobOnly: true });
+  let layer: BuiltLayer | undefined;
+  const created = hit?.created ?? env.created();
+  if (hit) {
+    env.progress({ type: 'cached' });
+    if (hit.layer) {
+      const chainId = chainIdOf(parent, hit.layer.diffId);
+      if (!(await env.store.layers.has(chainId))) {
+        await env.store.layers.unpack(chainId, env.store.blobs.path(hit.layer.digest), { diffId: hit.layer.diffId, blobDigest: hit.layer.digest, mediaType: hit.layer.mediaType, ...(parent ? { parentChainId: parent } : {}) });
+      }
+      layer = { ...hit.layer, chainId };
+    }
+  } else {
+    const upper = await mkdtemp(path.join(env.store.layout.tmpDir, 'build-upper-'));
+    try {
+      await make(upper);
+      layer = await commitDiff(env.store, upper, parent, env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime });
+    } finally {
+      await rm(upper, { recursive: true, force: true });
+    }
+    await cache.put(linkKey, layer, created);
+  }
+  state.cacheKey = hashKey(state.cacheKey, createdBy, linkKey);
+  addLayer(state, layer, created, createdBy);
+}
