@@ -66,9 +66,11 @@ void Feed(UniqueFd fd, const std::string& input) {
   }
 }
 
-// Returns 0, or the errno with *syscall naming the call that failed.
-int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std::string>& envp, const std::string* input, Spawned* s,
-        const char** syscall) {
+// Returns 0, or the errno with *syscall naming the call that failed. `moved` are fds the child
+// gets as 3, 4, ... (CLOEXEC copies, all above 3 + moved.size(), so that no dup2 onto 3 + i
+// overwrites a source still to be copied).
+int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std::string>& envp, const std::string* input,
+        const std::vector<UniqueFd>& moved, Spawned* s, const char** syscall) {
   *syscall = "pipe2";
   int in[2] = {-1, -1}, out[2], err[2];
   if (input != nullptr && pipe2(in, O_CLOEXEC) < 0) return errno;
@@ -97,6 +99,7 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
   }
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&setup.actions, out_w.get(), 1);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&setup.actions, err_w.get(), 2);
+  for (size_t i = 0; rc == 0 && i < moved.size(); i++) rc = posix_spawn_file_actions_adddup2(&setup.actions, moved[i].get(), static_cast<int>(3 + i));
   std::vector<char*> argv_p = Pointers(argv), envp_p = Pointers(envp);
   pid_t pid = -1;
   if (rc == 0) rc = posix_spawn(&pid, file.c_str(), &setup.actions, &setup.attr, argv_p.data(), envp_p.data());
@@ -123,18 +126,19 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
 class SpawnProcessWorker : public Napi::AsyncWorker {
  public:
   SpawnProcessWorker(Napi::Env env, std::string file, std::vector<std::string> argv, std::vector<std::string> envp, bool has_input,
-                     std::string input)
+                     std::string input, std::vector<UniqueFd> keep)
       : Napi::AsyncWorker(env, "nsbox.spawnProcess"),
         file_(std::move(file)),
         argv_(std::move(argv)),
         envp_(std::move(envp)),
         has_input_(has_input),
         input_(std::move(input)),
+        keep_(std::move(keep)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override { err_ = Run(file_, argv_, envp_, has_input_ ? &input_ : nullptr, &spawned_, &syscall_); }
+  void Execute() override { err_ = Run(file_, argv_, envp_, has_input_ ? &input_ : nullptr, keep_, &spawned_, &syscall_); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -155,27 +159,47 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
   std::vector<std::string> argv_, envp_;
   bool has_input_;
   std::string input_;
+  std::vector<UniqueFd> keep_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
   const char* syscall_ = "";
   Spawned spawned_;
 };
 
-// spawnProcess(file, argv, envp, input?) -> Promise<{ pid, pidfd, stdout, stderr }>: the child's
+// spawnProcess(file, argv, envp, input?, keepFds?) -> Promise<{ pid, pidfd, stdout, stderr }>: the child's
 // stdin is a pipe that gets `input` (a Buffer) and then EOF, or /dev/null without it; its stdout and stderr the write ends of two pipes whose (CLOEXEC) read ends are
-// returned; every signal at its default and none blocked. The child is this process's:
+// returned; `keepFds` (this process's fds, still its own after the call) become the child's 3, 4, ...; every signal at its default and none blocked. The child is this process's:
 // watchExit(pidfd) reaps it. A failed execve rejects with its errno (syscall 'posix_spawn').
 Napi::Value SpawnProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  NSBOX_CHECK_ARG(env, info.Length() >= 3 && info[0].IsString() && info[1].IsArray() && info[2].IsArray() && (info.Length() < 4 || info[3].IsUndefined() || info[3].IsBuffer()),
-                  "spawnProcess(file, argv, envp, input?: Buffer)");
+  NSBOX_CHECK_ARG(env,
+                  info.Length() >= 3 && info[0].IsString() && info[1].IsArray() && info[2].IsArray() && (info.Length() < 4 || info[3].IsUndefined() || info[3].IsBuffer()) &&
+                      (info.Length() < 5 || info[4].IsUndefined() || info[4].IsArray()),
+                  "spawnProcess(file, argv, envp, input?: Buffer, keepFds?: number[])");
   bool has_input = info.Length() >= 4 && info[3].IsBuffer();
   std::string input;
   if (has_input) {
     Napi::Buffer<char> b = info[3].As<Napi::Buffer<char>>();
     input.assign(b.Data(), b.Length());
   }
-  auto* worker = new SpawnProcessWorker(env, info[0].As<Napi::String>().Utf8Value(), StringList(info[1]), StringList(info[2]), has_input, std::move(input));
+  // Copied here, on the caller's thread: the caller may close its own fds once this returns.
+  std::vector<UniqueFd> keep;
+  if (info.Length() >= 5 && info[4].IsArray()) {
+    Napi::Array a = info[4].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      NSBOX_CHECK_ARG(env, v.IsNumber() && v.As<Napi::Number>().Int32Value() >= 0, "spawnProcess: keepFds must be fds");
+      int fd = v.As<Napi::Number>().Int32Value();
+      int m = fcntl(fd, F_DUPFD_CLOEXEC, static_cast<int>(3 + a.Length()));
+      if (m < 0) {
+        MakeSysError(env, errno, "fcntl", "", "spawnProcess: fd " + std::to_string(fd)).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      keep.emplace_back(m);
+    }
+  }
+  auto* worker = new SpawnProcessWorker(env, info[0].As<Napi::String>().Utf8Value(), StringList(info[1]), StringList(info[2]), has_input, std::move(input),
+                                        std::move(keep));
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;

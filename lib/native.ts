@@ -138,9 +138,10 @@ export interface NativeAddon {
    * posix_spawn (no fork of this process) of `file` with `argv` and `envp`, on the thread pool:
    * stdin a pipe that gets `input` then EOF (/dev/null without it), stdout and stderr into pipes
    * whose read ends (CLOEXEC) are returned, signals at their defaults. The child is ours:
-   * watchExit(pidfd) reaps it. A failed execve rejects (syscall 'posix_spawn').
+   * watchExit(pidfd) reaps it. A failed execve rejects (syscall 'posix_spawn'). `keepFds` become
+   * the child's fds 3, 4, ... (copied at the call: the caller may close its own after it).
    */
-  spawnProcess(file: string, argv: string[], envp: string[], input?: Buffer): Promise<{ pid: number; pidfd: number; stdout: number; stderr: number }>;
+  spawnProcess(file: string, argv: string[], envp: string[], input?: Buffer, keepFds?: number[]): Promise<{ pid: number; pidfd: number; stdout: number; stderr: number }>;
   /** pipe2(O_CLOEXEC) -> [read end, write end]. */
   pipe(): [number, number];
   openPty(size?: { cols: number; rows: number }): { master: number; slave: number; path: string };

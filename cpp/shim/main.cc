@@ -7,6 +7,9 @@
 // SIGTERM (or SIGINT) to the shim stops the container (its stop signal, SIGKILL after the stop
 // timeout), without restarting it, and then the shim exits. One thread, one epoll loop.
 // `nsbox-shim --print-plan FILE` prints a plan file as JSON (after checking that it parses).
+// `--hold-fds N`: the caller's fds 3 .. 3+N-1 (the bound sockets of the container's published host
+// ports) are held, never used, for as long as the shim lives, i.e. the container's life: nothing
+// else can take those ports, and they are free again the moment the shim is gone, however it ends.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -166,14 +169,33 @@ void RunExitCommand(const std::vector<std::string>& argv) {
   }
 }
 
+// The count after --hold-fds (0 without it, or for anything but a small number).
+unsigned HeldFds(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; i++) {
+    if (strcmp(argv[i], "--hold-fds") != 0) continue;
+    char* end = nullptr;
+    unsigned long n = strtoul(argv[i + 1], &end, 10);
+    return end != argv[i + 1] && *end == '\0' && n <= 1024 ? static_cast<unsigned>(n) : 0;
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
-  // Fds the caller leaked to us would be held for the container's lifetime.
-  sys_close_range(3, ~0U, 0);
+  // Fds the caller leaked to us would be held for the container's lifetime; the ones it gave us
+  // to hold are kept, and none of our children (the container, health probes, the exit command)
+  // gets them.
+  unsigned held = HeldFds(argc, argv);
+  sys_close_range(3 + held, ~0U, 0);
+  for (unsigned fd = 3; fd < 3 + held; fd++) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
   const char* bundle_dir = nullptr;
   bool plan_stdin = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--print-plan" && i + 1 < argc) return PrintPlan(argv[i + 1]);
+    if (a == "--hold-fds" && i + 1 < argc) {
+      i++;
+      continue;
+    }
     if (a == "--plan-stdin") {
       plan_stdin = true;
       continue;
@@ -182,11 +204,11 @@ int Main(int argc, char** argv) {
       bundle_dir = argv[++i];
       continue;
     }
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N] | --print-plan FILE\n");
     return 2;
   }
   if (bundle_dir == nullptr) {
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N] | --print-plan FILE\n");
     return 2;
   }
   UniqueFd dir(open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -210,6 +232,9 @@ int Main(int argc, char** argv) {
     Supervisor sup(std::move(dir), std::move(cfg), std::move(report));
     rc = sup.Run();
   }
+  // The ports are free before the exit command (an `nsbox rm`) runs: whoever waits for the
+  // removal may bind them at once.
+  if (held > 0) sys_close_range(3, 2 + held, 0);
   if (rc == 0) RunExitCommand(exit_command);
   return rc;
 }

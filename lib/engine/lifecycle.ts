@@ -88,6 +88,8 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
       openStdin: r.openStdin,
       ...(opts.awaitAttach ? { awaitAttach: 10 } : {}),
       ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),
+      // The shim holds the published host ports from now on, for as long as it lives.
+      ...(net?.fds.length ? { holdFds: net.fds } : {}),
     });
   } catch (e) {
     if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));

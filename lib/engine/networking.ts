@@ -4,9 +4,11 @@
  * (on the next touch when no engine watched it) or is removed. Records without `network` (made
  * before networking) keep what their `namespaces.net` says (none or host).
  *
- * The host ports are not held by an open socket once the container runs (the shim closes inherited
- * fds): DNAT forwards them regardless, and a port another container has is refused here from the
- * records.
+ * The host ports are bound here (lib/network/ports.ts) and handed to the container's shim, which
+ * holds them for as long as it lives (`--hold-fds`): nothing else can take them while the container
+ * runs, through restarts of its restart policy and of `nsbox serve`, and they are free the moment
+ * the shim is gone. A port another running container has is refused here from the records first,
+ * naming that container.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -170,7 +170,7 @@ export class Container implements AsyncDisposable {
    * `<bundle>/exit.json` (lib/runtime/shim.ts reads them). This object then only knows where it is:
    * stop, logs and removal go through the bundle (the CLI's stop, logs and rm).
    */
-  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[] } = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
+  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[] } = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     this.#runDir ??= join(cfg.runRoot ?? defaultRunRoot(), this.id);
@@ -182,14 +182,14 @@ export class Container implements AsyncDisposable {
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       await writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
-      const { healthLog, ...shim } = settings;
+      const { healthLog, holdFds, ...shim } = settings;
       const health = resolveHealthcheck(cfg.healthcheck);
       const { shimPid, pid } = await startDetached(plan, bundle, {
         ...shim,
         tty,
         ...(health ? { healthcheck: shimHealthcheck({ id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup }, health, healthLog) } : {}),
         ...(cfg.stopSignal ? { stopSignal: signalNumber(cfg.stopSignal) } : {}),
-      });
+      }, holdFds);
       this.#state = 'running';
       this.#bundle = bundle;
       // The shim keeps the container from now on: whether its image is in use is the engine's

@@ -41,9 +41,9 @@ function readAll(fd: number): Promise<string> {
  * Runs `file` to its exit, `input` on its stdin, with its output. Spawned by the addon (posix_spawn, no fork of this
  * process), its pipes read on the event loop, its exit told by its pidfd.
  */
-async function run(file: string, args: string[], input: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(file: string, args: string[], input: Buffer, keepFds: number[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-  const child = await native.spawnProcess(file, [file, ...args], envp, input);
+  const child = await native.spawnProcess(file, [file, ...args], envp, input, keepFds);
   const exit = new Promise<ExitInfo>((resolve) => native.watchExit(child.pidfd, resolve)).finally(() => closeSync(child.pidfd));
   const [stdout, stderr, info] = await Promise.all([readAll(child.stdout), readAll(child.stderr), exit]);
   if (info.exitCode === undefined) {
@@ -58,14 +58,17 @@ async function run(file: string, args: string[], input: Buffer): Promise<{ code:
  * shim's pid and the container's; rejects with the spawn's NsboxError ("pivot_root /x: EINVAL").
  * The plan's stdio is replaced by the shim's pipes; `pdeathsig` defaults to false here, so that the
  * container outlives even its shim, as under conmon. A previous exit.json in the bundle is removed.
+ * `holdFds` (the bound sockets of published host ports) are held by the shim for its life; the
+ * caller may close its own once this resolves.
  */
-export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}): Promise<{ shimPid: number; pid: number }> {
+export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = []): Promise<{ shimPid: number; pid: number }> {
   const file = encodePlanFile({ ...plan, stdio: [-1, -1, -1], pdeathsig: plan.pdeathsig ?? false }, settings);
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
   rmSync(bundlePath(bundleDir, 'exit'), { force: true });
   // On its stdin: the shim reads it once, at start, so no file (and no fsync) is needed for it.
-  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin'], file);
+  const hold = holdFds.length ? ['--hold-fds', String(holdFds.length)] : [];
+  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', ...hold], file, [...holdFds]);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;
   try {

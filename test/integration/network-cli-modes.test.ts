@@ -1,0 +1,65 @@
+/**
+ * The CLI's and `nsbox serve`'s networking against the real kernel, each scenario in a network and
+ * mount namespace the test makes (`unshare -n --mount --propagation private`, lo up, 192.168.77.2 on
+ * lo as "the host's address"): bridges, veths, nft rules and held ports exist only there. The
+ * scenarios are test/fixtures/network-cli-child.ts; each prints what it saw as JSON.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { isRoot, rootfs } from './_helpers.js';
+
+const CHILD = path.join(import.meta.dirname, '..', 'fixtures', 'network-cli-child.ts');
+const dist = path.join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+const missing = ['/usr/sbin/nft', '/usr/lib/podman/aardvark-dns', dist].filter((f) => !existsSync(f));
+const libnft = ['/usr/lib/x86_64-linux-gnu/libnftables.so.1', '/usr/lib/aarch64-linux-gnu/libnftables.so.1'].some((f) => existsSync(f));
+const run = isRoot && libnft && missing.length === 0 ? test.serial : test.serial.skip;
+if (!isRoot || !libnft || missing.length) test('network CLI tests need root, nftables, aardvark-dns and dist/ (skipped)', (t) => t.log(`missing: ${[...missing, ...(libnft ? [] : ['libnftables1']), ...(isRoot ? [] : ['root'])].join(', ')}`));
+
+function scenario(name: string): Record<string, any> {
+  const tmp = mkdtempSync(path.join(tmpdir(), 'nsbox-netcli-'));
+  try {
+    const r = spawnSync('unshare', ['-n', '--mount', '--propagation', 'private', '--', 'bash', '-c', 'ip link set lo up && exec "$@"', 'bash', process.execPath, '--import=tsx', CHILD, name, rootfs(), tmp], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (!line.startsWith('{')) throw new Error(`scenario ${name} printed no result (status ${r.status}, signal ${r.signal}): ${r.stderr}`);
+    const out = JSON.parse(line) as Record<string, any>;
+    if (out.error) throw new Error(`scenario ${name}: ${out.error}`);
+    return out;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const NOTHING = { links: [], netns: [], portRules: 0, dns: 0, ips: [], held: [] };
+
+run('published host ports are held by the shim for the container life: restart, random ports, a killed shim, a restarted daemon', (t) => {
+  const o = scenario('held');
+  t.is(o.fetched, `${o.fetched.trim()}\n`);
+  t.regex(o.heldRunning, /^port 0\.0\.0\.0:18080\/tcp is already in use/);
+  // a socket bound, not listening, is in no /proc/net table: the shim's fds say who holds it
+  t.is(o.shimFd3, 'socket:[N]');
+  t.is(o.nodeListen, 'EADDRINUSE');
+  t.is(o.restarted, o.fetched);
+  t.regex(o.heldRestarted, /already in use/);
+  t.true(o.newShim);
+  t.is(o.afterStop, 'free');
+  t.true(o.random.same);
+  t.regex(o.random.fetched, /^[0-9a-f]{12}\n$/);
+  t.regex(o.random.held, /already in use/);
+  t.is(o.shimKilled, 'free');
+  t.deepEqual(o.left, NOTHING);
+  if (!o.docker) return t.log('no docker CLI: the daemon part was skipped');
+  t.is(o.docker.run, 'ok');
+  t.regex(o.docker.afterServeRestart.fetched, /^[0-9a-f]{12}\n$/);
+  t.regex(o.docker.afterServeRestart.held, /already in use/);
+  t.regex(o.docker.afterServeRestart.port, /^80\/tcp -> 0\.0\.0\.0:18082\n/);
+  t.is(o.docker.restart, 0);
+  t.regex(o.docker.restarted.held, /already in use/);
+  t.is(o.docker.rm, 0);
+  t.deepEqual(o.docker.left, NOTHING);
+});
