@@ -6,7 +6,6 @@
  * history are then written as an OCI image under the tags. Everything is done holding the store's
  * lease, so no garbage collection takes the layers made on the way.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import { LayeredRoot } from './layered-root.js';
 import { ContextDir, StageTree, type SourceTree } from './source-tree.js';
 import { configBytes as configOf, hashKey, stepId, type BuildEnv, type BuildProgress, type StageState } from './stage-state.js';
 import { BuildCache } from './step-layer.js';
+import { BuildRunDir, sweepBuildRunDirs } from './build-run-dir.js';
 
 export type { BuildProgress } from './stage-state.js';
 
@@ -78,21 +78,26 @@ export async function buildImage(options: BuildOptions): Promise<Image> {
   await mkdir(store.layout.tmpDir, { recursive: true });
   const names = (options.tags ?? []).map((t) => parseReference(t).toString());
   const network = parseNetworkMode(options.network === 'default' ? 'none' : options.network);
+  // what killed builds left (their run directories, cgroups and temp files), then this build's own
+  const runBase = join(defaultRunRoot(), 'build');
+  await sweepBuildRunDirs(runBase, store.layout.tmpDir);
+  const runDir = BuildRunDir.claim(runBase);
   let contextDir: string;
   let spooled: string | undefined;
-  if (typeof options.context === 'string') contextDir = path.resolve(options.context);
-  else {
-    spooled = join(store.layout.tmpDir, `build-context-${randomBytes(8).toString('hex')}`);
-    await mkdir(spooled, { mode: 0o700 });
-    contextDir = spooled;
-  }
   try {
-    if (spooled) await unpackLayer(options.context as AsyncIterable<Buffer>, spooled, { name: 'build context', preserveOwners: false });
+    if (typeof options.context === 'string') contextDir = path.resolve(options.context);
+    else {
+      spooled = join(store.layout.tmpDir, `${runDir.tmpPrefix}context`);
+      await mkdir(spooled, { mode: 0o700 });
+      contextDir = spooled;
+      await unpackLayer(options.context as AsyncIterable<Buffer>, spooled, { name: 'build context', preserveOwners: false });
+    }
     const text = options.dockerfileText ?? (await readDockerfile(contextDir, options.dockerfile ?? 'Dockerfile'));
-    const image = await store.withLease(() => build(store, contextDir, text, names, network, options));
+    const image = await store.withLease(() => build(store, contextDir, text, names, network, runDir, options));
     return image;
   } finally {
     if (spooled) await rm(spooled, { recursive: true, force: true });
+    runDir.release();
   }
 }
 
@@ -106,7 +111,7 @@ async function readDockerfile(dir: string, file: string): Promise<string> {
   }
 }
 
-async function build(store: Store, contextDir: string, text: string, names: string[], network: 'none' | 'host', options: BuildOptions): Promise<Image> {
+async function build(store: Store, contextDir: string, text: string, names: string[], network: 'none' | 'host', runDir: BuildRunDir, options: BuildOptions): Promise<Image> {
   const df = parseDockerfile(text);
   const progress = options.onProgress ?? (() => undefined);
   for (const w of df.warnings) progress({ type: 'warning', message: w });
@@ -132,7 +137,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     network,
     secrets: await readSecrets(options.secrets ?? {}),
     noCache: options.noCache ?? false,
-    runRoot: join(defaultRunRoot(), 'build'),
+    runRoot: runDir.dir,
+    tmpPrefix: runDir.tmpPrefix,
     created: () => new Date(sde === undefined ? Date.now() : sde * 1000).toISOString(),
     ...(sde === undefined ? {} : { clampMtime: sde }),
     progress,

@@ -45,7 +45,7 @@ export async function copy(node: DockerfileNode, state: StageState, ctx: StepCon
   if (urls.length && urls.length !== sources.length) throw new NsboxError(`Dockerfile:${node.line}: ADD of URLs and local files together is not supported yet`, { code: 'ENOTSUP' });
   if (flags.has('checksum') && !urls.length) throw bad(node, ': --checksum needs a URL source');
   const from = flags.get('from');
-  const fetched = urls.length ? path.join(ctx.env.store.layout.tmpDir, `build-add-${randomBytes(8).toString('hex')}`) : undefined;
+  const fetched = urls.length ? path.join(ctx.env.store.layout.tmpDir, `${ctx.env.tmpPrefix}add-${randomBytes(8).toString('hex')}`) : undefined;
   try {
     const got = fetched ? await downloadUrls(urls, fetched, flags.get('checksum')) : undefined;
     let tree = got ? got.tree : from === undefined ? ctx.context : await ctx.fromTree(word(from));

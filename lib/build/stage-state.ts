@@ -44,7 +44,10 @@ export interface BuildEnv {
   /** RUN --mount=type=secret values by id: kept in memory, never in a key, a layer or the history. */
   secrets: ReadonlyMap<string, Buffer>;
   noCache: boolean;
+  /** This build's run directory (build-run-dir.ts): its RUN containers, secrets and bind copies. */
   runRoot: string;
+  /** This build's temp names in the store's tmp directory start with it, so a sweep finds a killed build's. */
+  tmpPrefix: string;
   created: () => string;
   clampMtime?: number;
   progress: (e: BuildProgress) => void;

@@ -68,10 +68,10 @@ export async function layerStep(state: StageState, ctx: StepContext, createdBy: 
   if (hit) layer = hit.layer ?? undefined;
   else {
     const parent = state.layers.at(-1)?.chainId;
-    const commit = (upper: string) => commitDiff(env.store, upper, parent, env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime });
+    const commit = (upper: string) => commitDiff(env.store, upper, parent, { tmpPrefix: env.tmpPrefix, ...(env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime }) });
     if (upperFrom) layer = await upperFrom(commit);
     else {
-      const upper = await mkdtemp(path.join(env.store.layout.tmpDir, 'build-upper-'));
+      const upper = await mkdtemp(path.join(env.store.layout.tmpDir, `${env.tmpPrefix}upper-`));
       try {
         await make(upper);
         layer = await commit(upper);
@@ -116,10 +116,10 @@ export async function linkStep(state: StageState, ctx: StepContext, createdBy: s
       layer = { ...hit.layer, chainId };
     }
   } else {
-    const upper = await mkdtemp(path.join(env.store.layout.tmpDir, 'build-upper-'));
+    const upper = await mkdtemp(path.join(env.store.layout.tmpDir, `${env.tmpPrefix}upper-`));
     try {
       await make(upper);
-      layer = await commitDiff(env.store, upper, parent, env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime });
+      layer = await commitDiff(env.store, upper, parent, { tmpPrefix: env.tmpPrefix, ...(env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime }) });
     } finally {
       await rm(upper, { recursive: true, force: true });
     }

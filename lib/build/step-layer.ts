@@ -24,11 +24,11 @@ export const builtLayerSchema = z.object({
 export type BuiltLayer = z.infer<typeof builtLayerSchema>;
 
 /** The layer of `upper` on top of `parentChainId`; undefined when the step changed nothing. */
-export async function commitDiff(store: Store, upper: string, parentChainId: string | undefined, opts: { clampMtime?: number } = {}): Promise<BuiltLayer | undefined> {
+export async function commitDiff(store: Store, upper: string, parentChainId: string | undefined, opts: { clampMtime?: number; tmpPrefix?: string } = {}): Promise<BuiltLayer | undefined> {
   await mkdir(store.layout.tmpDir, { recursive: true });
-  const tmp = path.join(store.layout.tmpDir, `build-layer-${randomBytes(8).toString('hex')}`);
+  const tmp = path.join(store.layout.tmpDir, `${opts.tmpPrefix ?? 'build-'}layer-${randomBytes(8).toString('hex')}`);
   try {
-    const tar = await writeDiffTar(upper, tmp, opts);
+    const tar = await writeDiffTar(upper, tmp, opts.clampMtime === undefined ? {} : { clampMtime: opts.clampMtime });
     if (tar.entries === 0) return undefined;
     if (!(await store.blobs.has(tar.diffId))) await store.blobs.ingestFile(tmp, tar.diffId, tar.size);
     const chainId = chainIdOf(parentChainId, tar.diffId);
@@ -71,7 +71,15 @@ export class BuildCache {
       if (!isCode(err, 'ENOENT')) reportError(`reading the build cache entry ${this.#file(key)}`)(err);
       return undefined;
     }
-    const parsed = entrySchema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      // a torn or damaged entry (SyntaxError): a miss, and the step's new entry replaces it
+      reportError(`the build cache entry ${this.#file(key)} is damaged; the step runs again`)(err);
+      return undefined;
+    }
+    const parsed = entrySchema.safeParse(json);
     if (!parsed.success) return undefined;
     const layer = parsed.data.layer;
     if (layer && !((await this.store.blobs.has(layer.digest)) && (opts.blobOnly || (await this.store.layers.has(layer.chainId))))) return undefined;

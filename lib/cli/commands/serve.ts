@@ -4,9 +4,12 @@
  * The daemon is one more client of the engine: containers live under their shims and outlive it.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ApiServer, parseListenAddress, type ListenAddress } from '../../api/server.js';
 import { Engine } from '../../engine/engine.js';
+import { sweepBuildRunDirs } from '../../build/build-run-dir.js';
+import { defaultRunRoot } from '../../runtime/run-root.js';
+import { StoreLayout } from '../../storage/layout.js';
 import { packagePath } from '../../package-root.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values } from '../args.js';
@@ -47,6 +50,8 @@ export default async function serve(argv: string[]): Promise<number> {
   const engine = await Engine.open();
   // As the store repairs itself: networking a crash or an unwatched exit left behind.
   await engine.repairNetworking().catch((e: unknown) => log({ time: new Date().toISOString(), level: 'error', msg: 'network repair failed', error: (e as Error).message }));
+  // What builds killed mid-RUN left: their run directories, cgroups and temp files.
+  await sweepBuildRunDirs(join(defaultRunRoot(), 'build'), new StoreLayout(engine.root).tmpDir).catch((e: unknown) => log({ time: new Date().toISOString(), level: 'error', msg: 'build sweep failed', error: (e as Error).message }));
   // As dockerd at start-up: containers with --restart always / unless-stopped whose shim is gone.
   const restored = await engine.restoreRestartPolicies();
   for (const id of restored.started) log({ time: new Date().toISOString(), level: 'info', msg: 'restarted by its restart policy', container: id });
