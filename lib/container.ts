@@ -29,6 +29,8 @@ import { archivePath, statPath } from './engine/archive-read.js';
 import { RootDir } from './engine/in-root.js';
 import { waitFor, WaitForSchema, type WaitFor } from './wait/wait-for.js';
 import { hostAddressOf, sdkWaitTarget } from './wait/sdk-target.js';
+import { OwnerIndex, thisProcess, type Owner } from './engine/owners.js';
+import { defaultRoot } from './storage/layout.js';
 
 const withImages = (deps: ContainerDeps): ContainerDeps => ({ images: resolveForContainer, ...deps });
 
@@ -88,16 +90,34 @@ function openStore(root: string | undefined): Promise<NetworkStore> {
 export class Container extends RuntimeContainer {
   #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string; interfaces?: number } | undefined;
   #start: z.output<typeof StartSdkOptions> = {};
+  #owned: { index: OwnerIndex; owner: Owner; runRoot: string } | undefined;
   #log: OutputLog | undefined;
 
+  /**
+   * Validates, resolves the image, sets up networking; nothing runs until start(). The container is
+   * noted as this process's in the store (lib/engine/owners.ts) before anything of it exists, so
+   * that if this process dies without remove() (SIGKILL included), the next engine open removes
+   * what is left of it: cgroup, networking (published ports, addresses, DNS names), run directory.
+   */
   static override async create(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
-    const { start } = split(options);
-    const c = await Container.#create(options, deps);
+    const { start, runtime } = split(options);
+    const id = runtime.id ?? randomBytes(32).toString('hex');
+    const owned = { index: new OwnerIndex(runtime.imageRoot ?? defaultRoot()), owner: thisProcess(), runRoot: runtime.runRoot ?? defaultRunRoot() };
+    const note = { runRoot: owned.runRoot, ...(runtime.cgroupParent !== undefined ? { cgroupParent: runtime.cgroupParent } : {}) };
+    owned.index.note('sdk', id, note, owned.owner);
+    let c: Container;
+    try {
+      c = await Container.#create({ ...options, id }, deps, (state, name) => owned.index.note('sdk', id, { ...note, network: state, ...(name ? { name } : {}) }, owned.owner));
+    } catch (e) {
+      owned.index.forget('sdk', id, owned.owner);
+      throw e;
+    }
     c.#start = start;
+    c.#owned = owned;
     return c;
   }
 
-  static async #create(options: ContainerOptions, deps: ContainerDeps): Promise<Container> {
+  static async #create(options: ContainerOptions, deps: ContainerDeps, noteNetwork: (state: NetworkState | 'pending', name?: string) => void): Promise<Container> {
     const { runtime, net } = split(options);
     const mode = typeof net.network === 'object' ? net.network.name : net.network ?? 'none';
     if (mode === 'none' || mode === 'host') {
@@ -105,9 +125,10 @@ export class Container extends RuntimeContainer {
       const ns = { ...(runtime.namespaces ?? {}), ...(mode === 'host' ? { net: false } : {}) };
       return (await RuntimeContainer.create.call(this, { ...runtime, namespaces: ns }, withImages(deps))) as Container;
     }
-    const id = runtime.id ?? randomBytes(32).toString('hex');
+    const id = runtime.id!;
     const runRoot = runtime.runRoot ?? defaultRunRoot();
     const store = await openStore(runtime.imageRoot);
+    noteNetwork('pending');
     const options_ = NetworkOptionsSchema.parse({
       mode: 'bridge',
       networks: [{ network: mode, aliases: net.networkAliases ?? [] }],
@@ -136,6 +157,7 @@ export class Container extends RuntimeContainer {
       throw e;
     }
     c.#network = { net: setup, store, runRoot, dir, ...(net.name ? { name: net.name } : {}) };
+    noteNetwork(setup.state, net.name);
     return c;
   }
 
@@ -301,6 +323,7 @@ export class Container extends RuntimeContainer {
     const ep = await attach({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state.sandboxKey!, attachment, n.store, ifname, false);
     n.interfaces++;
     state.endpoints.push(ep);
+    this.#noteNetwork();
     return ep;
   }
 
@@ -313,14 +336,27 @@ export class Container extends RuntimeContainer {
     if (!n || !state || i < 0) throw new NotFoundError(`container ${this.id.slice(0, 12)} is not connected to network ${name}`);
     await detach({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state.endpoints[i]!, n.store);
     state.endpoints.splice(i, 1);
+    this.#noteNetwork();
+  }
+
+  /** The owner note follows the container's endpoints: what to undo if this process dies. */
+  #noteNetwork(): void {
+    const o = this.#owned;
+    const n = this.#network;
+    if (!o || !n) return;
+    o.index.note('sdk', this.id, { runRoot: o.runRoot, ...(this.config.cgroupParent !== undefined ? { cgroupParent: this.config.cgroupParent } : {}), network: n.net.state, ...(n.name ? { name: n.name } : {}) }, o.owner);
   }
 
   override async remove(): Promise<void> {
     const n = this.#network;
     await super.remove();
-    if (!n) return;
-    this.#network = undefined;
-    await teardownContainerNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, n.net.state, n.store, n.net.fds);
-    rmSync(n.dir, { recursive: true, force: true });
+    if (n) {
+      this.#network = undefined;
+      await teardownContainerNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, n.net.state, n.store, n.net.fds);
+      rmSync(n.dir, { recursive: true, force: true });
+    }
+    // Only once all of it is gone: until then, the next engine open after a kill finishes it.
+    this.#owned?.index.forget('sdk', this.id, this.#owned.owner);
+    this.#owned = undefined;
   }
 }

@@ -5,6 +5,7 @@
  * made when the first container attaches.
  */
 import { ignoreNotFound } from './errors.js';
+import { OwnerIndex, ownerLabels, ownerOf, thisProcess } from './engine/owners.js';
 import { ContainerStore } from './engine/container-store.js';
 import { NetworkStore } from './network/network-store.js';
 import { networkContainerJson, networkJson, type NetworkContainerJson, type NetworkJson } from './network/network-json.js';
@@ -16,6 +17,12 @@ import { NetworkStateSchema, type NetworkRecord } from './network/schemas.js';
 export interface NetworkDeps {
   /** The store's root (default: NSBOX_ROOT, /var/lib/nsbox as root, else under XDG_DATA_HOME). */
   root?: string;
+  /**
+   * create(): the network is this process's (label `nsbox.owner`) and is removed at the first
+   * engine open after it ends, however it ends (lib/engine/owners.ts). Default true; false (the
+   * CLI's `network create`) keeps it until removed, as docker's.
+   */
+  owned?: boolean;
 }
 
 /** A container record's network state, where the engine keeps it (absent on records made before networking). */
@@ -48,6 +55,12 @@ export async function networkContainers(store: NetworkStore, n: NetworkRecord): 
   return out;
 }
 
+/** A removed network's owner note goes too (a stale one would be harmless: the label guards the reaper). */
+function forgetOwned(store: NetworkStore, removed: NetworkRecord): void {
+  const owner = ownerOf(removed.labels);
+  if (owner) new OwnerIndex(store.layout.root).forget('network', removed.name, owner);
+}
+
 export class Network {
   readonly record: NetworkRecord;
   readonly #store: NetworkStore;
@@ -77,7 +90,17 @@ export class Network {
   /** A new bridge network (zod-validated options; docker's rules for names, subnets and gateways). */
   static async create(options: CreateNetworkOptions, deps: NetworkDeps = {}): Promise<Network> {
     const store = await Network.#open(deps);
-    return new Network(store, await store.create(options));
+    if (deps.owned === false) return new Network(store, await store.create(options));
+    const owner = thisProcess();
+    const index = new OwnerIndex(store.layout.root);
+    // Noted before it exists: a kill between the two leaves a note for nothing, never a network without one.
+    index.note('network', options.name, {}, owner);
+    try {
+      return new Network(store, await store.create({ ...options, labels: { ...(options.labels ?? {}), ...ownerLabels(owner) } }));
+    } catch (e) {
+      index.forget('network', options.name, owner);
+      throw e;
+    }
   }
 
   /** By name, id or unique id prefix; `bridge` is created on first use. */
@@ -94,7 +117,8 @@ export class Network {
 
   /** Removes a network no container is attached to. */
   static async remove(ref: string, deps: NetworkDeps = {}): Promise<void> {
-    await (await Network.#open(deps)).remove(ref);
+    const store = await Network.#open(deps);
+    forgetOwned(store, await store.remove(ref));
   }
 
   /** Removes every unused user network (filters: label, until); the names removed. */
@@ -103,7 +127,7 @@ export class Network {
   }
 
   async remove(): Promise<void> {
-    await this.#store.remove(this.id);
+    forgetOwned(this.#store, await this.#store.remove(this.id));
   }
 
   /** The containers attached, by id: their address on this network. */

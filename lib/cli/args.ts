@@ -94,3 +94,14 @@ export function parseArgs(argv: string[], specs: FlagSpec[], { stopAtPositional 
 export const flag = (p: Parsed, name: string): boolean => p.flags.get(name) === true;
 export const value = (p: Parsed, name: string): string | undefined => (p.flags.get(name) as string[] | undefined)?.at(-1);
 export const values = (p: Parsed, name: string): string[] => (p.flags.get(name) as string[] | undefined) ?? [];
+
+/** `--filter key=value`s by key. */
+export function filterMap(specs: string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const s of specs) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ValidationError(`bad format of filter (expected name=value): ${s}`, 'filter');
+    m.set(s.slice(0, eq), [...(m.get(s.slice(0, eq)) ?? []), s.slice(eq + 1)]);
+  }
+  return m;
+}

@@ -8,7 +8,8 @@ import { ValidationError } from '../errors.js';
 import { resolveForContainer } from '../image/image.js';
 import { ContainerOptionsSchema, validate, type ContainerOptions } from '../runtime/options.js';
 import type { EngineContext } from './engine-context.js';
-import type { ContainerRecord } from './records.js';
+import { newContainerId, type ContainerRecord } from './records.js';
+import { OwnerIndex, ownerLabels } from './owners.js';
 import { parseRestartPolicy } from './restart-policy.js';
 import { copyUp } from './volume-copy-up.js';
 import { publishAllPorts } from '../network/port-spec.js';
@@ -73,7 +74,10 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
   const used: VolumeUse[] = [];
   const binds: NonNullable<ContainerOptions['mounts']> = [];
   for (const v of asked) {
-    const made = volumes.ensure(v.name);
+    // A named volume an owned engine makes here is its owner's too (an anonymous one goes with the container).
+    const owned = ctx.owner && v.name !== undefined && !volumes.info(v.name) ? ctx.owner : undefined;
+    if (owned) new OwnerIndex(ctx.root).note('volume', v.name!, {}, owned);
+    const made = volumes.ensure(v.name, owned ? { labels: ownerLabels(owned) } : {});
     // docker's copy-up: an empty volume starts with what the image has at its mount point.
     if (resolved && !v.noCopy && volumes.isEmpty(made.name)) await copyUp(resolved.layers, v.target, made.data);
     used.push({ name: made.name, target: v.target, anonymous: made.anonymous });
@@ -82,10 +86,15 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
   // docker's create: the image's labels, then the container's own over them (`ps --filter label=`
   // and inspect see both; testcontainers' reaper image is known by its image label).
   const imageLabels = resolved?.config.Labels ?? {};
-  const labels = Object.keys(imageLabels).length ? { labels: { ...imageLabels, ...(options.labels ?? {}) } } : {};
+  // An owned engine's container (owners.ts): noted before its record exists, labelled with its owner.
+  const id = newContainerId();
+  if (ctx.owner) new OwnerIndex(ctx.root).note('container', id, {}, ctx.owner);
+  const ownLabels = ctx.owner ? ownerLabels(ctx.owner) : {};
+  const labels = Object.keys(imageLabels).length || ctx.owner ? { labels: { ...imageLabels, ...(options.labels ?? {}), ...ownLabels } } : {};
   let record: ContainerRecord;
   try {
     record = await ctx.store.create({
+      id,
       ...(req.name ? { name: req.name } : {}),
       ...(image ? { image } : {}),
       ...(config.rootfs ? { rootfs: config.rootfs } : {}),
@@ -99,6 +108,7 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
     });
   } catch (e) {
     for (const v of used) if (v.anonymous) volumes.remove(v.name);
+    if (ctx.owner) new OwnerIndex(ctx.root).forget('container', id, ctx.owner);
     throw e;
   }
   ctx.emit('create', record);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ContainerStore } from './container-store.js';
 import type { RemovalClaims } from './removal-claims.js';
 import type { StoreLayout } from '../storage/layout.js';
+import type { Owner } from './owners.js';
 
 export interface EngineEvent {
   type: 'container' | 'image' | 'volume' | 'network';
@@ -24,6 +25,8 @@ export interface EngineContext {
   warn(what: string, e: unknown): void;
   /** The --rm containers this engine removes itself when they exit. */
   readonly claims: RemovalClaims;
+  /** The process whose containers, networks and volumes these are (owners.ts); none for the CLI and the daemon. */
+  readonly owner?: Owner;
 }
 
 /** `<store>/containers/<id>/shim`: the shim's directory for every start of the container. */

@@ -44,6 +44,8 @@ import * as lifecycle from './lifecycle.js';
 import { connectNetwork, disconnectNetwork, renameContainer, type ConnectOptions } from './network-connect.js';
 import { readLogs, type LogOptions } from './log-reader.js';
 import { processStartTime } from './process-start-time.js';
+import { reapDeadOwners, type Reaped } from './owner-reap.js';
+import { thisProcess, type Owner } from './owners.js';
 import type { ContainerRecord } from './records.js';
 import { RemovalClaims } from './removal-claims.js';
 import { autoRemove, pruneContainers, removeContainer } from './removal.js';
@@ -64,7 +66,7 @@ export class Engine extends EventEmitter {
   readonly #died = new Map<string, string>();
   readonly #claims = new RemovalClaims();
 
-  private constructor(store: ContainerStore) {
+  private constructor(store: ContainerStore, owner: Owner | undefined) {
     super();
     this.store = store;
     this.root = store.layout.root;
@@ -72,6 +74,7 @@ export class Engine extends EventEmitter {
       store,
       root: this.root,
       claims: this.#claims,
+      ...(owner ? { owner } : {}),
       emit: (action, r, extra = {}) => {
         const attributes = { ...(r.name ? { name: r.name } : {}), ...(r.image ? { image: r.image.ref } : {}), ...extra };
         this.emitEvent({ type: 'container', action, id: r.id, attributes, time: new Date() });
@@ -99,11 +102,23 @@ export class Engine extends EventEmitter {
    * The store at `root` (default: NSBOX_ROOT, /var/lib/nsbox as root, else under XDG_DATA_HOME),
    * repaired of what a crash left (store.repair, and records a killed start left `created`).
    * `repair: false` skips store.repair, which reads every record: for a short-lived client.
+   *
+   * Every open also removes what processes that are gone owned (owner-reap.ts). The containers and
+   * volumes this engine creates are this process's (label `nsbox.owner`): they go with it, at the
+   * next open after it ends, however it ends. `owned: false` (the CLI, `nsbox serve`) makes them
+   * outlive it, as docker's do.
    */
-  static async open(opts: { root?: string; repair?: boolean } = {}): Promise<Engine> {
-    const engine = new Engine(await ContainerStore.open({ ...(opts.root ? { root: opts.root } : {}), ...(opts.repair === false ? { repair: false } : {}) }));
+  static async open(opts: { root?: string; repair?: boolean; owned?: boolean } = {}): Promise<Engine> {
+    const store = await ContainerStore.open({ ...(opts.root ? { root: opts.root } : {}), ...(opts.repair === false ? { repair: false } : {}) });
+    const engine = new Engine(store, opts.owned === false ? undefined : thisProcess());
     await engine.#adoptOrphans();
+    await engine.reapDeadOwners();
     return engine;
+  }
+
+  /** Removes the containers, networks and volumes of owners that are gone (done by every open). */
+  reapDeadOwners(): Promise<Reaped> {
+    return reapDeadOwners(this.#ctx);
   }
 
   /** Every event: `{ type, action, id, attributes, time }` (docker's container, image and volume events). */
@@ -352,9 +367,9 @@ export class Engine extends EventEmitter {
     return listVolumes(this.#ctx);
   }
 
-  /** docker volume create [NAME]. */
-  async createVolume(name?: string): Promise<VolumeInfo> {
-    return createVolume(this.#ctx, name);
+  /** docker volume create [NAME] [--label k=v]. */
+  async createVolume(name?: string, opts: { labels?: Record<string, string> } = {}): Promise<VolumeInfo> {
+    return createVolume(this.#ctx, name, opts);
   }
 
   /** docker volume rm: refused while a container uses it. */

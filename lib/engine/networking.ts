@@ -25,6 +25,7 @@ import { existsSync } from 'node:fs';
 import { isRunning } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
 import type { ContainerRecord } from './records.js';
+import { liveInProcessIds } from './owner-reap.js';
 import { bundleOf, containerPid } from './shim-control.js';
 
 /** Where netns files, DNS configs and the like live: the run root (tmpfs), as the SDK's. */
@@ -142,5 +143,7 @@ export async function repairNetworkingOf(ctx: EngineContext): Promise<NetworkRep
   const runRoot = networkRunRoot();
   if (!existsSync(netnsDir(runRoot))) return undefined;
   const live = (await ctx.store.list({ all: true })).filter(isRunning).map((r) => r.id);
+  // In-process SDK containers have no record: their owners' notes say which still run.
+  live.push(...(await liveInProcessIds(ctx.root)));
   return repairNetworking(runRoot, await networkStore(ctx.root), live);
 }

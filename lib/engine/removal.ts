@@ -4,6 +4,7 @@
  * one at a time; across processes the store's lock decides, and the record check under it makes a
  * second removal a NotFoundError (which the auto-removal takes as done).
  */
+import { OwnerIndex, ownerOf } from './owners.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
@@ -93,6 +94,8 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   // is told when the record is gone; this removal is done when both are.
   await Promise.all([ctx.store.remove(r.id, { force: true }), ...cgroups.map(removeEmptyCgroup)]);
   ctx.claims.release(r.id);
+  const owner = ownerOf(r.options.labels);
+  if (owner) new OwnerIndex(ctx.root).forget('container', r.id, owner);
   // Containers of an earlier version kept their bundle under the run root, outside the store.
   for (const b of bundles) if (!b.startsWith(`${ctx.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
   ctx.emit('destroy', r);

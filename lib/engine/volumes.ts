@@ -30,7 +30,7 @@ export type VolumeRequest = z.input<typeof VolumeRequestSchema>;
 export const VolumeUseSchema = z.object({ name: z.string().regex(VOLUME_NAME), target: z.string(), anonymous: z.boolean() }).strict();
 export type VolumeUse = z.output<typeof VolumeUseSchema>;
 
-const MetaSchema = z.object({ anonymous: z.boolean(), created: z.string() }).loose();
+const MetaSchema = z.object({ anonymous: z.boolean(), created: z.string(), labels: z.record(z.string(), z.string()).optional() }).loose();
 
 export type VolumeSpec = { kind: 'bind'; source: string; target: string; readonly: boolean } | { kind: 'volume'; name?: string; target: string; readonly: boolean; noCopy?: boolean };
 
@@ -77,13 +77,17 @@ export class Volumes {
     }
   }
 
-  /** The volume `name` (made when absent), or a new anonymous one when no name is given. */
-  ensure(name?: string): { name: string; anonymous: boolean; data: string } {
-    const volume = name ?? randomBytes(32).toString('hex');
+  /**
+   * The volume `name` (made when absent, with `labels`), or a new anonymous one when no name is
+   * given (`anonymousName`: the name to give it).
+   */
+  ensure(name?: string, opts: { labels?: Record<string, string>; anonymousName?: string } = {}): { name: string; anonymous: boolean; data: string } {
+    const volume = name ?? opts.anonymousName ?? randomBytes(32).toString('hex');
     const data = this.dataOf(volume);
     if (!existsSync(data)) {
       mkdirSync(data, { recursive: true, mode: 0o755 });
-      writeFileSync(join(this.dir, volume, 'meta.json'), JSON.stringify({ anonymous: name === undefined, created: new Date().toISOString() }));
+      const labels = opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {};
+      writeFileSync(join(this.dir, volume, 'meta.json'), JSON.stringify({ anonymous: name === undefined, created: new Date().toISOString(), ...labels }));
     }
     return { name: volume, anonymous: this.isAnonymous(volume), data };
   }
@@ -93,15 +97,15 @@ export class Volumes {
   }
 
   /** Whether it is anonymous and when it was made; undefined for no such volume. */
-  info(name: string): { name: string; anonymous: boolean; created: string; mountpoint: string } | undefined {
+  info(name: string): { name: string; anonymous: boolean; created: string; mountpoint: string; labels: Record<string, string> } | undefined {
     if (!VOLUME_NAME.test(name) || !existsSync(this.dataOf(name))) return undefined;
     try {
       const meta = MetaSchema.parse(JSON.parse(readFileSync(join(this.dir, name, 'meta.json'), 'utf8')));
-      return { name, anonymous: meta.anonymous, created: meta.created, mountpoint: this.dataOf(name) };
+      return { name, anonymous: meta.anonymous, created: meta.created, mountpoint: this.dataOf(name), labels: meta.labels ?? {} };
     } catch (e) {
       // A volume directory made by hand (no meta.json, or not ours): a named volume of unknown age.
       if (!isCode(e, 'ENOENT') && !(e instanceof SyntaxError) && !(e instanceof z.ZodError)) throw e;
-      return { name, anonymous: false, created: new Date(0).toISOString(), mountpoint: this.dataOf(name) };
+      return { name, anonymous: false, created: new Date(0).toISOString(), mountpoint: this.dataOf(name), labels: {} };
     }
   }
 

@@ -87,6 +87,13 @@ export class StoreLayout {
   get networksLock(): string {
     return path.join(this.networksDir, 'networks.lock');
   }
+  /**
+   * Objects made by a process that should go with it (lib/engine/owners.ts): `owners/<pid>-<start
+   * time>/<kind>-<name>.json`, one directory per owning process, read at every engine open.
+   */
+  get ownersDir(): string {
+    return path.join(this.root, 'owners');
+  }
   /** Temp files, on the same file system as blobs/ so that rename is atomic. */
   get tmpDir(): string {
     return path.join(this.root, 'tmp');

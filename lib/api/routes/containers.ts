@@ -2,9 +2,8 @@
 import { NotFoundError, NsboxError, ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
 import { execFailureCode } from '../../engine/container-status.js';
-import { matchesHealthFilter } from '../../engine/health.js';
+import { matchesContainerFilters } from '../../engine/container-filters.js';
 import type { ContainerRecord } from '../../engine/records.js';
-import { matchesLabels } from '../../network/network-filters.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
 import { containerInspect, containerSummary } from '../container-json.js';
@@ -12,25 +11,6 @@ import { CreateBodySchema, createRequestOf } from '../create-body.js';
 import { jsonBody } from '../json-body.js';
 import { boolParam, filtersParam, intParam } from '../query.js';
 import type { Router } from '../router.js';
-
-/**
- * docker's `ps` filters nsbox can answer: id, name, status (any of the values), health, label (all
- * of them, as docker's MatchKVList: compose asks for project=…, service=… and oneoff=… at once).
- */
-function matches(r: ContainerRecord, filters: Map<string, string[]>): boolean {
-  const any = (key: string, test: (v: string) => boolean) => {
-    const wanted = filters.get(key);
-    return !wanted || wanted.length === 0 || wanted.some(test);
-  };
-  const labels = r.options.labels ?? {};
-  return (
-    any('id', (v) => r.id.startsWith(v)) &&
-    any('name', (v) => r.name.includes(v.replace(/^\//, ''))) &&
-    any('status', (v) => v === r.state) &&
-    any('health', (v) => matchesHealthFilter(r, v)) &&
-    matchesLabels(labels, filters.get('label') ?? [])
-  );
-}
 
 /** The image's name as docker prints it in "No such image: busybox:latest". */
 function familiar(image: string): string {
@@ -63,7 +43,7 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
     const filters = filtersParam(ex.query);
     const all = boolParam(ex.query, 'all') || filters.has('status');
     const limit = intParam(ex.query, 'limit');
-    let list = (await engine.list({ all })).filter((r) => matches(r, filters));
+    let list = (await engine.list({ all })).filter((r) => matchesContainerFilters(r, filters));
     list.sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     const now = Date.now();

@@ -3,16 +3,17 @@ import * as z from 'zod';
 import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import { jsonBody } from '../json-body.js';
-import { checkFilterKeys, filtersParam, labelsMatch } from '../query.js';
+import { checkFilterKeys, filtersParam } from '../query.js';
+import { ValidationError } from '../../errors.js';
+import { filterVolumes, VOLUME_FILTERS, volumeLabels, type VolumeInfo } from '../../engine/volume-ops.js';
 import type { Router } from '../router.js';
 
-const VolumeCreateSchema = z.object({ Name: z.string().nullish() }).loose();
+const VolumeCreateSchema = z.object({ Name: z.string().nullish(), Labels: z.record(z.string(), z.string()).nullish() }).loose();
 
-type VolumeInfo = { name: string; anonymous: boolean; created: string; mountpoint: string };
 const volumeJson = (v: VolumeInfo) => ({
   CreatedAt: v.created,
   Driver: 'local',
-  Labels: (v.anonymous ? { 'com.docker.volume.anonymous': '' } : {}) as Record<string, string>,
+  Labels: volumeLabels(v),
   Mountpoint: v.mountpoint,
   Name: v.name,
   Options: null,
@@ -24,21 +25,19 @@ export function volumeRoutes(router: Router, ctx: ApiContext): void {
   // docker's filters name (a substring), label, dangling (used by no container), driver (local only).
   router.add('GET', '/volumes', async (ex) => {
     const filters = filtersParam(ex.query);
-    checkFilterKeys(filters, ['name', 'label', 'dangling', 'driver']);
-    const dangling = filters.get('dangling')?.at(-1);
-    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw new ApiError(400, `invalid filter 'dangling=${dangling}'`);
-    const list = (await engine.volumes()).filter((v) => {
-      const json = volumeJson(v);
-      if (!(filters.get('name') ?? []).every((n) => v.name.includes(n))) return false;
-      if (!labelsMatch(json.Labels, filters.get('label') ?? [])) return false;
-      if (dangling !== undefined && (v.usedBy.length === 0) !== (dangling === 'true' || dangling === '1')) return false;
-      return (filters.get('driver') ?? []).every((d) => d === 'local');
-    });
+    checkFilterKeys(filters, VOLUME_FILTERS);
+    let list;
+    try {
+      list = filterVolumes(await engine.volumes(), filters);
+    } catch (e) {
+      if (e instanceof ValidationError) throw new ApiError(400, e.message);
+      throw e;
+    }
     ex.send(200, { Volumes: list.map(volumeJson), Warnings: null });
   });
   router.add('POST', '/volumes/create', async (ex) => {
     const body = await jsonBody(ex, VolumeCreateSchema, 'volume create');
-    ex.send(201, volumeJson(await engine.createVolume(body.Name || undefined)));
+    ex.send(201, volumeJson(await engine.createVolume(body.Name || undefined, body.Labels ? { labels: body.Labels } : {})));
   });
   router.add('GET', '/volumes/:name', async (ex) => {
     const v = (await engine.volumes()).find((x) => x.name === ex.params['name']);

@@ -80,7 +80,7 @@ async function create(rest: string[]): Promise<number> {
     ...(g4[0] === undefined ? {} : { gateway: g4[0] }),
     ...(s6[0] === undefined ? {} : { subnet6: s6[0] }),
     ...(g6[0] === undefined ? {} : { gateway6: g6[0] }),
-  });
+  }, { owned: false });
   process.stdout.write(`${n.id}\n`);
   return 0;
 }

@@ -1,6 +1,6 @@
 /**
- * nsbox ps [-a] [-q] [-n N] [--no-trunc]: the engine's container records, reconciled as they are
- * read. Read without loading the engine (engine/container-list.ts) unless a record needs it.
+ * nsbox ps [-a] [-q] [-n N] [--no-trunc] [--filter k=v]…: the engine's container records,
+ * reconciled as they are read; docker's filters (engine/container-filters.ts). Read without loading the engine (engine/container-list.ts) unless a record needs it.
  */
 import { readContainerList } from '../../engine/container-list.js';
 import { exitCodeOf, timeAgo } from '../../engine/container-status.js';
@@ -8,7 +8,8 @@ import { containerStatusText } from '../../engine/health.js';
 import type { ContainerSummary } from '../../engine/record-summary.js';
 import { displayPorts, dockerPortList } from '../../network/docker-ports.js';
 import { parseReference } from '../../image/reference.js';
-import { flag, parseArgs, value } from '../args.js';
+import { filterMap, flag, parseArgs, value, values } from '../args.js';
+import { checkContainerFilters, matchesContainerFilters } from '../../engine/container-filters.js';
 import { shortId, table, writeOut } from '../output.js';
 
 async function list(all: boolean): Promise<ContainerSummary[]> {
@@ -25,9 +26,13 @@ export default async function ps(argv: string[]): Promise<number> {
     { names: ['last', 'n'], kind: 'value' },
     { names: ['no-trunc'], kind: 'bool' },
     { names: ['format'], kind: 'value' },
+    { names: ['filter', 'f'], kind: 'list' },
   ]);
   const last = value(p, 'last');
-  let records = await list(flag(p, 'all') || last !== undefined);
+  const filters = filterMap(values(p, 'filter'));
+  checkContainerFilters(filters);
+  let records = await list(flag(p, 'all') || last !== undefined || filters.has('status'));
+  if (filters.size) records = records.filter((r) => matchesContainerFilters(r, filters));
   if (last !== undefined) records = records.slice(0, Number(last));
   const full = flag(p, 'no-trunc');
   const id = (r: ContainerSummary) => (full ? r.id : shortId(r.id));

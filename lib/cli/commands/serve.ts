@@ -47,7 +47,7 @@ export default async function serve(argv: string[]): Promise<number> {
 
   const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
   const log = (e: Record<string, unknown>) => process.stderr.write(JSON.stringify(e) + '\n');
-  const engine = await Engine.open();
+  const engine = await Engine.open({ owned: false });
   // As the store repairs itself: networking a crash or an unwatched exit left behind.
   await engine.repairNetworking().catch((e: unknown) => log({ time: new Date().toISOString(), level: 'error', msg: 'network repair failed', error: (e as Error).message }));
   // What builds killed mid-RUN left: their run directories, cgroups and temp files.

@@ -30,7 +30,7 @@ export default async function system(argv: string[]): Promise<number> {
   if (sub !== 'prune') throw new ValidationError(`"nsbox system" takes prune or info${sub ? `, not ${sub}` : ''}`, 'command');
   const p = parseArgs(rest, [{ names: ['force', 'f'], kind: 'bool' }, { names: ['all', 'a'], kind: 'bool' }, { names: ['volumes'], kind: 'bool' }]);
   if (!flag(p, 'force') && !(await confirm(flag(p, 'all'), flag(p, 'volumes')))) return 0;
-  const engine = await Engine.open();
+  const engine = await Engine.open({ owned: false });
   const { containers, cgroups } = await engine.prune();
   if (containers.length) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
   const networks = await (await NetworkStore.open({ root: engine.root })).prune();

@@ -1,10 +1,11 @@
 /**
- * nsbox volume create [NAME] | ls [-q] [--format json] | inspect NAME... | rm [-f] NAME... |
+ * nsbox volume create [--label k=v] [NAME] | ls [-q] [--filter k=v] [--format json] | inspect NAME... | rm [-f] NAME... |
  * prune [-f] [-a]: docker's volume commands over the store's volumes (`<root>/volumes/NAME/_data`).
  */
 import { createInterface } from 'node:readline/promises';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { flag, parseArgs, value } from '../args.js';
+import { filterMap, flag, parseArgs, value, values } from '../args.js';
+import { filterVolumes, volumeLabels } from '../../engine/volume-ops.js';
 import { table } from '../output.js';
 import { openEngine } from '../open-engine.js';
 
@@ -13,15 +14,16 @@ export default async function volume(argv: string[]): Promise<number> {
   const engine = await openEngine();
   switch (sub) {
     case 'create': {
-      const p = parseArgs(rest, [], { stopAtPositional: false });
+      const p = parseArgs(rest, [{ names: ['label', 'l'], kind: 'list' }], { stopAtPositional: false });
       if (p.positional.length > 1) throw new ValidationError('"nsbox volume create" takes at most 1 argument.', 'name');
-      process.stdout.write(`${(await engine.createVolume(p.positional[0])).name}\n`);
+      const labels = Object.fromEntries(values(p, 'label').map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
+      process.stdout.write(`${(await engine.createVolume(p.positional[0], { labels })).name}\n`);
       return 0;
     }
     case 'ls':
     case 'list': {
-      const p = parseArgs(rest, [{ names: ['quiet', 'q'], kind: 'bool' }, { names: ['format'], kind: 'value' }]);
-      const all = await engine.volumes();
+      const p = parseArgs(rest, [{ names: ['quiet', 'q'], kind: 'bool' }, { names: ['format'], kind: 'value' }, { names: ['filter', 'f'], kind: 'list' }]);
+      const all = filterVolumes(await engine.volumes(), filterMap(values(p, 'filter')));
       if (flag(p, 'quiet')) process.stdout.write(all.map((v) => `${v.name}\n`).join(''));
       else if (value(p, 'format') === 'json') process.stdout.write(all.map((v) => `${JSON.stringify({ Driver: 'local', Name: v.name, Mountpoint: v.mountpoint, Scope: 'local' })}\n`).join(''));
       else process.stdout.write(table(['DRIVER', 'VOLUME NAME'], all.map((v) => ['local', v.name])));
@@ -39,7 +41,8 @@ export default async function volume(argv: string[]): Promise<number> {
           process.stderr.write(`Error: No such volume: ${name}\n`);
           return [];
         }
-        return [{ CreatedAt: v.created, Driver: 'local', Labels: v.anonymous ? { 'com.docker.volume.anonymous': '' } : null, Mountpoint: v.mountpoint, Name: v.name, Options: null, Scope: 'local' }];
+        const labels = volumeLabels(v);
+        return [{ CreatedAt: v.created, Driver: 'local', Labels: Object.keys(labels).length ? labels : null, Mountpoint: v.mountpoint, Name: v.name, Options: null, Scope: 'local' }];
       });
       process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
       return failed ? 1 : 0;

@@ -1,0 +1,67 @@
+/**
+ * Cleanup that cannot leak (issue 17): an SDK process that made a network, a volume, an engine
+ * container (under nsbox-shim, port published, volume mounted) and an in-process container (port
+ * published) is killed with SIGKILL in the middle; the next engine open (one CLI command) leaves no
+ * container, process, cgroup, network, netns, veth, port rule or volume behind. Runs in a network
+ * and mount namespace of the test's own (test/fixtures/owner-driver.ts does the work).
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { isRoot, rootfs } from './_helpers.js';
+
+const DRIVER = path.join(import.meta.dirname, '..', 'fixtures', 'owner-driver.ts');
+const dist = path.join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+const missing = ['/usr/sbin/nft', '/usr/lib/podman/aardvark-dns', dist].filter((f) => !existsSync(f));
+const why = [...missing, ...(isRoot ? [] : ['root'])];
+const run = why.length === 0 ? test.serial : test.serial.skip;
+if (why.length) test(`owner-reap tests need root, nftables, aardvark-dns and dist/ (skipped: missing ${why.join(', ')})`, (t) => t.pass());
+
+function driver(): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'nsbox-owner-'));
+    const child = spawn('unshare', ['-n', '--mount', '--propagation', 'private', '--', 'bash', '-c', 'ip link set lo up && exec "$@"', 'bash', process.execPath, '--import=tsx', DRIVER, rootfs(), tmp], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      rmSync(tmp, { recursive: true, force: true });
+      const line = stdout.trim().split('\n').pop() ?? '';
+      if (!line.startsWith('{')) return reject(new Error(`the driver printed no result (status ${status}, signal ${signal}): ${stderr.slice(-4000)}`));
+      const o = JSON.parse(line) as Record<string, any>;
+      if (o.error) return reject(new Error(o.error));
+      resolve(o);
+    });
+  });
+}
+
+run('an SDK process killed with SIGKILL: the next engine open removes its containers, networks, ports and volumes', async (t) => {
+  const o = await driver();
+  t.log(JSON.stringify({ before: o.before, afterKill: o.afterKill, after: o.after }));
+  // What it made, all there and carrying its owner.
+  t.regex(o.made.engine.labels['nsbox.owner'], /^\d+-\d+$/);
+  t.deepEqual(o.before.records, [o.made.engine.id]);
+  t.deepEqual(o.before.networks, ['owned-net']);
+  t.deepEqual(o.before.volumes, ['owned-vol']);
+  t.deepEqual(o.before.processes, [true, true, true]);
+  t.true(o.before.cgroups >= 2);
+  t.deepEqual([...o.before.netns].sort(), [o.made.engine.id, o.made.inproc.id].sort());
+  t.true(o.before.links >= 2);
+  t.is(o.before.portRules, 2);
+  t.is(o.before.owners, 1);
+  // The kill alone: the in-process container's processes die with it; the rest is still there.
+  t.is(o.childSignal, 'SIGKILL');
+  t.deepEqual(o.afterKill.processes, [true, true, false]);
+  t.is(o.afterKill.portRules, 2);
+  t.deepEqual(o.afterKill.networks, ['owned-net']);
+  // One CLI command later: nothing.
+  t.is(o.cliStatus, 0, o.cliStderr);
+  t.deepEqual(o.cliVolumes, []);
+  t.deepEqual(o.after, { records: [], networks: [], volumes: [], processes: [false, false, false], cgroups: 0, netns: [], links: 0, portRules: 0, runDirs: 0, owners: 0 });
+  t.is(o.cleanedUp, 0);
+});
