@@ -12,7 +12,7 @@ import anyTest, { type TestFn } from 'ava';
 import { isRoot, rootfs, skipIf } from './_helpers.js';
 import { bin, cleanup, request, startServe, type Serve } from './api-fixture.js';
 
-const test = anyTest as TestFn<{ serve: Serve }>;
+const test = anyTest as TestFn<{ serve: Serve; nsbox: (...args: string[]) => string }>;
 const dist = fileURLToPath(new URL('../../dist/cli/commands/serve.js', import.meta.url));
 const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (tsc -p tsconfig.json builds it)' : undefined;
 const rtest = skipIf(reason, test.serial);
@@ -27,6 +27,7 @@ test.before(async (t) => {
     if (r.status !== 0) throw new Error(`nsbox ${args.join(' ')}: ${r.stderr}`);
     return r.stdout.trim();
   };
+  t.context.nsbox = nsbox;
   nsbox('import', '-c', 'LABEL team=a tier=web', tar, 'labelled:1');
   nsbox('import', tar, 'plain:1');
 });
@@ -77,4 +78,61 @@ rtest("a container has its image's labels under its own (create merges them, as 
   t.deepEqual(listed.json.map((x: { Id: string }) => x.Id), [c.json.Id]);
   const plain = await request(sock, 'POST', '/v1.41/containers/create', { Image: 'plain:1' });
   t.deepEqual((await request(sock, 'GET', `/v1.41/containers/${plain.json.Id}/json`)).json.Config.Labels, {});
+});
+
+rtest('volume labels: API Labels and CLI --label on create, shown by inspect, matched by label filters in both', async (t) => {
+  const sock = t.context.serve.socket;
+  const made = await request(sock, 'POST', '/v1.41/volumes/create', { Name: 'lab-api', Labels: { team: 'a', tier: 'db' } });
+  t.is(made.status, 201);
+  t.deepEqual(made.json.Labels, { team: 'a', tier: 'db' });
+  t.is(t.context.nsbox('volume', 'create', '--label', 'team=b', '--label', 'solo', 'lab-cli'), 'lab-cli');
+  t.deepEqual((await request(sock, 'GET', '/v1.41/volumes/lab-cli')).json.Labels, { team: 'b', solo: '' });
+  const names = async (filters: unknown) => ((await request(sock, 'GET', `/v1.41/volumes?filters=${q(filters)}`)).json.Volumes as { Name: string }[]).map((v) => v.Name).sort();
+  t.deepEqual(await names({ label: ['team'] }), ['lab-api', 'lab-cli']);
+  t.deepEqual(await names({ label: ['team=a', 'tier=db'] }), ['lab-api']);
+  t.deepEqual(await names({ label: ['solo'] }), ['lab-cli']);
+  t.is(t.context.nsbox('volume', 'ls', '-q', '--filter', 'label=team=b'), 'lab-cli');
+  t.is(t.context.nsbox('volume', 'ls', '-q', '--filter', 'label=team', '--filter', 'name=api'), 'lab-api');
+  t.deepEqual(JSON.parse(t.context.nsbox('volume', 'inspect', 'lab-api'))[0].Labels, { team: 'a', tier: 'db' });
+});
+
+rtest('container filters, one matcher for nsbox ps --filter and GET /containers/json: name, id, status, ancestor, label, network, health; unknown ones refused', async (t) => {
+  const sock = t.context.serve.socket;
+  const nsbox = t.context.nsbox;
+  const create = async (name: string, body: object) => {
+    const r = await request(sock, 'POST', `/v1.41/containers/create?name=${name}`, body);
+    t.is(r.status, 201, r.body);
+    return r.json.Id as string;
+  };
+  const a = await create('filt-a', { Image: 'labelled:1', Cmd: ['sleep', '100'], Labels: { role: 'x' } });
+  const b = await create('filt-b', { Image: 'plain:1', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
+  nsbox('network', 'create', 'filt-net');
+  const c = await create('filt-c', { Image: 'plain:1', Cmd: ['true'], HostConfig: { NetworkMode: 'filt-net' } });
+  const ps = (...f: string[]) => nsbox('ps', '-aq', '--no-trunc', ...f.flatMap((x) => ['--filter', x])).split('\n').filter(Boolean).sort();
+  const api = async (filters: unknown) => ((await request(sock, 'GET', `/v1.41/containers/json?all=1&filters=${q(filters)}`)).json as { Id: string }[]).map((x) => x.Id).sort();
+  const both = async (f: string[], want: string[]) => {
+    t.deepEqual(ps(...f), [...want].sort(), `ps ${f.join(' ')}`);
+    const m: Record<string, string[]> = {};
+    for (const x of f) (m[x.slice(0, x.indexOf('='))] ??= []).push(x.slice(x.indexOf('=') + 1));
+    t.deepEqual(await api(m), [...want].sort(), `api ${f.join(' ')}`);
+  };
+  await both(['name=filt-a'], [a]);
+  await both(['name=filt'], [a, b, c]);
+  await both([`id=${b.slice(0, 12)}`], [b]);
+  await both(['status=created', 'name=filt-'], [a, b, c]);
+  await both(['status=running', 'name=filt-'], []);
+  await both(['ancestor=labelled', 'name=filt-'], [a]);
+  await both(['ancestor=plain:1', 'name=filt-'], [b, c]);
+  await both(['ancestor=plain:2', 'name=filt-'], []);
+  await both(['label=role=x'], [a]);
+  await both(['label=team=a', 'label=role=x'], [a]);
+  await both(['network=filt-net'], [c]);
+  await both(['health=none', 'name=filt-'], [a, b, c]);
+  const bad = spawnSync(process.execPath, [bin, 'ps', '--filter', 'colour=red'], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: t.context.serve.root } });
+  t.not(bad.status, 0);
+  t.regex(bad.stderr, /invalid filter 'colour'/);
+  t.is((await request(sock, 'GET', `/v1.41/containers/json?filters=${q({ colour: ['red'] })}`)).status, 400);
+  t.is((await request(sock, 'GET', `/v1.41/containers/json?filters=${q({ status: ['sleepy'] })}`)).status, 400);
+  for (const id of [a, b, c]) nsbox('rm', id);
+  nsbox('network', 'rm', 'filt-net');
 });

@@ -2,7 +2,7 @@
 import { NotFoundError, NsboxError, ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
 import { execFailureCode } from '../../engine/container-status.js';
-import { matchesContainerFilters } from '../../engine/container-filters.js';
+import { checkContainerFilters, matchesContainerFilters } from '../../engine/container-filters.js';
 import type { ContainerRecord } from '../../engine/records.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
@@ -41,6 +41,13 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('GET', '/containers/json', async (ex) => {
     const filters = filtersParam(ex.query);
+    // A filter nsbox cannot answer is a 400, never ignored: an ignored one lists everything.
+    try {
+      checkContainerFilters(filters);
+    } catch (e) {
+      if (e instanceof ValidationError) throw new ApiError(400, e.message);
+      throw e;
+    }
     const all = boolParam(ex.query, 'all') || filters.has('status');
     const limit = intParam(ex.query, 'limit');
     let list = (await engine.list({ all })).filter((r) => matchesContainerFilters(r, filters));
