@@ -25,6 +25,14 @@
       "defines": ["_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],
       "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]
+    },
+    {
+      "target_name": "nsbox-runc",
+      "type": "executable",
+      "sources": ["cpp/runc/main.cc", "cpp/runc/container.cc", "cpp/runc/cgroup-ops.cc"],
+      "defines": ["_GNU_SOURCE", "NSBOX_NODE_PATH=\"<!(node -p process.execPath)\""],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]
     }
   ]
 }

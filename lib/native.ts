@@ -221,5 +221,18 @@ function load(): NativeAddon {
   return addon;
 }
 
-export const native: NativeAddon = load();
-export const constants = native.constants;
+let loaded: NativeAddon | undefined;
+const addon = (): NativeAddon => (loaded ??= load());
+
+/**
+ * The addon, loaded at its first use rather than at import: nsbox-runc's V8 startup snapshot
+ * (tools/bundle-runc.mjs) holds every module evaluated, and a snapshot cannot hold an addon.
+ */
+export const native: NativeAddon = new Proxy({} as NativeAddon, {
+  get: (_t, key) => Reflect.get(addon(), key),
+  has: (_t, key) => Reflect.has(addon(), key),
+});
+export const constants: NativeAddon['constants'] = new Proxy({} as NativeAddon['constants'], {
+  get: (_t, key) => Reflect.get(addon().constants, key),
+  has: (_t, key) => Reflect.has(addon().constants, key),
+});

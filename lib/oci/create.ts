@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { native } from '../native.js';
 import { hostFacts } from '../runtime/host.js';
+import { CALLS, writeCallFile } from './call-file.js';
 import { createCgroup } from './cgroup.js';
 import { loadConfig } from './config.js';
 import { runHooks } from './hooks.js';
@@ -108,6 +109,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       config: cfg,
     };
     saveState(o.root, state);
+    await writeCallFile(join(dir, CALLS), state, cgroup);
     const hookState = ociState(state, 'created');
     await runHooks(cfg, 'prestart', hookState);
     await runHooks(cfg, 'createRuntime', hookState);

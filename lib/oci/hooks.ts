@@ -1,6 +1,6 @@
 /** runtime-spec hooks: each run with the container's state as JSON on its stdin, in order, with its timeout. */
-import { spawn } from 'node:child_process';
 import { NsboxError } from '../errors.js';
+import { childProcess } from './builtin.js';
 import type { HookKind, OciConfig } from './config.js';
 
 export interface OciState {
@@ -20,7 +20,7 @@ export async function runHooks(cfg: OciConfig, kind: HookKind, state: OciState):
   for (const h of cfg.hooks?.[kind] ?? []) {
     const [argv0, ...args] = h.args ?? [h.path];
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(h.path, args, { argv0: argv0 ?? h.path, env: Object.fromEntries((h.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), stdio: ['pipe', 'ignore', 'pipe'] });
+      const child = childProcess().spawn(h.path, args, { argv0: argv0 ?? h.path, env: Object.fromEntries((h.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), stdio: ['pipe', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const timer = h.timeout ? setTimeout(() => child.kill('SIGKILL'), h.timeout * 1000) : undefined;

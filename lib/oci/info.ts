@@ -1,9 +1,9 @@
 /** `state`, `list`, `ps`, `update`, `events --stats`: reading (and for update, changing) a container. */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseResources } from '../cgroup/index.js';
 import type { Resources } from '../cgroup/resources.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
+import { childProcess } from './builtin.js';
 import { ociResources, openCgroup } from './cgroup.js';
 import { LinuxResourcesSchema, parseWith, type OciResources } from './config.js';
 import { listIds, loadState } from './state.js';
@@ -38,7 +38,7 @@ async function pidsOf(root: string, id: string): Promise<number[]> {
 export async function psContainer(root: string, id: string, format: 'table' | 'json', psArgs: string[]): Promise<string> {
   const pids = await pidsOf(root, id);
   if (format === 'json') return JSON.stringify(pids);
-  const out = execFileSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' }).split('\n');
+  const out = childProcess().execFileSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' }).split('\n');
   const header = out[0] ?? '';
   const col = header.trim().split(/\s+/).indexOf('PID');
   if (col < 0) throw new InvalidStateError(`ps: no PID column in "${header}"`);

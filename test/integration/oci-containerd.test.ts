@@ -19,10 +19,10 @@ interface Ctx {
   containerd: ChildProcess;
 }
 const test = anyTest as TestFn<Ctx>;
-const bin = fileURLToPath(new URL('../../bin/nsbox-runc.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../build/Release/nsbox-runc', import.meta.url));
 const dist = fileURLToPath(new URL('../../dist/oci/main.js', import.meta.url));
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : !has('containerd') || !has('ctr') ? "needs Debian's containerd (test/install-deps.sh)" : undefined;
+const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : !existsSync(bin) ? 'build/Release/nsbox-runc is not built' : !has('containerd') || !has('ctr') ? "needs Debian's containerd (test/install-deps.sh)" : undefined;
 const rtest = skipIf(reason, test.serial);
 
 /** Resolves when `pid` has exited (its pidfd becomes readable); at once when it is gone already. */
@@ -117,4 +117,13 @@ rtest('ctr run -d, task exec, ps, pause/resume, memory limit, kill, delete', asy
   t.is(del.status, 0, del.stderr);
   t.is(ctr(t, ['container', 'delete', 'ctr-d']).status, 0);
   t.false(existsSync(`/sys/fs/cgroup/memory${memCgroup}`));
+});
+
+rtest('ctr run -t: the process gets a terminal through --console-socket, its output reaches ctr', (t) => {
+  // ctr -t needs a terminal of its own: script(1) gives it one.
+  const cmd = ['ctr', '--address', t.context.sock, 'run', '-t', '--rm', ...runArgs('ctr-tty'), 'sh', '-c', 'test -t 0 && test -t 1 && echo tty-ok $(tty); exit 5'].map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+  t.regex(r.stdout, /tty-ok \/dev\/pts\/\d+/, r.stderr);
+  t.is(r.status, 5);
+  t.is(ctr(t, ['container', 'ls', '-q']).stdout, '');
 });

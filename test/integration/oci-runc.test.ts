@@ -1,7 +1,8 @@
 /**
- * nsbox-runc end to end (bin/nsbox-runc.js over dist/): the create/start/state/kill/delete
- * lifecycle on a busybox bundle, the console socket, exec, ps, pause/resume, hooks, and runc's
- * messages and exit codes for bad input.
+ * nsbox-runc end to end (the C++ entry build/Release/nsbox-runc, which hands what it does not serve
+ * to bin/nsbox-runc.js over dist/): the create/start/state/kill/delete lifecycle on a busybox bundle,
+ * the console socket, exec, ps, pause/resume, hooks, runc's messages and exit codes for bad input,
+ * and the per-call commands served without Node.
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -18,22 +19,22 @@ interface Ctx {
   root: string;
 }
 const test = anyTest as TestFn<Ctx>;
-const bin = fileURLToPath(new URL('../../bin/nsbox-runc.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../build/Release/nsbox-runc', import.meta.url));
 const dist = fileURLToPath(new URL('../../dist/oci/main.js', import.meta.url));
-const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : undefined;
+const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : !existsSync(bin) ? 'build/Release/nsbox-runc is not built' : undefined;
 const rtest = skipIf(reason, test.serial);
 
 /**
  * Runs nsbox-runc. A container's init inherits create's stdout and stderr (as runc's does), and
  * would hold pipes open past create's exit: create and start write to a file, read back as stderr.
  */
-function runc(t: { context: Ctx }, args: string[]): SpawnSyncReturns<string> {
+function runc(t: { context: Ctx }, args: string[], env: NodeJS.ProcessEnv = process.env): SpawnSyncReturns<string> {
   const cmd = args.find((a) => !a.startsWith('-') && !a.includes('/'));
-  if (cmd !== 'create' && cmd !== 'exec') return spawnSync(process.execPath, [bin, '--root', t.context.root, ...args], { encoding: 'utf8', timeout: 60_000 });
+  if (cmd !== 'create' && cmd !== 'exec') return spawnSync(bin, ['--root', t.context.root, ...args], { encoding: 'utf8', timeout: 60_000, env });
   const file = join(t.context.dir, `io-${n++}`);
   const fd = openSync(file, 'w+');
   try {
-    const r = spawnSync(process.execPath, [bin, '--root', t.context.root, ...args], { encoding: 'utf8', stdio: ['ignore', cmd === 'exec' && !args.includes('--detach') ? 'pipe' : fd, fd], timeout: 60_000 });
+    const r = spawnSync(bin, ['--root', t.context.root, ...args], { encoding: 'utf8', stdio: ['ignore', cmd === 'exec' && !args.includes('--detach') ? 'pipe' : fd, fd], timeout: 60_000 });
     return { ...r, stderr: readFileSync(file, 'utf8') };
   } finally {
     closeSync(fd);
@@ -103,7 +104,7 @@ rtest('create blocks the init before execve; start runs it; kill, stopped, delet
 
 rtest('the init inherits fds 0-2: its output reaches the caller of create', async (t) => {
   const b = bundle(t, { args: ['sh', '-c', 'echo out; echo err >&2; exit 3'] });
-  const create = spawn(process.execPath, [bin, '--root', t.context.root, 'create', '--bundle', b, 'io'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const create = spawn(bin, ['--root', t.context.root, 'create', '--bundle', b, 'io'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = collect(create.stdout);
   const err = collect(create.stderr);
   await new Promise((resolve) => create.on('exit', resolve));
@@ -206,4 +207,63 @@ rtest("bad input: runc's messages and exit codes, and nothing is left by a faile
   t.regex(runc(t, ['--systemd-cgroup', 'state', 'x']).stderr, /--systemd-cgroup is not supported/);
   t.regex(runc(t, ['--version']).stdout, /^nsbox-runc version .*\nspec: 1\.0\.2\n$/);
   t.like(JSON.parse(runc(t, ['features']).stdout), { ociVersionMin: '1.0.0' });
+});
+
+rtest('state, start, ps, pause, resume, kill and delete are served by the C++ entry without Node', async (t) => {
+  const b = bundle(t, { args: ['sleep', '100'] });
+  t.is(runc(t, ['create', '--bundle', b, 'fast']).status, 0);
+  // A "node" that fails at once: a command handed to Node exits 1 with no output.
+  const noNode = { ...process.env, NSBOX_NODE: '/bin/false', PATH: '/nonexistent' };
+  t.is(runc(t, ['list'], noNode).status, 1, 'list goes to Node (and so fails here)');
+  const created = JSON.parse(runc(t, ['state', 'fast'], noNode).stdout);
+  t.like(created, { ociVersion: '1.0.2', id: 'fast', status: 'created', bundle: b });
+  t.deepEqual(Object.keys(created), ['ociVersion', 'id', 'pid', 'status', 'bundle', 'rootfs', 'created', 'owner']);
+  t.is(runc(t, ['start', 'fast'], noNode).status, 0);
+  t.is(readFileSync(`/proc/${created.pid}/comm`, 'utf8').trim(), 'sleep');
+  t.is(JSON.parse(runc(t, ['state', 'fast'], noNode).stdout).status, 'running');
+  t.deepEqual(JSON.parse(runc(t, ['ps', '--format', 'json', 'fast'], noNode).stdout), [created.pid]);
+  const again = runc(t, ['start', 'fast'], noNode);
+  t.is(again.status, 1);
+  t.is(again.stderr, 'cannot start an already running container\n');
+  t.is(runc(t, ['pause', 'fast'], noNode).status, 0);
+  t.is(JSON.parse(runc(t, ['state', 'fast'], noNode).stdout).status, 'paused');
+  t.regex(readFileSync(`/proc/${created.pid}/status`, 'utf8'), /State:\s+[DS]/);
+  t.is(runc(t, ['resume', 'fast'], noNode).status, 0);
+  const log = join(t.context.dir, 'fast-log.json');
+  const del = runc(t, ['--log', log, '--log-format', 'json', 'delete', 'fast'], noNode);
+  t.is(del.status, 1);
+  t.like(JSON.parse(readFileSync(log, 'utf8')), { level: 'error', msg: 'cannot delete container fast that is not stopped: running' });
+  const gone = exited(created.pid);
+  t.is(runc(t, ['kill', 'fast', 'kill'], noNode).status, 0);
+  await gone;
+  t.like(JSON.parse(runc(t, ['state', 'fast'], noNode).stdout), { status: 'stopped', pid: 0 });
+  t.is(runc(t, ['kill', 'fast', 'TERM'], noNode).stderr, 'container not running\n');
+  t.is(runc(t, ['delete', 'fast'], noNode).status, 0);
+  t.false(existsSync(join(t.context.root, 'fast')));
+  t.regex(runc(t, ['state', 'fast']).stderr, /container fast does not exist/);
+});
+
+rtest('the C++ entry: a stopped init fails start fast; delete --force kills a created container and removes its cgroup', async (t) => {
+  const b = bundle(t, { args: ['sleep', '100'] });
+  t.is(runc(t, ['create', '--bundle', b, 'dies']).status, 0);
+  const noNode = { ...process.env, NSBOX_NODE: '/bin/false', PATH: '/nonexistent' };
+  const { pid } = JSON.parse(runc(t, ['state', 'dies'], noNode).stdout) as { pid: number };
+  const cgroupLine = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:pids:|^0::/.test(l))!;
+  const gone = exited(pid);
+  process.kill(pid, 'SIGKILL');
+  await gone;
+  const start = runc(t, ['start', 'dies'], noNode);
+  t.is(start.status, 1);
+  t.is(start.stderr, 'cannot start a container that has stopped\n');
+  t.is(runc(t, ['delete', 'dies'], noNode).status, 0);
+  t.true(cgroupLine.includes('nsbox-runc-test'));
+  const b2 = bundle(t, { args: ['sleep', '100'] });
+  t.is(runc(t, ['create', '--bundle', b2, 'forced']).status, 0);
+  const st = JSON.parse(runc(t, ['state', 'forced'], noNode).stdout) as { pid: number };
+  const dirs = readFileSync(`/proc/${st.pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':')).filter(([, c, p]) => p!.includes('nsbox-runc-test') && (c === 'pids' || c === ''));
+  const gone2 = exited(st.pid);
+  t.is(runc(t, ['delete', '--force', 'forced'], noNode).status, 0);
+  await gone2;
+  for (const [, c, p] of dirs) t.false(existsSync(join('/sys/fs/cgroup', c === '' ? (existsSync('/sys/fs/cgroup/unified') ? 'unified' : '') : c, p!)), `${c || 'unified'} cgroup ${p} removed`);
+  t.true(dirs.length > 0);
 });
