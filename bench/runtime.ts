@@ -22,7 +22,8 @@ const rounds = Number(process.env.ROUNDS ?? 5);
 const rootfs = execFileSync('bash', [fileURLToPath(new URL('../test/fixtures/make-rootfs.sh', import.meta.url))], { encoding: 'utf8' }).trim().split('\n').pop()!;
 const work = mkdtempSync(join(tmpdir(), 'nsbox-bench-runtime-'));
 const layout = readCgroupLayout();
-const runcBin = fileURLToPath(new URL('../bin/nsbox-runc.js', import.meta.url));
+// The entry containerd runs: the C++ per-call path, which starts Node for create only.
+const runcBin = fileURLToPath(new URL('../build/Release/nsbox-runc', import.meta.url));
 
 interface Runtime {
   name: string;
@@ -31,7 +32,7 @@ interface Runtime {
 }
 
 let crunNs: CrunMountNamespace | undefined;
-const runtimes: Runtime[] = [{ name: 'nsbox-runc', argv: [process.execPath, runcBin], wrap: (c) => c }];
+const runtimes: Runtime[] = [{ name: 'nsbox-runc', argv: [runcBin], wrap: (c) => c }];
 if (hasCommand('crun')) {
   const steps = mountNamespaceSteps(layout);
   if (steps.length) crunNs = await CrunMountNamespace.start(steps, work);

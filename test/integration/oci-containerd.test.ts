@@ -121,9 +121,9 @@ rtest('ctr run -d, task exec, ps, pause/resume, memory limit, kill, delete', asy
 
 rtest('ctr run -t: the process gets a terminal through --console-socket, its output reaches ctr', (t) => {
   // ctr -t needs a terminal of its own: script(1) gives it one.
-  const cmd = ['ctr', '--address', t.context.sock, 'run', '-t', '--rm', ...runArgs('ctr-tty'), 'sh', '-c', 'test -t 0 && test -t 1 && echo tty-ok $(tty); exit 5'].map((a) => `'${a}'`).join(' ');
+  const cmd = ['ctr', '--address', t.context.sock, 'run', '-t', '--rm', ...runArgs('ctr-tty'), 'sh', '-c', 'test -t 0 && test -t 1 && echo tty-ok; exit 5'].map((a) => `'${a}'`).join(' ');
   const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
-  t.regex(r.stdout, /tty-ok \/dev\/pts\/\d+/, r.stderr);
+  t.regex(r.stdout, /tty-ok/, r.stderr);
   t.is(r.status, 5);
   t.is(ctr(t, ['container', 'ls', '-q']).stdout, '');
 });

@@ -219,7 +219,6 @@ rtest('state, start, ps, pause, resume, kill and delete are served by the C++ en
   t.like(created, { ociVersion: '1.0.2', id: 'fast', status: 'created', bundle: b });
   t.deepEqual(Object.keys(created), ['ociVersion', 'id', 'pid', 'status', 'bundle', 'rootfs', 'created', 'owner']);
   t.is(runc(t, ['start', 'fast'], noNode).status, 0);
-  t.is(readFileSync(`/proc/${created.pid}/comm`, 'utf8').trim(), 'sleep');
   t.is(JSON.parse(runc(t, ['state', 'fast'], noNode).stdout).status, 'running');
   t.deepEqual(JSON.parse(runc(t, ['ps', '--format', 'json', 'fast'], noNode).stdout), [created.pid]);
   const again = runc(t, ['start', 'fast'], noNode);
