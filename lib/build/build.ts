@@ -15,6 +15,8 @@ import { parseReference } from '../image/reference.js';
 import { ImageConfigSchema, type ImageConfig } from '../image/registry/manifest.js';
 import { hostPlatform } from '../image/registry/platform.js';
 import { commitImage } from '../image/commit.js';
+import { sealManifest, type ProvenanceInput } from '../image/provenance.js';
+import { contextDigest, gitRevision } from './build-provenance.js';
 import { parseNetworkMode } from '../network/index.js';
 import { defaultRunRoot } from '../runtime/run-root.js';
 import { sha256, Store } from '../storage/index.js';
@@ -112,6 +114,7 @@ async function readDockerfile(dir: string, file: string): Promise<string> {
 }
 
 async function build(store: Store, contextDir: string, text: string, names: string[], network: 'none' | 'host', runDir: BuildRunDir, options: BuildOptions): Promise<Image> {
+  const startedOn = new Date().toISOString();
   const df = parseDockerfile(text);
   const progress = options.onProgress ?? (() => undefined);
   for (const w of df.warnings) progress({ type: 'warning', message: w });
@@ -241,7 +244,26 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   if (options.labels && Object.keys(options.labels).length) {
     final.config = { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...options.labels } } };
   }
-  return writeImage(store, final, names, options.root);
+  const context = new ContextDir(contextDir);
+  const git = await gitRevision(contextDir);
+  const provenance: ProvenanceInput = {
+    kind: 'build',
+    created: final.config.created ?? startedOn,
+    startedOn,
+    author: final.config.author,
+    dockerfile: {
+      digest: sha256(Buffer.from(text)),
+      path: options.dockerfileText !== undefined ? '-' : options.dockerfile ?? 'Dockerfile',
+      instructions: df.nodes.map((n) => n.original),
+    },
+    buildArgs,
+    context: { digest: await contextDigest(context), ...(typeof options.context === 'string' ? { uri: `file://${contextDir}` } : {}) },
+    base: final.base,
+    source: final.config.config?.Labels?.['org.opencontainers.image.source'] ?? git.source,
+    revision: final.config.config?.Labels?.['org.opencontainers.image.revision'] ?? git.revision,
+    ...(options.target ? { parameters: { target: options.target } } : {}),
+  };
+  return writeImage(store, final, names, options.root, provenance);
 }
 
 async function readSecrets(given: NonNullable<BuildOptions['secrets']>): Promise<Map<string, Buffer>> {
@@ -306,6 +328,7 @@ async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | u
   await image.unpack();
   const config = structuredClone(image.config);
   return {
+    base: { name: image.names[0] ? parseReference(image.names[0]).familiar : ref, digest: image.digest },
     index: s.index,
     name: s.name,
     config: { ...config, config: config.config ?? {}, history: config.history ?? [] },
@@ -317,7 +340,7 @@ async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | u
   };
 }
 
-async function writeImage(store: Store, state: StageState, names: string[], root: string | undefined): Promise<Image> {
+async function writeImage(store: Store, state: StageState, names: string[], root: string | undefined, provenance: ProvenanceInput): Promise<Image> {
   const { parsed: cfg, bytes: configBytes } = configOf(state);
   const configDigest = sha256(configBytes);
   const manifest = {
@@ -326,17 +349,19 @@ async function writeImage(store: Store, state: StageState, names: string[], root
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: configBytes.length },
     layers: state.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
   };
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const sealed = sealManifest(manifest, provenance, cfg, names);
   const loaded = await commitImage(
     store,
     {
-      manifest: { bytes: manifestBytes, digest: sha256(manifestBytes), mediaType: manifest.mediaType },
+      manifest: sealed.manifest,
       config: { bytes: configBytes, digest: configDigest, parsed: cfg },
       layers: state.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, member: { file: store.blobs.path(l.digest), digest: l.digest, size: l.size } })),
-      extra: [],
+      extra: sealed.extra,
       names,
+      index: sealed.index,
     },
     names,
+    { by: 'build' },
   );
   return Image.get(loaded.digest, root === undefined ? {} : { root });
 }

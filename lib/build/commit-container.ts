@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { Image } from '../image/image.js';
 import { commitImage } from '../image/commit.js';
+import { sealManifest } from '../image/provenance.js';
 import { parseReference } from '../image/reference.js';
 import { ImageConfigSchema, type ContainerConfig, type ImageConfig } from '../image/registry/manifest.js';
 import { sha256, Store } from '../storage/index.js';
@@ -47,6 +48,7 @@ function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
 export async function commitContainer(src: CommitSource, opts: CommitOptions = {}): Promise<Image> {
   const store = await Store.open({ root: src.root });
   const base = await Image.get(src.image, { root: src.root });
+  const startedOn = new Date().toISOString();
   return store.withLease(async () => {
     const parentChain = base.layers.at(-1)?.chainId;
     const layer = existsSync(src.upper) ? await commitDiff(store, src.upper, parentChain) : undefined;
@@ -89,18 +91,34 @@ export async function commitContainer(src: CommitSource, opts: CommitOptions = {
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: configBytes.length },
       layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
     };
-    const manifestBytes = Buffer.from(JSON.stringify(manifest));
     const names = opts.reference ? [parseReference(opts.reference).toString()] : [];
+    const source = changed.Labels?.['org.opencontainers.image.source'];
+    const sealed = sealManifest(manifest, {
+      kind: 'commit',
+      created: now,
+      startedOn,
+      author: opts.author,
+      base: { name: base.names[0] ? parseReference(base.names[0]).familiar : base.digest, digest: base.digest },
+      ...(source ? { source } : {}),
+      parameters: {
+        container: src.containerId,
+        ...(opts.comment ? { comment: opts.comment } : {}),
+        ...(opts.changes?.length ? { changes: opts.changes } : {}),
+        ...(layer ? { layer: layer.diffId } : {}),
+      },
+    }, cfg, names);
     const loaded = await commitImage(
       store,
       {
-        manifest: { bytes: manifestBytes, digest: sha256(manifestBytes), mediaType: manifest.mediaType },
+        manifest: sealed.manifest,
         config: { bytes: configBytes, digest: configDigest, parsed: cfg },
         layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, member: { file: store.blobs.path(l.digest), digest: l.digest, size: l.size } })),
-        extra: [],
+        extra: sealed.extra,
         names,
+        index: sealed.index,
       },
       names,
+      { by: 'commit' },
     );
     return Image.get(loaded.digest, { root: src.root });
   });

@@ -16,5 +16,7 @@ export type { ImportSource };
 
 export function importImage(source: ImportSource, options: ImportImageOptions = {}): Promise<Image> {
   const { changes, ...rest } = options;
-  return Image.import(source, { ...rest, config: applyChanges({}, changes ?? []) });
+  const config = applyChanges({}, changes ?? []);
+  const labelSource = config.Labels?.['org.opencontainers.image.source'];
+  return Image.import(source, { ...rest, config, ...(changes?.length ? { changes } : {}), ...(labelSource ? { labelSource } : {}) });
 }

@@ -30,6 +30,8 @@ export interface StageState {
   cacheKey: string;
   /** False after the first step that missed the cache (or with noCache). */
   cacheOk: boolean;
+  /** The image the stage's chain of FROMs starts at (for provenance); none for scratch. */
+  base?: { name: string; digest: string };
 }
 
 export interface BuildEnv {

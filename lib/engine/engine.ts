@@ -353,12 +353,12 @@ export class Engine extends EventEmitter {
   }
 
   /** docker image prune (see EngineImages.prune). */
-  pruneImages(opts: { all?: boolean } = {}): Promise<{ removed: RemovedImages[]; spaceReclaimed: number }> {
+  pruneImages(opts: { all?: boolean; forget?: boolean } = {}): Promise<{ removed: RemovedImages[]; spaceReclaimed: number }> {
     return this.images.prune(opts);
   }
 
   /** docker rmi (see EngineImages.remove). */
-  removeImage(ref: string, opts: { force?: boolean } = {}): Promise<RemovedImages> {
+  removeImage(ref: string, opts: { force?: boolean; forget?: boolean } = {}): Promise<RemovedImages> {
     return this.images.remove(ref, opts);
   }
 

@@ -8,7 +8,7 @@ import { importImage, type ImportImageOptions, type ImportSource } from '../buil
 import { Image, type PullOptions } from '../image/image.js';
 import type { PushOptions, PushResult } from '../image/push.js';
 import { isDigest, parseReference } from '../image/reference.js';
-import { Store } from '../storage/index.js';
+import { Store, type JournalEntry } from '../storage/index.js';
 import { isRunning } from './container-status.js';
 import { imageHistory, type HistoryEntry } from './history.js';
 import type { EngineContext } from './engine-context.js';
@@ -106,6 +106,23 @@ export class EngineImages {
     return imageHistory(await this.get(ref), await this.list());
   }
 
+  /** A tag's journal: every image it pointed to, oldest first. */
+  log(ref: string): Promise<JournalEntry[]> {
+    return Image.log(ref, { root: this.#ctx.root });
+  }
+
+  /**
+   * Moves a tag back along its journal (`to`: a digest from it, or -N; default -1), and with `push`
+   * on its registry too. Containers keep the image they were made from (their records name it by
+   * digest). A 'tag' event for the name.
+   */
+  async rollback(ref: string, opts: { to?: string | number; push?: boolean | PushOptions } = {}): Promise<{ from: string | undefined; to: string; pushed?: PushResult }> {
+    const r = await Image.rollback(ref, { ...opts, root: this.#ctx.root });
+    this.#event('tag', parseReference(ref).familiar, { rollback: r.to });
+    if (r.pushed) this.#event('push', parseReference(ref).familiar);
+    return r;
+  }
+
   async tag(ref: string, target: string): Promise<void> {
     const image = await this.get(ref);
     const to = parseReference(target);
@@ -126,7 +143,7 @@ export class EngineImages {
    * `rmi -f NAME` leaves it, until it is removed after its last container. By id, `force` is
    * refused too while a container runs it (docker: "cannot be forced").
    */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<RemovedImages> {
+  async remove(ref: string, opts: { force?: boolean; forget?: boolean } = {}): Promise<RemovedImages> {
     const root = this.#ctx.root;
     const { image, byName } = await this.find(ref);
     // One of several names: only that name goes, whoever uses the image.
@@ -149,7 +166,7 @@ export class EngineImages {
       const untagged = await new Store({ root }).images.remove(image.digest, { namesOnly: true });
       return this.#removed({ untagged, deleted: [] });
     }
-    return this.#removed(await Image.remove(byName ? ref : image.digest, { root, ...(opts.force ? { force: true } : {}) }));
+    return this.#removed(await Image.remove(byName ? ref : image.digest, { root, ...(opts.force ? { force: true } : {}), ...(opts.forget ? { forget: true } : {}) }));
   }
 
   /**
@@ -157,12 +174,17 @@ export class EngineImages {
    * container record uses. Returns, image by image, what went (docker's `Untagged` and `Deleted`:
    * the image id, then the blobs and layers no other image shares) and the sizes of the images.
    */
-  async prune(opts: { all?: boolean } = {}): Promise<{ removed: RemovedImages[]; spaceReclaimed: number }> {
+  async prune(opts: { all?: boolean; forget?: boolean } = {}): Promise<{ removed: RemovedImages[]; spaceReclaimed: number }> {
     const used = new Set((await this.#ctx.store.list({ all: true })).map((r) => r.image?.digest).filter((d): d is string => d !== undefined));
     const out = { removed: [] as RemovedImages[], spaceReclaimed: 0 };
+    const store = new Store({ root: this.#ctx.root });
     for (const image of await this.list()) {
       if (used.has(image.digest) || (!opts.all && image.names.length > 0)) continue;
-      const r = this.#removed(await Image.remove(image.digest, { root: this.#ctx.root }));
+      // an earlier version of a tag, kept for rollback, unless told to forget it (`--forget`);
+      // read again each time: removing a named image drops its tags' journals
+      const kept = (await store.images.keptByJournal()).get(image.digest)?.filter((n) => !image.names.includes(n));
+      if (kept?.length && !opts.forget) continue;
+      const r = this.#removed(await Image.remove(image.digest, { root: this.#ctx.root, ...(opts.forget ? { forget: true } : {}) }));
       // r.deleted starts with the manifest; docker names the image by its id.
       out.removed.push({ untagged: r.untagged, deleted: [...new Set([image.id, ...r.deleted.slice(1)])] });
       out.spaceReclaimed += image.size;

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { open } from 'node:fs/promises';
 import { reportCleanupError } from '../errors.js';
-import { chainIds, DigestMismatchError, sniffCompression, type Store } from '../storage/index.js';
+import { chainIds, DigestMismatchError, sniffCompression, type Store, type TagMove } from '../storage/index.js';
 import type { ImageConfig } from './registry/manifest.js';
 import type { Member } from './archive/archive-files.js';
 
@@ -34,6 +34,8 @@ export interface ArchiveImage {
   names: string[];
   /** An OCI `ref.name` that is only a tag: used with the caller's name. */
   bareTag?: string;
+  /** The index kept with the image (one of `extra`): its provenance's (provenance.ts). */
+  index?: string;
 }
 
 export interface LoadedImage {
@@ -43,7 +45,7 @@ export interface LoadedImage {
 }
 
 /** Stores one image; call it holding the store's lease. */
-export async function commitImage(store: Store, img: ArchiveImage, names: string[]): Promise<LoadedImage> {
+export async function commitImage(store: Store, img: ArchiveImage, names: string[], how: TagMove = { by: 'load' }): Promise<LoadedImage> {
   const small = [img.manifest, img.config, ...img.extra];
   for (const b of small) if (!(await store.blobs.has(b.digest))) await store.blobs.ingest(b.bytes, b.digest, b.bytes.length);
   const diffIds = img.config.parsed.rootfs.diff_ids;
@@ -82,8 +84,10 @@ export async function commitImage(store: Store, img: ArchiveImage, names: string
       platform: { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
       ...(cfg.created ? { created: cfg.created } : {}),
       addedAt: new Date().toISOString(),
+      ...(img.index ? { index: img.index } : {}),
     },
     names,
+    how,
   );
   return { digest: record.digest, names };
 }

@@ -6,14 +6,16 @@
 import type { ImportOptions, ImportSource } from './archive/import.js';
 import type { PushOptions, PushResult } from './push.js';
 import { mkdirSync } from 'node:fs';
-import { InvalidStateError, NotFoundError } from '../errors.js';
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import type { ImageRunConfig, PullPolicy, ResolvedImage } from '../runtime/image-source.js';
-import { chainId, Store, type ImageEntry, type ImageRecord, type LayerUnpackOptions } from '../storage/index.js';
+import { chainId, Store, type ImageEntry, type ImageRecord, type JournalEntry, type LayerUnpackOptions } from '../storage/index.js';
 import { defaultRoot } from '../storage/layout.js';
 import { isDigest, parseReference, type Reference } from './reference.js';
 // The registry client (got) and the archive code load only when a pull, save or load needs them:
 // running a local image is the common case and should not pay for them.
 import type { BlobProgress, Credentials, History, ImageConfig, PlatformSpec } from './registry/index.js';
+import type { ImageIndex } from './registry/manifest.js';
+import type { Provenance } from './provenance.js';
 import { ImageConfigSchema } from './registry/manifest.js';
 
 export interface PullOptions {
@@ -152,7 +154,11 @@ export class Image {
       }
       await store.blobs.ingest(resolved.manifestBytes, resolved.digest);
       await store.blobs.ingest(resolved.configBytes, resolved.manifest.config.digest);
-      if (resolved.index) await store.blobs.ingest(resolved.index.bytes, resolved.index.digest);
+      const kept: string[] = [];
+      if (resolved.index) {
+        await store.blobs.ingest(resolved.index.bytes, resolved.index.digest);
+        kept.push(resolved.index.digest, ...(await fetchAttestations(client, reference, store, resolved.index.index, resolved.digest, signal)));
+      }
       mkdirSync(store.layout.blobsDir, { recursive: true });
 
       // Download (three at a time) and unpack each layer while it downloads; layers are unpacked
@@ -203,13 +209,15 @@ export class Image {
           mediaType: resolved.mediaType,
           config: resolved.manifest.config.digest,
           layers: records,
-          extraBlobs: resolved.index ? [resolved.index.digest] : [],
+          extraBlobs: kept,
           platform: { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
           ...(cfg.created ? { created: cfg.created } : {}),
           addedAt: new Date().toISOString(),
+          ...(resolved.index ? { index: resolved.index.digest } : {}),
         },
         // 'name@digest' is kept as such; 'name:tag@digest' and 'name:tag' under 'name:tag'.
         reference.digest && !reference.tag ? [nameOf(reference)] : [nameOf(withoutDigest(reference))],
+        { by: 'pull', from: reference.toString() },
       );
       return Image.get(reference.digest ? resolved.digest : nameOf(reference), { root: store.layout.root });
     });
@@ -277,9 +285,45 @@ export class Image {
     await saveImage(this.#store, { record: this.record, names: this.names }, file, options);
   }
 
-  /** Adds a name for this image. */
+  /** Adds a name for this image (or moves the name here: its journal says so). */
   async tag(ref: string): Promise<void> {
     await this.#store.images.tag(nameOf(parseReference(ref)), this.digest);
+  }
+
+  /**
+   * Who made this image, when, how and from what: the manifest's org.opencontainers.image.*
+   * annotations and the in-toto SLSA statements attached to it (written at build, commit and
+   * import; fetched by pull when the registry's index has them).
+   */
+  async provenance(): Promise<Provenance> {
+    const { readProvenance } = await import('./provenance.js');
+    return readProvenance(this.#store, this.record);
+  }
+
+  /** The journal of a tag: every image it pointed to, oldest first (when, by which build, pull, commit, tag, import or rollback, and who). */
+  static async log(ref: string, options: StoreOptions = {}): Promise<JournalEntry[]> {
+    const store = await openStore(options.root);
+    const name = nameOf(parseReference(ref));
+    const log = await store.images.journal(name);
+    if (!log.length && !(await store.images.get(name))) throw new NotFoundError(`No such image: ${ref}`, { code: 'ENOENT' });
+    return log;
+  }
+
+  /**
+   * Moves a tag back to an image it pointed to before: `to` a digest (or a unique prefix of one) from
+   * its journal, or -N (N moves back; default -1, the previous image). Containers keep the image they
+   * run. `push`: the tag is moved on its registry too (the image is pushed under it).
+   */
+  static async rollback(ref: string, options: StoreOptions & { to?: string | number; push?: boolean | PushOptions } = {}): Promise<{ from: string | undefined; to: string; pushed?: PushResult }> {
+    const store = await openStore(options.root);
+    const name = nameOf(parseReference(ref));
+    const log = await store.images.journal(name);
+    const current = (await store.images.get(name))?.record.digest;
+    const to = pickRollback(ref, log, current, options.to ?? -1);
+    const from = await store.images.rollback(name, to);
+    const out: { from: string | undefined; to: string; pushed?: PushResult } = { from, to };
+    if (options.push) out.pushed = await Image.push(ref, { ...(typeof options.push === 'object' ? options.push : {}), ...(options.root === undefined ? {} : { root: options.root }) });
+    return out;
   }
 
   /**
@@ -287,11 +331,12 @@ export class Image {
    * then the blobs and layers no other image needs. Refused while a container of this process uses
    * the image, unless `force`.
    */
-  static async remove(ref: string, options: StoreOptions & { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+  static async remove(ref: string, options: StoreOptions & { force?: boolean; forget?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
     const store = await openStore(options.root);
     const entry = await findEntry(store, ref);
     if (!entry) throw new NotFoundError(`No such image: ${ref}`, { code: 'ENOENT' });
-    const byName = !isDigest(ref) && !ref.includes('@') && entry.names.length > 1;
+    const named = !isDigest(ref) && !ref.includes('@');
+    const byName = named && entry.names.length > 1;
     if (byName) {
       const name = nameOf(parseReference(ref));
       await store.images.untag(name);
@@ -300,6 +345,13 @@ export class Image {
     if ((inUse.get(entry.record.digest)?.count ?? 0) > 0 && !options.force) {
       throw new InvalidStateError(`image ${ref} is in use by a container: stop and remove the container, or use force`);
     }
+    // An earlier version a tag's journal keeps (for rollback) stays unless told to forget it.
+    const keptBy = (await store.images.keptByJournal()).get(entry.record.digest)?.filter((n) => !entry.names.includes(n)) ?? [];
+    if (keptBy.length && !options.forget) {
+      if (named) return { untagged: await store.images.remove(entry.record.digest, { namesOnly: true }), deleted: [] };
+      throw new InvalidStateError(`image ${ref} is kept for rollback by the journal of ${keptBy.join(', ')} (nsbox image log ${keptBy[0]}): remove it with --forget, which also drops it from that journal`);
+    }
+    if (keptBy.length) await store.images.forget(entry.record.digest);
     const untagged = await store.images.remove(entry.record.digest);
     const gc = await store.images.gc(() => ({ layers: [...inUse.values()].map((u) => u.topChainId).filter((c): c is string => c !== undefined) }));
     return { untagged, deleted: [entry.record.digest, ...gc.blobs, ...gc.layers] };
@@ -356,6 +408,22 @@ async function fetchLayer(
   return 'unpacked';
 }
 
+/** Fetches the attestation manifests the index has for `digest` and their blobs (small JSON) into the store; returns their digests. */
+async function fetchAttestations(client: Client, reference: Reference, store: Store, index: ImageIndex, digest: string, signal: AbortSignal | undefined): Promise<string[]> {
+  const { attestationsOf, attestationBlobs } = await import('./provenance.js');
+  const out: string[] = [];
+  for (const a of attestationsOf(index, digest)) {
+    const m = await client.fetchManifest(reference, { expect: a, ...(signal ? { signal } : {}) });
+    if (!(await store.blobs.has(m.digest))) await store.blobs.ingest(m.bytes, m.digest);
+    out.push(m.digest);
+    for (const d of attestationBlobs(m.bytes)) {
+      if (!(await store.blobs.has(d.digest))) await store.blobs.ingest(await client.readBlob(reference, d, { maxBytes: 16 << 20, ...(signal ? { signal } : {}) }), d.digest);
+      out.push(d.digest);
+    }
+  }
+  return out;
+}
+
 function withoutDigest(ref: Reference): Reference {
   return parseReference(ref.tag ? `${ref.name}:${ref.tag}` : ref.name);
 }
@@ -367,6 +435,25 @@ async function findEntry(store: Store, ref: string): Promise<ImageEntry | undefi
   return store.images.get(nameOf(r));
 }
 
+
+/** The digest a rollback goes to: `to` as a digest (prefix) in the journal, or -N moves back from its end. */
+function pickRollback(ref: string, log: readonly JournalEntry[], current: string | undefined, to: string | number): string {
+  if (!log.length) throw new NotFoundError(`${ref} has no journal to roll back along`, { code: 'ENOENT' });
+  const n = typeof to === 'number' ? to : /^-\d+$/.test(to) ? Number(to) : undefined;
+  if (n !== undefined) {
+    if (n >= 0) throw new ValidationError(`rollback: -N counts back from the newest entry (-1 is the previous image), not ${to}`, 'to');
+    // the journal's last line is where the tag points now (unless it was untagged since)
+    const end = log.at(-1)!.digest === current ? log.length - 1 : log.length;
+    const entry = log[end + n];
+    if (!entry) throw new NotFoundError(`${ref}: its journal has ${end} earlier entr${end === 1 ? 'y' : 'ies'}, not ${-n}`, { code: 'ENOENT' });
+    return entry.digest;
+  }
+  const want = (to as string).replace(/^sha256:/, '');
+  const hits = [...new Set(log.map((e) => e.digest))].filter((d) => d.slice(7).startsWith(want));
+  if (!hits.length) throw new NotFoundError(`${ref} never pointed to ${to} (nsbox image log ${ref})`, { code: 'ENOENT' });
+  if (hits.length > 1) throw new ValidationError(`${to} names ${hits.length} images in ${ref}'s journal: give more of the digest`, 'to');
+  return hits[0]!;
+}
 
 /** What `Container.run({ image })` gets (its `images` dependency): the layers to stack and the config's defaults. */
 export async function resolveForContainer(ref: string, { pull, root }: { pull: PullPolicy; root?: string }): Promise<ResolvedImage> {

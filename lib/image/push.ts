@@ -15,7 +15,8 @@ import { sha256 } from '../storage/index.js';
 import { layerBlobForPush, type PushBlob } from './push-layer.js';
 import type { Reference } from './reference.js';
 import type { Credentials, RegistryClient } from './registry/index.js';
-import { ImageManifestSchema, type Descriptor } from './registry/manifest.js';
+import { ImageIndexSchema, ImageManifestSchema, MediaType, type Descriptor, type ImageIndex } from './registry/manifest.js';
+import { ATTESTATION, IN_TOTO, REF_DIGEST, REF_TYPE } from './provenance.js';
 import { pLimit } from './registry/p-limit.js';
 
 export interface PushOptions {
@@ -47,10 +48,12 @@ export interface PushResult {
   /** The reference pushed to (`host/path:tag`). */
   reference: string;
   tag: string;
-  /** The manifest's digest on the registry. */
+  /** The digest the tag now has on the registry: the index's, when the image went with one (provenance, platforms). */
   digest: string;
-  /** The manifest's size in bytes. */
+  /** That manifest's or index's size in bytes. */
   size: number;
+  /** The image manifest's digest on the registry (the same as `digest` when no index went). */
+  manifest: string;
   layers: Array<{ diffId: string; digest: string; how: 'pushed' | 'exists' | 'mounted' }>;
 }
 
@@ -83,11 +86,102 @@ async function repositoriesInStore(store: Store, domain: string): Promise<Map<st
 
 /**
  * Pushes `entry` to `target` (a tag; `latest` when it has none). Call it holding the store's lease
- * (Store.withLease), so that the blobs it makes survive until the image record keeps them.
+ * (Store.withLease), so that the blobs it makes survive until the image record keeps them. An image
+ * kept with an index (its provenance's, or the platforms of a multi-platform image) goes as an
+ * index: each platform's manifest the store has and its attestations by digest, the index under the
+ * tag, holding only what was pushed.
  */
 export async function pushStoredImage(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, opts: PushOptions = {}): Promise<PushResult> {
   if (target.digest) throw new ValidationError(`cannot push a digest reference (${target.familiar}): push a tag`, 'reference');
   const tag = target.tag ?? 'latest';
+  const repository = `${target.domain}/${target.path}`;
+  const record = entry.record;
+  const index = record.index && (await store.blobs.has(record.index)) ? ImageIndexSchema.parse(JSON.parse((await store.blobs.read(record.index)).toString('utf8'))) : undefined;
+  const platforms = index ? await localPlatforms(store, index, record.digest) : [];
+  const attested = index ? index.manifests.filter((m) => m.annotations?.[REF_TYPE] === ATTESTATION && platforms.some((p) => p.record.digest === m.annotations?.[REF_DIGEST])) : [];
+  if (!index || (platforms.length === 1 && !attested.length)) {
+    const one = await pushImageManifest(store, client, entry, target, `${repository}:${tag}`, opts);
+    return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.size, manifest: one.digest, layers: one.layers };
+  }
+  const pushed = new Map<string, PushedManifest>();
+  for (const p of platforms) pushed.set(p.record.digest, await pushImageManifest(store, client, p, target, undefined, opts));
+  const entries: Descriptor[] = [];
+  for (const m of index.manifests) {
+    const mine = pushed.get(m.digest);
+    if (mine) entries.push({ ...m, mediaType: mine.mediaType, digest: mine.digest, size: mine.size });
+    else if (attested.includes(m)) {
+      const subject = pushed.get(m.annotations![REF_DIGEST]!)!;
+      const att = await attestationFor(store, m, subject.digest);
+      for (const b of att.blobs) {
+        if (!(await client.hasBlob(target, b.digest, opts.signal))) await client.pushBlob(target, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes, opts.signal ? { signal: opts.signal } : {});
+      }
+      await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, opts.signal);
+      entries.push({ ...m, digest: att.digest, size: att.bytes.length, annotations: { ...m.annotations, [REF_DIGEST]: subject.digest } });
+    }
+  }
+  const same = entries.length === index.manifests.length && entries.every((e, i) => e.digest === index.manifests[i]!.digest);
+  const bytes = same ? await store.blobs.read(record.index!) : Buffer.from(JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: entries }));
+  const digest = sha256(bytes);
+  if (!(await store.blobs.has(digest))) await store.blobs.ingest(bytes, digest, bytes.length);
+  await store.images.keepBlobs(record.digest, [digest]);
+  const mediaType = index.mediaType ?? MediaType.ociIndex;
+  await client.pushManifest(`${repository}:${tag}`, bytes, mediaType, opts.signal);
+  const mine = pushed.get(record.digest)!;
+  return { reference: `${repository}:${tag}`, tag, digest, size: bytes.length, manifest: mine.digest, layers: mine.layers };
+}
+
+interface PushedManifest {
+  digest: string;
+  size: number;
+  mediaType: string;
+  layers: PushResult['layers'];
+}
+
+/** The index's image manifests the store has whole (record, blobs), `digest`'s first. */
+async function localPlatforms(store: Store, index: ImageIndex, digest: string): Promise<ImageEntry[]> {
+  const out: ImageEntry[] = [];
+  for (const m of index.manifests) {
+    if (m.annotations?.[REF_TYPE] === ATTESTATION) continue;
+    const e = await store.images.get(m.digest);
+    if (!e || e.record.digest !== m.digest) continue;
+    const blobs = [e.record.digest, e.record.config, ...e.record.layers.map((l) => l.digest)];
+    let whole = true;
+    for (const b of blobs) whole &&= await store.blobs.has(b);
+    if (whole) out.push(e);
+  }
+  return out.sort((a, b) => Number(b.record.digest === digest) - Number(a.record.digest === digest));
+}
+
+/**
+ * An attestation manifest as it goes with the image manifest `subject` (the pushed one's digest:
+ * when push gzipped layers, the statement's subject is rewritten to name what the registry holds).
+ * The blobs made are kept in the store, so the next push sends the same bytes.
+ */
+async function attestationFor(store: Store, desc: Descriptor, subject: string): Promise<{ digest: string; bytes: Buffer; blobs: Array<{ digest: string; mediaType: string; bytes: Buffer }> }> {
+  const stored = await store.blobs.read(desc.digest);
+  const m = ImageManifestSchema.parse(JSON.parse(stored.toString('utf8')));
+  const was = desc.annotations![REF_DIGEST]!;
+  const read = async (d: Descriptor) => ({ digest: d.digest, mediaType: d.mediaType, bytes: await store.blobs.read(d.digest) });
+  if (was === subject) return { digest: desc.digest, bytes: stored, blobs: [await read(m.config), ...(await Promise.all(m.layers.map(read)))] };
+  const hex = (d: string) => d.slice(d.indexOf(':') + 1);
+  const layers = await Promise.all(m.layers.map(async (l) => {
+    const b = await read(l);
+    if (l.mediaType !== IN_TOTO) return { desc: l, blob: b };
+    const json = z.looseObject({ subject: z.array(z.looseObject({ digest: z.record(z.string(), z.string()) })) }).parse(JSON.parse(b.bytes.toString('utf8')));
+    for (const s of json.subject) if (s.digest['sha256'] === hex(was)) s.digest['sha256'] = hex(subject);
+    const bytes = Buffer.from(JSON.stringify(json));
+    return { desc: { ...l, digest: sha256(bytes), size: bytes.length }, blob: { digest: sha256(bytes), mediaType: l.mediaType, bytes } };
+  }));
+  const config = Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.desc.digest) } }));
+  const configBlob = { digest: sha256(config), mediaType: m.config.mediaType, bytes: config };
+  const bytes = Buffer.from(JSON.stringify({ ...m, config: { ...m.config, digest: configBlob.digest, size: config.length }, layers: layers.map((l) => l.desc) }));
+  const blobs = [configBlob, ...layers.map((l) => l.blob)];
+  for (const b of [...blobs, { digest: sha256(bytes), bytes }]) if (!(await store.blobs.has(b.digest))) await store.blobs.ingest(b.bytes, b.digest, b.bytes.length);
+  return { digest: sha256(bytes), bytes, blobs };
+}
+
+/** One image manifest with its layers and config: under `as` (`repo:tag`), or by its digest when undefined. */
+async function pushImageManifest(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, as: string | undefined, opts: PushOptions): Promise<PushedManifest> {
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
   const signal = opts.signal;
@@ -145,7 +239,7 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
   const digest = sha256(manifest);
   if (!(await store.blobs.has(digest))) await store.blobs.ingest(manifest, digest, manifest.length);
   await store.images.keepBlobs(record.digest, [...new Set([digest, ...blobs.map((b) => b.digest)])]);
-  const pushedAs = await client.pushManifest(`${repository}:${tag}`, manifest, record.mediaType, signal);
+  const pushedAs = await client.pushManifest(as ?? `${repository}@${digest}`, manifest, record.mediaType, signal);
   await store.distribution.addRepository(repository, [...new Set([...blobs.map((b) => b.digest), config.digest])]);
-  return { reference: `${repository}:${tag}`, tag, digest: pushedAs, size: manifest.length, layers: results };
+  return { digest: pushedAs, size: manifest.length, mediaType: record.mediaType, layers: results };
 }

@@ -4,6 +4,7 @@
  * users) share one store; and garbage collection of the blobs and layers no image needs.
  */
 import { readFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
 import * as z from 'zod';
 import { NotFoundError, NsboxError } from '../errors.js';
 import { withLock, writeFileAtomic } from './atomic.js';
@@ -34,15 +35,36 @@ export const imageRecordSchema = z.object({
   /** From the config's `created`. */
   created: z.string().optional(),
   addedAt: z.string(),
+  /**
+   * The image index this manifest is kept with (one of `extraBlobs`): the one it was pulled from, or
+   * the one made at build, commit or import to attach its provenance (an attestation manifest).
+   */
+  index: digestSchema.optional(),
 });
 export type ImageRecord = z.infer<typeof imageRecordSchema>;
 export type ImageRecordInput = z.input<typeof imageRecordSchema>;
+
+/** What moved a tag: one line of its journal. */
+export const journalEntrySchema = z.object({
+  digest: digestSchema,
+  /** When (ISO 8601). */
+  at: z.string(),
+  by: z.enum(['build', 'pull', 'commit', 'import', 'load', 'tag', 'rollback']),
+  /** Who: user@host of the process that moved it. */
+  user: z.string().optional(),
+  /** Where from: the reference pulled, or the digest a rollback moved the tag away from. */
+  from: z.string().optional(),
+});
+export type JournalEntry = z.infer<typeof journalEntrySchema>;
+export type TagMove = Pick<JournalEntry, 'by'> & Partial<Pick<JournalEntry, 'from'>>;
 
 const dbSchema = z.object({
   version: z.literal(1),
   /** name:tag (or name@digest) → manifest digest */
   refs: z.record(z.string(), digestSchema),
   images: z.record(z.string(), imageRecordSchema),
+  /** name:tag → every digest it pointed to, oldest first (the last is where it points now). */
+  journal: z.record(z.string(), z.array(journalEntrySchema)).default({}),
 });
 type Db = z.infer<typeof dbSchema>;
 
@@ -66,6 +88,29 @@ export interface GcResult {
 
 const isDigest = (s: string) => /^sha256:[0-9a-f]{64}$/.test(s);
 
+/** user@host of this process, as a journal and provenance name who did something. */
+export function whoAmI(): string {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch (err) {
+    // a uid without a passwd entry (a container's): the number says who
+    if (!(err instanceof Error)) throw err;
+    user = String(process.getuid?.() ?? '?');
+  }
+  return `${user}@${hostname()}`;
+}
+
+/** Points `name` at `digest`, with a journal line when that moves it (a name@digest has none). */
+function point(db: Db, name: string, digest: string, how: TagMove): void {
+  const had = db.refs[name];
+  db.refs[name] = digest;
+  if (name.includes('@')) return;
+  const log = (db.journal[name] ??= []);
+  if (had === digest && log.at(-1)?.digest === digest) return;
+  log.push({ digest, at: new Date().toISOString(), by: how.by, user: whoAmI(), ...(how.from ? { from: how.from } : {}) });
+}
+
 export class ImageStore {
   readonly layout: StoreLayout;
   readonly #blobs: BlobStore;
@@ -82,7 +127,7 @@ export class ImageStore {
     try {
       text = await readFile(this.layout.imagesFile, 'utf8');
     } catch (err) {
-      if (isCode(err, 'ENOENT')) return { version: 1, refs: {}, images: {} };
+      if (isCode(err, 'ENOENT')) return { version: 1, refs: {}, images: {}, journal: {} };
       throw err;
     }
     const parsed = dbSchema.safeParse(JSON.parse(text));
@@ -124,14 +169,62 @@ export class ImageStore {
   }
 
   /** Adds (or replaces) an image record and points `names` at it (moving them from other images). */
-  async put(input: ImageRecordInput, names: readonly string[] = []): Promise<ImageRecord> {
+  async put(input: ImageRecordInput, names: readonly string[] = [], how: TagMove = { by: 'tag' }): Promise<ImageRecord> {
     const record = imageRecordSchema.parse(input);
     return this.#update((db) => {
       const old = db.images[record.digest];
       if (old) record.extraBlobs = [...new Set([...old.extraBlobs, ...record.extraBlobs])];
+      if (old?.index && !record.index) record.index = old.index;
       db.images[record.digest] = record;
-      for (const n of names) db.refs[n] = record.digest;
+      for (const n of names) point(db, n, record.digest, how);
       return record;
+    });
+  }
+
+  /** The journal of `name`: every digest it pointed to, oldest first. */
+  async journal(name: string): Promise<JournalEntry[]> {
+    return (await this.#load()).journal[name] ?? [];
+  }
+
+  /**
+   * Image digest → the names whose journal still lists it as an earlier version (not where the
+   * name points now): what `rollback` may need, kept by rmi and prune unless told.
+   */
+  async keptByJournal(): Promise<Map<string, string[]>> {
+    const db = await this.#load();
+    const out = new Map<string, string[]>();
+    for (const [name, log] of Object.entries(db.journal)) {
+      for (const e of log) {
+        if (e.digest === db.refs[name] || !db.images[e.digest]) continue;
+        const names = out.get(e.digest) ?? [];
+        if (!names.includes(name)) out.set(e.digest, [...names, name]);
+      }
+    }
+    return out;
+  }
+
+  /** Drops `digest` from every journal (rmi/prune --forget). */
+  async forget(digest: string): Promise<void> {
+    await this.#update((db) => {
+      for (const [name, log] of Object.entries(db.journal)) {
+        const kept = log.filter((e) => e.digest !== digest || e.digest === db.refs[name]);
+        if (kept.length) db.journal[name] = kept;
+        else delete db.journal[name];
+      }
+    });
+  }
+
+  /**
+   * Moves `name` back to `digest` (an image still in the store), with a 'rollback' line naming
+   * where it pointed before; returns that digest.
+   */
+  async rollback(name: string, digest: string): Promise<string | undefined> {
+    parseDigest(digest);
+    return this.#update((db) => {
+      if (!db.images[digest]) throw new NotFoundError(`image ${digest} is no longer in the store: ${name} cannot be moved back to it`);
+      const was = db.refs[name];
+      point(db, name, digest, { by: 'rollback', ...(was ? { from: was } : {}) });
+      return was;
     });
   }
 
@@ -147,19 +240,20 @@ export class ImageStore {
   }
 
   /** Points `name` at an existing image. */
-  async tag(name: string, digest: string): Promise<void> {
+  async tag(name: string, digest: string, how: TagMove = { by: 'tag' }): Promise<void> {
     parseDigest(digest);
     await this.#update((db) => {
       if (!db.images[digest]) throw new NotFoundError(`image ${digest} is not in the store`);
-      db.refs[name] = digest;
+      point(db, name, digest, how);
     });
   }
 
-  /** Removes a name; returns the digest it pointed to (undefined when it was unknown). */
+  /** Removes a name, and its journal with it; returns the digest it pointed to (undefined when it was unknown). */
   async untag(name: string): Promise<string | undefined> {
     return this.#update((db) => {
       const digest = db.refs[name];
       delete db.refs[name];
+      delete db.journal[name];
       return digest;
     });
   }
@@ -173,7 +267,10 @@ export class ImageStore {
     return this.#update((db) => {
       if (!db.images[digest]) throw new NotFoundError(`image ${digest} is not in the store`);
       const names = namesOf(db, digest);
-      for (const n of names) delete db.refs[n];
+      for (const n of names) {
+        delete db.refs[n];
+        delete db.journal[n];
+      }
       if (!opts.namesOnly) delete db.images[digest];
       return names;
     });

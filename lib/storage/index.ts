@@ -70,6 +70,9 @@ export {
   type ImageRecord,
   type ImageRecordInput,
   type InUse,
+  type JournalEntry,
+  type TagMove,
+  whoAmI,
 } from './image-store.js';
 export { mergeLayers, mergeLayersAt, type MergeOptions } from './layer-merge.js';
 export { LayerStore, layerRecordSchema, type LayerRecord, type LayerUnpackOptions } from './layer-store.js';

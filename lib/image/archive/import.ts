@@ -20,6 +20,7 @@ import { ImageConfigSchema, type ContainerConfig, type ImageConfig } from '../re
 import { hostPlatform, parsePlatform, type PlatformSpec } from '../registry/platform.js';
 import { ArchiveError } from './archive-error.js';
 import { commitImage, tarDigest, type LoadedImage } from '../commit.js';
+import { sealManifest } from '../provenance.js';
 
 export interface ImportOptions {
   /** `repo[:tag]` for the image; without one it is dangling (listed as `<none>`). */
@@ -30,6 +31,10 @@ export interface ImportOptions {
   message?: string;
   /** The platform recorded in the config; default: this host's. */
   platform?: PlatformSpec | string;
+  /** For the provenance: the instructions the config was made from. */
+  changes?: readonly string[];
+  /** org.opencontainers.image.source for the annotations. */
+  labelSource?: string;
   signal?: AbortSignal;
 }
 
@@ -75,24 +80,32 @@ export async function importRootfs(store: Store, source: ImportSource, opts: Imp
       const configBytes = Buffer.from(JSON.stringify(cfg));
       const configDigest = sha256(configBytes);
       const mediaType = compression === 'gzip' ? MEDIA.gzip : MEDIA.tar;
-      const manifestBytes = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: MEDIA.manifest,
-          config: { mediaType: MEDIA.config, digest: configDigest, size: configBytes.length },
-          layers: [{ mediaType, digest: blob.digest, size: blob.size }],
-        }),
-      );
+      const manifest = {
+        schemaVersion: 2,
+        mediaType: MEDIA.manifest,
+        config: { mediaType: MEDIA.config, digest: configDigest, size: configBytes.length },
+        layers: [{ mediaType, digest: blob.digest, size: blob.size }],
+      };
+      const sealed = sealManifest(manifest, {
+        kind: 'import',
+        created,
+        startedOn: created,
+        context: { digest: blob.digest, uri: where },
+        ...(opts.labelSource ? { source: opts.labelSource } : {}),
+        parameters: { ...(opts.changes?.length ? { changes: opts.changes } : {}), ...(opts.message ? { message: opts.message } : {}) },
+      }, platform, names);
       return await commitImage(
         store,
         {
-          manifest: { bytes: manifestBytes, digest: sha256(manifestBytes), mediaType: MEDIA.manifest },
+          manifest: sealed.manifest,
           config: { bytes: configBytes, digest: configDigest, parsed: cfg },
           layers: [{ digest: blob.digest, mediaType, size: blob.size, member: { file: tmp, digest: blob.digest, size: blob.size } }],
-          extra: [],
+          extra: sealed.extra,
           names,
+          index: sealed.index,
         },
         names,
+        { by: 'import' },
       );
     } finally {
       await rm(tmp, { force: true });
