@@ -10,7 +10,9 @@
 import * as z from 'zod';
 import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
-import { resolveForContainer } from './image/image.js';
+import { resolveForContainer, type Image } from './image/image.js';
+import type { CommitOptions } from './build/commit-container.js';
+import { defaultRoot } from './storage/layout.js';
 import { Container as RuntimeContainer, type ContainerDeps } from './runtime/container.js';
 import type { JoinedContainer, RunningContainer } from './runtime/joined-container.js';
 import type { ContainerOptions as RuntimeOptions } from './runtime/options.js';
@@ -180,6 +182,40 @@ export class Container extends RuntimeContainer {
     return (this.#network?.net.state.ports ?? [])
       .filter((p) => p.containerPort === containerPort && p.protocol === protocol)
       .map((p) => ({ host: p.hostIp || '0.0.0.0', port: p.hostPort }));
+  }
+
+  /**
+   * docker commit: the container's writable layer (its overlay upper directory) as a new layer over
+   * its image, with a history entry and provenance (author, comment, `changes` as Dockerfile
+   * instructions), named `reference` when given. A running container is frozen while its layer is
+   * read, unless `pause: false`.
+   */
+  async commit(opts: CommitOptions & { pause?: boolean } = {}): Promise<Image> {
+    const parts = this.rootParts();
+    if (!this.image || !parts?.overlay) {
+      throw new InvalidStateError(`container ${this.id.slice(0, 12)} has no image layers of its own to commit (it runs ${this.image ? 'on copied layers' : 'a root file system it was given'})`);
+    }
+    const { commitContainer } = await import('./build/commit-container.js');
+    const cg = opts.pause !== false && this.state === 'running' ? this.cgroup : undefined;
+    await cg?.freeze();
+    try {
+      const env = this.config.env;
+      return await commitContainer(
+        {
+          upper: parts.overlay.upper,
+          image: this.image.digest,
+          containerId: this.id,
+          command: this.config.command,
+          entrypoint: this.config.entrypoint,
+          env: env === undefined ? undefined : Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          cwd: this.config.cwd,
+          root: this.config.imageRoot ?? defaultRoot(),
+        },
+        opts,
+      );
+    } finally {
+      await cg?.thaw();
+    }
   }
 
   /** The container's address on a network (by name; default: its first). */

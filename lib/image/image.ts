@@ -349,7 +349,7 @@ export class Image {
     const keptBy = (await store.images.keptByJournal()).get(entry.record.digest)?.filter((n) => !entry.names.includes(n)) ?? [];
     if (keptBy.length && !options.forget) {
       if (named) return { untagged: await store.images.remove(entry.record.digest, { namesOnly: true }), deleted: [] };
-      throw new InvalidStateError(`image ${ref} is kept for rollback by the journal of ${keptBy.join(', ')} (nsbox image log ${keptBy[0]}): remove it with --forget, which also drops it from that journal`);
+      throw new InvalidStateError(`image ${ref} is kept for rollback by the journal of ${keptBy.map((n) => parseReference(n).familiar).join(', ')} (nsbox image log ${parseReference(keptBy[0]!).familiar}): remove it with --forget, which also drops it from that journal`);
     }
     if (keptBy.length) await store.images.forget(entry.record.digest);
     const untagged = await store.images.remove(entry.record.digest);
