@@ -67,6 +67,19 @@ function accessLog(reg: Registry, from = 0): Hit[] {
 /** Digests of the blob uploads the registry completed. */
 const uploaded = (hits: Hit[]) =>
   hits.filter((h) => h.method === 'PUT' && h.uri.includes('/blobs/uploads/') && h.status === 201).map((h) => decodeURIComponent(/[?&]digest=([^&]+)/.exec(h.uri)?.[1] ?? ''));
+/** The blobs of the attestation manifests in the index the registry serves for `ref` (the provenance pushed with an image). */
+async function attestationBlobs(ref: string): Promise<string[]> {
+  const client = new RegistryClient({ credentialSources: [] });
+  const top = await client.fetchManifest(ref);
+  const index = top.json as { manifests?: Array<{ digest: string; size: number; mediaType: string; annotations?: Record<string, string> }> };
+  const out: string[] = [];
+  for (const m of index.manifests ?? []) {
+    if (m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest') continue;
+    const att = (await client.fetchManifest(ref, { expect: m })).json as { config: { digest: string }; layers: Array<{ digest: string }> };
+    out.push(att.config.digest, ...att.layers.map((l) => l.digest));
+  }
+  return out;
+}
 const uploadSessions = (hits: Hit[]) => hits.filter((h) => h.method === 'POST' && h.uri.includes('/blobs/uploads/') && h.status === 202);
 
 async function push(t: { context: Ctx }, ref: string, opts: { image?: string } = {}) {
@@ -115,14 +128,17 @@ rtest('a built image: pushed, pulled into an empty store, run; pushed again: eve
   const hits = accessLog(reg, mark);
   const gz = first.result.layers[0]!.digest;
   t.not(gz, layer.diffId, 'the layer went gzipped');
-  t.deepEqual(uploaded(hits).sort(), [gz, image.id].sort(), 'the layer and the config were uploaded');
+  const provenance = await attestationBlobs(ref);
+  t.is(provenance.length, 2, 'the provenance went with it (an attestation manifest: config and statement)');
+  t.deepEqual(uploaded(hits).sort(), [gz, image.id, ...provenance].sort(), 'the layer and the config were uploaded, and the provenance');
   // the manifest was PUT after every blob upload
   const manifestAt = hits.findIndex((h) => h.method === 'PUT' && h.uri === '/v2/base/manifests/1');
   t.true(manifestAt > hits.findLastIndex((h) => h.uri.includes('/blobs/uploads/')));
 
   const empty = join(t.context.dir, 'empty-store');
   const pulled = await Image.pull(ref, { root: empty });
-  t.is(pulled.digest, first.result.digest);
+  t.is(pulled.digest, first.result.manifest, 'the image manifest, from the index pushed');
+  t.not(first.result.digest, first.result.manifest, 'the tag names the index');
   t.is(pulled.layers[0]!.diffId, layer.diffId);
   t.is((await runIn(empty, ref, ['echo', 'pushed and pulled'])).trim(), 'pushed and pulled');
 
@@ -151,7 +167,7 @@ rtest('a child image: only its new layer is uploaded, the base layer is mounted 
   t.deepEqual(phases(child.layers[0]!.diffId), ['preparing', 'mounted']);
   t.deepEqual(phases(child.layers[1]!.diffId), ['preparing', 'pushed']);
   const hits = accessLog(reg, mark);
-  t.deepEqual(uploaded(hits).sort(), [result.layers[1]!.digest, child.id].sort(), 'only the new layer and the config were uploaded');
+  t.deepEqual(uploaded(hits).sort(), [result.layers[1]!.digest, child.id, ...(await attestationBlobs(`${reg.host}/app:1`))].sort(), 'only the new layer and the config were uploaded (and the provenance)');
   t.true(hits.some((h) => h.method === 'POST' && h.uri.includes(`mount=${encodeURIComponent(baseGz)}`) && h.uri.includes('from=base') && h.status === 201), 'the base layer was mounted');
   t.is(result.layers[0]!.digest, baseGz, 'the base layer went as the blob made for it before');
 
@@ -196,7 +212,7 @@ rtest('skopeo inspects and copies (to an OCI layout) what nsbox pushed', async (
   const copy = spawnSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.host}/app:1`, `oci:${oci}:app`], { encoding: 'utf8' });
   t.is(copy.status, 0, copy.stderr);
   const index = JSON.parse(readFileSync(join(oci, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
-  t.is(index.manifests[0]!.digest, pushed.digest, 'skopeo kept the manifest as pushed');
+  t.is(index.manifests[0]!.digest, pushed.manifest, 'skopeo kept the manifest as pushed');
   for (const l of pushed.layers) t.truthy(readdirSync(join(oci, 'blobs', 'sha256')).includes(l.digest.slice(7)));
 });
 
@@ -287,7 +303,8 @@ atest('a push without credentials to an htpasswd registry: a clear 401 message; 
   t.deepEqual(accessLog(reg).filter((h) => h.method === 'PUT'), [], 'nothing was written');
   const ok = await Image.push(`${reg.host}/base:1`, { root, auth: { username: 'nsbox', password: 'nsbox-test' } });
   const check = new RegistryClient({ auth: { username: 'nsbox', password: 'nsbox-test' }, credentialSources: [] });
-  t.is((await check.resolve(`${reg.host}/base:1`)).digest, ok.digest);
+  t.is((await check.fetchManifest(`${reg.host}/base:1`)).digest, ok.digest);
+  t.is((await check.resolve(`${reg.host}/base:1`)).digest, ok.manifest);
 });
 
 const dtest = skipIf(reason ?? apiUnavailable({ docker: true }), test.serial);
@@ -305,7 +322,7 @@ dtest('docker push through nsbox serve: the docker CLI\'s lines, and the registr
   t.regex(r.stdout, /[0-9a-f]{12}: Pushed/);
   const digest = /1: digest: (sha256:[0-9a-f]{64}) size: \d+/.exec(r.stdout)?.[1];
   t.truthy(digest, r.stdout);
-  t.is((await new RegistryClient({ credentialSources: [] }).resolve(`${reg.host}/viadocker:1`)).digest, digest!);
+  t.is((await new RegistryClient({ credentialSources: [] }).fetchManifest(`${reg.host}/viadocker:1`)).digest, digest!);
   const again = docker(serve, ['push', `${reg.host}/viadocker:1`]);
   t.is(again.status, 0, again.stderr);
   t.regex(again.stdout, /[0-9a-f]{12}: Layer already exists/);
