@@ -349,7 +349,8 @@ async function writeImage(store: Store, state: StageState, names: string[], root
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: configBytes.length },
     layers: state.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
   };
-  const sealed = sealManifest(manifest, provenance, cfg, names);
+  // the config's time (SOURCE_DATE_EPOCH's in a reproducible build), so the manifest stays reproducible
+  const sealed = sealManifest(manifest, { ...provenance, created: cfg.created ?? provenance.created }, cfg, names);
   const loaded = await commitImage(
     store,
     {
