@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { resolveForContainer, type Image } from './image/image.js';
 import type { CommitOptions } from './build/commit-container.js';
-import { defaultRoot } from './storage/layout.js';
 import { Container as RuntimeContainer, type ContainerDeps } from './runtime/container.js';
 import type { JoinedContainer, RunningContainer } from './runtime/joined-container.js';
 import type { ContainerOptions as RuntimeOptions } from './runtime/options.js';
