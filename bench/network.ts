@@ -92,7 +92,7 @@ try {
     const c = await Container.run({ ...base, rootfs: undefined, network: 'bridge', ports: [{ container: 5201, hostIp: '127.0.0.1' }], command: ['iperf3', '-s', '-p', '5201'], stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 300));
     const bridgeBw = iperf(c.ipAddress()!, 5201);
-    const published = iperf('127.0.0.1', c.port(5201)[0]!.port);
+    const published = iperf('127.0.0.1', c.port(5201).port);
     await c.remove();
     console.log(`iperf3 ${seconds} s, Gbit/s: loopback ${loopback.toFixed(1)}, host→container over the bridge ${bridgeBw.toFixed(1)} (${(bridgeBw / loopback).toFixed(2)}× loopback), through a published 127.0.0.1 port ${published.toFixed(1)} (${(published / loopback).toFixed(2)}× loopback)`);
   }

@@ -176,11 +176,22 @@ export class Container extends RuntimeContainer {
     return this.#network?.net.state;
   }
 
-  /** The host side of a published container port: every binding of it (empty when it is not published). */
-  port(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): Array<{ host: string; port: number }> {
+  /** Every binding of a published container port, as bound (`0.0.0.0`: every address); empty when it is not published. */
+  ports(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): Array<{ host: string; port: number }> {
     return (this.#network?.net.state.ports ?? [])
       .filter((p) => p.containerPort === containerPort && p.protocol === protocol)
       .map((p) => ({ host: p.hostIp || '0.0.0.0', port: p.hostPort }));
+  }
+
+  /**
+   * Where the host reaches a published container port: its first binding, an every-address one as
+   * loopback (`{ host: '127.0.0.1', port: 49153 }`); NotFoundError when it is not published.
+   * `ports(n)` has every binding.
+   */
+  port(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): { host: string; port: number } {
+    const b = this.ports(containerPort, protocol)[0];
+    if (!b) throw new NotFoundError(`port ${containerPort}/${protocol} of container ${this.id.slice(0, 12)} is not published`);
+    return { host: b.host === '0.0.0.0' ? '127.0.0.1' : b.host === '::' ? '::1' : b.host, port: b.port };
   }
 
   /**
@@ -270,9 +281,7 @@ export class Container extends RuntimeContainer {
 
   /** The host port a published container port is reached on (testcontainers' getMappedPort); NotFoundError when it is not published. */
   mappedPort(containerPort: number): number {
-    const b = this.port(containerPort)[0];
-    if (!b) throw new NotFoundError(`port ${containerPort}/tcp of container ${this.id.slice(0, 12)} is not published`);
-    return b.port;
+    return this.port(containerPort).port;
   }
 
   /** `scheme://host:port` for a container port, as the host reaches it (published, else the container's address). */

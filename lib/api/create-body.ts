@@ -90,6 +90,7 @@ export const CreateBodySchema = z
     Labels: z.record(z.string(), z.string()).nullish(),
     StopSignal: z.string().nullish(),
     Healthcheck: HealthcheckBodySchema.nullish(),
+    Shell: z.array(z.string()).nullish(),
     Volumes: z.record(z.string(), z.unknown()).nullish(),
     HostConfig: HostConfigSchema.nullish(),
   })
@@ -233,6 +234,7 @@ export function createRequestOf(body: CreateBody, name?: string): { request: Cre
     ...(body.Labels && Object.keys(body.Labels).length ? { labels: body.Labels } : {}),
     ...(body.StopSignal ? { stopSignal: body.StopSignal } : {}),
     ...(healthcheck ? { healthcheck } : {}),
+    ...(body.Shell && body.Shell.length ? { shell: body.Shell } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(hc.ReadonlyRootfs ? { readonlyRootfs: true } : {}),
     namespaces: { net: network.mode !== 'host' },

@@ -183,7 +183,7 @@ export class Container implements AsyncDisposable {
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       await writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
       const { healthLog, holdFds, ...shim } = settings;
-      const health = resolveHealthcheck(cfg.healthcheck);
+      const health = resolveHealthcheck(cfg.healthcheck, cfg.shell);
       const { shimPid, pid } = await startDetached(plan, bundle, {
         ...shim,
         tty,
@@ -208,7 +208,7 @@ export class Container implements AsyncDisposable {
 
   /** In-process: this process runs the HEALTHCHECK (under nsbox-shim, the shim does). */
   #startHealth(init: ContainerProcess): void {
-    const h = resolveHealthcheck(this.config.healthcheck);
+    const h = resolveHealthcheck(this.config.healthcheck, this.config.shell);
     if (!h) return;
     // Not through exec(): its processes are kept until remove(), a probe's go at its end.
     const target = { id: this.id, config: this.config, env: this.#env, security: this.#security, cgroup: this.#cgroup, enterPidfd: init.pidfd };

@@ -105,6 +105,7 @@ export function withImageDefaults(config: ContainerConfig, image: ResolvedImage)
     labels: { ...(ic.Labels ?? {}), ...(config.labels ?? {}) },
     ...(config.stopSignal ?? ic.StopSignal ? { stopSignal: config.stopSignal ?? ic.StopSignal } : {}),
     ...(healthcheck ? { healthcheck } : {}),
+    ...(config.shell ?? ic.Shell?.length ? { shell: config.shell ?? ic.Shell! } : {}),
   };
 }
 

@@ -110,6 +110,8 @@ export const ContainerOptionsSchema = z
     entrypoint: z.array(noNul).optional(),
     /** docker's HEALTHCHECK, over the image's: run by the container's supervisor (see Healthcheck). */
     healthcheck: HealthcheckSchema.optional(),
+    /** docker's Config.Shell: what runs a CMD-SHELL healthcheck (default: the image's SHELL, else /bin/sh -c). */
+    shell: z.array(noNul).min(1).optional(),
     /** The signal stop() sends first (default: the image's StopSignal, else SIGTERM). */
     stopSignal: z.string().regex(/^(SIG)?[A-Z0-9+-]+$/, 'must be a signal name').optional(),
     labels: z.record(z.string(), z.string()).optional(),

@@ -14,7 +14,8 @@ export interface SdkContainerLike {
   readonly state: string;
   wait(): Promise<ExitStatus>;
   exec(argv: string[], options: { stdio: 'ignore' }): Promise<ContainerProcess>;
-  port(containerPort: number): Array<{ host: string; port: number }>;
+  ports(containerPort: number): Array<{ host: string; port: number }>;
+  port(containerPort: number): { host: string; port: number };
   ipAddress(): string | undefined;
   health(): ShimHealth | undefined;
   waitForHealth(opts: { until?: HealthStatus[]; signal?: AbortSignal }): Promise<ShimHealth>;
@@ -23,9 +24,8 @@ export interface SdkContainerLike {
 export const exitText = (s: ExitStatus): string => (s.signal ? `killed by ${s.signal}` : `exit code ${s.exitCode}`);
 
 /** The host's way to a container port: a published binding (0.0.0.0 as 127.0.0.1), else the container's address. */
-export function hostAddressOf(c: Pick<SdkContainerLike, 'port' | 'ipAddress'>, port: number): { host: string; port: number } | undefined {
-  const b = c.port(port)[0];
-  if (b) return { host: b.host === '0.0.0.0' ? '127.0.0.1' : b.host === '::' ? '::1' : b.host, port: b.port };
+export function hostAddressOf(c: Pick<SdkContainerLike, 'port' | 'ports' | 'ipAddress'>, port: number): { host: string; port: number } | undefined {
+  if (c.ports(port).length) return c.port(port);
   const ip = c.ipAddress();
   return ip ? { host: ip, port } : undefined;
 }

@@ -43,6 +43,12 @@ test.before(async (t) => {
     name: 'hc:1',
     config: { Cmd: ['sleep', '1000'], Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], Healthcheck: { Test: ['CMD-SHELL', 'echo image-check'], Interval: 100e6, Retries: 1 } },
   });
+  // An image whose SHELL is not a shell at all: a CMD-SHELL probe run by it prints its words.
+  await Image.import(tar, {
+    root: serve.root,
+    name: 'hc-shell:1',
+    config: { Cmd: ['sleep', '1000'], Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], Shell: ['/bin/echo', 'shell:'], Healthcheck: { Test: ['CMD-SHELL', 'probe'], Interval: 100e6, Retries: 1 } },
+  });
 });
 test.after.always(async () => {
   await cleanup(serve);
@@ -283,4 +289,17 @@ rtest('a detached runtime Container: waitForHealth through its shim\'s events', 
   await c.startDetached();
   t.is((await c.waitForHealth()).Status, 'healthy');
   t.is(c.health()?.Status, 'healthy');
+});
+
+rtest("CMD-SHELL runs through the image's SHELL (detached and in-process), the container's own Shell over it", async (t) => {
+  const { engine } = t.context;
+  const id = await create(t, { Image: 'hc-shell:1' });
+  const h = await engine.waitForHealth(id);
+  t.is(h.Log.at(-1)!.Output, 'shell: probe\n');
+  await engine.remove(id, { force: true });
+  const own = await create(t, { Image: 'hc-shell:1', Shell: ['/bin/echo', 'mine:'] });
+  t.is((await engine.waitForHealth(own)).Log.at(-1)!.Output, 'mine: probe\n');
+  await engine.remove(own, { force: true });
+  await using c = await Container.run({ image: 'hc-shell:1', imageRoot: t.context.serve.root });
+  t.is((await c.waitForHealth()).Log.at(-1)!.Output, 'shell: probe\n');
 });

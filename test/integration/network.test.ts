@@ -42,6 +42,8 @@ run('published ports: 127.0.0.1, the namespace address, random ports, hairpin, U
   t.deepEqual(o.ports.map((p: { host: string; port: number }) => p.host), ['0.0.0.0', '127.0.0.1', '0.0.0.0']);
   t.is(o.ports[0].port, 18080);
   t.true(o.ports[1].port > 0 && o.ports[2].port > 0);
+  // port(n): the first binding, as the host reaches it (0.0.0.0 as loopback).
+  t.deepEqual(o.firstPort, { host: '127.0.0.1', port: 18080 });
   t.is(o.loopback, 'web\n');
   t.is(o.nsAddress, 'web\n');
   t.is(o.randomLoopback, 'web\n');
