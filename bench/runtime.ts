@@ -1,13 +1,14 @@
 // The OCI runtime CLI, side by side: `create && start && delete -f` of /bin/true on the busybox
 // rootfs (the youki README's benchmark) with nsbox-runc, crun and runc, each with its own bundle
 // and state root, a relative cgroupsPath (beneath our own cgroup). One run: a few rounds each,
-// medians, and each runtime's ratio to crun's.
+// medians, and each runtime's ratio to crun's. Then `ctr run --rm` of /bin/true on the same rootfs
+// through the bench's own containerd (its own root, state and socket; CRI off; stopped at the end)
+// with `--runc-binary` set to each runtime (crun through a two-line wrapper that enters its mount
+// namespace, as above).
 //
 //   node --import=tsx bench/runtime.ts        (as root; ROUNDS=N, default 5)
-//
-// Not measured yet: `ctr run --rm` through containerd (the issue's second figure).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,49 @@ if (hasCommand('runc')) runtimes.push({ name: 'runc', argv: ['runc'], wrap: (c) 
 
 const spec = makeSpec(hasCommand('crun') ? 'crun' : 'runc', join(work, 'spec'), rootfs);
 const results = new Map<string, number>();
+const ctrResults = new Map<string, number>();
+const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+
+/** `ctr run --rm` of /bin/true through containerd with each runtime as its runc binary. */
+async function ctrRounds(): Promise<void> {
+  const dir = join(work, 'containerd');
+  const sock = join(dir, 'containerd.sock');
+  execFileSync('mkdir', ['-p', dir]);
+  writeFileSync(join(dir, 'config.toml'), ['version = 2', `root = "${dir}/root"`, `state = "${dir}/state"`, 'disabled_plugins = ["io.containerd.grpc.v1.cri"]', '[grpc]', `  address = "${sock}"`, '[ttrpc]', `  address = "${sock}.ttrpc"`, ''].join('\n'));
+  const ready = new Promise<void>((resolve) => {
+    const w = watch(dir, () => {
+      if (existsSync(sock)) w.close(), resolve();
+    });
+  });
+  const containerd = spawn('containerd', ['--config', join(dir, 'config.toml')], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => containerd.once('exit', resolve));
+  try {
+    await ready;
+    for (const rt of runtimes) {
+      const wrapped = rt.wrap({ file: rt.argv[0]!, args: rt.argv.slice(1) });
+      let binary = rt.argv[0]!;
+      if (wrapped.file !== binary || wrapped.args.length) {
+        binary = join(work, `${rt.name}-wrapper.sh`);
+        writeFileSync(binary, `#!/bin/sh\nexec ${[wrapped.file, ...wrapped.args].map(quote).join(' ')} "$@"\n`);
+        chmodSync(binary, 0o755);
+      }
+      const samples: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const id = `nsbox-bench-ctr-${rt.name}-${process.pid}-${i}`;
+        try {
+          samples.push(await timeSpawn({ file: 'ctr', args: ['--address', sock, 'run', '--rm', '--runc-binary', binary, '--cgroup', id, '--rootfs', rootfs, id, '/bin/true'] }));
+        } finally {
+          removeChildCgroup(layout, id);
+        }
+      }
+      ctrResults.set(rt.name, summarize(samples).median);
+    }
+  } finally {
+    containerd.kill('SIGTERM');
+    await exited;
+  }
+}
+
 try {
   for (const rt of runtimes) {
     const bundle = join(work, `${rt.name}-bundle`);
@@ -66,6 +110,7 @@ try {
     }
     results.set(rt.name, summarize(samples).median);
   }
+  if (hasCommand('containerd') && hasCommand('ctr')) await ctrRounds();
 } finally {
   crunNs?.stop();
   rmSync(work, { recursive: true, force: true });
@@ -73,3 +118,7 @@ try {
 const crun = results.get('crun');
 console.log(`create && start && delete -f of /bin/true, median of ${rounds}:`);
 for (const [name, ms] of results) console.log(`  ${name.padEnd(11)} ${ms.toFixed(1).padStart(8)} ms   ${crun ? `${(ms / crun).toFixed(2)}x crun` : ''}`);
+const ctrCrun = ctrResults.get('crun');
+if (ctrResults.size) console.log(`ctr run --rm of /bin/true through containerd, median of ${rounds}:`);
+else console.log('ctr run --rm: not measured (needs containerd and ctr: test/install-deps.sh)');
+for (const [name, ms] of ctrResults) console.log(`  ${name.padEnd(11)} ${ms.toFixed(1).padStart(8)} ms   ${ctrCrun ? `${(ms / ctrCrun).toFixed(2)}x crun` : ''}`);
