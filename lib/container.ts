@@ -18,7 +18,7 @@ import type { ContainerOptions as RuntimeOptions } from './runtime/options.js';
 import { validate } from './runtime/options.js';
 import { defaultRunRoot } from './runtime/run-root.js';
 import { NetworkStore } from './network/network-store.js';
-import { attach, detach, setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
+import { joinNetwork, leaveNetwork, setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
 import { NetworkAttachmentSchema, NetworkOptionsSchema, PROTOCOLS, type BoundPort, type EndpointState, type NetworkState } from './network/schemas.js';
 import { randomBytes } from 'node:crypto';
 import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError, ignoreNotFound, reportCleanupError } from './errors.js';
@@ -364,9 +364,8 @@ export class Container extends RuntimeContainer {
     }
     const attachment = NetworkAttachmentSchema.parse({ network: name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}) });
     const ifname = `eth${(n.interfaces ??= state.endpoints.length)}`;
-    const ep = await attach({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state.sandboxKey!, attachment, n.store, ifname, false);
+    const ep = await joinNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state, attachment, n.store, ifname);
     n.interfaces++;
-    state.endpoints.push(ep);
     this.#noteNetwork();
     return ep;
   }
@@ -378,8 +377,7 @@ export class Container extends RuntimeContainer {
     const state = n?.net.state;
     const i = state?.endpoints.findIndex((e) => e.networkName === name || e.networkId === name || (name.length >= 6 && e.networkId.startsWith(name))) ?? -1;
     if (!n || !state || i < 0) throw new NotFoundError(`container ${this.id.slice(0, 12)} is not connected to network ${name}`);
-    await detach({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state.endpoints[i]!, n.store);
-    state.endpoints.splice(i, 1);
+    await leaveNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state, i, n.store);
     this.#noteNetwork();
   }
 

@@ -34,6 +34,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   volume: () => import('./commands/volume.js'),
   network: () => import('./commands/network.js'),
   run: () => import('./commands/run.js'),
+  create: () => import('./commands/create.js'),
   ps: () => import('./commands/ps.js'),
   rm: () => import('./commands/rm.js'),
   inspect: () => import('./commands/inspect.js'),
@@ -57,6 +58,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
 /** Each command's arguments and what it does, for `nsbox --help` and `nsbox CMD --help`. */
 const about: Record<string, [args: string, summary: string]> = {
   run: ['[OPTIONS] IMAGE [COMMAND] [ARG...]', 'Create and run a new container from an image'],
+  create: ['[OPTIONS] IMAGE [COMMAND] [ARG...]', 'Create a new container'],
   ps: ['[OPTIONS]', 'List containers'],
   rm: ['[OPTIONS] CONTAINER [CONTAINER...]', 'Remove one or more containers'],
   inspect: ['[OPTIONS] NAME|ID [NAME|ID...]', 'Return low-level information on containers and images'],
@@ -88,7 +90,7 @@ const about: Record<string, [args: string, summary: string]> = {
   import: ['[OPTIONS] file|URL|- [REPOSITORY[:TAG]]', 'Import the contents from a tarball to create a filesystem image'],
   build: ['[OPTIONS] PATH|-', 'Build an image from a Dockerfile'],
   volume: ['create|ls|inspect|rm|prune [OPTIONS] [NAME...]', 'Manage volumes'],
-  network: ['create|ls|inspect|rm|prune [OPTIONS] [NETWORK...]', 'Manage networks'],
+  network: ['create|ls|inspect|rm|prune|connect|disconnect [OPTIONS] [NETWORK...]', 'Manage networks'],
   info: ['', 'Display system-wide information'],
   system: ['prune [OPTIONS]', 'prune: remove stopped containers and leftover cgroups'],
   serve: ['[OPTIONS]', 'Serve the Docker Engine API (docker -H unix://…, dockerode)'],

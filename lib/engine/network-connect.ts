@@ -7,7 +7,7 @@
  * Also `rename`, whose DNS names move on the networks of a running container.
  */
 import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { attach, detach, renameEndpoints } from '../network/container-network.js';
+import { joinNetwork, leaveNetwork, renameEndpoints } from '../network/container-network.js';
 import { DEFAULT_NETWORK, NetworkAttachmentSchema, type NetworkRecord } from '../network/schemas.js';
 import { isRunning } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
@@ -65,10 +65,7 @@ export async function connectNetwork(ctx: EngineContext, ref: string, network: s
     if (asked || (live && state!.endpoints.some((e) => e.networkId === n.id))) {
       throw new NetworkConflictError(`endpoint with name ${r.name} already exists in network ${n.name}`);
     }
-    if (live) {
-      const ep = await attach({ id: r.id, name: r.name, runRoot: networkRunRoot() }, state!.sandboxKey!, attachment, store, freeInterface(r), false);
-      state!.endpoints.push(ep);
-    }
+    if (live) await joinNetwork({ id: r.id, name: r.name, runRoot: networkRunRoot() }, state!, attachment, store, freeInterface(r));
     o.networks.push(attachment);
   });
   ctx.emitEvent({ type: 'network', action: 'connect', id: n.id, attributes: { container: record.id, name: n.name, type: n.driver }, time: new Date() });
@@ -77,8 +74,9 @@ export async function connectNetwork(ctx: EngineContext, ref: string, network: s
 
 /**
  * Disconnects `ref` from `network`. `force` (docker's) also takes a network that is gone from
- * the container's list. The primary network of a running container that publishes ports stays:
- * its ports are forwarded to that address.
+ * the container's list. As docker, the last network may go too (the container keeps lo only, and
+ * starts so until it is connected again), and a running container's first one: its published
+ * ports and default route move to the next (leaveNetwork).
  */
 export async function disconnectNetwork(ctx: EngineContext, ref: string, network: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
   let n: NetworkRecord | undefined;
@@ -96,14 +94,7 @@ export async function disconnectNetwork(ctx: EngineContext, ref: string, network
     const i = o.networks.findIndex((a) => refs.includes(a.network));
     const live = isRunning(r) ? (state?.endpoints ?? []).findIndex((e) => refs.includes(e.networkName) || refs.includes(e.networkId)) : -1;
     if (i < 0 && live < 0) throw new NotFoundError(`container ${r.id} is not connected to network ${n?.name ?? network}`);
-    if (i >= 0 && o.networks.length === 1) {
-      throw new InvalidStateError(`container ${r.name} cannot leave ${n?.name ?? network}, its only network: nsbox keeps a bridge-mode container on one network at least (connect another first)`);
-    }
-    if (live === 0 && state!.ports.length) throw new InvalidStateError(`container ${r.name} publishes ports on ${n?.name ?? network}: it cannot leave it while it runs`);
-    if (live >= 0) {
-      await detach({ id: r.id, name: r.name, runRoot: networkRunRoot() }, state!.endpoints[live]!, store);
-      state!.endpoints.splice(live, 1);
-    }
+    if (live >= 0) await leaveNetwork({ id: r.id, name: r.name, runRoot: networkRunRoot() }, state!, live, store);
     if (i >= 0) o.networks.splice(i, 1);
   });
   if (n) ctx.emitEvent({ type: 'network', action: 'disconnect', id: n.id, attributes: { container: record.id, name: n.name, type: n.driver }, time: new Date() });

@@ -17,6 +17,7 @@ import { holdPorts, publishPorts, releasePorts, unpublishPorts } from './ports.j
 import { createSandbox, netnsPath, removeSandbox } from './sandbox.js';
 import { DEFAULT_NETWORK, type EndpointState, type NetworkAttachment, type NetworkOptions, type NetworkRecord, type NetworkState, type PortBinding } from './schemas.js';
 import { createHash } from 'node:crypto';
+import { native } from '../native.js';
 
 /** What this module needs of the network store. */
 export interface NetworkStoreLike {
@@ -105,6 +106,42 @@ export async function detach(c: ContainerRef, endpoint: Pick<EndpointState, 'net
   await store.ipam.release(endpoint.networkId, c.id);
 }
 
+/**
+ * A running container joins a network (docker's connect) as `ifname`. With no other network (all
+ * were disconnected) it becomes the primary one: the default route, and the published ports.
+ */
+export async function joinNetwork(c: ContainerRef, state: NetworkState, attachment: NetworkAttachment, store: NetworkStoreLike, ifname: string): Promise<EndpointState> {
+  const primary = state.endpoints.length === 0;
+  const ep = await attach(c, state.sandboxKey!, attachment, store, ifname, primary);
+  if (primary && state.ports.length) {
+    try {
+      await publishPorts(state.ports, ep.ipAddress);
+    } catch (err) {
+      await detach(c, ep, store).catch(reportCleanupError(`detaching container ${c.id} from network ${ep.networkName}`));
+      throw err;
+    }
+  }
+  state.endpoints.push(ep);
+  return ep;
+}
+
+/**
+ * A running container leaves the network of `state.endpoints[index]` (docker's disconnect). When it
+ * is the primary one, the published ports and the default route move to the next network (as
+ * docker moves its gateway endpoint); with no network left the ports stay held but go nowhere.
+ */
+export async function leaveNetwork(c: ContainerRef, state: NetworkState, index: number, store: NetworkStoreLike): Promise<void> {
+  const ep = state.endpoints[index]!;
+  if (index === 0 && state.ports.length) await unpublishPorts(state.ports, ep.ipAddress);
+  await detach(c, ep, store);
+  state.endpoints.splice(index, 1);
+  const next = state.endpoints[0];
+  if (index !== 0 || !next) return;
+  const network = await store.get(next.networkId);
+  if (!network.internal) await native.netlink([{ op: 'route_add', address: next.gateway, ns: state.sandboxKey! }]);
+  if (state.ports.length) await publishPorts(state.ports, next.ipAddress);
+}
+
 /** A running container renamed (docker's rename): its DNS names on user networks follow. */
 export async function renameEndpoints(c: ContainerRef, state: NetworkState, store: NetworkStoreLike): Promise<void> {
   for (const e of state.endpoints) {
@@ -139,19 +176,23 @@ export async function setupContainerNetwork(r: SetupRequest): Promise<ContainerN
   let fds: number[] = [];
   try {
     for (const [i, a] of o.networks.entries()) state.endpoints.push(await attach(r, state.sandboxKey!, a, r.store, `eth${i}`, i === 0));
-    const primary = state.endpoints[0]!;
-    const held = holdPorts(portsToHold(o.ports, r.previous));
-    fds = held.fds;
-    state.ports = held.ports;
-    await publishPorts(state.ports, primary.ipAddress);
-    const user = primary.networkName !== DEFAULT_NETWORK;
+    // No network left (all disconnected, as docker allows): lo only, the ports kept for later.
+    const primary = state.endpoints[0];
+    if (primary) {
+      const held = holdPorts(portsToHold(o.ports, r.previous));
+      fds = held.fds;
+      state.ports = held.ports;
+      await publishPorts(state.ports, primary.ipAddress);
+    } else state.ports = r.previous?.ports ?? [];
+    // aardvark-dns answers a container for every network it is on, whichever server it asks.
+    const dns = state.endpoints.find((e) => e.networkName !== DEFAULT_NETWORK);
     const mounts = writeNetworkFiles({
       dir: r.dir,
       hostname: r.hostname,
-      ipAddress: primary.ipAddress,
+      ...(primary ? { ipAddress: primary.ipAddress } : {}),
       aliases: o.networks[0]?.aliases ?? [],
       extraHosts: o.extraHosts,
-      ...(user && !o.dns.length ? { nameserver: primary.gateway } : {}),
+      ...(dns && !o.dns.length ? { nameserver: dns.gateway } : {}),
       dns: o.dns,
       dnsSearch: o.dnsSearch,
       dnsOptions: o.dnsOptions,
@@ -172,6 +213,7 @@ export async function teardownContainerNetwork(c: ContainerRef, state: NetworkSt
   if (!state) return;
   const errors: unknown[] = [];
   const primary = state.endpoints[0];
+  // (no primary: every network was disconnected, and the ports were unpublished then)
   if (primary && state.ports.length) await unpublishPorts(state.ports, primary.ipAddress).catch((e: unknown) => errors.push(e));
   // Only a namespace of its own: a `container:` one belongs to the other container. Unmounted
   // first: once the container's processes are gone too, the kernel frees it with its veths.

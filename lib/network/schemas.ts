@@ -71,9 +71,7 @@ export const NetworkOptionsSchema = z
     if (o.mode !== 'container' && o.container !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['container'], message: `only mode container takes a container (mode is ${o.mode})` });
     }
-    if (o.mode === 'bridge' && o.networks.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['networks'], message: 'bridge mode needs at least one network' });
-    }
+    // bridge mode with no network: every one was disconnected (docker allows it); lo only.
   });
 export type NetworkOptions = z.output<typeof NetworkOptionsSchema>;
 export type NetworkOptionsInput = z.input<typeof NetworkOptionsSchema>;

@@ -63,3 +63,34 @@ run('published host ports are held by the shim for the container life: restart, 
   t.is(o.docker.rm, 0);
   t.deepEqual(o.docker.left, NOTHING);
 });
+
+run('the CLI: --network-alias and --ip, container:<name>, -P with the image EXPOSE, create then start, network connect and disconnect (first and last network too), DNS across a second network', (t) => {
+  const o = scenario('modes');
+  t.is(o.dbIp, '10.90.0.50');
+  t.regex(o.byAlias, /Name:\s+database\nAddress: 10\.90\.0\.50/);
+  t.not(o.ipTaken.status, 0);
+  t.regex(o.ipTaken.stderr, /10\.90\.0\.50/);
+  t.regex(o.shared, /eth0\s+inet 10\.90\.0\.50\/24/);
+  t.true(o.shared.endsWith(`${o.dbHostname}\n`), o.shared);
+  t.not(o.sharedStopped.status, 0);
+  t.regex(o.sharedStopped.stderr, /nope/);
+  t.regex(o.publishAll, /^53\/udp -> 0\.0\.0\.0:\d+$/m);
+  t.regex(o.publishAll, /^80\/tcp -> 0\.0\.0\.0:\d+$/m);
+  t.regex(o.publishAllFetched, /^[0-9a-f]{12}\n$/);
+  t.is(o.created, 'created');
+  t.deepEqual(o.lateNetworks, ['u1', 'u2']);
+  t.deepEqual(o.dbNetworks, ['u1', 'u2']);
+  t.regex(o.extraByAlias, /Name:\s+extra-db\nAddress: 10\.91\.0\.\d+/);
+  t.regex(o.secondNetworkDns, /Name:\s+only2\nAddress: 10\.91\.0\.\d+/);
+  t.notRegex(o.afterDisconnect, /Address: 10\.91/);
+  t.regex(o.notConnected.stderr, /is not connected to network u2/);
+  t.deepEqual(o.firstLeft.networks, ['u2']);
+  t.regex(o.firstLeft.fetched, /^[0-9a-f]{12}\n$/);
+  t.regex(o.firstLeft.route, /^default via 10\.91\.0\.1 dev eth1/);
+  t.deepEqual(o.lastLeft.networks, []);
+  t.false(o.lastLeft.links);
+  t.regex(o.lastLeft.fetched, /ERROR/);
+  t.regex(o.lastLeft.held, /already in use/);
+  t.regex(o.reconnected, /^[0-9a-f]{12}\n$/);
+  t.deepEqual(o.left, NOTHING);
+});

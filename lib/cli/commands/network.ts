@@ -1,6 +1,7 @@
 /**
- * nsbox network create|ls|inspect|rm|prune: docker's network commands over the store's networks
- * (lib/network/network-store.ts). `host` and `none` are listed as docker lists them; they are modes.
+ * nsbox network create|ls|inspect|rm|prune|connect|disconnect: docker's network commands over the
+ * store's networks (lib/network/network-store.ts); connect and disconnect go through the engine
+ * (lib/engine/network-connect.ts). `host` and `none` are listed as docker lists them; they are modes.
  */
 import { createInterface } from 'node:readline/promises';
 import { NotFoundError, ValidationError } from '../../errors.js';
@@ -10,6 +11,7 @@ import { matchesPseudoNetwork, type NetworkFilters } from '../../network/network
 import { NetworkStore } from '../../network/network-store.js';
 import { flag, parseArgs, value, values } from '../args.js';
 import { formatRows } from '../format-template.js';
+import { openEngine } from '../open-engine.js';
 import { shortId, table } from '../output.js';
 
 /** `--filter key=value`s as the store's filters (docker's keys). */
@@ -180,6 +182,39 @@ async function prune(rest: string[]): Promise<number> {
   return 0;
 }
 
+/** docker network connect [--alias A]... [--ip IP] NETWORK CONTAINER: at once when it runs, and at each later start. */
+async function connect(rest: string[]): Promise<number> {
+  const p = parseArgs(
+    rest,
+    [
+      { names: ['alias'], kind: 'list' },
+      { names: ['ip'], kind: 'value' },
+      { names: ['ip6'], kind: 'value' },
+      { names: ['link'], kind: 'list' },
+      { names: ['link-local-ip'], kind: 'list' },
+      { names: ['driver-opt'], kind: 'list' },
+    ],
+    { stopAtPositional: false },
+  );
+  if (p.positional.length !== 2) throw new ValidationError('"nsbox network connect" requires exactly 2 arguments: NETWORK CONTAINER', 'network');
+  for (const f of ['ip6', 'link', 'link-local-ip'] as const) {
+    if (values(p, f).length || value(p, f)) throw new ValidationError(`--${f} is not supported by nsbox's network connect`, f);
+  }
+  const [net, container] = p.positional as [string, string];
+  const ip = value(p, 'ip');
+  await (await openEngine()).connect(container, net, { aliases: values(p, 'alias'), ...(ip ? { ipv4Address: ip } : {}) });
+  return 0;
+}
+
+/** docker network disconnect [-f] NETWORK CONTAINER. */
+async function disconnect(rest: string[]): Promise<number> {
+  const p = parseArgs(rest, [{ names: ['force', 'f'], kind: 'bool' }], { stopAtPositional: false });
+  if (p.positional.length !== 2) throw new ValidationError('"nsbox network disconnect" requires exactly 2 arguments: NETWORK CONTAINER', 'network');
+  const [net, container] = p.positional as [string, string];
+  await (await openEngine()).disconnect(container, net, { force: flag(p, 'force') });
+  return 0;
+}
+
 export default async function network(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -195,7 +230,11 @@ export default async function network(argv: string[]): Promise<number> {
       return rm(rest);
     case 'prune':
       return prune(rest);
+    case 'connect':
+      return connect(rest);
+    case 'disconnect':
+      return disconnect(rest);
     default:
-      throw new ValidationError(`"nsbox network" takes create, ls, inspect, rm or prune${sub ? `, not ${sub}` : ''}`, 'command');
+      throw new ValidationError(`"nsbox network" takes create, ls, inspect, rm, prune, connect or disconnect${sub ? `, not ${sub}` : ''}`, 'command');
   }
 }

@@ -12,12 +12,13 @@ import type { ContainerOptions, Mount } from '../../runtime/options.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { NETWORK_FLAGS, networkFrom } from '../network-flags.js';
 import { HEALTH_FLAGS, healthcheckFrom } from '../health-flags.js';
-import { flag, parseArgs, value, values, type FlagSpec } from '../args.js';
+import { flag, parseArgs, value, values, type FlagSpec, type Parsed } from '../args.js';
 import { runSession } from '../terminal-session.js';
 import { shimSession } from '../sessions.js';
 import { openEngine } from '../open-engine.js';
+import type { ContainerRecord } from '../../engine/records.js';
 
-const SPECS: FlagSpec[] = [
+export const SPECS: FlagSpec[] = [
   { names: ['interactive', 'i'], kind: 'bool' },
   { names: ['tty', 't'], kind: 'bool' },
   { names: ['detach', 'd'], kind: 'bool' },
@@ -84,9 +85,9 @@ function volumesFrom(p: ReturnType<typeof parseArgs>): VolumeRequest[] {
     .flatMap((v) => (v.kind === 'volume' ? [{ ...(v.name ? { name: v.name } : {}), target: v.target, readonly: v.readonly, ...(v.noCopy ? { noCopy: true } : {}) }] : []));
 }
 
-export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
+export function optionsFrom(p: ReturnType<typeof parseArgs>, verb = 'run'): ContainerOptions {
   const [image, ...command] = p.positional;
-  if (!image) throw new ValidationError('"nsbox run" requires at least 1 argument.', 'image');
+  if (!image) throw new ValidationError(`"nsbox ${verb}" requires at least 1 argument.`, 'image');
   const resources: NonNullable<ContainerOptions['resources']> = {};
   const memory = value(p, 'memory');
   if (memory) resources.memory = memory;
@@ -125,28 +126,34 @@ export function optionsFrom(p: ReturnType<typeof parseArgs>): ContainerOptions {
   return opts;
 }
 
+/** The container `run` and `create` make from their flags (docker's create, shared by both). */
+export async function createFrom(engine: Awaited<ReturnType<typeof openEngine>>, p: Parsed, attached: boolean, verb = 'run'): Promise<ContainerRecord> {
+  const tty = flag(p, 'tty');
+  const size = tty && attached && process.stdout.isTTY ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : { cols: 80, rows: 24 };
+  const options: ContainerOptions = { ...optionsFrom(p, verb), tty: tty ? size : false };
+  const { network, warnings } = networkFrom(p);
+  for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
+  return engine.create({
+    ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),
+    options,
+    volumes: volumesFrom(p),
+    // As docker's -v: a host directory that is not there yet is made (by the engine).
+    makeBindSources: options.mounts?.flatMap((m) => (m.type === 'bind' ? [m.source] : [])) ?? [],
+    openStdin: flag(p, 'interactive'),
+    restart: value(p, 'restart') ?? 'no',
+    autoRemove: flag(p, 'rm'),
+    network,
+  });
+}
+
 export default async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, SPECS);
   const detach = flag(p, 'detach');
   const tty = flag(p, 'tty');
   const interactive = flag(p, 'interactive');
   const autoRemove = flag(p, 'rm');
-  const size = tty && !detach && process.stdout.isTTY ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : { cols: 80, rows: 24 };
   const engine = await openEngine();
-  const options: ContainerOptions = { ...optionsFrom(p), tty: tty ? size : false };
-  const { network, warnings } = networkFrom(p);
-  for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
-  const record = await engine.create({
-    ...(value(p, 'name') ? { name: value(p, 'name')! } : {}),
-    options,
-    volumes: volumesFrom(p),
-    // As docker's -v: a host directory that is not there yet is made (by the engine).
-    makeBindSources: options.mounts?.flatMap((m) => (m.type === 'bind' ? [m.source] : [])) ?? [],
-    openStdin: interactive,
-    restart: value(p, 'restart') ?? 'no',
-    autoRemove,
-    network,
-  });
+  const record = await createFrom(engine, p, !detach);
   // In the foreground this CLI removes a --rm container the moment it exits (its shim's exit
   // command does, should this CLI be gone); detached, the exit command does. A failed start
   // removes it (the engine does that).
