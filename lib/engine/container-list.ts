@@ -7,6 +7,7 @@
  * left is to be adopted, or a record does not read, the answer is `undefined` and the caller asks
  * Engine.list, which does that under the store's lock and reports what is wrong in its words.
  */
+import { OwnerIndex } from './owners.js';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -55,6 +56,8 @@ async function summaryOf(layout: StoreLayout, id: string): Promise<ContainerSumm
  */
 export async function readContainerList(opts: { root?: string; all?: boolean } = {}): Promise<ContainerSummary[] | undefined> {
   const layout = new StoreLayout(opts.root ?? defaultRoot());
+  // A process that owned containers is gone: the engine's open removes them first (owner-reap.ts).
+  if ((await new OwnerIndex(layout.root).deadOwners()).length) return undefined;
   let ids: string[];
   try {
     ids = (await readdir(layout.containersDir)).filter(isId);

@@ -1,7 +1,7 @@
 /**
  * Cleanup that cannot leak (issue 17): an SDK process that made a network, a volume, an engine
  * container (under nsbox-shim, port published, volume mounted) and an in-process container (port
- * published) is killed with SIGKILL in the middle; the next engine open (one CLI command) leaves no
+ * published) is killed with SIGKILL in the middle; the next engine open (one CLI command, `nsbox ps -a`) leaves no
  * container, process, cgroup, network, netns, veth, port rule or volume behind. Runs in a network
  * and mount namespace of the test's own (test/fixtures/owner-driver.ts does the work).
  */
@@ -59,9 +59,9 @@ run('an SDK process killed with SIGKILL: the next engine open removes its contai
   t.deepEqual(o.afterKill.processes, [true, true, false]);
   t.is(o.afterKill.portRules, 2);
   t.deepEqual(o.afterKill.networks, ['owned-net']);
-  // One CLI command later: nothing.
+  // One CLI command later (nsbox ps: it lists nothing, having opened the engine): nothing.
   t.is(o.cliStatus, 0, o.cliStderr);
-  t.deepEqual(o.cliVolumes, []);
+  t.deepEqual(o.cliPs, []);
   t.deepEqual(o.after, { records: [], networks: [], volumes: [], processes: [false, false, false], cgroups: 0, netns: [], links: 0, portRules: 0, runDirs: 0, owners: 0 });
   t.is(o.cleanedUp, 0);
 });
