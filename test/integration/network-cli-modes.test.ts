@@ -94,3 +94,26 @@ run('the CLI: --network-alias and --ip, container:<name>, -P with the image EXPO
   t.regex(o.reconnected, /^[0-9a-f]{12}\n$/);
   t.deepEqual(o.left, NOTHING);
 });
+
+run('bad input through the CLI: overlapping subnets, a subnet on a route of the namespace, an unknown network, a port > 65535, -p garbage, an --ip outside the subnet; nothing half set up', (t) => {
+  const o = scenario('bad');
+  t.regex(o.overlap.stderr, /Pool overlaps with other one on this address space/);
+  t.regex(o.routed.stderr, /subnet 10\.200\.1\.0\/24 overlaps a route of the host \(10\.200\.0\.0\/16\)/);
+  t.regex(o.unknown.stderr, /network nope not found/);
+  t.regex(o.bigPort.stderr, /invalid hostPort "70000"/);
+  t.regex(o.garbage.stderr, /a:b:c:d/);
+  t.regex(o.ipOutside.stderr, /10\.1\.1\.1/);
+  for (const r of [o.overlap, o.routed, o.unknown, o.bigPort, o.garbage, o.ipOutside]) t.not(r.status, 0);
+  t.is(o.networks, 'u1\n');
+  t.is(o.containers, '');
+  t.deepEqual(o.left, { links: [], netns: [], portRules: 0, dns: 0, ips: [], held: [] });
+});
+
+run('kill -9 of the CLI and of nsbox serve mid-setup, then repair (system prune, serve start) leaves nothing', (t) => {
+  const o = scenario('crash');
+  t.is(o.cli, 'SIGKILL at setup');
+  t.deepEqual(o.cliLeft, NOTHING);
+  if (!o.serve) return t.log('no docker CLI: the serve part was skipped');
+  t.is(o.serve, 'SIGKILL at setup');
+  t.deepEqual(o.serveLeft, NOTHING);
+});
