@@ -41,6 +41,7 @@ enum class OpKind : int {
   // exec'd), then block until another process reads the fifo behind fd (an O_PATH fd the spawning
   // process opened, reopened through /proc/self/fd as runc does): the OCI create/start split.
   kAwaitStart,
+  kPersonality,  // personality(prctl_arg): the execution domain and flags (runtime-spec linux.personality)
 };
 
 // One setup op; each kind reads only the fields its comment above names.

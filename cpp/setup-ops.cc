@@ -152,6 +152,10 @@ long RunOp(const Op& op) {
     case OpKind::kUmask:
       Sys(SYS_umask, op.mode);
       return 0;
+    case OpKind::kPersonality: {
+      long r = Sys(SYS_personality, op.prctl_arg);
+      return r < 0 ? r : 0;
+    }
     case OpKind::kAwaitStart:
       return -EINVAL;  // run by RunChild, which holds the error pipe
     case OpKind::kSeccomp: {
@@ -357,6 +361,7 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
     case OpKind::kRlimit: *syscall = "prlimit64"; *path = ""; return "setrlimit " + std::to_string(op.prctl_option);
     case OpKind::kUmask: *syscall = "umask"; *path = ""; return "umask";
     case OpKind::kAwaitStart: *syscall = "open"; *path = ""; return "wait for start (exec fifo)";
+    case OpKind::kPersonality: *syscall = "personality"; *path = ""; return "personality " + std::to_string(op.prctl_arg);
     case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.target;
   }
   return "op";

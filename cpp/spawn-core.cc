@@ -195,6 +195,7 @@ bool ParseOpKind(const std::string& s, OpKind* k) {
       {"capbset", OpKind::kCapBset},   {"capset", OpKind::kCapSet},    {"ambient", OpKind::kAmbient},
       {"prctl", OpKind::kPrctl},       {"seccomp", OpKind::kSeccomp},
       {"rlimit", OpKind::kRlimit},     {"umask", OpKind::kUmask},      {"await_start", OpKind::kAwaitStart},
+      {"personality", OpKind::kPersonality},
   };
   for (const auto& e : table) {
     if (s == e.name) {

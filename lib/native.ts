@@ -39,6 +39,8 @@ export type SetupOp =
   /** setrlimit of the child's own limit (resource as RLIMIT_*); -1 is unlimited. */
   | { op: 'rlimit'; resource: number; soft: number; hard: number }
   | { op: 'umask'; mode: number }
+  /** personality(2): the execution domain (PER_LINUX32 …) with its flags. */
+  | { op: 'personality'; arg: number }
   /**
    * The OCI create/start split: the spawn returns here (the child set up, not exec'd), and the child
    * blocks until another process reads the fifo behind `fd`, an O_PATH fd of the spawning process.

@@ -39,6 +39,23 @@ export interface OciPlanContext {
   nsFds?: Record<string, number>;
 }
 
+/** personality(2)'s domains and flags (linux/personality.h) by the names runtime-spec uses. */
+const PERSONALITY: Record<string, number> = {
+  LINUX: 0x0000, LINUX32: 0x0008,
+  UNAME26: 0x0020000, ADDR_NO_RANDOMIZE: 0x0040000, FDPIC_FUNCPTRS: 0x0080000, MMAP_PAGE_ZERO: 0x0100000, ADDR_COMPAT_LAYOUT: 0x0200000,
+  READ_IMPLIES_EXEC: 0x0400000, ADDR_LIMIT_32BIT: 0x0800000, SHORT_INODE: 0x1000000, WHOLE_SECONDS: 0x2000000, STICKY_TIMEOUTS: 0x4000000, ADDR_LIMIT_3GB: 0x8000000,
+};
+
+export function personalityValue(domain: string, flags: string[]): number {
+  let v = PERSONALITY[domain]!;
+  for (const f of flags) {
+    const bit = PERSONALITY[f];
+    if (bit === undefined || f.startsWith('LINUX')) throw new ValidationError(`invalid config.json: linux.personality.flags: unknown flag ${f}`, 'linux.personality.flags');
+    v |= bit;
+  }
+  return v;
+}
+
 export function rootfsOf(cfg: OciConfig, bundle: string): string {
   return isAbsolute(cfg.root.path) ? cfg.root.path : join(bundle, cfg.root.path);
 }
@@ -89,6 +106,9 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     ops.push({ op: 'sethostname', value: cfg.hostname });
   }
   if (cfg.domainname !== undefined) ops.push({ op: 'write', target: '/proc/sys/kernel/domainname', data: cfg.domainname });
+  const persona = cfg.linux.personality;
+  // Before the seccomp filter, which may allow personality(2) only for some values.
+  if (persona) ops.push({ op: 'personality', arg: personalityValue(persona.domain, persona.flags ?? []) });
   const seccomp = seccompProgram(cfg.linux.seccomp, proc.capabilities?.bounding);
   ops.push(...processSetupOps(proc, { userns, seccomp, beforeIds: ctx.fifoFd !== undefined ? [{ op: 'await_start', fd: ctx.fifoFd }] : [] }));
 

@@ -266,3 +266,15 @@ rtest('the C++ entry: a stopped init fails start fast; delete --force kills a cr
   for (const [, c, p] of dirs) t.false(existsSync(join('/sys/fs/cgroup', c === '' ? (existsSync('/sys/fs/cgroup/unified') ? 'unified' : '') : c, p!)), `${c || 'unified'} cgroup ${p} removed`);
   t.true(dirs.length > 0);
 });
+
+rtest('linux.personality LINUX32: the container sees a 32-bit machine (uname -m)', (t) => {
+  const b = bundle(t, { args: ['uname', '-m'] });
+  const cfgFile = join(b, 'config.json');
+  const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as { linux: Record<string, unknown> };
+  cfg.linux.personality = { domain: 'LINUX32' };
+  writeFileSync(cfgFile, JSON.stringify(cfg));
+  const r = runc(t, ['run', '--bundle', b, 'p32']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^i[3-6]86\n$/);
+  t.false(existsSync(join(t.context.root, 'p32')));
+});

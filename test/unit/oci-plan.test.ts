@@ -176,3 +176,14 @@ test('signals, ids and flags as runc reads them', (t) => {
   t.deepEqual(p.rest, ['id', 'sh', '-c', 'x']);
   t.throws(() => parseFlags(['--nope'], []), { message: /flag provided but not defined/ });
 });
+
+test('personality: the domain and flags as one personality(2) value, set before the seccomp filter; an unknown flag refused', (t) => {
+  const c = config({ linux: { ...(spec().linux as object), personality: { domain: 'LINUX32', flags: ['ADDR_NO_RANDOMIZE'] }, seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['personality'], action: 'SCMP_ACT_ERRNO' }] } } });
+  const ops = opsOf(c);
+  const at = ops.findIndex((o) => o.op === 'personality');
+  t.deepEqual(ops[at], { op: 'personality', arg: 0x0008 | 0x0040000 });
+  t.true(at < ops.findIndex((o) => o.op === 'seccomp'));
+  t.false(opsOf(config()).some((o) => o.op === 'personality'));
+  const bad = config({ linux: { ...(spec().linux as object), personality: { domain: 'LINUX', flags: ['NOPE'] } } });
+  t.throws(() => opsOf(bad), { instanceOf: ValidationError, message: /linux\.personality\.flags: unknown flag NOPE/ });
+});
