@@ -39,6 +39,8 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
   plan->cgroup_path = src.Str(o, "cgroupPath");
   plan->cgroup_procs = src.StrList(o, "cgroupProcs");
   plan->netns_path = src.Str(o, "netns");
+  plan->net_helper = src.StrList(o, "netHelper");
+  plan->net_helper_pid_file = src.Str(o, "netHelperPidFile");
   plan->enter_pidfd = static_cast<int>(src.Num(o, "enterPidfd", -1));
   plan->enter_flags = static_cast<uint64_t>(src.Num(o, "enterFlags", 0));
 

@@ -111,6 +111,12 @@ struct Plan {
   // A network namespace to be born in (a path such as /run/nsbox/netns/ID): the spawning thread
   // joins it for the clone and goes back; clone_flags then has no CLONE_NEWNET.
   std::string netns_path;
+  // A program that wires the container's own network namespace (rootless networking: pasta or
+  // slirp4netns): run once the id maps are written, "{pid}" in its argv replaced by the child's
+  // pid; it says it is ready by writing to fd 3, and the child is released only then. Its pid goes
+  // to net_helper_pid_file. It dies with the spawning thread (PR_SET_PDEATHSIG).
+  std::vector<std::string> net_helper;
+  std::string net_helper_pid_file;
   int enter_pidfd = -1;           // enter: join this process's namespaces first
   uint64_t enter_flags = 0;
 

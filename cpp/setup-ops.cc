@@ -60,7 +60,8 @@ long RunOp(const Op& op) {
       r = Sys(SYS_mkdirat, AT_FDCWD, op.target.c_str(), op.mode);
       return r == -EEXIST ? 0 : r;
     case OpKind::kTouch:
-      r = Sys(SYS_openat, AT_FDCWD, op.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, op.mode);
+      // read-only: a mount point that is there needs no write access (rootless, over a rootfs of root's)
+      r = Sys(SYS_openat, AT_FDCWD, op.target.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, op.mode);
       if (r < 0) return r;
       Sys(SYS_close, r);
       return 0;

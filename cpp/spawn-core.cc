@@ -55,6 +55,85 @@ bool RunMapper(const std::string& helper, pid_t pid, const std::string& map, Spa
   return false;
 }
 
+// Runs the plan's net helper for the child `pid` and waits until it writes to fd 3 (ready), or
+// closes it without writing (failed: its exit status is the error). The helper stays our child;
+// whoever spawned it reaps it (a pidfd from its pid file; the shim reaps every child).
+bool RunNetHelper(const Plan& plan, pid_t pid, SpawnFailure* f) {
+  std::vector<std::string> args = plan.net_helper;
+  for (auto& a : args) {
+    if (a == "{pid}") a = std::to_string(pid);
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+  const std::string& file = plan.net_helper[0];
+  auto fail = [&](int err, const char* syscall, const std::string& path) {
+    f->err = err;
+    f->syscall = syscall;
+    f->path = path;
+    return false;
+  };
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return fail(errno, "pipe2", file);
+  UniqueFd r(p[0]), w(p[1]);
+  pid_t self = getpid();
+  pid_t child = fork();
+  if (child < 0) return fail(errno, "fork", file);
+  if (child == 0) {
+    // async-signal-safe calls only: the parent may be multi-threaded
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != self) _exit(127);
+    if (w.get() == 3) {
+      fcntl(3, F_SETFD, 0);
+    } else if (dup2(w.get(), 3) < 0) {
+      _exit(127);
+    }
+    sys_close_range(4, ~0U, 0);
+    // stdio on /dev/null (the caller's may be closed; the helper logs to its own file), and the
+    // signal mask of a plain process (a thread-pool thread blocks signals; SIGTERM must end it)
+    int null = open("/dev/null", O_RDWR);
+    for (int i = 0; null >= 0 && i < 3; i++) {
+      if (null != i) dup2(null, i);
+    }
+    if (null > 2) close(null);
+    // and default dispositions: Node ignores SIGPIPE, which execve keeps (and pasta 2023-03
+    // takes an ignored SIGPIPE for a failure to set up its signals)
+    for (int sig = 1; sig < NSIG; sig++) {
+      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(file.c_str(), argv.data(), envp);
+    _exit(127);
+  }
+  w.reset();
+  char buf[32];
+  ssize_t n;
+  while ((n = read(r.get(), buf, sizeof buf)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) {
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    // exit 127: not executable; any other status: it failed (it logs why to its log file)
+    return fail(WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ENOENT : EIO, "net helper", file);
+  }
+  if (!plan.net_helper_pid_file.empty()) {
+    const std::string text = std::to_string(child) + "\n";
+    UniqueFd pf(open(plan.net_helper_pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!pf.valid() || write(pf.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      int err = errno;
+      kill(child, SIGKILL);
+      while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      return fail(err, "write", plan.net_helper_pid_file);
+    }
+  }
+  return true;
+}
+
 bool WriteAll(const std::string& file, const std::string& data, SpawnFailure* f) {
   UniqueFd fd(open(file.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd.valid() || write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
@@ -333,6 +412,7 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   for (size_t i = 0; !entering && i < plan.cgroup_procs.size(); i++) {
     if (!WriteAll(plan.cgroup_procs[i], pidtext, fail)) return abort_child();
   }
+  if (!entering && !plan.net_helper.empty() && !RunNetHelper(plan, pid, fail)) return abort_child();
   char go = 1;
   if (write(sync_w.get(), &go, 1) != 1) {
     int err = errno;

@@ -9,7 +9,7 @@
  */
 import * as z from 'zod';
 import { join } from 'node:path';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { resolveForContainer, type Image } from './image/image.js';
 import type { CommitOptions } from './build/commit-container.js';
 import { Container as RuntimeContainer, type ContainerDeps } from './runtime/container.js';
@@ -19,7 +19,7 @@ import { validate } from './runtime/options.js';
 import { defaultRunRoot } from './runtime/run-root.js';
 import { NetworkStore } from './network/network-store.js';
 import { joinNetwork, leaveNetwork, setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
-import { NetworkAttachmentSchema, NetworkOptionsSchema, PROTOCOLS, type BoundPort, type EndpointState, type NetworkState } from './network/schemas.js';
+import { DEFAULT_NETWORK, NetworkAttachmentSchema, NetworkOptionsSchema, PROTOCOLS, type BoundPort, type EndpointState, type NetworkState } from './network/schemas.js';
 import { randomBytes } from 'node:crypto';
 import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError, ignoreNotFound, reportCleanupError } from './errors.js';
 import type { Readable } from 'node:stream';
@@ -32,6 +32,9 @@ import { waitFor, WaitForSchema, type WaitFor } from './wait/wait-for.js';
 import { hostAddressOf, sdkWaitTarget } from './wait/sdk-target.js';
 import { OwnerIndex, thisProcess, type Owner } from './engine/owners.js';
 import { defaultRoot } from './storage/layout.js';
+import { isPrivileged } from './privilege.js';
+import { helperLog, prepareRootlessNetwork, stopRootlessHelper } from './network/rootless-net.js';
+import { NsboxError } from './errors.js';
 
 const withImages = (deps: ContainerDeps): ContainerDeps => ({ images: resolveForContainer, ...deps });
 
@@ -67,6 +70,10 @@ const StartSdkOptions = z
 /** The SDK's options: the runtime's, plus networking, readiness and files. */
 export type ContainerOptions = RuntimeOptions & z.input<typeof NetworkSdkOptions> & z.input<typeof StartSdkOptions>;
 
+/** The SDK's `ports` as bindings (a bare number: a random host port on every address). */
+const portBindings = (ports: z.output<typeof NetworkSdkOptions>['ports']) =>
+  (ports ?? []).map((p) => (typeof p === 'number' ? { containerPort: p } : { containerPort: p.container, hostPort: p.host ?? 0, hostIp: p.hostIp ?? '', protocol: p.protocol ?? 'tcp' }));
+
 function split(options: ContainerOptions): { runtime: RuntimeOptions; net: z.output<typeof NetworkSdkOptions>; start: z.output<typeof StartSdkOptions> } {
   const { network, ports, networkAliases, name, waitFor: wait, files, ...runtime } = options;
   const net = validate(NetworkSdkOptions, { network, ports, networkAliases, name }, 'container options');
@@ -90,6 +97,8 @@ function openStore(root: string | undefined): Promise<NetworkStore> {
 
 export class Container extends RuntimeContainer {
   #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string; interfaces?: number } | undefined;
+  /** Rootless networking (an unprivileged caller): its directory (files, pasta's pid and log) and ports. */
+  #rootless: { dir: string; state: NetworkState } | undefined;
   #start: z.output<typeof StartSdkOptions> = {};
   #owned: { index: OwnerIndex; owner: Owner; runRoot: string } | undefined;
   #log: OutputLog | undefined;
@@ -126,6 +135,7 @@ export class Container extends RuntimeContainer {
       const ns = { ...(runtime.namespaces ?? {}), ...(mode === 'host' ? { net: false } : {}) };
       return (await RuntimeContainer.create.call(this, { ...runtime, namespaces: ns }, withImages(deps))) as Container;
     }
+    if (!isPrivileged()) return Container.#createRootless(runtime, mode, net, deps);
     const id = runtime.id!;
     const runRoot = runtime.runRoot ?? defaultRunRoot();
     const store = await openStore(runtime.imageRoot);
@@ -133,7 +143,7 @@ export class Container extends RuntimeContainer {
     const options_ = NetworkOptionsSchema.parse({
       mode: 'bridge',
       networks: [{ network: mode, aliases: net.networkAliases ?? [] }],
-      ports: (net.ports ?? []).map((p) => (typeof p === 'number' ? { containerPort: p } : { containerPort: p.container, hostPort: p.host ?? 0, hostIp: p.hostIp ?? '', protocol: p.protocol ?? 'tcp' })),
+      ports: portBindings(net.ports),
     });
     const dir = join(runRoot, 'network', id);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -162,6 +172,40 @@ export class Container extends RuntimeContainer {
     return c;
   }
 
+  /**
+   * Without privileges there is no bridge: the container's own user namespace owns its network
+   * namespace, and pasta, started by the spawner before the container runs, gives it outbound
+   * networking and its published ports (lib/network/rootless-net.ts).
+   */
+  static async #createRootless(runtime: RuntimeOptions, mode: string, net: z.output<typeof NetworkSdkOptions>, deps: ContainerDeps): Promise<Container> {
+    if (mode !== DEFAULT_NETWORK) {
+      throw new ValidationError(`invalid container options: network ${mode}: without root only the default network (bridge, through pasta) is available; user-defined networks need root`, 'network');
+    }
+    if (!runtime.namespaces?.user) {
+      throw new ValidationError("invalid container options: namespaces.user: networking without root needs the container's own user namespace (namespaces: { user: true })", 'namespaces.user');
+    }
+    const id = runtime.id ?? randomBytes(32).toString('hex');
+    const runRoot = runtime.runRoot ?? defaultRunRoot();
+    const dir = join(runRoot, 'network', id);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    try {
+      const r = prepareRootlessNetwork({ dir, hostname: runtime.hostname ?? id.slice(0, 12), ports: NetworkOptionsSchema.parse({ mode: 'bridge', ports: portBindings(net.ports) }).ports });
+      const sandbox = runtime.rootfs === undefined && runtime.layers === undefined && runtime.image === undefined;
+      // A rootfs directory is not ours to write: a file is bound only over one that is there.
+      const files = sandbox ? [] : r.mounts.filter((m) => runtime.rootfs === undefined || existsSync(join(runtime.rootfs, m.target)));
+      const c = (await RuntimeContainer.create.call(
+        this,
+        { ...runtime, id, namespaces: { ...runtime.namespaces, net: true }, mounts: [...(runtime.mounts ?? []), ...files], netHelper: r.netHelper },
+        withImages(deps),
+      )) as Container;
+      c.#rootless = { dir, state: { endpoints: [], ports: r.ports } };
+      return c;
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
   /** The runtime's create() + start() (this class's create, start and remove), typed as this class. */
   static override async run(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
     return (await super.run(options, deps)) as Container;
@@ -173,12 +217,12 @@ export class Container extends RuntimeContainer {
 
   /** What the container got of the network: its endpoints and published ports (undefined without a bridge network). */
   get networkState(): NetworkState | undefined {
-    return this.#network?.net.state;
+    return this.#network?.net.state ?? this.#rootless?.state;
   }
 
   /** Every binding of a published container port, as bound (`0.0.0.0`: every address); empty when it is not published. */
   ports(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): Array<{ host: string; port: number }> {
-    return (this.#network?.net.state.ports ?? [])
+    return (this.#network?.net.state.ports ?? this.#rootless?.state.ports ?? [])
       .filter((p) => p.containerPort === containerPort && p.protocol === protocol)
       .map((p) => ({ host: p.hostIp || '0.0.0.0', port: p.hostPort }));
   }
@@ -245,7 +289,13 @@ export class Container extends RuntimeContainer {
       for (const f of files) await this.copyTo(f.source, f.target, { makeParents: true, ...(f.mode === undefined ? {} : { mode: f.mode }) });
       this.#start = { ...this.#start, files: [] };
     }
-    await super.start();
+    try {
+      await super.start();
+    } catch (e) {
+      const why = this.#rootless && e instanceof NsboxError && e.syscall === 'net helper' ? helperLog(this.#rootless.dir) : '';
+      if (why && e instanceof NsboxError) throw new NsboxError(`${e.message}: pasta could not set up the container's network: ${why}`, { code: e.code, cause: e });
+      throw e;
+    }
     const log = new OutputLog();
     log.attach('stdout', super.stdout);
     log.attach('stderr', super.stderr);
@@ -392,6 +442,12 @@ export class Container extends RuntimeContainer {
   override async remove(): Promise<void> {
     const n = this.#network;
     await super.remove();
+    const rootless = this.#rootless;
+    if (rootless) {
+      this.#rootless = undefined;
+      await stopRootlessHelper(rootless.dir);
+      rmSync(rootless.dir, { recursive: true, force: true });
+    }
     if (n) {
       this.#network = undefined;
       await teardownContainerNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, n.net.state, n.store, n.net.fds);

@@ -86,6 +86,12 @@ export interface SpawnPlan {
    * thread joins it for the clone and goes back. cloneFlags must then not have CLONE_NEWNET.
    */
   netns?: string;
+  /**
+   * Run once the id maps are written ("{pid}": the child's pid), before the child is released; it
+   * writes to its fd 3 when ready (it fails by closing it). Its pid goes to netHelperPidFile.
+   */
+  netHelper?: string[];
+  netHelperPidFile?: string;
   /** Enter mode: join the namespaces (enterFlags) of the process behind this pidfd first. */
   enterPidfd?: number;
   enterFlags?: number;

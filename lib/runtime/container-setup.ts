@@ -152,5 +152,6 @@ export function firstProcessPlan(cfg: ContainerConfig, p: FirstProcess): SpawnPl
     ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
     ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
     ...(typeof cfg.namespaces.net === 'string' ? { netns: cfg.namespaces.net } : {}),
+    ...(cfg.netHelper ? { netHelper: cfg.netHelper.argv, netHelperPidFile: cfg.netHelper.pidFile } : {}),
   };
 }

@@ -146,6 +146,13 @@ export const ContainerOptionsSchema = z
     runRoot: absPath.optional(),
     /** The image store `image` is looked up (and pulled) in (default: $NSBOX_ROOT, /var/lib/nsbox as root). */
     imageRoot: absPath.optional(),
+    /**
+     * A program that wires the container's own network namespace before the container runs
+     * (lib/network/rootless-net.ts: pasta, for rootless networking). It runs once the id maps are
+     * written, `{pid}` in `argv` standing for the container's pid, says it is ready by writing to its
+     * fd 3, and dies with the thread that spawned it; its pid is written to `pidFile`.
+     */
+    netHelper: z.object({ argv: z.tuple([absPath], noNul), pidFile: absPath }).strict().optional(),
   })
   .strict();
 
