@@ -11,14 +11,15 @@
 # passwd: rootless containers with subordinate ids (newuidmap, useradd); util-linux, iproute2:
 # setpriv, unshare, script, ip; buildah: the builder's peer in test/integration/build-buildah.test.ts;
 # nftables, libnftables1, aardvark-dns, iperf3: bridge networking (nsbox loads libnftables;
-# aardvark-dns is the DNS of user networks) and its benchmark; containerd (and its ctr), runc:
+# aardvark-dns is the DNS of user networks) and its benchmark; passt (pasta): rootless networking,
+# slirp4netns: its benchmark's peer; containerd (and its ctr), runc:
 # nsbox-runc under containerd (test/integration/oci-containerd.test.ts) and its benchmark's peer;
 # docker-compose: Debian's compose v1 (Python, API 1.41) against nsbox serve in
 # test/integration/compose.test.ts.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 libisal-dev docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah nftables libnftables1 aardvark-dns iperf3 containerd runc docker-compose)
+pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 libisal-dev docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah nftables libnftables1 aardvark-dns iperf3 passt slirp4netns containerd runc docker-compose)
 
 missing=()
 for p in "${pkgs[@]}"; do

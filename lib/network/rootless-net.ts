@@ -32,14 +32,12 @@ export const ROOTLESS_DNS = '10.0.2.3';
 const TUN = '/dev/net/tun';
 
 /** The pasta binary: $NSBOX_PASTA, else the first `pasta` on PATH (then /usr/bin, /usr/sbin). */
-export function findPasta(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.NSBOX_PASTA) return env.NSBOX_PASTA;
-  const dirs = [...(env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), '/usr/bin', '/usr/sbin'];
-  for (const d of dirs) {
-    const p = path.join(d, 'pasta');
-    if (existsSync(p)) return p;
-  }
-  throw new NsboxError("rootless networking needs pasta (Debian package passt), which is not installed (not on PATH, /usr/bin or /usr/sbin): install it, or use network 'none' or 'host'", {
+export function findPasta(env: NodeJS.ProcessEnv = process.env, fallback: readonly string[] = ['/usr/bin', '/usr/sbin']): string {
+  const where = env.NSBOX_PASTA ? [env.NSBOX_PASTA] : [...(env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...fallback].map((d) => path.join(d, 'pasta'));
+  const found = where.find((p) => existsSync(p));
+  if (found) return found;
+  const looked = env.NSBOX_PASTA ? `$NSBOX_PASTA ${env.NSBOX_PASTA}` : `PATH, ${fallback.join(', ')}`;
+  throw new NsboxError(`rootless networking needs pasta (Debian package passt), which is not installed (looked in ${looked}): install it, or use network 'none' or 'host'`, {
     code: 'ENOENT',
     path: 'pasta',
   });

@@ -1,0 +1,177 @@
+/**
+ * Rootless networking (lib/network/rootless-net.ts): a user with subordinate ids runs SDK
+ * containers with `network: 'bridge'` and published ports, through pasta, inside a network and
+ * mount namespace this test makes (`unshare -n -m`): a veth pair gives that namespace an address
+ * (10.99.0.1) and a default route, /dev/net/tun is bound there as a 0666 node (udev's mode; this
+ * VM's is 0600), and the host's own namespace is never touched. Asserted from the container's
+ * output, real connections, and /proc (pasta's process).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { isRoot, rootfs, skipIf, unprivilegedCanRead } from './_helpers.js';
+import { exitOfPidfd, pidfdOf } from '../../lib/runtime/process-exit.js';
+
+const USER = 'nsbox-rootless-net';
+const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
+const reason = !isRoot
+  ? 'needs root to create the test user and its namespaces'
+  : !existsSync('/usr/bin/pasta')
+    ? 'pasta is not installed (Debian package passt)'
+    : !existsSync('/usr/bin/newuidmap')
+      ? 'newuidmap/newgidmap are not installed (Debian package uidmap)'
+      : spawnSync('useradd', ['--help']).status !== 0 || spawnSync('setpriv', ['--version']).status !== 0
+        ? 'useradd or setpriv is missing'
+        : !unprivilegedCanRead()
+          ? 'an unprivileged user cannot read this checkout (clone it where others can)'
+          : undefined;
+const rtest = skipIf(reason, test.serial);
+
+let uid = 0;
+let gid = 0;
+let work = '';
+test.before(() => {
+  if (reason) return;
+  spawnSync('userdel', [USER]);
+  execFileSync('useradd', ['-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin', USER]);
+  const has = (f: string) => existsSync(f) && readFileSync(f, 'utf8').split('\n').some((l) => l.startsWith(`${USER}:`));
+  if (!has('/etc/subuid') || !has('/etc/subgid')) execFileSync('usermod', ['--add-subuids', '400000-465535', '--add-subgids', '400000-465535', USER]);
+  uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
+  gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim());
+  work = mkdtempSync(join(tmpdir(), 'nsbox-rootless-net-'));
+  chmodSync(work, 0o755);
+});
+test.after.always(() => {
+  if (reason) return;
+  spawnSync('userdel', [USER]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Runs `script` (an ES module) as the test user inside a fresh network + mount namespace; its last stdout line is JSON. */
+function inNamespace(script: string, env: Record<string, string> = {}): { out: unknown; stderr: string; status: number | null } {
+  const setup = [
+    `mknod -m 666 ${work}/tun c 10 200 && mount --bind ${work}/tun /dev/net/tun`,
+    'ip link set lo up',
+    'ip link add nsbt0 type veth peer name nsbt1',
+    'ip addr add 10.99.0.1/24 dev nsbt0 && ip link set nsbt0 up && ip link set nsbt1 up',
+    'ip route add default via 10.99.0.2 dev nsbt0',
+    `exec setpriv --reuid=${uid} --regid=${gid} --init-groups "$@"`,
+  ].join(' && ');
+  rmSync(join(work, 'tun'), { force: true });
+  const r = spawnSync('unshare', ['-n', '-m', '--propagation', 'private', '--', 'bash', '-c', setup, 'bash', process.execPath, '--import=tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, HOME: '/tmp', XDG_RUNTIME_DIR: '', ...env },
+    timeout: 90_000,
+  });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let out: unknown;
+  try {
+    out = JSON.parse(last);
+  } catch {
+    // not JSON: the script failed before its report; status and stderr say why
+    out = last;
+  }
+  return { out, stderr: r.stderr, status: r.status };
+}
+
+/** Gone, or a zombie its new parent (init) has not reaped yet. */
+function gone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
+  } catch {
+    // ENOENT: reaped
+    return true;
+  }
+}
+
+const prelude = `
+  import { Container } from ${JSON.stringify(lib)};
+  import net from 'node:net';
+  import { existsSync, readFileSync } from 'node:fs';
+  const read = (host, port) => new Promise((res, rej) => { const s = net.connect(port, host); let b = ''; s.on('data', (d) => (b += d)); s.on('end', () => res(b)); s.on('error', rej); });
+  const outputOf = (c) => { let o = ''; c.stdout.on('data', (d) => (o += d)); c.stderr.on('data', (d) => (o += d)); return () => o; };
+  const pastaPid = (c) => Number(readFileSync('/tmp/nsbox-' + process.getuid() + '/network/' + c.id + '/pasta.pid', 'utf8'));
+`;
+
+rtest('outbound to a server on the namespace address, published ports (random, 127.0.0.1:fixed, every address), pasta gone after remove', (t) => {
+  const { out, stderr, status } = inNamespace(`${prelude}
+    // the server on the namespace's own address: the container reaches it through pasta
+    const server = net.createServer((s) => s.end('hello ' + s.remoteAddress + '\\n', () => s.destroy())).listen(7777, '10.99.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const c = await Container.run({
+      rootfs: ${JSON.stringify(rootfs())},
+      namespaces: { user: true },
+      network: 'bridge',
+      ports: [80, { container: 81, host: 18081, hostIp: '127.0.0.1' }],
+      command: ['/bin/sh', '-c', 'read a b c < /proc/self/uid_map; echo $a $b $c; ip -4 -o addr show eth0 | tr -s " " | cut -d" " -f2,4; ip route | head -1; nc -w 5 10.99.0.1 7777 </dev/null; (echo on-80 | nc -l -p 80 &); echo on-81 | nc -l -p 81; wait'],
+    });
+    const output = outputOf(c);
+    const random = c.mappedPort(80);
+    const fixed = c.port(81);
+    const pid = pastaPid(c);
+    const comm = readFileSync('/proc/' + pid + '/comm', 'utf8').trim();
+    // the listeners start after the outbound line; a refused connect is retried by waitFor
+    await c.waitFor({ port: 81 });
+    await c.waitFor({ port: 80 });
+    const viaLoopback = await read('127.0.0.1', random);
+    const viaFixed = await read('127.0.0.1', 18081);
+    const status = await c.wait();
+    await c.remove();
+    server.close();
+    console.log(JSON.stringify({ random, fixed, viaLoopback, viaFixed, output: output(), status, comm, pastaAfter: existsSync('/proc/' + pid), uid: process.getuid() }));
+  `);
+  t.is(status, 0, stderr);
+  const r = out as { random: number; fixed: unknown; viaLoopback: string; viaFixed: string; output: string; status: unknown; comm: string; pastaAfter: boolean; uid: number };
+  t.is(r.uid, uid);
+  const lines = r.output.trim().split('\n');
+  t.is(lines[0], `0 ${uid} 1`, 'root inside is the test user outside');
+  t.is(lines[1], 'eth0 10.0.2.100/24');
+  t.is(lines[2], 'default via 10.0.2.2 dev eth0 ');
+  t.regex(lines[3]!, /^hello 10\.99\.0\.1/, 'the server on the namespace address was reached (pasta connects from the host side)');
+  t.true(r.random > 0 && r.random !== 18081);
+  t.deepEqual(r.fixed, [{ host: '127.0.0.1', port: 18081 }]);
+  t.is(r.viaLoopback, 'on-80\n');
+  t.is(r.viaFixed, 'on-81\n');
+  t.deepEqual(r.status, { exitCode: 0, signal: null });
+  t.regex(r.comm, /^(pasta|passt)/);
+  t.false(r.pastaAfter, 'pasta ended with remove()');
+});
+
+rtest('pasta dies with the process that started it (kill -9): nothing is left running', async (t) => {
+  const { out, stderr } = inNamespace(`${prelude}
+    const c = await Container.run({ rootfs: ${JSON.stringify(rootfs())}, namespaces: { user: true }, ports: [{ container: 80, host: 18082 }], network: 'bridge', command: ['/bin/sleep', '1000'], stdio: 'ignore' });
+    console.log(JSON.stringify({ pasta: pastaPid(c), container: c.pid }));
+    process.kill(process.pid, 'SIGKILL');
+  `);
+  const { pasta, container } = out as { pasta: number; container: number };
+  t.true(pasta > 0 && container > 0, stderr);
+  // Both are gone or going: wait for their exits on pidfds (no sleep loop).
+  for (const pid of [pasta, container]) {
+    const fd = pidfdOf(pid);
+    if (fd !== undefined) await exitOfPidfd(fd);
+  }
+  t.true(gone(pasta), 'pasta is gone');
+  t.true(gone(container), 'the container is gone');
+});
+
+rtest('clear errors: no pasta, a user-defined network, no user namespace', (t) => {
+  const { out, stderr, status } = inNamespace(`${prelude}
+    const errors = [];
+    for (const opts of [{ network: 'bridge', ports: [80], namespaces: { user: true } }, { network: 'mynet', namespaces: { user: true } }, { network: 'bridge' }]) {
+      try {
+        const c = await Container.run({ rootfs: ${JSON.stringify(rootfs())}, command: ['/bin/true'], ...opts });
+        await c.remove();
+        errors.push('no error');
+      } catch (e) { errors.push(e.message); }
+    }
+    console.log(JSON.stringify(errors));
+  `, { NSBOX_PASTA: '/nonexistent/pasta' });
+  t.is(status, 0, stderr);
+  const [noPasta, userNet, noUserNs] = out as string[];
+  t.regex(noPasta!, /rootless networking needs pasta \(Debian package passt\), which is not installed/);
+  t.regex(userNet!, /network mynet: without root only the default network/);
+  t.regex(noUserNs!, /namespaces\.user: networking without root needs the container's own user namespace/);
+});
