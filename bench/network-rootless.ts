@@ -12,7 +12,7 @@
 // host's namespace is touched. podman itself is not run: its rootless default port handler
 // (rootlessport) needs podman's own user namespace set-up and images from a registry.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,11 @@ const self = new URL(import.meta.url).pathname;
 if (!stage) {
   const work = mkdtempSync(join(tmpdir(), 'nsbox-bench-rootless-'));
   chmodSync(work, 0o755);
+  // nobody's home and runtime dir, its own (a shared /tmp/.local could be another user's)
+  for (const d of ['home', 'run']) {
+    mkdirSync(join(work, d), { mode: 0o700 });
+    chownSync(join(work, d), 65534, 65534);
+  }
   const setup = [
     `mknod -m 666 ${work}/tun c 10 200 && mount --bind ${work}/tun /dev/net/tun`,
     'ip link set lo up',
@@ -33,7 +38,7 @@ if (!stage) {
   ].join(' && ');
   const r = spawnSync('unshare', ['-n', '--mount', '--propagation', 'private', '--', 'bash', '-c', setup, 'bash', process.execPath, ...process.execArgv, self], {
     stdio: 'inherit',
-    env: { ...process.env, NSBOX_BENCH_STAGE: 'user', HOME: '/tmp', XDG_RUNTIME_DIR: '' },
+    env: { ...process.env, NSBOX_BENCH_STAGE: 'user', HOME: join(work, 'home'), XDG_RUNTIME_DIR: join(work, 'run') },
   });
   rmSync(work, { recursive: true, force: true });
   process.exit(r.status ?? 1);
@@ -77,7 +82,7 @@ async function slirp(pid: number, ports: Array<[string, number, number]> = []): 
   const api = join(work, `slirp-${pid}.sock`);
   const t = process.hrtime.bigint();
   const p = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--enable-sandbox', '--enable-seccomp', '--ready-fd=3', '--api-socket', api, String(pid), 'tap0'], {
-    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
   });
   children.push(p);
   await new Promise<void>((resolve, reject) => {
