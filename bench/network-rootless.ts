@@ -130,7 +130,7 @@ try {
       await exited(h);
     }
   }
-  console.log(`helper ready, one published port (${runs} runs, medians): pasta ${median(ready.pasta).toFixed(1)} ms, slirp4netns ${median(ready.slirp4netns).toFixed(1)} ms (+ API add_hostfwd); pasta/slirp4netns = ${(median(ready.pasta) / median(ready.slirp4netns)).toFixed(2)}`);
+  console.log(`helper ready, one published port (${runs} runs, medians): pasta ${median(ready.pasta).toFixed(1)} ms, slirp4netns ${median(ready.slirp4netns).toFixed(1)} ms (ready fd + one API add_hostfwd); pasta/slirp4netns = ${(median(ready.pasta) / median(ready.slirp4netns)).toFixed(2)}`);
 
   // 2. What network 'bridge' (pasta) adds to an SDK run+rm of a host sandbox's `true`.
   const { Container } = await import('../lib/container.ts');
