@@ -4,7 +4,9 @@
  * through newuidmap / newgidmap (Debian's uidmap). The user is removed afterwards.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { isRoot, rootfs, skipIf, unprivilegedCanRead } from './_helpers.js';
@@ -56,9 +58,13 @@ rtest('a user with subordinate ids gets a full range inside its user namespace',
     await c.remove();
     console.log(JSON.stringify({ out, status }));
   `;
+  // a home of its own: /tmp/.local (the store's owner notes) is whichever rootless user's came first
+  const home = mkdtempSync(join(tmpdir(), 'nsbox-subids-home-'));
+  chownSync(home, uid, gid);
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
   const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', process.execPath, '--import=tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
-    env: { ...process.env, HOME: '/tmp', XDG_RUNTIME_DIR: '' },
+    env: { ...process.env, HOME: home, XDG_RUNTIME_DIR: '' },
     timeout: 60_000,
   });
   t.is(r.status, 0, r.stderr);
