@@ -116,7 +116,7 @@ rtest('outbound to a server on the namespace address, published ports (random, 1
     });
     const output = outputOf(c);
     const random = c.mappedPort(80);
-    const fixed = c.port(81);
+    const fixed = c.ports(81);
     const pid = pastaPid(c);
     const comm = readFileSync('/proc/' + pid + '/comm', 'utf8').trim();
     // the servers start after the outbound line
