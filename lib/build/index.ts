@@ -10,3 +10,4 @@ export { buildImage, type BuildOptions, type BuildProgress } from './build.js';
 export { RunFailedError } from './run-step.js';
 export { legacyProgress } from './legacy-output.js';
 export { importImage, type ImportImageOptions, type ImportSource } from './import.js';
+export { buildCacheUsage, pruneBuildCache, type BuildCacheItem, type PruneBuildCacheOptions } from './prune.js';

@@ -197,7 +197,7 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
   await layerStep(state, ctx, createdBy, [args, network, ...mountKey(specs, (m) => bindDigests.get(m)!)], async () => undefined, async (commit) => {
     const dirs = await ctx.layerDirs(state);
     const prepared = await prepareMounts(specs, {
-      cacheDir: path.join(env.store.layout.root, 'build-cache-mounts'),
+      cacheDir: env.store.buildCache.mountsDir,
       scratch: path.join(env.runRoot, `mounts-${randomBytes(8).toString('hex')}`),
       secrets: env.secrets,
       tree,

@@ -53,7 +53,7 @@ export async function metaStep(state: StageState, ctx: StepContext, createdBy: s
   const key = hashKey(state.cacheKey, createdBy);
   const hit = await lookup(state, ctx, key);
   const created = hit?.created ?? ctx.env.created();
-  if (!hit) await ctx.cache.put(key, undefined, created);
+  if (!hit) await ctx.cache.put(key, undefined, created, createdBy);
   state.cacheKey = key;
   history(state, created, createdBy, true);
 }
@@ -79,7 +79,7 @@ export async function layerStep(state: StageState, ctx: StepContext, createdBy: 
         await rm(upper, { recursive: true, force: true });
       }
     }
-    await cache.put(key, layer, created);
+    await cache.put(key, layer, created, createdBy);
   }
   state.cacheKey = key;
   addLayer(state, layer, created, createdBy);
@@ -123,7 +123,7 @@ export async function linkStep(state: StageState, ctx: StepContext, createdBy: s
     } finally {
       await rm(upper, { recursive: true, force: true });
     }
-    await cache.put(linkKey, layer, created);
+    await cache.put(linkKey, layer, created, createdBy);
   }
   state.cacheKey = hashKey(state.cacheKey, createdBy, linkKey);
   addLayer(state, layer, created, createdBy);

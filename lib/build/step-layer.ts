@@ -5,23 +5,16 @@
  * layer a step made, under the digest of what it was made from.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
-import { isCode, reportError } from '../errors.js';
-import { chainId as chainIdOf, writeFileAtomic, type Store } from '../storage/index.js';
+import { ignoreCode, isCode, reportError } from '../errors.js';
+import { buildCacheEntrySchema, chainId as chainIdOf, writeFileAtomic, type BuiltLayer, type Store } from '../storage/index.js';
 import { writeDiffTar } from './diff-tar.js';
 
 export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 
-export const builtLayerSchema = z.object({
-  digest: z.string(),
-  mediaType: z.string(),
-  size: z.number().int().nonnegative(),
-  diffId: z.string(),
-  chainId: z.string(),
-});
-export type BuiltLayer = z.infer<typeof builtLayerSchema>;
+export { builtLayerSchema, type BuiltLayer } from '../storage/index.js';
 
 /** The layer of `upper` on top of `parentChainId`; undefined when the step changed nothing. */
 export async function commitDiff(store: Store, upper: string, parentChainId: string | undefined, opts: { clampMtime?: number; tmpPrefix?: string } = {}): Promise<BuiltLayer | undefined> {
@@ -44,7 +37,6 @@ export async function commitDiff(store: Store, upper: string, parentChainId: str
   }
 }
 
-const entrySchema = z.object({ layer: builtLayerSchema.nullable(), createdAt: z.string() });
 
 /**
  * The build cache: `<root>/build-cache/<key hex>.json`, each the layer a step made (null for a
@@ -54,11 +46,11 @@ const entrySchema = z.object({ layer: builtLayerSchema.nullable(), createdAt: z.
 export class BuildCache {
   readonly dir: string;
   constructor(readonly store: Store) {
-    this.dir = path.join(store.layout.root, 'build-cache');
+    this.dir = store.buildCache.dir;
   }
 
   #file(key: string): string {
-    return path.join(this.dir, `${key.replace(/^sha256:/, '')}.json`);
+    return this.store.buildCache.file(key);
   }
 
   /** The entry for `key`; `blobOnly`: its layer's blob must be there (a linked step's layer, unpacked over any parent), not its chain. */
@@ -79,16 +71,19 @@ export class BuildCache {
       reportError(`the build cache entry ${this.#file(key)} is damaged; the step runs again`)(err);
       return undefined;
     }
-    const parsed = entrySchema.safeParse(json);
+    const parsed = buildCacheEntrySchema.safeParse(json);
     if (!parsed.success) return undefined;
     const layer = parsed.data.layer;
     if (layer && !((await this.store.blobs.has(layer.digest)) && (opts.blobOnly || (await this.store.layers.has(layer.chainId))))) return undefined;
+    // the record's mtime is its last use (builder prune --keep-storage removes the least recent first)
+    const now = new Date();
+    await utimes(this.#file(key), now, now).catch(ignoreCode('ENOENT'));
     return { layer, created: parsed.data.createdAt };
   }
 
   /** `created`: the step's history time, reused by a hit so that a fully cached build gives the same image. */
-  async put(key: string, layer: BuiltLayer | undefined, created: string): Promise<void> {
+  async put(key: string, layer: BuiltLayer | undefined, created: string, description?: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: created })}\n`);
+    await writeFileAtomic(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: created, ...(description ? { description } : {}) })}\n`);
   }
 }

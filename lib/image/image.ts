@@ -8,7 +8,7 @@ import type { PushOptions, PushResult } from './push.js';
 import { mkdirSync } from 'node:fs';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import type { ImageRunConfig, PullPolicy, ResolvedImage } from '../runtime/image-source.js';
-import { chainId, Store, type ImageEntry, type ImageRecord, type JournalEntry, type LayerUnpackOptions } from '../storage/index.js';
+import { chainId, Store, type GcResult, type ImageEntry, type ImageRecord, type JournalEntry, type LayerUnpackOptions } from '../storage/index.js';
 import { defaultRoot } from '../storage/layout.js';
 import { isDigest, parseReference, type Reference } from './reference.js';
 // The registry client (got) and the archive code load only when a pull, save or load needs them:
@@ -353,8 +353,19 @@ export class Image {
     }
     if (keptBy.length) await store.images.forget(entry.record.digest);
     const untagged = await store.images.remove(entry.record.digest);
-    const gc = await store.images.gc(() => ({ layers: [...inUse.values()].map((u) => u.topChainId).filter((c): c is string => c !== undefined) }));
+    const gc = await Image.collectGarbage(store);
     return { untagged, deleted: [entry.record.digest, ...gc.blobs, ...gc.layers] };
+  }
+
+  /**
+   * Removes the blobs and layers that no image, no container of this process and no build-cache
+   * record needs (the build cache outlives the images built with it, as docker's does).
+   */
+  static async collectGarbage(store: Store): Promise<GcResult> {
+    return store.images.gc(async () => {
+      const cache = await store.buildCache.refs();
+      return { layers: [...[...inUse.values()].map((u) => u.topChainId).filter((c): c is string => c !== undefined), ...cache.layers], blobs: cache.blobs };
+    });
   }
 }
 

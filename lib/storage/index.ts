@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { tryLock, withLock } from './atomic.js';
 import { BlobStore } from './blob-store.js';
+import { BuildCacheStore } from './build-cache-store.js';
 import { DistributionStore } from './distribution-store.js';
 import { ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
@@ -16,6 +17,7 @@ export class Store {
   readonly layers: LayerStore;
   readonly images: ImageStore;
   readonly distribution: DistributionStore;
+  readonly buildCache: BuildCacheStore;
 
   constructor(opts: { root?: string } = {}) {
     this.layout = new StoreLayout(opts.root ?? defaultRoot());
@@ -23,6 +25,7 @@ export class Store {
     this.layers = new LayerStore(this.layout);
     this.images = new ImageStore(this.layout, { blobs: this.blobs, layers: this.layers });
     this.distribution = new DistributionStore(this.layout);
+    this.buildCache = new BuildCacheStore(this.layout);
   }
 
   /** Creates the directories and repairs what a crash left (unless another process is busy with the store). */
@@ -58,6 +61,7 @@ export class Store {
 
 export { fsyncDir, fsyncDirAsync, tryLock, withLock, writeFileAtomic, type LockOptions } from './atomic.js';
 export { BlobStore, type BlobInfo, type BlobSource } from './blob-store.js';
+export { BuildCacheStore, buildCacheEntrySchema, builtLayerSchema, treeSize, type BuildCacheEntry, type BuildCacheRecord, type BuiltLayer, type CacheMountRecord } from './build-cache-store.js';
 export { DistributionStore, type CompressedBlob } from './distribution-store.js';
 export { chainId, chainIds, digestSchema, parseDigest, sha256, type Digest } from './digest.js';
 export { DigestMismatchError, LayerError } from './errors.js';

@@ -3,7 +3,12 @@ import { cpus, hostname, release, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { Cgroup } from '../../cgroup/cgroup.js';
 import type { ApiContext } from '../api-context.js';
-import { filtersParam } from '../query.js';
+import { boolParam, filtersParam, intParam } from '../query.js';
+import { pruneBuildCache } from '../../build/prune.js';
+import { diskUsage } from '../../engine/disk-usage.js';
+import { containerSummary } from '../container-json.js';
+import { imageSummary } from '../image-json.js';
+import { volumeJson } from './volumes.js';
 import { API_VERSION, MIN_API_VERSION, type Router } from '../router.js';
 
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
@@ -20,14 +25,42 @@ function osName(): string {
 }
 
 export function systemRoutes(router: Router, ctx: ApiContext): void {
-  // docker system prune asks this too: nsbox keeps no build cache, so there is never anything to remove.
   // Anonymous volumes no container uses; `all=true` (docker volume prune -a) named ones too.
   router.add('POST', '/volumes/prune', async (ex) => {
     const all = filtersParam(ex.query).get('all')?.[0];
     const { volumes } = await ctx.engine.pruneVolumes({ all: all === 'true' || all === '1' });
     ex.send(200, { VolumesDeleted: volumes.length ? volumes : null, SpaceReclaimed: 0 });
   });
-  router.add('POST', '/build/prune', async (ex) => ex.send(200, { CachesDeleted: null, SpaceReclaimed: 0 }));
+  // docker builder prune: `all`, `keep-storage` (bytes)
+  router.add('POST', '/build/prune', async (ex) => {
+    const keep = intParam(ex.query, 'keep-storage') ?? intParam(ex.query, 'reserved-space');
+    const r = await pruneBuildCache({ root: ctx.engine.root, all: boolParam(ex.query, 'all'), ...(keep !== undefined && keep > 0 ? { keepStorage: keep } : {}) });
+    ex.send(200, { CachesDeleted: r.deleted.length ? r.deleted : null, SpaceReclaimed: r.spaceReclaimed });
+  });
+
+  router.add('GET', '/system/df', async (ex) => {
+    const u = await diskUsage(ctx.engine);
+    ex.send(200, {
+      LayersSize: u.layersSize,
+      Images: u.images.map((i) => ({ ...imageSummary(i.image), SharedSize: 0, Containers: i.containers })),
+      Containers: u.containers.map((c) => ({ ...containerSummary(c.record), SizeRw: c.sizeRw, SizeRootFs: c.sizeRw })),
+      Volumes: u.volumes.map((v) => ({ ...volumeJson(v.volume), UsageData: { Size: v.size, RefCount: v.volume.usedBy.length } })),
+      BuildCache: u.buildCache.map((c) => ({
+        ID: c.id.slice(0, 25),
+        Parent: '',
+        Parents: null,
+        Type: c.type,
+        Description: c.description,
+        InUse: false,
+        Shared: c.shared,
+        Size: c.size,
+        CreatedAt: c.createdAt.toISOString(),
+        LastUsedAt: c.lastUsedAt.toISOString(),
+        UsageCount: 0,
+      })),
+      BuilderSize: u.buildCache.reduce((n, c) => n + (c.shared ? 0 : c.size), 0),
+    });
+  });
 
   router.add('GET', '/_ping', async (ex) => {
     ex.send(200, 'OK', { 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', 'Builder-Version': '1' });

@@ -10,7 +10,7 @@ import type { Router } from '../router.js';
 
 const VolumeCreateSchema = z.object({ Name: z.string().nullish(), Labels: z.record(z.string(), z.string()).nullish() }).loose();
 
-const volumeJson = (v: VolumeInfo) => ({
+export const volumeJson = (v: VolumeInfo) => ({
   CreatedAt: v.created,
   Driver: 'local',
   Labels: volumeLabels(v),
