@@ -31,7 +31,7 @@ rtest('the cache outlives rmi; builder prune frees what no image shares, then --
   // the same steps over another big.bin: the first image's COPY and RUN records are no image's now
   writeFileSync(join(dir, 'big.bin'), 'b'.repeat(200_000));
   const second = await build(t, dir, { tags: ['kept:1'] });
-  await Image.remove(first.image.digest, { root: t.context.root });
+  await Image.remove(first.image.digest, { root: t.context.root, forget: true });
   t.true(existsSync(layerDir(t.context.root, firstCopy.chainId)), 'rmi left the layer the cache holds');
 
   const usage = await buildCacheUsage(t.context.root);
