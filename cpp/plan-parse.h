@@ -31,6 +31,7 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
   plan->setsid = src.Bool(o, "setsid", true);
   plan->ctty = src.Bool(o, "ctty", false);
   plan->pdeathsig = src.Bool(o, "pdeathsig", true);
+  plan->preserve_fds = static_cast<int>(src.Num(o, "preserveFds", 0));
   plan->uid_map = src.Str(o, "uidMap");
   plan->gid_map = src.Str(o, "gidMap");
   plan->deny_setgroups = src.Bool(o, "denySetgroups", false);

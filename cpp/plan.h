@@ -99,6 +99,7 @@ struct Plan {
   bool setsid = true;
   bool ctty = false;              // make fd 0 the controlling terminal
   bool pdeathsig = true;
+  int preserve_fds = 0;           // fds 3 .. 3+preserve_fds-1 stay open across execve (runc's --preserve-fds)
   std::string uid_map, gid_map;   // written by the parent before the child is released
   // Without privileges, ranges beyond one's own id go through the setuid helpers of the uidmap
   // package: newuidmap / newgidmap PID (inside outside count)..., run by the parent instead.

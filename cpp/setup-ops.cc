@@ -296,8 +296,11 @@ void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd) {
     if (r < 0 && !op.optional) Fail(err_fd, static_cast<int32_t>(i), r);
   }
 
-  // Nothing of the Node process may leak into the container: every fd above stdio closes on exec.
-  Sys(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Nothing of the Node process may leak into the container: every fd above stdio closes on exec,
+  // but for the caller's fds 3 .. 3+preserve_fds-1 (runc's --preserve-fds), which stay open.
+  unsigned keep = plan.preserve_fds > 0 ? static_cast<unsigned>(plan.preserve_fds) : 0;
+  Sys(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC);
+  for (unsigned fd = 3; fd < 3 + keep; fd++) Sys(SYS_fcntl, fd, F_SETFD, 0);
   r = ExecSearch(plan);
   Fail(err_fd, kStepExec, r);
 }

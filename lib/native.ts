@@ -68,6 +68,8 @@ export interface SpawnPlan {
   ctty?: boolean;
   /** Kill the child when the thread that spawned it dies (default true). */
   pdeathsig?: boolean;
+  /** The caller's fds 3 .. 3+preserveFds-1 stay open in the process (runc's --preserve-fds). */
+  preserveFds?: number;
   uidMap?: string;
   gidMap?: string;
   denySetgroups?: boolean;

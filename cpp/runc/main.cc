@@ -9,6 +9,7 @@
 // --log a line in runc's text or JSON form), exit status 1.
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -177,9 +178,35 @@ bool Parse(int argc, char** argv, Args* a) {
   return true;
 }
 
+// --preserve-fds N of create or run: the caller's fds 3 .. 3+N-1 must be open here, before Node
+// starts and takes free numbers of its own (which would then pass for the caller's).
+bool CheckPreservedFds(int argc, char** argv, std::string* msg) {
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i], value;
+    if ((arg == "--preserve-fds" || arg == "-preserve-fds") && i + 1 < argc) value = argv[i + 1];
+    else if (arg.compare(0, 15, "--preserve-fds=") == 0) value = arg.substr(15);
+    else continue;
+    int n = atoi(value.c_str());
+    for (int fd = 3; fd < 3 + n; fd++) {
+      if (fcntl(fd, F_GETFD) < 0) {
+        *msg = "--preserve-fds " + value + ": fd " + std::to_string(fd) + " is not open";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 int Run(int argc, char** argv) {
   Args a;
-  if (!Parse(argc, argv, &a)) HandToNode(argv);
+  if (!Parse(argc, argv, &a)) {
+    std::string msg;
+    if (!CheckPreservedFds(argc, argv, &msg)) {
+      fprintf(stderr, "%s\n", msg.c_str());
+      return 1;
+    }
+    HandToNode(argv);
+  }
   const std::string dir = a.root + "/" + a.id;
   Calls c;
   Failure err;

@@ -61,7 +61,10 @@ async function dispatch(cmd: string, p: Parsed, root: string): Promise<number> {
       const o = { root, id: needId(p, cmd), bundle: resolve(flag(p, 'bundle') ?? '.') };
       const pidFile = flag(p, 'pid-file');
       const consoleSocket = flag(p, 'console-socket');
-      const full = { ...o, ...(pidFile ? { pidFile: resolve(pidFile) } : {}), ...(consoleSocket ? { consoleSocket } : {}) };
+      const preserve = flag(p, 'preserve-fds');
+      const preserveFds = preserve === undefined ? 0 : Number(preserve);
+      if (!Number.isInteger(preserveFds) || preserveFds < 0) throw new ValidationError(`invalid value "${preserve}" for flag -preserve-fds`, 'preserve-fds');
+      const full = { ...o, ...(pidFile ? { pidFile: resolve(pidFile) } : {}), ...(consoleSocket ? { consoleSocket } : {}), ...(preserveFds ? { preserveFds } : {}) };
       if (cmd === 'run') return runContainer(full, bool(p, 'detach'));
       await createContainer(full);
       return 0;

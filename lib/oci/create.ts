@@ -5,10 +5,10 @@
  * process exits. Without a terminal it inherits fds 0-2; with one, the pty master goes to the
  * console socket before create returns.
  */
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { InvalidStateError, NotFoundError } from '../errors.js';
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import { native } from '../native.js';
 import { hostFacts } from '../runtime/host.js';
 import { CALLS, writeCallFile } from './call-file.js';
@@ -25,6 +25,8 @@ export interface CreateOptions {
   bundle: string;
   pidFile?: string;
   consoleSocket?: string;
+  /** --preserve-fds N: this process's fds 3 .. 3+N-1 go to the init. */
+  preserveFds?: number;
 }
 
 const O_PATH = 0o10000000;
@@ -49,6 +51,15 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
   const proc = requireProcess(cfg);
   const rootfs = rootfsOf(cfg, o.bundle);
   if (!existsSync(rootfs)) throw new NotFoundError(`rootfs (${rootfs}) does not exist`, { path: rootfs });
+  // Checked before this process opens anything, which would take a free number in that range.
+  for (let fd = 3; fd < 3 + (o.preserveFds ?? 0); fd++) {
+    try {
+      fstatSync(fd);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBADF') throw e;
+      throw new ValidationError(`--preserve-fds ${o.preserveFds}: fd ${fd} is not open`, 'preserve-fds');
+    }
+  }
   if (proc.terminal && !o.consoleSocket) throw new NotFoundError('cannot allocate tty if runc will detach without setting console socket');
   ensureRoot(o.root);
   const dir = stateDir(o.root, o.id);
@@ -91,6 +102,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       ...(pty ? { consolePath: pty.path } : {}),
       fifoFd,
       nsFds,
+      ...(o.preserveFds ? { preserveFds: o.preserveFds } : {}),
     });
     const spawned = await native.spawn(plan);
     pidfd = spawned.pidfd;

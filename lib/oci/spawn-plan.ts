@@ -37,6 +37,8 @@ export interface OciPlanContext {
   fifoFd?: number;
   /** fds of namespaces given by path (other than network), opened by the caller: type → fd. */
   nsFds?: Record<string, number>;
+  /** --preserve-fds: the caller's fds 3 .. 3+N-1 are the process's too. */
+  preserveFds?: number;
 }
 
 /** personality(2)'s domains and flags (linux/personality.h) by the names runtime-spec uses. */
@@ -126,6 +128,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     ctty: ctx.consolePath !== undefined,
     pdeathsig: false,
     denySetgroups: false,
+    ...(ctx.preserveFds ? { preserveFds: ctx.preserveFds } : {}),
     ...(ctx.cgroupPath ? { cgroupPath: ctx.cgroupPath } : {}),
     ...(ctx.cgroupProcs?.length ? { cgroupProcs: ctx.cgroupProcs } : {}),
     ...(netPath !== undefined ? { netns: netPath } : {}),

@@ -278,3 +278,24 @@ rtest('linux.personality LINUX32: the container sees a 32-bit machine (uname -m)
   t.regex(r.stdout, /^i[3-6]86\n$/);
   t.false(existsSync(join(t.context.root, 'p32')));
 });
+
+rtest('--preserve-fds N: the caller fd 3 reaches the process; without it, fd 3 is closed in the container', (t) => {
+  const file = join(t.context.dir, 'passed.txt');
+  writeFileSync(file, 'through fd 3\n');
+  const fd = openSync(file, 'r');
+  try {
+    const run = (id: string, extra: string[]) => spawnSync(bin, ['--root', t.context.root, 'run', ...extra, '--bundle', bundle(t, { args: ['sh', '-c', 'cat <&3'] }), id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', fd], timeout: 60_000 });
+    const kept = run('pf1', ['--preserve-fds', '1']);
+    t.is(kept.status, 0, kept.stderr);
+    t.is(kept.stdout, 'through fd 3\n');
+    const closed = run('pf2', []);
+    t.not(closed.status, 0);
+    t.regex(closed.stderr, /3|bad file/i);
+    t.is(closed.stdout, '');
+    const bad = spawnSync(bin, ['--root', t.context.root, 'run', '--preserve-fds', '4', '--bundle', bundle(t, { args: ['true'] }), 'pf3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', fd] });
+    t.is(bad.status, 1);
+    t.regex(bad.stderr, /--preserve-fds 4: fd 4 is not open/);
+  } finally {
+    closeSync(fd);
+  }
+});

@@ -187,3 +187,8 @@ test('personality: the domain and flags as one personality(2) value, set before 
   const bad = config({ linux: { ...(spec().linux as object), personality: { domain: 'LINUX', flags: ['NOPE'] } } });
   t.throws(() => opsOf(bad), { instanceOf: ValidationError, message: /linux\.personality\.flags: unknown flag NOPE/ });
 });
+
+test('--preserve-fds: the count reaches the plan (the child keeps fds 3 .. 3+N-1 across execve); none by default', (t) => {
+  t.is(ociSpawnPlan(config(), { ...ctx, preserveFds: 2 }).preserveFds, 2);
+  t.is(ociSpawnPlan(config(), ctx).preserveFds, undefined);
+});
