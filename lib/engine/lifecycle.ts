@@ -7,7 +7,7 @@ import { NotFoundError, ignoreNotFound } from '../errors.js';
 import { resolveForContainer } from '../image/image.js';
 import { Container } from '../runtime/container.js';
 import type { ContainerOptions } from '../runtime/options.js';
-import { readHealthAsync } from '../runtime/bundle.js';
+import { readHealthAsync, readStateAsync } from '../runtime/bundle.js';
 import { signalNumber } from '../runtime/signals.js';
 import { isCode } from '../storage/errors.js';
 import { checkState, failureExitCode, isRunning } from './container-status.js';
@@ -98,9 +98,14 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   }
   releaseHeldPorts(net);
   const shimStart = await processStartTime(started.shimPid);
+  // The start as the shim recorded it (state.json, written before it reported): with another time,
+  // the first read of the record (ps, inspect, the quick exec) would find it out of step with the
+  // shim and have to write a correction (reconcile's sync).
+  const shimState = await readStateAsync(started.bundle).catch((e: unknown) => ctx.warn(`the shim's state of ${r.id}`, e));
+  const startedAt = shimState?.shimPid === started.shimPid && shimState.startedAt ? new Date(shimState.startedAt).toISOString() : new Date().toISOString();
   const record = await ctx.store.update(r.id, (x) => {
     x.state = 'running';
-    x.startedAt = new Date().toISOString();
+    x.startedAt = startedAt;
     x.exitCode = null;
     x.signal = null;
     x.oomKilled = false;
