@@ -3,12 +3,30 @@
 // bundle (tools/bundle-cli.mjs, built with dist/) with its code cache when there is one: it starts
 // in a fraction of the time of dist/'s few hundred modules. CommonJS (bin/package.json), so that
 // Node does not start its ES module loader for the entry point; without the bundle it imports dist/.
+// A command with a quick bundle (lib/cli/quick/: ps, exec) runs that first, without the main bundle;
+// when it cannot answer (undefined: nothing done, nothing printed), the main bundle runs it.
 'use strict';
 const { existsSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { join } = require('node:path');
-const { compileBundle } = require('./compile-bundle.js');
 
-const bundle = join(__dirname, '..', 'dist', 'cli-bundle', 'nsbox.cjs');
-const load = async () => (existsSync(bundle) ? compileBundle(bundle, `${bundle}.cache`).run(createRequire(bundle)) : import('../dist/cli/main.js'));
-load().then((cli) => cli.runCli());
+const dir = join(__dirname, '..', 'dist', 'cli-bundle');
+const bundle = join(dir, 'nsbox.cjs');
+const quick = { ps: 'quick-ps.cjs', exec: 'quick-exec.cjs' }[process.argv[2]];
+
+async function load() {
+  if (!existsSync(bundle)) return import('../dist/cli/main.js');
+  return require('./compile-bundle.js').compileBundle(bundle, `${bundle}.cache`).run(createRequire(bundle));
+}
+
+async function main() {
+  if (quick && existsSync(join(dir, quick))) {
+    const code = await require(join(dir, quick)).run(process.argv.slice(3));
+    if (code !== undefined) {
+      process.exitCode = code;
+      return;
+    }
+  }
+  (await load()).runCli();
+}
+main();

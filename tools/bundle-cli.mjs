@@ -69,6 +69,22 @@ if (dynamic.length) {
   process.exit(1);
 }
 
+// The quick commands (lib/cli/quick/): each a bundle of its own that bin/nsbox.js runs before the
+// main bundle, which it falls back to when the quick one cannot answer. They must not carry zod
+// (building its classes and schemas is most of what they save).
+const quick = [];
+for (const name of ['ps', 'exec']) {
+  const out = `${outdir}/quick-${name}.cjs`;
+  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url' }, banner: { js: 'var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;' }, supported: { 'dynamic-import': false } });
+  const inputs = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
+  const schemaLib = inputs.filter((f) => /node_modules\/zod\/(?!v4\/core\/(regexes|util)\.js)/.test(f));
+  if (schemaLib.length) {
+    console.error(`bundle-cli: quick-${name}.cjs carries zod (${schemaLib.join(', ')}): it must read without a schema library`);
+    process.exit(1);
+  }
+  quick.push(`quick-${name}.cjs ${(statSync(out).size / 1024).toFixed(0)} kB`);
+}
+
 // The code cache: compiled as bin/nsbox.js compiles it, then the everyday commands' modules
 // evaluated, so that the cache holds their code too (the rest compile on use: a bigger cache costs
 // every command the time to deserialize it). Without the addon (not built yet) there is no cache: the
@@ -84,5 +100,5 @@ try {
   console.warn(`bundle-cli: no code cache (${e.message.split('\n')[0]})`);
 }
 const bytes = statSync(outfile).size;
-console.log(`bundle-cli: ${bundled.length} modules, ${(bytes / 1024).toFixed(0)} kB in ${outfile.slice(root.length)}, ${cache}`);
+console.log(`bundle-cli: ${bundled.length} modules, ${(bytes / 1024).toFixed(0)} kB in ${outfile.slice(root.length)}, ${cache}; ${quick.join(', ')}`);
 

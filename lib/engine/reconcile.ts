@@ -1,19 +1,13 @@
 /**
- * Corrects a record that says running (or paused) for a process that is gone: a dead pid, a pid
- * now used by another process (its start time differs), or a shim that is done with its container.
- *
- * nsbox-shim's bundle is the contract (cpp/shim/main.cc): `state.json` ({status, shimPid,
- * restartCount, startedAt, …}) and `exit.json` ({exitCode, signal, finishedAt, error?}), each
- * replaced atomically. While the shim lives, only its state says the container is done ('exited' or
- * 'stopped'): between restarts exit.json holds the last run's exit while the container will run
- * again. Once the shim is gone, exit.json is the final status. The shim is checked before the files
- * are read, so one that writes them and exits in between is still seen as an exit, not a death.
+ * reconcile: a record that says running (or paused) corrected against its process and its shim's
+ * files (reconcile-with.ts has how), the files read through their schemas (lib/runtime/bundle.ts).
  */
 import { bundlePath, readExitAsync, readStateAsync, ShimExitSchema, ShimStateSchema, type ShimExit, type ShimState } from '../runtime/bundle.js';
-import { signalName } from '../runtime/signals.js';
 import { ValidationError } from '../errors.js';
-import { processStat } from './process-start-time.js';
-import type { ContainerSummary, Supervisor } from './record-summary.js';
+import type { ContainerSummary } from './record-summary.js';
+import { exitFilePath, reconcileWith, type ExitRead, type ReconcileEnv, type ShimFileReaders } from './reconcile-with.js';
+
+export { exitFilePath, type ReconcileEnv } from './reconcile-with.js';
 
 /** `<bundle>/exit.json` and `<bundle>/state.json`: their schemas are the bundle's (lib/runtime/bundle.ts). */
 export const ExitFileSchema = ShimExitSchema;
@@ -21,23 +15,7 @@ export type ExitFile = ShimExit;
 export const ShimStateFileSchema = ShimStateSchema;
 export type ShimStateFile = ShimState;
 
-export interface ReconcileEnv {
-  now: () => Date;
-  /** Where procfs is mounted. */
-  proc: string;
-}
-
-export const exitFilePath = (bundle: string): string => bundlePath(bundle, 'exit');
 export const shimStateFilePath = (bundle: string): string => bundlePath(bundle, 'state');
-
-async function alive(sup: Supervisor, proc: string): Promise<boolean> {
-  const st = await processStat(sup.pid, proc);
-  if (!st) return false;
-  // A zombie is not reaped yet: its parent (the owner) is about to record the real status.
-  return sup.pidStartTime === undefined || st.startTime === sup.pidStartTime;
-}
-
-type ExitRead = { ok: true; exit: ExitFile } | { ok: false; why: string } | undefined;
 
 /** Whatever exit.json holds is this shim's: a new shim's bundle starts without one (startDetached). */
 async function readExitFile(bundle: string): Promise<ExitRead> {
@@ -50,67 +28,23 @@ async function readExitFile(bundle: string): Promise<ExitRead> {
   }
 }
 
-/** The shim's state.json, when it is there, valid, and written by this very shim. */
-async function readShimState(bundle: string, shimPid: number): Promise<ShimStateFile | undefined> {
-  let state: ShimStateFile | undefined;
+/** The shim's state.json, when it is there and valid. */
+async function readShimState(bundle: string): Promise<ShimStateFile | undefined> {
   try {
-    state = await readStateAsync(bundle);
+    return await readStateAsync(bundle);
   } catch (err) {
-    // Not a state this shim wrote (it writes atomically): says nothing about it.
+    // Not a state the shim wrote (it writes atomically): says nothing about it.
     if (err instanceof ValidationError) return undefined;
     throw err;
   }
-  // Another shim's (an earlier run in the same bundle): says nothing about this one.
-  return state?.shimPid === shimPid ? state : undefined;
 }
 
-/** The record with the shim's restart count and latest start, or undefined when they agree. */
-function synced<R extends ContainerSummary>(record: R, state: ShimStateFile | undefined): R | undefined {
-  if (!state) return undefined;
-  const restartCount = state.restartCount ?? record.restartCount;
-  const startedAt = state.status === 'running' && state.startedAt ? new Date(state.startedAt).toISOString() : record.startedAt;
-  if (restartCount === record.restartCount && startedAt === record.startedAt) return undefined;
-  return { ...record, restartCount, ...(startedAt === undefined ? {} : { startedAt }) };
-}
-
-const sigName = (s: string | number): string => (typeof s === 'number' ? signalName(s) : s.startsWith('SIG') ? s : `SIG${s}`);
+const schemaReaders: ShimFileReaders = { exit: readExitFile, state: readShimState };
 
 /**
  * The corrected record, or undefined when `record` is still true. Only the summary's fields are
  * read and changed (record-summary.ts): a full record comes back full, a summary as a summary.
  */
-export async function reconcile<R extends ContainerSummary>(record: R, env: ReconcileEnv): Promise<R | undefined> {
-  if (record.state !== 'running' && record.state !== 'paused') return undefined;
-  const sup = record.supervisor;
-  const dead = (error: string): R => ({
-    ...record,
-    state: 'dead',
-    exitCode: null,
-    signal: null,
-    finishedAt: env.now().toISOString(),
-    error,
-  });
-  if (!sup) return dead('no supervisor was recorded for a running container');
-  const isAlive = await alive(sup, env.proc);
-  if (sup.kind === 'process') return isAlive ? undefined : dead(`process ${sup.pid} is gone and left no exit status`);
-  const state = await readShimState(sup.bundle, sup.pid);
-  const done = !isAlive || state?.status === 'exited' || state?.status === 'stopped';
-  if (!done) return synced(record, state);
-  const r = await readExitFile(sup.bundle);
-  if (r?.ok) {
-    const { exit } = r;
-    const { error: _, ...rest } = synced(record, state) ?? record;
-    return {
-      ...rest,
-      state: 'exited',
-      exitCode: exit.exitCode,
-      signal: exit.signal === null ? null : sigName(exit.signal),
-      oomKilled: exit.oomKilled,
-      finishedAt: new Date(exit.finishedAt).toISOString(),
-      ...(exit.error === undefined ? {} : { error: exit.error }),
-    } as R;
-  }
-  // Done by its state, but exit.json is not readable yet: the shim is still writing its files.
-  if (isAlive) return synced(record, state);
-  return dead(r ? r.why : `nsbox-shim (pid ${sup.pid}) is gone and left no exit status in ${exitFilePath(sup.bundle)}`);
+export function reconcile<R extends ContainerSummary>(record: R, env: ReconcileEnv): Promise<R | undefined> {
+  return reconcileWith(record, env, schemaReaders);
 }

@@ -6,7 +6,7 @@
  * loading the whole record costs. records.ts builds the full record from the same fields.
  */
 import * as z from 'zod';
-import { digestSchema } from '../storage/digest-format.js';
+import { digestSchema } from '../storage/digest-schema.js';
 
 export const ContainerIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 

@@ -5,7 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { ValidationError } from '../errors.js';
-import { PROTOCOLS, type PortBinding, type Protocol } from './schemas.js';
+import { PROTOCOLS, type Protocol } from './protocols.js';
+import type { PortBinding } from './schemas.js';
 
 const bad = (message: string, field: string) => new ValidationError(message, field);
 

@@ -6,8 +6,9 @@
  */
 import * as z from 'zod';
 
-export const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
+import { PROTOCOLS } from './protocols.js';
+
+export { PROTOCOLS, type Protocol } from './protocols.js';
 
 const port = z.number().int().min(1).max(65535);
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');

@@ -1,7 +1,7 @@
 /**
  * The bundle of a detached container: the directory `nsbox-shim` (cpp/shim/) and TypeScript share.
- * Every file in it is named here, with the schema of what it holds; the C++ writer matches these
- * (cpp/shim/bundle-files.h; test/integration/shim-bundle.test.ts reads what the real shim wrote).
+ * Every file in it is described here, with the schema of what it holds (the names themselves are in
+ * bundle-files.ts, which needs no zod); the C++ writer matches these (cpp/shim/bundle-files.h; test/integration/shim-bundle.test.ts reads what the real shim wrote).
  *
  *   plan.bin      ours: the spawn plan and the shim's settings (plan-wire.ts), read once at start;
  *                 startDetached passes these bytes on the shim's stdin instead (--plan-stdin)
@@ -14,6 +14,8 @@
  *   events.sock   events only: start, exit, oom, state, health (protocol in cpp/shim/attach.h, shim-events.ts)
  *   health.json   the HEALTHCHECK's state (docker's State.Health), rewritten at every probe
  *                 (cpp/shim/health.cc); only for a container with a healthcheck
+ *   exec.json     ours: the spawn plan of a plain `exec` (exec-template.ts), written at each start,
+ *                 so that the quick `nsbox exec` needs neither the engine nor the options' schema
  *
  * Readers here answer `undefined` for a file that is not there (the shim has not written it yet,
  * or has removed it); a file that is there but does not match its schema is an error that names it.
@@ -23,22 +25,9 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { ValidationError } from '../errors.js';
+import { BundleFile, bundlePath, type BundleFileName } from './bundle-files.js';
 
-export const BundleFile = {
-  plan: 'plan.bin',
-  cgroup: 'cgroup.json',
-  shimPid: 'shim.pid',
-  state: 'state.json',
-  exit: 'exit.json',
-  log: 'container.log',
-  attach: 'attach.sock',
-  events: 'events.sock',
-  health: 'health.json',
-} as const;
-export type BundleFileName = keyof typeof BundleFile;
-
-/** The path of one of the bundle's files. */
-export const bundlePath = (bundle: string, file: BundleFileName): string => join(bundle, BundleFile[file]);
+export { BundleFile, bundlePath, type BundleFileName } from './bundle-files.js';
 
 const timestamp = z.iso.datetime({ offset: true });
 /** A signal's name as the shim writes it ('SIGKILL'; a number for one without a name: '34'). */

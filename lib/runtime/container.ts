@@ -16,7 +16,8 @@ import { readHealth, writeCgroupPaths, type HealthResult, type ShimHealth } from
 import { HealthMonitor } from './health-monitor.js';
 import { waitForBundleHealth, type HealthWaitOptions } from './health-wait.js';
 import { resolveHealthcheck } from './health-config.js';
-import { shimHealthcheck } from './health-plan.js';
+import { execTemplateOf, shimHealthcheck } from './health-plan.js';
+import { writeExecTemplate } from './exec-template.js';
 import { containerEnv } from './container-env.js';
 import { ContainerStats } from './container-stats.js';
 import { checkConfig, firstProcessPlan, makeCgroup, makeRunDirs } from './container-setup.js';
@@ -184,10 +185,12 @@ export class Container implements AsyncDisposable {
       await writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
       const { healthLog, holdFds, ...shim } = settings;
       const health = resolveHealthcheck(cfg.healthcheck, cfg.shell);
+      const target = { id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup };
+      await writeExecTemplate(bundle, execTemplateOf(target));
       const { shimPid, pid } = await startDetached(plan, bundle, {
         ...shim,
         tty,
-        ...(health ? { healthcheck: shimHealthcheck({ id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup }, health, healthLog) } : {}),
+        ...(health ? { healthcheck: shimHealthcheck(target, health, healthLog) } : {}),
         ...(cfg.stopSignal ? { stopSignal: signalNumber(cfg.stopSignal) } : {}),
       }, holdFds);
       this.#state = 'running';

@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { parseDigest } from './digest-format.js';
 
-export { digestSchema, parseDigest, type Digest } from './digest-format.js';
+export { parseDigest } from './digest-format.js';
+export { digestSchema, type Digest } from './digest-schema.js';
 
 export const sha256 = (data: string | Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 

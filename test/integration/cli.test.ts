@@ -2,7 +2,7 @@
  * The nsbox CLI end to end: the real binary (bin/nsbox.js over dist/, built by `npm test`) against
  * a real registry on 127.0.0.1 with images this suite builds; -it through a real pty (script(1)).
  */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ interface Ctx extends ImageRegistry {
 const test = anyTest as TestFn<Ctx>;
 const bin = fileURLToPath(new URL('../../bin/nsbox.js', import.meta.url));
 const dist = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const quickPs = fileURLToPath(new URL('../../dist/cli-bundle/quick-ps.cjs', import.meta.url));
+const quickExec = fileURLToPath(new URL('../../dist/cli-bundle/quick-exec.cjs', import.meta.url));
 const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : registryUnavailable();
 const rtest = skipIf(reason, test.serial);
 
@@ -166,6 +168,10 @@ rtest('run -d: the container outlives the CLI; ps, logs (-f, --tail, -t), kill, 
   t.teardown(() => nsbox(t, ['rm', '-f', id]));
   await until('two ticks in the log', () => nsbox(t, ['logs', 'bg']).stdout.includes('tick 1'));
   t.regex(nsbox(t, ['ps']).stdout, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*\\s+bg\\n`));
+  // bin/nsbox.js's quick ps (its own bundle, no engine, no zod) answers this by itself: it exits 99 if it would fall back.
+  const quick = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(quickPs)}).run(['-a']).then((c) => process.exit(c ?? 99))`], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: t.context.root } });
+  t.is(quick.status, 0, quick.stderr);
+  t.regex(quick.stdout, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*\\s+bg\\n`));
   const logs = nsbox(t, ['logs', '--tail', '2', '-t', 'bg']).stdout.trim().split('\n');
   t.is(logs.length, 2);
   t.regex(logs[1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z tick \d+$/);
@@ -256,6 +262,54 @@ rtest('exec (-i, -t, -d, -e, -w, -u, exit codes), pause/unpause, stats, stop/sta
   t.like(ps, { Names: 'svc', State: 'running' });
   t.is(nsbox(t, ['rm', '-f', 'svc']).status, 0);
   t.deepEqual(cgroupsOf(id), []);
+});
+
+/** Runs a quick bundle's `run` by itself: its exit code, or 99 when it would leave the command to the full CLI. */
+function quickRun(t: { context: Ctx }, file: string, args: string[], opts: { input?: string } = {}): SpawnSyncReturns<string> {
+  const script = `require(${JSON.stringify(file)}).run(${JSON.stringify(args)}).then((c) => process.exit(c ?? 99))`;
+  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', input: opts.input ?? '', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });
+}
+
+rtest('the quick exec (no engine): the same process as the full one, exit codes, -i, signals forwarded; what it cannot do goes to the full CLI', async (t) => {
+  const id = nsbox(t, ['run', '-d', '--name', 'quick', '-e', 'FROM_RUN=1', '-w', '/tmp', '-u', '1000:1000', '--memory', '64m', img(t), 'sleep', '1000']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', id]));
+  t.regex(id, /^[0-9a-f]{64}$/);
+  const probe = ['sh', '-c', 'id; pwd; env | sort; cat /proc/self/cgroup; grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/1/cmdline'];
+  const quick = quickRun(t, quickExec, ['quick', ...probe]);
+  t.is(quick.status, 0, `the quick bundle answered by itself: ${quick.stderr}`);
+  // The full command's own process: forced through the engine by a flag the quick one leaves to it.
+  const full = nsbox(t, ['exec', '-e', 'UNUSED=', 'quick', ...probe]);
+  t.is(full.status, 0, full.stderr);
+  t.is(quick.stdout, full.stdout.replace('UNUSED=\n', ''), 'same user, cwd, env, cgroups, capabilities, seccomp and pid namespace');
+  t.regex(quick.stdout, /^uid=1000\b.*gid=1000\b/);
+  t.regex(quick.stdout, /FROM_RUN=1/);
+  for (const ref of [id, id.slice(0, 10), 'quick']) {
+    const r = quickRun(t, quickExec, [ref, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    t.deepEqual([r.status, r.stdout, r.stderr], [3, 'out\n', 'err\n'], `by ${ref}`);
+  }
+  t.is(quickRun(t, quickExec, ['quick', 'sh', '-c', 'kill -9 $$']).status, 137);
+  t.deepEqual([quickRun(t, quickExec, ['-i', 'quick', 'cat'], { input: 'piped\n' }).stdout], ['piped\n']);
+  t.is(quickRun(t, quickExec, ['quick', 'cat'], { input: 'not read\n' }).stdout, '', 'without -i its stdin is at its end');
+  // Left to the full command: a command not found (it explains it), a flag, a name nobody has.
+  t.is(quickRun(t, quickExec, ['quick', '/bin/nope']).status, 99);
+  t.is(nsbox(t, ['exec', 'quick', '/bin/nope']).status, 127);
+  t.is(quickRun(t, quickExec, ['-u', '0', 'quick', 'true']).status, 99);
+  t.is(quickRun(t, quickExec, ['nobody-has-this', 'true']).status, 99);
+
+  // Our SIGTERM goes to the exec'd process, which decides what to do with it.
+  const cli = spawn(process.execPath, [bin, 'exec', 'quick', 'sh', '-c', 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done'], { env: { ...process.env, NSBOX_ROOT: t.context.root }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const ready = new Promise<void>((resolve) =>
+    cli.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    }),
+  );
+  const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
+  await ready;
+  cli.kill('SIGTERM');
+  t.is(await exited, 7);
+  t.is(out, 'ready\ngot TERM\n');
 });
 
 rtest('start -a, run -d --rm, logs --since, exit codes through start', async (t) => {

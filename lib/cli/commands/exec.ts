@@ -1,26 +1,19 @@
 /**
  * nsbox exec [-i] [-t] [-d] [--privileged] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]: a
  * process in a running container's namespaces and cgroup, with its user and security (--privileged:
- * every capability, no seccomp); the exit code is its own.
+ * every capability, no seccomp); the exit code is its own. bin/nsbox.js runs quick/exec.ts first,
+ * which does a plain exec (no flag but -i) without the engine; this is where it falls back to.
  */
 import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values } from '../args.js';
+import { EXEC_FLAGS } from '../exec-flags.js';
 import { processSession } from '../sessions.js';
 import { runSession } from '../terminal-session.js';
 import { openEngine } from '../open-engine.js';
 
 export default async function exec(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, [
-    { names: ['interactive', 'i'], kind: 'bool' },
-    { names: ['tty', 't'], kind: 'bool' },
-    { names: ['detach', 'd'], kind: 'bool' },
-    { names: ['env', 'e'], kind: 'list' },
-    { names: ['env-file'], kind: 'list' },
-    { names: ['workdir', 'w'], kind: 'value' },
-    { names: ['user', 'u'], kind: 'value' },
-    { names: ['privileged'], kind: 'bool' },
-  ]);
+  const p = parseArgs(argv, EXEC_FLAGS);
   const [ref, ...command] = p.positional;
   if (!ref || command.length === 0) throw new ValidationError('"nsbox exec" requires at least 2 arguments.', 'container');
   const env = [

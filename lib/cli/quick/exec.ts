@@ -1,0 +1,129 @@
+/**
+ * The quick `nsbox exec [-i] CONTAINER COMMAND [ARG...]`: bin/nsbox.js runs it from a bundle of its
+ * own (tools/bundle-cli.mjs), without zod, the engine or the CLI's main bundle (issue 14: exec within
+ * 25 ms of `node -e 0`). It reads the container without the engine (engine/container-list.ts), takes
+ * the spawn plan its last start compiled (exec.json, runtime/exec-template.ts), fills in the command,
+ * pipes and the container's pidfd, spawns it through the addon and relays its output, as the full
+ * command does: stdin a pipe (fed with -i, else at its end at once), our SIGINT/SIGTERM/SIGHUP/SIGQUIT
+ * forwarded, the exit code its own (128 + a signal's number).
+ *
+ * Anything else (another flag, a container it cannot read or that is not running, no template, a
+ * paused container, a spawn that fails: nothing ran) answers undefined before anything is printed
+ * or started, and bin/nsbox.js runs the full command, which does it or says why not.
+ */
+import { closeSync, read, readFileSync, writeSync } from 'node:fs';
+import { constants as os } from 'node:os';
+import { readRunningContainer } from '../../engine/container-list.js';
+import { native } from '../../native.js';
+import { planFromTemplate, readExecTemplate, type ExecTemplate } from '../../runtime/exec-template.js';
+import { flag, parseArgs } from '../args.js';
+import { EXEC_FLAGS } from '../exec-flags.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+interface Prepared {
+  template: ExecTemplate;
+  command: string[];
+  /** The container's init. */
+  pid: number;
+  interactive: boolean;
+}
+
+/** What the exec needs, or undefined when this is the full command's to do. */
+async function prepare(argv: string[]): Promise<Prepared | undefined> {
+  const p = parseArgs(argv, EXEC_FLAGS);
+  if ([...p.flags.keys()].some((k) => k !== 'interactive')) return undefined;
+  const [ref, ...command] = p.positional;
+  if (!ref || command.length === 0 || command.some((a) => a.includes('\0'))) return undefined;
+  const running = await readRunningContainer(ref);
+  if (!running) return undefined;
+  const template = readExecTemplate(running.bundle);
+  if (!template) return undefined;
+  // A process placed in a frozen cgroup stops before its execve: the full command refuses it by name.
+  if (template.freezeFile && !/^(THAWED|0)\s*$/.test(readFileSync(template.freezeFile, 'utf8'))) return undefined;
+  return { template, command, pid: running.pid, interactive: flag(p, 'interactive') };
+}
+
+/** Copies `from` to `to` until `from` ends, then closes `close`. */
+function relay(from: number, to: number, close: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  return new Promise((resolve) => {
+    const next = (): void =>
+      read(from, buf, 0, buf.length, null, (err, n) => {
+        if (err || n === 0) {
+          closeAll([close]);
+          resolve();
+          return;
+        }
+        writeAll(to, buf.subarray(0, n));
+        next();
+      });
+    next();
+  });
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // Our reader went away: end quietly, as the full command does (main.ts, output.ts).
+      if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      // A non-blocking fd we were given: wait until it takes more (rare; a terminal or pipe is blocking).
+      if (code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // EBADF: closed already; nothing else is left to do with an fd being dropped
+    }
+  }
+}
+
+export async function run(argv: string[]): Promise<number | undefined> {
+  let prepared: Prepared | undefined;
+  let pidfd: number;
+  try {
+    prepared = await prepare(argv);
+    if (!prepared) return undefined;
+    // Its shim has not reaped it (the shim was alive when read): the pid still names the container's init.
+    pidfd = native.pidfdOpen(prepared.pid);
+  } catch {
+    // Nothing started, nothing printed: the full command does it again and says what went wrong.
+    return undefined;
+  }
+  const [inR, inW] = native.pipe();
+  const [outR, outW] = native.pipe();
+  const [errR, errW] = native.pipe();
+  let child: { pid: number; pidfd: number };
+  try {
+    child = await native.spawn(planFromTemplate(prepared.template, prepared.command, pidfd, [inR, outW, errW]));
+  } catch {
+    // The spawn failed before the command ran (execve included): the full command explains it.
+    closeAll([inW, outR, errR]);
+    return undefined;
+  } finally {
+    closeAll([pidfd, inR, outW, errW]);
+  }
+  const forward = (sig: NodeJS.Signals) => native.sendSignal(child.pidfd, os.signals[sig]);
+  for (const sig of FORWARDED) process.on(sig, forward);
+  if (prepared.interactive) void relay(0, inW, inW);
+  else closeSync(inW);
+  const exited = new Promise<number>((resolve) =>
+    native.watchExit(child.pidfd, (info) => {
+      closeAll([child.pidfd]);
+      resolve(info.exitCode ?? (info.signal ? 128 + info.signal : 125));
+    }),
+  );
+  const [code] = await Promise.all([exited, relay(outR, 1, outR), relay(errR, 2, errR)]);
+  // With -i our stdin may still be read by a thread that no input will end: exit, as the full command does.
+  process.exit(code);
+}
+

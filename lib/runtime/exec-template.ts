@@ -1,0 +1,69 @@
+/**
+ * exec.json: the spawn plan of a plain exec into a detached container (no user, workdir, env or
+ * privilege of its own: the container's), compiled by execPlan at each start as the HEALTHCHECK's
+ * probe is (health-plan.ts). The quick `nsbox exec` (lib/cli/quick/exec.ts) fills in only the
+ * command, its stdio and the container's pidfd, so that it loads neither the engine nor the
+ * options' schema nor the seccomp compiler (issue 14: exec within 25 ms of `node -e 0`).
+ *
+ * Written without fsync, as health.json: it describes processes that a reboot ends anyway, and a
+ * file that does not read (torn by a crash, or written by another version: `v`) sends the exec
+ * through the engine, which compiles the plan itself.
+ */
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SpawnPlan } from '../native.js';
+import { bundlePath, BundleFile } from './bundle-files.js';
+
+const VERSION = 1;
+
+export interface ExecTemplate {
+  /** argv, stdio and the pidfds (enterPidfd, the setns ops' fd) are placeholders: [], -1. */
+  plan: SpawnPlan;
+  /** The cgroup file that says the container is paused (exec into a frozen cgroup would hang). */
+  freezeFile?: string;
+}
+
+/** Buffers (the seccomp filter) as base64: JSON would spell each byte out. */
+function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key];
+  return Buffer.isBuffer(raw) ? { base64: raw.toString('base64') } : value;
+}
+function reviver(_key: string, value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && 'base64' in value && Object.keys(value).length === 1) return Buffer.from(String((value as { base64: unknown }).base64), 'base64');
+  return value;
+}
+
+export async function writeExecTemplate(bundle: string, t: ExecTemplate): Promise<void> {
+  const tmp = join(bundle, `.${BundleFile.exec}.tmp`);
+  await writeFile(tmp, JSON.stringify({ v: VERSION, ...t }, replacer), { mode: 0o600 });
+  await rename(tmp, bundlePath(bundle, 'exec'));
+}
+
+/** The bundle's template, or undefined when there is none or it is not one this version wrote. */
+export function readExecTemplate(bundle: string): ExecTemplate | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(bundlePath(bundle, 'exec'), 'utf8'), reviver);
+  } catch {
+    // Absent (a container started before exec.json existed), torn or unreadable: the engine's exec compiles the plan.
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const t = v as { v?: unknown; plan?: Partial<SpawnPlan>; freezeFile?: unknown };
+  const plan = t.plan;
+  if (t.v !== VERSION || typeof plan !== 'object' || plan === null || !Array.isArray(plan.ops) || !Array.isArray(plan.env) || typeof plan.path !== 'string') return undefined;
+  if (t.freezeFile !== undefined && typeof t.freezeFile !== 'string') return undefined;
+  return { plan: plan as SpawnPlan, ...(t.freezeFile === undefined ? {} : { freezeFile: t.freezeFile }) };
+}
+
+/** The template's plan for `argv` in the container whose init `pidfd` names, with these stdio fds. */
+export function planFromTemplate(t: ExecTemplate, argv: string[], pidfd: number, stdio: [number, number, number]): SpawnPlan {
+  return {
+    ...t.plan,
+    argv,
+    stdio,
+    enterPidfd: pidfd,
+    ops: t.plan.ops.map((op) => (op.op === 'setns' && op.fd === -1 ? { ...op, fd: pidfd } : op)),
+  };
+}
