@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import type { CgroupStats } from '../cgroup/driver.js';
+import type { InterfaceStats } from '../network/interface-stats.js';
 
 /** USER_HZ: the clock ticks /proc/stat counts in (100 on every Linux architecture nsbox runs on). */
 const TICK_NS = 1e7;
@@ -14,6 +15,8 @@ export interface StatsSample {
   read: string;
   cgroup: CgroupStats;
   systemNs: number;
+  /** Per interface of the container's own network namespace (none for host mode). */
+  networks?: Record<string, InterfaceStats>;
 }
 
 export function systemCpuNs(procStat = '/proc/stat'): number {
@@ -53,6 +56,7 @@ export function statsJson(id: string, name: string, now: StatsSample, pre: Stats
     memory_stats: m
       ? { usage: m.current, ...(m.peak !== undefined ? { max_usage: m.peak } : {}), stats: m.stat, ...(m.limitHits !== undefined ? { failcnt: m.limitHits } : {}), limit: m.limit ?? totalmem() }
       : {},
+    ...(now.networks && Object.keys(now.networks).length ? { networks: now.networks } : {}),
     name: `/${name}`,
     id,
   };

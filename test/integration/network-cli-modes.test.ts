@@ -55,6 +55,8 @@ run('published host ports are held by the shim for the container life: restart, 
   t.deepEqual(o.left, NOTHING);
   if (!o.docker) return t.log('no docker CLI: the daemon part was skipped');
   t.is(o.docker.run, 'ok');
+  t.regex(o.docker.netio, /^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B\n$/);
+  t.not(o.docker.netio, '0B / 0B\n');
   t.regex(o.docker.afterServeRestart.fetched, /^[0-9a-f]{12}\n$/);
   t.regex(o.docker.afterServeRestart.held, /already in use/);
   t.regex(o.docker.afterServeRestart.port, /^80\/tcp -> 0\.0\.0\.0:18082\n/);

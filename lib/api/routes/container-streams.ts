@@ -15,6 +15,7 @@ import { muxFrame } from '../mux-frame.js';
 import { boolParam, intParam, timeParam } from '../query.js';
 import type { Router } from '../router.js';
 import { statsJson, systemCpuNs, type StatsSample } from '../stats-json.js';
+import { interfaceStats } from '../../network/interface-stats.js';
 import { MULTIPLEXED_STREAM, pump, RAW_STREAM } from '../stream-pump.js';
 
 export const isTty = (r: ContainerRecord) => r.options.tty !== undefined && r.options.tty !== false;
@@ -168,7 +169,11 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
         if (e instanceof InvalidStateError) return undefined;
         throw e;
       });
-      return cgroup ? { read: new Date().toISOString(), cgroup, systemNs: systemCpuNs() } : undefined;
+      if (!cgroup) return undefined;
+      // host mode shares the host's interfaces: docker shows none for it
+      const pid = r.network?.options.mode === 'host' || r.options.namespaces?.net === false ? undefined : engine.pidOf(await engine.get(r.id));
+      const networks = pid ? interfaceStats(pid) : undefined;
+      return { read: new Date().toISOString(), cgroup, systemNs: systemCpuNs(), ...(networks ? { networks } : {}) };
     };
     const empty: StatsSample = { read: '0001-01-01T00:00:00Z', cgroup: {}, systemNs: 0 };
     const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms).unref());
