@@ -1,5 +1,5 @@
 /** config.json → spawn plan (lib/oci): each field's ops, checked without root. */
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -18,6 +18,7 @@ const bundle = mkdtempSync(join(tmpdir(), 'oci-plan-'));
 mkdirSync(join(bundle, 'rootfs'));
 mkdirSync(join(bundle, 'data'));
 writeFileSync(join(bundle, 'file'), '');
+test.after.always(() => rmSync(bundle, { recursive: true, force: true }));
 const ctx: OciPlanContext = { id: 'c1', bundle, privileged: true, cgroups: [{ name: '', fstype: 'cgroup2', data: '', hostDir: '/sys/fs/cgroup/x' }], stdio: [0, 1, 2], fifoFd: 9 };
 const spec = (): Record<string, unknown> => {
   const { hostname: _, ...rest } = defaultSpec() as Record<string, unknown>;
@@ -43,6 +44,7 @@ test('loadConfig: a missing config.json is NotFound, bad JSON a ValidationError'
   t.throws(() => loadConfig(d), { message: /config\.json not found/ });
   writeFileSync(join(d, 'config.json'), '{ nope');
   t.throws(() => loadConfig(d), { instanceOf: ValidationError, message: /invalid config\.json/ });
+  rmSync(d, { recursive: true });
 });
 
 test('namespaces: fresh ones are clone flags (cgroup by an op after placement), a network path is joined by the spawn', (t) => {
