@@ -99,6 +99,13 @@ export class OwnerIndex {
       // never noted (made before this process owned things) or reaped already
       if (!isCode(e, 'ENOENT')) throw e;
     }
+    // An owner with nothing left leaves no directory (only its own process writes there).
+    try {
+      rmdirSync(path.dirname(file));
+    } catch (e) {
+      // other notes are left, or it is gone already
+      if (!isCode(e, 'ENOTEMPTY', 'EEXIST', 'ENOENT')) throw e;
+    }
   }
 
   /** Every owner with notes. A missing index is none. */

@@ -40,6 +40,9 @@ test('notes, owners, dead ones (gone, pid reused, zombie), notes in kind order, 
   index.drop(gone);
   t.false(readdirSync(index.dir).includes('11-100'));
   t.notThrows(() => index.forget('volume', 'data', gone), 'forgetting twice is fine');
+  // The last note forgotten takes its owner's directory with it.
+  index.forget('container', 'c'.repeat(64), live);
+  t.false(readdirSync(index.dir).includes('10-100'));
   t.throws(() => index.note('volume', '../escape', {}, live), { instanceOf: ValidationError });
 });
 
