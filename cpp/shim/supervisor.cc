@@ -80,7 +80,9 @@ bool Supervisor::Setup(std::string* err) {
   if (!health_.Setup(epoll_.get(), dir_.get())) return fail("health timerfd");
   oom_.Open(cfg_.plan);
   if (oom_.fd() >= 0) Watch(oom_.fd(), EPOLLIN);
-  bundle::WriteAtomic(dir_.get(), bundle::kShimPid, std::to_string(getpid()) + "\n");
+  // Not fsynced, as state.json: both describe processes that a reboot ends, and a kill -9 of the
+  // shim leaves the renamed file in the page cache for the engine to read.
+  bundle::WriteAtomic(dir_.get(), bundle::kShimPid, std::to_string(getpid()) + "\n", false);
   return true;
 }
 
@@ -132,7 +134,8 @@ void Supervisor::Loop() {
 
 void Supervisor::SetState(const char* status) {
   state_ = bundle::StateJson(status, pid_, restarts_, started_at_);
-  bundle::WriteAtomic(dir_.get(), bundle::kState, state_ + "\n");
+  // Not fsynced: after a reboot the shim is gone, and then only exit.json says anything (reconcile).
+  bundle::WriteAtomic(dir_.get(), bundle::kState, state_ + "\n", false);
   Event("{\"type\":\"state\"," + state_.substr(1));
 }
 
