@@ -15,7 +15,7 @@ import path from 'node:path';
 import * as z from 'zod';
 import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
 import { validate } from '../runtime/options.js';
-import { tryLock, withLock, writeFileAtomic } from '../storage/atomic.js';
+import { fsyncDirAsync, stageFile, tryLock, withLock, writeFileAtomic } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
 import { StoreLayout, defaultRoot } from '../storage/layout.js';
 import { ConflictError } from './conflict-error.js';
@@ -44,6 +44,8 @@ export interface ContainerStoreOptions {
 const NamesSchema = z.object({ version: z.literal(1), names: z.record(z.string(), z.string()) });
 type Names = Record<string, string>;
 
+const namesText = (names: Names) => `${JSON.stringify({ version: 1, names }, null, 2)}\n`;
+const recordText = (record: ContainerRecord) => `${JSON.stringify(record, null, 2)}\n`;
 const isId = (s: string) => /^[0-9a-f]{64}$/.test(s);
 const isTemp = (f: string) => f.startsWith('.') && f.includes('.tmp-');
 
@@ -112,7 +114,7 @@ export class ContainerStore {
 
   async #write(record: ContainerRecord): Promise<void> {
     await mkdir(this.layout.container(record.id), { recursive: true });
-    await writeFileAtomic(this.recordFile(record.id), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomic(this.recordFile(record.id), recordText(record));
   }
 
   async #readNames(): Promise<Names> {
@@ -132,7 +134,7 @@ export class ContainerStore {
 
   async #writeNames(names: Names): Promise<void> {
     await mkdir(this.layout.containersDir, { recursive: true });
-    await writeFileAtomic(this.namesFile, `${JSON.stringify({ version: 1, names }, null, 2)}\n`);
+    await writeFileAtomic(this.namesFile, namesText(names));
   }
 
   /** The id holding `name`, if its record exists under that name (see the file comment). */
@@ -205,10 +207,46 @@ export class ContainerStore {
         if (holder !== undefined) throw new ConflictError(name, holder);
       }
       const record = ContainerRecordSchema.parse({ ...data, id, name, created: data.created ?? this.#env.now().toISOString() });
-      await this.#writeNames({ ...names, [name]: id });
-      await this.#write(record);
+      await this.#createFiles(record, { ...names, [name]: id });
       return record;
     });
+  }
+
+  /**
+   * A new container's index and record, as two atomic writes would leave them, with their fsyncs
+   * side by side: both temp files are written and fsynced together, then renamed in the order the
+   * file comment gives (index, then record), then the two directories fsynced together. A kill -9
+   * anywhere leaves what the sequential writes would (at most a stale index entry, or a directory
+   * without a record, both of which repair removes); so does a crash of the machine, since nothing
+   * is renamed before both files are on disk.
+   */
+  async #createFiles(record: ContainerRecord, names: Names): Promise<void> {
+    const dir = this.layout.container(record.id);
+    await mkdir(dir, { recursive: true });
+    const staged = await Promise.allSettled([stageFile(this.namesFile, namesText(names)), stageFile(this.recordFile(record.id), recordText(record))]);
+    const [index, rec] = staged.map((p) => (p.status === 'fulfilled' ? p.value : undefined));
+    const failed = staged.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+    if (failed || !index || !rec) {
+      await Promise.all([index?.abort(), rec?.abort()]);
+      throw failed?.reason;
+    }
+    try {
+      await index.commit();
+    } catch (err) {
+      await rec.abort();
+      throw err;
+    }
+    await rec.commit();
+    await Promise.all([fsyncDirAsync(this.layout.containersDir), fsyncDirAsync(dir)]);
+  }
+
+  /**
+   * `get` without writing a correction back: the record as reconcile sees it now. For callers that
+   * only look (attach) or are about to replace it anyway (removal), on the path of a `docker run`.
+   */
+  async peek(ref: string): Promise<ContainerRecord> {
+    const record = await this.#current(ref);
+    return (await reconcile(record, this.#env)) ?? record;
   }
 
   /** By full id, name ("web" or "/web") or unique id prefix; a stale "running" is corrected first. */
@@ -288,12 +326,24 @@ export class ContainerStore {
       // told of the removal never finds the directory still there), deleted after the lock is let
       // go: the writable layer can be large. A crash in between leaves a temp name, which repair deletes.
       const trash = path.join(this.layout.containersDir, `.${record.id}.tmp-rm-${randomBytes(4).toString('hex')}`);
-      await rename(this.layout.container(record.id), trash);
+      // The index without the entry is written and fsynced beside the rename (an entry whose record
+      // is gone counts for nothing, so the order between the two does not matter); one directory
+      // fsync then makes both renames durable.
       const names = await this.#readNames();
-      if (names[record.name] === record.id) {
-        const { [record.name]: _, ...rest } = names;
-        await this.#writeNames(rest);
+      const { [record.name]: _, ...rest } = names;
+      const [index, moved] = await Promise.allSettled([
+        names[record.name] === record.id ? stageFile(this.namesFile, namesText(rest)) : undefined,
+        rename(this.layout.container(record.id), trash),
+      ]);
+      if (moved.status === 'rejected') {
+        if (index.status === 'fulfilled') await index.value?.abort();
+        throw moved.reason;
       }
+      // Removed, but the index could not be written: as a failed index write after the rename
+      // always was (the stale entry counts for nothing; repair drops it).
+      if (index.status === 'rejected') throw index.reason;
+      await index.value?.commit();
+      await fsyncDirAsync(this.layout.containersDir);
       return { record, trash };
     });
     await rm(removed.trash, { recursive: true, force: true });

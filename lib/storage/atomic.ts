@@ -36,6 +36,39 @@ export function fsyncDir(dir: string): void {
 export const tempName = (file: string): string =>
   path.join(path.dirname(file), `.${path.basename(file)}.tmp-${randomBytes(6).toString('hex')}`);
 
+/**
+ * The first half of writeFileAtomic, for callers that replace several files together: `data` in a
+ * temp file next to `file`, fsynced. `commit` renames it over `file` (the caller fsyncs the
+ * directory, once for all the files in it), `abort` deletes it.
+ */
+export async function stageFile(file: string, data: string | Buffer, mode = 0o644): Promise<{ commit(): Promise<void>; abort(): Promise<void> }> {
+  const tmp = tempName(file);
+  const abort = () => rm(tmp, { force: true });
+  try {
+    const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    await abort();
+    throw fsError(err, 'write', file);
+  }
+  return {
+    commit: async () => {
+      try {
+        await rename(tmp, file);
+      } catch (err) {
+        await abort();
+        throw fsError(err, 'write', file);
+      }
+    },
+    abort,
+  };
+}
+
 /** Replaces `file` with `data` atomically and durably. */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
   const tmp = tempName(file);

@@ -196,6 +196,37 @@ test('repair: temp files, directories without a record and stale index entries l
   t.truthy(await store.create({ name: 'half' }));
 });
 
+test('a create is written as a group (both files staged and fsynced, then renamed): a kill -9 at each cut leaves no container and a free name', async (t) => {
+  const root = tempRoot(t);
+  const store = await ContainerStore.open({ root });
+  const kept = await store.create({ name: 'kept' });
+  const dir = store.layout.containersDir;
+  t.deepEqual(readdirSync(path.join(dir, kept.id)), ['record.json'], 'a create leaves its record and no temp file');
+  t.false(readdirSync(dir).some((f) => f.includes('.tmp-')));
+  const index = (names: Record<string, string>) => JSON.stringify({ version: 1, names });
+  // Cut 1: both temp files written, nothing renamed. Cut 2: the index renamed, the record not.
+  const staged = newContainerId();
+  mkdirSync(path.join(dir, staged));
+  writeFileSync(path.join(dir, '.names.json.tmp-00000000000a'), index({ kept: kept.id, staged }));
+  writeFileSync(path.join(dir, staged, '.record.json.tmp-00000000000a'), '{"id":"whole but not renamed"}');
+  const indexed = newContainerId();
+  mkdirSync(path.join(dir, indexed));
+  writeFileSync(store.namesFile, index({ kept: kept.id, indexed }));
+  writeFileSync(path.join(dir, indexed, '.record.json.tmp-00000000000b'), '{"id":"whole but not renamed"}');
+  // Before any repair (the CLI does none): neither exists, and both names can be taken.
+  await t.throwsAsync(store.get('staged'), { instanceOf: NotFoundError });
+  await t.throwsAsync(store.get('indexed'), { instanceOf: NotFoundError });
+  t.deepEqual((await store.list({ all: true })).map((r) => r.name), ['kept']);
+  const again = await store.create({ name: 'indexed' });
+  t.not(again.id, indexed);
+  t.true(await store.repair());
+  t.false(readdirSync(dir).includes(staged));
+  t.false(readdirSync(dir).includes(indexed));
+  t.false(readdirSync(dir).some((f) => f.includes('.tmp-')));
+  t.deepEqual(JSON.parse(readFileSync(store.namesFile, 'utf8')).names, { kept: kept.id, indexed: again.id });
+  t.truthy(await store.create({ name: 'staged' }));
+});
+
 test('remove never descends into a mount left in the container directory', async (t) => {
   const root = tempRoot(t);
   const proc = path.join(tempRoot(t), 'proc');
