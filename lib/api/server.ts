@@ -4,6 +4,7 @@
  * answers, never a crash. The server holds no container state of its own beyond exec instances and
  * the event log: stopping it leaves every container running under its shim.
  */
+import { EventEmitter } from 'node:events';
 import { chmod, chown, unlink } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
@@ -66,7 +67,7 @@ export class ApiServer {
 
   constructor(engine: Engine, opts: ApiServerOptions) {
     this.#engine = engine;
-    this.#ctx = { engine, execs: engine.execs, events: new EventLog(), attachWaiters: new Map(), version: opts.version };
+    this.#ctx = { engine, execs: engine.execs, events: new EventLog(), attachWaiters: new Map(), shimStarts: new EventEmitter().setMaxListeners(0), version: opts.version };
     this.#log = opts.log ?? ((e) => process.stderr.write(JSON.stringify(e) + '\n'));
     this.#debug = opts.debug ?? false;
     this.#defaults = {

@@ -300,9 +300,20 @@ export class Engine extends EventEmitter {
    * first client after a start also gets what was printed before it attached.
    */
   async attach(ref: string): Promise<AttachConnection> {
-    const r = await this.get(ref);
+    // Only looked at: a record reconcile would correct (the container exited while its shim
+    // waits for this client) is written back by whoever changes it next, not on docker run's path.
+    const r = await this.store.peek(ref);
     const bundle = bundleOf(r) ?? bundlePath(this.#ctx, r.id);
     if (!liveShim(bundle, r.supervisor)) throw new InvalidStateError(`container ${r.id} is not running: start it to attach`);
+    return AttachConnection.connect(bundle);
+  }
+
+  /**
+   * `attach` to the shim in `bundle`, without reading the record: for a client that learnt of the
+   * start from `start`'s `onShimStarted` (the record may not say running yet). A shim gone
+   * meanwhile is an ENOENT or ECONNREFUSED.
+   */
+  attachShim(bundle: string): Promise<AttachConnection> {
     return AttachConnection.connect(bundle);
   }
 

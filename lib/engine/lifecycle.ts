@@ -58,6 +58,12 @@ export interface StartOptions {
   awaitAttach?: boolean;
   /** For a --rm container: this process removes it when it exits (removal-claims.ts). */
   claimRemoval?: boolean;
+  /**
+   * Called with the shim's bundle once the shim runs the container, before the record says so
+   * (its write is then beside the attach, not before it: the shim keeps the container's output
+   * and exit for an `awaitAttach` client, so nothing waits on the record).
+   */
+  onShimStarted?: (bundle: string) => void;
 }
 
 export async function startContainer(ctx: EngineContext, ref: string, opts: StartOptions = {}): Promise<ContainerRecord> {
@@ -97,6 +103,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     throw e;
   }
   releaseHeldPorts(net);
+  opts.onShimStarted?.(started.bundle);
   const shimStart = await processStartTime(started.shimPid);
   // The start as the shim recorded it (state.json, written before it reported): with another time,
   // the first read of the record (ps, inspect, the quick exec) would find it out of step with the

@@ -24,7 +24,8 @@ const inFlight = new WeakMap<EngineContext, Map<string, Promise<void>>>();
  * `force`, which kills it first.
  */
 export async function removeContainer(ctx: EngineContext, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-  const r = await ctx.store.get(ref);
+  // Not written back: the record is about to go (and the store's removal reconciles it again under its lock).
+  const r = await ctx.store.peek(ref);
   checkState('remove', r, opts);
   let running = inFlight.get(ctx);
   if (!running) inFlight.set(ctx, (running = new Map()));

@@ -4,7 +4,7 @@
  * the same writable layer, and removal leaving nothing. Real kernel, real registry, real shim.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
@@ -32,6 +32,30 @@ test.after.always(async (t) => {
   if (t.context.engine) for (const r of await t.context.engine.list({ all: true })) await t.context.engine.remove(r.id, { force: true }).catch(() => {});
   await t.context.stop?.();
   if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
+});
+
+rtest("start tells the shim's bundle before the record says running: an attach there gets the whole run, then the --rm removal", async (t) => {
+  const { engine, image, root } = t.context;
+  const r = await engine.create({ options: { image, command: ['sh', '-c', 'echo early; exit 4'] }, autoRemove: true });
+  const removed = engine.wait(r.id, { condition: 'removed' });
+  // The removal's last step (its event) before the next test listens.
+  const destroyed = new Promise<void>((resolve) => engine.on('event', (e: { action: string; id: string }) => e.action === 'destroy' && e.id === r.id && resolve()));
+  let seen: { bundle: string; state: string } | undefined;
+  let conn: ReturnType<Engine['attachShim']> | undefined;
+  await engine.start(r.id, {
+    awaitAttach: true,
+    claimRemoval: true,
+    onShimStarted: (bundle) => {
+      seen = { bundle, state: JSON.parse(readFileSync(join(root, 'containers', r.id, 'record.json'), 'utf8')).state };
+      conn = engine.attachShim(bundle);
+    },
+  });
+  t.deepEqual(seen, { bundle: join(root, 'containers', r.id, 'shim'), state: 'created' });
+  const attached = await conn!;
+  t.is(await collect(attached.stdout), 'early\n');
+  t.deepEqual(await removed, { exitCode: 4 });
+  t.false(existsSync(join(root, 'containers', r.id)));
+  await destroyed;
 });
 
 rtest('create, then wait next-exit, attach and start: the whole run, its exit code, then removed', async (t) => {

@@ -21,21 +21,30 @@ import { MULTIPLEXED_STREAM, pump, RAW_STREAM } from '../stream-pump.js';
 export const isTty = (r: ContainerRecord) => r.options.tty !== undefined && r.options.tty !== false;
 const WAIT_CONDITIONS = ['not-running', 'next-exit', 'removed'] as const;
 
-/** Resolves on the container's next start; rejects when it is destroyed or `signal` aborts first. */
-function nextStart(ctx: ApiContext, id: string, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves on the container's next start: with its shim's bundle when this server started it (as
+ * soon as the shim runs it, before the record is written), else at the engine's 'start' event.
+ * Rejects when it is destroyed or `signal` aborts first.
+ */
+function nextStart(ctx: ApiContext, id: string, signal: AbortSignal): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const onEvent = (e: EngineEvent) => {
       if (e.type !== 'container' || e.id !== id) return;
-      if (e.action === 'start') done(resolve);
+      if (e.action === 'start') done(() => resolve(undefined));
       else if (e.action === 'destroy') done(() => reject(new NotFoundError(`No such container: ${id}`)));
+    };
+    const onShim = (started: string, bundle: string) => {
+      if (started === id) done(() => resolve(bundle));
     };
     const onAbort = () => done(() => reject(new Error('aborted')));
     const done = (then: () => void) => {
       ctx.engine.off('event', onEvent);
+      ctx.shimStarts.off('started', onShim);
       signal.removeEventListener('abort', onAbort);
       then();
     };
     ctx.engine.on('event', onEvent);
+    ctx.shimStarts.on('started', onShim);
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -77,8 +86,8 @@ export function containerStreamRoutes(router: Router, ctx: ApiContext): void {
     }
     let attached: AttachConnection;
     try {
-      if (waiting) await nextStart(ctx, r.id, ex.signal);
-      attached = await engine.attach(r.id);
+      const bundle = waiting ? await nextStart(ctx, r.id, ex.signal) : undefined;
+      attached = bundle ? await engine.attachShim(bundle) : await engine.attach(r.id);
     } catch (err) {
       // The client left, or the container was removed (NotFoundError) or exited before it could be
       // attached (InvalidStateError; its shim's socket gone: ENOENT, ECONNREFUSED): the stream ends.

@@ -82,7 +82,7 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
     try {
       // As docker's daemon, this server removes the --rm containers it starts (the engine also
       // removes one whose start failed: `docker run --rm` waits for that removal).
-      await engine.start(r.id, { awaitAttach: (ctx.attachWaiters.get(r.id) ?? 0) > 0, claimRemoval: true });
+      await engine.start(r.id, { awaitAttach: (ctx.attachWaiters.get(r.id) ?? 0) > 0, claimRemoval: true, onShimStarted: (bundle) => ctx.shimStarts.emit('started', r.id, bundle) });
     } catch (e) {
       throw startError(r.id, e);
     }
