@@ -3,7 +3,7 @@
  * kept in docker's config.json (or a `docker-credential-*` helper) where push and pull find them;
  * `docker login` through `nsbox serve` (POST /auth), then `docker push` with what the docker CLI keeps.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,4 +132,37 @@ dtest('docker login through nsbox serve (POST /auth), then docker push with the 
   const pushed = docker(serve, ['push', `${reg.host}/viadocker:1`]);
   t.is(pushed.status, 0, pushed.stderr);
   t.regex(pushed.stdout, /1: digest: sha256:[0-9a-f]{64}/);
+});
+
+const ptest = skipIf(reason ?? (spawnSync('script', ['--version']).status === 0 ? undefined : 'missing script (util-linux)'), test.serial);
+ptest('on a terminal, nsbox login asks for the username and the password (not echoed); without one, it says which flags to give', async (t) => {
+  const { reg } = t.context;
+  const config = join(t.context.dir, 'cfg-prompt');
+  // script(1) gives the command a pseudo-terminal; the answers go in once each prompt is shown
+  const child = spawn('script', ['-qec', `${process.execPath} ${bin} login ${reg.host}`, '/dev/null'], {
+    env: { ...process.env, NSBOX_ROOT: t.context.root, DOCKER_CONFIG: config },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const seen = (what: string) => new Promise<void>((resolve) => {
+    const check = () => out.includes(what) && (child.stdout.off('data', check), resolve());
+    child.stdout.on('data', check);
+    check();
+  });
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await seen('Username: ');
+  child.stdin.write('nsbox\r');
+  await seen('Password: ');
+  child.stdin.write('nsbox-test\r');
+  await seen('Login Succeeded');
+  child.stdin.end();
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  t.is(code, 0, out);
+  t.false(out.includes('nsbox-test'), `the password was not echoed: ${JSON.stringify(out)}`);
+  const stored = JSON.parse(readFileSync(join(config, 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
+  t.is(Buffer.from(stored.auths[reg.host]!.auth, 'base64').toString(), 'nsbox:nsbox-test');
+
+  const piped = cli(t, join(t.context.dir, 'cfg-piped'), ['login', reg.host]);
+  t.is(piped.status, 125);
+  t.regex(piped.stderr, /needs --username and --password-stdin \(or --password\) when its input is not a terminal/);
 });
