@@ -103,21 +103,33 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
     const one = await pushImageManifest(store, client, entry, target, `${repository}:${tag}`, opts);
     return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.size, manifest: one.digest, layers: one.layers };
   }
+  // Every manifest is known before any upload: the attestations name the pushed manifests, and
+  // their blobs and manifests go beside the image's layers.
+  const prepared = await Promise.all(platforms.map((p) => prepareManifest(store, p, opts)));
+  const preparedOf = new Map(prepared.map((p) => [p.entry.record.digest, p]));
+  const atts = new Map<Descriptor, Awaited<ReturnType<typeof attestationFor>> & { subject: string }>();
+  for (const m of attested) {
+    const subject = preparedOf.get(m.annotations![REF_DIGEST]!)!.digest;
+    atts.set(m, { ...(await attestationFor(store, m, subject)), subject });
+  }
+  const sendAttestations = async () => {
+    await Promise.all([...atts.values()].map(async (att) => {
+      await Promise.all(att.blobs.map(async (b) => {
+        if (!(await client.hasBlob(target, b.digest, opts.signal))) await client.pushBlob(target, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes, opts.signal ? { signal: opts.signal } : {});
+      }));
+      await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, opts.signal);
+    }));
+  };
   const pushed = new Map<string, PushedManifest>();
-  for (const p of platforms) pushed.set(p.record.digest, await pushImageManifest(store, client, p, target, undefined, opts));
+  await Promise.all(prepared.map(async (p, i) => {
+    pushed.set(p.entry.record.digest, await pushImageManifest(store, client, p.entry, target, undefined, opts, p, i === 0 ? [sendAttestations] : []));
+  }));
   const entries: Descriptor[] = [];
   for (const m of index.manifests) {
     const mine = pushed.get(m.digest);
+    const att = atts.get(m);
     if (mine) entries.push({ ...m, mediaType: mine.mediaType, digest: mine.digest, size: mine.size });
-    else if (attested.includes(m)) {
-      const subject = pushed.get(m.annotations![REF_DIGEST]!)!;
-      const att = await attestationFor(store, m, subject.digest);
-      for (const b of att.blobs) {
-        if (!(await client.hasBlob(target, b.digest, opts.signal))) await client.pushBlob(target, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes, opts.signal ? { signal: opts.signal } : {});
-      }
-      await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, opts.signal);
-      entries.push({ ...m, digest: att.digest, size: att.bytes.length, annotations: { ...m.annotations, [REF_DIGEST]: subject.digest } });
-    }
+    else if (att) entries.push({ ...m, digest: att.digest, size: att.bytes.length, annotations: { ...m.annotations, [REF_DIGEST]: att.subject } });
   }
   const same = entries.length === index.manifests.length && entries.every((e, i) => e.digest === index.manifests[i]!.digest);
   const bytes = same ? await store.blobs.read(record.index!) : Buffer.from(JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: entries }));
@@ -180,31 +192,54 @@ async function attestationFor(store: Store, desc: Descriptor, subject: string): 
   return { digest: sha256(bytes), bytes, blobs };
 }
 
-/** One image manifest with its layers and config: under `as` (`repo:tag`), or by its digest when undefined. */
-async function pushImageManifest(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, as: string | undefined, opts: PushOptions): Promise<PushedManifest> {
+interface Prepared {
+  entry: ImageEntry;
+  stored: ReturnType<typeof ImageManifestSchema.parse>;
+  /** Each layer's blob as pushed (gzipped once when the store holds a plain tar). */
+  blobs: PushBlob[];
+  /** The manifest as pushed, and its digest: known before any upload, so attestations can name it. */
+  manifest: Buffer;
+  digest: string;
+}
+
+/** The blobs and manifest an image goes to a registry as ('preparing': a plain-tar layer is gzipped, once). */
+async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOptions): Promise<Prepared> {
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
-  const signal = opts.signal;
   const storedBytes = await store.blobs.read(record.digest);
   const stored = ImageManifestSchema.parse(JSON.parse(storedBytes.toString('utf8')));
   if (stored.layers.length !== record.layers.length) {
     throw new InvalidStateError(`image ${record.digest}: its manifest has ${stored.layers.length} layers, its record ${record.layers.length}`);
   }
+  for (const l of record.layers) progress({ id: l.diffId, phase: 'preparing' });
+  const blobs = await Promise.all(record.layers.map((layer) => layerBlobForPush(store, layer, record.mediaType)));
+  const manifest = manifestFor(storedBytes, stored.layers, blobs);
+  return { entry, stored, blobs, manifest, digest: sha256(manifest) };
+}
+
+/**
+ * One image manifest with its layers and config, and `alongside` (other blobs: attestations) at the
+ * same time; the manifest under `as` (`repo:tag`), or by its digest when undefined, once they are in.
+ */
+async function pushImageManifest(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, as: string | undefined, opts: PushOptions, prepared?: Prepared, alongside: Array<() => Promise<void>> = []): Promise<PushedManifest> {
+  const record = entry.record;
+  const progress = opts.onProgress ?? (() => {});
+  const signal = opts.signal;
+  const { stored, blobs, manifest, digest } = prepared ?? (await prepareManifest(store, entry, opts));
   const repository = `${target.domain}/${target.path}`;
   const localSources = await repositoriesInStore(store, target.domain);
-  const mountSource = async (digest: string): Promise<string | undefined> => {
-    const known = [...(await store.distribution.repositoriesOf(digest)), ...(localSources.get(digest) ?? [])];
+  const mountSource = async (d: string): Promise<string | undefined> => {
+    const known = [...(await store.distribution.repositoriesOf(d)), ...(localSources.get(d) ?? [])];
     const hit = known.find((r) => r.startsWith(`${target.domain}/`) && r !== repository);
     return hit?.slice(target.domain.length + 1);
   };
 
-  for (const l of record.layers) progress({ id: l.diffId, phase: 'preparing' });
   const limit = pLimit(opts.concurrency ?? 3);
   const results: PushResult['layers'] = [];
   // Layers whose blob is the same (two layers with one diff id) are sent once.
   const inFlight = new Map<string, Promise<'pushed' | 'exists' | 'mounted'>>();
-  const blobs = await Promise.all(record.layers.map(async (layer, i) => {
-    const blob = await layerBlobForPush(store, layer, record.mediaType);
+  const layers = record.layers.map(async (layer, i) => {
+    const blob = blobs[i]!;
     const send = () => limit(async () => {
       if (await client.hasBlob(target, blob.digest, signal)) return 'exists' as const;
       const from = await mountSource(blob.digest);
@@ -226,17 +261,16 @@ async function pushImageManifest(store: Store, client: RegistryClient, entry: Im
     if (how === 'exists') progress({ id: layer.diffId, phase: 'exists' });
     if (how === 'pushed') progress({ id: layer.diffId, phase: 'pushed' });
     results[i] = { diffId: layer.diffId, digest: blob.digest, how };
-    return blob;
-  }));
-
+  });
+  // The config goes beside the layers (a registry checks blobs only when the manifest comes).
   const configBytes = await store.blobs.read(record.config);
   const config = { mediaType: stored.config.mediaType, digest: record.config, size: configBytes.length };
-  if (!(await client.hasBlob(target, config.digest, signal))) {
+  const sendConfig = async () => {
+    if (await client.hasBlob(target, config.digest, signal)) return;
     const from = await mountSource(config.digest);
     await client.pushBlob(target, config, configBytes, { ...(from ? { mountFrom: from } : {}), ...(signal ? { signal } : {}) });
-  }
-  const manifest = manifestFor(storedBytes, stored.layers, blobs);
-  const digest = sha256(manifest);
+  };
+  await Promise.all([...layers, sendConfig(), ...alongside.map((f) => f())]);
   if (!(await store.blobs.has(digest))) await store.blobs.ingest(manifest, digest, manifest.length);
   await store.images.keepBlobs(record.digest, [...new Set([digest, ...blobs.map((b) => b.digest)])]);
   const pushedAs = await client.pushManifest(as ?? `${repository}@${digest}`, manifest, record.mediaType, signal);
