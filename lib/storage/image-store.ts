@@ -232,6 +232,9 @@ export class ImageStore {
   async keepBlobs(digest: string, blobs: readonly string[]): Promise<void> {
     parseDigest(digest);
     for (const b of blobs) parseDigest(b);
+    // kept already (every push after the first): no rewrite of images.json, no fsync
+    const now = (await this.#load()).images[digest];
+    if (now && blobs.every((b) => now.extraBlobs.includes(b) || b === now.digest)) return;
     await this.#update((db) => {
       const record = db.images[digest];
       if (!record) throw new NotFoundError(`image ${digest} is not in the store`);
