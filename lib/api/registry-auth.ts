@@ -1,4 +1,4 @@
-/** The `X-Registry-Auth` header: base64(url) JSON of docker's AuthConfig. */
+/** The `X-Registry-Auth` header: base64(url) JSON of docker's AuthConfig; `X-Registry-Config`: a map of them by registry. */
 import * as z from 'zod';
 import type { Credentials } from '../image/registry/index.js';
 import { ApiError } from './api-error.js';
@@ -27,4 +27,22 @@ export function registryAuth(header: string | string[] | undefined): Credentials
   const { username, password, identitytoken } = r.data;
   if (identitytoken) throw new ApiError(400, 'X-Registry-Auth: identity tokens are not supported by nsbox; give username and password');
   return username ? { username, password: password ?? '' } : undefined;
+}
+
+/** `POST /build`'s X-Registry-Config: base64 JSON of { registry: AuthConfig }; the entries with a username. */
+export function registryConfigHeader(header: string | string[] | undefined): Record<string, Credentials> | undefined {
+  const raw = Array.isArray(header) ? header[0] : header;
+  if (!raw) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(raw, 'base64').toString('utf8'));
+  } catch {
+    // SyntaxError, all JSON.parse throws: the client's bad header
+    throw new ApiError(400, 'invalid X-Registry-Config header: not base64 JSON');
+  }
+  const r = z.record(z.string(), AuthConfigSchema).safeParse(json);
+  if (!r.success) throw new ApiError(400, 'invalid X-Registry-Config header: not a map of auth configs');
+  const out: Record<string, Credentials> = {};
+  for (const [server, a] of Object.entries(r.data)) if (a.username) out[server] = { username: a.username, password: a.password ?? '' };
+  return out;
 }

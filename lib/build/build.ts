@@ -11,6 +11,7 @@ import path from 'node:path';
 import { join } from 'node:path';
 import { NotFoundError, ValidationError, isCode } from '../errors.js';
 import { Image } from '../image/image.js';
+import type { Credentials } from '../image/registry/index.js';
 import { parseReference } from '../image/reference.js';
 import { ImageConfigSchema, type ImageConfig } from '../image/registry/manifest.js';
 import { hostPlatform } from '../image/registry/platform.js';
@@ -47,6 +48,10 @@ export interface BuildOptions {
   /** Labels added to the image's config. */
   labels?: Record<string, string>;
   noCache?: boolean;
+  /** Fetch every base image (FROM, COPY --from, RUN --mount from=) from its registry even when it is in the store (docker's --pull). */
+  pull?: boolean;
+  /** Credentials for those pulls by registry host (`POST /build`'s X-Registry-Config); else the usual docker config. */
+  registryAuth?: Record<string, Credentials>;
   /**
    * Reproducible builds (BuildKit's SOURCE_DATE_EPOCH, also taken from the build arg of that name):
    * seconds since the epoch for every time in the config and history, and the latest file time in
@@ -196,6 +201,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   for (const node of globalNodes) progress({ type: 'step', step: ++step, total, instruction: node.original });
 
   const cache = new BuildCache(store);
+  const pulled = new Map<string, Promise<Image>>();
   const done = new Map<number, StageState>();
   const layerDirs = async (state: StageState): Promise<string[]> => {
     const top = state.layers.at(-1);
@@ -213,13 +219,13 @@ async function build(store: Store, contextDir: string, text: string, names: stri
         if (!state) throw new ValidationError(`COPY --from=${ref}: stage ${ref} is not built before this one`, 'dockerfile');
         return new StageTree(`stage ${ref}`, new LayeredRoot(await layerDirs(state)));
       }
-      const image = await imageFor(ref, options.root);
+      const image = await imageFor(ref, options, pulled);
       return new StageTree(`image ${ref}`, new LayeredRoot(await image.layerDirs()));
     },
   };
   for (const s of order) {
     progress({ type: 'step', step: ++step, total, instruction: s.from.original });
-    const state = await baseState(s, froms[s.index]!, byName, done, options.root);
+    const state = await baseState(s, froms[s.index]!, byName, done, (r) => imageFor(r, options, pulled));
     withDefaultPath(state);
     if (sde !== undefined && !byName(froms[s.index]!)) state.cacheKey = hashKey(state.cacheKey, 'SOURCE_DATE_EPOCH', sde);
     progress({ type: 'stepDone', id: stepId(state) });
@@ -303,17 +309,35 @@ function withDefaultPath(state: StageState): void {
   state.config = { ...state.config, config: { ...state.config.config, Env: [DEFAULT_PATH, ...env] } };
 }
 
-async function imageFor(ref: string, root: string | undefined): Promise<Image> {
-  const where = root === undefined ? {} : { root };
+/** A base image: from the store, else (or always, with `pull`) from its registry, once per build. */
+async function imageFor(ref: string, options: BuildOptions, pulled: Map<string, Promise<Image>>): Promise<Image> {
+  const where = options.root === undefined ? {} : { root: options.root };
+  const auth = authFor(ref, options.registryAuth);
+  const pull = () => Image.pull(ref, { ...where, ...(auth ? { auth } : {}) });
+  if (options.pull) {
+    let p = pulled.get(ref);
+    if (!p) pulled.set(ref, (p = pull()));
+    return p;
+  }
   try {
     return await Image.get(ref, where);
   } catch (e) {
     if (!(e instanceof NotFoundError)) throw e;
-    return Image.pull(ref, where);
+    return pull();
   }
 }
 
-async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | undefined, done: Map<number, StageState>, root: string | undefined): Promise<StageState> {
+/** X-Registry-Config's entry for the reference's registry (keys as docker writes them: a host, or a URL). */
+function authFor(ref: string, auths: Record<string, Credentials> | undefined): Credentials | undefined {
+  if (!auths) return undefined;
+  const domain = parseReference(ref).domain;
+  const hostOf = (k: string) => k.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const want = domain === 'docker.io' ? ['docker.io', 'index.docker.io', 'registry-1.docker.io'] : [domain];
+  const key = Object.keys(auths).find((k) => want.includes(hostOf(k)));
+  return key === undefined ? undefined : auths[key];
+}
+
+async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | undefined, done: Map<number, StageState>, getImage: (ref: string) => Promise<Image>): Promise<StageState> {
   const prev = byName(ref);
   if (prev && prev.index < s.index) {
     const p = done.get(prev.index)!;
@@ -324,7 +348,7 @@ async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | u
     const config: ImageConfig = ImageConfigSchema.parse({ architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] });
     return { index: s.index, name: s.name, config, layers: [], args: new Map(), cmdSet: false, cacheKey: hashKey('scratch', config.architecture), cacheOk: true };
   }
-  const image = await imageFor(ref, root);
+  const image = await getImage(ref);
   await image.unpack();
   const config = structuredClone(image.config);
   return {

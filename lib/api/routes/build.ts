@@ -2,7 +2,8 @@
  * `POST /build` as the docker CLI's legacy builder path and dockerode's buildImage use it: the
  * body is a tar of the context (plain or gzipped), read whole before anything is built (as dockerd
  * reads it); `t` (repeated), `dockerfile`, `buildargs` and `labels` (JSON objects), `target`,
- * `nocache`, `q`, `networkmode`. The answer is JSON lines: `stream` (docker's legacy output),
+ * `nocache`, `pull`, `q`, `networkmode`, and `X-Registry-Config` (credentials by registry for the
+ * base images' pulls). The answer is JSON lines: `stream` (docker's legacy output),
  * `aux` with the image id, and `errorDetail` for a build that failed once the stream began.
  */
 import * as z from 'zod';
@@ -12,6 +13,7 @@ import { parseReference } from '../../image/reference.js';
 import { ApiError } from '../api-error.js';
 import type { ApiContext } from '../api-context.js';
 import { boolParam } from '../query.js';
+import { registryConfigHeader } from '../registry-auth.js';
 import type { Router } from '../router.js';
 
 const StringMap = z.record(z.string(), z.string().nullable());
@@ -40,6 +42,7 @@ export function buildRoutes(router: Router, ctx: ApiContext): void {
     const quiet = boolParam(q, 'q');
     const network = q.get('networkmode');
     const target = q.get('target');
+    const registryConfig = registryConfigHeader(ex.headers['x-registry-config']);
     let out: import('node:stream').Writable | undefined;
     const write = (m: unknown) => {
       out ??= ex.stream(200, 'application/json');
@@ -55,6 +58,8 @@ export function buildRoutes(router: Router, ctx: ApiContext): void {
         labels: jsonMap(q, 'labels'),
         ...(target ? { target } : {}),
         noCache: boolParam(q, 'nocache'),
+        pull: boolParam(q, 'pull'),
+        ...(registryConfig ? { registryAuth: registryConfig } : {}),
         ...(network && network !== 'default' && network !== 'bridge' ? { network } : {}),
         root: ctx.engine.root,
         onProgress: (e) => {

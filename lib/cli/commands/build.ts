@@ -1,5 +1,5 @@
 /**
- * nsbox build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache]
+ * nsbox build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull]
  * [--label K=V]... [--network none|host] [--secret id=ID,src=FILE|env=VAR]... [-q] [--iidfile FILE] PATH|-: builds an image from a
  * Dockerfile, printing docker's legacy builder output (`Step 1/3 : FROM busybox`, …,
  * `Successfully built <id>`, `Successfully tagged <name>`). `-` reads a tar of the context from
@@ -57,6 +57,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
       { names: ['build-arg'], kind: 'list' },
       { names: ['target'], kind: 'value' },
       { names: ['no-cache'], kind: 'bool' },
+      { names: ['pull'], kind: 'bool' },
       { names: ['label'], kind: 'list' },
       { names: ['network'], kind: 'value' },
       { names: ['secret'], kind: 'list' },
@@ -84,6 +85,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     labels: pairs(values(p, 'label'), 'label'),
     ...(target !== undefined ? { target } : {}),
     noCache: flag(p, 'no-cache'),
+    pull: flag(p, 'pull'),
     ...(network !== undefined ? { network } : {}),
     secrets: secretsOf(values(p, 'secret')),
     onProgress: (e) => {
