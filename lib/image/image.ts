@@ -6,7 +6,8 @@
 import type { ImportOptions, ImportSource } from './archive/import.js';
 import type { PushOptions, PushResult } from './push.js';
 import { mkdirSync } from 'node:fs';
-import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
+import { InvalidStateError, NotFoundError } from '../errors.js';
+import { pickRollback } from './rollback.js';
 import type { ImageRunConfig, PullPolicy, ResolvedImage } from '../runtime/image-source.js';
 import { chainId, Store, type GcResult, type ImageEntry, type ImageRecord, type JournalEntry, type LayerUnpackOptions } from '../storage/index.js';
 import { defaultRoot } from '../storage/layout.js';
@@ -14,7 +15,6 @@ import { isDigest, parseReference, type Reference } from './reference.js';
 // The registry client (got) and the archive code load only when a pull, save or load needs them:
 // running a local image is the common case and should not pay for them.
 import type { BlobProgress, Credentials, History, ImageConfig, PlatformSpec } from './registry/index.js';
-import type { ImageIndex } from './registry/manifest.js';
 import type { Provenance } from './provenance.js';
 import { ImageConfigSchema } from './registry/manifest.js';
 
@@ -157,6 +157,7 @@ export class Image {
       const kept: string[] = [];
       if (resolved.index) {
         await store.blobs.ingest(resolved.index.bytes, resolved.index.digest);
+        const { fetchAttestations } = await import('./provenance.js');
         kept.push(resolved.index.digest, ...(await fetchAttestations(client, reference, store, resolved.index.index, resolved.digest, signal)));
       }
       mkdirSync(store.layout.blobsDir, { recursive: true });
@@ -419,22 +420,6 @@ async function fetchLayer(
   return 'unpacked';
 }
 
-/** Fetches the attestation manifests the index has for `digest` and their blobs (small JSON) into the store; returns their digests. */
-async function fetchAttestations(client: Client, reference: Reference, store: Store, index: ImageIndex, digest: string, signal: AbortSignal | undefined): Promise<string[]> {
-  const { attestationsOf, attestationBlobs } = await import('./provenance.js');
-  const out: string[] = [];
-  for (const a of attestationsOf(index, digest)) {
-    const m = await client.fetchManifest(reference, { expect: a, ...(signal ? { signal } : {}) });
-    if (!(await store.blobs.has(m.digest))) await store.blobs.ingest(m.bytes, m.digest);
-    out.push(m.digest);
-    for (const d of attestationBlobs(m.bytes)) {
-      if (!(await store.blobs.has(d.digest))) await store.blobs.ingest(await client.readBlob(reference, d, { maxBytes: 16 << 20, ...(signal ? { signal } : {}) }), d.digest);
-      out.push(d.digest);
-    }
-  }
-  return out;
-}
-
 function withoutDigest(ref: Reference): Reference {
   return parseReference(ref.tag ? `${ref.name}:${ref.tag}` : ref.name);
 }
@@ -446,25 +431,6 @@ async function findEntry(store: Store, ref: string): Promise<ImageEntry | undefi
   return store.images.get(nameOf(r));
 }
 
-
-/** The digest a rollback goes to: `to` as a digest (prefix) in the journal, or -N moves back from its end. */
-function pickRollback(ref: string, log: readonly JournalEntry[], current: string | undefined, to: string | number): string {
-  if (!log.length) throw new NotFoundError(`${ref} has no journal to roll back along`, { code: 'ENOENT' });
-  const n = typeof to === 'number' ? to : /^-\d+$/.test(to) ? Number(to) : undefined;
-  if (n !== undefined) {
-    if (n >= 0) throw new ValidationError(`rollback: -N counts back from the newest entry (-1 is the previous image), not ${to}`, 'to');
-    // the journal's last line is where the tag points now (unless it was untagged since)
-    const end = log.at(-1)!.digest === current ? log.length - 1 : log.length;
-    const entry = log[end + n];
-    if (!entry) throw new NotFoundError(`${ref}: its journal has ${end} earlier entr${end === 1 ? 'y' : 'ies'}, not ${-n}`, { code: 'ENOENT' });
-    return entry.digest;
-  }
-  const want = (to as string).replace(/^sha256:/, '');
-  const hits = [...new Set(log.map((e) => e.digest))].filter((d) => d.slice(7).startsWith(want));
-  if (!hits.length) throw new NotFoundError(`${ref} never pointed to ${to} (nsbox image log ${ref})`, { code: 'ENOENT' });
-  if (hits.length > 1) throw new ValidationError(`${to} names ${hits.length} images in ${ref}'s journal: give more of the digest`, 'to');
-  return hits[0]!;
-}
 
 /** What `Container.run({ image })` gets (its `images` dependency): the layers to stack and the config's defaults. */
 export async function resolveForContainer(ref: string, { pull, root }: { pull: PullPolicy; root?: string }): Promise<ResolvedImage> {

@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { packagePath } from '../package-root.js';
 import { sha256, whoAmI, type ImageRecord, type Store } from '../storage/index.js';
+import type { Reference } from './reference.js';
+import type { RegistryClient } from './registry/registry-client.js';
 import { DescriptorSchema, ImageIndexSchema, ImageManifestSchema, MediaType, type Descriptor, type ImageIndex } from './registry/manifest.js';
 
 export const IN_TOTO = 'application/vnd.in-toto+json';
@@ -206,4 +208,19 @@ export function sealManifest(
   const statement = provenanceStatement(p, { digest, names });
   const { blobs, index } = attestationIndex({ digest, size: bytes.length, mediaType: manifest.mediaType, platform }, statement);
   return { manifest: { bytes, digest, mediaType: manifest.mediaType }, extra: blobs, index };
+}
+
+/** Fetches the attestation manifests `index` has for `digest`, and their blobs (small JSON), into the store; returns their digests. */
+export async function fetchAttestations(client: RegistryClient, reference: Reference, store: Store, index: ImageIndex, digest: string, signal: AbortSignal | undefined): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of attestationsOf(index, digest)) {
+    const m = await client.fetchManifest(reference, { expect: a, ...(signal ? { signal } : {}) });
+    if (!(await store.blobs.has(m.digest))) await store.blobs.ingest(m.bytes, m.digest);
+    out.push(m.digest);
+    for (const d of attestationBlobs(m.bytes)) {
+      if (!(await store.blobs.has(d.digest))) await store.blobs.ingest(await client.readBlob(reference, d, { maxBytes: 16 << 20, ...(signal ? { signal } : {}) }), d.digest);
+      out.push(d.digest);
+    }
+  }
+  return out;
 }
