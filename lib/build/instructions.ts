@@ -207,7 +207,7 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
         {
           layers: dirs,
           argv,
-          env: [...(state.config.config?.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxies.map(([k, v]) => `${k}=${v}`)],
+          env: [...(state.config.config?.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxies.map(([k, v]) => `${k}=${v}`), ...prepared.env],
           cwd: state.config.config?.WorkingDir || '/',
           user: state.config.config?.User || undefined,
           network,

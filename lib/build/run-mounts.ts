@@ -1,7 +1,8 @@
 /**
  * RUN --mount (BuildKit's syntax): `type=cache` (a directory kept between builds under the store,
  * by id, default the target), `type=secret` (a file of the build's secrets, bound read-only, by
- * default at /run/secrets/<id>), `type=bind` (a path of the context, a stage or an image, a copy
+ * default at /run/secrets/<id>; with `env=NAME` a variable of the RUN instead, or as well with a
+ * target), `type=bind` (a path of the context, a stage or an image, a copy
  * of it so that `rw` writes go nowhere) and `type=tmpfs`. None of them reaches the step's layer:
  * the mount points the runtime made for them in the writable layer are removed before the diff is
  * read, when the parent's layers lacked them. A secret's value is never in the cache key, the
@@ -19,7 +20,7 @@ import { matchSources, sourcesDigest, type SourceTree } from './source-tree.js';
 
 export type MountSpec =
   | { type: 'cache'; target: string; id: string; sharing: 'shared' | 'private' | 'locked'; from?: string; source: string; readonly: boolean; mode: number; uid: number; gid: number }
-  | { type: 'secret'; target: string; id: string; required: boolean; mode: number; uid: number; gid: number }
+  | { type: 'secret'; target: string | undefined; env?: string; id: string; required: boolean; mode: number; uid: number; gid: number }
   | { type: 'bind'; target: string; from?: string; source: string; readonly: boolean }
   | { type: 'tmpfs'; target: string; size?: number };
 
@@ -58,7 +59,6 @@ export function parseMount(spec: string): MountSpec {
   for (const k of f.keys()) {
     if (!['type', 'target', 'dst', 'destination', ...known[type]!].includes(k)) throw new ValidationError(`--mount: unexpected key '${k}' for type=${type}`, 'mount');
   }
-  if (f.has('env')) throw new ValidationError('--mount: type=secret,env=… is not supported by nsbox (only a file target)', 'mount');
   const rawTarget = f.get('target') ?? f.get('dst') ?? f.get('destination');
   const source = f.get('source') ?? f.get('src') ?? '';
   const readonly = f.has('ro') || f.has('readonly') ? bool(f.get('ro') ?? f.get('readonly'), 'readonly') : f.has('rw') || f.has('readwrite') ? !bool(f.get('rw') ?? f.get('readwrite'), 'rw') : undefined;
@@ -66,7 +66,10 @@ export function parseMount(spec: string): MountSpec {
   if (type === 'secret') {
     const id = f.get('id') ?? (rawTarget ? path.posix.basename(rawTarget) : undefined);
     if (!id) throw new ValidationError('--mount: type=secret needs an id or a target', 'mount');
-    return { type, id, target: rawTarget ?? `/run/secrets/${id}`, required: f.has('required') ? bool(f.get('required'), 'required') : false, mode: int(f.get('mode'), 0o400, 'mode', 8), uid: int(f.get('uid'), 0, 'uid'), gid: int(f.get('gid'), 0, 'gid') };
+    const env = f.get('env');
+    if (env !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(env)) throw new ValidationError(`--mount: env=${env}: not a variable name`, 'mount');
+    // env= alone: the secret is a variable, no file; with a target too, both
+    return { type, id, target: rawTarget ?? (env === undefined ? `/run/secrets/${id}` : undefined), ...(env !== undefined ? { env } : {}), required: f.has('required') ? bool(f.get('required'), 'required') : false, mode: int(f.get('mode'), 0o400, 'mode', 8), uid: int(f.get('uid'), 0, 'uid'), gid: int(f.get('gid'), 0, 'gid') };
   }
   if (!rawTarget) throw new ValidationError(`--mount: type=${type} needs a target`, 'mount');
   const target = path.posix.resolve('/', rawTarget);
@@ -103,12 +106,15 @@ const held = new Map<string, Promise<void>>();
 
 export interface PreparedMounts {
   mounts: Mount[];
+  /** `NAME=value` of `type=secret,env=NAME`: the RUN's environment only. */
+  env: string[];
   release: () => Promise<void>;
 }
 
 /** The runtime mounts for `specs`; `release` drops locks and temporary files. */
 export async function prepareMounts(specs: MountSpec[], env: MountEnv): Promise<PreparedMounts> {
   const mounts: Mount[] = [];
+  const vars: string[] = [];
   const unlocks: Array<() => void> = [];
   let n = 0;
   const release = async () => {
@@ -125,6 +131,8 @@ export async function prepareMounts(specs: MountSpec[], env: MountEnv): Promise<
           if (m.required) throw new NotFoundError(`secret ${m.id}: not provided (--secret id=${m.id},src=…)`, { path: m.id });
           continue;
         }
+        if (m.env !== undefined) vars.push(`${m.env}=${value.toString('utf8')}`);
+        if (m.target === undefined) continue;
         const file = path.join(env.scratch, `secret-${++n}`);
         writeFileSync(file, value, { mode: 0o600 });
         chownSync(file, m.uid, m.gid);
@@ -171,7 +179,7 @@ export async function prepareMounts(specs: MountSpec[], env: MountEnv): Promise<
     await release();
     throw e;
   }
-  return { mounts, release };
+  return { mounts, env: vars, release };
 }
 
 /** A copy of `source` in `tree` at `dest` (its contents for a directory); the path to bind. */

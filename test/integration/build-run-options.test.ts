@@ -206,3 +206,20 @@ rtest('ADD of http(s) URLs from a server on 127.0.0.1: the name from the URL or 
   await t.throwsAsync(build(t, context(t, { Dockerfile: `FROM busybox\nADD ${base}/missing /x\n` })), { message: /failed to fetch .*404/ });
   await t.throwsAsync(build(t, context(t, { Dockerfile: 'FROM busybox\nADD https://example.invalid/repo.git /src\n' })), { message: /git repository .* not supported yet/ });
 });
+
+rtest('RUN --mount=type=secret,env=NAME: a variable of that RUN only (no file), or both with a target; never in the config, history or a layer', async (t) => {
+  const dir = context(t, {
+    Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=tok,env=TOKEN echo "len=${#TOKEN}" > /len && { test -e /run/secrets/tok && echo file || echo nofile; } >> /len\nRUN --mount=type=secret,id=tok,env=T2,target=/t { [ -n "$T2" ] && [ "$T2" = "$(cat /t)" ] && echo same || echo differ; } > /sum\nRUN echo "after=${TOKEN:-unset}" >> /len\n',
+  });
+  const value = 's3cr3t-value';
+  const { image } = await build(t, dir, { secrets: { tok: value } });
+  t.is(await run(t, image.digest, ['cat', '/len']), `len=${value.length}\nnofile\nafter=unset\n`);
+  t.is(await run(t, image.digest, ['cat', '/sum']), 'same\n', 'the variable and the file hold the secret');
+  const cfg = JSON.stringify(image.config);
+  t.false(cfg.includes(value), 'not in the config or history');
+  for (const l of image.layers.slice(1)) {
+    const r = spawnSync('tar', ['-xOf', join(t.context.root, 'blobs', 'sha256', l.digest.slice(7))], { encoding: 'latin1' });
+    t.false(r.stdout.includes(value), 'not in a layer');
+  }
+  await t.throwsAsync(build(t, context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=x,env=1BAD true\n' })), { message: /env=1BAD: not a variable name/ });
+});
