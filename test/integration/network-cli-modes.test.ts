@@ -40,6 +40,8 @@ const NOTHING = { links: [], netns: [], portRules: 0, dns: 0, ips: [], held: [] 
 run('published host ports are held by the shim for the container life: restart, random ports, a killed shim, a restarted daemon', (t) => {
   const o = scenario('held');
   t.is(o.fetched, `${o.fetched.trim()}\n`);
+  t.regex(o.cliNetIO, /^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B$/);
+  t.not(o.cliNetIO, '0B / 0B');
   t.regex(o.heldRunning, /^port 0\.0\.0\.0:18080\/tcp is already in use/);
   // a socket bound, not listening, is in no /proc/net table: the shim's fds say who holds it
   t.is(o.shimFd3, 'socket:[N]');

@@ -1,6 +1,7 @@
 /**
  * nsbox stats [--no-stream] [--format json] [-a] [CONTAINER...]: CPU, memory, block I/O and pids of
- * running containers from their cgroups; live (redrawn every second) unless --no-stream.
+ * running containers from their cgroups, network I/O from their own interfaces; live (redrawn every
+ * second) unless --no-stream.
  */
 import { totalmem } from 'node:os';
 import type { CgroupStats } from '../../cgroup/driver.js';
@@ -9,6 +10,7 @@ import { flag, parseArgs, value } from '../args.js';
 import { humanSize, shortId, table } from '../output.js';
 import { openEngine } from '../open-engine.js';
 import { InvalidStateError, NotFoundError } from '../../errors.js';
+import { interfaceStats } from '../../network/interface-stats.js';
 
 /** A container that stopped or went away between the listing and its sample has no figures (docker shows --). */
 const notRunning = (err: unknown): undefined => {
@@ -29,7 +31,15 @@ interface Row {
   PIDs: string;
 }
 
-function row(r: ContainerRecord, a: CgroupStats | undefined, b: CgroupStats | undefined, wallUsec: number): Row {
+/** rx / tx bytes summed over the interfaces of the container's own namespace (none in host mode). */
+function netIO(r: ContainerRecord, pid: number | undefined): string {
+  const host = r.network?.options.mode === 'host' || r.options.namespaces?.net === false;
+  const ifs = pid && !host ? Object.values(interfaceStats(pid) ?? {}) : [];
+  const sum = (k: 'rx_bytes' | 'tx_bytes') => ifs.reduce((n, i) => n + i[k], 0);
+  return `${humanSize(sum('rx_bytes'))} / ${humanSize(sum('tx_bytes'))}`;
+}
+
+function row(r: ContainerRecord, a: CgroupStats | undefined, b: CgroupStats | undefined, wallUsec: number, pid: number | undefined): Row {
   const cpu = a?.cpu && b?.cpu && wallUsec > 0 ? ((b.cpu.usageUsec - a.cpu.usageUsec) / wallUsec) * 100 : 0;
   const mem = b?.memory?.current ?? 0;
   const limit = b?.memory?.limit ?? totalmem();
@@ -39,7 +49,7 @@ function row(r: ContainerRecord, a: CgroupStats | undefined, b: CgroupStats | un
     CPUPerc: `${cpu.toFixed(2)}%`,
     MemUsage: `${binSize(mem)} / ${binSize(limit)}`,
     MemPerc: `${limit ? ((mem / limit) * 100).toFixed(2) : '0.00'}%`,
-    NetIO: '0B / 0B',
+    NetIO: netIO(r, b ? pid : undefined),
     BlockIO: `${humanSize(b?.io?.readBytes ?? 0)} / ${humanSize(b?.io?.writeBytes ?? 0)}`,
     PIDs: String(b?.pids?.current ?? 0),
   };
@@ -63,7 +73,7 @@ export default async function stats(argv: string[]): Promise<number> {
     await new Promise((r) => setTimeout(r, flag(p, 'no-stream') ? 500 : 1000));
     const after = await sample(records);
     const wall = Number(process.hrtime.bigint() - t0) / 1000;
-    const rows = records.map((r) => row(r, before.get(r.id), after.get(r.id), wall));
+    const rows = records.map((r) => row(r, before.get(r.id), after.get(r.id), wall, engine.pidOf(r)));
     const out = json
       ? rows.map((x) => `${JSON.stringify(x)}\n`).join('')
       : table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'], rows.map((x) => [x.ID, x.Name, x.CPUPerc, x.MemUsage, x.MemPerc, x.NetIO, x.BlockIO, x.PIDs]));
