@@ -11,8 +11,12 @@ import { ociState, statusOf, waitGone, watchGone } from './status.js';
 
 const O_RDWR_NONBLOCK = 0o2 | 0o4000;
 
-/** Releases the init from its fifo; fails fast (not hanging on the fifo) when the init has died. */
-export async function startContainer(root: string, id: string): Promise<void> {
+/**
+ * Releases the init from its fifo; fails fast (not hanging on the fifo) when the init has died.
+ * `initGone`: the caller's own watch of its child init (`run`), used instead of a watch here,
+ * which would reap the child and take its exit status from the caller.
+ */
+export async function startContainer(root: string, id: string, initGone?: Promise<unknown>): Promise<void> {
   const s = loadState(root, id);
   const status = await statusOf(root, s);
   if (status === 'stopped') throw new InvalidStateError('cannot start a container that has stopped');
@@ -21,7 +25,7 @@ export async function startContainer(root: string, id: string): Promise<void> {
   await runHooks(s.config, 'startContainer', ociState(s, 'created'));
   // The open blocks until the init opens its end; if the init dies first, our own writer
   // (O_RDWR never blocks) lets the open return, and the read finds no init's byte.
-  const watch = watchGone(s);
+  const watch = initGone ? { gone: initGone, stop: () => undefined } : watchGone(s);
   void watch.gone.then(() => {
     try {
       closeSync(openSync(fifo, O_RDWR_NONBLOCK));

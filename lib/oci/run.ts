@@ -8,7 +8,7 @@ export async function runContainer(o: CreateOptions, detach: boolean): Promise<n
   // The init is our child: its exit is watched (and it is reaped) through its pidfd.
   const exited = detach ? undefined : new Promise<ExitInfo>((resolve) => native.watchExit(pidfd, resolve));
   try {
-    await startContainer(o.root, o.id);
+    await startContainer(o.root, o.id, exited);
   } catch (e) {
     await deleteContainer(o.root, o.id, true);
     throw e;
