@@ -182,6 +182,9 @@ export async function fetchBlobToFile(
       const range = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''));
       if (written > 0 && !(response.status === 206 && range && Number(range[1]) === written)) await restart();
       const file = fh;
+      // The write in flight: when the response fails mid-way, pipeline gives up without waiting
+      // for it, and its bytes must be counted (hash, `written`) before a retry asks for the rest.
+      let inflight: Promise<void> = Promise.resolve();
       const sink = new Writable({
         write(chunk: Buffer, _enc, cb) {
           if (written + chunk.length > size) {
@@ -203,17 +206,19 @@ export async function fetchBlobToFile(
               throw new TeeFailed(err);
             });
           }
-          Promise.all([file.write(chunk, 0, chunk.length, written), fed]).then(() => {
+          const landed = Promise.all([file.write(chunk, 0, chunk.length, written), fed]).then(() => {
             hash.update(chunk);
             written += chunk.length;
             report('downloading', attempt);
-            cb();
-          }, cb);
+          });
+          inflight = landed.then(() => undefined, () => undefined);
+          landed.then(() => cb(), cb);
         },
       });
       try {
         await pipeline(stream, sink);
       } catch (err) {
+        await inflight;
         if (err instanceof TeeFailed) {
           // the download goes on without it: a corrupt layer may be a tampered blob, which the
           // digest check names better than the unpack can; if the blob is sound, its error stands
