@@ -56,11 +56,3 @@ export function checkFilterKeys(filters: Map<string, string[]>, allowed: readonl
   for (const k of filters.keys()) if (!allowed.includes(k)) throw new ApiError(400, `invalid filter '${k}'`);
 }
 
-/** docker's `label` filter: every `key` present and every `key=value` equal. */
-export function labelsMatch(labels: Record<string, string> | null | undefined, wanted: readonly string[]): boolean {
-  return wanted.every((w) => {
-    const eq = w.indexOf('=');
-    const [k, v] = eq < 0 ? [w, undefined] : [w.slice(0, eq), w.slice(eq + 1)];
-    return labels != null && k in labels && (v === undefined || labels[k] === v);
-  });
-}

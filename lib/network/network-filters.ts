@@ -28,10 +28,13 @@ function matchesPattern(pattern: string, value: string): boolean {
   }
 }
 
-export function matchesLabels(labels: Record<string, string>, wanted: readonly string[]): boolean {
+/** docker's `label` filter, for images, containers, networks and volumes: every `key` present and every `key=value` equal. */
+export function matchesLabels(labels: Record<string, string> | null | undefined, wanted: readonly string[]): boolean {
   return wanted.every((w) => {
     const eq = w.indexOf('=');
-    return eq < 0 ? w in labels : labels[w.slice(0, eq)] === w.slice(eq + 1);
+    const key = eq < 0 ? w : w.slice(0, eq);
+    // Own keys only: `label=constructor` must not match every object through its prototype.
+    return labels != null && Object.hasOwn(labels, key) && (eq < 0 || labels[key] === w.slice(eq + 1));
   });
 }
 

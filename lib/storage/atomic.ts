@@ -69,22 +69,14 @@ export async function stageFile(file: string, data: string | Buffer, mode = 0o64
   };
 }
 
-/** Replaces `file` with `data` atomically and durably. */
+/** Replaces `file` with `data` atomically and durably: stageFile, commit, then the directory's fsync. */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = tempName(file);
+  const staged = await stageFile(file, data, mode);
+  await staged.commit();
   try {
-    const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
     // On the thread pool: a directory fsync takes milliseconds the event loop has better uses for.
     await fsyncDirAsync(path.dirname(file));
   } catch (err) {
-    await rm(tmp, { force: true });
     throw fsError(err, 'write', file);
   }
 }

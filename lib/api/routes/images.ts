@@ -9,7 +9,8 @@ import type { ApiContext } from '../api-context.js';
 import type { Exchange } from '../exchange.js';
 import { imageInspect, imageNames, imageSummary } from '../image-json.js';
 import { PullReporter, type ProgressMessage } from '../pull-progress.js';
-import { boolParam, checkFilterKeys, filtersParam, labelsMatch } from '../query.js';
+import { boolParam, checkFilterKeys, filtersParam } from '../query.js';
+import { matchesLabels } from '../../network/network-filters.js';
 import { registryAuth } from '../registry-auth.js';
 import type { Router } from '../router.js';
 
@@ -95,7 +96,7 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
     const labels = filters.get('label') ?? [];
     let images = await ctx.engine.images.list();
     if (refs.length) images = images.filter((i) => referenceMatches(i, refs));
-    if (labels.length) images = images.filter((i) => labelsMatch(i.config.config?.Labels, labels));
+    if (labels.length) images = images.filter((i) => matchesLabels(i.config.config?.Labels, labels));
     if (dangling !== undefined) images = images.filter((i) => (imageNames(i).tags.length === 0) === (dangling === 'true' || dangling === '1'));
     ex.send(200, images.map(imageSummary).sort((a, b) => b.Created - a.Created));
   });
