@@ -129,6 +129,10 @@ rtest('every metadata instruction, RUN (shell, exec, heredoc), COPY: the image r
   t.deepEqual(c.Entrypoint, ['/bin/sh', '-c']);
   t.deepEqual(c.Cmd, ['cat /out.txt /etc/greeting /app/a.txt; id -u']);
   t.is(image.config.author, 'someone');
+  // docker's inspect shows it as Author
+  const inspected = spawnSync(process.execPath, [bin, 'inspect', 'meta:1'], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: t.context.root } });
+  t.is(inspected.status, 0, inspected.stderr);
+  t.is((JSON.parse(inspected.stdout) as Array<{ Author: string }>)[0]!.Author, 'someone');
   const hist = image.history().slice(-24);
   t.true(hist.some((h) => h.created_by === 'RUN |1 GREETING=hi /bin/sh -c echo "A=$A B=$B C=$C G=$GREETING" > /out.txt # buildkit' && !h.empty_layer), JSON.stringify(hist));
   t.true(hist.some((h) => h.created_by === 'ENV A=1 B=two words C=hi' && h.empty_layer === true));
@@ -297,10 +301,12 @@ const dockerTest = skipIf(apiUnavailable({ docker: true }), test.serial);
 dockerTest('the docker CLI through nsbox serve: docker build -t app . (the legacy builder path), then docker run --rm app', async (t) => {
   const serve = await startServe({ root: t.context.root });
   t.teardown(() => cleanup(serve));
-  const dir = context(t, { 'hello.txt': 'hello from the context\n', Dockerfile: 'FROM busybox\nARG WHO=nobody\nCOPY hello.txt /\nRUN echo "built by $WHO" > /by\nCMD ["sh", "-c", "cat /hello.txt /by"]\n' });
+  const dir = context(t, { 'hello.txt': 'hello from the context\n', Dockerfile: 'FROM busybox\nMAINTAINER Ann Example <ann@example.com>\nARG WHO=nobody\nCOPY hello.txt /\nRUN echo "built by $WHO" > /by\nCMD ["sh", "-c", "cat /hello.txt /by"]\n' });
   const b = docker(serve, ['build', '-t', 'app', '--build-arg', 'WHO=docker', dir], { timeout: 120_000 });
   t.is(b.status, 0, b.stderr);
-  t.regex(b.stdout, /Step 4\/5 : RUN echo "built by \$WHO" > \/by\n ---> Running in [0-9a-f]{12}\n/);
+  t.regex(b.stdout, /Step 5\/6 : RUN echo "built by \$WHO" > \/by\n ---> Running in [0-9a-f]{12}\n/);
+  const author = docker(serve, ['image', 'inspect', '--format', '{{.Author}}', 'app']);
+  t.is(author.stdout, 'Ann Example <ann@example.com>\n', 'MAINTAINER is the image\'s Author');
   t.regex(b.stdout, /Successfully built [0-9a-f]{12}\nSuccessfully tagged app:latest\n/);
   const r = docker(serve, ['run', '--rm', 'app']);
   t.is(r.status, 0, r.stderr);
