@@ -259,7 +259,7 @@ async function cuttingProxy(upstream: number, limit: number, onLimit: () => void
   };
 }
 
-rtest('kill -9 in the middle of an upload, then push again: it succeeds and the image pulls back whole', async (t) => {
+rtest('kill -9 in the middle of an upload, then push again: it succeeds, the registry has the digest an uninterrupted push gives, and the image pulls back whole', async (t) => {
   const { reg, root, dir } = t.context;
   const ctx = join(dir, 'big-ctx');
   mkdirSync(ctx);
@@ -270,6 +270,7 @@ rtest('kill -9 in the middle of an upload, then push again: it succeeds and the 
   const proxy = await cuttingProxy(reg.port, 2 << 20, () => child?.kill('SIGKILL'));
   t.teardown(() => proxy.stop());
   const image = await buildImage({ context: ctx, root, tags: [`${proxy.host}/big:1`] });
+  const mark = accessLog(reg).length;
   child = spawn(process.execPath, [bin, 'push', `${proxy.host}/big:1`], {
     env: { ...process.env, NSBOX_ROOT: root, DOCKER_CONFIG: t.context.dockerConfig },
     stdio: 'ignore',
@@ -281,9 +282,27 @@ rtest('kill -9 in the middle of an upload, then push again: it succeeds and the 
   await t.throwsAsync(client.resolve(`${reg.host}/big:1`), { instanceOf: RegistryError }, 'no manifest was pushed');
   const tmp = join(root, 'tmp');
   t.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('blob-')), [], 'no temp blob left in the store');
+  const bigGz = (await new Store({ root }).distribution.compressed(image.layers[1]!.diffId))!;
+  t.false(uploaded(accessLog(reg, mark)).includes(bigGz.digest), 'the big layer\'s upload never completed before the kill');
+  t.false(await client.hasBlob(`${reg.host}/big:1`, bigGz.digest), 'the registry does not have the big layer');
 
+  const mark2 = accessLog(reg).length;
   const again = await cliAsync(t, ['push', `${proxy.host}/big:1`]);
   t.is(again.status, 0, again.stderr);
+  t.deepEqual(uploaded(accessLog(reg, mark2)).filter((d) => d === bigGz.digest), [bigGz.digest], 'the second push uploaded the big layer once');
+  const resumed = await client.fetchManifest(`${reg.host}/big:1`);
+  t.regex(again.stdout, new RegExp(`1: digest: ${resumed.digest} size: ${resumed.bytes.length}`), 'the registry holds what the second push said it pushed');
+  // The same image pushed once without a kill, to a fresh registry: the same digests there.
+  const clean = await startRegistry();
+  t.teardown(() => clean.stop());
+  const straight = await Image.push(`${clean.host}/big:1`, { root, image: `${proxy.host}/big:1` });
+  const cleanClient = new RegistryClient({ credentialSources: [] });
+  t.is((await cleanClient.fetchManifest(`${clean.host}/big:1`)).digest, resumed.digest, 'the interrupted-then-resumed push gives the registry the digest an uninterrupted push gives');
+  t.is(straight.digest, resumed.digest);
+  const [a, b] = await Promise.all([client.resolve(`${reg.host}/big:1`), cleanClient.resolve(`${clean.host}/big:1`)]);
+  t.is(a.digest, b.digest);
+  t.deepEqual(a.manifest.layers.map((l) => [l.digest, l.size]), b.manifest.layers.map((l) => [l.digest, l.size]));
+  t.is(a.manifest.layers[1]!.digest, bigGz.digest);
   const elsewhere = join(dir, 'big-store');
   const pulled = await Image.pull(`${reg.host}/big:1`, { root: elsewhere });
   t.deepEqual(pulled.layers.map((l) => l.diffId), image.layers.map((l) => l.diffId));
