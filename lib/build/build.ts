@@ -1,8 +1,9 @@
 /**
  * `buildImage`: a Dockerfile and its context into an image in the store. The file is parsed whole
  * first (a bad instruction fails before anything runs); the global ARGs are read; the stages the
- * target needs (through FROM and COPY --from) are built in order, each from an image in the store
- * (pulled when missing), `scratch` or a previous stage; the target stage's config, layers and
+ * target needs (through FROM, COPY --from and RUN --mount from=) are built, each as soon as the
+ * stages it needs are, from an image in the store (pulled when missing), `scratch` or a previous
+ * stage; the target stage's config, layers and
  * history are then written as an OCI image under the tags. Everything is done holding the store's
  * lease, so no garbage collection takes the layers made on the way.
  */
@@ -31,6 +32,7 @@ import { ContextDir, StageTree, type SourceTree } from './source-tree.js';
 import { configBytes as configOf, hashKey, stepId, type BuildEnv, type BuildProgress, type StageState } from './stage-state.js';
 import { BuildCache } from './step-layer.js';
 import { BuildRunDir, sweepBuildRunDirs } from './build-run-dir.js';
+import { StagePrinter } from './stage-printer.js';
 
 export type { BuildProgress } from './stage-state.js';
 
@@ -178,75 +180,120 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   const target = options.target === undefined ? stages.at(-1)! : stages.find((s) => s.name === options.target!.toLowerCase());
   if (!target) throw new ValidationError(`failed to reach build target ${options.target} in Dockerfile`, 'target');
 
-  // The stages the target needs, through FROM and COPY --from (by name or index), in file order.
-  const needed = new Set<number>();
+  // The stages the target needs, through FROM, COPY --from and RUN --mount from= (by name or
+  // index): a DAG, since a stage may only name an earlier one.
+  const deps = new Map<number, Set<number>>();
   const visit = (s: Stage) => {
-    if (needed.has(s.index)) return;
-    needed.add(s.index);
+    if (deps.has(s.index)) return;
+    const mine = new Set<number>();
+    deps.set(s.index, mine);
     const base = byName(froms[s.index]!);
-    if (base && base.index < s.index) visit(base);
+    if (base && base.index < s.index) mine.add(base.index);
     for (const n of s.nodes) {
       // COPY --from= and RUN --mount=…,from=…
       const refs = n.flags.flatMap((f) => (f.startsWith('--from=') ? [f.slice(7)] : /^--mount=/i.test(f) ? [...f.matchAll(/(?:=|,)from=([^,]+)/g)].map((m) => m[1]!) : []));
       for (const from of refs) {
         const dep = byName(expandWord(from, metaEnv, df.escape));
-        if (dep && dep.index < s.index) visit(dep);
+        if (dep && dep.index < s.index) mine.add(dep.index);
       }
     }
+    for (const d of mine) visit(stages[d]!);
   };
   visit(target);
-  const order = stages.filter((s) => needed.has(s.index));
+  const order = stages.filter((s) => deps.has(s.index));
   const total = globalNodes.length + order.reduce((n, s) => n + 1 + s.nodes.length, 0);
   let step = 0;
   for (const node of globalNodes) progress({ type: 'step', step: ++step, total, instruction: node.original });
+  // each stage's step numbers are those of a build in file order, whatever order the stages run in
+  const firstStep = new Map<number, number>();
+  for (const s of order) {
+    firstStep.set(s.index, step);
+    step += 1 + s.nodes.length;
+  }
 
   const cache = new BuildCache(store);
   const pulled = new Map<string, Promise<Image>>();
-  const done = new Map<number, StageState>();
+  const getImage = (ref: string) => imageFor(ref, options, pulled);
+  // Independent stages run at once; the first failure aborts the others (their RUN containers
+  // are killed and removed) and is the build's error once they have all stopped.
+  const abort = new AbortController();
+  const printer = new StagePrinter(progress, order.map((s) => s.index));
+  const running = new Map<number, Promise<StageState>>();
   const layerDirs = async (state: StageState): Promise<string[]> => {
     const top = state.layers.at(-1);
     return top ? store.layers.lowerDirs(top.chainId) : [];
   };
-  const ctx: StepContext = {
-    env,
-    cache,
-    context: new ContextDir(contextDir),
-    layerDirs,
-    fromTree: async (ref: string): Promise<SourceTree> => {
-      const stage = byName(ref);
-      if (stage) {
-        const state = done.get(stage.index);
-        if (!state) throw new ValidationError(`COPY --from=${ref}: stage ${ref} is not built before this one`, 'dockerfile');
-        return new StageTree(`stage ${ref}`, new LayeredRoot(await layerDirs(state)));
-      }
-      const image = await imageFor(ref, options, pulled);
-      return new StageTree(`image ${ref}`, new LayeredRoot(await image.layerDirs()));
-    },
+  const stageOf = (ref: string, self: Stage): Promise<StageState> | undefined => {
+    const stage = byName(ref);
+    if (!stage) return undefined;
+    const p = stage.index < self.index ? running.get(stage.index) : undefined;
+    if (!p) throw new ValidationError(`COPY --from=${ref}: stage ${ref} is not built before this one`, 'dockerfile');
+    return p;
   };
-  for (const s of order) {
-    progress({ type: 'step', step: ++step, total, instruction: s.from.original });
-    const state = await baseState(s, froms[s.index]!, byName, done, (r) => imageFor(r, options, pulled));
+  const buildStage = async (s: Stage): Promise<StageState> => {
+    await Promise.all([...deps.get(s.index)!].map((d) => running.get(d)!));
+    const signal = abort.signal;
+    const stageProgress = printer.sink(s.index);
+    const stageEnv: BuildEnv = { ...env, progress: stageProgress, signal };
+    const ctx: StepContext = {
+      env: stageEnv,
+      cache,
+      context: new ContextDir(contextDir),
+      layerDirs,
+      fromTree: async (ref: string): Promise<SourceTree> => {
+        const dep = stageOf(ref, s);
+        if (dep) return new StageTree(`stage ${ref}`, new LayeredRoot(await layerDirs(await dep)));
+        const image = await getImage(ref);
+        return new StageTree(`image ${ref}`, new LayeredRoot(await image.layerDirs()));
+      },
+    };
+    let n = firstStep.get(s.index)!;
+    signal.throwIfAborted();
+    stageProgress({ type: 'step', step: ++n, total, instruction: s.from.original });
+    // FROM names an earlier stage, else an image (`FROM alpine AS alpine` is the image)
+    const prev = (byName(froms[s.index]!)?.index ?? s.index) < s.index ? stageOf(froms[s.index]!, s) : undefined;
+    const state = await baseState(s, froms[s.index]!, prev ? await prev : undefined, getImage);
     withDefaultPath(state);
-    if (sde !== undefined && !byName(froms[s.index]!)) state.cacheKey = hashKey(state.cacheKey, 'SOURCE_DATE_EPOCH', sde);
-    progress({ type: 'stepDone', id: stepId(state) });
+    if (sde !== undefined && !prev) state.cacheKey = hashKey(state.cacheKey, 'SOURCE_DATE_EPOCH', sde);
+    stageProgress({ type: 'stepDone', id: stepId(state) });
     const triggers = state.config.config?.OnBuild ?? [];
     if (triggers.length) {
       state.config = { ...state.config, config: { ...state.config.config, OnBuild: null } };
       for (const t of triggers) {
-        progress({ type: 'warning', message: `# Executing 1 build trigger: ${t}` });
+        signal.throwIfAborted();
+        stageProgress({ type: 'warning', message: `# Executing 1 build trigger: ${t}` });
         await executeNode(splitNode(t, s.from.line, s.from.line), state, ctx);
       }
     }
     for (const node of s.nodes) {
-      progress({ type: 'step', step: ++step, total, instruction: node.original });
+      signal.throwIfAborted();
+      stageProgress({ type: 'step', step: ++n, total, instruction: node.original });
       await executeNode(node, state, ctx);
-      progress({ type: 'stepDone', id: stepId(state) });
+      stageProgress({ type: 'stepDone', id: stepId(state) });
     }
-    done.set(s.index, state);
+    return state;
+  };
+  let failure: { error: unknown } | undefined;
+  for (const s of order) {
+    const p = buildStage(s);
+    running.set(s.index, p);
+    p.then(
+      () => printer.finish(s.index),
+      (error: unknown) => {
+        // the first error is the build's; the others are the aborts it caused
+        if (!failure) {
+          failure = { error };
+          abort.abort(error);
+        }
+      },
+    );
   }
+  await Promise.allSettled(running.values());
+  printer.flushAll();
+  if (failure) throw failure.error;
   const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && k !== 'SOURCE_DATE_EPOCH' && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
   if (unused.length) progress({ type: 'warning', message: `[Warning] One or more build-args [${unused.join(' ')}] were not consumed` });
-  const final = done.get(target.index)!;
+  const final = await running.get(target.index)!;
   if (options.labels && Object.keys(options.labels).length) {
     final.config = { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...options.labels } } };
   }
@@ -337,12 +384,8 @@ function authFor(ref: string, auths: Record<string, Credentials> | undefined): C
   return key === undefined ? undefined : auths[key];
 }
 
-async function baseState(s: Stage, ref: string, byName: (r: string) => Stage | undefined, done: Map<number, StageState>, getImage: (ref: string) => Promise<Image>): Promise<StageState> {
-  const prev = byName(ref);
-  if (prev && prev.index < s.index) {
-    const p = done.get(prev.index)!;
-    return { ...structuredClone(p), index: s.index, name: s.name, args: new Map(), cmdSet: false, cacheOk: p.cacheOk };
-  }
+async function baseState(s: Stage, ref: string, prev: StageState | undefined, getImage: (ref: string) => Promise<Image>): Promise<StageState> {
+  if (prev) return { ...structuredClone(prev), index: s.index, name: s.name, args: new Map(), cmdSet: false, cacheOk: prev.cacheOk };
   if (ref.toLowerCase() === 'scratch') {
     const platform = hostPlatform();
     const config: ImageConfig = ImageConfigSchema.parse({ architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] });

@@ -218,6 +218,7 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
             env.progress({ type: 'running', container: id });
           },
           onOutput: (data) => env.progress({ type: 'output', data }),
+          ...(env.signal ? { signal: env.signal } : {}),
         },
         env.runRoot,
         commit,

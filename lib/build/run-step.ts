@@ -31,6 +31,8 @@ export interface RunStep {
   display: string;
   onStart?: (id: string) => void;
   onOutput?: (chunk: Buffer) => void;
+  /** Kills the process when aborted (another stage failed); the step then fails with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export class RunFailedError extends NsboxError {
@@ -72,7 +74,9 @@ export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper
   const layers = empty ? [empty] : step.layers;
   const id = randomBytes(32).toString('hex');
   let c: Container | undefined;
+  const kill = () => c?.kill('SIGKILL');
   try {
+    step.signal?.throwIfAborted();
     c = await Container.create({
       id,
       layers,
@@ -85,7 +89,10 @@ export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper
       mounts: step.mounts ?? [],
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    step.signal?.throwIfAborted();
     await c.start();
+    step.signal?.addEventListener('abort', kill, { once: true });
+    if (step.signal?.aborted) kill();
     step.onStart?.(id);
     const pump = (s: NodeJS.ReadableStream | null) =>
       new Promise<void>((resolve) => {
@@ -96,12 +103,14 @@ export async function runStep<T>(step: RunStep, runRoot: string, collect: (upper
         s.on('error', () => resolve());
       });
     const [status] = await Promise.all([c.wait(), pump(c.stdout), pump(c.stderr)]);
+    step.signal?.throwIfAborted();
     // a signal's end is reported as a shell reports it: 128 + its number
     if (status.exitCode !== 0) throw new RunFailedError(step.display, status.exitCode ?? 128 + signalNumber(status.signal ?? 'SIGKILL'));
     const upper = path.join(runRoot, id, 'upper');
     if (step.mounts?.length) removeMountPoints(upper, new LayeredRoot(step.layers), step.mounts.map((m) => m.target));
     return await collect(upper);
   } finally {
+    step.signal?.removeEventListener('abort', kill);
     await c?.remove();
     if (empty) rmSync(empty, { recursive: true, force: true });
   }

@@ -53,6 +53,8 @@ export interface BuildEnv {
   created: () => string;
   clampMtime?: number;
   progress: (e: BuildProgress) => void;
+  /** Aborted when another stage of the build failed: a running step stops (its container killed). */
+  signal?: AbortSignal;
 }
 
 export const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
