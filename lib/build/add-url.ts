@@ -10,8 +10,8 @@ import { createWriteStream, mkdirSync, utimesSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import got from 'got';
 import { NsboxError, ValidationError } from '../errors.js';
+import { loadGot } from '../load-got.js';
 import { ContextDir, type SourceTree } from './source-tree.js';
 
 export const isHttpUrl = (s: string) => /^https?:\/\//i.test(s);
@@ -38,6 +38,7 @@ export interface Downloaded {
 export async function downloadUrls(urls: string[], dir: string, checksum: string | undefined): Promise<Downloaded> {
   if (checksum !== undefined && !/^sha256:[0-9a-f]{64}$/.test(checksum)) throw new ValidationError(`--checksum=${checksum}: expected sha256:<64 hex digits>`, 'dockerfile');
   if (checksum !== undefined && urls.length !== 1) throw new ValidationError('ADD --checksum needs exactly one URL source', 'dockerfile');
+  const { got } = await loadGot();
   const items: string[] = [];
   for (const [i, u] of urls.entries()) {
     const url = new URL(u);

@@ -9,9 +9,9 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { got } from 'got';
 import { ValidationError } from '../../errors.js';
 import { DigestMismatchError, RegistryError } from './errors.js';
+import { loadGot } from '../../load-got.js';
 import type { Descriptor } from './manifest.js';
 import { isTransientCode, withRetries, type RetryPolicy } from './retry.js';
 import type { HttpResponse, RegistryTransport } from './transport.js';
@@ -152,6 +152,7 @@ export async function fetchBlobToFile(
       const auth = await transport.authorize(scopes, op, signal);
       const headers: Record<string, string> = { ...auth, accept: '*/*' };
       if (written > 0) headers['range'] = `bytes=${written}-`;
+      const { got } = await loadGot();
       const stream = got.stream(transport.url(url), transport.gotOptions('GET', headers, signal));
       let response: HttpResponse;
       try {

@@ -4,11 +4,12 @@
  * Requests carry `Authorization` as a header, which got drops when a redirect leaves the origin.
  */
 import { isIP } from 'node:net';
-import { got, RequestError, type Method, type OptionsInit } from 'got';
+import type { Method, OptionsInit } from 'got';
 import * as z from 'zod';
 import { parseChallenges, type Challenge } from './challenge.js';
 import { findCredentials, type CredentialSource, type Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
+import { loadGot } from '../../load-got.js';
 import { DEFAULT_RETRY, isTransientCode, withRetries, type RetryPolicy } from './retry.js';
 
 export interface TransportOptions {
@@ -173,6 +174,7 @@ export class RegistryTransport {
     for (const s of scopes) url.searchParams.append('scope', s);
     const headers: Record<string, string> = {};
     if (creds) headers['authorization'] = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    const { got } = await loadGot();
     const res = await withRetries(this.#opts.retry, async () => {
       try {
         const r = await got(url, { ...this.gotOptions('GET', headers, signal), responseType: 'buffer' });
@@ -263,6 +265,7 @@ export class RegistryTransport {
   }
 
   async #send(spec: RequestSpec, auth: Record<string, string>): Promise<HttpResponse> {
+    const { got, RequestError } = await loadGot();
     const body = spec.body === undefined ? undefined : Buffer.isBuffer(spec.body) ? spec.body : spec.body();
     try {
       const r = await got(this.url(spec.url), {
