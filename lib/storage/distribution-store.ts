@@ -2,11 +2,14 @@
  * What pushes learnt, as docker's distribution metadata keeps it: for each layer (by diff id) the
  * compressed blob made for it once, so every later push of that layer sends the same bytes under
  * the same digest; and for each blob, the registry repositories known to hold it, so a push to
- * another repository of the same registry can mount it instead of uploading it. One JSON file,
- * replaced atomically under an flock. The compressed blobs themselves are in the blob store, kept
- * by the image records that were pushed with them (`ImageStore.keepBlobs`).
+ * another repository of the same registry can mount it instead of uploading it. The repositories
+ * are one JSON file, replaced atomically under an flock; each compressed blob's record is a file of
+ * its own (`compressed/<diff id>.json`, written once, read without a lock), kept apart because it
+ * stays true whatever the registries forget. The compressed blobs themselves are in the blob
+ * store, kept by the image records that were pushed with them (`ImageStore.keepBlobs`).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import * as z from 'zod';
 import { NsboxError } from '../errors.js';
 import { withLock, writeFileAtomic } from './atomic.js';
@@ -25,8 +28,8 @@ export type CompressedBlob = z.infer<typeof compressedBlobSchema>;
 
 const dbSchema = z.object({
   version: z.literal(1),
-  /** diff id → its compressed blob */
-  compressed: z.record(z.string(), compressedBlobSchema),
+  /** diff id → its compressed blob: read from records written before they had files of their own */
+  compressed: z.record(z.string(), compressedBlobSchema).default({}),
   /** blob digest → repositories (`host[:port]/path`) that have it, most recently seen first */
   repositories: z.record(z.string(), z.array(z.string())),
 });
@@ -69,14 +72,25 @@ export class DistributionStore {
 
   /** The compressed blob made for `diffId` earlier, if any (the blob itself may have been collected since). */
   async compressed(diffId: string): Promise<CompressedBlob | undefined> {
-    return (await this.#load()).compressed[diffId];
+    const file = this.layout.compressedRecord(diffId);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (!isCode(err, 'ENOENT')) throw err;
+      return (await this.#load()).compressed[diffId];
+    }
+    const parsed = compressedBlobSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new NsboxError(`${file}: not an nsbox compressed-blob record: ${parsed.error.message}`, { code: 'ERR_STORE_CORRUPT', path: file });
+    return parsed.data;
   }
 
+  /** Records the compressed blob of `diffId` (two pushes racing write equally valid records: the last stays). */
   async setCompressed(diffId: string, blob: CompressedBlob): Promise<void> {
     const b = compressedBlobSchema.parse(blob);
-    await this.#update((db) => {
-      db.compressed[diffId] = b;
-    });
+    const file = this.layout.compressedRecord(diffId);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, `${JSON.stringify(b)}\n`);
   }
 
   /** Repositories (`host/path`) known to have `digest`, newest first. */

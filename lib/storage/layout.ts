@@ -49,12 +49,20 @@ export class StoreLayout {
   get imagesLock(): string {
     return path.join(this.root, 'images.lock');
   }
-  /** What push learnt: each diff id's compressed blob, and which registry repositories have a blob. */
+  /** What push learnt from registries: which repositories have a blob. */
   get distributionFile(): string {
     return path.join(this.root, 'distribution.json');
   }
   get distributionLock(): string {
     return path.join(this.root, 'distribution.lock');
+  }
+  /**
+   * The gzip blob push made for a plain-tar layer, one small file per diff id (docker's
+   * v2metadata-by-diffid): local knowledge that stays true while the blob exists, whatever the
+   * registries forget.
+   */
+  compressedRecord(diffId: string): string {
+    return path.join(this.root, 'compressed', `${parseDigest(diffId, 'diffId').hex}.json`);
   }
   /**
    * Held shared by whatever is adding content (ingest, unpack, a pull until its record is written)
