@@ -25,9 +25,9 @@ import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError
 import type { Readable } from 'node:stream';
 import { OutputLog } from './container-logs.js';
 import { rootOfPid, rootOfStopped } from './engine/container-root.js';
-import { copyBuffer, copyPath, type CopyOptions } from './engine/copy.js';
-import { archivePath, statPath } from './engine/archive-read.js';
-import { RootDir } from './engine/in-root.js';
+import { copyIntoRoot, copyOutOfRoot, type CopyFromOptions, type CopyToOptions } from './engine/root-copy.js';
+import type { RootDir } from './engine/in-root.js';
+import { bindingsOf, reachOf } from './network/published-ports.js';
 import { waitFor, WaitForSchema, type WaitFor } from './wait/wait-for.js';
 import { hostAddressOf, sdkWaitTarget } from './wait/sdk-target.js';
 import { OwnerIndex, thisProcess, type Owner } from './engine/owners.js';
@@ -35,6 +35,7 @@ import { defaultRoot } from './storage/layout.js';
 import { isPrivileged } from './privilege.js';
 import { helperLog, prepareRootlessNetwork, stopRootlessHelper } from './network/rootless-net.js';
 import { NsboxError } from './errors.js';
+import type { ReusableContainer } from './reusable-container.js';
 
 const withImages = (deps: ContainerDeps): ContainerDeps => ({ images: resolveForContainer, ...deps });
 
@@ -70,12 +71,20 @@ const StartSdkOptions = z
 /** The SDK's options: the runtime's, plus networking, readiness and files. */
 export type ContainerOptions = RuntimeOptions & z.input<typeof NetworkSdkOptions> & z.input<typeof StartSdkOptions>;
 
+/**
+ * run()'s `reuse: true`: find the engine container an earlier run made from the same options and
+ * return it, or make one that outlives this process (a `ReusableContainer`, lib/reusable-container.ts).
+ */
+export type ReuseOptions = ContainerOptions & { reuse: true };
+
 /** The SDK's `ports` as bindings (a bare number: a random host port on every address). */
-const portBindings = (ports: z.output<typeof NetworkSdkOptions>['ports']) =>
+export const portBindings = (ports: z.output<typeof NetworkSdkOptions>['ports']) =>
   (ports ?? []).map((p) => (typeof p === 'number' ? { containerPort: p } : { containerPort: p.container, hostPort: p.host ?? 0, hostIp: p.hostIp ?? '', protocol: p.protocol ?? 'tcp' }));
 
-function split(options: ContainerOptions): { runtime: RuntimeOptions; net: z.output<typeof NetworkSdkOptions>; start: z.output<typeof StartSdkOptions> } {
-  const { network, ports, networkAliases, name, waitFor: wait, files, ...runtime } = options;
+/** The options in their three parts (validated but for the runtime's, which create validates); `reuse` is run()'s. */
+export function splitOptions(options: ContainerOptions & { reuse?: boolean }): { runtime: RuntimeOptions; net: z.output<typeof NetworkSdkOptions>; start: z.output<typeof StartSdkOptions> } {
+  const { network, ports, networkAliases, name, waitFor: wait, files, reuse, ...runtime } = options;
+  if (reuse !== undefined && typeof reuse !== 'boolean') throw new ValidationError('invalid container options: reuse: must be a boolean', 'reuse');
   const net = validate(NetworkSdkOptions, { network, ports, networkAliases, name }, 'container options');
   const start = validate(StartSdkOptions, { waitFor: wait, files }, 'container options');
   return { runtime, net, start };
@@ -110,7 +119,8 @@ export class Container extends RuntimeContainer {
    * what is left of it: cgroup, networking (published ports, addresses, DNS names), run directory.
    */
   static override async create(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
-    const { start, runtime } = split(options);
+    if ((options as { reuse?: boolean }).reuse) throw new ValidationError('invalid container options: reuse: only Container.run() reuses (a reusable container is found, or made and started, in one step)', 'reuse');
+    const { start, runtime } = splitOptions(options);
     const id = runtime.id ?? randomBytes(32).toString('hex');
     const owned = { index: new OwnerIndex(runtime.imageRoot ?? defaultRoot()), owner: thisProcess(), runRoot: runtime.runRoot ?? defaultRunRoot() };
     const note = { runRoot: owned.runRoot, ...(runtime.cgroupParent !== undefined ? { cgroupParent: runtime.cgroupParent } : {}) };
@@ -128,7 +138,7 @@ export class Container extends RuntimeContainer {
   }
 
   static async #create(options: ContainerOptions, deps: ContainerDeps, noteNetwork: (state: NetworkState | 'pending', name?: string) => void): Promise<Container> {
-    const { runtime, net } = split(options);
+    const { runtime, net } = splitOptions(options);
     const mode = typeof net.network === 'object' ? net.network.name : net.network ?? 'none';
     if (mode === 'none' || mode === 'host') {
       if (net.ports?.length) throw new ValidationError(`invalid container options: ports: cannot be published with network ${mode}`, 'ports');
@@ -206,8 +216,27 @@ export class Container extends RuntimeContainer {
     }
   }
 
-  /** The runtime's create() + start() (this class's create, start and remove), typed as this class. */
-  static override async run(options: ContainerOptions, deps: ContainerDeps = {}): Promise<Container> {
+  /**
+   * The runtime's create() + start() (this class's create, start and remove), typed as this class.
+   *
+   * `reuse: true` (testcontainers' withReuse): the container is an engine container (under
+   * nsbox-shim, in the store at `imageRoot`), labelled `nsbox.reuse-hash` with a hash of everything
+   * it is made from — image digest, command, env, ports, network, labels, files by content, … (not
+   * `waitFor`). A run with the same options, in this process or a later one, finds it (running, or
+   * started again if stopped), waits for its `waitFor`, and returns it instead of making another;
+   * two processes racing get one container (an flock in `<root>/reuse/`). It belongs to no process:
+   * the cleanup of a dead test process leaves it, and the handle's `remove()` / `await using` only
+   * let go of the handle, leaving it running for the next run, as testcontainers does with reused
+   * containers. `discard()` removes it; `stop()` stops it (the next run starts it again). See
+   * `ReusableContainer`.
+   */
+  static override run(options: ReuseOptions, deps?: ContainerDeps): Promise<ReusableContainer>;
+  static override run(options: ContainerOptions, deps?: ContainerDeps): Promise<Container>;
+  static override async run(options: ContainerOptions & { reuse?: boolean }, deps: ContainerDeps = {}): Promise<Container | ReusableContainer> {
+    if (options.reuse) {
+      const { runReusable } = await import('./reusable-container.js');
+      return runReusable({ ...options, reuse: true });
+    }
     return (await super.run(options, deps)) as Container;
   }
 
@@ -222,9 +251,7 @@ export class Container extends RuntimeContainer {
 
   /** Every binding of a published container port, as bound (`0.0.0.0`: every address); empty when it is not published. */
   ports(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): Array<{ host: string; port: number }> {
-    return (this.#network?.net.state.ports ?? this.#rootless?.state.ports ?? [])
-      .filter((p) => p.containerPort === containerPort && p.protocol === protocol)
-      .map((p) => ({ host: p.hostIp || '0.0.0.0', port: p.hostPort }));
+    return bindingsOf(this.networkState?.ports ?? [], containerPort, protocol);
   }
 
   /**
@@ -233,9 +260,7 @@ export class Container extends RuntimeContainer {
    * `ports(n)` has every binding.
    */
   port(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): { host: string; port: number } {
-    const b = this.ports(containerPort, protocol)[0];
-    if (!b) throw new NotFoundError(`port ${containerPort}/${protocol} of container ${this.id.slice(0, 12)} is not published`);
-    return { host: b.host === '0.0.0.0' ? '127.0.0.1' : b.host === '::' ? '::1' : b.host, port: b.port };
+    return reachOf(this.networkState?.ports ?? [], containerPort, protocol, this.id);
   }
 
   /**
@@ -353,21 +378,8 @@ export class Container extends RuntimeContainer {
    * Copies a host file or directory (docker cp's rules, lib/engine/copy.ts), or a Buffer as the file
    * `containerPath` (parents made), into the container, running or not yet started.
    */
-  async copyTo(source: string | Buffer, containerPath: string, opts: { mode?: number } & Pick<CopyOptions, 'copyUIDGID' | 'followLink' | 'makeParents'> = {}): Promise<void> {
-    const root = await this.#rootDir();
-    try {
-      if (Buffer.isBuffer(source)) await copyBuffer(root, source, containerPath, opts.mode);
-      else {
-        const host = RootDir.ofDir('/');
-        try {
-          await copyPath(host, source, root, containerPath, { ...opts, fromName: 'the host', toName: `container ${this.id.slice(0, 12)}` });
-        } finally {
-          await host.close();
-        }
-      }
-    } finally {
-      await root.close();
-    }
+  async copyTo(source: string | Buffer, containerPath: string, opts: CopyToOptions = {}): Promise<void> {
+    await copyIntoRoot(await this.#rootDir(), source, containerPath, opts, `container ${this.id.slice(0, 12)}`);
   }
 
   /**
@@ -375,27 +387,9 @@ export class Container extends RuntimeContainer {
    * stream (docker's GET archive; the container's root is held until the stream is read or destroyed).
    */
   async copyFrom(containerPath: string): Promise<Readable>;
-  async copyFrom(containerPath: string, hostPath: string, opts?: Pick<CopyOptions, 'copyUIDGID' | 'followLink'>): Promise<void>;
-  async copyFrom(containerPath: string, hostPath?: string, opts: Pick<CopyOptions, 'copyUIDGID' | 'followLink'> = {}): Promise<Readable | void> {
-    const root = await this.#rootDir();
-    if (hostPath === undefined) {
-      try {
-        if (!statPath(root, containerPath)) throw new NotFoundError(`Could not find the file ${containerPath} in container ${this.id.slice(0, 12)}`, { code: 'ENOENT', path: containerPath });
-        const tar = archivePath(root, containerPath);
-        tar.once('close', () => void root.close().catch((e: unknown) => process.emitWarning(`container ${this.id.slice(0, 12)}: its root was not released: ${(e as Error).message}`, { code: 'NSBOX_ROOT_LEFT' })));
-        return tar;
-      } catch (e) {
-        await root.close();
-        throw e;
-      }
-    }
-    const host = RootDir.ofDir('/');
-    try {
-      await copyPath(root, containerPath, host, hostPath, { copyUIDGID: true, ...opts, fromName: `container ${this.id.slice(0, 12)}`, toName: 'the host' });
-    } finally {
-      await host.close();
-      await root.close();
-    }
+  async copyFrom(containerPath: string, hostPath: string, opts?: CopyFromOptions): Promise<void>;
+  async copyFrom(containerPath: string, hostPath?: string, opts: CopyFromOptions = {}): Promise<Readable | void> {
+    return copyOutOfRoot(await this.#rootDir(), containerPath, hostPath, opts, `container ${this.id.slice(0, 12)}`);
   }
 
   /**

@@ -1,5 +1,6 @@
 /** nsbox: Linux containers inside Node.js. The public API. */
-export { Container, type ContainerOptions } from './container.js';
+export { Container, type ContainerOptions, type ReuseOptions } from './container.js';
+export { ReusableContainer } from './reusable-container.js';
 export type { ContainerState, ContainerDeps } from './runtime/container.js';
 export { JoinedContainer, type RunningContainer } from './runtime/joined-container.js';
 export type { ImageResolver, ResolvedImage } from './runtime/image-source.js';

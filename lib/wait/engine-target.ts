@@ -5,7 +5,7 @@
  * (fs.watch) as the shim appends them; the exit through the engine's wait.
  */
 import { watch } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import type { Engine } from '../engine/engine.js';
 import type { ContainerRecord } from '../engine/records.js';
 import { LogEntrySchema } from '../runtime/bundle.js';
@@ -90,6 +90,31 @@ export function engineWaitTarget(engine: Engine, r: ContainerRecord, logOffset: 
       return s.exitCode ?? 128;
     },
   };
+}
+
+/** The byte size of the container's log (where the output of a start about to be made will begin). */
+export function logSize(engine: Engine, r: ContainerRecord): Promise<number> {
+  return sizeOf(engine.logPath(r));
+}
+
+/**
+ * Where the current start's output begins in the container's log: the first line logged at or
+ * after `startedAt` (the log's end when there is none yet), so a container found running — by
+ * a reusing run, say — is waited on for its own start's output only.
+ */
+export async function startOffsetOf(engine: Engine, r: ContainerRecord): Promise<number> {
+  if (r.startedAt === undefined) return 0;
+  const since = Date.parse(r.startedAt);
+  const text = await readFile(engine.logPath(r)).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(e)));
+  let pos = 0;
+  while (pos < text.length) {
+    const end = text.indexOf(0x0a, pos);
+    if (end < 0) break;
+    const line = text.subarray(pos, end).toString('utf8');
+    if (line && Date.parse(LogEntrySchema.parse(JSON.parse(line)).time) >= since) return pos;
+    pos = end + 1;
+  }
+  return pos;
 }
 
 /** engine.start, then the wait; only this start's output counts for a log wait. */

@@ -1,6 +1,8 @@
 /** Shared fixtures for integration tests: the busybox rootfs, root checks, output collection. */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import test, { type Implementation, type SkipFn } from 'ava';
@@ -88,4 +90,30 @@ export function unprivilegedCanRead(uid = 65534): boolean {
   const here = fileURLToPath(new URL('../../', import.meta.url));
   const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'test', '-r', `${here}node_modules/tsx/package.json`]);
   return r.status === 0;
+}
+
+/**
+ * Runs a driver script (through tsx) in a network and mount namespace of its own (`unshare -n
+ * --mount`, lo up), with the busybox rootfs and a fresh temp dir (removed after) as its arguments;
+ * resolves with the JSON object of its last output line, rejects with its `error` or its stderr.
+ */
+export function runDriver(script: string, timeoutMs: number): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    const tmp = mkdtempSync(path.join(tmpdir(), `nsbox-${path.basename(script, '.ts')}-`));
+    const child = spawn('unshare', ['-n', '--mount', '--propagation', 'private', '--', 'bash', '-c', 'ip link set lo up && exec "$@"', 'bash', process.execPath, '--import=tsx', script, rootfs(), tmp], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      rmSync(tmp, { recursive: true, force: true });
+      const line = stdout.trim().split('\n').pop() ?? '';
+      if (!line.startsWith('{')) return reject(new Error(`${path.basename(script)} printed no result (status ${status}, signal ${signal}): ${stderr.slice(-4000)}`));
+      const o = JSON.parse(line) as Record<string, any>;
+      if (o.error) return reject(new Error(`${o.error}\n${stderr.slice(-4000)}`));
+      resolve(o);
+    });
+  });
 }
