@@ -52,6 +52,8 @@ export interface FetchBlobOptions {
 
 const HASHES = new Set(['sha256', 'sha512']);
 const PROGRESS_INTERVAL_MS = 100;
+/** Bytes received while a disk write is in flight before the socket is paused. */
+const SINK_BUFFER = 4 << 20;
 
 /** The node:crypto hash for a digest's algorithm (`sha256:…`). */
 export function hashFor(digest: string): Hash {
@@ -186,34 +188,49 @@ export async function fetchBlobToFile(
       // The write in flight: when the response fails mid-way, pipeline gives up without waiting
       // for it, and its bytes must be counted (hash, `written`) before a retry asks for the rest.
       let inflight: Promise<void> = Promise.resolve();
-      const sink = new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          if (written + chunk.length > size) {
-            cb(new DigestMismatchError(
-              `${op}: blob ${short} is larger than the ${size} bytes its descriptor says`,
-              `${size} bytes`, `more than ${size} bytes`, { registry: transport.registry, code: 'SIZE_MISMATCH' }));
-            return;
-          }
-          const t = tee;
-          let fed: void | Promise<void> = undefined;
-          if (t) {
-            teed += chunk.length;
-            try {
-              fed = t.write(chunk);
-            } catch (err) {
-              fed = Promise.reject(err);
+      // Chunks that arrive while a write is in flight gather in the sink's buffer (up to
+      // SINK_BUFFER) and go out together as one writev: one thread-pool hop per batch, not one per
+      // socket read, and the socket keeps being read while the disk write runs.
+      const land = (chunks: Buffer[], cb: (err?: Error | null) => void) => {
+        let bytes = 0;
+        for (const c of chunks) bytes += c.length;
+        if (written + bytes > size) {
+          cb(new DigestMismatchError(
+            `${op}: blob ${short} is larger than the ${size} bytes its descriptor says`,
+            `${size} bytes`, `more than ${size} bytes`, { registry: transport.registry, code: 'SIZE_MISMATCH' }));
+          return;
+        }
+        const t = tee;
+        let fed: void | Promise<void> = undefined;
+        if (t) {
+          try {
+            for (const c of chunks) {
+              teed += c.length;
+              fed = t.write(c) ?? fed;
             }
-            fed = fed?.catch((err: unknown) => {
-              throw new TeeFailed(err);
-            });
+          } catch (err) {
+            fed = Promise.reject(err);
           }
-          const landed = Promise.all([file.write(chunk, 0, chunk.length, written), fed]).then(() => {
-            hash.update(chunk);
-            written += chunk.length;
-            report('downloading', attempt);
+          fed = fed?.catch((err: unknown) => {
+            throw new TeeFailed(err);
           });
-          inflight = landed.then(() => undefined, () => undefined);
-          landed.then(() => cb(), cb);
+        }
+        const disk = chunks.length === 1 ? file.write(chunks[0]!, 0, bytes, written) : file.writev(chunks, written);
+        const landed = Promise.all([disk, fed]).then(() => {
+          for (const c of chunks) hash.update(c);
+          written += bytes;
+          report('downloading', attempt);
+        });
+        inflight = landed.then(() => undefined, () => undefined);
+        landed.then(() => cb(), cb);
+      };
+      const sink = new Writable({
+        highWaterMark: SINK_BUFFER,
+        write(chunk: Buffer, _enc, cb) {
+          land([chunk], cb);
+        },
+        writev(list, cb) {
+          land(list.map((w) => w.chunk as Buffer), cb);
         },
       });
       try {
