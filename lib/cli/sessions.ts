@@ -1,6 +1,7 @@
 /** Sessions (terminal-session.ts) over a shim's attach socket and over an exec'd process. */
 import { exitCodeOf, type Engine } from '../engine/index.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
+import type { ForegroundRun } from '../engine/foreground.js';
 import type { AttachConnection, ShimExit } from '../runtime/shim.js';
 import type { ContainerProcess } from '../runtime/process.js';
 import type { Session } from './terminal-session.js';
@@ -31,6 +32,19 @@ export function shimSession(engine: Engine, id: string, conn: AttachConnection):
         process.stderr.write(`nsbox: forwarding ${sig} to ${id.slice(0, 12)}: ${(err as Error).message}\n`);
       }),
     exited,
+  };
+}
+
+/** A container run in this process's foreground (Engine.startInForeground): signals go to its init. */
+export function foregroundSession(run: ForegroundRun): Session {
+  return {
+    stdout: run.stdout,
+    stderr: run.stderr,
+    write: () => {},
+    closeStdin: () => {},
+    resize: () => {},
+    signal: (sig) => run.kill(sig),
+    exited: run.exited.then(exitCodeOf),
   };
 }
 

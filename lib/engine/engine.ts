@@ -39,6 +39,7 @@ import { bundlePath, type EngineContext, type EngineEvent } from './engine-conte
 import { execInContainer, type ExecOptions } from './exec.js';
 import { ExecInstances } from './exec-instances.js';
 import { ExitMonitor } from './exit-monitor.js';
+import { startInForeground, type ForegroundOptions, type ForegroundRun } from './foreground.js';
 import { EngineImages, type RemovedImages } from './images.js';
 import * as lifecycle from './lifecycle.js';
 import { connectNetwork, disconnectNetwork, renameContainer, type ConnectOptions } from './network-connect.js';
@@ -199,6 +200,15 @@ export class Engine extends EventEmitter {
    */
   start(ref: string, opts: lifecycle.StartOptions = {}): Promise<ContainerRecord> {
     return lifecycle.startContainer(this.#ctx, ref, opts);
+  }
+
+  /**
+   * Starts the created container as a child of this process, for a caller that stays until it
+   * exits and then removes it (a foreground `nsbox run --rm`; see foreground.ts). Undefined, with
+   * nothing done, when it needs a shim (a healthcheck, a terminal, stdin, a restart policy).
+   */
+  startInForeground(ref: string, opts: ForegroundOptions): Promise<ForegroundRun | undefined> {
+    return startInForeground(this.#ctx, ref, opts);
   }
 
   /** The stop signal (or `signal`), SIGKILL after `timeout` seconds (10); NotModifiedError when it is not running. */

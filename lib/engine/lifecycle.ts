@@ -134,7 +134,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
  * docker's bookkeeping of a start that failed: an auto-remove container is removed (its `run --rm`
  * waits for that), any other keeps the code (127 command not found, 126 not executable, 125).
  */
-async function afterFailedStart(ctx: EngineContext, r: ContainerRecord, e: unknown): Promise<void> {
+export async function afterFailedStart(ctx: EngineContext, r: ContainerRecord, e: unknown): Promise<void> {
   try {
     if (r.autoRemove) await autoRemove(ctx, r.id);
     else {

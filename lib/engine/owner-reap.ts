@@ -64,7 +64,8 @@ async function reapNote(ctx: EngineContext, o: Owner, n: OwnedNote, out: Reaped)
       if (e instanceof NotFoundError) return undefined;
       throw e;
     });
-    if (r && r.id === n.name && ownedBy(r.options.labels, o)) {
+    // A foreground run's container (foreground.ts) carries no label: its id, never reused, is enough.
+    if (r && r.id === n.name && (ownedBy(r.options.labels, o) || n.data.foreground === true)) {
       await removeContainer(ctx, r.id, { force: true, volumes: true });
       out.containers.push(r.id);
     }

@@ -47,11 +47,13 @@ export interface ContainerDeps {
   images?: ImageResolver;
 }
 
-function rmdirQuietly(dir: string): void {
+/** `notEmpty`: a directory that holds more than the runtime made is left (to whoever put it there). */
+function rmdirQuietly(dir: string, notEmpty = false): void {
   try {
     rmdirSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && !(notEmpty && code === 'ENOTEMPTY')) throw e;
   }
 }
 
@@ -403,7 +405,8 @@ export class Container implements AsyncDisposable {
       if (this.#bundle) rmSync(this.#bundle, { recursive: true, force: true });
       // Only a root of nsbox's own making (a sandbox's or an overlay's), never a rootfs it was given.
       if (this.#root === join(this.#runDir, 'root')) rmdirQuietly(this.#root);
-      rmdirQuietly(this.#runDir);
+      // The engine's run directory is the container's own (its record is there): the engine removes it.
+      rmdirQuietly(this.#runDir, true);
     }
     this.#releaseImage?.();
     this.#releaseImage = undefined;

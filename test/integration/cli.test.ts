@@ -312,6 +312,65 @@ rtest('the quick exec (no engine): the same process as the full one, exit codes,
   t.is(out, 'ready\ngot TERM\n');
 });
 
+/** A foreground `nsbox run` (spawned, its output read); `ready` resolves once `marker` was printed. */
+function foreground(t: { context: Ctx }, args: string[], marker: string) {
+  const cli = spawn(process.execPath, [bin, 'run', ...args], { env: { ...process.env, NSBOX_ROOT: t.context.root }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const ready = new Promise<void>((resolve) =>
+    cli.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(marker)) resolve();
+    }),
+  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => cli.on('close', (code, signal) => resolve({ code, signal })));
+  return { cli, ready, exited, output: () => out, errors: () => err };
+}
+
+/** What a container leaves in the store and the kernel: its record, directory, owner notes, cgroups. */
+function leftOf(t: { context: Ctx }, id: string): string[] {
+  const owners = join(t.context.root, 'owners');
+  const notes = existsSync(owners) ? readdirSync(owners, { recursive: true }).map(String).filter((f) => f.includes(id)) : [];
+  return [...(existsSync(join(t.context.root, 'containers', id)) ? [`containers/${id}`] : []), ...notes.map((n) => `owners/${n}`), ...cgroupsOf(id)];
+}
+
+rtest('run --rm in the foreground without a shim: ps, inspect, exec and stop from another shell; signals forwarded; kill -9 of the CLI leaves nothing', async (t) => {
+  const loop = 'trap "echo got TERM; exit 9" TERM; echo ready; while :; do sleep 0.05; done';
+  const a = foreground(t, ['--rm', '--name', 'fg', img(t), 'sh', '-c', loop], 'ready');
+  await a.ready;
+  const [r] = JSON.parse(nsbox(t, ['inspect', 'fg']).stdout) as Array<{ id: string; state: string; supervisor: { kind: string; pid: number } }>;
+  t.like(r, { state: 'running', supervisor: { kind: 'process' } });
+  const id = r!.id;
+  t.false(existsSync(join(t.context.root, 'containers', id, 'shim', 'shim.pid')), 'no shim runs it');
+  t.regex(nsbox(t, ['ps']).stdout, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*\\s+fg\\n`));
+  const ex = nsbox(t, ['exec', 'fg', 'sh', '-c', 'echo in $(cat /proc/1/cmdline | tr "\\0" " ")']);
+  t.is(ex.stdout, `in sh -c ${loop}\n`, ex.stderr);
+  a.cli.kill('SIGTERM');
+  t.deepEqual(await a.exited, { code: 9, signal: null }, a.errors());
+  t.is(a.output(), 'ready\ngot TERM\n', 'our SIGTERM reached the container');
+  t.deepEqual(leftOf(t, id), [], 'removed before the CLI returned');
+
+  // stop from another shell: the init of a pid namespace ignores SIGTERM without a handler, so the stop's SIGKILL ends it.
+  const b = foreground(t, ['--rm', '--name', 'fg2', img(t), 'sh', '-c', 'echo ready; exec sleep 100'], 'ready');
+  await b.ready;
+  const id2 = (JSON.parse(nsbox(t, ['inspect', 'fg2']).stdout) as Array<{ id: string }>)[0]!.id;
+  t.is(nsbox(t, ['stop', '-t', '1', 'fg2']).status, 0);
+  t.deepEqual(await b.exited, { code: 137, signal: null });
+  t.deepEqual(leftOf(t, id2), []);
+
+  // kill -9 of the CLI: its container dies with it (PDEATHSIG); the next command removes what is left.
+  const c = foreground(t, ['--rm', '--name', 'fg3', img(t), 'sh', '-c', 'echo ready; exec sleep 100'], 'ready');
+  await c.ready;
+  const [r3] = JSON.parse(nsbox(t, ['inspect', 'fg3']).stdout) as Array<{ id: string; supervisor: { pid: number } }>;
+  c.cli.kill('SIGKILL');
+  await c.exited;
+  await until('the container to die with its CLI', () => !existsSync(`/proc/${r3!.supervisor.pid}`));
+  t.is(nsbox(t, ['ps', '-aq']).status, 0);
+  t.deepEqual(leftOf(t, r3!.id), [], 'ps removed what the killed CLI left');
+  t.is(nsbox(t, ['run', '--rm', '--name', 'fg3', img(t), 'true']).status, 0, 'its name is free');
+});
+
 rtest('start -a, run -d --rm, logs --since, exit codes through start', async (t) => {
   t.is(nsbox(t, ['run', '--name', 'once', img(t), 'sh', '-c', 'echo out; echo err >&2; exit 2']).status, 2);
   const again = nsbox(t, ['start', '-a', 'once']);

@@ -1,11 +1,13 @@
 /**
  * nsbox run [OPTIONS] IMAGE [COMMAND] [ARG...]: create + start + attach, as docker's. The
- * container runs under nsbox-shim either way; in the foreground this CLI is attached to it until it
- * exits (its exit code is ours; -i passes stdin, -t gives it a terminal, signals are forwarded),
- * with -d it prints the id and returns at once.
+ * container runs under nsbox-shim; in the foreground this CLI is attached to it until it exits (its
+ * exit code is ours; -i passes stdin, -t gives it a terminal, signals are forwarded), with -d it
+ * prints the id and returns at once. A foreground `--rm` run without -i or -t is this CLI's own
+ * child instead (lib/engine/foreground.ts): no shim to start, removed the moment it exits.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { isatty } from 'node:tty';
 import { resolve } from 'node:path';
 import { parseVolumeSpec, type VolumeRequest } from '../../engine/volumes.js';
 import type { ContainerOptions, Mount } from '../../runtime/options.js';
@@ -14,7 +16,7 @@ import { NETWORK_FLAGS, networkFrom } from '../network-flags.js';
 import { HEALTH_FLAGS, healthcheckFrom } from '../health-flags.js';
 import { flag, parseArgs, value, values, type FlagSpec, type Parsed } from '../args.js';
 import { runSession } from '../terminal-session.js';
-import { shimSession } from '../sessions.js';
+import { foregroundSession, shimSession } from '../sessions.js';
 import { openEngine } from '../open-engine.js';
 import type { ContainerRecord } from '../../engine/records.js';
 
@@ -154,6 +156,18 @@ export default async function run(argv: string[]): Promise<number> {
   const autoRemove = flag(p, 'rm');
   const engine = await openEngine();
   const record = await createFrom(engine, p, !detach);
+  // A foreground --rm run with nothing to attach but the output: this CLI supervises the container
+  // itself (foreground.ts), without a shim; its output goes straight to ours unless ours is a
+  // terminal (without -t, docker's container never has one).
+  if (!detach && autoRemove && !tty && !interactive) {
+    const out = (fd: number) => (isatty(fd) ? 'pipe' : 'inherit');
+    const fg = await engine.startInForeground(record.id, { stdio: ['ignore', out(1), out(2)] });
+    if (fg) {
+      const code = await runSession(foregroundSession(fg), { tty: false, interactive: false });
+      await fg.remove();
+      return code;
+    }
+  }
   // In the foreground this CLI removes a --rm container the moment it exits (its shim's exit
   // command does, should this CLI be gone); detached, the exit command does. A failed start
   // removes it (the engine does that).

@@ -1,0 +1,134 @@
+/**
+ * A container run in the foreground of the process that starts it, with no nsbox-shim: `nsbox run
+ * --rm` without -d, -i or -t, whose CLI stays with the container until it exits and removes it then.
+ * The SDK runs its containers the same way (a child of this process, spawned off the event loop,
+ * its exit from a pidfd), which saves the shim's start, its files and its exit files (~100 ms of a
+ * `run --rm` here).
+ *
+ * Others still see it: the record says `running`, supervised by its init (`supervisor.kind:
+ * 'process'`, pid and start time), so `ps`, `stop`, `kill`, `exec` and `rm -f` from another shell
+ * find and reach it. It dies with this process (PR_SET_PDEATHSIG), and nothing is left after a
+ * `kill -9`: the container is noted as this process's own (owners.ts) before anything of it runs,
+ * so the next engine open (any command) removes it once this process is gone.
+ *
+ * What needs a supervisor that outlives the caller takes the shim (the caller is told by an
+ * undefined): a healthcheck (its status is for `ps` and inspect from anywhere), a terminal, stdin.
+ */
+import type { Readable } from 'node:stream';
+import { NotFoundError } from '../errors.js';
+import { resolveForContainer } from '../image/image.js';
+import { Container } from '../runtime/container.js';
+import { imageHealthcheck, mergeHealthcheck, resolveHealthcheck } from '../runtime/health-config.js';
+import type { StdioKind } from '../runtime/options.js';
+import type { ExitStatus } from '../runtime/process.js';
+import { checkState } from './container-status.js';
+import type { EngineContext } from './engine-context.js';
+import { afterFailedStart, optionsOf } from './lifecycle.js';
+import { abandonNetwork, setupNetworkFor, type StartNetwork } from './networking.js';
+import { OwnerIndex, thisProcess } from './owners.js';
+import { processStatSync } from './process-start-time.js';
+import { autoRemove } from './removal.js';
+
+/** The note (owners.ts) of a foreground container: it carries no `nsbox.owner` label. */
+export const FOREGROUND_NOTE = { foreground: true } as const;
+
+export interface ForegroundRun {
+  readonly id: string;
+  /** Pipes of the container's stdout and stderr, where 'pipe' was asked. */
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** A signal to the container's init (one that has exited is no error). */
+  kill(signal: NodeJS.Signals): void;
+  /** The init's exit. */
+  readonly exited: Promise<ExitStatus>;
+  /** docker's --rm, after the exit: the container and its record removed, the note dropped. */
+  remove(): Promise<void>;
+}
+
+export interface ForegroundOptions {
+  /** The container's stdin, stdout and stderr ('inherit': this process's own fd). */
+  stdio: [StdioKind, StdioKind, StdioKind];
+}
+
+/**
+ * Starts the created container `ref` as a child of this process; undefined (nothing done) when it
+ * needs a shim (see above). A failed start removes an auto-remove container, as the shim's start does.
+ */
+export async function startInForeground(ctx: EngineContext, ref: string, opts: ForegroundOptions): Promise<ForegroundRun | undefined> {
+  const r = await ctx.store.get(ref);
+  checkState('start', r);
+  const o = optionsOf(r);
+  if (r.openStdin || r.options.tty || r.restartPolicy.name !== 'no') return undefined;
+  const image = o.image === undefined ? undefined : await resolveForContainer(o.image, { pull: 'never', root: ctx.root });
+  // As Container.create merges them (the probe's shell does not matter here, only whether there is one).
+  if (resolveHealthcheck(mergeHealthcheck(o.healthcheck, imageHealthcheck(image?.config.Healthcheck)))) {
+    image?.release?.();
+    return undefined;
+  }
+  const owner = thisProcess();
+  const index = new OwnerIndex(ctx.root);
+  index.note('container', r.id, FOREGROUND_NOTE, owner);
+  let c: Container | undefined;
+  let net: StartNetwork | undefined;
+  try {
+    net = await setupNetworkFor(ctx, r);
+    const withNet = net ? { namespaces: { ...(o.namespaces ?? {}), net: net.net }, mounts: [...(o.mounts ?? []), ...net.mounts] } : {};
+    c = await Container.create(
+      { ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: false, stdio: opts.stdio },
+      // The image resolved above (and held: `rmi` sees it in use until the removal).
+      { images: async () => image! },
+    );
+    await c.start();
+  } catch (e) {
+    if (!c) image?.release?.();
+    if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));
+    await afterFailedStart(ctx, r, e);
+    index.forget('container', r.id, owner);
+    throw e;
+  }
+  const started = c;
+  const pid = started.pid!;
+  // Read before the exit can be reaped (the pidfd's watch runs on a later turn of the event loop).
+  const pidStartTime = processStatSync(pid)?.startTime ?? 0;
+  const exited = started.wait();
+  // The record says running while the container runs: beside it, not before it.
+  const marked = ctx.store
+    .update(r.id, (x) => {
+      x.state = 'running';
+      x.startedAt = new Date().toISOString();
+      x.exitCode = null;
+      x.signal = null;
+      delete x.error;
+      x.command = started.config.command ?? [];
+      x.supervisor = { kind: 'process', pid, pidStartTime };
+      if (net && x.network) x.network.state = net.state;
+    })
+    .then((record) => ctx.emit('start', record));
+  // A failure is the removal's to report (or the caller's, through remove()).
+  marked.catch(() => {});
+  return {
+    id: r.id,
+    stdout: started.stdout,
+    stderr: started.stderr,
+    kill: (signal) => {
+      if (started.state === 'running') started.kill(signal);
+    },
+    exited,
+    remove: async () => {
+      const status = await exited;
+      await marked.catch((e: unknown) => {
+        // removed meanwhile (rm -f from another shell)
+        if (!(e instanceof NotFoundError)) throw e;
+      });
+      ctx.emitDie({ ...r, finishedAt: new Date().toISOString(), exitCode: status.exitCode, signal: status.signal });
+      try {
+        // Its cgroup, writable layer and root, the image's hold; then the record and the rest
+        // (also when the first part failed: the removal finds what is left by name).
+        await started.remove().finally(() => autoRemove(ctx, r.id));
+      } finally {
+        index.forget('container', r.id, owner);
+      }
+    },
+  };
+}
+
