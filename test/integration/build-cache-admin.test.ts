@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Image } from '../../lib/image/image.js';
 import { buildCacheUsage } from '../../lib/build/index.js';
 import { apiUnavailable, bin, cleanup, docker, request, startServe } from './api-fixture.js';
+import { skipIf } from './_helpers.js';
 import { build, buildSuite, cachedCount, context, run } from './build-fixture.js';
 
 const rtest = buildSuite('nsbox-build-cache-');
@@ -88,12 +89,7 @@ rtest('builder prune --keep-storage removes the least recently used first; syste
   t.false(existsSync(join(t.context.root, 'build-cache-mounts', mounts[0]!.id)));
 });
 
-const api = apiUnavailable({ docker: true });
-rtest('GET /system/df and POST /build/prune in docker\'s shapes; docker system df and docker builder prune through nsbox serve', async (t) => {
-  if (api) {
-    t.log(`skipped: ${api}`);
-    return t.pass();
-  }
+skipIf(apiUnavailable({ docker: true }), rtest)('GET /system/df and POST /build/prune in docker\'s shapes; docker system df and docker builder prune through nsbox serve', async (t) => {
   const serve = await startServe({ root: t.context.root });
   try {
     const one = await build(t, context(t, { 'f.bin': 'x'.repeat(50_000), Dockerfile: 'FROM busybox\nCOPY f.bin /\n' }), { tags: ['dfimage:1'] });

@@ -11,16 +11,13 @@ import { join } from 'node:path';
 import { Image } from '../../lib/image/image.js';
 import { htpasswdUnavailable, makeHtpasswd, registryUnavailable, startRegistry } from '../fixtures/registry.js';
 import { apiUnavailable, cleanup, docker, startServe } from './api-fixture.js';
+import { skipIf } from './_helpers.js';
 import { build, buildSuite, context, run } from './build-fixture.js';
 
 const rtest = buildSuite('nsbox-build-pull-');
 const reason = registryUnavailable() ?? htpasswdUnavailable() ?? apiUnavailable({ docker: true });
 
-rtest('--pull builds on the registry\'s newer base; X-Registry-Config from docker build authenticates the base\'s pull', async (t) => {
-  if (reason) {
-    t.log(`skipped: ${reason}`);
-    return t.pass();
-  }
+skipIf(reason, rtest)('--pull builds on the registry\'s newer base; X-Registry-Config from docker build authenticates the base\'s pull', async (t) => {
   const authDir = mkdtempSync(join(tmpdir(), 'nsbox-build-pull-auth-'));
   const reg = await startRegistry({ htpasswd: makeHtpasswd(authDir, 'nsbox', 'nsbox-test') });
   const auth = { username: 'nsbox', password: 'nsbox-test' };

@@ -6,42 +6,18 @@
  * and mount namespace of the test's own (test/fixtures/owner-driver.ts does the work).
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { isRoot, rootfs } from './_helpers.js';
+import { isRoot, runDriver, skipIf } from './_helpers.js';
 
 const DRIVER = path.join(import.meta.dirname, '..', 'fixtures', 'owner-driver.ts');
 const dist = path.join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const missing = ['/usr/sbin/nft', '/usr/lib/podman/aardvark-dns', dist].filter((f) => !existsSync(f));
 const why = [...missing, ...(isRoot ? [] : ['root'])];
-const run = why.length === 0 ? test.serial : test.serial.skip;
-if (why.length) test(`owner-reap tests need root, nftables, aardvark-dns and dist/ (skipped: missing ${why.join(', ')})`, (t) => t.pass());
-
-function driver(): Promise<Record<string, any>> {
-  return new Promise((resolve, reject) => {
-    const tmp = mkdtempSync(path.join(tmpdir(), 'nsbox-owner-'));
-    const child = spawn('unshare', ['-n', '--mount', '--propagation', 'private', '--', 'bash', '-c', 'ip link set lo up && exec "$@"', 'bash', process.execPath, '--import=tsx', DRIVER, rootfs(), tmp], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.once('close', (status, signal) => {
-      clearTimeout(timer);
-      rmSync(tmp, { recursive: true, force: true });
-      const line = stdout.trim().split('\n').pop() ?? '';
-      if (!line.startsWith('{')) return reject(new Error(`the driver printed no result (status ${status}, signal ${signal}): ${stderr.slice(-4000)}`));
-      const o = JSON.parse(line) as Record<string, any>;
-      if (o.error) return reject(new Error(o.error));
-      resolve(o);
-    });
-  });
-}
+const run = skipIf(why.length ? `needs root, nftables, aardvark-dns and dist/ (missing ${why.join(', ')})` : undefined, test.serial);
 
 run('an SDK process killed with SIGKILL: the next engine open removes its containers, networks, ports and volumes', async (t) => {
-  const o = await driver();
+  const o = await runDriver(DRIVER, 240_000);
   t.log(JSON.stringify({ before: o.before, afterKill: o.afterKill, after: o.after }));
   // What it made, all there and carrying its owner.
   t.regex(o.made.engine.labels['nsbox.owner'], /^\d+-\d+$/);

@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isRoot, rootfs } from './_helpers.js';
+import { isRoot, rootfs, skipIf } from './_helpers.js';
 
 const CHILD = path.join(import.meta.dirname, '..', 'fixtures', 'testcontainers-child.ts');
 const dist = path.join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -33,8 +33,7 @@ const hasTestcontainers = (() => {
 const missing = ['/usr/sbin/nft', '/usr/lib/podman/aardvark-dns', dist].filter((f) => !existsSync(f));
 const libnft = ['/usr/lib/x86_64-linux-gnu/libnftables.so.1', '/usr/lib/aarch64-linux-gnu/libnftables.so.1'].some((f) => existsSync(f));
 const why = [...missing, ...(libnft ? [] : ['libnftables1']), ...(isRoot ? [] : ['root']), ...(hasTestcontainers ? [] : ['the testcontainers package (npm install)'])];
-const run = why.length === 0 ? test.serial : test.serial.skip;
-if (why.length) test(`testcontainers tests need root, nftables, aardvark-dns, dist/ and testcontainers (skipped: missing ${why.join(', ')})`, (t) => t.pass());
+const run = skipIf(why.length ? `needs root, nftables, aardvark-dns, dist/ and testcontainers (missing ${why.join(', ')})` : undefined, test.serial);
 
 type Result = Record<string, any>;
 const runs = new Map<string, Promise<Result>>();
