@@ -9,6 +9,7 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import * as z from 'zod';
 import { join } from 'node:path';
 import { NotFoundError, ValidationError, isCode } from '../errors.js';
 import { Image } from '../image/image.js';
@@ -52,6 +53,12 @@ export interface BuildOptions {
   noCache?: boolean;
   /** Fetch every base image (FROM, COPY --from, RUN --mount from=) from its registry even when it is in the store (docker's --pull). */
   pull?: boolean;
+  /**
+   * Images whose build cache this build may use (docker's --cache-from): their inline cache
+   * metadata, written by a build with the build arg BUILDKIT_INLINE_CACHE=1, names each step's
+   * cache key; a step with that key takes that image's layer. From the store, else pulled.
+   */
+  cacheFrom?: string[];
   /** Credentials for those pulls by registry host (`POST /build`'s X-Registry-Config); else the usual docker config. */
   registryAuth?: Record<string, Credentials>;
   /**
@@ -214,6 +221,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   const cache = new BuildCache(store);
   const pulled = new Map<string, Promise<Image>>();
   const getImage = (ref: string) => imageFor(ref, options, pulled);
+  for (const ref of options.cacheFrom ?? []) await importCache(cache, ref, getImage, progress);
   // Independent stages run at once; the first failure aborts the others (their RUN containers
   // are killed and removed) and is the build's error once they have all stopped.
   const abort = new AbortController();
@@ -291,9 +299,11 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   await Promise.allSettled(running.values());
   printer.flushAll();
   if (failure) throw failure.error;
-  const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && k !== 'SOURCE_DATE_EPOCH' && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
+  const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && k !== 'SOURCE_DATE_EPOCH' && k !== 'BUILDKIT_INLINE_CACHE' && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
   if (unused.length) progress({ type: 'warning', message: `[Warning] One or more build-args [${unused.join(' ')}] were not consumed` });
   const final = await running.get(target.index)!;
+  // BuildKit's switch for inline cache metadata: each step's cache key, for a later --cache-from
+  if (/^(1|true)$/i.test(buildArgs['BUILDKIT_INLINE_CACHE'] ?? '')) final.config = { ...final.config, [INLINE_CACHE_KEY]: final.stepKeys };
   if (options.labels && Object.keys(options.labels).length) {
     final.config = { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...options.labels } } };
   }
@@ -374,6 +384,39 @@ async function imageFor(ref: string, options: BuildOptions, pulled: Map<string, 
   }
 }
 
+/**
+ * The inline cache metadata's field in the image config: the cache key of each history entry
+ * (null for the base image's), in history order. Not BuildKit's `moby.buildkit.cache.v0`, whose
+ * keys are BuildKit's own: only an nsbox build reads these.
+ */
+const INLINE_CACHE_KEY = 'io.nsbox.build.cache.v0';
+const inlineCacheSchema = z.array(z.string().nullable());
+
+/** A --cache-from image's steps as cache entries: a history entry's key, time and layer (its blob pulled with the image). */
+async function importCache(cache: BuildCache, ref: string, getImage: (ref: string) => Promise<Image>, progress: (e: BuildProgress) => void): Promise<void> {
+  let image: Image;
+  try {
+    image = await getImage(ref);
+  } catch (e) {
+    // as BuildKit does: a cache source that cannot be had is a warning, the build goes on without it
+    progress({ type: 'warning', message: `WARNING: --cache-from ${ref}: ${(e as Error).message}` });
+    return;
+  }
+  const parsed = inlineCacheSchema.safeParse(image.config[INLINE_CACHE_KEY]);
+  const history = image.config.history ?? [];
+  if (!parsed.success || parsed.data.length !== history.length) {
+    progress({ type: 'warning', message: `WARNING: --cache-from ${ref}: the image has no inline cache metadata (build it with --build-arg BUILDKIT_INLINE_CACHE=1)` });
+    return;
+  }
+  let n = 0;
+  for (const [i, h] of history.entries()) {
+    const layer = h.empty_layer ? null : image.layers[n++];
+    const key = parsed.data[i];
+    if (key === null || key === undefined || layer === undefined) continue;
+    cache.import(key, { layer: layer && { digest: layer.digest, mediaType: layer.mediaType, size: layer.size, diffId: layer.diffId, chainId: layer.chainId }, created: h.created ?? new Date(0).toISOString() });
+  }
+}
+
 /** X-Registry-Config's entry for the reference's registry (keys as docker writes them: a host, or a URL). */
 function authFor(ref: string, auths: Record<string, Credentials> | undefined): Credentials | undefined {
   if (!auths) return undefined;
@@ -389,11 +432,11 @@ async function baseState(s: Stage, ref: string, prev: StageState | undefined, ge
   if (ref.toLowerCase() === 'scratch') {
     const platform = hostPlatform();
     const config: ImageConfig = ImageConfigSchema.parse({ architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] });
-    return { index: s.index, name: s.name, config, layers: [], args: new Map(), cmdSet: false, cacheKey: hashKey('scratch', config.architecture), cacheOk: true };
+    return { index: s.index, name: s.name, config, layers: [], args: new Map(), cmdSet: false, cacheKey: hashKey('scratch', config.architecture), stepKeys: [], cacheOk: true };
   }
   const image = await getImage(ref);
   await image.unpack();
-  const config = structuredClone(image.config);
+  const { [INLINE_CACHE_KEY]: _inline, ...config } = structuredClone(image.config);
   return {
     base: { name: image.names[0] ? parseReference(image.names[0]).familiar : ref, digest: image.digest },
     index: s.index,
@@ -403,6 +446,7 @@ async function baseState(s: Stage, ref: string, prev: StageState | undefined, ge
     args: new Map(),
     cmdSet: false,
     cacheKey: hashKey('image', image.id),
+    stepKeys: (config.history ?? []).map(() => null),
     cacheOk: true,
   };
 }

@@ -28,6 +28,8 @@ export interface StageState {
   /** Whether CMD was set in this stage (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
   cacheKey: string;
+  /** Each history entry's cache key (null for the base image's): the inline cache metadata, when asked for. */
+  stepKeys: Array<string | null>;
   /** False after the first step that missed the cache (or with noCache). */
   cacheOk: boolean;
   /** The image the stage's chain of FROMs starts at (for provenance); none for scratch. */

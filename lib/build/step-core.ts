@@ -36,7 +36,8 @@ export function flagsOf(node: DockerfileNode, allowed: readonly string[]): Map<s
   return out;
 }
 
-export function history(state: StageState, created: string, createdBy: string, empty: boolean): void {
+export function history(state: StageState, created: string, createdBy: string, empty: boolean, key: string): void {
+  state.stepKeys = [...state.stepKeys, key];
   state.config.history = [...(state.config.history ?? []), { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) }];
 }
 
@@ -55,7 +56,7 @@ export async function metaStep(state: StageState, ctx: StepContext, createdBy: s
   const created = hit?.created ?? ctx.env.created();
   if (!hit) await ctx.cache.put(key, undefined, created, createdBy);
   state.cacheKey = key;
-  history(state, created, createdBy, true);
+  history(state, created, createdBy, true, key);
 }
 
 /** A step that makes a layer: from the cache when its key is there, else by `make` into a fresh upper dir. */
@@ -65,9 +66,10 @@ export async function layerStep(state: StageState, ctx: StepContext, createdBy: 
   const hit = await lookup(state, ctx, key);
   let layer: BuiltLayer | undefined;
   const created = hit?.created ?? env.created();
-  if (hit) layer = hit.layer ?? undefined;
+  const parent = state.layers.at(-1)?.chainId;
+  // a hit from a --cache-from image may have been made over other bytes of the same parent step
+  if (hit) layer = hit.layer ? await placeLayer(env, parent, hit.layer) : undefined;
   else {
-    const parent = state.layers.at(-1)?.chainId;
     const commit = (upper: string) => commitDiff(env.store, upper, parent, { tmpPrefix: env.tmpPrefix, ...(env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime }) });
     if (upperFrom) layer = await upperFrom(commit);
     else {
@@ -82,16 +84,24 @@ export async function layerStep(state: StageState, ctx: StepContext, createdBy: 
     await cache.put(key, layer, created, createdBy);
   }
   state.cacheKey = key;
-  addLayer(state, layer, created, createdBy);
+  addLayer(state, layer, created, createdBy, key);
 }
 
 
-function addLayer(state: StageState, layer: BuiltLayer | undefined, created: string, createdBy: string): void {
+function addLayer(state: StageState, layer: BuiltLayer | undefined, created: string, createdBy: string, key: string): void {
   if (layer) {
     state.layers = [...state.layers, layer];
     state.config = { ...state.config, rootfs: { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] } };
   }
-  history(state, created, createdBy, !layer);
+  history(state, created, createdBy, !layer, key);
+}
+
+/** `layer` (its blob) as a layer over `parent`: unpacked there unless that chain is in the store already. */
+async function placeLayer(env: BuildEnv, parent: string | undefined, layer: BuiltLayer): Promise<BuiltLayer> {
+  const chainId = chainIdOf(parent, layer.diffId);
+  if (await env.store.layers.has(chainId)) return { ...layer, chainId };
+  await env.store.layers.unpack(chainId, env.store.blobs.path(layer.digest), { diffId: layer.diffId, blobDigest: layer.digest, mediaType: layer.mediaType, ...(parent ? { parentChainId: parent } : {}) });
+  return { ...layer, chainId };
 }
 
 /**
@@ -108,13 +118,7 @@ export async function linkStep(state: StageState, ctx: StepContext, createdBy: s
   const created = hit?.created ?? env.created();
   if (hit) {
     env.progress({ type: 'cached' });
-    if (hit.layer) {
-      const chainId = chainIdOf(parent, hit.layer.diffId);
-      if (!(await env.store.layers.has(chainId))) {
-        await env.store.layers.unpack(chainId, env.store.blobs.path(hit.layer.digest), { diffId: hit.layer.diffId, blobDigest: hit.layer.digest, mediaType: hit.layer.mediaType, ...(parent ? { parentChainId: parent } : {}) });
-      }
-      layer = { ...hit.layer, chainId };
-    }
+    if (hit.layer) layer = await placeLayer(env, parent, hit.layer);
   } else {
     const upper = await mkdtemp(path.join(env.store.layout.tmpDir, `${env.tmpPrefix}upper-`));
     try {
@@ -126,5 +130,5 @@ export async function linkStep(state: StageState, ctx: StepContext, createdBy: s
     await cache.put(linkKey, layer, created, createdBy);
   }
   state.cacheKey = hashKey(state.cacheKey, createdBy, linkKey);
-  addLayer(state, layer, created, createdBy);
+  addLayer(state, layer, created, createdBy, linkKey);
 }

@@ -45,8 +45,15 @@ export async function commitDiff(store: Store, upper: string, parentChainId: str
  */
 export class BuildCache {
   readonly dir: string;
+  /** Entries from --cache-from images (their inline cache metadata), after this store's own. */
+  readonly #imported = new Map<string, { layer: BuiltLayer | null; created: string }>();
   constructor(readonly store: Store) {
     this.dir = store.buildCache.dir;
+  }
+
+  /** Adds a --cache-from image's entry (its layer's blob must be in the store by the time it is used). */
+  import(key: string, entry: { layer: BuiltLayer | null; created: string }): void {
+    if (!this.#imported.has(key)) this.#imported.set(key, entry);
   }
 
   #file(key: string): string {
@@ -61,7 +68,7 @@ export class BuildCache {
     } catch (err) {
       // ENOENT: a miss; any other failure is reported and taken as one (the step runs)
       if (!isCode(err, 'ENOENT')) reportError(`reading the build cache entry ${this.#file(key)}`)(err);
-      return undefined;
+      return this.#fromImported(key);
     }
     let json: unknown;
     try {
@@ -74,11 +81,19 @@ export class BuildCache {
     const parsed = buildCacheEntrySchema.safeParse(json);
     if (!parsed.success) return undefined;
     const layer = parsed.data.layer;
-    if (layer && !((await this.store.blobs.has(layer.digest)) && (opts.blobOnly || (await this.store.layers.has(layer.chainId))))) return undefined;
+    if (layer && !((await this.store.blobs.has(layer.digest)) && (opts.blobOnly || (await this.store.layers.has(layer.chainId))))) return this.#fromImported(key);
     // the record's mtime is its last use (builder prune --keep-storage removes the least recent first)
     const now = new Date();
     await utimes(this.#file(key), now, now).catch(ignoreCode('ENOENT'));
     return { layer, created: parsed.data.createdAt };
+  }
+
+  /** An imported entry, kept as this store's own from now on; its layer is placed over the step's parent by the caller. */
+  async #fromImported(key: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
+    const hit = this.#imported.get(key);
+    if (!hit || (hit.layer && !(await this.store.blobs.has(hit.layer.digest)))) return undefined;
+    await this.put(key, hit.layer ?? undefined, hit.created, 'cache-from');
+    return hit;
   }
 
   /** `created`: the step's history time, reused by a hit so that a fully cached build gives the same image. */

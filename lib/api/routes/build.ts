@@ -2,7 +2,7 @@
  * `POST /build` as the docker CLI's legacy builder path and dockerode's buildImage use it: the
  * body is a tar of the context (plain or gzipped), read whole before anything is built (as dockerd
  * reads it); `t` (repeated), `dockerfile`, `buildargs` and `labels` (JSON objects), `target`,
- * `nocache`, `pull`, `q`, `networkmode`, and `X-Registry-Config` (credentials by registry for the
+ * `nocache`, `pull`, `cachefrom` (a JSON array of images), `q`, `networkmode`, and `X-Registry-Config` (credentials by registry for the
  * base images' pulls). The answer is JSON lines: `stream` (docker's legacy output),
  * `aux` with the image id, and `errorDetail` for a build that failed once the stream began.
  */
@@ -34,6 +34,22 @@ function jsonMap(q: URLSearchParams, name: string): Record<string, string> {
   return Object.fromEntries(Object.entries(r.data).filter((kv): kv is [string, string] => kv[1] !== null));
 }
 
+/** `cachefrom`: a JSON array of image names, as the docker CLI sends it. */
+function cacheFromParam(q: URLSearchParams): string[] {
+  const raw = q.get('cachefrom');
+  if (!raw) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    // SyntaxError, all JSON.parse throws: the client's bad JSON
+    throw new ApiError(400, 'cachefrom: not a JSON array');
+  }
+  const r = z.array(z.string()).safeParse(parsed);
+  if (!r.success) throw new ApiError(400, 'cachefrom: expected a JSON array of image names');
+  return r.data.filter((s) => s !== '');
+}
+
 export function buildRoutes(router: Router, ctx: ApiContext): void {
   router.add('POST', '/build', async (ex) => {
     const q = ex.query;
@@ -59,6 +75,7 @@ export function buildRoutes(router: Router, ctx: ApiContext): void {
         ...(target ? { target } : {}),
         noCache: boolParam(q, 'nocache'),
         pull: boolParam(q, 'pull'),
+        cacheFrom: cacheFromParam(q),
         ...(registryConfig ? { registryAuth: registryConfig } : {}),
         ...(network && network !== 'default' && network !== 'bridge' ? { network } : {}),
         root: ctx.engine.root,

@@ -1,6 +1,6 @@
 /**
  * nsbox build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull]
- * [--label K=V]... [--network none|host] [--secret id=ID,src=FILE|env=VAR]... [-q] [--iidfile FILE] PATH|-: builds an image from a
+ * [--cache-from IMAGE]... [--label K=V]... [--network none|host] [--secret id=ID,src=FILE|env=VAR]... [-q] [--iidfile FILE] PATH|-: builds an image from a
  * Dockerfile, printing docker's legacy builder output (`Step 1/3 : FROM busybox`, …,
  * `Successfully built <id>`, `Successfully tagged <name>`). `-` reads a tar of the context from
  * stdin, as docker does.
@@ -58,6 +58,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
       { names: ['target'], kind: 'value' },
       { names: ['no-cache'], kind: 'bool' },
       { names: ['pull'], kind: 'bool' },
+      { names: ['cache-from'], kind: 'list' },
       { names: ['label'], kind: 'list' },
       { names: ['network'], kind: 'value' },
       { names: ['secret'], kind: 'list' },
@@ -86,6 +87,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     ...(target !== undefined ? { target } : {}),
     noCache: flag(p, 'no-cache'),
     pull: flag(p, 'pull'),
+    cacheFrom: values(p, 'cache-from'),
     ...(network !== undefined ? { network } : {}),
     secrets: secretsOf(values(p, 'secret')),
     onProgress: (e) => {
