@@ -59,16 +59,22 @@ export async function build(t: { context: BuildCtx }, dir: string, opts: Partial
   return { image, events, out };
 }
 
-/** The command's stdout in a container of `image`; it must exit 0. */
-export async function run(t: ExecutionContext<BuildCtx>, image: string, command: string[]): Promise<string> {
-  const c = await Container.run({ image, imageRoot: t.context.root, pull: 'never', command });
+/** A container of `image` run to its end (its own command when `command` is absent): its output and exit code. */
+export async function runImage(t: { context: BuildCtx }, image: string, command?: string[]): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
+  const c = await Container.run({ image, imageRoot: t.context.root, pull: 'never', ...(command ? { command } : {}) });
   try {
     const [stdout, stderr, status] = await Promise.all([collect(c.stdout), collect(c.stderr), c.wait()]);
-    t.is(status.exitCode, 0, stderr);
-    return stdout;
+    return { stdout, stderr, exitCode: status.exitCode };
   } finally {
     await c.remove();
   }
+}
+
+/** The command's stdout in a container of `image`; it must exit 0. */
+export async function run(t: ExecutionContext<BuildCtx>, image: string, command: string[]): Promise<string> {
+  const r = await runImage(t, image, command);
+  t.is(r.exitCode, 0, r.stderr);
+  return r.stdout;
 }
 
 /** `tar -tv` of a layer blob: "mode uid/gid name[ -> target]" lines. */

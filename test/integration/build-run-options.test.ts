@@ -5,73 +5,22 @@
  * dropped), type=tmpfs, and --network. Each result is run and its layer tars read.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { Container } from '../../lib/container.js';
-import { buildImage, type BuildOptions, type BuildProgress } from '../../lib/build/index.js';
-import { Image } from '../../lib/image/image.js';
-import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
+import type { Image } from '../../lib/image/image.js';
 import { bin } from './api-fixture.js';
+import { build, buildSuite, cachedCount as cached, context, run, type BuildCtx } from './build-fixture.js';
 
-interface Ctx {
-  dir: string;
-  root: string;
-}
-const test = anyTest as TestFn<Ctx>;
-const rtest = skipIf(isRoot ? undefined : 'needs root', test.serial);
-
-test.before(async (t) => {
-  if (!isRoot) return;
-  t.context.dir = mkdtempSync(join(tmpdir(), 'nsbox-build-run-'));
-  t.context.root = join(t.context.dir, 'root');
-  const tar = join(t.context.dir, 'rootfs.tar');
-  const r = spawnSync('tar', ['-C', rootfs(), '-cf', tar, '.']);
-  if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
-  await Image.import(tar, { name: 'busybox', root: t.context.root });
-});
-test.after.always((t) => {
-  if (t.context.dir) rmSync(t.context.dir, { recursive: true, force: true });
-});
-
-let n = 0;
-function context(t: { context: Ctx }, files: Record<string, string>): string {
-  const dir = join(t.context.dir, `ctx-${++n}`);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, '..'), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return dir;
-}
-
-async function build(t: { context: Ctx }, dir: string, opts: Partial<BuildOptions> = {}): Promise<{ image: Image; events: BuildProgress[]; out: string }> {
-  const events: BuildProgress[] = [];
-  const image = await buildImage({ context: dir, root: t.context.root, ...opts, onProgress: (e) => events.push(e) });
-  const out = events.filter((e) => e.type === 'output').map((e) => (e as { data: Buffer }).data.toString()).join('');
-  return { image, events, out };
-}
-
-async function run(t: ExecutionContext<Ctx>, image: string, command: string[]): Promise<string> {
-  const c = await Container.run({ image, imageRoot: t.context.root, pull: 'never', command });
-  try {
-    const [stdout, , status] = await Promise.all([collect(c.stdout), collect(c.stderr), c.wait()]);
-    t.is(status.exitCode, 0);
-    return stdout;
-  } finally {
-    await c.remove();
-  }
-}
+const rtest = buildSuite('nsbox-build-run-');
 
 /** The names in the image's layers above busybox's one. */
-function newEntries(t: { context: Ctx }, image: Image): string[] {
+function newEntries(t: { context: BuildCtx }, image: Image): string[] {
   return image.layers.slice(1).flatMap((l) => {
     const r = spawnSync('tar', ['-tf', join(t.context.root, 'blobs', 'sha256', l.digest.slice(7))], { encoding: 'utf8' });
     return r.stdout.trim().split('\n').filter(Boolean);
   });
 }
 
-const cached = (events: BuildProgress[]) => events.filter((e) => e.type === 'cached').length;
 
 rtest('RUN --mount=type=cache: the directory is kept between builds, owned as asked, not in the layer nor the key', async (t) => {
   const dir = context(t, { Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/var/cache/app,uid=123,gid=45,mode=0750 echo x >> /var/cache/app/log && wc -l < /var/cache/app/log > /count && stat -c %u:%g:%a /var/cache/app > /owner\n' });

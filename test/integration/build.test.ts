@@ -5,75 +5,16 @@
  * output.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
-import anyTest, { type TestFn } from 'ava';
 import Docker from 'dockerode';
-import { Container } from '../../lib/container.js';
-import { buildImage, type BuildOptions, type BuildProgress } from '../../lib/build/index.js';
 import { Image } from '../../lib/image/image.js';
-import { collect, isRoot, mountTable, rootfs, skipIf } from './_helpers.js';
+import { mountTable, skipIf } from './_helpers.js';
 import { apiUnavailable, bin, cleanup, docker, startServe } from './api-fixture.js';
+import { build, buildSuite, cachedCount as cached, context, layerEntries, runImage as run } from './build-fixture.js';
 
-interface Ctx {
-  dir: string;
-  root: string;
-}
-const test = anyTest as TestFn<Ctx>;
-const rtest = skipIf(isRoot ? undefined : 'needs root', test.serial);
-
-test.before(async (t) => {
-  if (!isRoot) return;
-  t.context.dir = mkdtempSync(join(tmpdir(), 'nsbox-build-'));
-  t.context.root = join(t.context.dir, 'root');
-  const tar = join(t.context.dir, 'rootfs.tar');
-  const r = spawnSync('tar', ['-C', rootfs(), '-cf', tar, '.']);
-  if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
-  await Image.import(tar, { name: 'busybox', root: t.context.root });
-});
-test.after.always((t) => {
-  if (t.context.dir) rmSync(t.context.dir, { recursive: true, force: true });
-});
-
-let n = 0;
-function context(t: { context: Ctx }, files: Record<string, string>): string {
-  const dir = join(t.context.dir, `ctx-${++n}`);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, '..'), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return dir;
-}
-
-async function build(t: { context: Ctx }, dir: string, opts: Partial<BuildOptions> = {}): Promise<{ image: Image; events: BuildProgress[]; out: string }> {
-  const events: BuildProgress[] = [];
-  const image = await buildImage({ context: dir, root: t.context.root, ...opts, onProgress: (e) => events.push(e) });
-  const out = events.filter((e) => e.type === 'output').map((e) => (e as { data: Buffer }).data.toString()).join('');
-  return { image, events, out };
-}
-
-async function run(t: { context: Ctx }, image: string, command?: string[]): Promise<{ stdout: string; exitCode: number | null }> {
-  const c = await Container.run({ image, imageRoot: t.context.root, pull: 'never', ...(command ? { command } : {}) });
-  try {
-    const [stdout, , status] = await Promise.all([collect(c.stdout), collect(c.stderr), c.wait()]);
-    return { stdout, exitCode: status.exitCode };
-  } finally {
-    await c.remove();
-  }
-}
-
-/** `tar -tv` of a layer blob: "mode uid/gid name[ -> target]" lines. */
-function layerEntries(t: { context: Ctx }, digest: string): string[] {
-  const r = spawnSync('tar', ['--numeric-owner', '-tvf', join(t.context.root, 'blobs', 'sha256', digest.slice(7))], { encoding: 'utf8' });
-  return r.stdout.trim().split('\n').map((l) => {
-    const f = l.split(/\s+/);
-    return `${f[0]} ${f[1]} ${f.slice(5).join(' ')}`;
-  });
-}
-
-const cached = (events: BuildProgress[]) => events.filter((e) => e.type === 'cached').length;
+const rtest = buildSuite('nsbox-build-');
 
 rtest('every metadata instruction, RUN (shell, exec, heredoc), COPY: the image runs; its config and history are docker\'s', async (t) => {
   const dir = context(t, {
@@ -296,7 +237,7 @@ rtest('nsbox build: docker\'s legacy output, -q, --iidfile, a context tar on std
   t.regex(bad.stderr, /The command '\/bin\/sh -c exit 2' returned a non-zero code: 2/);
 });
 
-const dockerTest = skipIf(apiUnavailable({ docker: true }), test.serial);
+const dockerTest = skipIf(apiUnavailable({ docker: true }), rtest);
 
 dockerTest('the docker CLI through nsbox serve: docker build -t app . (the legacy builder path), then docker run --rm app', async (t) => {
   const serve = await startServe({ root: t.context.root });
