@@ -40,6 +40,7 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
   plan->cgroup_path = src.Str(o, "cgroupPath");
   plan->cgroup_procs = src.StrList(o, "cgroupProcs");
   plan->netns_path = src.Str(o, "netns");
+  plan->pidns_path = src.Str(o, "pidns");
   plan->net_helper = src.StrList(o, "netHelper");
   plan->net_helper_pid_file = src.Str(o, "netHelperPidFile");
   plan->enter_pidfd = static_cast<int>(src.Num(o, "enterPidfd", -1));

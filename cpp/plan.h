@@ -112,6 +112,9 @@ struct Plan {
   // A network namespace to be born in (a path such as /run/nsbox/netns/ID): the spawning thread
   // joins it for the clone and goes back; clone_flags then has no CLONE_NEWNET.
   std::string netns_path;
+  // A pid namespace to be born in (joined by path, e.g. a pod's /proc/PID/ns/pid): the spawning
+  // thread joins it for its children for the clone and goes back; clone_flags has no CLONE_NEWPID.
+  std::string pidns_path;
   // A program that wires the container's own network namespace (rootless networking: pasta or
   // slirp4netns): run once the id maps are written, "{pid}" in its argv replaced by the child's
   // pid; it says it is ready by writing to fd 3, and the child is released only then. Its pid goes

@@ -351,10 +351,16 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     long r = 0;
     NetFailure nf;
     if (!InNetns(plan.netns_path, &nf, [&] {
-          r = CloneRun(&args, holds ? nullptr : &stack, ChildMain, &child);
-          return true;
+          return InNamespace(plan.pidns_path, CLONE_NEWPID, "/proc/thread-self/ns/pid", &nf, [&] {
+            r = CloneRun(&args, holds ? nullptr : &stack, ChildMain, &child);
+            return true;
+          });
         })) {
-      return Fail(fail, nf.err, "setns", plan.netns_path);
+      // nf.what is "open PATH" or "setns PATH", of the network or the pid namespace.
+      size_t sp = nf.what.find(' ');
+      Fail(fail, nf.err, "setns", sp == std::string::npos ? "" : nf.what.substr(sp + 1));
+      fail->syscall = nf.what.substr(0, sp);
+      return false;
     }
     if (r < 0) return Fail(fail, static_cast<int>(-r), "clone3");
     pid = static_cast<pid_t>(r);

@@ -89,6 +89,12 @@ export interface SpawnPlan {
    */
   netns?: string;
   /**
+   * A pid namespace (a path such as /proc/PID/ns/pid) the child is born in, as its pid 1's sibling:
+   * the spawning thread joins it for its children for the clone and goes back. cloneFlags must
+   * then not have CLONE_NEWPID.
+   */
+  pidns?: string;
+  /**
    * Run once the id maps are written ("{pid}": the child's pid), before the child is released; it
    * writes to its fd 3 when ready (it fails by closing it). Its pid goes to netHelperPidFile.
    */

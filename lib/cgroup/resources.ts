@@ -98,6 +98,8 @@ export const ResourcesSchema = lazySchema(() =>
       .object({ weight: int(10, 1000).optional(), devices: z.array(BlkioDeviceSchema).optional() })
       .strict()
       .optional(),
+    /** Huge page limits in bytes by page size ('2MB', '1GB'); -1 removes a limit. */
+    hugetlb: z.record(z.string().regex(/^\d+[KMG]B$/, "expected a huge page size like '2MB' or '1GB'"), bytesOrUnlimited).optional(),
   })
   .strict()
   .refine((r) => !(typeof r.memory === 'number' && r.memory >= 0 && typeof r.memorySwap === 'number' && r.memorySwap >= 0 && r.memorySwap < r.memory), {

@@ -5,6 +5,7 @@ import { statsOf, type CgroupDriver, type CgroupEvent, type CgroupPlacement, typ
 import { killByFreezing } from './kill.js';
 import type { ParsedResources } from './resources.js';
 import { setCpuset } from './shared/cpuset.js';
+import { setHugetlb } from './shared/hugetlb.js';
 import { pidsStats, setPids } from './shared/pids.js';
 import { blkioStatsV1, setBlkioV1 } from './v1/blkio.js';
 import { cpuStatsV1, setCpuV1 } from './v1/cpu.js';
@@ -19,7 +20,7 @@ import { hasKillFile, watchEmptyV2, watchOomV2 } from './v2/core.js';
 import { watchOrPoll } from './watch.js';
 
 /** The v1 controllers nsbox places its processes in, where mounted. */
-export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'freezer', 'devices'] as const;
+export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'freezer', 'devices', 'hugetlb'] as const;
 
 export interface V1Hierarchy {
   /** The controllers mounted together in this hierarchy (e.g. ['cpu', 'cpuacct']). */
@@ -124,6 +125,7 @@ export class CgroupV1Driver implements CgroupDriver {
     await apply(needsCpu(r), 'cpu', 'cpu', (d) => setCpuV1(d, r), (d) => setCpuV2(d, r));
     await apply(r.pids !== undefined, 'pids', 'pids', (d) => setPids(d, r), (d) => setPids(d, r));
     await apply(r.blkio !== undefined, 'blkio', 'io', (d) => setBlkioV1(d, r), (d) => setIoV2(d, r));
+    await apply(r.hugetlb !== undefined, 'hugetlb', 'hugetlb', (d) => setHugetlb(d, r, false), (d) => setHugetlb(d, r, true));
   }
 
   async stats(): Promise<CgroupStats> {

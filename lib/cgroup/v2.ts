@@ -7,11 +7,12 @@ import { cpuStatsV2, needsCpu, setCpuV2 } from './v2/cpu.js';
 import { setCpuset } from './shared/cpuset.js';
 import { ioStatsV2, setIoV2 } from './v2/io.js';
 import { memoryStatsV2, setMemoryV2 } from './v2/memory.js';
+import { setHugetlb } from './shared/hugetlb.js';
 import { pidsStats, setPids } from './shared/pids.js';
 import { frozenV2, killV2, procsV2, setFrozenV2, watchEmptyV2, watchOomV2 } from './v2/core.js';
 
 /** Controllers nsbox enables for its own sub-trees, where the parent offers them. */
-export const V2_CONTROLLERS = ['cpu', 'cpuset', 'io', 'memory', 'pids'] as const;
+export const V2_CONTROLLERS = ['cpu', 'cpuset', 'io', 'memory', 'pids', 'hugetlb'] as const;
 
 export interface V2DriverOptions {
   /** Where the cgroup2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
@@ -110,6 +111,7 @@ export class CgroupV2Driver implements CgroupDriver {
     if (need('cpu', needsCpu(r))) await setCpuV2(this.dir, r);
     if (need('pids', r.pids !== undefined)) await setPids(this.dir, r);
     if (need('io', r.blkio !== undefined)) await setIoV2(this.dir, r);
+    if (need('hugetlb', r.hugetlb !== undefined)) await setHugetlb(this.dir, r, true);
   }
 
   async stats(): Promise<CgroupStats> {

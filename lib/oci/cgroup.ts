@@ -23,6 +23,7 @@ export function ociResources(r: OciResources | undefined): Resources | undefined
   if (c?.cpus || c?.mems) out.cpuset = { ...(c.cpus ? { cpus: c.cpus } : {}), ...(c.mems ? { mems: c.mems } : {}) };
   if (r.pids) out.pids = r.pids.limit > 0 ? r.pids.limit : -1;
   if (r.blockIO?.weight) out.blkio = { weight: r.blockIO.weight };
+  if (r.hugepageLimits?.length) out.hugetlb = Object.fromEntries(r.hugepageLimits.map((h) => [h.pageSize, h.limit >= 2 ** 53 ? -1 : h.limit]));
   return Object.keys(out).length ? out : undefined;
 }
 

@@ -78,7 +78,8 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
     opened.push(fifoFd);
     const nsFds: Record<string, number> = {};
     for (const n of cfg.linux.namespaces) {
-      if (n.path === undefined || n.type === 'network') continue;
+      // network and pid: joined by the spawning thread for the clone (plan.netns, plan.pidns).
+      if (n.path === undefined || n.type === 'network' || n.type === 'pid') continue;
       nsFds[n.type] = openSync(n.path, 'r');
       opened.push(nsFds[n.type]!);
     }

@@ -72,10 +72,12 @@ export async function execContainer(o: ExecOptions): Promise<number> {
     const plan: SpawnPlan = {
       cloneFlags: 0,
       enterPidfd,
-      // The cgroup namespace is joined by the new process itself, once it is in the cgroup.
+      // The cgroup namespace is joined by the new process itself, once it is in the cgroup; the
+      // time namespace too (the process, single-threaded, may join one; it is then in it at once).
       enterFlags: flags & ~(CLONE.NEWTIME | CLONE.NEWCGROUP),
       ops: [
         ...(flags & CLONE.NEWCGROUP ? [{ op: 'setns' as const, fd: enterPidfd, flags: CLONE.NEWCGROUP }] : []),
+        ...(flags & CLONE.NEWTIME ? [{ op: 'setns' as const, fd: enterPidfd, flags: CLONE.NEWTIME }] : []),
         ...processSetupOps(proc, { userns, seccomp: seccompProgram(cfg.linux.seccomp, proc.capabilities?.bounding) }),
       ],
       argv: proc.args,

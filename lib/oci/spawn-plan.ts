@@ -58,6 +58,32 @@ export function personalityValue(domain: string, flags: string[]): number {
   return v;
 }
 
+const TIME_CLOCKS = ['monotonic', 'boottime'];
+
+/**
+ * A new time namespace with `linux.timeOffsets`: the process unshares one for its children, writes
+ * the offsets while nothing is in it yet (the kernel freezes them when the first process enters),
+ * and enters it itself at its execve. clone(CLONE_NEWTIME) would put the process in at once, too
+ * early to set offsets; doing it in the spawning thread would need setns back, which the kernel
+ * allows a single-threaded process only.
+ */
+export function timeNamespaceOps(cfg: OciConfig, fresh: boolean): SetupOp[] {
+  const offsets = Object.entries(cfg.linux.timeOffsets ?? {});
+  if (offsets.length && !fresh) throw new ValidationError('invalid config.json: linux.timeOffsets: needs a new time namespace (linux.namespaces: { "type": "time" } without a path)', 'linux.timeOffsets');
+  if (!fresh) return [];
+  const lines: string[] = [];
+  for (const [clock, o] of offsets) {
+    if (!TIME_CLOCKS.includes(clock)) throw new ValidationError(`invalid config.json: linux.timeOffsets: unknown clock ${clock} (monotonic or boottime)`, 'linux.timeOffsets');
+    const ns = o.nanosecs ?? 0;
+    if (!Number.isSafeInteger(o.secs ?? 0) || !Number.isInteger(ns) || ns < 0 || ns >= 1e9) throw new ValidationError(`invalid config.json: linux.timeOffsets.${clock}: secs must be a whole number and nanosecs within 0..999999999`, `linux.timeOffsets.${clock}`);
+    lines.push(`${clock} ${o.secs ?? 0} ${ns}`);
+  }
+  const ops: SetupOp[] = [{ op: 'unshare', flags: CLONE.NEWTIME }];
+  // /proc/self: the host's proc still (before the root changes), where self is this process.
+  if (lines.length) ops.push({ op: 'write', target: '/proc/self/timens_offsets', data: `${lines.join('\n')}\n` });
+  return ops;
+}
+
 export function rootfsOf(cfg: OciConfig, bundle: string): string {
   return isAbsolute(cfg.root.path) ? cfg.root.path : join(bundle, cfg.root.path);
 }
@@ -75,7 +101,6 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
   const mountns = fresh('mount');
   const root = rootfsOf(cfg, ctx.bundle);
   const ops: SetupOp[] = [];
-  if (ns.get('pid')?.path !== undefined) throw new ValidationError('invalid config.json: linux.namespaces: joining a pid namespace by path is not supported by nsbox-runc', 'linux.namespaces');
   if (userns) ops.push({ op: 'setids', uid: 0, gid: 0, groups: [] });
   // Joined in the order that keeps the later joins allowed: the user namespace first.
   for (const t of ['user', 'ipc', 'uts', 'mount', 'cgroup', 'time']) {
@@ -83,6 +108,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     if (fd !== undefined) ops.push({ op: 'setns', fd, flags: NS_FLAGS[t]! });
   }
   if (fresh('cgroup')) ops.push({ op: 'unshare', flags: CLONE.NEWCGROUP });
+  ops.push(...timeNamespaceOps(cfg, fresh('time')));
   if (ns.has('mount')) {
     // runc's default: the container's mounts are slaves of the host's, so nothing goes back.
     ops.push({ op: 'mount', target: '/', flags: MS.REC | (1 << 19) });
@@ -116,8 +142,10 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
 
   const env = proc.env ?? [];
   let cloneFlags = 0;
-  for (const t of ['pid', 'mount', 'ipc', 'uts', 'user', 'time', 'network']) if (fresh(t)) cloneFlags |= NS_FLAGS[t]!;
+  // time: made by an op (timeNamespaceOps), not by clone.
+  for (const t of ['pid', 'mount', 'ipc', 'uts', 'user', 'network']) if (fresh(t)) cloneFlags |= NS_FLAGS[t]!;
   const netPath = ns.get('network')?.path;
+  const pidPath = ns.get('pid')?.path;
   const plan: SpawnPlan = {
     cloneFlags,
     ops,
@@ -132,6 +160,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     ...(ctx.cgroupPath ? { cgroupPath: ctx.cgroupPath } : {}),
     ...(ctx.cgroupProcs?.length ? { cgroupProcs: ctx.cgroupProcs } : {}),
     ...(netPath !== undefined ? { netns: netPath } : {}),
+    ...(pidPath !== undefined ? { pidns: pidPath } : {}),
   };
   if (userns) {
     const um = cfg.linux.uidMappings;

@@ -337,6 +337,16 @@ rtest('CRI: a pod on nsbox-runc: run the sandbox, create/start a container, Exec
   t.is(failing.exit_code, 3);
   t.is(String(failing.stderr), 'oops\n');
 
+  // A container sharing the pod's pid namespace (pid POD): nsbox-runc joins it by path, so its
+  // pid 1 is the pause process.
+  const shared = { ...config, metadata: { name: 'shares-pid', attempt: 0 }, linux: { security_context: { namespace_options: { ...NODE, pid: 'POD' } } } };
+  const sid = String((await call('CreateContainer', { pod_sandbox_id: sandbox, config: shared, sandbox_config: sandboxConfig })).container_id);
+  await call('StartContainer', { container_id: sid });
+  const inPod = await call('ExecSync', { container_id: sid, cmd: ['sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "'], timeout: 60 });
+  t.is(String(inPod.stdout), '/bin/sleep infinity ', String(inPod.stderr));
+  await call('StopContainer', { container_id: sid, timeout: 0 });
+  await call('RemoveContainer', { container_id: sid });
+
   await call('StopContainer', { container_id: id, timeout: 0 });
   await exited(app.pid);
   const status = await call('ContainerStatus', { container_id: id });

@@ -5,7 +5,7 @@
  * and the per-call commands served without Node.
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -305,4 +305,93 @@ rtest('--preserve-fds N: the caller fd 3 reaches the process; without it, fd 3 i
   } finally {
     closeSync(fd);
   }
+});
+
+/** A bundle whose config.json is then changed by `edit`. */
+function editedBundle(t: { context: Ctx }, proc: Record<string, unknown>, edit: (cfg: { linux: Record<string, unknown> }) => void): string {
+  const b = bundle(t, proc);
+  const cfgFile = join(b, 'config.json');
+  const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as { linux: Record<string, unknown> };
+  edit(cfg);
+  writeFileSync(cfgFile, JSON.stringify(cfg));
+  return b;
+}
+
+const uptime = () => Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+
+rtest('linux.timeOffsets: a time namespace whose boottime is ahead by the offset (/proc/uptime), and exec joins it', async (t) => {
+  const OFFSET = 1_000_000;
+  const edit = (cfg: { linux: Record<string, unknown> }) => {
+    cfg.linux.namespaces = [...(cfg.linux.namespaces as object[]), { type: 'time' }];
+    cfg.linux.timeOffsets = { boottime: { secs: OFFSET, nanosecs: 0 }, monotonic: { secs: 2 * OFFSET } };
+  };
+  const before = uptime();
+  const r = runc(t, ['run', '--bundle', editedBundle(t, { args: ['cat', '/proc/uptime'] }, edit), 'tns']);
+  const after = uptime();
+  t.is(r.status, 0, r.stderr);
+  const inside = Number(r.stdout.split(' ')[0]);
+  // The container's uptime is the host's, read between the two host reads, plus the offset.
+  t.true(inside >= before + OFFSET && inside <= after + OFFSET, `${before} ≤ ${inside} - ${OFFSET} ≤ ${after}`);
+
+  const c = runc(t, ['create', '--bundle', editedBundle(t, { args: ['sleep', '100'] }, edit), 'tns2']);
+  t.is(c.status, 0, c.stderr);
+  t.is(runc(t, ['start', 'tns2']).status, 0);
+  const pid = JSON.parse(runc(t, ['state', 'tns2']).stdout).pid as number;
+  const e = runc(t, ['exec', 'tns2', 'cat', '/proc/uptime']);
+  t.is(e.status, 0, e.stderr);
+  t.true(Number(e.stdout.split(' ')[0]) >= before + OFFSET, e.stdout);
+  t.is(runc(t, ['kill', 'tns2', 'KILL']).status, 0);
+  await exited(pid);
+  t.is(runc(t, ['delete', 'tns2']).status, 0);
+  const bad = runc(t, ['run', '--bundle', editedBundle(t, { args: ['true'] }, (cfg) => (cfg.linux.timeOffsets = { boottime: { secs: 1 } })), 'tns3']);
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /timeOffsets: needs a new time namespace/);
+});
+
+rtest("a pid namespace by path: the second container is born in the first's (its /proc shows the first's pid 1), not as its pid 1", async (t) => {
+  const c = runc(t, ['create', '--bundle', bundle(t, { args: ['sleep', '100'] }), 'pidowner']);
+  t.is(c.status, 0, c.stderr);
+  t.is(runc(t, ['start', 'pidowner']).status, 0);
+  const pid = JSON.parse(runc(t, ['state', 'pidowner']).stdout).pid as number;
+  const joiner = editedBundle(t, { args: ['sh', '-c', 'cat /proc/1/comm; echo $$'] }, (cfg) => {
+    cfg.linux.namespaces = (cfg.linux.namespaces as Array<{ type: string }>).map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${pid}/ns/pid` } : n));
+  });
+  const r = runc(t, ['run', '--bundle', joiner, 'pidjoiner']);
+  t.is(r.status, 0, r.stderr);
+  const [comm, own] = r.stdout.trim().split('\n');
+  t.is(comm, 'sleep');
+  t.true(Number(own) > 1, r.stdout);
+  const missing = editedBundle(t, { args: ['true'] }, (cfg) => {
+    cfg.linux.namespaces = (cfg.linux.namespaces as Array<{ type: string }>).map((n) => (n.type === 'pid' ? { type: 'pid', path: join(t.context.dir, 'no-such-ns') } : n));
+  });
+  const bad = runc(t, ['run', '--bundle', missing, 'pidbad']);
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /no-such-ns/);
+  t.is(runc(t, ['kill', 'pidowner', 'KILL']).status, 0);
+  await exited(pid);
+  t.is(runc(t, ['delete', 'pidowner']).status, 0);
+});
+
+rtest('linux.resources.hugepageLimits: the limit on the container cgroup where a hugetlb controller reaches it, a clear refusal where none does', async (t) => {
+  const sizes = readdirSync('/sys/kernel/mm/hugepages').map((d) => /^hugepages-(\d+)kB$/.exec(d)?.[1]).filter((k): k is string => k !== undefined);
+  if (sizes.length === 0) return t.log('no huge page pools on this kernel: nothing to limit');
+  const kb = Number(sizes[0]);
+  const size = kb >= 1 << 20 ? `${kb >> 20}GB` : kb >= 1024 ? `${kb >> 10}MB` : `${kb}KB`;
+  const limit = 4 * kb * 1024;
+  const b = editedBundle(t, { args: ['sleep', '100'] }, (cfg) => {
+    cfg.linux.resources = { hugepageLimits: [{ pageSize: size, limit }] };
+  });
+  const c = runc(t, ['create', '--bundle', b, 'huge']);
+  if (c.status !== 0) {
+    // Neither a v1 hugetlb hierarchy nor a unified one that delegates hugetlb to nsbox's cgroup.
+    t.regex(c.stderr, /hugetlb controller is not/);
+    t.false(existsSync(join(t.context.root, 'huge')));
+    return;
+  }
+  const pid = JSON.parse(runc(t, ['state', 'huge']).stdout).pid as number;
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  const v1 = lines.find((l) => l.split(':')[1]!.split(',').includes('hugetlb'));
+  const file = v1 ? `/sys/fs/cgroup/hugetlb${v1.split(':')[2]}/hugetlb.${size}.limit_in_bytes` : `${existsSync('/sys/fs/cgroup/unified') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup'}${lines.find((l) => l.startsWith('0::'))!.slice(3)}/hugetlb.${size}.max`;
+  t.is(readFileSync(file, 'utf8').trim(), String(limit));
+  t.is(runc(t, ['delete', '--force', 'huge']).status, 0);
 });

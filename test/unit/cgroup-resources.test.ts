@@ -87,3 +87,26 @@ test('parseResources names the bad field in a ValidationError', (t) => {
     t.is(err?.field, field, JSON.stringify(input));
   }
 });
+
+test('hugetlb: limits by page size; v1 limit_in_bytes, v2 max (-1 = max); a size without a pool is refused by name', async (t) => {
+  const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { setHugetlb } = await import('../../lib/cgroup/shared/hugetlb.js');
+  const r = parseResources({ hugetlb: { '2MB': '4m', '1GB': -1 } }, 'resources');
+  t.deepEqual(r.hugetlb, { '2MB': 4 << 20, '1GB': -1 });
+  t.throws(() => parseResources({ hugetlb: { '2M': 1 } }, 'resources'), { instanceOf: ValidationError, message: /resources\.hugetlb\.2M/ });
+  const dir = mkdtempSync(join(tmpdir(), 'hugetlb-'));
+  try {
+    for (const f of ['hugetlb.2MB.limit_in_bytes', 'hugetlb.1GB.limit_in_bytes', 'hugetlb.2MB.max', 'hugetlb.1GB.max']) writeFileSync(join(dir, f), '');
+    await setHugetlb(dir, r, false);
+    t.is(readFileSync(join(dir, 'hugetlb.2MB.limit_in_bytes'), 'utf8'), String(4 << 20));
+    t.is(readFileSync(join(dir, 'hugetlb.1GB.limit_in_bytes'), 'utf8'), '-1');
+    await setHugetlb(dir, r, true);
+    t.is(readFileSync(join(dir, 'hugetlb.2MB.max'), 'utf8'), String(4 << 20));
+    t.is(readFileSync(join(dir, 'hugetlb.1GB.max'), 'utf8'), 'max');
+    await t.throwsAsync(setHugetlb(dir, parseResources({ hugetlb: { '16GB': 1 } }, 'resources'), true), { instanceOf: ValidationError, message: /no 16GB huge pages on this host/ });
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});

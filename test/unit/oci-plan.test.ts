@@ -57,7 +57,35 @@ test('namespaces: fresh ones are clone flags (cgroup by an op after placement), 
   t.is(joined.netns, '/run/netns/x');
   t.is(joined.cloneFlags, CLONE.NEWNS);
   t.false(p.pdeathsig, 'the init outlives the create process');
-  t.throws(() => ociSpawnPlan(config({ linux: { namespaces: [{ type: 'pid', path: '/proc/1/ns/pid' }] } }), ctx), { message: /pid namespace by path/ });
+  // A pid namespace by path: born in it (the spawning thread joins it for the clone), no CLONE_NEWPID;
+  // exec still joins the init's pid namespace.
+  const podPid = config({ linux: { namespaces: [{ type: 'pid', path: '/proc/1/ns/pid' }, { type: 'mount' }] } });
+  const inPod = ociSpawnPlan(podPid, ctx);
+  t.is(inPod.pidns, '/proc/1/ns/pid');
+  t.is(inPod.cloneFlags, CLONE.NEWNS);
+  t.false(inPod.ops.some((o) => o.op === 'setns'), 'not joined by the child (too late for its own pid)');
+  t.is(namespaceFlags(podPid) & CLONE.NEWPID, CLONE.NEWPID);
+  t.is(p.pidns, undefined);
+});
+
+test('time namespace: unshared by the child, offsets written before anything enters it, not a clone flag', (t) => {
+  const c = config({ linux: { namespaces: [{ type: 'mount' }, { type: 'time' }], timeOffsets: { monotonic: { secs: 86400, nanosecs: 5 }, boottime: { secs: -7 } } } });
+  const p = ociSpawnPlan(c, ctx);
+  t.is(p.cloneFlags, CLONE.NEWNS);
+  t.deepEqual(p.ops.slice(0, 2), [
+    { op: 'unshare', flags: CLONE.NEWTIME },
+    { op: 'write', target: '/proc/self/timens_offsets', data: 'monotonic 86400 5\nboottime -7 0\n' },
+  ]);
+  t.is(namespaceFlags(c) & CLONE.NEWTIME, CLONE.NEWTIME, 'exec joins it');
+  // Before the root changes (the host's /proc) and before the ids and capabilities change.
+  const idx = (op: string) => p.ops.findIndex((o) => o.op === op);
+  t.true(idx('write') < idx('pivot_root') && idx('write') < idx('capset'));
+  // No offsets: the namespace alone.
+  t.deepEqual(ociSpawnPlan(config({ linux: { namespaces: [{ type: 'time' }] } }), ctx).ops[0], { op: 'unshare', flags: CLONE.NEWTIME });
+  t.throws(() => ociSpawnPlan(config({ linux: { namespaces: [], timeOffsets: { boottime: { secs: 1 } } } }), ctx), { instanceOf: ValidationError, message: /timeOffsets: needs a new time namespace/ });
+  t.throws(() => ociSpawnPlan(config({ linux: { namespaces: [{ type: 'time', path: '/proc/1/ns/time' }], timeOffsets: { boottime: { secs: 1 } } } }), ctx), { message: /needs a new time namespace/ });
+  t.throws(() => ociSpawnPlan(config({ linux: { namespaces: [{ type: 'time' }], timeOffsets: { realtime: { secs: 1 } } } }), ctx), { message: /unknown clock realtime/ });
+  t.throws(() => ociSpawnPlan(config({ linux: { namespaces: [{ type: 'time' }], timeOffsets: { boottime: { secs: 1, nanosecs: 1e9 } } } }), ctx), { message: /nanosecs/ });
 });
 
 test('user namespace: maps from the config, root inside first; none given is an error', (t) => {
@@ -156,12 +184,14 @@ test('terminal: the pty slave is the console and the controlling terminal', (t) 
   t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/dev/pts/9' && o.target.endsWith('/dev/console')));
 });
 
-test('resources: memory, swap, cpu quota/period, shares, cpuset, pids, blkio weight', (t) => {
+test('resources: memory, swap, cpu quota/period, shares, cpuset, pids, blkio weight, hugepage limits', (t) => {
   t.deepEqual(ociResources({ memory: { limit: 1 << 20, swap: 2 << 20 }, cpu: { quota: 50000, period: 100000, shares: 1024, cpus: '0' }, pids: { limit: 10 }, blockIO: { weight: 100 } }), {
     memory: 1 << 20, memorySwap: 2 << 20, cpus: 0.5, cpuShares: 1024, cpuset: { cpus: '0' }, pids: 10, blkio: { weight: 100 },
   });
   t.deepEqual(ociResources({ memory: { limit: -1 }, pids: { limit: 0 } }), { memory: -1, pids: -1 });
   t.is(ociResources({ devices: [{ allow: false, access: 'rwm' }] }), undefined);
+  // hugepageLimits: by page size; 2^64-1 (read as a double) is no limit.
+  t.deepEqual(ociResources({ hugepageLimits: [{ pageSize: '2MB', limit: 8 << 20 }, { pageSize: '1GB', limit: 2 ** 64 }] }), { hugetlb: { '2MB': 8 << 20, '1GB': -1 } });
 });
 
 test('signals, ids and flags as runc reads them', (t) => {
