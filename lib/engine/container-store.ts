@@ -153,26 +153,26 @@ export class ContainerStore {
     }
   }
 
-  /** docker's lookup: full id, then name, then unique id prefix. */
-  async #resolve(ref: string): Promise<string> {
-    if (isId(ref) && (await this.#read(ref))) return ref;
+  /** docker's lookup: full id, then name, then unique id prefix; the record as read on the way. */
+  async #current(ref: string): Promise<ContainerRecord> {
+    if (isId(ref)) {
+      const record = await this.#read(ref);
+      if (record) return record;
+    }
     if (ref.length > 0 && /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(ref)) {
-      const id = await this.#holder(await this.#readNames(), ref.replace(/^\//, ''));
-      if (id !== undefined) return id;
+      const name = ref.replace(/^\//, '');
+      const id = (await this.#readNames())[name];
+      // The index counts only while the record holds that name (see the file comment).
+      const record = id !== undefined && isId(id) ? await this.#read(id) : undefined;
+      if (record?.name === name) return record;
     }
     if (/^[0-9a-f]+$/.test(ref)) {
       const ids = (await this.#ids()).filter((id) => id.startsWith(ref));
       if (ids.length > 1) throw new ValidationError(`multiple IDs found with provided prefix: ${ref}`, 'id');
-      if (ids.length === 1) return ids[0]!;
+      const record = ids.length === 1 ? await this.#read(ids[0]!) : undefined;
+      if (record) return record;
     }
     throw new NotFoundError(`No such container: ${ref}`);
-  }
-
-  async #current(ref: string): Promise<ContainerRecord> {
-    const id = await this.#resolve(ref);
-    const record = await this.#read(id);
-    if (!record) throw new NotFoundError(`No such container: ${ref}`);
-    return record;
   }
 
   /** `record`, or its correction written back (under the lock, re-read there first). */

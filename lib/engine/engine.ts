@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { CgroupStats } from '../cgroup/driver.js';
@@ -55,6 +55,19 @@ import { createVolume, listVolumes, pruneVolumes, removeVolume, type VolumeInfo 
 import { waitContainer, type WaitCondition, type WaitResult } from './waiter.js';
 
 export { exitCodeOf, type CreateRequest, type EngineEvent, type WaitCondition };
+
+/** Whether the record at `file` may still be `created` without a supervisor (an unreadable one may). */
+async function startedNot(file: string): Promise<boolean> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    // gone, torn or unreadable: the store's own read says which
+    return true;
+  }
+  const r = v as { state?: unknown; supervisor?: unknown } | null;
+  return typeof r !== 'object' || r === null || (r.state === 'created' && r.supervisor === undefined);
+}
 
 export class Engine extends EventEmitter {
   readonly store: ContainerStore;
@@ -137,6 +150,9 @@ export class Engine extends EventEmitter {
     for (const id of ids) {
       const bundle = bundlePath(this.#ctx, id);
       if (!existsSync(join(bundle, 'shim.pid'))) continue;
+      // Most have started long ago: a plain look at two fields spares them the record's schema (its
+      // parse is most of an open with a few containers running); the update below checks again.
+      if (!(await startedNot(this.store.recordFile(id)))) continue;
       const r = await this.store.get(id).catch((e: unknown) => {
         // Removed meanwhile.
         if (e instanceof NotFoundError) return undefined;
