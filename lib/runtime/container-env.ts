@@ -7,8 +7,10 @@ import { envObject } from './image-config.js';
 import type { ResolvedImage } from './image-source.js';
 import type { ContainerConfig } from './options.js';
 import { buildEnv, parseUser } from './plan.js';
+import { DEFAULT_PATH, pathFromEnv } from './env-path.js';
 
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export { DEFAULT_PATH, pathFromEnv };
+
 
 /** The environment of the container's processes, as `NAME=value` strings. */
 export function containerEnv(config: ContainerConfig, id: string, image?: ResolvedImage): string[] {
@@ -21,7 +23,3 @@ export function containerEnv(config: ContainerConfig, id: string, image?: Resolv
 }
 
 /** The PATH an environment sets (its last PATH=), else the default. */
-export function pathFromEnv(env: string[]): string {
-  const p = env.findLast((kv) => kv.startsWith('PATH='));
-  return p ? p.slice(5) : DEFAULT_PATH;
-}

@@ -14,6 +14,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SpawnPlan } from '../native.js';
 import { bundlePath, BundleFile } from './bundle-files.js';
+import { pathFromEnv } from './env-path.js';
 
 const VERSION = 1;
 
@@ -57,13 +58,30 @@ export function readExecTemplate(bundle: string): ExecTemplate | undefined {
   return { plan: plan as SpawnPlan, ...(t.freezeFile === undefined ? {} : { freezeFile: t.freezeFile }) };
 }
 
-/** The template's plan for `argv` in the container whose init `pidfd` names, with these stdio fds. */
-export function planFromTemplate(t: ExecTemplate, argv: string[], pidfd: number, stdio: [number, number, number]): SpawnPlan {
+/** What an exec may set over the container's own (checked: `NAME=value` strings, an absolute path). */
+export interface TemplateOptions {
+  env?: string[];
+  cwd?: string;
+}
+
+/**
+ * The template's plan for `argv` in the container whose init `pidfd` names, with these stdio fds;
+ * `opts` as execPlan applies them: the variables over the container's (its PATH too), the directory.
+ */
+export function planFromTemplate(t: ExecTemplate, argv: string[], pidfd: number, stdio: [number, number, number], opts: TemplateOptions = {}): SpawnPlan {
+  let env = t.plan.env;
+  if (opts.env?.length) {
+    const merged = new Map(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    for (const kv of opts.env) merged.set(kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1));
+    env = [...merged].map(([k, v]) => `${k}=${v}`);
+  }
   return {
     ...t.plan,
     argv,
+    env,
+    path: env === t.plan.env ? t.plan.path : pathFromEnv(env),
     stdio,
     enterPidfd: pidfd,
-    ops: t.plan.ops.map((op) => (op.op === 'setns' && op.fd === -1 ? { ...op, fd: pidfd } : op)),
+    ops: t.plan.ops.map((op) => (op.op === 'setns' && op.fd === -1 ? { ...op, fd: pidfd } : op.op === 'chdir' && opts.cwd !== undefined ? { ...op, target: opts.cwd } : op)),
   };
 }

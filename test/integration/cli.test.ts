@@ -270,7 +270,7 @@ function quickRun(t: { context: Ctx }, file: string, args: string[], opts: { inp
   return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', input: opts.input ?? '', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });
 }
 
-rtest('the quick exec (no engine): the same process as the full one, exit codes, -i, signals forwarded; what it cannot do goes to the full CLI', async (t) => {
+rtest('the quick exec (no engine): the same process as the full one, -e and -w too, exit codes, -i, signals forwarded; what it cannot do goes to the full CLI', async (t) => {
   const id = nsbox(t, ['run', '-d', '--name', 'quick', '-e', 'FROM_RUN=1', '-w', '/tmp', '-u', '1000:1000', '--memory', '64m', img(t), 'sleep', '1000']).stdout.trim();
   t.teardown(() => nsbox(t, ['rm', '-f', id]));
   t.regex(id, /^[0-9a-f]{64}$/);
@@ -278,9 +278,18 @@ rtest('the quick exec (no engine): the same process as the full one, exit codes,
   const quick = quickRun(t, quickExec, ['quick', ...probe]);
   t.is(quick.status, 0, `the quick bundle answered by itself: ${quick.stderr}`);
   // The full command's own process: forced through the engine by a flag the quick one leaves to it.
-  const full = nsbox(t, ['exec', '-e', 'UNUSED=', 'quick', ...probe]);
+  const full = nsbox(t, ['exec', '--env-file', '/dev/null', 'quick', ...probe]);
   t.is(full.status, 0, full.stderr);
-  t.is(quick.stdout, full.stdout.replace('UNUSED=\n', ''), 'same user, cwd, env, cgroups, capabilities, seccomp and pid namespace');
+  t.is(quick.stdout, full.stdout, 'same user, cwd, env, cgroups, capabilities, seccomp and pid namespace');
+  // -e and -w, by the quick one and by the full one.
+  const flags = ['-e', 'A=1', '-e', 'FROM_RUN=2', '-e', 'PATH=/bin:/usr/bin', '-w', '/etc'];
+  const quickFlags = quickRun(t, quickExec, [...flags, 'quick', ...probe]);
+  t.is(quickFlags.status, 0, `the quick bundle answered -e and -w by itself: ${quickFlags.stderr}`);
+  t.is(quickFlags.stdout, nsbox(t, ['exec', '--env-file', '/dev/null', ...flags, 'quick', ...probe]).stdout);
+  t.regex(quickFlags.stdout, /\n\/etc\n(.*\n)*A=1\n(.*\n)*FROM_RUN=2\n(.*\n)*PATH=\/bin:\/usr\/bin\n/);
+  t.is(quickRun(t, quickExec, ['-w', 'relative', 'quick', 'true']).status, 99, 'what the full command refuses is its to say');
+  t.is(quickRun(t, quickExec, ['-w', '/nonexistent', 'quick', 'true']).status, 99);
+  t.not(nsbox(t, ['exec', '-w', '/nonexistent', 'quick', 'true']).status, 0);
   t.regex(quick.stdout, /^uid=1000\b.*gid=1000\b/);
   t.regex(quick.stdout, /FROM_RUN=1/);
   for (const ref of [id, id.slice(0, 10), 'quick']) {
