@@ -4,7 +4,10 @@
  * has it ("Layer already exists"); else mounted from another repository of the same registry known
  * to have it (the store's distribution record, and the image's own names there); else uploaded.
  * The config goes after the layers and the manifest last, so the registry never holds a manifest
- * whose blobs are not all there. A push cut short leaves only upload sessions the registry never
+ * whose blobs are not all there. Manifests go in the image's own media type; a registry that
+ * refuses an OCI manifest or index (415, or 400 MANIFEST_INVALID) gets it again once as Docker
+ * schema2 / a manifest list (docker-manifest.ts), and is remembered as such in the store's
+ * distribution record, so later pushes there go as Docker at once. A push cut short leaves only upload sessions the registry never
  * completed (invisible to its API) and, locally, a temp file the store's repair removes: the next
  * push starts over from the HEADs.
  */
@@ -12,9 +15,10 @@ import * as z from 'zod';
 import { InvalidStateError, ValidationError } from '../errors.js';
 import type { ImageEntry, Store } from '../storage/index.js';
 import { sha256 } from '../storage/index.js';
+import { dockerManifestList, isOciType, refusesMediaType, toDockerManifest } from './docker-manifest.js';
 import { layerBlobForPush, type PushBlob } from './push-layer.js';
 import type { Reference } from './reference.js';
-import type { Credentials, RegistryClient } from './registry/index.js';
+import { RegistryError, type Credentials, type RegistryClient } from './registry/index.js';
 import { ImageIndexSchema, ImageManifestSchema, MediaType, type Descriptor, type ImageIndex } from './registry/manifest.js';
 import { ATTESTATION, IN_TOTO, REF_DIGEST, REF_TYPE } from './provenance.js';
 import { pLimit } from './registry/p-limit.js';
@@ -52,6 +56,10 @@ export interface PushResult {
   digest: string;
   /** That manifest's or index's size in bytes. */
   size: number;
+  /** Its media type: the image's own, or Docker's when the registry refuses OCI (see `ManifestFormat`). */
+  mediaType: string;
+  /** What did not go and why (provenance left out where the registry takes no OCI manifest). */
+  warnings: string[];
   /** The image manifest's digest on the registry (the same as `digest` when no index went). */
   manifest: string;
   layers: Array<{ diffId: string; digest: string; how: 'pushed' | 'exists' | 'mounted' }>;
@@ -96,56 +104,178 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
   const tag = target.tag ?? 'latest';
   const repository = `${target.domain}/${target.path}`;
   const record = entry.record;
+  const fmt = await manifestFormat(store, target.domain);
+  const warnings: string[] = [];
   const index = record.index && (await store.blobs.has(record.index)) ? ImageIndexSchema.parse(JSON.parse((await store.blobs.read(record.index)).toString('utf8'))) : undefined;
   const platforms = index ? await localPlatforms(store, index, record.digest) : [];
   const attested = index ? index.manifests.filter((m) => m.annotations?.[REF_TYPE] === ATTESTATION && platforms.some((p) => p.record.digest === m.annotations?.[REF_DIGEST])) : [];
-  if (!index || (platforms.length === 1 && !attested.length)) {
-    const one = await pushImageManifest(store, client, entry, target, `${repository}:${tag}`, opts);
-    return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.size, manifest: one.digest, layers: one.layers };
+  const noProvenance = () => warnings.push(`${target.domain} takes no OCI manifests: the image went as Docker schema2, without its provenance attestation`);
+  if (attested.length && fmt.docker) noProvenance();
+  if (!index || (platforms.length === 1 && (!attested.length || fmt.docker))) {
+    const one = await pushImageManifest(store, client, entry, target, tag, opts, fmt);
+    // Kept only once the registry took it: a refused push leaves the image's record as it was
+    // (a blob made for the push stays in the blob store, found again by its distribution record).
+    await keepPushed(store, record.digest, [one], one.blobs);
+    return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.bytes.length, mediaType: one.mediaType, manifest: one.digest, layers: one.layers, warnings };
   }
   // Every manifest is known before any upload: the attestations name the pushed manifests, and
   // their blobs and manifests go beside the image's layers.
   const prepared = await Promise.all(platforms.map((p) => prepareManifest(store, p, opts)));
   const preparedOf = new Map(prepared.map((p) => [p.entry.record.digest, p]));
   const atts = new Map<Descriptor, Awaited<ReturnType<typeof attestationFor>> & { subject: string }>();
-  for (const m of attested) {
-    const subject = preparedOf.get(m.annotations![REF_DIGEST]!)!.digest;
-    atts.set(m, { ...(await attestationFor(store, m, subject)), subject });
+  if (!fmt.docker) {
+    for (const m of attested) {
+      const subject = preparedOf.get(m.annotations![REF_DIGEST]!)!.digest;
+      atts.set(m, { ...(await attestationFor(store, m, subject)), subject });
+    }
   }
   const sendAttestations = async () => {
-    await Promise.all([...atts.values()].map(async (att) => {
+    let refused = false;
+    await Promise.all([...atts.entries()].map(async ([m, att]) => {
       await Promise.all(att.blobs.map(async (b) => {
         if (!(await client.hasBlob(target, b.digest, opts.signal))) await client.pushBlob(target, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes, opts.signal ? { signal: opts.signal } : {});
       }));
-      await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, opts.signal);
+      try {
+        await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, opts.signal);
+      } catch (err) {
+        // An attestation is an OCI manifest with no Docker form: a registry refusing OCI does not get it.
+        if (!refusesMediaType(err)) throw err;
+        refused = true;
+        atts.delete(m);
+      }
     }));
+    if (refused) {
+      fmt.docker = true;
+      noProvenance();
+    }
   };
   const pushed = new Map<string, PushedManifest>();
   await Promise.all(prepared.map(async (p, i) => {
-    pushed.set(p.entry.record.digest, await pushImageManifest(store, client, p.entry, target, undefined, opts, p, i === 0 ? [sendAttestations] : []));
+    pushed.set(p.entry.record.digest, await pushImageManifest(store, client, p.entry, target, undefined, opts, fmt, p, i === 0 ? [sendAttestations] : []));
   }));
-  const entries: Descriptor[] = [];
-  for (const m of index.manifests) {
-    const mine = pushed.get(m.digest);
-    const att = atts.get(m);
-    if (mine) entries.push({ ...m, mediaType: mine.mediaType, digest: mine.digest, size: mine.size });
-    else if (att) entries.push({ ...m, digest: att.digest, size: att.bytes.length, annotations: { ...m.annotations, [REF_DIGEST]: att.subject } });
+  const listed = (withAttestations: boolean): Descriptor[] => {
+    const entries: Descriptor[] = [];
+    for (const m of index.manifests) {
+      const mine = pushed.get(m.digest);
+      const att = withAttestations ? atts.get(m) : undefined;
+      if (mine) entries.push({ ...m, mediaType: mine.mediaType, digest: mine.digest, size: mine.bytes.length });
+      else if (att) entries.push({ ...m, digest: att.digest, size: att.bytes.length, annotations: { ...m.annotations, [REF_DIGEST]: att.subject } });
+    }
+    return entries;
+  };
+  const mine = () => pushed.get(record.digest)!;
+  /** As Docker: every manifest pushed as OCI goes again as schema2, then one alone under the tag, several in a list. */
+  const asDocker = async (): Promise<{ digest: string; bytes: Buffer; mediaType: string }> => {
+    for (const [d, p] of pushed) if (p.mediaType === MediaType.ociManifest) pushed.set(d, { ...p, ...(await putImageManifest(client, repository, undefined, p.bytes, p.mediaType, fmt, opts.signal)) });
+    if (pushed.size === 1) {
+      const one = mine();
+      await client.pushManifest(`${repository}:${tag}`, one.bytes, one.mediaType, opts.signal);
+      return { digest: one.digest, bytes: one.bytes, mediaType: one.mediaType };
+    }
+    const bytes = dockerManifestList(listed(false));
+    await client.pushManifest(`${repository}:${tag}`, bytes, MediaType.dockerList, opts.signal);
+    return { digest: sha256(bytes), bytes, mediaType: MediaType.dockerList };
+  };
+  let top: { digest: string; bytes: Buffer; mediaType: string };
+  if (fmt.docker) top = await asDocker();
+  else {
+    const entries = listed(true);
+    const same = entries.length === index.manifests.length && entries.every((e, i) => e.digest === index.manifests[i]!.digest);
+    const bytes = same ? await store.blobs.read(record.index!) : Buffer.from(JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: entries }));
+    const mediaType = index.mediaType ?? MediaType.ociIndex;
+    try {
+      await client.pushManifest(`${repository}:${tag}`, bytes, mediaType, opts.signal);
+      top = { digest: sha256(bytes), bytes, mediaType };
+    } catch (err) {
+      if (!isOciType(mediaType) || !refusesMediaType(err)) throw err;
+      fmt.docker = true;
+      try {
+        top = await asDocker();
+      } catch (again) {
+        throw refusedTwice(err, again);
+      }
+      if (atts.size) noProvenance();
+    }
   }
-  const same = entries.length === index.manifests.length && entries.every((e, i) => e.digest === index.manifests[i]!.digest);
-  const bytes = same ? await store.blobs.read(record.index!) : Buffer.from(JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: entries }));
-  const digest = sha256(bytes);
-  if (!(await store.blobs.has(digest))) await store.blobs.ingest(bytes, digest, bytes.length);
-  await store.images.keepBlobs(record.digest, [digest]);
-  const mediaType = index.mediaType ?? MediaType.ociIndex;
-  await client.pushManifest(`${repository}:${tag}`, bytes, mediaType, opts.signal);
-  const mine = pushed.get(record.digest)!;
-  return { reference: `${repository}:${tag}`, tag, digest, size: bytes.length, manifest: mine.digest, layers: mine.layers };
+  // Kept only once the registry took the tag: a refused push leaves every image record as it was.
+  for (const [d, p] of pushed) await keepPushed(store, d, [p], p.blobs);
+  await keepPushed(store, record.digest, [top]);
+  return { reference: `${repository}:${tag}`, tag, digest: top.digest, size: top.bytes.length, mediaType: top.mediaType, manifest: mine().digest, layers: mine().layers, warnings: [...new Set(warnings)] };
+}
+
+/**
+ * What a push knows of the registry's manifest formats. `docker`: OCI manifests go as Docker
+ * schema2 (the registry refused OCI, on this push or an earlier one); `tookDocker()` records it in
+ * the store once the registry took a converted manifest (a registry refusing both is not remembered).
+ */
+interface ManifestFormat {
+  docker: boolean;
+  tookDocker(): Promise<void>;
+}
+
+async function manifestFormat(store: Store, registry: string): Promise<ManifestFormat> {
+  let known = (await store.distribution.manifestFormat(registry)) === 'docker';
+  return {
+    docker: known,
+    tookDocker: async () => {
+      if (known) return;
+      known = true;
+      await store.distribution.setManifestFormat(registry, 'docker');
+    },
+  };
+}
+
+/**
+ * The manifests pushed, into the blob store, kept with the image with `blobs` (the layers as
+ * pushed): the next push and rollback --push find them.
+ */
+async function keepPushed(store: Store, image: string, manifests: ReadonlyArray<{ digest: string; bytes: Buffer }>, blobs: readonly string[] = []): Promise<void> {
+  for (const m of manifests) if (!(await store.blobs.has(m.digest))) await store.blobs.ingest(m.bytes, m.digest, m.bytes.length);
+  await store.images.keepBlobs(image, [...new Set([...manifests.map((m) => m.digest), ...blobs])]);
+}
+
+function refusedTwice(first: unknown, again: unknown): unknown {
+  if (!(first instanceof RegistryError) || !(again instanceof RegistryError)) return again;
+  return new RegistryError(`${first.message}; and as Docker schema2: ${again.message.replace(/^push \S+: /, '')}`, {
+    registry: again.registry, code: again.code ?? 'MANIFEST_INVALID', ...(again.status !== undefined ? { status: again.status } : {}), cause: again,
+  });
+}
+
+/**
+ * PUTs an image manifest under `repository:tag`, or by its digest when `tag` is undefined: in its
+ * own media type unless the registry is known to refuse OCI; an OCI manifest refused goes again,
+ * once, as Docker schema2, and the registry is remembered as one that takes Docker only.
+ */
+async function putImageManifest(client: RegistryClient, repository: string, tag: string | undefined, bytes: Buffer, mediaType: string, fmt: ManifestFormat, signal?: AbortSignal): Promise<{ digest: string; bytes: Buffer; mediaType: string }> {
+  const put = (b: Buffer, type: string) => client.pushManifest(tag ? `${repository}:${tag}` : `${repository}@${sha256(b)}`, b, type, signal);
+  let refused: unknown;
+  if (!fmt.docker || mediaType !== MediaType.ociManifest) {
+    try {
+      return { digest: await put(bytes, mediaType), bytes, mediaType };
+    } catch (err) {
+      if (mediaType !== MediaType.ociManifest || !refusesMediaType(err)) throw err;
+      refused = err;
+      fmt.docker = true;
+    }
+  }
+  const docker = toDockerManifest(bytes);
+  let digest: string;
+  try {
+    digest = await put(docker, MediaType.dockerManifest);
+  } catch (err) {
+    throw refused === undefined ? err : refusedTwice(refused, err);
+  }
+  await fmt.tookDocker();
+  return { digest, bytes: docker, mediaType: MediaType.dockerManifest };
 }
 
 interface PushedManifest {
   digest: string;
-  size: number;
+  /** The manifest as the registry has it. */
+  bytes: Buffer;
   mediaType: string;
+  /** The layers' blobs as pushed (gzipped once: to be kept with the image). */
+  blobs: string[];
   layers: PushResult['layers'];
 }
 
@@ -219,9 +349,9 @@ async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOption
 
 /**
  * One image manifest with its layers and config, and `alongside` (other blobs: attestations) at the
- * same time; the manifest under `as` (`repo:tag`), or by its digest when undefined, once they are in.
+ * same time; the manifest under `tag`, or by its digest when undefined, once they are in.
  */
-async function pushImageManifest(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, as: string | undefined, opts: PushOptions, prepared?: Prepared, alongside: Array<() => Promise<void>> = []): Promise<PushedManifest> {
+async function pushImageManifest(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, tag: string | undefined, opts: PushOptions, fmt: ManifestFormat, prepared?: Prepared, alongside: Array<() => Promise<void>> = []): Promise<PushedManifest> {
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
   const signal = opts.signal;
@@ -271,9 +401,7 @@ async function pushImageManifest(store: Store, client: RegistryClient, entry: Im
     await client.pushBlob(target, config, configBytes, { ...(from ? { mountFrom: from } : {}), ...(signal ? { signal } : {}) });
   };
   await Promise.all([...layers, sendConfig(), ...alongside.map((f) => f())]);
-  if (!(await store.blobs.has(digest))) await store.blobs.ingest(manifest, digest, manifest.length);
-  await store.images.keepBlobs(record.digest, [...new Set([digest, ...blobs.map((b) => b.digest)])]);
-  const pushedAs = await client.pushManifest(as ?? `${repository}@${digest}`, manifest, record.mediaType, signal);
+  const pushed = await putImageManifest(client, repository, tag, manifest, record.mediaType, fmt, signal);
   await store.distribution.addRepository(repository, [...new Set([...blobs.map((b) => b.digest), config.digest])]);
-  return { digest: pushedAs, size: manifest.length, mediaType: record.mediaType, layers: results };
+  return { ...pushed, layers: results, blobs: blobs.map((b) => b.digest) };
 }

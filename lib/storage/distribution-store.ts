@@ -32,6 +32,8 @@ const dbSchema = z.object({
   compressed: z.record(z.string(), compressedBlobSchema).default({}),
   /** blob digest → repositories (`host[:port]/path`) that have it, most recently seen first */
   repositories: z.record(z.string(), z.array(z.string())),
+  /** registry (`host[:port]`) → the manifest format it takes, learnt when it refused an OCI manifest */
+  manifestFormat: z.record(z.string(), z.literal('docker')).optional(),
 });
 type Db = z.infer<typeof dbSchema>;
 
@@ -106,6 +108,17 @@ export class DistributionStore {
         const list = (db.repositories[d] ?? []).filter((r) => r !== repository);
         db.repositories[d] = [repository, ...list].slice(0, MAX_REPOSITORIES);
       }
+    });
+  }
+
+  /** 'docker' when `registry` refused an OCI manifest that went again as Docker schema2 (then every push there goes so). */
+  async manifestFormat(registry: string): Promise<'docker' | undefined> {
+    return (await this.#load()).manifestFormat?.[registry];
+  }
+
+  async setManifestFormat(registry: string, format: 'docker'): Promise<void> {
+    await this.#update((db) => {
+      db.manifestFormat = { ...db.manifestFormat, [registry]: format };
     });
   }
 }

@@ -53,6 +53,7 @@ export class PushReporter {
   }
 
   pushed(r: PushResult): void {
+    for (const w of r.warnings) this.#write({ status: `WARNING: ${w}` });
     this.#write({ status: `${r.tag}: digest: ${r.digest} size: ${r.size}` });
     this.#write({ progressDetail: {}, aux: { Tag: r.tag, Digest: r.digest, Size: r.size } });
   }

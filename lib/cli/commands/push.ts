@@ -72,6 +72,7 @@ export default async function push(argv: string[]): Promise<number> {
   const printer = quiet ? undefined : pushPrinter(process.stdout);
   if (!quiet) process.stdout.write(`The push refers to repository [${ref.familiar.replace(/[:@][^/]*$/, '')}]\n`);
   const done = (r: PushResult) => {
+    for (const w of r.warnings) process.stderr.write(`WARNING: ${w}\n`);
     if (!quiet) {
       process.stdout.write(`${r.tag}: digest: ${r.digest} size: ${r.size}\n`);
       printer?.reset();

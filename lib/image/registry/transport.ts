@@ -237,6 +237,8 @@ export class RegistryTransport {
       const first = ErrorBodySchema.parse(JSON.parse(res.body.toString('utf8'))).errors[0]!;
       code = first.code;
       text = first.message ?? first.code.toLowerCase().replace(/_/g, ' ');
+      // A refused write says what it refused in the detail (a blob's digest, a parser's complaint).
+      if (res.status === 400 && typeof first.detail === 'string' && first.detail) text += `: ${first.detail.slice(0, 300)}`;
     } catch (err) {
       // a body that is no JSON (SyntaxError) or no Distribution error (ZodError): the status alone speaks
       if (!(err instanceof SyntaxError) && !(err instanceof z.ZodError)) throw err;

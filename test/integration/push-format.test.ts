@@ -1,0 +1,180 @@
+/**
+ * Push and the registry's manifest formats, against a real docker-registry on 127.0.0.1: a registry
+ * that refuses OCI manifests (a proxy here in front of the real one answers 415 to every OCI
+ * manifest or index PUT, as registries without OCI support do; everything else goes through to the
+ * registry, which stores what nsbox sends): the image goes as Docker schema2, and the next push goes
+ * so at once. A manifest the registry rejects: a clear error, the store as it was, and nothing left
+ * that the next push trips over.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import anyTest, { type TestFn } from 'ava';
+import { Container } from '../../lib/container.js';
+import { Image } from '../../lib/image/image.js';
+import { RegistryClient, RegistryError } from '../../lib/image/registry/index.js';
+import { Store } from '../../lib/storage/index.js';
+import { collect, rootfs, skipIf } from './_helpers.js';
+import { bin } from './api-fixture.js';
+import { registryUnavailable, startRegistry, type Registry } from '../fixtures/registry.js';
+
+interface Ctx {
+  dir: string;
+  root: string;
+  reg: Registry;
+  tar: string;
+}
+const test = anyTest as TestFn<Ctx>;
+const reason = registryUnavailable();
+const rtest = skipIf(reason, test.serial);
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const OCI_TYPES = [OCI_MANIFEST, OCI_INDEX];
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+
+test.before(async (t) => {
+  if (reason) return;
+  t.context.dir = mkdtempSync(join(tmpdir(), 'nsbox-push-format-'));
+  t.context.root = join(t.context.dir, 'root');
+  process.env['DOCKER_CONFIG'] = join(t.context.dir, 'docker-config');
+  t.context.reg = await startRegistry();
+  t.context.tar = join(t.context.dir, 'rootfs.tar');
+  const r = spawnSync('tar', ['-C', rootfs(), '-cf', t.context.tar, '.']);
+  if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
+});
+test.after.always(async (t) => {
+  await t.context.reg?.stop();
+  if (t.context.dir) rmSync(t.context.dir, { recursive: true, force: true });
+});
+
+interface Seen {
+  method: string;
+  url: string;
+  type: string;
+  status: number;
+}
+
+/**
+ * An HTTP proxy to the registry. `refuse(req)` returns the status and Distribution error to answer
+ * a request with instead of passing it on; `seen` lists every request and the status it got.
+ */
+async function gate(upstream: Registry, refuse: (method: string, url: string, type: string) => { status: number; code: string; message: string; detail: string } | undefined) {
+  const seen: Seen[] = [];
+  const server = http.createServer((req, res) => {
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const type = req.headers['content-type'] ?? '';
+    const no = refuse(method, url, type);
+    if (no) {
+      req.resume();
+      seen.push({ method, url, type, status: no.status });
+      res.writeHead(no.status, { 'content-type': 'application/json', 'docker-distribution-api-version': 'registry/2.0' });
+      res.end(JSON.stringify({ errors: [{ code: no.code, message: no.message, detail: no.detail }] }));
+      return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: upstream.port, method, path: url, headers: req.headers }, (r) => {
+      seen.push({ method, url, type, status: r.statusCode ?? 0 });
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    host: `127.0.0.1:${port}`,
+    seen,
+    manifestPuts: () => seen.filter((s) => s.method === 'PUT' && s.url.includes('/manifests/')),
+    stop: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+/** A registry that takes no OCI manifest: 415 as Distribution writes its errors. */
+const noOci = (method: string, url: string, type: string) =>
+  method === 'PUT' && url.includes('/manifests/') && OCI_TYPES.includes(type)
+    ? { status: 415, code: 'MANIFEST_INVALID', message: 'manifest invalid', detail: `unsupported manifest media type ${type}` }
+    : undefined;
+
+/** What the registry itself serves for `ref` (skopeo, straight to the registry): the raw manifest, its digest, its JSON. */
+function inspectRaw(ref: string): { digest: string; json: { mediaType: string; config?: { mediaType: string }; layers?: Array<{ mediaType: string; digest: string }>; manifests?: Array<{ mediaType: string; digest: string; platform?: { architecture: string } }> } } {
+  const r = spawnSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], { encoding: 'buffer' });
+  if (r.status !== 0) throw new Error(`skopeo inspect ${ref}: ${r.stderr.toString()}`);
+  return { digest: `sha256:${createHash('sha256').update(r.stdout).digest('hex')}`, json: JSON.parse(r.stdout.toString('utf8')) };
+}
+
+/** The CLI without blocking this process (the proxy it goes through runs here). */
+async function cliAsync(root: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NSBOX_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [stdout, stderr, status] = await Promise.all([collect(child.stdout), collect(child.stderr), new Promise<number | null>((r) => child.once('close', r))]);
+  return { status, stdout, stderr };
+}
+
+async function runIn(root: string, image: string, command: string[]): Promise<string> {
+  const c = await Container.run({ image, imageRoot: root, pull: 'never', command });
+  try {
+    const [stdout, , status] = await Promise.all([collect(c.stdout), collect(c.stderr), c.wait()]);
+    if (status.exitCode !== 0) throw new Error(`${command.join(' ')} exited ${status.exitCode}`);
+    return stdout;
+  } finally {
+    await c.remove();
+  }
+}
+
+rtest('a registry that refuses OCI manifests (415): the image goes as Docker schema2, once refused; the next push goes so at once; pulled back, it runs', async (t) => {
+  const { reg, root, dir } = t.context;
+  const proxy = await gate(reg, noOci);
+  t.teardown(() => proxy.stop());
+  // An import records provenance: an OCI image manifest in an OCI index with an attestation.
+  const image = await Image.import(t.context.tar, { name: `${proxy.host}/app:1`, root });
+  t.is(image.record.mediaType, OCI_MANIFEST);
+  t.truthy(image.record.index, 'the image has an index (its provenance)');
+
+  const cli = await cliAsync(root, ['push', `${proxy.host}/app:1`]);
+  t.is(cli.status, 0, cli.stderr);
+  t.regex(cli.stderr, new RegExp(`WARNING: ${proxy.host.replace(/\./g, '\\.')} takes no OCI manifests: the image went as Docker schema2, without its provenance attestation`));
+  const digest = /1: digest: (sha256:[0-9a-f]{64}) size: \d+/.exec(cli.stdout)?.[1] ?? '';
+  t.regex(digest, /^sha256:/, cli.stdout);
+  const puts = proxy.manifestPuts();
+  t.true(puts.some((p) => OCI_TYPES.includes(p.type) && p.status === 415), 'an OCI manifest was tried and refused');
+  const took = puts.filter((p) => p.status === 201);
+  t.deepEqual([...new Set(took.map((p) => p.type))], [DOCKER_MANIFEST], 'then only Docker manifests went');
+  t.is(took.at(-1)?.url, '/v2/app/manifests/1', 'the last under the tag');
+
+  // What the registry holds, read by skopeo straight from it
+  const held = inspectRaw(`${reg.host}/app:1`);
+  t.is(held.digest, digest);
+  t.is(held.json.mediaType, DOCKER_MANIFEST);
+  t.is(held.json.config?.mediaType, 'application/vnd.docker.container.image.v1+json');
+  t.deepEqual(held.json.layers?.map((l) => l.mediaType), ['application/vnd.docker.image.rootfs.diff.tar.gzip']);
+  t.is(await new Store({ root }).distribution.manifestFormat(proxy.host), 'docker', 'the registry is remembered as taking Docker manifests');
+
+  // The next push (another tag) sends no OCI manifest at all, and the same manifest
+  await image.tag(`${proxy.host}/app:2`);
+  const mark = proxy.manifestPuts().length;
+  const second = await Image.push(`${proxy.host}/app:2`, { root });
+  t.is(second.digest, digest);
+  t.is(second.mediaType, DOCKER_MANIFEST);
+  t.deepEqual(proxy.manifestPuts().slice(mark).map((p) => [p.type, p.status]), [[DOCKER_MANIFEST, 201]]);
+
+  // Pulled back into an empty store (from the registry itself), it runs
+  const elsewhere = join(dir, 'pulled');
+  const pulled = await Image.pull(`${reg.host}/app:2`, { root: elsewhere });
+  t.is(pulled.digest, digest);
+  t.is(pulled.record.mediaType, DOCKER_MANIFEST);
+  t.is((await runIn(elsewhere, `${reg.host}/app:2`, ['echo', 'ran'])).trim(), 'ran');
+
+  // The preference is the refusing registry's: the same image pushed straight to the registry goes as OCI, with its provenance
+  const direct = await Image.push(`${reg.host}/direct:1`, { root, image: `${proxy.host}/app:1` });
+  t.is(direct.mediaType, OCI_INDEX);
+  t.deepEqual(direct.warnings, []);
+  t.is(inspectRaw(`${reg.host}/direct:1`).json.manifests?.length, 2, 'the image and its attestation');
+});
