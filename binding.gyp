@@ -20,7 +20,7 @@
         "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc",
         "cpp/shim/main.cc", "cpp/shim/supervisor.cc", "cpp/shim/start.cc", "cpp/shim/attach-server.cc",
         "cpp/shim/json-log.cc", "cpp/shim/restart-policy.cc", "cpp/shim/bundle-files.cc", "cpp/shim/oom-watch.cc",
-        "cpp/shim/plan-wire.cc", "cpp/shim/health.cc"
+        "cpp/shim/plan-wire.cc", "cpp/shim/health.cc", "cpp/shim/port-proxy.cc"
       ],
       "defines": ["_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],

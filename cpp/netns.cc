@@ -199,12 +199,15 @@ Napi::Value NetnsDelete(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// bindPort(protocol, ip, port) -> [fd, port]: a socket bound to ip:port ('' = every IPv4 address,
-// port 0 = one from ip_local_port_range), never listening: it only holds the port. CLOEXEC.
+// bindPort(protocol, ip, port, reuse?) -> [fd, port]: a socket bound to ip:port ('' = every IPv4
+// address, port 0 = one from ip_local_port_range), never listening: it only holds the port. CLOEXEC.
+// `reuse`: SO_REUSEADDR, for a socket its holder will listen on (a proxy), so that connections it
+// had in TIME_WAIT do not keep the port from being held again.
 Napi::Value BindPort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string proto = ArgString(info, 0), ip = ArgString(info, 1);
   int port = static_cast<int>(ArgNumber(info, 2));
+  bool reuse = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   bool v6 = ip.find(':') != std::string::npos;
   int type = proto == "udp" ? SOCK_DGRAM : SOCK_STREAM;
   int protocol = proto == "sctp" ? IPPROTO_SCTP : 0;
@@ -212,6 +215,11 @@ Napi::Value BindPort(const Napi::CallbackInfo& info) {
   UniqueFd fd(socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, protocol));
   if (!fd.valid()) {
     MakeSysError(env, errno, "socket", "", "socket for " + where).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int one = 1;
+  if (reuse && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+    MakeSysError(env, errno, "setsockopt", "", "SO_REUSEADDR for " + where).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   sockaddr_storage ss{};

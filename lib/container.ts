@@ -19,6 +19,8 @@ import { validate } from './runtime/options.js';
 import { defaultRunRoot } from './runtime/run-root.js';
 import { NetworkStore } from './network/network-store.js';
 import { joinNetwork, leaveNetwork, setupContainerNetwork, teardownContainerNetwork, type ContainerNetwork } from './network/container-network.js';
+import { startProxies, type RunningProxies } from './network/port-proxy.js';
+import { hasIpv6 } from './network/docker-ports.js';
 import { DEFAULT_NETWORK, NetworkAttachmentSchema, NetworkOptionsSchema, PROTOCOLS, type BoundPort, type EndpointState, type NetworkState } from './network/schemas.js';
 import { randomBytes } from 'node:crypto';
 import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError, ignoreNotFound, reportCleanupError } from './errors.js';
@@ -105,7 +107,7 @@ function openStore(root: string | undefined): Promise<NetworkStore> {
 }
 
 export class Container extends RuntimeContainer {
-  #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string; interfaces?: number } | undefined;
+  #network: { net: ContainerNetwork; store: NetworkStore; runRoot: string; name?: string; dir: string; interfaces?: number; proxies?: RunningProxies } | undefined;
   /** Rootless networking (an unprivileged caller): its directory (files, pasta's pid and log) and ports. */
   #rootless: { dir: string; state: NetworkState } | undefined;
   #start: z.output<typeof StartSdkOptions> = {};
@@ -177,7 +179,20 @@ export class Container extends RuntimeContainer {
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
-    c.#network = { net: setup, store, runRoot, dir, ...(net.name ? { name: net.name } : {}) };
+    // IPv6 loopback (::1) through a proxy in this process (the held sockets are the servers' now).
+    let proxies: RunningProxies | undefined;
+    try {
+      if (setup.proxies.length) {
+        proxies = await startProxies(setup.proxies);
+        setup.fds = setup.fds.filter((fd) => !proxies!.fds.has(fd));
+      }
+    } catch (e) {
+      await c.remove().catch(reportCleanupError(`removing container ${id}`));
+      await teardownContainerNetwork({ id, runRoot }, setup.state, store, setup.fds).catch(reportCleanupError(`network teardown of container ${id}`));
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    c.#network = { net: setup, store, runRoot, dir, ...(net.name ? { name: net.name } : {}), ...(proxies ? { proxies } : {}) };
     noteNetwork(setup.state, net.name);
     return c;
   }
@@ -249,9 +264,12 @@ export class Container extends RuntimeContainer {
     return this.#network?.net.state ?? this.#rootless?.state;
   }
 
-  /** Every binding of a published container port, as bound (`0.0.0.0`: every address); empty when it is not published. */
+  /**
+   * Every binding of a published container port, as bound (`0.0.0.0`: every IPv4 address; `::`
+   * every IPv6 one, held too when the container has an IPv6 address); empty when it is not published.
+   */
   ports(containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): Array<{ host: string; port: number }> {
-    return bindingsOf(this.networkState?.ports ?? [], containerPort, protocol);
+    return bindingsOf(this.networkState?.ports ?? [], containerPort, protocol, hasIpv6(this.networkState));
   }
 
   /**
@@ -444,6 +462,7 @@ export class Container extends RuntimeContainer {
     }
     if (n) {
       this.#network = undefined;
+      await n.proxies?.close();
       await teardownContainerNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, n.net.state, n.store, n.net.fds);
       rmSync(n.dir, { recursive: true, force: true });
     }

@@ -214,8 +214,9 @@ export interface NativeAddon {
   /**
    * A socket bound to `ip`:`port` ('' = every IPv4 address; port 0 = one the kernel picks), not
    * listening: it holds the port. Returns [fd (CLOEXEC), the bound port]. EADDRINUSE when taken.
+   * `reuse`: SO_REUSEADDR, for a socket the holder will listen on (a proxy).
    */
-  bindPort(protocol: 'tcp' | 'udp' | 'sctp', ip: string, port: number): [number, number];
+  bindPort(protocol: 'tcp' | 'udp' | 'sctp', ip: string, port: number, reuse?: boolean): [number, number];
   /**
    * Runs nftables commands (nft's syntax) through libnftables in the process's network namespace;
    * resolves with the output (JSON with `json`). Rejects with the parser's/kernel's message.

@@ -49,7 +49,7 @@ export async function networkContainers(store: NetworkStore, n: NetworkRecord): 
       prefixLength,
       macAddress: endpoint?.macAddress ?? macForIp(e.ipAddress),
       ...(endpoint ? { endpointId: endpoint.endpointId } : {}),
-      ...(endpoint?.ipv6Address ? { ipv6Address: endpoint.ipv6Address } : {}),
+      ...(endpoint?.ipv6Address ? { ipv6Address: endpoint.ipv6Address, ipv6PrefixLength: endpoint.ipv6PrefixLength ?? 64 } : {}),
     });
   }
   return out;

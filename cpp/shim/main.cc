@@ -10,6 +10,8 @@
 // `--hold-fds N`: the caller's fds 3 .. 3+N-1 (the bound sockets of the container's published host
 // ports) are held, never used, for as long as the shim lives, i.e. the container's life: nothing
 // else can take those ports, and they are free again the moment the shim is gone, however it ends.
+// `--proxy FD ADDRESS PORT` (repeated): one of them listens and relays to the container
+// (port-proxy.h: IPv6 loopback, which DNAT cannot serve).
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -189,11 +191,17 @@ int Main(int argc, char** argv) {
   for (unsigned fd = 3; fd < 3 + held; fd++) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
   const char* bundle_dir = nullptr;
   bool plan_stdin = false;
+  std::vector<ProxySpec> proxies;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--print-plan" && i + 1 < argc) return PrintPlan(argv[i + 1]);
     if (a == "--hold-fds" && i + 1 < argc) {
       i++;
+      continue;
+    }
+    if (a == "--proxy" && i + 3 < argc) {
+      proxies.push_back({atoi(argv[i + 1]), argv[i + 2], atoi(argv[i + 3])});
+      i += 3;
       continue;
     }
     if (a == "--plan-stdin") {
@@ -204,11 +212,11 @@ int Main(int argc, char** argv) {
       bundle_dir = argv[++i];
       continue;
     }
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]...] | --print-plan FILE\n");
     return 2;
   }
   if (bundle_dir == nullptr) {
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]...] | --print-plan FILE\n");
     return 2;
   }
   UniqueFd dir(open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -225,6 +233,13 @@ int Main(int argc, char** argv) {
     return 1;
   }
   root = WireValue();  // the Plan has its own copy: keep the supervisor small
+  for (const ProxySpec& p : proxies) {
+    if (p.fd < 3 || p.fd >= static_cast<int>(3 + held)) {
+      WriteOut(1, bundle::ErrorJson("nsbox-shim: --proxy " + std::to_string(p.fd) + ": not a held fd", EBADF, "", "") + "\n");
+      return 1;
+    }
+  }
+  cfg.proxies = std::move(proxies);
   UniqueFd report(Daemonize());
   std::vector<std::string> exit_command = cfg.exit_command;
   int rc;

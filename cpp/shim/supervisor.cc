@@ -78,6 +78,8 @@ bool Supervisor::Setup(std::string* err) {
   if (!Listen(bundle::kAttach, &listen_, err) || !Listen(bundle::kEvents, &events_listen_, err)) return false;
   for (int fd : {signal_fd_.get(), timer_.get(), listen_.get(), events_listen_.get()}) Watch(fd, EPOLLIN);
   if (!health_.Setup(epoll_.get(), dir_.get())) return fail("health timerfd");
+  std::string what;
+  if (!proxy_.Setup(epoll_.get(), cfg_.proxies, &what)) return fail(what.c_str());
   oom_.Open(cfg_.plan);
   if (oom_.fd() >= 0) Watch(oom_.fd(), EPOLLIN);
   // Not fsynced, as state.json: both describe processes that a reboot ends, and a kill -9 of the
@@ -153,6 +155,7 @@ void Supervisor::OnEvent(int fd, unsigned events) {
   }
   if (pidfd_.valid() && fd == pidfd_.get()) return ReapChildren();
   if (health_.Owns(fd)) return Event(health_.OnFd(fd));
+  if (proxy_.OnEvent(fd, events)) return;
   if (out_.fd.valid() && fd == out_.fd.get()) return ReadStream(&out_, false);
   if (err_.fd.valid() && fd == err_.fd.get()) return ReadStream(&err_, false);
   if (stdin_w_.valid() && fd == stdin_w_.get()) return FlushStdin();

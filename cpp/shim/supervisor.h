@@ -16,6 +16,7 @@
 #include "health.h"
 #include "json-log.h"
 #include "oom-watch.h"
+#include "port-proxy.h"
 #include "restart-policy.h"
 
 namespace nsbox {
@@ -45,6 +46,7 @@ struct ShimConfig {
   long await_attach_ms = 0;
   std::vector<std::string> exit_command;  // run once the shim is done (argv[0] an absolute path)
   HealthConfig health;                    // the HEALTHCHECK (health.cc); not enabled without one
+  std::vector<ProxySpec> proxies;         // held sockets to listen on and relay (port-proxy.h)
 };
 
 class Supervisor {
@@ -107,6 +109,7 @@ class Supervisor {
   JsonLog log_;
   OomWatch oom_;
   HealthRunner health_;
+  PortProxy proxy_;
   UniqueFd pidfd_, stdin_w_, pty_master_;
   std::string stdin_pending_;
   bool stdin_eof_ = false;

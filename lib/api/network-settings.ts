@@ -75,7 +75,7 @@ function endpointJson(c: ContainerNetworking, name: string, e: EndpointState | u
     Gateway: e.gateway,
     IPAddress: e.ipAddress,
     IPPrefixLen: e.prefixLength,
-    ...(e.ipv6Address ? { GlobalIPv6Address: e.ipv6Address, GlobalIPv6PrefixLen: 64 } : {}),
+    ...(e.ipv6Address ? { GlobalIPv6Address: e.ipv6Address, GlobalIPv6PrefixLen: e.ipv6PrefixLength ?? 64, IPv6Gateway: e.ipv6Gateway ?? '' } : {}),
   };
 }
 
@@ -118,10 +118,10 @@ export function networkSettingsJson(c: ContainerNetworking) {
     EndpointID: bridge?.endpointId ?? '',
     Gateway: bridge?.gateway ?? '',
     GlobalIPv6Address: bridge?.ipv6Address ?? '',
-    GlobalIPv6PrefixLen: bridge?.ipv6Address ? 64 : 0,
+    GlobalIPv6PrefixLen: bridge?.ipv6Address ? (bridge.ipv6PrefixLength ?? 64) : 0,
     IPAddress: bridge?.ipAddress ?? '',
     IPPrefixLen: bridge?.prefixLength ?? 0,
-    IPv6Gateway: '',
+    IPv6Gateway: bridge?.ipv6Gateway ?? '',
     MacAddress: bridge?.macAddress ?? '',
     Networks: networks,
   };

@@ -6,7 +6,7 @@
 import { exitCodeOf, statusText, timeAgo } from '../engine/container-status.js';
 import type { ContainerSummary } from '../engine/record-summary.js';
 import type { HealthStatus } from '../runtime/bundle.js';
-import { displayPorts, dockerPortList } from '../network/docker-ports.js';
+import { displayPorts, dockerPortList, hasIpv6 } from '../network/docker-ports.js';
 import { parseReference } from '../image/reference.js';
 import { filterMap, flag, parseArgs, value, values } from './args.js';
 import { shortId, table } from './output.js';
@@ -49,8 +49,9 @@ export async function psOutput(argv: string[], source: PsSource): Promise<string
     const c = [...r.entrypoint, ...r.command].join(' ');
     return `"${full || c.length <= 20 ? c : `${c.slice(0, 19)}…`}"`;
   };
-  // docker's PORTS: the published ports of a running container (the nft table is IPv4: 0.0.0.0 only).
-  const ports = (r: ContainerSummary) => (r.state === 'running' || r.state === 'paused' ? displayPorts(dockerPortList(r.network?.state?.ports ?? [], [], { ipv6: false })) : '');
+  // docker's PORTS: the published ports of a running container (every address: 0.0.0.0, and [::]
+  // when the container has an IPv6 address, where nsbox holds and forwards them on IPv6 too).
+  const ports = (r: ContainerSummary) => (r.state === 'running' || r.state === 'paused' ? displayPorts(dockerPortList(r.network?.state?.ports ?? [], [], { ipv6: hasIpv6(r.network?.state) })) : '');
   const image = (r: ContainerSummary) => (r.image ? parseReference(r.image.ref).familiar : (r.rootfs ?? ''));
   if (value(p, 'format') === 'json') {
     // docker's `--format json`: one object a line, its fields as docker names them.

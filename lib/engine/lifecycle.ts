@@ -95,7 +95,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
       ...(opts.awaitAttach ? { awaitAttach: 10 } : {}),
       ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),
       // The shim holds the published host ports from now on, for as long as it lives.
-      ...(net?.fds.length ? { holdFds: net.fds } : {}),
+      ...(net?.fds.length ? { holdFds: net.fds, proxies: net.proxies } : {}),
     });
   } catch (e) {
     if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));

@@ -13,7 +13,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NsboxError, NetworkConflictError, ignoreNotFound } from '../errors.js';
-import { releasePorts } from '../network/ports.js';
+import { releasePorts, type PortProxy } from '../network/ports.js';
 import { setupContainerNetwork, teardownContainerNetwork } from '../network/container-network.js';
 import { NetworkStore } from '../network/network-store.js';
 import { repairNetworking, type NetworkRepair } from '../network/repair.js';
@@ -49,6 +49,7 @@ export interface StartNetwork {
   mounts: Mount[];
   state: NetworkState;
   fds: number[];
+  proxies: PortProxy[];
 }
 
 /** The netns of a running container, for `container:<id>`: its sandbox, else its init's. */
@@ -97,7 +98,7 @@ export async function setupNetworkFor(ctx: EngineContext, r: ContainerRecord): P
     ...(joinNetns ? { joinNetns } : {}),
     ...(previous ? { previous } : {}),
   });
-  return { net: setup.net, mounts: setup.mounts, state: setup.state, fds: setup.fds };
+  return { net: setup.net, mounts: setup.mounts, state: setup.state, fds: setup.fds, proxies: setup.proxies };
 }
 
 /** Undoes a start's setup that did not become a running container. */

@@ -64,11 +64,12 @@ export const oneRootIssue = { message: 'a container has an image or a rootfs, no
 
 /** A record as a listing reads it: the summary's fields checked as the full record checks them, the others kept unread. */
 const port = z.number().int().min(0).max(65535);
-/** The published ports of the record's network state, all that `ps` shows of it. */
+/** The published ports of the record's network state, and whether its first network has IPv6: all that `ps` shows of it. */
 const SummaryNetwork = z.looseObject({
   state: z
     .looseObject({
       ports: z.array(z.object({ containerPort: port, protocol: z.enum(['tcp', 'udp', 'sctp']), hostIp: z.string(), hostPort: port }).strict()).default([]),
+      endpoints: z.array(z.looseObject({ ipv6Address: z.string().optional() })).default([]),
     })
     .optional(),
 });

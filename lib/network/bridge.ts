@@ -2,6 +2,7 @@
  * A network's bridge in the namespace nsbox runs in: the device with the gateway address, up;
  * forwarding on (ip_forward) and route_localnet on the bridge (a connection to 127.0.0.1 DNAT'ed to
  * a container may leave through it, as docker's docker0); its subnet and name in the nft table.
+ * An IPv6 network's bridge also has its IPv6 gateway, and IPv6 forwarding is on.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { native } from '../native.js';
@@ -38,6 +39,7 @@ export async function ensureBridge(net: NetworkRecord): Promise<void> {
       await native.netlink([{ op: 'link_add', kind: 'bridge', name: net.bridge, ...(mtu ? { mtu } : {}) }]);
       await native.netlink([
         { op: 'addr_add', name: net.bridge, address: net.gateway, prefix: prefixOf(net.subnet) },
+        ...(net.subnet6 && net.gateway6 ? [{ op: 'addr_add' as const, name: net.bridge, address: net.gateway6, prefix: prefixOf(net.subnet6) }] : []),
         { op: 'link_set', name: net.bridge, up: true },
       ]);
     } catch (err) {
@@ -47,10 +49,15 @@ export async function ensureBridge(net: NetworkRecord): Promise<void> {
   sysctl('net/ipv4/ip_forward', '1');
   sysctl(`net/ipv4/conf/${net.bridge}/route_localnet`, '1');
   await addNetworkElements(net.bridge, net.subnet, net.internal);
+  if (net.subnet6) {
+    sysctl('net/ipv6/conf/all/forwarding', '1');
+    await addNetworkElements(net.bridge, net.subnet6, net.internal);
+  }
 }
 
 /** Deletes the bridge and the network's elements (a network removed). */
 export async function removeBridge(net: NetworkRecord): Promise<void> {
   await native.netlink([{ op: 'link_del', name: net.bridge, optional: true }]);
   await removeNetworkElements(net.bridge, net.subnet, net.internal);
+  if (net.subnet6) await removeNetworkElements(net.bridge, net.subnet6, net.internal);
 }

@@ -11,9 +11,9 @@ import { NsboxError, ValidationError, ignoreNotFound, reportCleanupError } from 
 import type { Mount } from '../runtime/options.js';
 import { ensureBridge } from './bridge.js';
 import { addDnsEntry, removeDnsEntry } from './dns.js';
-import { attachEndpoint, detachEndpoint } from './endpoint.js';
+import { attachEndpoint, defaultRoutes, detachEndpoint, type EndpointAddress } from './endpoint.js';
 import { writeNetworkFiles } from './files.js';
-import { holdPorts, publishPorts, releasePorts, unpublishPorts } from './ports.js';
+import { holdPorts, proxiesFor, publishPorts, releasePorts, unpublishPorts, type PortProxy } from './ports.js';
 import { createSandbox, netnsPath, removeSandbox } from './sandbox.js';
 import { DEFAULT_NETWORK, type EndpointState, type NetworkAttachment, type NetworkOptions, type NetworkRecord, type NetworkState, type PortBinding } from './schemas.js';
 import { createHash } from 'node:crypto';
@@ -24,7 +24,7 @@ export interface NetworkStoreLike {
   get(ref: string): Promise<NetworkRecord>;
   ensureDefault(): Promise<NetworkRecord>;
   ipam: {
-    allocate(networkId: string, containerId: string, requested?: string): Promise<{ ipAddress: string; prefixLength: number; gateway: string; macAddress: string }>;
+    allocate(networkId: string, containerId: string, requested?: string): Promise<EndpointAddress>;
     release(networkId: string, containerId: string): Promise<boolean>;
   };
 }
@@ -56,6 +56,8 @@ export interface ContainerNetwork {
   mounts: Mount[];
   /** Sockets holding the published host ports: keep them open while the container runs. */
   fds: number[];
+  /** Among them, the IPv6 TCP ones a proxy answers on (::1, which DNAT cannot serve). */
+  proxies: PortProxy[];
 }
 
 const endpointId = (containerId: string, networkId: string) => createHash('sha256').update(`${containerId}/${networkId}`).digest('hex');
@@ -73,7 +75,7 @@ export async function attach(c: ContainerRef, sandboxKey: string, attachment: Ne
   const address = await store.ipam.allocate(network.id, c.id, attachment.ipv4Address);
   try {
     await attachEndpoint({ containerId: c.id, netns: sandboxKey, network, address, ifname, primary });
-    if (isUserNetwork(network)) await addDnsEntry(c.runRoot, network, { containerId: c.id, ipAddress: address.ipAddress, names: dnsNames(c, attachment.aliases) });
+    if (isUserNetwork(network)) await addDnsEntry(c.runRoot, network, { ...dnsAddresses(address), containerId: c.id, names: dnsNames(c, attachment.aliases) });
   } catch (err) {
     await detachEndpoint(c.id, network.id).catch(reportCleanupError(`detaching container ${c.id} from network ${network.name}`));
     await store.ipam.release(network.id, c.id).catch(reportCleanupError(`releasing the address of container ${c.id} on network ${network.name}`));
@@ -87,10 +89,14 @@ export async function attach(c: ContainerRef, sandboxKey: string, attachment: Ne
     prefixLength: address.prefixLength,
     gateway: address.gateway,
     macAddress: address.macAddress,
+    ...(address.ipv6Address ? { ipv6Address: address.ipv6Address, ipv6PrefixLength: address.ipv6PrefixLength ?? 64 } : {}),
+    ...(address.ipv6Gateway ? { ipv6Gateway: address.ipv6Gateway } : {}),
     aliases: [...attachment.aliases],
     ifname,
   };
 }
+
+const dnsAddresses = (a: Pick<EndpointAddress, 'ipAddress' | 'ipv6Address'>) => ({ ipAddress: a.ipAddress, ...(a.ipv6Address ? { ipv6Address: a.ipv6Address } : {}) });
 
 /**
  * Leaves one network: DNS entry, veth, address. Each step tolerates what is already gone.
@@ -115,7 +121,7 @@ export async function joinNetwork(c: ContainerRef, state: NetworkState, attachme
   const ep = await attach(c, state.sandboxKey!, attachment, store, ifname, primary);
   if (primary && state.ports.length) {
     try {
-      await publishPorts(state.ports, ep.ipAddress);
+      await publishPorts(state.ports, ep);
     } catch (err) {
       await detach(c, ep, store).catch(reportCleanupError(`detaching container ${c.id} from network ${ep.networkName}`));
       throw err;
@@ -132,14 +138,14 @@ export async function joinNetwork(c: ContainerRef, state: NetworkState, attachme
  */
 export async function leaveNetwork(c: ContainerRef, state: NetworkState, index: number, store: NetworkStoreLike): Promise<void> {
   const ep = state.endpoints[index]!;
-  if (index === 0 && state.ports.length) await unpublishPorts(state.ports, ep.ipAddress);
+  if (index === 0 && state.ports.length) await unpublishPorts(state.ports, ep);
   await detach(c, ep, store);
   state.endpoints.splice(index, 1);
   const next = state.endpoints[0];
   if (index !== 0 || !next) return;
   const network = await store.get(next.networkId);
-  if (!network.internal) await native.netlink([{ op: 'route_add', address: next.gateway, ns: state.sandboxKey! }]);
-  if (state.ports.length) await publishPorts(state.ports, next.ipAddress);
+  if (!network.internal) await native.netlink(defaultRoutes(next, state.sandboxKey!));
+  if (state.ports.length) await publishPorts(state.ports, next);
 }
 
 /** A running container renamed (docker's rename): its DNS names on user networks follow. */
@@ -147,7 +153,7 @@ export async function renameEndpoints(c: ContainerRef, state: NetworkState, stor
   for (const e of state.endpoints) {
     const network = await store.get(e.networkId);
     if (!isUserNetwork(network)) continue;
-    await addDnsEntry(c.runRoot, network, { containerId: c.id, ipAddress: e.ipAddress, names: dnsNames(c, e.aliases) });
+    await addDnsEntry(c.runRoot, network, { ...dnsAddresses(e), containerId: c.id, names: dnsNames(c, e.aliases) });
   }
 }
 
@@ -166,30 +172,32 @@ function portsToHold(asked: readonly PortBinding[], previous: NetworkState | und
 /** Sets up everything before the start. On failure nothing is left (what was done is undone). */
 export async function setupContainerNetwork(r: SetupRequest): Promise<ContainerNetwork> {
   const o = r.options;
-  if (o.mode === 'none') return { net: true, state: { endpoints: [], ports: [] }, mounts: [], fds: [] };
-  if (o.mode === 'host') return { net: false, state: { endpoints: [], ports: [] }, mounts: [], fds: [] };
+  if (o.mode === 'none') return { net: true, state: { endpoints: [], ports: [] }, mounts: [], fds: [], proxies: [] };
+  if (o.mode === 'host') return { net: false, state: { endpoints: [], ports: [] }, mounts: [], fds: [], proxies: [] };
   if (o.mode === 'container') {
     if (!r.joinNetns) throw new NsboxError(`container ${o.container ?? ''} has no network namespace to share (is it running?)`, { code: 'ERR_INVALID_STATE' });
-    return { net: r.joinNetns, state: { sandboxKey: r.joinNetns, endpoints: [], ports: [] }, mounts: [], fds: [] };
+    return { net: r.joinNetns, state: { sandboxKey: r.joinNetns, endpoints: [], ports: [] }, mounts: [], fds: [], proxies: [] };
   }
   const state: NetworkState = { sandboxKey: await createSandbox(r.runRoot, r.id), endpoints: [], ports: [] };
   let fds: number[] = [];
+  let proxies: PortProxy[] = [];
   try {
     for (const [i, a] of o.networks.entries()) state.endpoints.push(await attach(r, state.sandboxKey!, a, r.store, `eth${i}`, i === 0));
     // No network left (all disconnected, as docker allows): lo only, the ports kept for later.
     const primary = state.endpoints[0];
     if (primary) {
-      const held = holdPorts(portsToHold(o.ports, r.previous));
+      const held = holdPorts(portsToHold(o.ports, r.previous), primary.ipv6Address !== undefined);
       fds = held.fds;
+      proxies = proxiesFor(held, primary);
       state.ports = held.ports;
-      await publishPorts(state.ports, primary.ipAddress);
+      await publishPorts(state.ports, primary);
     } else state.ports = r.previous?.ports ?? [];
     // aardvark-dns answers a container for every network it is on, whichever server it asks.
     const dns = state.endpoints.find((e) => e.networkName !== DEFAULT_NETWORK);
     const mounts = writeNetworkFiles({
       dir: r.dir,
       hostname: r.hostname,
-      ...(primary ? { ipAddress: primary.ipAddress } : {}),
+      ...(primary ? { ipAddress: primary.ipAddress, ...(primary.ipv6Address ? { ipv6Address: primary.ipv6Address } : {}) } : {}),
       aliases: o.networks[0]?.aliases ?? [],
       extraHosts: o.extraHosts,
       ...(dns && !o.dns.length ? { nameserver: dns.gateway } : {}),
@@ -197,7 +205,7 @@ export async function setupContainerNetwork(r: SetupRequest): Promise<ContainerN
       dnsSearch: o.dnsSearch,
       dnsOptions: o.dnsOptions,
     });
-    return { net: state.sandboxKey!, state, mounts, fds };
+    return { net: state.sandboxKey!, state, mounts, fds, proxies };
   } catch (err) {
     await teardownContainerNetwork({ id: r.id, runRoot: r.runRoot, ...(r.name ? { name: r.name } : {}) }, state, r.store, fds).catch(reportCleanupError(`network teardown of container ${r.id}`));
     throw err;
@@ -214,7 +222,7 @@ export async function teardownContainerNetwork(c: ContainerRef, state: NetworkSt
   const errors: unknown[] = [];
   const primary = state.endpoints[0];
   // (no primary: every network was disconnected, and the ports were unpublished then)
-  if (primary && state.ports.length) await unpublishPorts(state.ports, primary.ipAddress).catch((e: unknown) => errors.push(e));
+  if (primary && state.ports.length) await unpublishPorts(state.ports, primary).catch((e: unknown) => errors.push(e));
   // Only a namespace of its own: a `container:` one belongs to the other container. Unmounted
   // first: once the container's processes are gone too, the kernel frees it with its veths.
   const own = state.sandboxKey === netnsPath(c.runRoot, c.id);

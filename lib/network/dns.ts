@@ -20,8 +20,13 @@ const fileOf = (dir: string, net: Pick<NetworkRecord, 'name' | 'internal'>) => p
 export interface DnsEntry {
   containerId: string;
   ipAddress: string;
+  /** Its IPv6 address on an IPv6 network (AAAA answers). */
+  ipv6Address?: string;
   names: string[];
 }
+
+/** The first line: the addresses the server listens on for the network (its gateways). */
+const head = (net: Pick<NetworkRecord, 'gateway' | 'gateway6'>) => [net.gateway, ...(net.gateway6 ? [net.gateway6] : [])].join(',');
 
 // aardvark-dns reads every file in its config dir as a network: the lock and temp files live beside
 // it. Within this process, one change at a time per directory as well: the flock is per open file,
@@ -124,21 +129,22 @@ export async function addDnsEntry(runRoot: string, net: NetworkRecord, e: DnsEnt
   await withLock(dir, async () => {
     const file = fileOf(dir, net);
     const lines = readEntries(file).filter((l) => l.split(' ')[0] !== e.containerId);
-    lines.push(`${e.containerId} ${e.ipAddress}  ${[...new Set(e.names.map((n) => n.toLowerCase()))].join(',')}`);
-    writeAtomic(file, `${net.gateway}\n${lines.join('\n')}\n`);
+    // id, IPv4 addresses, IPv6 addresses, names: fields split at single spaces, an empty list as ''
+    lines.push(`${e.containerId} ${e.ipAddress} ${e.ipv6Address ?? ''} ${[...new Set(e.names.map((n) => n.toLowerCase()))].join(',')}`);
+    writeAtomic(file, `${head(net)}\n${lines.join('\n')}\n`);
     await reload(dir);
   });
 }
 
 /** Removes a container's entry; stops the server when no entry is left on any network. */
-export async function removeDnsEntry(runRoot: string, net: Pick<NetworkRecord, 'name' | 'internal' | 'gateway'>, containerId: string): Promise<void> {
+export async function removeDnsEntry(runRoot: string, net: Pick<NetworkRecord, 'name' | 'internal' | 'gateway' | 'gateway6'>, containerId: string): Promise<void> {
   const dir = dnsDir(runRoot);
   if (!existsSync(dir)) return;
   await withLock(dir, async () => {
     const file = fileOf(dir, net);
     if (!existsSync(file)) return;
     const lines = readEntries(file).filter((l) => l.split(' ')[0] !== containerId);
-    if (lines.length) writeAtomic(file, `${net.gateway}\n${lines.join('\n')}\n`);
+    if (lines.length) writeAtomic(file, `${head(net)}\n${lines.join('\n')}\n`);
     else rmSync(file, { force: true });
     if (readdirSync(dir).every((f) => f === 'aardvark.pid')) return stopServer(dir);
     const pid = serverPid(dir);

@@ -20,6 +20,9 @@ export interface DockerPortOptions {
   ipv6?: boolean;
 }
 
+/** Whether a port on every address is held on IPv6 too: the container's primary network has IPv6. */
+export const hasIpv6 = (state: { endpoints: ReadonlyArray<{ ipv6Address?: string | undefined }> } | undefined): boolean => state?.endpoints[0]?.ipv6Address !== undefined;
+
 /** The addresses a bound port is reachable on, as docker names them. */
 export function hostIpsOf(hostIp: string, opts: DockerPortOptions = {}): string[] {
   if (hostIp !== '') return [hostIp];

@@ -24,6 +24,10 @@ export interface EndpointAddress {
   prefixLength: number;
   gateway: string;
   macAddress: string;
+  /** On an IPv6 network: the container's IPv6 address too (dual stack on one interface). */
+  ipv6Address?: string;
+  ipv6PrefixLength?: number;
+  ipv6Gateway?: string;
 }
 
 export interface AttachRequest {
@@ -47,7 +51,9 @@ export async function attachEndpoint(r: AttachRequest): Promise<void> {
     { op: 'link_set', name: r.ifname, mac: r.address.macAddress, up: true, ns: r.netns },
     { op: 'addr_add', name: r.ifname, address: r.address.ipAddress, prefix: r.address.prefixLength, ns: r.netns },
   ];
-  if (r.primary && !r.network.internal) ops.push({ op: 'route_add', address: r.address.gateway, ns: r.netns });
+  const a = r.address;
+  if (a.ipv6Address) ops.push({ op: 'addr_add', name: r.ifname, address: a.ipv6Address, prefix: a.ipv6PrefixLength ?? 64, ns: r.netns });
+  if (r.primary && !r.network.internal) ops.push(...defaultRoutes(a, r.netns));
   try {
     await native.netlink(ops);
   } catch (err) {
@@ -55,6 +61,12 @@ export async function attachEndpoint(r: AttachRequest): Promise<void> {
     throw err;
   }
 }
+
+/** The default routes via the network's gateways (IPv4, and IPv6 on an IPv6 network). */
+export const defaultRoutes = (a: Pick<EndpointAddress, 'gateway' | 'ipv6Gateway'>, netns: string): NetlinkOp[] => [
+  { op: 'route_add', address: a.gateway, ns: netns },
+  ...(a.ipv6Gateway ? [{ op: 'route_add' as const, address: a.ipv6Gateway, ns: netns }] : []),
+];
 
 /** Deletes the pair (no error when it is already gone, e.g. with its namespace). */
 export async function detachEndpoint(containerId: string, networkId: string): Promise<void> {

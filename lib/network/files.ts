@@ -17,6 +17,8 @@ export interface NetworkFilesInput {
   hostname: string;
   /** The container's address on its primary network (absent: none or host mode). */
   ipAddress?: string;
+  /** Its IPv6 address there, on an IPv6 network. */
+  ipv6Address?: string;
   aliases?: readonly string[];
   extraHosts: readonly ExtraHost[];
   /** The user network's DNS server (its gateway), or undefined for the host's resolvers. */
@@ -60,7 +62,9 @@ export function hostsFile(i: NetworkFilesInput): string {
     'ff02::2\tip6-allrouters',
   ];
   for (const h of i.extraHosts) out.push(`${h.ip}\t${h.host}`);
-  if (i.ipAddress) out.push(`${i.ipAddress}\t${[i.hostname, ...(i.aliases ?? []).filter((a) => a !== i.hostname)].join(' ')}`);
+  const names = [i.hostname, ...(i.aliases ?? []).filter((a) => a !== i.hostname)].join(' ');
+  if (i.ipAddress) out.push(`${i.ipAddress}\t${names}`);
+  if (i.ipv6Address) out.push(`${i.ipv6Address}\t${names}`);
   return out.join('\n') + '\n';
 }
 

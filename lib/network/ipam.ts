@@ -68,6 +68,13 @@ export async function readNetworkRecord(layout: StoreLayout, id: string): Promis
   }
 }
 
+/** On an IPv6 network: the IPv6 address that goes with an IPv4 one (the same host part in its subnet). */
+export function ipv6Of(record: Pick<NetworkRecord, 'ipv6' | 'subnet' | 'subnet6'>, ip: string): string | undefined {
+  if (!record.ipv6 || !record.subnet6) return undefined;
+  const v4 = parseCidr(record.subnet);
+  return formatIp(6, parseCidr(record.subnet6).base + (parseIp(ip)!.value - v4.base));
+}
+
 export class Ipam {
   readonly layout: StoreLayout;
   constructor(layout: StoreLayout) {
@@ -141,10 +148,10 @@ export class Ipam {
   #result(record: NetworkRecord, ip: string): Allocation {
     const v4 = parseCidr(record.subnet);
     const out: Allocation = { ipAddress: ip, prefixLength: v4.prefix, gateway: record.gateway, macAddress: macForIp(ip) };
-    if (record.ipv6 && record.subnet6) {
-      const v6 = parseCidr(record.subnet6);
-      out.ipv6Address = formatIp(6, v6.base + (parseIp(ip)!.value - v4.base));
-      out.ipv6PrefixLength = v6.prefix;
+    const ipv6Address = ipv6Of(record, ip);
+    if (ipv6Address) {
+      out.ipv6Address = ipv6Address;
+      out.ipv6PrefixLength = parseCidr(record.subnet6!).prefix;
       if (record.gateway6) out.ipv6Gateway = record.gateway6;
     }
     return out;

@@ -1,5 +1,6 @@
 /**
- * nsbox's one nftables table (`ip nsbox`), made once, atomically, with everything in it fixed; what
+ * nsbox's nftables tables (`ip nsbox`, and `ip6 nsbox` for IPv6 networks: the same shape with IPv6
+ * addresses), each made once, atomically, with everything in it fixed; what
  * changes with networks and containers are elements of its sets and maps, so that a container's
  * published ports are one element add (one libnftables call in the addon, no exec, no rule text
  * per container and no rule output parsed: listings are nft's JSON, read with zod).
@@ -13,6 +14,9 @@
  *   through the host (docker's hairpin and localhost rules).
  * - `bridges`: every nsbox bridge; `internal`: the bridges of internal networks, which forward
  *   nothing in or out.
+ * - IPv6 has no route_localnet: a connection to ::1 DNAT'ed out of the host is dropped on its way
+ *   back, so `ip6 nsbox` leaves ::1 alone, and the port's held socket on [::] or [::1] answers it
+ *   instead (a proxy in the container's shim, docker-proxy's job).
  */
 import * as z from 'zod';
 import { native } from '../native.js';
@@ -21,80 +25,94 @@ import type { Protocol } from './schemas.js';
 
 export const NFT_TABLE = 'nsbox';
 const PROTOS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
+export type Family = 'ip' | 'ip6';
+const FAMILIES: readonly Family[] = ['ip', 'ip6'];
+/** An address's table: IPv6 ones contain a colon. */
+export const familyOf = (ip: string): Family => (ip.includes(':') ? 'ip6' : 'ip');
 
-function tableScript(): string {
+function tableScript(f: Family): string {
+  const addr = f === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
+  const t = `${f} ${NFT_TABLE}`;
   const maps = PROTOS.flatMap((p) => [
-    `add map ip ${NFT_TABLE} ${p}_any { type inet_service : ipv4_addr . inet_service; }`,
-    `add map ip ${NFT_TABLE} ${p}_addr { type ipv4_addr . inet_service : ipv4_addr . inet_service; }`,
+    `add map ${t} ${p}_any { type inet_service : ${addr} . inet_service; }`,
+    `add map ${t} ${p}_addr { type ${addr} . inet_service : ${addr} . inet_service; }`,
   ]);
   const dnat = PROTOS.flatMap((p) => [
-    `add rule ip ${NFT_TABLE} ports dnat to ip daddr . ${p} dport map @${p}_addr`,
-    `add rule ip ${NFT_TABLE} ports dnat to ${p} dport map @${p}_any`,
+    `add rule ${t} ports dnat to ${f} daddr . ${p} dport map @${p}_addr`,
+    `add rule ${t} ports dnat to ${p} dport map @${p}_any`,
   ]);
+  // ::1 stays on the host (see above); 127.0.0.0/8 is DNAT'ed (the bridges have route_localnet).
+  const local = f === 'ip' ? 'fib daddr type local' : 'fib daddr type local ip6 daddr != ::1';
   return [
-    `create table ip ${NFT_TABLE}`,
+    `create table ${t}`,
     ...maps,
-    `add set ip ${NFT_TABLE} nets { type ipv4_addr; flags interval; }`,
-    `add set ip ${NFT_TABLE} bridges { type ifname; }`,
-    `add set ip ${NFT_TABLE} internal { type ifname; }`,
-    `add chain ip ${NFT_TABLE} ports`,
-    `add chain ip ${NFT_TABLE} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
-    `add chain ip ${NFT_TABLE} output { type nat hook output priority -100; policy accept; }`,
-    `add chain ip ${NFT_TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
-    `add chain ip ${NFT_TABLE} forward { type filter hook forward priority filter; policy accept; }`,
-    `add rule ip ${NFT_TABLE} prerouting fib daddr type local jump ports`,
-    `add rule ip ${NFT_TABLE} output fib daddr type local jump ports`,
+    `add set ${t} nets { type ${addr}; flags interval; }`,
+    `add set ${t} bridges { type ifname; }`,
+    `add set ${t} internal { type ifname; }`,
+    `add chain ${t} ports`,
+    `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
+    `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
+    `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
+    `add rule ${t} prerouting ${local} jump ports`,
+    `add rule ${t} output ${local} jump ports`,
     ...dnat,
-    `add rule ip ${NFT_TABLE} postrouting ip saddr @nets oifname != @bridges masquerade`,
-    `add rule ip ${NFT_TABLE} postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade`,
-    `add rule ip ${NFT_TABLE} postrouting oifname @bridges ct status dnat ip saddr @nets masquerade`,
-    `add rule ip ${NFT_TABLE} forward iifname @internal drop`,
-    `add rule ip ${NFT_TABLE} forward oifname @internal drop`,
+    `add rule ${t} postrouting ${f} saddr @nets oifname != @bridges masquerade`,
+    ...(f === 'ip' ? [`add rule ${t} postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade`] : []),
+    `add rule ${t} postrouting oifname @bridges ct status dnat ${f} saddr @nets masquerade`,
+    `add rule ${t} forward iifname @internal drop`,
+    `add rule ${t} forward oifname @internal drop`,
   ].join('\n');
 }
 
 const Listing = z.object({ nftables: z.array(z.record(z.string(), z.unknown())) });
 
-async function tableExists(): Promise<boolean> {
+async function tableExists(f: Family): Promise<boolean> {
   const out = Listing.parse(JSON.parse(await native.nft('list tables', true)));
   return out.nftables.some((e) => {
     const t = z.object({ table: z.object({ family: z.string(), name: z.string() }) }).safeParse(e);
-    return t.success && t.data.table.family === 'ip' && t.data.table.name === NFT_TABLE;
+    return t.success && t.data.table.family === f && t.data.table.name === NFT_TABLE;
   });
 }
 
-let tableReady: Promise<void> | undefined;
+const tableReady = new Map<Family, Promise<void>>();
 
 /** Makes the table if it is not there (once per process; another process may race: `create` is atomic). */
-export function ensureTable(): Promise<void> {
-  tableReady ??= (async () => {
-    if (await tableExists()) return;
-    try {
-      await native.nft(tableScript());
-    } catch (err) {
-      if (!(await tableExists())) throw err;
-    }
-  })().catch((err: unknown) => {
-    tableReady = undefined;
-    throw err;
-  });
-  return tableReady;
+export function ensureTable(f: Family = 'ip'): Promise<void> {
+  let ready = tableReady.get(f);
+  if (!ready) {
+    ready = (async () => {
+      if (await tableExists(f)) return;
+      try {
+        await native.nft(tableScript(f));
+      } catch (err) {
+        if (!(await tableExists(f))) throw err;
+      }
+    })().catch((err: unknown) => {
+      tableReady.delete(f);
+      throw err;
+    });
+    tableReady.set(f, ready);
+  }
+  return ready;
 }
 
-/** A network's bridge and subnet in the table's sets (idempotent: `add element` of a present one is fine). */
+/** A network's bridge and subnet in the subnet's table's sets (idempotent: `add element` of a present one is fine). */
 export async function addNetworkElements(bridge: string, subnet: string, internal: boolean): Promise<void> {
-  await ensureTable();
-  const cmds = [`add element ip ${NFT_TABLE} bridges { "${bridge}" }`];
-  if (internal) cmds.push(`add element ip ${NFT_TABLE} internal { "${bridge}" }`);
-  else cmds.push(`add element ip ${NFT_TABLE} nets { ${subnet} }`);
+  const f = familyOf(subnet);
+  await ensureTable(f);
+  const cmds = [`add element ${f} ${NFT_TABLE} bridges { "${bridge}" }`];
+  if (internal) cmds.push(`add element ${f} ${NFT_TABLE} internal { "${bridge}" }`);
+  else cmds.push(`add element ${f} ${NFT_TABLE} nets { ${subnet} }`);
   await native.nft(cmds.join('\n'));
 }
 
 export async function removeNetworkElements(bridge: string, subnet: string, internal: boolean): Promise<void> {
-  if (!(await tableExists())) return;
-  const cmds = [`delete element ip ${NFT_TABLE} bridges { "${bridge}" }`];
-  if (internal) cmds.push(`delete element ip ${NFT_TABLE} internal { "${bridge}" }`);
-  else cmds.push(`delete element ip ${NFT_TABLE} nets { ${subnet} }`);
+  const f = familyOf(subnet);
+  if (!(await tableExists(f))) return;
+  const cmds = [`delete element ${f} ${NFT_TABLE} bridges { "${bridge}" }`];
+  if (internal) cmds.push(`delete element ${f} ${NFT_TABLE} internal { "${bridge}" }`);
+  else cmds.push(`delete element ${f} ${NFT_TABLE} nets { ${subnet} }`);
   await deleteEach(cmds);
 }
 
@@ -111,15 +129,18 @@ export interface PortRule {
 const key = (r: PortRule) => (r.hostIp ? `${r.hostIp} . ${r.hostPort}` : `${r.hostPort}`);
 const mapOf = (r: PortRule) => `${r.protocol}_${r.hostIp ? 'addr' : 'any'}`;
 
+/** A rule's table: its container address's family (an IPv6 host address only maps to an IPv6 container). */
+const tableOf = (r: PortRule) => `${familyOf(r.containerIp)} ${NFT_TABLE}`;
+
 export async function addPortRules(rules: readonly PortRule[]): Promise<void> {
   if (rules.length === 0) return;
-  await ensureTable();
-  await native.nft(rules.map((r) => `add element ip ${NFT_TABLE} ${mapOf(r)} { ${key(r)} : ${r.containerIp} . ${r.containerPort} }`).join('\n'));
+  for (const f of new Set(rules.map((r) => familyOf(r.containerIp)))) await ensureTable(f);
+  await native.nft(rules.map((r) => `add element ${tableOf(r)} ${mapOf(r)} { ${key(r)} : ${r.containerIp} . ${r.containerPort} }`).join('\n'));
 }
 
 export async function removePortRules(rules: readonly PortRule[]): Promise<void> {
   if (rules.length === 0) return;
-  await deleteEach(rules.map((r) => `delete element ip ${NFT_TABLE} ${mapOf(r)} { ${key(r)} }`));
+  await deleteEach(rules.map((r) => `delete element ${tableOf(r)} ${mapOf(r)} { ${key(r)} }`));
 }
 
 /**
@@ -149,11 +170,16 @@ const MapListing = z.object({ map: z.object({ name: z.string(), elem: z.array(z.
 
 /** Every port rule in the table (for repair: the ones whose container address is not live go). */
 export async function listPortRules(): Promise<PortRule[]> {
-  if (!(await tableExists())) return [];
+  const out: PortRule[] = [];
+  for (const f of FAMILIES) if (await tableExists(f)) out.push(...(await listFamily(f)));
+  return out;
+}
+
+async function listFamily(f: Family): Promise<PortRule[]> {
   const out: PortRule[] = [];
   for (const protocol of PROTOS) {
     for (const kind of ['any', 'addr'] as const) {
-      const listing = Listing.parse(JSON.parse(await native.nft(`list map ip ${NFT_TABLE} ${protocol}_${kind}`, true)));
+      const listing = Listing.parse(JSON.parse(await native.nft(`list map ${f} ${NFT_TABLE} ${protocol}_${kind}`, true)));
       for (const entry of listing.nftables) {
         const m = MapListing.safeParse(entry);
         if (!m.success) continue;

@@ -8,11 +8,13 @@ import { native } from '../native.js';
 import { NsboxError, isCode, reportCleanupError } from '../errors.js';
 import { addPortRules, removePortRules, type PortRule } from './nft.js';
 import type { BoundPort, PortBinding } from './schemas.js';
+import type { ShimProxy } from '../runtime/shim.js';
 
 export class PortInUseError extends NsboxError {
   override name = 'PortInUseError';
   constructor(readonly binding: PortBinding, holder: string | undefined, cause: unknown) {
-    const where = `${binding.hostIp || '0.0.0.0'}:${binding.hostPort}/${binding.protocol}`;
+    const ip = binding.hostIp || '0.0.0.0';
+    const where = `${ip.includes(':') ? `[${ip}]` : ip}:${binding.hostPort}/${binding.protocol}`;
     super(`port ${where} is already in use${holder ? ` by ${holder}` : ''}: cannot publish container port ${binding.containerPort}/${binding.protocol}`, {
       code: 'EADDRINUSE',
       cause,
@@ -61,26 +63,65 @@ export function portHolder(protocol: string, port: number): string | undefined {
   return undefined;
 }
 
+/**
+ * A held IPv6 TCP socket ([::] or [::1]) that a proxy listens on and forwards to the container:
+ * what ip6 DNAT cannot take (::1, see nft.ts) reaches it.
+ */
+export type PortProxy = ShimProxy;
+
 export interface HeldPorts {
   ports: BoundPort[];
   /** The bound sockets: keep them open while the container lives (pass them to its shim). */
   fds: number[];
+  /** The IPv6 TCP sockets among them, for the proxy (their target filled in by `proxiesFor`). */
+  v6: Array<{ fd: number; containerPort: number }>;
 }
 
-/** Binds every host port (0: the kernel picks one); all or nothing. */
-export function holdPorts(bindings: readonly PortBinding[]): HeldPorts {
-  const held: HeldPorts = { ports: [], fds: [] };
+const isV6Any = (ip: string) => ip === '' || ip === '::';
+/** A random port taken on IPv6 by something else: another port from the kernel, this many times. */
+const RANDOM_TRIES = 8;
+
+/** IPv6 TCP sockets are listened on by a proxy (PortProxy): SO_REUSEADDR, as listeners have. */
+const proxied = (b: PortBinding, ip: string) => b.protocol === 'tcp' && ip.includes(':');
+
+function bindOne(b: PortBinding, ip: string, port: number): [number, number] {
+  try {
+    return native.bindPort(b.protocol, ip, port, proxied(b, ip));
+  } catch (err) {
+    if (err instanceof NsboxError && err.code === 'EADDRINUSE') throw new PortInUseError({ ...b, hostIp: ip, hostPort: port }, portHolder(b.protocol, port), err);
+    throw err;
+  }
+}
+
+/**
+ * Binds every host port (0: the kernel picks one); all or nothing. `dual` (the container has an
+ * IPv6 address): a port on every address ('') is held on [::] too, as docker binds both.
+ */
+export function holdPorts(bindings: readonly PortBinding[], dual = false): HeldPorts {
+  const held: HeldPorts = { ports: [], fds: [], v6: [] };
   try {
     for (const b of bindings) {
-      let fd: number, port: number;
-      try {
-        [fd, port] = native.bindPort(b.protocol, b.hostIp, b.hostPort);
-      } catch (err) {
-        if (err instanceof NsboxError && err.code === 'EADDRINUSE') throw new PortInUseError(b, portHolder(b.protocol, b.hostPort), err);
-        throw err;
+      for (let tries = 0; ; tries++) {
+        const [fd, port] = bindOne(b, b.hostIp, b.hostPort);
+        if (!(dual && b.hostIp === '')) {
+          held.fds.push(fd);
+          held.ports.push({ ...b, hostPort: port });
+          if (proxied(b, b.hostIp)) held.v6.push({ fd, containerPort: b.containerPort });
+          break;
+        }
+        let fd6: number;
+        try {
+          [fd6] = bindOne(b, '::', port);
+        } catch (err) {
+          releasePorts([fd]);
+          if (b.hostPort === 0 && err instanceof PortInUseError && tries < RANDOM_TRIES) continue;
+          throw err;
+        }
+        held.fds.push(fd, fd6);
+        held.ports.push({ ...b, hostPort: port });
+        if (b.protocol === 'tcp') held.v6.push({ fd: fd6, containerPort: b.containerPort });
+        break;
       }
-      held.fds.push(fd);
-      held.ports.push({ ...b, hostPort: port });
     }
   } catch (err) {
     releasePorts(held.fds);
@@ -88,6 +129,10 @@ export function holdPorts(bindings: readonly PortBinding[]): HeldPorts {
   }
   return held;
 }
+
+/** The proxies of the held IPv6 sockets, to the container's IPv6 address (else its IPv4 one). */
+export const proxiesFor = (held: Pick<HeldPorts, 'v6'>, target: PortTarget): PortProxy[] =>
+  held.v6.map((s) => ({ fd: s.fd, address: target.ipv6Address ?? target.ipAddress, port: s.containerPort }));
 
 export function releasePorts(fds: readonly number[]): void {
   for (const fd of fds) {
@@ -100,13 +145,30 @@ export function releasePorts(fds: readonly number[]): void {
   }
 }
 
-/** The table is IPv4: '' and the wildcard addresses are every address; an IPv6 one has no rule yet. */
-const anyAddress = (ip: string) => ip === '' || ip === '0.0.0.0' || ip === '::';
-const rulesFor = (ports: readonly BoundPort[], containerIp: string): PortRule[] =>
-  ports
-    .filter((p) => anyAddress(p.hostIp) || !p.hostIp.includes(':'))
-    .map((p) => ({ protocol: p.protocol, hostIp: anyAddress(p.hostIp) ? '' : p.hostIp, hostPort: p.hostPort, containerIp, containerPort: p.containerPort }));
+/** Where published ports lead: the container's address on its primary network (and its IPv6 one). */
+export interface PortTarget {
+  ipAddress: string;
+  ipv6Address?: string;
+}
 
-/** The DNAT of the held ports to the container's address. */
-export const publishPorts = (ports: readonly BoundPort[], containerIp: string): Promise<void> => addPortRules(rulesFor(ports, containerIp));
-export const unpublishPorts = (ports: readonly BoundPort[], containerIp: string): Promise<void> => removePortRules(rulesFor(ports, containerIp));
+/**
+ * The DNAT elements of the ports: IPv4 host addresses (and every address: '' or 0.0.0.0) to the
+ * container's IPv4 address; with an IPv6 address, '' and [::] also on every IPv6 address, and an
+ * IPv6 host address to it. ::1 has no element (the proxy answers it). Without an IPv6 address,
+ * [::] keeps meaning every IPv4 address.
+ */
+function rulesFor(ports: readonly BoundPort[], t: PortTarget): PortRule[] {
+  const out: PortRule[] = [];
+  for (const p of ports) {
+    const rule = (hostIp: string, containerIp: string): PortRule => ({ protocol: p.protocol, hostIp, hostPort: p.hostPort, containerIp, containerPort: p.containerPort });
+    const v6 = p.hostIp.includes(':');
+    if (!v6 || (p.hostIp === '::' && !t.ipv6Address)) out.push(rule(p.hostIp === '0.0.0.0' || p.hostIp === '::' ? '' : p.hostIp, t.ipAddress));
+    if (!t.ipv6Address || p.hostIp === '::1' || (!v6 && p.hostIp !== '')) continue;
+    out.push(rule(isV6Any(p.hostIp) ? '' : p.hostIp, t.ipv6Address));
+  }
+  return out;
+}
+
+/** The DNAT of the held ports to the container's addresses. */
+export const publishPorts = (ports: readonly BoundPort[], target: PortTarget): Promise<void> => addPortRules(rulesFor(ports, target));
+export const unpublishPorts = (ports: readonly BoundPort[], target: PortTarget): Promise<void> => removePortRules(rulesFor(ports, target));

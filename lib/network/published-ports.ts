@@ -5,9 +5,11 @@
 import { NotFoundError } from '../errors.js';
 import type { BoundPort } from './schemas.js';
 
-/** Every binding of `containerPort`, as bound (`0.0.0.0`: every address). */
-export function bindingsOf(ports: readonly BoundPort[], containerPort: number, protocol: BoundPort['protocol'] = 'tcp'): Array<{ host: string; port: number }> {
-  return ports.filter((p) => p.containerPort === containerPort && p.protocol === protocol).map((p) => ({ host: p.hostIp || '0.0.0.0', port: p.hostPort }));
+/** Every binding of `containerPort`, as bound (`0.0.0.0`: every address; with `dual`, the container has IPv6 and such a port is on `::` too). */
+export function bindingsOf(ports: readonly BoundPort[], containerPort: number, protocol: BoundPort['protocol'] = 'tcp', dual = false): Array<{ host: string; port: number }> {
+  return ports
+    .filter((p) => p.containerPort === containerPort && p.protocol === protocol)
+    .flatMap((p) => (p.hostIp === '' && dual ? ['0.0.0.0', '::'] : [p.hostIp || '0.0.0.0']).map((host) => ({ host, port: p.hostPort })));
 }
 
 /** The first binding, an every-address one as loopback; NotFoundError (naming `id`) when it is not published. */

@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import { isCode } from '../errors.js';
 import { native } from '../native.js';
 import { pruneDns } from './dns.js';
+import { ipv6Of } from './ipam.js';
 import { containerOfLink } from './endpoint.js';
 import { listPortRules, removePortRules } from './nft.js';
 import { netnsDir, netnsPath, removeSandbox } from './sandbox.js';
@@ -53,7 +54,13 @@ export async function repairNetworking(runRoot: string, store: RepairStore, live
   out.dnsEntries = await pruneDns(runRoot, live);
   out.addresses = (await store.ipam.repair(live)).length;
   const held = new Set<string>();
-  for (const n of await store.list()) for (const e of await store.ipam.endpoints(n.id)) held.add(e.ipAddress);
+  for (const n of await store.list()) {
+    for (const e of await store.ipam.endpoints(n.id)) {
+      held.add(e.ipAddress);
+      const v6 = ipv6Of(n, e.ipAddress);
+      if (v6) held.add(v6);
+    }
+  }
   const stale = (await listPortRules()).filter((r) => !held.has(r.containerIp));
   await removePortRules(stale);
   out.portRules = stale.length;

@@ -118,6 +118,8 @@ export const EndpointStateSchema = z
     macAddress: z.string(),
     aliases: z.array(z.string()),
     ipv6Address: z.string().optional(),
+    ipv6PrefixLength: z.number().int().min(0).max(128).optional(),
+    ipv6Gateway: z.string().optional(),
     /** The interface in the container (`eth0`…); records written before it was kept had `eth<index>`. */
     ifname: z.string().optional(),
   })

@@ -34,7 +34,7 @@ import { exitOfPidfd, pidfdOf } from './process-exit.js';
 import { copyLayers, overlayAvailable } from './rootfs-copy.js';
 import { defaultRunRoot } from './run-root.js';
 import { securityOf } from './security.js';
-import { CONSOLE_PLACEHOLDER, readShimPid, startDetached, stopDetached, type ShimSettings } from './shim.js';
+import { CONSOLE_PLACEHOLDER, readShimPid, startDetached, stopDetached, type ShimProxy, type ShimSettings } from './shim.js';
 import { signalNumber, type SignalName } from './signals.js';
 import { discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
 import { explainUnreachable } from './unreachable-path.js';
@@ -173,7 +173,7 @@ export class Container implements AsyncDisposable {
    * `<bundle>/exit.json` (lib/runtime/shim.ts reads them). This object then only knows where it is:
    * stop, logs and removal go through the bundle (the CLI's stop, logs and rm).
    */
-  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[] } = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
+  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[]; proxies?: readonly ShimProxy[] } = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     this.#runDir ??= join(cfg.runRoot ?? defaultRunRoot(), this.id);
@@ -185,7 +185,7 @@ export class Container implements AsyncDisposable {
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       await writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
-      const { healthLog, holdFds, ...shim } = settings;
+      const { healthLog, holdFds, proxies, ...shim } = settings;
       const health = resolveHealthcheck(cfg.healthcheck, cfg.shell);
       const target = { id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup };
       await writeExecTemplate(bundle, execTemplateOf(target));
@@ -194,7 +194,7 @@ export class Container implements AsyncDisposable {
         tty,
         ...(health ? { healthcheck: shimHealthcheck(target, health, healthLog) } : {}),
         ...(cfg.stopSignal ? { stopSignal: signalNumber(cfg.stopSignal) } : {}),
-      }, holdFds);
+      }, holdFds, proxies);
       this.#state = 'running';
       this.#bundle = bundle;
       // The shim keeps the container from now on: whether its image is in use is the engine's

@@ -53,21 +53,34 @@ async function run(file: string, args: string[], input: Buffer, keepFds: number[
   return { code: info.exitCode, stdout, stderr };
 }
 
+/** A held TCP socket the shim listens on, each connection forwarded to `address`:`port`. */
+export interface ShimProxy {
+  fd: number;
+  address: string;
+  port: number;
+}
+
 /**
  * Starts a container under a new nsbox-shim. Resolves once it runs (execve succeeded), with the
  * shim's pid and the container's; rejects with the spawn's NsboxError ("pivot_root /x: EINVAL").
  * The plan's stdio is replaced by the shim's pipes; `pdeathsig` defaults to false here, so that the
  * container outlives even its shim, as under conmon. A previous exit.json in the bundle is removed.
  * `holdFds` (the bound sockets of published host ports) are held by the shim for its life; the
- * caller may close its own once this resolves.
+ * caller may close its own once this resolves. `proxies`: the held TCP sockets (among `holdFds`)
+ * the shim listens on and forwards to the container (what DNAT cannot serve: IPv6 loopback).
  */
-export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = []): Promise<{ shimPid: number; pid: number }> {
+export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = []): Promise<{ shimPid: number; pid: number }> {
   const file = encodePlanFile({ ...plan, stdio: [-1, -1, -1], pdeathsig: plan.pdeathsig ?? false }, settings);
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
   rmSync(bundlePath(bundleDir, 'exit'), { force: true });
   // On its stdin: the shim reads it once, at start, so no file (and no fsync) is needed for it.
   const hold = holdFds.length ? ['--hold-fds', String(holdFds.length)] : [];
+  // The shim's fd of a held socket is 3 + its index (spawnProcess's keepFds).
+  for (const p of proxies) {
+    const i = holdFds.indexOf(p.fd);
+    if (i >= 0) hold.push('--proxy', String(3 + i), p.address, String(p.port));
+  }
   const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', ...hold], file, [...holdFds]);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;

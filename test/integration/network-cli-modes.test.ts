@@ -99,6 +99,42 @@ run('the CLI: --network-alias and --ip, container:<name>, -P with the image EXPO
   t.deepEqual(o.left, NOTHING);
 });
 
+run('IPv6: a dual-stack network (--ipv6 --subnet fd00:77::/64), addresses and routes on eth0, AAAA answers, published ports on [::1], [::] and the namespace IPv6 address, inspect and the API as docker', (t) => {
+  const o = scenario('ipv6');
+  t.true(o.networkInspect.EnableIPv6);
+  t.deepEqual(o.networkInspect.IPAM.Config[1], { Subnet: 'fd00:77::/64', Gateway: 'fd00:77::1' });
+  t.deepEqual(o.endpoint, { ipv6Address: 'fd00:77::2', ipv6PrefixLength: 64, ipv6Gateway: 'fd00:77::1', ipAddress: o.endpoint.ipAddress });
+  t.regex(o.addr, /eth0\s+inet 172\.\d+\.0\.2\/16/);
+  t.regex(o.addr, /eth0\s+inet6 fd00:77::2\/64 scope global/);
+  t.regex(o.route6, /^default via fd00:77::1 dev eth0/);
+  t.regex(o.hosts, /\nfd00:77::2\t[0-9a-f]{12}\n$/);
+  const hostname = o.byAddress;
+  t.regex(hostname, /^[0-9a-f]{12}\n$/);
+  // container to container: by IPv6 address, and by name through aardvark's AAAA answer
+  t.regex(o.aaaa, /Name:\s+web6\nAddress: fd00:77::2\n/);
+  t.is(o.byName, hostname);
+  // host to container: [::1] through the shim's proxy (-p 18090:80 and -p [::1]:18091:80), the
+  // namespace's own IPv6 address through ip6 DNAT, 127.0.0.1 as before
+  t.is(o.loopback6, hostname);
+  t.is(o.loopback6Only, hostname);
+  t.is(o.nsAddress6, hostname);
+  t.is(o.loopback4, hostname);
+  t.regex(o.only6NotOn4, /ECONNREFUSED/);
+  t.regex(o.held6, /^port \[::\]:18090\/tcp is already in use by pid \d+ \(nsbox-shim\)/);
+  t.is(o.port, '80/tcp -> 0.0.0.0:18090\n80/tcp -> [::]:18090\n80/tcp -> [::1]:18091\n');
+  t.deepEqual(o.portRules, ['* 18090 -> 172.18.0.2 80', '* 18090 -> fd00:77::2 80']);
+  t.deepEqual(o.after6, { held6: 'free', loopback6: 'ERROR connect ECONNREFUSED ::1:18090' });
+  t.deepEqual(o.left, NOTHING);
+  if (!o.docker) return t.log('no docker CLI: the API part was skipped');
+  t.is(o.docker.create, 0);
+  t.true(o.docker.networkInspect.EnableIPv6);
+  t.is(o.docker.run, 0);
+  t.like(o.docker.settings.d6, { IPv6Gateway: 'fd00:78::1', GlobalIPv6Address: 'fd00:78::2', GlobalIPv6PrefixLen: 64 });
+  t.is((Object.values(o.docker.containers)[0] as { IPv6Address: string }).IPv6Address, 'fd00:78::2/64');
+  t.regex(o.docker.fetched, /^[0-9a-f]{12}\n$/);
+  t.is(o.docker.rm, 0);
+});
+
 run('bad input through the CLI: overlapping subnets, a subnet on a route of the namespace, an unknown network, a port > 65535, -p garbage, an --ip outside the subnet; nothing half set up', (t) => {
   const o = scenario('bad');
   t.regex(o.overlap.stderr, /Pool overlaps with other one on this address space/);

@@ -69,6 +69,15 @@ run('DNS on a user network by name and alias; none on the default bridge; hosts 
   t.regex(o.hosts, /\n172\.17\.0\.\d+\th1\nh1\n$/);
 });
 
+run('IPv6 from the SDK: a published port on [::1] through the in-process proxy, a container by name (AAAA) and IPv6 address', (t) => {
+  const o = scenario('ipv6');
+  t.is(o.loopback6, 'web\n');
+  t.deepEqual(o.ports, ['0.0.0.0', '::']);
+  t.is(o.byName, 'web\n');
+  t.regex(o.after, /ECONNREFUSED/);
+  t.deepEqual(o.left, { links: [], netns: [], portRules: 0, dns: 0, ips: [] });
+});
+
 run('an internal network has no route out; bridge has; none and host unchanged', (t) => {
   const o = scenario('internal');
   t.notRegex(o.internalRoute, /default/);

@@ -3,7 +3,7 @@
  * docker prints them (`80/tcp -> 0.0.0.0:8080`, or for one port only `0.0.0.0:8080`).
  */
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { portLines } from '../../network/docker-ports.js';
+import { hasIpv6, portLines } from '../../network/docker-ports.js';
 import { parsePortKey } from '../../network/port-spec.js';
 import { parseArgs } from '../args.js';
 import { openEngine } from '../open-engine.js';
@@ -16,7 +16,7 @@ export default async function port(argv: string[]): Promise<number> {
   const only = which === undefined ? undefined : parsePortKey(which, 'port');
   const r = await (await openEngine()).get(ref);
   const running = r.state === 'running' || r.state === 'paused';
-  const lines = running ? portLines(r.network?.state?.ports ?? [], only, { ipv6: false }) : [];
+  const lines = running ? portLines(r.network?.state?.ports ?? [], only, { ipv6: hasIpv6(r.network?.state) }) : [];
   if (only && !lines.length) throw new NotFoundError(`no public port '${only.containerPort}/${only.protocol}' published for ${ref}`);
   writeOut(lines.map((l) => `${l}\n`).join(''));
   return 0;

@@ -1,0 +1,155 @@
+#include "port-proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+namespace nsbox {
+namespace {
+
+constexpr size_t kChunk = 65536;
+
+bool ParseAddress(const std::string& address, int port, sockaddr_storage* ss, socklen_t* len) {
+  memset(ss, 0, sizeof *ss);
+  if (address.find(':') != std::string::npos) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof *a;
+    return inet_pton(AF_INET6, address.c_str(), &a->sin6_addr) == 1;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(static_cast<uint16_t>(port));
+  *len = sizeof *a;
+  return inet_pton(AF_INET, address.c_str(), &a->sin_addr) == 1;
+}
+
+}  // namespace
+
+bool PortProxy::Setup(int epoll, const std::vector<ProxySpec>& specs, std::string* what) {
+  epoll_ = epoll;
+  for (const ProxySpec& p : specs) {
+    Listener l{};
+    *what = "proxy to " + p.address + " port " + std::to_string(p.port);
+    if (!ParseAddress(p.address, p.port, &l.to, &l.len)) {
+      errno = EINVAL;
+      return false;
+    }
+    *what = "listen (fd " + std::to_string(p.fd) + ")";
+    int flags = fcntl(p.fd, F_GETFL);
+    if (flags < 0 || fcntl(p.fd, F_SETFL, flags | O_NONBLOCK) < 0 || listen(p.fd, 128) < 0) return false;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = p.fd;
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, p.fd, &ev) < 0) return false;
+    listeners_[p.fd] = l;
+  }
+  return true;
+}
+
+bool PortProxy::OnEvent(int fd, unsigned events) {
+  auto l = listeners_.find(fd);
+  if (l != listeners_.end()) {
+    Accept(fd, l->second);
+    return true;
+  }
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return false;
+  std::shared_ptr<Conn> c = it->second;  // kept alive through Close
+  Handle(c.get(), c->s[0].fd.get() == fd ? 0 : 1, events);
+  return true;
+}
+
+void PortProxy::Accept(int lfd, const Listener& l) {
+  // One per event (level-triggered: the next comes on the next round).
+  UniqueFd client(accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (!client.valid()) return;
+  UniqueFd up(socket(l.to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!up.valid()) return;
+  if (connect(up.get(), reinterpret_cast<const sockaddr*>(&l.to), l.len) < 0 && errno != EINPROGRESS) return;
+  auto c = std::make_shared<Conn>();
+  c->s[0].fd = std::move(client);
+  c->s[1].fd = std::move(up);
+  for (Side& s : c->s) {
+    epoll_event ev{};
+    ev.data.fd = s.fd.get();
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, s.fd.get(), &ev);
+    conns_[s.fd.get()] = c;
+  }
+  Rearm(c.get());
+}
+
+// Reads what `from` has and writes it on to the other side; false when the connection is done for.
+bool PortProxy::Pump(Conn* c, int from) {
+  Side& in = c->s[from];
+  Side& out = c->s[1 - from];
+  char buf[kChunk];
+  ssize_t n = read(in.fd.get(), buf, sizeof buf);
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (n == 0) {
+    in.in_eof = true;
+    return Flush(c, 1 - from);
+  }
+  out.out.append(buf, static_cast<size_t>(n));
+  return Flush(c, 1 - from);
+}
+
+// Writes what is pending for side `to`; after the other side's EOF, passes the FIN on.
+bool PortProxy::Flush(Conn* c, int to) {
+  Side& s = c->s[to];
+  while (!s.out.empty()) {
+    ssize_t n = write(s.fd.get(), s.out.data(), s.out.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno == EAGAIN;
+    s.out.erase(0, static_cast<size_t>(n));
+  }
+  if (c->s[1 - to].in_eof && !s.out_shut) {
+    shutdown(s.fd.get(), SHUT_WR);
+    s.out_shut = true;
+  }
+  return true;
+}
+
+void PortProxy::Handle(Conn* c, int i, unsigned events) {
+  if (c->connecting && i == 1) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->s[1].fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) return Close(c);
+    c->connecting = false;
+  }
+  bool ok = true;
+  if (events & EPOLLOUT) ok = Flush(c, i);
+  if (ok && !c->connecting && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->s[i].in_eof && c->s[1 - i].out.empty()) ok = Pump(c, i);
+  // A side that hung up (or failed) with nothing to read takes the connection with it.
+  if (ok && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN)) ok = false;
+  if (!ok || (c->s[0].out_shut && c->s[1].out_shut)) return Close(c);
+  Rearm(c);
+}
+
+void PortProxy::Rearm(Conn* c) {
+  for (int i = 0; i < 2; i++) {
+    Side& s = c->s[i];
+    epoll_event ev{};
+    ev.data.fd = s.fd.get();
+    bool connecting = c->connecting;
+    if (!connecting && !s.in_eof && c->s[1 - i].out.empty()) ev.events |= EPOLLIN;
+    if ((connecting && i == 1) || !s.out.empty()) ev.events |= EPOLLOUT;
+    epoll_ctl(epoll_, EPOLL_CTL_MOD, s.fd.get(), &ev);
+  }
+}
+
+void PortProxy::Close(Conn* c) {
+  for (Side& s : c->s) {
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, s.fd.get(), nullptr);
+    conns_.erase(s.fd.get());
+  }
+  // the last reference may have gone with the map entries: c is not used after this
+}
+
+}  // namespace nsbox
