@@ -25,6 +25,7 @@ import { checkState } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
 import { afterFailedStart, optionsOf } from './lifecycle.js';
 import { abandonNetwork, setupNetworkFor, type StartNetwork } from './networking.js';
+import { startProxies, type RunningProxies } from '../network/port-proxy.js';
 import { OwnerIndex, thisProcess } from './owners.js';
 import { processStatSync } from './process-start-time.js';
 import { autoRemove } from './removal.js';
@@ -70,6 +71,7 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
   index.note('container', r.id, FOREGROUND_NOTE, owner);
   let c: Container | undefined;
   let net: StartNetwork | undefined;
+  let proxies: RunningProxies | undefined;
   try {
     net = await setupNetworkFor(ctx, r);
     const withNet = net ? { namespaces: { ...(o.namespaces ?? {}), net: net.net }, mounts: [...(o.mounts ?? []), ...net.mounts] } : {};
@@ -79,7 +81,13 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
       { images: async () => image! },
     );
     await c.start();
+    // [::1] relayed from this process, as the shim does for a detached container.
+    if (net?.proxies.length) {
+      proxies = await startProxies(net.proxies);
+      net.fds = net.fds.filter((fd) => !proxies!.fds.has(fd));
+    }
   } catch (e) {
+    await proxies?.close();
     if (!c) image?.release?.();
     if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));
     await afterFailedStart(ctx, r, e);
@@ -124,6 +132,7 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
       try {
         // Its cgroup, writable layer and root, the image's hold; then the record and the rest
         // (also when the first part failed: the removal finds what is left by name).
+        await proxies?.close();
         await started.remove().finally(() => autoRemove(ctx, r.id));
       } finally {
         index.forget('container', r.id, owner);
