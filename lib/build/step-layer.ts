@@ -23,7 +23,8 @@ export async function commitDiff(store: Store, upper: string, parentChainId: str
   try {
     const tar = await writeDiffTar(upper, tmp, opts.clampMtime === undefined ? {} : { clampMtime: opts.clampMtime });
     if (tar.entries === 0) return undefined;
-    if (!(await store.blobs.has(tar.diffId))) await store.blobs.ingestFile(tmp, tar.diffId, tar.size);
+    // the tar's digest was taken as it was written (and the file fsynced): moved into place, not copied
+    if (!(await store.blobs.has(tar.diffId))) await store.blobs.adoptFile(tmp, tar.diffId, tar.size);
     const chainId = chainIdOf(parentChainId, tar.diffId);
     await store.layers.unpack(chainId, store.blobs.path(tar.diffId), {
       diffId: tar.diffId,

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsc, createReadStream, openSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { NotFoundError } from '../errors.js';
@@ -96,6 +96,33 @@ export class BlobStore {
   /** ingest() from a file (an OCI layout, a docker-archive member). */
   async ingestFile(file: string, expected: string, expectedSize?: number): Promise<BlobInfo> {
     return this.ingest(createReadStream(file, { highWaterMark: 1 << 20 }), expected, expectedSize);
+  }
+
+  /**
+   * Takes `file` as blob `digest` by renaming it into place: for a file this process wrote, fsynced
+   * and hashed on the way (a build's layer tar), so neither copied nor read again. The file must be
+   * in the store's tmp directory (the same file system); it is gone afterwards either way.
+   */
+  async adoptFile(file: string, digest: string, size: number): Promise<BlobInfo> {
+    parseDigest(digest);
+    return withLock(
+      this.layout.leaseLock,
+      async () => {
+        await this.init();
+        const final = this.path(digest);
+        try {
+          await chmod(file, 0o644);
+          await mkdir(this.layout.blobsDir, { recursive: true });
+          await rename(file, final);
+          await fsyncDirAsync(this.layout.blobsDir);
+        } catch (err) {
+          await rm(file, { force: true });
+          throw fsError(err, `adopt blob ${digest} from`, file);
+        }
+        return { digest, size, path: final };
+      },
+      { shared: true },
+    );
   }
 
   async #ingest(source: BlobSource, expected: string, expectedSize: number | undefined): Promise<BlobInfo> {
