@@ -1,7 +1,7 @@
 /**
  * A container run in the foreground of the process that starts it, with no nsbox-shim: `nsbox run
- * --rm` without -d, -i or -t, whose CLI stays with the container until it exits and removes it then.
- * The SDK runs its containers the same way (a child of this process, spawned off the event loop,
+ * --rm` without -d or -t (-i only from a pipe or a file), whose CLI stays with the container until
+ * it exits and removes it then. The SDK runs its containers the same way (a child of this process, spawned off the event loop,
  * its exit from a pidfd), which saves the shim's start, its files and its exit files (~100 ms of a
  * `run --rm` here).
  *
@@ -12,7 +12,8 @@
  * so the next engine open (any command) removes it once this process is gone.
  *
  * What needs a supervisor that outlives the caller takes the shim (the caller is told by an
- * undefined): a healthcheck (its status is for `ps` and inspect from anywhere), a terminal, stdin.
+ * undefined): a healthcheck (its status is for `ps` and inspect from anywhere), a terminal, a
+ * restart policy, an open stdin without one given here (or one given to a container without -i).
  */
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors.js';
@@ -59,7 +60,8 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
   const r = await ctx.store.get(ref);
   checkState('start', r);
   const o = optionsOf(r);
-  if (r.openStdin || r.options.tty || r.restartPolicy.name !== 'no') return undefined;
+  // docker's -i is stdin given here; without it, the container's is /dev/null.
+  if (r.openStdin !== (opts.stdio[0] !== 'ignore') || r.options.tty || r.restartPolicy.name !== 'no') return undefined;
   const image = o.image === undefined ? undefined : await resolveForContainer(o.image, { pull: 'never', root: ctx.root });
   // As Container.create merges them (the probe's shell does not matter here, only whether there is one).
   if (resolveHealthcheck(mergeHealthcheck(o.healthcheck, imageHealthcheck(image?.config.Healthcheck)))) {

@@ -70,6 +70,8 @@ rtest('run: exit codes, stdin with -i, env, volumes, read-only, memory limit', (
   t.is(bad.status, 125);
   t.regex(bad.stderr, /unknown flag: --bogus/);
   t.is(nsbox(t, ['run', '-i', img(t), 'cat'], 'piped\n').stdout, 'piped\n');
+  t.is(nsbox(t, ['run', '--rm', '-i', img(t), 'cat'], 'piped\n').stdout, 'piped\n', 'a foreground --rm run reads our stdin itself');
+  t.is(nsbox(t, ['run', '--rm', img(t), 'cat'], 'piped\n').stdout, '', 'without -i, no stdin (foreground --rm too)');
   t.is(nsbox(t, ['run', img(t), 'cat'], 'piped\n').stdout, '', 'without -i, no stdin');
   const dir = mkdtempSync(join(tmpdir(), 'nsbox-cli-vol-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

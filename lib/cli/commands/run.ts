@@ -2,8 +2,9 @@
  * nsbox run [OPTIONS] IMAGE [COMMAND] [ARG...]: create + start + attach, as docker's. The
  * container runs under nsbox-shim; in the foreground this CLI is attached to it until it exits (its
  * exit code is ours; -i passes stdin, -t gives it a terminal, signals are forwarded), with -d it
- * prints the id and returns at once. A foreground `--rm` run without -i or -t is this CLI's own
- * child instead (lib/engine/foreground.ts): no shim to start, removed the moment it exits.
+ * prints the id and returns at once. A foreground `--rm` run without -t (nor -i from a terminal)
+ * is this CLI's own child instead (lib/engine/foreground.ts): no shim to start, removed the moment
+ * it exits.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -156,12 +157,14 @@ export default async function run(argv: string[]): Promise<number> {
   const autoRemove = flag(p, 'rm');
   const engine = await openEngine();
   const record = await createFrom(engine, p, !detach);
-  // A foreground --rm run with nothing to attach but the output: this CLI supervises the container
+  // A foreground --rm run with nothing to attach but its stdio: this CLI supervises the container
   // itself (foreground.ts), without a shim; its output goes straight to ours unless ours is a
   // terminal (without -t, docker's container never has one).
-  if (!detach && autoRemove && !tty && !interactive) {
+  // -i from a pipe or a file: the container reads our stdin itself (from a terminal, docker's -i
+  // without -t passes what is typed through a pipe: the shim's attach does that).
+  if (!detach && autoRemove && !tty && !(interactive && isatty(0))) {
     const out = (fd: number) => (isatty(fd) ? 'pipe' : 'inherit');
-    const fg = await engine.startInForeground(record.id, { stdio: ['ignore', out(1), out(2)] });
+    const fg = await engine.startInForeground(record.id, { stdio: [interactive ? 'inherit' : 'ignore', out(1), out(2)] });
     if (fg) {
       const code = await runSession(foregroundSession(fg), { tty: false, interactive: false });
       await fg.remove();
