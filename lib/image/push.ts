@@ -141,6 +141,7 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
         // An attestation is an OCI manifest with no Docker form: a registry refusing OCI does not get it.
         if (!refusesMediaType(err)) throw err;
         refused = true;
+        fmt.refusal ??= err;
         atts.delete(m);
       }
     }));
@@ -210,6 +211,8 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
  */
 interface ManifestFormat {
   docker: boolean;
+  /** The registry's refusal of an OCI manifest on this push, if any (told with a Docker one's). */
+  refusal?: unknown;
   tookDocker(): Promise<void>;
 }
 
@@ -248,14 +251,13 @@ function refusedTwice(first: unknown, again: unknown): unknown {
  */
 async function putImageManifest(client: RegistryClient, repository: string, tag: string | undefined, bytes: Buffer, mediaType: string, fmt: ManifestFormat, signal?: AbortSignal): Promise<{ digest: string; bytes: Buffer; mediaType: string }> {
   const put = (b: Buffer, type: string) => client.pushManifest(tag ? `${repository}:${tag}` : `${repository}@${sha256(b)}`, b, type, signal);
-  let refused: unknown;
   if (!fmt.docker || mediaType !== MediaType.ociManifest) {
     try {
       return { digest: await put(bytes, mediaType), bytes, mediaType };
     } catch (err) {
       if (mediaType !== MediaType.ociManifest || !refusesMediaType(err)) throw err;
-      refused = err;
       fmt.docker = true;
+      fmt.refusal ??= err;
     }
   }
   const docker = toDockerManifest(bytes);
@@ -263,7 +265,7 @@ async function putImageManifest(client: RegistryClient, repository: string, tag:
   try {
     digest = await put(docker, MediaType.dockerManifest);
   } catch (err) {
-    throw refused === undefined ? err : refusedTwice(refused, err);
+    throw fmt.refusal === undefined ? err : refusedTwice(fmt.refusal, err);
   }
   await fmt.tookDocker();
   return { digest, bytes: docker, mediaType: MediaType.dockerManifest };

@@ -63,7 +63,8 @@ interface Seen {
  * An HTTP proxy to the registry. `refuse(req)` returns the status and Distribution error to answer
  * a request with instead of passing it on; `seen` lists every request and the status it got.
  */
-async function gate(upstream: Registry, refuse: (method: string, url: string, type: string) => { status: number; code: string; message: string; detail: string } | undefined) {
+type Answer = { status: number; code?: string; message?: string; detail?: string } | undefined;
+async function gate(upstream: Registry, refuse: (method: string, url: string, type: string) => Answer) {
   const seen: Seen[] = [];
   const server = http.createServer((req, res) => {
     const method = req.method ?? '';
@@ -74,7 +75,7 @@ async function gate(upstream: Registry, refuse: (method: string, url: string, ty
       req.resume();
       seen.push({ method, url, type, status: no.status });
       res.writeHead(no.status, { 'content-type': 'application/json', 'docker-distribution-api-version': 'registry/2.0' });
-      res.end(JSON.stringify({ errors: [{ code: no.code, message: no.message, detail: no.detail }] }));
+      res.end(no.code ? JSON.stringify({ errors: [{ code: no.code, message: no.message, detail: no.detail }] }) : undefined);
       return;
     }
     const up = http.request({ host: '127.0.0.1', port: upstream.port, method, path: url, headers: req.headers }, (r) => {
@@ -177,4 +178,56 @@ rtest('a registry that refuses OCI manifests (415): the image goes as Docker sch
   t.is(direct.mediaType, OCI_INDEX);
   t.deepEqual(direct.warnings, []);
   t.is(inspectRaw(`${reg.host}/direct:1`).json.manifests?.length, 2, 'the image and its attestation');
+});
+
+/** What a refused push must leave as it was: the image records and tag journals (images.json), the store's temp dir, the tag's log. */
+function localState(root: string, ref: string) {
+  const log = spawnSync(process.execPath, [bin, 'image', 'log', ref], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: root } });
+  return { images: readFileSync(join(root, 'images.json')), tmp: readdirSync(join(root, 'tmp')).sort(), log: log.stdout };
+}
+
+rtest('a manifest the registry rejects: a clear error, the store as it was, and the next push goes through', async (t) => {
+  const { reg, root } = t.context;
+  let lie = true;
+  let refuseAll = false;
+  const proxy = await gate(reg, (method, url) => {
+    // A manifest refused whatever its type (a registry's policy): 400 MANIFEST_INVALID to OCI and Docker alike
+    if (refuseAll && method === 'PUT' && url.includes('/manifests/')) return { status: 400, code: 'MANIFEST_INVALID', message: 'manifest invalid', detail: 'rejected by the registry\'s policy' };
+    // The proxy says the repository has the config when it has not: nsbox does not upload it, and the real registry refuses the manifest
+    if (lie && method === 'HEAD' && url === `/v2/bad/blobs/${config}`) return { status: 200 };
+    return undefined;
+  });
+  t.teardown(() => proxy.stop());
+  const image = await Image.import(t.context.tar, { name: `${proxy.host}/bad:1`, root, changes: ['CMD ["echo", "rejected once"]'] });
+  const config = image.id;
+  const before = localState(root, `${proxy.host}/bad:1`);
+  t.not(before.log, '');
+
+  // 1. the registry itself refuses the manifest: a blob it names is not there
+  const err = await t.throwsAsync(Image.push(`${proxy.host}/bad:1`, { root }), { instanceOf: RegistryError });
+  t.is(err!.status, 400);
+  t.is(err!.code, 'MANIFEST_BLOB_UNKNOWN');
+  t.is(err!.message, `push ${proxy.host}/bad@${/@(sha256:[0-9a-f]{64})/.exec(err!.message)?.[1]}: blob unknown to registry: ${config} (400)`, 'the error names the blob the registry lacks');
+  t.true(proxy.manifestPuts().some((p) => p.status === 400), 'the registry answered the manifest PUT with 400');
+  t.deepEqual(localState(root, `${proxy.host}/bad:1`), before, 'images.json byte for byte, the tag\'s log, no temp file');
+  await t.throwsAsync(new RegistryClient({ credentialSources: [] }).fetchManifest(`${reg.host}/bad:1`), { instanceOf: RegistryError }, 'no tag on the registry');
+  t.is(await new Store({ root }).distribution.manifestFormat(proxy.host), undefined, 'not taken for a refusal of OCI');
+
+  // 2. refused as OCI and as Docker schema2: both refusals in one error, nothing remembered, nothing changed
+  lie = false;
+  refuseAll = true;
+  const both = await t.throwsAsync(Image.push(`${proxy.host}/bad:1`, { root }), { instanceOf: RegistryError });
+  t.regex(both!.message, /manifest invalid: rejected by the registry's policy \(400\); and as Docker schema2: manifest invalid: rejected by the registry's policy \(400\)$/);
+  t.is(await new Store({ root }).distribution.manifestFormat(proxy.host), undefined, 'a registry that refuses both is not remembered as taking Docker');
+  t.deepEqual(localState(root, `${proxy.host}/bad:1`), before);
+
+  // 3. what the refused pushes left on the registry does not trip the next push
+  refuseAll = false;
+  const ok = await Image.push(`${proxy.host}/bad:1`, { root });
+  const held = inspectRaw(`${reg.host}/bad:1`);
+  t.is(held.digest, ok.digest);
+  t.is(held.json.mediaType, OCI_INDEX);
+  const elsewhere = join(t.context.dir, 'bad-pulled');
+  await Image.pull(`${reg.host}/bad:1`, { root: elsewhere });
+  t.is((await runIn(elsewhere, `${reg.host}/bad:1`, ['sh', '-c', 'echo ran'])).trim(), 'ran');
 });
