@@ -7,11 +7,19 @@
 import { native } from '../native.js';
 import { LayerError } from './errors.js';
 
-/** Compressed bytes handed over per call (at least; a download's chunks are gathered up to it). */
-const IN_BATCH = 512 << 10;
-/** Output bytes per call at most, and the output held for the reader before the inflate waits. */
-const MAX_OUT = 4 << 20;
-const MAX_QUEUED = 8 << 20;
+/**
+ * Compressed bytes handed over per call (at least; a download's chunks are gathered up to it): the
+ * first call small, so the tar reader starts early, then doubling up to IN_BATCH_MAX. Each call waits
+ * its turn on the thread pool behind the file batches and the blob's writes; with 512 KiB calls (98 for
+ * debian minbase) the tar reader sat waiting for the inflate for over half of a pull, with 4 MiB
+ * calls (13) about a third less.
+ */
+const IN_BATCH_FIRST = 512 << 10;
+const IN_BATCH_MAX = 4 << 20;
+/** Output bytes per call at most (4 MiB of gzip input is about 10 MiB of tar). */
+const MAX_OUT = 16 << 20;
+/** The output held for the reader before the inflate waits. */
+const MAX_QUEUED = 16 << 20;
 
 export interface NativeGunzip {
   /** The uncompressed bytes; iterate once. */
@@ -61,14 +69,16 @@ export function nativeGunzip(source: AsyncIterable<Buffer>, where: string): Nati
     try {
       let batch: Buffer[] = [];
       let bytes = 0;
+      let want = IN_BATCH_FIRST;
       for await (const chunk of source) {
         if (stopped) throw new Stopped();
         batch.push(chunk);
         bytes += chunk.length;
-        if (bytes < IN_BATCH) continue;
+        if (bytes < want) continue;
         const input = batch;
         batch = [];
         bytes = 0;
+        want = Math.min(want * 2, IN_BATCH_MAX);
         await run(input, false);
       }
       await run(batch, true);
