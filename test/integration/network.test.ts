@@ -69,12 +69,15 @@ run('DNS on a user network by name and alias; none on the default bridge; hosts 
   t.regex(o.hosts, /\n172\.17\.0\.\d+\th1\nh1\n$/);
 });
 
-run('IPv6 from the SDK: a published port on [::1] through the in-process proxy, a container by name (AAAA) and IPv6 address', (t) => {
+run('IPv6 from the SDK: a published port on [::1] through the in-process proxy, a container by name (AAAA) and IPv6 address; the default MTU and a network\'s mtu option', (t) => {
   const o = scenario('ipv6');
   t.is(o.loopback6, 'web\n');
   t.deepEqual(o.ports, ['0.0.0.0', '::']);
   t.is(o.byName, 'web\n');
   t.regex(o.after, /ECONNREFUSED/);
+  // the default MTU (65520: bench/network.ts), and a network's own option
+  t.regex(o.mtu, / mtu 65520 /);
+  t.regex(o.mtuOption, / mtu 1400 /);
   t.deepEqual(o.left, { links: [], netns: [], portRules: 0, dns: 0, ips: [] });
 });
 
