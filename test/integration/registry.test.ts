@@ -5,6 +5,7 @@
  * the failures a pull meets (unknown image, registry down, tampered and truncated content).
  */
 import { createHash } from 'node:crypto';
+import dc from 'node:diagnostics_channel';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -344,6 +345,32 @@ rtest('push: cross-repo mount, then only missing blobs, monolithic and chunked',
   }
   t.true(await client.hasBlob(`${reg.host}/copies/fresh:1`, src.manifest.layers[2]!.digest));
   t.false(await client.hasBlob(`${reg.host}/copies/fresh:1`, `sha256:${'2'.repeat(64)}`));
+});
+
+rtest('the first requests of a client, all at once, share one GET /v2/; one caller aborting does not fail the others', async (t) => {
+  const { reg } = t.context;
+  const pings: string[] = [];
+  // Only this test's clients (the suite's other tests run at the same time).
+  const agent = `nsbox-ping-test-${process.pid}`;
+  const onStart = ({ request }: { request: { method: string; path: string; host: string; getHeader(n: string): unknown } }) => {
+    if (request.method === 'GET' && request.path === '/v2/' && request.getHeader('user-agent') === agent) pings.push(request.host);
+  };
+  dc.subscribe('http.client.request.start', onStart as (m: unknown) => void);
+  t.teardown(() => dc.unsubscribe('http.client.request.start', onStart as (m: unknown) => void));
+  const absent = (i: number) => `sha256:${String(i).repeat(64)}`;
+  const client = () => new RegistryClient({ credentialSources: [], retry: RETRY, userAgent: agent });
+  const c = client();
+  t.deepEqual(await Promise.all([1, 2, 3, 4, 5].map((i) => c.hasBlob(`${reg.host}/layered:1`, absent(i)))), [false, false, false, false, false]);
+  t.is(pings.length, 1);
+
+  pings.length = 0;
+  const c2 = client();
+  const stop = new AbortController();
+  const first = c2.hasBlob(`${reg.host}/layered:1`, absent(6), stop.signal);
+  const others = Promise.all([7, 8].map((i) => c2.hasBlob(`${reg.host}/layered:1`, absent(i))));
+  stop.abort();
+  await t.throwsAsync(first);
+  t.deepEqual(await others, [false, false]);
 });
 
 rtest('push: an index after its manifests, by digest', async (t) => {

@@ -82,6 +82,7 @@ export class RegistryTransport {
   readonly #opts: TransportOptions;
   /** undefined: not pinged yet; null: no auth needed. */
   #challenge: Challenge | null | undefined;
+  #pinging: { done: Promise<void>; signal: AbortSignal | undefined } | undefined;
   #creds: Credentials | null | undefined;
   readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
   readonly #pending = new Map<string, Promise<string>>();
@@ -115,9 +116,31 @@ export class RegistryTransport {
     };
   }
 
-  /** `GET /v2/`: learns whether and how the registry wants auth. */
+  /**
+   * `GET /v2/`: learns whether and how the registry wants auth, once. Callers that come while it
+   * is on its way (a push's first HEADs, all at once) wait for the same request.
+   */
   async ping(signal?: AbortSignal): Promise<void> {
-    if (this.#challenge !== undefined) return;
+    while (this.#challenge === undefined) {
+      let pending = this.#pinging;
+      if (!pending) {
+        const mine = { done: this.#ping(signal), signal };
+        const clear = () => {
+          if (this.#pinging === mine) this.#pinging = undefined;
+        };
+        mine.done.then(clear, clear);
+        this.#pinging = pending = mine;
+      }
+      try {
+        await pending.done;
+      } catch (err) {
+        // the ping of another caller, stopped by that caller's signal: this one asks again
+        if (!pending.signal?.aborted || pending.signal === signal || signal?.aborted) throw err;
+      }
+    }
+  }
+
+  async #ping(signal?: AbortSignal): Promise<void> {
     const op = `ping ${this.registry}`;
     const res = await withRetries(this.#opts.retry, () => this.#send({ method: 'GET', url: '/v2/', scopes: [], op, signal }, {}), (e) => this.#retryable(e), { signal });
     if (res.status === 200) {
