@@ -4,7 +4,8 @@
  * manifest or index PUT, as registries without OCI support do; everything else goes through to the
  * registry, which stores what nsbox sends): the image goes as Docker schema2, and the next push goes
  * so at once. A manifest the registry rejects: a clear error, the store as it was, and nothing left
- * that the next push trips over.
+ * that the next push trips over. An image with two platforms (each pulled from an index skopeo
+ * pushed) pushed as an index holding both, or as a Docker manifest list where OCI is refused.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -20,7 +21,7 @@ import { RegistryClient, RegistryError } from '../../lib/image/registry/index.js
 import { Store } from '../../lib/storage/index.js';
 import { collect, rootfs, skipIf } from './_helpers.js';
 import { bin } from './api-fixture.js';
-import { registryUnavailable, startRegistry, type Registry } from '../fixtures/registry.js';
+import { buildImages, pushImages, registryUnavailable, startRegistry, type Registry } from '../fixtures/registry.js';
 
 interface Ctx {
   dir: string;
@@ -230,4 +231,50 @@ rtest('a manifest the registry rejects: a clear error, the store as it was, and 
   const elsewhere = join(t.context.dir, 'bad-pulled');
   await Image.pull(`${reg.host}/bad:1`, { root: elsewhere });
   t.is((await runIn(elsewhere, `${reg.host}/bad:1`, ['sh', '-c', 'echo ran'])).trim(), 'ran');
+});
+
+rtest('an image with two platforms (linux/amd64 and linux/arm64, pulled each) is pushed as an index holding both; as a Docker manifest list where OCI is refused', async (t) => {
+  const { reg, root, dir } = t.context;
+  const images = await buildImages(rootfs());
+  t.teardown(() => images.cleanup());
+  const seeded = await pushImages(images, reg.host);
+  const source = `${reg.host}/multi:1`;
+  const arm = await Image.pull(source, { root, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+  const amd = await Image.pull(source, { root, platform: { os: 'linux', architecture: 'amd64' } });
+  t.is(arm.digest, seeded.digests.arm64);
+  t.is(amd.digest, seeded.digests.busybox);
+  t.is(amd.record.index, seeded.digests.index);
+
+  const pushed = await Image.push(`${reg.host}/multi-copy:1`, { root, image: source });
+  t.is(pushed.mediaType, OCI_INDEX);
+  const held = inspectRaw(`${reg.host}/multi-copy:1`);
+  t.is(held.digest, pushed.digest);
+  t.is(held.digest, seeded.digests.index, 'the index went as it came');
+  t.deepEqual(held.json.manifests?.map((m) => [m.digest, m.platform?.architecture]), [[seeded.digests.busybox, 'amd64'], [seeded.digests.arm64, 'arm64']]);
+  // skopeo copies both platforms from it
+  const oci = join(dir, 'multi-oci');
+  const copy = spawnSync('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${reg.host}/multi-copy:1`, `oci:${oci}:m`], { encoding: 'utf8' });
+  t.is(copy.status, 0, copy.stderr);
+  // pulled into an empty store: the host's platform, as docker; the other by --platform
+  const elsewhere = join(dir, 'multi-pulled');
+  t.is((await Image.pull(`${reg.host}/multi-copy:1`, { root: elsewhere })).digest, seeded.digests.busybox);
+  t.is((await runIn(elsewhere, `${reg.host}/multi-copy:1`, ['echo', 'amd64 ran'])).trim(), 'amd64 ran');
+  t.is((await Image.pull(`${reg.host}/multi-copy:1`, { root: elsewhere, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } })).digest, seeded.digests.arm64);
+
+  // Where OCI is refused: a Docker manifest list of both, each manifest Docker schema2
+  const proxy = await gate(reg, noOci);
+  t.teardown(() => proxy.stop());
+  const listed = await Image.push(`${proxy.host}/multi-docker:1`, { root, image: source });
+  t.is(listed.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+  const list = inspectRaw(`${reg.host}/multi-docker:1`);
+  t.is(list.digest, listed.digest);
+  t.deepEqual(list.json.manifests?.map((m) => [m.mediaType, m.platform?.architecture]), [[DOCKER_MANIFEST, 'amd64'], [DOCKER_MANIFEST, 'arm64']]);
+  for (const m of list.json.manifests ?? []) {
+    const one = inspectRaw(`${reg.host}/multi-docker@${m.digest}`);
+    t.is(one.json.mediaType, DOCKER_MANIFEST);
+    t.is(one.json.config?.mediaType, 'application/vnd.docker.container.image.v1+json');
+  }
+  const fromList = join(dir, 'list-pulled');
+  await Image.pull(`${reg.host}/multi-docker:1`, { root: fromList });
+  t.is((await runIn(fromList, `${reg.host}/multi-docker:1`, ['echo', 'from the list'])).trim(), 'from the list');
 });
