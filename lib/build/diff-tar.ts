@@ -102,26 +102,36 @@ export function headerBlocks(h: Header): Buffer[] {
   return out;
 }
 
-/** Buffered, hashed output. */
+/** Buffered, hashed output: one 1 MiB buffer, filled (file contents read straight into it), hashed and written when full. */
 class Out {
   readonly hash = createHash('sha256');
   size = 0;
-  #buf: Buffer[] = [];
-  #pending = 0;
+  readonly #buf = Buffer.allocUnsafe(1 << 20);
+  #used = 0;
   constructor(readonly fh: FileHandle) {}
   async write(chunk: Buffer): Promise<void> {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    this.#buf.push(chunk);
-    this.#pending += chunk.length;
-    if (this.#pending >= 1 << 20) await this.flush();
+    for (let off = 0; off < chunk.length; ) {
+      if (this.#used === this.#buf.length) await this.flush();
+      const n = chunk.copy(this.#buf, this.#used, off);
+      this.#used += n;
+      off += n;
+    }
+  }
+  /** The free part of the buffer (flushed first when full), for a read into it; then `wrote(n)`. */
+  async space(): Promise<Buffer> {
+    if (this.#used === this.#buf.length) await this.flush();
+    return this.#buf.subarray(this.#used);
+  }
+  wrote(n: number): void {
+    this.#used += n;
   }
   async flush(): Promise<void> {
-    if (!this.#pending) return;
-    const data = Buffer.concat(this.#buf);
-    this.#buf = [];
-    this.#pending = 0;
+    if (!this.#used) return;
+    const data = this.#buf.subarray(0, this.#used);
+    this.hash.update(data);
+    this.size += data.length;
     await this.fh.write(data);
+    this.#used = 0;
   }
 }
 
@@ -223,10 +233,10 @@ async function copyContent(file: string, size: number, out: Out): Promise<void> 
   try {
     let done = 0;
     while (done < size) {
-      const buf = Buffer.allocUnsafe(Math.min(1 << 20, size - done));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, done);
+      const space = await out.space();
+      const { bytesRead } = await fh.read(space, 0, Math.min(space.length, size - done), done);
       if (bytesRead === 0) break;
-      await out.write(buf.subarray(0, bytesRead));
+      out.wrote(bytesRead);
       done += bytesRead;
     }
     if (done !== size) throw new NsboxError(`${file} changed size while its layer was written (${done} of ${size} bytes)`, { code: 'ERR_BUILD' });
