@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import * as z from 'zod';
 import { ignoreCode, isCode, reportError } from '../errors.js';
 import { buildCacheEntrySchema, chainId as chainIdOf, writeFileAtomic, type BuiltLayer, type Store } from '../storage/index.js';
 import { writeDiffTar } from './diff-tar.js';

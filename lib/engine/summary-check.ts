@@ -64,7 +64,12 @@ function checkNetwork(n: unknown): Obj {
     const q = p as Obj;
     if (!isInt(q.containerPort, 0, 65535) || !isInt(q.hostPort, 0, 65535) || typeof q.hostIp !== 'string' || !PROTOCOLS.includes(q.protocol as string)) refuse('network.state.ports');
   }
-  return { ...n, state: { ...st, ports } };
+  const endpoints = st.endpoints === undefined ? [] : st.endpoints;
+  if (!Array.isArray(endpoints)) return refuse('network.state.endpoints');
+  for (const e of endpoints) {
+    if (!isObj(e) || (e.ipv6Address !== undefined && typeof e.ipv6Address !== 'string')) refuse('network.state.endpoints');
+  }
+  return { ...n, state: { ...st, ports, endpoints } };
 }
 
 /** A record as ContainerSummarySchema gives it (defaults filled in), when this check can tell it is one. */

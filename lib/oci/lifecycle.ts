@@ -1,5 +1,5 @@
 /** `start`, `kill`, `delete`, `pause`, `resume`: each checks the status first, as runc does. */
-import { closeSync, openSync, readSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, rmSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidStateError, NotFoundError } from '../errors.js';

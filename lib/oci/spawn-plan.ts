@@ -98,7 +98,6 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
   const ns = new Map(cfg.linux.namespaces.map((n) => [n.type, n]));
   const fresh = (t: string) => ns.has(t as never) && ns.get(t as never)!.path === undefined;
   const userns = fresh('user');
-  const mountns = fresh('mount');
   const root = rootfsOf(cfg, ctx.bundle);
   const ops: SetupOp[] = [];
   if (userns) ops.push({ op: 'setids', uid: 0, gid: 0, groups: [] });

@@ -49,6 +49,8 @@ const nested: Array<[string, (r: Record<string, unknown>, v: unknown) => void]> 
   ['network.state', (r, v) => void (r.network = { ...(r.network as object), state: v })],
   ['network.state.ports', (r, v) => void (r.network = { state: { ports: v } })],
   ['a port', (r, v) => void (r.network = { state: { ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '', hostPort: v }] } })],
+  ['network.state.endpoints', (r, v) => void (r.network = { state: { endpoints: v } })],
+  ['an endpoint ipv6Address', (r, v) => void (r.network = { state: { endpoints: [{ ipv6Address: v, other: 1 }] } })],
   ['a port protocol', (r, v) => void (r.network = { state: { ports: [{ containerPort: 80, protocol: v, hostIp: '', hostPort: 1 }] } })],
 ];
 
