@@ -357,7 +357,7 @@ async function pushImageManifest(store: Store, client: RegistryClient, entry: Im
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
   const signal = opts.signal;
-  const { stored, blobs, manifest, digest } = prepared ?? (await prepareManifest(store, entry, opts));
+  const { stored, blobs, manifest } = prepared ?? (await prepareManifest(store, entry, opts));
   const repository = `${target.domain}/${target.path}`;
   const localSources = await repositoriesInStore(store, target.domain);
   const mountSource = async (d: string): Promise<string | undefined> => {
