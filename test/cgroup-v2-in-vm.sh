@@ -62,6 +62,23 @@ if [ "$rc" = 200 ]; then
   [ "$rc" = 200 ] && rc=124
 fi
 
+# Once (CI at 354470f), a test file died at import in the guest with tsx's module lexer refusing a
+# source that parses on the host (`Parse error …/lib/container.ts:1:13792`), and passed on a rerun:
+# a read over the guest's 9p share gone wrong, not a test failing. Such a pass (no test failed, only
+# a parse error of a file that loads on the host) is run once more, and says so.
+parse_glitch() {
+  local f
+  [ "$rc" != 0 ] && ! grep -qE '✘ \[fail\]' "$log" || return 1
+  f=$(grep -oE "Parse error (/[^:']+)" "$log" | head -1 | cut -d' ' -f3)
+  [ -n "$f" ] && [ -f "$f" ] && node --import=tsx -e "await import(process.argv[1])" "$f" >/dev/null 2>&1
+}
+if parse_glitch; then
+  echo "cgroup v2 pass: the guest could not parse $(grep -oE "Parse error /[^:']+" "$log" | head -1 | cut -d' ' -f3), which loads on the host (a 9p read gone wrong): trying once more"
+  run_vm
+  rc=$?
+  [ "$rc" = 200 ] && rc=124
+fi
+
 summary=$(grep -E '^ +[0-9]+ (tests?|known failures?|uncaught exceptions?|unhandled rejections?) ' "$log" | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g')
 case $rc in
   0) echo "cgroup v2 pass (VM): ok — ${summary:-no summary}" ;;
