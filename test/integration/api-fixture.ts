@@ -4,7 +4,7 @@
  * pointed at it, and a teardown that removes every container of the root through the engine.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +40,6 @@ export interface Serve {
   stop(): Promise<number | null>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Starts `nsbox serve --debug` on `socket` (default: a new temp one) over `root`; resolves once /_ping answers. */
 export async function startServe(opts: { root?: string; dir?: string; args?: string[] } = {}): Promise<Serve> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'nsbox-api-'));
@@ -52,7 +50,7 @@ export async function startServe(opts: { root?: string; dir?: string; args?: str
   // A test process that dies (or times out) must not leave its server behind: setpriv's pdeathsig
   // asks the server to shut down with its parent.
   const argv = [...(SETPRIV ? [SETPRIV, '--pdeathsig', 'TERM', '--'] : []), process.execPath, bin, 'serve', '--socket', socket, '--debug', ...(opts.args ?? [])];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'], env: { ...process.env, NSBOX_ROOT: root } });
   closeSync(fd);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const serve: Serve = {
@@ -69,12 +67,28 @@ export async function startServe(opts: { root?: string; dir?: string; args?: str
       return code;
     },
   };
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`nsbox serve exited with ${child.exitCode}: ${serve.log()}`);
-    const ok = await request(socket, 'GET', '/_ping').then((r) => r.status === 200, () => false);
-    if (ok) return serve;
-    await sleep(100);
-  }
+  // Ready when the server logs "listening": it does so once every address (the socket and each
+  // --host) is bound, so a test may connect to any of them (waiting on the socket alone raced TCP).
+  const ready = await new Promise<boolean>((resolve) => {
+    let seen: string | undefined = '';
+    const timer = setTimeout(() => resolve(false), 30_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      appendFileSync(logFile, chunk);
+      if (seen === undefined) return;
+      seen += chunk.toString('utf8');
+      if (/"msg":"listening"/.test(seen)) {
+        clearTimeout(timer);
+        seen = undefined;
+        resolve(true);
+      }
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (ready && (await request(socket, 'GET', '/_ping').then((r) => r.status === 200, () => false))) return serve;
+  if (child.exitCode !== null) throw new Error(`nsbox serve exited with ${child.exitCode}: ${serve.log()}`);
   await serve.stop();
   throw new Error(`nsbox serve did not answer on ${socket}: ${serve.log()}`);
 }
