@@ -77,7 +77,16 @@ export interface BuildOptions {
   /** The store (default $NSBOX_ROOT, /var/lib/nsbox as root). */
   root?: string;
   onProgress?: (e: BuildProgress) => void;
+  /**
+   * Give each stage's events as they come (each carrying its `stage`), for a live view of stages
+   * running at once; by default a later stage's events are held until the stages before it have
+   * finished, so the events come in file order, as docker's legacy builder prints them.
+   */
+  liveProgress?: boolean;
 }
+
+/** The instructions BuildKit shows as steps of their own (the others only change the config). */
+const VERTEX_KEYWORDS = new Set(['FROM', 'RUN', 'COPY', 'ADD', 'WORKDIR']);
 
 interface Stage {
   index: number;
@@ -225,7 +234,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   // Independent stages run at once; the first failure aborts the others (their RUN containers
   // are killed and removed) and is the build's error once they have all stopped.
   const abort = new AbortController();
-  const printer = new StagePrinter(progress, order.map((s) => s.index));
+  const printer = options.liveProgress ? undefined : new StagePrinter(progress, order.map((s) => s.index));
+  const multiStage = stages.length > 1;
   const running = new Map<number, Promise<StageState>>();
   const layerDirs = async (state: StageState): Promise<string[]> => {
     const top = state.layers.at(-1);
@@ -241,7 +251,12 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   const buildStage = async (s: Stage): Promise<StageState> => {
     await Promise.all([...deps.get(s.index)!].map((d) => running.get(d)!));
     const signal = abort.signal;
-    const stageProgress = printer.sink(s.index);
+    const sink = printer ? printer.sink(s.index) : progress;
+    const stageProgress = (e: BuildProgress) => sink({ ...e, stage: s.index });
+    // BuildKit's vertex numbers: FROM and the steps that make a filesystem change, per stage
+    const vertexCount = 1 + s.nodes.filter((n) => VERTEX_KEYWORDS.has(n.keyword)).length;
+    let vertexAt = 0;
+    const vertex = (node: DockerfileNode) => (VERTEX_KEYWORDS.has(node.keyword) ? { vertex: { stage: multiStage ? s.name ?? `stage-${s.index}` : undefined, n: ++vertexAt, of: vertexCount } } : {});
     const stageEnv: BuildEnv = { ...env, progress: stageProgress, signal };
     const ctx: StepContext = {
       env: stageEnv,
@@ -257,7 +272,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     };
     let n = firstStep.get(s.index)!;
     signal.throwIfAborted();
-    stageProgress({ type: 'step', step: ++n, total, instruction: s.from.original });
+    stageProgress({ type: 'step', step: ++n, total, instruction: s.from.original, ...vertex(s.from) });
     // FROM names an earlier stage, else an image (`FROM alpine AS alpine` is the image)
     const prev = (byName(froms[s.index]!)?.index ?? s.index) < s.index ? stageOf(froms[s.index]!, s) : undefined;
     const state = await baseState(s, froms[s.index]!, prev ? await prev : undefined, getImage);
@@ -275,7 +290,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     }
     for (const node of s.nodes) {
       signal.throwIfAborted();
-      stageProgress({ type: 'step', step: ++n, total, instruction: node.original });
+      stageProgress({ type: 'step', step: ++n, total, instruction: node.original, ...vertex(node) });
       await executeNode(node, state, ctx);
       stageProgress({ type: 'stepDone', id: stepId(state) });
     }
@@ -286,18 +301,19 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     const p = buildStage(s);
     running.set(s.index, p);
     p.then(
-      () => printer.finish(s.index),
+      () => printer?.finish(s.index),
       (error: unknown) => {
         // the first error is the build's; the others are the aborts it caused
         if (!failure) {
           failure = { error };
+          progress({ type: 'failed', stage: s.index, message: error instanceof Error ? error.message : String(error) });
           abort.abort(error);
         }
       },
     );
   }
   await Promise.allSettled(running.values());
-  printer.flushAll();
+  printer?.flushAll();
   if (failure) throw failure.error;
   const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && k !== 'SOURCE_DATE_EPOCH' && k !== 'BUILDKIT_INLINE_CACHE' && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
   if (unused.length) progress({ type: 'warning', message: `[Warning] One or more build-args [${unused.join(' ')}] were not consumed` });
@@ -326,6 +342,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     revision: final.config.config?.Labels?.['org.opencontainers.image.revision'] ?? git.revision,
     ...(options.target ? { parameters: { target: options.target } } : {}),
   };
+  progress({ type: 'exporting' });
   return writeImage(store, final, names, options.root, provenance);
 }
 

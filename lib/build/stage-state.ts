@@ -9,14 +9,26 @@ import type { NetworkMode } from '../network/index.js';
 import type { Store } from '../storage/index.js';
 import type { BuiltLayer } from './step-layer.js';
 
-export type BuildProgress =
-  | { type: 'step'; step: number; total: number; instruction: string }
+/**
+ * A progress event. `stage` is the index of the stage it comes from (none for the global ARGs,
+ * warnings of the whole build and 'exporting'): with stages running at once, it tells a stage's
+ * events apart. A step that BuildKit shows as a vertex of its own (FROM, RUN, COPY, ADD, WORKDIR)
+ * carries `vertex`: its stage's label (undefined in a one-stage build) and its number among the
+ * stage's vertices, as BuildKit's `[stage-1 2/3]`.
+ */
+export type BuildProgress = (
+  | { type: 'step'; step: number; total: number; instruction: string; vertex?: { stage: string | undefined; n: number; of: number } }
   | { type: 'cached' }
   | { type: 'running'; container: string }
   | { type: 'output'; data: Buffer }
   | { type: 'removed'; container: string }
   | { type: 'stepDone'; id: string }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  /** The target stage is being written as an image (after its last step). */
+  | { type: 'exporting' }
+  /** The stage failed with this error (the build's first; the other stages are then stopped). */
+  | { type: 'failed'; message: string }
+) & { stage?: number };
 
 export interface StageState {
   index: number;

@@ -1,14 +1,18 @@
 /**
  * nsbox build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [--pull]
- * [--cache-from IMAGE]... [--label K=V]... [--network none|host] [--secret id=ID,src=FILE|env=VAR]... [-q] [--iidfile FILE] PATH|-: builds an image from a
- * Dockerfile, printing docker's legacy builder output (`Step 1/3 : FROM busybox`, …,
- * `Successfully built <id>`, `Successfully tagged <name>`). `-` reads a tar of the context from
- * stdin, as docker does.
+ * [--cache-from IMAGE]... [--label K=V]... [--network none|host] [--secret id=ID,src=FILE|env=VAR]... [-q] [--iidfile FILE]
+ * [--progress auto|plain|tty|quiet] PATH|-: builds an image from a Dockerfile. `-` reads a tar of
+ * the context from stdin, as docker does. The progress: with `auto` (the default), BuildKit's live
+ * view of the steps on stderr when stderr is a terminal, else docker's legacy builder output on
+ * stdout (`Step 1/3 : FROM busybox`, …, `Successfully built <id>`, `Successfully tagged <name>`);
+ * `plain` is BuildKit's `#N [k/n] …` lines on stderr, `tty` its live view, `quiet` (-q) only the id.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildImage } from '../../build/build.js';
 import { legacyProgress, shortBuildId } from '../../build/legacy-output.js';
+import { plainProgress, type BuildView } from '../../build/plain-progress.js';
+import { ttyProgress } from '../../build/tty-progress.js';
 import { ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
 import { flag, parseArgs, value, values } from '../args.js';
@@ -64,6 +68,7 @@ export default async function buildCommand(argv: string[]): Promise<number> {
       { names: ['secret'], kind: 'list' },
       { names: ['quiet', 'q'], kind: 'bool' },
       { names: ['iidfile'], kind: 'value' },
+      { names: ['progress'], kind: 'value' },
     ],
     { stopAtPositional: false },
   );
@@ -71,12 +76,21 @@ export default async function buildCommand(argv: string[]): Promise<number> {
   if (!ctx || extra.length) throw new ValidationError('"nsbox build" requires exactly 1 argument: PATH|-', 'context');
   const tags = values(p, 'tag');
   for (const t of tags) parseReference(t);
-  const quiet = flag(p, 'quiet');
+  const mode = value(p, 'progress') ?? 'auto';
+  if (!['auto', 'plain', 'tty', 'quiet'].includes(mode)) throw new ValidationError(`--progress ${mode}: expected auto, plain, tty or quiet`, 'progress');
+  const quiet = flag(p, 'quiet') || mode === 'quiet';
+  const view: BuildView | undefined = quiet
+    ? undefined
+    : mode === 'plain'
+      ? plainProgress((s) => process.stderr.write(s))
+      : mode === 'tty' || (mode === 'auto' && process.stderr.isTTY)
+        ? ttyProgress(process.stderr)
+        : undefined;
   const file = value(p, 'file');
   const target = value(p, 'target');
   const network = value(p, 'network');
   const out = legacyProgress((s) => process.stdout.write(s), quiet);
-  const image = await buildImage({
+  const building = buildImage({
     context: ctx === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : ctx,
     // -f is a path from here, as docker's CLI reads it; with a context from stdin, a name in it
     ...(file !== undefined ? { dockerfile: ctx === '-' ? file : path.resolve(file) } : {}),
@@ -90,15 +104,23 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     cacheFrom: values(p, 'cache-from'),
     ...(network !== undefined ? { network } : {}),
     secrets: secretsOf(values(p, 'secret')),
-    onProgress: (e) => {
-      // warnings go to stderr, as docker prints them
-      if (e.type === 'warning') process.stderr.write(`${e.message}\n`);
-      else out(e);
-    },
+    liveProgress: view !== undefined,
+    onProgress:
+      view?.onProgress ??
+      ((e) => {
+        // warnings go to stderr, as docker prints them
+        if (e.type === 'warning') process.stderr.write(`${e.message}\n`);
+        else out(e);
+      }),
+  });
+  const image = await building.catch((e: unknown) => {
+    view?.fail(e instanceof Error ? e : new Error(String(e)));
+    throw e;
   });
   const iidfile = value(p, 'iidfile');
   if (iidfile !== undefined) await writeFile(iidfile, image.id);
   if (quiet) process.stdout.write(`${image.id}\n`);
+  else if (view) view.done(image.id, tags.map((t) => parseReference(t).toString()));
   else {
     process.stdout.write(`Successfully built ${shortBuildId(image.id)}\n`);
     for (const t of tags) process.stdout.write(`Successfully tagged ${parseReference(t).familiar}\n`);
