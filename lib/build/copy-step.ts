@@ -13,6 +13,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NsboxError } from '../errors.js';
 import { resolveUser } from '../runtime/image-config.js';
+import { checkoutGit } from './add-git.js';
 import { downloadUrls, isGitUrl, isHttpUrl } from './add-url.js';
 import { copyInto } from './copy.js';
 import { expandWords } from './dockerfile/expand.js';
@@ -40,14 +41,18 @@ export async function copy(node: DockerfileNode, state: StageState, ctx: StepCon
     return { name: d.name, content: d.expand ? word(d.content.replace(/\\(?![$\\])/g, '\\\\').replace(/[\x22\x27]/g, '\\$&')) : d.content };
   });
   const sources = srcWords.filter((w) => !/^\d*<<-?/.test(w));
-  for (const s of sources) if (isGitUrl(s)) throw new NsboxError(`Dockerfile:${node.line}: ${node.keyword} of a git repository (${s}) is not supported yet`, { code: 'ENOTSUP' });
-  const urls = isAdd ? sources.filter(isHttpUrl) : [];
+  const gits = sources.filter(isGitUrl);
+  if (gits.length && !isAdd) throw bad(node, `: source can't be a git repository for COPY (${gits[0]}): use ADD`);
+  if (gits.length && sources.length !== 1) throw new NsboxError(`Dockerfile:${node.line}: ADD of a git repository takes it as its only source`, { code: 'ENOTSUP' });
+  if (!gits.length && flags.has('keep-git-dir')) throw bad(node, ': --keep-git-dir needs a git repository source');
+  const urls = isAdd && !gits.length ? sources.filter(isHttpUrl) : [];
   if (urls.length && urls.length !== sources.length) throw new NsboxError(`Dockerfile:${node.line}: ADD of URLs and local files together is not supported yet`, { code: 'ENOTSUP' });
-  if (flags.has('checksum') && !urls.length) throw bad(node, ': --checksum needs a URL source');
+  if (flags.has('checksum') && !urls.length && !gits.length) throw bad(node, ': --checksum needs a URL source');
   const from = flags.get('from');
-  const fetched = urls.length ? path.join(ctx.env.store.layout.tmpDir, `${ctx.env.tmpPrefix}add-${randomBytes(8).toString('hex')}`) : undefined;
+  const fetched = urls.length || gits.length ? path.join(ctx.env.store.layout.tmpDir, `${ctx.env.tmpPrefix}add-${randomBytes(8).toString('hex')}`) : undefined;
   try {
-    const got = fetched ? await downloadUrls(urls, fetched, flags.get('checksum')) : undefined;
+    const keepGitDir = flags.has('keep-git-dir') && flags.get('keep-git-dir') !== 'false';
+    const got = !fetched ? undefined : gits.length ? await checkoutGit(gits[0]!, fetched, keepGitDir, flags.get('checksum')) : await downloadUrls(urls, fetched, flags.get('checksum'));
     let tree = got ? got.tree : from === undefined ? ctx.context : await ctx.fromTree(word(from));
     const parents = flags.has('parents') && flags.get('parents') !== 'false';
     // each matched path with the part of it --parents drops (up to a `/./`, else nothing)
@@ -62,7 +67,7 @@ export async function copy(node: DockerfileNode, state: StageState, ctx: StepCon
       tree = new ExcludingTree(tree, matched.map((m) => m.item), new DockerIgnore(excludes.join('\n')));
       kept = matched.filter((m) => tree.lstat(m.item) !== undefined);
     }
-    await copyStep(node, state, ctx, word, { isAdd, flags, from, tree, items: kept.map((m) => m.item), ...(parents ? { parents: kept.map((m) => m.base) } : {}), inline, sources, dest, remote: got !== undefined });
+    await copyStep(node, state, ctx, word, { isAdd, flags, from, tree, items: kept.map((m) => m.item), ...(parents ? { parents: kept.map((m) => m.base) } : {}), inline, sources, dest, remote: got !== undefined, ...(got && 'digest' in got && typeof got.digest === 'string' ? { digest: got.digest } : {}) });
   } finally {
     if (fetched) await rm(fetched, { recursive: true, force: true });
   }
@@ -81,6 +86,8 @@ interface CopyPlan {
   dest: string;
   /** ADD of URLs: the files are not unpacked. */
   remote: boolean;
+  /** The sources' key when not their content (a git checkout's: its commit). */
+  digest?: string;
 }
 
 async function copyStep(node: DockerfileNode, state: StageState, ctx: StepContext, word: (s: string) => string, plan: CopyPlan): Promise<void> {
@@ -90,7 +97,7 @@ async function copyStep(node: DockerfileNode, state: StageState, ctx: StepContex
   if (chmodSpec !== undefined && !/^[0-7]{3,4}$/.test(chmodSpec)) throw bad(node, `: --chmod=${chmodSpec}: expected an octal mode`);
   const shownSrc = [...sources, ...inline.map((d) => `<<${d.name}`)];
   const createdBy = `${node.keyword} ${[...node.flags.filter((f) => !f.startsWith('--from')), ...(from ? [`--from=${from}`] : [])].map((f) => `${f} `).join('')}${shownSrc.join(' ')} ${dest} # buildkit`;
-  const digest = sourcesDigest(tree, items);
+  const digest = plan.digest ?? sourcesDigest(tree, items);
   const workdir = state.config.config?.WorkingDir || '/';
   const link = flags.has('link') && flags.get('link') !== 'false';
   const dirs = await ctx.layerDirs(state);
