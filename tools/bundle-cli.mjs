@@ -35,7 +35,7 @@ const result = await build({
   // could not run a real import().
   supported: { 'dynamic-import': false },
   // The modules find the package from their own location (lib/package-root.ts, lib/native.ts).
-  define: { 'import.meta.url': '__nsbox_module_url' },
+  define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) },
   banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` },
   // NSBOX_BUNDLE_MINIFY=0 keeps lines and names, for reading a --cpu-prof of the CLI. Short
   // identifiers: 619 -> 449 kB of source to read, and ~3.5 ms less to deserialize the code cache.
@@ -73,9 +73,9 @@ if (dynamic.length) {
 // main bundle, which it falls back to when the quick one cannot answer. They must not carry zod
 // (building its classes and schemas is most of what they save).
 const quick = [];
-for (const name of ['ps', 'exec']) {
+for (const name of ['ps', 'exec', 'run']) {
   const out = `${outdir}/quick-${name}.cjs`;
-  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url' }, banner: { js: 'var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;' }, supported: { 'dynamic-import': false } });
+  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: 'var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;' }, supported: { 'dynamic-import': false } });
   const inputs = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
   const schemaLib = inputs.filter((f) => /node_modules\/zod\/(?!v4\/core\/(regexes|util)\.js)/.test(f));
   if (schemaLib.length) {

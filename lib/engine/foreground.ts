@@ -15,10 +15,14 @@
  * undefined): a healthcheck (its status is for `ps` and inspect from anywhere), a terminal, a
  * restart policy, an open stdin without one given here (or one given to a container without -i).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors.js';
 import { resolveForContainer } from '../image/image.js';
 import { Container } from '../runtime/container.js';
+import type { ResolvedImage } from '../runtime/image-source.js';
+import type { ContainerRecord } from './records.js';
 import { imageHealthcheck, mergeHealthcheck, resolveHealthcheck } from '../runtime/health-config.js';
 import type { StdioKind } from '../runtime/options.js';
 import type { ExitStatus } from '../runtime/process.js';
@@ -30,9 +34,11 @@ import { startProxies, type RunningProxies } from '../network/port-proxy.js';
 import { OwnerIndex, thisProcess } from './owners.js';
 import { processStatSync } from './process-start-time.js';
 import { autoRemove } from './removal.js';
+import { parseReference } from '../image/reference.js';
+import { writeRunPlan } from './run-plan.js';
+import { FOREGROUND_NOTE } from './foreground-note.js';
 
-/** The note (owners.ts) of a foreground container: it carries no `nsbox.owner` label. */
-export const FOREGROUND_NOTE = { foreground: true } as const;
+export { FOREGROUND_NOTE };
 
 export interface ForegroundRun {
   readonly id: string;
@@ -50,6 +56,11 @@ export interface ForegroundRun {
 export interface ForegroundOptions {
   /** The container's stdin, stdout and stderr ('inherit': this process's own fd). */
   stdio: [StdioKind, StdioKind, StdioKind];
+  /**
+   * The key of the quick run's plan for this request (lib/cli/quick/run-plan.ts), when the quick
+   * run takes it: the start is kept under it, if it is one the quick run can repeat.
+   */
+  planKey?: string;
 }
 
 /**
@@ -116,6 +127,9 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
     .then((record) => ctx.emit('start', record));
   // A failure is the removal's to report (or the caller's, through remove()).
   marked.catch(() => {});
+  const kept = opts.planKey === undefined || net || proxies || r.volumes.length || !image ? undefined : marked.then(() => keepPlan(ctx.root, opts.planKey!, r, started, image));
+  // A plan that cannot be written only costs the next run its quickness.
+  kept?.catch(() => {});
   return {
     id: r.id,
     stdout: started.stdout,
@@ -126,6 +140,7 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
     exited,
     remove: async () => {
       const status = await exited;
+      await kept?.catch(() => {});
       await marked.catch((e: unknown) => {
         // removed meanwhile (rm -f from another shell)
         if (!(e instanceof NotFoundError)) throw e;
@@ -143,3 +158,25 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
   };
 }
 
+
+/**
+ * Keeps this start as the quick run's plan for `key`: the record as created, the init's spawn plan,
+ * the cgroup, the image (as images.json names it: the quick run checks it is still the one).
+ */
+function keepPlan(root: string, key: string, r: ContainerRecord, c: Container, image: ResolvedImage): void {
+  const plan = c.spawnPlan;
+  const cgroup = c.cgroup?.paths;
+  // A root copied instead of an overlay, or no cgroup: not what the quick run makes.
+  if (!plan || !cgroup || !plan.ops.some((op) => op.op === 'mount' && op.fstype === 'overlay')) return;
+  const refsKey = parseReference(r.options.image!).toString();
+  const images = JSON.parse(readFileSync(join(root, 'images.json'), 'utf8')) as { refs?: Record<string, unknown> };
+  if (images.refs?.[refsKey] !== image.digest) return;
+  writeRunPlan(root, r.id, {
+    key,
+    image: { refsKey, digest: image.digest, layers: image.layers },
+    record: { ...r },
+    command: c.config.command ?? [],
+    plan: { ...plan, stdio: [-1, -1, -1] },
+    cgroup: { ...cgroup },
+  });
+}

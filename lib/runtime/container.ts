@@ -75,6 +75,7 @@ export class Container implements AsyncDisposable {
   #security: ProcessSecurity;
   #bundle: string | undefined;
   #health: HealthMonitor | undefined;
+  #plan: SpawnPlan | undefined;
 
   /** @internal Use `Container.create`. */
   protected constructor(config: ContainerConfig, id: string, image?: ResolvedImage) {
@@ -158,6 +159,7 @@ export class Container implements AsyncDisposable {
       stdio = prepareStdio(cfg.stdio, cfg.tty);
       const plan = await this.#prepare(stdio.childFds, stdio.ctty, stdio.consolePath);
       this.#init = await launch(plan, stdio);
+      this.#plan = plan;
       this.#state = 'running';
       this.#startHealth(this.#init);
     } catch (e) {
@@ -280,6 +282,14 @@ export class Container implements AsyncDisposable {
     if (this.config.rootfs === undefined && !this.#layers) return undefined;
     const overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } : undefined;
     return { root: this.#root, ...(overlay ? { overlay } : {}), mounts: this.config.mounts };
+  }
+
+  /**
+   * @internal The spawn plan its start ran (in-process starts only): the CLI keeps it for the
+   * next identical `run --rm` (lib/cli/quick/run-plan.ts).
+   */
+  get spawnPlan(): SpawnPlan | undefined {
+    return this.#plan;
   }
 
   /** The container's cgroup (undefined when it has none: unprivileged and no resources). */

@@ -20,6 +20,7 @@ const bin = fileURLToPath(new URL('../../bin/nsbox.js', import.meta.url));
 const dist = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const quickPs = fileURLToPath(new URL('../../dist/cli-bundle/quick-ps.cjs', import.meta.url));
 const quickExec = fileURLToPath(new URL('../../dist/cli-bundle/quick-exec.cjs', import.meta.url));
+const quickRunBundle = fileURLToPath(new URL('../../dist/cli-bundle/quick-run.cjs', import.meta.url));
 const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : registryUnavailable();
 const rtest = skipIf(reason, test.serial);
 
@@ -380,6 +381,61 @@ rtest('run --rm in the foreground without a shim: ps, inspect, exec and stop fro
   t.is(nsbox(t, ['ps', '-aq']).status, 0);
   t.deepEqual(leftOf(t, r3!.id), [], 'ps removed what the killed CLI left');
   t.is(nsbox(t, ['run', '--rm', '--name', 'fg3', img(t), 'true']).status, 0, 'its name is free');
+});
+
+rtest('the quick run --rm (no engine, from the plan the full one kept): the same container, exit code, removal leaving nothing, signals; what it cannot do goes to the full CLI', async (t) => {
+  const probe = 'hostname >&2; id; pwd; env | grep -v HOSTNAME | sort; cat /proc/self/cgroup; grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/1/cmdline; echo; mount | sed "s/[0-9a-f]\\{64\\}/ID/g"; ls /dev; ip link | grep -c mtu';
+  const args = ['--rm', '-e', 'A=1', '-w', '/tmp', '-u', '1000:1000', '--name', 'qr', img(t), 'sh', '-c', probe];
+  t.is(quickRun(t, quickRunBundle, args).status, 99, 'no plan yet: the full CLI runs it');
+  const full = nsbox(t, ['run', ...args]);
+  t.is(full.status, 0, full.stderr);
+  const quick = quickRun(t, quickRunBundle, args);
+  t.is(quick.status, 0, `the quick bundle ran it by itself, from the plan the full run kept: ${quick.stderr}`);
+  t.is(quick.stdout, full.stdout, 'same user, cwd, env, cgroups, capabilities, seccomp, mounts, devices, network');
+  t.regex(quick.stdout, /^uid=1000\b(.*\n)*\/tmp\n(.*\n)*A=1\n(.*\n)*Seccomp:\t2\n/);
+  const id12 = quick.stderr.trim();
+  t.regex(id12, /^[0-9a-f]{12}$/);
+  t.not(id12, full.stderr.trim(), 'a container of its own');
+  t.deepEqual(leftOf(t, id12), [], 'its record, directory, note and cgroups removed');
+  t.is(nsbox(t, ['ps', '-aq']).stdout, '');
+  t.false(readFileSync(join(t.context.root, 'containers', 'names.json'), 'utf8').includes('"qr"'), 'its name is free');
+
+  // Exit codes, and signals forwarded.
+  const exit3 = ['--rm', img(t), 'sh', '-c', 'echo out; echo err >&2; exit 3'];
+  t.is(nsbox(t, ['run', ...exit3]).status, 3);
+  t.deepEqual(((r) => [r.status, r.stdout, r.stderr])(quickRun(t, quickRunBundle, exit3)), [3, 'out\n', 'err\n']);
+  const loop = ['--rm', img(t), 'sh', '-c', 'trap "echo got TERM; exit 9" TERM; echo ready; while :; do sleep 0.05; done'];
+  const a = foreground(t, loop, 'ready');
+  await a.ready;
+  a.cli.kill('SIGTERM');
+  t.is((await a.exited).code, 9);
+  const script = `require(${JSON.stringify(quickRunBundle)}).run(${JSON.stringify(loop)}).then((c) => process.exit(c ?? 99))`;
+  const q = spawn(process.execPath, ['-e', script], { env: { ...process.env, NSBOX_ROOT: t.context.root }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve) => q.stdout.on('data', (d: Buffer) => (out += d.toString()).includes('ready') && resolve()));
+  t.regex(nsbox(t, ['ps']).stdout, /Up /, 'ps from another shell sees it running');
+  q.kill('SIGTERM');
+  t.is(await new Promise<number | null>((resolve) => q.on('close', (code) => resolve(code))), 9);
+  t.is(out, 'ready\ngot TERM\n');
+  t.is(nsbox(t, ['ps', '-aq']).stdout, '');
+
+  // Left to the full CLI, with nothing started: flags it does not take, -d, no --rm, a name taken, another image under the tag.
+  for (const other of [['--rm', '--memory', '64m', img(t), 'true'], ['--rm', '-d', img(t), 'true'], [img(t), 'true'], ['--rm', '-t', img(t), 'true']]) {
+    t.is(quickRun(t, quickRunBundle, other).status, 99, other.join(' '));
+  }
+  t.is(nsbox(t, ['run', '--rm', '--name', 'qr', img(t), 'true']).status, 0);
+  const held = nsbox(t, ['run', '-d', '--name', 'qr', img(t), 'sleep', '100']).stdout.trim();
+  t.teardown(() => nsbox(t, ['rm', '-f', held]));
+  t.is(quickRun(t, quickRunBundle, ['--rm', '--name', 'qr', img(t), 'true']).status, 99, 'a name taken: the full command says so');
+  t.is(nsbox(t, ['rm', '-f', held]).status, 0);
+  t.is(nsbox(t, ['tag', img(t), 'qrtag:1']).status, 0);
+  t.is(nsbox(t, ['run', '--rm', 'qrtag:1', 'true']).status, 0);
+  t.is(quickRun(t, quickRunBundle, ['--rm', 'qrtag:1', 'true']).status, 0);
+  t.is(nsbox(t, ['pull', '-q', img(t, 'layered:1')]).status, 0);
+  t.is(nsbox(t, ['tag', img(t, 'layered:1'), 'qrtag:1']).status, 0);
+  t.is(quickRun(t, quickRunBundle, ['--rm', 'qrtag:1', 'true']).status, 99, 'the tag names another image now');
+  t.is(nsbox(t, ['rmi', 'qrtag:1']).status, 0);
+  t.deepEqual(readdirSync(join(t.context.root, 'containers')).filter((f) => /^[0-9a-f]{64}$/.test(f)), []);
 });
 
 rtest('start -a, run -d --rm, logs --since, exit codes through start', async (t) => {

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { parseFlatKeyed, parseNumber, readOptional, writeValue } from '../cgroupfs.js';
 import type { CpuStats } from '../driver.js';
-import { cpusToQuota, weightToShares, type ParsedResources } from '../resources.js';
+import type { ParsedResources } from '../resources.js';
+import { cpusToQuota, weightToShares } from '../units.js';
 
 export async function setCpuV1(dir: string, r: ParsedResources): Promise<void> {
   if (r.cpus !== undefined) {

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { parseFlatKeyed, readOptional, writeValue } from '../cgroupfs.js';
 import type { CpuStats } from '../driver.js';
-import { cpusToQuota, sharesToWeight, type ParsedResources } from '../resources.js';
+import type { ParsedResources } from '../resources.js';
+import { cpusToQuota, sharesToWeight } from '../units.js';
 
 export function needsCpu(r: ParsedResources): boolean {
   return r.cpus !== undefined || r.cpuWeight !== undefined || r.cpuShares !== undefined;

@@ -3,7 +3,8 @@ import { NsboxError } from '../../errors.js';
 import { parseNestedKeyed, readOptional, writeValue } from '../cgroupfs.js';
 import { deviceNumber } from '../devices.js';
 import type { IoStats } from '../driver.js';
-import { blkioWeightToIoWeight, type ParsedResources } from '../resources.js';
+import type { ParsedResources } from '../resources.js';
+import { blkioWeightToIoWeight } from '../units.js';
 
 export async function setIoV2(dir: string, r: ParsedResources): Promise<void> {
   const weight = r.blkio?.weight;

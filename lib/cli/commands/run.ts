@@ -20,6 +20,8 @@ import { runSession } from '../terminal-session.js';
 import { foregroundSession, shimSession } from '../sessions.js';
 import { openEngine } from '../open-engine.js';
 import type { ContainerRecord } from '../../engine/records.js';
+import { defaultRoot } from '../../storage/layout.js';
+import { quickRunKey, quickRunRequest } from '../quick/run-request.js';
 
 export const SPECS: FlagSpec[] = [
   { names: ['interactive', 'i'], kind: 'bool' },
@@ -164,7 +166,10 @@ export default async function run(argv: string[]): Promise<number> {
   // without -t passes what is typed through a pipe: the shim's attach does that).
   if (!detach && autoRemove && !tty && !(interactive && isatty(0))) {
     const out = (fd: number) => (isatty(fd) ? 'pipe' : 'inherit');
-    const fg = await engine.startInForeground(record.id, { stdio: [interactive ? 'inherit' : 'ignore', out(1), out(2)] });
+    // A request the quick run takes (lib/cli/quick/run.ts): this start is kept for it.
+    const quick = quickRunRequest(argv);
+    const planKey = quick ? quickRunKey(quick, defaultRoot()) : undefined;
+    const fg = await engine.startInForeground(record.id, { stdio: [interactive ? 'inherit' : 'ignore', out(1), out(2)], ...(planKey ? { planKey } : {}) });
     if (fg) {
       const code = await runSession(foregroundSession(fg), { tty: false, interactive: false });
       await fg.remove();

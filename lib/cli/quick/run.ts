@@ -1,0 +1,278 @@
+/**
+ * The quick `nsbox run --rm [-i] [-e NAME[=value]]... [-w DIR] [-u USER] [--name NAME]
+ * [--network none|host] IMAGE [COMMAND...]`: bin/nsbox.js runs it from a bundle of its own
+ * (tools/bundle-cli.mjs), without zod, the engine or the CLI's main bundle (issue 14: run within
+ * 40 ms of `node -e 0`). It starts the container the full command's foreground run
+ * (lib/engine/foreground.ts) started last time for the same request, from the plan that run kept
+ * (run-plan.ts): the same record, cgroup, root (overlay), namespaces, capabilities, seccomp program
+ * and process; then it does what the foreground run does: the record says running (supervisor
+ * `process`), signals are forwarded, the exit code is passed on, and the container is removed the
+ * moment it exits (cgroup, writable layer, record, name, note). It is noted as this process's own
+ * (owners.ts) before anything of it exists, so that after a `kill -9` of this process (the container
+ * dies with it) the next engine open removes the rest, as for the full command's.
+ *
+ * Anything else (another flag, a terminal to pass -i from, no plan for this request, an image that
+ * is not the one the plan was made from, a name taken, a store that does not read as expected, a
+ * spawn that fails before the command ran) answers undefined with nothing started or printed, after
+ * undoing what it had made, and bin/nsbox.js runs the full command, which does it or says why not.
+ */
+import { closeSync, fstatSync, mkdirSync, openSync, read, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { constants as os } from 'node:os';
+import { join } from 'node:path';
+import { layoutFrom, parseCgroupMounts, type CgroupLayout } from '../../cgroup/detect.js';
+import type { CgroupDriver } from '../../cgroup/driver.js';
+import { cgroupParent, cgroupPathFor, makeDriver } from '../../cgroup/paths.js';
+import { OwnerIndex, thisProcess } from '../../engine/owners.js';
+import { processStatSync } from '../../engine/process-start-time.js';
+import { native, type SpawnPlan } from '../../native.js';
+import { defaultRoot } from '../../storage/layout.js';
+import { readRunPlan, type RunPlan } from '../../engine/run-plan.js';
+import { quickRunKey, quickRunRequest } from './run-request.js';
+import { QuickStore, type Record_ } from './run-store.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+/** The note a foreground container carries (foreground.ts's FOREGROUND_NOTE). */
+const FOREGROUND_NOTE = { foreground: true };
+
+/** A random 64-hex id, never one whose short form is all digits (records.ts's newContainerId), without node:crypto. */
+function newId(): string {
+  const fd = openSync('/dev/urandom', 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.alloc(32);
+      readSync(fd, buf, 0, 32, null);
+      const id = buf.toString('hex');
+      if (!/^\d{12}/.test(id)) return id;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * isatty(3) without node:tty, which loads node:net and streams (~6 ms): what is not a character
+ * device (a pipe, a file) or is one of the memory devices (/dev/null: major 1) is no terminal; any
+ * other character device is asked of node:tty.
+ */
+function isatty(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    if (!st.isCharacterDevice() || Math.floor(st.rdev / 256) % 4096 === 1) return false;
+  } catch {
+    return false;
+  }
+  return process.getBuiltinModule('node:tty').isatty(fd);
+}
+
+/** detectCgroups, read synchronously (its three reads off the event loop cost more than they take). */
+function cgroupLayoutSync(): CgroupLayout {
+  const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  const unified = parseCgroupMounts(mountinfo).find((m) => m.fstype === 'cgroup2');
+  let v2: string[] = [];
+  if (unified) {
+    try {
+      v2 = readFileSync(join(unified.mountpoint, 'cgroup.controllers'), 'utf8').split(/\s+/).filter(Boolean);
+    } catch {
+      // not visible from here: no controllers known (as detectCgroups)
+    }
+  }
+  return layoutFrom(mountinfo, readFileSync('/proc/self/cgroup', 'utf8'), v2);
+}
+
+/** Whether the store still has the image the plan was made from: the same tag, manifest and layers, each layer complete. */
+function imageStillThere(root: string, img: RunPlan['image']): boolean {
+  try {
+    const images = JSON.parse(readFileSync(join(root, 'images.json'), 'utf8')) as { refs?: Record<string, unknown>; images?: Record<string, { layers?: unknown }> };
+    if (images.refs?.[img.refsKey] !== img.digest || !images.images?.[img.digest]) return false;
+    for (const dir of img.layers) statSync(join(dir, '..', 'layer.json'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // EBADF: closed already
+    }
+  }
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // Our reader went away: end quietly, as the full command does (main.ts, output.ts).
+      if (code === 'EPIPE') return;
+      if (code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+/** Copies `from` to `to` until `from` ends, then closes `from`. */
+function relay(from: number, to: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  return new Promise((resolve) => {
+    const next = (): void =>
+      read(from, buf, 0, buf.length, null, (err, n) => {
+        if (err || n === 0) {
+          closeAll([from]);
+          resolve();
+          return;
+        }
+        writeAll(to, buf.subarray(0, n));
+        next();
+      });
+    next();
+  });
+}
+
+interface Made {
+  store: QuickStore;
+  owners: OwnerIndex;
+  record?: Record_;
+  driver?: CgroupDriver;
+}
+
+/**
+ * Removes what was made of the container (the removal after its exit, or the undoing of a start
+ * that did not happen): its cgroup beside its record and directory (writable layer included), then
+ * its note, as the full command's removal does.
+ */
+async function removeMade(m: Made, id: string): Promise<void> {
+  const errors: unknown[] = [];
+  const step = async (fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(e);
+    }
+  };
+  const d = m.driver;
+  await Promise.all([
+    // Its init reaped, a container with its own pid namespace has nothing left: the plain rmdir
+    // is enough; else (someone joined it from outside) the cgroup is killed first.
+    d &&
+      step(async () => {
+        const left = await d.procs().catch(() => []);
+        if (left.length) await d.kill();
+        await d.remove();
+      }),
+    m.record && step(() => m.store.remove(id, m.record!.name)),
+  ]);
+  await step(() => m.owners.forget('container', id));
+  if (errors.length) throw errors[0];
+}
+
+export async function run(argv: string[]): Promise<number | undefined> {
+  const req = quickRunRequest(argv);
+  // -i from a terminal takes the shim's attach (the full command's).
+  if (!req || (req.interactive && isatty(0))) return undefined;
+  const root = defaultRoot();
+  const key = quickRunKey(req, root);
+  if (!key) return undefined;
+  const id = newId();
+  const plan = readRunPlan(root, key, id);
+  if (!plan || !imageStillThere(root, plan.image)) return undefined;
+  // The cgroup's paths as the plan has them, or the full command's (this host or process moved).
+  let driver: CgroupDriver;
+  try {
+    driver = makeDriver(cgroupLayoutSync(), 'auto', (own) => cgroupPathFor(own, cgroupParent(), id, true));
+  } catch {
+    return undefined;
+  }
+  if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return undefined;
+
+  const made: Made = { store: new QuickStore(root), owners: new OwnerIndex(root) };
+  const owner = thisProcess();
+  const fds: number[] = [];
+  let child: { pid: number; pidfd: number };
+  const outPipes: Array<[number, number]> = [];
+  try {
+    const now = new Date().toISOString();
+    made.record = await made.store.create({ ...plan.record, id, created: now } as Omit<Record_, 'name'>, req.name, () => made.owners.note('container', id, FOREGROUND_NOTE, owner));
+    if (!made.record) {
+      made.owners.forget('container', id);
+      return undefined;
+    }
+    // The cgroup after the record (by which the engine finds it after a kill -9 of this process),
+    // made beside the overlay's directories.
+    const cgroup = driver.create().then(() => {
+      made.driver = driver;
+    });
+    const dir = join(made.store.dir, id);
+    try {
+      mkdirSync(join(dir, 'root'), { mode: 0o700 });
+      mkdirSync(join(dir, 'upper'), { mode: 0o755 });
+      mkdirSync(join(dir, 'work'), { mode: 0o700 });
+    } finally {
+      await cgroup;
+    }
+    // stdio as the full command's: -i our stdin, else /dev/null; our stdout and stderr, or pipes
+    // relayed to them when they are a terminal (without -t, docker's container never has one).
+    const stdio: [number, number, number] = [0, 1, 2];
+    if (!req.interactive) fds.push((stdio[0] = openSync('/dev/null', 'r+')));
+    for (const i of [1, 2] as const) {
+      if (!isatty(i)) continue;
+      const [r, w] = native.pipe();
+      outPipes.push([r, i]);
+      fds.push(w);
+      stdio[i] = w;
+    }
+    const spawnPlan: SpawnPlan = { ...plan.plan, stdio };
+    child = await native.spawn(spawnPlan);
+  } catch {
+    // Nothing ran: what was made goes, and the full command does it again and says what went wrong.
+    closeAll([...fds, ...outPipes.map(([r]) => r)]);
+    try {
+      await removeMade(made, id);
+    } catch {
+      // left for the full command's engine open (the note names it) or rm
+    }
+    return undefined;
+  } finally {
+    closeAll(fds);
+  }
+
+  const started = child;
+  let running = true;
+  const forward = (sig: NodeJS.Signals) => {
+    if (running) native.sendSignal(started.pidfd, os.signals[sig]);
+  };
+  for (const sig of FORWARDED) process.on(sig, forward);
+  // Read before the exit can be reaped (the pidfd's watch calls back on a later turn).
+  const pidStartTime = processStatSync(started.pid)?.startTime ?? 0;
+  const exited = new Promise<number>((resolve) =>
+    native.watchExit(started.pidfd, (info) => {
+      running = false;
+      closeAll([started.pidfd]);
+      resolve(info.exitCode ?? (info.signal ? 128 + info.signal : 125));
+    }),
+  );
+  const marked = made.store
+    .update(id, (x) => {
+      x.state = 'running';
+      x.startedAt = new Date().toISOString();
+      x.exitCode = null;
+      x.signal = null;
+      delete x.error;
+      x.command = plan.command;
+      x.supervisor = { kind: 'process', pid: started.pid, pidStartTime };
+    })
+    .catch(() => false);
+  const [code] = await Promise.all([exited, ...outPipes.map(([r, to]) => relay(r, to))]);
+  await marked;
+  try {
+    await removeMade(made, id);
+  } catch (e) {
+    process.stderr.write(`nsbox: removing container ${id}: ${(e as Error).message}\n`);
+  }
+  // With -i our stdin may still be read by the container's copy of it: nothing of ours is pending.
+  process.exit(code);
+}
