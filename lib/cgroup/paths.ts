@@ -41,8 +41,12 @@ function nsboxNamed(full: string, added: string): string {
   return path.posix.join(path.posix.dirname(full), `nsbox-${path.posix.basename(full)}`);
 }
 
-/** Builds the driver for the cgroup whose path in a hierarchy is `pathFor(ownPathInThatHierarchy)`. */
-export function makeDriver(layout: CgroupLayout, kind: DriverKind, pathFor: (ownPath: string) => string): CgroupDriver {
+/**
+ * Builds the driver for the cgroup whose path in a hierarchy is `pathFor(ownPathInThatHierarchy)`.
+ * `controllers`: the v1 controllers whose hierarchies it spans, where mounted (nsbox-runc adds
+ * net_cls and net_prio for linux.resources.network).
+ */
+export function makeDriver(layout: CgroupLayout, kind: DriverKind, pathFor: (ownPath: string) => string, controllers: readonly string[] = V1_CONTROLLERS): CgroupDriver {
   const useV2 = kind === 'v2' || (kind === 'auto' && layout.mode === 'v2');
   const unified = layout.unified
     ? new CgroupV2Driver({ mountpoint: layout.unified, mountRoot: layout.unifiedMountRoot ?? '/', cgroupPath: pathFor(layout.unifiedOwnPath ?? '/') })
@@ -52,7 +56,7 @@ export function makeDriver(layout: CgroupLayout, kind: DriverKind, pathFor: (own
     return unified;
   }
   const byMount = new Map<string, V1Hierarchy>();
-  for (const c of V1_CONTROLLERS) {
+  for (const c of controllers) {
     const info = layout.controllers[c];
     if (!info || info.version !== 1) continue;
     const h = byMount.get(info.mountpoint);

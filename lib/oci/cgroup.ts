@@ -3,12 +3,42 @@
  * (v1, hybrid, v2) through lib/cgroup's drivers. An absolute path is taken as is; a relative one
  * (and the default, `nsbox-runc/<id>`) beneath this process's own cgroup in each hierarchy.
  */
+import { readFile } from 'node:fs/promises';
 import { posix as path } from 'node:path';
-import { driverFromPaths, makeDriver, parseResources, type CgroupDriver } from '../cgroup/index.js';
+import { driverFromPaths, makeDriver, parseResources, V1_CONTROLLERS, type CgroupDriver } from '../cgroup/index.js';
+import { writeValue } from '../cgroup/cgroupfs.js';
 import type { Resources } from '../cgroup/resources.js';
-import { NsboxError, ValidationError } from '../errors.js';
+import { ignoreCode, NsboxError, ValidationError } from '../errors.js';
 import { cgroupLayout } from '../runtime/run-root.js';
-import type { OciResources } from './config.js';
+import { cgroupWrites, type ControllerVersion } from './cgroup-files.js';
+import type { OciDevice, OciResources } from './config.js';
+
+/** nsbox's v1 controllers and the network ones linux.resources.network needs, where mounted. */
+const OCI_V1_CONTROLLERS = [...V1_CONTROLLERS, 'net_cls', 'net_prio'];
+
+/** Which hierarchy drives each controller of this cgroup: a v1 one, or its cgroup2 directory. */
+async function controllerVersions(cg: CgroupDriver): Promise<ControllerVersion> {
+  const { unified, ...v1 } = cg.paths;
+  const v2 = unified === undefined ? '' : ((await readFile(path.join(unified, 'cgroup.controllers'), 'utf8').catch(ignoreCode('ENOENT'))) ?? '');
+  const have = new Set(v2.split(/\s+/).filter(Boolean));
+  return (c) => (c === 'unified' ? (unified === undefined ? undefined : 2) : v1[c] !== undefined ? 1 : have.has(c) ? 2 : undefined);
+}
+
+/** Applies `resources` to the cgroup: the drivers' limits, then the files they do not write. */
+export async function applyResources(cg: CgroupDriver, resources: OciResources | undefined, devices: OciDevice[] = []): Promise<void> {
+  const res = ociResources(resources);
+  if (res) await cg.set(parseResources(res, 'linux.resources'));
+  const writes = cgroupWrites(resources, await controllerVersions(cg), devices);
+  const { unified, ...v1 } = cg.paths;
+  for (const w of writes) {
+    const dir = v1[w.controller] ?? unified!;
+    try {
+      await writeValue(path.join(dir, w.file), w.value);
+    } catch (e) {
+      throw new NsboxError(`${w.field}: ${(e as Error).message}`, { cause: e, ...(e instanceof NsboxError && e.code ? { code: e.code } : {}) });
+    }
+  }
+}
 
 /** The part of `linux.resources` nsbox's drivers apply, as their options. */
 export function ociResources(r: OciResources | undefined): Resources | undefined {
@@ -18,7 +48,7 @@ export function ociResources(r: OciResources | undefined): Resources | undefined
   if (m?.limit !== undefined && m.limit !== 0) out.memory = m.limit < 0 ? -1 : m.limit;
   if (m?.swap !== undefined && m.swap !== 0) out.memorySwap = m.swap < 0 ? -1 : m.swap;
   const c = r.cpu;
-  if (c?.quota !== undefined) out.cpus = c.quota > 0 ? c.quota / (c.period && c.period > 0 ? c.period : 100_000) : 0;
+  // quota and period: written as given (cgroup-files.ts), not as a fraction of CPUs.
   if (c?.shares) out.cpuShares = Math.min(262144, Math.max(2, c.shares));
   if (c?.cpus || c?.mems) out.cpuset = { ...(c.cpus ? { cpus: c.cpus } : {}), ...(c.mems ? { mems: c.mems } : {}) };
   if (r.pids) out.pids = r.pids.limit > 0 ? r.pids.limit : -1;
@@ -33,20 +63,19 @@ function checkPath(p: string): void {
 }
 
 /** Creates (or adopts, when it exists) the container's cgroup and applies its limits. */
-export async function createCgroup(cgroupsPath: string | undefined, id: string, resources: OciResources | undefined): Promise<CgroupDriver> {
+export async function createCgroup(cgroupsPath: string | undefined, id: string, resources: OciResources | undefined, devices: OciDevice[] = []): Promise<CgroupDriver> {
   const p = cgroupsPath ?? `nsbox-runc/${id}`;
   checkPath(p);
   const layout = await cgroupLayout();
-  const driver = makeDriver(layout, 'auto', (own) => (p.startsWith('/') ? path.normalize(p) : path.join(own, p)));
+  const driver = makeDriver(layout, 'auto', (own) => (p.startsWith('/') ? path.normalize(p) : path.join(own, p)), OCI_V1_CONTROLLERS);
   try {
     await driver.create();
   } catch (e) {
     if (!(e instanceof NsboxError && e.code === 'EEXIST')) throw e;
   }
-  const res = ociResources(resources);
-  if (res) {
+  if (resources) {
     try {
-      await driver.set(parseResources(res, 'linux.resources'));
+      await applyResources(driver, resources, devices);
     } catch (e) {
       await driver.remove().catch((cleanup: unknown) => process.emitWarning(`nsbox-runc: cgroup of ${id} left after its limits were refused: ${(cleanup as Error).message}`));
       throw e;

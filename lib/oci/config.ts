@@ -81,11 +81,12 @@ export type OciDevice = z.output<typeof Device>;
 const int64 = z.number();
 export const LinuxResourcesSchema = z.object({
   devices: z.array(z.object({ allow: z.boolean(), type: z.string().optional(), major: int64.nullish(), minor: int64.nullish(), access: z.string().optional() })).optional(),
-  memory: z.object({ limit: int64.optional(), reservation: int64.optional(), swap: int64.optional(), kernel: int64.optional(), swappiness: int64.optional(), disableOOMKiller: z.boolean().optional() }).optional(),
+  memory: z.object({ limit: int64.optional(), reservation: int64.optional(), swap: int64.optional(), kernel: int64.optional(), kernelTCP: int64.optional(), swappiness: int64.optional(), disableOOMKiller: z.boolean().optional() }).optional(),
   cpu: z.object({ shares: int64.optional(), quota: int64.optional(), period: int64.optional(), realtimeRuntime: int64.optional(), realtimePeriod: int64.optional(), cpus: z.string().optional(), mems: z.string().optional(), idle: int64.optional() }).optional(),
   pids: z.object({ limit: int64 }).optional(),
   blockIO: z.object({ weight: int64.optional() }).optional(),
   hugepageLimits: z.array(z.object({ pageSize: z.string(), limit: int64 })).optional(),
+  network: z.object({ classID: u32.optional(), priorities: z.array(z.object({ name: z.string(), priority: u32 })).optional() }).optional(),
   unified: z.record(z.string(), z.string()).optional(),
 });
 export type OciResources = z.output<typeof LinuxResourcesSchema>;

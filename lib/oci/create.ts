@@ -83,7 +83,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       nsFds[n.type] = openSync(n.path, 'r');
       opened.push(nsFds[n.type]!);
     }
-    cgroup = await createCgroup(cfg.linux.cgroupsPath, o.id, cfg.linux.resources);
+    cgroup = await createCgroup(cfg.linux.cgroupsPath, o.id, cfg.linux.resources, cfg.linux.devices);
     const placement = cgroup.placement();
     let pty: { master: number; slave: number; path: string } | undefined;
     if (proc.terminal) {

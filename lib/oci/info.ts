@@ -1,10 +1,8 @@
 /** `state`, `list`, `ps`, `update`, `events --stats`: reading (and for update, changing) a container. */
 import { readFileSync } from 'node:fs';
-import { parseResources } from '../cgroup/index.js';
-import type { Resources } from '../cgroup/resources.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { childProcess } from './builtin.js';
-import { ociResources, openCgroup } from './cgroup.js';
+import { applyResources, openCgroup } from './cgroup.js';
 import { LinuxResourcesSchema, parseWith, type OciResources } from './config.js';
 import { listIds, loadState } from './state.js';
 import { ociState, statusOf } from './status.js';
@@ -73,10 +71,10 @@ export async function updateContainer(root: string, id: string, f: UpdateFlags):
   }
   if (pids !== undefined) r.pids = { limit: pids };
   if (weight !== undefined) r.blockIO = { weight };
-  const res: Resources | undefined = ociResources(r);
   const cg = await openCgroup(s.cgroupPaths);
-  if (!res || !cg) return;
-  await cg.set(parseResources(res, 'resources'));
+  if (!cg) return;
+  // Device rules are create's only (runc's update leaves them too).
+  await applyResources(cg, { ...r, devices: [] });
 }
 
 /** One `events --stats` record, runc's shape reduced to what the drivers measure. */

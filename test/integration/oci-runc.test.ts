@@ -395,3 +395,16 @@ rtest('linux.resources.hugepageLimits: the limit on the container cgroup where a
   t.is(readFileSync(file, 'utf8').trim(), String(limit));
   t.is(runc(t, ['delete', '--force', 'huge']).status, 0);
 });
+
+const noDevicesV1 = reason ?? (existsSync('/sys/fs/cgroup/devices/devices.list') ? undefined : 'no cgroup v1 devices hierarchy (on cgroup v2 the rules are an eBPF program nsbox-runc does not write yet)');
+skipIf(noDevicesV1, test.serial)('linux.resources.devices (cgroup v1): a node the rules deny cannot be opened, one they allow and the default nodes can', (t) => {
+  const caps = ['CAP_MKNOD'];
+  // 240 and 241 have no driver: opened where allowed they fail with ENXIO, where denied with EPERM.
+  const b = editedBundle(t, { args: ['sh', '-c', 'mknod /dev/d0 c 240 0; mknod /dev/d1 c 241 0; cat /dev/d0; cat /dev/d1; echo x > /dev/null && echo null-ok'], capabilities: { bounding: caps, effective: caps, permitted: caps } }, (cfg) => {
+    cfg.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 241, minor: 0, access: 'rw' }] };
+  });
+  const r = runc(t, ['run', '--bundle', b, 'devrules']);
+  t.is(r.stdout, 'null-ok\n', r.stderr);
+  t.regex(r.stderr, /d0': Operation not permitted/);
+  t.regex(r.stderr, /d1': No such device or address/);
+});

@@ -184,9 +184,9 @@ test('terminal: the pty slave is the console and the controlling terminal', (t) 
   t.true(p.ops.some((o) => o.op === 'bind' && o.source === '/dev/pts/9' && o.target.endsWith('/dev/console')));
 });
 
-test('resources: memory, swap, cpu quota/period, shares, cpuset, pids, blkio weight, hugepage limits', (t) => {
+test('resources: memory, swap, shares, cpuset, pids, blkio weight, hugepage limits (quota and period: cgroup-files)', (t) => {
   t.deepEqual(ociResources({ memory: { limit: 1 << 20, swap: 2 << 20 }, cpu: { quota: 50000, period: 100000, shares: 1024, cpus: '0' }, pids: { limit: 10 }, blockIO: { weight: 100 } }), {
-    memory: 1 << 20, memorySwap: 2 << 20, cpus: 0.5, cpuShares: 1024, cpuset: { cpus: '0' }, pids: 10, blkio: { weight: 100 },
+    memory: 1 << 20, memorySwap: 2 << 20, cpuShares: 1024, cpuset: { cpus: '0' }, pids: 10, blkio: { weight: 100 },
   });
   t.deepEqual(ociResources({ memory: { limit: -1 }, pids: { limit: 0 } }), { memory: -1, pids: -1 });
   t.is(ociResources({ devices: [{ allow: false, access: 'rwm' }] }), undefined);
