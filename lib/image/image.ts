@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { pickRollback } from './rollback.js';
 import type { ImageRunConfig, PullPolicy, ResolvedImage } from '../runtime/image-source.js';
-import { chainId, Store, type GcResult, type ImageEntry, type ImageRecord, type JournalEntry, type LayerUnpackOptions } from '../storage/index.js';
+import { chainId, Store, type GcResult, type ImageEntry, type ImageRecord, type ImageSnapshot, type JournalEntry, type LayerUnpackOptions } from '../storage/index.js';
 import { defaultRoot } from '../storage/layout.js';
 import { isDigest, parseReference, type Reference } from './reference.js';
 // The registry client (got) and the archive code load only when a pull, save or load needs them:
@@ -231,16 +231,17 @@ export class Image {
    */
   static async push(ref: string, options: PushOptions & StoreOptions & { image?: string } = {}): Promise<PushResult> {
     const target = parseReference(ref);
-    const store = await openStore(options.root);
-    const entry = await findEntry(store, options.image ?? ref);
+    const [store, { RegistryClient }, { pushStoredImage }] = await Promise.all([openStore(options.root), import('./registry/index.js'), import('./push.js')]);
+    // images.json read once for the whole push (the image, its platforms, the mount sources)
+    const images = await store.images.snapshot();
+    const entry = lookUp(images, options.image ?? ref);
     if (!entry) throw new NotFoundError(`An image does not exist locally with the tag: ${target.familiar}`, { code: 'ENOENT' });
-    const [{ RegistryClient }, { pushStoredImage }] = await Promise.all([import('./registry/index.js'), import('./push.js')]);
     const client = new RegistryClient({
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
     });
     const { root: _root, image: _image, ...opts } = options;
-    return store.withLease(() => pushStoredImage(store, client, entry, target, opts));
+    return store.withLease(() => pushStoredImage(store, client, entry, target, opts, images));
   }
 
   /** An image in the store, by name ('busybox', 'host:5000/app:1') or digest; NotFoundError otherwise. */
@@ -425,10 +426,14 @@ function withoutDigest(ref: Reference): Reference {
 }
 
 async function findEntry(store: Store, ref: string): Promise<ImageEntry | undefined> {
-  if (isDigest(ref)) return store.images.get(ref);
+  return lookUp(await store.images.snapshot(), ref);
+}
+
+/** findEntry in images read already. */
+function lookUp(images: ImageSnapshot, ref: string): ImageEntry | undefined {
+  if (isDigest(ref)) return images.get(ref);
   const r = parseReference(ref);
-  if (r.digest) return store.images.get(r.digest);
-  return store.images.get(nameOf(r));
+  return images.get(r.digest ?? nameOf(r));
 }
 
 

@@ -13,7 +13,7 @@
  */
 import * as z from 'zod';
 import { InvalidStateError, ValidationError } from '../errors.js';
-import type { ImageEntry, Store } from '../storage/index.js';
+import type { DistributionSnapshot, ImageEntry, ImageSnapshot, Store } from '../storage/index.js';
 import { sha256 } from '../storage/index.js';
 import { dockerManifestList, isOciType, refusesMediaType, toDockerManifest } from './docker-manifest.js';
 import { layerBlobForPush, type PushBlob } from './push-layer.js';
@@ -78,13 +78,34 @@ function manifestFor(stored: Buffer, storedLayers: readonly Descriptor[], blobs:
 }
 
 /**
+ * What one push reads once and learns: the store's images and distribution record (each parsed
+ * once, whatever the number of blobs and platforms), and the blobs it found or put in the
+ * repository, remembered in one write at the end.
+ */
+interface PushContext {
+  store: Store;
+  client: RegistryClient;
+  target: Reference;
+  /** `host/path` */
+  repository: string;
+  opts: PushOptions;
+  fmt: ManifestFormat;
+  images: ImageSnapshot;
+  dist: DistributionSnapshot;
+  /** Blobs the repository has now (uploaded, mounted, or there already). */
+  learnt: Set<string>;
+  /** Another repository of the registry known to have the blob, for a cross-repository mount. */
+  mountSource(digest: string): string | undefined;
+}
+
+/**
  * Blob digest → repositories of `domain` that had it when a local image named there was pulled or
  * pushed: the store's images under a name on that registry, with their blobs (docker keeps the same
  * from its pulls, in its distribution metadata).
  */
-async function repositoriesInStore(store: Store, domain: string): Promise<Map<string, string[]>> {
+function repositoriesInStore(images: ImageSnapshot, domain: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const { record, names } of await store.images.list()) {
+  for (const { record, names } of images.list()) {
     const repos = [...new Set(names.filter((n) => n.startsWith(`${domain}/`)).map((n) => n.replace(/(?::[^/:@]+)?(?:@.*)?$/, '')))];
     if (!repos.length) continue;
     for (const d of [record.config, ...record.layers.map((l) => l.digest)]) out.set(d, [...(out.get(d) ?? []), ...repos]);
@@ -92,34 +113,65 @@ async function repositoriesInStore(store: Store, domain: string): Promise<Map<st
   return out;
 }
 
+/** Awaits every promise (none is left running) and throws the first rejection. */
+async function settleAll<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /**
  * Pushes `entry` to `target` (a tag; `latest` when it has none). Call it holding the store's lease
  * (Store.withLease), so that the blobs it makes survive until the image record keeps them. An image
  * kept with an index (its provenance's, or the platforms of a multi-platform image) goes as an
  * index: each platform's manifest the store has and its attestations by digest, the index under the
- * tag, holding only what was pushed.
+ * tag, holding only what was pushed. `images`: the store's images as the caller read them.
+ *
+ * Each manifest goes as soon as its own blobs are in (an image manifest beside its attestation's),
+ * the index last; what the push learnt of the repository is written meanwhile, off the path.
  */
-export async function pushStoredImage(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushStoredImage(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, opts: PushOptions = {}, images?: ImageSnapshot): Promise<PushResult> {
   if (target.digest) throw new ValidationError(`cannot push a digest reference (${target.familiar}): push a tag`, 'reference');
   const tag = target.tag ?? 'latest';
   const repository = `${target.domain}/${target.path}`;
+  const signal = opts.signal;
+  // The registry's ping (and auth challenge) while the store is read; a failure is met again, and
+  // told, by the first request that needs it.
+  client.ping(target.domain, signal).catch(() => {});
+  const [snapshot, dist] = await Promise.all([images ?? store.images.snapshot(), store.distribution.snapshot()]);
+  let local: Map<string, string[]> | undefined;
+  const ctx: PushContext = {
+    store, client, target, repository, opts, images: snapshot, dist,
+    fmt: manifestFormat(store, dist, target.domain),
+    learnt: new Set(),
+    mountSource: (d) => {
+      local ??= repositoriesInStore(snapshot, target.domain);
+      const hit = [...dist.repositoriesOf(d), ...(local.get(d) ?? [])].find((r) => r.startsWith(`${target.domain}/`) && r !== repository);
+      return hit?.slice(target.domain.length + 1);
+    },
+  };
+  const fmt = ctx.fmt;
   const record = entry.record;
-  const fmt = await manifestFormat(store, target.domain);
   const warnings: string[] = [];
   const index = record.index && (await store.blobs.has(record.index)) ? ImageIndexSchema.parse(JSON.parse((await store.blobs.read(record.index)).toString('utf8'))) : undefined;
-  const platforms = index ? await localPlatforms(store, index, record.digest) : [];
+  const platforms = index ? await localPlatforms(store, snapshot, index, record.digest) : [];
   const attested = index ? index.manifests.filter((m) => m.annotations?.[REF_TYPE] === ATTESTATION && platforms.some((p) => p.record.digest === m.annotations?.[REF_DIGEST])) : [];
   const noProvenance = () => warnings.push(`${target.domain} takes no OCI manifests: the image went as Docker schema2, without its provenance attestation`);
   if (attested.length && fmt.docker) noProvenance();
   if (!index || (platforms.length === 1 && (!attested.length || fmt.docker))) {
-    const one = await pushImageManifest(store, client, entry, target, tag, opts, fmt);
+    const p = await prepareManifest(store, entry, opts);
+    const layers = await sendBlobs(ctx, p);
+    const put = putImageManifest(client, repository, tag, p.manifest, record.mediaType, fmt, signal);
+    await settleAll<unknown>([put, remember(ctx)]);
+    const one = await put;
     // Kept only once the registry took it: a refused push leaves the image's record as it was
     // (a blob made for the push stays in the blob store, found again by its distribution record).
-    await keepPushed(store, record.digest, [one], one.blobs);
-    return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.bytes.length, mediaType: one.mediaType, manifest: one.digest, layers: one.layers, warnings };
+    const blobs = p.blobs.map((b) => b.digest);
+    await keepPushed(store, entry, [one], blobs);
+    return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.bytes.length, mediaType: one.mediaType, manifest: one.digest, layers, warnings };
   }
-  // Every manifest is known before any upload: the attestations name the pushed manifests, and
-  // their blobs and manifests go beside the image's layers.
+  // Every manifest is known before any upload: the attestations name the pushed manifests.
   const prepared = await Promise.all(platforms.map((p) => prepareManifest(store, p, opts)));
   const preparedOf = new Map(prepared.map((p) => [p.entry.record.digest, p]));
   const atts = new Map<Descriptor, Awaited<ReturnType<typeof attestationFor>> & { subject: string }>();
@@ -129,31 +181,38 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
       atts.set(m, { ...(await attestationFor(store, m, subject)), subject });
     }
   }
-  const sendAttestations = async () => {
-    let refused = false;
-    await Promise.all([...atts.entries()].map(async ([m, att]) => {
-      await Promise.all(att.blobs.map(async (b) => {
-        if (!(await client.hasBlob(target, b.digest, opts.signal))) await client.pushBlob(target, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes, opts.signal ? { signal: opts.signal } : {});
-      }));
-      try {
-        await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, opts.signal);
-      } catch (err) {
-        // An attestation is an OCI manifest with no Docker form: a registry refusing OCI does not get it.
-        if (!refusesMediaType(err)) throw err;
-        refused = true;
-        fmt.refusal ??= err;
-        atts.delete(m);
-      }
-    }));
-    if (refused) {
-      fmt.docker = true;
-      noProvenance();
+  const attBlobsIn = [...atts.values()].map((att) => Promise.all(att.blobs.map(async (b) => {
+    if (!(await client.hasBlob(target, b.digest, signal))) await client.pushBlob(target, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes, signal ? { signal } : {});
+    ctx.learnt.add(b.digest);
+  })));
+  let refused = false;
+  const attsIn = [...atts.entries()].map(async ([m, att], i) => {
+    await attBlobsIn[i];
+    try {
+      await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, signal);
+    } catch (err) {
+      // An attestation is an OCI manifest with no Docker form: a registry refusing OCI does not get it.
+      if (!refusesMediaType(err)) throw err;
+      refused = true;
+      fmt.refusal ??= err;
+      atts.delete(m);
     }
-  };
-  const pushed = new Map<string, PushedManifest>();
-  await Promise.all(prepared.map(async (p, i) => {
-    pushed.set(p.entry.record.digest, await pushImageManifest(store, client, p.entry, target, undefined, opts, fmt, p, i === 0 ? [sendAttestations] : []));
-  }));
+  });
+  const blobsIn = prepared.map((p) => sendBlobs(ctx, p));
+  const manifestsIn = prepared.map(async (p, i): Promise<[string, PushedManifest]> => {
+    const layers = await blobsIn[i]!;
+    const put = await putImageManifest(client, repository, undefined, p.manifest, p.entry.record.mediaType, fmt, signal);
+    return [p.entry.record.digest, { ...put, layers, blobs: p.blobs.map((b) => b.digest) }];
+  });
+  // What the repository has now, written while the manifests go.
+  const remembered = settleAll<unknown>([...blobsIn, ...attBlobsIn]).then(() => remember(ctx));
+  remembered.catch(() => {}); // told below, after the push's own error if there is one
+  const [pushedList] = await Promise.all([settleAll(manifestsIn), settleAll(attsIn)]);
+  const pushed = new Map(pushedList);
+  if (refused) {
+    fmt.docker = true;
+    noProvenance();
+  }
   const listed = (withAttestations: boolean): Descriptor[] => {
     const entries: Descriptor[] = [];
     for (const m of index.manifests) {
@@ -167,14 +226,14 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
   const mine = () => pushed.get(record.digest)!;
   /** As Docker: every manifest pushed as OCI goes again as schema2, then one alone under the tag, several in a list. */
   const asDocker = async (): Promise<{ digest: string; bytes: Buffer; mediaType: string }> => {
-    for (const [d, p] of pushed) if (p.mediaType === MediaType.ociManifest) pushed.set(d, { ...p, ...(await putImageManifest(client, repository, undefined, p.bytes, p.mediaType, fmt, opts.signal)) });
+    for (const [d, p] of pushed) if (p.mediaType === MediaType.ociManifest) pushed.set(d, { ...p, ...(await putImageManifest(client, repository, undefined, p.bytes, p.mediaType, fmt, signal)) });
     if (pushed.size === 1) {
       const one = mine();
-      await client.pushManifest(`${repository}:${tag}`, one.bytes, one.mediaType, opts.signal);
+      await client.pushManifest(`${repository}:${tag}`, one.bytes, one.mediaType, signal);
       return { digest: one.digest, bytes: one.bytes, mediaType: one.mediaType };
     }
     const bytes = dockerManifestList(listed(false));
-    await client.pushManifest(`${repository}:${tag}`, bytes, MediaType.dockerList, opts.signal);
+    await client.pushManifest(`${repository}:${tag}`, bytes, MediaType.dockerList, signal);
     return { digest: sha256(bytes), bytes, mediaType: MediaType.dockerList };
   };
   let top: { digest: string; bytes: Buffer; mediaType: string };
@@ -185,7 +244,7 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
     const bytes = same ? await store.blobs.read(record.index!) : Buffer.from(JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: entries }));
     const mediaType = index.mediaType ?? MediaType.ociIndex;
     try {
-      await client.pushManifest(`${repository}:${tag}`, bytes, mediaType, opts.signal);
+      await client.pushManifest(`${repository}:${tag}`, bytes, mediaType, signal);
       top = { digest: sha256(bytes), bytes, mediaType };
     } catch (err) {
       if (!isOciType(mediaType) || !refusesMediaType(err)) throw err;
@@ -198,10 +257,17 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
       if (atts.size) noProvenance();
     }
   }
+  await remembered;
   // Kept only once the registry took the tag: a refused push leaves every image record as it was.
-  for (const [d, p] of pushed) await keepPushed(store, d, [p], p.blobs);
-  await keepPushed(store, record.digest, [top]);
+  const platformOf = new Map(platforms.map((p) => [p.record.digest, p]));
+  for (const [d, p] of pushed) await keepPushed(store, platformOf.get(d)!, [p], p.blobs);
+  await keepPushed(store, entry, [top]);
   return { reference: `${repository}:${tag}`, tag, digest: top.digest, size: top.bytes.length, mediaType: top.mediaType, manifest: mine().digest, layers: mine().layers, warnings: [...new Set(warnings)] };
+}
+
+/** Writes what the push learnt of its repository (one write of the store's distribution record). */
+async function remember(ctx: PushContext): Promise<void> {
+  await ctx.store.distribution.addRepositories(new Map([[ctx.repository, ctx.learnt]]));
 }
 
 /**
@@ -216,8 +282,8 @@ interface ManifestFormat {
   tookDocker(): Promise<void>;
 }
 
-async function manifestFormat(store: Store, registry: string): Promise<ManifestFormat> {
-  let known = (await store.distribution.manifestFormat(registry)) === 'docker';
+function manifestFormat(store: Store, dist: DistributionSnapshot, registry: string): ManifestFormat {
+  let known = dist.manifestFormat(registry) === 'docker';
   return {
     docker: known,
     tookDocker: async () => {
@@ -232,9 +298,13 @@ async function manifestFormat(store: Store, registry: string): Promise<ManifestF
  * The manifests pushed, into the blob store, kept with the image with `blobs` (the layers as
  * pushed): the next push and rollback --push find them.
  */
-async function keepPushed(store: Store, image: string, manifests: ReadonlyArray<{ digest: string; bytes: Buffer }>, blobs: readonly string[] = []): Promise<void> {
+async function keepPushed(store: Store, image: ImageEntry, manifests: ReadonlyArray<{ digest: string; bytes: Buffer }>, blobs: readonly string[] = []): Promise<void> {
   for (const m of manifests) if (!(await store.blobs.has(m.digest))) await store.blobs.ingest(m.bytes, m.digest, m.bytes.length);
-  await store.images.keepBlobs(image, [...new Set([...manifests.map((m) => m.digest), ...blobs])]);
+  const keep = [...new Set([...manifests.map((m) => m.digest), ...blobs])];
+  // kept already, as the push read the record (every push after the first): images.json not read again
+  const r = image.record;
+  if (keep.every((b) => b === r.digest || r.extraBlobs.includes(b))) return;
+  await store.images.keepBlobs(r.digest, keep);
 }
 
 function refusedTwice(first: unknown, again: unknown): unknown {
@@ -282,11 +352,11 @@ interface PushedManifest {
 }
 
 /** The index's image manifests the store has whole (record, blobs), `digest`'s first. */
-async function localPlatforms(store: Store, index: ImageIndex, digest: string): Promise<ImageEntry[]> {
+async function localPlatforms(store: Store, images: ImageSnapshot, index: ImageIndex, digest: string): Promise<ImageEntry[]> {
   const out: ImageEntry[] = [];
   for (const m of index.manifests) {
     if (m.annotations?.[REF_TYPE] === ATTESTATION) continue;
-    const e = await store.images.get(m.digest);
+    const e = images.get(m.digest);
     if (!e || e.record.digest !== m.digest) continue;
     const blobs = [e.record.digest, e.record.config, ...e.record.layers.map((l) => l.digest)];
     let whole = true;
@@ -332,12 +402,16 @@ interface Prepared {
   /** The manifest as pushed, and its digest: known before any upload, so attestations can name it. */
   manifest: Buffer;
   digest: string;
+  /** The config's bytes (read beside the rest). */
+  config: Promise<Buffer>;
 }
 
 /** The blobs and manifest an image goes to a registry as ('preparing': a plain-tar layer is gzipped, once). */
 async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOptions): Promise<Prepared> {
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
+  const config = store.blobs.read(record.config);
+  config.catch(() => {}); // told when the push sends it
   const storedBytes = await store.blobs.read(record.digest);
   const stored = ImageManifestSchema.parse(JSON.parse(storedBytes.toString('utf8')));
   if (stored.layers.length !== record.layers.length) {
@@ -346,25 +420,19 @@ async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOption
   for (const l of record.layers) progress({ id: l.diffId, phase: 'preparing' });
   const blobs = await Promise.all(record.layers.map((layer) => layerBlobForPush(store, layer, record.mediaType)));
   const manifest = manifestFor(storedBytes, stored.layers, blobs);
-  return { entry, stored, blobs, manifest, digest: sha256(manifest) };
+  return { entry, stored, blobs, manifest, digest: sha256(manifest), config };
 }
 
 /**
- * One image manifest with its layers and config, and `alongside` (other blobs: attestations) at the
- * same time; the manifest under `tag`, or by its digest when undefined, once they are in.
+ * An image's layers and config, into the repository: each is checked with HEAD and skipped when
+ * there, mounted from another repository of the registry known to have it, else uploaded.
  */
-async function pushImageManifest(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, tag: string | undefined, opts: PushOptions, fmt: ManifestFormat, prepared?: Prepared, alongside: Array<() => Promise<void>> = []): Promise<PushedManifest> {
+async function sendBlobs(ctx: PushContext, prepared: Prepared): Promise<PushResult['layers']> {
+  const { client, target, opts } = ctx;
+  const { entry, stored, blobs } = prepared;
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
   const signal = opts.signal;
-  const { stored, blobs, manifest } = prepared ?? (await prepareManifest(store, entry, opts));
-  const repository = `${target.domain}/${target.path}`;
-  const localSources = await repositoriesInStore(store, target.domain);
-  const mountSource = async (d: string): Promise<string | undefined> => {
-    const known = [...(await store.distribution.repositoriesOf(d)), ...(localSources.get(d) ?? [])];
-    const hit = known.find((r) => r.startsWith(`${target.domain}/`) && r !== repository);
-    return hit?.slice(target.domain.length + 1);
-  };
 
   const limit = pLimit(opts.concurrency ?? 3);
   const results: PushResult['layers'] = [];
@@ -374,7 +442,7 @@ async function pushImageManifest(store: Store, client: RegistryClient, entry: Im
     const blob = blobs[i]!;
     const send = () => limit(async () => {
       if (await client.hasBlob(target, blob.digest, signal)) return 'exists' as const;
-      const from = await mountSource(blob.digest);
+      const from = ctx.mountSource(blob.digest);
       progress({ id: layer.diffId, phase: 'pushing', done: 0, total: blob.size });
       const how = await client.pushBlob(target, { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }, blob.file, {
         ...(from ? { mountFrom: from } : {}),
@@ -390,20 +458,21 @@ async function pushImageManifest(store: Store, client: RegistryClient, entry: Im
       inFlight.set(blob.digest, job);
     }
     const how = await job;
+    ctx.learnt.add(blob.digest);
     if (how === 'exists') progress({ id: layer.diffId, phase: 'exists' });
     if (how === 'pushed') progress({ id: layer.diffId, phase: 'pushed' });
     results[i] = { diffId: layer.diffId, digest: blob.digest, how };
   });
   // The config goes beside the layers (a registry checks blobs only when the manifest comes).
-  const configBytes = await store.blobs.read(record.config);
-  const config = { mediaType: stored.config.mediaType, digest: record.config, size: configBytes.length };
   const sendConfig = async () => {
-    if (await client.hasBlob(target, config.digest, signal)) return;
-    const from = await mountSource(config.digest);
-    await client.pushBlob(target, config, configBytes, { ...(from ? { mountFrom: from } : {}), ...(signal ? { signal } : {}) });
+    const configBytes = await prepared.config;
+    const config = { mediaType: stored.config.mediaType, digest: record.config, size: configBytes.length };
+    if (!(await client.hasBlob(target, config.digest, signal))) {
+      const from = ctx.mountSource(config.digest);
+      await client.pushBlob(target, config, configBytes, { ...(from ? { mountFrom: from } : {}), ...(signal ? { signal } : {}) });
+    }
+    ctx.learnt.add(config.digest);
   };
-  await Promise.all([...layers, sendConfig(), ...alongside.map((f) => f())]);
-  const pushed = await putImageManifest(client, repository, tag, manifest, record.mediaType, fmt, signal);
-  await store.distribution.addRepository(repository, [...new Set([...blobs.map((b) => b.digest), config.digest])]);
-  return { ...pushed, layers: results, blobs: blobs.map((b) => b.digest) };
+  await settleAll([...layers, sendConfig()]);
+  return results;
 }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, fsyncSync, openSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NsboxError } from '../errors.js';
@@ -77,6 +77,22 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
     // On the thread pool: a directory fsync takes milliseconds the event loop has better uses for.
     await fsyncDirAsync(path.dirname(file));
   } catch (err) {
+    throw fsError(err, 'write', file);
+  }
+}
+
+/**
+ * Replaces `file` with `data` atomically but not durably: temp file, rename, no fsync. For caches,
+ * where a crash may lose the update (or, on a file system that does not order the data before the
+ * rename, leave the file empty) and the reader takes that as nothing cached.
+ */
+export async function replaceFile(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = tempName(file);
+  try {
+    await writeFile(tmp, data, { mode, flag: fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
     throw fsError(err, 'write', file);
   }
 }

@@ -6,13 +6,14 @@
  * are one JSON file, replaced atomically under an flock; each compressed blob's record is a file of
  * its own (`compressed/<diff id>.json`, written once, read without a lock), kept apart because it
  * stays true whatever the registries forget. The compressed blobs themselves are in the blob
- * store, kept by the image records that were pushed with them (`ImageStore.keepBlobs`).
+ * store, kept by the image records that were pushed with them (`ImageStore.keepBlobs`). The
+ * repositories file is a cache, written without fsync (see #update).
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
 import { NsboxError } from '../errors.js';
-import { withLock, writeFileAtomic } from './atomic.js';
+import { replaceFile, withLock, writeFileAtomic } from './atomic.js';
 import { digestSchema } from './digest.js';
 import { isCode } from './errors.js';
 import type { StoreLayout } from './layout.js';
@@ -37,6 +38,12 @@ const dbSchema = z.object({
 });
 type Db = z.infer<typeof dbSchema>;
 
+/** DistributionStore's lookups over one read of its record. */
+export interface DistributionSnapshot {
+  repositoriesOf(digest: string): string[];
+  manifestFormat(registry: string): 'docker' | undefined;
+}
+
 /** Repositories remembered per blob: the newest few are the likeliest to still have it. */
 const MAX_REPOSITORIES = 8;
 
@@ -54,7 +61,15 @@ export class DistributionStore {
       if (isCode(err, 'ENOENT')) return { version: 1, compressed: {}, repositories: {} };
       throw err;
     }
-    const parsed = dbSchema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      // Written without fsync (a cache): a crash can leave it empty or cut short. Nothing is known then.
+      if (!(err instanceof SyntaxError)) throw err;
+      return { version: 1, compressed: {}, repositories: {} };
+    }
+    const parsed = dbSchema.safeParse(json);
     if (!parsed.success) {
       throw new NsboxError(`${this.layout.distributionFile}: not an nsbox distribution record: ${parsed.error.message}`, {
         code: 'ERR_STORE_CORRUPT',
@@ -64,12 +79,25 @@ export class DistributionStore {
     return parsed.data;
   }
 
+  /**
+   * Read-modify-write under the lock. Not fsynced: every fact here is learnt again by the next push
+   * (a HEAD, a refused manifest), so a crash costs a cache entry, and no push waits on the disk for it.
+   */
   async #update(fn: (db: Db) => void): Promise<void> {
     await withLock(this.layout.distributionLock, async () => {
       const db = await this.#load();
       fn(db);
-      await writeFileAtomic(this.layout.distributionFile, `${JSON.stringify(db)}\n`);
+      await replaceFile(this.layout.distributionFile, `${JSON.stringify(db)}\n`);
     });
+  }
+
+  /** The record read once, for a push's many lookups (it does not see later changes). */
+  async snapshot(): Promise<DistributionSnapshot> {
+    const db = await this.#load();
+    return {
+      repositoriesOf: (digest) => db.repositories[digest] ?? [],
+      manifestFormat: (registry) => db.manifestFormat?.[registry],
+    };
   }
 
   /** The compressed blob made for `diffId` earlier, if any (the blob itself may have been collected since). */
@@ -102,11 +130,18 @@ export class DistributionStore {
 
   /** Records that each repository has each of `digests` (after a push, a mount or a HEAD that found it). */
   async addRepository(repository: string, digests: readonly string[]): Promise<void> {
-    if (!digests.length) return;
+    await this.addRepositories(new Map([[repository, digests]]));
+  }
+
+  /** addRepository for several repositories, in one write. */
+  async addRepositories(learnt: ReadonlyMap<string, Iterable<string>>): Promise<void> {
+    if (![...learnt.values()].some((ds) => [...ds].length)) return;
     await this.#update((db) => {
-      for (const d of digests) {
-        const list = (db.repositories[d] ?? []).filter((r) => r !== repository);
-        db.repositories[d] = [repository, ...list].slice(0, MAX_REPOSITORIES);
+      for (const [repository, digests] of learnt) {
+        for (const d of digests) {
+          const list = (db.repositories[d] ?? []).filter((r) => r !== repository);
+          db.repositories[d] = [repository, ...list].slice(0, MAX_REPOSITORIES);
+        }
       }
     });
   }

@@ -152,8 +152,7 @@ export class ImageStore {
 
   /** Every image with its names. */
   async list(): Promise<ImageEntry[]> {
-    const db = await this.#load();
-    return Object.values(db.images).map((record) => ({ record, names: namesOf(db, record.digest) }));
+    return listOf(await this.#load());
   }
 
   /**
@@ -161,11 +160,16 @@ export class ImageStore {
    * config's digest, which `build -q` and `images --no-trunc` print); undefined when unknown.
    */
   async get(ref: string): Promise<ImageEntry | undefined> {
+    return entryOf(await this.#load(), ref);
+  }
+
+  /**
+   * images.json read once, for an operation that looks up several images (a push: the image, its
+   * platforms, every image named on the registry); it does not see later changes.
+   */
+  async snapshot(): Promise<ImageSnapshot> {
     const db = await this.#load();
-    const digest = isDigest(ref) ? ref : db.refs[ref];
-    let record = digest === undefined ? undefined : db.images[digest];
-    if (!record && isDigest(ref)) record = Object.values(db.images).find((r) => r.config === ref);
-    return record ? { record, names: namesOf(db, record.digest) } : undefined;
+    return { get: (ref) => entryOf(db, ref), list: () => listOf(db) };
   }
 
   /** Adds (or replaces) an image record and points `names` at it (moving them from other images). */
@@ -321,6 +325,23 @@ export class ImageStore {
       return removed;
     });
   }
+}
+
+/** ImageStore's lookups over one read of images.json. */
+export interface ImageSnapshot {
+  get(ref: string): ImageEntry | undefined;
+  list(): ImageEntry[];
+}
+
+function entryOf(db: Db, ref: string): ImageEntry | undefined {
+  const digest = isDigest(ref) ? ref : db.refs[ref];
+  let record = digest === undefined ? undefined : db.images[digest];
+  if (!record && isDigest(ref)) record = Object.values(db.images).find((r) => r.config === ref);
+  return record ? { record, names: namesOf(db, record.digest) } : undefined;
+}
+
+function listOf(db: Db): ImageEntry[] {
+  return Object.values(db.images).map((record) => ({ record, names: namesOf(db, record.digest) }));
 }
 
 function namesOf(db: Db, digest: string): string[] {

@@ -59,10 +59,10 @@ export class Store {
   }
 }
 
-export { fsyncDir, fsyncDirAsync, tryLock, withLock, writeFileAtomic, type LockOptions } from './atomic.js';
+export { fsyncDir, fsyncDirAsync, replaceFile, tryLock, withLock, writeFileAtomic, type LockOptions } from './atomic.js';
 export { BlobStore, type BlobInfo, type BlobSource } from './blob-store.js';
 export { BuildCacheStore, buildCacheEntrySchema, builtLayerSchema, treeSize, type BuildCacheEntry, type BuildCacheRecord, type BuiltLayer, type CacheMountRecord } from './build-cache-store.js';
-export { DistributionStore, type CompressedBlob } from './distribution-store.js';
+export { DistributionStore, type CompressedBlob, type DistributionSnapshot } from './distribution-store.js';
 export { chainId, chainIds, digestSchema, parseDigest, sha256, type Digest } from './digest.js';
 export { DigestMismatchError, LayerError } from './errors.js';
 export {
@@ -73,6 +73,7 @@ export {
   type ImageEntry,
   type ImageRecord,
   type ImageRecordInput,
+  type ImageSnapshot,
   type InUse,
   type JournalEntry,
   type TagMove,
