@@ -44,3 +44,22 @@ test('a damaged compressed-blob record is reported, not taken as absent', async 
   const err = await t.throwsAsync(d.compressed(diffId));
   t.is((err as { code?: string }).code, 'ERR_STORE_CORRUPT');
 });
+
+test('the repositories record is a cache: one write for several repositories; left empty or cut short by a crash, it knows nothing', async (t) => {
+  const d = store(t);
+  await d.addRepositories(new Map([['127.0.0.1:5000/a', [gz.digest]], ['127.0.0.1:5000/b', new Set([gz.digest, diffId])]]));
+  const snap = await d.snapshot();
+  t.deepEqual(snap.repositoriesOf(gz.digest), ['127.0.0.1:5000/b', '127.0.0.1:5000/a']);
+  t.deepEqual(snap.repositoriesOf(diffId), ['127.0.0.1:5000/b']);
+  await d.setManifestFormat('127.0.0.1:5000', 'docker');
+  t.is(snap.manifestFormat('127.0.0.1:5000'), undefined, 'a snapshot does not see later writes');
+  t.is((await d.snapshot()).manifestFormat('127.0.0.1:5000'), 'docker');
+  for (const text of ['', '{"version":1,"repositories":{"sha']) {
+    writeFileSync(d.layout.distributionFile, text);
+    t.deepEqual(await d.repositoriesOf(gz.digest), []);
+    await d.addRepository('127.0.0.1:5000/c', [gz.digest]);
+    t.deepEqual(await d.repositoriesOf(gz.digest), ['127.0.0.1:5000/c']);
+  }
+  writeFileSync(d.layout.distributionFile, JSON.stringify({ version: 2 }));
+  t.is(((await t.throwsAsync(d.repositoriesOf(gz.digest))) as { code?: string }).code, 'ERR_STORE_CORRUPT', 'a whole record of another shape is still reported');
+});
