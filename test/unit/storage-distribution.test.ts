@@ -47,7 +47,7 @@ test('a damaged compressed-blob record is reported, not taken as absent', async 
 
 test('the repositories record is a cache: one write for several repositories; left empty or cut short by a crash, it knows nothing', async (t) => {
   const d = store(t);
-  await d.addRepositories(new Map([['127.0.0.1:5000/a', [gz.digest]], ['127.0.0.1:5000/b', new Set([gz.digest, diffId])]]));
+  await d.addRepositories(new Map<string, Iterable<string>>([['127.0.0.1:5000/a', [gz.digest]], ['127.0.0.1:5000/b', new Set([gz.digest, diffId])]]));
   const snap = await d.snapshot();
   t.deepEqual(snap.repositoriesOf(gz.digest), ['127.0.0.1:5000/b', '127.0.0.1:5000/a']);
   t.deepEqual(snap.repositoriesOf(diffId), ['127.0.0.1:5000/b']);
