@@ -201,6 +201,7 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
       scratch: path.join(env.runRoot, `mounts-${randomBytes(8).toString('hex')}`),
       secrets: env.secrets,
       tree,
+      ...(env.signal ? { signal: env.signal } : {}),
     });
     try {
       return await runStep(

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { isCode, NotFoundError, ValidationError } from '../errors.js';
 import { native } from '../native.js';
+import { acquireLock } from '../storage/atomic.js';
 import type { Mount } from '../runtime/options.js';
 import { copyInto } from './copy.js';
 import { LayeredRoot } from './layered-root.js';
@@ -99,10 +100,46 @@ export interface MountEnv {
   scratch: string;
   secrets: ReadonlyMap<string, Buffer>;
   tree: (from: string | undefined) => Promise<SourceTree>;
+  /** Stops a wait for a locked cache (another stage failed). */
+  signal?: AbortSignal;
 }
 
 /** In-process holders of `sharing=locked` (and busy `private`) cache ids. */
 const held = new Map<string, Promise<void>>();
+
+/**
+ * Holds cache `key` for one RUN: first among this process's builds (a queue), then among
+ * processes (an flock on `<cache dir>.lock`, beside the directory, so not in the mount). `wait`
+ * false (sharing=private): undefined at once when another RUN, here or elsewhere, holds it.
+ */
+async function holdCache(key: string, lockFile: string, wait: boolean, signal: AbortSignal | undefined): Promise<(() => void) | undefined> {
+  if (!wait && held.has(key)) return undefined;
+  for (let busy = held.get(key); busy; busy = held.get(key)) {
+    await busy;
+    signal?.throwIfAborted();
+  }
+  let unlock!: () => void;
+  held.set(key, new Promise<void>((r) => (unlock = r)));
+  const free = () => {
+    held.delete(key);
+    unlock();
+  };
+  let release: (() => void) | undefined;
+  try {
+    release = await acquireLock(lockFile, { wait, ...(signal ? { signal } : {}) });
+  } catch (e) {
+    free();
+    throw e;
+  }
+  if (!release) {
+    free();
+    return undefined;
+  }
+  return () => {
+    release();
+    free();
+  };
+}
 
 export interface PreparedMounts {
   mounts: Mount[];
@@ -145,16 +182,10 @@ export async function prepareMounts(specs: MountSpec[], env: MountEnv): Promise<
         const key = createHash('sha256').update(`${m.from ?? ''}\0${m.id}`).digest('hex');
         let dir = path.join(env.cacheDir, key);
         if (m.sharing !== 'shared') {
-          if (held.has(key) && m.sharing === 'private') dir = mkdtempSync(path.join(env.scratch, 'cache-')); // BuildKit: a new, empty one for the second user
-          else {
-            for (let busy = held.get(key); busy; busy = held.get(key)) await busy;
-            let unlock!: () => void;
-            held.set(key, new Promise<void>((r) => (unlock = r)));
-            unlocks.push(() => {
-              held.delete(key);
-              unlock();
-            });
-          }
+          mkdirSync(env.cacheDir, { recursive: true });
+          const release = await holdCache(key, `${dir}.lock`, m.sharing === 'locked', env.signal);
+          if (release) unlocks.push(release);
+          else dir = mkdtempSync(path.join(env.scratch, 'cache-')); // BuildKit: a new, empty one for the second user
         }
         if (!existsSync(dir)) {
           const fresh = `${dir}.new-${process.pid}-${++n}`;

@@ -125,13 +125,21 @@ function unlock(fd: number): void {
   }
 }
 
-/** Runs `fn` holding an flock on `file` (created if missing); released however `fn` ends. */
-export async function withLock<T>(file: string, fn: () => Promise<T> | T, opts: LockOptions = {}): Promise<T> {
+/**
+ * Takes an flock on `file` (created if missing), waiting for it (polling, so the event loop runs
+ * on) unless `opts.wait` is false; the function that releases it, or undefined when it was held
+ * elsewhere and `wait` was false. For a lock held across more than one call; else withLock.
+ */
+export async function acquireLock(file: string, opts: LockOptions & { wait?: boolean } = {}): Promise<(() => void) | undefined> {
   const fd = await openLockFile(file);
   const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
   let delay = 1;
   try {
     while (!native.flock(fd, lockOp(opts.shared))) {
+      if (opts.wait === false) {
+        closeSync(fd);
+        return undefined;
+      }
       opts.signal?.throwIfAborted();
       if (Date.now() >= deadline) {
         throw new NsboxError(`lock ${file}: still held by another process after ${opts.timeoutMs} ms`, {
@@ -146,10 +154,16 @@ export async function withLock<T>(file: string, fn: () => Promise<T> | T, opts: 
     closeSync(fd);
     throw err;
   }
+  return () => unlock(fd);
+}
+
+/** Runs `fn` holding an flock on `file` (created if missing); released however `fn` ends. */
+export async function withLock<T>(file: string, fn: () => Promise<T> | T, opts: LockOptions = {}): Promise<T> {
+  const release = (await acquireLock(file, opts))!;
   try {
     return await fn();
   } finally {
-    unlock(fd);
+    release();
   }
 }
 

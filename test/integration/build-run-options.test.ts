@@ -153,7 +153,6 @@ rtest('ADD of http(s) URLs from a server on 127.0.0.1: the name from the URL or 
   t.is(await run(t, tarred.image.digest, ['ls', '/t']), 'a.tar\n');
   await t.throwsAsync(build(t, context(t, { Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/hello.txt /x\n` })), { message: /digest mismatch/ });
   await t.throwsAsync(build(t, context(t, { Dockerfile: `FROM busybox\nADD ${base}/missing /x\n` })), { message: /failed to fetch .*404/ });
-  await t.throwsAsync(build(t, context(t, { Dockerfile: 'FROM busybox\nADD https://example.invalid/repo.git /src\n' })), { message: /git repository .* not supported yet/ });
 });
 
 rtest('RUN --mount=type=secret,env=NAME: a variable of that RUN only (no file), or both with a target; never in the config, history or a layer', async (t) => {
