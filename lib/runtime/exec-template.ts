@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SpawnPlan } from '../native.js';
+import type { SetupOp, SpawnPlan } from '../native.js';
 import { bundlePath, BundleFile } from './bundle-files.js';
 import { pathFromEnv } from './env-path.js';
 
@@ -58,10 +58,35 @@ export function readExecTemplate(bundle: string): ExecTemplate | undefined {
   return { plan: plan as SpawnPlan, ...(t.freezeFile === undefined ? {} : { freezeFile: t.freezeFile }) };
 }
 
-/** What an exec may set over the container's own (checked: `NAME=value` strings, an absolute path). */
+/** What an exec may set over the container's own (checked: `NAME=value` strings, an absolute path, `uid[:gid]`). */
 export interface TemplateOptions {
   env?: string[];
   cwd?: string;
+  user?: string;
+}
+
+/**
+ * The template's process ops with the user `uid[:gid]` (as parseUser reads it: gid 0 when absent,
+ * no supplementary groups), as processOps builds them for an exec with a user of its own: the ids
+ * set, and the capabilities of that user (all of the container's for uid 0, else its ambient ones).
+ * Undefined when the template's ops are not of that shape.
+ */
+export function opsWithUser(ops: SetupOp[], user: string): SetupOp[] | undefined {
+  const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  const bset = ops.find((op) => op.op === 'capbset');
+  const capset = ops.findIndex((op) => op.op === 'capset');
+  if (!m || !bset || capset < 0) return undefined;
+  const uid = Number(m[1]);
+  const gid = m[2] === undefined ? 0 : Number(m[2]);
+  if (!Number.isSafeInteger(uid) || !Number.isSafeInteger(gid) || uid > 0xffffffff || gid > 0xffffffff) return undefined;
+  const old = ops.findIndex((op) => op.op === 'setids');
+  // processOps gives groups when privileged or without a user namespace: the container's own ids
+  // op says which; without one, the container has no user namespace (userns always sets ids).
+  const groups = old < 0 || 'groups' in ops[old]! ? { groups: [] } : {};
+  const sets = uid === 0 ? bset.caps : (ops.find((op) => op.op === 'ambient') as { caps: number } | undefined)?.caps;
+  const out = ops.map((op, i): SetupOp => (i === old ? { op: 'setids', uid, gid, ...groups } : i === capset ? { op: 'capset', effective: sets!, permitted: sets!, inheritable: sets! } : op));
+  if (old < 0) out.splice(capset, 0, { op: 'setids', uid, gid, ...groups });
+  return out;
 }
 
 /**
@@ -69,6 +94,8 @@ export interface TemplateOptions {
  * `opts` as execPlan applies them: the variables over the container's (its PATH too), the directory.
  */
 export function planFromTemplate(t: ExecTemplate, argv: string[], pidfd: number, stdio: [number, number, number], opts: TemplateOptions = {}): SpawnPlan {
+  const ops = opts.user === undefined ? t.plan.ops : opsWithUser(t.plan.ops, opts.user);
+  if (!ops) throw new Error(`exec.json: its ops do not take a user of the exec's own (${opts.user})`);
   let env = t.plan.env;
   if (opts.env?.length) {
     const merged = new Map(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -82,6 +109,6 @@ export function planFromTemplate(t: ExecTemplate, argv: string[], pidfd: number,
     path: env === t.plan.env ? t.plan.path : pathFromEnv(env),
     stdio,
     enterPidfd: pidfd,
-    ops: t.plan.ops.map((op) => (op.op === 'setns' && op.fd === -1 ? { ...op, fd: pidfd } : op.op === 'chdir' && opts.cwd !== undefined ? { ...op, target: opts.cwd } : op)),
+    ops: ops.map((op) => (op.op === 'setns' && op.fd === -1 ? { ...op, fd: pidfd } : op.op === 'chdir' && opts.cwd !== undefined ? { ...op, target: opts.cwd } : op)),
   };
 }

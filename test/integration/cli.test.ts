@@ -305,7 +305,15 @@ rtest('the quick exec (no engine): the same process as the full one, -e and -w t
   // Left to the full command: a command not found (it explains it), a flag, a name nobody has.
   t.is(quickRun(t, quickExec, ['quick', '/bin/nope']).status, 99);
   t.is(nsbox(t, ['exec', 'quick', '/bin/nope']).status, 127);
-  t.is(quickRun(t, quickExec, ['-u', '0', 'quick', 'true']).status, 99);
+  // -u uid[:gid] (root as 0): the ids and that user's capabilities, as the full command gives them; a name is the full command's.
+  for (const user of ['0', 'root', '2000', '1000:1000', '3:4']) {
+    const q = quickRun(t, quickExec, ['-u', user, 'quick', ...probe]);
+    t.is(q.status, 0, `the quick bundle answered -u ${user} by itself: ${q.stderr}`);
+    t.is(q.stdout, nsbox(t, ['exec', '--env-file', '/dev/null', '-u', user, 'quick', ...probe]).stdout, `-u ${user}`);
+  }
+  t.regex(quickRun(t, quickExec, ['-u', '0', 'quick', ...probe]).stdout, /^uid=0\b(.*\n)*CapEff:\t0*a80425fb\n/);
+  t.regex(quickRun(t, quickExec, ['-u', '3:4', 'quick', ...probe]).stdout, /^uid=3\b.*gid=4\b(.*\n)*CapEff:\t0{16}\n/);
+  t.is(quickRun(t, quickExec, ['-u', 'nobody', 'quick', 'true']).status, 99);
   t.is(quickRun(t, quickExec, ['nobody-has-this', 'true']).status, 99);
 
   // Our SIGTERM goes to the exec'd process, which decides what to do with it.

@@ -1,5 +1,5 @@
 /**
- * The quick `nsbox exec [-i] [-e NAME[=value]]... [-w DIR] CONTAINER COMMAND [ARG...]`: bin/nsbox.js runs it from a bundle of its
+ * The quick `nsbox exec [-i] [-e NAME[=value]]... [-w DIR] [-u UID[:GID]] CONTAINER COMMAND [ARG...]`: bin/nsbox.js runs it from a bundle of its
  * own (tools/bundle-cli.mjs), without zod, the engine or the CLI's main bundle (issue 14: exec within
  * 25 ms of `node -e 0`). It reads the container without the engine (engine/container-list.ts), takes
  * the spawn plan its last start compiled (exec.json, runtime/exec-template.ts), fills in the command,
@@ -15,7 +15,7 @@ import { closeSync, read, readFileSync, writeSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { readRunningContainer } from '../../engine/container-list.js';
 import { native } from '../../native.js';
-import { planFromTemplate, readExecTemplate, type ExecTemplate, type TemplateOptions } from '../../runtime/exec-template.js';
+import { opsWithUser, planFromTemplate, readExecTemplate, type ExecTemplate, type TemplateOptions } from '../../runtime/exec-template.js';
 import { flag, parseArgs, value, values } from '../args.js';
 import { EXEC_FLAGS } from '../exec-flags.js';
 
@@ -27,28 +27,31 @@ interface Prepared {
   /** The container's init. */
   pid: number;
   interactive: boolean;
-  /** -e and -w. */
+  /** -e, -w and -u. */
   options: TemplateOptions;
 }
 
 /** What the exec needs, or undefined when this is the full command's to do. */
 async function prepare(argv: string[]): Promise<Prepared | undefined> {
   const p = parseArgs(argv, EXEC_FLAGS);
-  if ([...p.flags.keys()].some((k) => k !== 'interactive' && k !== 'env' && k !== 'workdir')) return undefined;
+  if ([...p.flags.keys()].some((k) => k !== 'interactive' && k !== 'env' && k !== 'workdir' && k !== 'user')) return undefined;
   // As the full command takes them (NAME alone: ours); what its schema would refuse is its to say.
   const env = values(p, 'env').map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`));
   if (env.some((e) => !/^[^=\0]+=[^\0]*$/.test(e))) return undefined;
   const cwd = value(p, 'workdir') || undefined;
   if (cwd !== undefined && !/^\/[^\0]*$/.test(cwd)) return undefined;
+  // uid[:gid], `root` as 0 (engine/exec.ts's userOf); a name is the full command's to look up or refuse.
+  const user = value(p, 'user')?.replace(/^root(?=:|$)/, '0').replace(/:root$/, ':0') || undefined;
+  if (user !== undefined && !/^\d+(:\d+)?$/.test(user)) return undefined;
   const [ref, ...command] = p.positional;
   if (!ref || command.length === 0 || command.some((a) => a.includes('\0'))) return undefined;
   const running = await readRunningContainer(ref);
   if (!running) return undefined;
   const template = readExecTemplate(running.bundle);
-  if (!template) return undefined;
+  if (!template || (user !== undefined && !opsWithUser(template.plan.ops, user))) return undefined;
   // A process placed in a frozen cgroup stops before its execve: the full command refuses it by name.
   if (template.freezeFile && !/^(THAWED|0)\s*$/.test(readFileSync(template.freezeFile, 'utf8'))) return undefined;
-  return { template, command, pid: running.pid, interactive: flag(p, 'interactive'), options: { ...(env.length ? { env } : {}), ...(cwd !== undefined ? { cwd } : {}) } };
+  return { template, command, pid: running.pid, interactive: flag(p, 'interactive'), options: { ...(env.length ? { env } : {}), ...(cwd !== undefined ? { cwd } : {}), ...(user !== undefined ? { user } : {}) } };
 }
 
 /** Copies `from` to `to` until `from` ends, then closes `close`. */
