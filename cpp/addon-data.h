@@ -26,6 +26,7 @@ void InitMount(Napi::Env env, Napi::Object exports);
 void InitFs(Napi::Env env, Napi::Object exports);
 void InitFileBatch(Napi::Env env, Napi::Object exports);
 void InitLayerGunzip(Napi::Env env, Napi::Object exports);
+void InitLayerExtract(Napi::Env env, Napi::Object exports);
 void InitSpawnProcess(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);

@@ -71,6 +71,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFs(env, exports);
   InitFileBatch(env, exports);
   InitLayerGunzip(env, exports);
+  InitLayerExtract(env, exports);
   InitSpawnProcess(env, exports);
   InitNetlink(env, exports);
   InitNetns(env, exports);

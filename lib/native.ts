@@ -48,6 +48,11 @@ export type SetupOp =
    */
   | { op: 'await_start'; fd: number };
 
+/** An opaque native layer extractor (layerExtractOpen). */
+export interface LayerExtractor {
+  readonly __nsboxLayerExtractor: never;
+}
+
 /** An opaque native gunzip stream (gunzipOpen). */
 export interface GunzipStream {
   readonly __nsboxGunzipStream: never;
@@ -203,6 +208,26 @@ export interface NativeAddon {
   gunzipRun(stream: GunzipStream, input: Buffer[], final: boolean, maxOut: number): Promise<{ chunks: Buffer[]; more: boolean; digest?: string }>;
   /** 'isa-l' (libisal-dev was there at build time) or 'zlib'. */
   gunzipBackend: 'isa-l' | 'zlib';
+  /**
+   * A layer unpack into the empty directory `root` done by the addon (cpp/layer-extract.cc): gzip (or
+   * plain tar) in, files out, with the rules of lib/storage/layer-writer.ts. `ownUid`/`ownGid` are the
+   * owner a new file gets anyway (-1: always chown when `owners`); `overlayPrefix` names the opaque
+   * xattr's namespace ('trusted' or 'user').
+   */
+  layerExtractOpen(root: string, gzip: boolean, owners: boolean, ownUid: number, ownGid: number, overlayPrefix: string): LayerExtractor;
+  /**
+   * The next bytes of the blob, inflated, hashed, parsed and applied on the thread pool; with `final`,
+   * the end: directory metadata, and the diff id, tar size, entry count and content size. Rejects with
+   * an Error carrying the message (without the "layer …: " prefix), `code`, `entry` and `errno` when
+   * known; `warnings` are messages of the same form. One call at a time.
+   */
+  layerExtractRun(
+    x: LayerExtractor,
+    input: Buffer[],
+    final: boolean,
+  ): Promise<{ warnings: string[]; diffId?: string; tarSize?: number; entries?: number; contentSize?: number }>;
+  /** Closes the extractor's fds (after a failure or an abandoned unpack); not while a run is in flight. */
+  layerExtractClose(x: LayerExtractor): void;
   /** The requests in order, in one thread-pool hop; rejects at the first failure (syscall 'netlink', the request named). */
   netlink(ops: NetlinkOp[]): Promise<void>;
   /** The links of the process's own network namespace (if_nameindex). */

@@ -34,8 +34,8 @@ export interface Decompressed {
 
 const HEAD = 6;
 
-/** Reads enough of `input` to tell its compression, then hands back the whole stream uncompressed. */
-export async function decompress(input: AsyncIterable<Buffer>, where: string): Promise<Decompressed> {
+/** Reads enough of `input` to tell its compression, then hands back the whole stream as it is. */
+export async function sniffStream(input: AsyncIterable<Buffer>, where: string): Promise<{ compression: Compression; chunks: AsyncIterable<Buffer> }> {
   const it = input[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let have = 0;
@@ -68,12 +68,18 @@ export async function decompress(input: AsyncIterable<Buffer>, where: string): P
       if (!ended) await it.return?.();
     }
   }
-  if (compression === 'none') return { compression, chunks: whole() };
-  if (compression === 'gzip') return { compression, ...nativeGunzip(whole(), where) };
+  return { compression, chunks: whole() };
+}
+
+/** Reads enough of `input` to tell its compression, then hands back the whole stream uncompressed. */
+export async function decompress(input: AsyncIterable<Buffer>, where: string): Promise<Decompressed> {
+  const { compression, chunks } = await sniffStream(input, where);
+  if (compression === 'none') return { compression, chunks };
+  if (compression === 'gzip') return { compression, ...nativeGunzip(chunks, where) };
   // zstd: Node 20's zlib has none; newer Node's does, else the zstd command
   const make = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  if (make) return { compression, chunks: through(whole(), make(), 'zstd', where) };
-  return { compression, chunks: zstdCommand(whole(), where) };
+  if (make) return { compression, chunks: through(chunks, make(), 'zstd', where) };
+  return { compression, chunks: zstdCommand(chunks, where) };
 }
 
 /** `source` through a zlib transform; a corrupt or truncated stream becomes a LayerError. */

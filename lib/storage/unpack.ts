@@ -6,11 +6,12 @@
  * from a file or from any stream of chunks, such as a download as it arrives.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { decompress, type Compression } from './decompress.js';
+import { decompress, sniffStream, type Compression } from './decompress.js';
 import { LayerError } from './errors.js';
 import { LayerWriter } from './layer-writer.js';
+import { nativeUnpack } from './native-unpack.js';
 import { TarReader } from './tar-reader.js';
 
 export { sniffCompression, type Compression } from './decompress.js';
@@ -25,6 +26,12 @@ export interface UnpackOptions {
   /** Things that were skipped or could not be applied (an xattr the file system refuses). */
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * Who applies the entries: 'native' (the addon, cpp/layer-extract.cc: gzip or plain tar into an
+   * empty directory) or 'js' (layer-writer.ts: any directory, any compression). Default: native when
+   * it can. For tests comparing the two.
+   */
+  engine?: 'native' | 'js';
 }
 
 export interface UnpackResult {
@@ -49,8 +56,25 @@ export async function unpackLayer(source: string | AsyncIterable<Buffer>, dest: 
   const root = path.resolve(dest);
   const st = lstatSync(root);
   if (!st.isDirectory()) throw new LayerError(`${where}: ${root} is not a directory`);
-  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
+  let input: AsyncIterable<Buffer> = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
   const owners = opts.preserveOwners ?? process.geteuid?.() === 0;
+  if (opts.engine !== 'js' && readdirSync(root).length === 0) {
+    const sniffed = await sniffStream(input, where);
+    if (sniffed.compression !== 'zstd') {
+      // the owner a new file gets anyway, unless the root's setgid bit passes its group down
+      const inherits = (st.mode & 0o2000) === 0;
+      return nativeUnpack(sniffed.chunks, root, {
+        where,
+        gzip: sniffed.compression === 'gzip',
+        owners,
+        ownUid: inherits ? (process.geteuid?.() ?? -1) : -1,
+        ownGid: inherits ? (process.getegid?.() ?? -1) : -1,
+        warn: opts.onWarning ?? (() => undefined),
+        signal: opts.signal,
+      });
+    }
+    input = sniffed.chunks;
+  }
   const writer = new LayerWriter(root, where, owners, opts.maxPendingBytes ?? 16 << 20, opts.onWarning ?? (() => undefined));
   const reader = new TarReader(writer.entry, where);
   const hash = createHash('sha256');
@@ -58,7 +82,7 @@ export async function unpackLayer(source: string | AsyncIterable<Buffer>, dest: 
   let compression: Compression;
   let diffId: string;
   try {
-    const tar = await decompress(input as AsyncIterable<Buffer>, where);
+    const tar = await decompress(input, where);
     compression = tar.compression;
     for await (const chunk of tar.chunks) {
       opts.signal?.throwIfAborted();

@@ -222,6 +222,71 @@ test('a good layer keeps owners, modes (setuid, sticky), times, links, devices, 
   t.is(readFileSync(path.join(sb.dest, 'deep', 'x'.repeat(120), 'file'), 'utf8'), 'long name via pax');
 });
 
+test('the addon extractor and layer-writer.ts make the same tree from a layer with every kind of entry', async (t) => {
+  const sb = sandbox(t);
+  const big = randomBytes(3 << 20);
+  const tar = tarball([
+    { name: './', type: '5', mode: 0o755, mtime: 1_600_000_000 },
+    { name: 'etc/', type: '5', mode: 0o750, uid: 1000, gid: 1001, mtime: 1_500_000_000 },
+    { name: 'etc/conf', data: 'c', mode: 0o640, uid: 7, gid: 8, pax: { 'SCHILY.xattr.user.note': Buffer.from([0, 1, 255]) } },
+    { name: 'etc/setuid', data: 'ELF', mode: 0o4755 },
+    { name: 'etc/ro', data: '', mode: 0o444, mtime: 1_400_000_000 },
+    { name: 'implicit/parent/file', data: 'parents made on the way' },
+    { name: 'big', data: big, mode: 0o600 },
+    { name: 'sym', type: '2', linkname: '../../outside', uid: 3, gid: 4, mtime: 1_300_000_000 },
+    { name: 'hard', type: '1', linkname: 'etc/conf' },
+    { name: 'hardsym', type: '1', linkname: 'sym' },
+    { name: 'dev/', type: '5' },
+    { name: 'dev/null', type: '3', mode: 0o666, devmajor: 1, devminor: 3 },
+    { name: 'dev/sda', type: '4', mode: 0o660, devmajor: 8, devminor: 0, gid: 6 },
+    { name: 'dev/fifo', type: '6', mode: 0o640 },
+    { name: `long/${'n'.repeat(150)}/${'m'.repeat(120)}`, data: 'a long name (pax path)' },
+    // replaced paths: a file by a directory, a directory (with content) by a file, a file by a symlink
+    { name: 'swap1', data: 'file first' },
+    { name: 'swap1/', type: '5', mode: 0o711 },
+    { name: 'swap2/', type: '5' },
+    { name: 'swap2/inner', data: 'gone' },
+    { name: 'swap2', data: 'file now' },
+    { name: 'swap3', data: 'x' },
+    { name: 'swap3', type: '2', linkname: 'etc' },
+    // whiteouts: a file, an opaque directory, an aufs metadata entry (skipped)
+    { name: 'etc/.wh.gone', type: '0', data: '' },
+    { name: 'opaque/', type: '5' },
+    { name: 'opaque/.wh..wh..opq', data: '' },
+    { name: '.wh..wh.plnk/', type: '5' },
+  ]);
+  const file = path.join(sb.base, 'every.tgz');
+  writeFileSync(file, gzipSync(tar));
+  // what the layer does not set (implicit parents, whiteouts) has the time of the unpack: left out
+  const list = (d: string) =>
+    execFileSync('find', ['.', '-printf', '%p %y %m %U %G %s %n %l %T@\\n'], { cwd: d, encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => (Number(l.slice(l.lastIndexOf(' ') + 1)) > 1_700_000_000 ? `${l.slice(0, l.lastIndexOf(' '))} (now)` : l))
+      .sort();
+  const xattrs = (d: string) => ({
+    note: native.lgetxattr(path.join(d, 'etc/conf'), 'user.note'),
+    opaque: native.lgetxattr(path.join(d, 'opaque'), 'trusted.overlay.opaque'),
+  });
+  const results = [];
+  const trees = [];
+  for (const engine of ['native', 'js'] as const) {
+    const dest = path.join(sb.base, engine);
+    mkdirSync(dest);
+    const warnings: string[] = [];
+    results.push({ ...(await unpackLayer(file, dest, { engine, name: 'layer x', onWarning: (w) => warnings.push(w) })), warnings });
+    trees.push({ list: list(dest), xattrs: xattrs(dest), big: readFileSync(path.join(dest, 'big')).equals(big) });
+  }
+  t.deepEqual(results[0], results[1]);
+  t.is(results[0]!.diffId, sha256(tar));
+  t.deepEqual(results[0]!.warnings, ['layer x: skipped the aufs metadata entry ".wh..wh.plnk/"']);
+  t.deepEqual(trees[0], trees[1]);
+  t.true(trees[0]!.big);
+  t.deepEqual(trees[0]!.xattrs, { note: Buffer.from([0, 1, 255]), opaque: Buffer.from('y') });
+  t.true(trees[0]!.list.some((l) => l === './etc/gone c 0 0 0 0 1  (now)'), 'the whiteout is a 0/0 char device');
+  t.true(trees[0]!.list.includes('./hardsym l 777 3 4 13 2 ../../outside 1300000000.0000000000'), 'a hard link to a symlink is that symlink');
+});
+
 test('GNU tar layers unpack to the same tree as GNU tar extracts', async (t) => {
   const sb = sandbox(t);
   const src = path.join(sb.base, 'src');
