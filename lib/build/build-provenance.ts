@@ -8,10 +8,14 @@ import { createReadStream, type Dirent } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { isCode } from '../errors.js';
+import type { FileDigests } from './file-digests.js';
 import type { ContextDir } from './source-tree.js';
 
-/** sha256 over the context's files in name order, as the build sees them (ignored files left out). */
-export async function contextDigest(ctx: ContextDir): Promise<string> {
+/**
+ * sha256 over the context's files in name order, as the build sees them (ignored files left out):
+ * each file's own sha256, from `digests` when it knows the file unchanged.
+ */
+export async function contextDigest(ctx: ContextDir, digests?: FileDigests): Promise<string> {
   const hash = createHash('sha256');
   const walk = async (rel: string): Promise<void> => {
     let entries: Dirent[];
@@ -25,15 +29,19 @@ export async function contextDigest(ctx: ContextDir): Promise<string> {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (!ctx.lstat(r)) continue;
+      const st = ctx.lstat(r);
+      if (!st) continue;
       const abs = path.join(ctx.dir, r);
-      const st = await lstat(abs);
       hash.update(`${r}\0${st.mode.toString(8)}\0`);
       if (st.isDirectory()) await walk(r);
       else if (st.isSymbolicLink()) hash.update(`${await readlink(abs)}\0`);
       else if (st.isFile()) {
-        for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
-        hash.update('\0');
+        if (digests) hash.update(`${digests.digest(abs, st)}\0`);
+        else {
+          const h = createHash('sha256');
+          for await (const chunk of createReadStream(abs)) h.update(chunk as Buffer);
+          hash.update(`${h.digest('hex')}\0`);
+        }
       }
     }
   };

@@ -32,6 +32,7 @@ import { LayeredRoot } from './layered-root.js';
 import { ContextDir, StageTree, type SourceTree } from './source-tree.js';
 import { configBytes as configOf, hashKey, stepId, type BuildEnv, type BuildProgress, type StageState } from './stage-state.js';
 import { BuildCache } from './step-layer.js';
+import { FileDigests } from './file-digests.js';
 import { BuildRunDir, sweepBuildRunDirs } from './build-run-dir.js';
 import { StagePrinter } from './stage-printer.js';
 
@@ -167,6 +168,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     tmpPrefix: runDir.tmpPrefix,
     created: () => new Date(sde === undefined ? Date.now() : sde * 1000).toISOString(),
     ...(sde === undefined ? {} : { clampMtime: sde }),
+    digests: new FileDigests(store.buildCache.dir),
     progress,
   };
   for (const node of globalNodes) {
@@ -228,6 +230,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   }
 
   const cache = new BuildCache(store);
+  // one for the whole build: the stages and the provenance share its stats
+  const context = new ContextDir(contextDir);
   const pulled = new Map<string, Promise<Image>>();
   const getImage = (ref: string) => imageFor(ref, options, pulled);
   for (const ref of options.cacheFrom ?? []) await importCache(cache, ref, getImage, progress);
@@ -261,7 +265,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     const ctx: StepContext = {
       env: stageEnv,
       cache,
-      context: new ContextDir(contextDir),
+      context,
       layerDirs,
       fromTree: async (ref: string): Promise<SourceTree> => {
         const dep = stageOf(ref, s);
@@ -313,6 +317,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     );
   }
   await Promise.allSettled(running.values());
+  env.digests?.save();
   printer?.flushAll();
   if (failure) throw failure.error;
   const unused = Object.keys(buildArgs).filter((k) => !env.usedArgs.has(k) && k !== 'SOURCE_DATE_EPOCH' && k !== 'BUILDKIT_INLINE_CACHE' && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(k));
@@ -323,7 +328,6 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   if (options.labels && Object.keys(options.labels).length) {
     final.config = { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...options.labels } } };
   }
-  const context = new ContextDir(contextDir);
   const git = await gitRevision(contextDir);
   const provenance: ProvenanceInput = {
     kind: 'build',
@@ -336,12 +340,13 @@ async function build(store: Store, contextDir: string, text: string, names: stri
       instructions: df.nodes.map((n) => n.original),
     },
     buildArgs,
-    context: { digest: await contextDigest(context), ...(typeof options.context === 'string' ? { uri: `file://${contextDir}` } : {}) },
+    context: { digest: await contextDigest(context, env.digests), ...(typeof options.context === 'string' ? { uri: `file://${contextDir}` } : {}) },
     base: final.base,
     source: final.config.config?.Labels?.['org.opencontainers.image.source'] ?? git.source,
     revision: final.config.config?.Labels?.['org.opencontainers.image.revision'] ?? git.revision,
     ...(options.target ? { parameters: { target: options.target } } : {}),
   };
+  env.digests?.save();
   progress({ type: 'exporting' });
   return writeImage(store, final, names, options.root, provenance);
 }

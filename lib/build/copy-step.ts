@@ -97,7 +97,7 @@ async function copyStep(node: DockerfileNode, state: StageState, ctx: StepContex
   if (chmodSpec !== undefined && !/^[0-7]{3,4}$/.test(chmodSpec)) throw bad(node, `: --chmod=${chmodSpec}: expected an octal mode`);
   const shownSrc = [...sources, ...inline.map((d) => `<<${d.name}`)];
   const createdBy = `${node.keyword} ${[...node.flags.filter((f) => !f.startsWith('--from')), ...(from ? [`--from=${from}`] : [])].map((f) => `${f} `).join('')}${shownSrc.join(' ')} ${dest} # buildkit`;
-  const digest = plan.digest ?? sourcesDigest(tree, items);
+  const digest = plan.digest ?? sourcesDigest(tree, items, ctx.env.digests);
   const workdir = state.config.config?.WorkingDir || '/';
   const link = flags.has('link') && flags.get('link') !== 'false';
   const dirs = await ctx.layerDirs(state);

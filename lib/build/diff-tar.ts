@@ -7,11 +7,11 @@
  * headers. The sha256 of the bytes (the layer's diff id) is taken on the way.
  */
 import { createHash } from 'node:crypto';
-import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { closeSync, fsync, lstatSync, openSync, readdirSync, readlinkSync, readSync, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { NsboxError, isCode } from '../errors.js';
 import { native } from '../native.js';
+import { overlayXattrPrefix } from '../privilege.js';
 
 const BLOCK = 512;
 const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
@@ -21,6 +21,14 @@ export interface DiffTarResult {
   size: number;
   /** Entries written; 0 for a step that changed nothing. */
   entries: number;
+  /** Bytes of regular file content in it. */
+  contentSize: number;
+  /**
+   * Whether unpacking the tar would give back `upper` itself: no overlay attribute but the opaque
+   * mark the layer store writes, no socket left out, no time clamped. The directory can then
+   * become the layer's tree as it is (LayerStore.adopt), instead of the tar being unpacked again.
+   */
+  faithful: boolean;
 }
 
 interface Header {
@@ -102,40 +110,63 @@ export function headerBlocks(h: Header): Buffer[] {
   return out;
 }
 
-/** Buffered, hashed output: one 1 MiB buffer, filled (file contents read straight into it), hashed and written when full. */
+/**
+ * Buffered, hashed output: one 1 MiB buffer, filled (file contents read straight into it), hashed
+ * and written when full. Synchronous calls: a layer of small files costs a few syscalls each, and
+ * a thread-pool round trip for each of them cost more than the syscalls (writeDiffTar yields to
+ * the event loop between files instead).
+ */
 class Out {
   readonly hash = createHash('sha256');
   size = 0;
   readonly #buf = Buffer.allocUnsafe(1 << 20);
   #used = 0;
-  constructor(readonly fh: FileHandle) {}
-  async write(chunk: Buffer): Promise<void> {
+  constructor(readonly fd: number) {}
+  write(chunk: Buffer): void {
     for (let off = 0; off < chunk.length; ) {
-      if (this.#used === this.#buf.length) await this.flush();
+      if (this.#used === this.#buf.length) this.flush();
       const n = chunk.copy(this.#buf, this.#used, off);
       this.#used += n;
       off += n;
     }
   }
   /** The free part of the buffer (flushed first when full), for a read into it; then `wrote(n)`. */
-  async space(): Promise<Buffer> {
-    if (this.#used === this.#buf.length) await this.flush();
+  space(): Buffer {
+    if (this.#used === this.#buf.length) this.flush();
     return this.#buf.subarray(this.#used);
   }
   wrote(n: number): void {
     this.#used += n;
   }
-  async flush(): Promise<void> {
+  flush(): void {
     if (!this.#used) return;
     const data = this.#buf.subarray(0, this.#used);
     this.hash.update(data);
     this.size += data.length;
-    await this.fh.write(data);
+    for (let off = 0; off < data.length; ) off += writeSync(this.fd, data, off);
     this.#used = 0;
   }
 }
 
-function xattrsOf(file: string): Map<string, Buffer> {
+/** The overlay attribute the layer store's own trees carry (an opaque directory's); any other makes a tree not faithful. */
+const OWN_OPAQUE = `${overlayXattrPrefix()}.overlay.opaque`;
+
+/**
+ * Whether the upper directory's root has overlay attributes a layer tree of the store's making
+ * would not have. Its `uuid` (the overlay instance's mark, kernel 6.6 on) is not one: it is read
+ * from an upper layer's root only, never from a lower layer's.
+ */
+function foreignRootXattrs(file: string): boolean {
+  try {
+    return native.llistxattr(file).some((n) => OVERLAY_XATTR.test(n) && n !== OWN_OPAQUE && !/^(trusted|user)\.overlay\.uuid$/.test(n));
+  } catch (err) {
+    // unreadable: not known to be faithful
+    if (isCode(err, 'EPERM', 'EACCES')) return true;
+    throw err;
+  }
+}
+
+function xattrsOfFile(file: string, seen?: { foreign: boolean }): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   let names: string[];
   try {
@@ -146,7 +177,10 @@ function xattrsOf(file: string): Map<string, Buffer> {
     throw err;
   }
   for (const n of names) {
-    if (OVERLAY_XATTR.test(n)) continue;
+    if (OVERLAY_XATTR.test(n)) {
+      if (seen && n !== OWN_OPAQUE) seen.foreign = true;
+      continue;
+    }
     const v = native.lgetxattr(file, n);
     if (v) out.set(n, v);
   }
@@ -173,76 +207,94 @@ const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
  * times. Sockets are skipped, as docker skips them.
  */
 export async function writeDiffTar(upper: string, file: string, opts: { clampMtime?: number } = {}): Promise<DiffTarResult> {
-  const fh = await open(file, 'wx', 0o600);
-  const out = new Out(fh);
+  const fd = openSync(file, 'wx', 0o600);
+  const out = new Out(fd);
+  // sync calls, but the event loop gets a turn every few milliseconds (a server's other requests)
+  let since = performance.now();
+  const breathe = async () => {
+    if (performance.now() - since < 10) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
   const links = new Map<string, string>();
   let entries = 0;
-  const time = (st: Stats) => (opts.clampMtime !== undefined ? Math.min(Math.floor(st.mtimeMs / 1000), opts.clampMtime) : Math.floor(st.mtimeMs / 1000));
-  const emit = async (h: Header) => {
-    for (const b of headerBlocks(h)) await out.write(b);
+  let contentSize = 0;
+  const seen = { foreign: foreignRootXattrs(upper) };
+  const time = (st: Stats) => {
+    const t = Math.floor(st.mtimeMs / 1000);
+    if (opts.clampMtime === undefined || t <= opts.clampMtime) return t;
+    seen.foreign = true;
+    return opts.clampMtime;
+  };
+  const xattrsOf = (file: string) => xattrsOfFile(file, seen);
+  const emit = (h: Header) => {
+    for (const b of headerBlocks(h)) out.write(b);
     entries++;
   };
   const walk = async (rel: string): Promise<void> => {
     const dir = path.join(upper, rel);
-    const names = (await readdir(dir)).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+    const names = readdirSync(dir).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
     for (const name of names) {
       const r = rel ? `${rel}/${name}` : name;
       const abs = path.join(upper, r);
-      const st = await lstat(abs);
+      await breathe();
+      const st = lstatSync(abs);
       const base = { mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: time(st) };
       if (isWhiteout(st)) {
-        await emit({ ...base, name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: '0', mode: 0, uid: 0, gid: 0 });
+        emit({ ...base, name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: '0', mode: 0, uid: 0, gid: 0 });
       } else if (st.isDirectory()) {
-        await emit({ ...base, name: `${r}/`, type: '5', xattrs: xattrsOf(abs) });
-        if (isOpaque(abs)) await emit({ ...base, name: `${r}/.wh..wh..opq`, type: '0', mode: 0, uid: 0, gid: 0 });
+        emit({ ...base, name: `${r}/`, type: '5', xattrs: xattrsOf(abs) });
+        if (isOpaque(abs)) emit({ ...base, name: `${r}/.wh..wh..opq`, type: '0', mode: 0, uid: 0, gid: 0 });
         await walk(r);
       } else if (st.isSymbolicLink()) {
-        await emit({ ...base, name: r, type: '2', mode: st.mode & 0o7777, linkname: await readlink(abs), xattrs: xattrsOf(abs) });
+        emit({ ...base, name: r, type: '2', mode: st.mode & 0o7777, linkname: readlinkSync(abs), xattrs: xattrsOf(abs) });
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? links.get(key) : undefined;
         if (first !== undefined) {
-          await emit({ ...base, name: r, type: '1', linkname: first });
+          emit({ ...base, name: r, type: '1', linkname: first });
           continue;
         }
         if (st.nlink > 1) links.set(key, r);
-        await emit({ ...base, name: r, type: '0', size: st.size, xattrs: xattrsOf(abs) });
-        await copyContent(abs, st.size, out);
+        emit({ ...base, name: r, type: '0', size: st.size, xattrs: xattrsOf(abs) });
+        await copyContent(abs, st.size, out, breathe);
+        contentSize += st.size;
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const major = Math.floor(st.rdev / 256) & 0xfff;
         const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 4096) & 0xfff00));
-        await emit({ ...base, name: r, type: st.isCharacterDevice() ? '3' : '4', devmajor: major, devminor: minor, xattrs: xattrsOf(abs) });
+        emit({ ...base, name: r, type: st.isCharacterDevice() ? '3' : '4', devmajor: major, devminor: minor, xattrs: xattrsOf(abs) });
       } else if (st.isFIFO()) {
-        await emit({ ...base, name: r, type: '6', xattrs: xattrsOf(abs) });
-      }
+        emit({ ...base, name: r, type: '6', xattrs: xattrsOf(abs) });
+      } else seen.foreign = true;
     }
   };
   try {
     await walk('');
-    await out.write(Buffer.alloc(2 * BLOCK));
-    await out.flush();
-    await fh.sync();
+    out.write(Buffer.alloc(2 * BLOCK));
+    out.flush();
+    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
-  return { diffId: `sha256:${out.hash.digest('hex')}`, size: out.size, entries };
+  return { diffId: `sha256:${out.hash.digest('hex')}`, size: out.size, entries, contentSize, faithful: !seen.foreign };
 }
 
-async function copyContent(file: string, size: number, out: Out): Promise<void> {
-  const fh = await open(file, 'r');
+async function copyContent(file: string, size: number, out: Out, breathe: () => Promise<void>): Promise<void> {
+  const fd = openSync(file, 'r');
   try {
     let done = 0;
     while (done < size) {
-      const space = await out.space();
-      const { bytesRead } = await fh.read(space, 0, Math.min(space.length, size - done), done);
+      const space = out.space();
+      const bytesRead = readSync(fd, space, 0, Math.min(space.length, size - done), done);
       if (bytesRead === 0) break;
       out.wrote(bytesRead);
       done += bytesRead;
+      if (done < size) await breathe();
     }
     if (done !== size) throw new NsboxError(`${file} changed size while its layer was written (${done} of ${size} bytes)`, { code: 'ERR_BUILD' });
     const pad = (BLOCK - (size % BLOCK)) % BLOCK;
-    if (pad) await out.write(Buffer.alloc(pad));
+    if (pad) out.write(Buffer.alloc(pad));
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -10,6 +10,7 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from '
 import path from 'node:path';
 import { NotFoundError, isCode } from '../errors.js';
 import { DockerIgnore } from './dockerignore.js';
+import type { FileDigests } from './file-digests.js';
 import { cleanRel, type LayeredRoot } from './layered-root.js';
 
 export interface SourceTree {
@@ -54,14 +55,19 @@ export class ContextDir implements SourceTree {
     }
     return this.#lstat(rel);
   }
+  /** Each path's lstat, taken once: the matching, the key and the copy all ask (the context does not change during a build). */
+  readonly #stats = new Map<string, Stats | undefined>();
   #lstat(rel: string): Stats | undefined {
+    if (this.#stats.has(rel)) return this.#stats.get(rel);
+    let st: Stats | undefined;
     try {
-      return lstatSync(this.file(rel));
+      st = lstatSync(this.file(rel));
     } catch (err) {
       // nothing there (ENOENT), or a file where a directory would be on the way (ENOTDIR)
-      if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
-      throw err;
+      if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
     }
+    this.#stats.set(rel, st);
+    return st;
   }
   readdir(rel: string): string[] {
     rel = cleanRel(rel);
@@ -194,8 +200,11 @@ export function matchSources(tree: SourceTree, source: string): string[] {
   return found.sort();
 }
 
-/** sha256 over the sources' names, types, modes, owners (when kept), sizes and bytes or link targets. */
-export function sourcesDigest(tree: SourceTree, items: string[]): string {
+/**
+ * sha256 over the sources' names, types, modes, owners (when kept), sizes and contents (each
+ * file's own sha256, from `digests` when it knows the file unchanged) or link targets.
+ */
+export function sourcesDigest(tree: SourceTree, items: string[], digests?: FileDigests): string {
   const h = createHash('sha256');
   const add = (rel: string, name: string) => {
     const st = tree.lstat(rel);
@@ -206,8 +215,8 @@ export function sourcesDigest(tree: SourceTree, items: string[]): string {
       for (const n of tree.readdir(rel)) add(rel ? `${rel}/${n}` : n, `${name}/${n}`);
     } else if (st.isSymbolicLink()) h.update(`->${tree.readlink(rel)}\0`);
     else if (st.isFile()) {
-      h.update(`${st.size}\0`);
-      h.update(readFileSync(tree.file(rel)));
+      const file = tree.file(rel);
+      h.update(`${st.size}\0${digests ? digests.digest(file, st) : createHash('sha256').update(readFileSync(file)).digest('hex')}\0`);
     } else h.update(`${st.rdev}\0`);
   };
   for (const item of items) add(item, item);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ImageConfigSchema, type ImageConfig } from '../image/registry/manifest.js';
 import type { NetworkMode } from '../network/index.js';
 import type { Store } from '../storage/index.js';
+import type { FileDigests } from './file-digests.js';
 import type { BuiltLayer } from './step-layer.js';
 
 /**
@@ -66,6 +67,8 @@ export interface BuildEnv {
   tmpPrefix: string;
   created: () => string;
   clampMtime?: number;
+  /** The sources' file digests, remembered by stat across builds. */
+  digests?: FileDigests;
   progress: (e: BuildProgress) => void;
   /** Aborted when another stage of the build failed: a running step stops (its container killed). */
   signal?: AbortSignal;

@@ -70,7 +70,7 @@ export async function layerStep(state: StageState, ctx: StepContext, createdBy: 
   // a hit from a --cache-from image may have been made over other bytes of the same parent step
   if (hit) layer = hit.layer ? await placeLayer(env, parent, hit.layer) : undefined;
   else {
-    const commit = (upper: string) => commitDiff(env.store, upper, parent, { tmpPrefix: env.tmpPrefix, ...(env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime }) });
+    const commit = (upper: string) => commitDiff(env.store, upper, parent, { tmpPrefix: env.tmpPrefix, adopt: true, ...(env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime }) });
     if (upperFrom) layer = await upperFrom(commit);
     else {
       const upper = await mkdtemp(path.join(env.store.layout.tmpDir, `${env.tmpPrefix}upper-`));
@@ -123,7 +123,7 @@ export async function linkStep(state: StageState, ctx: StepContext, createdBy: s
     const upper = await mkdtemp(path.join(env.store.layout.tmpDir, `${env.tmpPrefix}upper-`));
     try {
       await make(upper);
-      layer = await commitDiff(env.store, upper, parent, { tmpPrefix: env.tmpPrefix, ...(env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime }) });
+      layer = await commitDiff(env.store, upper, parent, { tmpPrefix: env.tmpPrefix, adopt: true, ...(env.clampMtime === undefined ? {} : { clampMtime: env.clampMtime }) });
     } finally {
       await rm(upper, { recursive: true, force: true });
     }

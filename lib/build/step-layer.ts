@@ -11,12 +11,17 @@ import { ignoreCode, isCode, reportError } from '../errors.js';
 import { buildCacheEntrySchema, chainId as chainIdOf, writeFileAtomic, type BuiltLayer, type Store } from '../storage/index.js';
 import { writeDiffTar } from './diff-tar.js';
 
+
 export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 
 export { builtLayerSchema, type BuiltLayer } from '../storage/index.js';
 
-/** The layer of `upper` on top of `parentChainId`; undefined when the step changed nothing. */
-export async function commitDiff(store: Store, upper: string, parentChainId: string | undefined, opts: { clampMtime?: number; tmpPrefix?: string } = {}): Promise<BuiltLayer | undefined> {
+/**
+ * The layer of `upper` on top of `parentChainId`; undefined when the step changed nothing. With
+ * `adopt` (the caller is done with `upper`), a faithful upper directory (diff-tar.ts) becomes the
+ * layer's tree by a rename, and is gone afterwards.
+ */
+export async function commitDiff(store: Store, upper: string, parentChainId: string | undefined, opts: { clampMtime?: number; tmpPrefix?: string; adopt?: boolean } = {}): Promise<BuiltLayer | undefined> {
   await mkdir(store.layout.tmpDir, { recursive: true });
   const tmp = path.join(store.layout.tmpDir, `${opts.tmpPrefix ?? 'build-'}layer-${randomBytes(8).toString('hex')}`);
   try {
@@ -25,12 +30,9 @@ export async function commitDiff(store: Store, upper: string, parentChainId: str
     // the tar's digest was taken as it was written (and the file fsynced): moved into place, not copied
     if (!(await store.blobs.has(tar.diffId))) await store.blobs.adoptFile(tmp, tar.diffId, tar.size);
     const chainId = chainIdOf(parentChainId, tar.diffId);
-    await store.layers.unpack(chainId, store.blobs.path(tar.diffId), {
-      diffId: tar.diffId,
-      blobDigest: tar.diffId,
-      mediaType: LAYER_MEDIA_TYPE,
-      ...(parentChainId ? { parentChainId } : {}),
-    });
+    const layerOpts = { diffId: tar.diffId, blobDigest: tar.diffId, mediaType: LAYER_MEDIA_TYPE, ...(parentChainId ? { parentChainId } : {}) };
+    const adopted = opts.adopt && tar.faithful && (await store.layers.adopt(chainId, upper, { ...layerOpts, tarSize: tar.size, contentSize: tar.contentSize }));
+    if (!adopted) await store.layers.unpack(chainId, store.blobs.path(tar.diffId), layerOpts);
     return { digest: tar.diffId, mediaType: LAYER_MEDIA_TYPE, size: tar.size, diffId: tar.diffId, chainId };
   } finally {
     await rm(tmp, { force: true });

@@ -5,7 +5,7 @@
  * crash leaves a tmp directory that repair() removes. Layers never mount anything: they hand out
  * directories for the caller's overlay.
  */
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -163,6 +163,49 @@ export class LayerStore {
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /**
+   * Takes the directory `tree` as layer `chainId`'s tree by renaming it into place: a tree this
+   * process made whose tar (uncompressed, `tarSize` bytes, `contentSize` of them file contents) it
+   * has just written and hashed to `opts.diffId` (a build step's upper directory), so that tar is
+   * not unpacked again. False when the rename cannot be done (`tree` on another file system); `tree`
+   * is then left as it was for the caller to unpack the tar instead. An existing layer of that
+   * chain id is kept (and `tree` left).
+   */
+  async adopt(chainId: string, tree: string, opts: LayerUnpackOptions & { tarSize: number; contentSize: number }): Promise<boolean> {
+    checkChain(chainId, opts);
+    if (await this.has(chainId)) return true;
+    await this.init();
+    return withLock(this.layout.leaseLock, async () => {
+      const tmp = await mkdtemp(`${this.layout.layer(chainId)}.tmp-`);
+      const diff = path.join(tmp, 'diff');
+      try {
+        await rename(tree, diff);
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true });
+        if (isCode(err, 'EXDEV')) return false;
+        throw fsError(err, 'rename', tree);
+      }
+      try {
+        // as an unpacked layer's: the tar has no entry for its root
+        await chmod(diff, 0o755);
+        await this.#publish(tmp, chainId, {
+          chainId,
+          diffId: opts.diffId,
+          ...(opts.parentChainId ? { parent: opts.parentChainId } : {}),
+          ...(opts.blobDigest ? { blob: opts.blobDigest } : {}),
+          size: opts.contentSize,
+          tarSize: opts.tarSize,
+          compression: 'none',
+          unpackedAt: new Date().toISOString(),
+        });
+        return true;
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true });
+        throw err;
+      }
+    }, { shared: true });
   }
 
   /**

@@ -5,11 +5,13 @@
  * output.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import type { BuildProgress } from '../../lib/build/index.js';
 import { Image } from '../../lib/image/image.js';
+import { Store } from '../../lib/storage/index.js';
 import { mountTable, skipIf } from './_helpers.js';
 import { apiUnavailable, bin, cleanup, docker, startServe } from './api-fixture.js';
 import { build, buildSuite, cachedCount as cached, context, layerEntries, runImage as run } from './build-fixture.js';
@@ -172,6 +174,35 @@ rtest('cache: all cached the second time; a content change misses from that COPY
   t.is(cached(arg.events), 4, 'the first RUN after ARG V misses');
   t.is((await run(t, arg.image.digest, ['cat', '/v'])).stdout, 'v=2\n');
   t.is(cached((await build(t, dir, { noCache: true })).events), 0);
+});
+
+rtest('cache keys: a hit starts no container; unchanged sources are known by their stat, a same-size same-mtime rewrite by its ctime, and it misses exactly from its COPY; a layer taken from its upper dir reads back', async (t) => {
+  const dir = context(t, {
+    'a.txt': 'aaaa\n',
+    'b.txt': 'bbbb\n',
+    Dockerfile: ['FROM busybox', 'COPY a.txt /a', 'RUN cat /a > /ra', 'COPY b.txt /b', 'RUN cat /b > /rb'].join('\n'),
+  });
+  const old = new Date(2001, 1, 1);
+  for (const f of ['a.txt', 'b.txt']) utimesSync(join(dir, f), old, old);
+  // past the window in which a file just changed is not remembered by its stat
+  await new Promise((r) => setTimeout(r, 2100));
+  const started = (events: BuildProgress[]) => events.filter((e) => e.type === 'running').length;
+  const first = await build(t, dir);
+  t.is(started(first.events), 2);
+  t.true(readFileSync(join(t.context.root, 'build-cache', 'file-digests.json'), 'utf8').includes(join(dir, 'b.txt')), 'the sources\' digests are remembered');
+  const warm = await build(t, dir);
+  t.is(cached(warm.events), 4);
+  t.is(started(warm.events), 0, 'no RUN container for a hit');
+  t.is(warm.image.id, first.image.id);
+  writeFileSync(join(dir, 'b.txt'), 'BBBB\n');
+  utimesSync(join(dir, 'b.txt'), old, old);
+  const changed = await build(t, dir);
+  t.is(cached(changed.events), 2, 'COPY a.txt and its RUN hit; COPY b.txt and its RUN miss');
+  t.is(started(changed.events), 1);
+  t.is((await run(t, changed.image.digest, ['cat', '/a', '/ra', '/b', '/rb'])).stdout, 'aaaa\naaaa\nBBBB\nBBBB\n');
+  const top = changed.image.layers.at(-1)!;
+  t.deepEqual(layerEntries(t, top.digest), ['-rw-r--r-- 0/0 rb']);
+  t.is(statSync(new Store({ root: t.context.root }).layers.dir(top.chainId)).mode & 0o7777, 0o755, 'a layer tree as an unpacked one');
 });
 
 rtest('SOURCE_DATE_EPOCH: two builds without the cache give the same image; its times are that epoch', async (t) => {
