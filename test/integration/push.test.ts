@@ -150,6 +150,19 @@ rtest('a built image: pushed, pulled into an empty store, run; pushed again: eve
   t.deepEqual(uploaded(hits2), [], 'no blob upload completed');
   t.deepEqual(uploadSessions(hits2), [], 'no upload session opened');
   t.true(hits2.some((h) => h.method === 'HEAD' && h.uri === `/v2/base/blobs/${gz}` && h.status === 200));
+
+  // The store forgot what the repository has: each blob's upload is opened beside its HEAD, then
+  // dropped when the HEAD finds the blob there.
+  rmSync(join(root, 'distribution.json'));
+  const mark3 = accessLog(reg).length;
+  const third = await push(t, ref);
+  t.deepEqual(third.phases(layer.diffId), ['preparing', 'exists']);
+  t.is(third.result.digest, first.result.digest);
+  const hits3 = accessLog(reg, mark3);
+  t.deepEqual(uploaded(hits3), [], 'no blob upload completed');
+  const sessions = uploadSessions(hits3).length;
+  t.is(sessions, 2 + provenance.length, 'a session per blob: layer, config, provenance');
+  t.is(hits3.filter((h) => h.method === 'DELETE' && h.uri.includes('/blobs/uploads/') && h.status === 204).length, sessions, 'each dropped');
 });
 
 rtest('a child image: only its new layer is uploaded, the base layer is mounted from the base repository; two pushes, one digest', async (t) => {

@@ -3,7 +3,7 @@ export type {
   BlobDownload, FetchBlobsOptions, PushImageInput, PushImageResult, RegistryClientOptions, ResolvedImage, ResolveOptions,
 } from './registry-client.js';
 export type { BlobProgress, FetchBlobOptions } from './fetch-blob.js';
-export type { BlobSource, PushBlobOptions } from './upload-blob.js';
+export type { BlobSource, OpenedUpload, PushBlobOptions } from './upload-blob.js';
 export { RegistryError, DigestMismatchError } from './errors.js';
 export { DockerConfigCredentials, StaticCredentials, dockerConfigPath, findCredentials } from './credentials.js';
 export type { CredentialSource, Credentials } from './credentials.js';

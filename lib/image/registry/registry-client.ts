@@ -17,7 +17,7 @@ import { pLimit } from './p-limit.js';
 import { choosePlatform, formatPlatform, hostPlatform, parsePlatform, type PlatformSpec } from './platform.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { DEFAULT_TRANSPORT, RegistryTransport, type HttpResponse } from './transport.js';
-import { uploadBlob, type BlobSource, type PushBlobOptions } from './upload-blob.js';
+import { cancelUpload, openUpload, uploadBlob, type BlobSource, type OpenedUpload, type PushBlobOptions } from './upload-blob.js';
 
 export interface RegistryClientOptions {
   /** Explicit credentials, asked before any other source. */
@@ -309,6 +309,21 @@ export class RegistryClient {
     if (res.status === 200) return true;
     if (res.status === 404) return false;
     throw t.errorFor(op, res);
+  }
+
+  /**
+   * Opens an upload (or mounts from `mountFrom`) without sending the blob: for a caller asking
+   * `hasBlob` at the same time, which hands the result to pushBlob (`opened`) or cancelUpload.
+   */
+  async openUpload(ref: Reference | string, digest: string, opts: Pick<PushBlobOptions, 'mountFrom' | 'signal'> = {}): Promise<OpenedUpload> {
+    const r = toRef(ref);
+    return openUpload(this.transport(r.domain), r.path, digest, `push ${r.familiar}`, opts);
+  }
+
+  /** Drops an upload session openUpload opened (nothing to do for a mount). */
+  async cancelUpload(ref: Reference | string, opened: OpenedUpload, signal?: AbortSignal): Promise<void> {
+    const r = toRef(ref);
+    await cancelUpload(this.transport(r.domain), r.path, opened, `push ${r.familiar}: cancel upload`, signal);
   }
 
   /** Uploads one blob (or mounts it from `mountFrom` on the same registry). */

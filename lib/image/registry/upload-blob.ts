@@ -1,6 +1,7 @@
 /**
  * Push one blob: a cross-repository mount when the caller names a source repository on the same
- * registry, else POST for a session and PUT the whole body (or PATCH it in chunks, then PUT).
+ * registry, else POST for a session and PUT the whole body (or PATCH it in chunks, then PUT). The
+ * POST may go first on its own (openUpload), beside the caller's HEAD.
  * docker-registry 2.8 changes the upload `Location` on every answer, so each step uses the latest.
  */
 import { createReadStream } from 'node:fs';
@@ -21,7 +22,12 @@ export interface PushBlobOptions {
   signal?: AbortSignal | undefined;
   /** Bytes of the blob handed to the connection so far (from the start again when an upload is retried). */
   onProgress?: ((sent: number) => void) | undefined;
+  /** The session openUpload opened (with the same `mountFrom`), used by the first attempt. */
+  opened?: Promise<OpenedUpload> | undefined;
 }
+
+/** What the upload's first POST gave: the blob mounted, or a session to send it to. */
+export type OpenedUpload = { mounted: true } | { mounted: false; location: string };
 
 /**
  * Reads of a blob file for its upload: 1 MiB, not the stream default of 64 KiB, which made the
@@ -60,6 +66,30 @@ function withDigest(loc: string, digest: string): string {
   return u.toString();
 }
 
+/**
+ * The POST that starts an upload: a cross-repository mount when `mountFrom` is another repository
+ * (201: done), else a new session. Done on its own, it lets a caller open the session while its
+ * HEAD asks whether the blob is there at all (one round trip less for a blob that is not).
+ */
+export async function openUpload(transport: RegistryTransport, repoPath: string, digest: string, op: string, opts: Pick<PushBlobOptions, 'mountFrom' | 'signal'> = {}): Promise<OpenedUpload> {
+  const blobOp = `${op}: blob ${digest.slice(0, 19)}`;
+  const mount = opts.mountFrom && opts.mountFrom !== repoPath ? opts.mountFrom : undefined;
+  const scopes = [`repository:${repoPath}:pull,push`, ...(mount ? [`repository:${mount}:pull`] : [])];
+  const q = mount ? `?${new URLSearchParams({ mount: digest, from: mount })}` : '';
+  const res = await transport.request({ method: 'POST', url: `/v2/${repoPath}/blobs/uploads/${q}`, scopes, op: blobOp, signal: opts.signal, retry: false });
+  if (mount && res.status === 201) return { mounted: true };
+  if (res.status !== 202) throw transport.errorFor(blobOp, res);
+  return { mounted: false, location: location(res, blobOp, transport.registry) };
+}
+
+/** Ends a session openUpload opened and nobody will finish (the HEAD found the blob): the registry drops its temp data. */
+export async function cancelUpload(transport: RegistryTransport, repoPath: string, opened: OpenedUpload, op: string, signal?: AbortSignal): Promise<void> {
+  if (opened.mounted) return;
+  const res = await transport.request({ method: 'DELETE', url: opened.location, scopes: [`repository:${repoPath}:pull,push`], op, signal, retry: false });
+  // 404: the registry forgot the session already
+  if (res.status !== 204 && res.status !== 404) throw transport.errorFor(op, res);
+}
+
 export async function uploadBlob(
   transport: RegistryTransport,
   repoPath: string,
@@ -80,17 +110,10 @@ export async function uploadBlob(
     return res;
   };
 
-  const once = async (): Promise<'pushed' | 'mounted'> => {
-    let loc: string;
-    if (opts.mountFrom && opts.mountFrom !== repoPath) {
-      const q = new URLSearchParams({ mount: digest, from: opts.mountFrom });
-      const res = expect(await transport.request({ method: 'POST', url: `/v2/${repoPath}/blobs/uploads/?${q}`, scopes, op: blobOp, signal, retry: false }), 201, 202);
-      if (res.status === 201) return 'mounted';
-      loc = location(res, blobOp, transport.registry);
-    } else {
-      const res = expect(await transport.request({ method: 'POST', url: `/v2/${repoPath}/blobs/uploads/`, scopes, op: blobOp, signal, retry: false }), 202);
-      loc = location(res, blobOp, transport.registry);
-    }
+  const once = async (attempt: number): Promise<'pushed' | 'mounted'> => {
+    const opened = await (attempt === 0 && opts.opened ? opts.opened : openUpload(transport, repoPath, digest, op, opts));
+    if (opened.mounted) return 'mounted';
+    let loc = opened.location;
     const octet = { 'content-type': 'application/octet-stream' };
     const chunk = opts.chunkSize && opts.chunkSize > 0 && size > opts.chunkSize ? opts.chunkSize : 0;
     let done: HttpResponse;
