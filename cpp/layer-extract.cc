@@ -30,6 +30,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <string>
@@ -40,6 +41,7 @@
 #include "addon-data.h"
 #include "errors.h"
 #include "gzip-member.h"
+#include "unique-fd.h"
 
 namespace nsbox {
 namespace {
@@ -82,6 +84,20 @@ struct Entry {
   std::string linkpath;
   unsigned major = 0, minor = 0;
   Xattrs xattrs;
+};
+
+// A piece of a file's body, in a tar buffer kept alive by the pointer.
+struct Slice {
+  std::shared_ptr<std::vector<uint8_t>> buf;
+  const uint8_t* p;
+  size_t n;
+};
+
+struct Job {
+  Entry e;
+  std::string rel;
+  bool chown = false, direct = false;
+  std::vector<Slice> data;
 };
 
 struct DirMeta {
@@ -308,8 +324,6 @@ class Extractor {
   }
 
   void CloseAll() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
     if (rootfd_ >= 0) close(rootfd_);
     rootfd_ = -1;
   }
@@ -405,7 +419,7 @@ class Extractor {
     cv_.wait(lock, [this] { return queued_ < kMaxQueued || x_failed_ || stop_; });
     if (x_failed_ || stop_) return false;
     queued_ += buf.size();
-    q_.push_back(std::move(buf));
+    q_.push_back(std::make_shared<std::vector<uint8_t>>(std::move(buf)));
     lock.unlock();
     cv_.notify_all();
     return true;
@@ -456,9 +470,10 @@ class Extractor {
   // The extraction thread: parses and applies what arrives, until the end (then the tar's own end
   // checks and the directories' metadata) or a stop.
   void ExtractLoop() {
+    for (auto& w : writers_) w = std::thread([this] { WriterLoop(); });
     bool ok = true;
     for (;;) {
-      std::vector<uint8_t> buf;
+      std::shared_ptr<std::vector<uint8_t>> buf;
       {
         std::unique_lock<std::mutex> lock(m_);
         cv_.wait(lock, [this] { return !q_.empty() || end_ || stop_; });
@@ -471,16 +486,18 @@ class Extractor {
         }
         buf = std::move(q_.front());
         q_.pop_front();
-        queued_ -= buf.size();
+        queued_ -= buf->size();
       }
       cv_.notify_all();
-      if (!Tar(buf.data(), buf.size())) {
+      cur_buf_ = std::move(buf);
+      if (!Tar(cur_buf_->data(), cur_buf_->size())) {
         ok = false;
         break;
       }
     }
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
+    cur_buf_.reset();
+    job_ = Job();
+    StopWriters();
     if (!ok) {
       std::lock_guard<std::mutex> lock(m_);
       x_failed_ = true;
@@ -528,13 +545,13 @@ class Extractor {
         }
         case kBody: {
           size_t k = std::min<uint64_t>(remain_, n - pos);
-          if (fd_ >= 0 && !WriteAll(p + pos, k)) return false;
+          if (collecting_ && k) job_.data.push_back({cur_buf_, p + pos, k});
           pos += k;
           remain_ -= k;
           if (remain_ == 0) {
             pad_ = pad_after_;
             state_ = kHeader;
-            if (fd_ >= 0 && !FinishFile()) return false;
+            if (collecting_ && !Dispatch()) return false;
           }
           break;
         }
@@ -804,6 +821,8 @@ class Extractor {
     *kept = false;
     char k = Kind(rel);
     if (k == 0) return true;
+    // a file in flight may be this path or below it
+    if (!(k == 'd' && keep_dir) && !Drain()) return false;
     if (k == 'd') {
       if (keep_dir) return *kept = true;
       if (rel.empty()) return Refuse(entry, "would replace the layer root");
@@ -900,41 +919,128 @@ class Extractor {
     if (rel.empty()) return Refuse(e.path, "would replace the layer root");
     bool kept;
     if (!Parents(rel, e.path, true) || !Clear(rel, e.path, false, &kept)) return false;
-    file_chown_ = ChownNeeded(e.uid, e.gid);
+    job_ = Job();
+    job_.chown = ChownNeeded(e.uid, e.gid);
     // chown clears setuid and setgid, and openat would not set what the umask masks: fchmod then
-    file_direct_ = !file_chown_ && (e.mode & 07000) == 0 && (e.mode & umask_) == 0;
-    int fd = openat(rootfd_, rel.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_direct_ ? e.mode : 0600);
-    if (fd < 0) return Fail(e.path, "create", errno);
+    job_.direct = !job_.chown && (e.mode & 07000) == 0 && (e.mode & umask_) == 0;
     kind_[rel] = 'o';
     content_size_ += e.size;
-    fd_ = fd;
-    file_ = std::move(e);
-    file_rel_ = rel;
-    if (file_.size == 0) return FinishFile();
+    job_.e = std::move(e);
+    job_.rel = rel;
+    collecting_ = true;
+    if (job_.e.size == 0) return Dispatch();
     return true;
   }
 
-  bool WriteAll(const uint8_t* p, size_t n) {
-    while (n > 0) {
-      ssize_t w = write(fd_, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Fail(file_.path, "write", errno);
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
+  // ---- the file writers: regular files created and filled on threads of their own ----
+  //
+  // The extraction thread has cleaned the path, made its parents and recorded it (kind_) before a
+  // file goes to a writer; it waits for every writer (Drain) before anything that could meet a path in
+  // flight: an entry replacing a path, a hard link, the directories' metadata at the end.
+
+  bool Dispatch() {
+    collecting_ = false;
+    std::unique_lock<std::mutex> lock(wm_);
+    wcv_.wait(lock, [this] { return (inflight_ < kMaxInflight && jobs_.size() < kMaxJobs) || w_failed_; });
+    if (w_failed_) {
+      tar_failure_ = w_failure_;
+      return false;
+    }
+    inflight_ += job_.e.size;
+    jobs_.push_back(std::move(job_));
+    job_ = Job();
+    lock.unlock();
+    wcv_.notify_all();
+    return true;
+  }
+
+  bool Drain() {
+    std::unique_lock<std::mutex> lock(wm_);
+    wcv_.wait(lock, [this] { return (jobs_.empty() && active_ == 0) || w_failed_; });
+    if (w_failed_) {
+      tar_failure_ = w_failure_;
+      return false;
     }
     return true;
   }
 
-  bool FinishFile() {
-    int fd = fd_;
-    if (file_chown_ && fchown(fd, static_cast<uid_t>(file_.uid), static_cast<gid_t>(file_.gid)) < 0) return Fail(file_.path, "write", errno);
-    if (!file_.xattrs.empty() && !SetXattrs(file_, file_rel_, fd)) return false;
-    if (!file_direct_ && fchmod(fd, file_.mode) < 0) return Fail(file_.path, "write", errno);
-    if (futimens(fd, file_.times) < 0) return Fail(file_.path, "write", errno);
-    fd_ = -1;
-    if (close(fd) < 0) return Fail(file_.path, "write", errno);
+  void StopWriters() {
+    {
+      std::lock_guard<std::mutex> lock(wm_);
+      wstop_ = true;
+      jobs_.clear();
+    }
+    wcv_.notify_all();
+    for (auto& w : writers_)
+      if (w.joinable()) w.join();
+  }
+
+  void WriterLoop() {
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock<std::mutex> lock(wm_);
+        wcv_.wait(lock, [this] { return !jobs_.empty() || wstop_; });
+        if (wstop_) return;
+        j = std::move(jobs_.front());
+        jobs_.pop_front();
+        active_++;
+      }
+      Failure f;
+      bool ok = WriteJob(j, &f);
+      {
+        std::lock_guard<std::mutex> lock(wm_);
+        active_--;
+        inflight_ -= j.e.size;
+        if (!ok && !w_failed_) {
+          w_failed_ = true;
+          w_failure_ = std::move(f);
+        }
+      }
+      wcv_.notify_all();
+    }
+  }
+
+  static bool JobFail(Failure* f, const Job& j, const std::string& what, int err) {
+    f->message = "entry " + Quote(j.e.path) + ": " + what + ": " + ErrnoName(err);
+    f->entry = j.e.path;
+    f->has_entry = true;
+    f->code = ErrnoName(err);
+    f->err = err;
+    return false;
+  }
+
+  bool WriteJob(const Job& j, Failure* f) {
+    const Entry& e = j.e;
+    int fd = openat(rootfd_, j.rel.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, j.direct ? e.mode : 0600);
+    if (fd < 0) return JobFail(f, j, "create", errno);
+    UniqueFd guard(fd);
+    for (const Slice& sl : j.data) {
+      const uint8_t* p = sl.p;
+      size_t n = sl.n;
+      while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          return JobFail(f, j, "write", errno);
+        }
+        p += w;
+        n -= static_cast<size_t>(w);
+      }
+    }
+    if (j.chown && fchown(fd, static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) < 0) return JobFail(f, j, "write", errno);
+    for (auto& [key, value] : e.xattrs) {
+      if (fsetxattr(fd, key.c_str(), value.data(), value.size(), 0) == 0) continue;
+      int err = errno;
+      if (err == EPERM || err == ENOTSUP || err == EOPNOTSUPP) {
+        Warn("entry " + Quote(e.path) + ": xattr " + key + " not set (" + ErrnoName(err) + ")");
+        continue;
+      }
+      return JobFail(f, j, "set xattr " + key, err);
+    }
+    if (!j.direct && fchmod(fd, e.mode) < 0) return JobFail(f, j, "write", errno);
+    if (futimens(fd, e.times) < 0) return JobFail(f, j, "write", errno);
+    if (close(guard.release()) < 0) return JobFail(f, j, "write", errno);
     return true;
   }
 
@@ -948,6 +1054,7 @@ class Extractor {
     if (k == 0) return Refuse(e.path, "is a hard link to " + Quote(e.linkpath) + ", which is not in the layer (yet)");
     if (k == 'd') return Refuse(e.path, "is a hard link to the directory " + Quote(e.linkpath));
     if (target == rel) return true;
+    if (!Drain()) return false;  // the target may be a file in flight
     bool kept;
     if (!Parents(rel, e.path, true) || !Clear(rel, e.path, false, &kept)) return false;
     // linkat without AT_SYMLINK_FOLLOW: a link to a symlink is a second symlink
@@ -989,6 +1096,7 @@ class Extractor {
 
   // After the last entry: directory owners, modes and times, deepest first.
   bool Finish() {
+    if (!Drain()) return false;
     std::vector<std::pair<const std::string*, const DirMeta*>> dirs;
     dirs.reserve(dir_meta_.size());
     for (auto& [rel, m] : dir_meta_)
@@ -1033,7 +1141,7 @@ class Extractor {
   static constexpr size_t kMaxQueued = 16 << 20;
   std::mutex m_;
   std::condition_variable cv_;
-  std::deque<std::vector<uint8_t>> q_;
+  std::deque<std::shared_ptr<std::vector<uint8_t>>> q_;
   size_t queued_ = 0;
   bool end_ = false, stop_ = false, x_failed_ = false;
   Failure x_failure_;
@@ -1058,10 +1166,21 @@ class Extractor {
 
   std::unordered_map<std::string, char> kind_;  // d directory, s symlink, o anything else
   std::unordered_map<std::string, DirMeta> dir_meta_;
-  int fd_ = -1;
-  Entry file_;
-  std::string file_rel_;
-  bool file_chown_ = false, file_direct_ = false;
+  std::shared_ptr<std::vector<uint8_t>> cur_buf_;  // the tar bytes being parsed
+  Job job_;                                         // the regular file whose body is being read
+  bool collecting_ = false;
+
+  static constexpr int kWriters = 2;
+  static constexpr size_t kMaxInflight = 32 << 20;
+  static constexpr size_t kMaxJobs = 4096;
+  std::thread writers_[kWriters];
+  std::mutex wm_;
+  std::condition_variable wcv_;
+  std::deque<Job> jobs_;
+  size_t inflight_ = 0;
+  int active_ = 0;
+  bool wstop_ = false, w_failed_ = false;
+  Failure w_failure_;
 };
 
 class ExtractWorker : public Napi::AsyncWorker {
