@@ -33,6 +33,7 @@ import { ContextDir, StageTree, type SourceTree } from './source-tree.js';
 import { configBytes as configOf, hashKey, stepId, type BuildEnv, type BuildProgress, type StageState } from './stage-state.js';
 import { BuildCache } from './step-layer.js';
 import { FileDigests } from './file-digests.js';
+import { HistoryCache } from './history-cache.js';
 import { BuildRunDir, sweepBuildRunDirs } from './build-run-dir.js';
 import { StagePrinter } from './stage-printer.js';
 
@@ -234,7 +235,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   const context = new ContextDir(contextDir);
   const pulled = new Map<string, Promise<Image>>();
   const getImage = (ref: string) => imageFor(ref, options, pulled);
-  for (const ref of options.cacheFrom ?? []) await importCache(cache, ref, getImage, progress);
+  const history = new HistoryCache();
+  for (const ref of options.cacheFrom ?? []) await importCache(cache, history, ref, getImage, progress);
   // Independent stages run at once; the first failure aborts the others (their RUN containers
   // are killed and removed) and is the build's error once they have all stopped.
   const abort = new AbortController();
@@ -267,6 +269,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
       cache,
       context,
       layerDirs,
+      ...(history.size ? { history } : {}),
       fromTree: async (ref: string): Promise<SourceTree> => {
         const dep = stageOf(ref, s);
         if (dep) return new StageTree(`stage ${ref}`, new LayeredRoot(await layerDirs(await dep)));
@@ -414,8 +417,12 @@ async function imageFor(ref: string, options: BuildOptions, pulled: Map<string, 
 const INLINE_CACHE_KEY = 'io.nsbox.build.cache.v0';
 const inlineCacheSchema = z.array(z.string().nullable());
 
-/** A --cache-from image's steps as cache entries: a history entry's key, time and layer (its blob pulled with the image). */
-async function importCache(cache: BuildCache, ref: string, getImage: (ref: string) => Promise<Image>, progress: (e: BuildProgress) => void): Promise<void> {
+/**
+ * A --cache-from image's steps: as cache entries when it has inline cache metadata (a history
+ * entry's key, time and layer, its blob pulled with the image), and in any case as a candidate
+ * for matching by history (history-cache.ts).
+ */
+async function importCache(cache: BuildCache, byHistory: HistoryCache, ref: string, getImage: (ref: string) => Promise<Image>, progress: (e: BuildProgress) => void): Promise<void> {
   let image: Image;
   try {
     image = await getImage(ref);
@@ -426,10 +433,9 @@ async function importCache(cache: BuildCache, ref: string, getImage: (ref: strin
   }
   const parsed = inlineCacheSchema.safeParse(image.config[INLINE_CACHE_KEY]);
   const history = image.config.history ?? [];
-  if (!parsed.success || parsed.data.length !== history.length) {
-    progress({ type: 'warning', message: `WARNING: --cache-from ${ref}: the image has no inline cache metadata (build it with --build-arg BUILDKIT_INLINE_CACHE=1)` });
-    return;
-  }
+  const layers = image.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: l.diffId, chainId: l.chainId }));
+  byHistory.add({ history, diffIds: image.config.rootfs.diff_ids, layers });
+  if (!parsed.success || parsed.data.length !== history.length) return;
   let n = 0;
   for (const [i, h] of history.entries()) {
     const layer = h.empty_layer ? null : image.layers[n++];

@@ -117,5 +117,5 @@ async function copyStep(node: DockerfileNode, state: StageState, ctx: StepContex
     });
   };
   if (link) return linkStep(state, ctx, createdBy, hashKey('link', createdBy, digest, inline, workdir, chown ? [chown.uid, chown.gid] : null), make);
-  await layerStep(state, ctx, createdBy, [digest, inline, state.config.config?.WorkingDir ?? '/'], make);
+  await layerStep(state, ctx, createdBy, [digest, inline, state.config.config?.WorkingDir ?? '/'], make, undefined, true);
 }

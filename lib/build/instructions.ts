@@ -227,7 +227,8 @@ async function run(node: DockerfileNode, state: StageState, ctx: StepContext): P
     } finally {
       await prepared.release();
     }
-  });
+    // a bind mount's content is not in `created_by`: a --cache-from history entry must be matched by the layer made
+  }, specs.some((m) => m.type === 'bind'));
   if (ran) env.progress({ type: 'removed', container: ran });
 }
 

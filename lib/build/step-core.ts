@@ -10,6 +10,7 @@ import path from 'node:path';
 import { ValidationError } from '../errors.js';
 import { chainId as chainIdOf } from '../storage/index.js';
 import type { DockerfileNode } from './dockerfile/parse.js';
+import type { HistoryCache } from './history-cache.js';
 import type { SourceTree } from './source-tree.js';
 import { hashKey, type BuildEnv, type StageState } from './stage-state.js';
 import { BuildCache, commitDiff, type BuiltLayer } from './step-layer.js';
@@ -21,6 +22,8 @@ export interface StepContext {
   /** A `--from=` source: a previous stage by name or index, or an image. */
   fromTree: (ref: string) => Promise<SourceTree>;
   layerDirs: (state: StageState) => Promise<string[]>;
+  /** --cache-from images matched by their history. */
+  history?: HistoryCache;
 }
 
 export const bad = (node: DockerfileNode, why: string) => new ValidationError(`Dockerfile:${node.line}: ${node.keyword} ${why}`, 'dockerfile');
@@ -41,31 +44,43 @@ export function history(state: StageState, created: string, createdBy: string, e
   state.config.history = [...(state.config.history ?? []), { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) }];
 }
 
-/** The cache entry for `key` when the cache may still hit; a miss turns the cache off for the rest of the stage. */
-export async function lookup(state: StageState, ctx: StepContext, key: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
+/**
+ * The cache entry for `key` when the cache may still hit, else (given the step's `createdBy`) a
+ * --cache-from image's history entry for it; a miss turns the cache off for the rest of the stage.
+ */
+export async function lookup(state: StageState, ctx: StepContext, key: string, createdBy?: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
   const hit = state.cacheOk && !ctx.env.noCache ? await ctx.cache.get(key) : undefined;
-  if (hit) ctx.env.progress({ type: 'cached' });
+  const old = hit || ctx.env.noCache || createdBy === undefined ? undefined : ctx.history?.match(state, createdBy);
+  if (hit || old) ctx.env.progress({ type: 'cached' });
   else state.cacheOk = false;
-  return hit;
+  // kept as this store's own entry, so the next build hits without --cache-from
+  if (old) await ctx.cache.put(key, old.layer ?? undefined, old.created, 'cache-from');
+  return hit ?? old;
 }
 
 /** A metadata step: keyed and timed through the cache like the others, no layer. */
 export async function metaStep(state: StageState, ctx: StepContext, createdBy: string): Promise<void> {
   const key = hashKey(state.cacheKey, createdBy);
-  const hit = await lookup(state, ctx, key);
+  const hit = await lookup(state, ctx, key, createdBy);
   const created = hit?.created ?? ctx.env.created();
   if (!hit) await ctx.cache.put(key, undefined, created, createdBy);
   state.cacheKey = key;
   history(state, created, createdBy, true, key);
 }
 
-/** A step that makes a layer: from the cache when its key is there, else by `make` into a fresh upper dir. */
-export async function layerStep(state: StageState, ctx: StepContext, createdBy: string, extraKey: unknown[], make: (upper: string) => Promise<void>, upperFrom?: (fn: (upper: string) => Promise<BuiltLayer | undefined>) => Promise<BuiltLayer | undefined>): Promise<void> {
+/**
+ * A step that makes a layer: from the cache when its key is there, else by `make` into a fresh
+ * upper dir. `byContent`: `createdBy` does not tell the step's content (COPY, ADD, a RUN with a
+ * bind mount), so a --cache-from image's history entry is taken only when the layer made has its
+ * diff id.
+ */
+export async function layerStep(state: StageState, ctx: StepContext, createdBy: string, extraKey: unknown[], make: (upper: string) => Promise<void>, upperFrom?: (fn: (upper: string) => Promise<BuiltLayer | undefined>) => Promise<BuiltLayer | undefined>, byContent = false): Promise<void> {
   const { env, cache } = ctx;
   const key = hashKey(state.cacheKey, createdBy, ...extraKey);
-  const hit = await lookup(state, ctx, key);
+  const hit = await lookup(state, ctx, key, byContent ? undefined : createdBy);
+  const candidate = hit || !byContent || env.noCache ? undefined : ctx.history?.match(state, createdBy);
   let layer: BuiltLayer | undefined;
-  const created = hit?.created ?? env.created();
+  let created = hit?.created ?? env.created();
   const parent = state.layers.at(-1)?.chainId;
   // a hit from a --cache-from image may have been made over other bytes of the same parent step
   if (hit) layer = hit.layer ? await placeLayer(env, parent, hit.layer) : undefined;
@@ -81,6 +96,8 @@ export async function layerStep(state: StageState, ctx: StepContext, createdBy: 
         await rm(upper, { recursive: true, force: true });
       }
     }
+    // the same layer as the --cache-from image's: its time too, so the steps after it may match it
+    if (candidate && (candidate.layer?.diffId ?? null) === (layer?.diffId ?? null)) created = candidate.created;
     await cache.put(key, layer, created, createdBy);
   }
   state.cacheKey = key;

@@ -4,13 +4,16 @@
  * layers collected), a build with `--cache-from` (CLI) pulls it and takes every step from it: each
  * step says `Using cache`, nothing runs, and the image is the pushed one (same id, same layer
  * digests as the registry's manifest). A changed source misses from its COPY on (SDK).
+ * Without the metadata, steps are matched by the image's history (created_by and the layer chain,
+ * as docker's classic builder does): through the registry (SDK), and through `docker build
+ * --cache-from` against `nsbox serve` (the Engine API's `cachefrom`).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Image } from '../../lib/image/image.js';
 import { registryUnavailable, startRegistry } from '../fixtures/registry.js';
-import { bin } from './api-fixture.js';
+import { apiUnavailable, bin, cleanup, docker, startServe } from './api-fixture.js';
 import { build, buildSuite, cachedCount, context, run } from './build-fixture.js';
 import { skipIf } from './_helpers.js';
 
@@ -61,10 +64,46 @@ rtest('build with inline cache, push, wipe the cache, build --cache-from: every 
     t.is(cachedCount(changed.events), 0);
     t.is(await run(t, changed.image.digest, ['cat', '/b']), 'two\n');
 
-    // an image without the metadata: a warning, the build goes on
-    const plain = await build(t, context(t, { Dockerfile: 'FROM busybox\nRUN true\n' }), { cacheFrom: ['busybox'] });
-    t.true(plain.events.some((e) => e.type === 'warning' && /no inline cache metadata/.test(e.message)));
+    // an image without the metadata, pulled: matched by its history; the COPY is made and has the image's layer
+    const ref2 = `${reg.host}/plain:1`;
+    writeFileSync(join(dir, 'a.txt'), 'three\n');
+    const noMeta = await build(t, dir, { tags: [ref2] });
+    t.is(noMeta.image.config['io.nsbox.build.cache.v0'], undefined);
+    const made2 = await run(t, ref2, ['cat', '/made']);
+    await Image.push(ref2, { root: t.context.root });
+    await Image.remove(ref2, { root: t.context.root, forget: true });
+    t.is(nsbox(t.context.root, ['builder', 'prune', '-f', '--all']).status, 0);
+    const byHistory = await build(t, dir, { cacheFrom: [ref2] });
+    t.is(cachedCount(byHistory.events), 4, 'RUN, ENV, RUN, CMD from the history; the COPY made');
+    t.false(byHistory.events.some((e) => e.type === 'running'), 'no RUN ran');
+    t.is(byHistory.image.id, noMeta.image.id, 'the same image');
+    t.is(await run(t, byHistory.image.digest, ['cat', '/made']), made2);
+    // the entries are this store's now: the next build hits without --cache-from
+    t.is(cachedCount((await build(t, dir)).events), 5);
   } finally {
     await reg.stop();
   }
+});
+
+const dockerTest = skipIf(apiUnavailable({ docker: true }), rtest);
+
+dockerTest('docker build --cache-from through nsbox serve: an image with no cache metadata, after the build cache is pruned, matched by its history', async (t) => {
+  const serve = await startServe({ root: t.context.root });
+  t.teardown(() => cleanup(serve));
+  const dir = context(t, { 'a.txt': 'one\n', Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\nRUN date +%N > /made\nRUN cat /a.txt /made > /both\nCMD ["cat", "/both"]\n' });
+  const first = docker(serve, ['build', '-t', 'hist:1', dir], { timeout: 120_000 });
+  t.is(first.status, 0, first.stderr);
+  const id = (ref: string) => docker(serve, ['image', 'inspect', '--format', '{{.Id}}', ref]).stdout.trim();
+  t.is(nsbox(t.context.root, ['builder', 'prune', '-f', '--all']).status, 0);
+  const again = docker(serve, ['build', '--cache-from', 'hist:1', '-t', 'hist:2', dir], { timeout: 120_000 });
+  t.is(again.status, 0, again.stderr);
+  t.regex(again.stdout, /Step 3\/5 : RUN date \+%N > \/made\n ---> Using cache\n/, again.stdout);
+  t.is(again.stdout.match(/ ---> Using cache/g)?.length, 3, again.stdout);
+  t.notRegex(again.stdout, /Running in/);
+  t.is(id('hist:2'), id('hist:1'));
+  // without it (the cache pruned again), the RUNs run
+  t.is(nsbox(t.context.root, ['builder', 'prune', '-f', '--all']).status, 0);
+  const cold = docker(serve, ['build', '-t', 'hist:3', dir], { timeout: 120_000 });
+  t.regex(cold.stdout, /Running in/);
+  t.not(id('hist:3'), id('hist:1'));
 });
