@@ -36,7 +36,7 @@ export async function contextDigest(ctx: ContextDir, digests?: FileDigests): Pro
       if (st.isDirectory()) await walk(r);
       else if (st.isSymbolicLink()) hash.update(`${await readlink(abs)}\0`);
       else if (st.isFile()) {
-        if (digests) hash.update(`${digests.digest(abs, st)}\0`);
+        if (digests) hash.update(`${digests.digest(ctx.dir, r, st)}\0`);
         else {
           const h = createHash('sha256');
           for await (const chunk of createReadStream(abs)) h.update(chunk as Buffer);

@@ -79,6 +79,8 @@ export async function copyInto(upper: string, lower: LayeredRoot, req: CopyReque
     if (req.unpackArchives && st.isFile() && isArchive(req.tree.file(item))) {
       const dir = w.dir(destAbs);
       await unpackArchive(req.tree.file(item), path.join(upper, dir), item);
+      // its entries were not written through the Writer
+      w.unknown(dir);
       continue;
     }
     const target = destIsDir ? `${w.dir(destAbs)}/${path.posix.basename(item)}` : w.file(destAbs);
@@ -100,6 +102,10 @@ export function makeDir(upper: string, lower: LayeredRoot, dir: string, owner = 
 }
 
 class Writer {
+  /** Directories this copy made (empty then): what is in them, it wrote. */
+  readonly #newDirs = new Set<string>();
+  /** Entries written in those directories: any other name there needs no look before it is made. */
+  readonly #written = new Set<string>();
   constructor(
     readonly upper: string,
     readonly view: LayeredRoot,
@@ -133,6 +139,7 @@ class Writer {
     if (found && !found.st.isDirectory()) throw copyError(`cannot copy to /${rel}: it is not a directory in the image`);
     if (up) rmSync(inUpper, { recursive: true, force: true });
     mkdirSync(inUpper);
+    this.#newDirs.add(rel);
     if (found) {
       // copy-up: the directory as the image has it
       lchownSync(inUpper, found.st.uid, found.st.gid);
@@ -147,9 +154,27 @@ class Writer {
   /** The upper-dir path for the entry `rel`, whatever was there before in the upper dir removed unless both are directories. */
   prepare(rel: string, isDir = false): string {
     const abs = path.join(this.upper, rel);
+    const fresh = this.fresh(rel);
+    if (this.#newDirs.has(path.posix.dirname(rel))) this.#written.add(rel);
+    if (fresh) return abs;
     const st = lstatOrUndefined(abs);
     if (st && !(isDir && st.isDirectory())) rmSync(abs, { recursive: true, force: true });
     return abs;
+  }
+
+  /** Whether nothing is at `rel` yet: a name not written before in a directory this copy made. */
+  fresh(rel: string): boolean {
+    return this.#newDirs.has(path.posix.dirname(rel)) && !this.#written.has(rel);
+  }
+
+  /** What is in `rel` is not known to the writer any more. */
+  unknown(rel: string): void {
+    this.#newDirs.delete(rel);
+  }
+
+  /** `rel` was just made, empty, by mkdir. */
+  madeDir(rel: string): void {
+    this.#newDirs.add(rel);
   }
 }
 
@@ -174,8 +199,12 @@ function copyDirContents(req: CopyRequest, srcDir: string, destRel: string, w: W
 /** The directory `src` as `destRel` (made, or kept when there), with its owner, mode and times; not its contents. */
 function copyDirEntry(req: CopyRequest, src: string, st: Stats, destRel: string, w: Writer, owner: (st: Stats) => { uid: number; gid: number }): string {
   const o = owner(st);
+  const fresh = w.fresh(destRel);
   const abs = w.prepare(destRel, true);
-  if (!lstatOrUndefined(abs)) mkdirSync(abs);
+  if (fresh || !lstatOrUndefined(abs)) {
+    mkdirSync(abs);
+    w.madeDir(destRel);
+  }
   lchownSync(abs, o.uid, o.gid);
   chmodSync(abs, req.chmod ?? st.mode & 0o7777);
   utimesSync(abs, st.atime, st.mtime);
@@ -199,9 +228,10 @@ function copyEntry(req: CopyRequest, src: string, st: Stats, destRel: string, w:
     return;
   }
   if (!st.isFile()) throw copyError(`${req.tree.what}: /${src} is not a regular file, a directory or a symbolic link`);
+  // copyFile gives the copy the source's mode; the chown then clears set-id bits, which chmod puts back
   copyFileSync(req.tree.file(src), abs);
   lchownSync(abs, o.uid, o.gid);
-  chmodSync(abs, req.chmod ?? st.mode & 0o7777);
+  if (req.chmod !== undefined || st.mode & 0o6000) chmodSync(abs, req.chmod ?? st.mode & 0o7777);
   utimesSync(abs, st.atime, st.mtime);
 }
 

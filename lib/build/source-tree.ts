@@ -23,12 +23,15 @@ export interface SourceTree {
   readlink(rel: string): string;
   /** The real file to read `rel`'s bytes from. */
   file(rel: string): string;
+  /** The directory `file(rel)` is `rel` below, when the tree is one (the context): its files' digests are then remembered by stat. */
+  readonly digestRoot?: string;
 }
 
 export class ContextDir implements SourceTree {
   readonly what = 'build context';
   readonly keepsOwners = false;
   readonly ignore: DockerIgnore;
+  readonly digestRoot: string;
   constructor(
     readonly dir: string,
     ignoreText?: string,
@@ -44,6 +47,7 @@ export class ContextDir implements SourceTree {
       }
     }
     this.ignore = new DockerIgnore(text);
+    this.digestRoot = dir;
   }
   lstat(rel: string): Stats | undefined {
     rel = cleanRel(rel);
@@ -122,6 +126,9 @@ export class ExcludingTree implements SourceTree {
   }
   get keepsOwners(): boolean {
     return this.base.keepsOwners;
+  }
+  get digestRoot(): string | undefined {
+    return this.base.digestRoot;
   }
   #excluded(rel: string): boolean {
     rel = cleanRel(rel);
@@ -215,8 +222,9 @@ export function sourcesDigest(tree: SourceTree, items: string[], digests?: FileD
       for (const n of tree.readdir(rel)) add(rel ? `${rel}/${n}` : n, `${name}/${n}`);
     } else if (st.isSymbolicLink()) h.update(`->${tree.readlink(rel)}\0`);
     else if (st.isFile()) {
-      const file = tree.file(rel);
-      h.update(`${st.size}\0${digests ? digests.digest(file, st) : createHash('sha256').update(readFileSync(file)).digest('hex')}\0`);
+      const root = tree.digestRoot;
+      const hex = digests && root !== undefined ? digests.digest(root, cleanRel(rel), st) : createHash('sha256').update(readFileSync(tree.file(rel))).digest('hex');
+      h.update(`${st.size}\0${hex}\0`);
     } else h.update(`${st.rdev}\0`);
   };
   for (const item of items) add(item, item);

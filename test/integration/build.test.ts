@@ -189,7 +189,8 @@ rtest('cache keys: a hit starts no container; unchanged sources are known by the
   const started = (events: BuildProgress[]) => events.filter((e) => e.type === 'running').length;
   const first = await build(t, dir);
   t.is(started(first.events), 2);
-  t.true(readFileSync(join(t.context.root, 'build-cache', 'file-digests.json'), 'utf8').includes(join(dir, 'b.txt')), 'the sources\' digests are remembered');
+  const remembered = join(t.context.root, 'build-cache', 'file-digests');
+  t.true(readdirSync(remembered).some((f) => readFileSync(join(remembered, f), 'utf8').includes('"b.txt"')), 'the sources\' digests are remembered');
   const warm = await build(t, dir);
   t.is(cached(warm.events), 4);
   t.is(started(warm.events), 0, 'no RUN container for a hit');
