@@ -1,9 +1,11 @@
 /**
- * The layer unpack: one layer tar (gzip, zstd or plain) into an empty directory, in one pass over its
- * bytes: decompress (decompress.ts), parse (tar-reader.ts), apply each entry without ever leaving the
- * directory (layer-writer.ts), and hash the uncompressed tar (the diff id) on the way (gzip: on the
- * inflate's own thread, gunzip-native.ts). The bytes come
- * from a file or from any stream of chunks, such as a download as it arrives.
+ * The layer unpack: one layer tar (gzip, zstd or plain) into a directory, in one pass over its
+ * bytes. Into an empty directory with gzip or a plain tar (a pull, the store's unpack), the addon does
+ * it all off the event loop (native-unpack.ts, cpp/layer-extract.cc: inflate and diff id on the thread
+ * pool, the tar parse and the entries on threads of its own). Otherwise: decompress (decompress.ts),
+ * parse (tar-reader.ts), apply each entry without ever leaving the directory (layer-writer.ts), and
+ * hash the uncompressed tar (the diff id) on the way. Both follow the same rules, with the same
+ * messages. The bytes come from a file or from any stream of chunks, such as a download as it arrives.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync } from 'node:fs';
