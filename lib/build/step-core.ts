@@ -132,11 +132,13 @@ export async function linkStep(state: StageState, ctx: StepContext, createdBy: s
   const parent = state.layers.at(-1)?.chainId;
   const hit = env.noCache ? undefined : await cache.get(linkKey, { blobOnly: true });
   let layer: BuiltLayer | undefined;
-  const created = hit?.created ?? env.created();
+  let created = hit?.created ?? env.created();
   if (hit) {
     env.progress({ type: 'cached' });
     if (hit.layer) layer = await placeLayer(env, parent, hit.layer);
   } else {
+    // a --cache-from image's entry for this step counts when the layer made is its layer (see layerStep)
+    const candidate = env.noCache ? undefined : ctx.history?.match(state, createdBy);
     const upper = await mkdtemp(path.join(env.store.layout.tmpDir, `${env.tmpPrefix}upper-`));
     try {
       await make(upper);
@@ -144,6 +146,7 @@ export async function linkStep(state: StageState, ctx: StepContext, createdBy: s
     } finally {
       await rm(upper, { recursive: true, force: true });
     }
+    if (candidate && (candidate.layer?.diffId ?? null) === (layer?.diffId ?? null)) created = candidate.created;
     await cache.put(linkKey, layer, created, createdBy);
   }
   state.cacheKey = hashKey(state.cacheKey, createdBy, linkKey);

@@ -87,17 +87,17 @@ rtest('build with inline cache, push, wipe the cache, build --cache-from: every 
 
 const dockerTest = skipIf(apiUnavailable({ docker: true }), rtest);
 
-dockerTest('docker build --cache-from through nsbox serve: an image with no cache metadata, after the build cache is pruned, matched by its history', async (t) => {
+dockerTest('docker build --cache-from through nsbox serve: an image with no cache metadata, after the build cache is pruned, matched by its history (a COPY and a COPY --link made and matched by their layers)', async (t) => {
   const serve = await startServe({ root: t.context.root });
   t.teardown(() => cleanup(serve));
-  const dir = context(t, { 'a.txt': 'one\n', Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\nRUN date +%N > /made\nRUN cat /a.txt /made > /both\nCMD ["cat", "/both"]\n' });
+  const dir = context(t, { 'a.txt': 'one\n', Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\nCOPY --link a.txt /l.txt\nRUN date +%N > /made\nRUN cat /a.txt /made > /both\nCMD ["cat", "/both"]\n' });
   const first = docker(serve, ['build', '-t', 'hist:1', dir], { timeout: 120_000 });
   t.is(first.status, 0, first.stderr);
   const id = (ref: string) => docker(serve, ['image', 'inspect', '--format', '{{.Id}}', ref]).stdout.trim();
   t.is(nsbox(t.context.root, ['builder', 'prune', '-f', '--all']).status, 0);
   const again = docker(serve, ['build', '--cache-from', 'hist:1', '-t', 'hist:2', dir], { timeout: 120_000 });
   t.is(again.status, 0, again.stderr);
-  t.regex(again.stdout, /Step 3\/5 : RUN date \+%N > \/made\n ---> Using cache\n/, again.stdout);
+  t.regex(again.stdout, /Step 4\/6 : RUN date \+%N > \/made\n ---> Using cache\n/, again.stdout);
   t.is(again.stdout.match(/ ---> Using cache/g)?.length, 3, again.stdout);
   t.notRegex(again.stdout, /Running in/);
   t.is(id('hist:2'), id('hist:1'));
