@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { ignoreCode, isCode, reportError } from '../errors.js';
-import { buildCacheEntrySchema, chainId as chainIdOf, writeFileAtomic, type BuiltLayer, type Store } from '../storage/index.js';
+import { buildCacheEntrySchema, chainId as chainIdOf, replaceFile, type BuiltLayer, type Store } from '../storage/index.js';
 import { writeDiffTar } from './diff-tar.js';
 
 
@@ -101,6 +101,8 @@ export class BuildCache {
   /** `created`: the step's history time, reused by a hit so that a fully cached build gives the same image. */
   async put(key: string, layer: BuiltLayer | undefined, created: string, description?: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: created, ...(description ? { description } : {}) })}\n`);
+    // a cache record, so not fsynced (two fsyncs a step): a crash may lose it or leave it empty,
+    // which get() takes as a miss
+    await replaceFile(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: created, ...(description ? { description } : {}) })}\n`);
   }
 }
