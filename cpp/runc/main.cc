@@ -23,6 +23,8 @@
 
 #include "cgroup-ops.h"
 #include "container.h"
+#include "create.h"
+#include "plan-cache.h"
 
 namespace nsbox::runc {
 namespace {
@@ -32,17 +34,8 @@ namespace {
 #endif
 
 [[noreturn]] void HandToNode(char** argv) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n < 0) {
-    perror("nsbox-runc: readlink /proc/self/exe");
-    exit(1);
-  }
-  self[n] = 0;
   // build/Release/nsbox-runc → bin/nsbox-runc.js; NSBOX_RUNC_JS overrides (an installed copy elsewhere).
-  std::string dir(self, strrchr(self, '/') - self);
-  const char* js_env = getenv("NSBOX_RUNC_JS");
-  std::string js = js_env && *js_env ? js_env : dir + "/../../bin/nsbox-runc.js";
+  std::string js = RuncJsPath();
   const char* node_env = getenv("NSBOX_NODE");
   const char* node = node_env && *node_env ? node_env : NSBOX_NODE_PATH;
   if (access(node, X_OK) != 0) node = "node";
@@ -120,6 +113,7 @@ struct Args {
   bool json = false;
   std::string cmd, id, signal = "SIGTERM";
   bool force = false, all = false, ps_json = false;
+  CreateArgs create;
 };
 
 // True when the command line is one this side serves, in full; else the caller hands it to Node.
@@ -148,6 +142,10 @@ bool Parse(int argc, char** argv, Args* a) {
   }
   if (i >= argc) return false;
   a->cmd = argv[i++];
+  if (a->cmd == "create") {
+    a->create.root = a->root;
+    return ParseCreate(argc, argv, i, &a->create) && ValidId(a->create.id);
+  }
   const bool kill = a->cmd == "kill";
   if (a->cmd != "state" && a->cmd != "start" && !kill && a->cmd != "delete" && a->cmd != "pause" && a->cmd != "resume" && a->cmd != "ps") return false;
   std::vector<std::string> rest;
@@ -205,6 +203,17 @@ int Run(int argc, char** argv) {
       fprintf(stderr, "%s\n", msg.c_str());
       return 1;
     }
+    HandToNode(argv);
+  }
+  if (a.cmd == "create") {
+    std::string msg;
+    if (!CheckPreservedFds(argc, argv, &msg)) {
+      fprintf(stderr, "%s\n", msg.c_str());
+      return 1;
+    }
+    int key_fd;
+    if (CreateFromCache(a.create, &key_fd)) return 0;
+    if (key_fd >= 0) setenv("NSBOX_RUNC_PLAN_KEY_FD", std::to_string(key_fd).c_str(), 1);
     HandToNode(argv);
   }
   const std::string dir = a.root + "/" + a.id;

@@ -64,15 +64,18 @@ export function callFileText(s: StateFile, paths: Readonly<Record<string, string
   return `${lines.join('\n')}\nstate\n${json.replace(hole, '\n  "pid": \x01P,\n  "status": "\x01S",\n')}`;
 }
 
-export async function writeCallFile(file: string, s: StateFile, cgroup: CgroupDriver): Promise<void> {
-  const paths = cgroup.paths;
-  let killFile = false;
+/** Does the container's unified cgroup have cgroup.kill? */
+export function hasKillFile(paths: Readonly<Record<string, string>>): boolean {
   try {
     // cgroup.kill is write-only: its presence in the listing says the kernel has it (5.14+).
-    if (paths.unified !== undefined) killFile = readdirSync(paths.unified).includes('cgroup.kill');
+    return paths.unified !== undefined && readdirSync(paths.unified).includes('cgroup.kill');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // no twin made: nothing to kill there
+    return false;
   }
-  const text = callFileText(s, paths, await cgroupLayout(), killFile);
+}
+
+export async function writeCallFile(file: string, s: StateFile, cgroup: CgroupDriver): Promise<void> {
+  const text = callFileText(s, cgroup.paths, await cgroupLayout(), hasKillFile(cgroup.paths));
   if (text !== undefined) writeAtomic(file, text);
 }

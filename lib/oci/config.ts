@@ -140,6 +140,11 @@ export function loadConfig(bundle: string): OciConfig {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`JSON specification file ${file} not found`, { path: file });
     throw e;
   }
+  return parseConfigText(text);
+}
+
+/** config.json's text, parsed and checked (loadConfig without the read). */
+export function parseConfigText(text: string): OciConfig {
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -15,7 +15,8 @@ import { CALLS, writeCallFile } from './call-file.js';
 import { createCgroup } from './cgroup.js';
 import { loadConfig } from './config.js';
 import { runHooks } from './hooks.js';
-import { ociSpawnPlan, requireProcess, rootfsOf } from './spawn-plan.js';
+import { storePlanEntries, takePlanKeys } from './plan-cache.js';
+import { ociSpawnPlan, requireProcess, rootfsOf, type OciPlanContext } from './spawn-plan.js';
 import { FIFO, checkId, ensureRoot, procStat, saveState, stateDir, writeAtomic, type StateFile } from './state.js';
 import { ociState } from './status.js';
 
@@ -45,6 +46,8 @@ function checkBundle(bundle: string): void {
 
 /** Creates the container; returns its state file and the init's pidfd (this process's child). */
 export async function createContainer(o: CreateOptions): Promise<{ state: StateFile; pidfd: number }> {
+  // Before anything opens a file: the keys nsbox-runc's C++ side gave (a cache miss), to store what is compiled here.
+  const planKeys = takePlanKeys();
   checkId(o.id);
   checkBundle(o.bundle);
   const cfg = loadConfig(o.bundle);
@@ -91,7 +94,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       opened.push(pty.master, pty.slave);
     }
     const facts = hostFacts();
-    const plan = ociSpawnPlan(cfg, {
+    const planContext: OciPlanContext = {
       id: o.id,
       bundle: o.bundle,
       privileged: facts.privileged,
@@ -99,6 +102,10 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       ...(placement.v2Path ? { cgroupPath: placement.v2Path } : {}),
       cgroupProcs: placement.procsFiles,
       // 0-2 dup'ed onto themselves: Node marks its stdio close-on-exec at start-up (libuv), the dup clears it.
+      stdio: [0, 1, 2],
+    };
+    const plan = ociSpawnPlan(cfg, {
+      ...planContext,
       stdio: pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2],
       ...(pty ? { consolePath: pty.path } : {}),
       fifoFd,
@@ -128,6 +135,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
     await runHooks(cfg, 'createRuntime', hookState);
     await runHooks(cfg, 'createContainer', hookState);
     if (o.pidFile) writeAtomic(o.pidFile, String(spawned.pid));
+    if (planKeys && !proc.terminal) await storePlanEntries(planKeys, { root: o.root, cfg, state, cgroup, planContext });
     return { state, pidfd };
   } catch (e) {
     if (pidfd !== undefined) native.sendSignal(pidfd, 9);

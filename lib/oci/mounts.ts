@@ -55,9 +55,11 @@ export interface MountContext {
   /** The host's cgroup hierarchies, with this container's directories. */
   cgroups: CgroupView[];
   userns: boolean;
+  /** Is a bind source a directory (plan-cache.ts records the answers; stat() by default)? */
+  isDirectory?: (p: string, field: string) => boolean;
 }
 
-function isDirectory(p: string, field: string): boolean {
+export function isDirectory(p: string, field: string): boolean {
   try {
     return statSync(p).isDirectory();
   } catch (e) {
@@ -96,7 +98,7 @@ export function mountOps(m: OciMount, i: number, ctx: MountContext): SetupOp[] {
   if (isBind) {
     if (!m.source) throw new ValidationError(`invalid config.json: ${field}.source: a bind mount needs a source`, `${field}.source`);
     const source = isAbsolute(m.source) ? m.source : join(ctx.bundle, m.source);
-    if (isDirectory(source, field)) ops.push(...mkdirs(ctx.root, m.destination));
+    if ((ctx.isDirectory ?? isDirectory)(source, field)) ops.push(...mkdirs(ctx.root, m.destination));
     else ops.push(...mkdirs(ctx.root, path.dirname(m.destination)), { op: 'touch', target, mode: 0o644 });
     let set = 0;
     for (const [ms, attr] of ATTRS) if (opts.flags & ms) set |= attr;

@@ -39,6 +39,8 @@ export interface OciPlanContext {
   nsFds?: Record<string, number>;
   /** --preserve-fds: the caller's fds 3 .. 3+N-1 are the process's too. */
   preserveFds?: number;
+  /** Is a bind source a directory (stat() by default; plan-cache.ts records the answers). */
+  isDirectory?: (p: string, field: string) => boolean;
 }
 
 /** personality(2)'s domains and flags (linux/personality.h) by the names runtime-spec uses. */
@@ -112,7 +114,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     // runc's default: the container's mounts are slaves of the host's, so nothing goes back.
     ops.push({ op: 'mount', target: '/', flags: MS.REC | (1 << 19) });
     ops.push({ op: 'bind', source: root, target: root, recursive: true });
-    const mctx = { root, bundle: ctx.bundle, cgroups: ctx.cgroups, userns };
+    const mctx = { root, bundle: ctx.bundle, cgroups: ctx.cgroups, userns, ...(ctx.isDirectory ? { isDirectory: ctx.isDirectory } : {}) };
     cfg.mounts.forEach((m, i) => ops.push(...mountOps(m, i, mctx)));
     ops.push(...deviceOps(root, cfg.linux.devices ?? [], ctx.privileged && !userns, ctx.consolePath));
     ops.push({ op: 'pivot_root', target: root });
