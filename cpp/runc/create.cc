@@ -287,6 +287,13 @@ bool CreateFrom(const WireValue& e, const CreateArgs& a, Undo* undo) {
     if (Bool(c, "v2") && !EnableControllers(mp, Str(c, "mountRoot"), d, controllers)) return false;
   }
 
+  const WireValue* writes = e.Field("writes");
+  if (!writes) return false;
+  for (const auto& w : writes->items) {
+    int err;
+    if (!WriteFile(Str(w, "file"), Str(w, "value").c_str(), &err)) return false;
+  }
+
   Plan plan;
   std::string bad;
   if (!ParsePlan(WireSource(), *plan_v, &plan, &bad)) return false;

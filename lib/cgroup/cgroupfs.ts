@@ -51,6 +51,23 @@ export async function readOptional(file: string): Promise<string | undefined> {
   }
 }
 
+let recorded: Array<[string, string]> | undefined;
+
+/**
+ * Runs fn with the writes of writeValue that succeed recorded in order: nsbox-runc's create records
+ * those of applying a config's limits, which its C++ side replays (lib/oci/plan-cache.ts). For a
+ * process doing nothing else meanwhile: the record is not scoped to fn's own calls.
+ */
+export async function recordingWrites<T>(fn: () => Promise<T>, into: Array<[string, string]>): Promise<T> {
+  if (recorded) throw new Error('recordingWrites: already recording');
+  recorded = into;
+  try {
+    return await fn();
+  } finally {
+    recorded = undefined;
+  }
+}
+
 /**
  * Writes a value in one write(2). O_WRONLY without O_CREAT: a missing control file is ENOENT (the
  * controller is absent), never an attempt to create one; write-only files like cgroup.kill open fine.
@@ -69,6 +86,7 @@ export async function writeValue(file: string, value: string | number): Promise<
   } catch (err) {
     throw cgroupFsError(err, `write '${value}' to`, file);
   }
+  recorded?.push([file, String(value)]);
 }
 
 export async function exists(file: string): Promise<boolean> {

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { posix as path } from 'node:path';
 import { driverFromPaths, makeDriver, parseResources, V1_CONTROLLERS, type CgroupDriver } from '../cgroup/index.js';
-import { writeValue } from '../cgroup/cgroupfs.js';
+import { recordingWrites, writeValue } from '../cgroup/cgroupfs.js';
 import type { Resources } from '../cgroup/resources.js';
 import { ignoreCode, NsboxError, ValidationError } from '../errors.js';
 import { cgroupLayout } from '../runtime/run-root.js';
@@ -62,8 +62,13 @@ function checkPath(p: string): void {
   if (p.includes(':')) throw new ValidationError(`invalid config.json: linux.cgroupsPath: ${p} is a systemd slice path; nsbox-runc manages cgroupfs only (no --systemd-cgroup)`, 'linux.cgroupsPath');
 }
 
-/** Creates (or adopts, when it exists) the container's cgroup and applies its limits. */
-export async function createCgroup(cgroupsPath: string | undefined, id: string, resources: OciResources | undefined, devices: OciDevice[] = []): Promise<CgroupDriver> {
+/**
+ * Creates (or adopts, when it exists) the container's cgroup and applies its limits. With `writes`,
+ * the limits' writes are recorded there (plan-cache.ts: the C++ create makes the directories as the
+ * drivers' create() does and replays these; a setup step that is not a cgroupfs write belongs in
+ * plan-cache.ts's cacheable() as a reason to go to Node).
+ */
+export async function createCgroup(cgroupsPath: string | undefined, id: string, resources: OciResources | undefined, devices: OciDevice[] = [], writes?: Array<[string, string]>): Promise<CgroupDriver> {
   const p = cgroupsPath ?? `nsbox-runc/${id}`;
   checkPath(p);
   const layout = await cgroupLayout();
@@ -75,7 +80,8 @@ export async function createCgroup(cgroupsPath: string | undefined, id: string, 
   }
   if (resources) {
     try {
-      await applyResources(driver, resources, devices);
+      const apply = () => applyResources(driver, resources, devices);
+      await (writes ? recordingWrites(apply, writes) : apply());
     } catch (e) {
       await driver.remove().catch((cleanup: unknown) => process.emitWarning(`nsbox-runc: cgroup of ${id} left after its limits were refused: ${(cleanup as Error).message}`));
       throw e;

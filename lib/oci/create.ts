@@ -86,7 +86,8 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       nsFds[n.type] = openSync(n.path, 'r');
       opened.push(nsFds[n.type]!);
     }
-    cgroup = await createCgroup(cfg.linux.cgroupsPath, o.id, cfg.linux.resources, cfg.linux.devices);
+    const cgroupWrites: Array<[string, string]> = [];
+    cgroup = await createCgroup(cfg.linux.cgroupsPath, o.id, cfg.linux.resources, cfg.linux.devices, cgroupWrites);
     const placement = cgroup.placement();
     let pty: { master: number; slave: number; path: string } | undefined;
     if (proc.terminal) {
@@ -135,7 +136,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
     await runHooks(cfg, 'createRuntime', hookState);
     await runHooks(cfg, 'createContainer', hookState);
     if (o.pidFile) writeAtomic(o.pidFile, String(spawned.pid));
-    if (planKeys && !proc.terminal) await storePlanEntries(planKeys, { root: o.root, cfg, state, cgroup, planContext });
+    if (planKeys && !proc.terminal) await storePlanEntries(planKeys, { root: o.root, cfg, state, cgroup, cgroupWrites, planContext });
     return { state, pidfd };
   } catch (e) {
     if (pidfd !== undefined) native.sendSignal(pidfd, 9);

@@ -15,7 +15,8 @@
  * bundle per container whose config differs from the last only by the id).
  *
  * The entry is a plan-wire tree: { key, plan, rootfs, checks: [{ path, dir }], nsfds: [{ type,
- * path, fd }], cgroups: [{ mountpoint, mountRoot, dir, cpuset, v2 }], v2controllers, state, calls },
+ * path, fd }], cgroups: [{ mountpoint, mountRoot, dir, cpuset, v2 }], writes: [{ file, value }]
+ * (the limits, as the drivers wrote them), v2controllers, state, calls },
  * written atomically, 0600, under <root>/.plans/ (at most MAX_ENTRIES, the oldest removed). The
  * text templates hold \x02P (pid), \x02T (start time), \x02C (created) and, in a `param` entry,
  * \x02I (the id) in the strings anywhere.
@@ -28,7 +29,6 @@ import type { SpawnPlan } from '../native.js';
 import { encodeWire, type WireValue } from '../runtime/plan-wire.js';
 import { cgroupLayout } from '../runtime/run-root.js';
 import { callFileText, hasKillFile } from './call-file.js';
-import { ociResources } from './cgroup.js';
 import { parseConfigText, type OciConfig } from './config.js';
 import { isDirectory } from './mounts.js';
 import { ociSpawnPlan, rootfsOf, type OciPlanContext } from './spawn-plan.js';
@@ -82,6 +82,8 @@ export interface CompiledCreate {
   cfg: OciConfig;
   state: StateFile;
   cgroup: CgroupDriver;
+  /** The writes of applying the limits (createCgroup's record), replayed in order. */
+  cgroupWrites: Array<[string, string]>;
   /** The plan's context as create used it, without the fds it opened. */
   planContext: OciPlanContext;
 }
@@ -115,6 +117,7 @@ interface Compilation {
   planContext: OciPlanContext;
   paths: Record<string, string>;
   cgroups: WireValue[];
+  writes: WireValue[];
   killFile: boolean;
 }
 
@@ -150,6 +153,7 @@ function compileEntry(c: Compilation, layout: CgroupLayout, isDir: (p: string, f
     checks,
     nsfds,
     cgroups: c.cgroups,
+    writes: c.writes,
     v2controllers: [...V2_CONTROLLERS],
     state,
     calls,
@@ -184,9 +188,7 @@ function writeEntry(root: string, file: string, entry: Entry): void {
 function cacheable(c: CompiledCreate): boolean {
   const hooks = c.cfg.hooks;
   if ((['prestart', 'createRuntime', 'createContainer'] as const).some((k) => (hooks?.[k] ?? []).length > 0)) return false;
-  if (c.cfg.process?.terminal) return false;
-  // The C++ side makes the cgroup's directories only: limits are written by the drivers (Node).
-  return ociResources(c.cfg.linux.resources) === undefined;
+  return !c.cfg.process?.terminal;
 }
 
 /**
@@ -203,7 +205,7 @@ export async function storePlanEntries(keys: PlanKeys, c: CompiledCreate): Promi
     const layout = await cgroupLayout();
     const cgroups = cgroupEntries(c.cgroup, layout);
     if (!cgroups) return;
-    const one: Compilation = { cfg: c.cfg, state: c.state, planContext: c.planContext, paths: c.cgroup.paths, cgroups, killFile: hasKillFile(c.cgroup.paths) };
+    const one: Compilation = { cfg: c.cfg, state: c.state, planContext: c.planContext, paths: c.cgroup.paths, cgroups, writes: c.cgroupWrites.map(([file, value]) => ({ file, value })), killFile: hasKillFile(c.cgroup.paths) };
     const entry = compileEntry(one, layout, isDirectory);
     if (!entry) return;
     writeEntry(c.root, keys.exact.file, { key: keys.exact.key, ...entry });
