@@ -131,7 +131,8 @@ bool MakePlanKey(const std::string& root, const std::string& bundle, const std::
   // The id as a parameter only where it is the container's: not in the facts, not in the holes' text.
   if (rest.find(id) != std::string::npos && facts.find(id) == std::string::npos && config.find(kHole) == std::string::npos &&
       config.find("\\u0002") == std::string::npos) {
-    key->param = facts + "param\n" + ReplaceAll(rest, id, std::string(1, kHole) + "I");
+    const std::string hole = std::string(1, kHole) + "I", config_p = ReplaceAll(config, id, hole);
+    key->param = facts + "param\nbundle " + ReplaceAll(bundle, id, hole) + "\nconfig " + std::to_string(config_p.size()) + "\n" + config_p;
     key->param_file = dir + Hash(key->param);
   }
   return true;
