@@ -58,7 +58,7 @@ bool RunMapper(const std::string& helper, pid_t pid, const std::string& map, Spa
 // Runs the plan's net helper for the child `pid` and waits until it writes to fd 3 (ready), or
 // closes it without writing (failed: its exit status is the error). The helper stays our child;
 // whoever spawned it reaps it (a pidfd from its pid file; the shim reaps every child).
-bool RunNetHelper(const Plan& plan, pid_t pid, SpawnFailure* f) {
+bool RunNetHelper(const Plan& plan, pid_t pid, pid_t* helper, SpawnFailure* f) {
   std::vector<std::string> args = plan.net_helper;
   for (auto& a : args) {
     if (a == "{pid}") a = std::to_string(pid);
@@ -131,6 +131,7 @@ bool RunNetHelper(const Plan& plan, pid_t pid, SpawnFailure* f) {
       return fail(err, "write", plan.net_helper_pid_file);
     }
   }
+  *helper = child;
   return true;
 }
 
@@ -398,9 +399,11 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   sync_r.reset();
   err_w.reset();
 
+  pid_t helper = 0;
   auto abort_child = [&]() {
     sys_pidfd_send_signal(pidfd.get(), SIGKILL);
     ReapNow(pid);
+    EndNetHelper(plan, helper);
     return false;
   };
   const std::string proc = "/proc/" + std::to_string(pid);
@@ -418,7 +421,7 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   for (size_t i = 0; !entering && i < plan.cgroup_procs.size(); i++) {
     if (!WriteAll(plan.cgroup_procs[i], pidtext, fail)) return abort_child();
   }
-  if (!entering && !plan.net_helper.empty() && !RunNetHelper(plan, pid, fail)) return abort_child();
+  if (!entering && !plan.net_helper.empty() && !RunNetHelper(plan, pid, &helper, fail)) return abort_child();
   char go = 1;
   if (write(sync_w.get(), &go, 1) != 1) {
     int err = errno;
@@ -432,6 +435,7 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   if (n == sizeof e && e.step == kStepHeld) n = 0;  // waiting for its start, all else done
   if (n == sizeof e) {
     ReapNow(pid);
+    EndNetHelper(plan, helper);
     return ChildFailed(plan, e, fail);
   }
   if (n != 0) {
@@ -441,7 +445,16 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   }
   out->pid = pid;
   out->pidfd = std::move(pidfd);
+  out->net_helper = helper;
   return true;
+}
+
+void EndNetHelper(const Plan& plan, pid_t helper) {
+  if (helper <= 0) return;
+  kill(helper, SIGKILL);
+  while (waitpid(helper, nullptr, __WALL) < 0 && errno == EINTR) {
+  }
+  if (!plan.net_helper_pid_file.empty()) unlink(plan.net_helper_pid_file.c_str());
 }
 
 }  // namespace nsbox

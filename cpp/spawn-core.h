@@ -23,11 +23,17 @@ struct SpawnFailure {
 struct Spawned {
   pid_t pid = 0;
   UniqueFd pidfd;
+  // The plan's net helper (pasta) that serves the container, still our child; 0 when none.
+  pid_t net_helper = 0;
 };
 
 // Runs the plan. True with *out filled once the child's execve succeeded; false with *fail filled
 // (the child, if any, reaped).
 bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail);
+
+// Ends a net helper that RunNetHelper started (SIGKILL, reaped) and removes its pid file, so its
+// host ports are free on return: a failed spawn's, or (nsbox-shim) that of a container that exited.
+void EndNetHelper(const Plan& plan, pid_t helper);
 
 // "EINVAL" for EINVAL; the number as text if the libc has no name for it.
 std::string ErrnoName(int err);

@@ -95,6 +95,7 @@ bool Supervisor::StartContainer() {
   }
   pid_ = spawned.pid;
   pidfd_ = std::move(spawned.pidfd);
+  net_helper_ = spawned.net_helper;
   started_at_ = bundle::Timestamp();
   started_ms_ = MonotonicMs();
   Watch(pidfd_.get(), EPOLLIN);

@@ -192,6 +192,8 @@ void Supervisor::ReapChildren() {
     } else if (health_.IsProbe(info.si_pid)) {
       Event(health_.Reap());
     } else {
+      // pasta that ended by itself: reaped here, so its pid is not ours to signal any more
+      if (info.si_pid == net_helper_) net_helper_ = 0;
       waitpid(info.si_pid, nullptr, WNOHANG | __WALL);
     }
   }
@@ -211,6 +213,10 @@ void Supervisor::OnContainerExit(const siginfo_t& info) {
     stdin_w_.reset();
   }
   pty_master_.reset();
+  // Its network namespace is gone with it: its pasta goes now, and its host ports with it (a
+  // restart's pasta binds them again; pasta would outlive the namespace it serves otherwise).
+  EndNetHelper(cfg_.plan, net_helper_);
+  net_helper_ = 0;
   // The kill is counted before its SIGKILL is sent: by now the count has it.
   CheckOom();
   std::string exit = bundle::ExitJson(info.si_code, info.si_status, oom_seen_ > 0);

@@ -121,6 +121,7 @@ class Supervisor {
   bool attached_ = false;
   std::vector<size_t> console_ops_;  // binds of kConsolePlaceholder: get each run's pty slave
   pid_t pid_ = 0;
+  pid_t net_helper_ = 0;  // the run's pasta (rootless networking): ended when the container exits
   int restarts_ = 0;
   std::string state_;        // state.json as last written: what an events client gets first
   std::string start_error_;  // why the last StartContainer failed, as ErrorJson

@@ -10,9 +10,11 @@ import { ContainerOptionsSchema, validate, type ContainerOptions } from '../runt
 import type { EngineContext } from './engine-context.js';
 import { newContainerId, type ContainerRecord } from './records.js';
 import { OwnerIndex, ownerLabels } from './owners.js';
+import { isPrivileged } from '../privilege.js';
 import { parseRestartPolicy } from './restart-policy.js';
 import { copyUp } from './volume-copy-up.js';
 import { publishAllPorts } from '../network/port-spec.js';
+import { checkRootlessNetwork } from '../network/rootless-container.js';
 import { NetworkOptionsSchema, type NetworkOptions, type NetworkOptionsInput } from '../network/schemas.js';
 import { Volumes, VolumeRequestSchema, type VolumeRequest, type VolumeUse } from './volumes.js';
 
@@ -40,6 +42,7 @@ async function networkOf(ctx: EngineContext, input: NetworkOptionsInput | undefi
   if (input === undefined) return undefined;
   const n = validate(NetworkOptionsSchema, input, 'network options');
   if (n.mode !== 'bridge' && (n.ports.length || n.publishAll)) throw new ValidationError(`conflicting options: port publishing and the container type network mode ${n.mode}`, 'ports');
+  if (!isPrivileged()) checkRootlessNetwork(n);
   if (n.mode === 'container') n.container = (await ctx.store.get(n.container!)).id;
   return n;
 }
@@ -52,6 +55,9 @@ export async function createContainer(ctx: EngineContext, req: CreateRequest): P
   void _imageRoot;
   const config = validate(ContainerOptionsSchema, options, 'container options');
   const network = await networkOf(ctx, req.network);
+  // Without root, as podman: a user namespace of its own (root inside is the caller, or its
+  // subordinate ids), which then owns the container's other namespaces.
+  if (!isPrivileged() && options.namespaces?.user === undefined) options.namespaces = { ...(options.namespaces ?? {}), user: true };
   const netns = network && network.mode !== 'bridge' && network.mode !== 'container' ? { namespaces: { ...(options.namespaces ?? {}), net: network.mode === 'none' } } : {};
   const restartPolicy = parseRestartPolicy(req.restart ?? 'no');
   if (req.autoRemove && restartPolicy.name !== 'no') throw new ValidationError('conflicting options: cannot both remove and restart a container (--rm and --restart)', 'restart');

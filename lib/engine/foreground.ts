@@ -29,7 +29,7 @@ import type { ExitStatus } from '../runtime/process.js';
 import { checkState } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
 import { afterFailedStart, optionsOf } from './lifecycle.js';
-import { abandonNetwork, setupNetworkFor, type StartNetwork } from './networking.js';
+import { abandonNetwork, explainStartError, setupNetworkFor, withNetwork, type StartNetwork } from './networking.js';
 import { startProxies, type RunningProxies } from '../network/port-proxy.js';
 import { OwnerIndex, thisProcess } from './owners.js';
 import { processStatSync } from './process-start-time.js';
@@ -87,7 +87,7 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
   let proxies: RunningProxies | undefined;
   try {
     net = await setupNetworkFor(ctx, r);
-    const withNet = net ? { namespaces: { ...(o.namespaces ?? {}), net: net.net }, mounts: [...(o.mounts ?? []), ...net.mounts] } : {};
+    const withNet = withNetwork(o, net);
     c = await Container.create(
       { ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: false, stdio: opts.stdio },
       // The image resolved above (and held: `rmi` sees it in use until the removal).
@@ -99,7 +99,8 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
       proxies = await startProxies(net.proxies);
       net.fds = net.fds.filter((fd) => !proxies!.fds.has(fd));
     }
-  } catch (e) {
+  } catch (failure) {
+    const e = explainStartError(ctx, r, net, failure);
     await proxies?.close();
     if (!c) image?.release?.();
     if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));

@@ -19,7 +19,7 @@ import { autoRemoveCommand } from './removal-claims.js';
 import type { RestartPolicy } from './restart-policy.js';
 import { bundleOf, cgroupOf, containerPid, liveShim, removeCgroup, sameProcess, stopShim } from './shim-control.js';
 import { onProcessExit, processExit } from './watch.js';
-import { abandonNetwork, releaseHeldPorts, setupNetworkFor, teardownNetworkOf, type StartNetwork } from './networking.js';
+import { abandonNetwork, explainStartError, releaseHeldPorts, setupNetworkFor, teardownNetworkOf, withNetwork, type StartNetwork } from './networking.js';
 
 /** 'SIGTERM', 'TERM' or '15', as docker takes them. */
 export const toSignal = (s: string): number => signalNumber(/^\d+$/.test(s) ? Number(s) : s);
@@ -81,7 +81,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   try {
     net = await setupNetworkFor(ctx, r);
     const o = optionsOf(r);
-    const withNet = net ? { namespaces: { ...(o.namespaces ?? {}), net: net.net }, mounts: [...(o.mounts ?? []), ...net.mounts] } : {};
+    const withNet = withNetwork(o, net);
     c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
     // docker keeps the health log across starts; the status and streak start over.
     const healthLog = await readHealthAsync(bundle).then(
@@ -97,7 +97,8 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
       // The shim holds the published host ports from now on, for as long as it lives.
       ...(net?.fds.length ? { holdFds: net.fds, proxies: net.proxies } : {}),
     });
-  } catch (e) {
+  } catch (failure) {
+    const e = explainStartError(ctx, r, net, failure);
     if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));
     await afterFailedStart(ctx, r, e);
     throw e;

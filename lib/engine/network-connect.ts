@@ -9,6 +9,8 @@
 import { InvalidStateError, NetworkConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { joinNetwork, leaveNetwork, renameEndpoints } from '../network/container-network.js';
 import { DEFAULT_NETWORK, NetworkAttachmentSchema, type NetworkRecord } from '../network/schemas.js';
+import { refuseRootlessConnect } from '../network/rootless-container.js';
+import { isPrivileged } from '../privilege.js';
 import { isRunning } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
 import { networkRunRoot, networkStore } from './networking.js';
@@ -45,6 +47,7 @@ async function networkOf(ctx: EngineContext, ref: string): Promise<NetworkRecord
 
 /** Connects `ref` to `network`; the record as it is after. */
 export async function connectNetwork(ctx: EngineContext, ref: string, network: string, opts: ConnectOptions = {}): Promise<{ record: ContainerRecord; network: NetworkRecord }> {
+  if (!isPrivileged()) refuseRootlessConnect('connect');
   const n = await networkOf(ctx, network);
   const store = await networkStore(ctx.root);
   const attachment = NetworkAttachmentSchema.parse({ network: n.name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}) });
@@ -79,6 +82,7 @@ export async function connectNetwork(ctx: EngineContext, ref: string, network: s
  * ports and default route move to the next (leaveNetwork).
  */
 export async function disconnectNetwork(ctx: EngineContext, ref: string, network: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
+  if (!isPrivileged()) refuseRootlessConnect('disconnect');
   let n: NetworkRecord | undefined;
   try {
     n = await networkOf(ctx, network);

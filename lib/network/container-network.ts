@@ -158,8 +158,10 @@ export async function renameEndpoints(c: ContainerRef, state: NetworkState, stor
 }
 
 /** The ports to publish: as asked, with the host ports a previous run had when it asked for random ones. */
-function portsToHold(asked: readonly PortBinding[], previous: NetworkState | undefined): PortBinding[] {
-  const prev = [...(previous?.ports ?? [])];
+export function portsToHold(asked: readonly PortBinding[], previous: NetworkState | undefined): PortBinding[] {
+  // the previous ports that fixed bindings ask for again are theirs, not a random one's
+  const fixed = (p: PortBinding) => asked.some((b) => b.hostPort === p.hostPort && b.protocol === p.protocol && b.hostIp === p.hostIp);
+  const prev = (previous?.ports ?? []).filter((p) => !fixed(p));
   return asked.map((b) => {
     if (b.hostPort !== 0) return b;
     const i = prev.findIndex((p) => p.containerPort === b.containerPort && p.protocol === b.protocol && p.hostIp === b.hostIp);

@@ -6,6 +6,8 @@
  * only joins by its path.
  */
 import { ValidationError } from '../errors.js';
+import { isPrivileged } from '../privilege.js';
+import { rootlessNetworkAvailable } from './rootless-net.js';
 
 export const NETWORK_MODES = ['none', 'host'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
@@ -42,7 +44,12 @@ export function dockerNetworkMode(mode: string | null | undefined): NetworkMode 
  * `none`, unless NSBOX_DEFAULT_NETWORK=bridge. Not docker's `bridge`: a bridge and its nft table
  * are made in the network namespace the engine runs in, and nsbox makes none there unasked (say
  * NSBOX_DEFAULT_NETWORK=bridge where nsbox may own the namespace, as in a test's own).
+ * Without root it is `bridge` (pasta: outbound networking, as podman's rootless default), which
+ * changes nothing outside the container, where pasta and /dev/net/tun are there for it
+ * (NSBOX_DEFAULT_NETWORK=none keeps `none`).
  */
 export function defaultNetworkMode(): 'none' | 'bridge' {
-  return process.env.NSBOX_DEFAULT_NETWORK === 'bridge' ? 'bridge' : 'none';
+  const asked = process.env.NSBOX_DEFAULT_NETWORK;
+  if (asked === 'bridge' || asked === 'none') return asked;
+  return !isPrivileged() && rootlessNetworkAvailable() ? 'bridge' : 'none';
 }

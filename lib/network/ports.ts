@@ -84,9 +84,9 @@ const RANDOM_TRIES = 8;
 /** IPv6 TCP sockets are listened on by a proxy (PortProxy): SO_REUSEADDR, as listeners have. */
 const proxied = (b: PortBinding, ip: string) => b.protocol === 'tcp' && ip.includes(':');
 
-function bindOne(b: PortBinding, ip: string, port: number): [number, number] {
+function bindOne(b: PortBinding, ip: string, port: number, reuse: boolean): [number, number] {
   try {
-    return native.bindPort(b.protocol, ip, port, proxied(b, ip));
+    return native.bindPort(b.protocol, ip, port, reuse || proxied(b, ip));
   } catch (err) {
     if (err instanceof NsboxError && err.code === 'EADDRINUSE') throw new PortInUseError({ ...b, hostIp: ip, hostPort: port }, portHolder(b.protocol, port), err);
     throw err;
@@ -95,14 +95,16 @@ function bindOne(b: PortBinding, ip: string, port: number): [number, number] {
 
 /**
  * Binds every host port (0: the kernel picks one); all or nothing. `dual` (the container has an
- * IPv6 address): a port on every address ('') is held on [::] too, as docker binds both.
+ * IPv6 address): a port on every address ('') is held on [::] too, as docker binds both. `reuse`
+ * (SO_REUSEADDR): as a listener binds, so connections of an earlier listener in TIME_WAIT do not
+ * count (a probe for pasta, which listens).
  */
-export function holdPorts(bindings: readonly PortBinding[], dual = false): HeldPorts {
+export function holdPorts(bindings: readonly PortBinding[], dual = false, reuse = false): HeldPorts {
   const held: HeldPorts = { ports: [], fds: [], v6: [] };
   try {
     for (const b of bindings) {
       for (let tries = 0; ; tries++) {
-        const [fd, port] = bindOne(b, b.hostIp, b.hostPort);
+        const [fd, port] = bindOne(b, b.hostIp, b.hostPort, reuse);
         if (!(dual && b.hostIp === '')) {
           held.fds.push(fd);
           held.ports.push({ ...b, hostPort: port });
@@ -111,7 +113,7 @@ export function holdPorts(bindings: readonly PortBinding[], dual = false): HeldP
         }
         let fd6: number;
         try {
-          [fd6] = bindOne(b, '::', port);
+          [fd6] = bindOne(b, '::', port, reuse);
         } catch (err) {
           releasePorts([fd]);
           if (b.hostPort === 0 && err instanceof PortInUseError && tries < RANDOM_TRIES) continue;

@@ -27,6 +27,8 @@ export interface NetworkRepair {
   dnsEntries: number;
   addresses: number;
   portRules: number;
+  /** Without root: the containers whose pasta was left running (rootless-container.ts). */
+  helpers?: string[];
 }
 
 export async function repairNetworking(runRoot: string, store: RepairStore, liveIds: Iterable<string>): Promise<NetworkRepair> {

@@ -58,6 +58,22 @@ export function checkTun(): void {
 }
 
 /**
+ * Whether a rootless container can have networking when it asks for none in particular: pasta is
+ * installed and /dev/net/tun is open to this user. (Else it keeps `none`; an explicit -p says why.)
+ */
+export function rootlessNetworkAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
+  try {
+    findPasta(env);
+    checkTun();
+    return true;
+  } catch (err) {
+    // ENOENT (no pasta, no tun), EACCES/EPERM (a tun device not open to this user)
+    if (isCode(err, 'ENOENT', 'EACCES', 'EPERM')) return false;
+    throw err;
+  }
+}
+
+/**
  * Host ports for bindings that ask for a random one (0): a free port the kernel picks, released at
  * once for pasta to bind (pasta binds what it is told; it cannot report a port it picked).
  */

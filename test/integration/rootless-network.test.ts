@@ -43,8 +43,8 @@ test.before(() => {
   gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim());
   work = mkdtempSync(join(tmpdir(), 'nsbox-rootless-net-'));
   chmodSync(work, 0o755);
-  // a home and a runtime dir of its own: /tmp/.local would be another rootless test user's
-  for (const d of ['home', 'run']) {
+  // a home, a runtime dir and a store of its own: /tmp/.local would be another rootless test user's
+  for (const d of ['home', 'run', 'store']) {
     mkdirSync(join(work, d), { mode: 0o700 });
     chownSync(join(work, d), uid, gid);
   }
@@ -56,20 +56,22 @@ test.after.always(() => {
 });
 
 /** Runs `script` (an ES module) as the test user inside a fresh network + mount namespace; its last stdout line is JSON. */
-function inNamespace(script: string, env: Record<string, string> = {}): { out: unknown; stderr: string; status: number | null } {
+function inNamespace(script: string, env: Record<string, string> = {}, timeout = 90_000): { out: unknown; stderr: string; status: number | null } {
   const setup = [
     `mknod -m 666 ${work}/tun c 10 200 && mount --bind ${work}/tun /dev/net/tun`,
     'ip link set lo up',
     'ip link add nsbt0 type veth peer name nsbt1',
     'ip addr add 10.99.0.1/24 dev nsbt0 && ip link set nsbt0 up && ip link set nsbt1 up',
     'ip route add default via 10.99.0.2 dev nsbt0',
+    // an IPv6 route too: pasta then forwards [::1] and [::] as well
+    'ip -6 addr add fd99::1/64 dev nsbt0 nodad && ip -6 route add default via fd99::2 dev nsbt0',
     `exec setpriv --reuid=${uid} --regid=${gid} --init-groups "$@"`,
   ].join(' && ');
   rmSync(join(work, 'tun'), { force: true });
   const r = spawnSync('unshare', ['-n', '-m', '--propagation', 'private', '--', 'bash', '-c', setup, 'bash', process.execPath, '--import=tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
     env: { ...process.env, HOME: join(work, 'home'), XDG_RUNTIME_DIR: join(work, 'run'), ...env },
-    timeout: 90_000,
+    timeout,
   });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let out: unknown;
@@ -91,6 +93,37 @@ function gone(pid: number): boolean {
     return true;
   }
 }
+
+rtest('the CLI and nsbox serve without root: outbound, published ports ([::1] too), restart, kill -9 of the shim and of a foreground CLI, clear errors, nothing left', (t) => {
+  const tar = join(work, 'rootfs.tar');
+  execFileSync('tar', ['-C', rootfs(), '-cf', tar, '.']);
+  chmodSync(tar, 0o644);
+  const child = fileURLToPath(new URL('../fixtures/rootless-cli-child.ts', import.meta.url));
+  const { out, stderr, status } = inNamespace(`await import(${JSON.stringify(child)});`, { NSBOX_ROOT: join(work, 'store', 'nsbox'), NSBOX_TEST_TAR: tar }, 240_000);
+  t.is(status, 0, stderr);
+  const o = out as Record<string, any>;
+  t.falsy(o.error);
+  t.is(o.outbound, 'eth0 10.0.2.100/24\nhello 10.99.0.1\n', 'the default network without root is pasta (outbound to the namespace address)');
+  const hostname = o.ports.v4 as string;
+  t.regex(hostname, /^[0-9a-f]{12}\n$/);
+  t.deepEqual(o.ports, { v4: hostname, v6: hostname, ns: hostname, random: hostname }, '127.0.0.1, [::1], the namespace address and a random port');
+  t.true(o.ps, 'ps shows both bindings');
+  t.regex(o.busy, /Bind for 0\.0\.0\.0:18080 failed: port is already allocated \(container web\)/);
+  t.regex(o.taken, /port 0\.0\.0\.0:18083\/tcp is already in use by pid \d+ \(node\)/);
+  t.deepEqual(o.restarted, { fixed: hostname, random: hostname, pastas: 1, same: false }, 'restart: a new pasta on the same host ports');
+  t.deepEqual(o.afterShimKill, { fetched: hostname, pidFiles: 1 });
+  t.is(o.cliKilled, 'ECONNREFUSED');
+  t.regex(o.errors.userNetwork, /network mynet: user-defined networks need root/);
+  t.regex(o.errors.container, /network container:web: without root a container cannot join another's network namespace/);
+  t.regex(o.errors.connect, /network connect: without root a container keeps the network it was started with/);
+  if (o.docker.run === 'ok') {
+    t.regex(o.docker.fetched, /^[0-9a-f]{12}\n$/);
+    t.regex(o.docker.port, /^80\/tcp -> 0\.0\.0\.0:18086$/m);
+    t.is(o.docker.rm, 0);
+    t.deepEqual(o.dockerLeft, { free: true, pastas: 1 });
+  } else t.log(`no docker CLI: ${o.docker.run}`);
+  t.deepEqual(o.left, { pastas: [], free: [true, true], pidFiles: 0, containers: '' }, 'nothing left: no pasta, no port, no pid file');
+});
 
 const prelude = `
   import { Container } from ${JSON.stringify(lib)};

@@ -14,7 +14,8 @@ import { packagePath } from '../../package-root.js';
 import { ValidationError } from '../../errors.js';
 import { flag, parseArgs, value, values } from '../args.js';
 
-const DEFAULT_SOCKET = '/run/nsbox/nsbox.sock';
+/** root's socket; without root, the user's own under its run root (podman's $XDG_RUNTIME_DIR/podman/podman.sock). */
+const defaultSocket = (): string => (process.geteuid?.() === 0 ? '/run/nsbox/nsbox.sock' : join(defaultRunRoot(), 'nsbox.sock'));
 
 /** A group name or number → gid (from /etc/group, as docker's --group reads it). */
 function groupId(group: string): number {
@@ -42,7 +43,7 @@ export default async function serve(argv: string[]): Promise<number> {
     throw new ValidationError((e as Error).message, 'host');
   }
   const socket = value(p, 'socket');
-  if (socket !== undefined || addresses.length === 0) addresses.unshift({ kind: 'unix', path: socket ?? DEFAULT_SOCKET });
+  if (socket !== undefined || addresses.length === 0) addresses.unshift({ kind: 'unix', path: socket ?? defaultSocket() });
   addresses = addresses.map((a) => (a.kind === 'unix' ? { ...a, mode: 0o660, ...(gid !== undefined ? { gid } : {}) } : a));
 
   const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
