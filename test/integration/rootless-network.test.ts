@@ -107,7 +107,7 @@ rtest('the CLI and nsbox serve without root: outbound, published ports ([::1] to
   const hostname = o.ports.v4 as string;
   t.regex(hostname, /^[0-9a-f]{12}\n$/);
   t.deepEqual(o.ports, { v4: hostname, v6: hostname, ns: hostname, random: hostname }, '127.0.0.1, [::1], the namespace address and a random port');
-  t.true(o.ps, 'ps shows both bindings');
+  t.is(o.ps, true, 'ps shows both bindings');
   t.regex(o.busy, /Bind for 0\.0\.0\.0:18080 failed: port is already allocated \(container web\)/);
   t.regex(o.taken, /port 0\.0\.0\.0:18083\/tcp is already in use by pid \d+ \(node\)/);
   t.deepEqual(o.restarted, { fixed: hostname, random: hostname, pastas: 1, same: false }, 'restart: a new pasta on the same host ports');

@@ -3,7 +3,10 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NsboxError } from '../../lib/errors.js';
+import { NsboxError, ValidationError } from '../../lib/errors.js';
+import { portsToHold } from '../../lib/network/container-network.js';
+import { checkRootlessNetwork } from '../../lib/network/rootless-container.js';
+import { NetworkOptionsSchema, type NetworkOptionsInput } from '../../lib/network/schemas.js';
 import { findPasta, pastaArgv, pickHostPorts } from '../../lib/network/rootless-net.js';
 
 test('pasta forwards exactly the published ports in, none out, and reports readiness on fd 3', (t) => {
@@ -42,4 +45,24 @@ test('pasta is found on PATH, else a clear error naming the package', (t) => {
   t.is(e?.code, 'ENOENT');
   t.regex(e?.message ?? '', /needs pasta \(Debian package passt\), which is not installed/);
   t.throws(() => findPasta({ NSBOX_PASTA: '/nonexistent/pasta' }), { message: /looked in \$NSBOX_PASTA \/nonexistent\/pasta/ });
+});
+
+test('a restart keeps the random host port of a binding, not the fixed one of another binding of the same container port', (t) => {
+  const asked = [
+    { containerPort: 80, protocol: 'tcp' as const, hostIp: '', hostPort: 18080 },
+    { containerPort: 80, protocol: 'tcp' as const, hostIp: '', hostPort: 0 },
+  ];
+  const previous = { endpoints: [], ports: [{ ...asked[0]!, hostPort: 18080 }, { ...asked[1]!, hostPort: 36279 }] };
+  t.deepEqual(portsToHold(asked, previous).map((p) => p.hostPort), [18080, 36279]);
+  t.deepEqual(portsToHold(asked, undefined).map((p) => p.hostPort), [18080, 0]);
+});
+
+test('without root: user-defined networks, container mode, aliases, --ip and sctp are refused before anything is made', (t) => {
+  const opts = (o: NetworkOptionsInput) => NetworkOptionsSchema.parse(o);
+  t.notThrows(() => checkRootlessNetwork(opts({ ports: [{ containerPort: 80 }, { containerPort: 53, protocol: 'udp' }] })));
+  t.throws(() => checkRootlessNetwork(opts({ networks: [{ network: 'mynet' }] })), { instanceOf: ValidationError, message: /network mynet: user-defined networks need root/ });
+  t.throws(() => checkRootlessNetwork(opts({ mode: 'container', container: 'db' })), { message: /network container:db: without root/ });
+  t.throws(() => checkRootlessNetwork(opts({ networks: [{ network: 'bridge', aliases: ['x'] }] })), { message: /aliases/ });
+  t.throws(() => checkRootlessNetwork(opts({ networks: [{ network: 'bridge', ipv4Address: '10.0.2.5' }] })), { message: /user specified IP address/ });
+  t.throws(() => checkRootlessNetwork(opts({ ports: [{ containerPort: 80, protocol: 'sctp' }] })), { message: /not sctp/ });
 });
