@@ -17,7 +17,7 @@
  * Written without fsync, as exec.json: a plan that does not read sends the run to the full CLI,
  * which writes it again.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SpawnPlan } from '../native.js';
 
@@ -115,7 +115,16 @@ export function writeRunPlan(root: string, id: string, p: RunPlan): boolean {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, templated, { mode: 0o600 });
   renameSync(tmp, file);
+  prunePlans(join(root, 'run-plans'), file);
   return true;
+}
+
+/** Plans of other requests and of earlier builds pile up: past MAX_PLANS, all but the newest go (they are only a cache). */
+const MAX_PLANS = 256;
+function prunePlans(dir: string, keep: string): void {
+  const files = readdirSync(dir);
+  if (files.length <= MAX_PLANS) return;
+  for (const f of files) if (join(dir, f) !== keep) rmSync(join(dir, f), { force: true });
 }
 
 /** The plan for `key`, for container `id`; undefined when there is none, or not one for this key and version. */
