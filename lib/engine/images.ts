@@ -166,7 +166,12 @@ export class EngineImages {
       const untagged = await new Store({ root }).images.remove(image.digest, { namesOnly: true });
       return this.#removed({ untagged, deleted: [] });
     }
-    return this.#removed(await Image.remove(byName ? ref : image.digest, { root, ...(opts.force ? { force: true } : {}), ...(opts.forget ? { forget: true } : {}) }));
+    return this.#removed(await Image.remove(byName ? ref : image.digest, { root, used: await this.#used(), ...(opts.force ? { force: true } : {}), ...(opts.forget ? { forget: true } : {}) }));
+  }
+
+  /** Digests of the images container records were made from. */
+  async #used(): Promise<Set<string>> {
+    return new Set((await this.#ctx.store.list({ all: true })).map((r) => r.image?.digest).filter((d): d is string => d !== undefined));
   }
 
   /**
@@ -175,16 +180,22 @@ export class EngineImages {
    * the image id, then the blobs and layers no other image shares) and the sizes of the images.
    */
   async prune(opts: { all?: boolean; forget?: boolean } = {}): Promise<{ removed: RemovedImages[]; spaceReclaimed: number }> {
-    const used = new Set((await this.#ctx.store.list({ all: true })).map((r) => r.image?.digest).filter((d): d is string => d !== undefined));
+    const used = await this.#used();
     const out = { removed: [] as RemovedImages[], spaceReclaimed: 0 };
     const store = new Store({ root: this.#ctx.root });
-    for (const image of await this.list()) {
-      if (used.has(image.digest) || (!opts.all && image.names.length > 0)) continue;
+    const images = await this.list();
+    const gone = new Set<string>();
+    // An unnamed platform of a named image's index is part of that image, not dangling.
+    const namedIndexes = () => new Set(images.filter((i) => i.names.length && !gone.has(i.digest)).map((i) => i.record.index).filter((d) => d !== undefined));
+    for (const image of images) {
+      if (gone.has(image.digest) || used.has(image.digest) || (!opts.all && image.names.length > 0)) continue;
+      if (!image.names.length && image.record.index !== undefined && namedIndexes().has(image.record.index)) continue;
       // an earlier version of a tag, kept for rollback, unless told to forget it (`--forget`);
       // read again each time: removing a named image drops its tags' journals
       const kept = (await store.images.keptByJournal()).get(image.digest)?.filter((n) => !image.names.includes(n));
       if (kept?.length && !opts.forget) continue;
-      const r = this.#removed(await Image.remove(image.digest, { root: this.#ctx.root, ...(opts.forget ? { forget: true } : {}) }));
+      const r = this.#removed(await Image.remove(image.digest, { root: this.#ctx.root, used, ...(opts.forget ? { forget: true } : {}) }));
+      for (const d of [image.digest, ...r.deleted]) gone.add(d);
       // r.deleted starts with the manifest; docker names the image by its id.
       out.removed.push({ untagged: r.untagged, deleted: [...new Set([image.id, ...r.deleted.slice(1)])] });
       out.spaceReclaimed += image.size;

@@ -34,8 +34,10 @@ export interface ArchiveImage {
   names: string[];
   /** An OCI `ref.name` that is only a tag: used with the caller's name. */
   bareTag?: string;
-  /** The index kept with the image (one of `extra`): its provenance's (provenance.ts). */
+  /** The index kept with the image (one of `extra`): its provenance's (provenance.ts), or the one its platform was chosen from. */
   index?: string;
+  /** Another platform of that index, loaded beside the image `platformOf` (not told as an image loaded). */
+  platformOf?: string;
 }
 
 export interface LoadedImage {

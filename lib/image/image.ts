@@ -331,9 +331,11 @@ export class Image {
   /**
    * Removes a name; when it was the image's last name (or `ref` is a digest), the image itself, and
    * then the blobs and layers no other image needs. Refused while a container of this process uses
-   * the image, unless `force`.
+   * the image, unless `force`. The unnamed records of its index's other platforms (loaded or pulled
+   * with it) go too, once no named image keeps that index, unless a container uses them (`used`:
+   * the digests the caller's containers were made from) or a journal keeps them.
    */
-  static async remove(ref: string, options: StoreOptions & { force?: boolean; forget?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+  static async remove(ref: string, options: StoreOptions & { force?: boolean; forget?: boolean; used?: ReadonlySet<string> } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
     const store = await openStore(options.root);
     const entry = await findEntry(store, ref);
     if (!entry) throw new NotFoundError(`No such image: ${ref}`, { code: 'ENOENT' });
@@ -355,8 +357,20 @@ export class Image {
     }
     if (keptBy.length) await store.images.forget(entry.record.digest);
     const untagged = await store.images.remove(entry.record.digest);
+    // The other platforms of its index go with it, once no named image keeps that index.
+    const journal = await store.images.keptByJournal();
+    const others = entry.record.index === undefined ? [] : (await store.images.snapshot()).list().filter((e) => e.record.index === entry.record.index);
+    const deleted = [entry.record.digest];
+    if (!others.some((e) => e.names.length)) {
+      for (const e of others) {
+        const d = e.record.digest;
+        if ((inUse.get(d)?.count ?? 0) > 0 || options.used?.has(d) || journal.has(d)) continue;
+        await store.images.remove(d);
+        deleted.push(d);
+      }
+    }
     const gc = await Image.collectGarbage(store);
-    return { untagged, deleted: [entry.record.digest, ...gc.blobs, ...gc.layers] };
+    return { untagged, deleted: [...deleted, ...gc.blobs, ...gc.layers] };
   }
 
   /**

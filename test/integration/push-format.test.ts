@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { Container } from '../../lib/container.js';
+import { Engine } from '../../lib/engine/index.js';
 import { Image } from '../../lib/image/image.js';
 import { RegistryClient, RegistryError } from '../../lib/image/registry/index.js';
 import { Store } from '../../lib/storage/index.js';
@@ -277,4 +278,25 @@ rtest('an image with two platforms (linux/amd64 and linux/arm64, pulled each) is
   const fromList = join(dir, 'list-pulled');
   await Image.pull(`${reg.host}/multi-docker:1`, { root: fromList });
   t.is((await runIn(fromList, `${reg.host}/multi-docker:1`, ['echo', 'from the list'])).trim(), 'from the list');
+
+  // skopeo's two-platform layout loaded: every platform kept with the index (the other unnamed),
+  // pushed back as the index; prune leaves the other platform, rmi removes both
+  const loadedRoot = join(dir, 'loaded');
+  const loaded = await Image.load(oci, { root: loadedRoot, name: `${reg.host}/loaded:1` });
+  t.deepEqual(loaded.map((i) => [i.digest, i.record.index]), [[seeded.digests.busybox, seeded.digests.index]], 'one image told: the host\'s');
+  const records = async () => (await Image.list({ root: loadedRoot })).map((i) => [i.digest, i.names.length, i.record.index]).sort();
+  t.deepEqual(await records(), [[seeded.digests.busybox, 1, seeded.digests.index], [seeded.digests.arm64, 0, seeded.digests.index]].sort());
+  const again = await Image.push(`${reg.host}/loaded:1`, { root: loadedRoot });
+  t.is(again.digest, seeded.digests.index, 'the index went as loaded');
+  const engine = await Engine.open({ root: loadedRoot });
+  t.deepEqual((await engine.images.prune()).removed, [], 'the other platform of a named image is not dangling');
+  t.is((await records()).length, 2);
+  const removed = await engine.images.remove(`${reg.host}/loaded:1`);
+  t.true(removed.deleted.includes(seeded.digests.arm64), 'removed with its index');
+  t.deepEqual(await records(), []);
+  // the other platform left alone (its named image untagged elsewhere): dangling, pruned
+  await Image.load(oci, { root: loadedRoot, name: `${reg.host}/loaded:1` });
+  await new Store({ root: loadedRoot }).images.untag(`${reg.host}/loaded:1`);
+  t.is((await engine.images.prune()).removed.length, 1, 'one prune removes the dangling image');
+  t.deepEqual(await records(), [], 'and the other platform with it');
 });

@@ -55,11 +55,14 @@ export async function loadImages(store: Store, source: ArchiveSource, opts: Load
       if (isOciLayout(src)) images = await readOciLayout(src, platform);
       else if (isDockerArchive(src)) images = await readDockerArchive(src);
       else throw new ArchiveError(`${src.where}: not a docker-archive (no manifest.json) or an oci-archive (no oci-layout and index.json)`);
-      if (opts.name !== undefined && images.length > 1) {
-        throw new ValidationError(`name: the archive holds ${images.length} images; a name can only be given to one`, 'name');
+      const told = images.filter((img) => !img.platformOf);
+      if (opts.name !== undefined && told.length > 1) {
+        throw new ValidationError(`name: the archive holds ${told.length} images; a name can only be given to one`, 'name');
       }
       const out: LoadedImage[] = [];
-      for (const img of images) out.push(await commitImage(store, img, namesFor(img, opts.name)));
+      // other platforms first: the named image's record is the last written
+      for (const img of images.filter((i) => i.platformOf)) await commitImage(store, img, []);
+      for (const img of told) out.push(await commitImage(store, img, namesFor(img, opts.name)));
       return out;
     } finally {
       await spool?.dispose();

@@ -1,7 +1,8 @@
 /**
  * OCI image layouts (image-spec `image-layout.md`), in a directory or inside an oci-archive tar:
  * `oci-layout`, `index.json` and `blobs/<alg>/<hex>`. Each index.json entry is an image manifest,
- * or a nested index from which this host's platform is chosen as `Image.pull` chooses it.
+ * or a nested index from which this host's platform is chosen as `Image.pull` chooses it; the
+ * index's other platforms the layout holds whole come too, unnamed, kept with the same index.
  */
 import * as z from 'zod';
 import { DigestMismatchError } from '../../storage/index.js';
@@ -19,6 +20,7 @@ import {
 import { ArchiveError } from './archive-error.js';
 import { readMember, type Member, type MemberSource } from './archive-files.js';
 import type { ArchiveImage } from '../commit.js';
+import { ATTESTATION, REF_DIGEST, REF_TYPE } from '../provenance.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 /** containerd's (and docker 25's) full image name next to a bare-tag ref.name. */
@@ -85,6 +87,7 @@ export async function readOciLayout(src: MemberSource, platform: PlatformSpec): 
   for (const top of index.manifests) {
     let desc = top;
     const extra: ArchiveImage['extra'] = [];
+    let kept: string | undefined;
     if (INDEX_MEDIA_TYPES.includes(top.mediaType)) {
       const bytes = await readBlob(src, top);
       const nested = parseJson(ImageIndexSchema, bytes, `${src.where}: index ${top.digest}`);
@@ -94,7 +97,22 @@ export async function readOciLayout(src: MemberSource, platform: PlatformSpec): 
         throw new ArchiveError(`${src.where}: index ${top.digest} has no image for ${formatPlatform(platform)} (it has ${have || 'none'})`);
       }
       desc = chosen;
+      kept = top.digest;
       extra.push({ bytes, digest: top.digest });
+      // The index's other platforms the layout holds whole, as unnamed records kept with the same
+      // index (as a pull of each with --platform keeps them): a push of the image sends the index.
+      for (const m of nested.manifests) {
+        if (m.digest === chosen.digest || byDigest.has(m.digest) || !IMAGE_MEDIA_TYPES.includes(m.mediaType) || m.annotations?.[REF_TYPE] === ATTESTATION) continue;
+        const other = await wholeImage(src, m);
+        if (other) byDigest.set(m.digest, { ...other, extra: [{ bytes, digest: top.digest }], names: [], index: top.digest, platformOf: chosen.digest });
+      }
+      // Attestations (BuildKit's provenance) of the platforms loaded: their blobs kept with the index's image.
+      for (const m of nested.manifests) {
+        if (m.annotations?.[REF_TYPE] !== ATTESTATION) continue;
+        const subject = m.annotations[REF_DIGEST];
+        if (subject !== chosen.digest && !byDigest.get(subject ?? '')?.platformOf) continue;
+        extra.push(...(await attestationBlobs(src, m)));
+      }
     } else if (!IMAGE_MEDIA_TYPES.includes(top.mediaType)) {
       skipped++; // attestations, artifacts: not images
       continue;
@@ -105,37 +123,65 @@ export async function readOciLayout(src: MemberSource, platform: PlatformSpec): 
     const names = namesOf(top.annotations ?? {});
     const seen = byDigest.get(desc.digest);
     if (seen) {
+      delete seen.platformOf; // an image of its own too
       seen.names = [...new Set([...seen.names, ...names.full])];
       if (names.bareTag) seen.bareTag ??= names.bareTag;
       for (const e of extra) if (!seen.extra.some((x) => x.digest === e.digest)) seen.extra.push(e);
       continue;
     }
-    const manifestBytes = await readBlob(src, desc);
-    const manifest = parseJson(ImageManifestSchema, manifestBytes, `${src.where}: manifest ${desc.digest}`);
-    const configBytes = await readBlob(src, manifest.config);
-    const config = parseJson(ImageConfigSchema, configBytes, `${src.where}: config ${manifest.config.digest}`);
-    if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-      throw new ArchiveError(`${src.where}: manifest ${desc.digest} has ${manifest.layers.length} layers but its config ${config.rootfs.diff_ids.length} diff ids`);
-    }
-    const layers = manifest.layers.map((l) => {
-      if (l.urls?.length && !src.has(blobName(l.digest))) {
-        throw new ArchiveError(`${src.where}: layer ${l.digest} is a foreign layer (only at ${l.urls[0]}); nsbox does not fetch those`);
-      }
-      return { digest: l.digest, mediaType: l.mediaType, size: l.size, member: blobMember(src, l) };
-    });
     byDigest.set(desc.digest, {
-      manifest: { bytes: manifestBytes, digest: desc.digest, mediaType: manifest.mediaType ?? desc.mediaType ?? MediaType.ociManifest },
-      config: { bytes: configBytes, digest: manifest.config.digest, parsed: config },
-      layers,
+      ...(await readImage(src, desc)),
       extra,
       names: names.full,
       ...(names.bareTag ? { bareTag: names.bareTag } : {}),
+      ...(kept ? { index: kept } : {}),
     });
   }
   if (byDigest.size === 0) {
     throw new ArchiveError(`${src.where}: the OCI layout holds no image${skipped ? ` for ${formatPlatform(platform)}` : ''}`);
   }
   return [...byDigest.values()];
+}
+
+type ImageParts = Pick<ArchiveImage, 'manifest' | 'config' | 'layers'>;
+
+async function readImage(src: MemberSource, desc: Descriptor): Promise<ImageParts> {
+  const manifestBytes = await readBlob(src, desc);
+  const manifest = parseJson(ImageManifestSchema, manifestBytes, `${src.where}: manifest ${desc.digest}`);
+  const configBytes = await readBlob(src, manifest.config);
+  const config = parseJson(ImageConfigSchema, configBytes, `${src.where}: config ${manifest.config.digest}`);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new ArchiveError(`${src.where}: manifest ${desc.digest} has ${manifest.layers.length} layers but its config ${config.rootfs.diff_ids.length} diff ids`);
+  }
+  const layers = manifest.layers.map((l) => {
+    if (l.urls?.length && !src.has(blobName(l.digest))) {
+      throw new ArchiveError(`${src.where}: layer ${l.digest} is a foreign layer (only at ${l.urls[0]}); nsbox does not fetch those`);
+    }
+    return { digest: l.digest, mediaType: l.mediaType, size: l.size, member: blobMember(src, l) };
+  });
+  return {
+    manifest: { bytes: manifestBytes, digest: desc.digest, mediaType: manifest.mediaType ?? desc.mediaType ?? MediaType.ociManifest },
+    config: { bytes: configBytes, digest: manifest.config.digest, parsed: config },
+    layers,
+  };
+}
+
+/** An image of an index when the layout holds its manifest, config and every layer (a layout may hold some platforms only). */
+async function wholeImage(src: MemberSource, desc: Descriptor): Promise<ImageParts | undefined> {
+  if (!src.has(blobName(desc.digest))) return undefined;
+  const manifest = parseJson(ImageManifestSchema, await readBlob(src, desc), `${src.where}: manifest ${desc.digest}`);
+  if (![manifest.config, ...manifest.layers].every((d) => src.has(blobName(d.digest)))) return undefined;
+  return readImage(src, desc);
+}
+
+/** An attestation manifest and its blobs, when the layout holds them all. */
+async function attestationBlobs(src: MemberSource, desc: Descriptor): Promise<ArchiveImage['extra']> {
+  if (!src.has(blobName(desc.digest))) return [];
+  const bytes = await readBlob(src, desc);
+  const m = parseJson(ImageManifestSchema, bytes, `${src.where}: attestation ${desc.digest}`);
+  const parts = [m.config, ...m.layers];
+  if (!parts.every((d) => src.has(blobName(d.digest)))) return [];
+  return [{ bytes, digest: desc.digest }, ...(await Promise.all(parts.map(async (d) => ({ bytes: await readBlob(src, d), digest: d.digest }))))];
 }
 
 /**
