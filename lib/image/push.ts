@@ -486,9 +486,12 @@ async function sendBlob(ctx: PushContext, desc: Descriptor, source: string | Buf
     throw err;
   }
   if (there) {
-    await drop();
+    // the mount asked beside the HEAD may be what put it there (the registry answered it first)
+    const mounted = (await opened?.catch(() => undefined))?.mounted === true;
+    if (!mounted) await drop();
     ctx.learnt.add(desc.digest);
-    return 'exists';
+    if (mounted) hooks.onMounted?.(from!);
+    return mounted ? 'mounted' : 'exists';
   }
   hooks.onPushing?.();
   const how = await client.pushBlob(target, desc, source, { mountFrom: from, signal, onProgress: hooks.onProgress, opened });
