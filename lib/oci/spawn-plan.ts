@@ -124,6 +124,9 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     for (const p of cfg.linux.maskedPaths ?? []) ops.push({ op: 'mask', target: p });
     if (cfg.root.readonly) ops.push({ op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
   } else {
+    // The wait reopens the fifo through /proc/self/fd: in the host's mount namespace the new root
+    // has no /proc of its own, so the wait comes before the chroot.
+    if (ctx.fifoFd !== undefined) ops.push({ op: 'await_start', fd: ctx.fifoFd });
     ops.push({ op: 'chroot', target: root });
   }
   for (const [k, v] of Object.entries(cfg.linux.sysctl ?? {})) {
@@ -139,7 +142,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
   // Before the seccomp filter, which may allow personality(2) only for some values.
   if (persona) ops.push({ op: 'personality', arg: personalityValue(persona.domain, persona.flags ?? []) });
   const seccomp = seccompProgram(cfg.linux.seccomp, proc.capabilities?.bounding);
-  ops.push(...processSetupOps(proc, { userns, seccomp, beforeIds: ctx.fifoFd !== undefined ? [{ op: 'await_start', fd: ctx.fifoFd }] : [] }));
+  ops.push(...processSetupOps(proc, { userns, seccomp, beforeIds: ctx.fifoFd !== undefined && ns.has('mount') ? [{ op: 'await_start', fd: ctx.fifoFd }] : [] }));
 
   const env = proc.env ?? [];
   let cloneFlags = 0;

@@ -408,3 +408,12 @@ skipIf(noDevicesV1, test.serial)('linux.resources.devices (cgroup v1): a node th
   t.regex(r.stderr, /d0': Operation not permitted/);
   t.regex(r.stderr, /d1': No such device or address/);
 });
+
+rtest('no mount namespace: the init, chrooted without a /proc of its own, still waits for start and runs', (t) => {
+  const b = editedBundle(t, { args: ['echo', 'chrooted'] }, (cfg) => {
+    cfg.linux.namespaces = [{ type: 'pid' }, { type: 'uts' }];
+  });
+  const r = runc(t, ['run', '--bundle', b, 'nomntns']);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'chrooted\n');
+});

@@ -114,6 +114,10 @@ test('root: bound on itself, mounts in order, devices, pivot_root, then masked/r
   t.deepEqual(ops.find((o) => o.op === 'setattr' && o.target === '/'), { op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
   const noMountNs = opsOf(config({ linux: { namespaces: [{ type: 'pid' }] } }));
   t.deepEqual(noMountNs.find((o) => o.op === 'chroot'), { op: 'chroot', target: root });
+  // Without a mount namespace the new root has no /proc, through which the wait reopens the fifo.
+  t.deepEqual(noMountNs.filter((o) => o.op === 'await_start' || o.op === 'chroot').map((o) => o.op), ['await_start', 'chroot']);
+  t.is(ops.filter((o) => o.op === 'await_start').length, 1);
+  t.true(pivot < i((o) => o.op === 'await_start'));
 });
 
 test('mount options: flags, their negations, propagation, and the rest as data', (t) => {
