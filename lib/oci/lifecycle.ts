@@ -43,7 +43,7 @@ export async function startContainer(root: string, id: string, initGone?: Promis
     await fh.close();
   }
   unlinkSync(fifo);
-  await runHooks(s.config, 'poststart', ociState(s, 'running')).catch((e: unknown) => process.emitWarning(`nsbox-runc: ${(e as Error).message}`));
+  await runHooks(s.config, 'poststart', ociState(s, 'running'));
 }
 
 /** Sends a signal to the init, or with `all` to every process of the container's cgroup. */
@@ -102,7 +102,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
   }
   if (cg) await cg.remove();
   rmSync(stateDir(root, id), { recursive: true, force: true });
-  await runHooks(s.config, 'poststop', ociState(s, 'stopped')).catch((e: unknown) => process.emitWarning(`nsbox-runc: ${(e as Error).message}`));
+  await runHooks(s.config, 'poststop', ociState(s, 'stopped'));
 }
 
 export async function pauseContainer(root: string, id: string, pause: boolean): Promise<void> {
