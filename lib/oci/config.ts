@@ -92,7 +92,8 @@ export const LinuxResourcesSchema = z.object({
 export type OciResources = z.output<typeof LinuxResourcesSchema>;
 
 export const ConfigSchema = z.object({
-  ociVersion: z.string(),
+  // The runtime-spec version the config follows, a SemVer 2.0 version: nsbox-runc reads 1.x.
+  ociVersion: z.string().regex(/^1\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/, 'expected a runtime-spec version 1.x.y (SemVer)'),
   process: ProcessSchema.optional(),
   root: z.object({ path: z.string().min(1), readonly: z.boolean().optional() }),
   hostname: z.string().optional(),

@@ -37,6 +37,8 @@ test('schema: unknown fields are ignored, a bad known one is a ValidationError n
   t.throws(() => config({ root: undefined }), { instanceOf: ValidationError, message: /root/ });
   t.throws(() => config({ linux: { namespaces: [{ type: 'bogus' }] } }), { instanceOf: ValidationError, message: /linux\.namespaces\.0\.type/ });
   t.throws(() => withProcess({ args: [] }), { message: /process\.args: must name a program/ });
+  for (const ok of ['1.0.0', '1.0.2-dev', '1.1.0+dev', '1.2.0-rc.1']) t.is(config({ ociVersion: ok }).ociVersion, ok);
+  for (const bad of ['invalid', '2.0.0', '1.0', '']) t.throws(() => config({ ociVersion: bad }), { instanceOf: ValidationError, message: /ociVersion: expected a runtime-spec version 1\.x\.y/ });
 });
 
 test('loadConfig: a missing config.json is NotFound, bad JSON a ValidationError', (t) => {
