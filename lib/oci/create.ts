@@ -5,7 +5,7 @@
  * process exits. Without a terminal it inherits fds 0-2; with one, the pty master goes to the
  * console socket before create returns.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
@@ -77,6 +77,9 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
   let pidfd: number | undefined;
   try {
     native.mknod(join(dir, FIFO), S_IFIFO | 0o622, 0, 0);
+    // Writable by the init whatever its ids (mknod's mode went through the umask): in a user
+    // namespace it is the mapped root, or another user, by the time it opens the fifo.
+    chmodSync(join(dir, FIFO), 0o622);
     const fifoFd = openSync(join(dir, FIFO), O_PATH);
     opened.push(fifoFd);
     const nsFds: Record<string, number> = {};

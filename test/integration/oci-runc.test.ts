@@ -5,7 +5,7 @@
  * and the per-call commands served without Node.
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -416,4 +416,17 @@ rtest('no mount namespace: the init, chrooted without a /proc of its own, still 
   const r = runc(t, ['run', '--bundle', b, 'nomntns']);
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout, 'chrooted\n');
+});
+
+rtest('a user namespace whose root is an unprivileged host uid: the init still opens the exec fifo at start', (t) => {
+  // The mapped root must be able to reach its bundle (mkdtemp made the test dir 0700).
+  chmodSync(t.context.dir, 0o711);
+  const b = editedBundle(t, { args: ['sh', '-c', 'id -u; cat /proc/self/uid_map'] }, (cfg) => {
+    cfg.linux.namespaces = [...(cfg.linux.namespaces as object[]), { type: 'user' }];
+    cfg.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    cfg.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  });
+  const r = runc(t, ['run', '--bundle', b, 'userns']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^0\n\s+0\s+100000\s+65536\n$/);
 });
