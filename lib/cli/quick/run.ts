@@ -189,6 +189,21 @@ export async function run(argv: string[]): Promise<number | undefined> {
   }
   if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return undefined;
 
+  // Our signals are the container's from its start on: one that comes before it is kept for it.
+  let target: number | undefined;
+  let running = true;
+  const pending: NodeJS.Signals[] = [];
+  const forward = (sig: NodeJS.Signals) => {
+    if (target === undefined) pending.push(sig);
+    else if (running) native.sendSignal(target, os.signals[sig]);
+  };
+  for (const sig of FORWARDED) process.on(sig, forward);
+  /** Before the full command takes over: our handlers off, and a signal that came meanwhile is ours again. */
+  const giveUp = (): undefined => {
+    for (const sig of FORWARDED) process.off(sig, forward);
+    if (pending.length) process.kill(process.pid, pending[0]!);
+    return undefined;
+  };
   const made: Made = { store: new QuickStore(root), owners: new OwnerIndex(root) };
   const owner = thisProcess();
   const fds: number[] = [];
@@ -199,7 +214,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     made.record = await made.store.create({ ...plan.record, id, created: now } as Omit<Record_, 'name'>, req.name, () => made.owners.note('container', id, FOREGROUND_NOTE, owner));
     if (!made.record) {
       made.owners.forget('container', id);
-      return undefined;
+      return giveUp();
     }
     // The cgroup after the record (by which the engine finds it after a kill -9 of this process),
     // made beside the overlay's directories.
@@ -235,17 +250,14 @@ export async function run(argv: string[]): Promise<number | undefined> {
     } catch {
       // left for the full command's engine open (the note names it) or rm
     }
-    return undefined;
+    return giveUp();
   } finally {
     closeAll(fds);
   }
 
   const started = child;
-  let running = true;
-  const forward = (sig: NodeJS.Signals) => {
-    if (running) native.sendSignal(started.pidfd, os.signals[sig]);
-  };
-  for (const sig of FORWARDED) process.on(sig, forward);
+  target = started.pidfd;
+  for (const sig of pending.splice(0)) forward(sig);
   // Read before the exit can be reaped (the pidfd's watch calls back on a later turn).
   const pidStartTime = processStatSync(started.pid)?.startTime ?? 0;
   const exited = new Promise<number>((resolve) =>
