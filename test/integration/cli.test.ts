@@ -35,7 +35,13 @@ test.before(async (t) => {
 });
 test.after.always(async (t) => {
   await t.context.stop?.();
-  if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
+  if (t.context.root) {
+    // Containers run without --rm keep their cgroups until removed: rm them as a user would, so
+    // deleting the root leaves no empty cgroup behind.
+    const ids = nsbox(t, ['ps', '-aq']).stdout.split('\n').filter(Boolean);
+    if (ids.length) nsbox(t, ['rm', '-f', ...ids]);
+    rmSync(t.context.root, { recursive: true, force: true });
+  }
 });
 
 const img = (t: { context: Ctx }, name = 'busybox:1') => `${t.context.reg.host}/${name}`;
