@@ -141,7 +141,7 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
     exited,
     remove: async () => {
       const status = await exited;
-      await kept?.catch(() => {});
+      await kept?.catch(() => {}); // the plan is a cache: one not kept is compiled again next time
       await marked.catch((e: unknown) => {
         // removed meanwhile (rm -f from another shell)
         if (!(e instanceof NotFoundError)) throw e;

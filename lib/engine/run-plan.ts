@@ -34,6 +34,7 @@ function readOr(file: string, fallback: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch {
+    // a host file this system lacks: its absence is part of the key
     return fallback;
   }
 }
@@ -134,6 +135,7 @@ export function readRunPlan(root: string, key: string, id: string): RunPlan | un
     const text = readFileSync(runPlanFile(root, key), 'utf8');
     v = JSON.parse(text.split(ID).join(id).split(SHORT_ID).join(id.slice(0, 12)), reviver);
   } catch {
+    // no plan, or one cut short: a miss, compiled again by the full command
     return undefined;
   }
   if (typeof v !== 'object' || v === null) return undefined;

@@ -476,6 +476,7 @@ async function sendBlob(ctx: PushContext, desc: Descriptor, source: string | Buf
   // a failed POST is met again, and retried, by pushBlob's first attempt
   opened?.catch(() => {});
   const drop = async () => {
+    // an upload session left open expires at the registry: dropping it is a courtesy
     await opened?.then((o) => client.cancelUpload(target, o, signal)).catch(() => {});
   };
   let there: boolean;

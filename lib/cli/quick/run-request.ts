@@ -36,6 +36,7 @@ export function quickRunRequest(argv: string[], env: NodeJS.ProcessEnv = process
   try {
     p = parseArgs(argv, QUICK_RUN_FLAGS);
   } catch {
+    // a flag the quick path does not know: the full CLI parses it (and words any error)
     return undefined;
   }
   if (!flag(p, 'rm') || p.flags.get('rm') !== true) return undefined;

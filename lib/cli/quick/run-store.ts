@@ -121,6 +121,7 @@ export class QuickStore {
       try {
         r = JSON.parse(readFileSync(this.recordFile(id), 'utf8')) as Record_;
       } catch {
+        // no record (removed meanwhile) or one cut short: nothing to update
         return false;
       }
       fn(r);
@@ -172,6 +173,7 @@ function existsAndUnreadable(file: string): boolean {
     closeSync(fd);
     return true;
   } catch {
+    // any failure to open means: not there for us
     return false;
   }
 }

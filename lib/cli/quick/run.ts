@@ -59,6 +59,7 @@ function isatty(fd: number): boolean {
     const st = fstatSync(fd);
     if (!st.isCharacterDevice() || Math.floor(st.rdev / 256) % 4096 === 1) return false;
   } catch {
+    // a closed fd is no terminal
     return false;
   }
   return process.getBuiltinModule('node:tty').isatty(fd);
@@ -87,6 +88,7 @@ function imageStillThere(root: string, img: RunPlan['image']): boolean {
     for (const dir of img.layers) statSync(join(dir, '..', 'layer.json'));
     return true;
   } catch {
+    // the store changed (image removed, layer missing, file cut short): the full command decides
     return false;
   }
 }
@@ -160,7 +162,7 @@ async function removeMade(m: Made, id: string): Promise<void> {
     // is enough; else (someone joined it from outside) the cgroup is killed first.
     d &&
       step(async () => {
-        const left = await d.procs().catch(() => []);
+        const left = await d.procs().catch(() => []); // gone already: nothing left to kill
         if (left.length) await d.kill();
         await d.remove();
       }),
@@ -185,6 +187,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   try {
     driver = makeDriver(cgroupLayoutSync(), 'auto', (own) => cgroupPathFor(own, cgroupParent(), id, true));
   } catch {
+    // no cgroup layout this path can use: the full command takes the run
     return undefined;
   }
   if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return undefined;
@@ -277,7 +280,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
       x.command = plan.command;
       x.supervisor = { kind: 'process', pid: started.pid, pidStartTime };
     })
-    .catch(() => false);
+    .catch(() => false); // removed meanwhile (rm -f from another shell): the run goes on
   const [code] = await Promise.all([exited, ...outPipes.map(([r, to]) => relay(r, to))]);
   await marked;
   try {
