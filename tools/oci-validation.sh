@@ -37,7 +37,7 @@ for p in "${pairs[@]}"; do
   d="${p%% *}${p#* }"; mkdir -p "$d"
   # a new cpuset cgroup starts with no cpus and mems (no task may join it): the parent's
   for f in cpuset.cpus cpuset.mems; do
-    [ -f "$d/$f" ] && [ -z "$(cat "$d/$f")" ] && cat "$(dirname "$d")/$f" > "$d/$f"
+    [ -f "$d/$f" ] && [ -f "$(dirname "$d")/$f" ] && [ -z "$(cat "$d/$f")" ] && cat "$(dirname "$d")/$f" > "$d/$f"
   done
 done
 before=$(ls -d /tmp/ocitest* 2>/dev/null || true)
