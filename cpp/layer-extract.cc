@@ -40,6 +40,7 @@
 
 #include "addon-data.h"
 #include "errors.h"
+#include "file-meta.h"
 #include "gzip-member.h"
 #include "unique-fd.h"
 
@@ -114,31 +115,6 @@ struct Failure {
   std::string code = "ERR_LAYER";
   int err = 0;
 };
-
-timespec ToTimespec(double seconds) {
-  double whole = std::floor(seconds);
-  timespec ts;
-  ts.tv_sec = static_cast<time_t>(whole);
-  ts.tv_nsec = static_cast<long>((seconds - whole) * 1e9);
-  if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) ts.tv_nsec = 0;
-  return ts;
-}
-
-mode_t CurrentUmask() {
-  mode_t mask = 07777;
-  FILE* f = fopen("/proc/self/status", "re");
-  if (!f) return mask;
-  char line[256];
-  while (fgets(line, sizeof line, f)) {
-    unsigned int m;
-    if (sscanf(line, "Umask: %o", &m) == 1) {
-      mask = static_cast<mode_t>(m);
-      break;
-    }
-  }
-  fclose(f);
-  return mask;
-}
 
 std::string CString(const uint8_t* b, size_t len) {
   return std::string(reinterpret_cast<const char*>(b), strnlen(reinterpret_cast<const char*>(b), len));

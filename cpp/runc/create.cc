@@ -175,18 +175,6 @@ bool WriteAtomic(const std::string& file, const std::string& text) {
   return true;
 }
 
-// Date.prototype.toISOString: 2026-01-02T03:04:05.678Z.
-std::string IsoNow() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char b[40];
-  size_t n = strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(b + n, sizeof b - n, ".%03ldZ", ts.tv_nsec / 1000000);
-  return b;
-}
-
 std::string FillHoles(const std::string& t, const std::string& id, const std::string& pid, const std::string& start, const std::string& created) {
   std::string out;
   for (size_t i = 0; i < t.size(); i++) {
@@ -315,6 +303,18 @@ bool CreateFrom(const WireValue& e, const CreateArgs& a, Undo* undo) {
 }
 
 }  // namespace
+
+std::string IsoNow() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char b[40];
+  size_t n = strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(b + n, sizeof b - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  return b;
+}
+
 
 bool ParseCreate(int argc, char** argv, int i, CreateArgs* a) {
   std::string bundle = ".", pid_file;

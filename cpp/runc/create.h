@@ -17,4 +17,8 @@ bool ParseCreate(int argc, char** argv, int i, CreateArgs* a);
 // then a memfd with the cache keys for Node to store its compilation under (-1 when none).
 bool CreateFromCache(const CreateArgs& a, int* key_fd);
 
+// The time now as Date.prototype.toISOString gives it: 2026-01-02T03:04:05.678Z (state.json's
+// created, the log's time).
+std::string IsoNow();
+
 }  // namespace nsbox::runc

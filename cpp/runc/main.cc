@@ -68,13 +68,7 @@ std::string JsonString(const std::string& s) {
 
 void LogError(const std::string& file, bool json, const std::string& msg) {
   if (!file.empty()) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char time[40];
-    size_t n = strftime(time, sizeof time, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(time + n, sizeof time - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    const std::string time = IsoNow();
     std::string line = json ? "{\"level\":\"error\",\"msg\":" + JsonString(msg) + ",\"time\":\"" + time + "\"}\n"
                             : std::string("time=\"") + time + "\" level=error msg=" + JsonString(msg) + "\n";
     if (FILE* f = fopen(file.c_str(), "ae")) {

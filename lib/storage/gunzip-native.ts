@@ -16,6 +16,29 @@ import { LayerError } from './errors.js';
  */
 const IN_BATCH_FIRST = 512 << 10;
 const IN_BATCH_MAX = 4 << 20;
+
+/**
+ * The chunks of `source` in batches of growing size (`first` bytes, then twice that, … up to
+ * `max`), for native calls that pay per call; the last batch (possibly empty) has `last: true`.
+ * `check` runs before each chunk is taken (to stop early by throwing).
+ */
+export async function* growingBatches(source: AsyncIterable<Buffer>, first: number, max: number, check: () => void): AsyncGenerator<{ input: Buffer[]; last: boolean }> {
+  let batch: Buffer[] = [];
+  let bytes = 0;
+  let want = first;
+  for await (const chunk of source) {
+    check();
+    batch.push(chunk);
+    bytes += chunk.length;
+    if (bytes < want) continue;
+    yield { input: batch, last: false };
+    batch = [];
+    bytes = 0;
+    want = Math.min(want * 2, max);
+  }
+  check();
+  yield { input: batch, last: true };
+}
 /** Output bytes per call at most (4 MiB of gzip input is about 10 MiB of tar). */
 const MAX_OUT = 16 << 20;
 /** The output held for the reader before the inflate waits. */
@@ -67,21 +90,11 @@ export function nativeGunzip(source: AsyncIterable<Buffer>, where: string): Nati
 
   const pump = (async () => {
     try {
-      let batch: Buffer[] = [];
-      let bytes = 0;
-      let want = IN_BATCH_FIRST;
-      for await (const chunk of source) {
+      for await (const { input, last } of growingBatches(source, IN_BATCH_FIRST, IN_BATCH_MAX, () => {
         if (stopped) throw new Stopped();
-        batch.push(chunk);
-        bytes += chunk.length;
-        if (bytes < want) continue;
-        const input = batch;
-        batch = [];
-        bytes = 0;
-        want = Math.min(want * 2, IN_BATCH_MAX);
-        await run(input, false);
+      })) {
+        await run(input, last);
       }
-      await run(batch, true);
       done = true;
     } catch (err) {
       // Stopped: the reader left first and reports its own error, if any

@@ -9,6 +9,7 @@
 import { native } from '../native.js';
 import { overlayXattrPrefix } from '../privilege.js';
 import { LayerError } from './errors.js';
+import { growingBatches } from './gunzip-native.js';
 import type { UnpackResult } from './unpack.js';
 
 /** Compressed bytes handed over per call (at least): the first call small, so files appear early. */
@@ -46,22 +47,11 @@ export async function nativeUnpack(source: AsyncIterable<Buffer>, root: string, 
     }
   };
   try {
-    let batch: Buffer[] = [];
-    let bytes = 0;
-    let want = IN_BATCH_FIRST;
-    for await (const chunk of source) {
-      o.signal?.throwIfAborted();
-      batch.push(chunk);
-      bytes += chunk.length;
-      if (bytes < want) continue;
-      const input = batch;
-      batch = [];
-      bytes = 0;
-      want = Math.min(want * 2, IN_BATCH_MAX);
-      await run(input, false);
+    let r: Awaited<ReturnType<typeof run>> | undefined;
+    for await (const { input, last } of growingBatches(source, IN_BATCH_FIRST, IN_BATCH_MAX, () => o.signal?.throwIfAborted())) {
+      r = await run(input, last);
     }
-    o.signal?.throwIfAborted();
-    const r = await run(batch, true);
+    r = r!;
     return { diffId: r.diffId!, tarSize: r.tarSize!, entries: r.entries!, contentSize: r.contentSize!, compression: o.gzip ? 'gzip' : 'none' };
   } finally {
     native.layerExtractClose(x);

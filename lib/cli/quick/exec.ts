@@ -11,12 +11,13 @@
  * paused container, a spawn that fails: nothing ran) answers undefined before anything is printed
  * or started, and bin/nsbox.js runs the full command, which does it or says why not.
  */
-import { closeSync, read, readFileSync, writeSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { readRunningContainer } from '../../engine/container-list.js';
 import { native } from '../../native.js';
 import { opsWithUser, planFromTemplate, readExecTemplate, type ExecTemplate, type TemplateOptions } from '../../runtime/exec-template.js';
 import { flag, parseArgs, value, values } from '../args.js';
+import { closeAll, relay } from './fds.js';
 import { EXEC_FLAGS } from '../exec-flags.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -54,48 +55,8 @@ async function prepare(argv: string[]): Promise<Prepared | undefined> {
   return { template, command, pid: running.pid, interactive: flag(p, 'interactive'), options: { ...(env.length ? { env } : {}), ...(cwd !== undefined ? { cwd } : {}), ...(user !== undefined ? { user } : {}) } };
 }
 
-/** Copies `from` to `to` until `from` ends, then closes `close`. */
-function relay(from: number, to: number, close: number): Promise<void> {
-  const buf = Buffer.allocUnsafe(64 * 1024);
-  return new Promise((resolve) => {
-    const next = (): void =>
-      read(from, buf, 0, buf.length, null, (err, n) => {
-        if (err || n === 0) {
-          closeAll([close]);
-          resolve();
-          return;
-        }
-        writeAll(to, buf.subarray(0, n));
-        next();
-      });
-    next();
-  });
-}
-
-function writeAll(fd: number, data: Buffer): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(fd, data, off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      // Our reader went away: end quietly, as the full command does (main.ts, output.ts).
-      if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      // A non-blocking fd we were given: wait until it takes more (rare; a terminal or pipe is blocking).
-      if (code !== 'EAGAIN') throw e;
-    }
-  }
-}
-
-function closeAll(fds: number[]): void {
-  for (const fd of fds) {
-    try {
-      closeSync(fd);
-    } catch {
-      // EBADF: closed already; nothing else is left to do with an fd being dropped
-    }
-  }
-}
+// Our reader went away: end quietly, as the full command does (main.ts, output.ts).
+const quietExit = (): never => process.exit(process.exitCode ?? 0);
 
 export async function run(argv: string[]): Promise<number | undefined> {
   let prepared: Prepared | undefined;
@@ -124,7 +85,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   }
   const forward = (sig: NodeJS.Signals) => native.sendSignal(child.pidfd, os.signals[sig]);
   for (const sig of FORWARDED) process.on(sig, forward);
-  if (prepared.interactive) void relay(0, inW, inW);
+  if (prepared.interactive) void relay(0, inW, inW, quietExit);
   else closeSync(inW);
   const exited = new Promise<number>((resolve) =>
     native.watchExit(child.pidfd, (info) => {
@@ -132,7 +93,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
       resolve(info.exitCode ?? (info.signal ? 128 + info.signal : 125));
     }),
   );
-  const [code] = await Promise.all([exited, relay(outR, 1, outR), relay(errR, 2, errR)]);
+  const [code] = await Promise.all([exited, relay(outR, 1, outR, quietExit), relay(errR, 2, errR, quietExit)]);
   // With -i our stdin may still be read by a thread that no input will end: exit, as the full command does.
   process.exit(code);
 }

@@ -16,7 +16,7 @@
  * spawn that fails before the command ran) answers undefined with nothing started or printed, after
  * undoing what it had made, and bin/nsbox.js runs the full command, which does it or says why not.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, read, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { join } from 'node:path';
 import { layoutFrom, parseCgroupMounts, type CgroupLayout } from '../../cgroup/detect.js';
@@ -29,6 +29,7 @@ import { defaultRoot } from '../../storage/layout.js';
 import { readRunPlan, type RunPlan } from '../../engine/run-plan.js';
 import { quickRunKey, quickRunRequest } from './run-request.js';
 import { QuickStore, type Record_ } from './run-store.js';
+import { closeAll, relay } from './fds.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 /** The note a foreground container carries (foreground.ts's FOREGROUND_NOTE). */
@@ -91,48 +92,6 @@ function imageStillThere(root: string, img: RunPlan['image']): boolean {
     // the store changed (image removed, layer missing, file cut short): the full command decides
     return false;
   }
-}
-
-function closeAll(fds: number[]): void {
-  for (const fd of fds) {
-    try {
-      closeSync(fd);
-    } catch {
-      // EBADF: closed already
-    }
-  }
-}
-
-function writeAll(fd: number, data: Buffer): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(fd, data, off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      // Our reader went away: end quietly, as the full command does (main.ts, output.ts).
-      if (code === 'EPIPE') return;
-      if (code !== 'EAGAIN') throw e;
-    }
-  }
-}
-
-/** Copies `from` to `to` until `from` ends, then closes `from`. */
-function relay(from: number, to: number): Promise<void> {
-  const buf = Buffer.allocUnsafe(64 * 1024);
-  return new Promise((resolve) => {
-    const next = (): void =>
-      read(from, buf, 0, buf.length, null, (err, n) => {
-        if (err || n === 0) {
-          closeAll([from]);
-          resolve();
-          return;
-        }
-        writeAll(to, buf.subarray(0, n));
-        next();
-      });
-    next();
-  });
 }
 
 interface Made {
@@ -281,7 +240,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
       x.supervisor = { kind: 'process', pid: started.pid, pidStartTime };
     })
     .catch(() => false); // removed meanwhile (rm -f from another shell): the run goes on
-  const [code] = await Promise.all([exited, ...outPipes.map(([r, to]) => relay(r, to))]);
+  // A reader gone (EPIPE) drops the rest of that output: the run still ends and removes its container.
+  const [code] = await Promise.all([exited, ...outPipes.map(([r, to]) => relay(r, to, r, () => {}))]);
   await marked;
   try {
     await removeMade(made, id);

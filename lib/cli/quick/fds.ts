@@ -1,0 +1,51 @@
+/**
+ * The quick commands' plain fd plumbing (no streams, no zod): copying a container's output pipes
+ * to ours, writing all of a buffer, closing what is dropped.
+ */
+import { closeSync, read, writeSync } from 'node:fs';
+
+export function closeAll(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // EBADF: closed already; nothing else is left to do with an fd being dropped
+    }
+  }
+}
+
+/** Writes all of `data` to `fd`; when our reader went away (EPIPE), `onEpipe` says what follows. */
+export function writeAll(fd: number, data: Buffer, onEpipe: () => void): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') {
+        onEpipe();
+        return;
+      }
+      // A non-blocking fd we were given: wait until it takes more (rare; a terminal or pipe is blocking).
+      if (code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+/** Copies `from` to `to` until `from` ends, then closes `close`. */
+export function relay(from: number, to: number, close: number, onEpipe: () => void): Promise<void> {
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  return new Promise((resolve) => {
+    const next = (): void =>
+      read(from, buf, 0, buf.length, null, (err, n) => {
+        if (err || n === 0) {
+          closeAll([close]);
+          resolve();
+          return;
+        }
+        writeAll(to, buf.subarray(0, n), onEpipe);
+        next();
+      });
+    next();
+  });
+}
