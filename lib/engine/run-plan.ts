@@ -20,6 +20,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SpawnPlan } from '../native.js';
+import { bufferReplacer, bufferReviver } from '../runtime/exec-template.js';
 
 const VERSION = 1;
 const ID = '@@NSBOX_ID@@';
@@ -88,16 +89,6 @@ export interface RunPlan {
   cgroup: Record<string, string>;
 }
 
-/** Buffers (the seccomp filter) as base64, as exec.json keeps them. */
-function replacer(this: Record<string, unknown>, key: string, v: unknown): unknown {
-  const raw = this[key];
-  return Buffer.isBuffer(raw) ? { base64: raw.toString('base64') } : v;
-}
-function reviver(_key: string, v: unknown): unknown {
-  if (typeof v === 'object' && v !== null && 'base64' in v && Object.keys(v).length === 1) return Buffer.from(String((v as { base64: unknown }).base64), 'base64');
-  return v;
-}
-
 /**
  * Writes the plan of container `id` (whose name must not appear in it: only the id is a
  * placeholder). False (nothing written) when it cannot be made a template.
@@ -107,7 +98,7 @@ export function writeRunPlan(root: string, id: string, p: RunPlan): boolean {
   const { name: _n, created: _c, ...record } = p.record;
   void _n;
   void _c;
-  const text = JSON.stringify({ v: VERSION, ...p, record }, replacer);
+  const text = JSON.stringify({ v: VERSION, ...p, record }, bufferReplacer);
   // A generated name or a time in the spawn plan would be wrong for the next container.
   if (!name || text.includes(name) || text.includes(ID) || text.includes(SHORT_ID)) return false;
   const templated = text.split(id).join(ID).split(id.slice(0, 12)).join(SHORT_ID);
@@ -133,7 +124,7 @@ export function readRunPlan(root: string, key: string, id: string): RunPlan | un
   let v: unknown;
   try {
     const text = readFileSync(runPlanFile(root, key), 'utf8');
-    v = JSON.parse(text.split(ID).join(id).split(SHORT_ID).join(id.slice(0, 12)), reviver);
+    v = JSON.parse(text.split(ID).join(id).split(SHORT_ID).join(id.slice(0, 12)), bufferReviver);
   } catch {
     // no plan, or one cut short: a miss, compiled again by the full command
     return undefined;

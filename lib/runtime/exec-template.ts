@@ -26,18 +26,18 @@ export interface ExecTemplate {
 }
 
 /** Buffers (the seccomp filter) as base64: JSON would spell each byte out. */
-function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+export function bufferReplacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
   const raw = this[key];
   return Buffer.isBuffer(raw) ? { base64: raw.toString('base64') } : value;
 }
-function reviver(_key: string, value: unknown): unknown {
+export function bufferReviver(_key: string, value: unknown): unknown {
   if (typeof value === 'object' && value !== null && 'base64' in value && Object.keys(value).length === 1) return Buffer.from(String((value as { base64: unknown }).base64), 'base64');
   return value;
 }
 
 export async function writeExecTemplate(bundle: string, t: ExecTemplate): Promise<void> {
   const tmp = join(bundle, `.${BundleFile.exec}.tmp`);
-  await writeFile(tmp, JSON.stringify({ v: VERSION, ...t }, replacer), { mode: 0o600 });
+  await writeFile(tmp, JSON.stringify({ v: VERSION, ...t }, bufferReplacer), { mode: 0o600 });
   await rename(tmp, bundlePath(bundle, 'exec'));
 }
 
@@ -45,7 +45,7 @@ export async function writeExecTemplate(bundle: string, t: ExecTemplate): Promis
 export function readExecTemplate(bundle: string): ExecTemplate | undefined {
   let v: unknown;
   try {
-    v = JSON.parse(readFileSync(bundlePath(bundle, 'exec'), 'utf8'), reviver);
+    v = JSON.parse(readFileSync(bundlePath(bundle, 'exec'), 'utf8'), bufferReviver);
   } catch {
     // Absent (a container started before exec.json existed), torn or unreadable: the engine's exec compiles the plan.
     return undefined;
