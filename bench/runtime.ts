@@ -77,7 +77,7 @@ async function ctrRounds(): Promise<void> {
       for (let i = 0; i <= rounds; i++) {
         const id = `nsbox-bench-ctr-${rt.name}-${process.pid}-${i}`;
         try {
-          const ms = await timeSpawn({ file: 'ctr', args: ['--address', sock, 'run', '--rm', '--runc-binary', binary, '--cgroup', id, '--rootfs', rootfs, id, '/bin/true'] });
+          const ms = await timeSpawn({ file: 'ctr', args: ['--address', sock, 'run', '--rm', '--runc-binary', binary, '--runc-root', join(work, 'ctr-runc-root'), '--cgroup', id, '--rootfs', rootfs, id, '/bin/true'] });
           if (i > 0) samples.push(ms);
           else firstCtr.set(rt.name, ms);
         } finally {

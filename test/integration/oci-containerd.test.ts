@@ -40,12 +40,16 @@ async function exited(pid: number): Promise<void> {
 function ctr(t: { context: Ctx }, args: string[]): SpawnSyncReturns<string> {
   return spawnSync('ctr', ['--address', t.context.sock, ...args], { encoding: 'utf8', timeout: 60_000 });
 }
-const runArgs = (id: string) => ['--runc-binary', bin, '--cgroup', `nsbox-runc-ctr/${id}`, '--rootfs', rootfs(), id];
+// The runtime's state (and nsbox-runc's plan cache) under the test's own directory, not containerd's
+// default /run/containerd/runc, so nothing outlives the test.
+let runcRoot = '';
+const runArgs = (id: string) => ['--runc-binary', bin, '--runc-root', runcRoot, '--cgroup', `nsbox-runc-ctr/${id}`, '--rootfs', rootfs(), id];
 
 test.before(async (t) => {
   if (reason) return;
   const dir = mkdtempSync(join(tmpdir(), 'oci-containerd-'));
   t.context.dir = dir;
+  runcRoot = join(dir, 'runc');
   t.context.sock = join(dir, 'containerd.sock');
   const config = join(dir, 'config.toml');
   writeFileSync(config, [
