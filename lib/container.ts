@@ -426,7 +426,7 @@ export class Container extends RuntimeContainer {
     }
     const attachment = NetworkAttachmentSchema.parse({ network: name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}) });
     const ifname = `eth${(n.interfaces ??= state.endpoints.length)}`;
-    const ep = await joinNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state, attachment, n.store, ifname);
+    const ep = await joinNetwork({ id: this.id, runRoot: n.runRoot, dir: n.dir, ...(n.name ? { name: n.name } : {}) }, state, attachment, n.store, ifname);
     n.interfaces++;
     this.#noteNetwork();
     return ep;
@@ -439,7 +439,7 @@ export class Container extends RuntimeContainer {
     const state = n?.net.state;
     const i = state?.endpoints.findIndex((e) => e.networkName === name || e.networkId === name || (name.length >= 6 && e.networkId.startsWith(name))) ?? -1;
     if (!n || !state || i < 0) throw new NotFoundError(`container ${this.id.slice(0, 12)} is not connected to network ${name}`);
-    await leaveNetwork({ id: this.id, runRoot: n.runRoot, ...(n.name ? { name: n.name } : {}) }, state, i, n.store);
+    await leaveNetwork({ id: this.id, runRoot: n.runRoot, dir: n.dir, ...(n.name ? { name: n.name } : {}) }, state, i, n.store);
     this.#noteNetwork();
   }
 

@@ -11,7 +11,8 @@
 // ports) are held, never used, for as long as the shim lives, i.e. the container's life: nothing
 // else can take those ports, and they are free again the moment the shim is gone, however it ends.
 // `--proxy FD ADDRESS PORT` (repeated): one of them listens and relays to the container
-// (port-proxy.h: IPv6 loopback, which DNAT cannot serve).
+// (port-proxy.h: IPv6 loopback, which DNAT cannot serve); `--proxy-target FILE`: the address the
+// proxies relay to is read from FILE at each connection (it follows the container's networks).
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -192,6 +193,7 @@ int Main(int argc, char** argv) {
   const char* bundle_dir = nullptr;
   bool plan_stdin = false;
   std::vector<ProxySpec> proxies;
+  std::string proxy_target;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--print-plan" && i + 1 < argc) return PrintPlan(argv[i + 1]);
@@ -204,6 +206,10 @@ int Main(int argc, char** argv) {
       i += 3;
       continue;
     }
+    if (a == "--proxy-target" && i + 1 < argc) {
+      proxy_target = argv[++i];
+      continue;
+    }
     if (a == "--plan-stdin") {
       plan_stdin = true;
       continue;
@@ -212,11 +218,11 @@ int Main(int argc, char** argv) {
       bundle_dir = argv[++i];
       continue;
     }
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]...] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
     return 2;
   }
   if (bundle_dir == nullptr) {
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]...] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
     return 2;
   }
   UniqueFd dir(open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -240,6 +246,7 @@ int Main(int argc, char** argv) {
     }
   }
   cfg.proxies = std::move(proxies);
+  cfg.proxy_target = std::move(proxy_target);
   UniqueFd report(Daemonize());
   std::vector<std::string> exit_command = cfg.exit_command;
   int rc;

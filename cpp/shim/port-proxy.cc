@@ -31,12 +31,15 @@ bool ParseAddress(const std::string& address, int port, sockaddr_storage* ss, so
 
 }  // namespace
 
-bool PortProxy::Setup(int epoll, const std::vector<ProxySpec>& specs, std::string* what) {
+bool PortProxy::Setup(int epoll, const std::vector<ProxySpec>& specs, const std::string& target_file, std::string* what) {
   epoll_ = epoll;
+  target_file_ = target_file;
   for (const ProxySpec& p : specs) {
-    Listener l{};
+    Listener l{p.address, p.port};
+    sockaddr_storage ss;
+    socklen_t len;
     *what = "proxy to " + p.address + " port " + std::to_string(p.port);
-    if (!ParseAddress(p.address, p.port, &l.to, &l.len)) {
+    if (!ParseAddress(p.address, p.port, &ss, &len)) {
       errno = EINVAL;
       return false;
     }
@@ -65,13 +68,29 @@ bool PortProxy::OnEvent(int fd, unsigned events) {
   return true;
 }
 
+std::string PortProxy::Target(const Listener& l) const {
+  if (target_file_.empty()) return l.address;
+  UniqueFd f(open(target_file_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!f.valid()) return errno == ENOENT ? l.address : std::string();
+  char buf[128];
+  ssize_t n = read(f.get(), buf, sizeof buf - 1);
+  if (n <= 0) return std::string();
+  std::string s(buf, static_cast<size_t>(n));
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 void PortProxy::Accept(int lfd, const Listener& l) {
   // One per event (level-triggered: the next comes on the next round).
   UniqueFd client(accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
   if (!client.valid()) return;
-  UniqueFd up(socket(l.to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  // Where the container is now; none (no network left, an unreadable file): the client is refused.
+  sockaddr_storage to;
+  socklen_t len;
+  if (!ParseAddress(Target(l), l.port, &to, &len)) return;
+  UniqueFd up(socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!up.valid()) return;
-  if (connect(up.get(), reinterpret_cast<const sockaddr*>(&l.to), l.len) < 0 && errno != EINPROGRESS) return;
+  if (connect(up.get(), reinterpret_cast<const sockaddr*>(&to), len) < 0 && errno != EINPROGRESS) return;
   auto c = std::make_shared<Conn>();
   c->s[0].fd = std::move(client);
   c->s[1].fd = std::move(up);

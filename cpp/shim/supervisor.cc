@@ -79,7 +79,7 @@ bool Supervisor::Setup(std::string* err) {
   for (int fd : {signal_fd_.get(), timer_.get(), listen_.get(), events_listen_.get()}) Watch(fd, EPOLLIN);
   if (!health_.Setup(epoll_.get(), dir_.get())) return fail("health timerfd");
   std::string what;
-  if (!proxy_.Setup(epoll_.get(), cfg_.proxies, &what)) return fail(what.c_str());
+  if (!proxy_.Setup(epoll_.get(), cfg_.proxies, cfg_.proxy_target, &what)) return fail(what.c_str());
   oom_.Open(cfg_.plan);
   if (oom_.fd() >= 0) Watch(oom_.fd(), EPOLLIN);
   // Not fsynced, as state.json: both describe processes that a reboot ends, and a kill -9 of the

@@ -47,6 +47,7 @@ struct ShimConfig {
   std::vector<std::string> exit_command;  // run once the shim is done (argv[0] an absolute path)
   HealthConfig health;                    // the HEALTHCHECK (health.cc); not enabled without one
   std::vector<ProxySpec> proxies;         // held sockets to listen on and relay (port-proxy.h)
+  std::string proxy_target;               // the file with the address they relay to (may be empty)
 };
 
 class Supervisor {

@@ -13,7 +13,7 @@ import { refuseRootlessConnect } from '../network/rootless-container.js';
 import { isPrivileged } from '../privilege.js';
 import { isRunning } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
-import { networkRunRoot, networkStore } from './networking.js';
+import { networkDir, networkRunRoot, networkStore } from './networking.js';
 import type { ContainerRecord } from './records.js';
 import { canonicalName } from './names.js';
 
@@ -68,7 +68,7 @@ export async function connectNetwork(ctx: EngineContext, ref: string, network: s
     if (asked || (live && state!.endpoints.some((e) => e.networkId === n.id))) {
       throw new NetworkConflictError(`endpoint with name ${r.name} already exists in network ${n.name}`);
     }
-    if (live) await joinNetwork({ id: r.id, name: r.name, runRoot: networkRunRoot() }, state!, attachment, store, freeInterface(r));
+    if (live) await joinNetwork({ id: r.id, name: r.name, runRoot: networkRunRoot(), dir: networkDir(ctx, r.id) }, state!, attachment, store, freeInterface(r));
     o.networks.push(attachment);
   });
   ctx.emitEvent({ type: 'network', action: 'connect', id: n.id, attributes: { container: record.id, name: n.name, type: n.driver }, time: new Date() });
@@ -98,7 +98,7 @@ export async function disconnectNetwork(ctx: EngineContext, ref: string, network
     const i = o.networks.findIndex((a) => refs.includes(a.network));
     const live = isRunning(r) ? (state?.endpoints ?? []).findIndex((e) => refs.includes(e.networkName) || refs.includes(e.networkId)) : -1;
     if (i < 0 && live < 0) throw new NotFoundError(`container ${r.id} is not connected to network ${n?.name ?? network}`);
-    if (live >= 0) await leaveNetwork({ id: r.id, name: r.name, runRoot: networkRunRoot() }, state!, live, store);
+    if (live >= 0) await leaveNetwork({ id: r.id, name: r.name, runRoot: networkRunRoot(), dir: networkDir(ctx, r.id) }, state!, live, store);
     if (i >= 0) o.networks.splice(i, 1);
   });
   if (n) ctx.emitEvent({ type: 'network', action: 'disconnect', id: n.id, attributes: { container: record.id, name: n.name, type: n.driver }, time: new Date() });

@@ -69,7 +69,8 @@ export function withNetwork(o: ContainerOptions, net: StartNetwork | undefined):
   return { namespaces: { ...(o.namespaces ?? {}), net: net.net }, mounts: [...(o.mounts ?? []), ...net.mounts], ...(net.netHelper ? { netHelper: net.netHelper } : {}) };
 }
 
-const networkDir = (ctx: EngineContext, id: string) => join(ctx.store.layout.container(id), 'network');
+/** The container's network directory: its /etc files, pasta's pid file, the relays' target. */
+export const networkDir = (ctx: EngineContext, id: string): string => join(ctx.store.layout.container(id), 'network');
 
 /** A rootless container's pasta, when one is left (its pid file says so): ended, and its file removed. */
 const stopHelper = async (ctx: EngineContext, id: string): Promise<void> => {

@@ -14,6 +14,7 @@ import { addDnsEntry, removeDnsEntry } from './dns.js';
 import { attachEndpoint, defaultRoutes, detachEndpoint, type EndpointAddress } from './endpoint.js';
 import { writeNetworkFiles } from './files.js';
 import { holdPorts, proxiesFor, publishPorts, releasePorts, unpublishPorts, type PortProxy } from './ports.js';
+import { proxyTargetFile, writeProxyTarget } from './proxy-target.js';
 import { createSandbox, netnsPath, removeSandbox } from './sandbox.js';
 import { DEFAULT_NETWORK, type EndpointState, type NetworkAttachment, type NetworkOptions, type NetworkRecord, type NetworkState, type PortBinding } from './schemas.js';
 import { createHash } from 'node:crypto';
@@ -34,6 +35,11 @@ export interface ContainerRef {
   /** The container's name (DNS on user networks), without a leading '/'. */
   name?: string;
   runRoot: string;
+  /**
+   * The container's network directory (SetupRequest's `dir`): a connect or disconnect that moves
+   * the published ports points the [::1] relays there (proxy-target.ts).
+   */
+  dir?: string;
 }
 
 export interface SetupRequest extends ContainerRef {
@@ -122,6 +128,7 @@ export async function joinNetwork(c: ContainerRef, state: NetworkState, attachme
   if (primary && state.ports.length) {
     try {
       await publishPorts(state.ports, ep);
+      if (c.dir) writeProxyTarget(c.dir, ep);
     } catch (err) {
       await detach(c, ep, store).catch(reportCleanupError(`detaching container ${c.id} from network ${ep.networkName}`));
       throw err;
@@ -138,14 +145,21 @@ export async function joinNetwork(c: ContainerRef, state: NetworkState, attachme
  */
 export async function leaveNetwork(c: ContainerRef, state: NetworkState, index: number, store: NetworkStoreLike): Promise<void> {
   const ep = state.endpoints[index]!;
-  if (index === 0 && state.ports.length) await unpublishPorts(state.ports, ep);
+  if (index === 0 && state.ports.length) {
+    await unpublishPorts(state.ports, ep);
+    // until the next network (if any) has them, the relays refuse rather than reach the old address
+    if (c.dir) writeProxyTarget(c.dir, undefined);
+  }
   await detach(c, ep, store);
   state.endpoints.splice(index, 1);
   const next = state.endpoints[0];
   if (index !== 0 || !next) return;
   const network = await store.get(next.networkId);
   if (!network.internal) await native.netlink(defaultRoutes(next, state.sandboxKey!));
-  if (state.ports.length) await publishPorts(state.ports, next);
+  if (state.ports.length) {
+    await publishPorts(state.ports, next);
+    if (c.dir) writeProxyTarget(c.dir, next);
+  }
 }
 
 /** A running container renamed (docker's rename): its DNS names on user networks follow. */
@@ -190,10 +204,11 @@ export async function setupContainerNetwork(r: SetupRequest): Promise<ContainerN
     if (primary) {
       const held = holdPorts(portsToHold(o.ports, r.previous), primary.ipv6Address !== undefined);
       fds = held.fds;
-      proxies = proxiesFor(held, primary);
+      proxies = proxiesFor(held, primary, proxyTargetFile(r.dir));
       state.ports = held.ports;
       await publishPorts(state.ports, primary);
     } else state.ports = r.previous?.ports ?? [];
+    writeProxyTarget(r.dir, primary);
     // aardvark-dns answers a container for every network it is on, whichever server it asks.
     const dns = state.endpoints.find((e) => e.networkName !== DEFAULT_NETWORK);
     const mounts = writeNetworkFiles({

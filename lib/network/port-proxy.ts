@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import type { PortProxy } from './ports.js';
+import { readProxyTarget } from './proxy-target.js';
 
 export interface RunningProxies {
   /** The held fds the servers own now: the caller must not close them itself. */
@@ -24,7 +25,16 @@ export async function startProxies(proxies: readonly PortProxy[]): Promise<Runni
     for (const p of proxies) {
       // half-open both ways: a client that sends its request then its FIN still gets the answer
       const server = net.createServer({ allowHalfOpen: true }, (client) => {
-        const up = net.connect({ host: p.address, port: p.port, allowHalfOpen: true });
+        let host: string;
+        try {
+          host = p.targetFile ? readProxyTarget(p.targetFile, p.address) : p.address;
+        } catch {
+          // an unreadable target file (EACCES, EIO): this connection is refused; the next one reads it again
+          host = '';
+        }
+        // no network left (all disconnected): refused, as the held port is while nothing listens
+        if (!host) return void client.destroy();
+        const up = net.connect({ host, port: p.port, allowHalfOpen: true });
         for (const s of [client, up]) {
           sockets.add(s);
           s.once('close', () => sockets.delete(s));

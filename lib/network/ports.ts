@@ -9,6 +9,7 @@ import { NsboxError, isCode, reportCleanupError } from '../errors.js';
 import { addPortRules, removePortRules, type PortRule } from './nft.js';
 import type { BoundPort, PortBinding } from './schemas.js';
 import type { ShimProxy } from '../runtime/shim.js';
+import { relayAddress } from './proxy-target.js';
 
 export class PortInUseError extends NsboxError {
   override name = 'PortInUseError';
@@ -132,9 +133,13 @@ export function holdPorts(bindings: readonly PortBinding[], dual = false, reuse 
   return held;
 }
 
-/** The proxies of the held IPv6 sockets, to the container's IPv6 address (else its IPv4 one). */
-export const proxiesFor = (held: Pick<HeldPorts, 'v6'>, target: PortTarget): PortProxy[] =>
-  held.v6.map((s) => ({ fd: s.fd, address: target.ipv6Address ?? target.ipAddress, port: s.containerPort }));
+/**
+ * The proxies of the held IPv6 sockets, to the container's IPv6 address (else its IPv4 one), or
+ * to the address `targetFile` holds when it exists (proxy-target.ts: the address follows connect
+ * and disconnect).
+ */
+export const proxiesFor = (held: Pick<HeldPorts, 'v6'>, target: PortTarget, targetFile?: string): PortProxy[] =>
+  held.v6.map((s) => ({ fd: s.fd, address: relayAddress(target), port: s.containerPort, ...(targetFile ? { targetFile } : {}) }));
 
 export function releasePorts(fds: readonly number[]): void {
   for (const fd of fds) {

@@ -53,11 +53,16 @@ async function run(file: string, args: string[], input: Buffer, keepFds: number[
   return { code: info.exitCode, stdout, stderr };
 }
 
-/** A held TCP socket the shim listens on, each connection forwarded to `address`:`port`. */
+/**
+ * A held TCP socket the shim listens on, each connection forwarded to `address`:`port`; with
+ * `targetFile`, to the address that file holds at the connection's time (the container's address
+ * follows its networks: lib/network/proxy-target.ts), `address` only when it cannot be read.
+ */
 export interface ShimProxy {
   fd: number;
   address: string;
   port: number;
+  targetFile?: string;
 }
 
 /**
@@ -81,6 +86,8 @@ export async function startDetached(plan: SpawnPlan, bundleDir: string, settings
     const i = holdFds.indexOf(p.fd);
     if (i >= 0) hold.push('--proxy', String(3 + i), p.address, String(p.port));
   }
+  const target = proxies.find((p) => p.targetFile)?.targetFile;
+  if (target) hold.push('--proxy-target', target);
   const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', ...hold], file, [...holdFds]);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;

@@ -123,6 +123,15 @@ run('IPv6: a dual-stack network (--ipv6 --subnet fd00:77::/64), addresses and ro
   t.regex(o.held6, /^port \[::\]:18090\/tcp is already in use by pid \d+ \(nsbox-shim\)/);
   t.is(o.port, '80/tcp -> 0.0.0.0:18090\n80/tcp -> [::]:18090\n80/tcp -> [::1]:18091\n');
   t.deepEqual(o.portRules, ['* 18090 -> 172.18.0.2 80', '* 18090 -> fd00:77::2 80']);
+  // the [::1] relays follow connect/disconnect (shim and foreground CLI), refuse with no network
+  t.regex(o.follow.moved, /^fd00:79::/);
+  t.is(o.follow.shim, hostname);
+  t.is(o.follow.shimAny, hostname);
+  t.regex(o.follow.foreground, /^[0-9a-f]{12}\n$/);
+  t.is(o.follow.noneShim, 'refused');
+  t.is(o.follow.noneForeground, 'refused');
+  t.is(o.follow.back, hostname);
+  t.is(o.follow.backForeground, o.follow.foreground);
   t.deepEqual(o.after6, { held6: 'free', loopback6: 'ERROR connect ECONNREFUSED ::1:18090' });
   t.deepEqual(o.left, NOTHING);
   if (!o.docker) return t.log('no docker CLI: the API part was skipped');
