@@ -1,6 +1,7 @@
 // The shim's port proxy (docker-proxy's job, for what DNAT cannot serve): a held TCP socket of a
 // published port ([::] or [::1]) listens, and each connection it accepts is relayed to the
-// container's address and port. IPv6 has no route_localnet, so a connection to ::1 DNAT'ed to a
+// container's address and port; a held UDP socket's datagrams are relayed through one upstream
+// socket per client (dropped after kUdpIdleMs without traffic). IPv6 has no route_localnet, so a connection to ::1 DNAT'ed to a
 // container would have its replies dropped; ip6 DNAT leaves ::1 alone and this answers it. Its fds
 // are watched on the supervisor's epoll; one buffer per direction, no thread. The container's
 // address is read at each connection from the target file (lib/network/proxy-target.ts), which a
@@ -31,6 +32,9 @@ class PortProxy {
   // Handles an event on one of its fds; false when the fd is not its own.
   bool OnEvent(int fd, unsigned events);
 
+  static constexpr long long kUdpIdleMs = 90000;  // docker-proxy's UDP timeout
+  static constexpr size_t kUdpFlows = 1024;       // per shim: the longest idle goes first
+
  private:
   struct Listener {
     std::string address;  // the address at start: used while the target file cannot be read
@@ -46,6 +50,14 @@ class PortProxy {
     Side s[2];             // 0: the client, 1: the container
     bool connecting = true;
   };
+  struct Flow {             // one UDP client of a held socket
+    int held;
+    sockaddr_storage client;
+    socklen_t client_len;
+    UniqueFd up;            // connected to the container
+    std::string key;
+    long long last_ms;
+  };
 
   void Accept(int lfd, const Listener& l);
   // The address to relay to now: the target file's line, or the start address without a file.
@@ -55,11 +67,19 @@ class PortProxy {
   bool Flush(Conn* c, int to);
   void Rearm(Conn* c);
   void Close(Conn* c);
+  void UdpIn(int held, const Listener& l);
+  void UdpOut(Flow* f);
+  void DropFlow(Flow* f);
+  void Sweep();
 
   int epoll_ = -1;
   std::string target_file_;
   std::map<int, Listener> listeners_;
   std::map<int, std::shared_ptr<Conn>> conns_;  // by either side's fd
+  std::map<int, Listener> udp_;                 // held UDP sockets
+  std::map<std::string, std::shared_ptr<Flow>> flows_;  // by held fd + client address
+  std::map<int, Flow*> flow_by_up_;
+  UniqueFd sweep_;                              // a timerfd while UDP sockets are relayed
 };
 
 }  // namespace nsbox

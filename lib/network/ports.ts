@@ -65,8 +65,8 @@ export function portHolder(protocol: string, port: number): string | undefined {
 }
 
 /**
- * A held IPv6 TCP socket ([::] or [::1]) that a proxy listens on and forwards to the container:
- * what ip6 DNAT cannot take (::1, see nft.ts) reaches it.
+ * A held IPv6 socket ([::] or [::1]) that a proxy listens on (TCP) or reads (UDP) and forwards to
+ * the container: what ip6 DNAT cannot take (::1, see nft.ts) reaches it.
  */
 export type PortProxy = ShimProxy;
 
@@ -74,20 +74,22 @@ export interface HeldPorts {
   ports: BoundPort[];
   /** The bound sockets: keep them open while the container lives (pass them to its shim). */
   fds: number[];
-  /** The IPv6 TCP sockets among them, for the proxy (their target filled in by `proxiesFor`). */
-  v6: Array<{ fd: number; containerPort: number }>;
+  /** The IPv6 sockets among them, for the proxy (their target filled in by `proxiesFor`). */
+  v6: Array<{ fd: number; containerPort: number; protocol: 'tcp' | 'udp' }>;
 }
 
 const isV6Any = (ip: string) => ip === '' || ip === '::';
 /** A random port taken on IPv6 by something else: another port from the kernel, this many times. */
 const RANDOM_TRIES = 8;
 
-/** IPv6 TCP sockets are listened on by a proxy (PortProxy): SO_REUSEADDR, as listeners have. */
-const proxied = (b: PortBinding, ip: string) => b.protocol === 'tcp' && ip.includes(':');
+/** IPv6 TCP and UDP sockets are served by a proxy (PortProxy): ::1 reaches only them. */
+const proxied = (b: PortBinding, ip: string) => (b.protocol === 'tcp' || b.protocol === 'udp') && ip.includes(':');
+/** The TCP ones listen: SO_REUSEADDR, as listeners have (not UDP, where it would let another bind share the port). */
+const listens = (b: PortBinding, ip: string) => b.protocol === 'tcp' && ip.includes(':');
 
 function bindOne(b: PortBinding, ip: string, port: number, reuse: boolean): [number, number] {
   try {
-    return native.bindPort(b.protocol, ip, port, reuse || proxied(b, ip));
+    return native.bindPort(b.protocol, ip, port, reuse || listens(b, ip));
   } catch (err) {
     if (err instanceof NsboxError && err.code === 'EADDRINUSE') throw new PortInUseError({ ...b, hostIp: ip, hostPort: port }, portHolder(b.protocol, port), err);
     throw err;
@@ -109,7 +111,7 @@ export function holdPorts(bindings: readonly PortBinding[], dual = false, reuse 
         if (!(dual && b.hostIp === '')) {
           held.fds.push(fd);
           held.ports.push({ ...b, hostPort: port });
-          if (proxied(b, b.hostIp)) held.v6.push({ fd, containerPort: b.containerPort });
+          if (proxied(b, b.hostIp)) held.v6.push({ fd, containerPort: b.containerPort, protocol: b.protocol as 'tcp' | 'udp' });
           break;
         }
         let fd6: number;
@@ -122,7 +124,7 @@ export function holdPorts(bindings: readonly PortBinding[], dual = false, reuse 
         }
         held.fds.push(fd, fd6);
         held.ports.push({ ...b, hostPort: port });
-        if (b.protocol === 'tcp') held.v6.push({ fd: fd6, containerPort: b.containerPort });
+        if (proxied(b, '::')) held.v6.push({ fd: fd6, containerPort: b.containerPort, protocol: b.protocol as 'tcp' | 'udp' });
         break;
       }
     }
@@ -139,7 +141,7 @@ export function holdPorts(bindings: readonly PortBinding[], dual = false, reuse 
  * and disconnect).
  */
 export const proxiesFor = (held: Pick<HeldPorts, 'v6'>, target: PortTarget, targetFile?: string): PortProxy[] =>
-  held.v6.map((s) => ({ fd: s.fd, address: relayAddress(target), port: s.containerPort, ...(targetFile ? { targetFile } : {}) }));
+  held.v6.map((s) => ({ fd: s.fd, address: relayAddress(target), port: s.containerPort, protocol: s.protocol, ...(targetFile ? { targetFile } : {}) }));
 
 export function releasePorts(fds: readonly number[]): void {
   for (const fd of fds) {

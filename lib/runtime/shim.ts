@@ -54,7 +54,9 @@ async function run(file: string, args: string[], input: Buffer, keepFds: number[
 }
 
 /**
- * A held TCP socket the shim listens on, each connection forwarded to `address`:`port`; with
+ * A held TCP socket the shim listens on, each connection forwarded to `address`:`port` (or a held
+ * UDP socket whose datagrams it relays, one upstream socket per client; the shim tells them apart
+ * by the socket's type); with
  * `targetFile`, to the address that file holds at the connection's time (the container's address
  * follows its networks: lib/network/proxy-target.ts), `address` only when it cannot be read.
  */
@@ -62,6 +64,7 @@ export interface ShimProxy {
   fd: number;
   address: string;
   port: number;
+  protocol?: 'tcp' | 'udp';
   targetFile?: string;
 }
 

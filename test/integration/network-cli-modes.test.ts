@@ -123,6 +123,9 @@ run('IPv6: a dual-stack network (--ipv6 --subnet fd00:77::/64), addresses and ro
   t.regex(o.held6, /^port \[::\]:18090\/tcp is already in use by pid \d+ \(nsbox-shim\)/);
   t.is(o.port, '80/tcp -> 0.0.0.0:18090\n80/tcp -> [::]:18090\n80/tcp -> [::1]:18091\n');
   t.deepEqual(o.portRules, ['* 18090 -> 172.18.0.2 80', '* 18090 -> fd00:77::2 80']);
+  // UDP on [::1] through the shim's relay (every address, and [::1] only), and on 127.0.0.1 (DNAT)
+  t.deepEqual(o.udp6, { any: 'ping ::1 18094', only: 'ping ::1 18095', v4: 'ping 127.0.0.1 18094' });
+  t.is(o.follow.udp, 'ping ::1 18095');
   // the [::1] relays follow connect/disconnect (shim and foreground CLI), refuse with no network
   t.regex(o.follow.moved, /^fd00:79::/);
   t.is(o.follow.shim, hostname);

@@ -75,6 +75,7 @@ run('IPv6 from the SDK: a published port on [::1] through the in-process proxy, 
   t.deepEqual(o.ports, ['0.0.0.0', '::']);
   t.is(o.followed, 'web\n', 'after a connect to a second network and a disconnect from the first');
   t.is(o.back, 'web\n');
+  t.is(o.udp6, 'ping-udp6');
   t.is(o.byName, 'web\n');
   t.regex(o.after, /ECONNREFUSED/);
   // the default MTU (65520: bench/network.ts), and a network's own option
