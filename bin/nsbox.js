@@ -3,7 +3,7 @@
 // bundle (tools/bundle-cli.mjs, built with dist/) with its code cache when there is one: it starts
 // in a fraction of the time of dist/'s few hundred modules. CommonJS (bin/package.json), so that
 // Node does not start its ES module loader for the entry point; without the bundle it imports dist/.
-// A command with a quick bundle (lib/cli/quick/: ps, exec, run --rm) runs that first, without the main bundle;
+// A command with a quick bundle (lib/cli/quick/: ps, exec, run --rm, a cached build) runs that first, without the main bundle;
 // when it cannot answer (undefined: nothing done, nothing printed), the main bundle runs it.
 'use strict';
 const { existsSync } = require('node:fs');
@@ -12,7 +12,7 @@ const { join } = require('node:path');
 
 const dir = join(__dirname, '..', 'dist', 'cli-bundle');
 const bundle = join(dir, 'nsbox.cjs');
-const quick = { ps: 'quick-ps.cjs', exec: 'quick-exec.cjs', run: 'quick-run.cjs' }[process.argv[2]];
+const quick = { ps: 'quick-ps.cjs', exec: 'quick-exec.cjs', run: 'quick-run.cjs', build: 'quick-build.cjs' }[process.argv[2]];
 
 async function load() {
   if (!existsSync(bundle)) return import('../dist/cli/main.js');

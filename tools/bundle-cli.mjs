@@ -73,7 +73,7 @@ if (dynamic.length) {
 // main bundle, which it falls back to when the quick one cannot answer. They must not carry zod
 // (building its classes and schemas is most of what they save).
 const quick = [];
-for (const name of ['ps', 'exec', 'run']) {
+for (const name of ['ps', 'exec', 'run', 'build']) {
   const out = `${outdir}/quick-${name}.cjs`;
   const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: 'var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;' }, supported: { 'dynamic-import': false } });
   const inputs = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));

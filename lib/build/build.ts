@@ -36,6 +36,7 @@ import { FileDigests } from './file-digests.js';
 import { HistoryCache } from './history-cache.js';
 import { BuildRunDir, sweepBuildRunDirs } from './build-run-dir.js';
 import { StagePrinter } from './stage-printer.js';
+import type { BuildFacts } from './build-plan.js';
 
 export type { BuildProgress } from './stage-state.js';
 
@@ -97,8 +98,11 @@ interface Stage {
   nodes: DockerfileNode[];
 }
 
-/** Builds; returns the image (its id is the config's digest). */
-export async function buildImage(options: BuildOptions): Promise<Image> {
+/**
+ * Builds; returns the image (its id is the config's digest). `facts`, when given, is filled in with
+ * what the build read and wrote, for the quick build's plan (build-plan.ts).
+ */
+export async function buildImage(options: BuildOptions, facts?: BuildFacts): Promise<Image> {
   const store = new Store(options.root === undefined ? {} : { root: options.root });
   await store.blobs.init();
   await store.layers.init();
@@ -120,7 +124,7 @@ export async function buildImage(options: BuildOptions): Promise<Image> {
       await unpackLayer(options.context as AsyncIterable<Buffer>, spooled, { name: 'build context', preserveOwners: false });
     }
     const text = options.dockerfileText ?? (await readDockerfile(contextDir, options.dockerfile ?? 'Dockerfile'));
-    const image = await store.withLease(() => build(store, contextDir, text, names, network, runDir, options));
+    const image = await store.withLease(() => build(store, contextDir, text, names, network, runDir, options, facts));
     return image;
   } finally {
     if (spooled) await rm(spooled, { recursive: true, force: true });
@@ -138,9 +142,11 @@ async function readDockerfile(dir: string, file: string): Promise<string> {
   }
 }
 
-async function build(store: Store, contextDir: string, text: string, names: string[], network: 'none' | 'host', runDir: BuildRunDir, options: BuildOptions): Promise<Image> {
+async function build(store: Store, contextDir: string, text: string, names: string[], network: 'none' | 'host', runDir: BuildRunDir, options: BuildOptions, facts: BuildFacts | undefined): Promise<Image> {
   const startedOn = new Date().toISOString();
   const df = parseDockerfile(text);
+  // a cached ADD of a URL or a git repository still fetches it; --cache-from images are read each build
+  if (facts && (options.cacheFrom?.length || df.nodes.some((n) => n.keyword === 'ADD' && /:\/\/|git@/.test(n.args)))) facts.unplannable = 'ADD of a URL, or --cache-from';
   const progress = options.onProgress ?? (() => undefined);
   for (const w of df.warnings) progress({ type: 'warning', message: w });
   const globalNodes: DockerfileNode[] = [];
@@ -234,7 +240,13 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   // one for the whole build: the stages and the provenance share its stats
   const context = new ContextDir(contextDir);
   const pulled = new Map<string, Promise<Image>>();
-  const getImage = (ref: string) => imageFor(ref, options, pulled);
+  const getImage = async (ref: string) => {
+    const image = await imageFor(ref, options, pulled);
+    // how Image.get found it (image.ts's lookUp), for the plan to check that it still does
+    const refsKey = /^sha256:[0-9a-f]{64}$/.test(ref) ? ref : (parseReference(ref).digest ?? parseReference(ref).toString());
+    facts?.images.push({ refsKey, digest: image.digest, config: image.id, names: [...image.names], chains: image.layers.map((l) => l.chainId) });
+    return image;
+  };
   const history = new HistoryCache();
   for (const ref of options.cacheFrom ?? []) await importCache(cache, history, ref, getImage, progress);
   // Independent stages run at once; the first failure aborts the others (their RUN containers
@@ -263,7 +275,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     const vertexCount = 1 + s.nodes.filter((n) => VERTEX_KEYWORDS.has(n.keyword)).length;
     let vertexAt = 0;
     const vertex = (node: DockerfileNode) => (VERTEX_KEYWORDS.has(node.keyword) ? { vertex: { stage: multiStage ? s.name ?? `stage-${s.index}` : undefined, n: ++vertexAt, of: vertexCount } } : {});
-    const stageEnv: BuildEnv = { ...env, progress: stageProgress, signal };
+    let n = firstStep.get(s.index)!;
+    const stageEnv: BuildEnv = { ...env, progress: stageProgress, signal, ...(facts ? { noteLookup: () => facts.lookups.set(n, (facts.lookups.get(n) ?? 0) + 1) } : {}) };
     const ctx: StepContext = {
       env: stageEnv,
       cache,
@@ -277,7 +290,6 @@ async function build(store: Store, contextDir: string, text: string, names: stri
         return new StageTree(`image ${ref}`, new LayeredRoot(await image.layerDirs()));
       },
     };
-    let n = firstStep.get(s.index)!;
     signal.throwIfAborted();
     stageProgress({ type: 'step', step: ++n, total, instruction: s.from.original, ...vertex(s.from) });
     // FROM names an earlier stage, else an image (`FROM alpine AS alpine` is the image)
@@ -288,6 +300,8 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     stageProgress({ type: 'stepDone', id: stepId(state) });
     const triggers = state.config.config?.OnBuild ?? [];
     if (triggers.length) {
+      // a trigger's step output comes between FROM's lines: not what a plan's events can give
+      if (facts) facts.unplannable = 'ONBUILD triggers';
       state.config = { ...state.config, config: { ...state.config.config, OnBuild: null } };
       for (const t of triggers) {
         signal.throwIfAborted();
@@ -332,6 +346,11 @@ async function build(store: Store, contextDir: string, text: string, names: stri
     final.config = { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...options.labels } } };
   }
   const git = await gitRevision(contextDir);
+  if (facts) {
+    facts.git = git;
+    facts.cache = cache.touched;
+    for (const p of running.values()) for (const l of (await p).layers) facts.chains.add(l.chainId);
+  }
   const provenance: ProvenanceInput = {
     kind: 'build',
     created: final.config.created ?? startedOn,
@@ -351,7 +370,7 @@ async function build(store: Store, contextDir: string, text: string, names: stri
   };
   env.digests?.save();
   progress({ type: 'exporting' });
-  return writeImage(store, final, names, options.root, provenance);
+  return writeImage(store, final, names, options.root, provenance, facts);
 }
 
 async function readSecrets(given: NonNullable<BuildOptions['secrets']>): Promise<Map<string, Buffer>> {
@@ -479,7 +498,7 @@ async function baseState(s: Stage, ref: string, prev: StageState | undefined, ge
   };
 }
 
-async function writeImage(store: Store, state: StageState, names: string[], root: string | undefined, provenance: ProvenanceInput): Promise<Image> {
+async function writeImage(store: Store, state: StageState, names: string[], root: string | undefined, provenance: ProvenanceInput, facts?: BuildFacts): Promise<Image> {
   const { parsed: cfg, bytes: configBytes } = configOf(state);
   const configDigest = sha256(configBytes);
   const manifest = {
@@ -490,6 +509,12 @@ async function writeImage(store: Store, state: StageState, names: string[], root
   };
   // the config's time (SOURCE_DATE_EPOCH's in a reproducible build), so the manifest stays reproducible
   const sealed = sealManifest(manifest, { ...provenance, created: cfg.created ?? provenance.created }, cfg, names);
+  if (facts) {
+    const { startedOn: _s, ...rest } = provenance;
+    void _s;
+    const platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
+    facts.image = { manifest, platform, names, provenance: { ...rest, created: cfg.created ?? provenance.created }, configDigest, layers: state.layers.map((l) => ({ ...l })), created: cfg.created ?? provenance.created };
+  }
   const loaded = await commitImage(
     store,
     {

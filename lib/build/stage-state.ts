@@ -70,6 +70,8 @@ export interface BuildEnv {
   /** The sources' file digests, remembered by stat across builds. */
   digests?: FileDigests;
   progress: (e: BuildProgress) => void;
+  /** Told of each cache lookup a step makes (a build plan's `---> Using cache` lines: build-plan.ts). */
+  noteLookup?: () => void;
   /** Aborted when another stage of the build failed: a running step stops (its container killed). */
   signal?: AbortSignal;
 }

@@ -49,6 +49,7 @@ export function history(state: StageState, created: string, createdBy: string, e
  * --cache-from image's history entry for it; a miss turns the cache off for the rest of the stage.
  */
 export async function lookup(state: StageState, ctx: StepContext, key: string, createdBy?: string): Promise<{ layer: BuiltLayer | null; created: string } | undefined> {
+  ctx.env.noteLookup?.();
   const hit = state.cacheOk && !ctx.env.noCache ? await ctx.cache.get(key) : undefined;
   const old = hit || ctx.env.noCache || createdBy === undefined ? undefined : ctx.history?.match(state, createdBy);
   if (hit || old) ctx.env.progress({ type: 'cached' });
@@ -130,6 +131,7 @@ async function placeLayer(env: BuildEnv, parent: string | undefined, layer: Buil
 export async function linkStep(state: StageState, ctx: StepContext, createdBy: string, linkKey: string, make: (upper: string) => Promise<void>): Promise<void> {
   const { env, cache } = ctx;
   const parent = state.layers.at(-1)?.chainId;
+  env.noteLookup?.();
   const hit = env.noCache ? undefined : await cache.get(linkKey, { blobOnly: true });
   let layer: BuiltLayer | undefined;
   let created = hit?.created ?? env.created();

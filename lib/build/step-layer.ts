@@ -49,6 +49,8 @@ export class BuildCache {
   readonly dir: string;
   /** Entries from --cache-from images (their inline cache metadata), after this store's own. */
   readonly #imported = new Map<string, { layer: BuiltLayer | null; created: string }>();
+  /** Each record this build hit or wrote (file → text): what a plan of the build checks (build-plan.ts). */
+  readonly touched = new Map<string, string>();
   constructor(readonly store: Store) {
     this.dir = store.buildCache.dir;
   }
@@ -87,6 +89,7 @@ export class BuildCache {
     // the record's mtime is its last use (builder prune --keep-storage removes the least recent first)
     const now = new Date();
     await utimes(this.#file(key), now, now).catch(ignoreCode('ENOENT'));
+    this.touched.set(this.#file(key), text);
     return { layer, created: parsed.data.createdAt };
   }
 
@@ -103,6 +106,8 @@ export class BuildCache {
     await mkdir(this.dir, { recursive: true });
     // a cache record, so not fsynced (two fsyncs a step): a crash may lose it or leave it empty,
     // which get() takes as a miss
-    await replaceFile(this.#file(key), `${JSON.stringify({ layer: layer ?? null, createdAt: created, ...(description ? { description } : {}) })}\n`);
+    const text = `${JSON.stringify({ layer: layer ?? null, createdAt: created, ...(description ? { description } : {}) })}\n`;
+    await replaceFile(this.#file(key), text);
+    this.touched.set(this.#file(key), text);
   }
 }

@@ -1,11 +1,10 @@
 /** sha256 digests as OCI writes them: `sha256:<64 lowercase hex>`. */
-import { createHash } from 'node:crypto';
 import { parseDigest } from './digest-format.js';
+import { sha256 } from './sha256.js';
 
 export { parseDigest } from './digest-format.js';
+export { sha256 } from './sha256.js';
 export { digestSchema, type Digest } from './digest-schema.js';
-
-export const sha256 = (data: string | Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 /**
  * The chain id of a layer (OCI image spec, "Layer ChainID"): the diff id of the bottom layer, then

@@ -4,7 +4,6 @@
  * users) share one store; and garbage collection of the blobs and layers no image needs.
  */
 import { readFile } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
 import * as z from 'zod';
 import { NotFoundError, NsboxError } from '../errors.js';
 import { withLock, writeFileAtomic } from './atomic.js';
@@ -13,6 +12,9 @@ import { digestSchema, parseDigest } from './digest.js';
 import { isCode } from './errors.js';
 import type { LayerStore } from './layer-store.js';
 import type { StoreLayout } from './layout.js';
+import { whoAmI } from './who-am-i.js';
+
+export { whoAmI } from './who-am-i.js';
 
 export const imageLayerSchema = z.object({
   /** The compressed blob. */
@@ -88,18 +90,6 @@ export interface GcResult {
 
 const isDigest = (s: string) => /^sha256:[0-9a-f]{64}$/.test(s);
 
-/** user@host of this process, as a journal and provenance name who did something. */
-export function whoAmI(): string {
-  let user: string;
-  try {
-    user = userInfo().username;
-  } catch (err) {
-    // a uid without a passwd entry (a container's): the number says who
-    if (!(err instanceof Error)) throw err;
-    user = String(process.getuid?.() ?? '?');
-  }
-  return `${user}@${hostname()}`;
-}
 
 /** Points `name` at `digest`, with a journal line when that moves it (a name@digest has none). */
 function point(db: Db, name: string, digest: string, how: TagMove): void {

@@ -9,69 +9,19 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildImage } from '../../build/build.js';
+import { buildImage, type BuildProgress } from '../../build/build.js';
+import { buildPlanKey, contextFingerprint, dropBuildPlan, newBuildFacts, warmEvents, writeBuildPlan, type BuildFacts } from '../../build/build-plan.js';
 import { legacyProgress, shortBuildId } from '../../build/legacy-output.js';
 import { plainProgress, type BuildView } from '../../build/plain-progress.js';
 import { ttyProgress } from '../../build/tty-progress.js';
 import { ValidationError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
+import { defaultRoot } from '../../storage/layout.js';
 import { flag, parseArgs, value, values } from '../args.js';
-
-function pairs(list: string[], what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of list) {
-    const eq = kv.indexOf('=');
-    if (eq === 0) throw new ValidationError(`invalid ${what} ${JSON.stringify(kv)}: expected KEY=value`, what);
-    // docker: `--build-arg NAME` takes NAME from the environment (skipped when unset)
-    if (eq < 0) {
-      const v = process.env[kv];
-      if (v !== undefined) out[kv] = v;
-    } else out[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
-  return out;
-}
-
-/**
- * `--secret id=ID[,src=FILE|env=VAR][,type=file|env]` as docker's CLI reads it: with neither src
- * nor env, the variable named ID when set, else the file named ID.
- */
-function secretsOf(list: string[]): Record<string, { file: string } | { env: string }> {
-  const out: Record<string, { file: string } | { env: string }> = {};
-  for (const spec of list) {
-    const f = new Map(spec.split(',').map((kv) => [kv.slice(0, kv.indexOf('=') < 0 ? kv.length : kv.indexOf('=')).toLowerCase(), kv.slice(kv.indexOf('=') + 1)]));
-    for (const k of f.keys()) if (!['id', 'src', 'source', 'env', 'type'].includes(k)) throw new ValidationError(`--secret ${spec}: unexpected key '${k}' (id, src, env, type)`, 'secret');
-    const id = f.get('id');
-    if (!id) throw new ValidationError(`--secret ${spec}: an id= is required`, 'secret');
-    const src = f.get('src') ?? f.get('source');
-    const type = f.get('type') ?? (f.has('env') ? 'env' : src !== undefined ? 'file' : undefined);
-    if (type !== undefined && type !== 'file' && type !== 'env') throw new ValidationError(`--secret ${spec}: type=${type}: expected file or env`, 'secret');
-    if (type === 'env') out[id] = { env: f.get('env') ?? src ?? id };
-    else if (type === 'file') out[id] = { file: path.resolve(src ?? id) };
-    else out[id] = process.env[id] !== undefined ? { env: id } : { file: path.resolve(id) };
-  }
-  return out;
-}
+import { BUILD_FLAGS, buildArgsOf, pairs, planRequest, secretsOf } from './build-request.js';
 
 export default async function buildCommand(argv: string[]): Promise<number> {
-  const p = parseArgs(
-    argv,
-    [
-      { names: ['tag', 't'], kind: 'list' },
-      { names: ['file', 'f'], kind: 'value' },
-      { names: ['build-arg'], kind: 'list' },
-      { names: ['target'], kind: 'value' },
-      { names: ['no-cache'], kind: 'bool' },
-      { names: ['pull'], kind: 'bool' },
-      { names: ['cache-from'], kind: 'list' },
-      { names: ['label'], kind: 'list' },
-      { names: ['network'], kind: 'value' },
-      { names: ['secret'], kind: 'list' },
-      { names: ['quiet', 'q'], kind: 'bool' },
-      { names: ['iidfile'], kind: 'value' },
-      { names: ['progress'], kind: 'value' },
-    ],
-    { stopAtPositional: false },
-  );
+  const p = parseArgs(argv, BUILD_FLAGS, { stopAtPositional: false });
   const [ctx, ...extra] = p.positional;
   if (!ctx || extra.length) throw new ValidationError('"nsbox build" requires exactly 1 argument: PATH|-', 'context');
   const tags = values(p, 'tag');
@@ -90,13 +40,29 @@ export default async function buildCommand(argv: string[]): Promise<number> {
   const target = value(p, 'target');
   const network = value(p, 'network');
   const out = legacyProgress((s) => process.stdout.write(s), quiet);
+  // The plan of this build for the quick build (build-plan.ts): the context's fingerprint before
+  // the build reads it, what the build read and wrote, and its progress.
+  const request = planRequest(p, view !== undefined);
+  const root = defaultRoot();
+  const planKey = request && buildPlanKey(request, root);
+  const fingerprint = request && planKey !== undefined ? contextFingerprint(request.context, request.dockerfile) : undefined;
+  const facts: BuildFacts | undefined = fingerprint && !fingerprint.racy ? newBuildFacts() : undefined;
+  const events: BuildProgress[] = [];
+  const onProgress =
+    view?.onProgress ??
+    ((e: BuildProgress) => {
+      if (facts) events.push(e);
+      // warnings go to stderr, as docker prints them
+      if (e.type === 'warning') process.stderr.write(`${e.message}\n`);
+      else out(e);
+    });
   const building = buildImage({
     context: ctx === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : ctx,
     // -f is a path from here, as docker's CLI reads it; with a context from stdin, a name in it
     ...(file !== undefined ? { dockerfile: ctx === '-' ? file : path.resolve(file) } : {}),
     tags,
     // as docker's CLI does: SOURCE_DATE_EPOCH from the environment is passed as that build arg
-    buildArgs: { ...(process.env.SOURCE_DATE_EPOCH ? { SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH } : {}), ...pairs(values(p, 'build-arg'), 'build-arg') },
+    buildArgs: buildArgsOf(p),
     labels: pairs(values(p, 'label'), 'label'),
     ...(target !== undefined ? { target } : {}),
     noCache: flag(p, 'no-cache'),
@@ -105,18 +71,32 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     ...(network !== undefined ? { network } : {}),
     secrets: secretsOf(values(p, 'secret')),
     liveProgress: view !== undefined,
-    onProgress:
-      view?.onProgress ??
-      ((e) => {
-        // warnings go to stderr, as docker prints them
-        if (e.type === 'warning') process.stderr.write(`${e.message}\n`);
-        else out(e);
-      }),
-  });
+    onProgress,
+  }, facts);
   const image = await building.catch((e: unknown) => {
     view?.fail(e instanceof Error ? e : new Error(String(e)));
     throw e;
   });
+  if (planKey !== undefined) {
+    try {
+      if (facts?.image && !facts.unplannable && fingerprint) {
+        const { image: planImage, git = {} } = facts;
+        writeBuildPlan(root, {
+          key: planKey,
+          madeAt: Date.now(),
+          fingerprint: fingerprint.digest,
+          git,
+          images: facts.images,
+          cache: [...facts.cache].map(([file, text]) => ({ file, text })),
+          chains: [...facts.chains],
+          events: warmEvents(events, facts.lookups),
+          image: planImage,
+        });
+      } else dropBuildPlan(root, planKey);
+    } catch {
+      // a plan is only a cache (the next build of this request is then a full one); the build is done
+    }
+  }
   const iidfile = value(p, 'iidfile');
   if (iidfile !== undefined) await writeFile(iidfile, image.id);
   if (quiet) process.stdout.write(`${image.id}\n`);

@@ -4,14 +4,8 @@
  */
 import * as z from 'zod';
 
-export const MediaType = {
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
-} as const;
+export { MediaType } from './media-type.js';
+import { MediaType } from './media-type.js';
 
 /** Every manifest type nsbox reads; docker-registry 404s an OCI manifest whose type is not listed. */
 export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerList, MediaType.dockerManifest];
