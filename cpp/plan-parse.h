@@ -43,6 +43,8 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
   plan->pidns_path = src.Str(o, "pidns");
   plan->net_helper = src.StrList(o, "netHelper");
   plan->net_helper_pid_file = src.Str(o, "netHelperPidFile");
+  plan->seccomp_listener = src.Str(o, "seccompListener");
+  plan->seccomp_state = src.Str(o, "seccompState");
   plan->enter_pidfd = static_cast<int>(src.Num(o, "enterPidfd", -1));
   plan->enter_flags = static_cast<uint64_t>(src.Num(o, "enterFlags", 0));
 

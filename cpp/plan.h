@@ -34,7 +34,8 @@ enum class OpKind : int {
   kCapSet,      // capset(effective, permitted, inheritable)
   kAmbient,     // clear the ambient set, then raise the capabilities in caps
   kPrctl,       // prctl(prctl_option, prctl_arg, 0, 0, 0): no_new_privs, keepcaps
-  kSeccomp,     // seccomp(SECCOMP_SET_MODE_FILTER) with the classic BPF program in data
+  kSeccomp,     // seccomp(SECCOMP_SET_MODE_FILTER, flags) with the classic BPF program in data; with
+                // SECCOMP_FILTER_FLAG_NEW_LISTENER the listener fd goes to the parent (RunChild's seccomp_sock)
   kRlimit,      // prlimit64(0, resource = prctl_option, {rlim_cur, rlim_max})
   kUmask,       // umask(mode)
   // Tell the parent "held" (kStepHeld on the error pipe: the spawn returns, the child not yet
@@ -121,6 +122,10 @@ struct Plan {
   // to net_helper_pid_file. It dies with the spawning thread (PR_SET_PDEATHSIG).
   std::vector<std::string> net_helper;
   std::string net_helper_pid_file;
+  // A seccomp agent's socket (runtime-spec listenerPath): the parent sends it the listener fd that
+  // the child's NEW_LISTENER seccomp op hands back, with seccomp_state as the message (each \x01
+  // byte replaced by the child's pid), before the spawn returns.
+  std::string seccomp_listener, seccomp_state;
   int enter_pidfd = -1;           // enter: join this process's namespaces first
   uint64_t enter_flags = 0;
 
@@ -134,8 +139,9 @@ struct Plan {
   }
 };
 
-// Child side: runs the plan's steps and execve; never returns.
-[[noreturn]] void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd);
+// Child side: runs the plan's steps and execve; never returns. seccomp_sock (-1: none) is where a
+// NEW_LISTENER seccomp op sends its listener fd (SCM_RIGHTS).
+[[noreturn]] void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp_sock);
 
 // Parent side: what a failed step was doing, for the error message ("pivot_root /x", "execve /bin/nope").
 std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, std::string* path);

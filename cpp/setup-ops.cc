@@ -35,6 +35,43 @@ long Mount(const char* src, const char* tgt, const char* fstype, unsigned long f
   return Sys(SYS_mount, src, tgt, fstype, flags, data);
 }
 
+// seccomp(2) with the op's flags: 0 on success, or with NEW_LISTENER the listener fd.
+long InstallFilter(const Op& op) {
+  struct sock_fprog prog;
+  prog.len = static_cast<unsigned short>(op.data.size() / sizeof(struct sock_filter));
+  prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(op.data.data()));
+  return Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op.flags, &prog);
+}
+
+// A NEW_LISTENER filter: its fd goes to the parent over `sock` (SCM_RIGHTS), which passes it on to
+// the seccomp agent; this process keeps no copy. From here on its notified syscalls wait for the
+// agent, so this sendmsg is the one syscall a profile may not notify (lib/runtime/seccomp/profile.ts).
+long HandOffListener(const Op& op, int sock) {
+  if (sock < 0) return -EINVAL;
+  long fd = InstallFilter(op);
+  if (fd < 0) return fd;
+  int lfd = static_cast<int>(fd);
+  char byte = 'L';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &lfd, sizeof lfd);
+  long r;
+  while ((r = Sys(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL)) == -EINTR) {
+  }
+  Sys(SYS_close, fd);
+  Sys(SYS_close, sock);
+  return r < 0 ? r : 0;
+}
+
 long SetAttr(const char* path, uint64_t set, uint64_t clr, bool recursive) {
   MountAttr attr{set, clr, 0, 0};
   return Sys(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr);
@@ -159,12 +196,8 @@ long RunOp(const Op& op) {
     }
     case OpKind::kAwaitStart:
       return -EINVAL;  // run by RunChild, which holds the error pipe
-    case OpKind::kSeccomp: {
-      struct sock_fprog prog;
-      prog.len = static_cast<unsigned short>(op.data.size() / sizeof(struct sock_filter));
-      prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(op.data.data()));
-      return Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
-    }
+    case OpKind::kSeccomp:
+      return InstallFilter(op);
     case OpKind::kMask: {
       struct stat st;
       r = Sys(SYS_newfstatat, AT_FDCWD, op.target.c_str(), &st, 0);
@@ -245,7 +278,7 @@ long AwaitStart(const Op& op, int err_fd) {
 
 }  // namespace
 
-void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd) {
+void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp_sock) {
   if (pid_fd >= 0) Sys(SYS_close, pid_fd);
 
   // Node ignores SIGPIPE and libuv's pool threads block every signal; ignored dispositions and the
@@ -292,7 +325,9 @@ void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd) {
 
   for (size_t i = 0; i < plan.ops.size(); i++) {
     const Op& op = plan.ops[i];
-    r = op.kind == OpKind::kAwaitStart ? AwaitStart(op, err_fd) : RunOp(op);
+    if (op.kind == OpKind::kAwaitStart) r = AwaitStart(op, err_fd);
+    else if (op.kind == OpKind::kSeccomp && (op.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) r = HandOffListener(op, seccomp_sock);
+    else r = RunOp(op);
     if (r < 0 && !op.optional) Fail(err_fd, static_cast<int32_t>(i), r);
   }
 

@@ -8,7 +8,10 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -205,16 +208,55 @@ long CloneRun(CloneArgs* args, ChildStack* stack, int (*fn)(void*), void* arg) {
   return r;
 }
 
+// The listener fd a NEW_LISTENER seccomp op sends over `sock`, received once the child has sent
+// it or got past the point where it would have (an error, its hold for start, or its execve, which
+// the error pipe shows): false with *f filled only for a failed recvmsg.
+bool ReceiveListener(int sock, int err_r, UniqueFd* out, SpawnFailure* f) {
+  pollfd p[2] = {{sock, POLLIN, 0}, {err_r, POLLIN, 0}};
+  while (poll(p, 2, -1) < 0) {
+    if (errno != EINTR) {
+      f->err = errno;
+      f->syscall = "poll";
+      f->path = "seccomp listener";
+      return false;
+    }
+  }
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (n < 0 && errno != EAGAIN) {
+    f->err = errno;
+    f->syscall = "recvmsg";
+    f->path = "seccomp listener";
+    return false;
+  }
+  cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
+  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    out->reset(fd);
+  }
+  return true;
+}
+
 struct ChildArgs {
   const Plan* plan;
-  int sync_fd, err_fd, pid_fd;
+  int sync_fd, err_fd, pid_fd, seccomp_sock;
   // enter: the grandchild's clone arguments, prepared by the parent.
   CloneArgs* grandchild_args;
 };
 
 int ChildMain(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
-  RunChild(*a->plan, a->sync_fd, a->err_fd, a->pid_fd);
+  RunChild(*a->plan, a->sync_fd, a->err_fd, a->pid_fd, a->seccomp_sock);
 }
 
 // enter: setns() into a pid namespace only affects children, so this first child joins the
@@ -330,6 +372,14 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   bool entering = plan.enter_pidfd >= 0;
   if (entering && pipe2(pidp, O_CLOEXEC) < 0) return Fail(fail, errno, "pipe2");
   UniqueFd pid_r(pidp[0]), pid_w(pidp[1]);
+  // The child's NEW_LISTENER seccomp op sends its listener fd back over this pair.
+  UniqueFd seccomp_parent, seccomp_child;
+  if (!plan.seccomp_listener.empty()) {
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) return Fail(fail, errno, "socketpair");
+    seccomp_parent.reset(sp[0]);
+    seccomp_child.reset(sp[1]);
+  }
 
   CloneArgs args{};
   args.exit_signal = SIGCHLD;
@@ -342,7 +392,7 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   bool holds = false;
   for (const Op& op : plan.ops) holds = holds || op.kind == OpKind::kAwaitStart;
   ChildStack stack;
-  ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, nullptr};
+  ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, seccomp_child.valid() ? seccomp_child.get() : -1, nullptr};
   UniqueFd pidfd;
   pid_t pid;
   if (!entering) {
@@ -398,6 +448,7 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   }
   sync_r.reset();
   err_w.reset();
+  seccomp_child.reset();
 
   pid_t helper = 0;
   auto abort_child = [&]() {
@@ -429,6 +480,20 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     return Fail(fail, err, "write", "sync pipe");
   }
   sync_w.reset();
+  // The seccomp agent gets the listener before the child can block on a notified syscall for good
+  // (held for start, or this call waiting for its execve).
+  if (seccomp_parent.valid()) {
+    UniqueFd listener;
+    if (!ReceiveListener(seccomp_parent.get(), err_r.get(), &listener, fail)) return abort_child();
+    if (listener.valid()) {
+      std::string state;
+      for (char c : plan.seccomp_state) {
+        if (c == '\x01') state += pidtext;
+        else state += c;
+      }
+      if (!SendFdTo(plan.seccomp_listener, listener.get(), state, fail)) return abort_child();
+    }
+  }
   // A successful execve closes the CLOEXEC error pipe: EOF means "started".
   ChildError e{};
   ssize_t n = ReadFull(err_r.get(), &e, sizeof e);
@@ -446,6 +511,43 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   out->pid = pid;
   out->pidfd = std::move(pidfd);
   out->net_helper = helper;
+  return true;
+}
+
+bool SendFdTo(const std::string& path, int fd, const std::string& message, SpawnFailure* f) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) return Fail(f, ENAMETOOLONG, "connect", path);
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return Fail(f, errno, "socket", path);
+  int r;
+  while ((r = connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr)) < 0 && errno == EINTR) {
+  }
+  if (r < 0) return Fail(f, errno, "connect", path);
+  // SOCK_STREAM: the fd rides on the first chunk; a long message may need more than one send.
+  size_t done = 0;
+  while (done < message.size() || done == 0) {
+    iovec iov{const_cast<char*>(message.data()) + done, message.size() - done};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (done == 0) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    ssize_t n = sendmsg(sock.get(), &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(f, errno, "sendmsg", path);
+    if (n == 0) return Fail(f, EIO, "sendmsg", path);
+    done += static_cast<size_t>(n);
+  }
   return true;
 }
 

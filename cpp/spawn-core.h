@@ -35,6 +35,11 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail);
 // host ports are free on return: a failed spawn's, or (nsbox-shim) that of a container that exited.
 void EndNetHelper(const Plan& plan, pid_t helper);
 
+// Connects to the stream socket at `path` and sends `message` (not empty) with `fd` attached
+// (SCM_RIGHTS) on its first byte, then closes the connection: the console socket's pty master, a
+// seccomp agent's listener.
+bool SendFdTo(const std::string& path, int fd, const std::string& message, SpawnFailure* f);
+
 // "EINVAL" for EINVAL; the number as text if the libc has no name for it.
 std::string ErrnoName(int err);
 

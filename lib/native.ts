@@ -34,8 +34,13 @@ export type SetupOp =
   | { op: 'capset'; effective: number; permitted: number; inheritable: number }
   | { op: 'ambient'; caps: number }
   | { op: 'prctl'; option: number; arg: number }
-  /** A classic BPF program (struct sock_filter[]), installed last, just before execve. */
-  | { op: 'seccomp'; filter: Buffer }
+  /**
+   * A classic BPF program (struct sock_filter[]), installed with seccomp(2)'s `flags`
+   * (SECCOMP_FILTER_FLAG_*). With NEW_LISTENER the plan needs `seccompListener`: the child hands
+   * the listener fd to the spawning thread, which passes it on to that socket before the spawn
+   * returns.
+   */
+  | { op: 'seccomp'; filter: Buffer; flags?: number }
   /** setrlimit of the child's own limit (resource as RLIMIT_*); -1 is unlimited. */
   | { op: 'rlimit'; resource: number; soft: number; hard: number }
   | { op: 'umask'; mode: number }
@@ -105,6 +110,14 @@ export interface SpawnPlan {
    */
   netHelper?: string[];
   netHelperPidFile?: string;
+  /**
+   * A seccomp agent's unix socket (runtime-spec `listenerPath`): the listener fd of the plan's
+   * NEW_LISTENER seccomp op is sent to it by SCM_RIGHTS with `seccompState` as the message, every
+   * U+0001 in it replaced by the child's pid, once the child has installed its filter and before
+   * the spawn returns. The spawn fails if that fails.
+   */
+  seccompListener?: string;
+  seccompState?: string;
   /** Enter mode: join the namespaces (enterFlags) of the process behind this pidfd first. */
   enterPidfd?: number;
   enterFlags?: number;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import { native } from '../native.js';
 import { hostFacts } from '../runtime/host.js';
+import { parseSeccompProfile } from '../runtime/seccomp/index.js';
 import { CALLS, writeCallFile } from './call-file.js';
 import { createCgroup } from './cgroup.js';
 import { loadConfig } from './config.js';
@@ -52,6 +53,8 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
   checkBundle(o.bundle);
   const cfg = loadConfig(o.bundle);
   const proc = requireProcess(cfg);
+  // An invalid profile (a notify rule without listenerPath, say) is refused before anything exists.
+  if (cfg.linux.seccomp != null) parseSeccompProfile(cfg.linux.seccomp);
   const rootfs = rootfsOf(cfg, o.bundle);
   if (!existsSync(rootfs)) throw new NotFoundError(`rootfs (${rootfs}) does not exist`, { path: rootfs });
   // Checked before this process opens anything, which would take a free number in that range.
@@ -139,7 +142,8 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
     await runHooks(cfg, 'createRuntime', hookState);
     await runHooks(cfg, 'createContainer', hookState);
     if (o.pidFile) writeAtomic(o.pidFile, String(spawned.pid));
-    if (planKeys && !proc.terminal) await storePlanEntries(planKeys, { root: o.root, cfg, state, cgroup, cgroupWrites, planContext });
+    // Uncacheable: a terminal, and a seccomp agent (the C++ create path does not hand listeners over).
+    if (planKeys && !proc.terminal && plan.seccompListener === undefined) await storePlanEntries(planKeys, { root: o.root, cfg, state, cgroup, cgroupWrites, planContext });
     return { state, pidfd };
   } catch (e) {
     if (pidfd !== undefined) native.sendSignal(pidfd, 9);

@@ -1,6 +1,6 @@
 /** `spec` (a default config.json, runc's) and `features` (runtime-spec features.json). */
 import { CAPABILITIES } from '../runtime/capabilities.js';
-import { SECCOMP_ACTIONS, SECCOMP_OPS } from '../runtime/seccomp/profile.js';
+import { SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPS } from '../runtime/seccomp/profile.js';
 import { HOOK_KINDS, NAMESPACE_TYPES } from './config.js';
 
 export const OCI_VERSION = '1.0.2';
@@ -50,7 +50,7 @@ export function features(): object {
       namespaces: [...NAMESPACE_TYPES],
       capabilities: CAPABILITIES.map((c) => `CAP_${c}`),
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
-      seccomp: { enabled: true, actions: [...SECCOMP_ACTIONS], operators: [...SECCOMP_OPS], archs: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64'] },
+      seccomp: { enabled: true, actions: [...SECCOMP_ACTIONS], operators: [...SECCOMP_OPS], archs: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64'], knownFlags: Object.keys(SECCOMP_FLAGS), supportedFlags: Object.keys(SECCOMP_FLAGS) },
       apparmor: { enabled: false },
       selinux: { enabled: false },
     },

@@ -9,7 +9,8 @@ import { pathFromEnv } from '../runtime/container-env.js';
 import { CLONE } from '../runtime/plan.js';
 import { openCgroup } from './cgroup.js';
 import { ProcessSchema, parseWith, type OciProcess } from './config.js';
-import { processSetupOps, seccompProgram } from './process-ops.js';
+import { processSetupOps, seccompSetup } from './process-ops.js';
+import { agentPlanFields } from './seccomp-agent.js';
 import { namespaceFlags } from './spawn-plan.js';
 import { initAlive, loadState, writeAtomic } from './state.js';
 import { frozen, statusOf } from './status.js';
@@ -69,6 +70,7 @@ export async function execContainer(o: ExecOptions): Promise<number> {
     const userns = cfg.linux.namespaces.some((n) => n.type === 'user' && n.path === undefined);
     const placement = cg?.placement();
     const env = proc.env ?? [];
+    const seccomp = seccompSetup(cfg.linux.seccomp, proc.capabilities?.bounding);
     const plan: SpawnPlan = {
       cloneFlags: 0,
       enterPidfd,
@@ -78,7 +80,7 @@ export async function execContainer(o: ExecOptions): Promise<number> {
       ops: [
         ...(flags & CLONE.NEWCGROUP ? [{ op: 'setns' as const, fd: enterPidfd, flags: CLONE.NEWCGROUP }] : []),
         ...(flags & CLONE.NEWTIME ? [{ op: 'setns' as const, fd: enterPidfd, flags: CLONE.NEWTIME }] : []),
-        ...processSetupOps(proc, { userns, seccomp: seccompProgram(cfg.linux.seccomp, proc.capabilities?.bounding) }),
+        ...processSetupOps(proc, { userns, seccomp }),
       ],
       argv: proc.args,
       env,
@@ -89,6 +91,8 @@ export async function execContainer(o: ExecOptions): Promise<number> {
       pdeathsig: false,
       ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
       ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
+      // runc sends an exec's listener too, with the container's state as it is then.
+      ...agentPlanFields(seccomp, { ociVersion: cfg.ociVersion, id: s.id, bundle: s.bundle, annotations: s.annotations, status: 'running', initPid: s.pid }),
     };
     const { pid, pidfd } = await native.spawn(plan);
     if (pty) native.sendFd(o.consoleSocket!, pty.master, pty.path);

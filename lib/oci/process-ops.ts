@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import { ValidationError } from '../errors.js';
 import type { SetupOp } from '../native.js';
 import { CAPABILITIES, capabilityMask, type Capability } from '../runtime/capabilities.js';
-import { compileSeccomp, hostSeccompArch, parseSeccompProfile } from '../runtime/seccomp/index.js';
+import { compileSeccomp, hostSeccompArch, parseSeccompProfile, seccompFlags } from '../runtime/seccomp/index.js';
 import type { OciProcess } from './config.js';
 
 const PR_SET_KEEPCAPS = 8;
@@ -31,20 +31,40 @@ export function capMask(names: string[] | undefined): number {
   return capabilityMask(set);
 }
 
+/** `linux.seccomp` compiled: the program, seccomp(2)'s flags, and the agent's socket when a rule notifies. */
+export interface SeccompSetup {
+  filter: Buffer;
+  flags: number;
+  listenerPath?: string;
+  listenerMetadata?: string;
+}
+
 /** The compiled filter of `linux.seccomp`, for the capabilities the process has. */
-export function seccompProgram(profile: unknown, bounding: string[] | undefined): Buffer | undefined {
+export function seccompSetup(profile: unknown, bounding: string[] | undefined): SeccompSetup | undefined {
   if (profile === undefined || profile === null) return undefined;
   const p = parseSeccompProfile(profile);
   const arch = hostSeccompArch();
   if (!arch) throw new ValidationError(`invalid config.json: linux.seccomp: no syscall table for ${process.arch}`, 'linux.seccomp');
-  return compileSeccomp(p, { arch, caps: (bounding ?? []).map((c) => c.toUpperCase()) });
+  return {
+    filter: compileSeccomp(p, { arch, caps: (bounding ?? []).map((c) => c.toUpperCase()) }),
+    flags: seccompFlags(p),
+    ...(p.listenerPath !== undefined ? { listenerPath: p.listenerPath } : {}),
+    ...(p.listenerMetadata !== undefined ? { listenerMetadata: p.listenerMetadata } : {}),
+  };
+}
+
+export function seccompOp(s: SeccompSetup): SetupOp {
+  return { op: 'seccomp', filter: s.filter, ...(s.flags ? { flags: s.flags } : {}) };
 }
 
 export interface ProcessOpsOptions {
   /** The container has a user namespace of its own (setgroups is only for a mapped root). */
   userns: boolean;
-  seccomp: Buffer | undefined;
-  /** Ops to run just before the ids change (create: wait for start). */
+  seccomp: SeccompSetup | undefined;
+  /**
+   * Ops to run just before the ids change (create: wait for start). A filter with a listener goes
+   * before them: the agent must have the listener before create returns (see cpp/spawn-core.cc).
+   */
   beforeIds?: SetupOp[];
 }
 
@@ -58,6 +78,9 @@ export function processSetupOps(p: OciProcess, o: ProcessOpsOptions): SetupOp[] 
   if (p.oomScoreAdj !== undefined) ops.push({ op: 'write', target: '/proc/self/oom_score_adj', data: String(p.oomScoreAdj) });
   if (p.user.umask !== undefined) ops.push({ op: 'umask', mode: p.user.umask });
   ops.push({ op: 'chdir', target: p.cwd });
+  // Still root with every capability here: installing a filter needs no no_new_privs yet.
+  const early = o.seccomp?.listenerPath !== undefined && (o.beforeIds?.length ?? 0) > 0;
+  if (o.seccomp && early) ops.push(seccompOp(o.seccomp));
   ops.push(...(o.beforeIds ?? []));
   const caps = p.capabilities;
   const bounding = capMask(caps?.bounding);
@@ -69,7 +92,7 @@ export function processSetupOps(p: OciProcess, o: ProcessOpsOptions): SetupOp[] 
   const ambient = Number(BigInt(capMask(caps?.ambient)) & BigInt(inheritable) & BigInt(permitted));
   const nnp = p.noNewPrivileges === true;
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: first, while still root.
-  if (o.seccomp && !nnp) ops.push({ op: 'seccomp', filter: o.seccomp });
+  if (o.seccomp && !early && !nnp) ops.push(seccompOp(o.seccomp));
   if (caps) ops.push({ op: 'capbset', caps: bounding });
   const keep = caps !== undefined && p.user.uid !== 0;
   if (keep) ops.push({ op: 'prctl', option: PR_SET_KEEPCAPS, arg: 1 });
@@ -80,7 +103,7 @@ export function processSetupOps(p: OciProcess, o: ProcessOpsOptions): SetupOp[] 
     if (ambient) ops.push({ op: 'ambient', caps: ambient });
   }
   if (nnp) ops.push({ op: 'prctl', option: PR_SET_NO_NEW_PRIVS, arg: 1 });
-  if (o.seccomp && nnp) ops.push({ op: 'seccomp', filter: o.seccomp });
+  if (o.seccomp && !early && nnp) ops.push(seccompOp(o.seccomp));
   return ops;
 }
 

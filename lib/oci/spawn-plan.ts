@@ -10,7 +10,8 @@ import { pathFromEnv } from '../runtime/container-env.js';
 import { CLONE, MOUNT_ATTR, MS, formatIdMap, type CgroupView } from '../runtime/plan.js';
 import type { OciConfig, OciProcess } from './config.js';
 import { PROPAGATION, deviceOps, mountOps } from './mounts.js';
-import { processSetupOps, seccompProgram } from './process-ops.js';
+import { processSetupOps, seccompOp, seccompSetup } from './process-ops.js';
+import { agentPlanFields } from './seccomp-agent.js';
 
 export const NS_FLAGS: Record<string, number> = {
   pid: CLONE.NEWPID, network: CLONE.NEWNET, mount: CLONE.NEWNS, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS,
@@ -101,6 +102,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
   const fresh = (t: string) => ns.has(t as never) && ns.get(t as never)!.path === undefined;
   const userns = fresh('user');
   const root = rootfsOf(cfg, ctx.bundle);
+  const seccomp = seccompSetup(cfg.linux.seccomp, proc.capabilities?.bounding);
   const ops: SetupOp[] = [];
   if (userns) ops.push({ op: 'setids', uid: 0, gid: 0, groups: [] });
   // Joined in the order that keeps the later joins allowed: the user namespace first.
@@ -125,8 +127,12 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     if (cfg.root.readonly) ops.push({ op: 'setattr', target: '/', set: MOUNT_ATTR.RDONLY });
   } else {
     // The wait reopens the fifo through /proc/self/fd: in the host's mount namespace the new root
-    // has no /proc of its own, so the wait comes before the chroot.
-    if (ctx.fifoFd !== undefined) ops.push({ op: 'await_start', fd: ctx.fifoFd });
+    // has no /proc of its own, so the wait comes before the chroot; so does a filter with a
+    // listener, which must reach its agent before create returns.
+    if (ctx.fifoFd !== undefined) {
+      if (seccomp?.listenerPath !== undefined) ops.push(seccompOp(seccomp));
+      ops.push({ op: 'await_start', fd: ctx.fifoFd });
+    }
     ops.push({ op: 'chroot', target: root });
   }
   for (const [k, v] of Object.entries(cfg.linux.sysctl ?? {})) {
@@ -141,8 +147,8 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
   const persona = cfg.linux.personality;
   // Before the seccomp filter, which may allow personality(2) only for some values.
   if (persona) ops.push({ op: 'personality', arg: personalityValue(persona.domain, persona.flags ?? []) });
-  const seccomp = seccompProgram(cfg.linux.seccomp, proc.capabilities?.bounding);
-  ops.push(...processSetupOps(proc, { userns, seccomp, beforeIds: ctx.fifoFd !== undefined && ns.has('mount') ? [{ op: 'await_start', fd: ctx.fifoFd }] : [] }));
+  const early = seccomp?.listenerPath !== undefined && ctx.fifoFd !== undefined && !ns.has('mount');
+  ops.push(...processSetupOps(proc, { userns, seccomp: early ? undefined : seccomp, beforeIds: ctx.fifoFd !== undefined && ns.has('mount') ? [{ op: 'await_start', fd: ctx.fifoFd }] : [] }));
 
   const env = proc.env ?? [];
   let cloneFlags = 0;
@@ -165,6 +171,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     ...(ctx.cgroupProcs?.length ? { cgroupProcs: ctx.cgroupProcs } : {}),
     ...(netPath !== undefined ? { netns: netPath } : {}),
     ...(pidPath !== undefined ? { pidns: pidPath } : {}),
+    ...agentPlanFields(seccomp, { ociVersion: cfg.ociVersion, id: ctx.id, bundle: ctx.bundle, annotations: cfg.annotations, status: 'creating' }),
   };
   if (userns) {
     const um = cfg.linux.uidMappings;

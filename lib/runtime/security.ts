@@ -38,7 +38,12 @@ function seccompFilter(option: Exclude<ContainerConfig['seccomp'], 'unconfined'>
   const capNames = [...caps].map((c) => `CAP_${c}`);
   const compile = (profile: typeof defaultProfile) =>
     store ? compileSeccompCached(join(store, 'seccomp'), profile, { arch, caps: capNames }) : compileSeccomp(profile, { arch, caps: capNames });
-  if (option !== 'default') return compile(option);
+  if (option !== 'default') {
+    // A listener reaches an agent through the OCI runtime's container process state (nsbox-runc);
+    // a Container has no such state, and a filter that notifies nobody fails those syscalls with ENOSYS.
+    if (option.listenerPath !== undefined) throw new ValidationError('invalid container options: seccomp: SCMP_ACT_NOTIFY is supported by nsbox-runc only', 'seccomp');
+    return compile(option);
+  }
   const key = capabilityMask(caps);
   let filter = defaultFilters.get(key);
   if (!filter) {

@@ -10,6 +10,7 @@ import { ConfigSchema, loadConfig, parseWith } from '../../lib/oci/config.js';
 import { defaultSpec } from '../../lib/oci/defaults.js';
 import { parseMountOptions } from '../../lib/oci/mounts.js';
 import { capMask, parseSignal } from '../../lib/oci/process-ops.js';
+import { agentStateTemplate } from '../../lib/oci/seccomp-agent.js';
 import { namespaceFlags, ociSpawnPlan, type OciPlanContext } from '../../lib/oci/spawn-plan.js';
 import { checkId } from '../../lib/oci/state.js';
 import { CLONE, MOUNT_ATTR, MS } from '../../lib/runtime/plan.js';
@@ -165,7 +166,7 @@ test('process: rlimits, oom_score_adj, umask, cwd, wait for start before the ids
   t.throws(() => opsOf(withProcess({ rlimits: [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }] })), { message: /RLIMIT_BOGUS/ });
 });
 
-test('seccomp: compiled; installed first without no_new_privs, last with it; SCMP_ACT_NOTIFY refused', (t) => {
+test('seccomp: compiled; installed first without no_new_privs, last with it; SCMP_ACT_NOTIFY needs listenerPath', (t) => {
   const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
   const nnp = opsOf(config({ linux: { namespaces: [], seccomp } }));
   t.is(nnp.at(-1)!.op, 'seccomp');
@@ -173,6 +174,38 @@ test('seccomp: compiled; installed first without no_new_privs, last with it; SCM
   const without = opsOf({ ...base, linux: { ...base.linux, seccomp } });
   t.true(without.findIndex((o) => o.op === 'seccomp') < without.findIndex((o) => o.op === 'setids'));
   t.throws(() => opsOf(config({ linux: { namespaces: [], seccomp: { defaultAction: 'SCMP_ACT_NOTIFY' } } })), { instanceOf: ValidationError });
+  t.throws(() => opsOf(config({ linux: { namespaces: [], seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] } } })), { instanceOf: ValidationError, message: /listenerPath/ });
+  const flagged = opsOf(config({ linux: { namespaces: [], seccomp: { ...seccomp, flags: ['SECCOMP_FILTER_FLAG_LOG'] } } }));
+  t.like(flagged.at(-1), { op: 'seccomp', flags: 2 });
+  t.false('flags' in nnp.at(-1)!, 'no flags: none passed');
+});
+
+test('seccomp: a notify rule installs the filter with a listener before the wait for start; the plan names the agent and its state', (t) => {
+  const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', listenerMetadata: 'md', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] };
+  for (const namespaces of [[{ type: 'mount' }], []]) {
+    const c = config({ annotations: { a: 'b' }, linux: { namespaces, seccomp } });
+    const plan = ociSpawnPlan(c, ctx);
+    const s = plan.ops.findIndex((o) => o.op === 'seccomp');
+    t.like(plan.ops[s], { op: 'seccomp', flags: 8 });
+    t.is(plan.ops[s + 1]!.op, 'await_start', 'the agent has the listener before create returns');
+    t.is(plan.ops.filter((o) => o.op === 'seccomp').length, 1);
+    t.is(plan.seccompListener, '/run/agent.sock');
+    t.deepEqual(JSON.parse(plan.seccompState!.replaceAll('\u0001', '4242')), {
+      ociVersion: c.ociVersion, fds: ['seccompFd'], pid: 4242, metadata: 'md',
+      state: { ociVersion: c.ociVersion, id: 'c1', status: 'creating', pid: 4242, bundle, annotations: { a: 'b' } },
+    });
+  }
+  // Without a notify rule listenerPath is ignored (runtime-spec).
+  const plain = ociSpawnPlan(config({ linux: { namespaces: [], seccomp: { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' } } }), ctx);
+  t.is(plain.seccompListener, undefined);
+});
+
+test('seccomp: the container process state template survives any string in it', (t) => {
+  const tricky = '\u0001 "{pid}" \\u0001';
+  const s = agentStateTemplate({ ociVersion: '1.1.0', id: 'x', bundle: tricky, annotations: { [tricky]: tricky }, status: 'running', initPid: 7, metadata: tricky });
+  t.is(s.split('\u0001').length - 1, 1, 'one raw U+0001: the process\'s pid');
+  const parsed = JSON.parse(s.replace('\u0001', '9'));
+  t.like(parsed, { pid: 9, metadata: tricky, state: { pid: 7, bundle: tricky, status: 'running', annotations: { [tricky]: tricky } } });
 });
 
 test('sysctl, hostname and domainname; a hostname needs a uts namespace', (t) => {

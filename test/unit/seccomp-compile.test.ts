@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import {
-  compileSeccomp, defaultProfile, parseSeccompProfile, SYSCALLS, AUDIT_ARCH, BPF_MAXINSNS, SECCOMP_RET, decodeProgram,
+  compileSeccomp, defaultProfile, parseSeccompProfile, seccompFlags, SYSCALLS, AUDIT_ARCH, BPF_MAXINSNS, SECCOMP_RET, decodeProgram,
   hostSeccompArch, type SeccompArch, type SeccompProfile,
 } from '../../lib/runtime/seccomp/index.js';
 import { ValidationError } from '../../lib/errors.js';
@@ -159,8 +159,11 @@ test('actions and errnoRet map to the kernel return values', (t) => {
       { names: ['getuid'], action: 'SCMP_ACT_KILL' },
       { names: ['getgid'], action: 'SCMP_ACT_TRACE', errnoRet: 7 },
       { names: ['open'], action: 'SCMP_ACT_ERRNO' },
+      { names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' },
+      { names: ['getppid'], action: 'SCMP_ACT_KILL_THREAD' },
       { names: ['no_such_syscall'], action: 'SCMP_ACT_ALLOW' },
     ],
+    listenerPath: '/run/agent.sock',
   }), { arch: 'x86_64', caps: [] });
   const v = (n: string) => run(p, { nr: nr[n]!, arch: AUDIT_ARCH.x86_64 });
   t.is(v('read'), 0x7fff0000);
@@ -170,7 +173,19 @@ test('actions and errnoRet map to the kernel return values', (t) => {
   t.is(v('getuid'), 0);
   t.is(v('getgid'), 0x7ff00007);
   t.is(v('open'), 0x00050001, 'ERRNO defaults to EPERM');
+  t.is(v('mkdir'), 0x7fc00000, 'NOTIFY is SECCOMP_RET_USER_NOTIF');
+  t.is(v('getppid'), 0);
   t.is(v('close'), 0x80000000);
+});
+
+test('seccomp(2) flags: the profile\'s, NEW_LISTENER with a notify rule (TSYNC then with TSYNC_ESRCH), WAIT_KILLABLE_RECV only with a listener', (t) => {
+  const base = { defaultAction: 'SCMP_ACT_ALLOW' };
+  t.is(seccompFlags(parseSeccompProfile(base)), 0);
+  t.is(seccompFlags(parseSeccompProfile({ ...base, flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_TSYNC'] })), 2 | 4 | 1);
+  t.is(seccompFlags(parseSeccompProfile({ ...base, flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] })), 0);
+  const notify = { ...base, listenerPath: '/run/a.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] };
+  t.is(seccompFlags(parseSeccompProfile(notify)), 8);
+  t.is(seccompFlags(parseSeccompProfile({ ...notify, flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV', 'SECCOMP_FILTER_FLAG_TSYNC'] })), 32 | 8 | 1 | 16);
 });
 
 /** The 64-bit comparison libseccomp documents for each op. */

@@ -55,12 +55,28 @@ test('bad profiles are ValidationErrors naming the field', (t) => {
   bad('{', /invalid seccomp profile/);
   bad({}, 'seccomp.defaultAction');
   bad({ defaultAction: 'SCMP_ACT_MAYBE' }, 'seccomp.defaultAction');
-  bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_NOTIFY' }] }, /SCMP_ACT_NOTIFY needs a seccomp listener/);
+  bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_NOTIFY' }] }, 'seccomp.listenerPath');
+  bad({ defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/run/a.sock' }, 'seccomp.defaultAction');
+  bad({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/a.sock', syscalls: [{ names: ['mkdir', 'sendmsg'], action: 'SCMP_ACT_NOTIFY' }] }, 'seccomp.syscalls.0');
+  bad({ defaultAction: 'SCMP_ACT_ALLOW', listenerMetadata: 'x' }, 'seccomp.listenerMetadata');
+  bad({ defaultAction: 'SCMP_ACT_ALLOW', defaultErrnoRet: 1 }, 'seccomp.defaultErrnoRet');
+  bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_LOG', errnoRet: 1 }] }, 'seccomp.syscalls.0.errnoRet');
+  bad({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_NEW_LISTENER'] }, 'seccomp.flags.0');
   bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ action: 'SCMP_ACT_ERRNO' }] }, 'seccomp.syscalls.0.names');
   bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ERRNO', args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }] }, 'seccomp.syscalls.0.args.0.index');
   bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 1, op: 'SCMP_CMP_ABOUT' }] }] }, 'seccomp.syscalls.0.args.0.op');
   bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: -1, op: 'SCMP_CMP_EQ' }] }] }, 'seccomp.syscalls.0.args.0.value');
-  bad({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/x.sock' }, 'seccomp.listenerPath');
+});
+
+test('SCMP_ACT_NOTIFY keeps listenerPath and listenerMetadata; without a notify rule they are ignored', (t) => {
+  const p = parseSeccompProfile({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/a.sock', listenerMetadata: 'm', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] });
+  t.is(p.listenerPath, '/run/a.sock');
+  t.is(p.listenerMetadata, 'm');
+  t.is(p.syscalls[0]!.action, 'SCMP_ACT_NOTIFY');
+  const q = parseSeccompProfile({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/a.sock', listenerMetadata: 'm' });
+  t.false('listenerPath' in q);
+  t.false('listenerMetadata' in q);
+  t.deepEqual(parseSeccompProfile(p), p, 'the parsed shape round-trips');
 });
 
 test('the container option: default, unconfined, or a profile (parsed or not)', (t) => {

@@ -32,6 +32,7 @@ export const SECCOMP_RET = {
   TRAP: 0x00030000,
   ERRNO: 0x00050000,
   TRACE: 0x7ff00000,
+  USER_NOTIF: 0x7fc00000,
   LOG: 0x7ffc0000,
   ALLOW: 0x7fff0000,
 } as const;

@@ -14,7 +14,7 @@ import os from 'node:os';
 import { ValidationError } from '../../errors.js';
 import { AUDIT_ARCH, ARCH_NAMES, SYSCALLS, type SeccompArch } from './arch.js';
 import { BPF, BPF_MAXINSNS, SECCOMP_DATA, SECCOMP_RET, and, encodeProgram, ja, jump, ld, ret, type Insn } from './bpf.js';
-import { normalizeCap, type SeccompAction, type SeccompArg, type SeccompConditions, type SeccompProfile, type SeccompRule } from './profile.js';
+import { SECCOMP_FLAGS, normalizeCap, type SeccompAction, type SeccompArg, type SeccompConditions, type SeccompProfile, type SeccompRule } from './profile.js';
 
 export interface CompileSeccompOptions {
   arch: SeccompArch;
@@ -56,7 +56,30 @@ export function actionValue(action: SeccompAction, errnoRet: number | undefined)
       return SECCOMP_RET.LOG;
     case 'SCMP_ACT_ALLOW':
       return SECCOMP_RET.ALLOW;
+    case 'SCMP_ACT_NOTIFY':
+      return SECCOMP_RET.USER_NOTIF;
   }
+}
+
+/** seccomp(2)'s NEW_LISTENER: the filter's notifications go to the fd the call returns. */
+export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
+const SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16;
+
+/**
+ * The flags to install `profile`'s filter with. A notify rule asks for a listener; the kernel takes
+ * TSYNC with a listener only with TSYNC_ESRCH, and WAIT_KILLABLE_RECV only with a listener (it
+ * changes nothing without one, so it is dropped then).
+ */
+export function seccompFlags(profile: SeccompProfile): number {
+  const listener = profile.listenerPath !== undefined;
+  let flags = 0;
+  for (const f of profile.flags) {
+    if (f === 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV' && !listener) continue;
+    flags |= SECCOMP_FLAGS[f];
+  }
+  if (listener) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+  if (listener && flags & SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_TSYNC) flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+  return flags;
 }
 
 function kernelAtLeast(release: string, min: string): boolean {

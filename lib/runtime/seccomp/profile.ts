@@ -10,7 +10,7 @@ import { lazySchema } from '../../lazy-schema.js';
 
 export const SECCOMP_ACTIONS = [
   'SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_TRAP',
-  'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_LOG', 'SCMP_ACT_ALLOW',
+  'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_LOG', 'SCMP_ACT_ALLOW', 'SCMP_ACT_NOTIFY',
 ] as const;
 export type SeccompAction = (typeof SECCOMP_ACTIONS)[number];
 
@@ -36,10 +36,7 @@ const Errno = lazySchema(() => z.number().int().min(0).max(0xffff));
 
 const Action = lazySchema(() => z.string().transform((s, ctx) => {
   if ((SECCOMP_ACTIONS as readonly string[]).includes(s)) return s as SeccompAction;
-  ctx.addIssue({
-    code: 'custom',
-    message: s === 'SCMP_ACT_NOTIFY' ? 'SCMP_ACT_NOTIFY needs a seccomp listener, which nsbox does not support' : `unknown action ${JSON.stringify(s)}`,
-  });
+  ctx.addIssue({ code: 'custom', message: `unknown action ${JSON.stringify(s)}` });
   return z.NEVER;
 }));
 
@@ -95,7 +92,21 @@ const Rule = lazySchema(() => z
   }));
 export type SeccompRule = z.output<typeof Rule>;
 
-const FLAGS = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'] as const;
+/** seccomp(2)'s filter flags that a profile may ask for (runtime-spec 1.1), with their values. */
+export const SECCOMP_FLAGS = {
+  SECCOMP_FILTER_FLAG_TSYNC: 1,
+  SECCOMP_FILTER_FLAG_LOG: 2,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 32,
+} as const;
+export type SeccompFlag = keyof typeof SECCOMP_FLAGS;
+const FLAGS = Object.keys(SECCOMP_FLAGS) as [SeccompFlag, ...SeccompFlag[]];
+
+/**
+ * Syscalls a notify rule may not name: the process makes them between installing the filter and
+ * handing its listener out (sendmsg), when nobody could answer yet.
+ */
+const NOT_NOTIFIABLE = ['sendmsg'];
 
 // Built on first use (lib/lazy-schema.ts): most containers use docker's profile, which needs no parsing.
 export const SeccompProfileSchema = lazySchema(() =>
@@ -111,10 +122,24 @@ export const SeccompProfileSchema = lazySchema(() =>
     syscalls: z.array(Rule).nullish(),
   })
   .transform((p, ctx) => {
-    if (p.listenerPath) {
-      ctx.addIssue({ code: 'custom', message: 'seccomp listeners are not supported', path: ['listenerPath'] });
+    const syscalls = p.syscalls ?? [];
+    // runtime-spec: listenerPath is ignored without a notify action, and metadata needs a path.
+    const notify = syscalls.some((r) => r.action === 'SCMP_ACT_NOTIFY');
+    const fail = (message: string, path: string[]) => {
+      ctx.addIssue({ code: 'custom', message, path });
       return z.NEVER;
-    }
+    };
+    // Every syscall after the filter, the hand-off of the listener included, would wait on an agent that has no listener yet.
+    if (p.defaultAction === 'SCMP_ACT_NOTIFY') return fail('SCMP_ACT_NOTIFY cannot be the default action', ['defaultAction']);
+    if (notify && !p.listenerPath) return fail('SCMP_ACT_NOTIFY needs listenerPath, the seccomp agent\'s socket', ['listenerPath']);
+    if (p.listenerMetadata !== undefined && !p.listenerPath) return fail('listenerMetadata needs listenerPath', ['listenerMetadata']);
+    // runtime-spec: an errno for an action that returns none is an error.
+    const takesErrno = (a: SeccompAction) => a === 'SCMP_ACT_ERRNO' || a === 'SCMP_ACT_TRACE';
+    if (p.defaultErrnoRet !== undefined && !takesErrno(p.defaultAction)) return fail(`${p.defaultAction} takes no errno`, ['defaultErrnoRet']);
+    const e = syscalls.findIndex((r) => r.errnoRet !== undefined && !takesErrno(r.action));
+    if (e >= 0) return fail(`${syscalls[e]!.action} takes no errno`, ['syscalls', String(e), 'errnoRet']);
+    const i = syscalls.findIndex((r) => r.action === 'SCMP_ACT_NOTIFY' && r.names.some((n) => NOT_NOTIFIABLE.includes(n)));
+    if (i >= 0) return fail(`SCMP_ACT_NOTIFY cannot be used for ${NOT_NOTIFIABLE.join(', ')}: the process hands its listener out with it`, ['syscalls', String(i)]);
     // OCI lists every architecture; docker maps each main one to its sub-architectures.
     const architectures = p.architectures ?? (p.archMap ?? []).flatMap((m) => [m.architecture, ...(m.subArchitectures ?? [])]);
     return {
@@ -122,7 +147,8 @@ export const SeccompProfileSchema = lazySchema(() =>
       ...(p.defaultErrnoRet !== undefined ? { defaultErrnoRet: p.defaultErrnoRet } : {}),
       architectures: [...new Set(architectures)],
       flags: p.flags ?? [],
-      syscalls: p.syscalls ?? [],
+      ...(notify ? { listenerPath: p.listenerPath!, ...(p.listenerMetadata !== undefined ? { listenerMetadata: p.listenerMetadata } : {}) } : {}),
+      syscalls,
     };
   }),
 );
