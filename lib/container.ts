@@ -414,7 +414,7 @@ export class Container extends RuntimeContainer {
    * Joins one more network (docker's `network connect`): an address on it, a veth `ethN` in the
    * container's namespace, and on a user network its DNS names (`name`, `aliases`, short id).
    */
-  async connect(network: string | { name: string }, opts: { aliases?: string[]; ipv4Address?: string } = {}): Promise<EndpointState> {
+  async connect(network: string | { name: string }, opts: { aliases?: string[]; ipv4Address?: string; ipv6Address?: string } = {}): Promise<EndpointState> {
     const n = this.#network;
     const name = typeof network === 'string' ? network : network.name;
     if (!n?.net.state.sandboxKey) throw new InvalidStateError(`container ${this.id.slice(0, 12)} has no network namespace of its own to connect (network none, host or container:)`);
@@ -424,7 +424,7 @@ export class Container extends RuntimeContainer {
     if (state.endpoints.some((e) => e.networkName === name || e.networkId === name || e.networkId === known?.id)) {
       throw new NetworkConflictError(`endpoint with name ${n.name ?? this.id.slice(0, 12)} already exists in network ${known?.name ?? name}`);
     }
-    const attachment = NetworkAttachmentSchema.parse({ network: name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}) });
+    const attachment = NetworkAttachmentSchema.parse({ network: name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}), ...(opts.ipv6Address ? { ipv6Address: opts.ipv6Address } : {}) });
     const ifname = `eth${(n.interfaces ??= state.endpoints.length)}`;
     const ep = await joinNetwork({ id: this.id, runRoot: n.runRoot, dir: n.dir, ...(n.name ? { name: n.name } : {}) }, state, attachment, n.store, ifname);
     n.interfaces++;

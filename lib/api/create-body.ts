@@ -196,7 +196,7 @@ function networkOfBody(body: CreateBody, warnings: string[]): NetworkOptions {
   if (n.publishAll) n.ports = publishAllPorts(r.exposedPorts, n.ports);
   const mode = body.HostConfig?.NetworkMode;
   const unnamed = !mode || mode === 'default' || mode === 'bridge';
-  const aliased = n.networks.some((a) => a.aliases.length || a.ipv4Address) || n.networks.length > 1;
+  const aliased = n.networks.some((a) => a.aliases.length || a.ipv4Address || a.ipv6Address) || n.networks.length > 1;
   if (unnamed && n.mode === 'bridge' && !n.ports.length && !n.publishAll && !aliased && defaultNetworkMode() === 'none') return { ...n, mode: 'none', unasked: true };
   return n;
 }

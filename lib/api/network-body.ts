@@ -111,14 +111,16 @@ export function networkRequestOf(input: unknown): NetworkRequest {
     for (const [name, e] of ordered) {
       const aliases = e.Aliases ?? [];
       const ipv4Address = e.IPAMConfig?.IPv4Address || undefined;
+      const ipv6Address = e.IPAMConfig?.IPv6Address || undefined;
       if (name === DEFAULT_NETWORK && aliases.length) {
         throw new ValidationError('network-scoped alias is supported only for containers in user defined networks', 'NetworkingConfig.EndpointsConfig.Aliases');
       }
-      if (name === DEFAULT_NETWORK && ipv4Address) {
+      if (name === DEFAULT_NETWORK && (ipv4Address || ipv6Address)) {
         throw new ValidationError('user specified IP address is supported on user defined networks only', 'NetworkingConfig.EndpointsConfig.IPAMConfig');
       }
       if (ipv4Address && isIP(ipv4Address) !== 4) throw new ValidationError(`invalid IPv4 address: ${ipv4Address}`, 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv4Address');
-      networks.push({ network: name, aliases, ...(ipv4Address ? { ipv4Address } : {}) });
+      if (ipv6Address && isIP(ipv6Address) !== 6) throw new ValidationError(`invalid IPv6 address: ${ipv6Address}`, 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv6Address');
+      networks.push({ network: name, aliases, ...(ipv4Address ? { ipv4Address } : {}), ...(ipv6Address ? { ipv6Address } : {}) });
     }
   } else if (endpoints.some(([n]) => n !== mode.mode && n !== DEFAULT_NETWORK)) {
     throw new ValidationError(`container cannot be connected to networks other than its ${mode.mode} network mode`, 'NetworkingConfig.EndpointsConfig');

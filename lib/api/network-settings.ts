@@ -20,7 +20,7 @@ export interface ContainerNetworking {
 }
 
 export interface EndpointSettingsJson {
-  IPAMConfig: { IPv4Address: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
   Links: null;
   Aliases: string[] | null;
   MacAddress: string;
@@ -64,7 +64,7 @@ function endpointJson(c: ContainerNetworking, name: string, e: EndpointState | u
   const aliases = name === DEFAULT_NETWORK ? null : [...new Set([...(e?.aliases ?? asked?.aliases ?? []), c.id.slice(0, 12)])];
   const out: EndpointSettingsJson = {
     ...empty(e?.networkId ?? c.networkIds?.[name] ?? ''),
-    IPAMConfig: asked?.ipv4Address ? { IPv4Address: asked.ipv4Address } : null,
+    IPAMConfig: asked?.ipv4Address || asked?.ipv6Address ? { ...(asked.ipv4Address ? { IPv4Address: asked.ipv4Address } : {}), ...(asked.ipv6Address ? { IPv6Address: asked.ipv6Address } : {}) } : null,
     Aliases: aliases,
   };
   if (!e) return out;

@@ -1,7 +1,7 @@
 /**
  * `run`'s networking flags into the network layer's options, through the same mapping as the API's
  * create body (lib/api/network-body.ts): `--network bridge|none|host|NAME|container:<id>`,
- * `--network-alias`, `--ip`, `-p/--publish`, `-P/--publish-all`, `--dns`, `--dns-search`,
+ * `--network-alias`, `--ip`, `--ip6`, `-p/--publish`, `-P/--publish-all`, `--dns`, `--dns-search`,
  * `--dns-option`, `--add-host`, `--hostname`.
  *
  * The default mode is `none` (a namespace of its own with lo only), not docker's `bridge`: a bridge
@@ -20,6 +20,7 @@ export const NETWORK_FLAGS: FlagSpec[] = [
   { names: ['network', 'net'], kind: 'value' },
   { names: ['network-alias', 'net-alias'], kind: 'list' },
   { names: ['ip'], kind: 'value' },
+  { names: ['ip6'], kind: 'value' },
   { names: ['publish', 'p'], kind: 'list' },
   { names: ['publish-all', 'P'], kind: 'bool' },
   { names: ['expose'], kind: 'list' },
@@ -40,6 +41,7 @@ export function networkFrom(p: Parsed): CliNetwork {
   const mode = value(p, 'network') ?? (publish.length || publishAll ? 'bridge' : defaultNetworkMode());
   const aliases = values(p, 'network-alias');
   const ip = value(p, 'ip');
+  const ip6 = value(p, 'ip6');
   const name = mode === 'none' || mode === 'host' || mode.startsWith('container:') ? undefined : mode;
   const expose = values(p, 'expose').map((e) => (e.includes('/') ? e : `${e}/tcp`));
   const r = networkRequestOf({
@@ -54,7 +56,9 @@ export function networkFrom(p: Parsed): CliNetwork {
       DnsOptions: values(p, 'dns-option'),
       ExtraHosts: values(p, 'add-host'),
     },
-    ...(name && (aliases.length || ip) ? { NetworkingConfig: { EndpointsConfig: { [name]: { Aliases: aliases, ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}) } } } } : {}),
+    ...(name && (aliases.length || ip || ip6)
+      ? { NetworkingConfig: { EndpointsConfig: { [name]: { Aliases: aliases, ...(ip || ip6 ? { IPAMConfig: { ...(ip ? { IPv4Address: ip } : {}), ...(ip6 ? { IPv6Address: ip6 } : {}) } } : {}) } } } }
+      : {}),
   });
   // --expose ports join the image's for -P.
   if (r.network.publishAll) r.network.ports = publishAllPorts(r.exposedPorts, r.network.ports);

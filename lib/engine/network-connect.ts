@@ -20,6 +20,7 @@ import { canonicalName } from './names.js';
 export interface ConnectOptions {
   aliases?: string[];
   ipv4Address?: string;
+  ipv6Address?: string;
 }
 
 /** docker's refusals for containers whose network mode has no networks to add to (runconfig's errors). */
@@ -50,9 +51,9 @@ export async function connectNetwork(ctx: EngineContext, ref: string, network: s
   if (!isPrivileged()) refuseRootlessConnect('connect');
   const n = await networkOf(ctx, network);
   const store = await networkStore(ctx.root);
-  const attachment = NetworkAttachmentSchema.parse({ network: n.name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}) });
+  const attachment = NetworkAttachmentSchema.parse({ network: n.name, aliases: opts.aliases ?? [], ...(opts.ipv4Address ? { ipv4Address: opts.ipv4Address } : {}), ...(opts.ipv6Address ? { ipv6Address: opts.ipv6Address } : {}) });
   if (n.name === DEFAULT_NETWORK && attachment.aliases.length) throw new ValidationError('network-scoped alias is supported only for containers in user defined networks', 'EndpointConfig.Aliases');
-  if (n.name === DEFAULT_NETWORK && attachment.ipv4Address) throw new ValidationError('user specified IP address is supported on user defined networks only', 'EndpointConfig.IPAMConfig');
+  if (n.name === DEFAULT_NETWORK && (attachment.ipv4Address || attachment.ipv6Address)) throw new ValidationError('user specified IP address is supported on user defined networks only', 'EndpointConfig.IPAMConfig');
   const record = await ctx.store.update(ref, async (r) => {
     if (r.network?.options.mode === 'none' && r.network.options.unasked && !isRunning(r)) {
       // The default none, never started: the container joins this network alone (not also

@@ -25,7 +25,7 @@ export interface NetworkStoreLike {
   get(ref: string): Promise<NetworkRecord>;
   ensureDefault(): Promise<NetworkRecord>;
   ipam: {
-    allocate(networkId: string, containerId: string, requested?: string): Promise<EndpointAddress>;
+    allocate(networkId: string, containerId: string, requested?: string, requested6?: string): Promise<EndpointAddress>;
     release(networkId: string, containerId: string): Promise<boolean>;
   };
 }
@@ -78,7 +78,10 @@ export async function attach(c: ContainerRef, sandboxKey: string, attachment: Ne
     throw new ValidationError('network-scoped aliases are only supported for user-defined networks', 'aliases');
   }
   await ensureBridge(network);
-  const address = await store.ipam.allocate(network.id, c.id, attachment.ipv4Address);
+  if (!isUserNetwork(network) && (attachment.ipv4Address || attachment.ipv6Address)) {
+    throw new ValidationError('user specified IP address is supported on user defined networks only', 'ipAddress');
+  }
+  const address = await store.ipam.allocate(network.id, c.id, attachment.ipv4Address, attachment.ipv6Address);
   try {
     await attachEndpoint({ containerId: c.id, netns: sandboxKey, network, address, ifname, primary });
     if (isUserNetwork(network)) await addDnsEntry(c.runRoot, network, { ...dnsAddresses(address), containerId: c.id, names: dnsNames(c, attachment.aliases) });

@@ -7,6 +7,11 @@
  * allocate (again) and release read one file; the `ips/` files stay the truth. No state lives only
  * in memory. The network address, the gateway and the broadcast address are never handed out.
  *
+ * On an IPv6 network the container's IPv6 address is claimed the same way, a file in `ips/` named
+ * by the address: the one with its IPv4 address's host part, or the one it asked for (docker's
+ * `--ip6`). An IPv4 address whose IPv6 twin someone asked for is passed over. `containers/<id>`
+ * then has two lines, the IPv4 address and the IPv6 one.
+ *
  * Nothing is fsynced: a kill -9 loses nothing the page cache holds, and after a power loss no
  * container is live, so repair frees every address anyway.
  */
@@ -25,7 +30,7 @@ export interface Allocation {
   prefixLength: number;
   gateway: string;
   macAddress: string;
-  /** On an IPv6 network: the address with the same host part in its IPv6 subnet. */
+  /** On an IPv6 network: the one asked for, else the address with the same host part in its IPv6 subnet. */
   ipv6Address?: string;
   ipv6PrefixLength?: number;
   ipv6Gateway?: string;
@@ -127,28 +132,57 @@ export class Ipam {
     return path.join(path.dirname(this.layout.networkIps(networkId)), 'containers', containerId);
   }
 
-  /** The container's address on the network, when its `containers/` file and the `ips/` file agree. */
-  async #mine(networkId: string, containerId: string): Promise<string | undefined> {
+  /**
+   * The container's addresses on the network (IPv4, and IPv6 when one was claimed), when its
+   * `containers/` file and the `ips/` file of the IPv4 address agree.
+   */
+  async #mine(networkId: string, containerId: string): Promise<{ ip: string; ip6?: string } | undefined> {
     // ENOENT: no address recorded for the container (or the network's directory is gone)
-    const ip = ((await readFile(this.#byContainer(networkId, containerId), 'utf8').catch(ignoreCode('ENOENT'))) ?? '').trim();
+    const [ip = '', ip6 = ''] = ((await readFile(this.#byContainer(networkId, containerId), 'utf8').catch(ignoreCode('ENOENT'))) ?? '').trim().split('\n');
     if (ip === '' || ip.includes('/')) return undefined;
     // ENOENT: the address was freed (repair) after the container's file was written
     const owner = await readFile(path.join(this.layout.networkIps(networkId), ip), 'utf8').catch(ignoreCode('ENOENT'));
-    return owner?.trim() === containerId ? ip : undefined;
+    return owner?.trim() === containerId ? { ip, ...(ip6 && !ip6.includes('/') ? { ip6 } : {}) } : undefined;
   }
 
-  async #remember(networkId: string, containerId: string, ip: string): Promise<void> {
+  async #remember(networkId: string, containerId: string, ip: string, ip6?: string): Promise<void> {
     const file = this.#byContainer(networkId, containerId);
     await mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-    await writeFile(tmp, `${ip}\n`);
+    await writeFile(tmp, `${ip}\n${ip6 ? `${ip6}\n` : ''}`);
     await rename(tmp, file);
   }
 
-  #result(record: NetworkRecord, ip: string): Allocation {
+  /**
+   * Claims the container's IPv6 address on an IPv6 network (`requested6`, else `ip`'s twin) and
+   * records both; the IPv4 claim is undone when the IPv6 one fails.
+   */
+  async #claim6(record: NetworkRecord, dir: string, containerId: string, ip: string, requested6: string | undefined): Promise<Allocation> {
+    const ip6 = requested6 ?? ipv6Of(record, ip);
+    if (ip6 !== undefined && !(await this.#claim(dir, ip6, containerId))) {
+      await rm(path.join(dir, ip), { force: true });
+      throw new NetworkConflictError(`Address already in use: ${ip6} on network ${record.name}`);
+    }
+    await this.#remember(record.id, containerId, ip, ip6);
+    return this.#result(record, ip, ip6);
+  }
+
+  /** `requested6` checked and written the way the files name it: an address of the IPv6 subnet, not its base or gateway. */
+  #check6(record: NetworkRecord, requested6: string): string {
+    const ip = parseIp(requested6);
+    if (!ip || ip.family !== 6) throw new ValidationError(`invalid IPv6 address "${requested6}"`, 'ipv6Address');
+    const subnet6 = record.ipv6 && record.subnet6 ? parseCidr(record.subnet6) : undefined;
+    const gateway6 = record.gateway6 ? parseIp(record.gateway6)?.value : undefined;
+    if (!subnet6 || !contains(subnet6, 6, ip.value) || ip.value === subnet6.base || ip.value === gateway6) {
+      throw new ValidationError(`no configured subnet or ip-range contain the IP address ${requested6}`, 'ipv6Address');
+    }
+    return formatIp(6, ip.value);
+  }
+
+  #result(record: NetworkRecord, ip: string, ip6?: string): Allocation {
     const v4 = parseCidr(record.subnet);
     const out: Allocation = { ipAddress: ip, prefixLength: v4.prefix, gateway: record.gateway, macAddress: macForIp(ip) };
-    const ipv6Address = ipv6Of(record, ip);
+    const ipv6Address = record.ipv6 && record.subnet6 ? (ip6 ?? ipv6Of(record, ip)) : undefined;
     if (ipv6Address) {
       out.ipv6Address = ipv6Address;
       out.ipv6PrefixLength = parseCidr(record.subnet6!).prefix;
@@ -160,8 +194,9 @@ export class Ipam {
   /**
    * An address on the network for the container: `requested` if given (an error when taken or not
    * a host of the subnet), else the lowest free one. A container that has one already gets it again.
+   * `requested6` (IPv6 networks only): its IPv6 address, the same way.
    */
-  async allocate(networkId: string, containerId: string, requested?: string): Promise<Allocation> {
+  async allocate(networkId: string, containerId: string, requested?: string, requested6?: string): Promise<Allocation> {
     if (!CONTAINER_ID.test(containerId)) throw new ValidationError(`invalid container id "${containerId}"`, 'containerId');
     return withLock(
       this.layout.networksLock,
@@ -169,10 +204,11 @@ export class Ipam {
         const record = await this.#record(networkId);
         const dir = this.layout.networkIps(networkId);
         await mkdir(dir, { recursive: true });
+        const want6 = requested6 === undefined ? undefined : this.#check6(record, requested6);
         const mine = await this.#mine(networkId, containerId);
-        if (mine !== undefined && (requested === undefined || requested === mine)) return this.#result(record, mine);
+        if (mine !== undefined && (requested === undefined || requested === mine.ip) && (want6 === undefined || want6 === mine.ip6)) return this.#result(record, mine.ip, mine.ip6);
         if (mine !== undefined) {
-          throw new NetworkConflictError(`container ${containerId} already has the address ${mine} on network ${record.name}`);
+          throw new NetworkConflictError(`container ${containerId} already has the address ${mine.ip6 && want6 ? mine.ip6 : mine.ip} on network ${record.name}`);
         }
         const subnet = parseCidr(record.subnet);
         const gateway = parseIp(record.gateway)!.value;
@@ -186,18 +222,17 @@ export class Ipam {
           }
           const text = formatIp(4, ip.value);
           if (!(await this.#claim(dir, text, containerId))) throw new NetworkConflictError(`Address already in use: ${text} on network ${record.name}`);
-          await this.#remember(networkId, containerId, text);
-          return this.#result(record, text);
+          return this.#claim6(record, dir, containerId, text, want6);
         }
         const used = new Set((await readdir(dir)).filter((n) => !isTemp(n)));
         for (let v = subnet.base + 1n; v < lastAddress(subnet); v++) {
           if (reserved(v)) continue;
           const text = formatIp(4, v);
           if (used.has(text)) continue;
-          if (await this.#claim(dir, text, containerId)) {
-            await this.#remember(networkId, containerId, text);
-            return this.#result(record, text);
-          }
+          // its IPv6 twin asked for by another container (--ip6): the next one, unless this one brings its own
+          const twin = want6 === undefined ? ipv6Of(record, text) : undefined;
+          if (twin !== undefined && used.has(twin)) continue;
+          if (await this.#claim(dir, text, containerId)) return this.#claim6(record, dir, containerId, text, want6);
         }
         throw new NsboxError(`no available IPv4 addresses on network ${record.name} (${record.subnet})`, { code: 'EADDRNOTAVAIL' });
       },
@@ -210,17 +245,17 @@ export class Ipam {
     const dir = this.layout.networkIps(networkId);
     const mine = await this.#mine(networkId, containerId);
     // Without its containers/ file (a crash right after the claim) the address is found by content.
-    const ips = mine !== undefined ? [mine] : [...(await this.#scan(dir))].filter(([, owner]) => owner === containerId).map(([ip]) => ip);
+    const ips = mine !== undefined ? [mine.ip, ...(mine.ip6 ? [mine.ip6] : [])] : [...(await this.#scan(dir))].filter(([, owner]) => owner === containerId).map(([ip]) => ip);
     for (const ip of ips) await rm(path.join(dir, ip), { force: true });
     await rm(this.#byContainer(networkId, containerId), { force: true });
     return ips.length > 0;
   }
 
-  /** Who has which address on the network, by address. */
+  /** Who has which IPv4 address on the network, by address (an IPv6 claim goes with one of them). */
   async endpoints(networkId: string): Promise<Endpoint[]> {
     const dir = this.layout.networkIps(networkId);
     const out: Endpoint[] = [];
-    for (const [ipAddress, containerId] of await this.#scan(dir)) if (containerId !== '') out.push({ containerId, ipAddress });
+    for (const [ipAddress, containerId] of await this.#scan(dir)) if (containerId !== '' && !ipAddress.includes(':')) out.push({ containerId, ipAddress });
     const key = (ip: string) => parseIp(ip)?.value ?? 0n;
     return out.sort((a, b) => (key(a.ipAddress) < key(b.ipAddress) ? -1 : 1));
   }

@@ -30,7 +30,7 @@ export function checkRootlessNetwork(o: NetworkOptions): void {
   if (other) throw new ValidationError(`network ${other.network}: user-defined networks need root (${WHY}); without root use the default network`, 'network');
   const a = o.networks[0];
   if (a?.aliases.length) throw new ValidationError('network-scoped aliases are only supported for user-defined networks, which need root', 'aliases');
-  if (a?.ipv4Address) throw new ValidationError('user specified IP address is supported on user defined networks only, which need root', 'ip');
+  if (a?.ipv4Address || a?.ipv6Address) throw new ValidationError('user specified IP address is supported on user defined networks only, which need root', 'ip');
 }
 
 /** docker's network connect/disconnect, refused without root. */

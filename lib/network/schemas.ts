@@ -31,6 +31,8 @@ export const NetworkAttachmentSchema = z
     network: z.string().min(1),
     aliases: z.array(z.string().min(1)).default([]),
     ipv4Address: z.string().optional(),
+    /** docker's --ip6 (IPAMConfig.IPv6Address): on an IPv6 network, instead of the IPv4 address's twin. */
+    ipv6Address: z.string().optional(),
   })
   .strict();
 export type NetworkAttachment = z.output<typeof NetworkAttachmentSchema>;

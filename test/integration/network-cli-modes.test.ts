@@ -135,6 +135,15 @@ run('IPv6: a dual-stack network (--ipv6 --subnet fd00:77::/64), addresses and ro
   t.is(o.follow.noneForeground, 'refused');
   t.is(o.follow.back, hostname);
   t.is(o.follow.backForeground, o.follow.foreground);
+  // --ip6
+  t.deepEqual(o.ip6.endpoints, ['fd00:77::99', 'fd00:79::42']);
+  t.regex(o.ip6.addr, /eth0\s+inet6 fd00:77::99\/64 scope global/);
+  t.regex(o.ip6.addr, /eth1\s+inet6 fd00:79::42\/64 scope global/);
+  t.regex(o.ip6.twice.stderr, /Address already in use: fd00:77::99 on network v6net/);
+  t.regex(o.ip6.outside.stderr, /no configured subnet or ip-range contain the IP address fd00:1::1/);
+  t.regex(o.ip6.onBridge.stderr, /user specified IP address is supported on user defined networks only/);
+  for (const r of [o.ip6.twice, o.ip6.outside, o.ip6.onBridge]) t.not(r.status, 0);
+  t.regex(o.ip6.freed, /eth0\s+inet6 fd00:77::99\/64 scope global/);
   t.deepEqual(o.after6, { held6: 'free', loopback6: 'ERROR connect ECONNREFUSED ::1:18090' });
   t.deepEqual(o.left, NOTHING);
   if (!o.docker) return t.log('no docker CLI: the API part was skipped');
@@ -145,6 +154,8 @@ run('IPv6: a dual-stack network (--ipv6 --subnet fd00:77::/64), addresses and ro
   t.is((Object.values(o.docker.containers)[0] as { IPv6Address: string }).IPv6Address, 'fd00:78::2/64');
   t.regex(o.docker.fetched, /^[0-9a-f]{12}\n$/);
   t.is(o.docker.rm, 0);
+  t.is(o.docker.ip6, 0);
+  t.like(o.docker.ip6Settings, { GlobalIPv6Address: 'fd00:78::77', IPAMConfig: { IPv6Address: 'fd00:78::77' } });
 });
 
 run('bad input through the CLI: overlapping subnets, a subnet on a route of the namespace, an unknown network, a port > 65535, -p garbage, an --ip outside the subnet; nothing half set up', (t) => {

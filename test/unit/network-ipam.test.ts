@@ -66,6 +66,36 @@ test('an IPv6 network gives each container the same host part in its IPv6 subnet
   t.like(await s.ipam.allocate(n.id, 'a'), { ipAddress: '10.7.0.2', ipv6Address: 'fd00:7::2', ipv6PrefixLength: 64, ipv6Gateway: 'fd00:7::1' });
 });
 
+test('a requested IPv6 address (--ip6): in the IPv6 subnet, not its base or gateway, never twice; its IPv4 twin passed over; freed with the container', async (t) => {
+  const s = await store(t);
+  const n = await s.create({ name: 'six', subnet: '10.8.0.0/24', ipv6: true, subnet6: 'fd00:8::/64' });
+  const plain = await s.create({ name: 'four', subnet: '10.6.0.0/24' });
+  // asked for the twin of the next IPv4 address: that IPv4 address goes to no one else
+  t.like(await s.ipam.allocate(n.id, 'a', undefined, 'fd00:8:0:0::2'), { ipAddress: '10.8.0.2', ipv6Address: 'fd00:8::2' });
+  t.like(await s.ipam.allocate(n.id, 'b', undefined, 'fd00:8::3'), { ipAddress: '10.8.0.3', ipv6Address: 'fd00:8::3' });
+  t.like(await s.ipam.allocate(n.id, 'c', undefined, 'fd00:8::5'), { ipAddress: '10.8.0.4', ipv6Address: 'fd00:8::5' });
+  t.like(await s.ipam.allocate(n.id, 'd'), { ipAddress: '10.8.0.6', ipv6Address: 'fd00:8::6' }, '10.8.0.5 skipped: its twin is c\'s');
+  t.like(await s.ipam.allocate(n.id, 'c', undefined, 'fd00:8::5'), { ipAddress: '10.8.0.4', ipv6Address: 'fd00:8::5' }, 'the same again');
+  const taken = await t.throwsAsync(s.ipam.allocate(n.id, 'e', undefined, 'fd00:8::6'), { instanceOf: NetworkConflictError });
+  t.is(taken.message, 'Address already in use: fd00:8::6 on network six');
+  for (const bad of ['fd00:9::1', 'fd00:8::', 'fd00:8::1']) {
+    const e = await t.throwsAsync(s.ipam.allocate(n.id, 'e', undefined, bad), { instanceOf: ValidationError });
+    t.is(e.message, `no configured subnet or ip-range contain the IP address ${bad}`);
+  }
+  await t.throwsAsync(s.ipam.allocate(n.id, 'e', undefined, '10.8.0.9'), { instanceOf: ValidationError, message: 'invalid IPv6 address "10.8.0.9"' });
+  await t.throwsAsync(s.ipam.allocate(plain.id, 'e', undefined, 'fd00:8::9'), { instanceOf: ValidationError, message: 'no configured subnet or ip-range contain the IP address fd00:8::9' });
+  t.deepEqual((await s.ipam.endpoints(n.id)).map((e) => e.ipAddress), ['10.8.0.2', '10.8.0.3', '10.8.0.4', '10.8.0.6']);
+  t.true(await s.ipam.release(n.id, 'c'));
+  t.like(await s.ipam.allocate(n.id, 'e', undefined, 'fd00:8::5'), { ipAddress: '10.8.0.4', ipv6Address: 'fd00:8::5' }, 'free again once released');
+  // a failed claim (both addresses taken) leaves nothing of the caller's
+  await t.throwsAsync(s.ipam.allocate(n.id, 'f', '10.8.0.7', 'fd00:8::2'), { instanceOf: NetworkConflictError });
+  t.like(await s.ipam.allocate(n.id, 'g', '10.8.0.7'), { ipAddress: '10.8.0.7', ipv6Address: 'fd00:8::7' });
+  const files = (await readdir(path.join(s.layout.networkIps(n.id)))).sort();
+  t.deepEqual(files, ['10.8.0.2', '10.8.0.3', '10.8.0.4', '10.8.0.6', '10.8.0.7', 'fd00:8::2', 'fd00:8::3', 'fd00:8::5', 'fd00:8::6', 'fd00:8::7']);
+  await s.ipam.repair(['a', 'b']);
+  t.deepEqual((await readdir(path.join(s.layout.networkIps(n.id)))).sort(), ['10.8.0.2', '10.8.0.3', 'fd00:8::2', 'fd00:8::3']);
+});
+
 test('several processes allocating at once never get the same address', async (t) => {
   const s = await store(t);
   const n = await s.create({ name: 'race', subnet: '10.6.0.0/24' });

@@ -16,13 +16,13 @@ import { jsonBody } from '../json-body.js';
 import { filtersParam } from '../query.js';
 import type { Router } from '../router.js';
 
-/** `POST /networks/{id}/connect`: the container and its endpoint (Aliases, IPAMConfig.IPv4Address; Links are not kept). */
+/** `POST /networks/{id}/connect`: the container and its endpoint (Aliases, IPAMConfig.IPv4Address/IPv6Address; Links are not kept). */
 const ConnectBodySchema = z.looseObject({
   Container: z.string().min(1, 'a container is required'),
   EndpointConfig: z
     .looseObject({
       Aliases: z.array(z.string()).nullish(),
-      IPAMConfig: z.looseObject({ IPv4Address: z.string().nullish() }).nullish(),
+      IPAMConfig: z.looseObject({ IPv4Address: z.string().nullish(), IPv6Address: z.string().nullish() }).nullish(),
     })
     .nullish(),
 });
@@ -86,7 +86,8 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
     if (pseudoNetwork(ex.params['id']!)) throw new InvalidStateError(`container cannot be disconnected from host network or connected to host network`);
     const e = body.EndpointConfig ?? {};
     const ipv4Address = e.IPAMConfig?.IPv4Address || undefined;
-    await ctx.engine.connect(body.Container, ex.params['id']!, { aliases: e.Aliases ?? [], ...(ipv4Address ? { ipv4Address } : {}) });
+    const ipv6Address = e.IPAMConfig?.IPv6Address || undefined;
+    await ctx.engine.connect(body.Container, ex.params['id']!, { aliases: e.Aliases ?? [], ...(ipv4Address ? { ipv4Address } : {}), ...(ipv6Address ? { ipv6Address } : {}) });
     ex.send(200);
   });
 

@@ -197,12 +197,13 @@ async function connect(rest: string[]): Promise<number> {
     { stopAtPositional: false },
   );
   if (p.positional.length !== 2) throw new ValidationError('"nsbox network connect" requires exactly 2 arguments: NETWORK CONTAINER', 'network');
-  for (const f of ['ip6', 'link', 'link-local-ip'] as const) {
+  for (const f of ['link', 'link-local-ip'] as const) {
     if (values(p, f).length || value(p, f)) throw new ValidationError(`--${f} is not supported by nsbox's network connect`, f);
   }
   const [net, container] = p.positional as [string, string];
   const ip = value(p, 'ip');
-  await (await openEngine()).connect(container, net, { aliases: values(p, 'alias'), ...(ip ? { ipv4Address: ip } : {}) });
+  const ip6 = value(p, 'ip6');
+  await (await openEngine()).connect(container, net, { aliases: values(p, 'alias'), ...(ip ? { ipv4Address: ip } : {}), ...(ip6 ? { ipv6Address: ip6 } : {}) });
   return 0;
 }
 
