@@ -6,7 +6,7 @@
  * test/fixtures/seccomp-agent.py (Node has neither ioctl nor SCM_RIGHTS).
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,12 +45,13 @@ function runc(t: { context: Ctx }, args: string[]): SpawnSyncReturns<string> & {
   }
 }
 
-function bundle(t: { context: Ctx }, args: string[], seccomp: Record<string, unknown>): string {
+function bundle(t: { context: Ctx }, args: string[], seccomp: Record<string, unknown>, edit?: (linux: Record<string, unknown>) => void): string {
   const b = join(t.context.dir, `b${n++}`);
   mkdirSync(b);
   symlinkSync(rootfs(), join(b, 'rootfs'));
   const spec = defaultSpec() as { process: Record<string, unknown>; linux: Record<string, unknown> };
   const config = { ...spec, annotations: { 'test.nsbox': 'seccomp' }, process: { ...spec.process, terminal: false, args }, linux: { ...spec.linux, seccomp, cgroupsPath: `nsbox-runc-test/s${n}` } };
+  edit?.(config.linux);
   writeFileSync(join(b, 'config.json'), JSON.stringify(config));
   return b;
 }
@@ -211,6 +212,35 @@ atest('SCMP_ACT_NOTIFY: an exec hands its own listener over, with the running co
     t.true([nr('mkdir'), nr('mkdirat')].includes(answer.nr), 'the agent answered the exec\'s mkdir');
   } finally {
     spawnSync(bin, ['--root', t.context.root, 'delete', '--force', 'nexec']);
+    agent.proc.kill();
+  }
+});
+
+atest('SCMP_ACT_NOTIFY with `run`: without a mount namespace, and in a user namespace mapped to an unprivileged uid', async (t) => {
+  const sock = join(t.context.dir, 'agent-run.sock');
+  const agent = startAgent(sock, 18, [nr('mkdir'), nr('mkdirat')]);
+  try {
+    t.like(await agent.next(), { ready: true });
+    // The mapped root must be able to reach its bundle (mkdtemp made the test dir 0700).
+    chmodSync(t.context.dir, 0o711);
+    const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: sock, syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }] };
+    const cases: Array<[string, (l: Record<string, unknown>) => void]> = [
+      ['nomnt', (l) => { l.namespaces = [{ type: 'pid' }, { type: 'uts' }]; }],
+      ['userns', (l) => {
+        l.namespaces = [...(l.namespaces as object[]), { type: 'user' }];
+        l.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        l.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      }],
+    ];
+    for (const [id, edit] of cases) {
+      const b = bundle(t, ['sh', '-c', 'mkdir /tmp/r; echo mkdir=$?'], seccomp, edit);
+      const r = runc(t, ['run', '--bundle', b, id]);
+      t.is(r.status, 0, r.stdout);
+      t.regex(r.stdout, /cross-device link\nmkdir=1\n/i, id);
+      t.like(await agent.next(), { fds: 1, state: { state: { id, status: 'creating' } } }, id);
+      t.true([nr('mkdir'), nr('mkdirat')].includes((await agent.next()).nr as number), id);
+    }
+  } finally {
     agent.proc.kill();
   }
 });
