@@ -328,6 +328,8 @@ void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp
     if (op.kind == OpKind::kAwaitStart) r = AwaitStart(op, err_fd);
     else if (op.kind == OpKind::kSeccomp && (op.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) r = HandOffListener(op, seccomp_sock);
     else r = RunOp(op);
+    // A change of ids clears the parent-death signal (commit_creds): armed again for the program.
+    if (r >= 0 && op.kind == OpKind::kSetIds && plan.pdeathsig) r = Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
     if (r < 0 && !op.optional) Fail(err_fd, static_cast<int32_t>(i), r);
   }
 

@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { NsboxError } from '../errors.js';
 import { packagePath } from '../package-root.js';
+import { isPrivileged } from '../privilege.js';
 import { native, type ExitInfo, type SpawnPlan } from '../native.js';
 import { bundlePath, parseBundleJson, readShimPid, ShimReportSchema, type ShimReport } from './bundle.js';
 import { encodePlanFile, type ShimSettings } from './plan-wire.js';
@@ -72,13 +73,15 @@ export interface ShimProxy {
  * Starts a container under a new nsbox-shim. Resolves once it runs (execve succeeded), with the
  * shim's pid and the container's; rejects with the spawn's NsboxError ("pivot_root /x: EINVAL").
  * The plan's stdio is replaced by the shim's pipes; `pdeathsig` defaults to false here, so that the
- * container outlives even its shim, as under conmon. A previous exit.json in the bundle is removed.
+ * container outlives even its shim, as under conmon (the engine then ends it through its cgroup).
+ * Without root it defaults to true: there is no cgroup to end it by, and a container left behind
+ * by a killed shim would run on without its networking (pasta goes with the shim). A previous exit.json in the bundle is removed.
  * `holdFds` (the bound sockets of published host ports) are held by the shim for its life; the
  * caller may close its own once this resolves. `proxies`: the held TCP sockets (among `holdFds`)
  * the shim listens on and forwards to the container (what DNAT cannot serve: IPv6 loopback).
  */
 export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = []): Promise<{ shimPid: number; pid: number }> {
-  const file = encodePlanFile({ ...plan, stdio: [-1, -1, -1], pdeathsig: plan.pdeathsig ?? false }, settings);
+  const file = encodePlanFile({ ...plan, stdio: [-1, -1, -1], pdeathsig: plan.pdeathsig ?? !isPrivileged() }, settings);
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
   rmSync(bundlePath(bundleDir, 'exit'), { force: true });
