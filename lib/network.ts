@@ -13,6 +13,8 @@ import { macForIp } from './network/ipam.js';
 import { parseCidr } from './network/cidr.js';
 import type { CreateNetworkOptions, NetworkFilters } from './network/network-store.js';
 import { NetworkStateSchema, type NetworkRecord } from './network/schemas.js';
+import { refuseRootlessNetworkCreate } from './network/rootless-container.js';
+import { isPrivileged } from './privilege.js';
 
 export interface NetworkDeps {
   /** The store's root (default: NSBOX_ROOT, /var/lib/nsbox as root, else under XDG_DATA_HOME). */
@@ -89,6 +91,7 @@ export class Network {
 
   /** A new bridge network (zod-validated options; docker's rules for names, subnets and gateways). */
   static async create(options: CreateNetworkOptions, deps: NetworkDeps = {}): Promise<Network> {
+    if (!isPrivileged()) refuseRootlessNetworkCreate(options.name);
     const store = await Network.#open(deps);
     if (deps.owned === false) return new Network(store, await store.create(options));
     const owner = thisProcess();

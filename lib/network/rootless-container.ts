@@ -33,6 +33,14 @@ export function checkRootlessNetwork(o: NetworkOptions): void {
   if (a?.ipv4Address || a?.ipv6Address) throw new ValidationError('user specified IP address is supported on user defined networks only, which need root', 'ip');
 }
 
+/**
+ * `network create` without root: refused at once (the SDK, the CLI, the API), rather than a
+ * network no container could join, which a compose project would find only at container create.
+ */
+export function refuseRootlessNetworkCreate(name: string): never {
+  throw new InvalidStateError(`network create ${name}: user-defined networks need root (${WHY}); without root containers use the default network`);
+}
+
 /** docker's network connect/disconnect, refused without root. */
 export function refuseRootlessConnect(action: 'connect' | 'disconnect'): never {
   throw new InvalidStateError(`network ${action}: without root a container keeps the network it was started with (${WHY})`);

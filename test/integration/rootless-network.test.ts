@@ -111,16 +111,21 @@ rtest('the CLI and nsbox serve without root: outbound, published ports ([::1] to
   t.regex(o.busy, /Bind for 0\.0\.0\.0:18080 failed: port is already allocated \(container web\)/);
   t.regex(o.taken, /port 0\.0\.0\.0:18083\/tcp is already in use by pid \d+ \(node\)/);
   t.deepEqual(o.restarted, { fixed: hostname, random: hostname, pastas: 1, same: false }, 'restart: a new pasta on the same host ports');
-  t.deepEqual(o.afterShimKill, { fetched: hostname, pidFiles: 1 });
+  t.like(o.afterShimKill, { fetched: hostname, pidFiles: 1, containerDied: true }, 'the container dies with its killed shim; start works');
+  t.log(`the killed shim was ${o.afterShimKill.shimState} at the start`);
   t.is(o.cliKilled, 'ECONNREFUSED');
   t.regex(o.errors.userNetwork, /network mynet: user-defined networks need root/);
   t.regex(o.errors.container, /network container:web: without root a container cannot join another's network namespace/);
   t.regex(o.errors.connect, /network connect: without root a container keeps the network it was started with/);
+  t.regex(o.errors.networkCreate, /network create mynet: user-defined networks need root/);
+  t.is(o.errors.networks, '', 'no network was made');
   if (o.docker.run === 'ok') {
     t.regex(o.docker.fetched, /^[0-9a-f]{12}\n$/);
     t.regex(o.docker.port, /^80\/tcp -> 0\.0\.0\.0:18086$/m);
     t.is(o.docker.rm, 0);
     t.deepEqual(o.dockerLeft, { free: true, pastas: 1 });
+    t.not(o.dockerNetworkCreate.status, 0);
+    t.regex(o.dockerNetworkCreate.stderr, /network create apinet: user-defined networks need root/);
   } else t.log(`no docker CLI: ${o.docker.run}`);
   t.deepEqual(o.left, { pastas: [], free: [true, true], pidFiles: 0, containers: '' }, 'nothing left: no pasta, no port, no pid file');
 });
@@ -207,10 +212,16 @@ rtest('clear errors: no pasta, a user-defined network, no user namespace', (t) =
         errors.push('no error');
       } catch (e) { errors.push(e.message); }
     }
+    const { Network } = await import(${JSON.stringify(lib.replace(/index\.(js|ts)$/, 'network.$1'))});
+    try {
+      await Network.create({ name: 'sdknet' });
+      errors.push('no error');
+    } catch (e) { errors.push(e.message); }
     console.log(JSON.stringify(errors));
   `, { NSBOX_PASTA: '/nonexistent/pasta' });
   t.is(status, 0, stderr);
-  const [noPasta, userNet, noUserNs] = out as string[];
+  const [noPasta, userNet, noUserNs, networkCreate] = out as string[];
+  t.regex(networkCreate!, /network create sdknet: user-defined networks need root/);
   t.regex(noPasta!, /rootless networking needs pasta \(Debian package passt\), which is not installed/);
   t.regex(userNet!, /network mynet: without root only the default network/);
   t.regex(noUserNs!, /namespaces\.user: networking without root needs the container's own user namespace/);

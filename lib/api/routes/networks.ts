@@ -10,6 +10,8 @@ import { networkContainers } from '../../network.js';
 import { PSEUDO_NETWORKS, createOptionsOfBody, networkJson, pseudoNetwork, type NetworkJson } from '../../network/network-json.js';
 import { matchesPseudoNetwork, type NetworkFilters } from '../../network/network-filters.js';
 import { NetworkStore } from '../../network/network-store.js';
+import { refuseRootlessNetworkCreate } from '../../network/rootless-container.js';
+import { isPrivileged } from '../../privilege.js';
 import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import { jsonBody } from '../json-body.js';
@@ -68,7 +70,9 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('POST', '/networks/create', async (ex) => {
     const body = await jsonBody(ex, z.unknown(), 'network create');
-    const n = await (await store()).create(createOptionsOfBody(body));
+    const options = createOptionsOfBody(body);
+    if (!isPrivileged()) refuseRootlessNetworkCreate(options.name);
+    const n = await (await store()).create(options);
     ctx.engine.emitEvent({ type: 'network', action: 'create', id: n.id, attributes: { name: n.name, type: n.driver }, time: new Date() });
     ex.send(201, { Id: n.id, Warning: '' });
   });
