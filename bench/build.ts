@@ -5,7 +5,7 @@
 // stages. Each timed cold (no cache), warm (nothing changed: all cached) and after one source file
 // changed. Whole commands, spawn to exit.
 //
-//   node --import=tsx bench/build.ts        (root; BENCH_N=3 rounds, BENCH_MB=200)
+//   node --import=tsx bench/build.ts        (root; BENCH_N=3 rounds, BENCH_MB=200, BENCH_CASES=small,many,stages)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,7 +78,8 @@ const tools = {
 
 const rows: Array<{ name: string; nsbox: number; buildah?: number }> = [];
 try {
-  for (const [name, ctx] of Object.entries({ small, many, stages })) {
+  const only = process.env.BENCH_CASES?.split(',');
+  for (const [name, ctx] of Object.entries({ small, many, stages }).filter(([n]) => !only || only.includes(n))) {
     const samples: Record<string, { cold: number[]; warm: number[]; changed: number[] }> = {};
     for (const tool of ['nsbox', 'buildah'] as const) {
       if (tool === 'buildah' && !peer) continue;

@@ -9,8 +9,8 @@
  *   names the store and the build: the plan's key, kept whole in the file and compared;
  * - the context and the Dockerfile: a fingerprint of every entry's lstat (path, mode, owner,
  *   device, inode, size, mtime, ctime), taken before the build; a build whose context had an entry
- *   changed in the last two seconds writes no plan (a write in the same clock tick would leave the
- *   times as they were, as file-digests.ts's racy rule);
+ *   changed just before writes no plan (a write in the same clock tick would leave the times as
+ *   they were, as file-digests.ts's racy rule; see RACY_MS);
  * - the git revision above the context (provenance): read again;
  * - the images FROM and --from name: the tag still names the same manifest, with the same names;
  * - each build cache record the build hit or wrote: the same text (so the same layer and time),
@@ -25,7 +25,7 @@
  * the remembered file digests' use times, file-digests.ts).
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { ProvenanceInput } from '../image/provenance-seal.js';
 import type { BuildProgress } from './stage-state.js';
@@ -33,8 +33,15 @@ import type { BuildProgress } from './stage-state.js';
 const VERSION = 1;
 /** A plan older than this is not used. */
 export const PLAN_MAX_AGE_MS = 86_400_000;
-/** An entry changed this recently (ms) before the fingerprint makes the build write no plan. */
+/**
+ * An entry changed this recently (ms) before the fingerprint makes the build write no plan: a
+ * change in the same clock tick would leave its ctime as it was. Two seconds as file-digests.ts
+ * allows for; on the file systems whose times come from the kernel's clock tick (a few ms: ext4,
+ * xfs, btrfs, tmpfs), FINE_RACY_MS, so that a build soon after an edit still keeps its plan.
+ */
 const RACY_MS = 2_000;
+const FINE_RACY_MS = 100;
+const FINE_TIMES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994]);
 const MAX_PLANS = 256;
 
 // Replaced by tools/bundle-cli.mjs with the build's id (the same in the main and the quick bundles).
@@ -118,10 +125,13 @@ export interface BuildPlan {
  */
 export function contextFingerprint(dir: string, dockerfile: string): { digest: string; racy: boolean } | undefined {
   const h = createHash('sha256');
-  const since = Date.now() - RACY_MS;
+  const now = Date.now();
   let racy = false;
+  // entries on the context's own file system, when its times are fine-grained, get the short window
+  let fineDev: number | undefined;
   const add = (rel: string, st: Stats) => {
     h.update(`${rel}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\n`);
+    const since = now - (st.dev === fineDev ? FINE_RACY_MS : RACY_MS);
     if (st.mtimeMs > since || st.ctimeMs > since) racy = true;
   };
   const walk = (rel: string) => {
@@ -135,6 +145,7 @@ export function contextFingerprint(dir: string, dockerfile: string): { digest: s
   try {
     const top = statSync(dir);
     if (!top.isDirectory()) return undefined;
+    if (FINE_TIMES.has(statfsSync(dir).type)) fineDev = top.dev;
     add('', top);
     walk('');
     add('\0dockerfile', statSync(dockerfile));
