@@ -38,7 +38,9 @@ export const exitFilePath = (bundle: string): string => bundlePath(bundle, 'exit
 async function alive(sup: Supervisor, proc: string): Promise<boolean> {
   const st = await processStat(sup.pid, proc);
   if (!st) return false;
-  // A zombie is not reaped yet: its parent (the owner) is about to record the real status.
+  // A zombie is not reaped yet: its parent (the owner) is about to record the real status. Not so
+  // a shim's: its parent is init, and a zombie shim has written all it ever will (kill -9).
+  if (st.state === 'Z' && sup.kind === 'shim') return false;
   return sup.pidStartTime === undefined || st.startTime === sup.pidStartTime;
 }
 
