@@ -3,8 +3,9 @@
 // bundle (tools/bundle-cli.mjs, built with dist/) with its code cache when there is one: it starts
 // in a fraction of the time of dist/'s few hundred modules. CommonJS (bin/package.json), so that
 // Node does not start its ES module loader for the entry point; without the bundle it imports dist/.
-// A command with a quick bundle (lib/cli/quick/: ps, exec, run --rm, a cached build) runs that first, without the main bundle;
-// when it cannot answer (undefined: nothing done, nothing printed), the main bundle runs it.
+// A command with a quick bundle (lib/cli/quick/: ps, exec, run --rm, a cached build) runs that first, without the main bundle
+// (compiled with its own code cache as the main one is); when it cannot answer (undefined: nothing
+// done, nothing printed), the main bundle runs it.
 'use strict';
 const { existsSync } = require('node:fs');
 const { createRequire } = require('node:module');
@@ -21,9 +22,12 @@ async function load() {
 
 async function main() {
   if (quick && existsSync(join(dir, quick))) {
-    const code = await require(join(dir, quick)).run(process.argv.slice(3));
+    const file = join(dir, quick);
+    const code = await require('./compile-bundle.js').compileBundle(file, `${file}.cache`).run(require).run(process.argv.slice(3));
     if (code !== undefined) {
       process.exitCode = code;
+      // Once the event loop is empty, at once (as the main bundle's CLI): Node's own exit frees the heap page by page.
+      process.once('beforeExit', () => process.exit());
       return;
     }
   }

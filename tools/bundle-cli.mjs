@@ -54,13 +54,16 @@ if (locales.length) {
 }
 // esbuild escapes what is not ASCII in strings, but keeps comments as written: the unminified
 // build's comments get the same escapes (a comment is only read by people).
-if (process.env.NSBOX_BUNDLE_MINIFY === '0') {
-  writeFileSync(outfile, readFileSync(outfile, 'utf8').replace(/[^\0-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`));
+function asciiOnly(file) {
+  if (process.env.NSBOX_BUNDLE_MINIFY === '0') {
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/[^\0-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`));
+  }
+  if (readFileSync(file).some((b) => b > 0x7f)) {
+    console.error(`bundle-cli: ${file} is not ASCII, which bin/compile-bundle.js reads it as`);
+    process.exit(1);
+  }
 }
-if (readFileSync(outfile).some((b) => b > 0x7f)) {
-  console.error('bundle-cli: the bundle is not ASCII, which bin/compile-bundle.js reads it as');
-  process.exit(1);
-}
+asciiOnly(outfile);
 // A dynamic import left in the bundle (of a module esbuild did not bundle), as esbuild's metafile
 // lists it: a regex over the text cannot tell one from a method named import (`Image.import(…)`).
 const dynamic = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.kind === 'dynamic-import').map((i) => i.path));
@@ -72,17 +75,40 @@ if (dynamic.length) {
 // The quick commands (lib/cli/quick/): each a bundle of its own that bin/nsbox.js runs before the
 // main bundle, which it falls back to when the quick one cannot answer. They must not carry zod
 // (building its classes and schemas is most of what they save).
+// Node's fs/promises is replaced by lib/cli/quick/fs-promises.ts (the same calls on fs's callback
+// functions): loading it costs a quick command a few milliseconds.
+const fsPromisesShim = {
+  name: 'quick-fs-promises',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?fs\/promises$/ }, () => ({ path: `${root}dist/cli/quick/fs-promises.js` }));
+  },
+};
 const quick = [];
 for (const name of ['ps', 'exec', 'run', 'build']) {
   const out = `${outdir}/quick-${name}.cjs`;
-  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: 'var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;' }, supported: { 'dynamic-import': false } });
+  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, plugins: [fsPromisesShim], minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` }, supported: { 'dynamic-import': false } });
+  asciiOnly(out);
   const inputs = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
   const schemaLib = inputs.filter((f) => /node_modules\/zod\/(?!v4\/core\/(regexes|util)\.js)/.test(f));
   if (schemaLib.length) {
     console.error(`bundle-cli: quick-${name}.cjs carries zod (${schemaLib.join(', ')}): it must read without a schema library`);
     process.exit(1);
   }
-  quick.push(`quick-${name}.cjs ${(statSync(out).size / 1024).toFixed(0)} kB`);
+  // Its code cache, of its top level evaluated (as the main bundle's below; it has no side effect:
+  // the addon loads on first use): compiling a quick bundle from source took ~2.5 ms of a command's
+  // CPU, the cache ~0.3 ms to read. A cache that also holds the functions a command runs (made after
+  // running it) measured no faster.
+  let cached = 'no code cache';
+  try {
+    const { script, run } = compileBundle(out, undefined);
+    run(createRequire(out));
+    const data = script.createCachedData();
+    writeFileSync(`${out}.cache`, Buffer.concat([Buffer.from(buildId, 'latin1'), data]));
+    cached = `cache ${(data.length / 1024).toFixed(0)} kB`;
+  } catch (e) {
+    console.warn(`bundle-cli: quick-${name}.cjs: no code cache (${e.message.split('\n')[0]})`);
+  }
+  quick.push(`quick-${name}.cjs ${(statSync(out).size / 1024).toFixed(0)} kB (${cached})`);
 }
 
 // The code cache: compiled as bin/nsbox.js compiles it, then the everyday commands' modules
