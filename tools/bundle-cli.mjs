@@ -75,8 +75,9 @@ if (dynamic.length) {
 // The quick commands (lib/cli/quick/): each a bundle of its own that bin/nsbox.js runs before the
 // main bundle, which it falls back to when the quick one cannot answer. They must not carry zod
 // (building its classes and schemas is most of what they save).
-// Node's fs/promises is replaced by lib/cli/quick/fs-promises.ts (the same calls on fs's callback
-// functions): loading it costs a quick command a few milliseconds.
+// In ps, exec and run, Node's fs/promises is replaced by lib/cli/quick/fs-promises.ts (the same calls
+// on fs's callback functions): loading it costs a quick command a few milliseconds. (The quick build
+// uses file handles, which that module does not offer.)
 const fsPromisesShim = {
   name: 'quick-fs-promises',
   setup(b) {
@@ -86,7 +87,7 @@ const fsPromisesShim = {
 const quick = [];
 for (const name of ['ps', 'exec', 'run', 'build']) {
   const out = `${outdir}/quick-${name}.cjs`;
-  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, plugins: [fsPromisesShim], minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` }, supported: { 'dynamic-import': false } });
+  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, plugins: name === 'build' ? [] : [fsPromisesShim], minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` }, supported: { 'dynamic-import': false } });
   asciiOnly(out);
   const inputs = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
   const schemaLib = inputs.filter((f) => /node_modules\/zod\/(?!v4\/core\/(regexes|util)\.js)/.test(f));
