@@ -87,6 +87,11 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
       op.dev = static_cast<uint64_t>(makedev(static_cast<unsigned>(src.Num(e, "major", 0)),
                                              static_cast<unsigned>(src.Num(e, "minor", 0))));
     }
+    if (op.kind == OpKind::kIdmapBind) {
+      op.data = src.Str(e, "uidMap");
+      op.value = src.Str(e, "gidMap");
+      op.flags = src.Bool(e, "idmapRecursive", false) ? 1 : 0;
+    }
     op.recursive = src.Bool(e, "recursive", false);
     op.optional = src.Bool(e, "optional", false);
     op.uid = static_cast<uint32_t>(src.Num(e, "uid", 0));

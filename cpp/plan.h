@@ -43,6 +43,13 @@ enum class OpKind : int {
   // process opened, reopened through /proc/self/fd as runc does): the OCI create/start split.
   kAwaitStart,
   kPersonality,  // personality(prctl_arg): the execution domain and flags (runtime-spec linux.personality)
+  // An idmapped bind, in two halves. The spawning process, before clone (mount_setattr with
+  // MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN in the initial user namespace): a user namespace with uid
+  // map `data` and gid map `value` (a short-lived child's), open_tree(source, OPEN_TREE_CLONE
+  // [|AT_RECURSIVE when recursive]), mount_setattr(MOUNT_ATTR_IDMAP) [AT_RECURSIVE when flags is
+  // 1], then mount_setattr(attr_set, attr_clear) [AT_RECURSIVE when recursive]; the tree's fd goes
+  // to fd. The child: move_mount(fd, "", target).
+  kIdmapBind,
 };
 
 // One setup op; each kind reads only the fields its comment above names.

@@ -194,6 +194,9 @@ long RunOp(const Op& op) {
       long r = Sys(SYS_personality, op.prctl_arg);
       return r < 0 ? r : 0;
     }
+    case OpKind::kIdmapBind:
+      // The tree the spawning process made (SpawnProcess), attached at last.
+      return Sys(SYS_move_mount, op.fd, "", AT_FDCWD, op.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH);
     case OpKind::kAwaitStart:
       return -EINVAL;  // run by RunChild, which holds the error pipe
     case OpKind::kSeccomp:
@@ -404,6 +407,7 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
     case OpKind::kAwaitStart: *syscall = "open"; *path = ""; return "wait for start (exec fifo)";
     case OpKind::kPersonality: *syscall = "personality"; *path = ""; return "personality " + std::to_string(op.prctl_arg);
     case OpKind::kReadonly: *syscall = "mount"; return "make read-only " + op.target;
+    case OpKind::kIdmapBind: *syscall = "move_mount"; return "idmapped bind " + op.source + " on " + op.target;
   }
   return "op";
 }

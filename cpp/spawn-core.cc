@@ -1,6 +1,8 @@
 // The spawn core (see spawn-core.h): no N-API, so that nsbox-shim runs the same code as the addon.
 #include "spawn-core.h"
 
+#include <sys/mount.h>  // first: before linux/ headers that define the same names
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -317,7 +319,7 @@ bool ParseOpKind(const std::string& s, OpKind* k) {
       {"capbset", OpKind::kCapBset},   {"capset", OpKind::kCapSet},    {"ambient", OpKind::kAmbient},
       {"prctl", OpKind::kPrctl},       {"seccomp", OpKind::kSeccomp},
       {"rlimit", OpKind::kRlimit},     {"umask", OpKind::kUmask},      {"await_start", OpKind::kAwaitStart},
-      {"personality", OpKind::kPersonality},
+      {"personality", OpKind::kPersonality}, {"idmap_bind", OpKind::kIdmapBind},
   };
   for (const auto& e : table) {
     if (s == e.name) {
@@ -356,9 +358,100 @@ bool ChildFailed(const Plan& plan, const ChildError& e, SpawnFailure* f) {
   return false;
 }
 
+// The short-lived owner of a user namespace made for idmapped mounts: it waits to be killed.
+int HoldUserns(void*) {
+  raw::Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  for (;;) raw::Sys(SYS_ppoll, nullptr, 0, nullptr, nullptr, 0);
+}
+
+// A user namespace with these maps, as an fd of /proc/PID/ns/user: a child is made in it, mapped
+// by us (root in the initial namespace writes any map, no setgroups needed), its namespace opened,
+// and the child reaped. The namespace lives on as long as the fd or a mount idmapped with it.
+bool MakeUserns(const std::string& uid_map, const std::string& gid_map, UniqueFd* out, SpawnFailure* f) {
+  ChildStack stack;
+  CloneArgs args{};
+  int pidfd = -1;
+  args.flags = CLONE_NEWUSER | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long r = CloneRun(&args, &stack, HoldUserns, nullptr);
+  if (r < 0) return Fail(f, static_cast<int>(-r), "clone3", "user namespace for an idmapped mount");
+  pid_t pid = static_cast<pid_t>(r);
+  UniqueFd child(pidfd);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  bool ok = WriteAll(proc + "/uid_map", uid_map, f) && WriteAll(proc + "/gid_map", gid_map, f);
+  if (ok) {
+    out->reset(open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!out->valid()) ok = Fail(f, errno, "open", proc + "/ns/user");
+  }
+  sys_pidfd_send_signal(child.get(), SIGKILL);
+  ReapNow(pid);
+  return ok;
+}
+
+// The spawning process's half of the plan's kIdmapBind ops (plan.h): each op's fd set to its
+// detached, idmapped tree, held open in *trees until the spawn is over (the child has its copies).
+// A failure names the op, the step and the target (its path, by which TypeScript finds the mount).
+bool PrepareIdmapBinds(Plan* plan, std::vector<UniqueFd>* trees, SpawnFailure* f) {
+  std::vector<std::pair<std::string, UniqueFd>> userns;  // one per distinct pair of maps
+  for (Op& op : plan->ops) {
+    if (op.kind != OpKind::kIdmapBind) continue;
+    auto failed = [&](int err, const char* syscall, const std::string& step) {
+      f->err = err;
+      f->syscall = syscall;
+      f->path = op.target;
+      f->what = "idmapped bind " + op.source + " on " + op.target + ": " + step;
+      return false;
+    };
+    const std::string maps = op.data + '\n' + op.value;
+    int ns_fd = -1;
+    for (const auto& u : userns) {
+      if (u.first == maps) ns_fd = u.second.get();
+    }
+    if (ns_fd < 0) {
+      UniqueFd ns;
+      if (!MakeUserns(op.data, op.value, &ns, f)) {
+        return failed(f->err, "clone3", "its user namespace: " + f->syscall + " " + f->path);
+      }
+      ns_fd = ns.get();
+      userns.emplace_back(maps, std::move(ns));
+    }
+    unsigned rec = op.recursive ? AT_RECURSIVE : 0;
+    UniqueFd tree(static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, op.source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec)));
+    if (!tree.valid()) return failed(errno, "open_tree", "open_tree " + op.source);
+    MountAttr idmap{MOUNT_ATTR_IDMAP, 0, 0, static_cast<uint64_t>(ns_fd)};
+    if (sys_mount_setattr(tree.get(), "", AT_EMPTY_PATH | (op.flags != 0 ? AT_RECURSIVE : 0), &idmap) < 0) {
+      return failed(errno, "mount_setattr", "mount_setattr MOUNT_ATTR_IDMAP");
+    }
+    MountAttr attrs{op.attr_set, op.attr_clear, 0, 0};
+    if ((op.attr_set != 0 || op.attr_clear != 0) && sys_mount_setattr(tree.get(), "", AT_EMPTY_PATH | rec, &attrs) < 0) {
+      return failed(errno, "mount_setattr", "mount_setattr");
+    }
+    op.fd = tree.get();
+    trees->push_back(std::move(tree));
+  }
+  return true;
+}
+
+bool Spawn(const Plan& plan, Spawned* out, SpawnFailure* fail);
+
 }  // namespace
 
 bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
+  bool idmapped = false;
+  for (const Op& op : plan.ops) idmapped = idmapped || op.kind == OpKind::kIdmapBind;
+  if (!idmapped) return Spawn(plan, out, fail);
+  Plan with_trees = plan;
+  with_trees.Finish();
+  std::vector<UniqueFd> trees;
+  if (!PrepareIdmapBinds(&with_trees, &trees, fail)) return false;
+  // Closed on return: by then the child has attached its copies, or is gone.
+  return Spawn(with_trees, out, fail);
+}
+
+namespace {
+
+bool Spawn(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   UniqueFd cgroup_fd;
   if (!plan.cgroup_path.empty()) {
     cgroup_fd.reset(open(plan.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -513,6 +606,8 @@ bool SpawnProcess(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   out->net_helper = helper;
   return true;
 }
+
+}  // namespace
 
 bool SendFdTo(const std::string& path, int fd, const std::string& message, SpawnFailure* f) {
   sockaddr_un addr{};

@@ -12,6 +12,12 @@ export type SetupOp =
   | { op: 'mount'; source?: string; target: string; fstype?: string; flags?: number; data?: string; optional?: boolean }
   | { op: 'bind'; source: string; target: string; recursive?: boolean; set?: number; clear?: number; optional?: boolean }
   | { op: 'setattr'; target: string; set?: number; clear?: number; recursive?: boolean; optional?: boolean }
+  /**
+   * An idmapped bind (runtime-spec mount uidMappings/gidMappings): the spawning process makes a
+   * detached copy of source (recursive: rbind), idmaps it with a user namespace of these maps
+   * (uid_map format; idmapRecursive: every mount of the tree), sets set/clear, and the child attaches it.
+   */
+  | { op: 'idmap_bind'; source: string; target: string; uidMap: string; gidMap: string; recursive?: boolean; idmapRecursive?: boolean; set?: number; clear?: number }
   | { op: 'umount'; target: string; flags?: number; optional?: boolean }
   | { op: 'mkdir'; target: string; mode: number; optional?: boolean }
   | { op: 'touch'; target: string; mode: number; optional?: boolean }

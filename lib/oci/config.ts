@@ -10,6 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 
 const u32 = z.number().int().min(0).max(0xffffffff);
 const IdMapping = z.object({ containerID: u32, hostID: u32, size: u32.min(1) });
+export type OciIdMapping = z.output<typeof IdMapping>;
 
 const Hook = z.object({
   path: z.string().startsWith('/', 'must be an absolute path'),

@@ -15,6 +15,7 @@ import { parseSeccompProfile } from '../runtime/seccomp/index.js';
 import { CALLS, writeCallFile } from './call-file.js';
 import { createCgroup } from './cgroup.js';
 import { loadConfig } from './config.js';
+import { explainIdmapFailure } from './mounts.js';
 import { runHooks } from './hooks.js';
 import { storePlanEntries, takePlanKeys } from './plan-cache.js';
 import { ociSpawnPlan, requireProcess, rootfsOf, type OciPlanContext } from './spawn-plan.js';
@@ -119,7 +120,9 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       nsFds,
       ...(o.preserveFds ? { preserveFds: o.preserveFds } : {}),
     });
-    const spawned = await native.spawn(plan);
+    const spawned = await native.spawn(plan).catch((e: unknown) => {
+      throw explainIdmapFailure(e, cfg.mounts, rootfs);
+    });
     pidfd = spawned.pidfd;
     if (pty) native.sendFd(o.consoleSocket!, pty.master, pty.path);
     const st = procStat(spawned.pid);

@@ -1,14 +1,15 @@
 /**
  * The setup ops of a config's `mounts`, `linux.devices` and the default devices, on the rootfs
  * (before pivot_root): runc's mount option table, binds with their attributes set per mount
- * (mount_setattr), propagation as a mount of its own, cgroup mounts shown as lib/runtime does.
+ * (mount_setattr), idmapped binds, propagation as a mount of its own, cgroup mounts shown as
+ * lib/runtime does.
  */
 import { statSync } from 'node:fs';
 import { isAbsolute, join, posix as path } from 'node:path';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, NsboxError, ValidationError } from '../errors.js';
 import type { SetupOp } from '../native.js';
-import { MOUNT_ATTR, MS, mkdirs, type CgroupView } from '../runtime/plan.js';
-import type { OciDevice, OciMount } from './config.js';
+import { MOUNT_ATTR, MS, formatIdMap, mkdirs, type CgroupView } from '../runtime/plan.js';
+import type { OciDevice, OciIdMapping, OciMount } from './config.js';
 
 const MS_MORE = { SYNC: 16, MANDLOCK: 64, DIRSYNC: 128, NOATIME: 1024, NODIRATIME: 2048, SILENT: 32768, RELATIME: 1 << 21, UNBINDABLE: 1 << 17, SLAVE: 1 << 19, SHARED: 1 << 20, LAZYTIME: 1 << 25 } as const;
 
@@ -32,6 +33,8 @@ export interface ParsedMountOptions {
   flags: number;
   propagation: number[];
   data: string[];
+  /** `idmap` / `ridmap` (runtime-spec 1.2): the bind is idmapped; ridmap: every mount of an rbind's tree. */
+  idmap?: 'idmap' | 'ridmap';
 }
 
 /** runc's reading of a mount's `options`: flags, propagation changes, and the rest as mount data. */
@@ -39,14 +42,16 @@ export function parseMountOptions(options: string[] = []): ParsedMountOptions {
   let flags = 0;
   const propagation: number[] = [];
   const data: string[] = [];
+  let idmap: ParsedMountOptions['idmap'];
   for (const o of options) {
     const f = FLAGS[o];
     if (f) flags = (flags | f[0]) & ~f[1];
     else if (PROPAGATION[o] !== undefined) propagation.push(PROPAGATION[o]);
-    else if (o === 'tmpcopyup' || o === 'idmap' || o === 'ridmap') continue; // not supported: the mount is made without
+    else if (o === 'idmap' || o === 'ridmap') idmap = idmap === 'ridmap' ? idmap : o;
+    else if (o === 'tmpcopyup') continue; // not supported: the mount is made without
     else data.push(o);
   }
-  return { flags, propagation, data };
+  return { flags, propagation, data, ...(idmap ? { idmap } : {}) };
 }
 
 export interface MountContext {
@@ -55,6 +60,10 @@ export interface MountContext {
   /** The host's cgroup hierarchies, with this container's directories. */
   cgroups: CgroupView[];
   userns: boolean;
+  /** Is the caller root in the initial user namespace (idmapped mounts need it)? */
+  privileged?: boolean;
+  /** The container's own user namespace maps (uid_map format), which `idmap` without mappings uses. */
+  idMaps?: { uidMap: string; gidMap: string };
   /** Is a bind source a directory (plan-cache.ts records the answers; stat() by default)? */
   isDirectory?: (p: string, field: string) => boolean;
 }
@@ -87,6 +96,54 @@ function cgroupOps(target: string, ctx: MountContext, readonly: boolean): SetupO
   return ops;
 }
 
+/** The most entries the kernel takes in a uid_map or gid_map. */
+const MAX_MAP_ENTRIES = 340;
+
+/**
+ * One of a mount's mappings as a uid_map text, checked as the kernel would check it when the map
+ * is written (after the container's cgroup exists): ranges within 32 bits, neither side overlapping.
+ */
+function idMapText(m: OciIdMapping[], field: string): string {
+  if (m.length > MAX_MAP_ENTRIES) throw new ValidationError(`invalid config.json: ${field}: at most ${MAX_MAP_ENTRIES} entries (the kernel's limit)`, field);
+  m.forEach((e, j) => {
+    for (const k of ['containerID', 'hostID'] as const) {
+      if (e[k] + e.size > 2 ** 32) throw new ValidationError(`invalid config.json: ${field}.${j}: ${k} ${e[k]} + size ${e.size} passes 2^32`, `${field}.${j}`);
+    }
+    for (let o = 0; o < j; o++) {
+      for (const k of ['containerID', 'hostID'] as const) {
+        const a = m[o]!;
+        if (e[k] < a[k] + a.size && a[k] < e[k] + e.size) throw new ValidationError(`invalid config.json: ${field}.${j}: its ${k} range overlaps entry ${o}'s`, `${field}.${j}`);
+      }
+    }
+  });
+  return formatIdMap(m);
+}
+
+/**
+ * The maps of an idmapped bind, or undefined for a plain one. runtime-spec: `uidMappings` and
+ * `gidMappings` convert the ids of the source file system for the mount, in the format of the user
+ * namespace mappings (a file owned by containerID on disk is seen as owned by host id hostID, which
+ * the container's own user namespace then shows as whatever it maps that host id to); they come
+ * together; `idmap`/`ridmap` without them take the container's user namespace mappings.
+ */
+function idmapOf(m: OciMount, opts: ParsedMountOptions, field: string, isBind: boolean, ctx: MountContext): { uidMap: string; gidMap: string } | undefined {
+  const um = m.uidMappings ?? [];
+  const gm = m.gidMappings ?? [];
+  if (!opts.idmap && um.length === 0 && gm.length === 0) return undefined;
+  const what = `invalid config.json: ${field}`;
+  if (!isBind) throw new ValidationError(`${what}: idmapped mounts (uidMappings, gidMappings, idmap, ridmap) are only supported for bind mounts`, field);
+  if ((um.length === 0) !== (gm.length === 0)) {
+    const missing = um.length === 0 ? 'uidMappings' : 'gidMappings';
+    throw new ValidationError(`${what}.${missing}: uidMappings and gidMappings of an idmapped mount are given together`, `${field}.${missing}`);
+  }
+  if (ctx.privileged === false) throw new ValidationError(`${what}: idmapped mounts need root in the initial user namespace (mount_setattr MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN there)`, field);
+  if (um.length === 0) {
+    if (!ctx.idMaps) throw new ValidationError(`${what}: ${opts.idmap} without uidMappings and gidMappings takes the container's user namespace mappings, and it has none (a new user namespace with linux.uidMappings)`, field);
+    return ctx.idMaps;
+  }
+  return { uidMap: idMapText(um, `${field}.uidMappings`), gidMap: idMapText(gm, `${field}.gidMappings`) };
+}
+
 /** The ops of one entry of `mounts` (index i, for messages). */
 export function mountOps(m: OciMount, i: number, ctx: MountContext): SetupOp[] {
   const field = `mounts.${i}`;
@@ -94,6 +151,7 @@ export function mountOps(m: OciMount, i: number, ctx: MountContext): SetupOp[] {
   const target = path.join(ctx.root, m.destination);
   const opts = parseMountOptions(m.options);
   const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0;
+  const idmap = idmapOf(m, opts, field, isBind, ctx);
   const ops: SetupOp[] = [];
   if (isBind) {
     if (!m.source) throw new ValidationError(`invalid config.json: ${field}.source: a bind mount needs a source`, `${field}.source`);
@@ -102,7 +160,9 @@ export function mountOps(m: OciMount, i: number, ctx: MountContext): SetupOp[] {
     else ops.push(...mkdirs(ctx.root, path.dirname(m.destination)), { op: 'touch', target, mode: 0o644 });
     let set = 0;
     for (const [ms, attr] of ATTRS) if (opts.flags & ms) set |= attr;
-    ops.push({ op: 'bind', source, target, recursive: (opts.flags & MS.REC) !== 0, set });
+    const recursive = (opts.flags & MS.REC) !== 0;
+    if (idmap) ops.push({ op: 'idmap_bind', source, target, ...idmap, recursive, idmapRecursive: opts.idmap === 'ridmap', set });
+    else ops.push({ op: 'bind', source, target, recursive, set });
   } else if (m.type === 'cgroup' || m.type === 'cgroup2') {
     ops.push(...mkdirs(ctx.root, m.destination), ...cgroupOps(target, ctx, (opts.flags & MS.RDONLY) !== 0));
   } else {
@@ -118,6 +178,23 @@ export function mountOps(m: OciMount, i: number, ctx: MountContext): SetupOp[] {
   }
   for (const p of opts.propagation) ops.push({ op: 'mount', target, flags: p });
   return ops;
+}
+
+/**
+ * A failed spawn, worded for the idmapped mount it failed on (the addon names the op's target as
+ * its path), or the error as it was. EINVAL from MOUNT_ATTR_IDMAP is the file system saying no.
+ */
+export function explainIdmapFailure(e: unknown, mounts: OciMount[], root: string): unknown {
+  if (!(e instanceof NsboxError) || !e.message.startsWith('idmapped bind ') || e.path === undefined) return e;
+  const i = mounts.findIndex((m) => m.destination.startsWith('/') && path.join(root, m.destination) === e.path);
+  if (i < 0) return e;
+  const m = mounts[i]!;
+  const why = e.syscall === 'mount_setattr' && e.code === 'EINVAL'
+    ? `the file system of ${m.source} cannot be idmapped (its type has no idmapped mounts on this kernel${m.options?.includes('ridmap') ? ', or one mounted under it has not' : ''})`
+    : 'the idmapped mount failed';
+  return new NsboxError(`mounts.${i} (${m.destination}): ${why}: ${e.message}`, {
+    code: e.code, ...(e.errno !== undefined ? { errno: e.errno } : {}), ...(e.syscall ? { syscall: e.syscall } : {}), path: e.path, cause: e,
+  });
 }
 
 const S_IF = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 } as const;

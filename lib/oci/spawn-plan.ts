@@ -116,7 +116,10 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     // runc's default: the container's mounts are slaves of the host's, so nothing goes back.
     ops.push({ op: 'mount', target: '/', flags: MS.REC | (1 << 19) });
     ops.push({ op: 'bind', source: root, target: root, recursive: true });
-    const mctx = { root, bundle: ctx.bundle, cgroups: ctx.cgroups, userns, ...(ctx.isDirectory ? { isDirectory: ctx.isDirectory } : {}) };
+    const um = cfg.linux.uidMappings;
+    const gm = cfg.linux.gidMappings;
+    const idMaps = userns && um?.length && gm?.length ? { uidMap: formatIdMap(um), gidMap: formatIdMap(gm) } : undefined;
+    const mctx = { root, bundle: ctx.bundle, cgroups: ctx.cgroups, userns, privileged: ctx.privileged, ...(idMaps ? { idMaps } : {}), ...(ctx.isDirectory ? { isDirectory: ctx.isDirectory } : {}) };
     cfg.mounts.forEach((m, i) => ops.push(...mountOps(m, i, mctx)));
     ops.push(...deviceOps(root, cfg.linux.devices ?? [], ctx.privileged && !userns, ctx.consolePath));
     ops.push({ op: 'pivot_root', target: root });

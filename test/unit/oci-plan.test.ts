@@ -145,6 +145,40 @@ test('mount options: flags, their negations, propagation, and the rest as data',
   t.true(cg.some((o) => o.op === 'setattr' && o.target === `${root}/sys/fs/cgroup` && o.set === MOUNT_ATTR.RDONLY));
 });
 
+test('idmapped mounts: uidMappings/gidMappings (or idmap/ridmap with the container\'s maps) make an idmap_bind; bad ones refused before anything', (t) => {
+  const root = join(bundle, 'rootfs');
+  const userns = { namespaces: [{ type: 'user' }, { type: 'mount' }], uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }] };
+  const maps = { uidMappings: [{ containerID: 1000, hostID: 100000, size: 1 }, { containerID: 0, hostID: 100001, size: 10 }], gidMappings: [{ containerID: 1000, hostID: 200000, size: 1 }] };
+  const withMounts = (mounts: object[], linux: object = userns) => config({ linux, mounts });
+  const idmapOps = (c: ReturnType<typeof config>, context: OciPlanContext = ctx) => ociSpawnPlan(c, context).ops.filter((o) => o.op === 'idmap_bind');
+  t.deepEqual(idmapOps(withMounts([{ destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro', 'idmap'], ...maps }])), [
+    { op: 'idmap_bind', source: join(bundle, 'data'), target: `${root}/data`, uidMap: '1000 100000 1\n0 100001 10\n', gidMap: '1000 200000 1\n', recursive: true, idmapRecursive: false, set: MOUNT_ATTR.RDONLY },
+  ]);
+  // Mappings without the option still idmap (the option is what keeps older runtimes from ignoring them); ridmap: the whole tree.
+  t.like(idmapOps(withMounts([{ destination: '/data', source: 'data', options: ['rbind', 'ridmap'], ...maps }]))[0], { recursive: true, idmapRecursive: true });
+  t.like(idmapOps(withMounts([{ destination: '/data', type: 'bind', source: 'data', ...maps }]))[0], { recursive: false, idmapRecursive: false });
+  // idmap alone: the container's own user namespace maps; no idmap at all: a plain bind.
+  t.like(idmapOps(withMounts([{ destination: '/data', type: 'bind', source: 'data', options: ['idmap'] }]))[0], { uidMap: '0 100000 65536\n', gidMap: '0 200000 65536\n' });
+  const plain = ociSpawnPlan(withMounts([{ destination: '/data', type: 'bind', source: 'data', uidMappings: [], gidMappings: [] }]), ctx).ops;
+  t.true(plain.some((o) => o.op === 'bind' && o.target === `${root}/data`) && !plain.some((o) => o.op === 'idmap_bind'));
+  t.deepEqual(parseMountOptions(['idmap', 'ridmap', 'nosuid']), { flags: MS.NOSUID, propagation: [], data: [], idmap: 'ridmap' });
+
+  const refused = (mounts: object[], message: RegExp, linux: object = userns, context: OciPlanContext = ctx) =>
+    t.throws(() => ociSpawnPlan(config({ linux, mounts }), context), { instanceOf: ValidationError, message });
+  const bind = { destination: '/data', type: 'bind', source: 'data' };
+  refused([{ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }], /mounts\.0: idmapped mounts .* are only supported for bind mounts/);
+  refused([{ ...bind, uidMappings: maps.uidMappings }], /mounts\.0\.gidMappings: uidMappings and gidMappings of an idmapped mount are given together/);
+  refused([{ ...bind, options: ['idmap'] }], /mounts\.0: idmap without uidMappings and gidMappings takes the container's user namespace mappings, and it has none/, { namespaces: [{ type: 'mount' }] });
+  refused([{ ...bind, ...maps, gidMappings: [{ containerID: 0, hostID: 1, size: 10 }, { containerID: 5, hostID: 100, size: 1 }] }], /mounts\.0\.gidMappings\.1: its containerID range overlaps entry 0's/);
+  refused([{ ...bind, ...maps, uidMappings: [{ containerID: 0, hostID: 4294967295, size: 2 }] }], /mounts\.0\.uidMappings\.0: hostID 4294967295 \+ size 2 passes 2\^32/);
+  refused([{ ...bind, ...maps, uidMappings: Array.from({ length: 341 }, (_, j) => ({ containerID: j, hostID: j, size: 1 })) }], /at most 340 entries/);
+  refused([{ ...bind, ...maps }], /need root in the initial user namespace/, userns, { ...ctx, privileged: false });
+  // Fields of a mapping are checked by the schema, naming the field.
+  t.throws(() => withMounts([{ ...bind, ...maps, uidMappings: [{ containerID: 0, hostID: -1, size: 1 }] }]), { instanceOf: ValidationError, message: /mounts\.0\.uidMappings\.0\.hostID/ });
+  t.throws(() => withMounts([{ ...bind, ...maps, gidMappings: [{ containerID: 0, hostID: 1 }] }]), { instanceOf: ValidationError, message: /mounts\.0\.gidMappings\.0\.size/ });
+  t.throws(() => withMounts([{ ...bind, ...maps, gidMappings: [{ containerID: 0, hostID: 1, size: 0 }] }]), { instanceOf: ValidationError, message: /mounts\.0\.gidMappings\.0\.size/ });
+});
+
 test('process: rlimits, oom_score_adj, umask, cwd, wait for start before the ids, caps, no_new_privs last', (t) => {
   const ops = opsOf(withProcess({
     user: { uid: 1000, gid: 1000, umask: 0o27, additionalGids: [5] },
