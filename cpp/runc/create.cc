@@ -250,7 +250,8 @@ bool CreateFrom(const WireValue& e, const CreateArgs& a, Undo* undo) {
   if (mkdir(dir_path.c_str(), 0711) < 0) return false;  // EEXIST: Node says "container with id exists"
   undo->state_dir = dir_path;
   const std::string fifo = dir_path + "/exec.fifo";
-  if (mknod(fifo.c_str(), S_IFIFO | 0622, 0) < 0) return false;
+  // Writable by the init whatever its ids, as create.ts makes it (mknod's mode went through the umask).
+  if (mknod(fifo.c_str(), S_IFIFO | 0622, 0) < 0 || chmod(fifo.c_str(), 0622) < 0) return false;
   UniqueFd fifo_fd(open(fifo.c_str(), O_PATH | O_CLOEXEC));
   if (!fifo_fd.valid()) return false;
   std::vector<UniqueFd> opened;

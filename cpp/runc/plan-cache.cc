@@ -125,7 +125,9 @@ bool MakePlanKey(const std::string& root, const std::string& bundle, const std::
   int e;
   if (!ReadFile(bundle + "/config.json", &config, &e)) return false;
   std::string rest = "bundle " + bundle + "\nconfig " + std::to_string(config.size()) + "\n" + config;
-  key->exact = facts + rest;
+  // The id too: an exact entry's state and calls hold it as text (only a param entry has it as a
+  // hole), so another id from the same bundle and config must miss.
+  key->exact = facts + "id " + id + "\n" + rest;
   const std::string dir = root + "/.plans/";
   key->exact_file = dir + Hash(key->exact);
   // The id as a parameter only where it is the container's: not in the facts, not in the holes' text.

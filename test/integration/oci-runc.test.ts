@@ -5,7 +5,7 @@
  * and the per-call commands served without Node.
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -429,4 +429,81 @@ rtest('a user namespace whose root is an unprivileged host uid: the init still o
   const r = runc(t, ['run', '--bundle', b, 'userns']);
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^0\n\s+0\s+100000\s+65536\n$/);
+});
+
+/** A user namespace mapping container 0.. to host 100000..: the maps of the idmapped mount tests. */
+const mapped100000 = (cfg: { linux: Record<string, unknown> }) => {
+  cfg.linux.namespaces = [...(cfg.linux.namespaces as object[]), { type: 'user' }];
+  cfg.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  cfg.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+};
+
+rtest('idmapped mounts: a dir of host uid 1000 mapped to the container\'s root shows as 0:0 and what root makes there lands as 1000; idmap alone takes the container\'s maps', async (t) => {
+  chmodSync(t.context.dir, 0o711);
+  const owned = join(t.context.dir, 'owned-1000');
+  mkdirSync(owned);
+  writeFileSync(join(owned, 'f'), 'x');
+  for (const p of [owned, join(owned, 'f')]) chownSync(p, 1000, 1000);
+  const rootOwned = join(t.context.dir, 'owned-0');
+  mkdirSync(rootOwned);
+  // Files of host uid 1000 are seen as host 100000, which the container's namespace shows as its root.
+  const to100000 = [{ containerID: 1000, hostID: 100000, size: 1 }];
+  const b = editedBundle(t, { args: ['sh', '-c', 'stat -c %u:%g /home /home/f /tmp /var; touch /home/made /tmp/made'] }, (cfg) => {
+    mapped100000(cfg);
+    (cfg as unknown as { mounts: object[] }).mounts.push(
+      { destination: '/home', type: 'bind', source: owned, options: ['bind', 'idmap'], uidMappings: to100000, gidMappings: to100000 },
+      { destination: '/tmp', type: 'bind', source: rootOwned, options: ['rbind', 'idmap'] },
+      { destination: '/var', type: 'bind', source: rootOwned, options: ['rbind'] },
+    );
+  });
+  // Twice: the first create compiles the plan in Node, the second is served by the C++ plan cache
+  // (the id in cgroupsPath, as containerd's: an entry with the id as a parameter; a hit rewrites none).
+  const plans = () => readdirSync(join(t.context.root, '.plans')).map((f) => `${f} ${statSync(join(t.context.root, '.plans', f)).ino}`).sort();
+  let cached: string[] = [];
+  for (const id of ['idmap1', 'idmap2']) {
+    const cfgFile = join(b, 'config.json');
+    writeFileSync(cfgFile, readFileSync(cfgFile, 'utf8').replace(/"cgroupsPath":"[^"]*"/, `"cgroupsPath":"nsbox-runc-test/${id}"`));
+    const out = join(t.context.dir, `${id}.out`);
+    const fd = openSync(out, 'w+');
+    const c = spawnSync(bin, ['--root', t.context.root, 'create', '--bundle', b, id], { encoding: 'utf8', stdio: ['ignore', fd, fd], timeout: 60_000 });
+    closeSync(fd);
+    t.is(c.status, 0, readFileSync(out, 'utf8'));
+    const pid = JSON.parse(runc(t, ['state', id]).stdout).pid as number;
+    const done = exited(pid);
+    t.is(runc(t, ['start', id]).status, 0);
+    await done;
+    // /var, the same dir without idmapping: root of the host is no id of the container's (overflow).
+    t.is(readFileSync(out, 'utf8'), '0:0\n0:0\n0:0\n65534:65534\n', id);
+    t.is(runc(t, ['delete', id]).status, 0);
+    for (const [dir, owner] of [[owned, 1000], [rootOwned, 0]] as const) {
+      const st = statSync(join(dir, 'made'));
+      t.deepEqual([st.uid, st.gid], [owner, owner], `${dir}/made`);
+      rmSync(join(dir, 'made'));
+    }
+    if (id === 'idmap1') cached = plans();
+  }
+  t.deepEqual(plans(), cached, 'the second create was a hit');
+});
+
+rtest('the plan cache: a second id from the same bundle and config (no id in it) is not given the first one\'s state', (t) => {
+  const b = bundle(t, { args: ['true'] });
+  for (const id of ['sameb1', 'sameb2']) {
+    t.is(runc(t, ['create', '--bundle', b, id]).status, 0);
+    const st = JSON.parse(runc(t, ['state', id]).stdout) as { id: string; pid: number; status: string };
+    t.like(st, { id, status: 'created' });
+    t.true(st.pid > 0);
+    t.is(runc(t, ['delete', '--force', id]).status, 0);
+  }
+});
+
+rtest('idmapped mounts: a file system that cannot be idmapped (proc) is a clear error naming the mount, and nothing is left', (t) => {
+  chmodSync(t.context.dir, 0o711);
+  const b = editedBundle(t, { args: ['true'] }, (cfg) => {
+    mapped100000(cfg);
+    (cfg as unknown as { mounts: object[] }).mounts.push({ destination: '/home', type: 'bind', source: '/proc/sys', options: ['rbind', 'idmap'] });
+  });
+  const r = runc(t, ['create', '--bundle', b, 'idmapproc']);
+  t.not(r.status, 0);
+  t.regex(r.stderr, /mounts\.\d+ \(\/home\): the file system of \/proc\/sys cannot be idmapped \(its type has no idmapped mounts on this kernel\): idmapped bind \/proc\/sys on .*: mount_setattr MOUNT_ATTR_IDMAP: EINVAL/);
+  t.false(existsSync(join(t.context.root, 'idmapproc')));
 });
