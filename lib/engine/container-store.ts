@@ -112,9 +112,15 @@ export class ContainerStore {
     }
   }
 
-  async #write(record: ContainerRecord): Promise<void> {
-    await mkdir(this.layout.container(record.id), { recursive: true });
-    await writeFileAtomic(this.recordFile(record.id), recordText(record));
+  /**
+   * Replaces an existing record (its directory is there: the record was just read under the lock).
+   * `syncDir: false` leaves out the directory's fsync: the content is synced before the rename, so
+   * a crash of the machine leaves this record or the one before it, whole.
+   */
+  async #write(record: ContainerRecord, opts: { syncDir?: boolean } = {}): Promise<void> {
+    const file = this.recordFile(record.id);
+    if (opts.syncDir !== false) return writeFileAtomic(file, recordText(record));
+    await (await stageFile(file, recordText(record))).commit();
   }
 
   async #readNames(): Promise<Names> {
@@ -254,6 +260,16 @@ export class ContainerStore {
     return this.#reconciled(await this.#current(ref));
   }
 
+  /**
+   * `get` by full id alone: a NotFoundError as soon as its record is gone, without the name and
+   * prefix lookups (for a watcher of one container, which knows its id and asks again at each change).
+   */
+  async getById(id: string): Promise<ContainerRecord> {
+    const record = isId(id) ? await this.#read(id) : undefined;
+    if (!record) throw new NotFoundError(`No such container: ${id}`);
+    return this.#reconciled(record);
+  }
+
   /** Running and paused containers, or all of them; newest first (as `docker ps`). */
   async list(opts: { all?: boolean } = {}): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
@@ -276,6 +292,7 @@ export class ContainerStore {
   async update(
     ref: string,
     fn: (record: ContainerRecord) => ContainerRecord | void | Promise<ContainerRecord | void>,
+    opts: { syncDir?: boolean } = {},
   ): Promise<ContainerRecord> {
     return this.#locked(async () => {
       const old = await this.#current(ref);
@@ -284,7 +301,7 @@ export class ContainerStore {
       const next = validate(ContainerRecordSchema, (await fn(draft)) ?? draft, 'container record');
       if (next.id !== old.id) throw new ValidationError(`a container's id cannot change (${old.id})`, 'id');
       if (next.name === old.name) {
-        await this.#write(next);
+        await this.#write(next, opts);
         return next;
       }
       const names = await this.#readNames();
@@ -312,13 +329,19 @@ export class ContainerStore {
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
     const removed = await this.#locked(async () => {
       const old = await this.#current(ref);
-      const record = (await reconcile(old, this.#env)) ?? old;
+      // Read side by side: the record's state, the mounts under its directory and the index (whose
+      // failure is told after the checks, as when it was read after them).
+      const namesRead = this.#readNames();
+      namesRead.catch(() => {
+        // Awaited below, after the checks: a rejection before then is not unhandled.
+      });
+      const [fixed, mounted] = await Promise.all([reconcile(old, this.#env), mountsUnder(this.layout.container(old.id), this.#env.proc)]);
+      const record = fixed ?? old;
       if (!opts.force && (record.state === 'running' || record.state === 'paused')) {
         throw new InvalidStateError(
           `You cannot remove a ${record.state} container ${record.id}. Stop the container before attempting removal or force remove`,
         );
       }
-      const mounted = await mountsUnder(this.layout.container(record.id), this.#env.proc);
       if (mounted.length > 0) {
         throw new InvalidStateError(`container ${record.id} cannot be removed while ${mounted[0]} is mounted: unmount it first`);
       }
@@ -329,7 +352,7 @@ export class ContainerStore {
       // The index without the entry is written and fsynced beside the rename (an entry whose record
       // is gone counts for nothing, so the order between the two does not matter); one directory
       // fsync then makes both renames durable.
-      const names = await this.#readNames();
+      const names = await namesRead;
       const { [record.name]: _, ...rest } = names;
       const [index, moved] = await Promise.allSettled([
         names[record.name] === record.id ? stageFile(this.namesFile, namesText(rest)) : undefined,

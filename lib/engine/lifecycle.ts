@@ -82,12 +82,13 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     net = await setupNetworkFor(ctx, r);
     const o = optionsOf(r);
     const withNet = withNetwork(o, net);
-    c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
-    // docker keeps the health log across starts; the status and streak start over.
-    const healthLog = await readHealthAsync(bundle).then(
+    // docker keeps the health log across starts; the status and streak start over (read beside the create).
+    const health = readHealthAsync(bundle).then(
       (h) => h?.Log,
       (e: unknown) => ctx.warn(`the health log of ${r.id}`, e),
     );
+    c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
+    const healthLog = await health;
     started = await c.startDetached({
       restart: restartText(r.restartPolicy) as never,
       ...(healthLog ? { healthLog } : {}),
@@ -105,13 +106,18 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   }
   releaseHeldPorts(net);
   opts.onShimStarted?.(started.bundle);
-  const shimStart = await processStartTime(started.shimPid);
   // The start as the shim recorded it (state.json, written before it reported): with another time,
   // the first read of the record (ps, inspect, the quick exec) would find it out of step with the
-  // shim and have to write a correction (reconcile's sync).
-  const shimState = await readStateAsync(started.bundle).catch((e: unknown) => ctx.warn(`the shim's state of ${r.id}`, e));
+  // shim and have to write a correction (reconcile's sync). Read beside the shim's start time.
+  const [shimStart, shimState] = await Promise.all([
+    processStartTime(started.shimPid),
+    readStateAsync(started.bundle).catch((e: unknown) => ctx.warn(`the shim's state of ${r.id}`, e)),
+  ]);
   const startedAt = shimState?.shimPid === started.shimPid && shimState.startedAt ? new Date(shimState.startedAt).toISOString() : new Date().toISOString();
-  const record = await ctx.store.update(r.id, (x) => {
+  // Not made durable by a directory fsync: after a crash of the machine nothing runs, and the
+  // record is then this one (its content is synced before the rename: a running record whose shim
+  // is gone, which reconcile makes exited) or the one before it (created or exited).
+  const updated = ctx.store.update(r.id, (x) => {
     x.state = 'running';
     x.startedAt = startedAt;
     x.exitCode = null;
@@ -123,11 +129,14 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     x.command = c!.config.command ?? [];
     x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
     if (net && x.network) x.network.state = net.state;
-  });
-  ctx.emit('start', record);
+  }, { syncDir: false });
   // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
-  // the container has exited and an attach client waited for has had all of its output.
+  // the container has exited and an attach client waited for has had all of its output. Watched
+  // from now, not from the update's end: the removal's reads go beside the update, and its change
+  // of the store queues behind it (the store's lock, taken in call order within this process).
   if (claimed) void processExit(started.shimPid, shimStart).then(() => autoRemove(ctx, r.id)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
+  const record = await updated;
+  ctx.emit('start', record);
   return record;
 }
 

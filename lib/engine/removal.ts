@@ -71,16 +71,16 @@ async function keepRemovalError(ctx: EngineContext, id: string, e: unknown): Pro
 }
 
 async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes?: boolean }): Promise<void> {
-  if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL');
   const bundles = new Set([bundlePath(ctx, r.id), ...(bundleOf(r) ? [bundleOf(r)!] : [])]);
-  const cgroups: Cgroup[] = [];
-  for (const b of bundles) {
-    // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
-    if (liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
-    // Read now: cgroup.json goes with the directory.
-    const cg = await cgroupOf(b);
-    if (cg) cgroups.push(cg);
-  }
+  // Read beside the stop (cgroup.json is written before a shim starts, and goes with the directory).
+  const found = Promise.all([...bundles].map((b) => cgroupOf(b)));
+  found.catch(() => {
+    // Awaited below, once the container is stopped: a rejection before then is not unhandled.
+  });
+  if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL');
+  // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
+  for (const b of bundles) if (liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
+  const cgroups = (await found).filter((cg): cg is Cgroup => cg !== undefined);
   if (cgroups.length === 0) {
     // A start cut short (kill -9) may have made the cgroup before writing cgroup.json: find it by name.
     const byName = await Cgroup.open(r.id, r.options.cgroupParent !== undefined ? { parent: r.options.cgroupParent } : {}).catch((e: unknown) => {

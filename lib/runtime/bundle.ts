@@ -212,14 +212,16 @@ export function readLog(bundle: string): LogEntry[] {
 /**
  * temp + fsync + rename in the bundle: the shim (or a reader after a crash) sees all or nothing.
  * The fsync runs on the thread pool, not on the event loop of a daemon starting other containers.
+ * `durable: false` leaves the fsync out, for a file that says nothing after a reboot (the rename
+ * still gives a process that dies, or a reader, all or nothing).
  */
-export async function writeBundleFile(bundle: string, name: BundleFileName, data: string | Buffer, mode = 0o600): Promise<void> {
+export async function writeBundleFile(bundle: string, name: BundleFileName, data: string | Buffer, mode = 0o600, durable = true): Promise<void> {
   const file = bundlePath(bundle, name);
   const tmp = join(bundle, `.${BundleFile[name]}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (e) {
     await fh.close();
     await unlink(tmp);
@@ -229,7 +231,11 @@ export async function writeBundleFile(bundle: string, name: BundleFileName, data
   await rename(tmp, file);
 }
 
-/** cgroup.json, written before the shim starts, so that whoever finds the bundle can remove the cgroup. */
+/**
+ * cgroup.json, written before the shim starts, so that whoever finds the bundle can remove the
+ * cgroup. Not fsynced: it serves after a crash of a process (the page cache has it), and after a
+ * crash of the machine the cgroups it names are gone with it.
+ */
 export function writeCgroupPaths(bundle: string, paths: CgroupPaths): Promise<void> {
-  return writeBundleFile(bundle, 'cgroup', JSON.stringify(CgroupPathsSchema.parse(paths)), 0o644);
+  return writeBundleFile(bundle, 'cgroup', JSON.stringify(CgroupPathsSchema.parse(paths)), 0o644, false);
 }

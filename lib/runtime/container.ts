@@ -186,11 +186,11 @@ export class Container implements AsyncDisposable {
       // Written before the shim starts: whoever finds the bundle after a crash of this process
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
-      await writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
       const { healthLog, holdFds, proxies, ...shim } = settings;
       const health = resolveHealthcheck(cfg.healthcheck, cfg.shell);
       const target = { id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup };
-      await writeExecTemplate(bundle, execTemplateOf(target));
+      // Side by side: both are the bundle's before the shim starts (exec.json for the quick exec).
+      await Promise.all([writeCgroupPaths(bundle, this.#cgroup?.paths ?? {}), writeExecTemplate(bundle, execTemplateOf(target))]);
       const { shimPid, pid } = await startDetached(plan, bundle, {
         ...shim,
         tty,

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NsboxError } from '../errors.js';
 import { native } from '../native.js';
-import { fsError } from './errors.js';
+import { fsError, isCode } from './errors.js';
 
 /** fsync a directory, making the renames and creations inside it durable. */
 export async function fsyncDirAsync(dir: string): Promise<void> {
@@ -106,9 +106,16 @@ export interface LockOptions {
 }
 
 async function openLockFile(file: string): Promise<number> {
+  const openIt = () => openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o644);
+  try {
+    return openIt();
+  } catch (err) {
+    // Its directory made only when missing: a lock is taken on every change of a store.
+    if (!isCode(err, 'ENOENT')) throw fsError(err, 'open lock file', file);
+  }
   await mkdir(path.dirname(file), { recursive: true });
   try {
-    return openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o644);
+    return openIt();
   } catch (err) {
     throw fsError(err, 'open lock file', file);
   }
