@@ -97,6 +97,25 @@ test('lookup as docker: full id, name with or without "/", unique id prefix; amb
   await t.throwsAsync(store.get('../..'), { instanceOf: NotFoundError });
 });
 
+test('getById: the full id alone, as a watcher of one container asks; NotFoundError once its record is gone', async (t) => {
+  const store = await ContainerStore.open({ root: tempRoot(t) });
+  const a = await store.create({ id: `ab${'0'.repeat(62)}`, name: 'alpha' });
+  t.deepEqual(await store.getById(a.id), await store.get(a.id));
+  await t.throwsAsync(store.getById('alpha'), { instanceOf: NotFoundError });
+  await t.throwsAsync(store.getById('ab0'), { instanceOf: NotFoundError });
+  // A container named with a's id: get falls through to that name once a is gone, getById does not.
+  const b = await store.create({ name: a.id });
+  await store.remove(a.id);
+  t.is((await store.get(a.id)).id, b.id);
+  await t.throwsAsync(store.getById(a.id), { instanceOf: NotFoundError, message: `No such container: ${a.id}` });
+  // An update without the directory's fsync writes the same record.
+  const u = await store.update(b.id, (r) => {
+    r.exitCode = 7;
+  }, { syncDir: false });
+  t.deepEqual(await store.getById(b.id), u);
+  t.is(u.exitCode, 7);
+});
+
 test('a taken name is a Conflict in docker\'s words; generated names are unique', async (t) => {
   const store = await ContainerStore.open({ root: tempRoot(t) });
   const web = await store.create({ name: 'web' });
