@@ -130,13 +130,14 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
     if (net && x.network) x.network.state = net.state;
   }, { syncDir: false });
-  // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
-  // the container has exited and an attach client waited for has had all of its output. Watched
-  // from now, not from the update's end: the removal's reads go beside the update, and its change
-  // of the store queues behind it (the store's lock, taken in call order within this process).
-  if (claimed) void processExit(started.shimPid, shimStart).then(() => autoRemove(ctx, r.id)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
   const record = await updated;
   ctx.emit('start', record);
+  // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
+  // the container has exited and an attach client waited for has had all of its output. Armed after
+  // the update (not beside it): a waiter for the removal takes the exit code from the running record
+  // (its shim's events or exit.json), and a removal queued right behind the update left it no time
+  // to read that record (engine.test's --rm waits answered 0).
+  if (claimed) void processExit(started.shimPid, shimStart).then(() => autoRemove(ctx, r.id)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
   return record;
 }
 
