@@ -31,6 +31,7 @@ void InitSpawnProcess(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
 void InitFdPass(Napi::Env env, Napi::Object exports);
+void InitCgroupBpf(Napi::Env env, Napi::Object exports);
 void CloseAllWatches(AddonData* data);
 void FreeNft(AddonData* data);
 

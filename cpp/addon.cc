@@ -76,6 +76,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNetlink(env, exports);
   InitNetns(env, exports);
   InitFdPass(env, exports);
+  InitCgroupBpf(env, exports);
   return exports;
 }
 

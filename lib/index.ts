@@ -10,8 +10,8 @@ export type { SignalName } from './runtime/signals.js';
 export { NsboxError, ValidationError, NotFoundError, InvalidStateError, NotModifiedError } from './errors.js';
 export * as raw from './raw.js';
 export {
-  Cgroup, detectCgroups, parseBytes,
-  type CgroupLayout, type CgroupMode, type CgroupOptions, type CgroupStats, type CgroupEvent, type Resources,
+  Cgroup, DEFAULT_DEVICE_RULES, detectCgroups, parseBytes,
+  type CgroupLayout, type CgroupMode, type CgroupOptions, type CgroupStats, type CgroupEvent, type DeviceRule, type Resources,
 } from './cgroup/index.js';
 export type { PullOptions, PullProgress } from './image/image.js';
 export type { PushOptions, PushProgress, PushResult } from './image/push.js';

@@ -187,6 +187,12 @@ export interface NativeAddon {
   openPty(size?: { cols: number; rows: number }): { master: number; slave: number; path: string };
   /** Connects to the unix stream socket at `socketPath` and sends `fd` (SCM_RIGHTS) with the text `name`. */
   sendFd(socketPath: string, fd: number, name: string): void;
+  /**
+   * Loads the cgroup-v2 device program of `rules` (the compact form of lib/cgroup/devices.ts) and
+   * attaches it to the cgroup directory `dir` with BPF_F_ALLOW_MULTI, replacing the device programs
+   * attached there before.
+   */
+  setDeviceProgram(dir: string, rules: Buffer): void;
   resizePty(fd: number, cols: number, rows: number): void;
   pivotRoot(newRoot: string, putOld: string): void;
   setns(fd: number, nstype: number): void;

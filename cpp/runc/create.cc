@@ -18,6 +18,7 @@
 
 #include <algorithm>
 
+#include "../cgroup-bpf.h"
 #include "../plan-parse.h"
 #include "../spawn-core.h"
 #include "../syscalls.h"
@@ -280,7 +281,15 @@ bool CreateFrom(const WireValue& e, const CreateArgs& a, Undo* undo) {
   if (!writes) return false;
   for (const auto& w : writes->items) {
     int err;
-    if (!WriteFile(Str(w, "file"), Str(w, "value").c_str(), &err)) return false;
+    std::string program;
+    if (w.Field("devices")) {
+      // A cgroup-v2 device program (lib/cgroup/devices.ts's compact form), as the addon sets it.
+      const char* step;
+      if (!WireSource().Bytes(w, "devices", &program)) return false;
+      if (SetDeviceProgram(Str(w, "dir"), reinterpret_cast<const uint8_t*>(program.data()), program.size(), &step) != 0) return false;
+    } else if (!WriteFile(Str(w, "file"), Str(w, "value").c_str(), &err)) {
+      return false;
+    }
   }
 
   Plan plan;

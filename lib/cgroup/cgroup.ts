@@ -1,6 +1,7 @@
 import { EventEmitter, on } from 'node:events';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, NsboxError, ValidationError, reportCleanupError } from '../errors.js';
+import { applyDeviceRules, type DeviceRule } from './devices.js';
 import { detectCgroups, type CgroupLayout, type DetectOptions } from './detect.js';
 import type { CgroupDriver, CgroupEvent, CgroupPlacement, CgroupStats, KillOptions } from './driver.js';
 import { cgroupParent, cgroupPathFor, driverFromPaths, makeDriver, type DriverKind } from './paths.js';
@@ -15,6 +16,13 @@ export interface CgroupOptions {
   parent?: string;
   /** Limits applied right after creation. */
   resources?: Resources;
+  /**
+   * Device rules applied right after creation, as runtime-spec's `linux.resources.devices` (the
+   * last rule that covers an access decides; a type `a` rule resets): through the v1 devices
+   * controller where mounted, else as an eBPF device program on the cgroup2 directory (root only).
+   * `DEFAULT_DEVICE_RULES` is docker's list.
+   */
+  devices?: readonly DeviceRule[];
   /** 'auto' (default): v2 on cgroup2-only hosts, else v1 (with the unified twin on hybrid hosts). Or a ready driver. */
   driver?: DriverKind | CgroupDriver;
   /** The host's layout, for tests or to skip detection; default: detected from /proc/self. */
@@ -89,9 +97,10 @@ export class Cgroup extends EventEmitter<CgroupEvents> {
       throw err;
     }
     const cgroup = new Cgroup(name, driver, options.eventIntervalMs);
-    if (resources) {
+    if (resources || options.devices) {
       try {
-        await driver.set(resources);
+        if (resources) await driver.set(resources);
+        if (options.devices) await applyDeviceRules(driver, options.devices);
       } catch (err) {
         await driver.remove().catch(reportCleanupError(`cgroup ${name}: removing it after its limits were refused`));
         throw err;

@@ -51,14 +51,17 @@ export async function readOptional(file: string): Promise<string | undefined> {
   }
 }
 
-let recorded: Array<[string, string]> | undefined;
+/** A recorded write: a file and its value, or a cgroup directory and its device program (devices.ts). */
+export type RecordedWrite = [string, string | Buffer];
+
+let recorded: RecordedWrite[] | undefined;
 
 /**
  * Runs fn with the writes of writeValue that succeed recorded in order: nsbox-runc's create records
  * those of applying a config's limits, which its C++ side replays (lib/oci/plan-cache.ts). For a
  * process doing nothing else meanwhile: the record is not scoped to fn's own calls.
  */
-export async function recordingWrites<T>(fn: () => Promise<T>, into: Array<[string, string]>): Promise<T> {
+export async function recordingWrites<T>(fn: () => Promise<T>, into: RecordedWrite[]): Promise<T> {
   if (recorded) throw new Error('recordingWrites: already recording');
   recorded = into;
   try {
@@ -87,6 +90,11 @@ export async function writeValue(file: string, value: string | number): Promise<
     throw cgroupFsError(err, `write '${value}' to`, file);
   }
   recorded?.push([file, String(value)]);
+}
+
+/** Records a step of applying limits that is not a file write (a device program), when recording. */
+export function recordStep(step: RecordedWrite): void {
+  recorded?.push(step);
 }
 
 export async function exists(file: string): Promise<boolean> {

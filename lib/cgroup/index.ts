@@ -1,4 +1,5 @@
 export { Cgroup, parseResources, type CgroupOptions, type CgroupPruneOptions, type RemoveOptions } from './cgroup.js';
+export { compileDeviceRules, DEFAULT_ALLOWED_DEVICES, DEFAULT_DEVICE_RULES, type DeviceRule } from './devices.js';
 export { detectCgroups, hierarchyDir, type CgroupLayout, type CgroupMode, type ControllerInfo, type DetectOptions } from './detect.js';
 export type { CgroupDriver, CgroupEvent, CgroupPlacement, CgroupStats, CpuStats, IoStats, KillOptions, MemoryStats, PidsStats, WatchOptions } from './driver.js';
 export { cgroupParent, DEFAULT_CGROUP_PARENT, driverFromPaths, makeDriver, type DriverKind } from './paths.js';

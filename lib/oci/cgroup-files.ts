@@ -2,10 +2,12 @@
  * The `linux.resources` fields that lib/cgroup's drivers do not take (they take docker-shaped
  * limits), as writes of the cgroup's own files, in order: CFS period and quota exactly as given,
  * realtime, memory reservation, kernel, kernelTCP, swappiness and the OOM killer, net_cls and
- * net_prio, cgroup v1 device rules, `unified`. Pure: which version drives each controller is the
+ * net_prio, cgroup v1 device rules, `unified`; and the device rules on cgroup v2 as the compact
+ * form of an eBPF program (deviceProgram). Pure: which version drives each controller is the
  * caller's answer, so it is unit-tested without cgroups.
  */
 import { ValidationError } from '../errors.js';
+import { compileDeviceRules, DEFAULT_ALLOWED_DEVICES } from '../cgroup/devices.js';
 import type { OciDevice, OciResources } from './config.js';
 
 export interface CgroupWrite {
@@ -22,16 +24,6 @@ export type ControllerVersion = (controller: string) => 1 | 2 | undefined;
 
 type DeviceRule = NonNullable<OciResources['devices']>[number];
 
-/**
- * Device nodes a container may always make and use, after its own rules (runc's and crun's
- * defaults: mknod of any node, the nodes runtime-spec says the runtime supplies, the pty devices).
- */
-const DEFAULT_ALLOWED: DeviceRule[] = [
-  { allow: true, type: 'c', access: 'm' },
-  { allow: true, type: 'b', access: 'm' },
-  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [136, undefined], [10, 200]].map(([major, minor]) => ({ allow: true, type: 'c', major: major!, ...(minor === undefined ? {} : { minor }), access: 'rwm' })),
-];
-
 function deviceLine(d: DeviceRule, field: string): string {
   const type = d.type ?? 'a';
   if (!['a', 'b', 'c'].includes(type)) throw new ValidationError(`invalid config.json: ${field}.type: ${type} (a, b or c)`, `${field}.type`);
@@ -42,13 +34,15 @@ function deviceLine(d: DeviceRule, field: string): string {
   return `${type} ${num(d.major)}:${num(d.minor)} ${access}`;
 }
 
-/**
- * cgroup v1 device rules: the config's in their order (the kernel keeps its allow list in the
- * order written), then the defaults and an allow of each `linux.devices` node.
- */
+/** The config's device rules in their order, then the defaults and an allow of each `linux.devices` node. */
+function deviceRules(rules: DeviceRule[], nodes: OciDevice[]): DeviceRule[] {
+  const extra: DeviceRule[] = [...DEFAULT_ALLOWED_DEVICES, ...nodes.filter((n) => n.type === 'c' || n.type === 'b').map((n) => ({ allow: true, type: n.type, major: n.major ?? 0, minor: n.minor ?? 0, access: 'rwm' }))];
+  return [...rules, ...extra];
+}
+
+/** cgroup v1 device rules, written in order (the kernel keeps its allow list in the order written). */
 function deviceWrites(rules: DeviceRule[], nodes: OciDevice[]): CgroupWrite[] {
-  const extra: DeviceRule[] = [...DEFAULT_ALLOWED, ...nodes.filter((n) => n.type === 'c' || n.type === 'b').map((n) => ({ allow: true, type: n.type, major: n.major ?? 0, minor: n.minor ?? 0, access: 'rwm' }))];
-  return [...rules, ...extra].map((d, i) => {
+  return deviceRules(rules, nodes).map((d, i) => {
     const field = i < rules.length ? `linux.resources.devices.${i}` : 'linux.devices';
     return { controller: 'devices', file: d.allow ? 'devices.allow' : 'devices.deny', value: deviceLine(d, field), field };
   });
@@ -135,4 +129,18 @@ export function cgroupWrites(r: OciResources | undefined, versionOf: ControllerV
     out.push({ controller: controller === 'cgroup' ? 'unified' : controller, file: key, value, field });
   }
   return out;
+}
+
+/**
+ * The device rules of `r` as the compact form of a cgroup-v2 device program (lib/cgroup/devices.ts),
+ * when the rules are not v1's to enforce (no v1 devices controller) and the cgroup has a cgroup2
+ * directory; undefined otherwise, or when `r` has no device rules. The same rules as v1's, in the
+ * same order, so both enforce the same thing.
+ */
+export function deviceProgram(r: OciResources | undefined, versionOf: ControllerVersion, devices: OciDevice[] = []): Buffer | undefined {
+  if (!r?.devices?.length || versionOf('devices') === 1 || versionOf('unified') !== 2) return undefined;
+  const rules = deviceRules(r.devices, devices);
+  // The same checks and wording as v1's lines.
+  rules.forEach((d, i) => deviceLine(d, i < r.devices!.length ? `linux.resources.devices.${i}` : 'linux.devices'));
+  return compileDeviceRules(rules, 'linux.resources.devices');
 }

@@ -6,11 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { posix as path } from 'node:path';
 import { driverFromPaths, makeDriver, parseResources, V1_CONTROLLERS, type CgroupDriver } from '../cgroup/index.js';
-import { recordingWrites, writeValue } from '../cgroup/cgroupfs.js';
+import { recordingWrites, writeValue, type RecordedWrite } from '../cgroup/cgroupfs.js';
 import type { Resources } from '../cgroup/resources.js';
 import { ignoreCode, NsboxError, ValidationError } from '../errors.js';
 import { cgroupLayout } from '../runtime/run-root.js';
-import { cgroupWrites, type ControllerVersion } from './cgroup-files.js';
+import { setDeviceProgram } from '../cgroup/devices.js';
+import { cgroupWrites, deviceProgram, type ControllerVersion } from './cgroup-files.js';
 import type { OciDevice, OciResources } from './config.js';
 
 /** nsbox's v1 controllers and the network ones linux.resources.network needs, where mounted. */
@@ -28,7 +29,9 @@ async function controllerVersions(cg: CgroupDriver): Promise<ControllerVersion> 
 export async function applyResources(cg: CgroupDriver, resources: OciResources | undefined, devices: OciDevice[] = []): Promise<void> {
   const res = ociResources(resources);
   if (res) await cg.set(parseResources(res, 'linux.resources'));
-  const writes = cgroupWrites(resources, await controllerVersions(cg), devices);
+  const versionOf = await controllerVersions(cg);
+  const writes = cgroupWrites(resources, versionOf, devices);
+  const program = deviceProgram(resources, versionOf, devices);
   const { unified, ...v1 } = cg.paths;
   for (const w of writes) {
     const dir = v1[w.controller] ?? unified!;
@@ -36,6 +39,13 @@ export async function applyResources(cg: CgroupDriver, resources: OciResources |
       await writeValue(path.join(dir, w.file), w.value);
     } catch (e) {
       throw new NsboxError(`${w.field}: ${(e as Error).message}`, { cause: e, ...(e instanceof NsboxError && e.code ? { code: e.code } : {}) });
+    }
+  }
+  if (program) {
+    try {
+      setDeviceProgram(unified!, program);
+    } catch (e) {
+      throw new NsboxError(`linux.resources.devices: ${(e as Error).message}`, { cause: e, ...(e instanceof NsboxError && e.code ? { code: e.code } : {}) });
     }
   }
 }
@@ -68,7 +78,7 @@ function checkPath(p: string): void {
  * drivers' create() does and replays these; a setup step that is not a cgroupfs write belongs in
  * plan-cache.ts's cacheable() as a reason to go to Node).
  */
-export async function createCgroup(cgroupsPath: string | undefined, id: string, resources: OciResources | undefined, devices: OciDevice[] = [], writes?: Array<[string, string]>): Promise<CgroupDriver> {
+export async function createCgroup(cgroupsPath: string | undefined, id: string, resources: OciResources | undefined, devices: OciDevice[] = [], writes?: RecordedWrite[]): Promise<CgroupDriver> {
   const p = cgroupsPath ?? `nsbox-runc/${id}`;
   checkPath(p);
   const layout = await cgroupLayout();

@@ -8,6 +8,7 @@
 import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { RecordedWrite } from '../cgroup/cgroupfs.js';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import { native } from '../native.js';
 import { hostFacts } from '../runtime/host.js';
@@ -93,7 +94,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       nsFds[n.type] = openSync(n.path, 'r');
       opened.push(nsFds[n.type]!);
     }
-    const cgroupWrites: Array<[string, string]> = [];
+    const cgroupWrites: RecordedWrite[] = [];
     cgroup = await createCgroup(cfg.linux.cgroupsPath, o.id, cfg.linux.resources, cfg.linux.devices, cgroupWrites);
     const placement = cgroup.placement();
     let pty: { master: number; slave: number; path: string } | undefined;

@@ -73,8 +73,9 @@ export async function updateContainer(root: string, id: string, f: UpdateFlags):
   if (weight !== undefined) r.blockIO = { weight };
   const cg = await openCgroup(s.cgroupPaths);
   if (!cg) return;
-  // Device rules are create's only (runc's update leaves them too).
-  await applyResources(cg, { ...r, devices: [] });
+  // Device rules given replace the container's (runc's update leaves them; crun's applies them):
+  // then the defaults and the config's device nodes stay allowed, as at create.
+  await applyResources(cg, r, s.config.linux?.devices ?? []);
 }
 
 /** One `events --stats` record, runc's shape reduced to what the drivers measure. */

@@ -16,7 +16,8 @@
  *
  * The entry is a plan-wire tree: { key, plan, rootfs, checks: [{ path, dir }], nsfds: [{ type,
  * path, fd }], cgroups: [{ mountpoint, mountRoot, dir, cpuset, v2 }], writes: [{ file, value }]
- * (the limits, as the drivers wrote them), v2controllers, state, calls },
+ * (the limits, as the drivers wrote them; { dir, devices } a cgroup-v2 device program, the
+ * compact form of lib/cgroup/devices.ts), v2controllers, state, calls },
  * written atomically, 0600, under <root>/.plans/ (at most MAX_ENTRIES, the oldest removed). The
  * text templates hold \x02P (pid), \x02T (start time), \x02C (created) and, in a `param` entry,
  * \x02I (the id) in the strings anywhere.
@@ -24,6 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
+import type { RecordedWrite } from '../cgroup/cgroupfs.js';
 import { CgroupV1Driver, CgroupV2Driver, V2_CONTROLLERS, type CgroupDriver, type CgroupLayout } from '../cgroup/index.js';
 import type { SpawnPlan } from '../native.js';
 import { encodeWire, type WireValue } from '../runtime/plan-wire.js';
@@ -83,7 +85,7 @@ export interface CompiledCreate {
   state: StateFile;
   cgroup: CgroupDriver;
   /** The writes of applying the limits (createCgroup's record), replayed in order. */
-  cgroupWrites: Array<[string, string]>;
+  cgroupWrites: RecordedWrite[];
   /** The plan's context as create used it, without the fds it opened. */
   planContext: OciPlanContext;
 }
@@ -205,7 +207,7 @@ export async function storePlanEntries(keys: PlanKeys, c: CompiledCreate): Promi
     const layout = await cgroupLayout();
     const cgroups = cgroupEntries(c.cgroup, layout);
     if (!cgroups) return;
-    const one: Compilation = { cfg: c.cfg, state: c.state, planContext: c.planContext, paths: c.cgroup.paths, cgroups, writes: c.cgroupWrites.map(([file, value]) => ({ file, value })), killFile: hasKillFile(c.cgroup.paths) };
+    const one: Compilation = { cfg: c.cfg, state: c.state, planContext: c.planContext, paths: c.cgroup.paths, cgroups, writes: c.cgroupWrites.map(([file, value]) => (typeof value === 'string' ? { file, value } : { dir: file, devices: value })), killFile: hasKillFile(c.cgroup.paths) };
     const entry = compileEntry(one, layout, isDirectory);
     if (!entry) return;
     writeEntry(c.root, keys.exact.file, { key: keys.exact.key, ...entry });

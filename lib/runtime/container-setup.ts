@@ -6,6 +6,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
+import { DEFAULT_DEVICE_RULES } from '../cgroup/devices.js';
 import { NotFoundError, ValidationError, isCode } from '../errors.js';
 import type { SpawnPlan } from '../native.js';
 import { fsError } from '../storage/errors.js';
@@ -76,10 +77,15 @@ export async function makeCgroup(config: ContainerConfig, id: string, privileged
   const { resources, cgroupParent } = config;
   if (!resources && !privileged) return undefined;
   try {
+    const layout = await cgroupLayout();
+    // docker's device list where the cgroup enforces it as an eBPF program (cgroup v2, root). With
+    // v1's devices controller, nodev on the container's /dev and root keeps made nodes unusable.
+    const devices = privileged && !config.privileged && layout.unified !== undefined && layout.controllers.devices?.version !== 1;
     return await Cgroup.create(id, {
-      layout: await cgroupLayout(),
+      layout,
       ...(cgroupParent !== undefined ? { parent: cgroupParent } : {}),
       ...(resources ? { resources } : {}),
+      ...(devices ? { devices: DEFAULT_DEVICE_RULES } : {}),
     });
   } catch (e) {
     if (resources && privileged) throw e;
