@@ -4,7 +4,6 @@
  * (what `docker build` sends from its config.json) carries the credentials for an htpasswd
  * registry, and a build without them fails with the registry's refusal.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

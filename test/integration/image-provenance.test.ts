@@ -11,7 +11,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
-import { buildImage } from '../../lib/build/index.js';
 import { Container } from '../../lib/container.js';
 import { Image } from '../../lib/image/image.js';
 import { rootfs, skipIf } from './_helpers.js';
