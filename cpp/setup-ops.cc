@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "fd-message.h"
 #include "plan.h"
 #include "raw-syscall.h"
 #include "syscalls.h"
@@ -50,22 +51,11 @@ long HandOffListener(const Op& op, int sock) {
   if (sock < 0) return -EINVAL;
   long fd = InstallFilter(op);
   if (fd < 0) return fd;
-  int lfd = static_cast<int>(fd);
   char byte = 'L';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &lfd, sizeof lfd);
+  FdMessage m(&byte, 1);
+  m.Attach(static_cast<int>(fd));
   long r;
-  while ((r = Sys(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL)) == -EINTR) {
+  while ((r = Sys(SYS_sendmsg, sock, &m.msg, MSG_NOSIGNAL)) == -EINTR) {
   }
   Sys(SYS_close, fd);
   Sys(SYS_close, sock);

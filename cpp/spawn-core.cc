@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "fd-message.h"
 #include "netns.h"
 #include "plan-parse.h"
 #include "raw-syscall.h"
@@ -224,15 +225,9 @@ bool ReceiveListener(int sock, int err_r, UniqueFd* out, SpawnFailure* f) {
     }
   }
   char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  FdMessage m(&byte, 1);
   ssize_t n;
-  while ((n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  while ((n = recvmsg(sock, &m.msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
   }
   if (n < 0 && errno != EAGAIN) {
     f->err = errno;
@@ -240,12 +235,8 @@ bool ReceiveListener(int sock, int err_r, UniqueFd* out, SpawnFailure* f) {
     f->path = "seccomp listener";
     return false;
   }
-  cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
-  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    out->reset(fd);
-  }
+  int fd = m.Received(n);
+  if (fd >= 0) out->reset(fd);
   return true;
 }
 
@@ -623,21 +614,10 @@ bool SendFdTo(const std::string& path, int fd, const std::string& message, Spawn
   // SOCK_STREAM: the fd rides on the first chunk; a long message may need more than one send.
   size_t done = 0;
   while (done < message.size() || done == 0) {
-    iovec iov{const_cast<char*>(message.data()) + done, message.size() - done};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (done == 0) {
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    ssize_t n = sendmsg(sock.get(), &msg, MSG_NOSIGNAL);
+    FdMessage m(const_cast<char*>(message.data()) + done, message.size() - done);
+    if (done == 0) m.Attach(fd);
+    else m.WithoutFd();
+    ssize_t n = sendmsg(sock.get(), &m.msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Fail(f, errno, "sendmsg", path);
     if (n == 0) return Fail(f, EIO, "sendmsg", path);

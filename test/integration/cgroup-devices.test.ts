@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { Cgroup } from '../../lib/cgroup/cgroup.js';
 import { detectCgroups } from '../../lib/cgroup/detect.js';
@@ -17,18 +16,13 @@ import { Container } from '../../lib/container.js';
 import { native } from '../../lib/native.js';
 import { defaultSpec } from '../../lib/oci/defaults.js';
 import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
+import { runcBin as bin, runcReason as runcMissing, type RuncCtx as Ctx } from './runc-fixture.js';
 
-interface Ctx {
-  dir: string;
-  root: string;
-}
 const test = anyTest as TestFn<Ctx>;
-const bin = fileURLToPath(new URL('../../build/Release/nsbox-runc', import.meta.url));
-const dist = fileURLToPath(new URL('../../dist/oci/main.js', import.meta.url));
 const layout = isRoot ? await detectCgroups() : undefined;
 const enforced = layout && (layout.controllers.devices?.version === 1 || layout.unified !== undefined);
 const reason = !isRoot ? 'needs root' : !enforced ? 'neither a v1 devices controller nor a cgroup2 hierarchy' : undefined;
-const runcReason = reason ?? (!existsSync(dist) ? 'dist/ is not built (npm run build:ts)' : !existsSync(bin) ? 'build/Release/nsbox-runc is not built' : undefined);
+const runcReason = reason ?? runcMissing;
 
 test.before((t) => {
   if (reason) return;

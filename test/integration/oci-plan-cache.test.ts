@@ -14,13 +14,9 @@ import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { native } from '../../lib/native.js';
 import { defaultSpec } from '../../lib/oci/defaults.js';
 import { isRoot, rootfs, skipIf } from './_helpers.js';
+import { runcBin as bin, type RuncCtx as Ctx } from './runc-fixture.js';
 
-interface Ctx {
-  dir: string;
-  root: string;
-}
 const test = anyTest as TestFn<Ctx>;
-const bin = fileURLToPath(new URL('../../build/Release/nsbox-runc', import.meta.url));
 const bundleJs = fileURLToPath(new URL('../../dist/runc-bundle/nsbox-runc.cjs', import.meta.url));
 const reason = !isRoot ? 'needs root' : !existsSync(bundleJs) ? 'dist/runc-bundle is not built (npm run build:ts)' : !existsSync(bin) ? 'build/Release/nsbox-runc is not built' : undefined;
 const rtest = skipIf(reason, test.serial);

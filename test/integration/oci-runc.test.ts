@@ -8,20 +8,14 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import { native } from '../../lib/native.js';
 import { defaultSpec } from '../../lib/oci/defaults.js';
-import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
+import { collect, rootfs, skipIf } from './_helpers.js';
+import { runcBin as bin, runcReason, type RuncCtx as Ctx } from './runc-fixture.js';
 
-interface Ctx {
-  dir: string;
-  root: string;
-}
 const test = anyTest as TestFn<Ctx>;
-const bin = fileURLToPath(new URL('../../build/Release/nsbox-runc', import.meta.url));
-const dist = fileURLToPath(new URL('../../dist/oci/main.js', import.meta.url));
-const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : !existsSync(bin) ? 'build/Release/nsbox-runc is not built' : undefined;
+const reason = runcReason;
 const rtest = skipIf(reason, test.serial);
 
 /**

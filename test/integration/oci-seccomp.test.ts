@@ -15,20 +15,14 @@ import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { native } from '../../lib/native.js';
 import { defaultSpec } from '../../lib/oci/defaults.js';
 import { SYSCALLS, hostSeccompArch } from '../../lib/runtime/seccomp/index.js';
-import { isRoot, rootfs, skipIf } from './_helpers.js';
+import { rootfs, skipIf } from './_helpers.js';
+import { runcBin as bin, runcReason, type RuncCtx as Ctx } from './runc-fixture.js';
 
-interface Ctx {
-  dir: string;
-  root: string;
-}
 const test = anyTest as TestFn<Ctx>;
-const bin = fileURLToPath(new URL('../../build/Release/nsbox-runc', import.meta.url));
-const dist = fileURLToPath(new URL('../../dist/oci/main.js', import.meta.url));
 const agentScript = fileURLToPath(new URL('../fixtures/seccomp-agent.py', import.meta.url));
 const python = spawnSync('python3', ['-c', 'import fcntl, socket'], { encoding: 'utf8' }).status === 0;
 const arch = hostSeccompArch();
-const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : !existsSync(bin) ? 'build/Release/nsbox-runc is not built'
-  : !arch ? `no syscall table for ${process.arch}` : undefined;
+const reason = runcReason ?? (!arch ? `no syscall table for ${process.arch}` : undefined);
 const rtest = skipIf(reason, test.serial);
 const atest = skipIf(reason ?? (python ? undefined : 'the seccomp agent needs python3'), test.serial);
 
