@@ -97,6 +97,23 @@ function bindOne(b: PortBinding, ip: string, port: number, reuse: boolean): [num
 }
 
 /**
+ * A port on every address of a container without IPv6 is also held on [::1] and relayed (to its
+ * IPv4 address), so that `localhost` reaches it whichever address a client tries first, as
+ * docker's proxy does; not listed as a binding of its own (docker shows 0.0.0.0 alone for these).
+ * undefined where the host has no IPv6 loopback (IPv6 off); a [::1] port someone else holds is
+ * the port in use.
+ */
+function loopback6(b: PortBinding, port: number): number | undefined {
+  if (b.protocol !== 'tcp' && b.protocol !== 'udp') return undefined;
+  try {
+    return bindOne(b, '::1', port, false)[0];
+  } catch (err) {
+    if (err instanceof NsboxError && (err.code === 'EADDRNOTAVAIL' || err.code === 'EAFNOSUPPORT')) return undefined;
+    throw err;
+  }
+}
+
+/**
  * Binds every host port (0: the kernel picks one); all or nothing. `dual` (the container has an
  * IPv6 address): a port on every address ('') is held on [::] too, as docker binds both. `reuse`
  * (SO_REUSEADDR): as a listener binds, so connections of an earlier listener in TIME_WAIT do not
@@ -109,9 +126,21 @@ export function holdPorts(bindings: readonly PortBinding[], dual = false, reuse 
       for (let tries = 0; ; tries++) {
         const [fd, port] = bindOne(b, b.hostIp, b.hostPort, reuse);
         if (!(dual && b.hostIp === '')) {
+          let fd6: number | undefined;
+          try {
+            fd6 = b.hostIp === '' ? loopback6(b, port) : undefined;
+          } catch (err) {
+            releasePorts([fd]);
+            if (b.hostPort === 0 && err instanceof PortInUseError && tries < RANDOM_TRIES) continue;
+            throw err;
+          }
           held.fds.push(fd);
           held.ports.push({ ...b, hostPort: port });
           if (proxied(b, b.hostIp)) held.v6.push({ fd, containerPort: b.containerPort, protocol: b.protocol as 'tcp' | 'udp' });
+          if (fd6 !== undefined) {
+            held.fds.push(fd6);
+            held.v6.push({ fd: fd6, containerPort: b.containerPort, protocol: b.protocol as 'tcp' | 'udp' });
+          }
           break;
         }
         let fd6: number;

@@ -40,6 +40,7 @@ const NOTHING = { links: [], netns: [], portRules: 0, dns: 0, ips: [], held: [] 
 run('published host ports are held by the shim for the container life: restart, random ports, a killed shim, a restarted daemon', (t) => {
   const o = scenario('held');
   t.is(o.fetched, `${o.fetched.trim()}\n`);
+  t.is(o.loopback6, o.fetched);
   t.regex(o.cliNetIO, /^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B$/);
   t.not(o.cliNetIO, '0B / 0B');
   t.regex(o.heldRunning, /^port 0\.0\.0\.0:18080\/tcp is already in use/);
@@ -47,6 +48,7 @@ run('published host ports are held by the shim for the container life: restart, 
   t.is(o.shimFd3, 'socket:[N]');
   t.is(o.nodeListen, 'EADDRINUSE');
   t.is(o.restarted, o.fetched);
+  t.is(o.restarted6, o.fetched);
   t.regex(o.heldRestarted, /already in use/);
   t.true(o.newShim);
   t.is(o.afterStop, 'free');
@@ -60,6 +62,7 @@ run('published host ports are held by the shim for the container life: restart, 
   t.regex(o.docker.netio, /^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B\n$/);
   t.not(o.docker.netio, '0B / 0B\n');
   t.regex(o.docker.afterServeRestart.fetched, /^[0-9a-f]{12}\n$/);
+  t.is(o.docker.afterServeRestart.fetched6, o.docker.afterServeRestart.fetched);
   t.regex(o.docker.afterServeRestart.held, /already in use/);
   t.regex(o.docker.afterServeRestart.port, /^80\/tcp -> 0\.0\.0\.0:18082\n/);
   t.is(o.docker.restart, 0);

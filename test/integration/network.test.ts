@@ -45,6 +45,7 @@ run('published ports: 127.0.0.1, the namespace address, random ports, hairpin, U
   // port(n): the first binding, as the host reaches it (0.0.0.0 as loopback).
   t.deepEqual(o.firstPort, { host: '127.0.0.1', port: 18080 });
   t.is(o.loopback, 'web\n');
+  t.is(o.loopbackV6, 'web\n');
   t.is(o.nsAddress, 'web\n');
   t.is(o.randomLoopback, 'web\n');
   t.is(o.randomAny, 'web\n');
