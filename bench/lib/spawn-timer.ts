@@ -1,21 +1,32 @@
 // Times a program from the node process the way the nsbox row is timed: from just before the
 // spawn to the child's 'exit' event, on the same event loop.
 import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Command { file: string; args: string[] }
 
-/** Runs the command once with stdio ignored; resolves to the elapsed milliseconds. */
+/** Runs the command once with stdout ignored and stderr kept in a file (shown when it fails);
+ * resolves to the elapsed milliseconds. */
 export function timeSpawn({ file, args }: Command): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nsbox-bench-stderr-'));
+  const fd = openSync(join(dir, 'stderr'), 'w+');
+  const done = () => {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return new Promise<number>((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(file, args, { stdio: 'ignore' });
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', fd] });
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code === 0) resolve(ms);
-      else reject(new Error(`${file} exited with ${signal ?? `status ${code}`}`));
+      if (code === 0) return resolve(ms);
+      const stderr = readFileSync(join(dir, 'stderr'), 'utf8').trim();
+      reject(new Error(`${[file, ...args].join(' ')} exited with ${signal ?? `status ${code}`}${stderr ? `: ${stderr}` : ''}`));
     });
-  });
+  }).finally(done);
 }
 
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
