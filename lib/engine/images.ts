@@ -33,6 +33,17 @@ export class EngineImages {
   }
 
   /**
+   * The images `docker images` lists: without `all`, not the unnamed records of a named image's
+   * other platforms (loaded or pulled with it from one index), which are part of that image.
+   */
+  async listed(opts: { all?: boolean } = {}): Promise<Image[]> {
+    const images = await this.list();
+    if (opts.all) return images;
+    const siblings = platformSiblings(images);
+    return images.filter((i) => !siblings.has(i.digest));
+  }
+
+  /**
    * An image by name, digest, or id (the config's digest), `sha256:` optional, or a unique prefix
    * of an id or digest, as `images` shows them. `byName`: it was named (not by id or digest).
    */
@@ -184,12 +195,12 @@ export class EngineImages {
     const out = { removed: [] as RemovedImages[], spaceReclaimed: 0 };
     const store = new Store({ root: this.#ctx.root });
     const images = await this.list();
+    const sizes = new Map(images.map((i) => [i.digest, i.size]));
     const gone = new Set<string>();
-    // An unnamed platform of a named image's index is part of that image, not dangling.
-    const namedIndexes = () => new Set(images.filter((i) => i.names.length && !gone.has(i.digest)).map((i) => i.record.index).filter((d) => d !== undefined));
     for (const image of images) {
       if (gone.has(image.digest) || used.has(image.digest) || (!opts.all && image.names.length > 0)) continue;
-      if (!image.names.length && image.record.index !== undefined && namedIndexes().has(image.record.index)) continue;
+      // An unnamed platform of a named image's index is part of that image, not dangling.
+      if (platformSiblings(images.filter((i) => !gone.has(i.digest))).has(image.digest)) continue;
       // an earlier version of a tag, kept for rollback, unless told to forget it (`--forget`);
       // read again each time: removing a named image drops its tags' journals
       const kept = (await store.images.keptByJournal()).get(image.digest)?.filter((n) => !image.names.includes(n));
@@ -198,7 +209,8 @@ export class EngineImages {
       for (const d of [image.digest, ...r.deleted]) gone.add(d);
       // r.deleted starts with the manifest; docker names the image by its id.
       out.removed.push({ untagged: r.untagged, deleted: [...new Set([image.id, ...r.deleted.slice(1)])] });
-      out.spaceReclaimed += image.size;
+      // with the sizes of the other platforms of its index that went with it
+      out.spaceReclaimed += [...new Set(r.deleted)].reduce((n, d) => n + (sizes.get(d) ?? 0), 0);
     }
     return out;
   }
@@ -210,4 +222,10 @@ export class EngineImages {
     if (result.deleted.length) this.#event('delete', result.deleted[0]!);
     return result;
   }
+}
+
+/** Digests of the unnamed images whose index a named image keeps: that image's other platforms. */
+export function platformSiblings(images: readonly Image[]): Set<string> {
+  const named = new Set(images.filter((i) => i.names.length).map((i) => i.record.index).filter((d) => d !== undefined));
+  return new Set(images.filter((i) => !i.names.length && i.record.index !== undefined && named.has(i.record.index)).map((i) => i.digest));
 }

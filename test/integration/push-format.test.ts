@@ -289,6 +289,8 @@ rtest('an image with two platforms (linux/amd64 and linux/arm64, pulled each) is
   const again = await Image.push(`${reg.host}/loaded:1`, { root: loadedRoot });
   t.is(again.digest, seeded.digests.index, 'the index went as loaded');
   const engine = await Engine.open({ root: loadedRoot });
+  t.deepEqual((await engine.images.listed()).map((i) => i.digest), [seeded.digests.busybox], '`images` lists the named image, not its other platform');
+  t.is((await engine.images.listed({ all: true })).length, 2, '`images -a` lists both');
   t.deepEqual((await engine.images.prune()).removed, [], 'the other platform of a named image is not dangling');
   t.is((await records()).length, 2);
   const removed = await engine.images.remove(`${reg.host}/loaded:1`);
@@ -299,4 +301,11 @@ rtest('an image with two platforms (linux/amd64 and linux/arm64, pulled each) is
   await new Store({ root: loadedRoot }).images.untag(`${reg.host}/loaded:1`);
   t.is((await engine.images.prune()).removed.length, 1, 'one prune removes the dangling image');
   t.deepEqual(await records(), [], 'and the other platform with it');
+  // prune -a counts the other platform's size too
+  await Image.load(oci, { root: loadedRoot, name: `${reg.host}/loaded:1` });
+  const both = (await Image.list({ root: loadedRoot })).reduce((n, i) => n + i.size, 0);
+  const pruned = await engine.images.prune({ all: true });
+  t.is(pruned.removed.length, 1);
+  t.is(pruned.spaceReclaimed, both, 'space reclaimed: both platforms');
+  t.deepEqual(await records(), []);
 });

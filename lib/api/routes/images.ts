@@ -94,7 +94,8 @@ export function imageRoutes(router: Router, ctx: ApiContext): void {
     const refs = filters.get('reference') ?? [];
     const dangling = filters.get('dangling')?.[0];
     const labels = filters.get('label') ?? [];
-    let images = await ctx.engine.images.list();
+    const all = ex.query.get('all');
+    let images = await ctx.engine.images.listed({ all: all === '1' || all === 'true' });
     if (refs.length) images = images.filter((i) => referenceMatches(i, refs));
     if (labels.length) images = images.filter((i) => matchesLabels(i.config.config?.Labels, labels));
     if (dangling !== undefined) images = images.filter((i) => (imageNames(i).tags.length === 0) === (dangling === 'true' || dangling === '1'));

@@ -1,4 +1,4 @@
-/** nsbox images [-q] [--digests] [--no-trunc] [REPOSITORY[:TAG]] */
+/** nsbox images [-a] [-q] [--digests] [--no-trunc] [--format json] [REPOSITORY[:TAG]] */
 import type { Image } from '../../image/image.js';
 import { openEngine } from '../open-engine.js';
 import { parseReference } from '../../image/reference.js';
@@ -14,7 +14,7 @@ export default async function images(argv: string[]): Promise<number> {
     { names: ['format'], kind: 'value' },
   ]);
   const filter = p.positional[0];
-  const all = await (await openEngine()).images.list();
+  const all = await (await openEngine()).images.listed({ all: flag(p, 'all') });
   const rows: Array<{ repo: string; tag: string; image: Image }> = [];
   for (const image of all) {
     const names = image.names.length ? image.names : ['<none>:<none>'];
