@@ -3,9 +3,10 @@
  * compressed, or gzipped once: push-layer.ts) is checked with HEAD and skipped when the repository
  * has it ("Layer already exists"); else mounted from another repository of the same registry known
  * to have it (the store's distribution record, and the image's own names there); else uploaded.
- * Unlike docker, a blob the store does not know the repository to have gets its upload session (or
- * mount) opened beside its HEAD, dropped when the HEAD finds it: one round trip less per new blob.
- * The config goes after the layers and the manifest last, so the registry never holds a manifest
+ * Unlike docker, a blob the store does not know the repository to have is asked for with one POST,
+ * a mount from the repository itself (201: there; 202: an upload session), or, when another
+ * repository may lend it, with its mount POST beside the HEAD: one round trip less per new blob.
+ * The config goes beside the layers and the manifest last, so the registry never holds a manifest
  * whose blobs are not all there. Manifests go in the image's own media type; a registry that
  * refuses an OCI manifest or index (415, or 400 MANIFEST_INVALID) gets it again once as Docker
  * schema2 / a manifest list (docker-manifest.ts), and is remembered as such in the store's
@@ -13,6 +14,7 @@
  * completed (invisible to its API) and, locally, a temp file the store's repair removes: the next
  * push starts over from the HEADs.
  */
+import { readFile } from 'node:fs/promises';
 import * as z from 'zod';
 import { InvalidStateError, ValidationError } from '../errors.js';
 import type { DistributionSnapshot, ImageEntry, ImageSnapshot, Store } from '../storage/index.js';
@@ -20,7 +22,7 @@ import { sha256 } from '../storage/index.js';
 import { dockerManifestList, isOciType, refusesMediaType, toDockerManifest } from './docker-manifest.js';
 import { layerBlobForPush, type PushBlob } from './push-layer.js';
 import type { Reference } from './reference.js';
-import { RegistryError, type Credentials, type RegistryClient } from './registry/index.js';
+import { RegistryError, type Credentials, type OpenedUpload, type RegistryClient } from './registry/index.js';
 import { ImageIndexSchema, ImageManifestSchema, MediaType, type Descriptor, type ImageIndex } from './registry/manifest.js';
 import { ATTESTATION, IN_TOTO, REF_DIGEST, REF_TYPE } from './provenance.js';
 import { pLimit } from './registry/p-limit.js';
@@ -94,7 +96,9 @@ interface PushContext {
   fmt: ManifestFormat;
   images: ImageSnapshot;
   dist: DistributionSnapshot;
-  /** Blobs the repository has now (uploaded, mounted, or there already). */
+  /** The push's signal: the caller's, and aborted by the push itself when one of its requests fails. */
+  signal: AbortSignal;
+  /** Blobs the repository has now (uploaded, mounted, or there already): remembered once the push succeeded. */
   learnt: Set<string>;
   /** Another repository of the registry known to have the blob, for a cross-repository mount. */
   mountSource(digest: string): string | undefined;
@@ -115,11 +119,20 @@ function repositoriesInStore(images: ImageSnapshot, domain: string): Map<string,
   return out;
 }
 
-/** Awaits every promise (none is left running) and throws the first rejection. */
-async function settleAll<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
-  const settled = await Promise.allSettled(promises);
-  const failed = settled.find((r) => r.status === 'rejected');
-  if (failed) throw failed.reason;
+/**
+ * Awaits every promise (none is left running) and throws the first to reject; that first
+ * rejection aborts `stop`, so that the others (requests taking the push's signal) end soon.
+ */
+async function settleAll<T>(promises: ReadonlyArray<Promise<T>>, stop?: AbortController): Promise<T[]> {
+  let first: { err: unknown } | undefined;
+  const settled = await Promise.allSettled(promises.map((p) => p.catch((err: unknown) => {
+    if (!first) {
+      first = { err };
+      stop?.abort();
+    }
+    throw err;
+  })));
+  if (first) throw first.err;
   return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
@@ -131,20 +144,34 @@ async function settleAll<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
  * tag, holding only what was pushed. `images`: the store's images as the caller read them.
  *
  * Each manifest goes as soon as its own blobs are in (an image manifest beside its attestation's),
- * the index last; what the push learnt of the repository is written meanwhile, off the path.
+ * the index last. What the push learnt of the repository is written once the registry took the
+ * tag (the manifests it took are the proof that it has their blobs). Nothing of a push runs on
+ * after it returns: its first failure aborts its other requests, and it returns once they ended.
  */
 export async function pushStoredImage(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, opts: PushOptions = {}, images?: ImageSnapshot): Promise<PushResult> {
   if (target.digest) throw new ValidationError(`cannot push a digest reference (${target.familiar}): push a tag`, 'reference');
-  const tag = target.tag ?? 'latest';
-  const repository = `${target.domain}/${target.path}`;
-  const signal = opts.signal;
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   // The registry's ping (and auth challenge) while the store is read; a failure is met again, and
   // told, by the first request that needs it.
-  client.ping(target.domain, signal).catch(() => {});
-  const [snapshot, dist] = await Promise.all([images ?? store.images.snapshot(), store.distribution.snapshot()]);
+  const pinged = client.ping(target.domain, signal).catch(() => {});
+  try {
+    return await pushWith(store, client, entry, target, opts, images, stop, signal);
+  } catch (err) {
+    stop.abort();
+    throw err;
+  } finally {
+    await pinged;
+  }
+}
+
+async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, opts: PushOptions, images: ImageSnapshot | undefined, stop: AbortController, signal: AbortSignal): Promise<PushResult> {
+  const tag = target.tag ?? 'latest';
+  const repository = `${target.domain}/${target.path}`;
+  const [snapshot, dist] = await settleAll<ImageSnapshot | DistributionSnapshot>([images ? Promise.resolve(images) : store.images.snapshot(), store.distribution.snapshot()]) as [ImageSnapshot, DistributionSnapshot];
   let local: Map<string, string[]> | undefined;
   const ctx: PushContext = {
-    store, client, target, repository, opts, images: snapshot, dist,
+    store, client, target, repository, opts, images: snapshot, dist, signal,
     fmt: manifestFormat(store, dist, target.domain),
     learnt: new Set(),
     mountSource: (d) => {
@@ -163,18 +190,17 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
   if (attested.length && fmt.docker) noProvenance();
   if (!index || (platforms.length === 1 && (!attested.length || fmt.docker))) {
     const p = await prepareManifest(store, entry, opts);
-    const layers = await sendBlobs(ctx, p);
-    const put = putImageManifest(client, repository, tag, p.manifest, record.mediaType, fmt, signal);
-    await settleAll<unknown>([put, remember(ctx)]);
-    const one = await put;
-    // Kept only once the registry took it: a refused push leaves the image's record as it was
-    // (a blob made for the push stays in the blob store, found again by its distribution record).
+    const layers = await sendBlobs(ctx, p, stop);
+    const one = await putImageManifest(client, repository, tag, p.manifest, record.mediaType, fmt, signal);
+    // Kept only once the registry took it: a refused push leaves the image's record and what the
+    // store knows of the registry as they were (a blob made for the push stays in the blob store,
+    // found again by its distribution record).
     const blobs = p.blobs.map((b) => b.digest);
-    await keepPushed(store, entry, [one], blobs);
+    await settleAll([keepPushed(store, entry, [one], blobs), remember(ctx)]);
     return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.bytes.length, mediaType: one.mediaType, manifest: one.digest, layers, warnings };
   }
   // Every manifest is known before any upload: the attestations name the pushed manifests.
-  const prepared = await Promise.all(platforms.map((p) => prepareManifest(store, p, opts)));
+  const prepared = await settleAll(platforms.map((p) => prepareManifest(store, p, opts)));
   const preparedOf = new Map(prepared.map((p) => [p.entry.record.digest, p]));
   const atts = new Map<Descriptor, Awaited<ReturnType<typeof attestationFor>> & { subject: string }>();
   if (!fmt.docker) {
@@ -183,7 +209,7 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
       atts.set(m, { ...(await attestationFor(store, m, subject)), subject });
     }
   }
-  const attBlobsIn = [...atts.values()].map((att) => Promise.all(att.blobs.map((b) => sendBlob(ctx, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes))));
+  const attBlobsIn = [...atts.values()].map((att) => settleAll(att.blobs.map((b) => sendBlob(ctx, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes)), stop));
   let refused = false;
   const attsIn = [...atts.entries()].map(async ([m, att], i) => {
     await attBlobsIn[i];
@@ -197,17 +223,14 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
       atts.delete(m);
     }
   });
-  const blobsIn = prepared.map((p) => sendBlobs(ctx, p));
+  const blobsIn = prepared.map((p) => sendBlobs(ctx, p, stop));
   const manifestsIn = prepared.map(async (p, i): Promise<[string, PushedManifest]> => {
     const layers = await blobsIn[i]!;
     const put = await putImageManifest(client, repository, undefined, p.manifest, p.entry.record.mediaType, fmt, signal);
     return [p.entry.record.digest, { ...put, layers, blobs: p.blobs.map((b) => b.digest) }];
   });
-  // What the repository has now, written while the manifests go.
-  const remembered = settleAll<unknown>([...blobsIn, ...attBlobsIn]).then(() => remember(ctx));
-  remembered.catch(() => {}); // told below, after the push's own error if there is one
-  const [pushedList] = await Promise.all([settleAll(manifestsIn), settleAll(attsIn)]);
-  const pushed = new Map(pushedList);
+  const settled = await settleAll<[string, PushedManifest] | void>([...manifestsIn, ...attsIn], stop);
+  const pushed = new Map(settled.slice(0, manifestsIn.length) as Array<[string, PushedManifest]>);
   if (refused) {
     fmt.docker = true;
     noProvenance();
@@ -256,11 +279,14 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
       if (atts.size) noProvenance();
     }
   }
-  await remembered;
-  // Kept only once the registry took the tag: a refused push leaves every image record as it was.
+  // Kept only once the registry took the tag: a refused push leaves every image record, and what
+  // the store knows of the registry, as they were.
   const platformOf = new Map(platforms.map((p) => [p.record.digest, p]));
-  for (const [d, p] of pushed) await keepPushed(store, platformOf.get(d)!, [p], p.blobs);
-  await keepPushed(store, entry, [top]);
+  const kept = (async () => {
+    for (const [d, p] of pushed) await keepPushed(store, platformOf.get(d)!, [p], p.blobs);
+    await keepPushed(store, entry, [top]);
+  })();
+  await settleAll([kept, remember(ctx)]);
   return { reference: `${repository}:${tag}`, tag, digest: top.digest, size: top.bytes.length, mediaType: top.mediaType, manifest: mine().digest, layers: mine().layers, warnings: [...new Set(warnings)] };
 }
 
@@ -375,9 +401,9 @@ async function attestationFor(store: Store, desc: Descriptor, subject: string): 
   const m = ImageManifestSchema.parse(JSON.parse(stored.toString('utf8')));
   const was = desc.annotations![REF_DIGEST]!;
   const read = async (d: Descriptor) => ({ digest: d.digest, mediaType: d.mediaType, bytes: await store.blobs.read(d.digest) });
-  if (was === subject) return { digest: desc.digest, bytes: stored, blobs: [await read(m.config), ...(await Promise.all(m.layers.map(read)))] };
+  if (was === subject) return { digest: desc.digest, bytes: stored, blobs: await settleAll([m.config, ...m.layers].map(read)) };
   const hex = (d: string) => d.slice(d.indexOf(':') + 1);
-  const layers = await Promise.all(m.layers.map(async (l) => {
+  const layers = await settleAll(m.layers.map(async (l) => {
     const b = await read(l);
     if (l.mediaType !== IN_TOTO) return { desc: l, blob: b };
     const json = z.looseObject({ subject: z.array(z.looseObject({ digest: z.record(z.string(), z.string()) })) }).parse(JSON.parse(b.bytes.toString('utf8')));
@@ -401,23 +427,21 @@ interface Prepared {
   /** The manifest as pushed, and its digest: known before any upload, so attestations can name it. */
   manifest: Buffer;
   digest: string;
-  /** The config's bytes (read beside the rest). */
-  config: Promise<Buffer>;
+  /** The config's bytes (read beside the manifest). */
+  config: Buffer;
 }
 
 /** The blobs and manifest an image goes to a registry as ('preparing': a plain-tar layer is gzipped, once). */
 async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOptions): Promise<Prepared> {
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
-  const config = store.blobs.read(record.config);
-  config.catch(() => {}); // told when the push sends it
-  const storedBytes = await store.blobs.read(record.digest);
+  const [config, storedBytes] = (await settleAll([store.blobs.read(record.config), store.blobs.read(record.digest)])) as [Buffer, Buffer];
   const stored = ImageManifestSchema.parse(JSON.parse(storedBytes.toString('utf8')));
   if (stored.layers.length !== record.layers.length) {
     throw new InvalidStateError(`image ${record.digest}: its manifest has ${stored.layers.length} layers, its record ${record.layers.length}`);
   }
   for (const l of record.layers) progress({ id: l.diffId, phase: 'preparing' });
-  const blobs = await Promise.all(record.layers.map((layer) => layerBlobForPush(store, layer, record.mediaType)));
+  const blobs = await settleAll(record.layers.map((layer) => layerBlobForPush(store, layer, record.mediaType)));
   const manifest = manifestFor(storedBytes, stored.layers, blobs);
   return { entry, stored, blobs, manifest, digest: sha256(manifest), config };
 }
@@ -426,7 +450,7 @@ async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOption
  * An image's layers and config, into the repository: each is checked with HEAD and skipped when
  * there, mounted from another repository of the registry known to have it, else uploaded.
  */
-async function sendBlobs(ctx: PushContext, prepared: Prepared): Promise<PushResult['layers']> {
+async function sendBlobs(ctx: PushContext, prepared: Prepared, stop: AbortController): Promise<PushResult['layers']> {
   const { opts } = ctx;
   const { entry, stored, blobs } = prepared;
   const record = entry.record;
@@ -453,26 +477,72 @@ async function sendBlobs(ctx: PushContext, prepared: Prepared): Promise<PushResu
     results[i] = { diffId: layer.diffId, digest: blob.digest, how };
   });
   // The config goes beside the layers (a registry checks blobs only when the manifest comes).
-  const sendConfig = async () => {
-    const configBytes = await prepared.config;
-    await sendBlob(ctx, { mediaType: stored.config.mediaType, digest: record.config, size: configBytes.length }, configBytes);
-  };
-  await settleAll([...layers, sendConfig()]);
+  const config = sendBlob(ctx, { mediaType: stored.config.mediaType, digest: record.config, size: prepared.config.length }, prepared.config);
+  await settleAll<unknown>([...layers, config], stop);
   return results;
 }
 
 /**
- * One blob into the repository: 'exists' when its HEAD finds it there, else mounted from another
+ * One blob into the repository: 'exists' when the repository has it, else mounted from another
  * repository of the registry known to have it, else uploaded. A blob the store does not know the
- * repository to have is likely missing, so its upload is opened (or its mount asked) beside the
- * HEAD, and dropped if the HEAD finds it after all: one round trip less for every new blob. A blob
- * known there gets its HEAD alone, so a push of what was pushed opens no upload session.
+ * repository to have is likely missing: with no other repository to mount it from, one POST asks
+ * for a mount from the repository itself, which the registry answers 201 when it has the blob and
+ * with an upload session when not (HEAD and POST in one request); with one, the mount is asked
+ * beside a HEAD (a mount that fails says nothing of this repository), and the session it may open
+ * instead is dropped if the HEAD finds the blob after all. A blob known there gets its HEAD alone,
+ * so a push of what was pushed opens no upload session.
  */
-async function sendBlob(ctx: PushContext, desc: Descriptor, source: string | Buffer, hooks: { onPushing?: () => void; onProgress?: (sent: number) => void; onMounted?: (from: string) => void } = {}): Promise<'pushed' | 'exists' | 'mounted'> {
+async function sendBlob(ctx: PushContext, desc: Descriptor, source: string | Buffer, hooks: SendHooks = {}): Promise<'pushed' | 'exists' | 'mounted'> {
+  const how = await blobInto(ctx, desc, source, hooks);
+  // remembered only once the push succeeds: a manifest the registry took is the proof
+  ctx.learnt.add(desc.digest);
+  return how;
+}
+
+interface SendHooks {
+  onPushing?: () => void;
+  onProgress?: (sent: number) => void;
+  onMounted?: (from: string) => void;
+}
+
+async function blobInto(ctx: PushContext, desc: Descriptor, source: string | Buffer, hooks: SendHooks): Promise<'pushed' | 'exists' | 'mounted'> {
+  const known = ctx.dist.repositoriesOf(desc.digest).includes(ctx.repository);
+  // A small layer likely missing is read into memory while its POST is on its way, so its PUT starts
+  // at once (a file read when the PUT starts waited 10-15 ms for the thread pool on a busy machine).
+  const data = typeof source === 'string' && !known && desc.size <= PRELOAD_MAX ? readFile(source) : undefined;
+  data?.catch(() => {}); // told by the upload that needs it
+  try {
+    return await checkAndSend(ctx, desc, data ?? source, known, hooks);
+  } finally {
+    await data?.catch(() => {});
+  }
+}
+
+/** Blobs up to this size are read whole before their upload (see blobInto). */
+const PRELOAD_MAX = 4 << 20;
+
+async function checkAndSend(ctx: PushContext, desc: Descriptor, source: string | Buffer | Promise<Buffer>, known: boolean, hooks: SendHooks): Promise<'pushed' | 'exists' | 'mounted'> {
   const { client, target } = ctx;
-  const signal = ctx.opts.signal;
+  const signal = ctx.signal;
   const from = ctx.mountSource(desc.digest);
-  const opened = ctx.dist.repositoriesOf(desc.digest).includes(ctx.repository) ? undefined : client.openUpload(target, desc.digest, { mountFrom: from, signal });
+  const upload = async (opened?: Promise<OpenedUpload>) => {
+    hooks.onPushing?.();
+    const how = await client.pushBlob(target, desc, await source, { mountFrom: from, signal, onProgress: hooks.onProgress, opened });
+    if (how === 'mounted') hooks.onMounted?.(from!);
+    return how;
+  };
+  if (!known && !from) {
+    let asked: OpenedUpload | undefined;
+    try {
+      asked = await client.openUpload(target, desc.digest, { mountFrom: target.path, signal });
+    } catch (err) {
+      // a registry that takes no mount parameters at all: asked again as HEAD, then POST
+      if (!(err instanceof RegistryError) || !refusesMount(err)) throw err;
+    }
+    if (asked?.mounted) return 'exists';
+    if (asked) return upload(Promise.resolve(asked));
+  }
+  const opened = known ? undefined : client.openUpload(target, desc.digest, { mountFrom: from, signal });
   // a failed POST is met again, and retried, by pushBlob's first attempt
   opened?.catch(() => {});
   const drop = async () => {
@@ -490,13 +560,13 @@ async function sendBlob(ctx: PushContext, desc: Descriptor, source: string | Buf
     // the mount asked beside the HEAD may be what put it there (the registry answered it first)
     const mounted = (await opened?.catch(() => undefined))?.mounted === true;
     if (!mounted) await drop();
-    ctx.learnt.add(desc.digest);
     if (mounted) hooks.onMounted?.(from!);
     return mounted ? 'mounted' : 'exists';
   }
-  hooks.onPushing?.();
-  const how = await client.pushBlob(target, desc, source, { mountFrom: from, signal, onProgress: hooks.onProgress, opened });
-  ctx.learnt.add(desc.digest);
-  if (how === 'mounted') hooks.onMounted?.(from!);
-  return how;
+  return upload(opened);
+}
+
+/** A registry's refusal of the mount parameters themselves (not of the push: auth, quota, a name). */
+function refusesMount(err: RegistryError): boolean {
+  return err.status === 400 || err.status === 404 || err.status === 405;
 }

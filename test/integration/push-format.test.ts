@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -64,14 +64,19 @@ interface Seen {
 /**
  * An HTTP proxy to the registry. `refuse(req)` returns the status and Distribution error to answer
  * a request with instead of passing it on; `seen` lists every request and the status it got.
+ * `hold(req)` true: the request is neither answered nor passed on (the test watches its end).
  */
 type Answer = { status: number; code?: string; message?: string; detail?: string } | undefined;
-async function gate(upstream: Registry, refuse: (method: string, url: string, type: string) => Answer) {
+async function gate(upstream: Registry, refuse: (method: string, url: string, type: string) => Answer, hold?: (method: string, url: string, res: http.ServerResponse) => boolean) {
   const seen: Seen[] = [];
   const server = http.createServer((req, res) => {
     const method = req.method ?? '';
     const url = req.url ?? '';
     const type = req.headers['content-type'] ?? '';
+    if (hold?.(method, url, res)) {
+      req.resume();
+      return;
+    }
     const no = refuse(method, url, type);
     if (no) {
       req.resume();
@@ -185,7 +190,8 @@ rtest('a registry that refuses OCI manifests (415): the image goes as Docker sch
 /** What a refused push must leave as it was: the image records and tag journals (images.json), the store's temp dir, the tag's log. */
 function localState(root: string, ref: string) {
   const log = spawnSync(process.execPath, [bin, 'image', 'log', ref], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: root } });
-  return { images: readFileSync(join(root, 'images.json')), tmp: readdirSync(join(root, 'tmp')).sort(), log: log.stdout };
+  const dist = join(root, 'distribution.json');
+  return { images: readFileSync(join(root, 'images.json')), tmp: readdirSync(join(root, 'tmp')).sort(), log: log.stdout, distribution: existsSync(dist) ? readFileSync(dist, 'utf8') : '' };
 }
 
 rtest('a manifest the registry rejects: a clear error, the store as it was, and the next push goes through', async (t) => {
@@ -195,8 +201,10 @@ rtest('a manifest the registry rejects: a clear error, the store as it was, and 
   const proxy = await gate(reg, (method, url) => {
     // A manifest refused whatever its type (a registry's policy): 400 MANIFEST_INVALID to OCI and Docker alike
     if (refuseAll && method === 'PUT' && url.includes('/manifests/')) return { status: 400, code: 'MANIFEST_INVALID', message: 'manifest invalid', detail: 'rejected by the registry\'s policy' };
-    // The proxy says the repository has the config when it has not: nsbox does not upload it, and the real registry refuses the manifest
+    // The proxy says the repository has the config when it has not (to a HEAD, and to a mount of it
+    // from the repository itself): nsbox does not upload it, and the real registry refuses the manifest
     if (lie && method === 'HEAD' && url === `/v2/bad/blobs/${config}`) return { status: 200 };
+    if (lie && method === 'POST' && url === `/v2/bad/blobs/uploads/?${new URLSearchParams({ mount: config, from: 'bad' })}`) return { status: 201 };
     return undefined;
   });
   t.teardown(() => proxy.stop());
@@ -211,7 +219,8 @@ rtest('a manifest the registry rejects: a clear error, the store as it was, and 
   t.is(err!.code, 'MANIFEST_BLOB_UNKNOWN');
   t.is(err!.message, `push ${proxy.host}/bad@${/@(sha256:[0-9a-f]{64})/.exec(err!.message)?.[1]}: blob unknown to registry: ${config} (400)`, 'the error names the blob the registry lacks');
   t.true(proxy.manifestPuts().some((p) => p.status === 400), 'the registry answered the manifest PUT with 400');
-  t.deepEqual(localState(root, `${proxy.host}/bad:1`), before, 'images.json byte for byte, the tag\'s log, no temp file');
+  t.deepEqual(localState(root, `${proxy.host}/bad:1`), before, 'images.json and distribution.json byte for byte, the tag\'s log, no temp file');
+  t.false((await new Store({ root }).distribution.repositoriesOf(config)).includes(`${proxy.host}/bad`), 'the blob the proxy lied about is not remembered as there');
   await t.throwsAsync(new RegistryClient({ credentialSources: [] }).fetchManifest(`${reg.host}/bad:1`), { instanceOf: RegistryError }, 'no tag on the registry');
   t.is(await new Store({ root }).distribution.manifestFormat(proxy.host), undefined, 'not taken for a refusal of OCI');
 
@@ -232,6 +241,31 @@ rtest('a manifest the registry rejects: a clear error, the store as it was, and 
   const elsewhere = join(t.context.dir, 'bad-pulled');
   await Image.pull(`${reg.host}/bad:1`, { root: elsewhere });
   t.is((await runIn(elsewhere, `${reg.host}/bad:1`, ['sh', '-c', 'echo ran'])).trim(), 'ran');
+});
+
+rtest('a push that fails on one manifest PUT stops its other requests and returns only once they ended; nothing changed locally', async (t) => {
+  const { reg, root } = t.context;
+  // The first manifest PUT (the image's or its attestation's, both by digest) is held unanswered;
+  // the second is refused: the push fails while the first is on its way.
+  let held: http.ServerResponse | undefined;
+  const proxy = await gate(reg, (method, url) => {
+    if (held && method === 'PUT' && url.startsWith('/v2/stops/manifests/sha256:')) return { status: 403, code: 'DENIED', message: 'requested access to the resource is denied' };
+    return undefined;
+  }, (method, url, res) => {
+    if (held || method !== 'PUT' || !url.startsWith('/v2/stops/manifests/sha256:')) return false;
+    held = res;
+    return true;
+  });
+  t.teardown(() => proxy.stop());
+  await Image.import(t.context.tar, { name: `${proxy.host}/stops:1`, root, changes: ['CMD ["echo", "stops"]'] });
+  const before = localState(root, `${proxy.host}/stops:1`);
+  const err = await t.throwsAsync(Image.push(`${proxy.host}/stops:1`, { root }), { instanceOf: RegistryError });
+  t.is(err!.code, 'DENIED');
+  t.truthy(held, 'a manifest PUT was on its way when the other was refused');
+  // the held request was given up by the push before it returned (its connection closed), not left running
+  t.true(held!.destroyed || held!.socket === null || held!.socket.destroyed || (await new Promise<boolean>((r) => held!.once('close', () => r(true)))));
+  t.deepEqual(localState(root, `${proxy.host}/stops:1`), before, 'images.json and distribution.json byte for byte, the tag\'s log, no temp file');
+  await t.throwsAsync(new RegistryClient({ credentialSources: [] }).fetchManifest(`${reg.host}/stops:1`), { instanceOf: RegistryError }, 'no tag on the registry');
 });
 
 rtest('an image with two platforms (linux/amd64 and linux/arm64, pulled each) is pushed as an index holding both; as a Docker manifest list where OCI is refused', async (t) => {

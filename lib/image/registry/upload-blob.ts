@@ -37,7 +37,11 @@ export type OpenedUpload = { mounted: true } | { mounted: false; location: strin
 const READ_CHUNK = 1 << 20;
 
 function slice(source: BlobSource, start: number, end: number, onProgress?: (sent: number) => void): Buffer | (() => NodeJS.ReadableStream) {
-  if (Buffer.isBuffer(source)) return source.subarray(start, end);
+  if (Buffer.isBuffer(source)) {
+    // handed to the connection whole
+    onProgress?.(end);
+    return source.subarray(start, end);
+  }
   if (!onProgress) return () => createReadStream(source, { start, end: end - 1, highWaterMark: READ_CHUNK });
   return () => {
     let sent = start;
@@ -70,11 +74,14 @@ function withDigest(loc: string, digest: string): string {
  * The POST that starts an upload: a cross-repository mount when `mountFrom` is another repository
  * (201: done), else a new session. Done on its own, it lets a caller open the session while its
  * HEAD asks whether the blob is there at all (one round trip less for a blob that is not).
+ * `mountFrom` naming the repository itself asks both at once: a mount from itself is answered 201
+ * when the repository has the blob and with a new session (202) when not (Distribution and the
+ * OCI spec fall back to a session whenever a mount cannot be done).
  */
 export async function openUpload(transport: RegistryTransport, repoPath: string, digest: string, op: string, opts: Pick<PushBlobOptions, 'mountFrom' | 'signal'> = {}): Promise<OpenedUpload> {
   const blobOp = `${op}: blob ${digest.slice(0, 19)}`;
-  const mount = opts.mountFrom && opts.mountFrom !== repoPath ? opts.mountFrom : undefined;
-  const scopes = [`repository:${repoPath}:pull,push`, ...(mount ? [`repository:${mount}:pull`] : [])];
+  const mount = opts.mountFrom || undefined;
+  const scopes = [`repository:${repoPath}:pull,push`, ...(mount && mount !== repoPath ? [`repository:${mount}:pull`] : [])];
   const q = mount ? `?${new URLSearchParams({ mount: digest, from: mount })}` : '';
   const res = await transport.request({ method: 'POST', url: `/v2/${repoPath}/blobs/uploads/${q}`, scopes, op: blobOp, signal: opts.signal, retry: false });
   if (mount && res.status === 201) return { mounted: true };
