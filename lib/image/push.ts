@@ -514,6 +514,7 @@ async function blobInto(ctx: PushContext, desc: Descriptor, source: string | Buf
   try {
     return await checkAndSend(ctx, desc, data ?? source, known, hooks);
   } finally {
+    // settled before the push goes on; a failed read is told by the upload that awaited it
     await data?.catch(() => {});
   }
 }
