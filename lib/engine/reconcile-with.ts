@@ -12,6 +12,7 @@
  * The shim's files are read through `ShimFileReaders`: reconcile.ts gives the schemas' readers;
  * `nsbox ps` (container-list.ts) gives readers without a schema library that refuse anything unusual.
  */
+import { isoString } from '../iso-time.js';
 import { bundlePath } from '../runtime/bundle-files.js';
 import type { ShimExit, ShimState } from '../runtime/bundle.js';
 import { signalName } from '../runtime/signals.js';
@@ -48,7 +49,7 @@ async function alive(sup: Supervisor, proc: string): Promise<boolean> {
 function synced<R extends ContainerSummary>(record: R, state: ShimState | undefined): R | undefined {
   if (!state) return undefined;
   const restartCount = state.restartCount ?? record.restartCount;
-  const startedAt = state.status === 'running' && state.startedAt ? new Date(state.startedAt).toISOString() : record.startedAt;
+  const startedAt = state.status === 'running' && state.startedAt ? isoString(new Date(state.startedAt)) : record.startedAt;
   if (restartCount === record.restartCount && startedAt === record.startedAt) return undefined;
   return { ...record, restartCount, ...(startedAt === undefined ? {} : { startedAt }) };
 }
@@ -67,7 +68,7 @@ export async function reconcileWith<R extends ContainerSummary>(record: R, env: 
     state: 'dead',
     exitCode: null,
     signal: null,
-    finishedAt: env.now().toISOString(),
+    finishedAt: isoString(env.now()),
     error,
   });
   if (!sup) return dead('no supervisor was recorded for a running container');
@@ -88,7 +89,7 @@ export async function reconcileWith<R extends ContainerSummary>(record: R, env: 
       exitCode: exit.exitCode,
       signal: exit.signal === null ? null : sigName(exit.signal),
       oomKilled: exit.oomKilled,
-      finishedAt: new Date(exit.finishedAt).toISOString(),
+      finishedAt: isoString(new Date(exit.finishedAt)),
       ...(exit.error === undefined ? {} : { error: exit.error }),
     } as R;
   }

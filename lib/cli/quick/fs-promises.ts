@@ -1,40 +1,48 @@
 /**
- * What the quick bundles use of `node:fs/promises`, on fs's callback functions: tools/bundle-cli.mjs
- * puts this module in its place in quick-*.cjs. Loading Node's own fs/promises costs a short command
- * 2.5–5 ms of CPU (it loads readline, fs watchers and directory streams with it), about a third of
- * what `nsbox ps` may take over `node -e 0`. The calls are the same: each still runs on libuv's
- * thread pool and fails with the same errors (code, errno, syscall, path). The bundle's build fails
- * when a quick command's code imports a function this module lacks.
+ * What the quick bundles use of `node:fs/promises`: tools/bundle-cli.mjs puts this module in its
+ * place in quick-*.cjs. Loading Node's own fs/promises costs a short command 2.5–5 ms of CPU (it
+ * loads readline, fs watchers and directory streams with it), about a third of what `nsbox ps` may
+ * take over `node -e 0`. Each call is done at once with fs's synchronous function and its outcome
+ * handed back as a promise: a quick command has nothing else to do while it waits, and a hop through
+ * libuv's thread pool costs more than the call (the pool's four threads started on first use, then
+ * a wake-up of a pool thread and of the event loop per call: ~8 ms of a quick exec's record reads
+ * on this 2-core VM, against ~1 ms done here). The errors are the same (code, errno, syscall,
+ * path). The bundle's build fails when a quick command's code imports a function this module lacks.
  */
-import { mkdir as mkdirCb, readdir as readdirCb, readFile as readFileCb, rename as renameCb, rmdir as rmdirCb, stat as statCb, writeFile as writeFileCb } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import type { BigIntStats, Dirent, MakeDirectoryOptions, Stats, WriteFileOptions } from 'node:fs';
 
-type Callback<T> = (err: NodeJS.ErrnoException | null, value: T) => void;
-const call = <T>(fn: (cb: Callback<T>) => void): Promise<T> => new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+/** fn's value or error, as a settled promise. */
+function now<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
 
 export function readFile(file: string, encoding: BufferEncoding): Promise<string>;
 export function readFile(file: string): Promise<Buffer>;
 export function readFile(file: string, encoding?: BufferEncoding): Promise<string | Buffer> {
-  return encoding ? call<string>((cb) => readFileCb(file, encoding, cb)) : call<Buffer>((cb) => readFileCb(file, cb));
+  return now(() => (encoding ? readFileSync(file, encoding) : readFileSync(file)));
 }
 
 export function readdir(dir: string): Promise<string[]>;
 export function readdir(dir: string, opts: { withFileTypes: true }): Promise<Dirent[]>;
 export function readdir(dir: string, opts?: { withFileTypes: true }): Promise<string[] | Dirent[]> {
-  return opts ? call<Dirent[]>((cb) => readdirCb(dir, opts, cb)) : call<string[]>((cb) => readdirCb(dir, cb));
+  return now(() => (opts ? readdirSync(dir, opts) : readdirSync(dir)));
 }
 
 export function stat(file: string, opts: { bigint: true }): Promise<BigIntStats>;
 export function stat(file: string): Promise<Stats>;
 export function stat(file: string, opts?: { bigint: true }): Promise<Stats | BigIntStats> {
-  return opts ? call<BigIntStats>((cb) => statCb(file, opts, cb)) : call<Stats>((cb) => statCb(file, cb));
+  return now(() => (opts ? statSync(file, opts) : statSync(file)));
 }
 
-export const mkdir = (dir: string, opts?: MakeDirectoryOptions): Promise<string | undefined> => call<string | undefined>((cb) => mkdirCb(dir, opts ?? {}, cb));
+export const mkdir = (dir: string, opts?: MakeDirectoryOptions): Promise<string | undefined> => now(() => mkdirSync(dir, opts ?? {}));
 
-export const rmdir = (dir: string): Promise<void> => call<void>((cb) => rmdirCb(dir, (err) => cb(err, undefined)));
+export const rmdir = (dir: string): Promise<void> => now(() => rmdirSync(dir));
 
-export const writeFile = (file: string, data: string | Uint8Array, opts?: WriteFileOptions): Promise<void> =>
-  call<void>((cb) => writeFileCb(file, data, opts ?? {}, (err) => cb(err, undefined)));
+export const writeFile = (file: string, data: string | Uint8Array, opts?: WriteFileOptions): Promise<void> => now(() => writeFileSync(file, data, opts ?? {}));
 
-export const rename = (from: string, to: string): Promise<void> => call<void>((cb) => renameCb(from, to, (err) => cb(err, undefined)));
+export const rename = (from: string, to: string): Promise<void> => now(() => renameSync(from, to));

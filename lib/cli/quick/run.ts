@@ -30,6 +30,7 @@ import { readRunPlan, type RunPlan } from '../../engine/run-plan.js';
 import { quickRunKey, quickRunRequest } from './run-request.js';
 import { QuickStore, type Record_ } from './run-store.js';
 import { closeAll, relay } from './fds.js';
+import { isoString } from '../../iso-time.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 /** The note a foreground container carries (foreground.ts's FOREGROUND_NOTE). */
@@ -172,7 +173,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   let child: { pid: number; pidfd: number };
   const outPipes: Array<[number, number]> = [];
   try {
-    const now = new Date().toISOString();
+    const now = isoString(new Date());
     made.record = await made.store.create({ ...plan.record, id, created: now } as Omit<Record_, 'name'>, req.name, () => made.owners.note('container', id, FOREGROUND_NOTE, owner));
     if (!made.record) {
       made.owners.forget('container', id);
@@ -232,7 +233,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const marked = made.store
     .update(id, (x) => {
       x.state = 'running';
-      x.startedAt = new Date().toISOString();
+      x.startedAt = isoString(new Date());
       x.exitCode = null;
       x.signal = null;
       delete x.error;
