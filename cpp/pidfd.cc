@@ -66,11 +66,13 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   delete ctx;
 }
 
-// watchExit(pidfd, callback): calls back once with { exitCode } or { signal, coreDumped }, reaping the child.
+// watchExit(pidfd, callback, options?): calls back once with { exitCode } or { signal, coreDumped }, reaping the child.
+// options.unref: the watch does not keep the event loop alive (a child that outlives us need not be waited for).
 Napi::Value WatchExit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  NSBOX_CHECK_ARG(env, info.Length() >= 2 && info[0].IsNumber() && info[1].IsFunction(),
-                  "watchExit(pidfd, callback)");
+  NSBOX_CHECK_ARG(env, info.Length() >= 2 && info[0].IsNumber() && info[1].IsFunction() && (info.Length() < 3 || info[2].IsUndefined() || info[2].IsObject()),
+                  "watchExit(pidfd, callback, options?: { unref?: boolean })");
+  bool unref = info.Length() >= 3 && info[2].IsObject() && info[2].As<Napi::Object>().Get("unref").ToBoolean().Value();
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
     Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
@@ -89,6 +91,7 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
     if (r != 0) {
       uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);
     } else {
+      if (unref) uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
       w->data->watches.insert(w);
       return env.Undefined();
     }

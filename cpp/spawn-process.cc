@@ -70,7 +70,7 @@ void Feed(UniqueFd fd, const std::string& input) {
 // gets as 3, 4, ... (CLOEXEC copies, all above 3 + moved.size(), so that no dup2 onto 3 + i
 // overwrites a source still to be copied).
 int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std::string>& envp, const std::string* input,
-        const std::vector<UniqueFd>& moved, Spawned* s, const char** syscall) {
+        const std::vector<UniqueFd>& moved, bool setsid, Spawned* s, const char** syscall) {
   *syscall = "pipe2";
   int in[2] = {-1, -1}, out[2], err[2];
   if (input != nullptr && pipe2(in, O_CLOEXEC) < 0) return errno;
@@ -92,7 +92,10 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
   // As libuv does for a child: no signal ignored (SIGPIPE is, in Node) or blocked across the execve.
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&setup.attr, &all);
   if (rc == 0) rc = posix_spawnattr_setsigmask(&setup.attr, &none);
-  if (rc == 0) rc = posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // setsid: a session of its own (no terminal, no process group of ours), as a daemon's double fork
+  // would give it, in one spawn.
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : 0);
+  if (rc == 0) rc = posix_spawnattr_setflags(&setup.attr, flags);
   if (rc == 0) {
     rc = input != nullptr ? posix_spawn_file_actions_adddup2(&setup.actions, in_r.get(), 0)
                           : posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
@@ -126,7 +129,7 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
 class SpawnProcessWorker : public Napi::AsyncWorker {
  public:
   SpawnProcessWorker(Napi::Env env, std::string file, std::vector<std::string> argv, std::vector<std::string> envp, bool has_input,
-                     std::string input, std::vector<UniqueFd> keep)
+                     std::string input, std::vector<UniqueFd> keep, bool setsid)
       : Napi::AsyncWorker(env, "nsbox.spawnProcess"),
         file_(std::move(file)),
         argv_(std::move(argv)),
@@ -134,11 +137,12 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
         has_input_(has_input),
         input_(std::move(input)),
         keep_(std::move(keep)),
+        setsid_(setsid),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override { err_ = Run(file_, argv_, envp_, has_input_ ? &input_ : nullptr, keep_, &spawned_, &syscall_); }
+  void Execute() override { err_ = Run(file_, argv_, envp_, has_input_ ? &input_ : nullptr, keep_, setsid_, &spawned_, &syscall_); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -160,22 +164,24 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
   bool has_input_;
   std::string input_;
   std::vector<UniqueFd> keep_;
+  bool setsid_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
   const char* syscall_ = "";
   Spawned spawned_;
 };
 
-// spawnProcess(file, argv, envp, input?, keepFds?) -> Promise<{ pid, pidfd, stdout, stderr }>: the child's
+// spawnProcess(file, argv, envp, input?, keepFds?, options?) -> Promise<{ pid, pidfd, stdout, stderr }>: the child's
 // stdin is a pipe that gets `input` (a Buffer) and then EOF, or /dev/null without it; its stdout and stderr the write ends of two pipes whose (CLOEXEC) read ends are
 // returned; `keepFds` (this process's fds, still its own after the call) become the child's 3, 4, ...; every signal at its default and none blocked. The child is this process's:
-// watchExit(pidfd) reaps it. A failed execve rejects with its errno (syscall 'posix_spawn').
+// watchExit(pidfd) reaps it. A failed execve rejects with its errno (syscall 'posix_spawn'). options.setsid: the child
+// starts in a new session (setsid).
 Napi::Value SpawnProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NSBOX_CHECK_ARG(env,
                   info.Length() >= 3 && info[0].IsString() && info[1].IsArray() && info[2].IsArray() && (info.Length() < 4 || info[3].IsUndefined() || info[3].IsBuffer()) &&
-                      (info.Length() < 5 || info[4].IsUndefined() || info[4].IsArray()),
-                  "spawnProcess(file, argv, envp, input?: Buffer, keepFds?: number[])");
+                      (info.Length() < 5 || info[4].IsUndefined() || info[4].IsArray()) && (info.Length() < 6 || info[5].IsUndefined() || info[5].IsObject()),
+                  "spawnProcess(file, argv, envp, input?: Buffer, keepFds?: number[], options?: { setsid?: boolean })");
   bool has_input = info.Length() >= 4 && info[3].IsBuffer();
   std::string input;
   if (has_input) {
@@ -198,8 +204,9 @@ Napi::Value SpawnProcess(const Napi::CallbackInfo& info) {
       keep.emplace_back(m);
     }
   }
+  bool setsid = info.Length() >= 6 && info[5].IsObject() && info[5].As<Napi::Object>().Get("setsid").ToBoolean().Value();
   auto* worker = new SpawnProcessWorker(env, info[0].As<Napi::String>().Utf8Value(), StringList(info[1]), StringList(info[2]), has_input, std::move(input),
-                                        std::move(keep));
+                                        std::move(keep), setsid);
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;

@@ -163,8 +163,11 @@ export interface NativeAddon {
   >;
   /** clone3 + setup ops + execve on the thread pool; resolves once execve succeeded. */
   spawn(plan: SpawnPlan): Promise<{ pid: number; pidfd: number }>;
-  /** Reaps the child behind pidfd when it exits and calls back once. */
-  watchExit(pidfd: number, callback: (info: ExitInfo) => void): void;
+  /**
+   * Reaps the child behind pidfd when it exits and calls back once. `unref`: the watch does not
+   * keep the event loop alive (for a child that may outlive this process).
+   */
+  watchExit(pidfd: number, callback: (info: ExitInfo) => void, options?: { unref?: boolean }): void;
   /**
    * Stops a watchExit that has not called back yet (its callback is dropped); false when none is
    * active on that pidfd. The pidfd is left open. On a pidfd of a process that is not this
@@ -179,9 +182,10 @@ export interface NativeAddon {
    * stdin a pipe that gets `input` then EOF (/dev/null without it), stdout and stderr into pipes
    * whose read ends (CLOEXEC) are returned, signals at their defaults. The child is ours:
    * watchExit(pidfd) reaps it. A failed execve rejects (syscall 'posix_spawn'). `keepFds` become
-   * the child's fds 3, 4, ... (copied at the call: the caller may close its own after it).
+   * the child's fds 3, 4, ... (copied at the call: the caller may close its own after it). `setsid`:
+   * the child starts in a session of its own.
    */
-  spawnProcess(file: string, argv: string[], envp: string[], input?: Buffer, keepFds?: number[]): Promise<{ pid: number; pidfd: number; stdout: number; stderr: number }>;
+  spawnProcess(file: string, argv: string[], envp: string[], input?: Buffer, keepFds?: number[], options?: { setsid?: boolean }): Promise<{ pid: number; pidfd: number; stdout: number; stderr: number }>;
   /** pipe2(O_CLOEXEC) -> [read end, write end]. */
   pipe(): [number, number];
   openPty(size?: { cols: number; rows: number }): { master: number; slave: number; path: string };

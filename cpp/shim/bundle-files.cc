@@ -63,6 +63,22 @@ std::string StartFailureJson(const std::string& error) {
   return "{\"exitCode\":127,\"signal\":null,\"finishedAt\":\"" + Timestamp() + "\",\"oomKilled\":false,\"error\":" + JsonQuote(error) + "}";
 }
 
+std::string SelfStartTime() {
+  UniqueFd fd(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return "";
+  char buf[1024];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  buf[n] = '\0';
+  // Field 2 (the command, in parentheses) may hold spaces and ")": count from after the last one.
+  const char* p = strrchr(buf, ')');
+  for (int field = 2; p != nullptr && field < 22; field++) p = strchr(p + 1, ' ');
+  if (p == nullptr) return "";
+  std::string out;
+  for (p++; *p >= '0' && *p <= '9'; p++) out += *p;
+  return out;
+}
+
 std::string ErrorJson(const std::string& message, int err, const std::string& syscall, const std::string& path) {
   std::string o = "{\"error\":{\"message\":" + JsonQuote(message);
   if (err != 0) o += ",\"code\":" + JsonQuote(ErrnoName(err)) + ",\"errno\":" + std::to_string(err);

@@ -32,6 +32,10 @@ std::string ExitJson(int code, int status, bool oom_killed);
 // A restart that could not start: exit code 127 and the reason.
 std::string StartFailureJson(const std::string& error);
 
+// Field 22 of /proc/self/stat (clock ticks after boot: with the pid, this process's identity), as
+// text; empty when it cannot be read.
+std::string SelfStartTime();
+
 // The shim's report on stdout when it fails (ShimReportSchema's error):
 // {"error":{"message","code","errno","syscall","path"}}.
 std::string ErrorJson(const std::string& message, int err, const std::string& syscall, const std::string& path);

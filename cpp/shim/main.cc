@@ -7,6 +7,9 @@
 // SIGTERM (or SIGINT) to the shim stops the container (its stop signal, SIGKILL after the stop
 // timeout), without restarting it, and then the shim exits. One thread, one epoll loop.
 // `nsbox-shim --print-plan FILE` prints a plan file as JSON (after checking that it parses).
+// `--spawned`: the caller started the shim in a session of its own (spawnProcess's setsid) and reads
+// the report up to EOF without waiting for the shim's exit, so no fork is needed to detach: the
+// report is the bare JSON line, and the shim's exit code is 1 when it is an error.
 // `--hold-fds N`: the caller's fds 3 .. 3+N-1 (the bound sockets of the container's published host
 // ports) are held, never used, for as long as the shim lives, i.e. the container's life: nothing
 // else can take those ports, and they are free again the moment the shim is gone, however it ends.
@@ -159,6 +162,25 @@ int Daemonize() {
   return p[1];
 }
 
+// --spawned: already detached by the caller's setsid spawn. The report goes out on a CLOEXEC copy
+// of stdout; 0, 1 and 2 become /dev/null at once, so that nothing this process starts (pasta,
+// probes, the exit command) holds the caller's pipes open, and its stdout ends with the report.
+int Detached() {
+  int report = fcntl(1, F_DUPFD_CLOEXEC, 3);
+  if (report < 0) {
+    WriteOut(1, bundle::ErrorJson("nsbox-shim: dup stdout", errno, "fcntl", "") + "\n");
+    _exit(1);
+  }
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    for (int fd = 0; fd < 3; fd++) dup2(null, fd);
+    if (null > 2) close(null);
+  }
+  if (chdir("/") < 0) {
+  }
+  return report;
+}
+
 // podman's --exit-command: what the engine wants done once the container is gone for good (remove
 // an auto-remove container). Our last act; not waited for (init or a subreaper reaps it).
 void RunExitCommand(const std::vector<std::string>& argv) {
@@ -192,6 +214,7 @@ int Main(int argc, char** argv) {
   for (unsigned fd = 3; fd < 3 + held; fd++) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
   const char* bundle_dir = nullptr;
   bool plan_stdin = false;
+  bool spawned = false;
   std::vector<ProxySpec> proxies;
   std::string proxy_target;
   for (int i = 1; i < argc; i++) {
@@ -214,15 +237,19 @@ int Main(int argc, char** argv) {
       plan_stdin = true;
       continue;
     }
+    if (a == "--spawned") {
+      spawned = true;
+      continue;
+    }
     if (a == "--bundle" && i + 1 < argc) {
       bundle_dir = argv[++i];
       continue;
     }
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--spawned] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
     return 2;
   }
   if (bundle_dir == nullptr) {
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--spawned] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
     return 2;
   }
   UniqueFd dir(open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -247,7 +274,8 @@ int Main(int argc, char** argv) {
   }
   cfg.proxies = std::move(proxies);
   cfg.proxy_target = std::move(proxy_target);
-  UniqueFd report(Daemonize());
+  cfg.bare_report = spawned;
+  UniqueFd report(spawned ? Detached() : Daemonize());
   std::vector<std::string> exit_command = cfg.exit_command;
   int rc;
   {

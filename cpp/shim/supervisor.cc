@@ -49,7 +49,7 @@ void Supervisor::Unwatch(int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nu
 
 void Supervisor::Report(bool ok, const std::string& json) {
   if (!report_.valid()) return;
-  std::string msg = (ok ? "0" : "1") + json + "\n";
+  std::string msg = (cfg_.bare_report ? std::string() : std::string(ok ? "0" : "1")) + json + "\n";
   // The caller that waits for it may be gone: then nobody is told, and nothing is lost.
   if (write(report_.get(), msg.data(), msg.size()) < 0) {
   }
@@ -111,7 +111,11 @@ int Supervisor::Run() {
     Report(false, start_error_);
     return 1;
   }
-  Report(true, "{\"shimPid\":" + std::to_string(getpid()) + ",\"pid\":" + std::to_string(pid_) + "}");
+  // Our start time (the pid's identity: process-start-time.ts) and the container's, so that the
+  // caller need not read them back from /proc and state.json.
+  std::string start_time = bundle::SelfStartTime();
+  Report(true, "{\"shimPid\":" + std::to_string(getpid()) + ",\"pid\":" + std::to_string(pid_) + (start_time.empty() ? "" : ",\"shimStartTime\":" + start_time) +
+                   ",\"startedAt\":\"" + started_at_ + "\"}");
   Loop();
   if (cfg_.await_attach_ms > 0 && !attached_) Linger();
   CloseClients();

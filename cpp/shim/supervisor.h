@@ -48,6 +48,9 @@ struct ShimConfig {
   HealthConfig health;                    // the HEALTHCHECK (health.cc); not enabled without one
   std::vector<ProxySpec> proxies;         // held sockets to listen on and relay (port-proxy.h)
   std::string proxy_target;               // the file with the address they relay to (may be empty)
+  // The report is the bare JSON line (--spawned: read by the caller itself), not the status byte
+  // and line that Daemonize's waiting parent relays.
+  bool bare_report = false;
 };
 
 class Supervisor {

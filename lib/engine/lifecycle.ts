@@ -106,14 +106,19 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   }
   releaseHeldPorts(net);
   opts.onShimStarted?.(started.bundle);
-  // The start as the shim recorded it (state.json, written before it reported): with another time,
-  // the first read of the record (ps, inspect, the quick exec) would find it out of step with the
-  // shim and have to write a correction (reconcile's sync). Read beside the shim's start time.
-  const [shimStart, shimState] = await Promise.all([
-    processStartTime(started.shimPid),
-    readStateAsync(started.bundle).catch((e: unknown) => ctx.warn(`the shim's state of ${r.id}`, e)),
+  // The start as the shim recorded it (state.json's, written before it reported): with another
+  // time, the first read of the record (ps, inspect, the quick exec) would find it out of step with
+  // the shim and have to write a correction (reconcile's sync). The shim's report carries it and the
+  // shim's start time; a shim that does not tell them has them read back.
+  const [shimStart, shimStartedAt] = await Promise.all([
+    started.shimStartTime ?? processStartTime(started.shimPid),
+    started.startedAt ??
+      readStateAsync(started.bundle).then(
+        (s) => (s?.shimPid === started.shimPid ? (s.startedAt ?? undefined) : undefined),
+        (e: unknown) => ctx.warn(`the shim's state of ${r.id}`, e),
+      ),
   ]);
-  const startedAt = shimState?.shimPid === started.shimPid && shimState.startedAt ? new Date(shimState.startedAt).toISOString() : new Date().toISOString();
+  const startedAt = shimStartedAt ? new Date(shimStartedAt).toISOString() : new Date().toISOString();
   // Not made durable by a directory fsync: after a crash of the machine nothing runs, and the
   // record is then this one (its content is synced before the rename: a running record whose shim
   // is gone, which reconcile makes exited) or the one before it (created or exited).

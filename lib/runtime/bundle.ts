@@ -117,7 +117,8 @@ export type CgroupPaths = z.infer<typeof CgroupPathsSchema>;
 
 /** What the shim's report on stdout says: started, or why not. */
 export const ShimReportSchema = z.union([
-  z.object({ shimPid: z.number().int().positive(), pid: z.number().int().positive() }),
+  // shimStartTime: field 22 of the shim's /proc/PID/stat; startedAt: the container's start, as state.json has it.
+  z.object({ shimPid: z.number().int().positive(), pid: z.number().int().positive(), shimStartTime: z.number().int().nonnegative().optional(), startedAt: z.string().optional() }),
   z.object({
     error: z.object({
       message: z.string(),

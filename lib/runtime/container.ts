@@ -175,7 +175,7 @@ export class Container implements AsyncDisposable {
    * `<bundle>/exit.json` (lib/runtime/shim.ts reads them). This object then only knows where it is:
    * stop, logs and removal go through the bundle (the CLI's stop, logs and rm).
    */
-  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[]; proxies?: readonly ShimProxy[] } = {}): Promise<{ bundle: string; shimPid: number; pid: number; cgroupPaths: Record<string, string> }> {
+  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[]; proxies?: readonly ShimProxy[] } = {}): Promise<{ bundle: string; shimPid: number; pid: number; shimStartTime?: number; startedAt?: string; cgroupPaths: Record<string, string> }> {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     this.#runDir ??= join(cfg.runRoot ?? defaultRunRoot(), this.id);
@@ -191,7 +191,7 @@ export class Container implements AsyncDisposable {
       const target = { id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup };
       // Side by side: both are the bundle's before the shim starts (exec.json for the quick exec).
       await Promise.all([writeCgroupPaths(bundle, this.#cgroup?.paths ?? {}), writeExecTemplate(bundle, execTemplateOf(target))]);
-      const { shimPid, pid } = await startDetached(plan, bundle, {
+      const report = await startDetached(plan, bundle, {
         ...shim,
         tty,
         ...(health ? { healthcheck: shimHealthcheck(target, health, healthLog) } : {}),
@@ -203,7 +203,7 @@ export class Container implements AsyncDisposable {
       // records' to say, not this process's.
       this.#releaseImage?.();
       this.#releaseImage = undefined;
-      return { bundle, shimPid, pid, cgroupPaths: this.#cgroup?.paths ?? {} };
+      return { bundle, ...report, cgroupPaths: this.#cgroup?.paths ?? {} };
     } catch (e) {
       await this.#dropCgroup(e);
       // Nothing of this container runs: its image is not in use by it (a later start resolves it again).

@@ -39,14 +39,29 @@ function readAll(fd: number): Promise<string> {
 }
 
 /**
- * Runs `file` to its exit, `input` on its stdin, with its output. Spawned by the addon (posix_spawn, no fork of this
- * process), its pipes read on the event loop, its exit told by its pidfd.
+ * Starts the shim (`file`), `input` on its stdin, in a session of its own (`--spawned`: it detaches
+ * without forking), and reads its output up to EOF: the shim ends its stdout with its report and
+ * lives on. Spawned by the addon (posix_spawn, no fork of this process), its pipes read on the
+ * event loop. It is this process's child until this process exits: a watch on its pidfd reaps it
+ * whenever it ends, without keeping the event loop alive. A report of a failure (or none) waits
+ * for its exit, for the code.
  */
 async function run(file: string, args: string[], input: Buffer, keepFds: number[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-  const child = await native.spawnProcess(file, [file, ...args], envp, input, keepFds);
-  const exit = new Promise<ExitInfo>((resolve) => native.watchExit(child.pidfd, resolve)).finally(() => closeSync(child.pidfd));
-  const [stdout, stderr, info] = await Promise.all([readAll(child.stdout), readAll(child.stderr), exit]);
+  const child = await native.spawnProcess(file, [file, ...args], envp, input, keepFds, { setsid: true });
+  let exited: (info: ExitInfo) => void = () => undefined;
+  const exit = new Promise<ExitInfo>((resolve) => (exited = resolve));
+  native.watchExit(
+    child.pidfd,
+    (info) => {
+      closeSync(child.pidfd);
+      exited(info);
+    },
+    { unref: true },
+  );
+  const [stdout, stderr] = await Promise.all([readAll(child.stdout), readAll(child.stderr)]);
+  if (/^\{"shimPid":/.test(stdout)) return { code: 0, stdout, stderr };
+  const info = await exit;
   if (info.exitCode === undefined) {
     const how = info.signal !== undefined ? `was killed by signal ${info.signal}` : `could not be waited for (${info.error})`;
     throw new NsboxError(`nsbox-shim ${how}${stderr ? `: ${stderr.trim()}` : ''}`, { code: 'ERR_SHIM' });
@@ -80,7 +95,7 @@ export interface ShimProxy {
  * caller may close its own once this resolves. `proxies`: the held TCP sockets (among `holdFds`)
  * the shim listens on and forwards to the container (what DNAT cannot serve: IPv6 loopback).
  */
-export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = []): Promise<{ shimPid: number; pid: number }> {
+export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = []): Promise<{ shimPid: number; pid: number; shimStartTime?: number; startedAt?: string }> {
   const file = encodePlanFile({ ...plan, stdio: [-1, -1, -1], pdeathsig: plan.pdeathsig ?? !isPrivileged() }, settings);
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
@@ -94,7 +109,7 @@ export async function startDetached(plan: SpawnPlan, bundleDir: string, settings
   }
   const target = proxies.find((p) => p.targetFile)?.targetFile;
   if (target) hold.push('--proxy-target', target);
-  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', ...hold], file, [...holdFds]);
+  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', '--spawned', ...hold], file, [...holdFds]);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;
   try {
@@ -112,7 +127,7 @@ export async function startDetached(plan: SpawnPlan, bundleDir: string, settings
       ...(e.path !== undefined ? { path: e.path } : {}),
     });
   }
-  return { shimPid: report.shimPid, pid: report.pid };
+  return report;
 }
 
 /**
