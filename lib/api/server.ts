@@ -181,6 +181,8 @@ export class ApiServer {
         if (e.code !== 'ENOENT') throw e;
       });
     }
+    // Removed containers' directories, deleted after their DELETE was answered.
+    await this.#engine.store.settled();
   }
 }
 

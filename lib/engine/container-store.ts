@@ -327,6 +327,22 @@ export class ContainerStore {
    * Refused too while anything is mounted in the directory: the caller unmounts first.
    */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
+    const { record, deleted } = await this.removeRecord(ref, opts);
+    await deleted;
+    return record;
+  }
+
+  /** Directory deletions that `removeRecord` left running. */
+  readonly #deleting = new Set<Promise<void>>();
+
+  /**
+   * `remove`, resolved once the record is gone: its directory renamed out of the way and the index
+   * written, under the lock. The name is free and no lookup finds the container any more; the
+   * directory's deletion (the writable layer can be large) is `deleted`, which the caller awaits or
+   * hands on (`settled()` waits for every one still running). A crash before it is done leaves a
+   * temp name, which repair deletes.
+   */
+  async removeRecord(ref: string, opts: { force?: boolean } = {}): Promise<{ record: ContainerRecord; deleted: Promise<void> }> {
     const removed = await this.#locked(async () => {
       const old = await this.#current(ref);
       // Read side by side: the record's state, the mounts under its directory and the index (whose
@@ -369,8 +385,16 @@ export class ContainerStore {
       await fsyncDirAsync(this.layout.containersDir);
       return { record, trash };
     });
-    await rm(removed.trash, { recursive: true, force: true });
-    return removed.record;
+    const deleted = rm(removed.trash, { recursive: true, force: true });
+    this.#deleting.add(deleted);
+    const done = () => this.#deleting.delete(deleted);
+    deleted.then(done, done);
+    return { record: removed.record, deleted };
+  }
+
+  /** Resolves once the directory deletions that `removeRecord` left running have ended (however they ended). */
+  async settled(): Promise<void> {
+    while (this.#deleting.size > 0) await Promise.allSettled([...this.#deleting]);
   }
 
   /**

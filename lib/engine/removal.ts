@@ -92,8 +92,10 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   // Its networking before its record: a crash between leaves the record to find it by (repair finds the rest).
   if (r.network) await removeNetworkOf(ctx, r);
   // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
-  // is told when the record is gone; this removal is done when both are.
-  await Promise.all([ctx.store.remove(r.id, { force: true }), ...cgroups.map(removeEmptyCgroup)]);
+  // is told when the record is gone; this removal is done when both are. The directory (its shim
+  // is gone) is deleted after: nothing finds it any more, and the answer need not wait for it.
+  const [{ deleted }] = await Promise.all([ctx.store.removeRecord(r.id, { force: true }), ...cgroups.map(removeEmptyCgroup)]);
+  deleted.catch((e: unknown) => ctx.warn(`deleting the directory of container ${r.id}`, e));
   ctx.claims.release(r.id);
   const owner = ownerOf(r.options.labels);
   if (owner) new OwnerIndex(ctx.root).forget('container', r.id, owner);
