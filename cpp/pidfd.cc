@@ -150,6 +150,10 @@ void CloseAllWatches(AddonData* data) {
   data->closing = true;
   for (ExitWatch* w : std::set<ExitWatch*>(data->watches)) {
     w->callback.Reset();
+    // Destroyed now, while the environment still is: the handle's close callback comes later, in
+    // the teardown (an unref'd watch of a child that outlives this process is still open at exit).
+    delete w->context;
+    w->context = nullptr;
     Finish(w);
   }
 }

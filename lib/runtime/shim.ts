@@ -51,16 +51,15 @@ async function run(file: string, args: string[], input: Buffer, keepFds: number[
   const child = await native.spawnProcess(file, [file, ...args], envp, input, keepFds, { setsid: true });
   let exited: (info: ExitInfo) => void = () => undefined;
   const exit = new Promise<ExitInfo>((resolve) => (exited = resolve));
-  native.watchExit(
-    child.pidfd,
-    (info) => {
-      closeSync(child.pidfd);
-      exited(info);
-    },
-    { unref: true },
-  );
+  const onExit = (info: ExitInfo) => {
+    closeSync(child.pidfd);
+    exited(info);
+  };
+  native.watchExit(child.pidfd, onExit, { unref: true });
   const [stdout, stderr] = await Promise.all([readAll(child.stdout), readAll(child.stderr)]);
   if (/^\{"shimPid":/.test(stdout)) return { code: 0, stdout, stderr };
+  // Waited for from here: watched again, keeping the event loop alive (unless it has called back).
+  if (native.unwatchExit(child.pidfd)) native.watchExit(child.pidfd, onExit);
   const info = await exit;
   if (info.exitCode === undefined) {
     const how = info.signal !== undefined ? `was killed by signal ${info.signal}` : `could not be waited for (${info.error})`;
