@@ -261,13 +261,16 @@ export class ContainerStore {
   }
 
   /**
-   * `get` by full id alone: a NotFoundError as soon as its record is gone, without the name and
-   * prefix lookups (for a watcher of one container, which knows its id and asks again at each change).
+   * By full id alone: a NotFoundError as soon as its record is gone, without the name and prefix
+   * lookups; and, as `peek`, without writing a correction back. For watchers of one container,
+   * which know its id and look again each time the kernel says it changed (a waiter, the daemon's
+   * exit monitor): their write-backs took the lock right as the container exited, in the way of its
+   * --rm removal.
    */
-  async getById(id: string): Promise<ContainerRecord> {
+  async peekById(id: string): Promise<ContainerRecord> {
     const record = isId(id) ? await this.#read(id) : undefined;
     if (!record) throw new NotFoundError(`No such container: ${id}`);
-    return this.#reconciled(record);
+    return (await reconcile(record, this.#env)) ?? record;
   }
 
   /** Running and paused containers, or all of them; newest first (as `docker ps`). */

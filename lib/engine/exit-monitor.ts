@@ -72,7 +72,7 @@ export class ExitMonitor {
         t.again = false;
         let r;
         try {
-          r = await this.#ctx.store.get(id);
+          r = await this.#ctx.store.peekById(id);
         } catch (e) {
           // Removed, or a directory without a record yet (a create under way: its record comes next).
           if (e instanceof NotFoundError) {

@@ -60,7 +60,7 @@ export async function waitContainer(ctx: EngineContext, ref: string, opts: { con
   const check = async (): Promise<WaitResult | undefined> => {
     let r: ContainerRecord;
     try {
-      r = await ctx.store.getById(id);
+      r = await ctx.store.peekById(id);
     } catch (e) {
       if (e instanceof NotFoundError) return exited ?? result(last);
       throw e;

@@ -97,23 +97,30 @@ test('lookup as docker: full id, name with or without "/", unique id prefix; amb
   await t.throwsAsync(store.get('../..'), { instanceOf: NotFoundError });
 });
 
-test('getById: the full id alone, as a watcher of one container asks; NotFoundError once its record is gone', async (t) => {
+test('peekById: the full id alone, as a watcher of one container asks; NotFoundError once its record is gone; no correction written', async (t) => {
   const store = await ContainerStore.open({ root: tempRoot(t) });
   const a = await store.create({ id: `ab${'0'.repeat(62)}`, name: 'alpha' });
-  t.deepEqual(await store.getById(a.id), await store.get(a.id));
-  await t.throwsAsync(store.getById('alpha'), { instanceOf: NotFoundError });
-  await t.throwsAsync(store.getById('ab0'), { instanceOf: NotFoundError });
-  // A container named with a's id: get falls through to that name once a is gone, getById does not.
+  t.deepEqual(await store.peekById(a.id), await store.get(a.id));
+  await t.throwsAsync(store.peekById('alpha'), { instanceOf: NotFoundError });
+  await t.throwsAsync(store.peekById('ab0'), { instanceOf: NotFoundError });
+  // A container named with a's id: get falls through to that name once a is gone, peekById does not.
   const b = await store.create({ name: a.id });
   await store.remove(a.id);
   t.is((await store.get(a.id)).id, b.id);
-  await t.throwsAsync(store.getById(a.id), { instanceOf: NotFoundError, message: `No such container: ${a.id}` });
+  await t.throwsAsync(store.peekById(a.id), { instanceOf: NotFoundError, message: `No such container: ${a.id}` });
   // An update without the directory's fsync writes the same record.
   const u = await store.update(b.id, (r) => {
     r.exitCode = 7;
   }, { syncDir: false });
-  t.deepEqual(await store.getById(b.id), u);
+  t.deepEqual(await store.peekById(b.id), u);
   t.is(u.exitCode, 7);
+  // A running record whose process is gone: seen exited, the file left as it is (get writes it back).
+  const pidStartTime = (await processStartTime(process.pid))!;
+  const stale = await store.create({ name: 'stale', state: 'running', supervisor: { kind: 'process', pid: process.pid, pidStartTime: pidStartTime + 1 } });
+  t.not((await store.peekById(stale.id)).state, 'running');
+  t.is(JSON.parse(readFileSync(store.recordFile(stale.id), 'utf8')).state, 'running');
+  t.not((await store.get(stale.id)).state, 'running');
+  t.not(JSON.parse(readFileSync(store.recordFile(stale.id), 'utf8')).state, 'running');
 });
 
 test('a taken name is a Conflict in docker\'s words; generated names are unique', async (t) => {
