@@ -15,11 +15,11 @@
 # slirp4netns: its benchmark's peer; containerd (and its ctr), runc:
 # nsbox-runc under containerd (test/integration/oci-containerd.test.ts) and its benchmark's peer;
 # docker-compose: Debian's compose v1 (Python, API 1.41) against nsbox serve in
-# test/integration/compose.test.ts.
+# test/integration/compose.test.ts; strace: a delay injected into nsbox-runc start (oci-runc.test.ts).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 libisal-dev docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah nftables libnftables1 aardvark-dns iperf3 passt slirp4netns containerd runc docker-compose)
+pkgs=(busybox-static util-linux iproute2 cmake g++ make python3 libisal-dev docker-registry skopeo umoci apache2-utils openssl uidmap passwd buildah nftables libnftables1 aardvark-dns iperf3 passt slirp4netns containerd runc docker-compose strace)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -153,11 +153,14 @@ bool Start(const std::string& dir, const Calls& c, Failure* err) {
   if (s == Status::kStopped) return *err = stopped, false;
   if (s != Status::kCreated) return *err = {"cannot start an already running container"}, false;
   std::string fifo = dir + kFifo;
+  // The init is held (or dead) until the reader below is open, so it is checked before: once the
+  // reader is open, a quick program (/bin/true) can write its byte, run and exit, and the shim
+  // reap it, before this process looks; only the byte then says it was started.
+  UniqueFd pidfd(sys_pidfd_open(c.pid, 0));
+  if (!pidfd.valid() || !InitAlive(c)) return *err = stopped, false;
   // A reader opened without blocking; the init's open for writing then returns, and its byte comes.
   UniqueFd rd(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!rd.valid()) return *err = SysFailure("open", fifo, errno), false;
-  UniqueFd pidfd(sys_pidfd_open(c.pid, 0));
-  if (!pidfd.valid() || !InitAlive(c)) return *err = stopped, false;
   struct pollfd p[2] = {{rd.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
   for (;;) {
     char b;
