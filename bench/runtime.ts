@@ -7,9 +7,13 @@
 // with `--runc-binary` set to each runtime (crun through a two-line wrapper that enters its mount
 // namespace, as above).
 //
+// The runtimes take turns: each round runs every runtime once, in an order rotated by one each
+// round, so a drift of the host's load over the run (other work, a kernel's deferred teardown of
+// the previous container's namespaces) reaches every runtime alike and none always follows the same one.
+//
 //   node --import=tsx bench/runtime.ts        (as root; ROUNDS=N, default 5)
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +25,8 @@ import { timeSpawn, type Command } from './lib/spawn-timer.ts';
 import { summarize } from './lib/stats.ts';
 
 const rounds = Number(process.env.ROUNDS ?? 5);
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const loadAtStart = loadavg();
 const rootfs = execFileSync('bash', [fileURLToPath(new URL('../test/fixtures/make-rootfs.sh', import.meta.url))], { encoding: 'utf8' }).trim().split('\n').pop()!;
 const work = mkdtempSync(join(tmpdir(), 'nsbox-bench-runtime-'));
 const layout = readCgroupLayout();
@@ -48,6 +54,9 @@ const ctrResults = new Map<string, number>();
 const first = new Map<string, number>();
 const firstCtr = new Map<string, number>();
 const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+/** Round `i`'s order: the runtimes rotated by i. */
+const turn = (i: number): Runtime[] => runtimes.map((_, k) => runtimes[(i + k) % runtimes.length]!);
+const samplesOf = (m: Map<string, number[]>, name: string): number[] => m.get(name) ?? (m.set(name, []), m.get(name)!);
 
 /** `ctr run --rm` of /bin/true through containerd with each runtime as its runc binary. */
 async function ctrRounds(): Promise<void> {
@@ -64,6 +73,7 @@ async function ctrRounds(): Promise<void> {
   const exited = new Promise((resolve) => containerd.once('exit', resolve));
   try {
     await ready;
+    const binaries = new Map<string, string>();
     for (const rt of runtimes) {
       const wrapped = rt.wrap({ file: rt.argv[0]!, args: rt.argv.slice(1) });
       let binary = rt.argv[0]!;
@@ -72,20 +82,23 @@ async function ctrRounds(): Promise<void> {
         writeFileSync(binary, `#!/bin/sh\nexec ${[wrapped.file, ...wrapped.args].map(quote).join(' ')} "$@"\n`);
         chmodSync(binary, 0o755);
       }
-      const samples: number[] = [];
-      // Round 0 is a warm-up, not counted: nsbox-runc's first create of a config compiles it in Node.
-      for (let i = 0; i <= rounds; i++) {
+      binaries.set(rt.name, binary);
+    }
+    const samples = new Map<string, number[]>();
+    // Round 0 is a warm-up, not counted: nsbox-runc's first create of a config compiles it in Node.
+    for (let i = 0; i <= rounds; i++) {
+      for (const rt of turn(i)) {
         const id = `nsbox-bench-ctr-${rt.name}-${process.pid}-${i}`;
         try {
-          const ms = await timeSpawn({ file: 'ctr', args: ['--address', sock, 'run', '--rm', '--runc-binary', binary, '--runc-root', join(work, 'ctr-runc-root'), '--cgroup', id, '--rootfs', rootfs, id, '/bin/true'] });
-          if (i > 0) samples.push(ms);
+          const ms = await timeSpawn({ file: 'ctr', args: ['--address', sock, 'run', '--rm', '--runc-binary', binaries.get(rt.name)!, '--runc-root', join(work, 'ctr-runc-root'), '--cgroup', id, '--rootfs', rootfs, id, '/bin/true'] });
+          if (i > 0) samplesOf(samples, rt.name).push(ms);
           else firstCtr.set(rt.name, ms);
         } finally {
           removeChildCgroup(layout, id);
         }
       }
-      ctrResults.set(rt.name, summarize(samples).median);
     }
+    for (const rt of runtimes) ctrResults.set(rt.name, summarize(samples.get(rt.name)!).median);
   } finally {
     containerd.kill('SIGTERM');
     await exited;
@@ -93,32 +106,29 @@ async function ctrRounds(): Promise<void> {
 }
 
 try {
-  for (const rt of runtimes) {
-    const bundle = join(work, `${rt.name}-bundle`);
-    const state = join(work, `${rt.name}-state`);
-    const cmd = (args: string[]): Command => {
-      const full = [...rt.argv.slice(1), '--root', state, ...args];
-      return rt.wrap({ file: rt.argv[0]!, args: full });
-    };
-    const samples: number[] = [];
-    // Round 0 is a warm-up, not counted: nsbox-runc's first create of a config compiles it in Node
-    // and stores the plan (lib/oci/plan-cache.ts); the later ones, with another id each, use it.
-    for (let i = 0; i <= rounds; i++) {
+  const samples = new Map<string, number[]>();
+  // Round 0 is a warm-up, not counted: nsbox-runc's first create of a config compiles it in Node
+  // and stores the plan (lib/oci/plan-cache.ts); the later ones, with another id each, use it.
+  for (let i = 0; i <= rounds; i++) {
+    for (const rt of turn(i)) {
+      const bundle = join(work, `${rt.name}-bundle`);
+      const state = join(work, `${rt.name}-state`);
+      const cmd = (args: string[]): Command => rt.wrap({ file: rt.argv[0]!, args: [...rt.argv.slice(1), '--root', state, ...args] });
       const id = `nsbox-bench-rt-${rt.name}-${process.pid}-${i}`;
       writeBundle(bundle, spec, id);
       try {
         const a = await timeSpawn(cmd(['create', '--bundle', bundle, id]));
         const b = await timeSpawn(cmd(['start', id]));
         const c = await timeSpawn(cmd(['delete', '-f', id]));
-        if (i > 0) samples.push(a + b + c);
+        if (i > 0) samplesOf(samples, rt.name).push(a + b + c);
         else first.set(rt.name, a + b + c);
       } finally {
         removeChildCgroup(layout, id);
         if (existsSync(join(state, id))) execFileSync(rt.argv[0]!, [...rt.argv.slice(1), '--root', state, 'delete', '--force', id], { stdio: 'ignore' });
       }
     }
-    results.set(rt.name, summarize(samples).median);
   }
+  for (const rt of runtimes) results.set(rt.name, summarize(samples.get(rt.name)!).median);
   if (hasCommand('containerd') && hasCommand('ctr')) await ctrRounds();
 } finally {
   crunNs?.stop();
@@ -131,3 +141,4 @@ const ctrCrun = ctrResults.get('crun');
 if (ctrResults.size) console.log(`ctr run --rm of /bin/true through containerd, median of ${rounds}:`);
 else console.log('ctr run --rm: not measured (needs containerd and ctr: test/install-deps.sh)');
 for (const [name, ms] of ctrResults) console.log(`  ${name.padEnd(11)} ${ms.toFixed(1).padStart(8)} ms   ${ctrCrun ? `${(ms / ctrCrun).toFixed(2)}x crun` : ''}   (first round, not counted: ${firstCtr.get(name)?.toFixed(1)} ms)`);
+console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadavg()} at the end`);
