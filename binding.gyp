@@ -32,7 +32,7 @@
       "sources": ["cpp/runc/main.cc", "cpp/runc/container.cc", "cpp/runc/cgroup-ops.cc", "cpp/runc/create.cc", "cpp/runc/plan-cache.cc", "cpp/cgroup-bpf.cc", "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc", "cpp/shim/plan-wire.cc"],
       "defines": ["_GNU_SOURCE", "NSBOX_NODE_PATH=\"<!(node -p process.execPath)\""],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],
-      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]
+      "ldflags": ["-static", "-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]
     }
   ]
 }
