@@ -131,7 +131,10 @@ bool MakePlanKey(const std::string& root, const std::string& bundle, const std::
   const std::string dir = root + "/.plans/";
   key->exact_file = dir + Hash(key->exact);
   // The id as a parameter only where it is the container's: not in the facts, not in the holes' text.
-  if (rest.find(id) != std::string::npos && facts.find(id) == std::string::npos && config.find(kHole) == std::string::npos &&
+  // An id in neither the bundle path nor the config gets a param key as well (the same for every
+  // id): only the state and calls hold it then, and TypeScript stores the entry only when a second
+  // compilation for another id agrees, so an id that is also other text (a short one) is not stored.
+  if (facts.find(id) == std::string::npos && config.find(kHole) == std::string::npos &&
       config.find("\\u0002") == std::string::npos) {
     const std::string hole = std::string(1, kHole) + "I", config_p = ReplaceAll(config, id, hole);
     key->param = facts + "param\nbundle " + ReplaceAll(bundle, id, hole) + "\nconfig " + std::to_string(config_p.size()) + "\n" + config_p;

@@ -7,8 +7,9 @@
 //
 // A second, parameterised key has the container id replaced by kIdHole everywhere in the bundle
 // path and the config (containerd's bundle and cgroupsPath hold the id; nothing else of its config
-// changes from one container to the next). TypeScript stores a parameterised entry only after a
-// second compilation with another id gave the same plan with the holes filled otherwise.
+// changes from one container to the next; a bundle and config without the id give a key without
+// holes, the same for every id). TypeScript stores a parameterised entry only after a second
+// compilation with another id gave the same plan with the holes filled otherwise.
 #pragma once
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@ namespace nsbox::runc {
 constexpr char kHole = '\x02';
 
 struct PlanKey {
-  std::string exact, param;            // param empty: the id does not appear, or also in the facts
+  std::string exact, param;            // param empty: the id is also in the facts, or the config has kHole
   std::string exact_file, param_file;  // <root>/.plans/<hash>
 };
 
