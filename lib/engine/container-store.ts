@@ -20,6 +20,7 @@ import { isCode } from '../storage/errors.js';
 import { StoreLayout, defaultRoot } from '../storage/layout.js';
 import { ConflictError } from './conflict-error.js';
 import { mountsUnder } from './mounts-under.js';
+import { leaveExit, sweepExits, type ExitStatus } from './removed-exits.js';
 import { canonicalName, generateName } from './names.js';
 import { reconcile, type ReconcileEnv } from './reconcile.js';
 import {
@@ -48,6 +49,8 @@ const namesText = (names: Names) => `${JSON.stringify({ version: 1, names }, nul
 const recordText = (record: ContainerRecord) => `${JSON.stringify(record, null, 2)}\n`;
 const isId = (s: string) => /^[0-9a-f]{64}$/.test(s);
 const isTemp = (f: string) => f.startsWith('.') && f.includes('.tmp-');
+/** A record that has not (yet) told its exit: reconcile makes a gone process without an exit.json `dead`. */
+const isRunningOrDead = (r: ContainerRecord) => r.state === 'running' || r.state === 'paused' || r.state === 'dead';
 
 function corrupt(file: string, err: unknown): NsboxError {
   const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
@@ -327,9 +330,11 @@ export class ContainerStore {
   /**
    * Deletes the record and the container's directory. A running or paused container is refused
    * (checked under the lock) unless `force`: then the caller has already stopped it or gives it up.
-   * Refused too while anything is mounted in the directory: the caller unmounts first.
+   * Refused too while anything is mounted in the directory: the caller unmounts first. `exit`: the
+   * exit its caller saw of a container whose record still says running (a foreground run's child,
+   * reaped by it), left for its waiters (removed-exits.ts).
    */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<ContainerRecord> {
+  async remove(ref: string, opts: { force?: boolean; exit?: ExitStatus } = {}): Promise<ContainerRecord> {
     const { record, deleted } = await this.removeRecord(ref, opts);
     await deleted;
     return record;
@@ -345,7 +350,7 @@ export class ContainerStore {
    * hands on (`settled()` waits for every one still running). A crash before it is done leaves a
    * temp name, which repair deletes.
    */
-  async removeRecord(ref: string, opts: { force?: boolean } = {}): Promise<{ record: ContainerRecord; deleted: Promise<void> }> {
+  async removeRecord(ref: string, opts: { force?: boolean; exit?: ExitStatus } = {}): Promise<{ record: ContainerRecord; deleted: Promise<void> }> {
     const removed = await this.#locked(async () => {
       const old = await this.#current(ref);
       // Read side by side: the record's state, the mounts under its directory and the index (whose
@@ -372,6 +377,8 @@ export class ContainerStore {
       // is gone counts for nothing, so the order between the two does not matter); one directory
       // fsync then makes both renames durable.
       const names = await namesRead;
+      // Before the record goes: a waiter that finds no record finds its exit here.
+      leaveExit(this.layout.containersDir, record.id, opts.exit && isRunningOrDead(record) ? { state: 'exited', ...opts.exit } : record);
       const { [record.name]: _, ...rest } = names;
       const [index, moved] = await Promise.allSettled([
         names[record.name] === record.id ? stageFile(this.namesFile, namesText(rest)) : undefined,
@@ -388,7 +395,7 @@ export class ContainerStore {
       await fsyncDirAsync(this.layout.containersDir);
       return { record, trash };
     });
-    const deleted = rm(removed.trash, { recursive: true, force: true });
+    const deleted = Promise.all([rm(removed.trash, { recursive: true, force: true }), sweepExits(this.layout.containersDir)]).then(() => {});
     this.#deleting.add(deleted);
     const done = () => this.#deleting.delete(deleted);
     deleted.then(done, done);

@@ -151,7 +151,7 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
         // Its cgroup, writable layer and root, the image's hold; then the record and the rest
         // (also when the first part failed: the removal finds what is left by name).
         await proxies?.close();
-        await started.remove().finally(() => autoRemove(ctx, r.id));
+        await started.remove().finally(() => autoRemove(ctx, r.id, { exitCode: status.exitCode, signal: status.signal }));
       } finally {
         index.forget('container', r.id, owner);
       }

@@ -13,6 +13,7 @@ import { checkState, isRunning } from './container-status.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
 import { stopRunning } from './lifecycle.js';
 import type { ContainerRecord } from './records.js';
+import type { ExitStatus } from './removed-exits.js';
 import { bundleOf, cgroupOf, liveShim, removeCgroupOf, stopShim } from './shim-control.js';
 import { Volumes } from './volumes.js';
 import { removeNetworkOf } from './networking.js';
@@ -23,7 +24,7 @@ const inFlight = new WeakMap<EngineContext, Map<string, Promise<void>>>();
  * Removes the container; a running one is refused (InvalidStateError, docker's words) unless
  * `force`, which kills it first.
  */
-export async function removeContainer(ctx: EngineContext, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+export async function removeContainer(ctx: EngineContext, ref: string, opts: { force?: boolean; volumes?: boolean; exit?: ExitStatus } = {}): Promise<void> {
   // Not written back: the record is about to go (and the store's removal reconciles it again under its lock).
   const r = await ctx.store.peek(ref);
   checkState('remove', r, opts);
@@ -45,9 +46,9 @@ export async function removeContainer(ctx: EngineContext, ref: string, opts: { f
  * failure is kept in the record, as docker's daemon keeps it, so that whoever waits for the
  * removal (docker run --rm) is answered with it instead of waiting for a removal that won't come.
  */
-export async function autoRemove(ctx: EngineContext, id: string): Promise<void> {
+export async function autoRemove(ctx: EngineContext, id: string, exit?: ExitStatus): Promise<void> {
   try {
-    await removeContainer(ctx, id, { force: true, volumes: true });
+    await removeContainer(ctx, id, { force: true, volumes: true, ...(exit ? { exit } : {}) });
   } catch (e) {
     if (e instanceof NotFoundError) return;
     await keepRemovalError(ctx, id, e);
@@ -70,7 +71,7 @@ async function keepRemovalError(ctx: EngineContext, id: string, e: unknown): Pro
   }
 }
 
-async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes?: boolean }): Promise<void> {
+async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes?: boolean; exit?: ExitStatus }): Promise<void> {
   const bundles = new Set([bundlePath(ctx, r.id), ...(bundleOf(r) ? [bundleOf(r)!] : [])]);
   // Read beside the stop (cgroup.json is written before a shim starts, and goes with the directory).
   const found = Promise.all([...bundles].map((b) => cgroupOf(b)));
@@ -94,7 +95,7 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
   // is told when the record is gone; this removal is done when both are. The directory (its shim
   // is gone) is deleted after: nothing finds it any more, and the answer need not wait for it.
-  const [{ deleted }] = await Promise.all([ctx.store.removeRecord(r.id, { force: true }), ...cgroups.map(removeEmptyCgroup)]);
+  const [{ deleted }] = await Promise.all([ctx.store.removeRecord(r.id, { force: true, ...(opts.exit ? { exit: opts.exit } : {}) }), ...cgroups.map(removeEmptyCgroup)]);
   deleted.catch((e: unknown) => ctx.warn(`deleting the directory of container ${r.id}`, e));
   ctx.claims.release(r.id);
   const owner = ownerOf(r.options.labels);

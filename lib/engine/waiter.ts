@@ -8,6 +8,7 @@ import { ContainerWatch } from './container-watch.js';
 import { exitCodeOf, isRunning } from './container-status.js';
 import type { EngineContext } from './engine-context.js';
 import type { ContainerRecord } from './records.js';
+import { removedExit } from './removed-exits.js';
 import { bundleOf } from './shim-control.js';
 import { until } from './watch.js';
 
@@ -62,8 +63,14 @@ export async function waitContainer(ctx: EngineContext, ref: string, opts: { con
     try {
       r = await ctx.store.peekById(id);
     } catch (e) {
-      if (e instanceof NotFoundError) return exited ?? result(last);
-      throw e;
+      if (!(e instanceof NotFoundError)) throw e;
+      if (exited) return exited;
+      // Gone before this wait read its exit (it exited and was removed between two reads): the
+      // removal left its last status.
+      const left = await removedExit(ctx.store.layout.containersDir, id);
+      if (!left) return result(last, watch?.lastExit);
+      const { error: _, ...rest } = last;
+      return result({ ...rest, state: left.state, exitCode: left.exitCode, signal: left.signal, ...(left.error !== undefined ? { error: left.error } : {}) });
     }
     last = r;
     // Its --rm removal failed since (docker's removal error): no removal is coming.

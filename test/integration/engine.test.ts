@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import { Cgroup, Engine, InvalidStateError, NotFoundError, NotModifiedError } from '../../lib/index.js';
 import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
@@ -81,6 +82,34 @@ rtest('create, then wait next-exit, attach and start: the whole run, its exit co
   await t.throwsAsync(engine.get(r.id), { instanceOf: NotFoundError, message: `No such container: ${r.id}` });
   t.false(existsSync(join(t.context.root, 'containers', r.id)));
   t.deepEqual(events, ['create', 'start', 'destroy']);
+});
+
+rtest('wait: a container killed and removed by another process between two of its reads answers with its exit code (left by the removal), for every condition', async (t) => {
+  const { engine, image, root } = t.context;
+  const r = await engine.create({ options: { image, command: ['sleep', '1000'] } });
+  t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
+  await engine.start(r.id);
+  // Each wait's first read done (the record says running), the removal runs in another process while
+  // this one's event loop is held: the waiters' next read finds no record and no exit.json.
+  const get = engine.store.get.bind(engine.store);
+  const reads: Array<Promise<unknown>> = [];
+  engine.store.get = (ref) => {
+    const p = get(ref);
+    reads.push(p);
+    return p;
+  };
+  t.teardown(() => Reflect.deleteProperty(engine.store, 'get'));
+  const waits = (['removed', 'not-running', 'next-exit'] as const).map((condition) => engine.wait(r.id, { condition }));
+  await Promise.all(reads);
+  await new Promise((resolve) => setImmediate(resolve));
+  Reflect.deleteProperty(engine.store, 'get');
+  const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
+  const code = `import { Engine } from ${JSON.stringify(lib)};
+    const engine = await Engine.open({ root: ${JSON.stringify(root)}, repair: false, owned: false });
+    await engine.remove(${JSON.stringify(r.id)}, { force: true });`;
+  execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit'] });
+  t.false(existsSync(join(root, 'containers', r.id)));
+  t.deepEqual(await Promise.all(waits), [{ exitCode: 137 }, { exitCode: 137 }, { exitCode: 137 }]);
 });
 
 rtest('a running container: exec with pipes, logs that follow, stats, pause, restart on its layer', async (t) => {

@@ -11,6 +11,7 @@ import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, renameS
 import { join } from 'node:path';
 import { native } from '../../native.js';
 import { generateName } from '../../engine/names.js';
+import { leaveExit } from '../../engine/removed-exits.js';
 
 export type Record_ = Record<string, unknown> & { id: string; name: string };
 
@@ -133,8 +134,9 @@ export class QuickStore {
   /**
    * The store's removal: the directory out of the way and the index without the name, then the
    * tree. Refused while anything is mounted in the directory (the tree's removal would go through it).
+   * `code`: the container's exit, left for its waiters (the record still says running).
    */
-  async remove(id: string, name: string): Promise<void> {
+  async remove(id: string, name: string, code?: number): Promise<void> {
     const trash = join(this.dir, `.${id}.tmp-rm-q${process.pid.toString(16)}`);
     const moved = await this.locked(() => {
       try {
@@ -145,6 +147,7 @@ export class QuickStore {
       }
       const mounted = mountedUnder(join(this.dir, id));
       if (mounted) throw new Error(`container ${id} cannot be removed while ${mounted} is mounted: unmount it first`);
+      if (code !== undefined) leaveExit(this.dir, id, { state: 'exited', exitCode: code, signal: null });
       renameSync(join(this.dir, id), trash);
       const names = this.#names();
       if (names && names[name] === id) {

@@ -107,7 +107,7 @@ interface Made {
  * that did not happen): its cgroup beside its record and directory (writable layer included), then
  * its note, as the full command's removal does.
  */
-async function removeMade(m: Made, id: string): Promise<void> {
+async function removeMade(m: Made, id: string, code?: number): Promise<void> {
   const errors: unknown[] = [];
   const step = async (fn: () => unknown) => {
     try {
@@ -126,7 +126,7 @@ async function removeMade(m: Made, id: string): Promise<void> {
         if (left.length) await d.kill();
         await d.remove();
       }),
-    m.record && step(() => m.store.remove(id, m.record!.name)),
+    m.record && step(() => m.store.remove(id, m.record!.name, code)),
   ]);
   await step(() => m.owners.forget('container', id));
   if (errors.length) throw errors[0];
@@ -245,7 +245,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const [code] = await Promise.all([exited, ...outPipes.map(([r, to]) => relay(r, to, r, () => {}))]);
   await marked;
   try {
-    await removeMade(made, id);
+    await removeMade(made, id, code);
   } catch (e) {
     process.stderr.write(`nsbox: removing container ${id}: ${(e as Error).message}\n`);
   }
