@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { ValidationError } from '../errors.js';
 import { parseDockerPortBindings, parsePortKey, portKey } from '../network/port-spec.js';
-import { DEFAULT_NETWORK, NetworkOptionsSchema, type ExtraHost, type NetworkAttachment, type NetworkOptions } from '../network/schemas.js';
+import { DEFAULT_NETWORK, NetworkOptionsSchema, USER_ALIAS_ONLY, USER_IP_ONLY, type ExtraHost, type NetworkAttachment, type NetworkOptions } from '../network/schemas.js';
 
 const strings = z.array(z.string()).nullish();
 
@@ -113,10 +113,10 @@ export function networkRequestOf(input: unknown): NetworkRequest {
       const ipv4Address = e.IPAMConfig?.IPv4Address || undefined;
       const ipv6Address = e.IPAMConfig?.IPv6Address || undefined;
       if (name === DEFAULT_NETWORK && aliases.length) {
-        throw new ValidationError('network-scoped alias is supported only for containers in user defined networks', 'NetworkingConfig.EndpointsConfig.Aliases');
+        throw new ValidationError(USER_ALIAS_ONLY, 'NetworkingConfig.EndpointsConfig.Aliases');
       }
       if (name === DEFAULT_NETWORK && (ipv4Address || ipv6Address)) {
-        throw new ValidationError('user specified IP address is supported on user defined networks only', 'NetworkingConfig.EndpointsConfig.IPAMConfig');
+        throw new ValidationError(USER_IP_ONLY, 'NetworkingConfig.EndpointsConfig.IPAMConfig');
       }
       if (ipv4Address && isIP(ipv4Address) !== 4) throw new ValidationError(`invalid IPv4 address: ${ipv4Address}`, 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv4Address');
       if (ipv6Address && isIP(ipv6Address) !== 6) throw new ValidationError(`invalid IPv6 address: ${ipv6Address}`, 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv6Address');
@@ -124,6 +124,14 @@ export function networkRequestOf(input: unknown): NetworkRequest {
     }
   } else if (endpoints.some(([n]) => n !== mode.mode && n !== DEFAULT_NETWORK)) {
     throw new ValidationError(`container cannot be connected to networks other than its ${mode.mode} network mode`, 'NetworkingConfig.EndpointsConfig');
+  } else {
+    // none, host and container: no network of the user's, so no address or alias on one (docker's refusals).
+    for (const [, e] of endpoints) {
+      if (e.IPAMConfig?.IPv4Address || e.IPAMConfig?.IPv6Address) {
+        throw new ValidationError(USER_IP_ONLY, 'NetworkingConfig.EndpointsConfig.IPAMConfig');
+      }
+      if (e.Aliases?.length) throw new ValidationError(USER_ALIAS_ONLY, 'NetworkingConfig.EndpointsConfig.Aliases');
+    }
   }
 
   const mac = body.MacAddress || endpoints.find(([, e]) => e.MacAddress)?.[1].MacAddress || undefined;

@@ -56,8 +56,10 @@ export function networkFrom(p: Parsed): CliNetwork {
       DnsOptions: values(p, 'dns-option'),
       ExtraHosts: values(p, 'add-host'),
     },
-    ...(name && (aliases.length || ip || ip6)
-      ? { NetworkingConfig: { EndpointsConfig: { [name]: { Aliases: aliases, ...(ip || ip6 ? { IPAMConfig: { ...(ip ? { IPv4Address: ip } : {}), ...(ip6 ? { IPv6Address: ip6 } : {}) } } : {}) } } } }
+    // Under the mode's own name for none, host and container:, which have no addresses or aliases to
+    // give: refused there as docker refuses them, never dropped.
+    ...(aliases.length || ip || ip6
+      ? { NetworkingConfig: { EndpointsConfig: { [name ?? (mode.startsWith('container:') ? 'container' : mode)]: { Aliases: aliases, ...(ip || ip6 ? { IPAMConfig: { ...(ip ? { IPv4Address: ip } : {}), ...(ip6 ? { IPv6Address: ip6 } : {}) } } : {}) } } } }
       : {}),
   });
   // --expose ports join the image's for -P.

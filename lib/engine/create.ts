@@ -15,7 +15,7 @@ import { parseRestartPolicy } from './restart-policy.js';
 import { copyUp } from './volume-copy-up.js';
 import { publishAllPorts } from '../network/port-spec.js';
 import { checkRootlessNetwork } from '../network/rootless-container.js';
-import { NetworkOptionsSchema, type NetworkOptions, type NetworkOptionsInput } from '../network/schemas.js';
+import { DEFAULT_NETWORK, NetworkOptionsSchema, USER_IP_ONLY, type NetworkOptions, type NetworkOptionsInput } from '../network/schemas.js';
 import { Volumes, VolumeRequestSchema, type VolumeRequest, type VolumeUse } from './volumes.js';
 
 export interface CreateRequest {
@@ -42,6 +42,11 @@ async function networkOf(ctx: EngineContext, input: NetworkOptionsInput | undefi
   if (input === undefined) return undefined;
   const n = validate(NetworkOptionsSchema, input, 'network options');
   if (n.mode !== 'bridge' && (n.ports.length || n.publishAll)) throw new ValidationError(`conflicting options: port publishing and the container type network mode ${n.mode}`, 'ports');
+  // docker's refusals: no address of the user's but on a user-defined network (this mode's networks
+  // would otherwise be dropped, unread).
+  for (const a of n.networks) {
+    if ((a.ipv4Address || a.ipv6Address) && (n.mode !== 'bridge' || a.network === DEFAULT_NETWORK)) throw new ValidationError(USER_IP_ONLY, 'networks.ipv4Address');
+  }
   if (!isPrivileged()) checkRootlessNetwork(n);
   if (n.mode === 'container') n.container = (await ctx.store.get(n.container!)).id;
   return n;

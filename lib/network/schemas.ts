@@ -79,6 +79,10 @@ export const NetworkOptionsSchema = z
 export type NetworkOptions = z.output<typeof NetworkOptionsSchema>;
 export type NetworkOptionsInput = z.input<typeof NetworkOptionsSchema>;
 
+/** docker's refusals of an address or an alias on a network that is not user-defined (bridge, none, host, container:). */
+export const USER_IP_ONLY = 'user specified IP address is supported on user defined networks only';
+export const USER_ALIAS_ONLY = 'network-scoped alias is supported only for containers in user defined networks';
+
 /** The default network's name and bridge device (docker's `bridge` is `docker0`). */
 export const DEFAULT_NETWORK = 'bridge';
 export const DEFAULT_BRIDGE = 'nsbox0';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
-import { Cgroup, Engine, InvalidStateError, NotFoundError, NotModifiedError } from '../../lib/index.js';
+import { Cgroup, Engine, InvalidStateError, NotFoundError, NotModifiedError, ValidationError } from '../../lib/index.js';
 import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
@@ -110,6 +110,16 @@ rtest('wait: a container killed and removed by another process between two of it
   execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit'] });
   t.false(existsSync(join(root, 'containers', r.id)));
   t.deepEqual(await Promise.all(waits), [{ exitCode: 137 }, { exitCode: 137 }, { exitCode: 137 }]);
+});
+
+rtest("create: an address on no network of the user's (none, host, the default bridge) is refused with docker's words, nothing created", async (t) => {
+  const { engine, image } = t.context;
+  const before = (await engine.list({ all: true })).length;
+  const networks = [{ network: 'u1', aliases: [], ipv4Address: '10.0.0.9' }];
+  for (const network of [{ mode: 'none' as const, networks }, { mode: 'host' as const, networks: [{ network: 'u1', ipv6Address: 'fd00::9' }] }, { mode: 'bridge' as const, networks: [{ network: 'bridge', ipv4Address: '172.17.0.9' }] }]) {
+    await t.throwsAsync(engine.create({ options: { image, command: ['true'] }, network }), { instanceOf: ValidationError, message: 'user specified IP address is supported on user defined networks only' }, network.mode);
+  }
+  t.is((await engine.list({ all: true })).length, before);
 });
 
 rtest('a running container: exec with pipes, logs that follow, stats, pause, restart on its layer', async (t) => {

@@ -161,7 +161,7 @@ run('IPv6: a dual-stack network (--ipv6 --subnet fd00:77::/64), addresses and ro
   t.like(o.docker.ip6Settings, { GlobalIPv6Address: 'fd00:78::77', IPAMConfig: { IPv6Address: 'fd00:78::77' } });
 });
 
-run('bad input through the CLI: overlapping subnets, a subnet on a route of the namespace, an unknown network, a port > 65535, -p garbage, an --ip outside the subnet; nothing half set up', (t) => {
+run('bad input through the CLI: overlapping subnets, a subnet on a route of the namespace, an unknown network, a port > 65535, -p garbage, an --ip outside the subnet, --ip/--ip6 without a user network; nothing half set up', (t) => {
   const o = scenario('bad');
   t.regex(o.overlap.stderr, /Pool overlaps with other one on this address space/);
   t.regex(o.routed.stderr, /subnet 10\.200\.1\.0\/24 overlaps a route of the host \(10\.200\.0\.0\/16\)/);
@@ -169,7 +169,8 @@ run('bad input through the CLI: overlapping subnets, a subnet on a route of the 
   t.regex(o.bigPort.stderr, /invalid hostPort "70000"/);
   t.regex(o.garbage.stderr, /a:b:c:d/);
   t.regex(o.ipOutside.stderr, /10\.1\.1\.1/);
-  for (const r of [o.overlap, o.routed, o.unknown, o.bigPort, o.garbage, o.ipOutside]) t.not(r.status, 0);
+  for (const r of [o.ipDefault, o.ip6None, o.ipHost]) t.regex(r.stderr, /user specified IP address is supported on user defined networks only/);
+  for (const r of [o.overlap, o.routed, o.unknown, o.bigPort, o.garbage, o.ipOutside, o.ipDefault, o.ip6None, o.ipHost]) t.not(r.status, 0);
   t.is(o.networks, 'u1\n');
   t.is(o.containers, '');
   t.deepEqual(o.left, { links: [], netns: [], portRules: 0, dns: 0, ips: [], held: [] });
