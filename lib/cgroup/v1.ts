@@ -193,8 +193,13 @@ export class CgroupV1Driver implements CgroupDriver {
       });
     }
     const freezer = this.#by.get('freezer');
+    // A freezer cgroup removed meanwhile (the container's own run removing it as this kill goes)
+    // holds nothing: there is nothing to freeze or thaw.
+    const gone = (err: unknown) => {
+      if (!isCode(err, 'ENOENT')) throw err;
+    };
     const ops = freezer
-      ? { freeze: () => setFrozenV1(freezer, true, timeoutMs), thaw: () => setFrozenV1(freezer, false, timeoutMs), allProcs: () => this.#allProcs() }
+      ? { freeze: () => setFrozenV1(freezer, true, timeoutMs).catch(gone), thaw: () => setFrozenV1(freezer, false, timeoutMs).catch(gone), allProcs: () => this.#allProcs() }
       : { allProcs: () => this.#allProcs() };
     await killByFreezing(ops, timeoutMs, this.hierarchies[0]!.dir);
   }

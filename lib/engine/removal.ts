@@ -95,8 +95,18 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
   // is told when the record is gone; this removal is done when both are. The directory (its shim
   // is gone) is deleted after: nothing finds it any more, and the answer need not wait for it.
-  const [{ deleted }] = await Promise.all([ctx.store.removeRecord(r.id, { force: true, ...(opts.exit ? { exit: opts.exit } : {}) }), ...cgroups.map(removeEmptyCgroup)]);
-  deleted.catch((e: unknown) => ctx.warn(`deleting the directory of container ${r.id}`, e));
+  const [removed] = await Promise.all([
+    ctx.store.removeRecord(r.id, { force: true, ...(opts.exit ? { exit: opts.exit } : {}) }).catch((e: unknown) => {
+      // Removed meanwhile by its own run (a foreground run --rm reaps and removes it the moment
+      // this removal's kill ends it): it was there when asked, so this removal is done; the rest
+      // (its owner note, the destroy event) is that removal's.
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    }),
+    ...cgroups.map(removeEmptyCgroup),
+  ]);
+  if (!removed) return;
+  removed.deleted.catch((e: unknown) => ctx.warn(`deleting the directory of container ${r.id}`, e));
   ctx.claims.release(r.id);
   const owner = ownerOf(r.options.labels);
   if (owner) new OwnerIndex(ctx.root).forget('container', r.id, owner);

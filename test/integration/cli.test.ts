@@ -397,6 +397,20 @@ rtest('run --rm in the foreground without a shim: ps, inspect, exec and stop fro
   t.is(nsbox(t, ['run', '--rm', '--name', 'fg3', img(t), 'true']).status, 0, 'its name is free');
 });
 
+rtest('rm -f of a foreground run --rm container from another shell: both finish cleanly whichever removal comes first (full and quick run)', async (t) => {
+  // The first round keeps the quick run's plan, the later ones run from it.
+  for (let round = 0; round < 6; round++) {
+    const a = foreground(t, ['--rm', '--name', 'fgrm', img(t), 'sh', '-c', 'echo ready; exec sleep 100'], 'ready');
+    await a.ready;
+    const id = (JSON.parse(nsbox(t, ['inspect', 'fgrm']).stdout) as Array<{ id: string }>)[0]!.id;
+    const rm = nsbox(t, ['rm', '-f', 'fgrm']);
+    t.deepEqual([rm.status, rm.stdout, rm.stderr], [0, 'fgrm\n', ''], `round ${round}: rm -f`);
+    t.deepEqual(await a.exited, { code: 137, signal: null }, `round ${round}: ${a.errors()}`);
+    t.is(a.errors(), '', `round ${round}: the run's own removal found it gone`);
+    t.deepEqual(leftOf(t, id), [], `round ${round}`);
+  }
+});
+
 rtest('the quick run --rm (no engine, from the plan the full one kept): the same container, exit code, removal leaving nothing, signals; what it cannot do goes to the full CLI', async (t) => {
   const probe = 'hostname >&2; id; pwd; env | grep -v HOSTNAME | sort; cat /proc/self/cgroup; grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/1/cmdline; echo; mount | sed "s/[0-9a-f]\\{64\\}/ID/g"; ls /dev; ip link | grep -c mtu';
   const args = ['--rm', '-e', 'A=1', '-w', '/tmp', '-u', '1000:1000', '--name', 'qr', img(t), 'sh', '-c', probe];
