@@ -339,6 +339,8 @@ export class Container extends RuntimeContainer {
       if (why && e instanceof NsboxError) throw new NsboxError(`${e.message}: pasta could not set up the container's network: ${why}`, { code: e.code, cause: e });
       throw e;
     }
+    const o = this.#owned;
+    if (o && this.cgroup) o.index.note('sdk', this.id, this.#noteData(o.runRoot), o.owner);
     const log = new OutputLog();
     log.attach('stdout', super.stdout);
     log.attach('stderr', super.stderr);
@@ -448,7 +450,23 @@ export class Container extends RuntimeContainer {
     const o = this.#owned;
     const n = this.#network;
     if (!o || !n) return;
-    o.index.note('sdk', this.id, { runRoot: o.runRoot, ...(this.config.cgroupParent !== undefined ? { cgroupParent: this.config.cgroupParent } : {}), network: n.net.state, ...(n.name ? { name: n.name } : {}) }, o.owner);
+    o.index.note('sdk', this.id, this.#noteData(o.runRoot), o.owner);
+  }
+
+  /**
+   * What the owner note says, its cgroup's directories with it once there is one: a relative parent
+   * lies beneath this process's own cgroup in each hierarchy, and whoever reaps the container from
+   * another process (another memory cgroup, say) would look beneath its own.
+   */
+  #noteData(runRoot: string): Record<string, unknown> {
+    const n = this.#network;
+    const cgroupPaths = this.cgroup?.paths;
+    return {
+      runRoot,
+      ...(this.config.cgroupParent !== undefined ? { cgroupParent: this.config.cgroupParent } : {}),
+      ...(n ? { network: n.net.state, ...(n.name ? { name: n.name } : {}) } : {}),
+      ...(cgroupPaths && Object.keys(cgroupPaths).length ? { cgroupPaths } : {}),
+    };
   }
 
   override async remove(): Promise<void> {

@@ -122,7 +122,8 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
       x.signal = null;
       delete x.error;
       x.command = started.config.command ?? [];
-      x.supervisor = { kind: 'process', pid, pidStartTime };
+      const cgroupPaths = started.cgroup?.paths;
+      x.supervisor = { kind: 'process', pid, pidStartTime, ...(cgroupPaths && Object.keys(cgroupPaths).length ? { cgroupPaths } : {}) };
       if (net && x.network) x.network.state = net.state;
     })
     .then((record) => ctx.emit('start', record));

@@ -32,7 +32,19 @@ export const SupervisorSchema = z.discriminatedUnion('kind', [
       pidStartTime: startTime.optional(),
     })
     .strict(),
-  z.object({ kind: z.literal('process'), /** The container's init. */ pid, pidStartTime: startTime }).strict(),
+  z
+    .object({
+      kind: z.literal('process'),
+      /** The container's init. */
+      pid,
+      pidStartTime: startTime,
+      /**
+       * Its cgroup's directory in each hierarchy, as the process that made it placed them (a
+       * relative parent lies beneath that process's own cgroup): where any other process removes it.
+       */
+      cgroupPaths: z.record(z.string(), absPath).optional(),
+    })
+    .strict(),
 ]);
 export type Supervisor = z.infer<typeof SupervisorSchema>;
 

@@ -8,7 +8,7 @@ import { OwnerIndex, ownerOf } from './owners.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
-import { InvalidStateError, NotFoundError } from '../errors.js';
+import { InvalidStateError, NotFoundError, NsboxError } from '../errors.js';
 import { checkState, isRunning } from './container-status.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
 import { stopRunning } from './lifecycle.js';
@@ -82,7 +82,18 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
   for (const b of bundles) if (liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
   const cgroups = (await found).filter((cg): cg is Cgroup => cg !== undefined);
-  if (cgroups.length === 0) {
+  let recordedGone = false;
+  const recorded = r.supervisor?.kind === 'process' ? r.supervisor.cgroupPaths : undefined;
+  if (cgroups.length === 0 && recorded && Object.keys(recorded).length) {
+    // A foreground run's: where that process made it (a relative parent lies beneath its own cgroup, not ours).
+    const made = await Cgroup.open(recorded).catch((e: unknown) => {
+      if (e instanceof NotFoundError || (e instanceof NsboxError && e.code === 'ENOENT')) return undefined;
+      throw e;
+    });
+    if (made) cgroups.push(made);
+    else recordedGone = true;
+  }
+  if (cgroups.length === 0 && !recordedGone) {
     // A start cut short (kill -9) may have made the cgroup before writing cgroup.json: find it by name.
     const byName = await Cgroup.open(r.id, r.options.cgroupParent !== undefined ? { parent: r.options.cgroupParent } : {}).catch((e: unknown) => {
       if (e instanceof NotFoundError) return undefined;

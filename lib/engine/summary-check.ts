@@ -48,7 +48,8 @@ function checkSupervisor(s: unknown): void {
     if (typeof s.bundle !== 'string' || !ABS_PATH.test(s.bundle)) refuse('supervisor.bundle');
     if (s.pidStartTime !== undefined && !isInt(s.pidStartTime, 0)) refuse('supervisor.pidStartTime');
   } else if (s.kind === 'process') {
-    if (!onlyKeys(s, ['kind', 'pid', 'pidStartTime']) || !isInt(s.pidStartTime, 0)) refuse('supervisor');
+    if (!onlyKeys(s, ['kind', 'pid', 'pidStartTime', 'cgroupPaths']) || !isInt(s.pidStartTime, 0)) refuse('supervisor');
+    if (s.cgroupPaths !== undefined && !(isObj(s.cgroupPaths) && Object.values(s.cgroupPaths).every((d) => typeof d === 'string' && ABS_PATH.test(d)))) refuse('supervisor.cgroupPaths');
   } else refuse('supervisor.kind');
 }
 

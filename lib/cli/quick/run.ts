@@ -238,7 +238,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
       x.signal = null;
       delete x.error;
       x.command = plan.command;
-      x.supervisor = { kind: 'process', pid: started.pid, pidStartTime };
+      // Where its cgroup is, for a removal from another process (record-summary.ts).
+      x.supervisor = { kind: 'process', pid: started.pid, pidStartTime, ...(made.driver ? { cgroupPaths: made.driver.paths } : {}) };
     })
     .catch(() => false); // removed meanwhile (rm -f from another shell): the run goes on
   // A reader gone (EPIPE) drops the rest of that output: the run still ends and removes its container.
