@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { KEEP_MS, removedExit, sweepExits } from '../../lib/engine/removed-exits.js';
 import {
   ConflictError,
   ContainerRecordSchema,
@@ -193,7 +194,13 @@ test('remove: refused while running unless forced; frees the name and the direct
   t.is(err.message, `You cannot remove a running container ${run.id}. Stop the container before attempting removal or force remove`);
   t.is((await store.remove('done')).id, done.id);
   t.is((await store.remove('run', { force: true })).id, run.id);
-  t.deepEqual(readdirSync(store.layout.containersDir).sort(), ['containers.lock', 'names.json']);
+  // Beside the lock and the index: the exits the removals left for waiters (removed-exits.ts).
+  t.deepEqual(readdirSync(store.layout.containersDir).sort(), ['.removed', 'containers.lock', 'names.json']);
+  t.like(await removedExit(store.layout.containersDir, done.id), { state: 'exited', exitCode: 0 });
+  t.like(await removedExit(store.layout.containersDir, run.id), { state: 'running' });
+  t.is(await removedExit(store.layout.containersDir, 'f'.repeat(64)), undefined);
+  await sweepExits(store.layout.containersDir, Date.now() + KEEP_MS + 1);
+  t.deepEqual(readdirSync(path.join(store.layout.containersDir, '.removed')), [], 'swept once older than KEEP_MS');
   t.deepEqual(JSON.parse(readFileSync(store.namesFile, 'utf8')).names, {});
   await t.throwsAsync(store.remove('done'), { instanceOf: NotFoundError, message: 'No such container: done' });
   t.truthy(await store.create({ name: 'run' }));
