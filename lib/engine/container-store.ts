@@ -273,7 +273,13 @@ export class ContainerStore {
   async peekById(id: string): Promise<ContainerRecord> {
     const record = isId(id) ? await this.#read(id) : undefined;
     if (!record) throw new NotFoundError(`No such container: ${id}`);
-    return (await reconcile(record, this.#env)) ?? record;
+    const fixed = await reconcile(record, this.#env);
+    if (!fixed) return record;
+    // A correction may come from a removal after the read (its shim's files went with the
+    // directory): then the container is gone, not dead. (A write-back would have found that out
+    // under the lock.)
+    if (!(await this.#read(id))) throw new NotFoundError(`No such container: ${id}`);
+    return fixed;
   }
 
   /** Running and paused containers, or all of them; newest first (as `docker ps`). */

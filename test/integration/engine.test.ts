@@ -84,10 +84,7 @@ rtest('create, then wait next-exit, attach and start: the whole run, its exit co
   t.deepEqual(events, ['create', 'start', 'destroy']);
 });
 
-// Known failing on main since e3031ed..f5f175f (h14api's shim and removal changes): the record the
-// removal reconciles says `dead` ("nsbox-shim is gone and left no exit status"), so the status
-// handed to the waiter is -1, not 137. Passed before that rebase (the hand-over itself works).
-(reason ? test.serial.skip : test.serial.failing)('wait: a container killed, waited for and removed by another process between two of its reads answers with its exit code (left by the removal), for every condition', async (t) => {
+(reason ? test.serial.skip : test.serial)('wait: a container killed, waited for and removed by another process between two of its reads answers with its exit code (left by the removal), for every condition', async (t) => {
   const { engine, image, root } = t.context;
   const r = await engine.create({ options: { image, command: ['sleep', '1000'] } });
   t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
