@@ -6,10 +6,11 @@
  * docker's daemon answers `wait` with the removed container's StatusCode. Kept for KEEP_MS: each
  * removal deletes the older ones (the time is in the name, so it reads no file for that).
  */
-import { constants as fsc, mkdirSync, openSync, closeSync, writeFileSync, renameSync, unlink, unlinkSync } from 'node:fs';
+import { mkdirSync, unlink } from 'node:fs';
 // Only what the quick bundles' stand-in for fs/promises has (lib/cli/quick/fs-promises.ts): the quick run imports this file.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFileSync } from '../storage/replace-sync.js';
 import type { ContainerRecord } from './records.js';
 
 /** Longer than any waiter takes from the record's removal to its next read. */
@@ -35,24 +36,8 @@ export function leaveExit(containersDir: string, id: string, r: RemovedExit, now
   const dir = dirOf(containersDir);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${id}-${now}.json`);
-  const tmp = `${file}.tmp`;
   const exit: RemovedExit = { state: r.state, exitCode: r.exitCode, signal: r.signal, ...(r.error !== undefined ? { error: r.error } : {}) };
-  try {
-    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o644);
-    try {
-      writeFileSync(fd, JSON.stringify(exit));
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never made
-    }
-    throw e;
-  }
+  replaceFileSync(file, JSON.stringify(exit), `${file}.tmp`);
 }
 
 /** The status the removal of `id` left, if it is still kept. */

@@ -7,11 +7,12 @@
  * container lives only as long as this process (a crash of the machine ends it), and what a crash
  * leaves (a temp file, a directory without a record) is what the store's repair removes.
  */
-import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, renameSync, rm, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, renameSync, rm } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../../native.js';
 import { generateName } from '../../engine/names.js';
 import { leaveExit } from '../../engine/removed-exits.js';
+import { replaceFileSync } from '../../storage/replace-sync.js';
 
 export type Record_ = Record<string, unknown> & { id: string; name: string };
 
@@ -19,25 +20,7 @@ let counter = 0;
 /** A temp name the store's repair knows as one (`.NAME.tmp-…`). */
 const tempOf = (file: string): string => join(file, '..', `.${file.slice(file.lastIndexOf('/') + 1)}.tmp-q${process.pid.toString(16)}${(counter++).toString(16)}`);
 
-function writeAtomic(file: string, text: string): void {
-  const tmp = tempOf(file);
-  try {
-    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644);
-    try {
-      writeFileSync(fd, text);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never made
-    }
-    throw e;
-  }
-}
+const writeAtomic = (file: string, text: string): void => replaceFileSync(file, text, tempOf(file));
 
 const recordText = (r: Record_) => `${JSON.stringify(r, null, 2)}\n`;
 const namesText = (names: Record<string, string>) => `${JSON.stringify({ version: 1, names }, null, 2)}\n`;
