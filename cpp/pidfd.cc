@@ -136,9 +136,14 @@ Napi::Value UnwatchExit(const Napi::CallbackInfo& info) {
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NSBOX_CHECK_ARG(env, info.Length() >= 1 && info[0].IsNumber(), "pidfdOpen(pid)");
-  int fd = sys_pidfd_open(info[0].As<Napi::Number>().Int32Value(), 0);
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  int fd = sys_pidfd_open(pid, 0);
   if (fd < 0) {
-    MakeSysError(env, errno, "pidfd_open", "").ThrowAsJavaScriptException();
+    // Older kernels (6.1 here) answer EINVAL, not ESRCH, for a process already reaped while a
+    // pidfd of it is still open elsewhere (its struct pid outlives its task): our shim, reaped by
+    // its spawner's watch. Gone either way, as callers read ESRCH.
+    int err = errno == EINVAL && pid > 0 ? ESRCH : errno;
+    MakeSysError(env, err, "pidfd_open", "").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
