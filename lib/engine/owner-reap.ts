@@ -8,7 +8,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
-import type { CgroupLayout } from '../cgroup/detect.js';
+import { recordedCgroupPaths } from '../cgroup/recorded-paths.js';
 import { NotFoundError, isCode } from '../errors.js';
 import { teardownContainerNetwork } from '../network/container-network.js';
 import { NetworkStateSchema } from '../network/schemas.js';
@@ -29,17 +29,6 @@ export interface Reaped {
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-/** A recorded `{ controller: directory }`, each an nsbox-named directory inside that controller's hierarchy; else undefined. */
-function pathsOf(v: unknown, layout: CgroupLayout): Record<string, string> | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const e = Object.entries(v);
-  const inside = (c: string, d: unknown) => {
-    const mount = c === 'unified' ? layout.unified : layout.controllers[c]?.mountpoint;
-    return typeof d === 'string' && mount !== undefined && d.startsWith(`${mount}/`) && !d.split('/').includes('..') && d.includes('nsbox');
-  };
-  return e.length && e.every(([c, d]) => inside(c, d)) ? (Object.fromEntries(e) as Record<string, string>) : undefined;
-}
-
 /** The label says the object is still the one noted (a name may have been taken again since). */
 const ownedBy = (labels: Record<string, string> | undefined, o: Owner) => labels?.[OWNER_LABEL] === ownerKey(o);
 
@@ -51,7 +40,7 @@ async function reapInProcess(ctx: EngineContext, id: string, data: Record<string
   // By the directories its note recorded (a relative parent lies beneath the owner's own cgroup in
   // each hierarchy, not this process's); by name for a note written before its cgroup was made.
   const layout = await cgroupLayout();
-  const paths = pathsOf(data.cgroupPaths, layout);
+  const paths = recordedCgroupPaths(data.cgroupPaths, layout);
   const cg = await (paths ? Cgroup.open(paths, { layout }) : Cgroup.open(id, { layout, ...(parent !== undefined ? { parent } : {}) })).catch((e: unknown) => {
     // never made (no privileges, not started) or gone
     if (e instanceof NotFoundError || isCode(e, 'EACCES', 'EPERM')) return undefined;

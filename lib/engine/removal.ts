@@ -8,6 +8,8 @@ import { OwnerIndex, ownerOf } from './owners.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
+import { recordedCgroupPaths } from '../cgroup/recorded-paths.js';
+import { cgroupLayout } from '../runtime/run-root.js';
 import { InvalidStateError, NotFoundError, NsboxError } from '../errors.js';
 import { checkState, isRunning } from './container-status.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
@@ -83,8 +85,11 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   for (const b of bundles) if (liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
   const cgroups = (await found).filter((cg): cg is Cgroup => cg !== undefined);
   let recordedGone = false;
-  const recorded = r.supervisor?.kind === 'process' ? r.supervisor.cgroupPaths : undefined;
-  if (cgroups.length === 0 && recorded && Object.keys(recorded).length) {
+  const written = r.supervisor?.kind === 'process' ? r.supervisor.cgroupPaths : undefined;
+  // Checked as the owner reap checks its note's: only a cgroup named for this container, in its hierarchy.
+  const recorded = written && Object.keys(written).length ? recordedCgroupPaths(written, await cgroupLayout(), r.id) : undefined;
+  if (written && Object.keys(written).length && !recorded) ctx.warn(`removing container ${r.id}`, new NsboxError(`its record names cgroups that are not its own (${Object.values(written).join(', ')}): looked up by name instead`));
+  if (cgroups.length === 0 && recorded) {
     // A foreground run's: where that process made it (a relative parent lies beneath its own cgroup, not ours).
     const made = await Cgroup.open(recorded).catch((e: unknown) => {
       if (e instanceof NotFoundError || (e instanceof NsboxError && e.code === 'ENOENT')) return undefined;

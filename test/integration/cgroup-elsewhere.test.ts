@@ -6,7 +6,7 @@
  * from the other, and nothing of it may be left in either.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,5 +136,32 @@ rtest('an SDK container made from one memory cgroup, its process killed -9, reap
   await out.ready;
   await new Promise((resolve) => reaper.once('close', resolve));
   t.is(reaper.exitCode, 0, out.errors());
+  t.deepEqual(cgroupsNamed(id, t), []);
+});
+
+rtest('a record whose cgroup paths name a cgroup not its own: the removal leaves that cgroup and finds its own by name', async (t) => {
+  const img = `${t.context.reg.host}/busybox:1`;
+  // Made from A, removed from A: the lookup by name (beneath the remover's own cgroup) finds it.
+  const run = inCgroup(t, t.context.a, [bin, 'run', '--rm', '--name', 'lied-about', img, 'sh', '-c', 'echo ready; exec sleep 100']);
+  t.teardown(() => killed(run));
+  await outputOf(run, 'ready').ready;
+  const inspect = () => JSON.parse(spawnSync(process.execPath, [bin, 'inspect', 'lied-about'], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: t.context.root } }).stdout || '[]') as Array<{ id: string; state: string }>;
+  await until('the run to record it running', () => inspect()[0]?.state === 'running');
+  const id = inspect()[0]!.id;
+  await killed(run);
+  // An empty cgroup in the test's own B that the record is edited to name: nsbox-named, but not the container's.
+  const decoy = join(t.context.b, 'nsbox', 'decoy');
+  mkdirSync(decoy, { recursive: true });
+  const file = join(t.context.root, 'containers', id, 'record.json');
+  const record = JSON.parse(readFileSync(file, 'utf8')) as { supervisor?: { cgroupPaths?: Record<string, string> } };
+  t.truthy(record.supervisor?.cgroupPaths?.memory, 'the record names its memory cgroup');
+  record.supervisor!.cgroupPaths = { memory: decoy };
+  writeFileSync(file, JSON.stringify(record));
+  const ps = inCgroup(t, t.context.a, [bin, 'ps', '-a']);
+  const psOut = outputOf(ps, 'CONTAINER ID');
+  await psOut.ready;
+  await new Promise((resolve) => ps.once('close', resolve));
+  t.is(ps.exitCode, 0, psOut.errors());
+  t.true(existsSync(decoy), 'the cgroup the record named, not the container\'s, is still there');
   t.deepEqual(cgroupsNamed(id, t), []);
 });

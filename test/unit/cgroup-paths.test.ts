@@ -1,4 +1,5 @@
 import test from 'ava';
+import { recordedCgroupPaths } from '../../lib/cgroup/recorded-paths.js';
 import { cgroupParent, CgroupV1Driver, CgroupV2Driver, makeDriver, type CgroupLayout } from '../../lib/cgroup/index.js';
 import { cgroupPathFor } from '../../lib/cgroup/paths.js';
 import { parseFlatKeyed, parseLimit, parseNestedKeyed } from '../../lib/cgroup/cgroupfs.js';
@@ -75,4 +76,28 @@ test('cgroup file parsers', (t) => {
   t.deepEqual(splitDev(0xfe00n), { major: 254, minor: 0 });
   t.deepEqual(splitDev(0x810n), { major: 8, minor: 16 });
   t.deepEqual(splitDev((259n << 8n) | 1n), { major: 259, minor: 1 });
+});
+
+test('recorded cgroup paths: only directories named for the container inside their own hierarchy', (t) => {
+  const layout: CgroupLayout = {
+    mode: 'hybrid',
+    unified: '/sys/fs/cgroup/unified',
+    controllers: { memory: { version: 1, mountpoint: '/sys/fs/cgroup/memory', mountRoot: '/', ownPath: '/' }, pids: { version: 1, mountpoint: '/sys/fs/cgroup/pids', mountRoot: '/', ownPath: '/' } },
+  };
+  const id = 'c0ffee';
+  const ok = { memory: `/sys/fs/cgroup/memory/user.slice/nsbox/${id}`, unified: `/sys/fs/cgroup/unified/nsbox/${id}` };
+  t.deepEqual(recordedCgroupPaths(ok, layout, id), ok);
+  t.deepEqual(recordedCgroupPaths({ pids: `/sys/fs/cgroup/pids/mine/nsbox-${id}` }, layout, id), { pids: `/sys/fs/cgroup/pids/mine/nsbox-${id}` });
+  // Without a leaf (an SDK owner note): any nsbox-named directory inside the hierarchy.
+  t.truthy(recordedCgroupPaths({ memory: '/sys/fs/cgroup/memory/nsbox/other' }, layout));
+  for (const bad of [
+    { memory: '/sys/fs/cgroup/memory/nsbox/someone-else' }, // not this container's name
+    { memory: `/sys/fs/cgroup/pids/nsbox/${id}` }, // another hierarchy's directory
+    { memory: `/sys/fs/cgroup/memory/nsbox/../../process_api/${id}` },
+    { memory: `/sys/fs/cgroup/memory/process_api/${id}` }, // no nsbox in it
+    { cpu: `/sys/fs/cgroup/cpu/nsbox/${id}` }, // a hierarchy not mounted
+    { memory: 7 },
+    {},
+  ]) t.is(recordedCgroupPaths(bad, layout, id), undefined, JSON.stringify(bad));
+  t.is(recordedCgroupPaths(undefined, layout, id), undefined);
 });
