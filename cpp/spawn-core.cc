@@ -245,6 +245,8 @@ struct ChildArgs {
   int sync_fd, err_fd, pid_fd, seccomp_sock;
   // enter: the grandchild's clone arguments, prepared by the parent.
   CloneArgs* grandchild_args;
+  // enter: the first child shares our memory (EnterMain).
+  bool shares_memory;
 };
 
 int ChildMain(void* p) {
@@ -270,9 +272,15 @@ long JoinCgroups(const Plan& plan, int32_t* step) {
   return 0;
 }
 
+// The first child of an enter, on a stack of its own in our memory (CLONE_VM) when the container
+// has a pid namespace: it joins that namespace only for its children, so no process of the
+// container can name it (ptrace, /proc/PID/mem), and it runs raw syscalls only, with every signal
+// blocked, until it exits; the process it clones has memory of its own and makes itself
+// non-dumpable (RunChild). Otherwise (a container in the host's pid namespace) it is a copy of
+// Node that makes itself non-dumpable, since the container's processes can name it.
 int EnterMain(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
-  raw::Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);  // see RunChild: a copy of Node, not to be reached
+  if (!a->shares_memory) raw::Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);  // see RunChild
   int32_t step = kStepSetns;
   long r = JoinCgroups(*a->plan, &step);
   if (r >= 0) {
@@ -284,7 +292,10 @@ int EnterMain(void* p) {
     // Its own copy of the arguments: the kernel writes nothing back without CLONE_PIDFD, but the
     // grandchild must not depend on this process's stack after it exits.
     CloneArgs args = *a->grandchild_args;
-    r = CloneRun(&args, nullptr, ChildMain, a);
+    // A raw clone3 (libc's wrapper would set errno, which is our parent thread's when we share its
+    // memory): the new process has a copy of this memory and stack, and returns here with 0.
+    r = raw::Sys(SYS_clone3, &args, sizeof args);
+    if (r == 0) raw::Exit(ChildMain(a));
     if (r > 0) {
       pid_t gp = static_cast<pid_t>(r);
       raw::Sys(SYS_write, a->pid_fd, &gp, sizeof gp);
@@ -476,7 +487,7 @@ bool Spawn(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   bool holds = false;
   for (const Op& op : plan.ops) holds = holds || op.kind == OpKind::kAwaitStart;
   ChildStack stack;
-  ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, seccomp_child.valid() ? seccomp_child.get() : -1, nullptr};
+  ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, seccomp_child.valid() ? seccomp_child.get() : -1, nullptr, false};
   UniqueFd pidfd;
   pid_t pid;
   if (!entering) {
@@ -506,11 +517,18 @@ bool Spawn(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     args.exit_signal = 0;
     child.pid_fd = pid_w.get();
     child.grandchild_args = &args;
-    // Entering: memory of its own (no CLONE_VM), so that it can make itself non-dumpable without
-    // making the calling process so (dumpability belongs to the memory map).
+    // Entering a pid namespace, the first child shares our memory (EnterMain); else it has memory
+    // of its own, so that it can make itself non-dumpable without making the calling process so
+    // (dumpability belongs to the memory map). Every signal blocked across the clone: a child in
+    // our memory must never run a handler of ours (it keeps the mask; it never unblocks).
     CloneArgs first{};
     first.exit_signal = SIGCHLD;
-    long r = CloneRun(&first, nullptr, EnterMain, &child);
+    child.shares_memory = (plan.enter_flags & CLONE_NEWPID) != 0 && stack.valid();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long r = CloneRun(&first, child.shares_memory ? &stack : nullptr, EnterMain, &child);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (r < 0) return Fail(fail, static_cast<int>(-r), "clone3");
     ReapNow(static_cast<pid_t>(r));
     pid_w.reset();
