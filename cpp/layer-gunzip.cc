@@ -212,7 +212,9 @@ Napi::Value GunzipRun(const Napi::CallbackInfo& info) {
 void InitLayerGunzip(Napi::Env env, Napi::Object exports) {
   exports.Set("gunzipOpen", Napi::Function::New(env, GunzipOpen, "gunzipOpen"));
   exports.Set("gunzipRun", Napi::Function::New(env, GunzipRun, "gunzipRun"));
-  exports.Set("gunzipBackend", Napi::String::New(env, Member::Backend()));
+  // A getter: knowing the backend loads libisal, which no use of the addon but a gunzip needs.
+  exports.DefineProperty(Napi::PropertyDescriptor::Accessor(
+      env, exports, "gunzipBackend", [](const Napi::CallbackInfo& info) -> Napi::Value { return Napi::String::New(info.Env(), Member::Backend()); }, napi_enumerable));
 }
 
 }  // namespace nsbox
