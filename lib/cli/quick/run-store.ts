@@ -7,7 +7,7 @@
  * container lives only as long as this process (a crash of the machine ends it), and what a crash
  * leaves (a temp file, a directory without a record) is what the store's repair removes.
  */
-import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, renameSync, rm } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../../native.js';
 import { generateName } from '../../engine/names.js';
@@ -92,7 +92,9 @@ export class QuickStore {
       const ordered = { id: full.id, name, ...Object.fromEntries(Object.entries(full).filter(([k]) => k !== 'id' && k !== 'name')) } as Record_;
       before();
       mkdirSync(join(this.dir, full.id), { recursive: true });
-      writeAtomic(join(this.dir, 'names.json'), namesText({ ...names, [name]: full.id }));
+      // Without the entries whose record is gone: the quick removal leaves its own (see remove).
+      const kept = Object.fromEntries(Object.entries(names).filter(([, id]) => /^[0-9a-f]{64}$/.test(id) && existsSync(join(this.dir, id))));
+      writeAtomic(join(this.dir, 'names.json'), namesText({ ...kept, [name]: full.id }));
       writeAtomic(this.recordFile(full.id), recordText(ordered));
       return ordered;
     });
@@ -115,11 +117,16 @@ export class QuickStore {
   }
 
   /**
-   * The store's removal: the directory out of the way and the index without the name, then the
-   * tree. Refused while anything is mounted in the directory (the tree's removal would go through it).
-   * `code`: the container's exit, left for its waiters (the record still says running).
+   * The store's removal: the directory out of the way, then the tree. Refused while anything is
+   * mounted in the directory (the tree's removal would go through it). `code`: the container's
+   * exit, left for its waiters (the record still says running).
+   *
+   * names.json keeps the name's entry: an entry counts only while its record holds the name
+   * (container-store.ts), so it is stale from the rename on, and the next quick create (or the
+   * store's repair) drops it. Replacing names.json here cost a rename over an existing file, which
+   * ext4 makes wait for the new file's blocks (0.5–4 ms on a shared journal).
    */
-  async remove(id: string, name: string, code?: number): Promise<void> {
+  async remove(id: string, code?: number): Promise<void> {
     const trash = join(this.dir, `.${id}.tmp-rm-q${process.pid.toString(16)}`);
     const moved = await this.locked(() => {
       try {
@@ -132,15 +139,11 @@ export class QuickStore {
       if (mounted) throw new Error(`container ${id} cannot be removed while ${mounted} is mounted: unmount it first`);
       if (code !== undefined) leaveExit(this.dir, id, { state: 'exited', exitCode: code, signal: null });
       renameSync(join(this.dir, id), trash);
-      const names = this.#names();
-      if (names && names[name] === id) {
-        const { [name]: _, ...rest } = names;
-        void _;
-        writeAtomic(join(this.dir, 'names.json'), namesText(rest));
-      }
       return true;
     });
-    if (moved) await new Promise<void>((resolve, reject) => rm(trash, { recursive: true, force: true }, (e) => (e ? reject(e) : resolve())));
+    // At once, outside the lock: a handful of entries (the record, the overlay's empty directories),
+    // whose removal through the thread pool took a hop per entry.
+    if (moved) rmSync(trash, { recursive: true, force: true });
   }
 }
 

@@ -126,16 +126,13 @@ async function removeMade(m: Made, id: string, code?: number): Promise<void> {
         if (left.length) await d.kill();
         await d.remove();
       }),
-    m.record && step(() => m.store.remove(id, m.record!.name, code)),
+    m.record && step(() => m.store.remove(id, code)),
   ]);
   await step(() => m.owners.forget('container', id));
   if (errors.length) throw errors[0];
 }
 
-const M: Array<[string, number]> = [];
-const mark = (n: string) => M.push([n, performance.now()]);
 export async function run(argv: string[]): Promise<number | undefined> {
-  mark('start');
   const req = quickRunRequest(argv);
   // -i from a terminal takes the shim's attach (the full command's).
   if (!req || (req.interactive && isatty(0))) return undefined;
@@ -154,7 +151,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
     return undefined;
   }
   if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return undefined;
-  mark('plan+layout');
 
   // Our signals are the container's from its start on: one that comes before it is kept for it.
   let target: number | undefined;
@@ -183,7 +179,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
       made.owners.forget('container', id);
       return giveUp();
     }
-    mark('create');
     // The cgroup after the record (by which the engine finds it after a kill -9 of this process),
     // made beside the overlay's directories.
     const cgroup = driver.create().then(() => {
@@ -199,7 +194,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
     }
     // stdio as the full command's: -i our stdin, else /dev/null; our stdout and stderr, or pipes
     // relayed to them when they are a terminal (without -t, docker's container never has one).
-    mark('cgroup+dirs');
     const stdio: [number, number, number] = [0, 1, 2];
     if (!req.interactive) fds.push((stdio[0] = openSync('/dev/null', 'r+')));
     for (const i of [1, 2] as const) {
@@ -224,7 +218,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
     closeAll(fds);
   }
 
-  mark('spawn');
   const started = child;
   target = started.pidfd;
   for (const sig of pending.splice(0)) forward(sig);
@@ -251,16 +244,12 @@ export async function run(argv: string[]): Promise<number | undefined> {
     .catch(() => false); // removed meanwhile (rm -f from another shell): the run goes on
   // A reader gone (EPIPE) drops the rest of that output: the run still ends and removes its container.
   const [code] = await Promise.all([exited, ...outPipes.map(([r, to]) => relay(r, to, r, () => {}))]);
-  mark('exit');
   await marked;
-  mark('marked');
   try {
     await removeMade(made, id, code);
   } catch (e) {
     process.stderr.write(`nsbox: removing container ${id}: ${(e as Error).message}\n`);
   }
-  mark('removed');
-  if (process.env.NSBOX_MARKS) require('node:fs').appendFileSync(process.env.NSBOX_MARKS, JSON.stringify(M) + '\n');
   // With -i our stdin may still be read by the container's copy of it: nothing of ours is pending.
   process.exit(code);
 }
