@@ -1,12 +1,27 @@
 /** Signals are given and reported by name ('SIGTERM'); numbers only cross the native boundary. */
-import { constants } from 'node:os';
+import { createRequire } from 'node:module';
+import type * as Os from 'node:os';
 import { ValidationError } from '../errors.js';
 
-export type SignalName = keyof typeof constants.signals;
+export type SignalName = keyof typeof Os.constants.signals;
 
-const byNumber = new Map<number, SignalName>();
-for (const [name, num] of Object.entries(constants.signals) as Array<[SignalName, number]>) {
-  if (!byNumber.has(num)) byNumber.set(num, name);
+/**
+ * node:os's signal table, loaded on first use: its load (~0.4 ms) was a share of the start of the
+ * quick commands (lib/cli/quick/), which read records (a signal name) but rarely a signal.
+ * process.getBuiltinModule is Node >= 20.16; before it, a require does the same.
+ */
+let table: typeof Os.constants.signals | undefined;
+const signals = () => (table ??= (process.getBuiltinModule ? process.getBuiltinModule('node:os') : (createRequire(import.meta.url)('node:os') as typeof Os)).constants.signals);
+
+let byNumber: Map<number, SignalName> | undefined;
+function names(): Map<number, SignalName> {
+  if (!byNumber) {
+    byNumber = new Map();
+    for (const [name, num] of Object.entries(signals()) as Array<[SignalName, number]>) {
+      if (!byNumber.has(num)) byNumber.set(num, name);
+    }
+  }
+  return byNumber;
 }
 
 export function signalNumber(sig: SignalName | number | string): number {
@@ -15,11 +30,11 @@ export function signalNumber(sig: SignalName | number | string): number {
     throw new ValidationError(`invalid signal: ${sig}`, 'signal');
   }
   const name = (sig.startsWith('SIG') ? sig : `SIG${sig}`).toUpperCase() as SignalName;
-  const n = constants.signals[name];
+  const n = signals()[name];
   if (n === undefined) throw new ValidationError(`invalid signal: ${sig}`, 'signal');
   return n;
 }
 
 export function signalName(num: number): string {
-  return byNumber.get(num) ?? `SIG${num}`;
+  return names().get(num) ?? `SIG${num}`;
 }

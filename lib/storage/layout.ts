@@ -1,5 +1,6 @@
 /** Where the store keeps things. Every path of the on-disk layout is spelled here and only here. */
-import { homedir } from 'node:os';
+import { createRequire } from 'node:module';
+import type * as Os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
 import { parseDigest } from './digest-format.js';
@@ -11,6 +12,13 @@ export interface LayoutEnv {
 }
 
 /** NSBOX_ROOT; else /var/lib/nsbox as root; else $XDG_DATA_HOME/nsbox or ~/.local/share/nsbox. */
+/**
+ * The home directory, with node:os loaded only when it is asked (HOME unset, rootless): its load
+ * (~0.4 ms) was a share of every quick command's start (lib/cli/quick/), which never needs it as root.
+ * process.getBuiltinModule is Node >= 20.16; before it, a require does the same.
+ */
+const homedir = (): string => (process.getBuiltinModule ? process.getBuiltinModule('node:os') : (createRequire(import.meta.url)('node:os') as typeof Os)).homedir();
+
 export function defaultRoot(env: LayoutEnv = process.env, euid: number = process.geteuid?.() ?? 0): string {
   if (env.NSBOX_ROOT) return path.resolve(env.NSBOX_ROOT);
   if (euid === 0) return '/var/lib/nsbox';

@@ -12,12 +12,11 @@
  * or started, and bin/nsbox.js runs the full command, which does it or says why not.
  */
 import { closeSync, readFileSync } from 'node:fs';
-import { constants as os } from 'node:os';
 import { readRunningContainer } from '../../engine/container-list.js';
 import { native } from '../../native.js';
 import { opsWithUser, planFromTemplate, readExecTemplate, type ExecTemplate, type TemplateOptions } from '../../runtime/exec-template.js';
 import { flag, parseArgs, value, values } from '../args.js';
-import { closeAll, relay } from './fds.js';
+import { closeAll, relay, signalNumber } from './fds.js';
 import { EXEC_FLAGS } from '../exec-flags.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -83,7 +82,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   } finally {
     closeAll([pidfd, inR, outW, errW]);
   }
-  const forward = (sig: NodeJS.Signals) => native.sendSignal(child.pidfd, os.signals[sig]);
+  const forward = (sig: NodeJS.Signals) => native.sendSignal(child.pidfd, signalNumber(sig));
   for (const sig of FORWARDED) process.on(sig, forward);
   if (prepared.interactive) void relay(0, inW, inW, quietExit);
   else closeSync(inW);

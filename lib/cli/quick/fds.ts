@@ -49,3 +49,6 @@ export function relay(from: number, to: number, close: number, onEpipe: () => vo
     next();
   });
 }
+
+/** A signal's number, with node:os loaded on the first signal forwarded rather than at every quick command's start (~0.4 ms). */
+export const signalNumber = (sig: NodeJS.Signals): number => process.getBuiltinModule('node:os').constants.signals[sig];

@@ -17,7 +17,6 @@
  * undoing what it had made, and bin/nsbox.js runs the full command, which does it or says why not.
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { constants as os } from 'node:os';
 import { join } from 'node:path';
 import { layoutFrom, parseCgroupMounts, type CgroupLayout } from '../../cgroup/detect.js';
 import type { CgroupDriver } from '../../cgroup/driver.js';
@@ -29,7 +28,7 @@ import { defaultRoot } from '../../storage/layout.js';
 import { readRunPlan, type RunPlan } from '../../engine/run-plan.js';
 import { quickRunKey, quickRunRequest } from './run-request.js';
 import { QuickStore, type Record_ } from './run-store.js';
-import { closeAll, relay } from './fds.js';
+import { closeAll, relay, signalNumber } from './fds.js';
 import { isoString } from '../../iso-time.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -158,7 +157,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const pending: NodeJS.Signals[] = [];
   const forward = (sig: NodeJS.Signals) => {
     if (target === undefined) pending.push(sig);
-    else if (running) native.sendSignal(target, os.signals[sig]);
+    else if (running) native.sendSignal(target, signalNumber(sig));
   };
   for (const sig of FORWARDED) process.on(sig, forward);
   /** Before the full command takes over: our handlers off, and a signal that came meanwhile is ours again. */
