@@ -515,6 +515,10 @@ async function writeImage(store: Store, state: StageState, names: string[], root
     const platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
     facts.image = { manifest, platform, names, provenance: { ...rest, created: cfg.created ?? provenance.created }, configDigest, layers: state.layers.map((l) => ({ ...l })), created: cfg.created ?? provenance.created };
   }
+  // An image already in place under every name (each name's journal ending at it) is left as it is:
+  // a build that would make it again changes nothing (docker's legacy builder: the same id, the tags
+  // already there), no new provenance, record or journal line.
+  if (await inPlace(store, sealed.manifest.digest, configDigest, names, state.layers)) return Image.get(sealed.manifest.digest, root === undefined ? {} : { root });
   const loaded = await commitImage(
     store,
     {
@@ -529,4 +533,14 @@ async function writeImage(store: Store, state: StageState, names: string[], root
     { by: 'build' },
   );
   return Image.get(loaded.digest, root === undefined ? {} : { root });
+}
+
+async function inPlace(store: Store, digest: string, config: string, names: string[], layers: Array<{ digest: string; chainId: string }>): Promise<boolean> {
+  const entry = await store.images.get(digest);
+  const index = entry?.record.index;
+  if (!entry || entry.record.config !== config || !index || !names.every((n) => entry.names.includes(n))) return false;
+  for (const n of names) if (!n.includes('@') && (await store.images.journal(n)).at(-1)?.digest !== digest) return false;
+  for (const b of [digest, config, index, ...layers.map((l) => l.digest)]) if (!(await store.blobs.has(b))) return false;
+  for (const l of layers) if (!(await store.layers.has(l.chainId))) return false;
+  return true;
 }
