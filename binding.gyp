@@ -33,6 +33,14 @@
       "defines": ["_GNU_SOURCE", "NSBOX_NODE_PATH=\"<!(node -p process.execPath)\""],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],
       "ldflags": ["-static", "-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]
+    },
+    {
+      "target_name": "nsbox-launcher",
+      "type": "executable",
+      "sources": ["cpp/launcher/main.cc"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],
+      "ldflags": ["-static", "-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]
     }
   ]
 }

@@ -8,7 +8,7 @@
  * - the request (context, Dockerfile, tags, build args, labels, target, network) and what else
  *   names the store and the build: the plan's key, kept whole in the file and compared;
  * - the context and the Dockerfile: a fingerprint of every entry's lstat (path, mode, owner,
- *   device, inode, size, mtime, ctime), taken before the build; a build whose context had an entry
+ *   device, inode, size, mtime, ctime in ns), taken before the build; a build whose context had an entry
  *   changed just before writes no plan (a write in the same clock tick would leave the times as
  *   they were, as file-digests.ts's racy rule; see RACY_MS);
  * - the git revision above the context (provenance): read again;
@@ -25,12 +25,12 @@
  * the remembered file digests' use times, file-digests.ts).
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import type { ProvenanceInput } from '../image/provenance-seal.js';
 import type { BuildProgress } from './stage-state.js';
 
-const VERSION = 1;
+const VERSION = 2;
 /** A plan older than this is not used. */
 export const PLAN_MAX_AGE_MS = 86_400_000;
 /**
@@ -123,37 +123,46 @@ export interface BuildPlan {
  * link), as one digest; `racy` when one changed within RACY_MS. Undefined when the tree cannot be
  * read whole (the build will say why, or the quick build leaves it to the full one).
  */
-export function contextFingerprint(dir: string, dockerfile: string): { digest: string; racy: boolean } | undefined {
+export function contextFingerprint(dir: string, dockerfile: string, entries?: FingerprintEntry[]): { digest: string; racy: boolean } | undefined {
   const h = createHash('sha256');
-  const now = Date.now();
+  const now = BigInt(Date.now()) * 1_000_000n;
   let racy = false;
   // entries on the context's own file system, when its times are fine-grained, get the short window
-  let fineDev: number | undefined;
-  const add = (rel: string, st: Stats) => {
-    h.update(`${rel}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\n`);
-    const since = now - (st.dev === fineDev ? FINE_RACY_MS : RACY_MS);
-    if (st.mtimeMs > since || st.ctimeMs > since) racy = true;
+  let fineDev: bigint | undefined;
+  const add = (rel: string, st: BigIntStats, file: string, follow: boolean) => {
+    h.update(`${rel}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\n`);
+    entries?.push({ file, follow, st });
+    const since = now - BigInt(st.dev === fineDev ? FINE_RACY_MS : RACY_MS) * 1_000_000n;
+    if (st.mtimeNs > since || st.ctimeNs > since) racy = true;
   };
   const walk = (rel: string) => {
     for (const name of readdirSync(rel ? join(dir, rel) : dir).sort()) {
       const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(dir, r));
-      add(r, st);
+      const file = join(dir, r);
+      const st = lstatSync(file, { bigint: true });
+      add(r, st, file, false);
       if (st.isDirectory()) walk(r);
     }
   };
   try {
-    const top = statSync(dir);
+    const top = statSync(dir, { bigint: true });
     if (!top.isDirectory()) return undefined;
     if (FINE_TIMES.has(statfsSync(dir).type)) fineDev = top.dev;
-    add('', top);
+    add('', top, dir, true);
     walk('');
-    add('\0dockerfile', statSync(dockerfile));
+    add('\0dockerfile', statSync(dockerfile, { bigint: true }), dockerfile, true);
   } catch {
     // ENOENT/ENOTDIR/EACCES on the way (a file removed while walked, a missing Dockerfile): no fingerprint
     return undefined;
   }
   return { digest: h.digest('hex'), racy };
+}
+
+/** One entry the fingerprint read: its path, whether it was stat'ed through a link (the context's top, the Dockerfile), what it read. */
+export interface FingerprintEntry {
+  file: string;
+  follow: boolean;
+  st: BigIntStats;
 }
 
 /** The events a fully cached build gives, from those this build gave: its steps' lookups are hits, RUN gives no output. */
@@ -169,7 +178,7 @@ export function warmEvents(events: BuildProgress[], lookups: Map<number, number>
   return out;
 }
 
-const planDir = (root: string) => join(root, 'build-plans');
+export const planDir = (root: string) => join(root, 'build-plans');
 const planFile = (root: string, key: string) => join(planDir(root), `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
 
 export function writeBuildPlan(root: string, plan: BuildPlan): void {

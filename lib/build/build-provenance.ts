@@ -49,46 +49,55 @@ export async function contextDigest(ctx: ContextDir, digests?: FileDigests): Pro
   return `sha256:${hash.digest('hex')}`;
 }
 
-async function readText(file: string): Promise<string | undefined> {
+/** One file gitRevision looked at, and what it found (the fast record's, build-fast-record.ts). */
+export type GitRead = { file: string; found: 'absent' | 'dir' | 'other' } | { file: string; found: 'text'; text: string };
+
+async function readText(file: string, reads?: GitRead[]): Promise<string | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    const text = await readFile(file, 'utf8');
+    reads?.push({ file, found: 'text', text });
+    return text;
   } catch (err) {
-    if (isCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    if (isCode(err, 'ENOENT', 'ENOTDIR')) {
+      reads?.push({ file, found: 'absent' });
+      return undefined;
+    }
     throw err;
   }
 }
 
 /** The git work tree's HEAD commit and origin URL above `dir`, when there is one. */
-export async function gitRevision(dir: string): Promise<{ revision?: string; source?: string }> {
+export async function gitRevision(dir: string, reads?: GitRead[]): Promise<{ revision?: string; source?: string }> {
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     let gitDir = path.join(d, '.git');
     const st = await lstat(gitDir).catch((err: unknown) => (isCode(err, 'ENOENT') ? undefined : Promise.reject(err)));
+    if (!st || !st.isFile()) reads?.push({ file: gitDir, found: !st ? 'absent' : st.isDirectory() ? 'dir' : 'other' });
     if (st?.isFile()) {
       // a worktree or submodule: `gitdir: PATH`
-      const to = /^gitdir: (.+)$/m.exec((await readText(gitDir)) ?? '')?.[1];
+      const to = /^gitdir: (.+)$/m.exec((await readText(gitDir, reads)) ?? '')?.[1];
       if (to) gitDir = path.resolve(d, to.trim());
     }
-    if (st) return readGit(gitDir);
+    if (st) return readGit(gitDir, reads);
     if (path.dirname(d) === d) return {};
   }
 }
 
-async function readGit(gitDir: string): Promise<{ revision?: string; source?: string }> {
-  const head = (await readText(path.join(gitDir, 'HEAD')))?.trim();
+async function readGit(gitDir: string, reads?: GitRead[]): Promise<{ revision?: string; source?: string }> {
+  const head = (await readText(path.join(gitDir, 'HEAD'), reads))?.trim();
   // a linked worktree keeps refs and config in the common dir
-  const common = (await readText(path.join(gitDir, 'commondir')))?.trim();
+  const common = (await readText(path.join(gitDir, 'commondir'), reads))?.trim();
   const commonDir = common ? path.resolve(gitDir, common) : gitDir;
   let revision: string | undefined;
   if (head && /^[0-9a-f]{40}$/.test(head)) revision = head;
   else if (head?.startsWith('ref: ')) {
     const ref = head.slice(5);
-    revision = (await readText(path.join(gitDir, ref)))?.trim() ?? (await readText(path.join(commonDir, ref)))?.trim();
+    revision = (await readText(path.join(gitDir, ref), reads))?.trim() ?? (await readText(path.join(commonDir, ref), reads))?.trim();
     if (!revision) {
-      const packed = (await readText(path.join(commonDir, 'packed-refs'))) ?? '';
+      const packed = (await readText(path.join(commonDir, 'packed-refs'), reads)) ?? '';
       revision = packed.split('\n').find((l) => l.endsWith(` ${ref}`))?.slice(0, 40);
     }
   }
-  const config = (await readText(path.join(commonDir, 'config'))) ?? '';
+  const config = (await readText(path.join(commonDir, 'config'), reads)) ?? '';
   const origin = /\[remote "origin"\][^[]*?url\s*=\s*(\S+)/.exec(config)?.[1];
   return { ...(revision && /^[0-9a-f]{40}$/.test(revision) ? { revision } : {}), ...(origin ? { source: origin } : {}) };
 }

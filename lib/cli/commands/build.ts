@@ -10,7 +10,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildImage, type BuildProgress } from '../../build/build.js';
-import { buildPlanKey, contextFingerprint, dropBuildPlan, newBuildFacts, warmEvents, writeBuildPlan, type BuildFacts } from '../../build/build-plan.js';
+import { buildPlanKey, contextFingerprint, dropBuildPlan, newBuildFacts, warmEvents, writeBuildPlan, type BuildFacts, type BuildPlan, type FingerprintEntry } from '../../build/build-plan.js';
+import { writeFastRecord } from '../../build/build-fast-record.js';
 import { legacyProgress, shortBuildId } from '../../build/legacy-output.js';
 import { plainProgress, type BuildView } from '../../build/plain-progress.js';
 import { ttyProgress } from '../../build/tty-progress.js';
@@ -45,7 +46,8 @@ export default async function buildCommand(argv: string[]): Promise<number> {
   const request = planRequest(p, view !== undefined);
   const root = defaultRoot();
   const planKey = request && buildPlanKey(request, root);
-  const fingerprint = request && planKey !== undefined ? contextFingerprint(request.context, request.dockerfile) : undefined;
+  const entries: FingerprintEntry[] = [];
+  const fingerprint = request && planKey !== undefined ? contextFingerprint(request.context, request.dockerfile, entries) : undefined;
   const facts: BuildFacts | undefined = fingerprint && !fingerprint.racy ? newBuildFacts() : undefined;
   const events: BuildProgress[] = [];
   const onProgress =
@@ -77,11 +79,12 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     view?.fail(e instanceof Error ? e : new Error(String(e)));
     throw e;
   });
+  let plan: BuildPlan | undefined;
   if (planKey !== undefined) {
     try {
       if (facts?.image && !facts.unplannable && fingerprint) {
         const { image: planImage, git = {} } = facts;
-        writeBuildPlan(root, {
+        plan = {
           key: planKey,
           madeAt: Date.now(),
           fingerprint: fingerprint.digest,
@@ -91,7 +94,8 @@ export default async function buildCommand(argv: string[]): Promise<number> {
           chains: [...facts.chains],
           events: warmEvents(events, facts.lookups),
           image: planImage,
-        });
+        };
+        writeBuildPlan(root, plan);
       } else dropBuildPlan(root, planKey);
     } catch {
       // a plan is only a cache (the next build of this request is then a full one); the build is done
@@ -99,6 +103,12 @@ export default async function buildCommand(argv: string[]): Promise<number> {
   }
   const iidfile = value(p, 'iidfile');
   if (iidfile !== undefined) await writeFile(iidfile, image.id);
+  // The native launcher's record of the command line the next build of this request is (the same,
+  // without --no-cache): it answers that build without Node while nothing changes (build-fast-record.ts).
+  const args = fastArgs(argv);
+  if (plan && request && args && (quiet || (mode === 'auto' && !view))) {
+    await writeFastRecord({ root, context: request.context, args, plan, entries, manifestDigest: image.digest, quiet, iidfile, tags: tags.map((t) => parseReference(t)) });
+  }
   if (quiet) process.stdout.write(`${image.id}\n`);
   else if (view) view.done(image.id, tags.map((t) => parseReference(t).toString()));
   else {
@@ -106,4 +116,22 @@ export default async function buildCommand(argv: string[]): Promise<number> {
     for (const t of tags) process.stdout.write(`Successfully tagged ${parseReference(t).familiar}\n`);
   }
   return 0;
+}
+
+/**
+ * The command line a record is kept for: this process's own when it is `build` with these
+ * arguments, less a `--no-cache` that reads as nothing else (a cold build's record is its warm
+ * build's); undefined otherwise (the SDK, a command line the launcher does not see whole).
+ */
+function fastArgs(argv: string[]): string[] | undefined {
+  const own = process.argv.slice(2);
+  if (own[0] !== 'build' || own.length !== argv.length + 1 || argv.some((a, i) => own[i + 1] !== a)) return undefined;
+  const p = parseArgs(argv, BUILD_FLAGS, { stopAtPositional: false });
+  if (!flag(p, 'no-cache')) return own;
+  const i = argv.indexOf('--no-cache');
+  if (i < 0 || argv.indexOf('--no-cache', i + 1) >= 0) return undefined;
+  const rest = [...argv.slice(0, i), ...argv.slice(i + 1)];
+  const q = parseArgs(rest, BUILD_FLAGS, { stopAtPositional: false });
+  const same = (x: typeof p) => JSON.stringify({ f: [...x.flags].filter(([k]) => k !== 'no-cache').sort(), pos: x.positional });
+  return !flag(q, 'no-cache') && same(q) === same(p) ? ['build', ...rest] : undefined;
 }

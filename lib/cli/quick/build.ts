@@ -17,10 +17,9 @@
 import { constants as fsc, fstatSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildPlanKey, contextFingerprint, PLAN_MAX_AGE_MS, readBuildPlan, type BuildPlan } from '../../build/build-plan.js';
+import { buildPlanKey, contextFingerprint, PLAN_MAX_AGE_MS, readBuildPlan, type BuildPlan, type FingerprintEntry } from '../../build/build-plan.js';
+import { imageInPlace, warmOutput, writeFastRecord } from '../../build/build-fast-record.js';
 import { gitRevision } from '../../build/build-provenance.js';
-import { legacyProgress, shortBuildId } from '../../build/legacy-output.js';
-import type { BuildProgress } from '../../build/stage-state.js';
 import { sealManifest } from '../../image/provenance-seal.js';
 import { parseReference } from '../../image/reference.js';
 import { fsyncDirAsync, withLock, writeFileAtomic } from '../../storage/atomic.js';
@@ -57,9 +56,9 @@ const isFile = (file: string): boolean => {
 };
 
 /** Whether everything the plan's build read is as it was (see the file's comment). */
-async function unchanged(plan: BuildPlan, layout: StoreLayout, db: Db, context: string, dockerfile: string): Promise<boolean> {
-  const fp = contextFingerprint(context, dockerfile);
-  if (!fp || fp.digest !== plan.fingerprint) return false;
+async function unchanged(plan: BuildPlan, layout: StoreLayout, db: Db, context: string, dockerfile: string, entries: FingerprintEntry[]): Promise<boolean> {
+  const fp = contextFingerprint(context, dockerfile, entries);
+  if (!fp || fp.digest !== plan.fingerprint || fp.racy) return false;
   if (JSON.stringify(await gitRevision(context)) !== JSON.stringify(plan.git)) return false;
   const blob = (d: string) => isDigest(d) && isFile(layout.blob(d));
   const chain = (c: string) => isDigest(c) && isFile(layout.layerMarker(c));
@@ -187,44 +186,43 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const plan = key === undefined ? undefined : readBuildPlan(root, key);
   if (!plan || Date.now() - plan.madeAt > PLAN_MAX_AGE_MS || plan.image.names.join() !== names.join()) return undefined;
   const layout = new StoreLayout(root);
+  const entries: FingerprintEntry[] = [];
+  let manifestDigest: string;
   try {
     const db = readDb(layout);
-    if (!db || !(await unchanged(plan, layout, db, request.context, request.dockerfile))) return undefined;
-    // The build's end, as the full build does it, holding the store's lease (no collection meanwhile).
-    const done = await withLock(
-      layout.leaseLock,
-      async () => {
-        const now = new Date();
-        for (const c of plan.cache) utimesSync(c.file, now, now);
-        const img = plan.image;
-        const sealed = sealManifest(img.manifest, { ...img.provenance, startedOn }, img.platform, img.names);
-        await ingest(layout, [sealed.manifest, ...sealed.extra]);
-        return putRecord(layout, plan, sealed.manifest.digest, sealed.extra.map((b) => b.digest), sealed.index);
-      },
-      { shared: true },
-    );
-    if (!done) return undefined;
+    if (!db || !(await unchanged(plan, layout, db, request.context, request.dockerfile, entries))) return undefined;
+    const img = plan.image;
+    const sealed = sealManifest(img.manifest, { ...img.provenance, startedOn }, img.platform, img.names);
+    manifestDigest = sealed.manifest.digest;
+    const now = new Date();
+    if (imageInPlace(readFileSync(layout.imagesFile, 'utf8'), manifestDigest, img.configDigest, img.names) && isFile(layout.blob(manifestDigest))) {
+      // The image is in place under every tag: the build changes nothing (as build.ts's end), but the cache records' use times.
+      for (const c of plan.cache) utimesSync(c.file, now, now);
+    } else {
+      // The build's end, as the full build does it, holding the store's lease (no collection meanwhile).
+      const done = await withLock(
+        layout.leaseLock,
+        async () => {
+          for (const c of plan.cache) utimesSync(c.file, now, now);
+          await ingest(layout, [sealed.manifest, ...sealed.extra]);
+          return putRecord(layout, plan, sealed.manifest.digest, sealed.extra.map((b) => b.digest), sealed.index);
+        },
+        { shared: true },
+      );
+      if (!done) return undefined;
+    }
     const iidfile = value(p, 'iidfile');
     if (iidfile !== undefined) writeFileSync(iidfile, plan.image.configDigest);
   } catch {
     // a store that does not read as expected, or a write that failed: the full build does it all again and says what
     return undefined;
   }
-  const id = plan.image.configDigest;
-  let text = '';
-  const out = legacyProgress((s) => (text += s), quiet);
-  for (const e of plan.events) {
-    if (e.type === 'warning') {
-      writeOut(text);
-      text = '';
-      process.stderr.write(`${e.message}\n`);
-    } else out(e as BuildProgress);
+  const tags = request.tags.map((t) => parseReference(t));
+  for (const c of warmOutput(plan.events, quiet, plan.image.configDigest, tags)) {
+    if (c.fd === 1) writeOut(c.text);
+    else process.stderr.write(c.text);
   }
-  if (quiet) text += `${id}\n`;
-  else {
-    text += `Successfully built ${shortBuildId(id)}\n`;
-    for (const t of request.tags) text += `Successfully tagged ${parseReference(t).familiar}\n`;
-  }
-  writeOut(text);
+  // The native launcher's record of this command line (build-fast-record.ts): the next build of it starts no Node.
+  if (process.argv[2] === 'build') await writeFastRecord({ root, context: request.context, args: process.argv.slice(2), plan, entries, manifestDigest, quiet, iidfile: value(p, 'iidfile'), tags });
   return 0;
 }
