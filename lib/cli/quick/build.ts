@@ -6,10 +6,12 @@
  * that build read is unchanged (the context's every entry by lstat, the Dockerfile, the git
  * revision, the base images' tags, the build cache records with their blobs and layers): then the
  * full build would hit every step and make that image. It does what the full build's end does,
- * in the same order, under the same locks: each cache record's use time (a hit's utimes), the
+ * in the same order, under the same locks: each cache record's use time (a hit's utimes), and,
+ * unless the image is already in place under every tag (then nothing more, as build.ts), the
  * provenance sealed with this build's times (image/provenance-seal.ts) and its blobs, the image
- * record and the tags in images.json (the tag journal's line when a tag moves), then prints the
- * lines the full build prints (-q: the id; else docker's legacy output) and writes --iidfile.
+ * record and the tags in images.json (the tag journal's line when a tag moves); then it writes
+ * --iidfile, prints the lines the full build prints (-q: the id; else docker's legacy output) and
+ * keeps the native launcher's record of this command line (build/build-fast-record.ts).
  *
  * Anything else (another flag, a live view, no plan, anything changed, a store that does not read
  * as expected) answers undefined having printed nothing, and bin/nsbox.js runs the full command.
