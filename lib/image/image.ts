@@ -5,7 +5,8 @@
  */
 import type { ImportOptions, ImportSource } from './archive/import.js';
 import type { PushOptions, PushResult } from './push.js';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, type BigIntStats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { pickRollback } from './rollback.js';
 import type { ImageRunConfig, PullPolicy, ResolvedImage } from '../runtime/image-source.js';
@@ -451,28 +452,78 @@ function lookUp(images: ImageSnapshot, ref: string): ImageEntry | undefined {
 }
 
 
+/**
+ * What resolveForContainer found for a reference, kept while images.json is the very file it was
+ * read from (its inode, size and mtime: every change of it is a rename of a new file) and each of
+ * the image's layers is still unpacked: a container's create and each of its starts resolve the
+ * same image, each otherwise a dozen reads and parses (the index, the config, every layer).
+ */
+interface Resolution {
+  imagesKey: string;
+  markers: string[];
+  ref: string;
+  digest: string;
+  topChainId: string | undefined;
+  layers: string[];
+  config: ImageRunConfig;
+}
+const resolutions = new Map<string, Resolution>();
+const statKey = (st: BigIntStats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+async function imagesFileKey(store: Store): Promise<string | undefined> {
+  return stat(store.layout.imagesFile, { bigint: true }).then(statKey, () => undefined);
+}
+
+async function cachedResolution(store: Store, ref: string): Promise<Resolution | undefined> {
+  const key = `${store.layout.root}\0${ref}`;
+  const hit = resolutions.get(key);
+  if (!hit) return undefined;
+  const [imagesKey, ...unpacked] = await Promise.all([imagesFileKey(store), ...hit.markers.map((m) => stat(m).then((st) => st.isFile(), () => false))]);
+  if (imagesKey === hit.imagesKey && unpacked.every(Boolean)) return hit;
+  resolutions.delete(key);
+  return undefined;
+}
+
 /** What `Container.run({ image })` gets (its `images` dependency): the layers to stack and the config's defaults. */
 export async function resolveForContainer(ref: string, { pull, root }: { pull: PullPolicy; root?: string }): Promise<ResolvedImage> {
+  const store = await openStore(root);
+  const r = (pull === 'always' ? undefined : await cachedResolution(store, ref)) ?? (await resolveInStore(store, ref, root, pull));
+  const use = inUse.get(r.digest) ?? { count: 0, topChainId: r.topChainId };
+  use.count++;
+  inUse.set(r.digest, use);
+  return {
+    ref: r.ref,
+    digest: r.digest,
+    layers: [...r.layers],
+    config: structuredClone(r.config),
+    release: () => {
+      if (--use.count <= 0) inUse.delete(r.digest);
+    },
+  };
+}
+
+/** resolveForContainer's reads: the image by `ref` (pulled as `pull` allows), its layers unpacked; kept for the next call. */
+async function resolveInStore(store: Store, ref: string, root: string | undefined, pull: PullPolicy): Promise<Resolution> {
   const where = root === undefined ? {} : { root };
+  // Before the reads: a change after this is a new key, so what is kept is never newer than its key.
+  const imagesKey = await imagesFileKey(store);
   let image: Image | undefined;
   if (pull !== 'always') image = await Image.get(ref, where).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
   if (!image) {
     if (pull === 'never') throw new NotFoundError(`No such image: ${ref} (pull: 'never')`, { code: 'ENOENT' });
     image = await Image.pull(ref, where);
   }
-  const digest = image.digest;
-  const use = inUse.get(digest) ?? { count: 0, topChainId: image.layers.at(-1)?.chainId };
-  use.count++;
-  inUse.set(digest, use);
-  const config: ImageRunConfig = (image.config.config ?? {}) as ImageRunConfig;
-  return {
-    ref: image.names[0] ?? digest,
-    digest,
+  const r: Resolution = {
+    imagesKey: imagesKey ?? '',
+    markers: image.record.layers.map((l) => store.layout.layerMarker(l.chainId)),
+    ref: image.names[0] ?? image.digest,
+    digest: image.digest,
+    topChainId: image.layers.at(-1)?.chainId,
     layers: await image.layerDirs(),
-    config,
-    release: () => {
-      if (--use.count <= 0) inUse.delete(digest);
-    },
+    config: (image.config.config ?? {}) as ImageRunConfig,
   };
+  if (resolutions.size >= 256) resolutions.clear();
+  if (imagesKey !== undefined) resolutions.set(`${store.layout.root}\0${ref}`, r);
+  return r;
 }
 
