@@ -97,6 +97,7 @@ bool LoadConfig(int dirfd, const char* name, WireValue* root, ShimConfig* cfg, s
   cfg->stop_timeout_ms = static_cast<long>(src.Num(*root, "stopTimeout", 10) * 1000);
   cfg->await_attach_ms = static_cast<long>(src.Num(*root, "awaitAttach", 0) * 1000);
   if (src.Get(*root, "exitCommand") != nullptr) cfg->exit_command = src.StrList(*root, "exitCommand");
+  cfg->first_started_at = src.Str(*root, "startedAt");
   return ParseHealth(*root, &cfg->health, err);
 }
 

@@ -96,7 +96,9 @@ bool Supervisor::StartContainer() {
   pid_ = spawned.pid;
   pidfd_ = std::move(spawned.pidfd);
   net_helper_ = spawned.net_helper;
-  started_at_ = bundle::Timestamp();
+  // The caller's time for the first run (its record may be written with it already), once.
+  started_at_ = cfg_.first_started_at.empty() ? bundle::Timestamp() : cfg_.first_started_at;
+  cfg_.first_started_at.clear();
   started_ms_ = MonotonicMs();
   Watch(pidfd_.get(), EPOLLIN);
   for (int fd : {out_.fd.get(), err_.fd.get()}) {

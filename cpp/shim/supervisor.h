@@ -45,6 +45,9 @@ struct ShimConfig {
   // gets the whole run (the replay below) and the exit. 0: end at once.
   long await_attach_ms = 0;
   std::vector<std::string> exit_command;  // run once the shim is done (argv[0] an absolute path)
+  // The first run's start time as the caller chose it (RFC 3339, UTC), so that the caller can write
+  // its record with that time before the report; empty: the shim's clock, as for every restart.
+  std::string first_started_at;
   HealthConfig health;                    // the HEALTHCHECK (health.cc); not enabled without one
   std::vector<ProxySpec> proxies;         // held sockets to listen on and relay (port-proxy.h)
   std::string proxy_target;               // the file with the address they relay to (may be empty)

@@ -42,6 +42,13 @@ export interface ContainerStoreOptions {
   repair?: boolean;
 }
 
+/** `stageUpdate`'s result: the record it was made from (as written), the new one, and its temp file. */
+export interface StagedUpdate {
+  readonly base: string;
+  readonly next: ContainerRecord;
+  readonly file: { commit(): Promise<void>; abort(): Promise<void> };
+}
+
 const NamesSchema = z.object({ version: z.literal(1), names: z.record(z.string(), z.string()) });
 type Names = Record<string, string>;
 
@@ -206,8 +213,9 @@ export class ContainerStore {
     const given = data.name === undefined ? undefined : canonicalName(data.name);
     const id = data.id ?? newContainerId();
     return this.#locked(async () => {
-      if (await this.#read(id)) throw new InvalidStateError(`a container with id ${id} already exists`);
-      const names = await this.#readNames();
+      // Side by side: the id's record (none, as a rule) and the index.
+      const [existing, names] = await Promise.all([this.#read(id), this.#readNames()]);
+      if (existing) throw new InvalidStateError(`a container with id ${id} already exists`);
       let name = given;
       if (name === undefined) {
         name = generateName((n) => names[n] !== undefined);
@@ -224,10 +232,14 @@ export class ContainerStore {
   /**
    * A new container's index and record, as two atomic writes would leave them, with their fsyncs
    * side by side: both temp files are written and fsynced together, then renamed in the order the
-   * file comment gives (index, then record), then the two directories fsynced together. A kill -9
-   * anywhere leaves what the sequential writes would (at most a stale index entry, or a directory
-   * without a record, both of which repair removes); so does a crash of the machine, since nothing
-   * is renamed before both files are on disk.
+   * file comment gives (index, then record). A kill -9 anywhere leaves what the sequential writes
+   * would (at most a stale index entry, or a directory without a record, both of which repair
+   * removes); so does a crash of the machine, since nothing is renamed before both files are on disk.
+   * The directories are not fsynced before the answer (as the start's update to running): after a
+   * crash of the machine the renames are there or not, each on its own (a record without its index
+   * entry, whose index repair rebuilds from the records, or an entry without its record, which
+   * counts for nothing), so a create answered just before a power loss may be missing after it;
+   * never a torn file. (On ext4 the next fsync of anything in the store commits them too.)
    */
   async #createFiles(record: ContainerRecord, names: Names): Promise<void> {
     const dir = this.layout.container(record.id);
@@ -246,7 +258,6 @@ export class ContainerStore {
       throw err;
     }
     await rec.commit();
-    await Promise.all([fsyncDirAsync(this.layout.containersDir), fsyncDirAsync(dir)]);
   }
 
   /**
@@ -327,6 +338,40 @@ export class ContainerStore {
     });
   }
 
+  /**
+   * An update prepared outside the lock, for a change whose content is known before it may be
+   * made (a start's record while its shim starts the container): `fn` applied to `base` (the record
+   * as read, unchanged since), written to a temp file beside the record and fsynced. Nothing is
+   * replaced until `commitStaged`; a crash before it leaves only the temp file, which repair deletes.
+   */
+  async stageUpdate(base: ContainerRecord, fn: (record: ContainerRecord) => ContainerRecord | void): Promise<StagedUpdate> {
+    const draft = structuredClone(base);
+    const next = validate(ContainerRecordSchema, fn(draft) ?? draft, 'container record');
+    if (next.id !== base.id || next.name !== base.name) throw new ValidationError(`a staged update cannot change a container's id or name (${base.id})`, 'id');
+    return { base: recordText(base), next, file: await stageFile(this.recordFile(base.id), recordText(next)) };
+  }
+
+  /**
+   * Replaces the record with a staged update, under the lock, if the record is still the one it
+   * was made from (a compare and swap: the rename alone, its content being on disk already); else
+   * (changed or removed meanwhile) drops it and resolves undefined, for the caller to `update`.
+   * Not made durable by a directory fsync, as `update`'s `syncDir: false`.
+   */
+  async commitStaged(staged: StagedUpdate): Promise<ContainerRecord | undefined> {
+    return this.#locked(async () => {
+      const now = await this.#read(staged.next.id).catch(async (e: unknown) => {
+        await staged.file.abort();
+        throw e;
+      });
+      if (!now || recordText(now) !== staged.base) {
+        await staged.file.abort();
+        return undefined;
+      }
+      await staged.file.commit();
+      return staged.next;
+    });
+  }
+
   /** `docker rename`. */
   rename(ref: string, name: string): Promise<ContainerRecord> {
     const to = canonicalName(name);
@@ -354,54 +399,63 @@ export class ContainerStore {
    * written, under the lock. The name is free and no lookup finds the container any more; the
    * directory's deletion (the writable layer can be large) is `deleted`, which the caller awaits or
    * hands on (`settled()` waits for every one still running). A crash before it is done leaves a
-   * temp name, which repair deletes.
+   * temp name, which repair deletes. `deleteAfter`: what must end before the deletion starts (a
+   * shim still letting its clients go, which removes its files from the directory as it ends).
    */
-  async removeRecord(ref: string, opts: { force?: boolean; exit?: ExitStatus } = {}): Promise<{ record: ContainerRecord; deleted: Promise<void> }> {
+  async removeRecord(ref: string, opts: { force?: boolean; exit?: ExitStatus; deleteAfter?: Promise<unknown> } = {}): Promise<{ record: ContainerRecord; deleted: Promise<void> }> {
     const removed = await this.#locked(async () => {
       const old = await this.#current(ref);
       // Read side by side: the record's state, the mounts under its directory and the index (whose
       // failure is told after the checks, as when it was read after them).
-      const namesRead = this.#readNames();
-      namesRead.catch(() => {
+      // The index without the entry is staged (written and fsynced) as soon as it is read, beside
+      // the checks; dropped if they refuse.
+      const indexStaged = this.#readNames().then((names) => {
+        const { [old.name]: _, ...rest } = names;
+        return names[old.name] === old.id ? stageFile(this.namesFile, namesText(rest)) : undefined;
+      });
+      indexStaged.catch(() => {
         // Awaited below, after the checks: a rejection before then is not unhandled.
       });
-      const [fixed, mounted] = await Promise.all([reconcile(old, this.#env), mountsUnder(this.layout.container(old.id), this.#env.proc)]);
+      const [fixed, mounted] = await Promise.all([reconcile(old, this.#env), mountsUnder(this.layout.container(old.id), this.#env.proc)]).catch(async (e: unknown) => {
+        await indexStaged.then((s) => s?.abort(), () => undefined);
+        throw e;
+      });
       const record = fixed ?? old;
-      if (!opts.force && (record.state === 'running' || record.state === 'paused')) {
-        throw new InvalidStateError(
-          `You cannot remove a ${record.state} container ${record.id}. Stop the container before attempting removal or force remove`,
-        );
-      }
-      if (mounted.length > 0) {
-        throw new InvalidStateError(`container ${record.id} cannot be removed while ${mounted[0]} is mounted: unmount it first`);
+      const refused =
+        !opts.force && (record.state === 'running' || record.state === 'paused')
+          ? `You cannot remove a ${record.state} container ${record.id}. Stop the container before attempting removal or force remove`
+          : mounted.length > 0
+            ? `container ${record.id} cannot be removed while ${mounted[0]} is mounted: unmount it first`
+            : undefined;
+      if (refused) {
+        await indexStaged.then((s) => s?.abort(), () => undefined);
+        throw new InvalidStateError(refused);
       }
       // Out of the way in one step (a rename: the record goes with its directory, so a waiter
       // told of the removal never finds the directory still there), deleted after the lock is let
       // go: the writable layer can be large. A crash in between leaves a temp name, which repair deletes.
       const trash = path.join(this.layout.containersDir, `.${record.id}.tmp-rm-${randomBytes(4).toString('hex')}`);
-      // The index without the entry is written and fsynced beside the rename (an entry whose record
-      // is gone counts for nothing, so the order between the two does not matter); one directory
-      // fsync then makes both renames durable.
-      const names = await namesRead;
+      // The index without the entry is committed after the rename (an entry whose record is gone
+      // counts for nothing, so the order between the two does not matter); one directory fsync then
+      // makes both renames durable. An index that cannot be read or written: nothing is removed.
+      const index = await indexStaged;
       // Before the record goes: a waiter that finds no record finds its exit here.
       leaveExit(this.layout.containersDir, record.id, opts.exit && isRunningOrDead(record) ? { state: 'exited', ...opts.exit } : record);
-      const { [record.name]: _, ...rest } = names;
-      const [index, moved] = await Promise.allSettled([
-        names[record.name] === record.id ? stageFile(this.namesFile, namesText(rest)) : undefined,
-        rename(this.layout.container(record.id), trash),
-      ]);
-      if (moved.status === 'rejected') {
-        if (index.status === 'fulfilled') await index.value?.abort();
-        throw moved.reason;
+      try {
+        await rename(this.layout.container(record.id), trash);
+      } catch (e) {
+        await index?.abort();
+        throw e;
       }
-      // Removed, but the index could not be written: as a failed index write after the rename
-      // always was (the stale entry counts for nothing; repair drops it).
-      if (index.status === 'rejected') throw index.reason;
-      await index.value?.commit();
+      await index?.commit();
       await fsyncDirAsync(this.layout.containersDir);
       return { record, trash };
     });
-    const deleted = Promise.all([rm(removed.trash, { recursive: true, force: true }), sweepExits(this.layout.containersDir)]).then(() => {});
+    const gone = opts.deleteAfter?.then(
+      () => undefined,
+      () => undefined,
+    );
+    const deleted = Promise.all([(gone ?? Promise.resolve()).then(() => rm(removed.trash, { recursive: true, force: true })), sweepExits(this.layout.containersDir)]).then(() => {});
     this.#deleting.add(deleted);
     const done = () => this.#deleting.delete(deleted);
     deleted.then(done, done);

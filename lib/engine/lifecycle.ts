@@ -13,6 +13,7 @@ import { isCode } from '../storage/errors.js';
 import { checkState, failureExitCode, isRunning } from './container-status.js';
 import { bundlePath, type EngineContext } from './engine-context.js';
 import { processStartTime } from './process-start-time.js';
+import type { StagedUpdate } from './container-store.js';
 import type { ContainerRecord } from './records.js';
 import { autoRemove } from './removal.js';
 import { autoRemoveCommand } from './removal-claims.js';
@@ -54,8 +55,12 @@ function signal(pid: number, signo: number): void {
 }
 
 export interface StartOptions {
-  /** A client attaches right after (docker run): a run that ends first is kept for it. */
-  awaitAttach?: boolean;
+  /**
+   * A client attaches right after (docker run): a run that ends first is kept for it. A function
+   * is asked with the container's id once its record is read (the API's start looks its waiting
+   * attach up by id, without a read of its own).
+   */
+  awaitAttach?: boolean | ((id: string) => boolean);
   /** For a --rm container: this process removes it when it exits (removal-claims.ts). */
   claimRemoval?: boolean;
   /**
@@ -75,9 +80,37 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   await removeCgroup(bundle);
   const dir = ctx.store.layout.container(r.id);
   const claimed = r.autoRemove && opts.claimRemoval === true && ctx.claims.claim(r.id, dir);
+  const awaitAttach = typeof opts.awaitAttach === 'function' ? opts.awaitAttach(r.id) : opts.awaitAttach === true;
   let started: Awaited<ReturnType<Container['startDetached']>>;
   let c: Container | undefined;
   let net: StartNetwork | undefined;
+  // The record's change to running, for a shim `shimPid` (started at `pidStart`, its container at `startedAt`).
+  const running = (shimPid: number, shimBundle: string, pidStart: number | undefined, startedAt: string) => (x: ContainerRecord) => {
+    x.state = 'running';
+    x.startedAt = startedAt;
+    x.exitCode = null;
+    x.signal = null;
+    x.oomKilled = false;
+    x.manuallyStopped = false;
+    delete x.error;
+    delete x.removalError;
+    x.command = c!.config.command ?? [];
+    x.supervisor = { kind: 'shim', pid: shimPid, bundle: shimBundle, ...(pidStart !== undefined ? { pidStartTime: pidStart } : {}) };
+    if (net && x.network) x.network.state = net.state;
+  };
+  // The shim's first run takes this start time, so that the record to running can be written (and
+  // fsynced) while the shim starts the container, from the moment its pid is known; only its rename
+  // waits for the report. Not committed unless the start succeeds (a failed start drops it).
+  let chosenStartedAt = '';
+  let staging: { pid: number; done: Promise<{ staged: StagedUpdate; shimStart: number } | undefined> } | undefined;
+  const stage = (pid: number) => {
+    const done = processStartTime(pid).then(async (shimStart) => {
+      if (shimStart === undefined) return undefined;
+      return { staged: await ctx.store.stageUpdate(r, running(pid, bundle, shimStart, chosenStartedAt)), shimStart };
+    });
+    // Not staged (the shim gone already, a failed write): the update after the report does it.
+    staging = { pid, done: done.catch(() => undefined) };
+  };
   try {
     net = await setupNetworkFor(ctx, r);
     const o = optionsOf(r);
@@ -93,12 +126,15 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
       restart: restartText(r.restartPolicy) as never,
       ...(healthLog ? { healthLog } : {}),
       openStdin: r.openStdin,
-      ...(opts.awaitAttach ? { awaitAttach: 10 } : {}),
+      ...(awaitAttach ? { awaitAttach: 10 } : {}),
       ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),
+      startedAt: (chosenStartedAt = new Date().toISOString()),
+      onSpawned: stage,
       // The shim holds the published host ports from now on, for as long as it lives.
       ...(net?.fds.length ? { holdFds: net.fds, proxies: net.proxies } : {}),
     });
   } catch (failure) {
+    await staging?.done.then((p) => p?.staged.file.abort());
     const e = explainStartError(ctx, r, net, failure);
     if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));
     await afterFailedStart(ctx, r, e);
@@ -110,32 +146,33 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   // time, the first read of the record (ps, inspect, the quick exec) would find it out of step with
   // the shim and have to write a correction (reconcile's sync). The shim's report carries it and the
   // shim's start time; a shim that does not tell them has them read back.
-  const [shimStart, shimStartedAt] = await Promise.all([
-    started.shimStartTime ?? processStartTime(started.shimPid),
-    started.startedAt ??
-      readStateAsync(started.bundle).then(
-        (s) => (s?.shimPid === started.shimPid ? (s.startedAt ?? undefined) : undefined),
-        (e: unknown) => ctx.warn(`the shim's state of ${r.id}`, e),
-      ),
-  ]);
-  const startedAt = shimStartedAt ? new Date(shimStartedAt).toISOString() : new Date().toISOString();
-  // Not made durable by a directory fsync: after a crash of the machine nothing runs, and the
-  // record is then this one (its content is synced before the rename: a running record whose shim
-  // is gone, which reconcile makes exited) or the one before it (created or exited).
-  const updated = ctx.store.update(r.id, (x) => {
-    x.state = 'running';
-    x.startedAt = startedAt;
-    x.exitCode = null;
-    x.signal = null;
-    x.oomKilled = false;
-    x.manuallyStopped = false;
-    delete x.error;
-    delete x.removalError;
-    x.command = c!.config.command ?? [];
-    x.supervisor = { kind: 'shim', pid: started.shimPid, bundle: started.bundle, ...(shimStart !== undefined ? { pidStartTime: shimStart } : {}) };
-    if (net && x.network) x.network.state = net.state;
-  }, { syncDir: false });
-  const record = await updated;
+  // Staged while the shim started the container (onSpawned): committed if the shim took the start
+  // time given and its report names the process staged for; else the update below, as before.
+  const prepared = staging ? await staging.done : undefined;
+  const asStaged = prepared && staging!.pid === started.shimPid && started.bundle === bundle && started.startedAt !== undefined && Date.parse(started.startedAt) === Date.parse(chosenStartedAt) && (started.shimStartTime === undefined || started.shimStartTime === prepared.shimStart);
+  let record = asStaged ? await ctx.store.commitStaged(prepared.staged) : undefined;
+  if (prepared && !asStaged) await prepared.staged.file.abort();
+  let shimStart = prepared?.shimStart;
+  if (!record) {
+    // The start as the shim recorded it (state.json's, written before it reported): with another
+    // time, the first read of the record (ps, inspect, the quick exec) would find it out of step with
+    // the shim and have to write a correction (reconcile's sync). The shim's report carries it and the
+    // shim's start time; a shim that does not tell them has them read back.
+    const [pidStart, shimStartedAt] = await Promise.all([
+      started.shimStartTime ?? processStartTime(started.shimPid),
+      started.startedAt ??
+        readStateAsync(started.bundle).then(
+          (s) => (s?.shimPid === started.shimPid ? (s.startedAt ?? undefined) : undefined),
+          (e: unknown) => ctx.warn(`the shim's state of ${r.id}`, e),
+        ),
+    ]);
+    shimStart = pidStart;
+    const startedAt = shimStartedAt ? new Date(shimStartedAt).toISOString() : new Date().toISOString();
+    // Not made durable by a directory fsync: after a crash of the machine nothing runs, and the
+    // record is then this one (its content is synced before the rename: a running record whose shim
+    // is gone, which reconcile makes exited) or the one before it (created or exited).
+    record = await ctx.store.update(r.id, running(started.shimPid, started.bundle, pidStart, startedAt), { syncDir: false });
+  }
   ctx.emit('start', record);
   // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
   // the container has exited and an attach client waited for has had all of its output. Armed after
@@ -166,8 +203,11 @@ export async function afterFailedStart(ctx: EngineContext, r: ContainerRecord, e
   }
 }
 
-/** The stop signal (or `signal`), SIGKILL after `timeout` seconds; resolves once it is down. */
-export async function stopRunning(ctx: EngineContext, r: ContainerRecord, timeout: number, sig?: string): Promise<void> {
+/**
+ * The stop signal (or `signal`), SIGKILL after `timeout` seconds; resolves once it is down (with
+ * `exitRecorded`, see stopShim: possibly before its shim is gone).
+ */
+export async function stopRunning(ctx: EngineContext, r: ContainerRecord, timeout: number, sig?: string, opts: { exitRecorded?: boolean } = {}): Promise<void> {
   if (r.state === 'paused') await thaw(ctx, r);
   const bundle = bundleOf(r);
   if (!bundle) {
@@ -192,7 +232,7 @@ export async function stopRunning(ctx: EngineContext, r: ContainerRecord, timeou
     const pid = containerPid(bundle);
     if (pid) signal(pid, toSignal(sig));
   }
-  await stopShim(bundle, timeout, r.supervisor);
+  await stopShim(bundle, timeout, r.supervisor, opts);
 }
 
 export async function stopContainer(ctx: EngineContext, ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<ContainerRecord> {

@@ -18,6 +18,7 @@ import type { ContainerRecord } from './records.js';
 import type { ExitStatus } from './removed-exits.js';
 import { bundleOf, cgroupOf, liveShim, removeCgroupOf, stopShim } from './shim-control.js';
 import { Volumes } from './volumes.js';
+import { onProcessExit } from './watch.js';
 import { removeNetworkOf } from './networking.js';
 
 const inFlight = new WeakMap<EngineContext, Map<string, Promise<void>>>();
@@ -80,9 +81,17 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   found.catch(() => {
     // Awaited below, once the container is stopped: a rejection before then is not unhandled.
   });
-  if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL');
+  // A shim that restarts nothing is done with its container once it has recorded the exit: the
+  // removal goes on from there, and only the directory's deletion waits for the shim to be gone
+  // (it lets its clients go, then removes its sockets and pid file from the bundle). Not for one
+  // that holds published host ports: they are free only once it is gone.
+  const sup = r.supervisor;
+  const holdsPorts = (r.network?.options.ports.length ?? 0) > 0 || r.network?.options.publishAll === true;
+  const early = isRunning(r) && sup?.kind === 'shim' && r.restartPolicy.name === 'no' && !holdsPorts && liveShim(sup.bundle, sup) !== undefined ? sup : undefined;
+  const shimGone = early ? shimExitOrAfter(early.pid, early.pidStartTime, 5000) : undefined;
+  if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL', { exitRecorded: early !== undefined });
   // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
-  for (const b of bundles) if (liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
+  for (const b of bundles) if (b !== early?.bundle && liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
   const cgroups = (await found).filter((cg): cg is Cgroup => cg !== undefined);
   let recordedGone = false;
   const written = r.supervisor?.kind === 'process' ? r.supervisor.cgroupPaths : undefined;
@@ -109,10 +118,10 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   // Its networking before its record: a crash between leaves the record to find it by (repair finds the rest).
   if (r.network) await removeNetworkOf(ctx, r);
   // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
-  // is told when the record is gone; this removal is done when both are. The directory (its shim
-  // is gone) is deleted after: nothing finds it any more, and the answer need not wait for it.
+  // is told when the record is gone; this removal is done when both are. The directory is deleted
+  // after (once its shim is gone): nothing finds it any more, and the answer need not wait for it.
   const [removed] = await Promise.all([
-    ctx.store.removeRecord(r.id, { force: true, ...(opts.exit ? { exit: opts.exit } : {}) }).catch((e: unknown) => {
+    ctx.store.removeRecord(r.id, { force: true, ...(opts.exit ? { exit: opts.exit } : {}), ...(shimGone ? { deleteAfter: shimGone } : {}) }).catch((e: unknown) => {
       // Removed meanwhile by its own run (a foreground run --rm reaps and removes it the moment
       // this removal's kill ends it): it was there when asked, so this removal is done; the rest
       // (its owner note, the destroy event) is that removal's.
@@ -128,6 +137,9 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   if (owner) new OwnerIndex(ctx.root).forget('container', r.id, owner);
   // Containers of an earlier version kept their bundle under the run root, outside the store.
   for (const b of bundles) if (!b.startsWith(`${ctx.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
+  // Its exit first, as docker's (once: the daemon's exit monitor may have told it already; a
+  // removal that went on from the recorded exit may be quicker than the monitor's read of it).
+  if (early && (removed.record.state === 'exited' || removed.record.state === 'dead')) ctx.emitDie(removed.record);
   ctx.emit('destroy', r);
   // rm -v: its anonymous volumes (named ones stay, as docker's).
   if (opts.volumes && r.volumes.some((v) => v.anonymous)) {
@@ -135,6 +147,20 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
     const volumes = new Volumes(ctx.root);
     for (const v of r.volumes) if (v.anonymous && !inUse.has(v.name)) volumes.remove(v.name);
   }
+}
+
+/** Resolves when the process exits, or after `ms` at the latest. */
+function shimExitOrAfter(pid: number, startTime: number | undefined, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stop();
+      resolve();
+    }, ms);
+    const stop = onProcessExit(pid, startTime, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** The cgroup of a container whose shim is gone: usually empty, so removed at once; else killed first. */

@@ -5,15 +5,15 @@
  * that very process (its start time as recorded, or its command line naming the bundle), never
  * by `kill(pid, 0)`, which a reused pid fools.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Cgroup } from '../cgroup/cgroup.js';
 import { NsboxError } from '../errors.js';
-import { readCgroupPaths, readShimPid, readState } from '../runtime/bundle.js';
+import { BundleFile, bundlePath as bundleFile, readCgroupPaths, readShimPid, readState } from '../runtime/bundle.js';
 import { stopDetached } from '../runtime/shim.js';
 import { isCode } from '../storage/errors.js';
 import { processStatSync } from './process-start-time.js';
 import type { ContainerRecord, Supervisor } from './records.js';
-import { onProcessExit } from './watch.js';
+import { onProcessExit, watchDir, type Unwatch } from './watch.js';
 
 export const bundleOf = (r: ContainerRecord): string | undefined => (r.supervisor?.kind === 'shim' ? r.supervisor.bundle : undefined);
 
@@ -53,26 +53,40 @@ export function liveShim(bundle: string, sup?: Supervisor): number | undefined {
   return isShimOf(pid, bundle) ? pid : undefined;
 }
 
-/** Resolves when the shim exits, or after `ms` (false then). */
-function shimExit(pid: number, ms: number): Promise<boolean> {
+/**
+ * Resolves when the shim exits (with `exitIn`, its bundle: or as soon as it has recorded its
+ * container's exit there, exit.json, which it writes before it lets its clients go and exits),
+ * or after `ms` (false then).
+ */
+function shimExit(pid: number, ms: number, exitIn?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      stop();
-      resolve(false);
-    }, ms);
-    const stop = onProcessExit(pid, undefined, () => {
+    const stops: Unwatch[] = [];
+    let done = false;
+    const finish = (value: boolean) => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
-      resolve(true);
-    });
+      for (const stop of stops) stop();
+      resolve(value);
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    stops.push(onProcessExit(pid, undefined, () => finish(true)));
+    if (exitIn !== undefined) {
+      const recorded = () => existsSync(bundleFile(exitIn, 'exit')) && finish(true);
+      stops.push(watchDir(exitIn, (name) => (name === BundleFile.exit || name === null) && recorded()));
+      recorded();
+    }
   });
 }
 
 /**
  * SIGTERM to the shim (it sends the container's stop signal, SIGKILL after its stop timeout, and
  * restarts nothing); SIGKILL to the container ourselves after `timeoutSeconds`, in case the shim
- * cannot. Resolves once the shim is gone (its pidfd says so).
+ * cannot. Resolves once the shim is gone (its pidfd says so); with `exitRecorded`, once the shim has
+ * recorded the exit after that SIGKILL (for a removal: the container is gone then, its shim only
+ * lets its clients go; a shim without a restart policy only, which runs nothing after it).
  */
-export async function stopShim(bundle: string, timeoutSeconds: number, sup?: Supervisor): Promise<void> {
+export async function stopShim(bundle: string, timeoutSeconds: number, sup?: Supervisor, opts: { exitRecorded?: boolean } = {}): Promise<void> {
   const shim = liveShim(bundle, sup);
   if (!shim) return;
   // While its shim lives the container's pid is not reaped, so it still names the container.
@@ -86,7 +100,7 @@ export async function stopShim(bundle: string, timeoutSeconds: number, sup?: Sup
       if (!isCode(e, 'ESRCH')) throw e;
     }
   }
-  await shimExit(shim, 5000);
+  await shimExit(shim, 5000, opts.exitRecorded ? bundle : undefined);
 }
 
 /** The cgroup paths the container was placed in (written before its shim started). */

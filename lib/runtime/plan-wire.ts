@@ -64,6 +64,11 @@ export const ShimSettingsSchema = z
     /** Run by the shim when it is done (the container gone for good), as podman's exit command: argv, argv[0] absolute. */
     exitCommand: z.array(z.string().regex(/^[^\0]*$/)).refine((a) => a.length === 0 || a[0]!.startsWith('/'), 'argv[0] must be an absolute path').optional(),
     healthcheck: ShimHealthcheckSchema.optional(),
+    /**
+     * The first run's start time (ISO 8601, UTC) as the shim records and reports it, instead of its
+     * own clock's: the caller can then write its record before the report (restarts take their own).
+     */
+    startedAt: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/).optional(),
   })
   .strict();
 export type ShimSettings = z.input<typeof ShimSettingsSchema>;

@@ -46,9 +46,10 @@ function readAll(fd: number): Promise<string> {
  * whenever it ends, without keeping the event loop alive. A report of a failure (or none) waits
  * for its exit, for the code.
  */
-async function run(file: string, args: string[], input: Buffer, keepFds: number[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(file: string, args: string[], input: Buffer, keepFds: number[], onSpawned?: (pid: number) => void): Promise<{ code: number; stdout: string; stderr: string }> {
   const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
   const child = await native.spawnProcess(file, [file, ...args], envp, input, keepFds, { setsid: true });
+  onSpawned?.(child.pid);
   let exited: (info: ExitInfo) => void = () => undefined;
   const exit = new Promise<ExitInfo>((resolve) => (exited = resolve));
   const onExit = (info: ExitInfo) => {
@@ -94,7 +95,7 @@ export interface ShimProxy {
  * caller may close its own once this resolves. `proxies`: the held TCP sockets (among `holdFds`)
  * the shim listens on and forwards to the container (what DNAT cannot serve: IPv6 loopback).
  */
-export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = []): Promise<{ shimPid: number; pid: number; shimStartTime?: number; startedAt?: string }> {
+export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = [], onSpawned?: (shimPid: number) => void): Promise<{ shimPid: number; pid: number; shimStartTime?: number; startedAt?: string }> {
   const file = encodePlanFile({ ...plan, stdio: [-1, -1, -1], pdeathsig: plan.pdeathsig ?? !isPrivileged() }, settings);
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
@@ -108,7 +109,7 @@ export async function startDetached(plan: SpawnPlan, bundleDir: string, settings
   }
   const target = proxies.find((p) => p.targetFile)?.targetFile;
   if (target) hold.push('--proxy-target', target);
-  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', '--spawned', ...hold], file, [...holdFds]);
+  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', '--spawned', ...hold], file, [...holdFds], onSpawned);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;
   try {

@@ -78,13 +78,18 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add('POST', '/containers/:id/start', async (ex) => {
-    const r = await engine.get(ex.params['id']!);
+    // The record is read once, by the start (not here first): its id comes back through awaitAttach.
+    let id = ex.params['id']!;
     try {
       // As docker's daemon, this server removes the --rm containers it starts (the engine also
       // removes one whose start failed: `docker run --rm` waits for that removal).
-      await engine.start(r.id, { awaitAttach: (ctx.attachWaiters.get(r.id) ?? 0) > 0, claimRemoval: true, onShimStarted: (bundle) => ctx.shimStarts.emit('started', r.id, bundle) });
+      await engine.start(id, {
+        awaitAttach: (found) => (ctx.attachWaiters.get((id = found)) ?? 0) > 0,
+        claimRemoval: true,
+        onShimStarted: (bundle) => ctx.shimStarts.emit('started', id, bundle),
+      });
     } catch (e) {
-      throw startError(r.id, e);
+      throw startError(id, e);
     }
     ex.send(204);
   });
