@@ -63,6 +63,10 @@ function openStore(root = defaultRoot()): Promise<Store> {
   return s;
 }
 
+/** The push's modules, loaded on the first push (an import() per push went through the loader each time). */
+let pushLoaded: Promise<[typeof import('./registry/index.js'), typeof import('./push.js')]> | undefined;
+const pushModules = () => (pushLoaded ??= Promise.all([import('./registry/index.js'), import('./push.js')]));
+
 /** Containers of this process started from each image digest: such an image is not removed without force. */
 const inUse = new Map<string, { count: number; topChainId: string | undefined }>();
 
@@ -232,7 +236,7 @@ export class Image {
    */
   static async push(ref: string, options: PushOptions & StoreOptions & { image?: string } = {}): Promise<PushResult> {
     const target = parseReference(ref);
-    const [store, { RegistryClient }, { pushStoredImage }] = await Promise.all([openStore(options.root), import('./registry/index.js'), import('./push.js')]);
+    const [store, [{ RegistryClient }, { pushStoredImage }]] = await Promise.all([openStore(options.root), pushModules()]);
     // images.json read once for the whole push (the image, its platforms, the mount sources)
     const images = await store.images.snapshot();
     const entry = lookUp(images, options.image ?? ref);

@@ -10,6 +10,7 @@ import { parseChallenges, type Challenge } from './challenge.js';
 import { findCredentials, type CredentialSource, type Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { loadGot } from '../../load-got.js';
+import { plainRequest } from './plain-request.js';
 import { DEFAULT_RETRY, isTransientCode, withRetries, type RetryPolicy } from './retry.js';
 
 export interface TransportOptions {
@@ -290,13 +291,25 @@ export class RegistryTransport {
   }
 
   async #send(spec: RequestSpec, auth: Record<string, string>): Promise<HttpResponse> {
+    if (spec.body === undefined || Buffer.isBuffer(spec.body)) {
+      try {
+        return await plainRequest(this.url(spec.url), {
+          method: spec.method, headers: { 'user-agent': this.#opts.userAgent, ...auth, ...spec.headers }, body: spec.body, signal: spec.signal,
+          timeoutMs: this.#opts.timeoutMs, followRedirect: spec.followRedirect ?? true, maxRedirects: 10,
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code) throw this.networkError(spec.op, err);
+        throw err;
+      }
+    }
+    // a streamed body (a large blob's upload): through got
     const { got, RequestError } = await loadGot();
-    const body = spec.body === undefined ? undefined : Buffer.isBuffer(spec.body) ? spec.body : spec.body();
+    const body = spec.body();
     try {
       const r = await got(this.url(spec.url), {
         ...this.gotOptions(spec.method, { ...auth, ...spec.headers }, spec.signal, spec.followRedirect ?? true),
         responseType: 'buffer',
-        ...(body === undefined ? {} : { body: body as Buffer }),
+        body: body as unknown as Buffer,
       });
       return { status: r.statusCode, headers: r.headers, body: r.body, url: r.url };
     } catch (err) {
