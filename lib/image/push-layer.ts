@@ -47,11 +47,12 @@ export function gzipLayerMediaType(manifestMediaType: string): string {
  */
 export async function layerBlobForPush(store: Store, layer: Layer, manifestMediaType: string, onCompress?: (done: number, total: number) => void): Promise<PushBlob> {
   const file = store.blobs.path(layer.digest);
-  if (layer.digest !== layer.diffId || (await blobCompression(file)) !== 'none') {
-    return { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, file, fresh: false };
-  }
+  const asStored = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, file, fresh: false };
+  if (layer.digest !== layer.diffId) return asStored;
+  // the record of an earlier gzip read while the blob's first bytes say whether it needs one
+  const [compression, known] = await Promise.all([blobCompression(file), store.distribution.compressed(layer.diffId)]);
+  if (compression !== 'none') return asStored;
   const mediaType = gzipLayerMediaType(manifestMediaType);
-  const known = await store.distribution.compressed(layer.diffId);
   if (known && (await store.blobs.has(known.digest))) {
     return { mediaType, digest: known.digest, size: known.size, file: store.blobs.path(known.digest), fresh: false };
   }

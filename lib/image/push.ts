@@ -6,17 +6,20 @@
  * Unlike docker, a blob the store does not know the repository to have is asked for with one POST,
  * a mount from the repository itself (201: there; 202: an upload session), or, when another
  * repository may lend it, with its mount POST beside the HEAD: one round trip less per new blob.
+ * A layer or config the store's record places in this very repository (pushed or found there
+ * before) costs no request: the manifest's PUT is the check, and a manifest refused for a blob the
+ * registry lost since has those blobs checked and sent, and goes once more.
  * The config goes beside the layers and the manifest last, so the registry never holds a manifest
  * whose blobs are not all there. Manifests go in the image's own media type; a registry that
  * refuses an OCI manifest or index (415, or 400 MANIFEST_INVALID) gets it again once as Docker
  * schema2 / a manifest list (docker-manifest.ts), and is remembered as such in the store's
- * distribution record, so later pushes there go as Docker at once. A push cut short leaves only upload sessions the registry never
- * completed (invisible to its API) and, locally, a temp file the store's repair removes: the next
- * push starts over from the HEADs.
+ * distribution record, so later pushes there go as Docker at once. A push cut short leaves only
+ * upload sessions the registry never completed (invisible to its API) and, locally, a temp file
+ * the store's repair removes: the next push starts over from the HEADs.
  */
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod';
-import { InvalidStateError, ValidationError } from '../errors.js';
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import type { DistributionSnapshot, ImageEntry, ImageSnapshot, Store } from '../storage/index.js';
 import { sha256 } from '../storage/index.js';
 import { dockerManifestList, isOciType, refusesMediaType, toDockerManifest } from './docker-manifest.js';
@@ -100,6 +103,8 @@ interface PushContext {
   signal: AbortSignal;
   /** Blobs the repository has now (uploaded, mounted, or there already): remembered once the push succeeded. */
   learnt: Set<string>;
+  /** Blobs taken as there without a request (the store's record places them in this repository): see putAfterBlobs. */
+  trusted: Set<string>;
   /** Another repository of the registry known to have the blob, for a cross-repository mount. */
   mountSource(digest: string): string | undefined;
 }
@@ -174,6 +179,7 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
     store, client, target, repository, opts, images: snapshot, dist, signal,
     fmt: manifestFormat(store, dist, target.domain),
     learnt: new Set(),
+    trusted: new Set(),
     mountSource: (d) => {
       local ??= repositoriesInStore(snapshot, target.domain);
       const hit = [...dist.repositoriesOf(d), ...(local.get(d) ?? [])].find((r) => r.startsWith(`${target.domain}/`) && r !== repository);
@@ -183,7 +189,11 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   const fmt = ctx.fmt;
   const record = entry.record;
   const warnings: string[] = [];
-  const index = record.index && (await store.blobs.has(record.index)) ? ImageIndexSchema.parse(JSON.parse((await store.blobs.read(record.index)).toString('utf8'))) : undefined;
+  const indexBytes = record.index ? await store.blobs.read(record.index).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return undefined; // collected: the image goes alone
+    throw err;
+  }) : undefined;
+  const index = indexBytes ? ImageIndexSchema.parse(JSON.parse(indexBytes.toString('utf8'))) : undefined;
   const platforms = index ? await localPlatforms(store, snapshot, index, record.digest) : [];
   const attested = index ? index.manifests.filter((m) => m.annotations?.[REF_TYPE] === ATTESTATION && platforms.some((p) => p.record.digest === m.annotations?.[REF_DIGEST])) : [];
   const noProvenance = () => warnings.push(`${target.domain} takes no OCI manifests: the image went as Docker schema2, without its provenance attestation`);
@@ -191,7 +201,7 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   if (!index || (platforms.length === 1 && (!attested.length || fmt.docker))) {
     const p = await prepareManifest(store, entry, opts);
     const layers = await sendBlobs(ctx, p, stop);
-    const one = await putImageManifest(client, repository, tag, p.manifest, record.mediaType, fmt, signal);
+    const one = await putAfterBlobs(ctx, p, layers, stop, () => putImageManifest(client, repository, tag, p.manifest, record.mediaType, fmt, signal));
     // Kept only once the registry took it: a refused push leaves the image's record and what the
     // store knows of the registry as they were (a blob made for the push stays in the blob store,
     // found again by its distribution record).
@@ -199,14 +209,33 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
     await settleAll([keepPushed(store, entry, [one], blobs), remember(ctx)]);
     return { reference: `${repository}:${tag}`, tag, digest: one.digest, size: one.bytes.length, mediaType: one.mediaType, manifest: one.digest, layers, warnings };
   }
-  // Every manifest is known before any upload: the attestations name the pushed manifests.
-  const prepared = await settleAll(platforms.map((p) => prepareManifest(store, p, opts)));
+  // Every manifest is known before any upload: the attestations name the pushed manifests. Their
+  // stored bytes are read while the images' manifests are prepared.
+  const attReads = fmt.docker ? [] : attested.map((m) => readAttestation(store, m));
+  for (const r of attReads) r.catch(() => {}); // awaited below
+  let prepared: Prepared[];
+  try {
+    prepared = await settleAll(platforms.map((p) => prepareManifest(store, p, opts)));
+  } catch (err) {
+    await Promise.allSettled(attReads);
+    throw err;
+  }
   const preparedOf = new Map(prepared.map((p) => [p.entry.record.digest, p]));
+  // The images' blobs go while their attestations are made (read, rewritten for the pushed digest).
+  const blobsIn = prepared.map((p) => sendBlobs(ctx, p, stop));
+  for (const b of blobsIn) b.catch(() => {}); // awaited below; the first failure aborts the others
   const atts = new Map<Descriptor, Awaited<ReturnType<typeof attestationFor>> & { subject: string }>();
   if (!fmt.docker) {
-    for (const m of attested) {
-      const subject = preparedOf.get(m.annotations![REF_DIGEST]!)!.digest;
-      atts.set(m, { ...(await attestationFor(store, m, subject)), subject });
+    try {
+      const made = await settleAll(attested.map(async (m, i) => {
+        const subject = preparedOf.get(m.annotations![REF_DIGEST]!)!.digest;
+        return [m, { ...(await attestationFor(store, m, await attReads[i]!, subject)), subject }] as const;
+      }));
+      for (const [m, att] of made) atts.set(m, att);
+    } catch (err) {
+      stop.abort();
+      await Promise.allSettled([...blobsIn, ...attReads]);
+      throw err;
     }
   }
   const attBlobsIn = [...atts.values()].map((att) => settleAll(att.blobs.map((b) => sendBlob(ctx, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes)), stop));
@@ -223,10 +252,9 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
       atts.delete(m);
     }
   });
-  const blobsIn = prepared.map((p) => sendBlobs(ctx, p, stop));
   const manifestsIn = prepared.map(async (p, i): Promise<[string, PushedManifest]> => {
     const layers = await blobsIn[i]!;
-    const put = await putImageManifest(client, repository, undefined, p.manifest, p.entry.record.mediaType, fmt, signal);
+    const put = await putAfterBlobs(ctx, p, layers, stop, () => putImageManifest(client, repository, undefined, p.manifest, p.entry.record.mediaType, fmt, signal));
     return [p.entry.record.digest, { ...put, layers, blobs: p.blobs.map((b) => b.digest) }];
   });
   const settled = await settleAll<[string, PushedManifest] | void>([...manifestsIn, ...attsIn], stop);
@@ -384,11 +412,25 @@ async function localPlatforms(store: Store, images: ImageSnapshot, index: ImageI
     const e = images.get(m.digest);
     if (!e || e.record.digest !== m.digest) continue;
     const blobs = [e.record.digest, e.record.config, ...e.record.layers.map((l) => l.digest)];
-    let whole = true;
-    for (const b of blobs) whole &&= await store.blobs.has(b);
-    if (whole) out.push(e);
+    if ((await Promise.all(blobs.map((b) => store.blobs.has(b)))).every(Boolean)) out.push(e);
   }
   return out.sort((a, b) => Number(b.record.digest === digest) - Number(a.record.digest === digest));
+}
+
+interface StoredAttestation {
+  /** The attestation manifest as stored, and parsed. */
+  bytes: Buffer;
+  manifest: ReturnType<typeof ImageManifestSchema.parse>;
+  /** Its config and layers' bytes, in that order. */
+  blobs: Array<{ digest: string; mediaType: string; bytes: Buffer }>;
+}
+
+/** An attestation manifest of the store and its blobs (small JSON), read at once. */
+async function readAttestation(store: Store, desc: Descriptor): Promise<StoredAttestation> {
+  const bytes = await store.blobs.read(desc.digest);
+  const manifest = ImageManifestSchema.parse(JSON.parse(bytes.toString('utf8')));
+  const blobs = await settleAll([manifest.config, ...manifest.layers].map(async (d) => ({ digest: d.digest, mediaType: d.mediaType, bytes: await store.blobs.read(d.digest) })));
+  return { bytes, manifest, blobs };
 }
 
 /**
@@ -396,26 +438,26 @@ async function localPlatforms(store: Store, images: ImageSnapshot, index: ImageI
  * when push gzipped layers, the statement's subject is rewritten to name what the registry holds).
  * The blobs made are kept in the store, so the next push sends the same bytes.
  */
-async function attestationFor(store: Store, desc: Descriptor, subject: string): Promise<{ digest: string; bytes: Buffer; blobs: Array<{ digest: string; mediaType: string; bytes: Buffer }> }> {
-  const stored = await store.blobs.read(desc.digest);
-  const m = ImageManifestSchema.parse(JSON.parse(stored.toString('utf8')));
+async function attestationFor(store: Store, desc: Descriptor, stored: StoredAttestation, subject: string): Promise<{ digest: string; bytes: Buffer; blobs: Array<{ digest: string; mediaType: string; bytes: Buffer }> }> {
+  const m = stored.manifest;
   const was = desc.annotations![REF_DIGEST]!;
-  const read = async (d: Descriptor) => ({ digest: d.digest, mediaType: d.mediaType, bytes: await store.blobs.read(d.digest) });
-  if (was === subject) return { digest: desc.digest, bytes: stored, blobs: await settleAll([m.config, ...m.layers].map(read)) };
+  if (was === subject) return { digest: desc.digest, bytes: stored.bytes, blobs: stored.blobs };
   const hex = (d: string) => d.slice(d.indexOf(':') + 1);
-  const layers = await settleAll(m.layers.map(async (l) => {
-    const b = await read(l);
+  const layers = m.layers.map((l, i) => {
+    const b = stored.blobs[i + 1]!;
     if (l.mediaType !== IN_TOTO) return { desc: l, blob: b };
     const json = z.looseObject({ subject: z.array(z.looseObject({ digest: z.record(z.string(), z.string()) })) }).parse(JSON.parse(b.bytes.toString('utf8')));
     for (const s of json.subject) if (s.digest['sha256'] === hex(was)) s.digest['sha256'] = hex(subject);
     const bytes = Buffer.from(JSON.stringify(json));
     return { desc: { ...l, digest: sha256(bytes), size: bytes.length }, blob: { digest: sha256(bytes), mediaType: l.mediaType, bytes } };
-  }));
+  });
   const config = Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.desc.digest) } }));
   const configBlob = { digest: sha256(config), mediaType: m.config.mediaType, bytes: config };
   const bytes = Buffer.from(JSON.stringify({ ...m, config: { ...m.config, digest: configBlob.digest, size: config.length }, layers: layers.map((l) => l.desc) }));
   const blobs = [configBlob, ...layers.map((l) => l.blob)];
-  for (const b of [...blobs, { digest: sha256(bytes), bytes }]) if (!(await store.blobs.has(b.digest))) await store.blobs.ingest(b.bytes, b.digest, b.bytes.length);
+  await settleAll([...blobs, { digest: sha256(bytes), bytes }].map(async (b) => {
+    if (!(await store.blobs.has(b.digest))) await store.blobs.ingest(b.bytes, b.digest, b.bytes.length);
+  }));
   return { digest: sha256(bytes), bytes, blobs };
 }
 
@@ -448,9 +490,11 @@ async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOption
 
 /**
  * An image's layers and config, into the repository: each is checked with HEAD and skipped when
- * there, mounted from another repository of the registry known to have it, else uploaded.
+ * there, mounted from another repository of the registry known to have it, else uploaded; one the
+ * store's record places in this repository is taken as there. `recheck`: the results of a first
+ * call, whose blobs taken on trust are now checked (the others keep their result).
  */
-async function sendBlobs(ctx: PushContext, prepared: Prepared, stop: AbortController): Promise<PushResult['layers']> {
+async function sendBlobs(ctx: PushContext, prepared: Prepared, stop: AbortController, recheck?: PushResult['layers']): Promise<PushResult['layers']> {
   const { opts } = ctx;
   const { entry, stored, blobs } = prepared;
   const record = entry.record;
@@ -461,11 +505,15 @@ async function sendBlobs(ctx: PushContext, prepared: Prepared, stop: AbortContro
   const inFlight = new Map<string, Promise<'pushed' | 'exists' | 'mounted'>>();
   const layers = record.layers.map(async (layer, i) => {
     const blob = blobs[i]!;
+    if (recheck && !ctx.trusted.has(blob.digest)) {
+      results[i] = recheck[i]!;
+      return;
+    }
     const send = () => limit(() => sendBlob(ctx, { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }, blob.file, {
       onPushing: () => progress({ id: layer.diffId, phase: 'pushing', done: 0, total: blob.size }),
       onProgress: (sent) => progress({ id: layer.diffId, phase: 'pushing', done: sent, total: blob.size }),
       onMounted: (from) => progress({ id: layer.diffId, phase: 'mounted', from }),
-    }));
+    }, !recheck));
     let job = inFlight.get(blob.digest);
     if (!job) {
       job = send();
@@ -477,9 +525,26 @@ async function sendBlobs(ctx: PushContext, prepared: Prepared, stop: AbortContro
     results[i] = { diffId: layer.diffId, digest: blob.digest, how };
   });
   // The config goes beside the layers (a registry checks blobs only when the manifest comes).
-  const config = sendBlob(ctx, { mediaType: stored.config.mediaType, digest: record.config, size: prepared.config.length }, prepared.config);
-  await settleAll<unknown>([...layers, config], stop);
+  const config = recheck && !ctx.trusted.has(record.config) ? undefined : sendBlob(ctx, { mediaType: stored.config.mediaType, digest: record.config, size: prepared.config.length }, prepared.config, {}, !recheck);
+  await settleAll<unknown>([...layers, ...(config ? [config] : [])], stop);
   return results;
+}
+
+/**
+ * PUTs an image's manifest (`put`) once its blobs are in. Blobs taken on trust (sendBlobs) cost no
+ * request; a registry that lost one since refuses the manifest for it (MANIFEST_BLOB_UNKNOWN), and
+ * then those blobs are checked (HEAD, an upload if missing) and the manifest goes once more.
+ */
+async function putAfterBlobs<T>(ctx: PushContext, prepared: Prepared, layers: PushResult['layers'], stop: AbortController, put: () => Promise<T>): Promise<T> {
+  try {
+    return await put();
+  } catch (err) {
+    const trusted = [prepared.entry.record.config, ...prepared.blobs.map((b) => b.digest)].some((d) => ctx.trusted.has(d));
+    if (!trusted || !(err instanceof RegistryError) || (err.code !== 'MANIFEST_BLOB_UNKNOWN' && err.code !== 'BLOB_UNKNOWN')) throw err;
+    const rechecked = await sendBlobs(ctx, prepared, stop, layers);
+    layers.splice(0, layers.length, ...rechecked);
+    return put();
+  }
 }
 
 /**
@@ -489,11 +554,12 @@ async function sendBlobs(ctx: PushContext, prepared: Prepared, stop: AbortContro
  * for a mount from the repository itself, which the registry answers 201 when it has the blob and
  * with an upload session when not (HEAD and POST in one request); with one, the mount is asked
  * beside a HEAD (a mount that fails says nothing of this repository), and the session it may open
- * instead is dropped if the HEAD finds the blob after all. A blob known there gets its HEAD alone,
- * so a push of what was pushed opens no upload session.
+ * instead is dropped if the HEAD finds the blob after all. A blob known there is, with `trust`,
+ * taken as there without a request (the manifest's PUT is the check: putAfterBlobs), else checked
+ * with its HEAD alone, so a push of what was pushed opens no upload session.
  */
-async function sendBlob(ctx: PushContext, desc: Descriptor, source: string | Buffer, hooks: SendHooks = {}): Promise<'pushed' | 'exists' | 'mounted'> {
-  const how = await blobInto(ctx, desc, source, hooks);
+async function sendBlob(ctx: PushContext, desc: Descriptor, source: string | Buffer, hooks: SendHooks = {}, trust = false): Promise<'pushed' | 'exists' | 'mounted'> {
+  const how = await blobInto(ctx, desc, source, hooks, trust);
   // remembered only once the push succeeds: a manifest the registry took is the proof
   ctx.learnt.add(desc.digest);
   return how;
@@ -505,8 +571,12 @@ interface SendHooks {
   onMounted?: (from: string) => void;
 }
 
-async function blobInto(ctx: PushContext, desc: Descriptor, source: string | Buffer, hooks: SendHooks): Promise<'pushed' | 'exists' | 'mounted'> {
+async function blobInto(ctx: PushContext, desc: Descriptor, source: string | Buffer, hooks: SendHooks, trust: boolean): Promise<'pushed' | 'exists' | 'mounted'> {
   const known = ctx.dist.repositoriesOf(desc.digest).includes(ctx.repository);
+  if (known && trust) {
+    ctx.trusted.add(desc.digest);
+    return 'exists';
+  }
   // A small layer likely missing is read into memory while its POST is on its way, so its PUT starts
   // at once (a file read when the PUT starts waited 10-15 ms for the thread pool on a busy machine).
   const data = typeof source === 'string' && !known && desc.size <= PRELOAD_MAX ? readFile(source) : undefined;
