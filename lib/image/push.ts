@@ -241,7 +241,7 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   const attBlobsIn = [...atts.values()].map((att) => settleAll(att.blobs.map((b) => sendBlob(ctx, { mediaType: b.mediaType, digest: b.digest, size: b.bytes.length }, b.bytes)), stop));
   let refused = false;
   const attsIn = [...atts.entries()].map(async ([m, att], i) => {
-    await attBlobsIn[i];
+    await settleAll<unknown>([attBlobsIn[i], att.keep()], stop);
     try {
       await client.pushManifest(`${repository}@${att.digest}`, att.bytes, MediaType.ociManifest, signal);
     } catch (err) {
@@ -436,12 +436,13 @@ async function readAttestation(store: Store, desc: Descriptor): Promise<StoredAt
 /**
  * An attestation manifest as it goes with the image manifest `subject` (the pushed one's digest:
  * when push gzipped layers, the statement's subject is rewritten to name what the registry holds).
- * The blobs made are kept in the store, so the next push sends the same bytes.
+ * `keep()` puts the blobs made into the store (the push runs it beside their upload), so the next
+ * push finds the same bytes.
  */
-async function attestationFor(store: Store, desc: Descriptor, stored: StoredAttestation, subject: string): Promise<{ digest: string; bytes: Buffer; blobs: Array<{ digest: string; mediaType: string; bytes: Buffer }> }> {
+async function attestationFor(store: Store, desc: Descriptor, stored: StoredAttestation, subject: string): Promise<{ digest: string; bytes: Buffer; blobs: Array<{ digest: string; mediaType: string; bytes: Buffer }>; keep: () => Promise<void> }> {
   const m = stored.manifest;
   const was = desc.annotations![REF_DIGEST]!;
-  if (was === subject) return { digest: desc.digest, bytes: stored.bytes, blobs: stored.blobs };
+  if (was === subject) return { digest: desc.digest, bytes: stored.bytes, blobs: stored.blobs, keep: async () => {} };
   const hex = (d: string) => d.slice(d.indexOf(':') + 1);
   const layers = m.layers.map((l, i) => {
     const b = stored.blobs[i + 1]!;
@@ -455,10 +456,10 @@ async function attestationFor(store: Store, desc: Descriptor, stored: StoredAtte
   const configBlob = { digest: sha256(config), mediaType: m.config.mediaType, bytes: config };
   const bytes = Buffer.from(JSON.stringify({ ...m, config: { ...m.config, digest: configBlob.digest, size: config.length }, layers: layers.map((l) => l.desc) }));
   const blobs = [configBlob, ...layers.map((l) => l.blob)];
-  await settleAll([...blobs, { digest: sha256(bytes), bytes }].map(async (b) => {
+  const keep = () => settleAll([...blobs, { digest: sha256(bytes), bytes }].map(async (b) => {
     if (!(await store.blobs.has(b.digest))) await store.blobs.ingest(b.bytes, b.digest, b.bytes.length);
-  }));
-  return { digest: sha256(bytes), bytes, blobs };
+  })).then(() => {});
+  return { digest: sha256(bytes), bytes, blobs, keep };
 }
 
 interface Prepared {
