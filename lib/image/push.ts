@@ -173,7 +173,19 @@ export async function pushStoredImage(store: Store, client: RegistryClient, entr
 async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, opts: PushOptions, images: ImageSnapshot | undefined, stop: AbortController, signal: AbortSignal): Promise<PushResult> {
   const tag = target.tag ?? 'latest';
   const repository = `${target.domain}/${target.path}`;
-  const [snapshot, dist] = await settleAll<ImageSnapshot | DistributionSnapshot>([images ? Promise.resolve(images) : store.images.snapshot(), store.distribution.snapshot()]) as [ImageSnapshot, DistributionSnapshot];
+  const record = entry.record;
+  // The distribution record is read while the image's index and platforms are looked at.
+  const found = (async () => {
+    const snapshot = images ?? (await store.images.snapshot());
+    const indexBytes = record.index ? await store.blobs.read(record.index).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined; // collected: the image goes alone
+      throw err;
+    }) : undefined;
+    const index = indexBytes ? ImageIndexSchema.parse(JSON.parse(indexBytes.toString('utf8'))) : undefined;
+    const platforms = index ? await localPlatforms(store, snapshot, index, record.digest) : [];
+    return { snapshot, index, platforms };
+  })();
+  const [{ snapshot, index, platforms }, dist] = await settleAll<unknown>([found, store.distribution.snapshot()]) as [Awaited<typeof found>, DistributionSnapshot];
   let local: Map<string, string[]> | undefined;
   const ctx: PushContext = {
     store, client, target, repository, opts, images: snapshot, dist, signal,
@@ -187,14 +199,7 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
     },
   };
   const fmt = ctx.fmt;
-  const record = entry.record;
   const warnings: string[] = [];
-  const indexBytes = record.index ? await store.blobs.read(record.index).catch((err: unknown) => {
-    if (err instanceof NotFoundError) return undefined; // collected: the image goes alone
-    throw err;
-  }) : undefined;
-  const index = indexBytes ? ImageIndexSchema.parse(JSON.parse(indexBytes.toString('utf8'))) : undefined;
-  const platforms = index ? await localPlatforms(store, snapshot, index, record.digest) : [];
   const attested = index ? index.manifests.filter((m) => m.annotations?.[REF_TYPE] === ATTESTATION && platforms.some((p) => p.record.digest === m.annotations?.[REF_DIGEST])) : [];
   const noProvenance = () => warnings.push(`${target.domain} takes no OCI manifests: the image went as Docker schema2, without its provenance attestation`);
   if (attested.length && fmt.docker) noProvenance();
