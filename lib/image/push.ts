@@ -126,19 +126,23 @@ function repositoriesInStore(images: ImageSnapshot, domain: string): Map<string,
 
 /**
  * Awaits every promise (none is left running) and throws the first to reject; that first
- * rejection aborts `stop`, so that the others (requests taking the push's signal) end soon.
+ * rejection aborts `stop`, so that the others (requests taking the push's signal) end soon. An
+ * abort is thrown only when nothing else failed: the requests it ended may reject before the
+ * failure that caused it reaches this call (through another settleAll).
  */
 async function settleAll<T>(promises: ReadonlyArray<Promise<T>>, stop?: AbortController): Promise<T[]> {
   let first: { err: unknown } | undefined;
   const settled = await Promise.allSettled(promises.map((p) => p.catch((err: unknown) => {
-    if (!first) {
-      first = { err };
-      stop?.abort();
-    }
+    if (!first || (isAbort(first.err) && !isAbort(err))) first = { err };
+    stop?.abort();
     throw err;
   })));
   if (first) throw first.err;
   return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+function isAbort(err: unknown): boolean {
+  return (err instanceof RegistryError && err.code === 'ABORTED') || (err as { name?: string } | undefined)?.name === 'AbortError';
 }
 
 /**
