@@ -16,9 +16,8 @@ import { bundlePath, type EngineContext } from './engine-context.js';
 import { stopRunning } from './lifecycle.js';
 import type { ContainerRecord } from './records.js';
 import type { ExitStatus } from './removed-exits.js';
-import { bundleOf, cgroupOf, liveShim, removeCgroupOf, stopShim } from './shim-control.js';
+import { bundleOf, cgroupOf, liveShim, removeCgroupOf, shimExit, stopShim } from './shim-control.js';
 import { Volumes } from './volumes.js';
-import { onProcessExit } from './watch.js';
 import { removeNetworkOf } from './networking.js';
 
 const inFlight = new WeakMap<EngineContext, Map<string, Promise<void>>>();
@@ -88,7 +87,7 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   const sup = r.supervisor;
   const holdsPorts = (r.network?.options.ports.length ?? 0) > 0 || r.network?.options.publishAll === true;
   const early = isRunning(r) && sup?.kind === 'shim' && r.restartPolicy.name === 'no' && !holdsPorts && liveShim(sup.bundle, sup) !== undefined ? sup : undefined;
-  const shimGone = early ? shimExitOrAfter(early.pid, early.pidStartTime, 5000) : undefined;
+  const shimGone = early ? shimExit(early.pid, 5000, { startTime: early.pidStartTime }) : undefined;
   if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL', { exitRecorded: early !== undefined });
   // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
   for (const b of bundles) if (b !== early?.bundle && liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
@@ -147,20 +146,6 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
     const volumes = new Volumes(ctx.root);
     for (const v of r.volumes) if (v.anonymous && !inUse.has(v.name)) volumes.remove(v.name);
   }
-}
-
-/** Resolves when the process exits, or after `ms` at the latest. */
-function shimExitOrAfter(pid: number, startTime: number | undefined, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      stop();
-      resolve();
-    }, ms);
-    const stop = onProcessExit(pid, startTime, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** The cgroup of a container whose shim is gone: usually empty, so removed at once; else killed first. */

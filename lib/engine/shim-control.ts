@@ -54,11 +54,12 @@ export function liveShim(bundle: string, sup?: Supervisor): number | undefined {
 }
 
 /**
- * Resolves when the shim exits (with `exitIn`, its bundle: or as soon as it has recorded its
- * container's exit there, exit.json, which it writes before it lets its clients go and exits),
- * or after `ms` (false then).
+ * Resolves when the shim exits (with `startTime`, the process started then; with `exitIn`, its
+ * bundle: or as soon as it has recorded its container's exit there, exit.json, which it writes
+ * before it lets its clients go and exits), or after `ms` (false then).
  */
-function shimExit(pid: number, ms: number, exitIn?: string): Promise<boolean> {
+export function shimExit(pid: number, ms: number, opts: { startTime?: number | undefined; exitIn?: string | undefined } = {}): Promise<boolean> {
+  const { startTime, exitIn } = opts;
   return new Promise((resolve) => {
     const stops: Unwatch[] = [];
     let done = false;
@@ -70,7 +71,7 @@ function shimExit(pid: number, ms: number, exitIn?: string): Promise<boolean> {
       resolve(value);
     };
     const timer = setTimeout(() => finish(false), ms);
-    stops.push(onProcessExit(pid, undefined, () => finish(true)));
+    stops.push(onProcessExit(pid, startTime, () => finish(true)));
     if (exitIn !== undefined) {
       const recorded = () => existsSync(bundleFile(exitIn, 'exit')) && finish(true);
       stops.push(watchDir(exitIn, (name) => (name === BundleFile.exit || name === null) && recorded()));
@@ -100,7 +101,7 @@ export async function stopShim(bundle: string, timeoutSeconds: number, sup?: Sup
       if (!isCode(e, 'ESRCH')) throw e;
     }
   }
-  await shimExit(shim, 5000, opts.exitRecorded ? bundle : undefined);
+  await shimExit(shim, 5000, { exitIn: opts.exitRecorded ? bundle : undefined });
 }
 
 /** The cgroup paths the container was placed in (written before its shim started). */
