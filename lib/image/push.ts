@@ -193,7 +193,7 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   let local: Map<string, string[]> | undefined;
   const ctx: PushContext = {
     store, client, target, repository, opts, images: snapshot, dist, signal,
-    fmt: manifestFormat(store, dist, target.domain),
+    fmt: manifestFormat(dist, target.domain),
     learnt: new Set(),
     trusted: new Set(),
     mountSource: (d) => {
@@ -327,32 +327,35 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   return { reference: `${repository}:${tag}`, tag, digest: top.digest, size: top.bytes.length, mediaType: top.mediaType, manifest: mine().digest, layers: mine().layers, warnings: [...new Set(warnings)] };
 }
 
-/** Writes what the push learnt of its repository (one write of the store's distribution record). */
+/** Writes what the push learnt of its repository and registry (one write of the store's distribution record). */
 async function remember(ctx: PushContext): Promise<void> {
-  await ctx.store.distribution.addRepositories(new Map([[ctx.repository, ctx.learnt]]));
+  await ctx.store.distribution.addRepositories(new Map([[ctx.repository, ctx.learnt]]), ctx.fmt.learnt());
 }
 
 /**
  * What a push knows of the registry's manifest formats. `docker`: OCI manifests go as Docker
- * schema2 (the registry refused OCI, on this push or an earlier one); `tookDocker()` records it in
- * the store once the registry took a converted manifest (a registry refusing both is not remembered).
+ * schema2 (the registry refused OCI, on this push or an earlier one); `tookDocker()` notes that the
+ * registry took a converted manifest, which `learnt()` gives the store's record once the push's tag
+ * went (a registry refusing both, or a push refused later, leaves the store as it was).
  */
 interface ManifestFormat {
   docker: boolean;
   /** The registry's refusal of an OCI manifest on this push, if any (told with a Docker one's). */
   refusal?: unknown;
-  tookDocker(): Promise<void>;
+  tookDocker(): void;
+  /** The format to record for the registry (none when it was known already or not learnt). */
+  learnt(): Record<string, 'docker'>;
 }
 
-function manifestFormat(store: Store, dist: DistributionSnapshot, registry: string): ManifestFormat {
-  let known = dist.manifestFormat(registry) === 'docker';
+function manifestFormat(dist: DistributionSnapshot, registry: string): ManifestFormat {
+  const known = dist.manifestFormat(registry) === 'docker';
+  let took = false;
   return {
     docker: known,
-    tookDocker: async () => {
-      if (known) return;
-      known = true;
-      await store.distribution.setManifestFormat(registry, 'docker');
+    tookDocker: () => {
+      took = true;
     },
+    learnt: () => (took && !known ? { [registry]: 'docker' } : {}),
   };
 }
 
@@ -399,7 +402,7 @@ async function putImageManifest(client: RegistryClient, repository: string, tag:
   } catch (err) {
     throw fmt.refusal === undefined ? err : refusedTwice(fmt.refusal, err);
   }
-  await fmt.tookDocker();
+  fmt.tookDocker();
   return { digest, bytes: docker, mediaType: MediaType.dockerManifest };
 }
 

@@ -133,10 +133,11 @@ export class DistributionStore {
     await this.addRepositories(new Map([[repository, digests]]));
   }
 
-  /** addRepository for several repositories, in one write. */
-  async addRepositories(learnt: ReadonlyMap<string, Iterable<string>>): Promise<void> {
-    if (![...learnt.values()].some((ds) => [...ds].length)) return;
+  /** addRepository for several repositories, in one write (with `formats`, setManifestFormat's too). */
+  async addRepositories(learnt: ReadonlyMap<string, Iterable<string>>, formats: Readonly<Record<string, 'docker'>> = {}): Promise<void> {
+    if (![...learnt.values()].some((ds) => [...ds].length) && !Object.keys(formats).length) return;
     await this.#update((db) => {
+      if (Object.keys(formats).length) db.manifestFormat = { ...db.manifestFormat, ...formats };
       for (const [repository, digests] of learnt) {
         for (const d of digests) {
           const list = (db.repositories[d] ?? []).filter((r) => r !== repository);

@@ -243,6 +243,32 @@ rtest('a manifest the registry rejects: a clear error, the store as it was, and 
   t.is((await runIn(elsewhere, `${reg.host}/bad:1`, ['sh', '-c', 'echo ran'])).trim(), 'ran');
 });
 
+rtest('a registry that refuses OCI manifests and then the tag: the push fails and the Docker-format fallback is not recorded; once the tag goes, it is', async (t) => {
+  const { reg, root } = t.context;
+  let refuseTag = true;
+  const proxy = await gate(reg, (method, url, type) => {
+    // The images' manifests go by digest (as Docker schema2, after the 415); the tag's PUT is refused
+    if (refuseTag && method === 'PUT' && url === '/v2/fallback/manifests/1') return { status: 403, code: 'DENIED', message: 'requested access to the resource is denied' };
+    return noOci(method, url, type);
+  });
+  t.teardown(() => proxy.stop());
+  await Image.import(t.context.tar, { name: `${proxy.host}/fallback:1`, root, changes: ['CMD ["echo", "fallback"]'] });
+  const before = localState(root, `${proxy.host}/fallback:1`);
+  const err = await t.throwsAsync(Image.push(`${proxy.host}/fallback:1`, { root }), { instanceOf: RegistryError });
+  t.is(err!.code, 'DENIED');
+  const puts = proxy.manifestPuts();
+  t.true(puts.some((p) => p.type === DOCKER_MANIFEST && p.status === 201), 'a manifest went as Docker schema2 before the tag was refused');
+  t.true(puts.some((p) => p.url === '/v2/fallback/manifests/1' && p.status === 403), 'the tag was refused');
+  t.is(await new Store({ root }).distribution.manifestFormat(proxy.host), undefined, 'a failed push records no format');
+  t.deepEqual(localState(root, `${proxy.host}/fallback:1`), before, 'images.json and distribution.json byte for byte, the tag\'s log, no temp file');
+
+  refuseTag = false;
+  const ok = await Image.push(`${proxy.host}/fallback:1`, { root });
+  t.is(ok.mediaType, DOCKER_MANIFEST);
+  t.is(inspectRaw(`${reg.host}/fallback:1`).digest, ok.digest);
+  t.is(await new Store({ root }).distribution.manifestFormat(proxy.host), 'docker', 'recorded once the tag went');
+});
+
 rtest('a push that fails on one manifest PUT stops its other requests and returns only once they ended; nothing changed locally', async (t) => {
   const { reg, root } = t.context;
   // The first manifest PUT (the image's or its attestation's, both by digest) is held unanswered;
