@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,6 +233,9 @@ bool RemoveCgroups(const Calls& c, Failure* err) {
   for (const auto& chain : c.rmdirs) {
     if (!RmdirTree(chain[0], err)) return false;
     for (size_t i = 1; i < chain.size(); i++) {
+      // cgroupfs.ts madeByNsbox: a parent level is climbed only while it carries nsbox's mark (the
+      // calls file may be older than the level: one another tool made since is not nsbox's).
+      if (lgetxattr(chain[i].c_str(), "user.nsbox.made", nullptr, 0) < 0 && lgetxattr(chain[i].c_str(), "trusted.nsbox.made", nullptr, 0) < 0) break;
       if (rmdir(chain[i].c_str()) == 0) continue;
       if (errno == EBUSY || errno == ENOTEMPTY || errno == ENOENT) break;
       *err = SysFailure("rmdir", chain[i], errno);

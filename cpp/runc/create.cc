@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +98,8 @@ bool MkdirLevels(const std::string& stop, const std::string& dir, std::vector<st
       if (!leaf && access(cur.c_str(), F_OK) == 0) continue;
       if (mkdir(cur.c_str(), 0755) == 0) {
         created->push_back(cur);
+        // cgroupfs.ts markMade: only a parent level so marked is nsbox's to remove later.
+        if (!leaf && lsetxattr(cur.c_str(), "user.nsbox.made", "1", 1, 0) < 0) lsetxattr(cur.c_str(), "trusted.nsbox.made", "1", 1, 0);
         continue;
       }
       if (errno == EEXIST && !leaf) continue;

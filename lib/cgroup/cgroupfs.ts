@@ -2,6 +2,7 @@ import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, 
 import { mkdir as mkdirAsync, rmdir as rmdirAsync, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, NsboxError, isCode } from '../errors.js';
+import { native } from '../native.js';
 
 /** Turns a Node fs error on a cgroup file into an NsboxError that keeps errno, syscall and path. */
 export function cgroupFsError(err: unknown, what: string, file: string): NsboxError {
@@ -178,6 +179,7 @@ export async function mkdirLevels(stop: string, dir: string, existOk = false): P
         try {
           await mkdir(cur);
           created.push(cur);
+          if (!leaf) markMade(cur);
         } catch (err) {
           if (isCode(err, 'EEXIST') && (!leaf || existOk)) continue;
           throw err;
@@ -192,15 +194,47 @@ export async function mkdirLevels(stop: string, dir: string, existOk = false): P
 }
 
 /**
- * After a cgroup's removal: its parent levels below `stop` whose name says nsbox (made by
- * mkdirLevels for nsbox's parent, `nsbox` by default), nearest first, each while it is empty. The
- * kernel refuses the rmdir of a cgroup with processes or sub-cgroups (EBUSY, ENOTEMPTY), which
- * ends the climb: so the caller's own cgroup and its ancestors are never removed, nor a level
- * whose name does not say nsbox.
+ * The mark mkdirLevels leaves on each parent level it makes (an xattr on the cgroup's directory:
+ * `user.` where the kernel takes it, else `trusted.`): only a level that carries it is nsbox's to
+ * remove. A cgroup some other tool made keeps its name, nsbox or not, and is never removed.
+ */
+const MADE = ['user.nsbox.made', 'trusted.nsbox.made'];
+const MARK = Buffer.from('1');
+
+function markMade(dir: string): void {
+  for (const name of MADE) {
+    try {
+      native.lsetxattr(dir, name, MARK);
+      return;
+    } catch {
+      // Not taken in this namespace (or the level is gone already): the next one, else unmarked,
+      // which leaves the level in place after its last cgroup, never removes a foreign one.
+    }
+  }
+}
+
+/** Whether mkdirLevels made the level `dir` (see MADE). */
+export function madeByNsbox(dir: string): boolean {
+  return MADE.some((name) => {
+    try {
+      return native.lgetxattr(dir, name) !== null;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * After a cgroup's removal: its parent levels below `stop` whose name says nsbox and that
+ * mkdirLevels made (marked so: `nsbox` by default, or the levels of a cgroupParent), nearest first,
+ * each while it is empty. The kernel refuses the rmdir of a cgroup with processes or sub-cgroups
+ * (EBUSY, ENOTEMPTY), which ends the climb, as does the first level not made by nsbox: so the
+ * caller's own cgroup and its ancestors are never removed, nor a level whose name does not say
+ * nsbox, nor an nsbox-named cgroup that another tool made.
  */
 export async function rmdirNsboxParents(stop: string, dir: string): Promise<string[]> {
   const removed: string[] = [];
-  for (let cur = path.posix.dirname(dir); cur.startsWith(`${stop}/`) && path.posix.basename(cur).includes('nsbox'); cur = path.posix.dirname(cur)) {
+  for (let cur = path.posix.dirname(dir); cur.startsWith(`${stop}/`) && path.posix.basename(cur).includes('nsbox') && madeByNsbox(cur); cur = path.posix.dirname(cur)) {
     try {
       await rmdir(cur);
       removed.push(cur);

@@ -19,6 +19,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { posix as path } from 'node:path';
+import { madeByNsbox } from '../cgroup/cgroupfs.js';
 import type { CgroupLayout } from '../cgroup/detect.js';
 import type { CgroupDriver } from '../cgroup/index.js';
 import { cgroupLayout } from '../runtime/run-root.js';
@@ -35,15 +36,16 @@ function mountpointOf(layout: CgroupLayout, key: string): string | undefined {
   return key === 'unified' ? layout.unified : layout.controllers[key]?.mountpoint;
 }
 
-/** Nsbox-named levels above `dir`, deepest first, below the mountpoint (rmdirNsboxParents' climb). */
-function nsboxParents(mountpoint: string, dir: string): string[] {
+/** Nsbox-named levels above `dir` that nsbox made, deepest first, below the mountpoint (rmdirNsboxParents' climb). */
+function nsboxParents(mountpoint: string, dir: string, made: (dir: string) => boolean): string[] {
   const out: string[] = [];
-  for (let cur = path.dirname(dir); cur.startsWith(`${mountpoint}/`) && path.basename(cur).includes('nsbox'); cur = path.dirname(cur)) out.push(cur);
+  for (let cur = path.dirname(dir); cur.startsWith(`${mountpoint}/`) && path.basename(cur).includes('nsbox') && made(cur); cur = path.dirname(cur)) out.push(cur);
   return out;
 }
 
 /** The file's text, or undefined when a path cannot be written one to a line. */
-export function callFileText(s: StateFile, paths: Readonly<Record<string, string>>, layout: CgroupLayout, hasKillFile: boolean): string | undefined {
+/** `made`: whether nsbox made a parent level (mkdirLevels' mark; only those are climbed). */
+export function callFileText(s: StateFile, paths: Readonly<Record<string, string>>, layout: CgroupLayout, hasKillFile: boolean, made: (dir: string) => boolean = madeByNsbox): string | undefined {
   const lines = ['nsbox-runc-calls 1', `pid ${s.pid}`, `start ${s.start}`];
   for (const [cmd, kinds] of Object.entries(HOOKED)) if (kinds.some((k) => (s.config.hooks?.[k as keyof NonNullable<typeof s.config.hooks>] ?? []).length > 0)) lines.push(`node ${cmd}`);
   const dirs = [...new Set(Object.values(paths))];
@@ -54,7 +56,7 @@ export function callFileText(s: StateFile, paths: Readonly<Record<string, string
   for (const d of dirs) {
     const key = Object.keys(paths).find((k) => paths[k] === d)!;
     const mp = mountpointOf(layout, key);
-    lines.push(`rmdir ${d}`, ...(mp ? nsboxParents(mp, d).map((p) => `parent ${p}`) : []));
+    lines.push(`rmdir ${d}`, ...(mp ? nsboxParents(mp, d, made).map((p) => `parent ${p}`) : []));
   }
   if (lines.some((l) => l.includes('\n'))) return undefined;
   const json = JSON.stringify(ociState(s, 'created'), null, '  ');

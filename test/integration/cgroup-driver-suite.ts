@@ -1,7 +1,7 @@
 // One behavioural suite for every CgroupDriver: cgroup-driver.test.ts runs it once per driver the
 // kernel offers. Each test uses real processes placed with addProcess and cleans up in t.teardown.
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { rmdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -150,6 +150,22 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     });
     await c.remove();
     for (const dir of kept) t.true(existsSync(dir), `${dir}: not nsbox's`);
+  });
+
+  test.serial(`${d.label}: an empty nsbox-named parent that another tool made stays after its last cgroup's removal`, async (t) => {
+    // Made here with a plain mkdir, as another tool would, beside a cgroup that keeps the suite's parent in place.
+    const probe = await Cgroup.create('probe', { parent: d.parent, driver: d.kind, layout: d.layout });
+    t.teardown(() => probe.remove({ force: true }));
+    const foreign = Object.values(probe.paths).map((dir) => path.join(path.dirname(dir), 'nsbox'));
+    for (const dir of foreign) mkdirSync(dir);
+    t.teardown(async () => {
+      for (const dir of foreign) await rmdir(dir).catch(() => undefined);
+    });
+    const c = await Cgroup.create('c', { parent: `${d.parent}/nsbox`, driver: d.kind, layout: d.layout });
+    t.deepEqual(Object.values(c.paths).map((dir) => path.dirname(dir)).sort(), [...foreign].sort());
+    await c.remove();
+    for (const dir of Object.values(c.paths)) t.false(existsSync(dir), dir);
+    for (const dir of foreign) t.true(existsSync(dir), `${dir}: not nsbox's to remove`);
   });
 
   when('memory', 'memory limit is set and read back', async (t) => {

@@ -17,9 +17,12 @@ function state(extra: Record<string, unknown> = {}, annotations?: Record<string,
 /** The state JSON with its holes filled, as the C++ side does. */
 const fill = (text: string, pid: number, status: string) => text.slice(text.indexOf('\nstate\n') + 7).replace('\x01P', String(pid)).replace('\x01S', status);
 
+/** Every parent level made by nsbox (the paths here are not on a cgroupfs to carry its mark). */
+const allMade = () => true;
+
 test('hybrid: procs of each hierarchy, the v1 freezer, cgroup.kill in the unified twin, nsbox-named parents to climb', (t) => {
   const paths = { pids: '/sys/fs/cgroup/pids/nsbox-runc/k8s/c1', freezer: '/sys/fs/cgroup/freezer/nsbox-runc/k8s/c1', unified: '/sys/fs/cgroup/unified/nsbox-runc/k8s/c1' };
-  const text = callFileText(state(), paths, hybrid, true)!;
+  const text = callFileText(state(), paths, hybrid, true, allMade)!;
   const head = text.slice(0, text.indexOf('\nstate\n')).split('\n');
   t.deepEqual(head, [
     'nsbox-runc-calls 1', 'pid 4242', 'start 777',
@@ -28,12 +31,16 @@ test('hybrid: procs of each hierarchy, the v1 freezer, cgroup.kill in the unifie
     // k8s is not nsbox-named: the climb stops below it.
     `rmdir ${paths.pids}`, `rmdir ${paths.freezer}`, `rmdir ${paths.unified}`,
   ]);
-  const nested = callFileText(state(), { pids: '/sys/fs/cgroup/pids/a/nsbox-runc/nsbox-x/c1' }, hybrid, false)!;
+  const nested = callFileText(state(), { pids: '/sys/fs/cgroup/pids/a/nsbox-runc/nsbox-x/c1' }, hybrid, false, allMade)!;
   t.regex(nested, /\nrmdir \/sys\/fs\/cgroup\/pids\/a\/nsbox-runc\/nsbox-x\/c1\nparent \/sys\/fs\/cgroup\/pids\/a\/nsbox-runc\/nsbox-x\nparent \/sys\/fs\/cgroup\/pids\/a\/nsbox-runc\n/);
+  // An nsbox-named level that nsbox did not make (another tool's) ends the climb.
+  const foreign = callFileText(state(), { pids: '/sys/fs/cgroup/pids/a/nsbox-runc/nsbox-x/c1' }, hybrid, false, (dir) => dir.endsWith('/nsbox-x'))!;
+  t.regex(foreign, /\nrmdir \/sys\/fs\/cgroup\/pids\/a\/nsbox-runc\/nsbox-x\/c1\nparent \/sys\/fs\/cgroup\/pids\/a\/nsbox-runc\/nsbox-x\nstate\n/);
+  t.is(callFileText(state(), { pids: '/sys/fs/cgroup/pids/a/nsbox-runc/nsbox-x/c1' }, hybrid, false, () => false)!.split('\n').filter((l) => l.startsWith('parent ')).length, 0);
 });
 
 test('v2: cgroup.freeze for pause; without cgroup.kill no kill line', (t) => {
-  const text = callFileText(state(), { unified: '/sys/fs/cgroup/nsbox-runc/c1' }, v2, false)!;
+  const text = callFileText(state(), { unified: '/sys/fs/cgroup/nsbox-runc/c1' }, v2, false, allMade)!;
   t.regex(text, /\nfreezer-v2 \/sys\/fs\/cgroup\/nsbox-runc\/c1\n/);
   t.notRegex(text, /\nkill /);
   t.regex(text, /\nrmdir \/sys\/fs\/cgroup\/nsbox-runc\/c1\nparent \/sys\/fs\/cgroup\/nsbox-runc\n/);
