@@ -1,7 +1,8 @@
 // File operations Node lacks, one syscall each: mknod (device nodes and overlayfs whiteouts in
-// unpacked layers), extended attributes (overlayfs opaque dirs, file capabilities), flock (store locks).
+// unpacked layers), extended attributes (overlayfs opaque dirs, file capabilities), flock (store locks), renameat2's exchange.
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -96,6 +97,17 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// renameExchange(a, b): renameat2(RENAME_EXCHANGE), both names swapped in one step; each must exist.
+// A file replaced this way is not flushed first, as ext4 flushes (auto_da_alloc) the new file of a
+// rename over an existing one: a later unlink of either waits for no write-back.
+Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string a = ArgString(info, 0), b = ArgString(info, 1);
+  if (syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) < 0)
+    MakeSysError(env, errno, "renameat2", a, "rename " + a + " with " + b + " (RENAME_EXCHANGE)").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 // openAt2(dirfd, path, flags, mode, resolve) -> fd: openat2(2), so that a path inside a container's
 // root is resolved as if that directory were `/` (RESOLVE_IN_ROOT): `..` and absolute symlinks
 // stop at it, whatever the container put there. O_CLOEXEC is always added.
@@ -127,6 +139,7 @@ void InitFs(Napi::Env env, Napi::Object exports) {
   exports.Set("llistxattr", Napi::Function::New(env, Llistxattr, "llistxattr"));
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
   exports.Set("openAt2", Napi::Function::New(env, OpenAt2, "openAt2"));
+  exports.Set("renameExchange", Napi::Function::New(env, RenameExchange, "renameExchange"));
 }
 
 }  // namespace nsbox

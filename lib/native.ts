@@ -217,6 +217,8 @@ export interface NativeAddon {
    * raced the lookup) is retried here.
    */
   openAt2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  /** renameat2(a, b, RENAME_EXCHANGE): the two names swapped in one step; both must exist. */
+  renameExchange(a: string, b: string): void;
   /**
    * Creates and fills regular files under the directory `dirfd`, in one thread-pool hop for them all:
    * for each, openat(dirfd, path, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600), its chunks

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { native } from '../../native.js';
 import { generateName } from '../../engine/names.js';
 import { leaveExit } from '../../engine/removed-exits.js';
-import { replaceFileSync } from '../../storage/replace-sync.js';
+import { exchangeFileSync, replaceFileSync } from '../../storage/replace-sync.js';
 
 export type Record_ = Record<string, unknown> & { id: string; name: string };
 
@@ -111,7 +111,10 @@ export class QuickStore {
         return false;
       }
       fn(r);
-      writeAtomic(this.recordFile(id), recordText(r));
+      // Swapped in rather than renamed over: nothing needs this record after a crash of the
+      // machine (its container died with it), and the removal's unlink of a file a rename flushed
+      // waits for that write (exchangeFileSync).
+      exchangeFileSync(this.recordFile(id), recordText(r), tempOf(this.recordFile(id)));
       return true;
     });
   }
