@@ -19,6 +19,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { layoutFrom, parseCgroupMounts, type CgroupLayout } from '../../cgroup/detect.js';
+import { cgroupDirsOnThisThread } from '../../cgroup/cgroupfs.js';
 import type { CgroupDriver } from '../../cgroup/driver.js';
 import { cgroupParent, cgroupPathFor, makeDriver } from '../../cgroup/paths.js';
 import { OwnerIndex, thisProcess } from '../../engine/owners.js';
@@ -133,6 +134,8 @@ async function removeMade(m: Made, id: string, code?: number): Promise<void> {
 
 export async function run(argv: string[]): Promise<number | undefined> {
   const req = quickRunRequest(argv);
+  // Nothing else runs here while the cgroup is made or removed.
+  cgroupDirsOnThisThread();
   // -i from a terminal takes the shim's attach (the full command's).
   if (!req || (req.interactive && isatty(0))) return undefined;
   const root = defaultRoot();
