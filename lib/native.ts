@@ -164,6 +164,11 @@ export interface NativeAddon {
   /** clone3 + setup ops + execve on the thread pool; resolves once execve succeeded. */
   spawn(plan: SpawnPlan): Promise<{ pid: number; pidfd: number }>;
   /**
+   * spawn on the calling thread, which waits for the execve (every signal held back meanwhile): for
+   * a process with nothing else to do, as the thread pool's start costs more than the wait.
+   */
+  spawnSync(plan: SpawnPlan): { pid: number; pidfd: number };
+  /**
    * Reaps the child behind pidfd when it exits and calls back once. `unref`: the watch does not
    * keep the event loop alive (for a child that may outlive this process).
    */

@@ -206,7 +206,9 @@ export async function run(argv: string[]): Promise<number | undefined> {
       stdio[i] = w;
     }
     const spawnPlan: SpawnPlan = { ...plan.plan, stdio };
-    child = await native.spawn(spawnPlan);
+    // On this thread: nothing else is to be done until it runs, and no other work of this process
+    // needs the thread pool, whose threads' start would be this wait's largest part.
+    child = native.spawnSync(spawnPlan);
   } catch {
     // Nothing ran: what was made goes, and the full command does it again and says what went wrong.
     closeAll([...fds, ...outPipes.map(([r]) => r)]);
