@@ -178,7 +178,11 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   const tag = target.tag ?? 'latest';
   const repository = `${target.domain}/${target.path}`;
   const record = entry.record;
-  // The distribution record is read while the image's index and platforms are looked at.
+  // What the push reads of the store, at once: the image's own manifest and blobs prepared (it is
+  // the image alone, or the index's first platform), the distribution record, the index and its
+  // platforms, and the image's attestations as soon as the index names them.
+  const own = prepareManifest(store, entry, opts);
+  const ownAttestations = new Map<string, Promise<StoredAttestation>>();
   const found = (async () => {
     const snapshot = images ?? (await store.images.snapshot());
     const indexBytes = record.index ? await store.blobs.read(record.index).catch((err: unknown) => {
@@ -186,10 +190,29 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
       throw err;
     }) : undefined;
     const index = indexBytes ? ImageIndexSchema.parse(JSON.parse(indexBytes.toString('utf8'))) : undefined;
+    for (const m of index?.manifests ?? []) {
+      if (m.annotations?.[REF_TYPE] !== ATTESTATION || m.annotations[REF_DIGEST] !== record.digest || ownAttestations.has(m.digest)) continue;
+      const read = readAttestation(store, m);
+      read.catch(() => {}); // awaited when used, and before the push returns
+      ownAttestations.set(m.digest, read);
+    }
     const platforms = index ? await localPlatforms(store, snapshot, index, record.digest) : [];
     return { snapshot, index, platforms };
   })();
-  const [{ snapshot, index, platforms }, dist] = await settleAll<unknown>([found, store.distribution.snapshot()]) as [Awaited<typeof found>, DistributionSnapshot];
+  try {
+    return await pushFound(store, client, entry, target, opts, stop, signal, { own, found, ownAttestations, tag, repository });
+  } finally {
+    await Promise.allSettled(ownAttestations.values());
+  }
+}
+
+async function pushFound(
+  store: Store, client: RegistryClient, entry: ImageEntry, target: Reference, opts: PushOptions, stop: AbortController, signal: AbortSignal,
+  reads: { own: Promise<Prepared>; found: Promise<{ snapshot: ImageSnapshot; index: ImageIndex | undefined; platforms: ImageEntry[] }>; ownAttestations: Map<string, Promise<StoredAttestation>>; tag: string; repository: string },
+): Promise<PushResult> {
+  const { own, found, ownAttestations, tag, repository } = reads;
+  const record = entry.record;
+  const [{ snapshot, index, platforms }, dist] = await settleAll<unknown>([found, store.distribution.snapshot(), own]) as [Awaited<typeof found>, DistributionSnapshot];
   let local: Map<string, string[]> | undefined;
   const ctx: PushContext = {
     store, client, target, repository, opts, images: snapshot, dist, signal,
@@ -208,7 +231,7 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   const noProvenance = () => warnings.push(`${target.domain} takes no OCI manifests: the image went as Docker schema2, without its provenance attestation`);
   if (attested.length && fmt.docker) noProvenance();
   if (!index || (platforms.length === 1 && (!attested.length || fmt.docker))) {
-    const p = await prepareManifest(store, entry, opts);
+    const p = await own;
     const layers = await sendBlobs(ctx, p, stop);
     const one = await putAfterBlobs(ctx, p, layers, stop, () => putImageManifest(client, repository, tag, p.manifest, record.mediaType, fmt, signal));
     // Kept only once the registry took it: a refused push leaves the image's record and what the
@@ -220,11 +243,11 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   }
   // Every manifest is known before any upload: the attestations name the pushed manifests. Their
   // stored bytes are read while the images' manifests are prepared.
-  const attReads = fmt.docker ? [] : attested.map((m) => readAttestation(store, m));
+  const attReads = fmt.docker ? [] : attested.map((m) => ownAttestations.get(m.digest) ?? readAttestation(store, m));
   for (const r of attReads) r.catch(() => {}); // awaited below
   let prepared: Prepared[];
   try {
-    prepared = await settleAll(platforms.map((p) => prepareManifest(store, p, opts)));
+    prepared = await settleAll(platforms.map((p) => (p.record.digest === record.digest ? own : prepareManifest(store, p, opts))));
   } catch (err) {
     await Promise.allSettled(attReads);
     throw err;
