@@ -33,13 +33,16 @@ const mods = await Promise.all(trees.map(async (tree) => ({
 })));
 
 let t0 = 0n;
+/** When the child push's first blob request started (ms after the push did). */
+let firstBlob = NaN;
 const events: string[] = [];
 const since = () => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1).padStart(6);
 const names = new WeakMap<ClientRequest, string>();
 const short = (path: string) => path.replace(/sha256(:|%3A)([0-9a-f]{8})[0-9a-f]{56}/g, '$2').replace(/uploads\/[^?]+\?_state=[^&]+/, 'uploads/…').slice(0, 80);
 dc.subscribe('http.client.request.start', (m) => {
-  if (!trace) return;
   const req = (m as { request: ClientRequest }).request;
+  if (Number.isNaN(firstBlob) && req.path.includes('/blobs/')) firstBlob = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (!trace) return;
   names.set(req, `${req.method} ${short(req.path)}`);
   events.push(`${since()} > ${names.get(req)}`);
 });
@@ -67,7 +70,7 @@ await first.buildImage({ context: ctx, root, tags: ['bench-child:1'] });
 }
 
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
-const times = new Map(mods.map((m) => [m.tree, { full: [] as number[], child: [] as number[] }]));
+const times = new Map(mods.map((m) => [m.tree, { full: [] as number[], child: [] as number[], firstBlob: [] as number[], cpu: [] as number[] }]));
 for (let i = 0; i <= runs; i++) {
   for (const m of i % 2 ? mods : [...mods].reverse()) {
     // each registry starts empty: the store must not know of repositories of registries now gone
@@ -80,6 +83,7 @@ for (let i = 0; i <= runs; i++) {
       events.length = 0;
       const logFrom = reg.log().split('\n').length - 1;
       t0 = start = process.hrtime.bigint();
+      firstBlob = NaN;
       const cpu = process.cpuUsage();
       await m.Image.push(`${reg.host}/debian:child`, { root, image: 'bench-child:1' });
       const child = ms(start);
@@ -87,6 +91,8 @@ for (let i = 0; i <= runs; i++) {
       if (i > 0) {
         times.get(m.tree)!.full.push(full);
         times.get(m.tree)!.child.push(child);
+        times.get(m.tree)!.firstBlob.push(firstBlob);
+        times.get(m.tree)!.cpu.push((used.user + used.system) / 1000);
       }
       if (trace && i === runs) {
         console.log(`--- ${m.tree}: child push ${child.toFixed(1)} ms, this process's CPU ${((used.user + used.system) / 1000).toFixed(1)} ms`);
@@ -107,5 +113,5 @@ console.log(`push A/B, ${runs} rounds, medians; load ${readFileSync('/proc/loada
 for (const [tree, t] of times) {
   const full = summarize(t.full).median;
   const child = summarize(t.child).median;
-  console.log(`${tree}: full ${full.toFixed(0)} ms, child ${child.toFixed(0)} ms, child / full ${(child / full).toFixed(3)}`);
+  console.log(`${tree}: full ${full.toFixed(0)} ms, child ${child.toFixed(0)} ms, child / full ${(child / full).toFixed(3)}; child: first blob request at ${summarize(t.firstBlob).median.toFixed(1)} ms, CPU ${summarize(t.cpu).median.toFixed(1)} ms`);
 }
