@@ -49,7 +49,7 @@ struct SpawnSetup {
 
 struct Spawned {
   pid_t pid = -1;
-  UniqueFd pidfd, out, err;
+  UniqueFd pidfd, in, out, err;
 };
 
 // Writes all of `input` to the child's stdin and closes it. The pipe is made big enough first when
@@ -69,11 +69,12 @@ void Feed(UniqueFd fd, const std::string& input) {
 // Returns 0, or the errno with *syscall naming the call that failed. `moved` are fds the child
 // gets as 3, 4, ... (CLOEXEC copies, all above 3 + moved.size(), so that no dup2 onto 3 + i
 // overwrites a source still to be copied).
+// `keep_stdin`: the stdin pipe's write end is returned (s->in) instead of fed with `input`.
 int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std::string>& envp, const std::string* input,
-        const std::vector<UniqueFd>& moved, bool setsid, Spawned* s, const char** syscall) {
+        const std::vector<UniqueFd>& moved, bool setsid, bool keep_stdin, Spawned* s, const char** syscall) {
   *syscall = "pipe2";
   int in[2] = {-1, -1}, out[2], err[2];
-  if (input != nullptr && pipe2(in, O_CLOEXEC) < 0) return errno;
+  if ((input != nullptr || keep_stdin) && pipe2(in, O_CLOEXEC) < 0) return errno;
   UniqueFd in_r(in[0]), in_w(in[1]);
   if (pipe2(out, O_CLOEXEC) < 0) return errno;
   UniqueFd out_r(out[0]), out_w(out[1]);
@@ -97,7 +98,7 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : 0);
   if (rc == 0) rc = posix_spawnattr_setflags(&setup.attr, flags);
   if (rc == 0) {
-    rc = input != nullptr ? posix_spawn_file_actions_adddup2(&setup.actions, in_r.get(), 0)
+    rc = in_r.valid() ? posix_spawn_file_actions_adddup2(&setup.actions, in_r.get(), 0)
                           : posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
   }
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&setup.actions, out_w.get(), 1);
@@ -108,7 +109,8 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
   if (rc == 0) rc = posix_spawn(&pid, file.c_str(), &setup.actions, &setup.attr, argv_p.data(), envp_p.data());
   if (rc != 0) return rc;
   in_r.reset();
-  if (input != nullptr) Feed(std::move(in_w), *input);
+  if (keep_stdin) s->in = std::move(in_w);
+  else if (input != nullptr) Feed(std::move(in_w), *input);
   // Ours and not reaped until watchExit does it: the pid cannot name another process yet.
   int pidfd = sys_pidfd_open(pid, 0);
   if (pidfd < 0) {
@@ -129,7 +131,7 @@ int Run(const std::string& file, std::vector<std::string>& argv, std::vector<std
 class SpawnProcessWorker : public Napi::AsyncWorker {
  public:
   SpawnProcessWorker(Napi::Env env, std::string file, std::vector<std::string> argv, std::vector<std::string> envp, bool has_input,
-                     std::string input, std::vector<UniqueFd> keep, bool setsid)
+                     std::string input, std::vector<UniqueFd> keep, bool setsid, bool keep_stdin)
       : Napi::AsyncWorker(env, "nsbox.spawnProcess"),
         file_(std::move(file)),
         argv_(std::move(argv)),
@@ -138,11 +140,12 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
         input_(std::move(input)),
         keep_(std::move(keep)),
         setsid_(setsid),
+        keep_stdin_(keep_stdin),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override { err_ = Run(file_, argv_, envp_, has_input_ ? &input_ : nullptr, keep_, setsid_, &spawned_, &syscall_); }
+  void Execute() override { err_ = Run(file_, argv_, envp_, has_input_ ? &input_ : nullptr, keep_, setsid_, keep_stdin_, &spawned_, &syscall_); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -153,6 +156,7 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
     Napi::Object r = Napi::Object::New(env);
     r.Set("pid", Napi::Number::New(env, spawned_.pid));
     r.Set("pidfd", Napi::Number::New(env, spawned_.pidfd.release()));
+    if (spawned_.in.valid()) r.Set("stdin", Napi::Number::New(env, spawned_.in.release()));
     r.Set("stdout", Napi::Number::New(env, spawned_.out.release()));
     r.Set("stderr", Napi::Number::New(env, spawned_.err.release()));
     deferred_.Resolve(r);
@@ -165,6 +169,7 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
   std::string input_;
   std::vector<UniqueFd> keep_;
   bool setsid_;
+  bool keep_stdin_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
   const char* syscall_ = "";
@@ -175,7 +180,8 @@ class SpawnProcessWorker : public Napi::AsyncWorker {
 // stdin is a pipe that gets `input` (a Buffer) and then EOF, or /dev/null without it; its stdout and stderr the write ends of two pipes whose (CLOEXEC) read ends are
 // returned; `keepFds` (this process's fds, still its own after the call) become the child's 3, 4, ...; every signal at its default and none blocked. The child is this process's:
 // watchExit(pidfd) reaps it. A failed execve rejects with its errno (syscall 'posix_spawn'). options.setsid: the child
-// starts in a new session (setsid).
+// starts in a new session (setsid). options.stdinPipe (without input): the child's stdin is a pipe whose (CLOEXEC) write end
+// is returned as `stdin`, for the caller to write and close when it will.
 Napi::Value SpawnProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NSBOX_CHECK_ARG(env,
@@ -205,8 +211,10 @@ Napi::Value SpawnProcess(const Napi::CallbackInfo& info) {
     }
   }
   bool setsid = info.Length() >= 6 && info[5].IsObject() && info[5].As<Napi::Object>().Get("setsid").ToBoolean().Value();
+  bool keep_stdin = info.Length() >= 6 && info[5].IsObject() && info[5].As<Napi::Object>().Get("stdinPipe").ToBoolean().Value();
+  NSBOX_CHECK_ARG(env, !(keep_stdin && has_input), "spawnProcess: stdinPipe and input exclude each other");
   auto* worker = new SpawnProcessWorker(env, info[0].As<Napi::String>().Utf8Value(), StringList(info[1]), StringList(info[2]), has_input, std::move(input),
-                                        std::move(keep), setsid);
+                                        std::move(keep), setsid, keep_stdin);
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;

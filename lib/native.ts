@@ -188,9 +188,10 @@ export interface NativeAddon {
    * whose read ends (CLOEXEC) are returned, signals at their defaults. The child is ours:
    * watchExit(pidfd) reaps it. A failed execve rejects (syscall 'posix_spawn'). `keepFds` become
    * the child's fds 3, 4, ... (copied at the call: the caller may close its own after it). `setsid`:
-   * the child starts in a session of its own.
+   * the child starts in a session of its own. `stdinPipe` (without `input`): stdin is a pipe whose
+   * write end (CLOEXEC) is returned as `stdin`, the caller's to write and close.
    */
-  spawnProcess(file: string, argv: string[], envp: string[], input?: Buffer, keepFds?: number[], options?: { setsid?: boolean }): Promise<{ pid: number; pidfd: number; stdout: number; stderr: number }>;
+  spawnProcess(file: string, argv: string[], envp: string[], input?: Buffer, keepFds?: number[], options?: { setsid?: boolean; stdinPipe?: boolean }): Promise<{ pid: number; pidfd: number; stdin?: number; stdout: number; stderr: number }>;
   /** pipe2(O_CLOEXEC) -> [read end, write end]. */
   pipe(): [number, number];
   openPty(size?: { cols: number; rows: number }): { master: number; slave: number; path: string };

@@ -42,11 +42,15 @@ bool Supervisor::Listen(const char* name, UniqueFd* fd, std::string* err) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   strncpy(addr.sun_path, name, sizeof addr.sun_path - 1);
+  // Back to the working directory it had after the bind: / (so that the shim holds no bundle as
+  // its cwd), or a spare's bundle (which names it as that bundle's shim: main.cc).
+  UniqueFd cwd(open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fchdir(dir_.get()) < 0) return fail("fchdir", "fchdir");
   int r = bind(fd->get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   int bind_err = errno;
-  // Back to / so that the shim holds no bundle as its cwd; / is always there.
-  if (chdir("/") < 0) {
+  if (!cwd.valid() || fchdir(cwd.get()) < 0) {
+    if (chdir("/") < 0) {
+    }
   }
   errno = bind_err;
   if (r < 0) return fail(std::string("bind ") + name, "bind");

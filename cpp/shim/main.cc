@@ -10,6 +10,11 @@
 // `--spawned`: the caller started the shim in a session of its own (spawnProcess's setsid) and reads
 // the report up to EOF without waiting for the shim's exit, so no fork is needed to detach: the
 // report is the bare JSON line, and the shim's exit code is 1 when it is an error.
+// `--spare` (with --plan-stdin --spawned): started ahead of its container, idle until its bundle
+// directory comes as the first line of its stdin, then the plan up to EOF, as `--bundle DIR
+// --plan-stdin` would read it; from there on the same shim. Its working directory is the bundle
+// (its command line names none): /proc/PID/cwd tells whose shim it is. EOF before a line (its
+// starter let it go unused): exits 0 without a report.
 // `--hold-fds N`: the caller's fds 3 .. 3+N-1 (the bound sockets of the container's published host
 // ports) are held, never used, for as long as the shim lives, i.e. the container's life: nothing
 // else can take those ports, and they are free again the moment the shim is gone, however it ends.
@@ -166,7 +171,8 @@ int Daemonize() {
 // --spawned: already detached by the caller's setsid spawn. The report goes out on a CLOEXEC copy
 // of stdout; 0, 1 and 2 become /dev/null at once, so that nothing this process starts (pasta,
 // probes, the exit command) holds the caller's pipes open, and its stdout ends with the report.
-int Detached() {
+// `cwd`: "/", or a spare's bundle directory.
+int Detached(const char* cwd) {
   int report = fcntl(1, F_DUPFD_CLOEXEC, 3);
   if (report < 0) {
     WriteOut(1, bundle::ErrorJson("nsbox-shim: dup stdout", errno, "fcntl", "") + "\n");
@@ -177,7 +183,7 @@ int Detached() {
     for (int fd = 0; fd < 3; fd++) dup2(null, fd);
     if (null > 2) close(null);
   }
-  if (chdir("/") < 0) {
+  if (chdir(cwd) < 0) {
   }
   return report;
 }
@@ -192,6 +198,20 @@ void RunExitCommand(const std::vector<std::string>& argv) {
   if (fork() == 0) {
     execv(args[0], args.data());
     _exit(127);
+  }
+}
+
+// A spare's bundle directory: stdin's first line, read a byte at a time (the plan that follows is
+// LoadConfig's). False at EOF before a whole line, or for an empty or overlong one.
+bool ReadSpareBundle(std::string* dir) {
+  char c;
+  for (;;) {
+    ssize_t n = read(0, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    if (c == '\n') return !dir->empty();
+    if (dir->size() >= 4096) return false;
+    dir->push_back(c);
   }
 }
 
@@ -216,6 +236,7 @@ int Main(int argc, char** argv) {
   const char* bundle_dir = nullptr;
   bool plan_stdin = false;
   bool spawned = false;
+  bool spare = false;
   std::vector<ProxySpec> proxies;
   std::string proxy_target;
   for (int i = 1; i < argc; i++) {
@@ -242,15 +263,28 @@ int Main(int argc, char** argv) {
       spawned = true;
       continue;
     }
+    if (a == "--spare") {
+      spare = true;
+      continue;
+    }
     if (a == "--bundle" && i + 1 < argc) {
       bundle_dir = argv[++i];
       continue;
     }
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--spawned] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--spawned] [--spare] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
     return 2;
   }
+  std::string spare_dir;
+  if (spare) {
+    if (!plan_stdin || !spawned || bundle_dir != nullptr) {
+      fprintf(stderr, "nsbox-shim: --spare goes with --plan-stdin and --spawned, without --bundle\n");
+      return 2;
+    }
+    if (!ReadSpareBundle(&spare_dir)) return 0;
+    bundle_dir = spare_dir.c_str();
+  }
   if (bundle_dir == nullptr) {
-    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--spawned] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
+    fprintf(stderr, "usage: nsbox-shim --bundle DIR [--plan-stdin] [--spawned] [--spare] [--hold-fds N [--proxy FD ADDRESS PORT]... [--proxy-target FILE]] | --print-plan FILE\n");
     return 2;
   }
   UniqueFd dir(open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -276,7 +310,7 @@ int Main(int argc, char** argv) {
   cfg.proxies = std::move(proxies);
   cfg.proxy_target = std::move(proxy_target);
   cfg.bare_report = spawned;
-  UniqueFd report(spawned ? Detached() : Daemonize());
+  UniqueFd report(spawned ? Detached(spare ? bundle_dir : "/") : Daemonize());
   std::vector<std::string> exit_command = cfg.exit_command;
   int rc;
   {

@@ -63,6 +63,7 @@ export class ApiServer {
   readonly #onEvent: (e: EngineEvent) => void;
   readonly #onWarning: (message: string) => void;
   readonly #stopWatch: () => void;
+  readonly #stopSpares: () => Promise<void>;
   readonly #engine: Engine;
 
   constructor(engine: Engine, opts: ApiServerOptions) {
@@ -84,6 +85,8 @@ export class ApiServer {
     // Containers that exit on their own (not through a stop of ours) are told to /events as 'die',
     // and --rm containers this server started are removed by it the moment they exit.
     this.#stopWatch = engine.watchExits();
+    // A shim started ahead of each start (spare-shims.ts): a start does not wait for its exec.
+    this.#stopSpares = engine.keepSpareShims();
     for (const add of [systemRoutes, authRoutes, commitRoutes, imagePushRoutes, imageRoutes, buildRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes, archiveRoutes]) add(this.#router, this.#ctx);
   }
 
@@ -166,6 +169,7 @@ export class ApiServer {
     this.#engine.off('event', this.#onEvent);
     this.#engine.off('warning', this.#onWarning);
     this.#stopWatch();
+    const spares = this.#stopSpares();
     await Promise.all(
       this.#servers.map(
         (s) =>
@@ -183,6 +187,7 @@ export class ApiServer {
     }
     // Removed containers' directories, deleted after their DELETE was answered.
     await this.#engine.store.settled();
+    await spares;
   }
 }
 

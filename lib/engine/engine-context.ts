@@ -4,6 +4,7 @@ import type { ContainerStore } from './container-store.js';
 import type { RemovalClaims } from './removal-claims.js';
 import type { StoreLayout } from '../storage/layout.js';
 import type { Owner } from './owners.js';
+import type { SpareShims } from '../runtime/spare-shims.js';
 
 export interface EngineEvent {
   type: 'container' | 'image' | 'volume' | 'network';
@@ -27,6 +28,8 @@ export interface EngineContext {
   readonly claims: RemovalClaims;
   /** The process whose containers, networks and volumes these are (owners.ts); none for the CLI and the daemon. */
   readonly owner?: Owner;
+  /** Shims started ahead for this engine's starts, while a long-lived caller keeps them (Engine.keepSpareShims). */
+  spares?: SpareShims;
 }
 
 /** `<store>/containers/<id>/shim`: the shim's directory for every start of the container. */

@@ -20,7 +20,8 @@ import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { ContainerProcess } from '../runtime/process.js';
 import { BundleFile, type HealthStatus, type ShimHealth } from '../runtime/bundle.js';
 import { healthOf, waitForHealth } from './health.js';
-import { AttachConnection, type LogEntry } from '../runtime/shim.js';
+import { AttachConnection, shimPath, type LogEntry } from '../runtime/shim.js';
+import { SpareShims } from '../runtime/spare-shims.js';
 import { getArchive, openContainerRoot, putArchive, statContainerPath } from './archive.js';
 import type { PathStat } from './archive-read.js';
 import type { ExtractOptions } from './archive-write.js';
@@ -310,6 +311,21 @@ export class Engine extends EventEmitter {
     return () => {
       monitor.close();
       this.#claims.releaseAll();
+    };
+  }
+
+  /**
+   * Keeps a shim started ahead for this engine's next start (spare-shims.ts), for a long-lived
+   * caller (the API server); resolves the function that stops doing so, whose promise is settled
+   * once the idle spare has exited.
+   */
+  keepSpareShims(): () => Promise<void> {
+    const spares = new SpareShims(shimPath);
+    this.#ctx.spares = spares;
+    spares.refill();
+    return () => {
+      if (this.#ctx.spares === spares) delete this.#ctx.spares;
+      return spares.close();
     };
   }
 

@@ -130,6 +130,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
       ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),
       startedAt: (chosenStartedAt = new Date().toISOString()),
       onSpawned: stage,
+      ...(ctx.spares ? { spares: ctx.spares } : {}),
       // The shim holds the published host ports from now on, for as long as it lives.
       ...(net?.fds.length ? { holdFds: net.fds, proxies: net.proxies } : {}),
     });
@@ -174,6 +175,9 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     record = await ctx.store.update(r.id, running(started.shimPid, started.bundle, pidStart, startedAt), { syncDir: false });
   }
   ctx.emit('start', record);
+  // The next start's spare shim (if this one took it), spawned once this start is recorded: not
+  // beside the shim's start and the record's commit, whose CPU and thread pool it would share.
+  ctx.spares?.refill();
   // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
   // the container has exited and an attach client waited for has had all of its output. Armed after
   // the update (not beside it): a waiter for the removal takes the exit code from the running record

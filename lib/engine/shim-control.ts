@@ -5,7 +5,8 @@
  * that very process (its start time as recorded, or its command line naming the bundle), never
  * by `kill(pid, 0)`, which a reused pid fools.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
 import { Cgroup } from '../cgroup/cgroup.js';
 import { NsboxError } from '../errors.js';
 import { BundleFile, bundlePath as bundleFile, readCgroupPaths, readShimPid, readState } from '../runtime/bundle.js';
@@ -23,17 +24,22 @@ export function sameProcess(pid: number, startTime: number | undefined): boolean
   return st !== undefined && st.state !== 'Z' && (startTime === undefined || st.startTime === startTime);
 }
 
-/** Whether `pid` runs `nsbox-shim --bundle <bundle>` (the shim keeps its argv when it daemonizes). */
+/**
+ * Whether `pid` runs `nsbox-shim --bundle <bundle>` (the shim keeps its argv when it daemonizes),
+ * or is a spare shim given that bundle (`--spare`: its working directory is the bundle).
+ */
 function isShimOf(pid: number, bundle: string): boolean {
   let argv: string[];
+  let cwd: string | undefined;
   try {
     argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (argv.includes('--spare')) cwd = readlinkSync(`/proc/${pid}/cwd`);
   } catch (e) {
     if (isCode(e, 'ENOENT', 'ESRCH')) return false;
     throw e;
   }
   const i = argv.indexOf('--bundle');
-  return i > 0 && argv[i + 1] === bundle && sameProcess(pid, undefined);
+  return ((i > 0 && argv[i + 1] === bundle) || (cwd !== undefined && path.resolve(cwd) === path.resolve(bundle))) && sameProcess(pid, undefined);
 }
 
 /** The container's own pid, as its shim last recorded it (while it runs). */

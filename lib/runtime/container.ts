@@ -34,6 +34,7 @@ import { exitOfPidfd, pidfdOf } from './process-exit.js';
 import { copyLayers, overlayAvailable } from './rootfs-copy.js';
 import { defaultRunRoot } from './run-root.js';
 import { securityOf } from './security.js';
+import type { SpareShims } from './spare-shims.js';
 import { CONSOLE_PLACEHOLDER, readShimPid, startDetached, stopDetached, type ShimProxy, type ShimSettings } from './shim.js';
 import { signalNumber, type SignalName } from './signals.js';
 import { discardStdio, prepareStdio, type PreparedStdio } from './stdio.js';
@@ -175,8 +176,9 @@ export class Container implements AsyncDisposable {
    * `<bundle>/exit.json` (lib/runtime/shim.ts reads them). This object then only knows where it is:
    * stop, logs and removal go through the bundle (the CLI's stop, logs and rm). `onSpawned` is told
    * the shim's pid as soon as it runs, before its report (the engine prepares its record meanwhile).
+   * `spares`: where a shim started ahead may be taken from (spare-shims.ts).
    */
-  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[]; proxies?: readonly ShimProxy[]; onSpawned?: (shimPid: number) => void } = {}): Promise<{ bundle: string; shimPid: number; pid: number; shimStartTime?: number; startedAt?: string; cgroupPaths: Record<string, string> }> {
+  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[]; proxies?: readonly ShimProxy[]; onSpawned?: (shimPid: number) => void; spares?: SpareShims } = {}): Promise<{ bundle: string; shimPid: number; pid: number; shimStartTime?: number; startedAt?: string; cgroupPaths: Record<string, string> }> {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     this.#runDir ??= join(cfg.runRoot ?? defaultRunRoot(), this.id);
@@ -187,7 +189,7 @@ export class Container implements AsyncDisposable {
       // Written before the shim starts: whoever finds the bundle after a crash of this process
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
-      const { healthLog, holdFds, proxies, onSpawned, ...shim } = settings;
+      const { healthLog, holdFds, proxies, onSpawned, spares, ...shim } = settings;
       const health = resolveHealthcheck(cfg.healthcheck, cfg.shell);
       const target = { id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup };
       // Side by side: both are the bundle's before the shim starts (exec.json for the quick exec).
@@ -197,7 +199,7 @@ export class Container implements AsyncDisposable {
         tty,
         ...(health ? { healthcheck: shimHealthcheck(target, health, healthLog) } : {}),
         ...(cfg.stopSignal ? { stopSignal: signalNumber(cfg.stopSignal) } : {}),
-      }, holdFds, proxies, onSpawned);
+      }, holdFds, proxies, onSpawned, spares);
       this.#state = 'running';
       this.#bundle = bundle;
       // The shim keeps the container from now on: whether its image is in use is the engine's

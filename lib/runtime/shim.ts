@@ -4,7 +4,7 @@
  * is the contract with it: its files and their schemas are in bundle.ts, its sockets' clients in
  * shim-attach.ts (attach.sock) and shim-events.ts (events.sock).
  */
-import { closeSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { NsboxError } from '../errors.js';
 import { packagePath } from '../package-root.js';
@@ -12,6 +12,7 @@ import { isPrivileged } from '../privilege.js';
 import { native, type ExitInfo, type SpawnPlan } from '../native.js';
 import { bundlePath, parseBundleJson, readShimPid, ShimReportSchema, type ShimReport } from './bundle.js';
 import { encodePlanFile, type ShimSettings } from './plan-wire.js';
+import type { SpareShim, SpareShims } from './spare-shims.js';
 
 export { CONSOLE_PLACEHOLDER, type ShimSettings, type RestartPolicy } from './plan-wire.js';
 export { readExit, readLog, readShimPid, readState, type LogEntry, type ShimEvent, type ShimExit, type ShimState } from './bundle.js';
@@ -46,9 +47,10 @@ function readAll(fd: number): Promise<string> {
  * whenever it ends, without keeping the event loop alive. A report of a failure (or none) waits
  * for its exit, for the code.
  */
-async function run(file: string, args: string[], input: Buffer, keepFds: number[], onSpawned?: (pid: number) => void): Promise<{ code: number; stdout: string; stderr: string }> {
-  const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-  const child = await native.spawnProcess(file, [file, ...args], envp, input, keepFds, { setsid: true });
+async function run(file: string, args: string[], input: Buffer, keepFds: number[], onSpawned?: (pid: number) => void, spares?: SpareShims): Promise<{ code: number; stdout: string; stderr: string }> {
+  // A spare (spare-shims.ts) when one is ready and nothing is to be held (fds are given at a spawn).
+  const bundle = args[args.indexOf('--bundle') + 1]!;
+  const child = (keepFds.length === 0 && handOver(spares?.take(file), bundle, input)) || (await spawnShim(file, args, input, keepFds));
   onSpawned?.(child.pid);
   let exited: (info: ExitInfo) => void = () => undefined;
   const exit = new Promise<ExitInfo>((resolve) => (exited = resolve));
@@ -67,6 +69,33 @@ async function run(file: string, args: string[], input: Buffer, keepFds: number[
     throw new NsboxError(`nsbox-shim ${how}${stderr ? `: ${stderr.trim()}` : ''}`, { code: 'ERR_SHIM' });
   }
   return { code: info.exitCode, stdout, stderr };
+}
+
+function spawnShim(file: string, args: string[], input: Buffer, keepFds: number[]) {
+  const envp = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  return native.spawnProcess(file, [file, ...args], envp, input, keepFds, { setsid: true });
+}
+
+/**
+ * Gives the spare its bundle directory and plan (then EOF): from then on it is this start's shim,
+ * as one spawned with `--bundle DIR --plan-stdin` would be. Undefined (the spare closed) when it is
+ * gone already: the start spawns its own.
+ */
+function handOver(spare: SpareShim | undefined, bundle: string, input: Buffer): { pid: number; pidfd: number; stdout: number; stderr: number } | undefined {
+  if (!spare) return undefined;
+  try {
+    const data = Buffer.concat([Buffer.from(`${bundle}\n`), input]);
+    for (let off = 0; off < data.length; ) off += writeSync(spare.stdin, data, off);
+    return spare;
+  } catch {
+    closeSync(spare.stdout);
+    closeSync(spare.stderr);
+    // Its exit was unwatched (take): reaped now by a watch that does only that.
+    native.watchExit(spare.pidfd, () => closeSync(spare.pidfd), { unref: true });
+    return undefined;
+  } finally {
+    closeSync(spare.stdin);
+  }
 }
 
 /**
@@ -95,7 +124,7 @@ export interface ShimProxy {
  * caller may close its own once this resolves. `proxies`: the held TCP sockets (among `holdFds`)
  * the shim listens on and forwards to the container (what DNAT cannot serve: IPv6 loopback).
  */
-export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = [], onSpawned?: (shimPid: number) => void): Promise<{ shimPid: number; pid: number; shimStartTime?: number; startedAt?: string }> {
+export async function startDetached(plan: SpawnPlan, bundleDir: string, settings: ShimSettings = {}, holdFds: readonly number[] = [], proxies: readonly ShimProxy[] = [], onSpawned?: (shimPid: number) => void, spares?: SpareShims): Promise<{ shimPid: number; pid: number; shimStartTime?: number; startedAt?: string }> {
   const file = encodePlanFile({ ...plan, stdio: [-1, -1, -1], pdeathsig: plan.pdeathsig ?? !isPrivileged() }, settings);
   const shim = shimPath();
   mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
@@ -109,7 +138,7 @@ export async function startDetached(plan: SpawnPlan, bundleDir: string, settings
   }
   const target = proxies.find((p) => p.targetFile)?.targetFile;
   if (target) hold.push('--proxy-target', target);
-  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', '--spawned', ...hold], file, [...holdFds], onSpawned);
+  const { code, stdout, stderr } = await run(shim, ['--bundle', bundleDir, '--plan-stdin', '--spawned', ...hold], file, [...holdFds], onSpawned, spares);
   const line = stdout.trim().split('\n').pop() ?? '';
   let report: ShimReport;
   try {
