@@ -6,6 +6,7 @@
  * cannot wait (atomic.ts has the durable, asynchronous kind).
  */
 import { closeSync, constants as fsc, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { isCode } from '../errors.js';
 import { native } from '../native.js';
 
 /** `tmp` made new and written; on failure nothing of it is left (a name someone else holds is left alone). */
@@ -32,9 +33,18 @@ export function replaceFileSync(file: string, text: string, tmp: string): void {
  * a rename over an existing one, and a later unlink of it waits for that write to end (0.5 ms, and
  * up to 30 ms while other processes fsync); a file swapped in is written back in ext4's own time. So
  * a crash of the machine may leave it empty: for files nothing needs after such a crash.
+ * `exchange`: the swap (the addon's; a test passes one that fails as NFS's does).
  */
-export function exchangeFileSync(file: string, text: string, tmp: string): void {
-  replaceWith(file, text, tmp, () => native.renameExchange(tmp, file));
+export function exchangeFileSync(file: string, text: string, tmp: string, exchange: (a: string, b: string) => void = native.renameExchange): void {
+  replaceWith(file, text, tmp, () => {
+    try {
+      exchange(tmp, file);
+    } catch (e) {
+      // A filesystem without the exchange (NFS, some FUSE ones): renamed over, as replaceFileSync.
+      if (!isCode(e, 'EINVAL', 'ENOSYS', 'EOPNOTSUPP')) throw e;
+      renameSync(tmp, file);
+    }
+  });
   try {
     unlinkSync(tmp);
   } catch {

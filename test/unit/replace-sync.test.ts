@@ -37,6 +37,25 @@ test('exchangeFileSync of a file that is not there fails with ENOENT and leaves 
   t.is(readFileSync(join(d, '.f.tmp'), 'utf8'), 'someone else', 'a temp name it did not make is left alone');
 });
 
+test('exchangeFileSync on a filesystem without RENAME_EXCHANGE (EINVAL): renamed over instead, no temp file left', (t) => {
+  const d = dir(t);
+  const file = join(d, 'record.json');
+  writeFileSync(file, 'old\n');
+  const einval = () => {
+    throw new NsboxError('renameat2: EINVAL', { code: 'EINVAL', errno: -22, syscall: 'renameat2' });
+  };
+  exchangeFileSync(file, 'new\n', join(d, '.record.json.tmp-1'), einval);
+  t.is(readFileSync(file, 'utf8'), 'new\n');
+  t.deepEqual(readdirSync(d), ['record.json']);
+  // Any other failure is the caller's, with the temp file gone.
+  const eio = () => {
+    throw new NsboxError('renameat2: EIO', { code: 'EIO', errno: -5, syscall: 'renameat2' });
+  };
+  t.is((t.throws(() => exchangeFileSync(file, 'x', join(d, '.record.json.tmp-2'), eio)) as NsboxError).code, 'EIO');
+  t.is(readFileSync(file, 'utf8'), 'new\n');
+  t.deepEqual(readdirSync(d), ['record.json']);
+});
+
 test('replaceFileSync renames over the file, or makes it', (t) => {
   const d = dir(t);
   const file = join(d, 'names.json');
