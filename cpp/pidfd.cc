@@ -34,6 +34,25 @@ void Finish(ExitWatch* w) {
   uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);
 }
 
+// The callback's argument: { exitCode }, { signal, coreDumped } or { error }. nullptr when the
+// environment runs no more JavaScript (setting a property may run some, so it is refused then).
+napi_value ExitResult(napi_env env, int status, int r, int err, const siginfo_t& si) {
+  napi_value o, v;
+  if (napi_create_object(env, &o) != napi_ok) return nullptr;
+  auto set = [&](const char* key, napi_status made) { return made == napi_ok && napi_set_named_property(env, o, key, v) == napi_ok; };
+  bool ok;
+  if (status < 0) {
+    ok = set("error", napi_create_string_utf8(env, uv_strerror(status), NAPI_AUTO_LENGTH, &v));
+  } else if (r < 0) {
+    ok = set("error", napi_create_string_utf8(env, ErrnoName(err).c_str(), NAPI_AUTO_LENGTH, &v));
+  } else if (si.si_code == CLD_EXITED) {
+    ok = set("exitCode", napi_create_int32(env, si.si_status, &v));
+  } else {
+    ok = set("signal", napi_create_int32(env, si.si_status, &v)) && set("coreDumped", napi_get_boolean(env, si.si_code == CLD_DUMPED, &v));
+  }
+  return ok ? o : nullptr;
+}
+
 void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   auto* w = static_cast<ExitWatch*>(handle->data);
   siginfo_t si{};
@@ -47,23 +66,23 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   int err = r < 0 ? errno : 0;
   Napi::Env env(w->env);
   Napi::HandleScope scope(env);
-  Napi::Object result = Napi::Object::New(env);
-  if (status < 0) {
-    result.Set("error", Napi::String::New(env, uv_strerror(status)));
-  } else if (r < 0) {
-    result.Set("error", Napi::String::New(env, ErrnoName(err)));
-  } else if (si.si_code == CLD_EXITED) {
-    result.Set("exitCode", Napi::Number::New(env, si.si_status));
-  } else {
-    result.Set("signal", Napi::Number::New(env, si.si_status));
-    result.Set("coreDumped", si.si_code == CLD_DUMPED);
-  }
+  napi_value result = ExitResult(env, status, r, err, si);
   Napi::FunctionReference cb = std::move(w->callback);
   Napi::AsyncContext* ctx = w->context;
   w->context = nullptr;
   Finish(w);
-  cb.MakeCallback(env.Global(), {result}, *ctx);
+  napi_value ret;
+  napi_status st = result == nullptr ? napi_pending_exception : napi_make_callback(env, *ctx, env.Global(), cb.Value(), 1, &result, &ret);
   delete ctx;
+  if (st == napi_ok) return;
+  // Either the callback threw: an uncaught exception, as Node reports its own callbacks' ones. Or
+  // the environment runs no more JavaScript: an unref'd watch whose child ended just as this
+  // process did is readable in the teardown's last turns of the loop, before CloseAllWatches.
+  // node-addon-api's calls would throw there, which aborts the process; the exit goes unreported.
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
+  napi_value thrown;
+  if (napi_get_and_clear_last_exception(env, &thrown) == napi_ok) napi_fatal_exception(env, thrown);
 }
 
 // watchExit(pidfd, callback, options?): calls back once with { exitCode } or { signal, coreDumped }, reaping the child.

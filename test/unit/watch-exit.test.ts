@@ -1,0 +1,47 @@
+// native.watchExit's callback at the edges of the process's life: an unref'd watch whose child ends
+// as the process exits (seen in the teardown, when no JavaScript runs any more), and a callback that
+// throws. Each runs in a process of its own, as its exit is what is tested.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import test from 'ava';
+
+const run = promisify(execFile);
+const addon = new URL('../../build/Release/nsbox.node', import.meta.url).pathname;
+
+/** node -e SCRIPT with the addon as `native`: its exit code, signal and output. */
+async function node(script: string): Promise<{ code: number; signal: string | null; out: string }> {
+  const prelude = `const native = require(${JSON.stringify(addon)}); const { spawn } = require('node:child_process'); const { readFileSync } = require('node:fs');`;
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['-e', prelude + script], { timeout: 30_000 });
+    return { code: 0, signal: null, out: stdout + stderr };
+  } catch (e) {
+    const err = e as { code: number; signal: string | null; stdout: string; stderr: string };
+    return { code: err.code, signal: err.signal, out: err.stdout + err.stderr };
+  }
+}
+
+test('an unref\'d watch whose child ends as the process exits: a clean exit, no abort in the teardown', async (t) => {
+  // The child is killed in the exit handler and left a zombie, so its pidfd is readable in the
+  // teardown's turns of the loop (this aborted with "FATAL ERROR: … napi_throw" before).
+  const r = await node(`
+    const child = spawn('sleep', ['100'], { stdio: 'ignore', detached: true });
+    child.unref();
+    native.watchExit(native.pidfdOpen(child.pid), () => console.log('not called'), { unref: true });
+    process.on('exit', () => {
+      process.kill(child.pid, 'SIGKILL');
+      while (!/\\) Z /.test(readFileSync('/proc/' + child.pid + '/stat', 'utf8'))) {}
+    });`);
+  t.is(r.signal, null, r.out);
+  t.is(r.code, 0, r.out);
+  t.false(r.out.includes('FATAL'), r.out);
+});
+
+test('a watch callback that throws: the process\'s uncaughtException, as for Node\'s own callbacks', async (t) => {
+  const r = await node(`
+    const child = spawn('true', [], { stdio: 'ignore', detached: true });
+    child.unref();
+    process.on('uncaughtException', (e) => { console.log('uncaught: ' + e.message); process.exitCode = 7; });
+    native.watchExit(native.pidfdOpen(child.pid), (res) => { console.log('exitCode ' + res.exitCode); throw new Error('from the callback'); });`);
+  t.is(r.code, 7, r.out);
+  t.regex(r.out, /exitCode 0\nuncaught: from the callback/);
+});
