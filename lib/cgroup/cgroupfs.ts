@@ -237,6 +237,7 @@ export function madeByNsbox(dir: string): boolean {
     try {
       return native.lgetxattr(dir, name) !== null;
     } catch {
+      // Unreadable (the level gone, or a namespace without that prefix): not marked, so kept.
       return false;
     }
   });

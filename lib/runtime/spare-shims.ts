@@ -72,6 +72,8 @@ export class SpareShims {
     try {
       child = await native.spawnProcess(file, [file, '--spare', '--plan-stdin', '--spawned'], envp, undefined, [], { setsid: true, stdinPipe: true });
     } catch {
+      // No spare this time (the shim missing, fds or memory short): the next start spawns its own
+      // shim as without spares, and reports its failure if there is one.
       return;
     }
     const s: SpareShim = { pid: child.pid, pidfd: child.pidfd, stdin: child.stdin!, stdout: child.stdout, stderr: child.stderr, file };
