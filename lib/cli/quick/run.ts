@@ -134,10 +134,11 @@ async function removeMade(m: Made, id: string, code?: number): Promise<void> {
 
 export async function run(argv: string[]): Promise<number | undefined> {
   const req = quickRunRequest(argv);
-  // Nothing else runs here while the cgroup is made or removed.
-  cgroupDirsOnThisThread();
   // -i from a terminal takes the shim's attach (the full command's).
   if (!req || (req.interactive && isatty(0))) return undefined;
+  // Nothing else runs here while the cgroup is made or removed (a command handed to the full CLI
+  // above keeps the thread pool for them).
+  cgroupDirsOnThisThread();
   const root = defaultRoot();
   const key = quickRunKey(req, root);
   if (!key) return undefined;
