@@ -12,7 +12,6 @@ struct NftLib;
 struct AddonData {
   Napi::FunctionReference error_class;
   std::set<ExitWatch*> watches;
-  bool closing = false;
   NftLib* nft = nullptr;  // libnftables and its context, loaded on first use (netns.cc)
 };
 

@@ -171,7 +171,6 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void CloseAllWatches(AddonData* data) {
-  data->closing = true;
   for (ExitWatch* w : std::set<ExitWatch*>(data->watches)) {
     w->callback.Reset();
     // Destroyed now, while the environment still is: the handle's close callback comes later, in
