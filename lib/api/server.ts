@@ -64,6 +64,7 @@ export class ApiServer {
   readonly #onWarning: (message: string) => void;
   readonly #stopWatch: () => void;
   readonly #stopSpares: () => Promise<void>;
+  readonly #stopPrepared: () => Promise<void>;
   readonly #engine: Engine;
 
   constructor(engine: Engine, opts: ApiServerOptions) {
@@ -87,6 +88,8 @@ export class ApiServer {
     this.#stopWatch = engine.watchExits();
     // A shim started ahead of each start (spare-shims.ts): a start does not wait for its exec.
     this.#stopSpares = engine.keepSpareShims();
+    // Each created container's cgroup made before its start is asked for (prepared-cgroups.ts).
+    this.#stopPrepared = engine.keepCgroupsAhead();
     for (const add of [systemRoutes, authRoutes, commitRoutes, imagePushRoutes, imageRoutes, buildRoutes, containerRoutes, containerStreamRoutes, execRoutes, eventRoutes, volumeRoutes, networkRoutes, archiveRoutes]) add(this.#router, this.#ctx);
   }
 
@@ -170,6 +173,7 @@ export class ApiServer {
     this.#engine.off('warning', this.#onWarning);
     this.#stopWatch();
     const spares = this.#stopSpares();
+    const prepared = this.#stopPrepared();
     await Promise.all(
       this.#servers.map(
         (s) =>
@@ -188,6 +192,7 @@ export class ApiServer {
     // Removed containers' directories, deleted after their DELETE was answered.
     await this.#engine.store.settled();
     await spares;
+    await prepared;
   }
 }
 

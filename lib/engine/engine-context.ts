@@ -4,6 +4,7 @@ import type { ContainerStore } from './container-store.js';
 import type { RemovalClaims } from './removal-claims.js';
 import type { StoreLayout } from '../storage/layout.js';
 import type { Owner } from './owners.js';
+import type { PreparedCgroups } from './prepared-cgroups.js';
 import type { SpareShims } from '../runtime/spare-shims.js';
 
 export interface EngineEvent {
@@ -30,6 +31,8 @@ export interface EngineContext {
   readonly owner?: Owner;
   /** Shims started ahead for this engine's starts, while a long-lived caller keeps them (Engine.keepSpareShims). */
   spares?: SpareShims;
+  /** Cgroups made ahead of starts, while a long-lived caller keeps them (Engine.keepCgroupsAhead). */
+  prepared?: PreparedCgroups;
 }
 
 /** `<store>/containers/<id>/shim`: the shim's directory for every start of the container. */

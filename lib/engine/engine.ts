@@ -29,6 +29,7 @@ import type { RootDir } from './in-root.js';
 import { ContainerStore } from './container-store.js';
 import { checkState, exitCodeOf, isRunning } from './container-status.js';
 import { createContainer, type CreateRequest } from './create.js';
+import { PreparedCgroups } from './prepared-cgroups.js';
 import { changesOf, commitRecord } from './container-commit.js';
 import type { Change } from './changes.js';
 import type { CommitOptions } from '../build/commit-container.js';
@@ -327,6 +328,26 @@ export class Engine extends EventEmitter {
       if (this.#ctx.spares === spares) delete this.#ctx.spares;
       return spares.close();
     };
+  }
+
+  /**
+   * Makes each created container's cgroup ahead of its start, when asked (`prepareStart`), for a
+   * long-lived caller (the API server) that has idle time between a create and its start
+   * (prepared-cgroups.ts); resolves the function that stops doing so, whose promise is settled
+   * once the cgroups made for containers that never started are removed.
+   */
+  keepCgroupsAhead(): () => Promise<void> {
+    const prepared = new PreparedCgroups(this.#ctx);
+    this.#ctx.prepared = prepared;
+    return () => {
+      if (this.#ctx.prepared === prepared) delete this.#ctx.prepared;
+      return prepared.close();
+    };
+  }
+
+  /** The created container's cgroup (`r`: its record as create returned it), made now for its start (while keepCgroupsAhead holds; else nothing). */
+  prepareStart(r: ContainerRecord): void {
+    this.#ctx.prepared?.prepare(r);
   }
 
   /**

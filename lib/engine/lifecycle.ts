@@ -18,7 +18,7 @@ import type { ContainerRecord } from './records.js';
 import { autoRemove } from './removal.js';
 import { autoRemoveCommand } from './removal-claims.js';
 import type { RestartPolicy } from './restart-policy.js';
-import { bundleOf, cgroupOf, containerPid, liveShim, removeCgroup, sameProcess, stopShim } from './shim-control.js';
+import { bundleOf, cgroupOf, containerPid, liveShim, removeCgroup, removeCgroupOf, sameProcess, stopShim } from './shim-control.js';
 import { onProcessExit, processExit } from './watch.js';
 import { abandonNetwork, explainStartError, releaseHeldPorts, setupNetworkFor, teardownNetworkOf, withNetwork, type StartNetwork } from './networking.js';
 
@@ -75,9 +75,13 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   const r = await ctx.store.get(ref);
   checkState('start', r);
   const bundle = bundlePath(ctx, r.id);
+  // Made ahead for this record (prepared-cgroups.ts): ours to take, or to remove if anything fails before the shim has it.
+  const ahead = ctx.prepared?.take(r);
   // An earlier shim waiting for its attach client, or a container its killed shim left behind.
   if (liveShim(bundle)) await stopShim(bundle, 0);
-  await removeCgroup(bundle);
+  let premade = ahead ? await ahead : undefined;
+  // Else any cgroup cgroup.json names is an earlier start's (or one made ahead for another record).
+  if (!premade) await removeCgroup(bundle);
   const dir = ctx.store.layout.container(r.id);
   const claimed = r.autoRemove && opts.claimRemoval === true && ctx.claims.claim(r.id, dir);
   const awaitAttach = typeof opts.awaitAttach === 'function' ? opts.awaitAttach(r.id) : opts.awaitAttach === true;
@@ -122,7 +126,10 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     );
     c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
     const healthLog = await health;
+    const cgroup = premade;
+    premade = undefined;
     started = await c.startDetached({
+      ...(cgroup ? { cgroup } : {}),
       restart: restartText(r.restartPolicy) as never,
       ...(healthLog ? { healthLog } : {}),
       openStdin: r.openStdin,
@@ -136,6 +143,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     });
   } catch (failure) {
     await staging?.done.then((p) => p?.staged.file.abort());
+    if (premade) await removeCgroupOf(premade).catch((u: unknown) => ctx.warn(`the cgroup made ahead for ${r.id}`, u));
     const e = explainStartError(ctx, r, net, failure);
     if (net) await abandonNetwork(ctx, r, net).catch((u: unknown) => ctx.warn(`network teardown of ${r.id}`, u));
     await afterFailedStart(ctx, r, e);

@@ -74,6 +74,8 @@ async function keepRemovalError(ctx: EngineContext, id: string, e: unknown): Pro
 }
 
 async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes?: boolean; exit?: ExitStatus }): Promise<void> {
+  // A cgroup being made ahead of a start that will not come: made first, then found (cgroup.json) and removed below.
+  await ctx.prepared?.drop(r.id);
   const bundles = new Set([bundlePath(ctx, r.id), ...(bundleOf(r) ? [bundleOf(r)!] : [])]);
   // Read beside the stop (cgroup.json is written before a shim starts, and goes with the directory).
   const found = Promise.all([...bundles].map((b) => cgroupOf(b)));

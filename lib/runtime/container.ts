@@ -114,6 +114,25 @@ export class Container implements AsyncDisposable {
   }
 
   /**
+   * The cgroup that a start of a container with these options makes (undefined where it gets
+   * none), made ahead of the start and named in `bundle`'s cgroup.json as a start names it; the
+   * start's `startDetached({ cgroup })` takes it (lib/engine/prepared-cgroups.ts).
+   */
+  static async makeCgroupAhead(options: ContainerOptions, id: string, bundle: string): Promise<Cgroup | undefined> {
+    const config = validate(ContainerOptionsSchema, options, 'container options');
+    const cg = await makeCgroup(config, id, hostFacts().privileged);
+    if (!cg) return undefined;
+    try {
+      mkdirSync(bundle, { recursive: true, mode: 0o700 });
+      await writeCgroupPaths(bundle, cg.paths);
+    } catch (e) {
+      await cg.remove({ force: true });
+      throw e;
+    }
+    return cg;
+  }
+
+  /**
    * A handle on a container that runs elsewhere (under nsbox-shim, started by another process):
    * see `JoinedContainer`.
    */
@@ -176,24 +195,28 @@ export class Container implements AsyncDisposable {
    * `<bundle>/exit.json` (lib/runtime/shim.ts reads them). This object then only knows where it is:
    * stop, logs and removal go through the bundle (the CLI's stop, logs and rm). `onSpawned` is told
    * the shim's pid as soon as it runs, before its report (the engine prepares its record meanwhile).
-   * `spares`: where a shim started ahead may be taken from (spare-shims.ts).
+   * `spares`: where a shim started ahead may be taken from (spare-shims.ts). `cgroup`: the one
+   * made ahead for this start (makeCgroupAhead), taken instead of making one; removed if it fails.
    */
-  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[]; proxies?: readonly ShimProxy[]; onSpawned?: (shimPid: number) => void; spares?: SpareShims } = {}): Promise<{ bundle: string; shimPid: number; pid: number; shimStartTime?: number; startedAt?: string; cgroupPaths: Record<string, string> }> {
+  async startDetached(settings: Omit<ShimSettings, 'tty' | 'healthcheck'> & { healthLog?: HealthResult[]; holdFds?: readonly number[]; proxies?: readonly ShimProxy[]; onSpawned?: (shimPid: number) => void; spares?: SpareShims; cgroup?: Cgroup } = {}): Promise<{ bundle: string; shimPid: number; pid: number; shimStartTime?: number; startedAt?: string; cgroupPaths: Record<string, string> }> {
     if (this.#state !== 'created') throw new InvalidStateError(`container ${this.id} is ${this.state}; only a created container can start`);
     const cfg = this.config;
     this.#runDir ??= join(cfg.runRoot ?? defaultRunRoot(), this.id);
     const bundle = join(this.#runDir, 'shim');
     const tty = cfg.tty;
+    const { healthLog, holdFds, proxies, onSpawned, spares, cgroup, ...shim } = settings;
+    // Ours from here: a failed start removes it (#dropCgroup) as one it made.
+    if (cgroup) this.#cgroup = cgroup;
     try {
-      const plan = await this.#prepare([-1, -1, -1], false, tty !== false ? CONSOLE_PLACEHOLDER : undefined);
+      const plan = await this.#prepare([-1, -1, -1], false, tty !== false ? CONSOLE_PLACEHOLDER : undefined, cgroup);
       // Written before the shim starts: whoever finds the bundle after a crash of this process
       // (between here and the caller's record) can still remove the cgroup.
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
-      const { healthLog, holdFds, proxies, onSpawned, spares, ...shim } = settings;
       const health = resolveHealthcheck(cfg.healthcheck, cfg.shell);
       const target = { id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup };
       // Side by side: both are the bundle's before the shim starts (exec.json for the quick exec).
-      await Promise.all([writeCgroupPaths(bundle, this.#cgroup?.paths ?? {}), writeExecTemplate(bundle, execTemplateOf(target))]);
+      // (cgroup.json names a cgroup made ahead already: makeCgroupAhead.)
+      await Promise.all([cgroup ? undefined : writeCgroupPaths(bundle, this.#cgroup?.paths ?? {}), writeExecTemplate(bundle, execTemplateOf(target))]);
       const report = await startDetached(plan, bundle, {
         ...shim,
         tty,
@@ -252,7 +275,7 @@ export class Container implements AsyncDisposable {
   }
 
   /** The root (overlay or copy), the cgroup and the spawn plan of the container's first process. */
-  async #prepare(stdio: [number, number, number], ctty: boolean, consolePath: string | undefined): Promise<SpawnPlan> {
+  async #prepare(stdio: [number, number, number], ctty: boolean, consolePath: string | undefined, cgroup?: Cgroup): Promise<SpawnPlan> {
     const cfg = this.config;
     const facts = hostFacts();
     let overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } : undefined;
@@ -260,7 +283,7 @@ export class Container implements AsyncDisposable {
       await copyLayers(overlay.lower, this.#root);
       overlay = undefined;
     }
-    this.#cgroup = await makeCgroup(cfg, this.id, facts.privileged);
+    this.#cgroup = cgroup ?? (await makeCgroup(cfg, this.id, facts.privileged));
     return firstProcessPlan(cfg, {
       id: this.id,
       root: this.#root,

@@ -69,6 +69,8 @@ export function containerRoutes(router: Router, ctx: ApiContext): void {
       throw e;
     }
     ex.send(201, { Id: record.id, Warnings: warnings });
+    // Its cgroup, made in the time the client takes to ask for the start (docker run attaches and waits first).
+    engine.prepareStart(record);
   });
 
   router.add('GET', '/containers/:id/json', async (ex) => {
