@@ -4,7 +4,7 @@
  * digest), unpack its layers by chain id as `Image.pull` does (the diff id from the config checked
  * against the tar), then write the image record under its names.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -119,5 +119,17 @@ export async function blobCompression(file: string): Promise<ReturnType<typeof s
     return sniffCompression(head);
   } finally {
     await fh.close();
+  }
+}
+
+/** blobCompression on this thread (six bytes: a push checks its layers with it before its first request). */
+export function blobCompressionSync(file: string): ReturnType<typeof sniffCompression> {
+  const fd = openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(6);
+    readSync(fd, head, 0, 6, 0);
+    return sniffCompression(head);
+  } finally {
+    closeSync(fd);
   }
 }

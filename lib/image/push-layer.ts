@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGzip } from 'node:zlib';
 import { reportCleanupError } from '../errors.js';
 import type { ImageRecord, Store } from '../storage/index.js';
-import { blobCompression } from './commit.js';
+import { blobCompressionSync } from './commit.js';
 import { MediaType } from './registry/manifest.js';
 
 /** What goes to the registry for one layer. */
@@ -49,11 +49,12 @@ export async function layerBlobForPush(store: Store, layer: Layer, manifestMedia
   const file = store.blobs.path(layer.digest);
   const asStored = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, file, fresh: false };
   if (layer.digest !== layer.diffId) return asStored;
-  // the record of an earlier gzip read while the blob's first bytes say whether it needs one
-  const [compression, known] = await Promise.all([blobCompression(file), store.distribution.compressed(layer.diffId)]);
-  if (compression !== 'none') return asStored;
+  // the blob's first bytes, the record of an earlier gzip and its blob's stat, on this thread (three
+  // small reads a push makes before its first request)
+  if (blobCompressionSync(file) !== 'none') return asStored;
+  const known = store.distribution.compressed(layer.diffId);
   const mediaType = gzipLayerMediaType(manifestMediaType);
-  if (known && (await store.blobs.has(known.digest))) {
+  if (known && store.blobs.hasSync(known.digest)) {
     return { mediaType, digest: known.digest, size: known.size, file: store.blobs.path(known.digest), fresh: false };
   }
   const made = await gzipInto(store, file, layer.size, onCompress);

@@ -185,10 +185,13 @@ async function pushWith(store: Store, client: RegistryClient, entry: ImageEntry,
   const ownAttestations = new Map<string, Promise<StoredAttestation>>();
   const found = (async () => {
     const snapshot = images ?? (await store.images.snapshot());
-    const indexBytes = record.index ? await store.blobs.read(record.index).catch((err: unknown) => {
-      if (err instanceof NotFoundError) return undefined; // collected: the image goes alone
-      throw err;
-    }) : undefined;
+    let indexBytes: Buffer | undefined;
+    try {
+      indexBytes = record.index ? store.blobs.readSmall(record.index) : undefined;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      // collected: the image goes alone
+    }
     const index = indexBytes ? ImageIndexSchema.parse(JSON.parse(indexBytes.toString('utf8'))) : undefined;
     for (const m of index?.manifests ?? []) {
       if (m.annotations?.[REF_TYPE] !== ATTESTATION || m.annotations[REF_DIGEST] !== record.digest || ownAttestations.has(m.digest)) continue;
@@ -212,7 +215,7 @@ async function pushFound(
 ): Promise<PushResult> {
   const { own, found, ownAttestations, tag, repository } = reads;
   const record = entry.record;
-  const [{ snapshot, index, platforms }, dist] = await settleAll<unknown>([found, store.distribution.snapshot(), own]) as [Awaited<typeof found>, DistributionSnapshot];
+  const [{ snapshot, index, platforms }, dist] = await settleAll<unknown>([found, (async () => store.distribution.snapshot())(), own]) as [Awaited<typeof found>, DistributionSnapshot];
   let local: Map<string, string[]> | undefined;
   const ctx: PushContext = {
     store, client, target, repository, opts, images: snapshot, dist, signal,
@@ -323,7 +326,7 @@ async function pushFound(
   else {
     const entries = listed(true);
     const same = entries.length === index.manifests.length && entries.every((e, i) => e.digest === index.manifests[i]!.digest);
-    const bytes = same ? await store.blobs.read(record.index!) : Buffer.from(JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: entries }));
+    const bytes = same ? store.blobs.readSmall(record.index!) : Buffer.from(JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: entries }));
     const mediaType = index.mediaType ?? MediaType.ociIndex;
     try {
       await client.pushManifest(`${repository}:${tag}`, bytes, mediaType, signal);
@@ -387,7 +390,7 @@ function manifestFormat(dist: DistributionSnapshot, registry: string): ManifestF
  * pushed): the next push and rollback --push find them.
  */
 async function keepPushed(store: Store, image: ImageEntry, manifests: ReadonlyArray<{ digest: string; bytes: Buffer }>, blobs: readonly string[] = []): Promise<void> {
-  for (const m of manifests) if (!(await store.blobs.has(m.digest))) await store.blobs.ingest(m.bytes, m.digest, m.bytes.length);
+  for (const m of manifests) if (!store.blobs.hasSync(m.digest)) await store.blobs.ingest(m.bytes, m.digest, m.bytes.length);
   const keep = [...new Set([...manifests.map((m) => m.digest), ...blobs])];
   // kept already, as the push read the record (every push after the first): images.json not read again
   const r = image.record;
@@ -447,7 +450,7 @@ async function localPlatforms(store: Store, images: ImageSnapshot, index: ImageI
     const e = images.get(m.digest);
     if (!e || e.record.digest !== m.digest) continue;
     const blobs = [e.record.digest, e.record.config, ...e.record.layers.map((l) => l.digest)];
-    if ((await Promise.all(blobs.map((b) => store.blobs.has(b)))).every(Boolean)) out.push(e);
+    if (blobs.every((b) => store.blobs.hasSync(b))) out.push(e);
   }
   return out.sort((a, b) => Number(b.record.digest === digest) - Number(a.record.digest === digest));
 }
@@ -460,11 +463,14 @@ interface StoredAttestation {
   blobs: Array<{ digest: string; mediaType: string; bytes: Buffer }>;
 }
 
-/** An attestation manifest of the store and its blobs (small JSON), read at once. */
+/**
+ * An attestation manifest of the store and its blobs (small JSON), read at once, on this thread
+ * (readSmall); a promise all the same, so that a failure is met where the attestation is awaited.
+ */
 async function readAttestation(store: Store, desc: Descriptor): Promise<StoredAttestation> {
-  const bytes = await store.blobs.read(desc.digest);
+  const bytes = store.blobs.readSmall(desc.digest);
   const manifest = ImageManifestSchema.parse(JSON.parse(bytes.toString('utf8')));
-  const blobs = await settleAll([manifest.config, ...manifest.layers].map(async (d) => ({ digest: d.digest, mediaType: d.mediaType, bytes: await store.blobs.read(d.digest) })));
+  const blobs = [manifest.config, ...manifest.layers].map((d) => ({ digest: d.digest, mediaType: d.mediaType, bytes: store.blobs.readSmall(d.digest) }));
   return { bytes, manifest, blobs };
 }
 
@@ -492,7 +498,7 @@ async function attestationFor(store: Store, desc: Descriptor, stored: StoredAtte
   const bytes = Buffer.from(JSON.stringify({ ...m, config: { ...m.config, digest: configBlob.digest, size: config.length }, layers: layers.map((l) => l.desc) }));
   const blobs = [configBlob, ...layers.map((l) => l.blob)];
   const keep = () => settleAll([...blobs, { digest: sha256(bytes), bytes }].map(async (b) => {
-    if (!(await store.blobs.has(b.digest))) await store.blobs.ingest(b.bytes, b.digest, b.bytes.length);
+    if (!store.blobs.hasSync(b.digest)) await store.blobs.ingest(b.bytes, b.digest, b.bytes.length);
   })).then(() => {});
   return { digest: sha256(bytes), bytes, blobs, keep };
 }
@@ -513,7 +519,9 @@ interface Prepared {
 async function prepareManifest(store: Store, entry: ImageEntry, opts: PushOptions): Promise<Prepared> {
   const record = entry.record;
   const progress = opts.onProgress ?? (() => {});
-  const [config, storedBytes] = (await settleAll([store.blobs.read(record.config), store.blobs.read(record.digest)])) as [Buffer, Buffer];
+  // small JSON blobs, read on this thread: the push's first requests wait for them
+  const config = store.blobs.readSmall(record.config);
+  const storedBytes = store.blobs.readSmall(record.digest);
   const stored = ImageManifestSchema.parse(JSON.parse(storedBytes.toString('utf8')));
   if (stored.layers.length !== record.layers.length) {
     throw new InvalidStateError(`image ${record.digest}: its manifest has ${stored.layers.length} layers, its record ${record.layers.length}`);

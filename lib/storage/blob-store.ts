@@ -4,7 +4,7 @@
  * it was asked for, fsynced and only then renamed into blobs/: a reader never sees half a blob.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsc, createReadStream, openSync } from 'node:fs';
+import { constants as fsc, createReadStream, openSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -46,6 +46,19 @@ export class BlobStore {
     }
   }
 
+  /**
+   * has() without the thread pool: one stat on this thread, for a caller that checks a few blobs
+   * on its critical path (a push's end), where each pool round trip waits its turn behind others.
+   */
+  hasSync(digest: string): boolean {
+    try {
+      return statSync(this.path(digest)).isFile();
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return false;
+      throw fsError(err, 'stat', this.path(digest));
+    }
+  }
+
   /** The blob's size in bytes; NotFoundError when absent. */
   async size(digest: string): Promise<number> {
     try {
@@ -74,6 +87,25 @@ export class BlobStore {
     } catch (err) {
       throw this.#missing(err, digest);
     }
+    return this.#checked(data, digest);
+  }
+
+  /**
+   * read() on this thread: for the few small JSON blobs (manifests, configs, attestations, a few
+   * KB) a push reads before its first request, where readFile's four thread-pool round trips each
+   * (open, fstat, read, close) waited their turn on a busy machine. Not for layers.
+   */
+  readSmall(digest: string): Buffer {
+    let data: Buffer;
+    try {
+      data = readFileSync(this.path(digest));
+    } catch (err) {
+      throw this.#missing(err, digest);
+    }
+    return this.#checked(data, digest);
+  }
+
+  #checked(data: Buffer, digest: string): Buffer {
     const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
     if (actual !== digest) {
       throw new DigestMismatchError(`blob ${digest} in the store is corrupt (its content hashes to ${actual})`, digest, actual, {

@@ -8,15 +8,22 @@
  * stays true whatever the registries forget. The compressed blobs themselves are in the blob
  * store, kept by the image records that were pushed with them (`ImageStore.keepBlobs`). The
  * repositories file is a cache, written without fsync (see #update).
+ * Both are small and read and written on the calling thread: a push reads them before its first
+ * request and writes the repositories once the registry took its tag, and readFile's and
+ * writeFile's thread-pool round trips (open, fstat, read, close; open, write, close, rename) each
+ * waited their turn there on a busy machine, where the JSON parse, done on this thread anyway,
+ * costs more than the reads themselves.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
 import { NsboxError } from '../errors.js';
-import { replaceFile, withLock, writeFileAtomic } from './atomic.js';
+import { tempName, withLock, writeFileAtomic } from './atomic.js';
 import { digestSchema } from './digest.js';
-import { isCode } from './errors.js';
+import { fsError, isCode } from './errors.js';
 import type { StoreLayout } from './layout.js';
+import { replaceFileSync } from './replace-sync.js';
 
 /** A compressed blob of one layer. */
 export const compressedBlobSchema = z.object({
@@ -53,10 +60,10 @@ export class DistributionStore {
     this.layout = layout;
   }
 
-  async #load(): Promise<Db> {
+  #load(): Db {
     let text: string;
     try {
-      text = await readFile(this.layout.distributionFile, 'utf8');
+      text = readFileSync(this.layout.distributionFile, 'utf8');
     } catch (err) {
       if (isCode(err, 'ENOENT')) return { version: 1, compressed: {}, repositories: {} };
       throw err;
@@ -84,16 +91,21 @@ export class DistributionStore {
    * (a HEAD, a refused manifest), so a crash costs a cache entry, and no push waits on the disk for it.
    */
   async #update(fn: (db: Db) => void): Promise<void> {
-    await withLock(this.layout.distributionLock, async () => {
-      const db = await this.#load();
+    await withLock(this.layout.distributionLock, () => {
+      const db = this.#load();
       fn(db);
-      await replaceFile(this.layout.distributionFile, `${JSON.stringify(db)}\n`);
+      const file = this.layout.distributionFile;
+      try {
+        replaceFileSync(file, `${JSON.stringify(db)}\n`, tempName(file));
+      } catch (err) {
+        throw fsError(err, 'write', file);
+      }
     });
   }
 
   /** The record read once, for a push's many lookups (it does not see later changes). */
-  async snapshot(): Promise<DistributionSnapshot> {
-    const db = await this.#load();
+  snapshot(): DistributionSnapshot {
+    const db = this.#load();
     return {
       repositoriesOf: (digest) => db.repositories[digest] ?? [],
       manifestFormat: (registry) => db.manifestFormat?.[registry],
@@ -101,14 +113,14 @@ export class DistributionStore {
   }
 
   /** The compressed blob made for `diffId` earlier, if any (the blob itself may have been collected since). */
-  async compressed(diffId: string): Promise<CompressedBlob | undefined> {
+  compressed(diffId: string): CompressedBlob | undefined {
     const file = this.layout.compressedRecord(diffId);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       if (!isCode(err, 'ENOENT')) throw err;
-      return (await this.#load()).compressed[diffId];
+      return this.#load().compressed[diffId];
     }
     const parsed = compressedBlobSchema.safeParse(JSON.parse(text));
     if (!parsed.success) throw new NsboxError(`${file}: not an nsbox compressed-blob record: ${parsed.error.message}`, { code: 'ERR_STORE_CORRUPT', path: file });
@@ -125,7 +137,7 @@ export class DistributionStore {
 
   /** Repositories (`host/path`) known to have `digest`, newest first. */
   async repositoriesOf(digest: string): Promise<string[]> {
-    return (await this.#load()).repositories[digest] ?? [];
+    return this.#load().repositories[digest] ?? [];
   }
 
   /** Records that each repository has each of `digests` (after a push, a mount or a HEAD that found it). */
@@ -149,7 +161,7 @@ export class DistributionStore {
 
   /** 'docker' when `registry` refused an OCI manifest that went again as Docker schema2 (then every push there goes so). */
   async manifestFormat(registry: string): Promise<'docker' | undefined> {
-    return (await this.#load()).manifestFormat?.[registry];
+    return this.#load().manifestFormat?.[registry];
   }
 
   async setManifestFormat(registry: string, format: 'docker'): Promise<void> {

@@ -191,7 +191,7 @@ rtest('a child image: only its new layer is uploaded, the base layer is mounted 
   const child = await buildImage({ context: ctx, root, tags: [`${reg.host}/app:1`] });
   t.is(child.layers.length, 2);
   const base = await Image.get(`${reg.host}/base:1`, { root });
-  const baseGz = (await new Store({ root }).distribution.compressed(base.layers[0]!.diffId))!.digest;
+  const baseGz = new Store({ root }).distribution.compressed(base.layers[0]!.diffId)!.digest;
   const mark = accessLog(reg).length;
   const { result, phases } = await push(t, `${reg.host}/app:1`);
   t.deepEqual(phases(child.layers[0]!.diffId), ['preparing', 'mounted']);
@@ -312,7 +312,7 @@ rtest('kill -9 in the middle of an upload, then push again: it succeeds, the reg
   await t.throwsAsync(client.resolve(`${reg.host}/big:1`), { instanceOf: RegistryError }, 'no manifest was pushed');
   const tmp = join(root, 'tmp');
   t.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('blob-')), [], 'no temp blob left in the store');
-  const bigGz = (await new Store({ root }).distribution.compressed(image.layers[1]!.diffId))!;
+  const bigGz = new Store({ root }).distribution.compressed(image.layers[1]!.diffId)!;
   t.false(uploaded(accessLog(reg, mark)).includes(bigGz.digest), 'the big layer\'s upload never completed before the kill');
   t.false(await client.hasBlob(`${reg.host}/big:1`, bigGz.digest), 'the registry does not have the big layer');
 
