@@ -237,16 +237,29 @@ export class Image {
   static async push(ref: string, options: PushOptions & StoreOptions & { image?: string } = {}): Promise<PushResult> {
     const target = parseReference(ref);
     const [store, [{ RegistryClient }, { pushStoredImage }]] = await Promise.all([openStore(options.root), pushModules()]);
-    // images.json read once for the whole push (the image, its platforms, the mount sources)
-    const images = await store.images.snapshot();
-    const entry = lookUp(images, options.image ?? ref);
-    if (!entry) throw new NotFoundError(`An image does not exist locally with the tag: ${target.familiar}`, { code: 'ENOENT' });
     const client = new RegistryClient({
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
     });
-    const { root: _root, image: _image, ...opts } = options;
-    return store.withLease(() => pushStoredImage(store, client, entry, target, opts, images));
+    // The registry's ping (and auth challenge) goes first, while images.json is read: the push's
+    // own ping joins it, and its first requests wait for it. A failure is met again, and told, by
+    // the push's first request. A push that fails before it reaches the registry (no such image)
+    // stops the ping, and returns once it ended.
+    const stopPing = new AbortController();
+    const pinged = client.ping(target.domain, options.signal ? AbortSignal.any([options.signal, stopPing.signal]) : stopPing.signal).catch(() => {});
+    try {
+      // images.json read once for the whole push (the image, its platforms, the mount sources)
+      const images = await store.images.snapshot();
+      const entry = lookUp(images, options.image ?? ref);
+      if (!entry) throw new NotFoundError(`An image does not exist locally with the tag: ${target.familiar}`, { code: 'ENOENT' });
+      const { root: _root, image: _image, ...opts } = options;
+      return await store.withLease(() => pushStoredImage(store, client, entry, target, opts, images));
+    } catch (err) {
+      stopPing.abort();
+      throw err;
+    } finally {
+      await pinged;
+    }
   }
 
   /** An image in the store, by name ('busybox', 'host:5000/app:1') or digest; NotFoundError otherwise. */

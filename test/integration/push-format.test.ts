@@ -10,13 +10,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import dc from 'node:diagnostics_channel';
+import http, { type ClientRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { Container } from '../../lib/container.js';
 import { Engine } from '../../lib/engine/index.js';
+import { NotFoundError } from '../../lib/errors.js';
 import { Image } from '../../lib/image/image.js';
 import { RegistryClient, RegistryError } from '../../lib/image/registry/index.js';
 import { Store } from '../../lib/storage/index.js';
@@ -292,6 +294,27 @@ rtest('a push that fails on one manifest PUT stops its other requests and return
   t.true(held!.destroyed || held!.socket === null || held!.socket.destroyed || (await new Promise<boolean>((r) => held!.once('close', () => r(true)))));
   t.deepEqual(localState(root, `${proxy.host}/stops:1`), before, 'images.json and distribution.json byte for byte, the tag\'s log, no temp file');
   await t.throwsAsync(new RegistryClient({ credentialSources: [] }).fetchManifest(`${reg.host}/stops:1`), { instanceOf: RegistryError }, 'no tag on the registry');
+});
+
+rtest('a push of an image that is not here: NotFoundError, and the registry ping the push sent at its start is given up, not left waiting on a registry that does not answer', async (t) => {
+  const { reg, root } = t.context;
+  // The push pings the registry beside its store reads; this proxy never answers the ping.
+  const proxy = await gate(reg, () => undefined, (method, url) => method === 'GET' && url === '/v2/');
+  t.teardown(() => proxy.stop());
+  const pings: ClientRequest[] = [];
+  const onStart = (m: unknown) => {
+    const req = (m as { request: ClientRequest }).request;
+    if (req.path !== '/v2/' || req.getHeader('host') !== proxy.host) return;
+    pings.push(req);
+    req.on('error', (err) => ended.push(err));
+  };
+  const ended: Error[] = [];
+  dc.subscribe('http.client.request.start', onStart);
+  t.teardown(() => dc.unsubscribe('http.client.request.start', onStart));
+  await t.throwsAsync(Image.push(`${proxy.host}/absent:1`, { root }), { instanceOf: NotFoundError, message: /does not exist locally/ });
+  t.is(pings.length, 1, 'the ping went before the store was read');
+  t.true(pings[0]!.destroyed, 'ended before the push returned');
+  t.is(ended[0]?.name, 'AbortError', 'given up by the push, not by its timeout');
 });
 
 rtest('an image with two platforms (linux/amd64 and linux/arm64, pulled each) is pushed as an index holding both; as a Docker manifest list where OCI is refused', async (t) => {

@@ -37,7 +37,9 @@ test('ingest from a buffer and from a stream; has, read, size, open, list, remov
   const info = await s.ingest(data, d, data.length);
   t.deepEqual(info, { digest: d, size: data.length, path: s.path(d) });
   t.true(await s.has(d));
+  t.true(s.hasSync(d));
   t.deepEqual(await s.read(d), data);
+  t.deepEqual(s.readSmall(d), data);
   t.is(await s.size(d), data.length);
   const big = Buffer.alloc(3 << 20, 7);
   const bd = digestOf(big);
@@ -53,6 +55,8 @@ test('ingest from a buffer and from a stream; has, read, size, open, list, remov
   t.true(await s.remove(d));
   t.false(await s.remove(d));
   await t.throwsAsync(s.read(d), { instanceOf: NotFoundError });
+  t.throws(() => s.readSmall(d), { instanceOf: NotFoundError });
+  t.false(s.hasSync(d));
   await t.throwsAsync(s.open(d), { instanceOf: NotFoundError });
   t.deepEqual(leftovers(s), [`blobs/${bd.slice(7)}`]);
 });
@@ -95,6 +99,7 @@ test('read() notices a blob corrupted on disk; repair() removes temp files a cra
   await s.ingest(Buffer.from('abc'), d);
   writeFileSync(s.path(d), 'abd');
   await t.throwsAsync(s.read(d), { instanceOf: DigestMismatchError });
+  t.throws(() => s.readSmall(d), { instanceOf: DigestMismatchError });
   writeFileSync(path.join(s.layout.tmpDir, 'blob-0123-dead'), 'half');
   const st = await Store.open({ root: s.layout.root });
   t.deepEqual(readdirSync(st.layout.tmpDir), []);
