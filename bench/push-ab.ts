@@ -6,7 +6,8 @@
 //
 //   node --import=tsx bench/push-ab.ts    (root; the seeded 127.0.0.1:5000/debian:bookworm-minbase;
 //     BENCH_TREES=/a/checkout,/b/checkout (default: this one; each with lib/ and node_modules),
-//     BENCH_N=10 rounds, BENCH_TRACE=1)
+//     BENCH_N=10 rounds, BENCH_TRACE=1, BENCH_WINDOWS=file: the child pushes' windows, in the
+//     clock of a `node --cpu-prof` profile, to cut the child pushes' samples out of it)
 import dc from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,6 +70,9 @@ await first.buildImage({ context: ctx, root, tags: ['bench-child:1'] });
   await reg.stop();
 }
 
+/** The child pushes' windows (µs of the monotonic clock, as a --cpu-prof profile's timestamps): BENCH_WINDOWS=file. */
+const windows: Array<[number, number]> = [];
+if (process.env.BENCH_WINDOWS) process.on('exit', () => writeFileSync(process.env.BENCH_WINDOWS!, JSON.stringify(windows)));
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
 const times = new Map(mods.map((m) => [m.tree, { full: [] as number[], child: [] as number[], firstBlob: [] as number[], cpu: [] as number[] }]));
 for (let i = 0; i <= runs; i++) {
@@ -85,8 +89,10 @@ for (let i = 0; i <= runs; i++) {
       t0 = start = process.hrtime.bigint();
       firstBlob = NaN;
       const cpu = process.cpuUsage();
-      await m.Image.push(`${reg.host}/debian:child`, { root, image: 'bench-child:1' });
+      const res = await m.Image.push(`${reg.host}/debian:child`, { root, image: 'bench-child:1' });
       const child = ms(start);
+      if (i > 0) windows.push([Number(start / 1000n), Number(process.hrtime.bigint() / 1000n)]);
+      if (trace && i === runs) console.log(`child: manifest ${short(res.manifest)}, layers ${res.layers.map((l) => `${short(l.digest)} ${l.how}`).join(', ')}`);
       const used = process.cpuUsage(cpu);
       if (i > 0) {
         times.get(m.tree)!.full.push(full);
