@@ -241,11 +241,11 @@ export class Image {
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
     });
+    const stopPing = new AbortController();
     // The registry's ping (and auth challenge) goes first, while images.json is read: the push's
     // own ping joins it, and its first requests wait for it. A failure is met again, and told, by
     // the push's first request. A push that fails before it reaches the registry (no such image)
     // stops the ping, and returns once it ended.
-    const stopPing = new AbortController();
     const pinged = client.ping(target.domain, options.signal ? AbortSignal.any([options.signal, stopPing.signal]) : stopPing.signal).catch(() => {});
     try {
       // images.json read once for the whole push (the image, its platforms, the mount sources)
