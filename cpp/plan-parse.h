@@ -87,6 +87,8 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
       op.dev = static_cast<uint64_t>(makedev(static_cast<unsigned>(src.Num(e, "major", 0)),
                                              static_cast<unsigned>(src.Num(e, "minor", 0))));
     }
+    // Mount data that an older kernel may refuse (an overlay's `volatile`), and what to use then.
+    if (op.kind == OpKind::kMount) op.value = src.Str(e, "fallbackData");
     if (op.kind == OpKind::kIdmapBind) {
       op.data = src.Str(e, "uidMap");
       op.value = src.Str(e, "gidMap");

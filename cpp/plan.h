@@ -10,7 +10,7 @@
 namespace nsbox {
 
 enum class OpKind : int {
-  kMount,       // mount(source, target, fstype, flags, data)
+  kMount,       // mount(source, target, fstype, flags, data); on EINVAL with value set, again with value as data
   kBind,        // mount(source, target, MS_BIND[|MS_REC]) then mount_setattr(attr_set, attr_clear) when either is set
   kSetAttr,     // mount_setattr(target, attr_set, attr_clear) [AT_RECURSIVE]
   kUmount,      // umount2(target, flags)
@@ -57,7 +57,7 @@ struct Op {
   OpKind kind = OpKind::kMount;
   std::string source, target, fstype;
   std::string data;      // mount data, a written file's contents, or a seccomp program
-  std::string value;     // a symlink's contents, or the hostname
+  std::string value;     // a symlink's contents, the hostname, or a mount's fallback data
   unsigned long flags = 0;  // mount / umount flags, or CLONE_NEW* for unshare and setns
   uint64_t attr_set = 0, attr_clear = 0;  // MOUNT_ATTR_* for mount_setattr
   uint64_t caps = 0;                      // capability bits: kept in the bounding set, or raised ambient

@@ -74,7 +74,10 @@ long RunOp(const Op& op) {
   long r;
   switch (op.kind) {
     case OpKind::kMount:
-      return Mount(OrNull(op.source), op.target.c_str(), OrNull(op.fstype), op.flags, OrNull(op.data));
+      r = Mount(OrNull(op.source), op.target.c_str(), OrNull(op.fstype), op.flags, OrNull(op.data));
+      // An option this kernel does not know (EINVAL): the data without it, when the plan gives one.
+      if (r == -EINVAL && !op.value.empty()) r = Mount(OrNull(op.source), op.target.c_str(), OrNull(op.fstype), op.flags, op.value.c_str());
+      return r;
     case OpKind::kBind:
       r = Mount(op.source.c_str(), op.target.c_str(), nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
       if (r < 0 || (op.attr_set == 0 && op.attr_clear == 0)) return r;

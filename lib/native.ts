@@ -9,7 +9,8 @@ import { packagePath } from './package-root.js';
 
 /** One setup step the child runs after clone, in order (see cpp/setup-ops.cc). */
 export type SetupOp =
-  | { op: 'mount'; source?: string; target: string; fstype?: string; flags?: number; data?: string; optional?: boolean }
+  /** `fallbackData`: the mount's data without an option the kernel may refuse (EINVAL), tried then. */
+  | { op: 'mount'; source?: string; target: string; fstype?: string; flags?: number; data?: string; fallbackData?: string; optional?: boolean }
   | { op: 'bind'; source: string; target: string; recursive?: boolean; set?: number; clear?: number; optional?: boolean }
   | { op: 'setattr'; target: string; set?: number; clear?: number; recursive?: boolean; optional?: boolean }
   /**

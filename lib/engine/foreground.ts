@@ -89,7 +89,8 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
     net = await setupNetworkFor(ctx, r);
     const withNet = withNetwork(o, net);
     c = await Container.create(
-      { ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: false, stdio: opts.stdio },
+      // A --rm container's writable layer goes with it: no sync of the host's file system at its exit.
+      { ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: false, stdio: opts.stdio, volatileLayer: r.autoRemove },
       // The image resolved above (and held: `rmi` sees it in use until the removal).
       { images: async () => image! },
     );

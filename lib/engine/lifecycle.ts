@@ -124,7 +124,8 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
       (h) => h?.Log,
       (e: unknown) => ctx.warn(`the health log of ${r.id}`, e),
     );
-    c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore' }, { images: resolveForContainer });
+    // A --rm container's writable layer goes with it: no sync of the host's file system at its exit.
+    c = await Container.create({ ...o, ...withNet, id: r.id, runRoot: ctx.store.layout.containersDir, imageRoot: ctx.root, tty: r.options.tty ?? false, stdio: 'ignore', volatileLayer: r.autoRemove }, { images: resolveForContainer });
     const healthLog = await health;
     const cgroup = premade;
     premade = undefined;

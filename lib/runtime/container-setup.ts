@@ -118,7 +118,7 @@ export interface FirstProcess {
   facts: HostFacts;
   /** Whether the root is a host sandbox (no rootfs, no layers). */
   sandbox: boolean;
-  overlay?: { lower: string[]; upper: string; work: string };
+  overlay?: { lower: string[]; upper: string; work: string; volatile?: boolean };
   stdio: [number, number, number];
   ctty: boolean;
   consolePath?: string;

@@ -278,7 +278,7 @@ export class Container implements AsyncDisposable {
   async #prepare(stdio: [number, number, number], ctty: boolean, consolePath: string | undefined, cgroup?: Cgroup): Promise<SpawnPlan> {
     const cfg = this.config;
     const facts = hostFacts();
-    let overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work') } : undefined;
+    let overlay = this.#layers && this.#runDir ? { lower: this.#layers, upper: join(this.#runDir, 'upper'), work: join(this.#runDir, 'work'), ...(cfg.volatileLayer ? { volatile: true } : {}) } : undefined;
     if (overlay && (cfg.copyLayers || process.env.NSBOX_COPY_LAYERS === '1' || !(await overlayAvailable()))) {
       await copyLayers(overlay.lower, this.#root);
       overlay = undefined;

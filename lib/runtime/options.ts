@@ -102,6 +102,13 @@ export const ContainerOptionsSchema = z
     image: z.string().min(1).optional(),
     /** Copy the layers into one directory instead of an overlay (automatic where the kernel has no overlayfs). */
     copyLayers: z.boolean().default(false),
+    /**
+     * The writable layer is deleted with the container and never mounted again (docker's --rm): its
+     * overlay is mounted `volatile`, so the container's exit does not wait for a sync of the host
+     * file system under it. A crash of the machine may then lose its writes (they go with it anyway).
+     * Without effect where the kernel has no `volatile` (before 5.10) or the root is not an overlay.
+     */
+    volatileLayer: z.boolean().default(false),
     /** When to pull `image`: 'missing' (default), 'always', 'never'. */
     pull: z.enum(['missing', 'always', 'never']).default('missing'),
     /** The program and its arguments (with an image: replaces its Cmd). */

@@ -1,8 +1,11 @@
 /** A root built by overlayfs from read-only layer directories, with a writable layer per container. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Container } from '../../lib/index.js';
+import { NsboxError } from '../../lib/errors.js';
+import { constants, native } from '../../lib/native.js';
+import { MS } from '../../lib/runtime/plan.js';
 import { collect, mountTable, rootTest as test, rootfs } from './_helpers.js';
 import { once } from 'node:events';
 
@@ -58,4 +61,48 @@ test('layers: the copy fallback builds the same tree, whiteouts and opaque dirs 
   }
   t.is(outputs[0], 'no-vi\nonly\nsh\n');
   t.is(outputs[1], outputs[0]);
+});
+
+test('layers: volatileLayer mounts the writable layer volatile (no sync of the upper file system at the exit)', async (t) => {
+  const grep = ['/bin/sh', '-c', 'grep " - overlay " /proc/self/mountinfo'];
+  const mounted = async (volatileLayer: boolean) => {
+    await using c = await Container.run({ layers: [rootfs()], volatileLayer, command: grep });
+    const [out, status] = await Promise.all([collect(c.stdout), c.wait()]);
+    t.deepEqual(status, { exitCode: 0, signal: null });
+    return out;
+  };
+  t.regex(await mounted(true), /[,\s]fsync=volatile\b|,volatile\b/);
+  t.notRegex(await mounted(false), /volatile/);
+});
+
+test('layers: a mount whose data the kernel refuses (EINVAL) is mounted with its fallbackData', async (t) => {
+  const dir = mkdtempSync('/tmp/nsbox-fallback-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const d of ['upper', 'work', 'merged']) mkdirSync(join(dir, d));
+  const data = `lowerdir=${rootfs()},upperdir=${dir}/upper,workdir=${dir}/work`;
+  const devnull = openSync('/dev/null', 'r+');
+  t.teardown(() => closeSync(devnull));
+  // An option no kernel knows stands for `volatile` on a kernel before 5.10.
+  const plan = (fallback: boolean) => ({
+    cloneFlags: constants.CLONE_NEWNS,
+    ops: [
+      { op: 'mount' as const, target: '/', flags: MS.REC | MS.PRIVATE },
+      { op: 'mount' as const, source: 'overlay', target: join(dir, 'merged'), fstype: 'overlay', data: `${data},nsbox_no_such_option`, ...(fallback ? { fallbackData: data } : {}) },
+    ],
+    argv: ['/bin/sh', '-c', `test -x ${dir}/merged/bin/busybox`],
+    env: [],
+    path: '/usr/bin:/bin',
+    stdio: [devnull, devnull, devnull] as [number, number, number],
+  });
+  const e = t.throws(() => native.spawnSync(plan(false)), { instanceOf: NsboxError });
+  t.is(e.code, 'EINVAL');
+  t.is(e.syscall, 'mount');
+  const c = native.spawnSync(plan(true));
+  const code = await new Promise<number | null>((resolve) =>
+    native.watchExit(c.pidfd, (info) => {
+      closeSync(c.pidfd);
+      resolve(info.exitCode ?? null);
+    }),
+  );
+  t.is(code, 0, 'the overlay was mounted with the fallback data');
 });
