@@ -396,7 +396,8 @@ export class ContainerStore {
 
   /**
    * `remove`, resolved once the record is gone: its directory renamed out of the way and the index
-   * written, under the lock. The name is free and no lookup finds the container any more; the
+   * written, under the lock (both made durable by the directory's fsync in `deleted`). The name is
+   * free and no lookup finds the container any more; the
    * directory's deletion (the writable layer can be large) is `deleted`, which the caller awaits or
    * hands on (`settled()` waits for every one still running). A crash before it is done leaves a
    * temp name, which repair deletes. `deleteAfter`: what must end before the deletion starts (a
@@ -406,17 +407,18 @@ export class ContainerStore {
     const removed = await this.#locked(async () => {
       const old = await this.#current(ref);
       // Read side by side: the record's state, the mounts under its directory and the index (whose
-      // failure is told after the checks, as when it was read after them).
-      // The index without the entry is staged (written and fsynced) as soon as it is read, beside
-      // the checks; dropped if they refuse.
-      const indexStaged = this.#readNames().then((names) => {
-        const { [old.name]: _, ...rest } = names;
-        return names[old.name] === old.id ? stageFile(this.namesFile, namesText(rest)) : undefined;
+      // failure is told after the checks, as when it was read after them). The index without the
+      // entry is staged (written and fsynced) as soon as it is read, beside the checks and the
+      // record's rename, which does not wait for it (see below); dropped if the checks refuse.
+      const names = this.#readNames();
+      const indexStaged = names.then((n) => {
+        const { [old.name]: _, ...rest } = n;
+        return n[old.name] === old.id ? stageFile(this.namesFile, namesText(rest)) : undefined;
       });
       indexStaged.catch(() => {
-        // Awaited below, after the checks: a rejection before then is not unhandled.
+        // Awaited below, after the checks and the rename: a rejection before then is not unhandled.
       });
-      const [fixed, mounted] = await Promise.all([reconcile(old, this.#env), mountsUnder(this.layout.container(old.id), this.#env.proc)]).catch(async (e: unknown) => {
+      const [fixed, mounted] = await Promise.all([reconcile(old, this.#env), mountsUnder(this.layout.container(old.id), this.#env.proc), names]).catch(async (e: unknown) => {
         await indexStaged.then((s) => s?.abort(), () => undefined);
         throw e;
       });
@@ -435,27 +437,37 @@ export class ContainerStore {
       // told of the removal never finds the directory still there), deleted after the lock is let
       // go: the writable layer can be large. A crash in between leaves a temp name, which repair deletes.
       const trash = path.join(this.layout.containersDir, `.${record.id}.tmp-rm-${randomBytes(4).toString('hex')}`);
-      // The index without the entry is committed after the rename (an entry whose record is gone
-      // counts for nothing, so the order between the two does not matter); one directory fsync then
-      // makes both renames durable. An index that cannot be read or written: nothing is removed.
-      const index = await indexStaged;
       // Before the record goes: a waiter that finds no record finds its exit here.
       leaveExit(this.layout.containersDir, record.id, opts.exit && isRunningOrDead(record) ? { state: 'exited', ...opts.exit } : record);
       try {
         await rename(this.layout.container(record.id), trash);
       } catch (e) {
-        await index?.abort();
+        await indexStaged.then((s) => s?.abort(), () => undefined);
         throw e;
       }
-      await index?.commit();
-      await fsyncDirAsync(this.layout.containersDir);
+      // The index without the entry is committed after the rename, once its temp file is on disk:
+      // an entry whose record is gone counts for nothing (the file comment), so the name is free and
+      // no lookup finds the container from the rename on; the waiters are told of it then, without
+      // waiting for the index's fsync. An index that cannot be written leaves a stale entry, which
+      // repair drops; the removal still says why it failed.
+      let index;
+      try {
+        index = await indexStaged;
+        await index?.commit();
+      } catch (e) {
+        throw new NsboxError(`container ${record.id} was removed, but dropping its name ${record.name} from ${this.namesFile} failed (the entry counts for nothing; repair drops it): ${(e as Error).message}`, { cause: e, path: this.namesFile });
+      }
       return { record, trash };
     });
+    // The directory's fsync (both renames made durable) comes after the answer, beside the
+    // deletion. **Relaxed:** after a power loss just after a removal was answered, the container may
+    // be back as it was before (its record whole: an exited container with its name), or its index
+    // entry alone (which counts for nothing), as an answered create may be missing (see #createFiles).
     const gone = opts.deleteAfter?.then(
       () => undefined,
       () => undefined,
     );
-    const deleted = Promise.all([(gone ?? Promise.resolve()).then(() => rm(removed.trash, { recursive: true, force: true })), sweepExits(this.layout.containersDir)]).then(() => {});
+    const deleted = Promise.all([fsyncDirAsync(this.layout.containersDir), (gone ?? Promise.resolve()).then(() => rm(removed.trash, { recursive: true, force: true })), sweepExits(this.layout.containersDir)]).then(() => {});
     this.#deleting.add(deleted);
     const done = () => this.#deleting.delete(deleted);
     deleted.then(done, done);

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type PathLike } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -279,4 +280,26 @@ test('remove never descends into a mount left in the container directory', async
   // The real mount table: nothing is mounted in a fresh temp dir.
   t.deepEqual(await mountsUnder(root), []);
   t.true((await mountsUnder('/')).includes('/'));
+});
+
+test.serial('remove: the record goes without waiting for the index; an index that cannot be written leaves its entry, which counts for nothing, and the error says so', async (t) => {
+  const store = await ContainerStore.open({ root: tempRoot(t) });
+  const c = await store.create({ name: 'web', state: 'exited', exitCode: 0 });
+  // The index's temp file cannot be made (EIO, as a failing disk): the record's rename does not wait for it.
+  const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+  const open = fsp.open;
+  fsp.open = ((file: PathLike, ...rest: unknown[]) =>
+    String(file).includes('/.names.json.tmp-') ? Promise.reject(Object.assign(new Error(`EIO: i/o error, open '${String(file)}'`), { code: 'EIO' })) : (open as (...a: unknown[]) => unknown)(file, ...rest)) as typeof open;
+  syncBuiltinESMExports();
+  try {
+    const e = await t.throwsAsync(store.remove('web'));
+    t.regex(e.message, new RegExp(`container ${c.id} was removed, but dropping its name web from .*names\\.json failed`));
+  } finally {
+    fsp.open = open;
+    syncBuiltinESMExports();
+  }
+  await t.throwsAsync(store.get('web'), { instanceOf: NotFoundError });
+  await t.throwsAsync(store.peekById(c.id), { instanceOf: NotFoundError });
+  t.is(JSON.parse(readFileSync(store.namesFile, 'utf8')).names.web, c.id, 'the stale entry is left');
+  t.truthy(await store.create({ name: 'web' }), 'and the name is free');
 });
