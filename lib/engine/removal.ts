@@ -93,6 +93,42 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   if (isRunning(r)) await stopRunning(ctx, r, 0, 'SIGKILL', { exitRecorded: early !== undefined });
   // SIGKILL at once (a timeout of 0): the shim's stop signal first, then ours.
   for (const b of bundles) if (b !== early?.bundle && liveShim(b, r.supervisor)) await stopShim(b, 0, r.supervisor);
+  // Its networking before its record: a crash between leaves the record to find it by (repair finds the rest).
+  if (r.network) await removeNetworkOf(ctx, r);
+  // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
+  // is told when the record is gone; this removal is done when both are. The directory is deleted
+  // after (once its shim is gone): nothing finds it any more, and the answer need not wait for it.
+  // The record's removal does not wait for the cgroups to be found: cgroup.json was read as `found`
+  // began, and the rest of the lookup is in the cgroup file systems, not in the directory.
+  const record = ctx.store.removeRecord(r.id, { force: true, ...(opts.exit ? { exit: opts.exit } : {}), ...(shimGone ? { deleteAfter: shimGone } : {}) }).catch((e: unknown) => {
+    // Removed meanwhile by its own run (a foreground run --rm reaps and removes it the moment
+    // this removal's kill ends it): it was there when asked, so this removal is done; the rest
+    // (its owner note, the destroy event) is that removal's.
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  });
+  const [removed] = await Promise.all([record, removeCgroupsOf(ctx, r, found)]);
+  if (!removed) return;
+  removed.deleted.catch((e: unknown) => ctx.warn(`deleting the directory of container ${r.id}`, e));
+  ctx.claims.release(r.id);
+  const owner = ownerOf(r.options.labels);
+  if (owner) new OwnerIndex(ctx.root).forget('container', r.id, owner);
+  // Containers of an earlier version kept their bundle under the run root, outside the store.
+  for (const b of bundles) if (!b.startsWith(`${ctx.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
+  // Its exit first, as docker's (once: the daemon's exit monitor may have told it already; a
+  // removal that went on from the recorded exit may be quicker than the monitor's read of it).
+  if (early && (removed.record.state === 'exited' || removed.record.state === 'dead')) ctx.emitDie(removed.record);
+  ctx.emit('destroy', r);
+  // rm -v: its anonymous volumes (named ones stay, as docker's).
+  if (opts.volumes && r.volumes.some((v) => v.anonymous)) {
+    const inUse = await volumesInUse(ctx);
+    const volumes = new Volumes(ctx.root);
+    for (const v of r.volumes) if (v.anonymous && !inUse.has(v.name)) volumes.remove(v.name);
+  }
+}
+
+/** The container's cgroups (those its bundle recorded, `found`; else its record's, else by name), removed. */
+async function removeCgroupsOf(ctx: EngineContext, r: ContainerRecord, found: Promise<Array<Cgroup | undefined>>): Promise<void> {
   const cgroups = (await found).filter((cg): cg is Cgroup => cg !== undefined);
   let recordedGone = false;
   const written = r.supervisor?.kind === 'process' ? r.supervisor.cgroupPaths : undefined;
@@ -116,38 +152,7 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
     });
     if (byName) cgroups.push(byName);
   }
-  // Its networking before its record: a crash between leaves the record to find it by (repair finds the rest).
-  if (r.network) await removeNetworkOf(ctx, r);
-  // The record and the cgroups go side by side: whoever waits for the removal (docker run --rm)
-  // is told when the record is gone; this removal is done when both are. The directory is deleted
-  // after (once its shim is gone): nothing finds it any more, and the answer need not wait for it.
-  const [removed] = await Promise.all([
-    ctx.store.removeRecord(r.id, { force: true, ...(opts.exit ? { exit: opts.exit } : {}), ...(shimGone ? { deleteAfter: shimGone } : {}) }).catch((e: unknown) => {
-      // Removed meanwhile by its own run (a foreground run --rm reaps and removes it the moment
-      // this removal's kill ends it): it was there when asked, so this removal is done; the rest
-      // (its owner note, the destroy event) is that removal's.
-      if (e instanceof NotFoundError) return undefined;
-      throw e;
-    }),
-    ...cgroups.map(removeEmptyCgroup),
-  ]);
-  if (!removed) return;
-  removed.deleted.catch((e: unknown) => ctx.warn(`deleting the directory of container ${r.id}`, e));
-  ctx.claims.release(r.id);
-  const owner = ownerOf(r.options.labels);
-  if (owner) new OwnerIndex(ctx.root).forget('container', r.id, owner);
-  // Containers of an earlier version kept their bundle under the run root, outside the store.
-  for (const b of bundles) if (!b.startsWith(`${ctx.store.layout.container(r.id)}/`)) rmSync(dirname(b), { recursive: true, force: true });
-  // Its exit first, as docker's (once: the daemon's exit monitor may have told it already; a
-  // removal that went on from the recorded exit may be quicker than the monitor's read of it).
-  if (early && (removed.record.state === 'exited' || removed.record.state === 'dead')) ctx.emitDie(removed.record);
-  ctx.emit('destroy', r);
-  // rm -v: its anonymous volumes (named ones stay, as docker's).
-  if (opts.volumes && r.volumes.some((v) => v.anonymous)) {
-    const inUse = await volumesInUse(ctx);
-    const volumes = new Volumes(ctx.root);
-    for (const v of r.volumes) if (v.anonymous && !inUse.has(v.name)) volumes.remove(v.name);
-  }
+  await Promise.all(cgroups.map(removeEmptyCgroup));
 }
 
 /** The cgroup of a container whose shim is gone: usually empty, so removed at once; else killed first. */
