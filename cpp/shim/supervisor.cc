@@ -118,9 +118,13 @@ int Supervisor::Run() {
                    ",\"startedAt\":\"" + started_at_ + "\"}");
   Loop();
   if (cfg_.await_attach_ms > 0 && !attached_) Linger();
-  CloseClients();
+  // Done with the container and the client it waited for: the bundle is the engine's from here,
+  // before our clients are let go (which waits for each to close, up to 2 s): shim.pid gone says
+  // so (an auto-removal goes on from it, shim-control.ts's shimDone), and a new shim started in
+  // the bundle meanwhile keeps its own sockets.
   RemoveSockets();
   unlinkat(dir_.get(), bundle::kShimPid, 0);
+  CloseClients();
   return 0;
 }
 

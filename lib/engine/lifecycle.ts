@@ -18,8 +18,8 @@ import type { ContainerRecord } from './records.js';
 import { autoRemove } from './removal.js';
 import { autoRemoveCommand } from './removal-claims.js';
 import type { RestartPolicy } from './restart-policy.js';
-import { bundleOf, cgroupOf, containerPid, liveShim, removeCgroup, removeCgroupOf, sameProcess, stopShim } from './shim-control.js';
-import { onProcessExit, processExit } from './watch.js';
+import { bundleOf, cgroupOf, containerPid, liveShim, removeCgroup, removeCgroupOf, sameProcess, shimDone, stopShim } from './shim-control.js';
+import { onProcessExit } from './watch.js';
 import { abandonNetwork, explainStartError, releaseHeldPorts, setupNetworkFor, teardownNetworkOf, withNetwork, type StartNetwork } from './networking.js';
 
 /** 'SIGTERM', 'TERM' or '15', as docker takes them. */
@@ -187,12 +187,13 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   // The next start's spare shim (if this one took it), spawned once this start is recorded: not
   // beside the shim's start and the record's commit, whose CPU and thread pool it would share.
   ctx.spares?.refill();
-  // Ours to remove the moment its shim is done (docker's daemon does the same): the shim goes once
-  // the container has exited and an attach client waited for has had all of its output. Armed after
+  // Ours to remove the moment its shim is done (docker's daemon does the same): once the container
+  // has exited and an attach client waited for has had all of its output, the shim removes its pid
+  // file, then lets its clients go (the daemon's own watches among them) and exits. Armed after
   // the update (not beside it): a waiter for the removal takes the exit code from the running record
   // (its shim's events or exit.json), and a removal queued right behind the update left it no time
   // to read that record (engine.test's --rm waits answered 0).
-  if (claimed) void processExit(started.shimPid, shimStart).then(() => autoRemove(ctx, r.id)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
+  if (claimed) void shimDone(started.shimPid, shimStart, started.bundle).then(() => autoRemove(ctx, r.id)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
   return record;
 }
 

@@ -87,6 +87,29 @@ export function shimExit(pid: number, ms: number, opts: { startTime?: number | u
 }
 
 /**
+ * Resolves once the shim `pid` (started at `startTime`) is done with its container: its process
+ * gone, or its pid file removed from `bundle` (or naming another shim), which the shim does once the
+ * container has exited for good and an attach client it waited for has had all of its output,
+ * before it lets its clients go (up to 2 s, while they close) and exits.
+ */
+export function shimDone(pid: number, startTime: number | undefined, bundle: string): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const stops: Unwatch[] = [];
+    const finish = () => {
+      if (done) return;
+      done = true;
+      for (const stop of stops) stop();
+      resolve();
+    };
+    stops.push(onProcessExit(pid, startTime, finish));
+    const check = () => readShimPid(bundle) !== pid && finish();
+    stops.push(watchDir(bundle, (name) => (name === BundleFile.shimPid || name === null) && check()));
+    check();
+  });
+}
+
+/**
  * SIGTERM to the shim (it sends the container's stop signal, SIGKILL after its stop timeout, and
  * restarts nothing); SIGKILL to the container ourselves after `timeoutSeconds`, in case the shim
  * cannot. Resolves once the shim is gone (its pidfd says so); with `exitRecorded`, once the shim has

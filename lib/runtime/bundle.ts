@@ -190,7 +190,7 @@ export const [readHealth, readHealthAsync] = reader(ShimHealthSchema, 'health');
 /** The cgroup paths the container was placed in ({} when it has none or the file is not there). */
 export const readCgroupPaths = (bundle: string): CgroupPaths => readCgroupJson(bundle) ?? {};
 
-/** The shim's pid while it runs (it removes shim.pid when it exits). */
+/** The shim's pid while it runs (it removes shim.pid once done with its container, before it lets its clients go and exits). */
 export function readShimPid(bundle: string): number | undefined {
   const text = readText(bundlePath(bundle, 'shimPid'));
   if (text === undefined) return undefined;

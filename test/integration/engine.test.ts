@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import { Cgroup, Engine, InvalidStateError, NotFoundError, NotModifiedError, ValidationError } from '../../lib/index.js';
+import { processStatSync } from '../../lib/engine/process-start-time.js';
+import { connectInBundle } from '../../lib/runtime/shim-attach.js';
 import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
 import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
 
@@ -57,6 +59,26 @@ rtest("start tells the shim's bundle before the record says running: an attach t
   t.deepEqual(await removed, { exitCode: 4 });
   t.false(existsSync(join(root, 'containers', r.id)));
   await destroyed;
+});
+
+rtest('--rm: removed once its shim is done with it, while the shim still lets a client go', async (t) => {
+  const { engine, image, root } = t.context;
+  const r = await engine.create({ autoRemove: true, options: { image, command: ['sleep', '1000'] } });
+  const started = await engine.start(r.id, { claimRemoval: true });
+  const sup = started.supervisor!;
+  t.is(sup.kind, 'shim');
+  // A client of its events that does not close when the shim shuts its side: the shim waits for it
+  // (up to 2 s) before it exits.
+  const client = await connectInBundle(sup.kind === 'shim' ? sup.bundle : '', 'events');
+  client.allowHalfOpen = true;
+  client.pause();
+  t.teardown(() => client.destroy());
+  const removed = engine.wait(r.id, { condition: 'removed' });
+  await engine.kill(r.id, 'SIGKILL');
+  t.deepEqual(await removed, { exitCode: 137 });
+  t.false(existsSync(join(root, 'containers', r.id)));
+  const shim = processStatSync(sup.pid);
+  t.true(shim !== undefined && shim.state !== 'Z', 'the shim still waits for its client to let go');
 });
 
 rtest('create, then wait next-exit, attach and start: the whole run, its exit code, then removed', async (t) => {
