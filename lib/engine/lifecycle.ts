@@ -193,7 +193,7 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   // the update (not beside it): a waiter for the removal takes the exit code from the running record
   // (its shim's events or exit.json), and a removal queued right behind the update left it no time
   // to read that record (engine.test's --rm waits answered 0).
-  if (claimed) void shimDone(started.shimPid, shimStart, started.bundle).then(() => autoRemove(ctx, r.id)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
+  if (claimed) void shimDone(started.shimPid, shimStart, started.bundle).then(() => autoRemove(ctx, r.id, undefined, record)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
   return record;
 }
 

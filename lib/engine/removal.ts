@@ -30,6 +30,11 @@ export async function removeContainer(ctx: EngineContext, ref: string, opts: { f
   // Not written back: the record is about to go (and the store's removal reconciles it again under its lock).
   const r = await ctx.store.peek(ref);
   checkState('remove', r, opts);
+  await removeKnown(ctx, r, opts);
+}
+
+/** The removal of `r` as read (or as its start recorded it): one at a time per container in this process. */
+async function removeKnown(ctx: EngineContext, r: ContainerRecord, opts: { volumes?: boolean; exit?: ExitStatus }): Promise<void> {
   let running = inFlight.get(ctx);
   if (!running) inFlight.set(ctx, (running = new Map()));
   const earlier = running.get(r.id);
@@ -47,10 +52,15 @@ export async function removeContainer(ctx: EngineContext, ref: string, opts: { f
  * removeContainer, for the --rm removal: a container removed meanwhile (by anyone) is done; a
  * failure is kept in the record, as docker's daemon keeps it, so that whoever waits for the
  * removal (docker run --rm) is answered with it instead of waiting for a removal that won't come.
+ * `started`: the record as its start committed it, for the removal once its shim is done with it
+ * (lifecycle.ts): nothing of it that the removal uses changes while it runs (the store's removal
+ * reads the record again under its lock, exit included), so it is not read first.
  */
-export async function autoRemove(ctx: EngineContext, id: string, exit?: ExitStatus): Promise<void> {
+export async function autoRemove(ctx: EngineContext, id: string, exit?: ExitStatus, started?: ContainerRecord): Promise<void> {
   try {
-    await removeContainer(ctx, id, { force: true, volumes: true, ...(exit ? { exit } : {}) });
+    const opts = { force: true, volumes: true, ...(exit ? { exit } : {}) };
+    if (started?.id === id) await removeKnown(ctx, started, opts);
+    else await removeContainer(ctx, id, opts);
   } catch (e) {
     if (e instanceof NotFoundError) return;
     await keepRemovalError(ctx, id, e);

@@ -74,11 +74,14 @@ rtest('--rm: removed once its shim is done with it, while the shim still lets a 
   client.pause();
   t.teardown(() => client.destroy());
   const removed = engine.wait(r.id, { condition: 'removed' });
+  // The removal's last step (its event) before the next test listens.
+  const destroyed = new Promise<void>((resolve) => engine.on('event', (e: { action: string; id: string }) => e.action === 'destroy' && e.id === r.id && resolve()));
   await engine.kill(r.id, 'SIGKILL');
   t.deepEqual(await removed, { exitCode: 137 });
   t.false(existsSync(join(root, 'containers', r.id)));
   const shim = processStatSync(sup.pid);
   t.true(shim !== undefined && shim.state !== 'Z', 'the shim still waits for its client to let go');
+  await destroyed;
 });
 
 rtest('create, then wait next-exit, attach and start: the whole run, its exit code, then removed', async (t) => {
