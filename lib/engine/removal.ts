@@ -54,12 +54,14 @@ async function removeKnown(ctx: EngineContext, r: ContainerRecord, opts: { volum
  * removal (docker run --rm) is answered with it instead of waiting for a removal that won't come.
  * `started`: the record as its start committed it, for the removal once its shim is done with it
  * (lifecycle.ts): nothing of it that the removal uses changes while it runs (the store's removal
- * reads the record again under its lock, exit included), so it is not read first.
+ * reads the record again under its lock, exit included), so it is not read first. Taken as not
+ * running: its shim is done, so there is nothing to stop (a container a shim killed -9 left
+ * behind goes with its cgroup).
  */
 export async function autoRemove(ctx: EngineContext, id: string, exit?: ExitStatus, started?: ContainerRecord): Promise<void> {
   try {
     const opts = { force: true, volumes: true, ...(exit ? { exit } : {}) };
-    if (started?.id === id) await removeKnown(ctx, started, opts);
+    if (started?.id === id) await removeKnown(ctx, { ...started, state: 'exited' }, opts);
     else await removeContainer(ctx, id, opts);
   } catch (e) {
     if (e instanceof NotFoundError) return;
