@@ -64,10 +64,14 @@ export async function waitContainer(ctx: EngineContext, ref: string, opts: { con
       r = await ctx.store.peekById(id);
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;
-      if (exited) return exited;
-      // Gone before this wait read its exit (it exited and was removed between two reads): the
-      // removal left its last status.
-      const left = await removedExit(ctx.store.layout.containersDir, id);
+      // The final status its removal left (read under the store's lock) first: the last one this
+      // wait saw may be older (a created container that then ran, exited and was removed between
+      // two of its reads, as a quick --rm removal may be), and it would answer 0. A removal that
+      // left no exit (a record still saying running) says less than an exit this wait saw.
+      const found = await removedExit(ctx.store.layout.containersDir, id);
+      const final = found && found.state !== 'running' && found.state !== 'paused' ? found : undefined;
+      if (!final && exited) return exited;
+      const left = final ?? found;
       if (!left) return result(last, watch?.lastExit);
       const { error: _, ...rest } = last;
       return result({ ...rest, state: left.state, exitCode: left.exitCode, signal: left.signal, ...(left.error !== undefined ? { error: left.error } : {}) });

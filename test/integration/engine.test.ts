@@ -139,6 +139,35 @@ rtest('create, then wait next-exit, attach and start: the whole run, its exit co
   t.deepEqual(await Promise.all(waits), [{ exitCode: 137 }, { exitCode: 137 }, { exitCode: 137 }]);
 });
 
+(reason ? test.serial.skip : test.serial)('wait: a created container that runs, exits and is removed by another process between two of the wait\'s reads answers with the exit code the removal left, not the created one\'s 0', async (t) => {
+  const { engine, image, root } = t.context;
+  const r = await engine.create({ options: { image, command: ['sh', '-c', 'exit 4'] } });
+  t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
+  const get = engine.store.get.bind(engine.store);
+  const reads: Array<Promise<unknown>> = [];
+  engine.store.get = (ref) => {
+    const p = get(ref);
+    reads.push(p);
+    return p;
+  };
+  t.teardown(() => Reflect.deleteProperty(engine.store, 'get'));
+  const waits = (['removed', 'next-exit'] as const).map((condition) => engine.wait(r.id, { condition }));
+  await Promise.all(reads);
+  await new Promise((resolve) => setImmediate(resolve));
+  Reflect.deleteProperty(engine.store, 'get');
+  // Started, waited for and removed while this process's event loop is held: the waiters' first
+  // read saw it created, their next finds no record.
+  const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
+  const code = `import { Engine } from ${JSON.stringify(lib)};
+    const engine = await Engine.open({ root: ${JSON.stringify(root)}, repair: false, owned: false });
+    await engine.start(${JSON.stringify(r.id)});
+    await engine.wait(${JSON.stringify(r.id)});
+    await engine.remove(${JSON.stringify(r.id)});`;
+  execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit'] });
+  t.false(existsSync(join(root, 'containers', r.id)));
+  t.deepEqual(await Promise.all(waits), [{ exitCode: 4 }, { exitCode: 4 }]);
+});
+
 rtest("create: an address on no network of the user's (none, host, the default bridge) is refused with docker's words, nothing created", async (t) => {
   const { engine, image } = t.context;
   const before = (await engine.list({ all: true })).length;
