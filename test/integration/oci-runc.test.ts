@@ -286,6 +286,19 @@ rtest('run: the init\'s exit status every time, also when it exits the moment it
   t.deepEqual(codes, Array.from({ length: 20 }, () => 3));
 });
 
+// The unshare of the cgroup namespace is among the init's first steps: it must come after the move
+// into its v1 cgroups that its creator makes (cpp/spawn-core.cc), or the namespace is rooted above them.
+rtest("a cgroup namespace is rooted at the container's cgroups (its unshare comes after the init's move into them)", (t) => {
+  const b = bundle(t, { args: ['cat', '/proc/self/cgroup'] });
+  for (let i = 0; i < 3; i++) {
+    const r = runc(t, ['run', '--bundle', b, `cgns${i}`]);
+    t.is(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n').filter((l) => /^\d+:/.test(l));
+    t.true(lines.length > 0, r.stdout);
+    for (const line of lines) t.true(line.endsWith(':/'), line);
+  }
+});
+
 rtest('linux.personality LINUX32: the container sees a 32-bit machine (uname -m)', (t) => {
   const b = bundle(t, { args: ['uname', '-m'] });
   const cfgFile = join(b, 'config.json');
