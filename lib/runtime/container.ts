@@ -34,6 +34,7 @@ import { exitOfPidfd, pidfdOf } from './process-exit.js';
 import { copyLayers, overlayAvailable } from './rootfs-copy.js';
 import { defaultRunRoot } from './run-root.js';
 import { securityOf } from './security.js';
+import { readyVolatileLayer } from './volatile-layer.js';
 import type { SpareShims } from './spare-shims.js';
 import { CONSOLE_PLACEHOLDER, readShimPid, startDetached, stopDetached, type ShimProxy, type ShimSettings } from './shim.js';
 import { signalNumber, type SignalName } from './signals.js';
@@ -283,6 +284,7 @@ export class Container implements AsyncDisposable {
       await copyLayers(overlay.lower, this.#root);
       overlay = undefined;
     }
+    if (overlay?.volatile) readyVolatileLayer(this.id, overlay.work);
     this.#cgroup = cgroup ?? (await makeCgroup(cfg, this.id, facts.privileged));
     return firstProcessPlan(cfg, {
       id: this.id,

@@ -103,9 +103,10 @@ export const ContainerOptionsSchema = z
     /** Copy the layers into one directory instead of an overlay (automatic where the kernel has no overlayfs). */
     copyLayers: z.boolean().default(false),
     /**
-     * The writable layer is deleted with the container and never mounted again (docker's --rm): its
-     * overlay is mounted `volatile`, so the container's exit does not wait for a sync of the host
-     * file system under it. A crash of the machine may then lose its writes (they go with it anyway).
+     * The writable layer is deleted with the container (docker's --rm): its overlay is mounted
+     * `volatile`, so the container's exit does not wait for a sync of the host file system under it.
+     * A crash of the machine may then lose its writes (they go with it anyway). A restart in the same
+     * boot mounts it again (lib/runtime/volatile-layer.ts); after a reboot the start is refused.
      * Without effect where the kernel has no `volatile` (before 5.10) or the root is not an overlay.
      */
     volatileLayer: z.boolean().default(false),

@@ -50,8 +50,8 @@ export interface PlanContext {
   security?: ProcessSecurity;
   /**
    * Build the root as an overlay of these dirs (lower: topmost first) on `root`, inside the
-   * container's mount namespace. `volatile`: the upper is thrown away with the container and never
-   * mounted again (see ContainerOptions.volatileLayer).
+   * container's mount namespace. `volatile`: the upper is thrown away with the container (see
+   * ContainerOptions.volatileLayer; a restart drops the mark of the last volatile mount first).
    */
   overlay?: { lower: string[]; upper: string; work: string; volatile?: boolean };
 }
@@ -326,7 +326,8 @@ export function buildContainerPlan(cfg: ContainerConfig, ctx: PlanContext): Cont
       // volatile: the unmount at the container's exit skips overlayfs' sync of the whole upper file
       // system (~6 ms between the init's exit and its parent's notice). Safe only for an upper that
       // is deleted with the container: overlayfs leaves work/incompat/volatile behind, and refuses
-      // to mount that work dir again. A kernel before 5.10 refuses the option: then the plain data.
+      // to mount that work dir again until it is gone (readyVolatileLayer drops it for a restart in
+      // the same boot). A kernel before 5.10 refuses the option: then the plain data.
       if (ctx.overlay.volatile) ops.push({ op: 'mount', source: 'overlay', target: root, fstype: 'overlay', data: `${data},volatile`, fallbackData: data });
       else ops.push({ op: 'mount', source: 'overlay', target: root, fstype: 'overlay', data });
     } else {

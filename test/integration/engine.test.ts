@@ -284,6 +284,22 @@ rtest('--rm: the engine that started it removes it once its shim is done; otherw
   t.deepEqual(await engine.list({ all: true }), []);
 });
 
+rtest('--rm: a restart runs it again on its writable layer, mounted volatile twice (the first mount\'s mark dropped)', async (t) => {
+  const { engine, image, root } = t.context;
+  const r = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'echo x >> /runs; exec sleep 1000'] } });
+  t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
+  await engine.start(r.id);
+  await engine.restart(r.id, { timeout: 0 });
+  t.is((await engine.get(r.id)).state, 'running');
+  const runs = await engine.exec(r.id, ['cat', '/runs']);
+  t.is(await collect(runs.stdout), 'x\nx\n', 'both runs wrote to the one layer');
+  await runs.wait();
+  const removed = engine.wait(r.id, { condition: 'removed' });
+  await engine.kill(r.id);
+  t.deepEqual(await removed, { exitCode: 137 });
+  t.false(existsSync(join(root, 'containers', r.id)));
+});
+
 rtest('--rm whose removal fails: a wait for the removal answers with the exit code and the error, as docker\'s', async (t) => {
   const { engine, image, root } = t.context;
   // A mount in its directory makes the store refuse the removal (until it is unmounted).
