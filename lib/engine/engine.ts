@@ -285,10 +285,15 @@ export class Engine extends EventEmitter {
 
   /**
    * The --rm removal of an exited container (`force` and `volumes`): one removed meanwhile is
-   * done; a failure is also kept in the record, and a wait for the removal ends with it.
+   * done; a failure is also kept in the record, and a wait for the removal ends with it. `run`: the
+   * startedAt of the run whose end asks for it (the shim's exit command): nothing once a later run
+   * has started.
    */
-  async autoRemove(ref: string): Promise<void> {
-    return autoRemove(this.#ctx, (await this.#ctx.store.get(ref)).id);
+  async autoRemove(ref: string, run?: string): Promise<void> {
+    const r = await this.#ctx.store.get(ref);
+    // A later run has started since the one whose end asked for this (docker's restart keeps a --rm container).
+    if (run !== undefined && r.startedAt !== run) return;
+    return autoRemove(this.#ctx, r.id);
   }
 
   /**

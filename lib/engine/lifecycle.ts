@@ -129,14 +129,15 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
     const healthLog = await health;
     const cgroup = premade;
     premade = undefined;
+    chosenStartedAt = new Date().toISOString();
     started = await c.startDetached({
       ...(cgroup ? { cgroup } : {}),
       restart: restartText(r.restartPolicy) as never,
       ...(healthLog ? { healthLog } : {}),
       openStdin: r.openStdin,
       ...(awaitAttach ? { awaitAttach: 10 } : {}),
-      ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir) } : {}),
-      startedAt: (chosenStartedAt = new Date().toISOString()),
+      ...(r.autoRemove ? { exitCommand: autoRemoveCommand(ctx.root, r.id, dir, chosenStartedAt) } : {}),
+      startedAt: chosenStartedAt,
       onSpawned: stage,
       ...(ctx.spares ? { spares: ctx.spares } : {}),
       // The shim holds the published host ports from now on, for as long as it lives.
@@ -193,7 +194,12 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   // the update (not beside it): a waiter for the removal takes the exit code from the running record
   // (its shim's events or exit.json), and a removal queued right behind the update left it no time
   // to read that record (engine.test's --rm waits answered 0).
-  if (claimed) void shimDone(started.shimPid, shimStart, started.bundle).then(() => autoRemove(ctx, r.id, undefined, record)).catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
+  if (claimed) {
+    ctx.claims.setRun(r.id, record.startedAt!);
+    void shimDone(started.shimPid, shimStart, started.bundle)
+      .then(() => (ctx.claims.removes(r.id, record.startedAt) ? autoRemove(ctx, r.id, undefined, record) : undefined))
+      .catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
+  }
   return record;
 }
 
@@ -271,8 +277,21 @@ export async function stopContainer(ctx: EngineContext, ref: string, opts: { tim
 
 export async function restartContainer(ctx: EngineContext, ref: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {
   const r = await ctx.store.get(ref);
-  if (isRunning(r)) await stopRunning(ctx, r, opts.timeout ?? 10);
-  const record = await startContainer(ctx, r.id);
+  // docker's restart keeps a --rm container (its daemon turns AutoRemove off for the stop): the
+  // removal that the stop sets off is held off, here (beginRestart) and in the shim's exit command
+  // (our claim's lock keeps its `flock -n` out until the new run is recorded; after that, its `--run`
+  // is not the container's last run). Removed by whoever removes the new run when it ends.
+  const claimedBefore = r.autoRemove && ctx.claims.has(r.id);
+  const claimed = r.autoRemove && ctx.claims.claim(r.id, ctx.store.layout.container(r.id));
+  if (r.autoRemove) ctx.claims.beginRestart(r.id);
+  let record: ContainerRecord;
+  try {
+    if (isRunning(r)) await stopRunning(ctx, r, opts.timeout ?? 10);
+    record = await startContainer(ctx, r.id, claimedBefore ? { claimRemoval: true } : {});
+  } finally {
+    if (r.autoRemove) ctx.claims.endRestart(r.id);
+    if (claimed && !claimedBefore) ctx.claims.release(r.id);
+  }
   ctx.emit('restart', record);
   return record;
 }

@@ -284,19 +284,23 @@ rtest('--rm: the engine that started it removes it once its shim is done; otherw
   t.deepEqual(await engine.list({ all: true }), []);
 });
 
-rtest('--rm: a restart runs it again on its writable layer, mounted volatile twice (the first mount\'s mark dropped)', async (t) => {
+rtest('--rm: a restart keeps it (docker\'s) and runs it again on its writable layer, mounted volatile twice', async (t) => {
   const { engine, image, root } = t.context;
+  // Started as the API server starts it (it removes the container itself when its shim is done).
   const r = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'echo x >> /runs; exec sleep 1000'] } });
   t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
-  await engine.start(r.id);
-  await engine.restart(r.id, { timeout: 0 });
-  t.is((await engine.get(r.id)).state, 'running');
+  const first = await engine.start(r.id, { claimRemoval: true });
+  const again = await engine.restart(r.id, { timeout: 0 });
+  t.not(again.startedAt, first.startedAt);
+  // The first run's end, as its shim's exit command tells it (`rm --auto-remove ID --run STARTED_AT`).
+  await engine.autoRemove(r.id, first.startedAt);
+  t.is((await engine.get(r.id)).state, 'running', 'neither the server nor the exit command removed it');
   const runs = await engine.exec(r.id, ['cat', '/runs']);
   t.is(await collect(runs.stdout), 'x\nx\n', 'both runs wrote to the one layer');
   await runs.wait();
   const removed = engine.wait(r.id, { condition: 'removed' });
   await engine.kill(r.id);
-  t.deepEqual(await removed, { exitCode: 137 });
+  t.deepEqual(await removed, { exitCode: 137 }, 'the second run removed when it ends');
   t.false(existsSync(join(root, 'containers', r.id)));
 });
 
