@@ -4,38 +4,29 @@
  * the same writable layer, and removal leaving nothing. Real kernel, real registry, real shim.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import anyTest, { type TestFn } from 'ava';
 import { Cgroup, Engine, InvalidStateError, NotFoundError, NotModifiedError, ValidationError } from '../../lib/index.js';
 import { processStatSync } from '../../lib/engine/process-start-time.js';
 import { connectInBundle } from '../../lib/runtime/shim-attach.js';
-import { collect, isRoot, rootfs, skipIf } from './_helpers.js';
-import { startImageRegistry, type ImageRegistry, registryUnavailable } from '../fixtures/registry.js';
+import { collect } from './_helpers.js';
+import { engineFixture } from './engine-fixture.js';
 
-interface Ctx extends ImageRegistry {
-  root: string;
-  engine: Engine;
-  image: string;
+const { test, rtest, reason } = engineFixture('nsbox-engine-');
+
+/** The store's record reads from here on (each one's promise), until the test ends or the spy is deleted. */
+function recordReads(t: { teardown(fn: () => void): void }, engine: Engine): Array<Promise<unknown>> {
+  const get = engine.store.get.bind(engine.store);
+  const reads: Array<Promise<unknown>> = [];
+  engine.store.get = (ref) => {
+    const p = get(ref);
+    reads.push(p);
+    return p;
+  };
+  t.teardown(() => Reflect.deleteProperty(engine.store, 'get'));
+  return reads;
 }
-const test = anyTest as TestFn<Ctx>;
-const reason = !isRoot ? 'needs root' : registryUnavailable();
-const rtest = skipIf(reason, test.serial);
-
-test.before(async (t) => {
-  if (reason) return;
-  t.context.root = mkdtempSync(join(tmpdir(), 'nsbox-engine-'));
-  Object.assign(t.context, await startImageRegistry(rootfs()));
-  t.context.engine = await Engine.open({ root: t.context.root });
-  t.context.image = `${t.context.reg.host}/busybox:1`;
-});
-test.after.always(async (t) => {
-  if (t.context.engine) for (const r of await t.context.engine.list({ all: true })) await t.context.engine.remove(r.id, { force: true }).catch(() => {});
-  await t.context.stop?.();
-  if (t.context.root) rmSync(t.context.root, { recursive: true, force: true });
-});
 
 rtest("start tells the shim's bundle before the record says running: an attach there gets the whole run, then the --rm removal", async (t) => {
   const { engine, image, root } = t.context;
@@ -116,14 +107,7 @@ rtest('create, then wait next-exit, attach and start: the whole run, its exit co
   await engine.start(r.id);
   // Each wait's first read done (the record says running), the removal runs in another process while
   // this one's event loop is held: the waiters' next read finds no record and no exit.json.
-  const get = engine.store.get.bind(engine.store);
-  const reads: Array<Promise<unknown>> = [];
-  engine.store.get = (ref) => {
-    const p = get(ref);
-    reads.push(p);
-    return p;
-  };
-  t.teardown(() => Reflect.deleteProperty(engine.store, 'get'));
+  const reads = recordReads(t, engine);
   const waits = (['removed', 'not-running', 'next-exit'] as const).map((condition) => engine.wait(r.id, { condition }));
   await Promise.all(reads);
   await new Promise((resolve) => setImmediate(resolve));
@@ -143,14 +127,7 @@ rtest('create, then wait next-exit, attach and start: the whole run, its exit co
   const { engine, image, root } = t.context;
   const r = await engine.create({ options: { image, command: ['sh', '-c', 'exit 4'] } });
   t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
-  const get = engine.store.get.bind(engine.store);
-  const reads: Array<Promise<unknown>> = [];
-  engine.store.get = (ref) => {
-    const p = get(ref);
-    reads.push(p);
-    return p;
-  };
-  t.teardown(() => Reflect.deleteProperty(engine.store, 'get'));
+  const reads = recordReads(t, engine);
   const waits = (['removed', 'next-exit'] as const).map((condition) => engine.wait(r.id, { condition }));
   await Promise.all(reads);
   await new Promise((resolve) => setImmediate(resolve));
