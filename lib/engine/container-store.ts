@@ -17,6 +17,7 @@ import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '.
 import { validate } from '../runtime/options.js';
 import { fsyncDirAsync, stageFile, tryLock, withLock, writeFileAtomic } from '../storage/atomic.js';
 import { isCode } from '../storage/errors.js';
+import { removeTree } from '../storage/remove-tree.js';
 import { StoreLayout, defaultRoot } from '../storage/layout.js';
 import { ConflictError } from './conflict-error.js';
 import { mountsUnder } from './mounts-under.js';
@@ -467,7 +468,7 @@ export class ContainerStore {
       () => undefined,
       () => undefined,
     );
-    const deleted = Promise.all([fsyncDirAsync(this.layout.containersDir), (gone ?? Promise.resolve()).then(() => rm(removed.trash, { recursive: true, force: true })), sweepExits(this.layout.containersDir)]).then(() => {});
+    const deleted = Promise.all([fsyncDirAsync(this.layout.containersDir), (gone ?? Promise.resolve()).then(() => removeTree(removed.trash)), sweepExits(this.layout.containersDir)]).then(() => {});
     this.#deleting.add(deleted);
     const done = () => this.#deleting.delete(deleted);
     deleted.then(done, done);
@@ -502,7 +503,7 @@ export class ContainerStore {
       const names: Names = {};
       const owners = new Map<string, ContainerRecord>();
       for (const entry of entries) {
-        if (isTemp(entry)) await rm(path.join(dir, entry), { recursive: true, force: true });
+        if (isTemp(entry)) await removeTree(path.join(dir, entry));
         if (!isId(entry)) continue;
         const files = await readdir(path.join(dir, entry)).catch((err: unknown) => {
           // Not a directory (a stray file with an id's name): nothing inside to clean.
@@ -522,7 +523,7 @@ export class ContainerStore {
           continue;
         }
         if (!record) {
-          await rm(path.join(dir, entry), { recursive: true, force: true });
+          await removeTree(path.join(dir, entry));
           continue;
         }
         const other = owners.get(record.name);
