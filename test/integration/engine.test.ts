@@ -28,6 +28,16 @@ function recordReads(t: { teardown(fn: () => void): void }, engine: Engine): Arr
   return reads;
 }
 
+/** `steps` (statements on `engine` and `id`) run in another process, by an Engine of its own on `root`. */
+function inAnotherEngine(root: string, id: string, steps: string): void {
+  const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
+  const code = `import { Engine } from ${JSON.stringify(lib)};
+    const engine = await Engine.open({ root: ${JSON.stringify(root)}, repair: false, owned: false });
+    const id = ${JSON.stringify(id)};
+    ${steps}`;
+  execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
 rtest("start tells the shim's bundle before the record says running: an attach there gets the whole run, then the --rm removal", async (t) => {
   const { engine, image, root } = t.context;
   const r = await engine.create({ options: { image, command: ['sh', '-c', 'echo early; exit 4'] }, autoRemove: true });
@@ -112,13 +122,7 @@ rtest('create, then wait next-exit, attach and start: the whole run, its exit co
   await Promise.all(reads);
   await new Promise((resolve) => setImmediate(resolve));
   Reflect.deleteProperty(engine.store, 'get');
-  const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
-  const code = `import { Engine } from ${JSON.stringify(lib)};
-    const engine = await Engine.open({ root: ${JSON.stringify(root)}, repair: false, owned: false });
-    await engine.kill(${JSON.stringify(r.id)}, 'SIGKILL');
-    await engine.wait(${JSON.stringify(r.id)});
-    await engine.remove(${JSON.stringify(r.id)});`;
-  execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit'] });
+  inAnotherEngine(root, r.id, "await engine.kill(id, 'SIGKILL'); await engine.wait(id); await engine.remove(id);");
   t.false(existsSync(join(root, 'containers', r.id)));
   t.deepEqual(await Promise.all(waits), [{ exitCode: 137 }, { exitCode: 137 }, { exitCode: 137 }]);
 });
@@ -134,13 +138,7 @@ rtest('create, then wait next-exit, attach and start: the whole run, its exit co
   Reflect.deleteProperty(engine.store, 'get');
   // Started, waited for and removed while this process's event loop is held: the waiters' first
   // read saw it created, their next finds no record.
-  const lib = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
-  const code = `import { Engine } from ${JSON.stringify(lib)};
-    const engine = await Engine.open({ root: ${JSON.stringify(root)}, repair: false, owned: false });
-    await engine.start(${JSON.stringify(r.id)});
-    await engine.wait(${JSON.stringify(r.id)});
-    await engine.remove(${JSON.stringify(r.id)});`;
-  execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit'] });
+  inAnotherEngine(root, r.id, 'await engine.start(id); await engine.wait(id); await engine.remove(id);');
   t.false(existsSync(join(root, 'containers', r.id)));
   t.deepEqual(await Promise.all(waits), [{ exitCode: 4 }, { exitCode: 4 }]);
 });
