@@ -355,7 +355,8 @@ export class ContainerStore {
   /**
    * Replaces the record with a staged update, under the lock, if the record is still the one it
    * was made from (a compare and swap: the rename alone, its content being on disk already); else
-   * (changed or removed meanwhile) drops it and resolves undefined, for the caller to `update`.
+   * (changed or removed meanwhile, or its temp file deleted by another process's repair) drops it
+   * and resolves undefined, for the caller to `update`.
    * Not made durable by a directory fsync, as `update`'s `syncDir: false`.
    */
   async commitStaged(staged: StagedUpdate): Promise<ContainerRecord | undefined> {
@@ -368,7 +369,14 @@ export class ContainerStore {
         await staged.file.abort();
         return undefined;
       }
-      await staged.file.commit();
+      try {
+        await staged.file.commit();
+      } catch (e) {
+        // Its temp file gone: another process's repair (at its Engine.open, under this lock) took
+        // it for a crash's leftover. The caller makes the change as an update instead.
+        if (e instanceof NsboxError && e.code === 'ENOENT') return undefined;
+        throw e;
+      }
       return staged.next;
     });
   }

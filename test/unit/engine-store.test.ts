@@ -303,3 +303,19 @@ test.serial('remove: the record goes without waiting for the index; an index tha
   t.is(JSON.parse(readFileSync(store.namesFile, 'utf8')).names.web, c.id, 'the stale entry is left');
   t.truthy(await store.create({ name: 'web' }), 'and the name is free');
 });
+
+test("commitStaged: a staged update whose temp file another process's repair deleted resolves undefined (the caller updates instead), the record untouched", async (t) => {
+  const root = tempRoot(t);
+  const store = await ContainerStore.open({ root });
+  const created = await store.create({ name: 'staged', image: { ref: 'busybox', digest }, options: { image: 'busybox' } });
+  const staged = await store.stageUpdate(created, (r) => {
+    r.state = 'running';
+  });
+  // Another process's Engine.open: its repair deletes temp files it takes for a crash's leftovers.
+  const other = await ContainerStore.open({ root });
+  await other.repair();
+  t.false(readdirSync(path.dirname(store.recordFile(created.id))).some((f) => f.includes('.tmp-')));
+  t.is(await store.commitStaged(staged), undefined);
+  t.is((await store.get(created.id)).state, 'created');
+  t.is((await store.update(created.id, (r) => void (r.state = 'running'))).state, 'running');
+});
