@@ -10,7 +10,8 @@
  * ignored (and dropped by repair), never a record whose name another container could take.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFileSync, renameSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
 import { InvalidStateError, NotFoundError, NsboxError, ValidationError } from '../errors.js';
@@ -109,7 +110,7 @@ export class ContainerStore {
     const file = this.recordFile(id);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       if (isCode(err, 'ENOENT')) return undefined;
       throw err;
@@ -137,7 +138,7 @@ export class ContainerStore {
   async #readNames(): Promise<Names> {
     let text: string;
     try {
-      text = await readFile(this.namesFile, 'utf8');
+      text = readFileSync(this.namesFile, 'utf8');
     } catch (err) {
       if (isCode(err, 'ENOENT')) return {};
       throw err;
@@ -404,16 +405,20 @@ export class ContainerStore {
   readonly #deleting = new Set<Promise<void>>();
 
   /**
-   * `remove`, resolved once the record is gone: its directory renamed out of the way and the index
-   * written, under the lock (both made durable by the directory's fsync in `deleted`). The name is
-   * free and no lookup finds the container any more; the
-   * directory's deletion (the writable layer can be large) is `deleted`, which the caller awaits or
-   * hands on (`settled()` waits for every one still running). A crash before it is done leaves a
-   * temp name, which repair deletes. `deleteAfter`: what must end before the deletion starts (a
-   * shim still letting its clients go, which removes its files from the directory as it ends).
+   * `remove`, resolved once the record is gone: its directory renamed out of the way, under the
+   * lock. The name is free and no lookup finds the container any more (an index entry whose record
+   * is gone counts for nothing, the file comment's rule). The rest is `deleted`, which the caller
+   * awaits or hands on (`settled()` waits for every one still running): the index without the
+   * entry (committed under the same lock, which is held until then, so this process's and other
+   * processes' next changes come after it), the directory's fsync, and the directory's deletion
+   * (the writable layer can be large). A crash before it is done leaves a temp name, which repair
+   * deletes. `deleteAfter`: what must end before the deletion starts (a shim still letting its
+   * clients go, which removes its files from the directory as it ends).
    */
   async removeRecord(ref: string, opts: { force?: boolean; exit?: ExitStatus; deleteAfter?: Promise<unknown> } = {}): Promise<{ record: ContainerRecord; deleted: Promise<void> }> {
-    const removed = await this.#locked(async () => {
+    let renamed!: (r: { record: ContainerRecord; trash: string }) => void;
+    const early = new Promise<{ record: ContainerRecord; trash: string }>((resolve) => (renamed = resolve));
+    const locked = this.#locked(async () => {
       const old = await this.#current(ref);
       // Read side by side: the record's state, the mounts under its directory and the index (whose
       // failure is told after the checks, as when it was read after them). The index without the
@@ -444,30 +449,30 @@ export class ContainerStore {
       }
       // Out of the way in one step (a rename: the record goes with its directory, so a waiter
       // told of the removal never finds the directory still there), deleted after the lock is let
-      // go: the writable layer can be large. A crash in between leaves a temp name, which repair deletes.
+      // go: the writable layer can be large. A crash in between leaves a temp name, which repair
+      // deletes. On this thread: one rename of a directory, which its waiters (inotify) are told of
+      // at once, not after a trip through the thread pool.
       const trash = path.join(this.layout.containersDir, `.${record.id}.tmp-rm-${randomBytes(4).toString('hex')}`);
       // Before the record goes: a waiter that finds no record finds its exit here.
       leaveExit(this.layout.containersDir, record.id, opts.exit && isRunningOrDead(record) ? { state: 'exited', ...opts.exit } : record);
       try {
-        await rename(this.layout.container(record.id), trash);
+        renameSync(this.layout.container(record.id), trash);
       } catch (e) {
         await indexStaged.then((s) => s?.abort(), () => undefined);
         throw e;
       }
-      // The index without the entry is committed after the rename, once its temp file is on disk:
-      // an entry whose record is gone counts for nothing (the file comment), so the name is free and
-      // no lookup finds the container from the rename on; the waiters are told of it then, without
-      // waiting for the index's fsync. An index that cannot be written leaves a stale entry, which
-      // repair drops; the removal still says why it failed.
-      let index;
+      renamed({ record, trash });
+      // The index without the entry is committed after the rename, once its temp file is on disk,
+      // and after the answer: no lookup finds the container from the rename on. An index that
+      // cannot be written leaves a stale entry, which repair drops; `deleted` says why it failed.
       try {
-        index = await indexStaged;
-        await index?.commit();
+        await (await indexStaged)?.commit();
       } catch (e) {
         throw new NsboxError(`container ${record.id} was removed, but dropping its name ${record.name} from ${this.namesFile} failed (the entry counts for nothing; repair drops it): ${(e as Error).message}`, { cause: e, path: this.namesFile });
       }
-      return { record, trash };
     });
+    // The checks' refusal (or a failed read or rename) rejects `locked` before `early` resolves.
+    const removed = await Promise.race([early, locked.then(() => early)]);
     // The directory's fsync (both renames made durable) comes after the answer, beside the
     // deletion. **Relaxed:** after a power loss just after a removal was answered, the container may
     // be back as it was before (its record whole: an exited container with its name), or its index
@@ -476,7 +481,7 @@ export class ContainerStore {
       () => undefined,
       () => undefined,
     );
-    const deleted = Promise.all([fsyncDirAsync(this.layout.containersDir), (gone ?? Promise.resolve()).then(() => removeTree(removed.trash)), sweepExits(this.layout.containersDir)]).then(() => {});
+    const deleted = Promise.all([locked, locked.then(() => fsyncDirAsync(this.layout.containersDir)), (gone ?? Promise.resolve()).then(() => removeTree(removed.trash)), sweepExits(this.layout.containersDir)]).then(() => {});
     this.#deleting.add(deleted);
     const done = () => this.#deleting.delete(deleted);
     deleted.then(done, done);

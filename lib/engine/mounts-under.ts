@@ -3,13 +3,13 @@
  * must not descend into a mount still there (an overlay rootfs, a bind of host data): `rm -r` would
  * delete through it.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 export async function mountsUnder(dir: string, proc = '/proc'): Promise<string[]> {
-  const text = await readFile(path.join(proc, 'self', 'mountinfo'), 'utf8');
+  const text = readFileSync(path.join(proc, 'self', 'mountinfo'), 'utf8');
   const top = path.resolve(dir);
   const out: string[] = [];
   for (const line of text.split('\n')) {

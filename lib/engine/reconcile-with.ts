@@ -16,7 +16,7 @@ import { isoString } from '../iso-time.js';
 import { bundlePath } from '../runtime/bundle-files.js';
 import type { ShimExit, ShimState } from '../runtime/bundle.js';
 import { signalName } from '../runtime/signals.js';
-import { processStat } from './process-start-time.js';
+import { processStatSync } from './process-start-time.js';
 import type { ContainerSummary, Supervisor } from './record-summary.js';
 
 export interface ReconcileEnv {
@@ -29,15 +29,15 @@ export interface ReconcileEnv {
 export type ExitRead = { ok: true; exit: ShimExit } | { ok: false; why: string } | undefined;
 
 export interface ShimFileReaders {
-  exit(bundle: string): Promise<ExitRead>;
+  exit(bundle: string): ExitRead | Promise<ExitRead>;
   /** state.json when it is there and is a state the shim wrote (else undefined: it says nothing). */
-  state(bundle: string): Promise<ShimState | undefined>;
+  state(bundle: string): ShimState | undefined | Promise<ShimState | undefined>;
 }
 
 export const exitFilePath = (bundle: string): string => bundlePath(bundle, 'exit');
 
-async function alive(sup: Supervisor, proc: string): Promise<boolean> {
-  const st = await processStat(sup.pid, proc);
+function alive(sup: Supervisor, proc: string): boolean {
+  const st = processStatSync(sup.pid, proc);
   if (!st) return false;
   // A zombie is not reaped yet: its parent (the owner) is about to record the real status. Not so
   // a shim's: its parent is init, and a zombie shim has written all it ever will (kill -9).
@@ -72,7 +72,7 @@ export async function reconcileWith<R extends ContainerSummary>(record: R, env: 
     error,
   });
   if (!sup) return dead('no supervisor was recorded for a running container');
-  const isAlive = await alive(sup, env.proc);
+  const isAlive = alive(sup, env.proc);
   if (sup.kind === 'process') return isAlive ? undefined : dead(`process ${sup.pid} is gone and left no exit status`);
   const read = await files.state(sup.bundle);
   // Another shim's (an earlier run in the same bundle): says nothing about this one.

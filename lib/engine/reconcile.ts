@@ -2,7 +2,7 @@
  * reconcile: a record that says running (or paused) corrected against its process and its shim's
  * files (reconcile-with.ts has how), the files read through their schemas (lib/runtime/bundle.ts).
  */
-import { bundlePath, readExitAsync, readStateAsync, ShimExitSchema, ShimStateSchema, type ShimExit, type ShimState } from '../runtime/bundle.js';
+import { bundlePath, readExit, readState, ShimExitSchema, ShimStateSchema, type ShimExit, type ShimState } from '../runtime/bundle.js';
 import { ValidationError } from '../errors.js';
 import type { ContainerSummary } from './record-summary.js';
 import { exitFilePath, reconcileWith, type ExitRead, type ReconcileEnv, type ShimFileReaders } from './reconcile-with.js';
@@ -18,9 +18,9 @@ export type ShimStateFile = ShimState;
 export const shimStateFilePath = (bundle: string): string => bundlePath(bundle, 'state');
 
 /** Whatever exit.json holds is this shim's: a new shim's bundle starts without one (startDetached). */
-async function readExitFile(bundle: string): Promise<ExitRead> {
+function readExitFile(bundle: string): ExitRead {
   try {
-    const exit = await readExitAsync(bundle);
+    const exit = readExit(bundle);
     return exit && { ok: true, exit };
   } catch (err) {
     if (err instanceof ValidationError) return { ok: false, why: `${exitFilePath(bundle)} is not a valid exit status: ${err.message}` };
@@ -29,9 +29,9 @@ async function readExitFile(bundle: string): Promise<ExitRead> {
 }
 
 /** The shim's state.json, when it is there and valid. */
-async function readShimState(bundle: string): Promise<ShimStateFile | undefined> {
+function readShimState(bundle: string): ShimStateFile | undefined {
   try {
-    return await readStateAsync(bundle);
+    return readState(bundle);
   } catch (err) {
     // Not a state the shim wrote (it writes atomically): says nothing about it.
     if (err instanceof ValidationError) return undefined;

@@ -6,9 +6,9 @@
  * docker's daemon answers `wait` with the removed container's StatusCode. Kept for KEEP_MS: each
  * removal deletes the older ones (the time is in the name, so it reads no file for that).
  */
-import { mkdirSync, unlink } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, unlink } from 'node:fs';
 // Only what the quick bundles' stand-in for fs/promises has (lib/cli/quick/fs-promises.ts): the quick run imports this file.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFileSync } from '../storage/replace-sync.js';
 import type { ContainerRecord } from './records.js';
@@ -44,7 +44,7 @@ export function leaveExit(containersDir: string, id: string, r: RemovedExit, now
 export async function removedExit(containersDir: string, id: string): Promise<RemovedExit | undefined> {
   let names: string[];
   try {
-    names = await readdir(dirOf(containersDir));
+    names = readdirSync(dirOf(containersDir));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -53,7 +53,7 @@ export async function removedExit(containersDir: string, id: string): Promise<Re
   const name = names.filter((n) => n.startsWith(`${id}-`) && n.endsWith('.json')).sort().pop();
   if (name === undefined) return undefined;
   try {
-    return JSON.parse(await readFile(join(dirOf(containersDir), name), 'utf8')) as RemovedExit;
+    return JSON.parse(readFileSync(join(dirOf(containersDir), name), 'utf8')) as RemovedExit;
   } catch (e) {
     // Swept meanwhile: nothing kept.
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

@@ -20,8 +20,8 @@
  * Readers here answer `undefined` for a file that is not there (the shim has not written it yet,
  * or has removed it); a file that is there but does not match its schema is an error that names it.
  */
-import { readFileSync } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { ValidationError } from '../errors.js';
@@ -211,32 +211,13 @@ export function readLog(bundle: string): LogEntry[] {
 }
 
 /**
- * temp + fsync + rename in the bundle: the shim (or a reader after a crash) sees all or nothing.
- * The fsync runs on the thread pool, not on the event loop of a daemon starting other containers.
- * `durable: false` leaves the fsync out, for a file that says nothing after a reboot (the rename
- * still gives a process that dies, or a reader, all or nothing).
- */
-export async function writeBundleFile(bundle: string, name: BundleFileName, data: string | Buffer, mode = 0o600, durable = true): Promise<void> {
-  const file = bundlePath(bundle, name);
-  const tmp = join(bundle, `.${BundleFile[name]}.tmp`);
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    if (durable) await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await unlink(tmp);
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, file);
-}
-
-/**
  * cgroup.json, written before the shim starts, so that whoever finds the bundle can remove the
  * cgroup. Not fsynced: it serves after a crash of a process (the page cache has it), and after a
- * crash of the machine the cgroups it names are gone with it.
+ * crash of the machine the cgroups it names are gone with it. On this thread (a write and a rename
+ * of a small file, without a trip through the thread pool for each).
  */
-export function writeCgroupPaths(bundle: string, paths: CgroupPaths): Promise<void> {
-  return writeBundleFile(bundle, 'cgroup', JSON.stringify(CgroupPathsSchema.parse(paths)), 0o644, false);
+export function writeCgroupPaths(bundle: string, paths: CgroupPaths): void {
+  const tmp = join(bundle, `.${BundleFile.cgroup}.tmp`);
+  writeFileSync(tmp, JSON.stringify(CgroupPathsSchema.parse(paths)), { mode: 0o644 });
+  renameSync(tmp, bundlePath(bundle, 'cgroup'));
 }

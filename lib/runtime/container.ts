@@ -125,7 +125,7 @@ export class Container implements AsyncDisposable {
     if (!cg) return undefined;
     try {
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
-      await writeCgroupPaths(bundle, cg.paths);
+      writeCgroupPaths(bundle, cg.paths);
     } catch (e) {
       await cg.remove({ force: true });
       throw e;
@@ -215,9 +215,11 @@ export class Container implements AsyncDisposable {
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       const health = resolveHealthcheck(cfg.healthcheck, cfg.shell);
       const target = { id: this.id, config: cfg, env: this.#env, security: this.#security, cgroup: this.#cgroup };
-      // Side by side: both are the bundle's before the shim starts (exec.json for the quick exec).
+      // Both are the bundle's before the shim starts (exec.json for the quick exec), written on this
+      // thread: neither is fsynced, and each is a write and a rename of a few kB in the page cache.
       // (cgroup.json names a cgroup made ahead already: makeCgroupAhead.)
-      await Promise.all([cgroup ? undefined : writeCgroupPaths(bundle, this.#cgroup?.paths ?? {}), writeExecTemplate(bundle, execTemplateOf(target))]);
+      if (!cgroup) writeCgroupPaths(bundle, this.#cgroup?.paths ?? {});
+      writeExecTemplate(bundle, execTemplateOf(target));
       const report = await startDetached(plan, bundle, {
         ...shim,
         tty,

@@ -9,8 +9,7 @@
  * file that does not read (torn by a crash, or written by another version: `v`) sends the exec
  * through the engine, which compiles the plan itself.
  */
-import { readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SetupOp, SpawnPlan } from '../native.js';
 import { bundlePath, BundleFile } from './bundle-files.js';
@@ -35,10 +34,10 @@ export function bufferReviver(_key: string, value: unknown): unknown {
   return value;
 }
 
-export async function writeExecTemplate(bundle: string, t: ExecTemplate): Promise<void> {
+export function writeExecTemplate(bundle: string, t: ExecTemplate): void {
   const tmp = join(bundle, `.${BundleFile.exec}.tmp`);
-  await writeFile(tmp, JSON.stringify({ v: VERSION, ...t }, bufferReplacer), { mode: 0o600 });
-  await rename(tmp, bundlePath(bundle, 'exec'));
+  writeFileSync(tmp, JSON.stringify({ v: VERSION, ...t }, bufferReplacer), { mode: 0o600 });
+  renameSync(tmp, bundlePath(bundle, 'exec'));
 }
 
 /** The bundle's template, or undefined when there is none or it is not one this version wrote. */

@@ -304,6 +304,35 @@ test.serial('remove: the record goes without waiting for the index; an index tha
   t.truthy(await store.create({ name: 'web' }), 'and the name is free');
 });
 
+test.serial('removeRecord: answered once the record is gone, before the index is committed (under the lock, which the next change waits for)', async (t) => {
+  const store = await ContainerStore.open({ root: tempRoot(t) });
+  const c = await store.create({ name: 'quick', state: 'exited', exitCode: 0 });
+  // The index's temp file is held back until the removal has answered: its commit comes after.
+  let letIndexGo!: () => void;
+  const indexHeld = new Promise<void>((resolve) => (letIndexGo = resolve));
+  const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+  const open = fsp.open;
+  fsp.open = ((file: PathLike, ...rest: unknown[]) =>
+    String(file).includes('/.names.json.tmp-') ? indexHeld.then(() => (open as (...a: unknown[]) => Promise<unknown>)(file, ...rest)) : (open as (...a: unknown[]) => unknown)(file, ...rest)) as typeof open;
+  syncBuiltinESMExports();
+  try {
+    const { record, deleted } = await store.removeRecord('quick');
+    t.is(record.id, c.id);
+    await t.throwsAsync(store.peekById(c.id), { instanceOf: NotFoundError });
+    t.is(JSON.parse(readFileSync(store.namesFile, 'utf8')).names.quick, c.id, 'the index is not written yet');
+    // The next change of this store waits for the index's commit (the lock is still held).
+    const next = store.create({ name: 'quick' });
+    letIndexGo();
+    await deleted;
+    const made = await next;
+    t.is(JSON.parse(readFileSync(store.namesFile, 'utf8')).names.quick, made.id);
+  } finally {
+    letIndexGo();
+    fsp.open = open;
+    syncBuiltinESMExports();
+  }
+});
+
 test("commitStaged: a staged update whose temp file another process's repair deleted resolves undefined (the caller updates instead), the record untouched", async (t) => {
   const root = tempRoot(t);
   const store = await ContainerStore.open({ root });
