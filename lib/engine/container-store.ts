@@ -404,6 +404,25 @@ export class ContainerStore {
   /** Directory deletions that `removeRecord` left running. */
   readonly #deleting = new Set<Promise<void>>();
 
+  /** This process's watchers of one container's removal (onRemoved). */
+  readonly #removalWatchers = new Map<string, Set<() => void>>();
+
+  /**
+   * Calls `fn` the moment this process's store removes container `id`'s record (its directory
+   * renamed away), without waiting for the containers directory's inotify event, which the event
+   * loop reads only once it is free (a removal by another process is told by that event alone).
+   * Returns the function that stops it.
+   */
+  onRemoved(id: string, fn: () => void): () => void {
+    let set = this.#removalWatchers.get(id);
+    if (!set) this.#removalWatchers.set(id, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.#removalWatchers.get(id) === set) this.#removalWatchers.delete(id);
+    };
+  }
+
   /**
    * `remove`, resolved once the record is gone: its directory renamed out of the way, under the
    * lock. The name is free and no lookup finds the container any more (an index entry whose record
@@ -462,6 +481,8 @@ export class ContainerStore {
         throw e;
       }
       renamed({ record, trash });
+      // Its waiters in this process, as soon as this removal yields (their reads are synchronous).
+      for (const fn of this.#removalWatchers.get(record.id) ?? []) queueMicrotask(fn);
       // The index without the entry is committed after the rename, once its temp file is on disk,
       // and after the answer: no lookup finds the container from the rename on. An index that
       // cannot be written leaves a stale entry, which repair drops; `deleted` says why it failed.

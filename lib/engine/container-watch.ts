@@ -37,6 +37,8 @@ export class ContainerWatch {
     // shim.pid comes and goes too, but the shim's exit is the pidfd's to tell.
     const files = new Set<string>([BundleFile.exit, BundleFile.state, ...(opts.log ? [BundleFile.log] : [])]);
     this.#stops.push(watchDir(ctx.store.layout.containersDir, (name) => (name === id || name === null) && this.#wake()));
+    // This process's own removal of it, told at once (the inotify event above comes once the event loop is free).
+    this.#stops.push(ctx.store.onRemoved(id, () => this.#wake()));
     this.#stops.push(watchDir(ctx.store.layout.container(id), (name) => (name === 'record.json' || name === null) && this.#wake()));
     this.#files = files;
     // The bundle of this engine's starts is known before the first record read: watched from now.

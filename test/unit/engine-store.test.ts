@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type PathLike } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type PathLike } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -331,6 +331,23 @@ test.serial('removeRecord: answered once the record is gone, before the index is
     fsp.open = open;
     syncBuiltinESMExports();
   }
+});
+
+test('onRemoved: told of this process\'s removal of that container once its record is gone, before removeRecord resolves; not of others, nor after its stop', async (t) => {
+  const store = await ContainerStore.open({ root: tempRoot(t) });
+  const [a, b, c] = [await store.create({ name: 'one' }), await store.create({ name: 'two' }), await store.create({ name: 'three' })];
+  const told: string[] = [];
+  store.onRemoved(a.id, () => told.push(existsSync(store.recordFile(a.id)) ? 'a, record still there' : 'a'));
+  const stop = store.onRemoved(b.id, () => told.push('b'));
+  stop();
+  let resolved = false;
+  const removing = store.removeRecord('one').then((r) => ((resolved = true), r));
+  // Told as soon as the removal yields after its rename, not at the end of its call.
+  t.false(await new Promise<boolean>((resolve) => store.onRemoved(a.id, () => resolve(resolved))));
+  await (await removing).deleted;
+  await store.remove(b.id);
+  await store.remove(c.id);
+  t.deepEqual(told, ['a']);
 });
 
 test("commitStaged: a staged update whose temp file another process's repair deleted resolves undefined (the caller updates instead), the record untouched", async (t) => {
