@@ -71,10 +71,13 @@ void WriteOut(int fd, const std::string& s) {
   }
 }
 
-// Reads and checks FILE (plan.bin; stdin when name is null): the plan and the shim's own settings.
-bool LoadConfig(int dirfd, const char* name, WireValue* root, ShimConfig* cfg, std::string* err) {
+// Reads and checks FILE (plan.bin; stdin when name is null; `given` when a spare has read it
+// already): the plan and the shim's own settings.
+bool LoadConfig(int dirfd, const char* name, const std::string* given, WireValue* root, ShimConfig* cfg, std::string* err) {
   std::string data;
-  if (!ReadFile(dirfd, name, &data)) {
+  if (given != nullptr) {
+    data = *given;
+  } else if (!ReadFile(dirfd, name, &data)) {
     *err = std::string("read ") + (name != nullptr ? name : "stdin") + ": " + ErrnoName(errno) + " (" + strerror(errno) + ")";
     return false;
   }
@@ -110,7 +113,7 @@ int PrintPlan(const char* file) {
   WireValue root;
   ShimConfig cfg;
   std::string err;
-  if (!LoadConfig(AT_FDCWD, file, &root, &cfg, &err)) {
+  if (!LoadConfig(AT_FDCWD, file, nullptr, &root, &cfg, &err)) {
     fprintf(stderr, "nsbox-shim: %s: %s\n", file, err.c_str());
     return 1;
   }
@@ -201,18 +204,17 @@ void RunExitCommand(const std::vector<std::string>& argv) {
   }
 }
 
-// A spare's bundle directory: stdin's first line, read a byte at a time (the plan that follows is
-// LoadConfig's). False at EOF before a whole line, or for an empty or overlong one.
-bool ReadSpareBundle(std::string* dir) {
-  char c;
-  for (;;) {
-    ssize_t n = read(0, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    if (c == '\n') return !dir->empty();
-    if (dir->size() >= 4096) return false;
-    dir->push_back(c);
-  }
+// A spare's input: its bundle directory (stdin's first line), then its plan, until EOF (the start
+// closes the pipe once both are written), read in a few reads rather than the line a byte at a
+// time. False at EOF before a whole line (the spare ended unused), or for an empty or overlong one.
+bool ReadSpareInput(std::string* dir, std::string* plan) {
+  std::string all;
+  if (!ReadAll(0, &all)) return false;
+  size_t nl = all.find('\n');
+  if (nl == std::string::npos || nl == 0 || nl > 4096) return false;
+  dir->assign(all, 0, nl);
+  plan->assign(all, nl + 1, std::string::npos);
+  return true;
 }
 
 // The count after --hold-fds (0 without it, or for anything but a small number).
@@ -275,12 +277,13 @@ int Main(int argc, char** argv) {
     return 2;
   }
   std::string spare_dir;
+  std::string spare_plan;
   if (spare) {
     if (!plan_stdin || !spawned || bundle_dir != nullptr) {
       fprintf(stderr, "nsbox-shim: --spare goes with --plan-stdin and --spawned, without --bundle\n");
       return 2;
     }
-    if (!ReadSpareBundle(&spare_dir)) return 0;
+    if (!ReadSpareInput(&spare_dir, &spare_plan)) return 0;
     bundle_dir = spare_dir.c_str();
   }
   if (bundle_dir == nullptr) {
@@ -295,7 +298,7 @@ int Main(int argc, char** argv) {
   WireValue root;
   ShimConfig cfg;
   std::string err;
-  if (!LoadConfig(dir.get(), plan_stdin ? nullptr : bundle::kPlan, &root, &cfg, &err)) {
+  if (!LoadConfig(dir.get(), plan_stdin ? nullptr : bundle::kPlan, spare ? &spare_plan : nullptr, &root, &cfg, &err)) {
     std::string from = plan_stdin ? std::string("the plan on stdin") : std::string(bundle_dir) + "/" + bundle::kPlan;
     WriteOut(1, bundle::ErrorJson("nsbox-shim: " + from + ": " + err, 0, "", "") + "\n");
     return 1;

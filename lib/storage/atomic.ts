@@ -5,7 +5,7 @@
  * and retried after short sleeps, so waiting for another process never blocks the event loop.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, fsyncSync, openSync } from 'node:fs';
+import { closeSync, constants as fsc, fsyncSync, openSync, renameSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,9 +57,11 @@ export async function stageFile(file: string, data: string | Buffer, mode = 0o64
     throw fsError(err, 'write', file);
   }
   return {
+    // The rename on this thread: one metadata change, which a busy thread pool (the fsyncs of other
+    // writes, a shim's spawn) would otherwise keep waiting for milliseconds.
     commit: async () => {
       try {
-        await rename(tmp, file);
+        renameSync(tmp, file);
       } catch (err) {
         await abort();
         throw fsError(err, 'write', file);
