@@ -4,6 +4,7 @@
  * host sandbox. The child Node process drops to uid/gid 65534 with setpriv (util-linux).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import ava from 'ava';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,12 @@ function asNobody(script: string, env: Record<string, string> = {}): { stdout: s
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
+
+// nobody's runtime root (no $XDG_RUNTIME_DIR): the library leaves it, empty, as /run/nsbox is
+// left; removed once every test here is done (each of them makes it).
+ava.after.always(() => {
+  if (!why) spawnSync('rmdir', [`${tmpdir()}/nsbox-65534`]);
+});
 
 rtest('an unprivileged user runs a container in its own user namespace', (t) => {
   const r = asNobody(`
@@ -54,8 +61,6 @@ rtest('an unprivileged user runs a container in its own user namespace', (t) => 
 });
 
 rtest('an unprivileged host sandbox', (t) => {
-  // nobody's runtime root (no $XDG_RUNTIME_DIR): the library leaves it, empty, as /run/nsbox is left.
-  t.teardown(() => spawnSync('rmdir', [`${tmpdir()}/nsbox-65534`]));
   const r = asNobody(`
     import { Container } from ${JSON.stringify(lib)};
     const c = await Container.run({ command: ['/bin/sh', '-c', 'echo ok > /tmp/f && cat /tmp/f; touch /usr/x 2>/dev/null || echo usr-ro; id -u'], namespaces: { user: true } });
