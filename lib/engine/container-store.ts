@@ -424,20 +424,18 @@ export class ContainerStore {
   }
 
   /**
-   * `remove`, resolved once the record is gone: its directory renamed out of the way, under the
-   * lock. The name is free and no lookup finds the container any more (an index entry whose record
-   * is gone counts for nothing, the file comment's rule). The rest is `deleted`, which the caller
-   * awaits or hands on (`settled()` waits for every one still running): the index without the
-   * entry (committed under the same lock, which is held until then, so this process's and other
-   * processes' next changes come after it), the directory's fsync, and the directory's deletion
-   * (the writable layer can be large). A crash before it is done leaves a temp name, which repair
-   * deletes. `deleteAfter`: what must end before the deletion starts (a shim still letting its
-   * clients go, which removes its files from the directory as it ends).
+   * `remove`, resolved once the record is gone (its directory renamed out of the way) and the index
+   * written without it, under the lock, and the lock let go: a caller that blocks its event loop
+   * next (a spawnSync of another process that takes the lock) must not hold it. The name is free
+   * and no lookup finds the container any more; this process's waiters are told at the rename
+   * (onRemoved). The directory's deletion (the writable layer can be large) is `deleted`, which the
+   * caller awaits or hands on (`settled()` waits for every one still running). A crash before it
+   * is done leaves a temp name, which repair deletes. `deleteAfter`: what must end before the
+   * deletion starts (a shim still letting its clients go, which removes its files from the
+   * directory as it ends).
    */
   async removeRecord(ref: string, opts: { force?: boolean; exit?: ExitStatus; deleteAfter?: Promise<unknown> } = {}): Promise<{ record: ContainerRecord; deleted: Promise<void> }> {
-    let renamed!: (r: { record: ContainerRecord; trash: string }) => void;
-    const early = new Promise<{ record: ContainerRecord; trash: string }>((resolve) => (renamed = resolve));
-    const locked = this.#locked(async () => {
+    const removed = await this.#locked(async () => {
       const old = await this.#current(ref);
       // Read side by side: the record's state, the mounts under its directory and the index (whose
       // failure is told after the checks, as when it was read after them). The index without the
@@ -480,20 +478,20 @@ export class ContainerStore {
         await indexStaged.then((s) => s?.abort(), () => undefined);
         throw e;
       }
-      renamed({ record, trash });
-      // Its waiters in this process, as soon as this removal yields (their reads are synchronous).
+      // Its waiters in this process, as soon as this removal yields (their reads are synchronous):
+      // no lookup finds the container from the rename on.
       for (const fn of this.#removalWatchers.get(record.id) ?? []) queueMicrotask(fn);
-      // The index without the entry is committed after the rename, once its temp file is on disk,
-      // and after the answer: no lookup finds the container from the rename on. An index that
-      // cannot be written leaves a stale entry, which repair drops; `deleted` says why it failed.
+      // The index without the entry is committed after the rename, once its temp file is on disk:
+      // an entry whose record is gone counts for nothing (the file comment), so the waiters need
+      // not wait for the index's fsync. An index that cannot be written leaves a stale entry, which
+      // repair drops; the removal still says why it failed.
       try {
         await (await indexStaged)?.commit();
       } catch (e) {
         throw new NsboxError(`container ${record.id} was removed, but dropping its name ${record.name} from ${this.namesFile} failed (the entry counts for nothing; repair drops it): ${(e as Error).message}`, { cause: e, path: this.namesFile });
       }
+      return { record, trash };
     });
-    // The checks' refusal (or a failed read or rename) rejects `locked` before `early` resolves.
-    const removed = await Promise.race([early, locked.then(() => early)]);
     // The directory's fsync (both renames made durable) comes after the answer, beside the
     // deletion. **Relaxed:** after a power loss just after a removal was answered, the container may
     // be back as it was before (its record whole: an exited container with its name), or its index
@@ -502,7 +500,7 @@ export class ContainerStore {
       () => undefined,
       () => undefined,
     );
-    const deleted = Promise.all([locked, locked.then(() => fsyncDirAsync(this.layout.containersDir)), (gone ?? Promise.resolve()).then(() => removeTree(removed.trash)), sweepExits(this.layout.containersDir)]).then(() => {});
+    const deleted = Promise.all([fsyncDirAsync(this.layout.containersDir), (gone ?? Promise.resolve()).then(() => removeTree(removed.trash)), sweepExits(this.layout.containersDir)]).then(() => {});
     this.#deleting.add(deleted);
     const done = () => this.#deleting.delete(deleted);
     deleted.then(done, done);

@@ -121,7 +121,7 @@ async function removeNow(ctx: EngineContext, r: ContainerRecord, opts: { volumes
   });
   const [removed] = await Promise.all([record, removeCgroupsOf(ctx, r, found)]);
   if (!removed) return;
-  removed.deleted.catch((e: unknown) => ctx.warn(`finishing the removal of container ${r.id} (its name in the index, its directory)`, e));
+  removed.deleted.catch((e: unknown) => ctx.warn(`deleting the directory of container ${r.id}`, e));
   ctx.claims.release(r.id);
   const owner = ownerOf(r.options.labels);
   if (owner) new OwnerIndex(ctx.root).forget('container', r.id, owner);

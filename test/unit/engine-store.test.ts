@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type PathLike } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -304,10 +305,10 @@ test.serial('remove: the record goes without waiting for the index; an index tha
   t.truthy(await store.create({ name: 'web' }), 'and the name is free');
 });
 
-test.serial('removeRecord: answered once the record is gone, before the index is committed (under the lock, which the next change waits for)', async (t) => {
+test.serial('removeRecord: its waiters are told at the rename, before the index is committed; it resolves once the index is written and the lock is free', async (t) => {
   const store = await ContainerStore.open({ root: tempRoot(t) });
   const c = await store.create({ name: 'quick', state: 'exited', exitCode: 0 });
-  // The index's temp file is held back until the removal has answered: its commit comes after.
+  // The index's temp file is held back until the waiter has been told: its commit comes after.
   let letIndexGo!: () => void;
   const indexHeld = new Promise<void>((resolve) => (letIndexGo = resolve));
   const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
@@ -316,16 +317,20 @@ test.serial('removeRecord: answered once the record is gone, before the index is
     String(file).includes('/.names.json.tmp-') ? indexHeld.then(() => (open as (...a: unknown[]) => Promise<unknown>)(file, ...rest)) : (open as (...a: unknown[]) => unknown)(file, ...rest)) as typeof open;
   syncBuiltinESMExports();
   try {
-    const { record, deleted } = await store.removeRecord('quick');
-    t.is(record.id, c.id);
+    const told = new Promise<void>((resolve) => store.onRemoved(c.id, resolve));
+    let resolved = false;
+    const removing = store.removeRecord('quick').then((r) => ((resolved = true), r));
+    await told;
     await t.throwsAsync(store.peekById(c.id), { instanceOf: NotFoundError });
     t.is(JSON.parse(readFileSync(store.namesFile, 'utf8')).names.quick, c.id, 'the index is not written yet');
-    // The next change of this store waits for the index's commit (the lock is still held).
-    const next = store.create({ name: 'quick' });
+    t.false(resolved, 'nor has the removal resolved');
     letIndexGo();
+    const { record, deleted } = await removing;
+    t.is(record.id, c.id);
+    t.is(JSON.parse(readFileSync(store.namesFile, 'utf8')).names.quick, undefined);
+    // The lock is free the moment it resolves: a process started now (with this event loop blocked) takes it.
+    t.is(spawnSync('flock', ['-n', store.lockFile, 'true']).status, 0);
     await deleted;
-    const made = await next;
-    t.is(JSON.parse(readFileSync(store.namesFile, 'utf8')).names.quick, made.id);
   } finally {
     letIndexGo();
     fsp.open = open;
