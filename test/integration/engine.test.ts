@@ -262,9 +262,15 @@ rtest('--rm: the engine that started it removes it once its shim is done; otherw
 rtest('--rm: a restart keeps it (docker\'s) and runs it again on its writable layer, mounted volatile twice', async (t) => {
   const { engine, image, root } = t.context;
   // Started as the API server starts it (it removes the container itself when its shim is done).
-  const r = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'echo x >> /runs; exec sleep 1000'] } });
+  const r = await engine.create({ autoRemove: true, options: { image, command: ['sh', '-c', 'echo x >> /runs; echo ran; exec sleep 1000'] } });
   t.teardown(() => engine.remove(r.id, { force: true }).catch(() => {}));
   const first = await engine.start(r.id, { claimRemoval: true });
+  // The first run has written before the restart kills it (its start is told at its execve, before that).
+  const ran = new AbortController();
+  for await (const e of engine.logs(r.id, { follow: true, signal: ran.signal })) {
+    if (e.log === 'ran\n') break;
+  }
+  ran.abort();
   const again = await engine.restart(r.id, { timeout: 0 });
   t.not(again.startedAt, first.startedAt);
   // The first run's end, as its shim's exit command tells it (`rm --auto-remove ID --run STARTED_AT`).
