@@ -37,6 +37,7 @@ import { autoRemove } from './removal.js';
 import { parseReference } from '../image/reference.js';
 import { writeRunPlan } from './run-plan.js';
 import { FOREGROUND_NOTE } from './foreground-note.js';
+import { debug } from '../debug.js';
 
 export { FOREGROUND_NOTE };
 
@@ -131,8 +132,9 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
   // A failure is the removal's to report (or the caller's, through remove()).
   marked.catch(() => {});
   const kept = opts.planKey === undefined || net || proxies || r.volumes.length || !image ? undefined : marked.then(() => keepPlan(ctx.root, opts.planKey!, r, started, image));
+  if (opts.planKey !== undefined && !kept) debug('run-plan', 'not kept: a network, volumes or no image');
   // A plan that cannot be written only costs the next run its quickness.
-  kept?.catch(() => {});
+  kept?.catch((e: unknown) => debug('run-plan', `not kept: ${(e as Error).message}`));
   return {
     id: r.id,
     stdout: started.stdout,
@@ -170,10 +172,10 @@ function keepPlan(root: string, key: string, r: ContainerRecord, c: Container, i
   const plan = c.spawnPlan;
   const cgroup = c.cgroup?.paths;
   // A root copied instead of an overlay, or no cgroup: not what the quick run makes.
-  if (!plan || !cgroup || !plan.ops.some((op) => op.op === 'mount' && op.fstype === 'overlay')) return;
+  if (!plan || !cgroup || !plan.ops.some((op) => op.op === 'mount' && op.fstype === 'overlay')) return debug('run-plan', 'not kept: no spawn plan, no cgroup or no overlay root');
   const refsKey = parseReference(r.options.image!).toString();
   const images = JSON.parse(readFileSync(join(root, 'images.json'), 'utf8')) as { refs?: Record<string, unknown> };
-  if (images.refs?.[refsKey] !== image.digest) return;
+  if (images.refs?.[refsKey] !== image.digest) return debug('run-plan', `not kept: ${refsKey} names another image now`);
   writeRunPlan(root, r.id, {
     key,
     image: { refsKey, digest: image.digest, layers: image.layers },

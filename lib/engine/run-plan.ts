@@ -21,6 +21,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import type { SpawnPlan } from '../native.js';
 import { bufferReplacer, bufferReviver } from '../runtime/exec-template.js';
+import { debug } from '../debug.js';
 
 const VERSION = 1;
 const ID = '@@NSBOX_ID@@';
@@ -44,7 +45,7 @@ function readOr(file: string, fallback: string): string {
 export function runPlanKey(request: object, root: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!buildId) return undefined;
   const vars = Object.keys(env)
-    .filter((k) => k.startsWith('NSBOX_') || k.startsWith('XDG_'))
+    .filter((k) => (k.startsWith('NSBOX_') && k !== 'NSBOX_DEBUG') || k.startsWith('XDG_'))
     .sort()
     .map((k) => `${k}=${env[k]}`);
   // The host's cgroup mounts (the container's /sys/fs/cgroup views come from them), not the rest of
@@ -89,18 +90,35 @@ export interface RunPlan {
   cgroup: Record<string, string>;
 }
 
+/** Whether `name` is one of the string values in `v` (Buffers, the seccomp program, aside). */
+function holdsValue(v: unknown, name: string): boolean {
+  if (typeof v === 'string') return v === name;
+  if (typeof v !== 'object' || v === null || Buffer.isBuffer(v)) return false;
+  return Object.values(v).some((x) => holdsValue(x, name));
+}
+
 /**
- * Writes the plan of container `id` (whose name must not appear in it: only the id is a
- * placeholder). False (nothing written) when it cannot be made a template.
+ * Writes the plan of container `id`; only the id is a placeholder. False (nothing written) when it
+ * cannot be made a template: the container's name is one of the record's or the spawn plan's values
+ * (a hostname or an alias made from it would be wrong for the next container), or the text holds a
+ * placeholder already. The name is compared with whole values, not searched in the text: a name
+ * is often part of a path or of the image's reference (`--name busybox busybox`, a store under
+ * /tmp/nsbox-cli-XqrY9 for `--name qr`), which the next container shares.
  */
 export function writeRunPlan(root: string, id: string, p: RunPlan): boolean {
   const name = String(p.record.name ?? '');
   const { name: _n, created: _c, ...record } = p.record;
   void _n;
   void _c;
+  if (!name || holdsValue(record, name) || holdsValue(p.plan, name) || holdsValue(p.command, name)) {
+    debug('run-plan', `not kept: the name ${JSON.stringify(name)} is one of its values`);
+    return false;
+  }
   const text = JSON.stringify({ v: VERSION, ...p, record }, bufferReplacer);
-  // A generated name or a time in the spawn plan would be wrong for the next container.
-  if (!name || text.includes(name) || text.includes(ID) || text.includes(SHORT_ID)) return false;
+  if (text.includes(ID) || text.includes(SHORT_ID)) {
+    debug('run-plan', 'not kept: a placeholder is in it');
+    return false;
+  }
   const templated = text.split(id).join(ID).split(id.slice(0, 12)).join(SHORT_ID);
   const file = runPlanFile(root, p.key);
   mkdirSync(join(root, 'run-plans'), { recursive: true, mode: 0o700 });

@@ -24,8 +24,8 @@ const quickRunBundle = fileURLToPath(new URL('../../dist/cli-bundle/quick-run.cj
 const reason = !isRoot ? 'needs root' : !existsSync(dist) ? 'dist/ is not built (npm test builds it)' : registryUnavailable();
 const rtest = skipIf(reason, test.serial);
 
-function nsbox(t: { context: Ctx }, args: string[], input?: string): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input: input ?? '', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });
+function nsbox(t: { context: Ctx }, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input: input ?? '', env: { ...process.env, ...env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });
 }
 
 test.before(async (t) => {
@@ -274,9 +274,9 @@ rtest('exec (-i, -t, -d, -e, -w, -u, exit codes), pause/unpause, stats, stop/sta
 });
 
 /** Runs a quick bundle's `run` by itself: its exit code, or 99 when it would leave the command to the full CLI. */
-function quickRun(t: { context: Ctx }, file: string, args: string[], opts: { input?: string } = {}): SpawnSyncReturns<string> {
+function quickRun(t: { context: Ctx }, file: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
   const script = `require(${JSON.stringify(file)}).run(${JSON.stringify(args)}).then((c) => process.exit(c ?? 99))`;
-  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', input: opts.input ?? '', env: { ...process.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });
+  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', input: opts.input ?? '', env: { ...process.env, ...opts.env, NSBOX_ROOT: t.context.root }, timeout: 60_000 });
 }
 
 rtest('the quick exec (no engine): the same process as the full one, -e and -w too, exit codes, -i, signals forwarded; what it cannot do goes to the full CLI', async (t) => {
@@ -418,15 +418,20 @@ rtest('the quick run --rm (no engine, from the plan the full one kept): the same
   const ids = () => readdirSync(join(t.context.root, 'containers')).filter((f) => /^[0-9a-f]{64}$/.test(f));
   const before = ids();
   t.is(quickRun(t, quickRunBundle, args).status, 99, 'no plan yet: the full CLI runs it');
-  const full = nsbox(t, ['run', ...args]);
+  // Why a plan is not kept, or not used, is told on stderr (NSBOX_DEBUG is not part of a plan's key).
+  const debug = { NSBOX_DEBUG: 'run-plan' };
+  const plansDir = join(t.context.root, 'run-plans');
+  const plans = () => (existsSync(plansDir) ? readdirSync(plansDir) : []);
+  const plansBefore = plans();
+  const full = nsbox(t, ['run', ...args], undefined, debug);
   t.is(full.status, 0, full.stderr);
-  const quick = quickRun(t, quickRunBundle, args);
-  t.is(quick.status, 0, `the quick bundle ran it by itself, from the plan the full run kept: ${quick.stderr}`);
+  const quick = quickRun(t, quickRunBundle, args, { env: debug });
+  t.is(quick.status, 0, `the quick bundle ran it by itself, from the plan the full run kept: ${quick.stderr} (the full run's stderr: ${full.stderr})`);
   t.is(quick.stdout, full.stdout, 'same user, cwd, env, cgroups, capabilities, seccomp, mounts, devices, network');
   t.regex(quick.stdout, /^uid=1000\b(.*\n)*\/tmp\n(.*\n)*A=1\n(.*\n)*Seccomp:\t2\n/);
   const id12 = quick.stderr.trim();
   t.regex(id12, /^[0-9a-f]{12}$/);
-  t.not(id12, full.stderr.trim(), 'a container of its own');
+  t.not(id12, full.stderr.trim().split('\n').pop(), 'a container of its own');
   t.deepEqual(leftOf(t, id12), [], 'its record, directory, note and cgroups removed');
   t.false(nsbox(t, ['ps', '-aq']).stdout.includes(id12));
   // Its name is free: the quick removal leaves the index's entry, which names no record (so it does
@@ -436,6 +441,14 @@ rtest('the quick run --rm (no engine, from the plan the full one kept): the same
   t.true(stale === undefined || !existsSync(join(t.context.root, 'containers', stale)), 'its name is free');
   const again = quickRun(t, quickRunBundle, args);
   t.is(again.status, 0, `the name taken again: ${again.stderr}`);
+  // The plan holds nothing of the name: the full run of the same request under another name keeps the same one.
+  const [planFile] = plans().filter((f) => !plansBefore.includes(f));
+  t.truthy(planFile, 'the full run kept one plan');
+  const planText = readFileSync(join(plansDir, planFile!), 'utf8');
+  rmSync(join(plansDir, planFile!));
+  const renamed = nsbox(t, ['run', ...args.map((a) => (a === 'qr' ? 'qr-other' : a))], undefined, debug);
+  t.is(renamed.status, 0, renamed.stderr);
+  t.is(readFileSync(join(plansDir, planFile!), 'utf8'), planText);
 
   // Exit codes, and signals forwarded.
   const exit3 = ['--rm', img(t), 'sh', '-c', 'echo out; echo err >&2; exit 3'];

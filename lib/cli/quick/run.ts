@@ -26,11 +26,12 @@ import { OwnerIndex, thisProcess } from '../../engine/owners.js';
 import { processStatSync } from '../../engine/process-start-time.js';
 import { native, type SpawnPlan } from '../../native.js';
 import { defaultRoot } from '../../storage/layout.js';
-import { readRunPlan, type RunPlan } from '../../engine/run-plan.js';
+import { readRunPlan, runPlanFile, type RunPlan } from '../../engine/run-plan.js';
 import { quickRunKey, quickRunRequest } from './run-request.js';
 import { QuickStore, type Record_ } from './run-store.js';
 import { closeAll, relay, signalNumber } from './fds.js';
 import { isoString } from '../../iso-time.js';
+import { debug } from '../../debug.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 /** The note a foreground container carries (foreground.ts's FOREGROUND_NOTE). */
@@ -132,6 +133,12 @@ async function removeMade(m: Made, id: string, code?: number): Promise<void> {
   if (errors.length) throw errors[0];
 }
 
+/** Leaves the run to the full command, saying why under NSBOX_DEBUG=run-plan. */
+function declined(why: string): undefined {
+  debug('run-plan', `declined: ${why}`);
+  return undefined;
+}
+
 export async function run(argv: string[]): Promise<number | undefined> {
   const req = quickRunRequest(argv);
   // -i from a terminal takes the shim's attach (the full command's).
@@ -141,19 +148,20 @@ export async function run(argv: string[]): Promise<number | undefined> {
   cgroupDirsOnThisThread();
   const root = defaultRoot();
   const key = quickRunKey(req, root);
-  if (!key) return undefined;
+  if (!key) return declined('no plan key (not run from the bundles)');
   const id = newId();
   const plan = readRunPlan(root, key, id);
-  if (!plan || !imageStillThere(root, plan.image)) return undefined;
+  if (!plan) return declined(`no plan for this request (${runPlanFile(root, key)})`);
+  if (!imageStillThere(root, plan.image)) return declined(`the image changed since the plan (${plan.image.refsKey})`);
   // The cgroup's paths as the plan has them, or the full command's (this host or process moved).
   let driver: CgroupDriver;
   try {
     driver = makeDriver(cgroupLayoutSync(), 'auto', (own) => cgroupPathFor(own, cgroupParent(), id, true));
-  } catch {
+  } catch (e) {
     // no cgroup layout this path can use: the full command takes the run
-    return undefined;
+    return declined(`no cgroup layout: ${(e as Error).message}`);
   }
-  if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return undefined;
+  if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return declined(`cgroup paths ${JSON.stringify(driver.paths)}, the plan's ${JSON.stringify(plan.cgroup)}`);
 
   // Our signals are the container's from its start on: one that comes before it is kept for it.
   let target: number | undefined;
@@ -180,6 +188,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     made.record = await made.store.create({ ...plan.record, id, created: now } as Omit<Record_, 'name'>, req.name, () => made.owners.note('container', id, FOREGROUND_NOTE, owner));
     if (!made.record) {
       made.owners.forget('container', id);
+      debug('run-plan', 'declined: the name is taken, or the store does not read as expected');
       return giveUp();
     }
     // The cgroup after the record (by which the engine finds it after a kill -9 of this process),
@@ -210,8 +219,9 @@ export async function run(argv: string[]): Promise<number | undefined> {
     // On this thread: nothing else is to be done until it runs, and no other work of this process
     // needs the thread pool, whose threads' start would be this wait's largest part.
     child = native.spawnSync(spawnPlan);
-  } catch {
+  } catch (e) {
     // Nothing ran: what was made goes, and the full command does it again and says what went wrong.
+    debug('run-plan', `declined: the start failed: ${(e as Error).message}`);
     closeAll([...fds, ...outPipes.map(([r]) => r)]);
     try {
       await removeMade(made, id);
