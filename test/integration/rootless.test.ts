@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import ava from 'ava';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImages, pushImages, registryUnavailable, startRegistry } from '../fixtures/registry.js';
@@ -18,10 +18,20 @@ const maxUserNs = Number(execFileSync('cat', ['/proc/sys/user/max_user_namespace
 const why = !hasSetpriv || maxUserNs === 0 ? 'needs setpriv and user namespaces' : !unprivilegedCanRead() ? 'nobody cannot read this checkout (clone it where others can)' : undefined;
 const rtest = skipIf(why, test);
 
+// nobody's HOME, whose ~/.local/share/nsbox (the owner index) goes with it once every test is done.
+let home: string | undefined;
+function nobodyHome(): string {
+  if (!home) {
+    home = mkdtempSync(join(tmpdir(), 'nsbox-nobody-home-'));
+    chownSync(home, 65534, 65534);
+  }
+  return home;
+}
+
 function asNobody(script: string, env: Record<string, string> = {}): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
-    env: { ...process.env, HOME: '/tmp', XDG_RUNTIME_DIR: '', ...env },
+    env: { ...process.env, HOME: nobodyHome(), XDG_RUNTIME_DIR: '', ...env },
     timeout: 60_000,
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
@@ -31,6 +41,7 @@ function asNobody(script: string, env: Record<string, string> = {}): { stdout: s
 // left; removed once every test here is done (each of them makes it).
 ava.after.always(() => {
   if (!why) spawnSync('rmdir', [`${tmpdir()}/nsbox-65534`]);
+  if (home) rmSync(home, { recursive: true, force: true });
 });
 
 rtest('an unprivileged user runs a container in its own user namespace', (t) => {
