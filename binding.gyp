@@ -4,7 +4,7 @@
       "target_name": "nsbox",
       "sources": [
         "cpp/addon.cc", "cpp/errors.cc", "cpp/spawn.cc", "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc",
-        "cpp/pidfd.cc", "cpp/pty.cc", "cpp/mount.cc", "cpp/fs.cc", "cpp/file-batch.cc", "cpp/layer-gunzip.cc", "cpp/layer-extract.cc", "cpp/spawn-process.cc", "cpp/netlink.cc", "cpp/netns.cc", "cpp/fd-pass.cc", "cpp/cgroup-bpf.cc"
+        "cpp/pidfd.cc", "cpp/close-watch.cc", "cpp/pty.cc", "cpp/mount.cc", "cpp/fs.cc", "cpp/file-batch.cc", "cpp/layer-gunzip.cc", "cpp/layer-extract.cc", "cpp/spawn-process.cc", "cpp/netlink.cc", "cpp/netns.cc", "cpp/fd-pass.cc", "cpp/cgroup-bpf.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -1,4 +1,4 @@
-// Per-environment addon state (no C++ globals): the error class and live exit watches.
+// Per-environment addon state (no C++ globals): the error class, live exit and close watches.
 #pragma once
 #include <napi.h>
 
@@ -7,11 +7,13 @@
 namespace nsbox {
 
 struct ExitWatch;
+struct CloseWatch;
 struct NftLib;
 
 struct AddonData {
   Napi::FunctionReference error_class;
   std::set<ExitWatch*> watches;
+  std::set<CloseWatch*> closeWatches;  // close-watch.cc
   NftLib* nft = nullptr;  // libnftables and its context, loaded on first use (netns.cc)
 };
 
@@ -31,7 +33,9 @@ void InitNetlink(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
 void InitFdPass(Napi::Env env, Napi::Object exports);
 void InitCgroupBpf(Napi::Env env, Napi::Object exports);
+void InitCloseWatch(Napi::Env env, Napi::Object exports);
 void CloseAllWatches(AddonData* data);
+void CloseAllCloseWatches(AddonData* data);
 void FreeNft(AddonData* data);
 
 }  // namespace nsbox

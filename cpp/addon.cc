@@ -60,12 +60,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Watches hold uv handles: close them before the loop goes away.
   napi_add_env_cleanup_hook(env, [](void* arg) {
     CloseAllWatches(static_cast<AddonData*>(arg));
+    CloseAllCloseWatches(static_cast<AddonData*>(arg));
     FreeNft(static_cast<AddonData*>(arg));
   }, data);
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("constants", Constants(env));
   InitSpawn(env, exports);
   InitPidfd(env, exports);
+  InitCloseWatch(env, exports);
   InitPty(env, exports);
   InitMount(env, exports);
   InitFs(env, exports);

@@ -18,6 +18,7 @@ struct ExitWatch {
   Napi::FunctionReference callback;
   Napi::AsyncContext* context;
   AddonData* data;
+  bool reap = true;  // false: told of the exit only (a process this one does not wait for)
 };
 
 namespace {
@@ -45,6 +46,8 @@ napi_value ExitResult(napi_env env, int status, int r, int err, const siginfo_t&
     ok = set("error", napi_create_string_utf8(env, uv_strerror(status), NAPI_AUTO_LENGTH, &v));
   } else if (r < 0) {
     ok = set("error", napi_create_string_utf8(env, ErrnoName(err).c_str(), NAPI_AUTO_LENGTH, &v));
+  } else if (si.si_code == 0) {
+    ok = set("exited", napi_get_boolean(env, true, &v));
   } else if (si.si_code == CLD_EXITED) {
     ok = set("exitCode", napi_create_int32(env, si.si_status, &v));
   } else {
@@ -57,7 +60,12 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   auto* w = static_cast<ExitWatch*>(handle->data);
   siginfo_t si{};
   int r = -1;
-  if (status >= 0) {
+  if (status >= 0 && !w->reap) {
+    // Readable: the process has exited. Its reaping (and its status) is its parent's.
+    r = 0;
+    si.si_pid = -1;
+    si.si_code = 0;
+  } else if (status >= 0) {
     do {
       r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &si, WEXITED | WNOHANG);
     } while (r < 0 && errno == EINTR);
@@ -87,11 +95,13 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
 
 // watchExit(pidfd, callback, options?): calls back once with { exitCode } or { signal, coreDumped }, reaping the child.
 // options.unref: the watch does not keep the event loop alive (a child that outlives us need not be waited for).
+// options.reap false: calls back with { exited: true } at the exit, reaping nothing (any process's pidfd).
 Napi::Value WatchExit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NSBOX_CHECK_ARG(env, info.Length() >= 2 && info[0].IsNumber() && info[1].IsFunction() && (info.Length() < 3 || info[2].IsUndefined() || info[2].IsObject()),
-                  "watchExit(pidfd, callback, options?: { unref?: boolean })");
+                  "watchExit(pidfd, callback, options?: { unref?: boolean, reap?: boolean })");
   bool unref = info.Length() >= 3 && info[2].IsObject() && info[2].As<Napi::Object>().Get("unref").ToBoolean().Value();
+  bool reap = !(info.Length() >= 3 && info[2].IsObject() && info[2].As<Napi::Object>().Get("reap").StrictEquals(Napi::Boolean::New(env, false)));
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
     Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
@@ -99,6 +109,7 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
   }
   auto* w = new ExitWatch();
   w->pidfd = info[0].As<Napi::Number>().Int32Value();
+  w->reap = reap;
   w->env = env;
   w->callback = Napi::Persistent(info[1].As<Napi::Function>());
   w->context = new Napi::AsyncContext(env, "nsbox.exit");

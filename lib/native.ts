@@ -150,6 +150,8 @@ export interface ExitInfo {
   signal?: number;
   coreDumped?: boolean;
   error?: string;
+  /** With `reap: false`: the process has exited (its status is its parent's to take). */
+  exited?: boolean;
 }
 
 export interface NativeAddon {
@@ -171,15 +173,23 @@ export interface NativeAddon {
   spawnSync(plan: SpawnPlan): { pid: number; pidfd: number };
   /**
    * Reaps the child behind pidfd when it exits and calls back once. `unref`: the watch does not
-   * keep the event loop alive (for a child that may outlive this process).
+   * keep the event loop alive (for a child that may outlive this process). `reap: false`: only
+   * tells of the exit (`{ exited: true }`), of any process, child or not, and reaps nothing.
    */
-  watchExit(pidfd: number, callback: (info: ExitInfo) => void, options?: { unref?: boolean }): void;
+  watchExit(pidfd: number, callback: (info: ExitInfo) => void, options?: { unref?: boolean; reap?: boolean }): void;
   /**
    * Stops a watchExit that has not called back yet (its callback is dropped); false when none is
    * active on that pidfd. The pidfd is left open. On a pidfd of a process that is not this
    * process's child, watchExit calls back with `{ error: 'ECHILD' }` when that process exits.
    */
   unwatchExit(pidfd: number): boolean;
+  /**
+   * Calls back after each close of the file at `path` by any process (inotify's IN_CLOSE), until
+   * unwatchClose(handle). The watch keeps the event loop alive.
+   */
+  watchClose(path: string, callback: () => void): number;
+  /** Stops a watchClose; false when it is not active. */
+  unwatchClose(handle: number): boolean;
   /** pidfd_send_signal; false when the process is already gone. */
   sendSignal(pidfd: number, signo: number): boolean;
   pidfdOpen(pid: number): number;

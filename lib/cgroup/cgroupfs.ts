@@ -2,6 +2,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, rea
 import { mkdir as mkdirAsync, rmdir as rmdirAsync, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, NsboxError, isCode } from '../errors.js';
+import { exitsOf, untilChanged } from './kill.js';
 import { native } from '../native.js';
 
 /** Turns a Node fs error on a cgroup file into an NsboxError that keeps errno, syscall and path. */
@@ -286,7 +287,9 @@ export { sleep };
 
 /**
  * Removes a cgroup directory and its sub-cgroups, deepest first. A cgroup that is already gone is
- * fine; EBUSY (tasks still leaving after a kill) is retried until `timeoutMs`.
+ * fine. One that answers EBUSY (tasks still leaving after a kill) is tried again when they are
+ * gone, until `timeoutMs`: on cgroup2 when its cgroup.events says it is no longer populated
+ * (inotify), on v1 when the processes its cgroup.procs lists have exited (their pidfds).
  */
 export async function rmdirTree(dir: string, timeoutMs = 5000): Promise<void> {
   // The common case is a cgroup without sub-cgroups: one rmdir, no directory walk.
@@ -297,20 +300,34 @@ export async function rmdirTree(dir: string, timeoutMs = 5000): Promise<void> {
     if (isCode(err, 'ENOENT')) return;
     if (!isCode(err, 'EBUSY', 'ENOTEMPTY')) throw cgroupFsError(err, 'rmdir', dir);
   }
+  const deadline = Date.now() + timeoutMs;
   for (const d of await walkDeepestFirst(dir)) {
-    const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
         await rmdir(d);
         break;
       } catch (err) {
         if (isCode(err, 'ENOENT')) break;
-        if (isCode(err, 'EBUSY') && Date.now() < deadline) {
-          await sleep(20);
-          continue;
-        }
-        throw cgroupFsError(err, 'rmdir', d);
+        const left = deadline - Date.now();
+        if (!isCode(err, 'EBUSY') || left <= 0) throw cgroupFsError(err, 'rmdir', d);
+        await untilLeft(d, left);
       }
     }
   }
+}
+
+/** Until the tasks of cgroup `d` (no sub-cgroups) are gone, or `ms` has passed. */
+async function untilLeft(d: string, ms: number): Promise<void> {
+  const events = path.join(d, 'cgroup.events');
+  if (existsSync(events)) {
+    await untilChanged(events, async () => parseFlatKeyed(await readOptional(events)).populated !== 1, ms, `${d} to empty`).catch((e: unknown) => {
+      if (!isCode(e, 'ETIMEDOUT')) throw e;
+    });
+    return;
+  }
+  const pids = parsePids(await readOptional(path.join(d, 'cgroup.procs')));
+  // None listed, yet busy: tasks in their exit that cgroup.procs no longer shows. The kernel tells
+  // of their leaving nowhere on v1: tried again shortly.
+  if (pids.length === 0) await sleep(Math.min(5, ms));
+  else await exitsOf(pids, ms);
 }

@@ -2,16 +2,17 @@
  * Crash-safe writes and cross-process locks. A file is replaced by writing a temp file next to it,
  * fsyncing it, renaming it over the old one and fsyncing the directory: readers see the old or the
  * new content, never a mix, whatever happens. Locks are flock(2) on a lock file, taken with LOCK_NB
- * and retried after short sleeps, so waiting for another process never blocks the event loop.
+ * and tried again when a process closes the lock file (lock-wait.ts): waiting for another process
+ * never blocks the event loop, and the lock is taken as soon as its holder lets go.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, fsyncSync, openSync, renameSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { NsboxError } from '../errors.js';
 import { native } from '../native.js';
 import { fsError, isCode } from './errors.js';
+import { flockWhenFree } from './lock-wait.js';
 
 /** fsync a directory, making the renames and creations inside it durable. */
 export async function fsyncDirAsync(dir: string): Promise<void> {
@@ -135,29 +136,25 @@ function unlock(fd: number): void {
 }
 
 /**
- * Takes an flock on `file` (created if missing), waiting for it (polling, so the event loop runs
- * on) unless `opts.wait` is false; the function that releases it, or undefined when it was held
+ * Takes an flock on `file` (created if missing), waiting for it (off the event loop, woken by the
+ * holder's close) unless `opts.wait` is false; the function that releases it, or undefined when it was held
  * elsewhere and `wait` was false. For a lock held across more than one call; else withLock.
  */
 export async function acquireLock(file: string, opts: LockOptions & { wait?: boolean } = {}): Promise<(() => void) | undefined> {
   const fd = await openLockFile(file);
-  const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
-  let delay = 1;
   try {
-    while (!native.flock(fd, lockOp(opts.shared))) {
-      if (opts.wait === false) {
-        closeSync(fd);
-        return undefined;
-      }
-      opts.signal?.throwIfAborted();
-      if (Date.now() >= deadline) {
-        throw new NsboxError(`lock ${file}: still held by another process after ${opts.timeoutMs} ms`, {
-          code: 'ETIMEDOUT',
-          path: file,
-        });
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 50);
+    if (opts.wait === false) {
+      if (native.flock(fd, lockOp(opts.shared))) return () => unlock(fd);
+      closeSync(fd);
+      return undefined;
+    }
+    // Woken by the holder's close of the lock file (lock-wait.ts), not by a timer.
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    if (!(await flockWhenFree(fd, file, lockOp(opts.shared), { deadline, signal: opts.signal }))) {
+      throw new NsboxError(`lock ${file}: still held by another process after ${opts.timeoutMs} ms`, {
+        code: 'ETIMEDOUT',
+        path: file,
+      });
     }
   } catch (err) {
     closeSync(fd);

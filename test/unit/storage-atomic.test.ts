@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { tryLock, withLock, writeFileAtomic } from '../../lib/storage/atomic.js';
 import { defaultRoot, StoreLayout } from '../../lib/storage/layout.js';
+import type { NativeAddon } from '../../lib/native.js';
 
 const atomicModule = fileURLToPath(new URL('../../lib/storage/atomic.ts', import.meta.url));
 
@@ -129,4 +131,60 @@ test('writeFileAtomic: a reader never sees a partial file while another process 
   t.is(child.exitCode, 0);
   t.is(bad, 0, `${bad} of ${reads} reads saw a partial file`);
   t.deepEqual(readdirSync(dir), ['big.json']);
+});
+
+/** A second node process that holds `lock` until its stdin ends (or it is killed). */
+function holderUntilTold(lock: string) {
+  const code = `
+    import { withLock } from ${JSON.stringify(atomicModule)};
+    await withLock(${JSON.stringify(lock)}, async () => {
+      console.log('locked');
+      process.stdin.resume();
+      await new Promise((r) => process.stdin.once('end', r));
+    });`;
+  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const locked = new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', () => reject(new Error('holder exited early')));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, locked, exited };
+}
+
+test.serial("a lock's waiter is woken by its holder's close (inotify), not by a timer: a try when the watch is set, then one per close; a holder killed lets go too", async (t) => {
+  const lock = path.join(tempDir(t), 'l.lock');
+  // Count the waiter's tries and wake-ups: the addon's own object (which lib/native.ts's proxy
+  // reads each call from) gets counting wrappers.
+  const native = createRequire(import.meta.url)(fileURLToPath(new URL('../../build/Release/nsbox.node', import.meta.url))) as NativeAddon;
+  const { flock, watchClose } = native;
+  let tries = 0;
+  let wakes = 0;
+  let watching: (() => void) | undefined;
+  native.flock = (fd, op) => ((op & native.constants.LOCK_NB && tries++), flock(fd, op));
+  native.watchClose = (file, cb) => {
+    const handle = watchClose(file, () => (wakes++, cb()));
+    watching?.();
+    return handle;
+  };
+  t.teardown(() => Object.assign(native, { flock, watchClose }));
+  for (const end of ['release', 'SIGKILL'] as const) {
+    const h = holderUntilTold(lock);
+    t.teardown(() => {
+      if (h.child.exitCode === null) h.child.kill('SIGKILL');
+    });
+    await h.locked;
+    tries = 0;
+    wakes = 0;
+    const watched = new Promise<void>((resolve) => (watching = resolve));
+    const acquired = withLock(lock, () => 'mine');
+    await watched;
+    // The waiter has tried twice (before and after setting its watch) and now sleeps on the watch.
+    t.is(tries, 2, end);
+    if (end === 'release') h.child.stdin.end();
+    else h.child.kill('SIGKILL');
+    t.is(await acquired, 'mine', end);
+    t.true(wakes >= 1, `${end}: woken by a close`);
+    t.true(tries <= 2 + wakes, `${end}: ${tries} tries for ${wakes} wake-ups`);
+    await h.exited;
+  }
 });

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isCode, parseFlatKeyed, parsePids, readOptional, readText, walkDeepestFirst, writeValue } from '../cgroupfs.js';
 import type { CgroupEvent, KillOptions } from '../driver.js';
-import { killByFreezing, waitUntil } from '../kill.js';
+import { killByFreezing, untilChanged } from '../kill.js';
 import { watchOrPoll } from '../watch.js';
 
 // The cgroup2 core files every non-root cgroup has, with or without controllers. The v2 driver uses
@@ -34,7 +34,7 @@ export async function frozenV2(dir: string): Promise<boolean> {
 /** Writes cgroup.freeze and waits until cgroup.events reports the new state for the whole subtree. */
 export async function setFrozenV2(dir: string, frozen: boolean, timeoutMs = 10_000): Promise<void> {
   await writeValue(path.join(dir, 'cgroup.freeze'), frozen ? 1 : 0);
-  await waitUntil(async () => ((await cgroupEvents(dir)).frozen === 1) === frozen, timeoutMs, `${dir} to ${frozen ? 'freeze' : 'thaw'}`);
+  await untilChanged(path.join(dir, 'cgroup.events'), async () => ((await cgroupEvents(dir)).frozen === 1) === frozen, timeoutMs, `${dir} to ${frozen ? 'freeze' : 'thaw'}`);
 }
 
 /** Whether this kernel has cgroup.kill (5.14+). */
@@ -54,7 +54,7 @@ export async function killV2(dir: string, options: KillOptions = {}): Promise<vo
   const timeoutMs = options.timeoutMs ?? 10_000;
   if (await hasKillFile(dir)) {
     await writeValue(path.join(dir, 'cgroup.kill'), 1);
-    await waitUntil(async () => !(await populated(dir)), timeoutMs, `the processes of ${dir} to exit`);
+    await untilChanged(path.join(dir, 'cgroup.events'), async () => !(await populated(dir)), timeoutMs, `the processes of ${dir} to exit`);
     return;
   }
   await killByFreezing(

@@ -13,6 +13,7 @@ import { native } from '../../native.js';
 import { generateName } from '../../engine/names.js';
 import { leaveExit } from '../../engine/removed-exits.js';
 import { exchangeFileSync, replaceFileSync } from '../../storage/replace-sync.js';
+import { flockWhenFree } from '../../storage/lock-wait.js';
 
 export type Record_ = Record<string, unknown> & { id: string; name: string };
 
@@ -39,11 +40,7 @@ export class QuickStore {
     mkdirSync(this.dir, { recursive: true });
     const fd = openSync(join(this.dir, 'containers.lock'), fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o644);
     try {
-      let delay = 1;
-      while (!native.flock(fd, native.constants.LOCK_EX | native.constants.LOCK_NB)) {
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 50);
-      }
+      await flockWhenFree(fd, join(this.dir, 'containers.lock'), native.constants.LOCK_EX | native.constants.LOCK_NB, { deadline: Infinity });
       return fn();
     } finally {
       // Closing the fd lets go of the lock.
