@@ -57,10 +57,7 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   // The callback may stop this watch (Finish): the context and callback are used before that.
   napi_status st = napi_make_callback(env, *w->context, env.Global(), w->callback.Value(), 0, nullptr, &ret);
   if (st == napi_ok) return;
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
-  napi_value thrown;
-  if (napi_get_and_clear_last_exception(env, &thrown) == napi_ok) napi_fatal_exception(env, thrown);
+  ReportCallbackFailure(env);
 }
 
 // watchClose(path, callback): calls back (no arguments) after each close of the file `path` by any

@@ -31,4 +31,11 @@ Napi::Error MakeSysError(Napi::Env env, int err, const std::string& syscall, con
   return e;
 }
 
+void ReportCallbackFailure(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
+  napi_value thrown;
+  if (napi_get_and_clear_last_exception(env, &thrown) == napi_ok) napi_fatal_exception(env, thrown);
+}
+
 }  // namespace nsbox

@@ -16,6 +16,11 @@ std::string ErrnoName(int err);
 Napi::Error MakeSysError(Napi::Env env, int err, const std::string& syscall, const std::string& path,
                          const std::string& what = "");
 
+// After a napi_make_callback from a uv callback failed: the exception the callback threw becomes
+// an uncaught exception, as for Node's own callbacks. None pending: the environment runs no more
+// JavaScript (a watch that fires in the teardown's last turns of the loop), and nothing is told.
+void ReportCallbackFailure(napi_env env);
+
 // Throws a TypeError for a malformed call from lib/native.ts (a bug in the library, not user input).
 #define NSBOX_CHECK_ARG(env, cond, msg)                                   \
   do {                                                                    \

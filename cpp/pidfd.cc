@@ -87,10 +87,7 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   // the environment runs no more JavaScript: an unref'd watch whose child ended just as this
   // process did is readable in the teardown's last turns of the loop, before CloseAllWatches.
   // node-addon-api's calls would throw there, which aborts the process; the exit goes unreported.
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
-  napi_value thrown;
-  if (napi_get_and_clear_last_exception(env, &thrown) == napi_ok) napi_fatal_exception(env, thrown);
+  ReportCallbackFailure(env);
 }
 
 // watchExit(pidfd, callback, options?): calls back once with { exitCode } or { signal, coreDumped }, reaping the child.
