@@ -45,3 +45,25 @@ test('a watch callback that throws: the process\'s uncaughtException, as for Nod
   t.is(r.code, 7, r.out);
   t.regex(r.out, /exitCode 0\nuncaught: from the callback/);
 });
+
+test('watchClose: called back at each close of the file by anyone, until unwatched; a callback that throws is the process\'s uncaughtException; a watch left open does not keep the process from ending once unwatched', async (t) => {
+  const r = await node(`
+    const fs = require('node:fs');
+    const file = require('node:path').join(require('node:os').tmpdir(), 'nsbox-close-watch-' + process.pid);
+    fs.writeFileSync(file, '');
+    process.on('exit', () => fs.rmSync(file, { force: true }));
+    let n = 0;
+    process.on('uncaughtException', (e) => { console.log('uncaught: ' + e.message); });
+    const h = native.watchClose(file, () => {
+      n++;
+      console.log('close ' + n);
+      if (n === 1) fs.closeSync(fs.openSync(file, 'r'));
+      else {
+        console.log('unwatched ' + native.unwatchClose(h) + ' again ' + native.unwatchClose(h));
+        throw new Error('from the callback');
+      }
+    });
+    fs.closeSync(fs.openSync(file, 'r+'));`);
+  t.is(r.code, 0, r.out);
+  t.is(r.out, 'close 1\nclose 2\nunwatched true again false\nuncaught: from the callback\n');
+});
