@@ -136,9 +136,10 @@ function unlock(fd: number): void {
 }
 
 /**
- * Takes an flock on `file` (created if missing), waiting for it (off the event loop, woken by the
- * holder's close) unless `opts.wait` is false; the function that releases it, or undefined when it was held
- * elsewhere and `wait` was false. For a lock held across more than one call; else withLock.
+ * Takes an flock on `file` (created if missing), waiting for it (the event loop runs on; the next
+ * try comes at the holder's close) unless `opts.wait` is false; the function that releases it, or
+ * undefined when it was held elsewhere and `wait` was false. For a lock held across more than one
+ * call; else withLock.
  */
 export async function acquireLock(file: string, opts: LockOptions & { wait?: boolean } = {}): Promise<(() => void) | undefined> {
   const fd = await openLockFile(file);
