@@ -36,6 +36,12 @@ export interface Serve {
   child: ChildProcess;
   /** What the server wrote to stderr (its JSON log). */
   log(): string;
+  /**
+   * True once the log has a JSON line that `match` accepts: at once, or when the server writes one
+   * (its stderr reaches the log file on this process's event loop, after whatever else is ready);
+   * false after `ms`.
+   */
+  logged(match: (line: Record<string, unknown>) => boolean, ms?: number): Promise<boolean>;
   /** SIGTERM, and its exit code. */
   stop(): Promise<number | null>;
 }
@@ -53,12 +59,37 @@ export async function startServe(opts: { root?: string; dir?: string; args?: str
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'], env: { ...process.env, NSBOX_ROOT: root } });
   closeSync(fd);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const waiters = new Set<() => void>();
+  const hasLine = (match: (line: Record<string, unknown>) => boolean) =>
+    readFileSync(logFile, 'utf8').split('\n').some((l) => {
+      try {
+        return match(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        // not a whole JSON line (the last one while it is written, a warning Node printed)
+        return false;
+      }
+    });
   const serve: Serve = {
     root,
     socket,
     dir,
     child,
     log: () => readFileSync(logFile, 'utf8'),
+    logged: (match, ms = 30_000) =>
+      new Promise<boolean>((resolve) => {
+        const check = () => {
+          if (!hasLine(match)) return;
+          done(true);
+        };
+        const done = (found: boolean) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(found);
+        };
+        const timer = setTimeout(() => done(false), ms);
+        waiters.add(check);
+        check();
+      }),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -74,6 +105,7 @@ export async function startServe(opts: { root?: string; dir?: string; args?: str
     const timer = setTimeout(() => resolve(false), 30_000);
     child.stderr!.on('data', (chunk: Buffer) => {
       appendFileSync(logFile, chunk);
+      for (const w of [...waiters]) w();
       if (seen === undefined) return;
       seen += chunk.toString('utf8');
       if (/"msg":"listening"/.test(seen)) {

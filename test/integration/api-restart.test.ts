@@ -73,8 +73,7 @@ rtest('socket mode and group, loopback TCP, request log, SIGTERM; containers sur
   const pid: number = (await request(first.socket, 'GET', '/containers/survivor/json')).json.State.Pid;
   t.true(pid > 1 && alive(pid));
 
-  const lines = first.log().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.true(lines.some((l) => l['level'] === 'debug' && l['method'] === 'POST' && l['route'] === '/containers/create' && l['status'] === 201), 'one JSON line per request');
+  t.true(await first.logged((l) => l['level'] === 'debug' && l['method'] === 'POST' && l['route'] === '/containers/create' && l['status'] === 201), `one JSON line per request: ${first.log()}`);
 
   t.is(await first.stop(), 0, 'SIGTERM: a clean exit');
   t.false(existsSync(first.socket), 'the socket file is removed');
@@ -125,6 +124,8 @@ rtest('after a host reboot (shims and containers gone) the next daemon starts al
 
   const second = track(await startServe({ root: first.root, dir: first.dir }));
   t.teardown(() => docker(second, ['rm', '-f', ...Object.values(ids)]));
+  // Told in its log as each restart is made (the engine's open, before or after it listens).
+  for (const id of [ids.always, ids.unlessStopped, ids.stoppedAlways]) t.true(await second.logged((l) => l['msg'] === 'restarted by its restart policy' && l['container'] === id), `${id} restarted`);
   const restarted = second.log().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'restarted by its restart policy').map((l) => l['container']);
   t.deepEqual(restarted.sort(), [ids.always, ids.unlessStopped, ids.stoppedAlways].sort());
   const ps = docker(second, ['ps', '--format', '{{.Names}}']).stdout.trim().split('\n').sort();
