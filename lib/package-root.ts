@@ -13,7 +13,8 @@ function find(from: string): string {
   }
 }
 
-export const packageRoot: string = find(dirname(fileURLToPath(import.meta.url)));
+// import.meta.dirname: Node 20.11 on, and the CLI's bundles (their __dirname, tools/bundle-cli.mjs).
+export const packageRoot: string = find(import.meta.dirname ?? dirname(fileURLToPath(import.meta.url)));
 
 /** A path inside the package. */
 export const packagePath = (...parts: string[]): string => join(packageRoot, ...parts);

@@ -18,6 +18,42 @@ const outfile = `${outdir}/nsbox.cjs`;
 const buildId = randomBytes(16).toString('hex');
 rmSync(outdir, { recursive: true, force: true });
 const common = { absWorkingDir: root, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' };
+// Where the bundles' modules find themselves (lib/package-root.ts, lib/native.ts): import.meta.dirname
+// is the bundle's __dirname; import.meta.url is made only when read (a file URL costs a bundle's
+// top level ~1 ms: Node's URL parser).
+const moduleLocation = {
+  define: { 'import.meta.dirname': '__dirname', 'import.meta.url': '__nsbox_module.url' },
+  banner: `var __nsbox_module = { get url() { return require("node:url").pathToFileURL(__filename).href; } };`,
+};
+const PATH_EXPORTS = ['basename', 'delimiter', 'dirname', 'extname', 'format', 'isAbsolute', 'join', 'normalize', 'parse', 'posix', 'relative', 'resolve', 'sep', 'toNamespacedPath', 'win32'];
+/**
+ * `node:path` as an ES module of the bundle's own: a default import of a builtin (`import path
+ * from 'node:path'`, as most of lib/ has it) becomes esbuild's __toESM, a copy of all of path's
+ * properties made once per importing module as the bundle's top level runs (~1 ms for the quick
+ * run's 21 modules); from an ES module it is a plain reference.
+ */
+const pathModule = {
+  name: 'path-module',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?path$/ }, (args) => (args.kind === 'require-call' ? undefined : { path: 'node:path', namespace: 'nsbox-path' }));
+    b.onLoad({ filter: /.*/, namespace: 'nsbox-path' }, () => ({
+      contents: `const p = require('node:path');\nexport default p;\nexport const { ${PATH_EXPORTS.join(', ')} } = p;\n`,
+      loader: 'js',
+    }));
+  },
+};
+/**
+ * `node:module` in a quick bundle: its one use in lib/ is createRequire(import.meta.url), for the
+ * addon (an absolute path) and, on a Node without process.getBuiltinModule, builtins, which the
+ * require bin/nsbox.js gives the bundle loads alike. Loading node:module costs ~1 ms.
+ */
+const moduleShim = {
+  name: 'quick-module',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?module$/ }, () => ({ path: 'node:module', namespace: 'nsbox-module' }));
+    b.onLoad({ filter: /.*/, namespace: 'nsbox-module' }, () => ({ contents: 'export const createRequire = () => require;\n', loader: 'js' }));
+  },
+};
 await build({ ...common, stdin: { contents: "export * from 'got';", resolveDir: root }, outfile: `${outdir}/got.cjs`, minify: true });
 /** `got` is got.cjs, beside the bundle (bin/nsbox.js gives the bundle a require from its own path). */
 const gotBeside = {
@@ -28,15 +64,14 @@ const gotBeside = {
 };
 const result = await build({
   ...common,
-  plugins: [gotBeside],
+  plugins: [gotBeside, pathModule],
   entryPoints: ['dist/cli/main.js'],
   outfile,
   // import() of a bundled module becomes a call; a script compiled with vm (as bin/nsbox.js does)
   // could not run a real import().
   supported: { 'dynamic-import': false },
-  // The modules find the package from their own location (lib/package-root.ts, lib/native.ts).
-  define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) },
-  banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` },
+  define: { ...moduleLocation.define, __NSBOX_BUILD_ID__: JSON.stringify(buildId) },
+  banner: { js: `/* nsbox-build ${buildId} */ ${moduleLocation.banner}` },
   // NSBOX_BUNDLE_MINIFY=0 keeps lines and names, for reading a --cpu-prof of the CLI. Short
   // identifiers: 619 -> 449 kB of source to read, and ~3.5 ms less to deserialize the code cache.
   minifySyntax: process.env.NSBOX_BUNDLE_MINIFY !== '0',
@@ -87,7 +122,7 @@ const fsPromisesShim = {
 const quick = [];
 for (const name of ['ps', 'exec', 'run', 'build']) {
   const out = `${outdir}/quick-${name}.cjs`;
-  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, plugins: name === 'build' ? [] : [fsPromisesShim], minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { 'import.meta.url': '__nsbox_module_url', __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` }, supported: { 'dynamic-import': false } });
+  const r = await build({ ...common, entryPoints: [`dist/cli/quick/${name}.js`], outfile: out, plugins: name === 'build' ? [pathModule] : [fsPromisesShim, moduleShim, pathModule], minify: process.env.NSBOX_BUNDLE_MINIFY !== '0', metafile: true, define: { ...moduleLocation.define, __NSBOX_BUILD_ID__: JSON.stringify(buildId) }, banner: { js: `/* nsbox-build ${buildId} */ ${moduleLocation.banner}` }, supported: { 'dynamic-import': false } });
   asciiOnly(out);
   const inputs = Object.values(r.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
   const schemaLib = inputs.filter((f) => /node_modules\/zod\/(?!v4\/core\/(regexes|util)\.js)/.test(f));

@@ -24,7 +24,7 @@ await build({
   entryPoints: ['dist/oci/main.js'],
   outfile,
   supported: { 'dynamic-import': false },
-  define: { 'import.meta.url': '__nsbox_module_url' },
+  define: { 'import.meta.url': '__nsbox_module_url', 'import.meta.dirname': '__dirname' },
   banner: { js: `/* nsbox-build ${buildId} */ var __nsbox_module_url = require("node:url").pathToFileURL(__filename).href;` },
   minify: true,
 });

@@ -7,7 +7,7 @@
  * container lives only as long as this process (a crash of the machine ends it), and what a crash
  * leaves (a temp file, a directory without a record) is what the store's repair removes.
  */
-import { closeSync, constants as fsc, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../../native.js';
 import { generateName } from '../../engine/names.js';
@@ -143,7 +143,42 @@ export class QuickStore {
     });
     // At once, outside the lock: a handful of entries (the record, the overlay's empty directories),
     // whose removal through the thread pool took a hop per entry.
-    if (moved) rmSync(trash, { recursive: true, force: true });
+    if (moved) removeRunTree(trash);
+  }
+}
+
+/**
+ * What a quick run's directory holds when its container wrote nothing to its writable layer: the
+ * files and then the directories, deepest first (the volatile overlay's work directory marks
+ * itself under work/work/incompat/volatile). Unlinked and removed by name, which takes a third of
+ * the system calls of a walk (an lstat per entry, a readdir per directory, an rmdir refused
+ * before each walk).
+ */
+const RUN_TREE = {
+  files: ['record.json', 'work/work/incompat/volatile/dirty'],
+  dirs: ['root', 'upper', 'work/work/incompat/volatile', 'work/work/incompat', 'work/work', 'work/index', 'work', ''],
+};
+
+/** `dir`'s tree removed: by RUN_TREE's names, and what that leaves (anything the container wrote) by a walk. */
+export function removeRunTree(dir: string): void {
+  try {
+    for (const f of RUN_TREE.files) {
+      try {
+        unlinkSync(join(dir, f));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    for (const d of RUN_TREE.dirs) {
+      try {
+        rmdirSync(join(dir, d));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+  } catch {
+    // not empty (the container wrote to its layer) or of another shape: the walk takes the rest
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
