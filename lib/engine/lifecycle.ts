@@ -197,7 +197,14 @@ export async function startContainer(ctx: EngineContext, ref: string, opts: Star
   if (claimed) {
     ctx.claims.setRun(r.id, record.startedAt!);
     void shimDone(started.shimPid, shimStart, started.bundle)
-      .then(() => (ctx.claims.removes(r.id, record.startedAt) ? autoRemove(ctx, r.id, undefined, record) : undefined))
+      .then(async () => {
+        if (!ctx.claims.removes(r.id, record.startedAt)) return;
+        // Restarted by another process (a CLI's restart of the daemon's container): its new run
+        // is that process's, removed by its shim's exit command once this claim is let go.
+        const later = () => ctx.store.get(r.id).then((x) => x.startedAt !== record.startedAt, () => false);
+        if (await ctx.claims.restartedElsewhere(dir, later)) return ctx.claims.release(r.id);
+        return autoRemove(ctx, r.id, undefined, record);
+      })
       .catch((e: unknown) => ctx.warn(`removing --rm container ${r.id}`, e));
   }
   return record;
@@ -278,14 +285,15 @@ export async function stopContainer(ctx: EngineContext, ref: string, opts: { tim
 export async function restartContainer(ctx: EngineContext, ref: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {
   const r = await ctx.store.get(ref);
   // docker's restart keeps a --rm container (its daemon turns AutoRemove off for the stop): the
-  // removal that the stop sets off is held off, here (beginRestart) and in the shim's exit command
-  // (our claim's lock keeps its `flock -n` out until the new run is recorded; after that, its `--run`
-  // is not the container's last run). Removed by whoever removes the new run when it ends.
+  // removal that the stop sets off is held off, here and in another process that claimed it
+  // (beginRestart: restart.lock), and in the shim's exit command (our claim's lock keeps its
+  // `flock -n` out until the new run is recorded; after that, its `--run` is not the container's
+  // last run). Removed by whoever removes the new run when it ends.
   const claimedBefore = r.autoRemove && ctx.claims.has(r.id);
   const claimed = r.autoRemove && ctx.claims.claim(r.id, ctx.store.layout.container(r.id));
-  if (r.autoRemove) ctx.claims.beginRestart(r.id);
   let record: ContainerRecord;
   try {
+    if (r.autoRemove) await ctx.claims.beginRestart(r.id, ctx.store.layout.container(r.id));
     if (isRunning(r)) await stopRunning(ctx, r, opts.timeout ?? 10);
     record = await startContainer(ctx, r.id, claimedBefore ? { claimRemoval: true } : {});
   } finally {

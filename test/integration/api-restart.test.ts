@@ -136,3 +136,29 @@ rtest('after a host reboot (shims and containers gone) the next daemon starts al
   t.not(state('none'), 'running');
   t.is(docker(second, ['rm', '-f', ...Object.values(ids)]).status, 0);
 });
+
+rtest("a --rm container of the daemon, restarted by another process (the CLI), is kept; its new run's end removes it", async (t) => {
+  const s = track(await startServe());
+  const img = `${t.context.reg.host}/busybox:1`;
+  t.is(docker(s, ['pull', '-q', img]).status, 0);
+  const run = docker(s, ['run', '-d', '--rm', '--name', 'kept', img, 'sleep', '1000']);
+  t.is(run.status, 0, run.stderr);
+  const id = run.stdout.trim();
+  const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NSBOX_ROOT: s.root } });
+  const startedAt = () => (JSON.parse(cli('inspect', id).stdout || '[{}]') as Array<{ startedAt?: string }>)[0]?.startedAt;
+  const first = startedAt();
+  // The daemon watches this run's shim to remove the container at its end; the CLI's stop of it
+  // is a restart's, which keeps it (as docker's restart of a --rm container).
+  const restart = cli('restart', '-t', '1', 'kept');
+  t.is(restart.status, 0, restart.stderr);
+  t.is(docker(s, ['inspect', '-f', '{{.State.Status}}', 'kept']).stdout.trim(), 'running');
+  t.not(startedAt(), first, 'a new run');
+  // Given time to act on the first run's end, the daemon has removed nothing.
+  await new Promise((r) => setTimeout(r, 500));
+  t.is(docker(s, ['inspect', '-f', '{{.State.Status}}', 'kept']).stdout.trim(), 'running');
+  t.false(s.log().includes('removing --rm container'), s.log());
+  // The new run's end removes it (its shim's exit command, the daemon's claim let go).
+  t.is(cli('stop', '-t', '1', 'kept').status, 0);
+  await until('the restarted --rm container to be removed', () => docker(s, ['ps', '-a', '-q', '--no-trunc']).stdout.trim() === '');
+  t.is(docker(s, ['inspect', 'kept']).status, 1);
+});
