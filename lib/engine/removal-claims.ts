@@ -69,7 +69,7 @@ export class RemovalClaims {
       throw e;
     }
     this.#restartFds.set(id, [...(this.#restartFds.get(id) ?? []), fd]);
-    // Shared among restarters; only a removal's momentary check (restartingElsewhere) excludes it.
+    // Shared among restarters; only a removal's momentary check (restartedElsewhere) excludes it.
     await flockWhenFree(fd, join(dir, RESTART_LOCK), constants.LOCK_SH | constants.LOCK_NB, { deadline: Date.now() + 5000 });
   }
 
