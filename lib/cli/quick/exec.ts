@@ -3,9 +3,10 @@
  * own (tools/bundle-cli.mjs), without zod, the engine or the CLI's main bundle (issue 14: exec within
  * 25 ms of `node -e 0`). It reads the container without the engine (engine/container-list.ts), takes
  * the spawn plan its last start compiled (exec.json, runtime/exec-template.ts), fills in the command,
- * pipes and the container's pidfd, spawns it through the addon and relays its output, as the full
- * command does: stdin a pipe (fed with -i, else at its end at once), our SIGINT/SIGTERM/SIGHUP/SIGQUIT
- * forwarded, the exit code its own (128 + a signal's number).
+ * stdio and the container's pidfd and spawns it through the addon. What the full command does, it
+ * does: stdin a pipe (fed with -i, else at its end at once), the output on our stdout and stderr
+ * (given to it as they are, or through pipes relayed to them when they are a terminal), our
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded, the exit code its own (128 + a signal's number).
  *
  * Anything else (another flag, a container it cannot read or that is not running, no template, a
  * paused container, a spawn that fails: nothing ran) answers undefined before anything is printed
@@ -16,7 +17,7 @@ import { readRunningContainer } from '../../engine/container-list.js';
 import { native } from '../../native.js';
 import { opsWithUser, planFromTemplate, readExecTemplate, type ExecTemplate, type TemplateOptions } from '../../runtime/exec-template.js';
 import { flag, parseArgs, value, values } from '../args.js';
-import { closeAll, relay, signalNumber } from './fds.js';
+import { closeAll, isatty, relay, signalNumber } from './fds.js';
 import { EXEC_FLAGS } from '../exec-flags.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -70,17 +71,29 @@ export async function run(argv: string[]): Promise<number | undefined> {
     return undefined;
   }
   const [inR, inW] = native.pipe();
-  const [outR, outW] = native.pipe();
-  const [errR, errW] = native.pipe();
+  // Its stdout and stderr are ours, or pipes relayed to ours when they are a terminal (without -t,
+  // docker's exec never gets one), as the quick run's.
+  const stdio: [number, number, number] = [inR, 1, 2];
+  const outPipes: Array<[number, number]> = [];
+  const given = [pidfd, inR];
+  for (const i of [1, 2] as const) {
+    if (!isatty(i)) continue;
+    const [r, w] = native.pipe();
+    outPipes.push([r, i]);
+    given.push(w);
+    stdio[i] = w;
+  }
   let child: { pid: number; pidfd: number };
   try {
-    child = await native.spawn(planFromTemplate(prepared.template, prepared.command, pidfd, [inR, outW, errW], prepared.options));
+    // On this thread: nothing else is to be done until it runs, and without pipes to relay nothing
+    // else of this process needs the thread pool, whose threads' start would be this wait's largest part.
+    child = native.spawnSync(planFromTemplate(prepared.template, prepared.command, pidfd, stdio, prepared.options));
   } catch {
     // The spawn failed before the command ran (execve included): the full command explains it.
-    closeAll([inW, outR, errR]);
+    closeAll([inW, ...outPipes.map(([r]) => r)]);
     return undefined;
   } finally {
-    closeAll([pidfd, inR, outW, errW]);
+    closeAll(given);
   }
   const forward = (sig: NodeJS.Signals) => native.sendSignal(child.pidfd, signalNumber(sig));
   for (const sig of FORWARDED) process.on(sig, forward);
@@ -92,7 +105,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
       resolve(info.exitCode ?? (info.signal ? 128 + info.signal : 125));
     }),
   );
-  const [code] = await Promise.all([exited, relay(outR, 1, outR, quietExit), relay(errR, 2, errR, quietExit)]);
+  const [code] = await Promise.all([exited, ...outPipes.map(([r, to]) => relay(r, to, r, quietExit))]);
   // With -i our stdin may still be read by a thread that no input will end: exit, as the full command does.
   process.exit(code);
 }

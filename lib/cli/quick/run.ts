@@ -16,7 +16,7 @@
  * spawn that fails before the command ran) answers undefined with nothing started or printed, after
  * undoing what it had made, and bin/nsbox.js runs the full command, which does it or says why not.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { layoutFrom, parseCgroupMounts, type CgroupLayout } from '../../cgroup/detect.js';
 import { cgroupDirsOnThisThread } from '../../cgroup/cgroupfs.js';
@@ -29,7 +29,7 @@ import { defaultRoot } from '../../storage/layout.js';
 import { readRunPlan, runPlanFile, type RunPlan } from '../../engine/run-plan.js';
 import { quickRunKey, quickRunRequest } from './run-request.js';
 import { QuickStore, type Record_ } from './run-store.js';
-import { closeAll, relay, signalNumber } from './fds.js';
+import { closeAll, isatty, relay, signalNumber } from './fds.js';
 import { isoString } from '../../iso-time.js';
 import { debug } from '../../debug.js';
 
@@ -50,22 +50,6 @@ function newId(): string {
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * isatty(3) without node:tty, which loads node:net and streams (~6 ms): what is not a character
- * device (a pipe, a file) or is one of the memory devices (/dev/null: major 1) is no terminal; any
- * other character device is asked of node:tty.
- */
-function isatty(fd: number): boolean {
-  try {
-    const st = fstatSync(fd);
-    if (!st.isCharacterDevice() || Math.floor(st.rdev / 256) % 4096 === 1) return false;
-  } catch {
-    // a closed fd is no terminal
-    return false;
-  }
-  return process.getBuiltinModule('node:tty').isatty(fd);
 }
 
 /** detectCgroups, read synchronously (its three reads off the event loop cost more than they take). */
