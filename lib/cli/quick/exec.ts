@@ -17,7 +17,7 @@ import { readRunningContainer } from '../../engine/container-list.js';
 import { native } from '../../native.js';
 import { opsWithUser, planFromTemplate, readExecTemplate, type ExecTemplate, type TemplateOptions } from '../../runtime/exec-template.js';
 import { flag, parseArgs, value, values } from '../args.js';
-import { closeAll, isatty, relay, signalNumber } from './fds.js';
+import { closeAll, outputFds, relay, signalNumber } from './fds.js';
 import { EXEC_FLAGS } from '../exec-flags.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -71,18 +71,10 @@ export async function run(argv: string[]): Promise<number | undefined> {
     return undefined;
   }
   const [inR, inW] = native.pipe();
-  // Its stdout and stderr are ours, or pipes relayed to ours when they are a terminal (without -t,
-  // docker's exec never gets one), as the quick run's.
+  // Its stdout and stderr: ours, or pipes relayed to ours when they are a terminal (as the quick run's).
   const stdio: [number, number, number] = [inR, 1, 2];
-  const outPipes: Array<[number, number]> = [];
   const given = [pidfd, inR];
-  for (const i of [1, 2] as const) {
-    if (!isatty(i)) continue;
-    const [r, w] = native.pipe();
-    outPipes.push([r, i]);
-    given.push(w);
-    stdio[i] = w;
-  }
+  const outPipes = outputFds(stdio, given);
   let child: { pid: number; pidfd: number };
   try {
     // On this thread: nothing else is to be done until it runs, and without pipes to relay nothing

@@ -3,6 +3,7 @@
  * to ours, writing all of a buffer, closing what is dropped.
  */
 import { closeSync, fstatSync, read, writeSync } from 'node:fs';
+import { native } from '../../native.js';
 
 export function closeAll(fds: number[]): void {
   for (const fd of fds) {
@@ -67,4 +68,22 @@ export function isatty(fd: number): boolean {
     return false;
   }
   return process.getBuiltinModule('node:tty').isatty(fd);
+}
+
+/**
+ * A container process's stdout and stderr: ours as they are, or, for a terminal (without -t,
+ * docker's container never gets one), a pipe's write end whose read end is relayed to ours. Sets
+ * `stdio[1]` and `stdio[2]`, adds the write ends to `given` (ours to close once the process has
+ * them) and returns each read end with the fd it is relayed to.
+ */
+export function outputFds(stdio: [number, number, number], given: number[]): Array<[number, number]> {
+  const relayed: Array<[number, number]> = [];
+  for (const i of [1, 2] as const) {
+    if (!isatty(i)) continue;
+    const [r, w] = native.pipe();
+    relayed.push([r, i]);
+    given.push(w);
+    stdio[i] = w;
+  }
+  return relayed;
 }

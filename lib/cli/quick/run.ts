@@ -29,7 +29,7 @@ import { defaultRoot } from '../../storage/layout.js';
 import { readRunPlan, runPlanFile, type RunPlan } from '../../engine/run-plan.js';
 import { quickRunKey, quickRunRequest } from './run-request.js';
 import { QuickStore, type Record_ } from './run-store.js';
-import { closeAll, isatty, relay, signalNumber } from './fds.js';
+import { closeAll, isatty, outputFds, relay, signalNumber } from './fds.js';
 import { isoString } from '../../iso-time.js';
 import { debug } from '../../debug.js';
 
@@ -192,13 +192,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     // relayed to them when they are a terminal (without -t, docker's container never has one).
     const stdio: [number, number, number] = [0, 1, 2];
     if (!req.interactive) fds.push((stdio[0] = openSync('/dev/null', 'r+')));
-    for (const i of [1, 2] as const) {
-      if (!isatty(i)) continue;
-      const [r, w] = native.pipe();
-      outPipes.push([r, i]);
-      fds.push(w);
-      stdio[i] = w;
-    }
+    outPipes.push(...outputFds(stdio, fds));
     const spawnPlan: SpawnPlan = { ...plan.plan, stdio };
     // On this thread: nothing else is to be done until it runs, and no other work of this process
     // needs the thread pool, whose threads' start would be this wait's largest part.
