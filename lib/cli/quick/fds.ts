@@ -1,6 +1,7 @@
 /**
- * The quick commands' plain fd plumbing (no streams, no zod): copying a container's output pipes
- * to ours, writing all of a buffer, closing what is dropped.
+ * The quick commands' plain fd plumbing (no streams, no zod): a container process's stdout and
+ * stderr (ours, or pipes relayed to ours for a terminal), copying such a pipe to ours, writing all
+ * of a buffer, closing what is dropped, whether an fd is a terminal.
  */
 import { closeSync, fstatSync, read, writeSync } from 'node:fs';
 import { native } from '../../native.js';
