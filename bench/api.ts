@@ -4,9 +4,12 @@
 //   docker run --rm IMAGE true          vs  podman run --rm IMAGE true
 //   docker exec C true                  vs  podman exec C true          (C runs sleep)
 //   docker run -d IMAGE sleep; rm -f    vs  the same with podman        (both commands timed)
-// Then where the server's time went, per route, from its --debug request log.
+// One warm-up of each row, then rounds in which every row runs once (as bench/cli.ts), so that drift
+// on this shared machine hits both engines alike; what a command left running (podman's cleanup
+// processes) is waited for before the next row, not counted. Then where the server's time went, per
+// route, from its --debug request log.
 //
-//   node --import=tsx bench/api.ts        (root; BENCH_N=20 runs each; BENCH_PODMAN=0: nsbox only;
+//   node --import=tsx bench/api.ts        (root; BENCH_N=20 rounds; BENCH_PODMAN=0: nsbox only;
 //                                          BENCH_SERVE_NODE_ARGS: node flags for nsbox serve;
 //                                          BENCH_SERVE_LOG: keep the server's log in this file)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -18,6 +21,7 @@ import { buildImages, pushImages, startRegistry } from '../test/fixtures/registr
 import { readCgroupLayout, removeChildCgroup } from './lib/cgroup-hierarchies.ts';
 import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
 import { hasCommand } from './lib/has-command.ts';
+import { processesNaming, settle } from './lib/settle.ts';
 import { summarize } from './lib/stats.ts';
 
 const N = Number(process.env.BENCH_N ?? 20);
@@ -44,37 +48,72 @@ function run(c: Command): { ms: number; stdout: string } {
   return { ms, stdout: r.stdout };
 }
 
-/** One warm-up, then N timed samples of `sample` (which returns the milliseconds to count). */
-function measure(name: string, sample: () => number): number | undefined {
-  try {
-    sample();
-    const s = summarize(Array.from({ length: N }, sample));
-    console.log(`${row(name)} median ${s.median.toFixed(1)} ms   p90 ${s.p90.toFixed(1)} ms`);
-    return s.median;
-  } catch (e) {
-    console.log(`${row(name)} unavailable: ${(e as Error).message}`);
-    return undefined;
+/** One engine's command line (`cli(args)`), the flags its `run` gets, and those of its `rm -f`. */
+interface Engine {
+  who: string;
+  cli: (args: string[]) => Command;
+  extra: string[];
+  rmExtra: string[];
+  /** The container its exec row runs in (started before the rounds). */
+  container?: string;
+}
+
+interface Row {
+  name: string;
+  sample: () => number;
+  samples: number[];
+  error?: string;
+}
+
+/** The three scenarios' rows for one engine, on `image`. */
+function rowsOf(e: Engine, image: string): Row[] {
+  const make = (name: string, sample: () => number): Row => ({ name: `${e.who} ${name}`, sample, samples: [] });
+  return [
+    make('run --rm IMAGE true', () => run(e.cli(['run', '--rm', ...e.extra, image, 'true'])).ms),
+    make('exec C true', () => {
+      if (!e.container) throw new Error('its container did not start');
+      return run(e.cli(['exec', e.container, 'true'])).ms;
+    }),
+    make('run -d IMAGE sleep; rm -f', () => {
+      const started = run(e.cli(['run', '-d', ...e.extra, image, 'sleep', '1000']));
+      return started.ms + run(e.cli(['rm', '-f', ...e.rmExtra, started.stdout.trim()])).ms;
+    }),
+  ];
+}
+
+/** One warm-up of each row, then N rounds of every row; after each command, what it left running is waited for. */
+async function race(rows: Row[], settled: Set<number>): Promise<void> {
+  for (const r of rows) {
+    try {
+      r.sample();
+    } catch (e) {
+      r.error = (e as Error).message;
+    }
+    await settle(dir, settled);
+  }
+  for (let i = 0; i < N; i++) {
+    for (const r of rows) {
+      if (r.error) continue;
+      try {
+        r.samples.push(r.sample());
+      } catch (e) {
+        r.error = (e as Error).message;
+      }
+      await settle(dir, settled);
+    }
   }
 }
 
-/** The three scenarios for one engine's CLI (`cli(args)` is the command line for its args). */
-function scenarios(who: string, cli: (args: string[]) => Command, image: string, extra: string[] = [], rmExtra: string[] = []) {
-  const runRm = measure(`${who} run --rm IMAGE true`, () => run(cli(['run', '--rm', ...extra, image, 'true'])).ms);
-  let exec: number | undefined;
-  let name: string | undefined;
-  try {
-    name = run(cli(['run', '-d', ...extra, image, 'sleep', '1000'])).stdout.trim();
-    exec = measure(`${who} exec C true`, () => run(cli(['exec', name!, 'true'])).ms);
-  } catch (e) {
-    console.log(`${row(`${who} exec C true`)} unavailable: ${(e as Error).message}`);
-  } finally {
-    if (name) spawnSync(cli(['rm', '-f', ...rmExtra, name]).file, cli(['rm', '-f', ...rmExtra, name]).args, { env: cli([]).env ?? process.env, stdio: 'ignore' });
+/** The row's median (printed with its p90), or undefined when it could not run. */
+function report(r: Row | undefined): number | undefined {
+  if (!r) return undefined;
+  if (r.error || !r.samples.length) {
+    console.log(`${row(r.name)} unavailable: ${r.error ?? 'no samples'}`);
+    return undefined;
   }
-  const detached = measure(`${who} run -d IMAGE sleep; rm -f`, () => {
-    const started = run(cli(['run', '-d', ...extra, image, 'sleep', '1000']));
-    return started.ms + run(cli(['rm', '-f', ...rmExtra, started.stdout.trim()])).ms;
-  });
-  return { runRm, exec, detached };
+  const s = summarize(r.samples);
+  console.log(`${row(r.name)} median ${s.median.toFixed(1)} ms   p90 ${s.p90.toFixed(1)} ms`);
+  return s.median;
 }
 
 function ping(): Promise<boolean> {
@@ -112,6 +151,8 @@ const fd = openSync(logFile, 'a');
 const serveNodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const serve = spawn(process.execPath, [...serveNodeArgs, bin, 'serve', '--socket', socket, '--debug'], { stdio: ['ignore', fd, fd], env: { ...process.env, NSBOX_ROOT: root } });
 closeSync(fd);
+let ns: CrunMountNamespace | undefined;
+let podman: ((args: string[]) => Command) | undefined;
 try {
   if (!hasCommand('docker')) throw new Error('no docker CLI installed');
   await pushImages(images, reg.host);
@@ -124,40 +165,55 @@ try {
   if (!up) throw new Error(`nsbox serve did not answer: ${readFileSync(logFile, 'utf8')}`);
   const docker = (args: string[]): Command => ({ file: 'docker', args: ['-H', `unix://${socket}`, ...args], env: dockerEnv });
   run(docker(['pull', '-q', image]));
-  console.log(`bench/api: ${N} runs each, docker CLI against nsbox serve, and podman, on ${image}`);
-  const nsbox = scenarios('docker (nsbox serve)', docker, image);
-
-  let podman: ReturnType<typeof scenarios> | undefined;
+  const engines: Engine[] = [{ who: 'docker (nsbox serve)', cli: docker, extra: [], rmExtra: [] }];
   if (process.env.BENCH_PODMAN === '0') console.log(`${row('podman')} skipped (BENCH_PODMAN=0)`);
   else if (!hasCommand('podman')) console.log(`${row('podman')} unavailable: podman is not installed (apt-get install podman)`);
   else {
     // As bench/cli.ts: podman's storage in our directory, rlimits it may set, and on a hybrid host
     // a private mount namespace where its crun finds no cgroup2 mount and our own cgroups.
     const steps = mountNamespaceSteps(readCgroupLayout());
-    const ns = steps.length ? await CrunMountNamespace.start(steps, dir) : undefined;
+    ns = steps.length ? await CrunMountNamespace.start(steps, dir) : undefined;
     const p = ['--root', join(dir, 'podman'), '--runroot', join(dir, 'podman-run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-    const cli = (args: string[]): Command => {
+    podman = (args: string[]): Command => {
       const c = { file: process.env.PODMAN ?? '/usr/bin/podman', args: [...p, ...args] };
       return ns ? ns.wrap(c) : c;
     };
+    const pulled = spawnSync(podman(['pull', '--tls-verify=false', image]).file, podman(['pull', '--tls-verify=false', image]).args, { stdio: 'ignore' });
+    const limits = ['--ulimit', `nofile=${execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()}`, '--ulimit', 'nproc=1000:1000', '--network', 'none'];
+    // docker's rm -f is a SIGKILL at once; podman's waits out a stop timeout unless -t 0.
+    if (pulled.status === 0) engines.push({ who: 'podman', cli: podman, extra: limits, rmExtra: ['-t', '0'] });
+    else console.log(`${row('podman')} unavailable: podman pull failed`);
+  }
+  for (const e of engines) {
     try {
-      const pulled = spawnSync(cli(['pull', '--tls-verify=false', image]).file, cli(['pull', '--tls-verify=false', image]).args, { stdio: 'ignore' });
-      const limits = ['--ulimit', `nofile=${execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()}`, '--ulimit', 'nproc=1000:1000', '--network', 'none'];
-      // docker's rm -f is a SIGKILL at once; podman's waits out a stop timeout unless -t 0.
-      if (pulled.status === 0) podman = scenarios('podman', cli, image, limits, ['-t', '0']);
-      else console.log(`${row('podman')} unavailable: podman pull failed`);
-    } finally {
-      ns?.stop();
-      removeChildCgroup(readCgroupLayout(), 'libpod_parent');
+      e.container = run(e.cli(['run', '-d', ...e.extra, image, 'sleep', '1000'])).stdout.trim();
+    } catch (err) {
+      console.log(`${row(`${e.who} exec C true`)} no container: ${(err as Error).message}`);
     }
   }
-  ratio(nsbox.runRm, podman?.runRm, 0.35, 'run --rm: nsbox serve / podman');
-  ratio(nsbox.exec, podman?.exec, 0.5, 'exec: nsbox serve / podman');
-  ratio(nsbox.detached, podman?.detached, 0.35, 'run -d + rm -f: nsbox serve / podman');
+  // The server, its shims and the exec rows' containers stay; anything else is a command's leftover.
+  const settled = processesNaming(dir);
+  const [nsbox, peer] = engines.map((e) => rowsOf(e, image));
+  // Row by row as the scenarios go: nsbox's then podman's, each round.
+  await race(nsbox!.flatMap((r, i) => (peer ? [r, peer[i]!] : [r])), settled);
+  console.log(`bench/api: ${N} rounds, docker CLI against nsbox serve, and podman, on ${image}`);
+  const [runRm, exec, detached] = nsbox!.map(report);
+  const [pRunRm, pExec, pDetached] = peer ? peer.map(report) : [];
+  ratio(runRm, pRunRm, 0.35, 'run --rm: nsbox serve / podman');
+  ratio(exec, pExec, 0.5, 'exec: nsbox serve / podman');
+  ratio(detached, pDetached, 0.35, 'run -d + rm -f: nsbox serve / podman');
   console.log('nsbox serve, time per request (its --debug log, all runs above):');
   for (const l of routeTimes()) console.log(l);
 } finally {
+  const left = spawnSync('docker', ['-H', `unix://${socket}`, 'ps', '-aq'], { env: dockerEnv, encoding: 'utf8' }).stdout?.split('\n').filter(Boolean) ?? [];
+  if (left.length) spawnSync('docker', ['-H', `unix://${socket}`, 'rm', '-f', ...left], { env: dockerEnv, stdio: 'ignore' });
   spawnSync('docker', ['-H', `unix://${socket}`, 'system', 'prune', '-f'], { env: dockerEnv, stdio: 'ignore' });
+  if (podman) {
+    const rm = podman(['rm', '-f', '-a', '-t', '0']);
+    spawnSync(rm.file, rm.args, { stdio: 'ignore' });
+    ns?.stop();
+    removeChildCgroup(readCgroupLayout(), 'libpod_parent');
+  }
   serve.kill('SIGTERM');
   await new Promise((r) => (serve.exitCode !== null ? r(null) : serve.once('exit', r)));
   if (process.env.BENCH_SERVE_LOG) copyFileSync(logFile, process.env.BENCH_SERVE_LOG);

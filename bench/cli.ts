@@ -8,15 +8,15 @@
 //   BENCH_ONLY=node,nsbox node --import=tsx bench/cli.ts      (keys: node nsbox podman)
 //   NSBOX_BEFORE=/other/checkout/bin/nsbox.js …   adds that build's rows (`before …`), same store, same rounds
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImages, pushImages, startRegistry } from '../test/fixtures/registry.ts';
 import { readCgroupLayout, removeChildCgroup } from './lib/cgroup-hierarchies.ts';
 import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
 import { hasCommand } from './lib/has-command.ts';
+import { processesNaming, settle } from './lib/settle.ts';
 import { summarize, type Summary } from './lib/stats.ts';
-import { native } from '../lib/native.ts';
 
 const N = Number(process.env.BENCH_N ?? 20);
 const only = process.env.BENCH_ONLY?.split(',');
@@ -45,53 +45,6 @@ function time({ file, args }: Command): number {
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${file} ${args.join(' ')}: exit ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
   return ms;
-}
-
-/** Processes other than ours whose command line names the benchmark's directory (its stores). */
-function processesOfRoot(): Set<number> {
-  const found = new Set<number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(root)) found.add(Number(name));
-    } catch {
-      // gone already
-    }
-  }
-  return found;
-}
-
-/**
- * Waits until only the processes of `settled` (the containers' supervisors) are left of those
- * naming our directory: a command may return while processes it started go on working (podman's
- * exec leaves its session's conmon and a `podman … cleanup`), and they must not run during the
- * next row's timing. Waits on each one's pidfd, then looks again (one may start another).
- * Returns the milliseconds waited, or undefined when nothing was left.
- */
-async function settle(settled: Set<number>): Promise<number | undefined> {
-  const t0 = process.hrtime.bigint();
-  for (let first = true; ; first = false) {
-    const left = [...processesOfRoot()].filter((pid) => !settled.has(pid));
-    if (!left.length) return first ? undefined : Number(process.hrtime.bigint() - t0) / 1e6;
-    await Promise.all(
-      left.map(
-        (pid) =>
-          new Promise<void>((resolve) => {
-            let fd: number;
-            try {
-              fd = native.pidfdOpen(pid);
-            } catch {
-              resolve(); // gone already
-              return;
-            }
-            native.watchExit(fd, () => {
-              closeSync(fd);
-              resolve();
-            });
-          }),
-      ),
-    );
-  }
 }
 
 function check({ file, args }: Command, what: string): string {
@@ -154,14 +107,14 @@ try {
   // One warm-up each, then rounds in which every row runs once, so that drift on this shared
   // machine hits every row alike. After each command, what it left running is waited for (not
   // counted in its time), so that it does not run during the next row.
-  const supervisors = processesOfRoot();
+  const supervisors = processesNaming(root);
   for (const row of rows) {
     try {
       time(row.cmd);
     } catch (e) {
       row.error = (e as Error).message;
     }
-    await settle(supervisors);
+    await settle(root, supervisors);
   }
   for (let i = 0; i < N; i++) {
     for (const row of rows) {
@@ -171,7 +124,7 @@ try {
       } catch (e) {
         row.error = (e as Error).message;
       }
-      row.after.push(await settle(supervisors));
+      row.after.push(await settle(root, supervisors));
     }
   }
 
