@@ -54,6 +54,8 @@ interface Engine {
   cli: (args: string[]) => Command;
   extra: string[];
   rmExtra: string[];
+  /** Its server's CPU time so far, in ms (nsbox serve's and its reaped children's). */
+  cpu?: () => number;
   /** The container its exec row runs in (started before the rounds). */
   container?: string;
 }
@@ -62,12 +64,15 @@ interface Row {
   name: string;
   sample: () => number;
   samples: number[];
+  /** For nsbox's rows: the server's CPU time so far (ms), read around each sample. */
+  cpu?: () => number;
+  cpuMs: number;
   error?: string;
 }
 
 /** The three scenarios' rows for one engine, on `image`. */
 function rowsOf(e: Engine, image: string): Row[] {
-  const make = (name: string, sample: () => number): Row => ({ name: `${e.who} ${name}`, sample, samples: [] });
+  const make = (name: string, sample: () => number): Row => ({ name: `${e.who} ${name}`, sample, samples: [], cpuMs: 0, ...(e.cpu ? { cpu: e.cpu } : {}) });
   return [
     make('run --rm IMAGE true', () => run(e.cli(['run', '--rm', ...e.extra, image, 'true'])).ms),
     make('exec C true', () => {
@@ -95,7 +100,9 @@ async function race(rows: Row[], settled: Set<number>): Promise<void> {
     for (const r of rows) {
       if (r.error) continue;
       try {
+        const cpu0 = r.cpu?.() ?? 0;
         r.samples.push(r.sample());
+        r.cpuMs += (r.cpu?.() ?? 0) - cpu0;
       } catch (e) {
         r.error = (e as Error).message;
       }
@@ -112,9 +119,20 @@ function report(r: Row | undefined): number | undefined {
     return undefined;
   }
   const s = summarize(r.samples);
-  console.log(`${row(r.name)} median ${s.median.toFixed(1)} ms   p90 ${s.p90.toFixed(1)} ms`);
+  const cpu = r.cpu ? `   server+shims CPU ${(r.cpuMs / r.samples.length).toFixed(1)} ms` : '';
+  console.log(`${row(r.name)} median ${s.median.toFixed(1)} ms   p90 ${s.p90.toFixed(1)} ms${cpu}`);
   return s.median;
 }
+
+/**
+ * User + system CPU of process `pid` (all its threads) and of the children it reaped (the shims
+ * and the exec'd processes), in ms, from /proc/PID/stat's clock ticks.
+ */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / ticksPerSecond;
+}
+const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 function ping(): Promise<boolean> {
   return new Promise((resolve) => {
@@ -165,7 +183,7 @@ try {
   if (!up) throw new Error(`nsbox serve did not answer: ${readFileSync(logFile, 'utf8')}`);
   const docker = (args: string[]): Command => ({ file: 'docker', args: ['-H', `unix://${socket}`, ...args], env: dockerEnv });
   run(docker(['pull', '-q', image]));
-  const engines: Engine[] = [{ who: 'docker (nsbox serve)', cli: docker, extra: [], rmExtra: [] }];
+  const engines: Engine[] = [{ who: 'docker (nsbox serve)', cli: docker, extra: [], rmExtra: [], cpu: () => cpuMs(serve.pid!) }];
   if (process.env.BENCH_PODMAN === '0') console.log(`${row('podman')} skipped (BENCH_PODMAN=0)`);
   else if (!hasCommand('podman')) console.log(`${row('podman')} unavailable: podman is not installed (apt-get install podman)`);
   else {
