@@ -21,7 +21,7 @@ import { buildImages, pushImages, startRegistry } from '../test/fixtures/registr
 import { readCgroupLayout, removeChildCgroup } from './lib/cgroup-hierarchies.ts';
 import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
 import { hasCommand } from './lib/has-command.ts';
-import { processesNaming, settle } from './lib/settle.ts';
+import { processesNaming, race } from './lib/settle.ts';
 import { summarize } from './lib/stats.ts';
 
 const N = Number(process.env.BENCH_N ?? 20);
@@ -86,29 +86,12 @@ function rowsOf(e: Engine, image: string): Row[] {
   ];
 }
 
-/** One warm-up of each row, then N rounds of every row; after each command, what it left running is waited for. */
-async function race(rows: Row[], settled: Set<number>): Promise<void> {
-  for (const r of rows) {
-    try {
-      r.sample();
-    } catch (e) {
-      r.error = (e as Error).message;
-    }
-    await settle(dir, settled);
-  }
-  for (let i = 0; i < N; i++) {
-    for (const r of rows) {
-      if (r.error) continue;
-      try {
-        const cpu0 = r.cpu?.() ?? 0;
-        r.samples.push(r.sample());
-        r.cpuMs += (r.cpu?.() ?? 0) - cpu0;
-      } catch (e) {
-        r.error = (e as Error).message;
-      }
-      await settle(dir, settled);
-    }
-  }
+/** A sample of the row (`race`), with the server's CPU around it. */
+function sampleRow(r: Row, warmUp: boolean): void {
+  if (warmUp) return void r.sample();
+  const cpu0 = r.cpu?.() ?? 0;
+  r.samples.push(r.sample());
+  r.cpuMs += (r.cpu?.() ?? 0) - cpu0;
 }
 
 /** The row's median (printed with its p90), or undefined when it could not run. */
@@ -213,7 +196,7 @@ try {
   const settled = processesNaming(dir);
   const [nsbox, peer] = engines.map((e) => rowsOf(e, image));
   // Row by row as the scenarios go: nsbox's then podman's, each round.
-  await race(nsbox!.flatMap((r, i) => (peer ? [r, peer[i]!] : [r])), settled);
+  await race(nsbox!.flatMap((r, i) => (peer ? [r, peer[i]!] : [r])), N, sampleRow, { dir, settled });
   console.log(`bench/api: ${N} rounds, docker CLI against nsbox serve, and podman, on ${image}`);
   const [runRm, exec, detached] = nsbox!.map(report);
   const [pRunRm, pExec, pDetached] = peer ? peer.map(report) : [];

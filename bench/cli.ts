@@ -15,7 +15,7 @@ import { buildImages, pushImages, startRegistry } from '../test/fixtures/registr
 import { readCgroupLayout, removeChildCgroup } from './lib/cgroup-hierarchies.ts';
 import { CrunMountNamespace, mountNamespaceSteps } from './lib/crun-mount-namespace.ts';
 import { hasCommand } from './lib/has-command.ts';
-import { processesNaming, settle } from './lib/settle.ts';
+import { processesNaming, race } from './lib/settle.ts';
 import { summarize, type Summary } from './lib/stats.ts';
 
 const N = Number(process.env.BENCH_N ?? 20);
@@ -104,29 +104,9 @@ try {
   if (before) add('nsbox', { name: 'before: ps', cmd: nsboxBefore('ps'), goal: 15, peer: 'podman ps' });
   if (podman) add('podman', { name: 'podman ps', cmd: podman(['ps']) });
 
-  // One warm-up each, then rounds in which every row runs once, so that drift on this shared
-  // machine hits every row alike. After each command, what it left running is waited for (not
-  // counted in its time), so that it does not run during the next row.
+  // The containers' supervisors stay; what else a command leaves running is waited for (race).
   const supervisors = processesNaming(root);
-  for (const row of rows) {
-    try {
-      time(row.cmd);
-    } catch (e) {
-      row.error = (e as Error).message;
-    }
-    await settle(root, supervisors);
-  }
-  for (let i = 0; i < N; i++) {
-    for (const row of rows) {
-      if (row.error) continue;
-      try {
-        row.samples.push(time(row.cmd));
-      } catch (e) {
-        row.error = (e as Error).message;
-      }
-      row.after.push(await settle(root, supervisors));
-    }
-  }
+  await race(rows, N, (row, warmUp) => (warmUp ? time(row.cmd) : row.samples.push(time(row.cmd))), { dir: root, settled: supervisors, after: (row, ms) => row.after.push(ms) });
 
   const stats = new Map<string, Summary>(rows.filter((r) => !r.error && r.samples.length).map((r) => [r.name, summarize(r.samples)]));
   const floor = stats.get('node -e 0')?.median;

@@ -52,3 +52,29 @@ export async function settle(dir: string, settled: Set<number>): Promise<number 
     );
   }
 }
+
+/**
+ * A race: one warm-up of each row, then `n` rounds in which every row runs once (`run(row,
+ * warmUp)`), so that drift on this shared machine hits every row alike; after each command, what it
+ * left running is waited for (`settle`, not counted), and `after` gets the milliseconds waited. A
+ * row whose command throws is out of the race with its error.
+ */
+export async function race<R extends { error?: string }>(
+  rows: R[],
+  n: number,
+  run: (row: R, warmUp: boolean) => void,
+  leftovers: { dir: string; settled: Set<number>; after?: (row: R, ms: number | undefined) => void },
+): Promise<void> {
+  for (let i = -1; i < n; i++) {
+    for (const row of rows) {
+      if (row.error) continue;
+      try {
+        run(row, i < 0);
+      } catch (e) {
+        row.error = (e as Error).message;
+      }
+      const ms = await settle(leftovers.dir, leftovers.settled);
+      if (i >= 0) leftovers.after?.(row, ms);
+    }
+  }
+}
