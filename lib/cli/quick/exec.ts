@@ -17,10 +17,9 @@ import { readRunningContainer } from '../../engine/container-list.js';
 import { native } from '../../native.js';
 import { opsWithUser, planFromTemplate, readExecTemplate, type ExecTemplate, type TemplateOptions } from '../../runtime/exec-template.js';
 import { flag, parseArgs, value, values } from '../args.js';
-import { closeAll, outputFds, relay, signalNumber } from './fds.js';
+import { closeAll, outputFds, relay, takeSignals } from './fds.js';
 import { EXEC_FLAGS } from '../exec-flags.js';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
 interface Prepared {
   template: ExecTemplate;
@@ -75,6 +74,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const stdio: [number, number, number] = [inR, 1, 2];
   const given = [pidfd, inR];
   const outPipes = outputFds(stdio, given);
+  // Our signals are the exec'd process's from its start on: one that comes before it is kept for it.
+  const signals = takeSignals();
   let child: { pid: number; pidfd: number };
   try {
     // On this thread: nothing else is to be done until it runs, and without pipes to relay nothing
@@ -83,16 +84,16 @@ export async function run(argv: string[]): Promise<number | undefined> {
   } catch {
     // The spawn failed before the command ran (execve included): the full command explains it.
     closeAll([inW, ...outPipes.map(([r]) => r)]);
-    return undefined;
+    return signals.giveUp();
   } finally {
     closeAll(given);
   }
-  const forward = (sig: NodeJS.Signals) => native.sendSignal(child.pidfd, signalNumber(sig));
-  for (const sig of FORWARDED) process.on(sig, forward);
+  signals.to(child.pidfd);
   if (prepared.interactive) void relay(0, inW, inW, quietExit);
   else closeSync(inW);
   const exited = new Promise<number>((resolve) =>
     native.watchExit(child.pidfd, (info) => {
+      signals.exited();
       closeAll([child.pidfd]);
       resolve(info.exitCode ?? (info.signal ? 128 + info.signal : 125));
     }),

@@ -1,7 +1,8 @@
 /**
  * The quick commands' plain fd plumbing (no streams, no zod): a container process's stdout and
  * stderr (ours, or pipes relayed to ours for a terminal), copying such a pipe to ours, writing all
- * of a buffer, closing what is dropped, whether an fd is a terminal.
+ * of a buffer, closing what is dropped, whether an fd is a terminal; and our signals, forwarded to
+ * the process a quick command starts.
  */
 import { closeSync, fstatSync, read, writeSync } from 'node:fs';
 import { native } from '../../native.js';
@@ -50,6 +51,40 @@ export function relay(from: number, to: number, close: number, onEpipe: () => vo
       });
     next();
   });
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+/**
+ * Our SIGINT, SIGTERM, SIGHUP and SIGQUIT, for a process about to be started: taken from now on, so
+ * that none ends us before it runs (one that comes first is kept for it, as one that comes while a
+ * `spawnSync` blocks them). `to(pidfd)` once it runs sends them to it; `exited()` once it is gone
+ * (its pidfd closed) stops that; `giveUp()` when nothing started (the full command takes over) lets
+ * them go and raises again the first that came meanwhile.
+ */
+export function takeSignals(): { to(pidfd: number): void; exited(): void; giveUp(): undefined } {
+  let target: number | undefined;
+  let running = true;
+  const pending: NodeJS.Signals[] = [];
+  const forward = (sig: NodeJS.Signals) => {
+    if (target === undefined) pending.push(sig);
+    else if (running) native.sendSignal(target, signalNumber(sig));
+  };
+  for (const sig of FORWARDED) process.on(sig, forward);
+  return {
+    to(pidfd) {
+      target = pidfd;
+      for (const sig of pending.splice(0)) forward(sig);
+    },
+    exited() {
+      running = false;
+    },
+    giveUp() {
+      for (const sig of FORWARDED) process.off(sig, forward);
+      if (pending.length) process.kill(process.pid, pending[0]!);
+      return undefined;
+    },
+  };
 }
 
 /** A signal's number, with node:os loaded on the first signal forwarded rather than at every quick command's start (~0.4 ms). */

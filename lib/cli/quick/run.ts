@@ -29,11 +29,10 @@ import { defaultRoot } from '../../storage/layout.js';
 import { readRunPlan, runPlanFile, type RunPlan } from '../../engine/run-plan.js';
 import { quickRunKey, quickRunRequest } from './run-request.js';
 import { QuickStore, type Record_ } from './run-store.js';
-import { closeAll, isatty, outputFds, relay, signalNumber } from './fds.js';
+import { closeAll, isatty, outputFds, relay, takeSignals } from './fds.js';
 import { isoString } from '../../iso-time.js';
 import { debug } from '../../debug.js';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 /** The note a foreground container carries (foreground.ts's FOREGROUND_NOTE). */
 const FOREGROUND_NOTE = { foreground: true };
 
@@ -148,20 +147,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return declined(`cgroup paths ${JSON.stringify(driver.paths)}, the plan's ${JSON.stringify(plan.cgroup)}`);
 
   // Our signals are the container's from its start on: one that comes before it is kept for it.
-  let target: number | undefined;
-  let running = true;
-  const pending: NodeJS.Signals[] = [];
-  const forward = (sig: NodeJS.Signals) => {
-    if (target === undefined) pending.push(sig);
-    else if (running) native.sendSignal(target, signalNumber(sig));
-  };
-  for (const sig of FORWARDED) process.on(sig, forward);
-  /** Before the full command takes over: our handlers off, and a signal that came meanwhile is ours again. */
-  const giveUp = (): undefined => {
-    for (const sig of FORWARDED) process.off(sig, forward);
-    if (pending.length) process.kill(process.pid, pending[0]!);
-    return undefined;
-  };
+  const signals = takeSignals();
   const made: Made = { store: new QuickStore(root), owners: new OwnerIndex(root) };
   const owner = thisProcess();
   const fds: number[] = [];
@@ -173,7 +159,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     if (!made.record) {
       made.owners.forget('container', id);
       debug('run-plan', 'declined: the name is taken, or the store does not read as expected');
-      return giveUp();
+      return signals.giveUp();
     }
     // The cgroup after the record (by which the engine finds it after a kill -9 of this process),
     // made beside the overlay's directories.
@@ -206,19 +192,18 @@ export async function run(argv: string[]): Promise<number | undefined> {
     } catch {
       // left for the full command's engine open (the note names it) or rm
     }
-    return giveUp();
+    return signals.giveUp();
   } finally {
     closeAll(fds);
   }
 
   const started = child;
-  target = started.pidfd;
-  for (const sig of pending.splice(0)) forward(sig);
+  signals.to(started.pidfd);
   // Read before the exit can be reaped (the pidfd's watch calls back on a later turn).
   const pidStartTime = processStatSync(started.pid)?.startTime ?? 0;
   const exited = new Promise<number>((resolve) =>
     native.watchExit(started.pidfd, (info) => {
-      running = false;
+      signals.exited();
       closeAll([started.pidfd]);
       resolve(info.exitCode ?? (info.signal ? 128 + info.signal : 125));
     }),
