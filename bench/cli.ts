@@ -47,6 +47,9 @@ function time({ file, args }: Command): number {
   return ms;
 }
 
+/** A difference with its sign: +3.1, -2.0. */
+const signed = (ms: number): string => `${ms < 0 ? '' : '+'}${ms.toFixed(1)}`;
+
 function check({ file, args }: Command, what: string): string {
   const r = spawnSync(file, args, { env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${what}: exit ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
@@ -123,8 +126,8 @@ try {
     const peer = row.peer ? stats.get(row.peer)?.median : undefined;
     const ratio = peer !== undefined ? `${(s.median / peer).toFixed(2)}×` : '';
     const goal = over !== undefined ? `${over <= row.goal! ? 'met' : 'not met'} (≤ +${row.goal} ms)` : '';
-    if (goal) verdicts.push(`${row.name}: +${over!.toFixed(1)} ms over node, goal ≤ +${row.goal} ms: ${over! <= row.goal! ? 'met' : 'not met'}${ratio ? `; ${ratio} ${row.peer}` : ''}`);
-    const overText = over !== undefined ? `+${over.toFixed(1)} ms` : '';
+    if (goal) verdicts.push(`${row.name}: ${signed(over!)} ms over node, goal ≤ +${row.goal} ms: ${over! <= row.goal! ? 'met' : 'not met'}${ratio ? `; ${ratio} ${row.peer}` : ''}`);
+    const overText = over !== undefined ? `${signed(over)} ms` : '';
     console.log(`${row.name.padEnd(22)} ${s.median.toFixed(1).padStart(6)} ms ${s.p90.toFixed(1).padStart(6)} ms   ${overText.padEnd(9)}   ${ratio.padEnd(9)}   ${goal}`);
   }
   for (const v of verdicts) console.log(v);
