@@ -1,7 +1,8 @@
 // The quick commands' signals (lib/cli/quick/fds.ts takeSignals): taken before the process they
 // are for is started, so that one which comes before it runs neither ends us (the quick exec died
 // of a SIGTERM sent right after its process printed, before its handlers were on) nor is lost.
-// Each case runs in a process of its own, as what a signal does to it is what is tested.
+// Each case runs in a process of its own, as what a signal does to it is what is tested (killed
+// with SIGKILL at its timeout, before ava's: it keeps SIGTERM for itself).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -14,7 +15,7 @@ const nativeTs = new URL('../../lib/native.ts', import.meta.url).pathname;
 async function node(script: string): Promise<{ code: number; signal: string | null; out: string }> {
   const prelude = `import { takeSignals } from ${JSON.stringify(fds)}; import { native } from ${JSON.stringify(nativeTs)}; import { spawn } from 'node:child_process'; import { closeSync } from 'node:fs';`;
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import=tsx', '--input-type=module', '-e', prelude + script], { timeout: 30_000 });
+    const { stdout, stderr } = await run(process.execPath, ['--import=tsx', '--input-type=module', '-e', prelude + script], { timeout: 8_000, killSignal: 'SIGKILL' });
     return { code: 0, signal: null, out: stdout + stderr };
   } catch (e) {
     const err = e as { code: number; signal: string | null; stdout: string; stderr: string };
