@@ -20,7 +20,6 @@ import { flag, parseArgs, value, values } from '../args.js';
 import { closeAll, outputFds, relay, takeSignals } from './fds.js';
 import { EXEC_FLAGS } from '../exec-flags.js';
 
-
 interface Prepared {
   template: ExecTemplate;
   command: string[];
