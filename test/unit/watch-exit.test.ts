@@ -1,23 +1,15 @@
 // native.watchExit's callback at the edges of the process's life: an unref'd watch whose child ends
 // as the process exits (seen in the teardown, when no JavaScript runs any more), and a callback that
 // throws. Each runs in a process of its own, as its exit is what is tested.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import test from 'ava';
+import { nodeScript, type NodeScriptResult } from '../fixtures/node-script.ts';
 
-const run = promisify(execFile);
 const addon = new URL('../../build/Release/nsbox.node', import.meta.url).pathname;
 
 /** node -e SCRIPT with the addon as `native`: its exit code, signal and output. */
-async function node(script: string): Promise<{ code: number; signal: string | null; out: string }> {
+function node(script: string): Promise<NodeScriptResult> {
   const prelude = `const native = require(${JSON.stringify(addon)}); const { spawn } = require('node:child_process'); const { readFileSync } = require('node:fs');`;
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['-e', prelude + script], { timeout: 30_000 });
-    return { code: 0, signal: null, out: stdout + stderr };
-  } catch (e) {
-    const err = e as { code: number; signal: string | null; stdout: string; stderr: string };
-    return { code: err.code, signal: err.signal, out: err.stdout + err.stderr };
-  }
+  return nodeScript(['-e', prelude + script]);
 }
 
 test('an unref\'d watch whose child ends as the process exits: a clean exit, no abort in the teardown', async (t) => {
