@@ -38,7 +38,7 @@ bool ParsePlan(const Src& src, const Obj& o, Plan* plan, std::string* bad) {
   plan->uid_mapper = src.Str(o, "uidMapper");
   plan->gid_mapper = src.Str(o, "gidMapper");
   plan->cgroup_path = src.Str(o, "cgroupPath");
-  plan->cgroup_procs = src.StrList(o, "cgroupProcs");
+  plan->cgroup_tasks = src.StrList(o, "cgroupTasks");
   plan->netns_path = src.Str(o, "netns");
   plan->pidns_path = src.Str(o, "pidns");
   plan->net_helper = src.StrList(o, "netHelper");

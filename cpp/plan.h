@@ -88,7 +88,7 @@ enum PseudoOp : int32_t {
   kStepSignals = -9,
   // Not a failure: the child reached an await-start op (the spawn succeeds, the child waits).
   kStepHeld = -10,
-  // exec: joining cgroup v1 hierarchy i (plan.cgroup_procs[i]) is step kStepJoinCgroup - i.
+  // joining cgroup v1 hierarchy i (plan.cgroup_tasks[i]) is step kStepJoinCgroup - i.
   kStepJoinCgroup = -100,
 };
 
@@ -114,9 +114,13 @@ struct Plan {
   std::string uid_mapper, gid_mapper;
   bool deny_setgroups = false;
   std::string cgroup_path;        // cgroup2 dir for CLONE_INTO_CGROUP
-  // v1: cgroup.procs files. A new container's process is placed by the parent; an exec's first
-  // child joins them itself before it forks the exec'd process, so that pids.max applies to that fork.
-  std::vector<std::string> cgroup_procs;
+  // v1: the cgroups' `tasks` files. The process joins them itself, writing "0" (itself): a new
+  // container's process through fds the parent opened (spawn-core.cc), an exec's first child by
+  // path before it forks the exec'd process, so that pids.max applies to that fork. A
+  // single-threaded process that moves itself through `tasks` is the one move the kernel makes
+  // without its threadgroup lock, whose write side waits for an RCU grace period (7-20 ms on a
+  // 2-core VM, where the parent's write of the pid into cgroup.procs took it on every start).
+  std::vector<std::string> cgroup_tasks;
   // A network namespace to be born in (a path such as /run/nsbox/netns/ID): the spawning thread
   // joins it for the clone and goes back; clone_flags then has no CLONE_NEWNET.
   std::string netns_path;
@@ -147,8 +151,9 @@ struct Plan {
 };
 
 // Child side: runs the plan's steps and execve; never returns. seccomp_sock (-1: none) is where a
-// NEW_LISTENER seccomp op sends its listener fd (SCM_RIGHTS).
-[[noreturn]] void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp_sock);
+// NEW_LISTENER seccomp op sends its listener fd (SCM_RIGHTS). cgroup_fds (null: none to join) are
+// fds of plan.cgroup_tasks' files, in order, opened by the parent.
+[[noreturn]] void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp_sock, const int* cgroup_fds);
 
 // Parent side: what a failed step was doing, for the error message ("pivot_root /x", "execve /bin/nope").
 std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, std::string* path);

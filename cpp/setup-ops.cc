@@ -274,7 +274,7 @@ long AwaitStart(const Op& op, int err_fd) {
 
 }  // namespace
 
-void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp_sock) {
+void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp_sock, const int* cgroup_fds) {
   if (pid_fd >= 0) Sys(SYS_close, pid_fd);
 
   // Node ignores SIGPIPE and libuv's pool threads block every signal; ignored dispositions and the
@@ -301,6 +301,14 @@ void RunChild(const Plan& plan, int sync_fd, int err_fd, int pid_fd, int seccomp
   } while (r == -EINTR);
   if (r != 1) raw::Exit(126);
   Sys(SYS_close, sync_fd);
+
+  // A new container's process joins its v1 cgroups itself (plan.h's cgroup_tasks), through the
+  // fds of their `tasks` files that the parent opened (an exec's process was born in them).
+  for (size_t i = 0; cgroup_fds != nullptr && i < plan.cgroup_tasks.size(); i++) {
+    r = Sys(SYS_write, cgroup_fds[i], "0", 1);
+    Sys(SYS_close, cgroup_fds[i]);
+    if (r < 0) Fail(err_fd, kStepJoinCgroup - static_cast<int32_t>(i), r);
+  }
 
   uint64_t none = 0;
   if ((r = Sys(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, 8)) < 0) Fail(err_fd, kStepSignals, r);
@@ -354,9 +362,9 @@ std::string DescribeStep(const Plan& plan, int32_t step, std::string* syscall, s
     case kStepSignals: *syscall = "sigprocmask"; return "sigprocmask";
     default: break;
   }
-  if (step <= kStepJoinCgroup && static_cast<size_t>(kStepJoinCgroup - step) < plan.cgroup_procs.size()) {
+  if (step <= kStepJoinCgroup && static_cast<size_t>(kStepJoinCgroup - step) < plan.cgroup_tasks.size()) {
     *syscall = "write";
-    *path = plan.cgroup_procs[kStepJoinCgroup - step];
+    *path = plan.cgroup_tasks[kStepJoinCgroup - step];
     return "join cgroup " + *path;
   }
   if (step < 0 || static_cast<size_t>(step) >= plan.ops.size()) {

@@ -247,23 +247,25 @@ struct ChildArgs {
   CloneArgs* grandchild_args;
   // enter: the first child shares our memory (EnterMain).
   bool shares_memory;
+  // A new container's: fds of plan->cgroup_tasks' files (RunChild joins them); null when entering.
+  const int* cgroup_fds;
 };
 
 int ChildMain(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
-  RunChild(*a->plan, a->sync_fd, a->err_fd, a->pid_fd, a->seccomp_sock);
+  RunChild(*a->plan, a->sync_fd, a->err_fd, a->pid_fd, a->seccomp_sock, a->cgroup_fds);
 }
 
 // enter: setns() into a pid namespace only affects children, so this first child joins the
 // namespaces and clones the real process as our sibling (CLONE_PARENT): it is then our child.
-// cgroup v1 has no CLONE_INTO_CGROUP, and moving a process in through cgroup.procs is never refused
-// by pids.max: this child joins the container's cgroups first ("0" is the writer), still in the
-// host's mount namespace, so that its fork of the exec'd process is charged there and fails at the
-// limit, as runc's exec does. For that moment it takes a pid of the container's too.
+// cgroup v1 has no CLONE_INTO_CGROUP, and moving a process in through `tasks` is never refused by
+// pids.max: this child joins the container's cgroups first ("0" is itself, plan.h's cgroup_tasks),
+// still in the host's mount namespace, so that its fork of the exec'd process is charged there and
+// fails at the limit, as runc's exec does. For that moment it takes a pid of the container's too.
 long JoinCgroups(const Plan& plan, int32_t* step) {
-  for (size_t i = 0; i < plan.cgroup_procs.size(); i++) {
+  for (size_t i = 0; i < plan.cgroup_tasks.size(); i++) {
     *step = kStepJoinCgroup - static_cast<int32_t>(i);
-    long fd = raw::Sys(SYS_openat, AT_FDCWD, plan.cgroup_procs[i].c_str(), O_WRONLY | O_CLOEXEC);
+    long fd = raw::Sys(SYS_openat, AT_FDCWD, plan.cgroup_tasks[i].c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return fd;
     long r = raw::Sys(SYS_write, fd, "0", 1);
     raw::Sys(SYS_close, fd);
@@ -487,7 +489,17 @@ bool Spawn(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   bool holds = false;
   for (const Op& op : plan.ops) holds = holds || op.kind == OpKind::kAwaitStart;
   ChildStack stack;
-  ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, seccomp_child.valid() ? seccomp_child.get() : -1, nullptr, false};
+  // v1: the new process joins its cgroups itself (plan.h's cgroup_tasks) through these, ours until
+  // the clone copies them; an exec's first child opens them by path (JoinCgroups).
+  std::vector<UniqueFd> tasks_files;
+  std::vector<int> cgroup_fds;
+  for (size_t i = 0; !entering && i < plan.cgroup_tasks.size(); i++) {
+    tasks_files.emplace_back(open(plan.cgroup_tasks[i].c_str(), O_WRONLY | O_CLOEXEC));
+    if (!tasks_files.back().valid()) return Fail(fail, errno, "open", plan.cgroup_tasks[i]);
+    cgroup_fds.push_back(tasks_files.back().get());
+  }
+  ChildArgs child{&plan, sync_r.get(), err_w.get(), -1, seccomp_child.valid() ? seccomp_child.get() : -1, nullptr, false,
+                  cgroup_fds.empty() ? nullptr : cgroup_fds.data()};
   UniqueFd pidfd;
   pid_t pid;
   if (!entering) {
@@ -551,6 +563,7 @@ bool Spawn(const Plan& plan, Spawned* out, SpawnFailure* fail) {
   sync_r.reset();
   err_w.reset();
   seccomp_child.reset();
+  tasks_files.clear();  // the child has its copies
 
   pid_t helper = 0;
   auto abort_child = [&]() {
@@ -570,10 +583,6 @@ bool Spawn(const Plan& plan, Spawned* out, SpawnFailure* fail) {
     return abort_child();
   }
   const std::string pidtext = std::to_string(pid);
-  // Entering, the process was born in the cgroups its creator joined (EnterMain).
-  for (size_t i = 0; !entering && i < plan.cgroup_procs.size(); i++) {
-    if (!WriteAll(plan.cgroup_procs[i], pidtext, fail)) return abort_child();
-  }
   if (!entering && !plan.net_helper.empty() && !RunNetHelper(plan, pid, &helper, fail)) return abort_child();
   char go = 1;
   if (write(sync_w.get(), &go, 1) != 1) {

@@ -99,7 +99,7 @@ export interface SpawnPlan {
    * cgroup v1 `cgroup.procs` files: the parent writes a new container's pid into them before it is
    * released; an exec's first child joins them before it forks, so that pids.max counts the fork.
    */
-  cgroupProcs?: string[];
+  cgroupTasks?: string[];
   /**
    * A network namespace (a path such as /run/nsbox/netns/ID) the child is born in: the spawning
    * thread joins it for the clone and goes back. cloneFlags must then not have CLONE_NEWNET.

@@ -8,7 +8,7 @@ export interface CgroupPlacement {
    */
   v2Path?: string;
   /** cgroup v1 `cgroup.procs` files the parent writes the child's pid into before releasing it. */
-  procsFiles: string[];
+  tasksFiles: string[];
 }
 
 export interface MemoryStats {

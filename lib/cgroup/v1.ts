@@ -273,7 +273,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   placement(): CgroupPlacement {
-    const out: CgroupPlacement = { procsFiles: this.hierarchies.map((h) => path.join(h.dir, 'cgroup.procs')) };
+    const out: CgroupPlacement = { tasksFiles: this.hierarchies.map((h) => path.join(h.dir, 'tasks')) };
     if (this.unified) out.v2Path = this.unified.dir;
     return out;
   }

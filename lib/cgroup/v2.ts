@@ -169,6 +169,6 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   placement(): CgroupPlacement {
-    return { v2Path: this.dir, procsFiles: [] };
+    return { v2Path: this.dir, tasksFiles: [] };
   }
 }

@@ -109,7 +109,7 @@ export async function createContainer(o: CreateOptions): Promise<{ state: StateF
       privileged: facts.privileged,
       cgroups: facts.cgroups.map((v) => ({ ...v, hostDir: cgroup!.paths[v.fstype === 'cgroup2' ? 'unified' : v.data.split(',')[0]!] ?? v.hostDir })),
       ...(placement.v2Path ? { cgroupPath: placement.v2Path } : {}),
-      cgroupProcs: placement.procsFiles,
+      cgroupTasks: placement.tasksFiles,
       // 0-2 dup'ed onto themselves: Node marks its stdio close-on-exec at start-up (libuv), the dup clears it.
       stdio: [0, 1, 2],
     };

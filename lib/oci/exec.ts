@@ -90,7 +90,7 @@ export async function execContainer(o: ExecOptions): Promise<number> {
       ctty: pty !== undefined,
       pdeathsig: false,
       ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
-      ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
+      ...(placement?.tasksFiles.length ? { cgroupTasks: placement.tasksFiles } : {}),
       // runc sends an exec's listener too, with the container's state as it is then.
       ...agentPlanFields(seccomp, { ociVersion: cfg.ociVersion, id: s.id, bundle: s.bundle, annotations: s.annotations, status: 'running', initPid: s.pid }),
     };

@@ -30,7 +30,7 @@ export interface OciPlanContext {
   privileged: boolean;
   cgroups: CgroupView[];
   cgroupPath?: string;
-  cgroupProcs?: string[];
+  cgroupTasks?: string[];
   /** The pty slave's host path, when the process has a terminal. */
   consolePath?: string;
   stdio: [number, number, number];
@@ -171,7 +171,7 @@ export function ociSpawnPlan(cfg: OciConfig, ctx: OciPlanContext): SpawnPlan {
     denySetgroups: false,
     ...(ctx.preserveFds ? { preserveFds: ctx.preserveFds } : {}),
     ...(ctx.cgroupPath ? { cgroupPath: ctx.cgroupPath } : {}),
-    ...(ctx.cgroupProcs?.length ? { cgroupProcs: ctx.cgroupProcs } : {}),
+    ...(ctx.cgroupTasks?.length ? { cgroupTasks: ctx.cgroupTasks } : {}),
     ...(netPath !== undefined ? { netns: netPath } : {}),
     ...(pidPath !== undefined ? { pidns: pidPath } : {}),
     ...agentPlanFields(seccomp, { ociVersion: cfg.ociVersion, id: ctx.id, bundle: ctx.bundle, annotations: cfg.annotations, status: 'creating' }),

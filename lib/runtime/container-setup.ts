@@ -156,7 +156,7 @@ export function firstProcessPlan(cfg: ContainerConfig, p: FirstProcess): SpawnPl
     ...(parts.uidMapper ? { uidMapper: parts.uidMapper } : {}),
     ...(parts.gidMapper ? { gidMapper: parts.gidMapper } : {}),
     ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
-    ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
+    ...(placement?.tasksFiles.length ? { cgroupTasks: placement.tasksFiles } : {}),
     ...(typeof cfg.namespaces.net === 'string' ? { netns: cfg.namespaces.net } : {}),
     ...(cfg.netHelper ? { netHelper: cfg.netHelper.argv, netHelperPidFile: cfg.netHelper.pidFile } : {}),
   };

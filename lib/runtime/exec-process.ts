@@ -76,6 +76,6 @@ export function execPlan(target: ExecTarget, argv: string[], opts: ExecConfig, s
     ctty,
     ...(opts.detach ? { pdeathsig: false } : {}),
     ...(placement?.v2Path ? { cgroupPath: placement.v2Path } : {}),
-    ...(placement?.procsFiles.length ? { cgroupProcs: placement.procsFiles } : {}),
+    ...(placement?.tasksFiles.length ? { cgroupTasks: placement.tasksFiles } : {}),
   };
 }

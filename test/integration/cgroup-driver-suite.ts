@@ -102,9 +102,9 @@ export function cgroupDriverSuite(test: TestFn, d: DriverUnderTest): void {
     t.true(dirs.length > 0);
     for (const dir of dirs) t.true(existsSync(path.join(dir, 'cgroup.procs')), dir);
     const p = cg.placement();
-    if (d.kind === 'v2') t.deepEqual(p, { v2Path: cg.paths.unified!, procsFiles: [] });
+    if (d.kind === 'v2') t.deepEqual(p, { v2Path: cg.paths.unified!, tasksFiles: [] });
     else {
-      t.deepEqual(new Set(p.procsFiles), new Set(Object.entries(cg.paths).filter(([k]) => k !== 'unified').map(([, dir]) => path.join(dir, 'cgroup.procs'))));
+      t.deepEqual(new Set(p.tasksFiles), new Set(Object.entries(cg.paths).filter(([k]) => k !== 'unified').map(([, dir]) => path.join(dir, 'tasks'))));
       t.is(p.v2Path, cg.paths.unified);
     }
     await t.throwsAsync(Cgroup.create('lifecycle', { parent: d.parent, driver: d.kind, layout: d.layout }), { instanceOf: InvalidStateError });

@@ -57,11 +57,11 @@ test('makeDriver: v1 on hybrid hosts gets a directory per hierarchy and a unifie
   });
   t.deepEqual(d.placement(), {
     v2Path: '/sys/fs/cgroup/unified/nsbox/web',
-    procsFiles: ['/sys/fs/cgroup/cpu/nsbox/web/cgroup.procs', '/sys/fs/cgroup/memory/process_api/abc/nsbox/web/cgroup.procs', '/sys/fs/cgroup/pids/nsbox/web/cgroup.procs'],
+    tasksFiles: ['/sys/fs/cgroup/cpu/nsbox/web/tasks', '/sys/fs/cgroup/memory/process_api/abc/nsbox/web/tasks', '/sys/fs/cgroup/pids/nsbox/web/tasks'],
   });
   const v2 = makeDriver(hybrid, 'v2', (own) => cgroupPathFor(own, 'nsbox', 'web', true));
   t.true(v2 instanceof CgroupV2Driver);
-  t.deepEqual(v2.placement(), { v2Path: '/sys/fs/cgroup/unified/nsbox/web', procsFiles: [] });
+  t.deepEqual(v2.placement(), { v2Path: '/sys/fs/cgroup/unified/nsbox/web', tasksFiles: [] });
   t.throws(() => makeDriver({ mode: 'v2', unified: '/sys/fs/cgroup', controllers: {} }, 'v1', () => '/x'), { message: /no cgroup v1/ });
 });
 
