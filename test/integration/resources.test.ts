@@ -3,7 +3,8 @@
  * cpuset, weights, freeze, stats, and removal. Runs on this host's cgroup v1/hybrid and, through
  * test/cgroup-v2-in-vm.sh, on a cgroup2-only kernel.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Container } from '../../lib/index.js';
 import { collect, rootfs, serialRootTest } from './_helpers.js';
@@ -115,6 +116,21 @@ test('stats change as the container works; the stream ends when it exits', async
   }
   t.true(samples >= 1);
   t.deepEqual(await c.wait(), { exitCode: 0, signal: null });
+});
+
+test("the container's process and an exec's are in every hierarchy of its cgroup (they join v1 ones themselves); the caller stays where it was", async (t) => {
+  const before = readFileSync('/proc/self/cgroup', 'utf8');
+  await using c = await Container.run({ rootfs: rootfs(), command: ['/bin/sleep', '100'], stdio: 'ignore', resources: { pids: 50 } });
+  const p = await c.exec(['/bin/sleep', '100'], { stdio: 'ignore' });
+  const dirs = Object.values(c.cgroup!.paths);
+  for (const dir of dirs) {
+    const procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').map(Number);
+    t.true(procs.includes(c.pid!), `init ${c.pid} in ${dir}`);
+    t.true(procs.includes(p.pid), `exec ${p.pid} in ${dir}`);
+  }
+  t.is(readFileSync('/proc/self/cgroup', 'utf8'), before);
+  p.kill('SIGKILL');
+  await p.wait();
 });
 
 test('remove() leaves no cgroup; exec joins the container cgroup', async (t) => {
