@@ -43,9 +43,9 @@ const pathModule = {
   },
 };
 /**
- * `node:module` in a quick bundle: its one use in lib/ is createRequire(import.meta.url), for the
- * addon (an absolute path) and, on a Node without process.getBuiltinModule, builtins, which the
- * require bin/nsbox.js gives the bundle loads alike. Loading node:module costs ~1 ms.
+ * `node:module` in a quick bundle: its one use in lib/ is createRequire(import.meta.url), for
+ * builtins on a Node without process.getBuiltinModule, which the require bin/nsbox.js gives the
+ * bundle loads alike. Loading node:module costs ~1 ms.
  */
 const moduleShim = {
   name: 'quick-module',

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { tryLock, withLock, writeFileAtomic } from '../../lib/storage/atomic.js';
 import { defaultRoot, StoreLayout } from '../../lib/storage/layout.js';
-import type { NativeAddon } from '../../lib/native.js';
+import { native } from '../../lib/native.js';
 
 const atomicModule = fileURLToPath(new URL('../../lib/storage/atomic.ts', import.meta.url));
 
@@ -154,8 +153,7 @@ function holderUntilTold(lock: string) {
 test.serial("a lock's waiter is woken by its holder's close (inotify), not by a timer: a try when the watch is set, then one per close; a holder killed lets go too", async (t) => {
   const lock = path.join(tempDir(t), 'l.lock');
   // Count the waiter's tries and wake-ups: the addon's own object (which lib/native.ts's proxy
-  // reads each call from) gets counting wrappers.
-  const native = createRequire(import.meta.url)(fileURLToPath(new URL('../../build/Release/nsbox.node', import.meta.url))) as NativeAddon;
+  // reads each call from) gets counting wrappers, set through that proxy.
   const { flock, watchClose } = native;
   let tries = 0;
   let wakes = 0;
