@@ -95,8 +95,10 @@ export interface SpawnPlan {
   /** cgroup2 directory: the child is born in it (CLONE_INTO_CGROUP). */
   cgroupPath?: string;
   /**
-   * cgroup v1 `cgroup.procs` files: the parent writes a new container's pid into them before it is
-   * released; an exec's first child joins them before it forks, so that pids.max counts the fork.
+   * cgroup v1 `tasks` files the process joins itself, writing "0" into them (cpp/plan.h): a new
+   * container's once released, an exec's first child before it forks, so that pids.max counts the
+   * fork. Moving itself, a single-threaded process skips the kernel's lock that waits for an RCU
+   * grace period on every move of a whole process (cgroup.procs).
    */
   cgroupTasks?: string[];
   /**

@@ -28,9 +28,9 @@ UniqueFd RegisterV1(const std::string& dir) {
 void OomWatch::Open(const Plan& plan) {
   std::vector<std::string> dirs;
   if (!plan.cgroup_path.empty()) dirs.push_back(plan.cgroup_path);
-  for (const std::string& procs : plan.cgroup_tasks) {
-    size_t slash = procs.rfind('/');
-    if (slash != std::string::npos) dirs.push_back(procs.substr(0, slash));
+  for (const std::string& tasks : plan.cgroup_tasks) {
+    size_t slash = tasks.rfind('/');
+    if (slash != std::string::npos) dirs.push_back(tasks.substr(0, slash));
   }
   for (const std::string& dir : dirs) {
     if (Exists(dir + "/memory.oom_control")) {

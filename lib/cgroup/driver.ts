@@ -7,7 +7,7 @@ export interface CgroupPlacement {
    * cgroup itself; on hybrid hosts it is the cgroup's twin in the unified (controller-less) hierarchy.
    */
   v2Path?: string;
-  /** cgroup v1 `cgroup.procs` files the parent writes the child's pid into before releasing it. */
+  /** cgroup v1 `tasks` files the child joins by writing "0" (itself) into them (cpp/plan.h's cgroup_tasks). */
   tasksFiles: string[];
 }
 
