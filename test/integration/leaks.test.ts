@@ -3,7 +3,9 @@
  * directory behind, and the event loop keeps turning while they start and stop.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Cgroup, Container } from '../../lib/index.js';
 import { children, mountTable, openFds, serialRootTest as test, rootfs } from './_helpers.js';
@@ -53,7 +55,11 @@ test('containers die with the Node process that owns them', async (t) => {
     console.log(c.pid + ' ' + p.pid + ' ' + Object.values(c.cgroup?.paths ?? {}).join(' '));
     setInterval(() => {}, 1000);
   `;
-  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A store of its own: the crashed owner's note stays in it (the next engine open would reap it),
+  // not in the machine's default store.
+  const root = mkdtempSync(join(tmpdir(), 'nsbox-leaks-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NSBOX_ROOT: root } });
   const line = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
   const [init, exec, ...cgroupDirs] = line.split(' ');
   const pids = [Number(init), Number(exec)];
@@ -75,4 +81,5 @@ test('containers die with the Node process that owns them', async (t) => {
   t.true(cgroupDirs.every((d) => existsSync(d)));
   const removed = await Cgroup.prune({ minAgeMs: 0 });
   t.true(cgroupDirs.every((d) => removed.includes(d) && !existsSync(d)), `pruned: ${removed.join(' ')}`);
+  t.is(readdirSync(join(root, 'owners')).length, 1, "the crashed owner's note is in the test's own store");
 });
