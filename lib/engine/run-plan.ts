@@ -20,7 +20,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SpawnPlan } from '../native.js';
-import { bufferReplacer, bufferReviver } from '../runtime/exec-template.js';
+import { bufferReplacer, reviveBuffers } from '../runtime/exec-template.js';
 import { debug } from '../debug.js';
 
 const VERSION = 1;
@@ -142,7 +142,7 @@ export function readRunPlan(root: string, key: string, id: string): RunPlan | un
   let v: unknown;
   try {
     const text = readFileSync(runPlanFile(root, key), 'utf8');
-    v = JSON.parse(text.split(ID).join(id).split(SHORT_ID).join(id.slice(0, 12)), bufferReviver);
+    v = reviveBuffers(JSON.parse(text.split(ID).join(id).split(SHORT_ID).join(id.slice(0, 12))));
   } catch {
     // no plan, or one cut short: a miss, compiled again by the full command
     return undefined;

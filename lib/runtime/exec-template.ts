@@ -29,9 +29,22 @@ export function bufferReplacer(this: Record<string, unknown>, key: string, value
   const raw = this[key];
   return Buffer.isBuffer(raw) ? { base64: raw.toString('base64') } : value;
 }
-export function bufferReviver(_key: string, value: unknown): unknown {
-  if (typeof value === 'object' && value !== null && 'base64' in value && Object.keys(value).length === 1) return Buffer.from(String((value as { base64: unknown }).base64), 'base64');
-  return value;
+/**
+ * What bufferReplacer wrote read back: each `{ base64 }` object of a parsed value made a Buffer
+ * again, in place. (Not a JSON.parse reviver: one is called back for every value of the text,
+ * which took a quick command ~1 ms for a run plan.)
+ */
+export function reviveBuffers(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = reviveBuffers(v[i]);
+    return v;
+  }
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && keys[0] === 'base64') return Buffer.from(String(o.base64), 'base64');
+  for (const k of keys) o[k] = reviveBuffers(o[k]);
+  return o;
 }
 
 export function writeExecTemplate(bundle: string, t: ExecTemplate): void {
@@ -44,7 +57,7 @@ export function writeExecTemplate(bundle: string, t: ExecTemplate): void {
 export function readExecTemplate(bundle: string): ExecTemplate | undefined {
   let v: unknown;
   try {
-    v = JSON.parse(readFileSync(bundlePath(bundle, 'exec'), 'utf8'), bufferReviver);
+    v = reviveBuffers(JSON.parse(readFileSync(bundlePath(bundle, 'exec'), 'utf8')));
   } catch {
     // Absent (a container started before exec.json existed), torn or unreadable: the engine's exec compiles the plan.
     return undefined;
