@@ -4,7 +4,7 @@
       "target_name": "nsbox",
       "sources": [
         "cpp/addon.cc", "cpp/errors.cc", "cpp/spawn.cc", "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc",
-        "cpp/pidfd.cc", "cpp/close-watch.cc", "cpp/pty.cc", "cpp/mount.cc", "cpp/fs.cc", "cpp/file-batch.cc", "cpp/layer-gunzip.cc", "cpp/layer-extract.cc", "cpp/spawn-process.cc", "cpp/netlink.cc", "cpp/netns.cc", "cpp/fd-pass.cc", "cpp/cgroup-bpf.cc"
+        "cpp/pidfd.cc", "cpp/close-watch.cc", "cpp/pty.cc", "cpp/mount.cc", "cpp/fs.cc", "cpp/file-batch.cc", "cpp/layer-gunzip.cc", "cpp/layer-extract.cc", "cpp/spawn-process.cc", "cpp/netlink.cc", "cpp/netns.cc", "cpp/fd-pass.cc", "cpp/cgroup-bpf.cc", "cpp/cgroup-ops.cc", "cpp/cgroup-dirs.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
@@ -29,7 +29,7 @@
     {
       "target_name": "nsbox-runc",
       "type": "executable",
-      "sources": ["cpp/runc/main.cc", "cpp/runc/container.cc", "cpp/runc/cgroup-ops.cc", "cpp/runc/create.cc", "cpp/runc/plan-cache.cc", "cpp/cgroup-bpf.cc", "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc", "cpp/shim/plan-wire.cc"],
+      "sources": ["cpp/runc/main.cc", "cpp/runc/container.cc", "cpp/cgroup-ops.cc", "cpp/runc/create.cc", "cpp/runc/plan-cache.cc", "cpp/cgroup-bpf.cc", "cpp/spawn-core.cc", "cpp/setup-ops.cc", "cpp/clone-run.cc", "cpp/shim/plan-wire.cc"],
       "defines": ["_GNU_SOURCE", "NSBOX_NODE_PATH=\"<!(node -p process.execPath)\""],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-Os"],
       "ldflags": ["-static", "-static-libstdc++", "-static-libgcc", "-Wl,--gc-sections"]

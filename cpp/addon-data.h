@@ -33,6 +33,7 @@ void InitNetlink(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
 void InitFdPass(Napi::Env env, Napi::Object exports);
 void InitCgroupBpf(Napi::Env env, Napi::Object exports);
+void InitCgroupDirs(Napi::Env env, Napi::Object exports);
 void InitCloseWatch(Napi::Env env, Napi::Object exports);
 void CloseAllWatches(AddonData* data);
 void CloseAllCloseWatches(AddonData* data);

@@ -79,6 +79,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNetns(env, exports);
   InitFdPass(env, exports);
   InitCgroupBpf(env, exports);
+  InitCgroupDirs(env, exports);
   return exports;
 }
 

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { NsboxError } from './errors.js';
 import { packagePath } from './package-root.js';
+import type { CgroupDirEntry, CgroupRemoval } from './cgroup/native-ops.js';
 
 /** One setup step the child runs after clone, in order (see cpp/setup-ops.cc). */
 export type SetupOp =
@@ -215,6 +216,14 @@ export interface NativeAddon {
    * attached there before.
    */
   setDeviceProgram(dir: string, rules: Buffer): void;
+  /**
+   * A container's cgroup made as lib/cgroup/native-ops.ts compiled it (cpp/cgroup-dirs.cc): every
+   * entry's directory, its v1 cpuset filled, v2 controllers enabled above it. The leaves must be
+   * new; on a failure the levels made are removed again and an NsboxError is thrown.
+   */
+  cgroupMake(entries: CgroupDirEntry[], controllers: string[]): void;
+  /** Kills what is left in the cgroup (freezer loop, cgroup.kill), then removes its directories and the nsbox-made parents left empty. */
+  cgroupRemove(removal: CgroupRemoval): void;
   resizePty(fd: number, cols: number, rows: number): void;
   pivotRoot(newRoot: string, putOld: string): void;
   setns(fd: number, nstype: number): void;

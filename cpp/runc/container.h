@@ -5,25 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "../cgroup-ops.h"
+
 namespace nsbox::runc {
 
-struct Calls {
+// Its cgroup (procs, freezer, kill_dir, rmdirs) as ../cgroup-ops.h's CgroupSet.
+struct Calls : CgroupSet {
   int pid = 0;
   unsigned long long start = 0;
   std::vector<std::string> node;  // commands handed to Node (hooks to run)
-  std::vector<std::string> procs;
-  std::string freezer;
-  bool freezer_v2 = false;
-  std::string kill_dir;
-  // Each chain: the container's directory, then the nsbox-named parents to climb.
-  std::vector<std::vector<std::string>> rmdirs;
   std::string state;  // runc's state JSON with \x01P (pid) and \x01S (status)
   bool HandsToNode(const std::string& cmd) const;
-};
-
-// A failure told the way runc tells it: the message on stderr (and the log), exit status 1.
-struct Failure {
-  std::string msg;
 };
 
 // Reads <dir>/calls; false when there is none (the command then goes to Node).

@@ -23,7 +23,7 @@
 #include "../plan-parse.h"
 #include "../spawn-core.h"
 #include "../syscalls.h"
-#include "cgroup-ops.h"
+#include "../cgroup-ops.h"
 #include "plan-cache.h"
 
 namespace nsbox::runc {
@@ -73,96 +73,6 @@ bool IsDir(const std::string& p, bool* dir) {
   struct stat st;
   if (stat(p.c_str(), &st) < 0) return false;
   *dir = S_ISDIR(st.st_mode);
-  return true;
-}
-
-std::string Trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\n"), b = s.find_last_not_of(" \t\n");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
-// lib/cgroup/cgroupfs.ts mkdirLevels: the levels below stop, parents that exist kept; the leaf
-// must be new (an existing one is adopted by Node's create, which knows how).
-bool MkdirLevels(const std::string& stop, const std::string& dir, std::vector<std::string>* created) {
-  if (dir.size() <= stop.size() + 1 || dir.compare(0, stop.size() + 1, stop + "/") != 0) return false;
-  for (int attempt = 1; attempt <= 5; attempt++) {
-    std::string cur = stop;
-    size_t at = stop.size() + 1;
-    bool retry = false;
-    while (at <= dir.size()) {
-      size_t sl = dir.find('/', at);
-      if (sl == std::string::npos) sl = dir.size();
-      cur = dir.substr(0, sl);
-      at = sl + 1;
-      const bool leaf = sl == dir.size();
-      if (!leaf && access(cur.c_str(), F_OK) == 0) continue;
-      if (mkdir(cur.c_str(), 0755) == 0) {
-        created->push_back(cur);
-        // cgroupfs.ts markMade: only a parent level so marked is nsbox's to remove later.
-        if (!leaf && lsetxattr(cur.c_str(), "user.nsbox.made", "1", 1, 0) < 0) lsetxattr(cur.c_str(), "trusted.nsbox.made", "1", 1, 0);
-        continue;
-      }
-      if (errno == EEXIST && !leaf) continue;
-      if (errno == ENOENT) {
-        retry = true;
-        break;
-      }
-      return false;
-    }
-    if (!retry) return true;
-  }
-  return false;
-}
-
-// lib/cgroup/v1/cpuset.ts initCpusetV1: empty cpus and mems of our levels copied from the parent.
-bool InitCpuset(const std::string& mountpoint, const std::string& dir, const std::vector<std::string>& created) {
-  std::string cur = mountpoint;
-  size_t at = mountpoint.size() + 1;
-  while (at <= dir.size()) {
-    size_t sl = dir.find('/', at);
-    if (sl == std::string::npos) sl = dir.size();
-    std::string part = dir.substr(at, sl - at);
-    std::string parent = cur;
-    cur = dir.substr(0, sl);
-    at = sl + 1;
-    bool ours = cur == dir || std::find(created.begin(), created.end(), cur) != created.end() || part.find("nsbox") != std::string::npos;
-    if (!ours) continue;
-    for (const char* f : {"/cpuset.cpus", "/cpuset.mems"}) {
-      std::string have, from;
-      int e;
-      if (!ReadFile(cur + f, &have, &e)) return false;
-      if (!Trim(have).empty()) continue;
-      if (!ReadFile(parent + f, &from, &e) || !WriteFile(cur + f, Trim(from).c_str(), &e)) return false;
-    }
-  }
-  return true;
-}
-
-// lib/cgroup/v2.ts #enableControllers: in each nsbox-named ancestor, the listed controllers it offers.
-bool EnableControllers(const std::string& mountpoint, const std::string& mount_root, const std::string& dir, const std::vector<std::string>& controllers) {
-  std::string parent_dir = dir.substr(0, dir.rfind('/'));
-  if (parent_dir.size() <= mountpoint.size()) return true;
-  std::string rel = parent_dir.substr(mountpoint.size() + 1);
-  std::string cur = mountpoint, cgroup_path = mount_root == "/" ? "" : mount_root;
-  size_t at = 0;
-  while (at <= rel.size()) {
-    size_t sl = rel.find('/', at);
-    if (sl == std::string::npos) sl = rel.size();
-    std::string part = rel.substr(at, sl - at);
-    at = sl + 1;
-    cur += "/" + part;
-    cgroup_path += "/" + part;
-    if (cgroup_path.find("nsbox") == std::string::npos) continue;
-    std::string available, enabled;
-    int e;
-    ReadFile(cur + "/cgroup.controllers", &available, &e);
-    ReadFile(cur + "/cgroup.subtree_control", &enabled, &e);
-    auto has = [](const std::string& list, const std::string& c) { return (" " + Trim(list) + " ").find(" " + c + " ") != std::string::npos; };
-    for (const auto& c : controllers) {
-      if (!has(available, c) || has(enabled, c)) continue;
-      if (!WriteFile(cur + "/cgroup.subtree_control", ("+" + c).c_str(), &e) && e != EBUSY && e != ENOENT && e != EINVAL && e != EOPNOTSUPP) return false;
-    }
-  }
   return true;
 }
 
@@ -271,13 +181,9 @@ bool CreateFrom(const WireValue& e, const CreateArgs& a, Undo* undo) {
   std::vector<std::string> controllers;
   for (const auto& c : ctl->items) controllers.push_back(c.str);
   for (const auto& c : cgroups->items) {
-    const std::string mp = Str(c, "mountpoint"), d = Str(c, "dir");
-    std::vector<std::string> created;
-    bool ok = MkdirLevels(mp, d, &created);
-    undo->cgroups.insert(undo->cgroups.end(), created.begin(), created.end());
-    if (!ok) return false;
-    if (Bool(c, "cpuset") && !InitCpuset(mp, d, created)) return false;
-    if (Bool(c, "v2") && !EnableControllers(mp, Str(c, "mountRoot"), d, controllers)) return false;
+    const CgroupDirEntry entry = {Str(c, "mountpoint"), Str(c, "mountRoot"), Str(c, "dir"), Bool(c, "cpuset"), Bool(c, "v2")};
+    Failure ignored;  // any failure hands the create to Node, which words it
+    if (!MakeCgroupDir(entry, controllers, &undo->cgroups, &ignored)) return false;
   }
 
   const WireValue* writes = e.Field("writes");

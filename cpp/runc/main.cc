@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "cgroup-ops.h"
+#include "../cgroup-ops.h"
 #include "container.h"
 #include "create.h"
 #include "plan-cache.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../unique-fd.h"
-#include "cgroup-ops.h"
+#include "../cgroup-ops.h"
 
 namespace nsbox::runc {
 namespace {

@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir as mkdirAsync, rmdir as rmdirAsync, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, NsboxError, isCode } from '../errors.js';
@@ -23,27 +23,10 @@ export function cgroupFsError(err: unknown, what: string, file: string): NsboxEr
 const readFile = async (file: string, _enc: 'utf8') => readFileSync(file, 'utf8');
 // mkdir and rmdir take the kernel's cgroup_mutex, which a concurrent move of a process into a v1
 // cgroup (cgroup.procs) holds for an RCU grace period: those go to the thread pool, so that the
-// event loop never waits on that lock; unless the process has nothing else to do meanwhile
-// (cgroupDirsOnThisThread).
-let dirsOnThisThread = false;
-const mkdir = async (dir: string) => {
-  if (dirsOnThisThread) mkdirSync(dir);
-  else await mkdirAsync(dir);
-};
-const rmdir = async (dir: string) => {
-  if (dirsOnThisThread) rmdirSync(dir);
-  else await rmdirAsync(dir);
-};
-
-/**
- * From now on this process makes and removes cgroup directories on its own thread: for a process
- * whose event loop has nothing else to do while it waits for them (the quick `run --rm`). Each takes
- * 15–70 µs when cgroup_mutex is free, far less than the thread pool's hops (and, the first time, its
- * threads' start): a run's ten v1 hierarchies and their removal took ~7 ms through the pool.
- */
-export function cgroupDirsOnThisThread(): void {
-  dirsOnThisThread = true;
-}
+// event loop never waits on that lock. (The quick `run --rm`, with nothing else to do meanwhile,
+// makes and removes its cgroup in one call of the addon each: cpp/cgroup-dirs.cc.)
+const mkdir = (dir: string) => mkdirAsync(dir);
+const rmdir = (dir: string) => rmdirAsync(dir);
 function readdir(dir: string): Promise<string[]>;
 function readdir(dir: string, opts: { withFileTypes: true }): Promise<import('node:fs').Dirent[]>;
 async function readdir(dir: string, opts?: { withFileTypes: true }) {

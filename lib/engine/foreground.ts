@@ -20,7 +20,10 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors.js';
 import { resolveForContainer } from '../image/image.js';
+import { V2_CONTROLLERS } from '../cgroup/index.js';
+import { cgroupDirEntries, cgroupRemoval, unifiedKillFile } from '../cgroup/native-ops.js';
 import { Container } from '../runtime/container.js';
+import { cgroupLayout } from '../runtime/run-root.js';
 import type { ResolvedImage } from '../runtime/image-source.js';
 import type { ContainerRecord } from './records.js';
 import { imageHealthcheck, mergeHealthcheck, resolveHealthcheck } from '../runtime/health-config.js';
@@ -168,11 +171,17 @@ export async function startInForeground(ctx: EngineContext, ref: string, opts: F
  * Keeps this start as the quick run's plan for `key`: the record as created, the init's spawn plan,
  * the cgroup, the image (as images.json names it: the quick run checks it is still the one).
  */
-function keepPlan(root: string, key: string, r: ContainerRecord, c: Container, image: ResolvedImage): void {
+async function keepPlan(root: string, key: string, r: ContainerRecord, c: Container, image: ResolvedImage): Promise<void> {
   const plan = c.spawnPlan;
   const cgroup = c.cgroup?.paths;
   // A root copied instead of an overlay, or no cgroup: not what the quick run makes.
   if (!plan || !cgroup || !plan.ops.some((op) => op.op === 'mount' && op.fstype === 'overlay')) return debug('run-plan', 'not kept: no spawn plan, no cgroup or no overlay root');
+  // The key holds what the layout is read from (the cgroup mounts, this process's cgroups).
+  const layout = await cgroupLayout();
+  const make = cgroupDirEntries(c.cgroup!.driver, layout);
+  if (!make) return debug('run-plan', 'not kept: a cgroup the C++ side does not make');
+  // Every nsbox-named parent: the removal climbs one only while it carries nsbox's mark.
+  const removal = cgroupRemoval(cgroup, layout, unifiedKillFile(cgroup), () => true);
   const refsKey = parseReference(r.options.image!).toString();
   const images = JSON.parse(readFileSync(join(root, 'images.json'), 'utf8')) as { refs?: Record<string, unknown> };
   if (images.refs?.[refsKey] !== image.digest) return debug('run-plan', `not kept: ${refsKey} names another image now`);
@@ -183,5 +192,6 @@ function keepPlan(root: string, key: string, r: ContainerRecord, c: Container, i
     command: c.config.command ?? [],
     plan: { ...plan, stdio: [-1, -1, -1] },
     cgroup: { ...cgroup },
+    cgroupOps: { make, controllers: [...V2_CONTROLLERS], removal },
   });
 }

@@ -1,7 +1,7 @@
 /**
  * The run plan of the quick `nsbox run --rm` (lib/cli/quick/run.ts): what a foreground `run --rm`
  * of the full CLI compiled for one request (its record as created, the spawn plan of its init with
- * the seccomp program in it, its cgroup's paths, the image it resolved), kept in
+ * the seccomp program in it, its cgroup's paths and how to make and remove it, the image it resolved), kept in
  * `<root>/run-plans/<hash>.json` so that the next run of the same request starts it without the
  * options' schema, the engine, the image store's reads or the seccomp compiler (issue 14: run
  * within 40 ms of `node -e 0`).
@@ -19,11 +19,12 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CgroupDirEntry, CgroupRemoval } from '../cgroup/native-ops.js';
 import type { SpawnPlan } from '../native.js';
 import { bufferReplacer, reviveBuffers } from '../runtime/exec-template.js';
 import { debug } from '../debug.js';
 
-const VERSION = 1;
+const VERSION = 2;
 const ID = '@@NSBOX_ID@@';
 const SHORT_ID = '@@NSBOX_SHORT_ID@@';
 
@@ -88,6 +89,8 @@ export interface RunPlan {
   plan: SpawnPlan;
   /** The container's cgroup, by hierarchy. */
   cgroup: Record<string, string>;
+  /** How the C++ side makes it and removes it (lib/cgroup/native-ops.ts), with the v2 controllers enabled above it. */
+  cgroupOps: { make: CgroupDirEntry[]; controllers: string[]; removal: CgroupRemoval };
 }
 
 /** Whether `name` is one of the string values in `v` (Buffers, the seccomp program, aside). */
@@ -154,6 +157,8 @@ export function readRunPlan(root: string, key: string, id: string): RunPlan | un
     typeof p.image === 'object' && p.image !== null && typeof p.image.refsKey === 'string' && typeof p.image.digest === 'string' && Array.isArray(p.image.layers) &&
     typeof p.record === 'object' && p.record !== null && Array.isArray(p.command) &&
     typeof p.plan === 'object' && p.plan !== null && Array.isArray(p.plan.ops) && Array.isArray(p.plan.argv) && Array.isArray(p.plan.env) &&
-    typeof p.cgroup === 'object' && p.cgroup !== null;
+    typeof p.cgroup === 'object' && p.cgroup !== null &&
+    typeof p.cgroupOps === 'object' && p.cgroupOps !== null && Array.isArray(p.cgroupOps.make) && Array.isArray(p.cgroupOps.controllers) &&
+    typeof p.cgroupOps.removal === 'object' && p.cgroupOps.removal !== null && Array.isArray(p.cgroupOps.removal.procs) && Array.isArray(p.cgroupOps.removal.rmdirs);
   return ok ? (p as RunPlan) : undefined;
 }

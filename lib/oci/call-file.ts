@@ -17,11 +17,10 @@
  *   parent <dir>              then each parent line after it (nsbox-named levels) until one is in use
  *   state                     the rest of the file: the state JSON, \x01P for the pid, \x01S for the status
  */
-import { readdirSync } from 'node:fs';
-import { posix as path } from 'node:path';
 import { madeByNsbox } from '../cgroup/cgroupfs.js';
 import type { CgroupLayout } from '../cgroup/detect.js';
 import type { CgroupDriver } from '../cgroup/index.js';
+import { cgroupRemoval, unifiedKillFile } from '../cgroup/native-ops.js';
 import { cgroupLayout } from '../runtime/run-root.js';
 import { writeAtomic, type StateFile } from './state.js';
 import { ociState } from './status.js';
@@ -31,33 +30,16 @@ export const CALLS = 'calls';
 /** The C++ side's commands that run hooks, by the hook kinds they run. */
 const HOOKED: Record<string, string[]> = { start: ['startContainer', 'poststart'], delete: ['poststop'] };
 
-/** The mountpoint of the hierarchy that holds `key`'s directory ('unified' or a v1 controller). */
-function mountpointOf(layout: CgroupLayout, key: string): string | undefined {
-  return key === 'unified' ? layout.unified : layout.controllers[key]?.mountpoint;
-}
-
-/** Nsbox-named levels above `dir` that nsbox made, deepest first, below the mountpoint (rmdirNsboxParents' climb). */
-function nsboxParents(mountpoint: string, dir: string, made: (dir: string) => boolean): string[] {
-  const out: string[] = [];
-  for (let cur = path.dirname(dir); cur.startsWith(`${mountpoint}/`) && path.basename(cur).includes('nsbox') && made(cur); cur = path.dirname(cur)) out.push(cur);
-  return out;
-}
-
 /** The file's text, or undefined when a path cannot be written one to a line. */
 /** `made`: whether nsbox made a parent level (mkdirLevels' mark; only those are climbed). */
 export function callFileText(s: StateFile, paths: Readonly<Record<string, string>>, layout: CgroupLayout, hasKillFile: boolean, made: (dir: string) => boolean = madeByNsbox): string | undefined {
   const lines = ['nsbox-runc-calls 1', `pid ${s.pid}`, `start ${s.start}`];
   for (const [cmd, kinds] of Object.entries(HOOKED)) if (kinds.some((k) => (s.config.hooks?.[k as keyof NonNullable<typeof s.config.hooks>] ?? []).length > 0)) lines.push(`node ${cmd}`);
-  const dirs = [...new Set(Object.values(paths))];
-  for (const d of dirs) lines.push(`procs ${d}`);
-  if (paths.freezer !== undefined) lines.push(`freezer-v1 ${paths.freezer}`);
-  else if (paths.unified !== undefined) lines.push(`freezer-v2 ${paths.unified}`);
-  if (paths.unified !== undefined && hasKillFile) lines.push(`kill ${paths.unified}`);
-  for (const d of dirs) {
-    const key = Object.keys(paths).find((k) => paths[k] === d)!;
-    const mp = mountpointOf(layout, key);
-    lines.push(`rmdir ${d}`, ...(mp ? nsboxParents(mp, d, made).map((p) => `parent ${p}`) : []));
-  }
+  const removal = cgroupRemoval(paths, layout, hasKillFile, made);
+  for (const d of removal.procs) lines.push(`procs ${d}`);
+  if (removal.freezer !== undefined) lines.push(`${removal.freezerV2 ? 'freezer-v2' : 'freezer-v1'} ${removal.freezer}`);
+  if (removal.kill !== undefined) lines.push(`kill ${removal.kill}`);
+  for (const [d, ...parents] of removal.rmdirs) lines.push(`rmdir ${d}`, ...parents.map((p) => `parent ${p}`));
   if (lines.some((l) => l.includes('\n'))) return undefined;
   const json = JSON.stringify(ociState(s, 'created'), null, '  ');
   const hole = `\n  "pid": ${s.pid},\n  "status": "created",\n`;
@@ -66,18 +48,7 @@ export function callFileText(s: StateFile, paths: Readonly<Record<string, string
   return `${lines.join('\n')}\nstate\n${json.replace(hole, '\n  "pid": \x01P,\n  "status": "\x01S",\n')}`;
 }
 
-/** Does the container's unified cgroup have cgroup.kill? */
-export function hasKillFile(paths: Readonly<Record<string, string>>): boolean {
-  try {
-    // cgroup.kill is write-only: its presence in the listing says the kernel has it (5.14+).
-    return paths.unified !== undefined && readdirSync(paths.unified).includes('cgroup.kill');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // no twin made: nothing to kill there
-    return false;
-  }
-}
-
 export async function writeCallFile(file: string, s: StateFile, cgroup: CgroupDriver): Promise<void> {
-  const text = callFileText(s, cgroup.paths, await cgroupLayout(), hasKillFile(cgroup.paths));
+  const text = callFileText(s, cgroup.paths, await cgroupLayout(), unifiedKillFile(cgroup.paths));
   if (text !== undefined) writeAtomic(file, text);
 }

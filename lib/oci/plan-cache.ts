@@ -26,11 +26,12 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import type { RecordedWrite } from '../cgroup/cgroupfs.js';
-import { CgroupV1Driver, CgroupV2Driver, V2_CONTROLLERS, type CgroupDriver, type CgroupLayout } from '../cgroup/index.js';
+import { V2_CONTROLLERS, type CgroupDriver, type CgroupLayout } from '../cgroup/index.js';
+import { cgroupDirEntries, unifiedKillFile } from '../cgroup/native-ops.js';
 import type { SpawnPlan } from '../native.js';
 import { encodeWire, type WireValue } from '../runtime/plan-wire.js';
 import { cgroupLayout } from '../runtime/run-root.js';
-import { callFileText, hasKillFile } from './call-file.js';
+import { callFileText } from './call-file.js';
 import { parseConfigText, type OciConfig } from './config.js';
 import { isDirectory } from './mounts.js';
 import { ociSpawnPlan, rootfsOf, type OciPlanContext } from './spawn-plan.js';
@@ -98,19 +99,6 @@ function subst<T>(v: T, from: string, to: string): T {
   if (Buffer.isBuffer(v) || v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map((x) => subst(x, from, to)) as T;
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, subst(x, from, to)])) as T;
-}
-
-/** The cgroup directories the C++ side makes, as the drivers' create() does. */
-function cgroupEntries(driver: CgroupDriver, layout: CgroupLayout): WireValue[] | undefined {
-  const v2 = (d: CgroupV2Driver) => ({ mountpoint: layout.unified!, mountRoot: layout.unifiedMountRoot ?? '/', dir: d.dir, cpuset: false, v2: true });
-  if (driver instanceof CgroupV2Driver) return layout.unified ? [v2(driver)] : undefined;
-  if (!(driver instanceof CgroupV1Driver)) return undefined;
-  const out: WireValue[] = driver.hierarchies.map((h) => ({ mountpoint: h.mountpoint, mountRoot: '/', dir: h.dir, cpuset: h.controllers.includes('cpuset'), v2: false }));
-  if (driver.unified) {
-    if (!layout.unified) return undefined;
-    out.push(v2(driver.unified));
-  }
-  return out;
 }
 
 interface Compilation {
@@ -205,9 +193,9 @@ export async function storePlanEntries(keys: PlanKeys, c: CompiledCreate): Promi
     // The config this process read must be the one the key holds (not changed in between).
     if (!bytes || !isDeepStrictEqual(parseConfigText(bytes.toString('utf8')), c.cfg)) return;
     const layout = await cgroupLayout();
-    const cgroups = cgroupEntries(c.cgroup, layout);
+    const cgroups = cgroupDirEntries(c.cgroup, layout)?.map((e): WireValue => ({ ...e }));
     if (!cgroups) return;
-    const one: Compilation = { cfg: c.cfg, state: c.state, planContext: c.planContext, paths: c.cgroup.paths, cgroups, writes: c.cgroupWrites.map(([file, value]) => (typeof value === 'string' ? { file, value } : { dir: file, devices: value })), killFile: hasKillFile(c.cgroup.paths) };
+    const one: Compilation = { cfg: c.cfg, state: c.state, planContext: c.planContext, paths: c.cgroup.paths, cgroups, writes: c.cgroupWrites.map(([file, value]) => (typeof value === 'string' ? { file, value } : { dir: file, devices: value })), killFile: unifiedKillFile(c.cgroup.paths) };
     const entry = compileEntry(one, layout, isDirectory);
     if (!entry) return;
     writeEntry(c.root, keys.exact.file, { key: keys.exact.key, ...entry });

@@ -27,6 +27,11 @@ function planFor(root: string, name: string, extra: Record<string, unknown> = {}
       stdio: [-1, -1, -1],
     },
     cgroup: { memory: `/sys/fs/cgroup/memory/nsbox/${ID}` },
+    cgroupOps: {
+      make: [{ mountpoint: '/sys/fs/cgroup/memory', mountRoot: '/', dir: `/sys/fs/cgroup/memory/nsbox/${ID}`, cpuset: false, v2: false }],
+      controllers: ['memory'],
+      removal: { procs: [`/sys/fs/cgroup/memory/nsbox/${ID}`], rmdirs: [[`/sys/fs/cgroup/memory/nsbox/${ID}`, '/sys/fs/cgroup/memory/nsbox']] },
+    },
   };
 }
 
@@ -44,6 +49,8 @@ test('a name that is part of a path, of the image reference or of the seccomp pr
   t.deepEqual(back!.plan.env, [`HOSTNAME=${OTHER.slice(0, 12)}`]);
   t.is((back!.plan.ops[0] as { target: string }).target, join(root, 'containers', OTHER, 'root'));
   t.deepEqual(back!.plan.ops[1], { op: 'seccomp', filter: Buffer.from('qrqr') });
+  t.is(back!.cgroupOps.make[0]!.dir, `/sys/fs/cgroup/memory/nsbox/${OTHER}`);
+  t.deepEqual(back!.cgroupOps.removal.rmdirs, [[`/sys/fs/cgroup/memory/nsbox/${OTHER}`, '/sys/fs/cgroup/memory/nsbox']]);
   t.is(readRunPlan(root, '{"another":"key"}', OTHER), undefined, 'another request has no plan');
 });
 

@@ -18,10 +18,6 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { layoutFrom, parseCgroupMounts, type CgroupLayout } from '../../cgroup/detect.js';
-import { cgroupDirsOnThisThread } from '../../cgroup/cgroupfs.js';
-import type { CgroupDriver } from '../../cgroup/driver.js';
-import { cgroupParent, cgroupPathFor, makeDriver } from '../../cgroup/paths.js';
 import { OwnerIndex, thisProcess } from '../../engine/owners.js';
 import { processStatSync } from '../../engine/process-start-time.js';
 import { native, type SpawnPlan } from '../../native.js';
@@ -51,21 +47,6 @@ function newId(): string {
   }
 }
 
-/** detectCgroups, read synchronously (its three reads off the event loop cost more than they take). */
-function cgroupLayoutSync(): CgroupLayout {
-  const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
-  const unified = parseCgroupMounts(mountinfo).find((m) => m.fstype === 'cgroup2');
-  let v2: string[] = [];
-  if (unified) {
-    try {
-      v2 = readFileSync(join(unified.mountpoint, 'cgroup.controllers'), 'utf8').split(/\s+/).filter(Boolean);
-    } catch {
-      // not visible from here: no controllers known (as detectCgroups)
-    }
-  }
-  return layoutFrom(mountinfo, readFileSync('/proc/self/cgroup', 'utf8'), v2);
-}
-
 /** Whether the store still has the image the plan was made from: the same tag, manifest and layers, each layer complete. */
 function imageStillThere(root: string, img: RunPlan['image']): boolean {
   try {
@@ -83,7 +64,8 @@ interface Made {
   store: QuickStore;
   owners: OwnerIndex;
   record?: Record_;
-  driver?: CgroupDriver;
+  /** Its cgroup's removal, once the cgroup is made. */
+  cgroup?: RunPlan['cgroupOps']['removal'];
 }
 
 /**
@@ -100,18 +82,11 @@ async function removeMade(m: Made, id: string, code?: number): Promise<void> {
       errors.push(e);
     }
   };
-  const d = m.driver;
-  await Promise.all([
-    // Its init reaped, a container with its own pid namespace has nothing left: the plain rmdir
-    // is enough; else (someone joined it from outside) the cgroup is killed first.
-    d &&
-      step(async () => {
-        const left = await d.procs().catch(() => []); // gone already: nothing left to kill
-        if (left.length) await d.kill();
-        await d.remove();
-      }),
-    m.record && step(() => m.store.remove(id, code)),
-  ]);
+  // Its init reaped, a container with its own pid namespace has nothing left in the cgroup: the
+  // plain rmdirs; else (a process moved in from outside) the C++ side kills it first.
+  const removal = m.cgroup;
+  if (removal) await step(() => native.cgroupRemove(removal));
+  if (m.record) await step(() => m.store.remove(id, code));
   await step(() => m.owners.forget('container', id));
   if (errors.length) throw errors[0];
 }
@@ -126,9 +101,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const req = quickRunRequest(argv);
   // -i from a terminal takes the shim's attach (the full command's).
   if (!req || (req.interactive && isatty(0))) return undefined;
-  // Nothing else runs here while the cgroup is made or removed (a command handed to the full CLI
-  // above keeps the thread pool for them).
-  cgroupDirsOnThisThread();
   const root = defaultRoot();
   const key = quickRunKey(req, root);
   if (!key) return declined('no plan key (not run from the bundles)');
@@ -136,15 +108,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
   const plan = readRunPlan(root, key, id);
   if (!plan) return declined(`no plan for this request (${runPlanFile(root, key)})`);
   if (!imageStillThere(root, plan.image)) return declined(`the image changed since the plan (${plan.image.refsKey})`);
-  // The cgroup's paths as the plan has them, or the full command's (this host or process moved).
-  let driver: CgroupDriver;
-  try {
-    driver = makeDriver(cgroupLayoutSync(), 'auto', (own) => cgroupPathFor(own, cgroupParent(), id, true));
-  } catch (e) {
-    // no cgroup layout this path can use: the full command takes the run
-    return declined(`no cgroup layout: ${(e as Error).message}`);
-  }
-  if (JSON.stringify(driver.paths) !== JSON.stringify(plan.cgroup)) return declined(`cgroup paths ${JSON.stringify(driver.paths)}, the plan's ${JSON.stringify(plan.cgroup)}`);
 
   // Our signals are the container's from its start on: one that comes before it is kept for it.
   const signals = takeSignals();
@@ -161,19 +124,15 @@ export async function run(argv: string[]): Promise<number | undefined> {
       debug('run-plan', 'declined: the name is taken, or the store does not read as expected');
       return signals.giveUp();
     }
-    // The cgroup after the record (by which the engine finds it after a kill -9 of this process),
-    // made beside the overlay's directories.
-    const cgroup = driver.create().then(() => {
-      made.driver = driver;
-    });
+    // The cgroup after the record (by which the engine finds it after a kill -9 of this process):
+    // the directories the plan names, as the full command's driver made them (the plan's key holds
+    // the cgroup mounts and this process's cgroups, from which they were compiled).
+    native.cgroupMake(plan.cgroupOps.make, plan.cgroupOps.controllers);
+    made.cgroup = plan.cgroupOps.removal;
     const dir = join(made.store.dir, id);
-    try {
-      mkdirSync(join(dir, 'root'), { mode: 0o700 });
-      mkdirSync(join(dir, 'upper'), { mode: 0o755 });
-      mkdirSync(join(dir, 'work'), { mode: 0o700 });
-    } finally {
-      await cgroup;
-    }
+    mkdirSync(join(dir, 'root'), { mode: 0o700 });
+    mkdirSync(join(dir, 'upper'), { mode: 0o755 });
+    mkdirSync(join(dir, 'work'), { mode: 0o700 });
     // stdio as the full command's: -i our stdin, else /dev/null; our stdout and stderr, or pipes
     // relayed to them when they are a terminal (without -t, docker's container never has one).
     const stdio: [number, number, number] = [0, 1, 2];
@@ -217,7 +176,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
       delete x.error;
       x.command = plan.command;
       // Where its cgroup is, for a removal from another process (record-summary.ts).
-      x.supervisor = { kind: 'process', pid: started.pid, pidStartTime, ...(made.driver ? { cgroupPaths: made.driver.paths } : {}) };
+      x.supervisor = { kind: 'process', pid: started.pid, pidStartTime, cgroupPaths: plan.cgroup };
     })
     .catch(() => false); // removed meanwhile (rm -f from another shell): the run goes on
   // A reader gone (EPIPE) drops the rest of that output: the run still ends and removes its container.

@@ -5,15 +5,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 
-#include "../unique-fd.h"
+#include "unique-fd.h"
 
-namespace nsbox::runc {
+namespace nsbox {
 namespace {
 
 constexpr long kTimeoutMs = 10000;
@@ -59,7 +60,7 @@ void WalkDeepestFirst(const std::string& dir, std::vector<std::string>* out) {
   out->push_back(dir);
 }
 
-std::vector<int> AllProcs(const Calls& c) {
+std::vector<int> AllProcs(const CgroupSet& c) {
   std::vector<std::string> dirs;
   for (const auto& d : c.procs) WalkDeepestFirst(d, &dirs);
   return Procs(dirs);
@@ -118,11 +119,101 @@ bool RmdirTree(const std::string& dir, Failure* err) {
   return true;
 }
 
+std::string Trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\n"), b = s.find_last_not_of(" \t\n");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+// lib/cgroup/cgroupfs.ts mkdirLevels: the levels below stop, parents that exist kept; the leaf
+// must be new (an existing one is adopted by Node's create, which knows how).
+bool MkdirLevels(const std::string& stop, const std::string& dir, std::vector<std::string>* created) {
+  if (dir.size() <= stop.size() + 1 || dir.compare(0, stop.size() + 1, stop + "/") != 0) return false;
+  for (int attempt = 1; attempt <= 5; attempt++) {
+    std::string cur = stop;
+    size_t at = stop.size() + 1;
+    bool retry = false;
+    while (at <= dir.size()) {
+      size_t sl = dir.find('/', at);
+      if (sl == std::string::npos) sl = dir.size();
+      cur = dir.substr(0, sl);
+      at = sl + 1;
+      const bool leaf = sl == dir.size();
+      if (!leaf && access(cur.c_str(), F_OK) == 0) continue;
+      if (mkdir(cur.c_str(), 0755) == 0) {
+        created->push_back(cur);
+        // cgroupfs.ts markMade: only a parent level so marked is nsbox's to remove later.
+        if (!leaf && lsetxattr(cur.c_str(), "user.nsbox.made", "1", 1, 0) < 0) lsetxattr(cur.c_str(), "trusted.nsbox.made", "1", 1, 0);
+        continue;
+      }
+      if (errno == EEXIST && !leaf) continue;
+      if (errno == ENOENT) {
+        retry = true;
+        break;
+      }
+      return false;
+    }
+    if (!retry) return true;
+  }
+  return false;
+}
+
+// lib/cgroup/v1/cpuset.ts initCpusetV1: empty cpus and mems of our levels copied from the parent.
+bool InitCpuset(const std::string& mountpoint, const std::string& dir, const std::vector<std::string>& created) {
+  std::string cur = mountpoint;
+  size_t at = mountpoint.size() + 1;
+  while (at <= dir.size()) {
+    size_t sl = dir.find('/', at);
+    if (sl == std::string::npos) sl = dir.size();
+    std::string part = dir.substr(at, sl - at);
+    std::string parent = cur;
+    cur = dir.substr(0, sl);
+    at = sl + 1;
+    bool ours = cur == dir || std::find(created.begin(), created.end(), cur) != created.end() || part.find("nsbox") != std::string::npos;
+    if (!ours) continue;
+    for (const char* f : {"/cpuset.cpus", "/cpuset.mems"}) {
+      std::string have, from;
+      int e;
+      if (!ReadFile(cur + f, &have, &e)) return false;
+      if (!Trim(have).empty()) continue;
+      if (!ReadFile(parent + f, &from, &e) || !WriteFile(cur + f, Trim(from).c_str(), &e)) return false;
+    }
+  }
+  return true;
+}
+
+// lib/cgroup/v2.ts #enableControllers: in each nsbox-named ancestor, the listed controllers it offers.
+bool EnableControllers(const std::string& mountpoint, const std::string& mount_root, const std::string& dir, const std::vector<std::string>& controllers) {
+  std::string parent_dir = dir.substr(0, dir.rfind('/'));
+  if (parent_dir.size() <= mountpoint.size()) return true;
+  std::string rel = parent_dir.substr(mountpoint.size() + 1);
+  std::string cur = mountpoint, cgroup_path = mount_root == "/" ? "" : mount_root;
+  size_t at = 0;
+  while (at <= rel.size()) {
+    size_t sl = rel.find('/', at);
+    if (sl == std::string::npos) sl = rel.size();
+    std::string part = rel.substr(at, sl - at);
+    at = sl + 1;
+    cur += "/" + part;
+    cgroup_path += "/" + part;
+    if (cgroup_path.find("nsbox") == std::string::npos) continue;
+    std::string available, enabled;
+    int e;
+    ReadFile(cur + "/cgroup.controllers", &available, &e);
+    ReadFile(cur + "/cgroup.subtree_control", &enabled, &e);
+    auto has = [](const std::string& list, const std::string& c) { return (" " + Trim(list) + " ").find(" " + c + " ") != std::string::npos; };
+    for (const auto& c : controllers) {
+      if (!has(available, c) || has(enabled, c)) continue;
+      if (!WriteFile(cur + "/cgroup.subtree_control", ("+" + c).c_str(), &e) && e != EBUSY && e != ENOENT && e != EINVAL && e != EOPNOTSUPP) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Failure SysFailure(const char* op, const std::string& path, int e) {
   const char* name = strerrorname_np(e);
-  return {std::string(op) + " " + path + ": " + (name ? name : strerror(e))};
+  return {std::string(op) + " " + path + ": " + (name ? name : strerror(e)), e};
 }
 
 bool ReadFile(const std::string& path, std::string* out, int* err) {
@@ -166,7 +257,7 @@ std::vector<int> Procs(const std::vector<std::string>& dirs) {
   return pids;
 }
 
-bool Frozen(const Calls& c) {
+bool Frozen(const CgroupSet& c) {
   if (c.freezer.empty()) return false;
   std::string text;
   int e;
@@ -176,7 +267,7 @@ bool Frozen(const Calls& c) {
   return ReadFile(c.freezer + "/cgroup.freeze", &text, &e) && text.compare(0, 1, "1") == 0;
 }
 
-bool SetFrozen(const Calls& c, bool frozen, Failure* err) {
+bool SetFrozen(const CgroupSet& c, bool frozen, Failure* err) {
   int e;
   if (!c.freezer_v2) {
     std::string file = c.freezer + "/freezer.state";
@@ -205,7 +296,7 @@ bool SetFrozen(const Calls& c, bool frozen, Failure* err) {
   }, c.freezer + (frozen ? " to freeze" : " to thaw"), err);
 }
 
-bool KillAll(const Calls& c, Failure* err) {
+bool KillAll(const CgroupSet& c, Failure* err) {
   int e;
   // cgroup.kill takes everything placed there in one step; the loop catches what is only in v1.
   if (!c.kill_dir.empty() && !WriteFile(c.kill_dir + "/cgroup.kill", "1", &e) && e != ENOENT && e != ENODEV) {
@@ -229,7 +320,7 @@ bool KillAll(const Calls& c, Failure* err) {
   return ok;
 }
 
-bool RemoveCgroups(const Calls& c, Failure* err) {
+bool RemoveCgroups(const CgroupSet& c, Failure* err) {
   for (const auto& chain : c.rmdirs) {
     if (!RmdirTree(chain[0], err)) return false;
     for (size_t i = 1; i < chain.size(); i++) {
@@ -245,4 +336,22 @@ bool RemoveCgroups(const Calls& c, Failure* err) {
   return true;
 }
 
-}  // namespace nsbox::runc
+bool MakeCgroupDir(const CgroupDirEntry& e, const std::vector<std::string>& controllers, std::vector<std::string>* created, Failure* err) {
+  size_t before = created->size();
+  if (!MkdirLevels(e.mountpoint, e.dir, created)) {
+    *err = SysFailure("mkdir", e.dir, errno);
+    return false;
+  }
+  std::vector<std::string> mine(created->begin() + static_cast<long>(before), created->end());
+  if (e.cpuset && !InitCpuset(e.mountpoint, e.dir, mine)) {
+    *err = SysFailure("cpuset of", e.dir, errno);
+    return false;
+  }
+  if (e.v2 && !EnableControllers(e.mountpoint, e.mount_root, e.dir, controllers)) {
+    *err = SysFailure("subtree_control above", e.dir, errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace nsbox
