@@ -88,14 +88,14 @@ if (locales.length) {
   console.error(`bundle-cli: all of zod was bundled (${locales.join(", ")}); import zod as \`import * as z from 'zod'\``);
   process.exit(1);
 }
-// esbuild escapes what is not ASCII in strings, but keeps comments as written: the unminified
+// The bundles stay ASCII. esbuild escapes what is not ASCII in strings, but keeps comments as written: the unminified
 // build's comments get the same escapes (a comment is only read by people).
 function asciiOnly(file) {
   if (process.env.NSBOX_BUNDLE_MINIFY === '0') {
     writeFileSync(file, readFileSync(file, 'utf8').replace(/[^\0-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`));
   }
   if (readFileSync(file).some((b) => b > 0x7f)) {
-    console.error(`bundle-cli: ${file} is not ASCII, which bin/compile-bundle.js reads it as`);
+    console.error(`bundle-cli: ${file} is not ASCII (V8 would hold its source as two bytes a character)`);
     process.exit(1);
   }
 }
