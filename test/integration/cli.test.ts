@@ -415,7 +415,7 @@ rtest('the quick run --rm (no engine, from the plan the full one kept): the same
   const probe = 'hostname >&2; id; pwd; env | grep -v HOSTNAME | sort; cat /proc/self/cgroup; grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/1/cmdline; echo; mount | sed "s/[0-9a-f]\\{64\\}/ID/g"; ls /dev; ip link | grep -c mtu';
   const args = ['--rm', '-e', 'A=1', '-w', '/tmp', '-u', '1000:1000', '--name', 'qr', img(t), 'sh', '-c', probe];
   // What earlier tests left (exited containers without --rm) is theirs: only new containers count.
-  const ids = () => readdirSync(join(t.context.root, 'containers')).filter((f) => /^[0-9a-f]{64}$/.test(f));
+  const ids = () => (existsSync(join(t.context.root, 'containers')) ? readdirSync(join(t.context.root, 'containers')) : []).filter((f) => /^[0-9a-f]{64}$/.test(f));
   const before = ids();
   t.is(quickRun(t, quickRunBundle, args).status, 99, 'no plan yet: the full CLI runs it');
   // Why a plan is not kept, or not used, is told on stderr (NSBOX_DEBUG is not part of a plan's key).
