@@ -103,6 +103,31 @@ test('a record summary: what the check accepts, the schema gives the same', (t) 
   t.true(accepted > records.length, `${accepted} of ${cases.length} accepted`);
 });
 
+test('a time: the check takes exactly the times the schema takes (dates, leap years, ranges, fractions, offsets)', (t) => {
+  const base = records[0]!;
+  const times: string[] = ['', 'x', '2026-12-06', '2026-12-06T08:00Z', '2026-12-06t08:00:00z', '2026-12-06T08:00:00', '2026-12-06 08:00:00Z', '2026-12-06T08:00:00.Z', '2026-12-06T08:00:00+0500', '2026-12-06T08:00:00+05', ' 2026-12-06T08:00:00Z', '２026-12-06T08:00:00Z', '2026-12-06T08:00:00Z\n'];
+  for (const y of ['1900', '2000', '2023', '2024', '2100', '0000', '9999'])
+    for (const mo of ['00', '01', '02', '04', '12', '13'])
+      for (const d of ['00', '01', '28', '29', '30', '31', '32'])
+        for (const [h, mi, sec] of [['00', '00', '00'], ['23', '59', '59'], ['24', '00', '00'], ['12', '60', '00'], ['12', '00', '60']])
+          for (const frac of ['', '.1', '.123456789'])
+            for (const off of ['Z', '+00:00', '-23:59', '+24:00', '+05:60']) times.push(`${y}-${mo}-${d}T${h}:${mi}:${sec}${frac}${off}`);
+  let agreed = 0;
+  for (const created of times) {
+    const schema = ContainerSummarySchema.safeParse({ ...base, created }).success;
+    let mine = true;
+    try {
+      checkSummary({ ...base, created });
+    } catch (e) {
+      if (!(e instanceof LeftToEngine)) throw e;
+      mine = false;
+    }
+    if (mine === schema) agreed++;
+    else t.fail(`${JSON.stringify(created)}: the schema ${schema ? 'takes' : 'refuses'} it, the check ${mine ? 'takes' : 'refuses'} it`);
+  }
+  t.is(agreed, times.length);
+});
+
 test('state.json: what the check accepts, the schema gives the same', (t) => {
   const states = [
     { status: 'running', pid: 10, shimPid: 9, restartCount: 0, startedAt: time },
